@@ -1,0 +1,68 @@
+// The run's machine-readable record, identical for the standalone and the
+// distributed trainer: DIR/metrics.jsonl (one JSON object per step) and
+// DIR/summary.json (written once at the end). Non-finite numbers are written as
+// null so every line stays valid JSON. MetricsWriter is not thread-safe: one
+// writer per run, used by the thread driving the steps.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace sy::trainer {
+
+struct StepMetrics {
+  int64_t step = 0;
+  double loss = 0;     // total loss (CE + lb + z), mean over the step's micro-batches
+  double lb_loss = 0;  // load-balancing loss summed over Switch layers
+  double z_loss = 0;   // router z-loss summed over Switch layers
+  std::optional<double> val_loss;  // only on steps where validation ran
+  double tokens_per_s = 0;
+  double dropped_frac = 0;  // fraction of routed tokens dropped by capacity
+  std::vector<std::vector<int64_t>> expert_tokens;  // per Switch layer, tokens routed to each expert
+  std::optional<int64_t> bytes_sent;  // distributed runs only
+};
+
+struct RunSummary {
+  int64_t steps = 0;
+  double final_loss = 0;
+  std::optional<double> final_val_loss;
+  std::string param_checksum;  // 16 hex digits
+  double median_tokens_per_s = 0;
+  std::optional<int> hosts;     // distributed runs only
+  std::optional<int> trainers;  // distributed runs only
+};
+
+// One JSON object on one line, no trailing newline. Keys in a fixed order.
+std::string StepMetricsJson(const StepMetrics& m);
+std::string RunSummaryJson(const RunSummary& s);
+
+// Median of `values` (mean of the two middle values for even sizes; 0 when empty).
+double Median(std::vector<double> values);
+
+// Appends StepMetrics lines to a metrics.jsonl file, flushing after each line so
+// a crashed run keeps every finished step.
+class MetricsWriter {
+ public:
+  // Creates or truncates `path`; FailedPrecondition when it cannot be created
+  // (missing directory, no permission): retrying will not help.
+  static absl::StatusOr<std::unique_ptr<MetricsWriter>> Create(const std::string& path);
+  absl::Status Append(const StepMetrics& m);
+
+ private:
+  explicit MetricsWriter(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+  std::ofstream out_;
+};
+
+// Writes summary.json at `path` (replacing it) with a trailing newline.
+absl::Status WriteRunSummary(const std::string& path, const RunSummary& s);
+
+}  // namespace sy::trainer
