@@ -1,0 +1,78 @@
+// Parsing and range-check helpers for every binary's command line.
+#include "common/flags/flags.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace sy::flags {
+namespace {
+
+template <class T>
+absl::Status RangeError(absl::string_view name, T value, absl::string_view requirement) {
+  return absl::InvalidArgumentError(absl::StrCat("--", name, "=", value, ": must be ", requirement));
+}
+
+}  // namespace
+
+std::vector<std::string> ParseCommandLineWithArgs(int argc, char** argv, absl::string_view usage) {
+  absl::SetProgramUsageMessage(usage);
+  const std::vector<char*> remaining = absl::ParseCommandLine(argc, argv);
+  return std::vector<std::string>(remaining.begin() + (remaining.empty() ? 0 : 1),
+                                  remaining.end());
+}
+
+void ParseCommandLine(int argc, char** argv, absl::string_view usage) {
+  ExitIfInvalid({RequireNoPositionalArgs(ParseCommandLineWithArgs(argc, argv, usage))});
+}
+
+absl::Status RequireNoPositionalArgs(const std::vector<std::string>& positional) {
+  if (positional.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("unexpected positional argument(s): '", absl::StrJoin(positional, "' '"),
+                   "' (flags are written --name=value)"));
+}
+
+absl::Status RequirePositive(absl::string_view name, int64_t value) {
+  return value > 0 ? absl::OkStatus() : RangeError(name, value, "> 0");
+}
+absl::Status RequirePositive(absl::string_view name, double value) {
+  return value > 0 ? absl::OkStatus() : RangeError(name, value, "> 0");
+}
+absl::Status RequireNonNegative(absl::string_view name, int64_t value) {
+  return value >= 0 ? absl::OkStatus() : RangeError(name, value, ">= 0");
+}
+absl::Status RequireNonNegative(absl::string_view name, double value) {
+  return value >= 0 ? absl::OkStatus() : RangeError(name, value, ">= 0");
+}
+absl::Status RequireInRange(absl::string_view name, int64_t value, int64_t min, int64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return RangeError(name, value, absl::StrCat("in [", min, ", ", max, "]"));
+}
+absl::Status RequireInRange(absl::string_view name, double value, double min, double max) {
+  if (value >= min && value <= max) return absl::OkStatus();  // NaN fails both comparisons
+  return RangeError(name, value, absl::StrCat("in [", min, ", ", max, "]"));
+}
+absl::Status RequireNonEmpty(absl::string_view name, absl::string_view value) {
+  if (!value.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--", name, " must not be empty"));
+}
+
+void ExitIfInvalid(std::initializer_list<absl::Status> checks) {
+  bool failed = false;
+  for (const absl::Status& check : checks) {
+    if (check.ok()) continue;
+    std::fprintf(stderr, "error: %s\n", std::string(check.message()).c_str());
+    failed = true;
+  }
+  if (failed) {
+    std::fprintf(stderr, "Try --help for usage.\n");
+    std::exit(kUsageErrorExitCode);
+  }
+}
+
+}  // namespace sy::flags
