@@ -1,0 +1,136 @@
+# Admin API (syctl -> coordinator). Every call needs the admin CurveZMQ key when keys
+# are configured. One request struct with a union of commands; one reply with a union of results.
+@0xe469958b2d5bcd71;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sy::proto::admin");
+
+using Expert = import "expert.capnp";
+using Coord = import "coordinator.capnp";
+using Checkpoint = import "checkpoint.capnp";
+
+struct AdminRequest {
+  # One syctl command.
+  union {
+    status @0 :Void;
+    # Cluster summary.
+    hosts @1 :Void;
+    # Host list.
+    experts @2 :Void;
+    # Experts, their placement and load.
+    checkpointNow @3 :Void;
+    # Take a checkpoint at the next step boundary.
+    checkpointList @4 :Void;
+    # List committed checkpoints.
+    checkpointRestore @5 :UInt64;
+    # Restore this checkpoint id (cluster rolls back to it).
+    rebalance @6 :Rebalance;
+    # Rebalance hot experts now.
+    drain @7 :Text;
+    # Drain this host (hand off its actors, then it exits).
+    removeHost @8 :Text;
+    # Forget a host (treated as failed).
+    faults @9 :Faults;
+    # Set fault injection on a node's transport.
+  }
+}
+
+struct Rebalance {
+  # Options for a rebalance.
+  dryRun @0 :Bool;
+  # Only compute and report the moves.
+  threshold @1 :Float64;
+  # Load ratio (host load / mean) above which a host is hot; 0 = default.
+}
+
+struct Faults {
+  # Fault injection on one node.
+  nodeId @0 :Text;
+  # Target node ("" = coordinator itself).
+  spec @1 :Text;
+  # Spec string, e.g. "drop=0.1,dup=0.05,delay_ms=20,reorder=0.1,seed=7"; "" clears.
+}
+
+struct HostInfo {
+  # One host as the coordinator sees it.
+  nodeId @0 :Text;
+  # Node id.
+  endpoint @1 :Text;
+  # Endpoint.
+  role @2 :Coord.Role;
+  # Process kind.
+  alive @3 :Bool;
+  # Heartbeats current.
+  draining @4 :Bool;
+  # Being drained.
+  lastHeartbeatUnixMs @5 :Int64;
+  # Last heartbeat time.
+  actorCount @6 :UInt32;
+  # Actors placed on it.
+  load @7 :Float64;
+  # Tokens per step over its actors (last report).
+  device @8 :Text;
+  # "cpu" or "cuda:N".
+}
+
+struct ExpertInfo {
+  # One expert with its placement and load.
+  expert @0 :Expert.ExpertKey;
+  # Which expert.
+  hosts @1 :List(Text);
+  # Node ids holding it.
+  tokensLastStep @2 :UInt64;
+  # Tokens routed to it in the last reported step.
+  droppedLastStep @3 :UInt64;
+  # Tokens dropped by capacity in the last reported step.
+}
+
+struct ClusterStatus {
+  # Summary for `syctl status`.
+  epoch @0 :UInt64;
+  # Placement epoch.
+  step @1 :UInt64;
+  # Latest completed step.
+  hostsAlive @2 :UInt32;
+  # Live hosts.
+  hostsTotal @3 :UInt32;
+  # Known hosts.
+  trainers @4 :UInt32;
+  # Registered trainers.
+  latestCheckpoint @5 :UInt64;
+  # Newest committed checkpoint id; 0 = none.
+  phase @6 :Text;
+  # "training", "recovering", "paused", ...
+}
+
+struct Move {
+  # One placement change made or proposed by a rebalance.
+  actor @0 :Expert.ActorRef;
+  # What moves.
+  fromHost @1 :Text;
+  # Source ("" for a new replica).
+  toHost @2 :Text;
+  # Destination.
+  replicate @3 :Bool;
+  # true: a replica is added; false: the actor moves.
+}
+
+struct AdminReply {
+  # Result of one command (errors travel in the envelope status).
+  union {
+    status @0 :ClusterStatus;
+    # For status.
+    hosts @1 :List(HostInfo);
+    # For hosts.
+    experts @2 :List(ExpertInfo);
+    # For experts.
+    checkpointId @3 :UInt64;
+    # For checkpointNow (the id that will be taken) and checkpointRestore.
+    checkpoints @4 :List(Checkpoint.Manifest);
+    # For checkpointList.
+    moves @5 :List(Move);
+    # For rebalance.
+    done @6 :Void;
+    # For drain, removeHost, faults.
+  }
+}

@@ -1,0 +1,171 @@
+# Expert host service: forward/backward on token buckets, step commit, state streaming.
+# Token activations and gradients travel as tensor data frames described in the
+# envelope (TensorDesc), never inside these structs.
+@0xe01e0ac4843fed47;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sy::proto::expert");
+
+struct BucketId {
+  # Identifies one bucket: the tokens of one micro-batch routed to one expert of one layer.
+  step @0 :UInt64;
+  # Global training step.
+  microBatch @1 :UInt32;
+  # Micro-batch index within the step, 0..M-1.
+  layer @2 :UInt32;
+  # Switch layer index.
+  expert @3 :UInt32;
+  # Expert index within the layer.
+}
+
+struct ExpertForwardRequest {
+  # Run an expert FFN on a bucket; frame "activations" (tokenCount, dModel) follows.
+  bucket @0 :BucketId;
+  # Which bucket.
+  tokenCount @1 :UInt32;
+  # Rows in the activation frame (may be 0).
+  dModel @2 :UInt32;
+  # Columns in the activation frame.
+  version @3 :UInt64;
+  # Expert version the trainer expects (== step); a newer request waits, an older one is refused.
+  training @4 :Bool;
+  # true: keep what backward needs and apply expert dropout; false: evaluation.
+  dropoutSeed @5 :UInt64;
+  # Seed of the counter-based dropout masks (indexed by bucket and token).
+}
+
+struct ExpertForwardReply {
+  # Expert outputs; frame "outputs" (tokenCount, dModel) follows.
+  bucket @0 :BucketId;
+  # Echo of the request's bucket.
+  tokenCount @1 :UInt32;
+  # Rows in the output frame.
+  version @2 :UInt64;
+  # Expert version that computed the outputs.
+}
+
+struct ExpertBackwardRequest {
+  # Backward through an expert; frame "outputGrad" (tokenCount, dModel) follows,
+  # and "activations" too when the host did not keep them (recompute).
+  bucket @0 :BucketId;
+  # Which bucket (its forward ran earlier).
+  tokenCount @1 :UInt32;
+  # Rows in the gradient frame.
+  dModel @2 :UInt32;
+  # Columns in the gradient frame.
+  version @3 :UInt64;
+  # Expert version of the matching forward.
+}
+
+struct ExpertBackwardReply {
+  # Input gradients; frame "inputGrad" (tokenCount, dModel) follows. The weight-gradient
+  # contribution of (step, microBatch) stays on the host until the step commits.
+  bucket @0 :BucketId;
+  # Echo of the request's bucket.
+  tokenCount @1 :UInt32;
+  # Rows in the input-gradient frame.
+}
+
+struct StepCommitRequest {
+  # A trainer finished these micro-batches of `step` (forward and backward of every bucket).
+  trainer @0 :Text;
+  # Trainer node id.
+  step @1 :UInt64;
+  # The step being committed.
+  microBatches @2 :List(UInt32);
+  # Micro-batch indices this trainer completed.
+  totalMicroBatches @3 :UInt32;
+  # M: the step is complete once all of 0..M-1 are in.
+}
+
+struct StepCommitReply {
+  # Progress of the step on this host.
+  step @0 :UInt64;
+  # Echo.
+  received @1 :UInt32;
+  # Micro-batches received so far for the step.
+  applied @2 :Bool;
+  # true once every expert on the host applied the update and moved to version step+1.
+}
+
+struct ActorRef {
+  # One actor whose state moves: an expert or a dense parameter shard.
+  union {
+    expert @0 :ExpertKey;
+    # A Switch-layer expert.
+    denseShard @1 :UInt32;
+    # A dense parameter shard index.
+  }
+}
+
+struct ExpertKey {
+  # An expert of a layer.
+  layer @0 :UInt32;
+  # Switch layer index.
+  expert @1 :UInt32;
+  # Expert index within the layer.
+}
+
+enum StatePurpose {
+  # Why state is streamed.
+  checkpoint @0;
+  # Copied to the coordinator for checkpoint `checkpointId`.
+  migration @1;
+  # Moved to another host (placement change); the source stops serving the actor.
+  replication @2;
+  # Copied to a second host that will serve it too.
+}
+
+struct StateStreamRequest {
+  # Either ask a host to stream an actor's state out, or push a chunk of it in.
+  purpose @0 :StatePurpose;
+  # Why.
+  actor @1 :ActorRef;
+  # Whose state.
+  union {
+    streamOut @2 :StreamOut;
+    # Ask the receiver to send the actor's state to `destination`.
+    chunkIn @3 :ChunkIn;
+    # A chunk of state for the receiver to install; frame "state" follows.
+  }
+  checkpointId @4 :UInt64;
+  # For purpose == checkpoint: the checkpoint being taken; else 0.
+}
+
+struct StreamOut {
+  # Where and how to stream.
+  destination @0 :Text;
+  # Node id (coordinator for checkpoints, a host for migration).
+  destinationEndpoint @1 :Text;
+  # Its ZeroMQ endpoint, e.g. "tcp://10.0.0.2:5555".
+  atStep @2 :UInt64;
+  # Stream the state as of this step boundary (waits for it).
+  chunkBytes @3 :UInt64;
+  # Maximum bytes per chunk.
+}
+
+struct ChunkIn {
+  # One chunk of an actor's state.
+  version @0 :UInt64;
+  # Actor version (step) of the state.
+  index @1 :UInt32;
+  # Chunk index, 0-based.
+  count @2 :UInt32;
+  # Number of chunks of this actor's state.
+  offset @3 :UInt64;
+  # Byte offset of this chunk in the actor's serialized state.
+  totalBytes @4 :UInt64;
+  # Size of the whole serialized state.
+  checksum @5 :UInt64;
+  # Checksum of the whole state, checked after the last chunk.
+}
+
+struct StateStreamReply {
+  # Acknowledges a request.
+  actor @0 :ActorRef;
+  # Echo.
+  chunksReceived @1 :UInt32;
+  # For chunkIn: chunks installed so far; for streamOut: chunks sent.
+  complete @2 :Bool;
+  # true when the whole state is in (chunkIn) or out (streamOut).
+}

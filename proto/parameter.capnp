@@ -1,0 +1,48 @@
+# Dense parameter shards (embeddings, attention, layer norms, routers), hosted as actors
+# next to the experts: trainers push gradient shards and pull fresh values.
+@0x825a4a5729211387;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("sy::proto::parameter");
+
+struct PushRequest {
+  # Gradient contribution for one shard; frame "gradients" (elementCount) follows.
+  shard @0 :UInt32;
+  # Dense shard index.
+  step @1 :UInt64;
+  # Step the gradient belongs to.
+  microBatches @2 :List(UInt32);
+  # Micro-batches summed into this contribution (a whole subtree of the fixed tree).
+  elementCount @3 :UInt64;
+  # Number of float32 elements in the shard.
+  trainer @4 :Text;
+  # Trainer node id.
+}
+
+struct PushReply {
+  # Acknowledges a push.
+  shard @0 :UInt32;
+  # Echo.
+  step @1 :UInt64;
+  # Echo.
+  applied @2 :Bool;
+  # true once all M micro-batches are in and the optimizer moved the shard to step+1.
+}
+
+struct PullRequest {
+  # Ask for a shard's values at a version; waits until the shard reaches it.
+  shard @0 :UInt32;
+  # Dense shard index.
+  version @1 :UInt64;
+  # Wanted version (step); 0 = current.
+}
+
+struct PullReply {
+  # Shard values; frame "parameters" (elementCount) follows.
+  shard @0 :UInt32;
+  # Echo.
+  version @1 :UInt64;
+  # Version of the values sent.
+  elementCount @2 :UInt64;
+  # Number of elements.
+}
