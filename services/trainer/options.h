@@ -1,0 +1,60 @@
+// Command-line options of sy-trainer: the model and training flags whose names
+// are shared with sy-local and the config (issue 4), plus the standalone-run
+// flags. Parsing is a pure function of argv so tests can reach it; main() only
+// prints the error and exits with code 2. Thread-safe (no shared state).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sy::trainer {
+
+struct TrainerOptions {
+  // ---- run ----
+  bool help = false;        // --help: print HelpText() and exit 0
+  bool standalone = false;  // --standalone: all experts in-process
+  std::string data;         // --data: corpus file (bytes)
+  int64_t steps = 0;        // --steps: global steps to train (required, > 0)
+  std::string workdir;      // --workdir: metrics.jsonl and summary.json go here ("" = none)
+  std::string device = "cpu";  // --device: cpu | cuda:N
+  int threads = 0;          // --threads: compute threads (0 = all cores)
+  std::string log_level = "info";
+  // ---- model ----
+  int layers = 4;
+  int d_model = 128;
+  int heads = 4;
+  int d_ff = 512;
+  int experts = 8;
+  int moe_every = 2;
+  int context = 128;
+  // ---- training ----
+  int micro_batch = 8;      // B: sequences per micro-batch
+  int micro_batches = 2;    // M: micro-batches per global step
+  double capacity_factor = 1.25;       // training
+  double eval_capacity_factor = 2.0;   // validation
+  double lr = 2e-3;         // peak learning rate; min_lr = 0.1 * lr (shared spec)
+  int64_t warmup = 20;      // linear warmup steps
+  double weight_decay = 0.1;
+  double clip = 1.0;        // global grad-norm clip (0 disables)
+  double dropout = 0.0;
+  double expert_dropout = 0.0;
+  double jitter = 0.0;      // router jitter epsilon (0 disables)
+  uint64_t seed = 1;
+  std::string wire_dtype = "f32";  // f32 | bf16
+  int64_t eval_every = 50;  // validation every K steps (and always at the end; 0 = end only)
+  int eval_batches = 8;     // validation micro-batches per evaluation
+};
+
+// Parses argv[1..] ("--name=value", "--name value", bare "--standalone"/"--help").
+// InvalidArgument naming the flag for an unknown flag, a malformed or
+// out-of-range value, or an inconsistent combination (e.g. d_model not divisible
+// by heads). --help skips the consistency checks.
+absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string>& args);
+
+// Usage text listing every flag with its default.
+std::string HelpText();
+
+}  // namespace sy::trainer
