@@ -1,0 +1,107 @@
+// The expert unit: one expert FFN, Expert(u) = GELU(u·W_in + b_in)·W_out + b_out,
+// run on a bucket of tokens (forward) and differentiated (backward), plus the
+// ExpertExecutor interface through which a Switch layer sends each expert's bucket.
+// The in-process executor (gpu/model/inprocess_executor.h) runs the unit locally;
+// a remote executor (expert hosts) replaces it without touching the model code.
+// Thread-safety: functions are as thread-safe as the backend they run on;
+// executors are used by one model (one thread) at a time.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "gpu/backend.h"
+
+namespace sy::gpu {
+
+class ParamBlock;
+
+// One expert's weights (device pointers).
+struct ExpertWeights {
+  const float* w_in = nullptr;   // (C, F)
+  const float* b_in = nullptr;   // (F)
+  const float* w_out = nullptr;  // (F, C)
+  const float* b_out = nullptr;  // (C)
+};
+
+// One expert's weight gradients (device pointers), accumulated (+=).
+struct ExpertGrads {
+  float* w_in = nullptr;   // (C, F)
+  float* b_in = nullptr;   // (F)
+  float* w_out = nullptr;  // (F, C)
+  float* b_out = nullptr;  // (C)
+};
+
+// What forward saves for backward (device pointers, n rows each).
+struct ExpertActivations {
+  float* pre = nullptr;  // (n, F) u·W_in + b_in
+  float* act = nullptr;  // (n, F) GELU(pre) after expert dropout
+};
+
+// Expert dropout of a bucket: the mask of element (row r, unit f) is
+// CounterRng(seed, kExpertDropout, step, micro_batch << 12 | layer) at index
+// (expert << 40) | (r * F + f). rate 0 (or !training) disables it.
+struct ExpertDropout {
+  float rate = 0.0f;
+  uint64_t seed = 0;
+  int64_t step = 0;
+  int64_t micro_batch = 0;
+  int layer = 0;
+  int expert = 0;
+};
+RngKey ExpertDropoutKey(const ExpertDropout& d);
+
+// out (n, C) = Expert(in (n, C)); saves activations for backward. n may be 0.
+void ExpertForward(Backend* backend, float* out, const ExpertActivations& saved,
+                   const float* in, int n, int C, int F, const ExpertWeights& w,
+                   const ExpertDropout& dropout);
+// din (n, C) (overwrite) and grads (+=) from dout (n, C), the forward's input
+// in (n, C) and saved activations. scratch (n, F) is clobbered.
+void ExpertBackward(Backend* backend, float* din, const ExpertGrads& grads, float* scratch,
+                    const float* dout, const float* in, const ExpertActivations& saved, int n,
+                    int C, int F, const ExpertWeights& w, const ExpertDropout& dropout);
+
+// ---- executor interface ----
+
+// Identifies one Switch layer's expert calls within a step.
+struct ExpertCall {
+  uint64_t seed = 0;
+  int64_t step = 0;
+  int64_t micro_batch = 0;
+  int layer = 0;
+  bool training = false;      // expert dropout only when training
+  float expert_dropout = 0;   // rate
+  ParamBlock* grads = nullptr;  // the micro-batch's gradient block (in-process executors
+                                // write expert gradients here; remote ones keep them)
+};
+
+// One expert's bucket for forward: rows tokens (device pointers of the model's backend).
+struct ExpertBucket {
+  int expert = 0;
+  int rows = 0;
+  const float* in = nullptr;  // (rows, C)
+  float* out = nullptr;       // (rows, C)
+};
+
+// One expert's bucket for backward.
+struct ExpertBucketGrad {
+  int expert = 0;
+  int rows = 0;
+  const float* dout = nullptr;  // (rows, C)
+  float* din = nullptr;         // (rows, C)
+};
+
+class ExpertExecutor {
+ public:
+  virtual ~ExpertExecutor() = default;
+  // Runs every bucket of one layer (buckets with rows == 0 may be present).
+  // Keeps what Backward needs for (call.micro_batch, call.layer).
+  virtual absl::Status Forward(const ExpertCall& call, absl::Span<const ExpertBucket> buckets) = 0;
+  // Backward of the buckets of the last Forward of (call.micro_batch, call.layer)
+  // (same experts and rows); writes din and the weight gradients.
+  virtual absl::Status Backward(const ExpertCall& call,
+                                absl::Span<const ExpertBucketGrad> buckets) = 0;
+};
+
+}  // namespace sy::gpu
