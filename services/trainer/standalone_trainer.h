@@ -1,0 +1,74 @@
+// Single-process training: the whole model, experts included, on one backend.
+// Global step s (1..steps) runs micro-batches m = 0..M-1, each cut from
+// (seed, s, m) and differentiated with grad_scale 1/M into a gradient buffer,
+// combines them in the fixed pairwise tree, clips, and applies AdamW at the
+// scheduled learning rate. Validation (CE on fixed windows of the val split)
+// runs every eval_every steps and after the last step. Writes a progress line per
+// step and, with a workdir, metrics.jsonl and summary.json. Not thread-safe.
+//
+//   auto trainer = StandaloneTrainer::Create(options).value();
+//   RunResult r = trainer->Run(std::cout).value();   // r.param_checksum
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "gpu/backend.h"
+#include "gpu/model/grad_tree.h"
+#include "gpu/model/model.h"
+#include "gpu/model/optimizer.h"
+#include "services/trainer/corpus.h"
+#include "services/trainer/metrics_files.h"
+#include "services/trainer/options.h"
+
+namespace sy::trainer {
+
+struct RunResult {
+  int64_t steps = 0;
+  double final_loss = 0;
+  std::optional<double> final_val_loss;
+  std::vector<std::pair<int64_t, double>> val_curve;  // (step, val loss) at each evaluation
+  std::string param_checksum;  // 16 hex digits
+  double median_tokens_per_s = 0;
+};
+
+class StandaloneTrainer {
+ public:
+  // Loads the corpus, creates the backend for options.device, the model
+  // (initialised from options.seed) and the optimizer. NotFound / InvalidArgument
+  // for a missing or too short corpus or a bad configuration;
+  // FailedPrecondition / Unimplemented for an unavailable device.
+  static absl::StatusOr<std::unique_ptr<StandaloneTrainer>> Create(const TrainerOptions& options);
+  ~StandaloneTrainer();
+
+  // Trains options.steps steps, printing one progress line per step to `progress`.
+  absl::StatusOr<RunResult> Run(std::ostream& progress);
+
+  // One global step (1-based `step`, used for the data, dropout and LR schedule).
+  absl::StatusOr<StepMetrics> TrainStep(int64_t step);
+  // Mean cross-entropy (nats/byte) over the eval_batches validation micro-batches.
+  absl::StatusOr<double> Validate();
+  // Checksum of the current parameters (see checksum.h).
+  absl::StatusOr<std::string> ParamChecksumHex() const;
+  const gpu::Model& model() const { return *model_; }
+
+ private:
+  StandaloneTrainer() = default;
+
+  TrainerOptions options_;
+  Corpus corpus_;
+  std::unique_ptr<gpu::Backend> backend_;
+  std::unique_ptr<gpu::Model> model_;
+  std::unique_ptr<gpu::AdamW> optimizer_;
+  std::unique_ptr<gpu::ParamBlock> micro_grads_;  // one micro-batch's gradient
+  std::unique_ptr<gpu::ParamBlock> step_grads_;   // the tree's sum, for the optimizer
+  std::unique_ptr<gpu::GradTree> tree_;
+};
+
+}  // namespace sy::trainer
