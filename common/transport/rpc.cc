@@ -1,0 +1,341 @@
+// RpcNode implementation: pending-call table with retry timers, request dispatch
+// with duplicate suppression, and error replies for malformed input.
+#include "common/transport/rpc.h"
+
+#include <algorithm>
+#include <cstring>
+#include <atomic>
+#include <future>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status/wire_status.h"
+#include "common/transport/reply_cache.h"
+
+namespace sy::transport {
+
+struct Responder::State {
+  std::weak_ptr<RpcCore> core;
+  ReplyCache::Key key;
+  Address to;
+  proto::MessageKind kind;
+  std::atomic<bool> answered{false};
+};
+
+class RpcCore : public std::enable_shared_from_this<RpcCore> {
+ public:
+  RpcCore(std::unique_ptr<Transport> transport, RpcOptions options, RpcNode::Handler handler)
+      : transport_(std::move(transport)),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        metrics_(options_.metrics != nullptr ? options_.metrics : &own_metrics_),
+        cache_(options_.reply_cache_entries, options_.reply_cache_bytes),
+        // Ids start from the clock so a restarted node does not reuse ids still cached by peers.
+        next_id_(static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())) << 8),
+        malformed_(Counter("sy_rpc_malformed_total", "Received messages that failed the door checks.")),
+        retries_(Counter("sy_rpc_retries_total", "Requests sent again with the same id.")),
+        duplicates_answered_(Counter("sy_rpc_duplicates_answered_total", "Duplicate requests answered from the reply cache.")),
+        duplicates_in_progress_(Counter("sy_rpc_duplicates_in_progress_total", "Duplicate requests ignored while the first was in progress.")),
+        unmatched_(Counter("sy_rpc_unmatched_replies_total", "Replies with no pending call (late or duplicate).")),
+        expired_(Counter("sy_rpc_expired_requests_total", "Requests dropped because their deadline had passed.")),
+        send_failures_(Counter("sy_rpc_send_failures_total", "Replies or retries the transport refused.")),
+        deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")) {}
+
+  void Start() { thread_ = std::thread([this] { Loop(); }); }
+
+  void Close() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    transport_->Close();
+    if (thread_.joinable()) thread_.join();
+    std::map<uint64_t, Pending> pending;
+    {
+      absl::MutexLock lock(&mu_);
+      pending.swap(pending_);
+    }
+    for (auto& [id, call] : pending) call.done(absl::CancelledError("RpcNode closed"));
+  }
+
+  Transport& transport() { return *transport_; }
+  metrics::Registry& metrics() { return *metrics_; }
+
+  void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
+                 RpcNode::Callback done) {
+    const uint64_t id = next_id_.fetch_add(1);
+    auto envelope = header.getRoot<proto::Envelope>();
+    envelope.setSender(transport_->node_id().c_str());
+    envelope.setRequestId(id);
+    envelope.setIsReply(false);
+    envelope.setAttempt(0);
+    envelope.setDeadlineUnixMs(deadline == absl::InfiniteFuture() ? 0 : absl::ToUnixMillis(deadline));
+    Message message{to, EncodeHeader(header), std::move(data)};
+    const absl::Time now = absl::Now();
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) {
+        done(absl::CancelledError("RpcNode closed"));
+        return;
+      }
+      pending_[id] = Pending{message, deadline, now + options_.attempt_timeout, options_.attempt_timeout, 1, done};
+    }
+    // The first send waits for queue room until the call's deadline (backpressure).
+    absl::Status sent = transport_->Send(std::move(message), deadline);
+    if (!sent.ok()) Finish(id, sent);
+  }
+
+  void HandleResponder(Responder::State& state, capnp::MessageBuilder* header, std::vector<Frame> data,
+                       const absl::Status& failure) {
+    capnp::MallocMessageBuilder error_builder;
+    if (header == nullptr) {
+      header = &error_builder;
+      auto envelope = error_builder.initRoot<proto::Envelope>();
+      envelope.setKind(state.kind);
+      StatusToWire(failure, envelope.initStatus());
+    }
+    auto envelope = header->getRoot<proto::Envelope>();
+    envelope.setSender(transport_->node_id().c_str());
+    envelope.setRequestId(state.key.second);
+    envelope.setIsReply(true);
+    if (envelope.getKind() == proto::MessageKind::INVALID) envelope.setKind(state.kind);
+    Message reply{state.to, EncodeHeader(*header), std::move(data)};
+    cache_.Complete(state.key, reply);
+    SendReply(std::move(reply));
+  }
+
+ private:
+  struct Pending {
+    Message message;          // exactly what went out first; retries re-send it with attempt+1
+    absl::Time deadline;
+    absl::Time next_attempt;
+    absl::Duration timeout;   // current attempt timeout
+    int attempts;
+    RpcNode::Callback done;
+  };
+
+  metrics::Counter& Counter(const char* name, const char* help) {
+    return metrics_->GetCounter(name, help, {{"node", transport_->node_id()}});
+  }
+
+  void Finish(uint64_t id, absl::StatusOr<DecodedMessage> result) {
+    RpcNode::Callback done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      done = std::move(it->second.done);
+      pending_.erase(it);
+    }
+    done(std::move(result));
+  }
+
+  void Loop() {
+    while (true) {
+      absl::Time wake = absl::Now() + absl::Milliseconds(100);
+      {
+        absl::MutexLock lock(&mu_);
+        for (const auto& [id, call] : pending_) wake = std::min({wake, call.next_attempt, call.deadline});
+      }
+      absl::StatusOr<Message> received = transport_->Receive(wake);
+      if (received.ok()) {
+        OnMessage(*std::move(received));
+      } else if (absl::IsCancelled(received.status())) {
+        return;  // transport closed
+      }
+      RunTimers();
+    }
+  }
+
+  void RunTimers() {
+    const absl::Time now = absl::Now();
+    std::vector<uint64_t> expired;
+    std::vector<Message> resend;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [id, call] : pending_) {
+        if (now >= call.deadline) {
+          expired.push_back(id);
+        } else if (now >= call.next_attempt && call.attempts < options_.max_attempts) {
+          call.timeout = std::min(call.timeout * options_.backoff_multiplier, options_.max_attempt_timeout);
+          call.next_attempt = now + call.timeout;
+          resend.push_back(WithAttempt(call.message, call.attempts));
+          ++call.attempts;
+        } else if (now >= call.next_attempt) {
+          call.next_attempt = call.deadline;  // out of attempts: wait for a late reply
+        }
+      }
+    }
+    for (uint64_t id : expired) {
+      deadline_exceeded_.Increment();
+      Finish(id, absl::DeadlineExceededError("no reply before the deadline"));
+    }
+    for (Message& message : resend) {
+      retries_.Increment();
+      if (!transport_->Send(std::move(message), now).ok()) send_failures_.Increment();
+    }
+  }
+
+  // The same request (same id) stamped with its attempt number; the data frames are shared.
+  static Message WithAttempt(const Message& original, int attempt) {
+    auto words = kj::heapArray<capnp::word>(original.header.size() / sizeof(capnp::word));
+    std::memcpy(words.begin(), original.header.data(), original.header.size());
+    capnp::FlatArrayMessageReader reader(words);
+    capnp::MallocMessageBuilder builder;
+    builder.setRoot(reader.getRoot<proto::Envelope>());
+    builder.getRoot<proto::Envelope>().setAttempt(static_cast<uint32_t>(attempt));
+    return Message{original.address, EncodeHeader(builder), original.data};
+  }
+
+  void OnMessage(Message message) {
+    const Address from = message.address;
+    absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
+    if (!decoded.ok()) {
+      malformed_.Increment();
+      ReplyMalformed(from, decoded.status());
+      return;
+    }
+    auto envelope = decoded->envelope();
+    if (envelope.getIsReply()) {
+      OnReply(*std::move(decoded));
+      return;
+    }
+    const int64_t deadline_ms = envelope.getDeadlineUnixMs();
+    if (deadline_ms != 0 && deadline_ms < absl::ToUnixMillis(absl::Now())) {
+      expired_.Increment();  // the caller has given up already
+      return;
+    }
+    ReplyCache::Key key{envelope.getSender().cStr(), envelope.getRequestId()};
+    Message cached;
+    switch (cache_.Begin(key, &cached)) {
+      case ReplyCache::State::kDone:
+        duplicates_answered_.Increment();
+        cached.address = from;
+        SendReply(std::move(cached));
+        return;
+      case ReplyCache::State::kInProgress:
+        duplicates_in_progress_.Increment();
+        return;
+      case ReplyCache::State::kNew:
+        break;
+    }
+    Responder responder;
+    responder.state_ = std::make_shared<Responder::State>();
+    responder.state_->core = weak_from_this();
+    responder.state_->key = std::move(key);
+    responder.state_->to = from;
+    responder.state_->kind = envelope.getKind();
+    if (handler_ == nullptr) {
+      responder.Fail(absl::UnimplementedError("this node serves no requests"));
+      return;
+    }
+    handler_(*std::move(decoded), responder);
+  }
+
+  void OnReply(DecodedMessage reply) {
+    auto envelope = reply.envelope();
+    const uint64_t id = envelope.getRequestId();
+    {
+      absl::MutexLock lock(&mu_);
+      if (pending_.count(id) == 0) {
+        unmatched_.Increment();
+        return;
+      }
+    }
+    auto status = envelope.getStatus();
+    if (status.getCode() != proto::ErrorCode::OK) {
+      absl::Status error = StatusFromWire(status.getCode(), status.getMessage().cStr());
+      if (status.getCurrentEpoch() != 0) {
+        error.SetPayload(kCurrentEpochPayload, absl::Cord(absl::StrCat(status.getCurrentEpoch())));
+      }
+      Finish(id, error);
+      return;
+    }
+    Finish(id, std::move(reply));
+  }
+
+  void ReplyMalformed(const Address& to, const absl::Status& error) {
+    capnp::MallocMessageBuilder builder;
+    auto envelope = builder.initRoot<proto::Envelope>();
+    envelope.setSender(transport_->node_id().c_str());
+    envelope.setIsReply(true);
+    StatusToWire(error, envelope.initStatus());
+    SendReply(Message{to, EncodeHeader(builder), {}});
+  }
+
+  void SendReply(Message reply) {
+    if (!transport_->Send(std::move(reply), absl::Now() + options_.reply_send_timeout).ok()) {
+      send_failures_.Increment();  // the caller retries and gets the reply from the cache
+    }
+  }
+
+  std::unique_ptr<Transport> transport_;
+  const RpcOptions options_;
+  const RpcNode::Handler handler_;
+  metrics::Registry own_metrics_;
+  metrics::Registry* const metrics_;
+  ReplyCache cache_;
+  std::atomic<uint64_t> next_id_;
+  metrics::Counter& malformed_;
+  metrics::Counter& retries_;
+  metrics::Counter& duplicates_answered_;
+  metrics::Counter& duplicates_in_progress_;
+  metrics::Counter& unmatched_;
+  metrics::Counter& expired_;
+  metrics::Counter& send_failures_;
+  metrics::Counter& deadline_exceeded_;
+
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+void Responder::Reply(capnp::MessageBuilder& header, std::vector<Frame> data) {
+  if (state_ == nullptr || state_->answered.exchange(true)) return;
+  if (auto core = state_->core.lock()) core->HandleResponder(*state_, &header, std::move(data), absl::OkStatus());
+}
+
+void Responder::Fail(const absl::Status& status) {
+  if (state_ == nullptr || state_->answered.exchange(true)) return;
+  const absl::Status error = status.ok() ? absl::InternalError("Fail called with OK") : status;
+  if (auto core = state_->core.lock()) core->HandleResponder(*state_, nullptr, {}, error);
+}
+
+RpcNode::RpcNode(std::shared_ptr<RpcCore> core) : core_(std::move(core)) {}
+RpcNode::~RpcNode() { Close(); }
+
+absl::StatusOr<std::unique_ptr<RpcNode>> RpcNode::Create(std::unique_ptr<Transport> transport, RpcOptions options,
+                                                         Handler handler) {
+  if (transport == nullptr) return absl::InvalidArgumentError("transport is required");
+  if (options.max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be >= 1");
+  auto core = std::make_shared<RpcCore>(std::move(transport), std::move(options), std::move(handler));
+  core->Start();
+  return std::unique_ptr<RpcNode>(new RpcNode(std::move(core)));
+}
+
+Transport& RpcNode::transport() { return core_->transport(); }
+metrics::Registry& RpcNode::metrics() { return core_->metrics(); }
+
+void RpcNode::CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data,
+                        absl::Time deadline, Callback done) {
+  core_->CallAsync(to, header, std::move(data), deadline, std::move(done));
+}
+
+absl::StatusOr<DecodedMessage> RpcNode::Call(const Address& to, capnp::MessageBuilder& header,
+                                             std::vector<Frame> data, absl::Time deadline) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<DecodedMessage>>>();
+  auto future = promise->get_future();
+  CallAsync(to, header, std::move(data), deadline,
+            [promise](absl::StatusOr<DecodedMessage> reply) { promise->set_value(std::move(reply)); });
+  return future.get();
+}
+
+void RpcNode::Close() { core_->Close(); }
+
+}  // namespace sy::transport

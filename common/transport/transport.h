@@ -1,0 +1,67 @@
+// The raw transport: moves Messages between named peers. No request ids, retries
+// or validation here; those live once, above it, in RpcNode (rpc.h).
+//
+// Implementations: ZmqTransport (ROUTER bind / DEALER connect over ZeroMQ, one I/O
+// thread owning every socket), InProcTransport (same process, for unit tests and
+// single-process mode) and FaultyTransport (wraps any transport, injects faults).
+//
+// Every implementation is thread-safe: any thread may call Send and Receive.
+// Queues are bounded in messages and bytes: Send waits for room until its deadline
+// and then fails with ResourceExhausted; memory stays bounded.
+//
+//   ZmqOptions options; options.node_id = "trainer-0";
+//   auto t = ZmqTransport::Create(options);
+//   (*t)->Connect("host-1", "tcp://127.0.0.1:6001");
+//   (*t)->Send(std::move(msg), absl::Now() + absl::Seconds(1));
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/transport/message.h"
+
+namespace sy::transport {
+
+// Counters every transport keeps (also exported to a metrics registry when given one).
+struct TransportStats {
+  uint64_t sent = 0;            // messages handed to the wire / peer
+  uint64_t received = 0;        // messages queued for Receive
+  uint64_t send_rejected = 0;   // Send calls that failed (queue full past deadline, unknown peer)
+  uint64_t unroutable = 0;      // messages dropped after Send because the peer vanished
+  size_t max_outbound_depth = 0;  // high-water mark of the outbound queue (messages)
+  size_t max_inbound_depth = 0;   // high-water mark of the inbound queue (messages)
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // The node id this transport sends as (its ZeroMQ routing id).
+  virtual const std::string& node_id() const = 0;
+  // Listens on `endpoint` (e.g. "tcp://127.0.0.1:*"); returns the resolved endpoint.
+  virtual absl::StatusOr<std::string> Bind(const std::string& endpoint) = 0;
+  // Opens a connection to `endpoint`, reachable afterwards as Address{peer, kConnected}.
+  virtual absl::Status Connect(const std::string& peer, const std::string& endpoint) = 0;
+  // Queues `message` for message.address; waits for room until `deadline`.
+  // ResourceExhausted: queue still full at the deadline. NotFound: no such connected peer.
+  // FailedPrecondition: closed. InvalidArgument: larger than the queue could ever hold.
+  virtual absl::Status Send(Message message, absl::Time deadline) = 0;
+  // Next received message, its address set to the sender. DeadlineExceeded when none
+  // arrived by `deadline`; Cancelled once closed.
+  virtual absl::StatusOr<Message> Receive(absl::Time deadline) = 0;
+  // Stops I/O; pending Receive calls return Cancelled. Idempotent.
+  virtual void Close() = 0;
+  virtual TransportStats stats() const = 0;
+};
+
+// Limits shared by the implementations.
+struct QueueLimits {
+  size_t max_messages = 1024;
+  size_t max_bytes = 256u << 20;  // 256 MiB
+};
+
+}  // namespace sy::transport

@@ -1,0 +1,52 @@
+// ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers);
+// Connect() opens one DEALER socket per peer, whose routing id is our node id, so
+// the peer's ROUTER sees who we are. One dedicated I/O thread owns every socket and
+// runs zmq::poll over them plus an eventfd that other threads write to wake it;
+// Send hands messages to it through a queue bounded in messages and bytes, Receive
+// takes them from another bounded queue. When the receive queue is full the I/O
+// thread stops reading, so ZeroMQ's high-water marks and TCP push back on the
+// sender. Data frames go to ZeroMQ without copying (Frame::ToZmq).
+//
+// Thread-safe. Optional CurveZMQ: with keys set, the ROUTER is a CURVE server and
+// every DEALER a CURVE client (encryption plus server authentication; clients are
+// not authenticated individually, which would need a ZAP handler).
+//
+//   ZmqOptions options; options.node_id = "host-1";
+//   auto server = ZmqTransport::Create(options);
+//   auto endpoint = (*server)->Bind("tcp://127.0.0.1:*");   // "tcp://127.0.0.1:41234"
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/metrics/registry.h"
+#include "common/transport/transport.h"
+
+namespace sy::transport {
+
+struct CurveKeys {
+  // Z85-encoded 40-character keys (zmq_curve_keypair). All empty = no encryption.
+  std::string server_public;  // DEALERs: the key of the servers they connect to
+  std::string server_secret;  // ROUTER: our server secret key (makes Bind a CURVE server)
+  std::string client_public;  // DEALERs: our client key pair
+  std::string client_secret;
+};
+
+struct ZmqOptions {
+  std::string node_id;          // required: our routing id on DEALER sockets
+  QueueLimits send_queue;       // Send waits (then ResourceExhausted) beyond these
+  QueueLimits receive_queue;    // the I/O thread stops reading beyond these
+  int send_hwm = 1000;          // ZMQ_SNDHWM per socket (messages)
+  int receive_hwm = 1000;       // ZMQ_RCVHWM per socket (messages)
+  int64_t max_frame_bytes = -1; // ZMQ_MAXMSGSIZE: larger frames drop the connection; -1 = off
+  CurveKeys curve;
+  metrics::Registry* metrics = nullptr;  // optional: transport counters, labelled by node
+};
+
+class ZmqTransport : public Transport {
+ public:
+  static absl::StatusOr<std::unique_ptr<ZmqTransport>> Create(ZmqOptions options);
+};
+
+}  // namespace sy::transport
