@@ -27,12 +27,13 @@
 namespace sy::gpu {
 
 // Addresses one counter-based random stream: CounterRng(seed, stream, a, b);
-// element i of a tensor draws CounterRng::Uniform(i) (see common/base/philox.h).
+// element i of a tensor draws CounterRng::Uniform(offset + i) (common/base/philox.h).
 struct RngKey {
   uint64_t seed = 0;
   RngStream stream = RngStream::kDropout;
   uint32_t a = 0;
   uint32_t b = 0;
+  uint64_t offset = 0;
 };
 
 class Backend {
@@ -76,16 +77,17 @@ class Backend {
   virtual void Scale(float* x, float s, int64_t n) = 0;
   // GELU, tanh approximation (torch gelu(approximate='tanh')): out (n) = gelu(inp (n)).
   virtual void GeluForward(float* out, const float* inp, int64_t n) = 0;
-  // dinp (n) = gelu'(inp (n)) * dout (n).
+  // dinp (n) = gelu'(inp (n)) * dout (n). dinp may alias dout.
   virtual void GeluBackward(float* dinp, const float* inp, const float* dout, int64_t n) = 0;
-  // Inverted dropout: element i is kept when CounterRng(key).Uniform(i) >= rate and
+  // Inverted dropout: element i is kept when Uniform(key.offset + i) >= rate and
   // then scaled by 1/(1-rate); out (n) from inp (n). rate 0 copies. out may alias inp.
   virtual void DropoutForward(float* out, const float* inp, int64_t n, float rate,
                               const RngKey& key) = 0;
   // dinp (n) = dout (n) through the same mask (regenerated from key). May alias.
   virtual void DropoutBackward(float* dinp, const float* dout, int64_t n, float rate,
                                const RngKey& key) = 0;
-  // Multiplicative jitter: noise (n) = 1 - eps + 2*eps*Uniform(i), out (n) = inp * noise.
+  // Multiplicative jitter: noise (n) = 1 - eps + 2*eps*Uniform(key.offset + i),
+  // out (n) = inp * noise.
   virtual void JitterForward(float* out, float* noise, const float* inp, int64_t n, float eps,
                              const RngKey& key) = 0;
   // out (n) = a (n) * b (n). out may alias a.
@@ -116,11 +118,11 @@ class Backend {
   virtual void AttentionForward(float* out, float* qkvr, float* att, const float* inp, int B,
                                 int T, int C, int NH) = 0;
   // dinp (B, T, 3C) = gradient wrt inp (overwrite) from dout (B, T, C), using the
-  // forward's qkvr and att. Scratch: dqkvr (3, B, NH, T, hs), datt (B, NH, T, T),
-  // dvaccum (B, T, C).
+  // forward's inp (B, T, 3C), qkvr and att. Scratch: dqkvr (3, B, NH, T, hs),
+  // datt (B, NH, T, T), dvaccum (B, T, C).
   virtual void AttentionBackward(float* dinp, float* dqkvr, float* datt, float* dvaccum,
-                                 const float* dout, const float* qkvr, const float* att,
-                                 int B, int T, int C, int NH) = 0;
+                                 const float* dout, const float* inp, const float* qkvr,
+                                 const float* att, int B, int T, int C, int NH) = 0;
 
   // ---- softmax + cross-entropy ----
   // probs (N, V) = softmax(logits (N, V)); losses (N) = -log probs[n, targets[n]].

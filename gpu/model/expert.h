@@ -41,7 +41,7 @@ struct ExpertActivations {
 
 // Expert dropout of a bucket: the mask of element (row r, unit f) is
 // CounterRng(seed, kExpertDropout, step, micro_batch << 12 | layer) at index
-// (expert << 40) | (r * F + f). rate 0 (or !training) disables it.
+// (expert << 40) | (r * F + f). rate 0 disables it.
 struct ExpertDropout {
   float rate = 0.0f;
   uint64_t seed = 0;
@@ -96,7 +96,8 @@ class ExpertExecutor {
  public:
   virtual ~ExpertExecutor() = default;
   // Runs every bucket of one layer (buckets with rows == 0 may be present).
-  // Keeps what Backward needs for (call.micro_batch, call.layer).
+  // Keeps what Backward needs for (call.micro_batch, call.layer); the caller keeps
+  // each bucket's `in` memory unchanged until that Backward.
   virtual absl::Status Forward(const ExpertCall& call, absl::Span<const ExpertBucket> buckets) = 0;
   // Backward of the buckets of the last Forward of (call.micro_batch, call.layer)
   // (same experts and rows); writes din and the weight gradients.

@@ -1,0 +1,75 @@
+// Fork-join thread pool used by the CPU backend (see thread_pool.h).
+#include "gpu/cpu/thread_pool.h"
+
+#include <algorithm>
+
+namespace sy::gpu {
+
+ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { Worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+namespace {
+// Chunk c of `chunks` over [0, n).
+void ChunkRange(int64_t n, int chunks, int c, int64_t* begin, int64_t* end) {
+  *begin = n * c / chunks;
+  *end = n * (c + 1) / chunks;
+}
+}  // namespace
+
+void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
+                             const std::function<void(int64_t, int64_t)>& body) {
+  if (n <= 0) return;
+  const int64_t by_size = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
+  const int chunks = static_cast<int>(std::min<int64_t>(num_threads_, by_size));
+  if (chunks <= 1) {
+    body(0, n);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    body_ = &body;
+    n_ = n;
+    chunks_ = chunks;
+    pending_ = chunks - 1;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  int64_t begin, end;
+  ChunkRange(n, chunks, 0, &begin, &end);
+  body(begin, end);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
+  body_ = nullptr;
+}
+
+void ThreadPool::Worker(int index) {
+  int64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    start_cv_.wait(lock, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stop_ || generation_ != seen;
+    });
+    if (stop_) return;
+    seen = generation_;
+    if (index >= chunks_) continue;
+    const auto* body = body_;
+    int64_t begin, end;
+    ChunkRange(n_, chunks_, index, &begin, &end);
+    lock.unlock();
+    (*body)(begin, end);
+    lock.lock();
+    if (--pending_ == 0) done_cv_.notify_all();
+  }
+}
+
+}  // namespace sy::gpu

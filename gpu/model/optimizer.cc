@@ -1,0 +1,66 @@
+// AdamW, gradient clipping and the LR schedule (see optimizer.h).
+#include "gpu/model/optimizer.h"
+
+#include <cmath>
+
+namespace sy::gpu {
+
+float LearningRate(int64_t step, int64_t total_steps, int64_t warmup_steps, float lr) {
+  const double min_lr = 0.1 * lr;
+  if (warmup_steps > 0 && step <= warmup_steps) {
+    return static_cast<float>(lr * static_cast<double>(std::max<int64_t>(step, 0)) / warmup_steps);
+  }
+  if (step >= total_steps || total_steps <= warmup_steps) return static_cast<float>(min_lr);
+  const double progress = static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
+  constexpr double kPi = 3.141592653589793;
+  return static_cast<float>(min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(kPi * progress)));
+}
+
+absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm) {
+  auto sq = grads->backend()->SumSquares(grads->data(), grads->size());
+  if (!sq.ok()) return sq.status();
+  const float norm = static_cast<float>(std::sqrt(*sq));
+  if (max_norm > 0.0f) {
+    const float scale = max_norm / (norm + 1e-6f);
+    if (scale < 1.0f) grads->backend()->Scale(grads->data(), scale, grads->size());
+  }
+  return norm;
+}
+
+absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(const ParamBlock& params, const AdamWConfig& config) {
+  if (!(config.beta1 >= 0.0f && config.beta1 < 1.0f && config.beta2 >= 0.0f && config.beta2 < 1.0f &&
+        config.eps > 0.0f && config.weight_decay >= 0.0f)) {
+    return absl::InvalidArgumentError("AdamW: need 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
+  }
+  auto m = ParamBlock::Create(params.backend(), params.infos());
+  if (!m.ok()) return m.status();
+  auto v = ParamBlock::Create(params.backend(), params.infos());
+  if (!v.ok()) return v.status();
+  if (absl::Status s = (*m)->SetZero(); !s.ok()) return s;
+  if (absl::Status s = (*v)->SetZero(); !s.ok()) return s;
+  return std::unique_ptr<AdamW>(new AdamW(config, std::move(*m), std::move(*v)));
+}
+
+AdamW::AdamW(const AdamWConfig& config, std::unique_ptr<ParamBlock> m, std::unique_ptr<ParamBlock> v)
+    : config_(config), m_(std::move(m)), v_(std::move(v)) {}
+
+absl::StatusOr<float> AdamW::Step(ParamBlock* params, ParamBlock* grads, float lr) {
+  if (params->size() != m_->size() || grads->size() != m_->size() || params->backend() != m_->backend() ||
+      grads->backend() != m_->backend()) {
+    return absl::InvalidArgumentError("AdamW::Step: parameter, gradient and moment layouts differ");
+  }
+  if (!std::isfinite(lr) || lr < 0.0f) return absl::InvalidArgumentError("AdamW::Step: bad learning rate");
+  auto norm = ClipGradNorm(grads, config_.max_grad_norm);
+  if (!norm.ok()) return norm.status();
+  const int64_t t = step_ + 1;
+  Backend* backend = params->backend();
+  for (const ParamInfo& info : params->infos()) {
+    backend->AdamWUpdate(params->data() + info.offset, m_->data() + info.offset, v_->data() + info.offset,
+                         grads->data() + info.offset, info.numel, lr, config_.beta1, config_.beta2, config_.eps,
+                         info.decays ? config_.weight_decay : 0.0f, 1.0f, t);
+  }
+  step_ = t;
+  return norm;
+}
+
+}  // namespace sy::gpu
