@@ -66,7 +66,8 @@ RunResult Train(const TrainerOptions& o, double* initial_val = nullptr) {
   std::ostringstream progress;
   absl::StatusOr<RunResult> result = (*trainer)->Run(progress);
   EXPECT_TRUE(result.ok()) << result.status();
-  EXPECT_NE(progress.str().find("step 25/25 | loss "), std::string::npos) << progress.str();
+  const std::string last = "step " + std::to_string(o.steps) + "/" + std::to_string(o.steps) + " | loss ";
+  EXPECT_NE(progress.str().find(last), std::string::npos) << progress.str();
   EXPECT_NE(progress.str().find("param_checksum "), std::string::npos);
   return result.ok() ? *result : RunResult{};
 }
