@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status/wire_status.h"
@@ -97,7 +98,11 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       header = &error_builder;
       auto envelope = error_builder.initRoot<proto::Envelope>();
       envelope.setKind(state.kind);
-      StatusToWire(failure, envelope.initStatus());
+      auto status = envelope.initStatus();
+      StatusToWire(failure, status);
+      uint64_t epoch = 0;
+      auto payload = failure.GetPayload(kCurrentEpochPayload);
+      if (payload.has_value() && absl::SimpleAtoi(std::string(*payload), &epoch)) status.setCurrentEpoch(epoch);
     }
     auto envelope = header->getRoot<proto::Envelope>();
     envelope.setSender(transport_->node_id().c_str());

@@ -51,8 +51,8 @@ struct RpcOptions {
   metrics::Registry* metrics = nullptr;                    // null: a private registry
 };
 
-// Payload key on a status whose reply carried a placement epoch (Aborted on a stale epoch);
-// the value is the epoch as decimal text.
+// Payload key carrying a placement epoch (decimal text) with a status, e.g. Aborted on a
+// stale epoch: set it on the status given to Responder::Fail and the caller's status has it.
 inline constexpr absl::string_view kCurrentEpochPayload = "type.switchyard/current_epoch";
 
 class RpcCore;

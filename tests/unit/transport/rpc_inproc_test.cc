@@ -1,0 +1,227 @@
+// RpcNode over the in-process transport: request/reply, retries applied once,
+// duplicates answered from the cache, deadlines, and receive-queue backpressure.
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/transport/faulty_transport.h"
+#include "common/transport/inproc_transport.h"
+#include "common/transport/rpc.h"
+#include "tests/unit/transport/testing.h"
+#include "tests/unit/transport/wait.h"
+
+namespace sy::transport {
+namespace {
+
+using testing::EchoHandler;
+using testing::FillPing;
+using testing::RawPing;
+using testing::Request;
+using testing::WaitUntil;
+
+double CounterValue(metrics::Registry& registry, const std::string& name, const std::string& node) {
+  return registry.GetCounter(name, "", {{"node", node}}).value();
+}
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+float FirstFloat(const DecodedMessage& reply) {
+  float value;
+  std::memcpy(&value, reply.data(0).data(), sizeof(value));
+  return value;
+}
+
+TEST(RpcInProc, RequestReplyEchoesTensor) {
+  InProcNetwork net;
+  auto server_transport = net.CreateTransport("server");
+  ASSERT_TRUE(server_transport.ok());
+  ASSERT_TRUE((*server_transport)->Bind("inproc://server").ok());
+  auto server = RpcNode::Create(*std::move(server_transport), {}, EchoHandler);
+  ASSERT_TRUE(server.ok());
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
+  auto client = RpcNode::Create(*std::move(client_transport), {}, nullptr);
+  ASSERT_TRUE(client.ok());
+
+  for (int i = 0; i < 10; ++i) {
+    Request request;
+    FillPing(request, 256, static_cast<float>(i));
+    auto reply = (*client)->Call({"server"}, request.header, request.data, In(absl::Seconds(10)));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_TRUE(reply->envelope().getIsReply());
+    EXPECT_EQ(std::string(reply->envelope().getSender().cStr()), "server");
+    ASSERT_EQ(reply->message().data.size(), 1u);
+    EXPECT_EQ(reply->data(0).size(), 256u * 4);
+    EXPECT_EQ(FirstFloat(*reply), static_cast<float>(i));
+  }
+}
+
+TEST(RpcInProc, RetriedRequestIsAppliedOnceWhenRepliesAreDropped) {
+  InProcNetwork net;
+  auto server_inner = net.CreateTransport("server");
+  ASSERT_TRUE((*server_inner)->Bind("inproc://server").ok());
+  FaultSpec spec;
+  spec.drop = 0.3;  // the server loses 30% of its replies
+  spec.seed = 7;
+  std::mutex mu;
+  std::map<uint64_t, int> applied;  // request id -> handler runs
+  metrics::Registry server_metrics;
+  RpcOptions server_options;
+  server_options.metrics = &server_metrics;
+  auto server = RpcNode::Create(FaultyTransport::Wrap(*std::move(server_inner), spec), server_options,
+                                [&](DecodedMessage request, Responder responder) {
+                                  {
+                                    std::lock_guard<std::mutex> lock(mu);
+                                    ++applied[request.envelope().getRequestId()];
+                                  }
+                                  EchoHandler(std::move(request), responder);
+                                });
+  ASSERT_TRUE(server.ok());
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
+  metrics::Registry client_metrics;
+  RpcOptions client_options;
+  client_options.metrics = &client_metrics;
+  client_options.attempt_timeout = absl::Milliseconds(5);
+  client_options.max_attempt_timeout = absl::Milliseconds(20);
+  client_options.max_attempts = 40;
+  auto client = RpcNode::Create(*std::move(client_transport), client_options, nullptr);
+  ASSERT_TRUE(client.ok());
+
+  for (int i = 0; i < 30; ++i) {
+    Request request;
+    FillPing(request, 4, static_cast<float>(i));
+    auto reply = (*client)->Call({"server"}, request.header, request.data, In(absl::Seconds(20)));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(FirstFloat(*reply), static_cast<float>(i));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(applied.size(), 30u);
+  for (const auto& [id, runs] : applied) EXPECT_EQ(runs, 1) << "request " << id << " applied twice";
+  EXPECT_GT(CounterValue(client_metrics, "sy_rpc_retries_total", "client"), 0);
+  EXPECT_GT(CounterValue(server_metrics, "sy_rpc_duplicates_answered_total", "server"), 0);
+}
+
+TEST(RpcInProc, DuplicateRequestIsAnsweredFromCacheAndInProgressDuplicateIgnored) {
+  InProcNetwork net;
+  auto server_transport = net.CreateTransport("server");
+  ASSERT_TRUE((*server_transport)->Bind("inproc://server").ok());
+  std::atomic<int> runs{0};
+  std::mutex mu;
+  std::vector<std::pair<DecodedMessage, Responder>> parked;  // requests not answered yet
+  metrics::Registry registry;
+  RpcOptions options;
+  options.metrics = &registry;
+  auto server = RpcNode::Create(*std::move(server_transport), options, [&](DecodedMessage request, Responder responder) {
+    ++runs;
+    std::lock_guard<std::mutex> lock(mu);
+    parked.emplace_back(std::move(request), responder);
+  });
+  ASSERT_TRUE(server.ok());
+  auto raw = net.CreateTransport("raw-client");
+  ASSERT_TRUE((*raw)->Connect("server", "inproc://server").ok());
+
+  // The same request twice while the first is still being handled: applied once.
+  ASSERT_TRUE((*raw)->Send(RawPing({"server"}, "raw-client", 99, 8, 5.0f), In(absl::Seconds(1))).ok());
+  ASSERT_TRUE((*raw)->Send(RawPing({"server"}, "raw-client", 99, 8, 5.0f), In(absl::Seconds(1))).ok());
+  ASSERT_TRUE(WaitUntil([&] { return CounterValue(registry, "sy_rpc_duplicates_in_progress_total", "server") == 1; }));
+  EXPECT_EQ(runs.load(), 1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(parked.size(), 1u);
+    EchoHandler(std::move(parked[0].first), parked[0].second);
+  }
+  auto first = (*raw)->Receive(In(absl::Seconds(10)));
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  // Once answered, a duplicate gets the cached reply; the handler does not run again.
+  ASSERT_TRUE((*raw)->Send(RawPing({"server"}, "raw-client", 99, 8, 5.0f), In(absl::Seconds(1))).ok());
+  auto second = (*raw)->Receive(In(absl::Seconds(10)));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(CounterValue(registry, "sy_rpc_duplicates_answered_total", "server"), 1);
+  auto decoded = DecodedMessage::Decode(*std::move(second), {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->envelope().getRequestId(), 99u);
+  EXPECT_EQ(FirstFloat(*decoded), 5.0f);
+}
+
+TEST(RpcInProc, RequestNobodyAnswersEndsWithDeadlineExceeded) {
+  InProcNetwork net;
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("ghost", "inproc://nobody-binds-this").ok());
+  RpcOptions options;
+  options.attempt_timeout = absl::Milliseconds(10);
+  auto client = RpcNode::Create(*std::move(client_transport), options, nullptr);
+  ASSERT_TRUE(client.ok());
+  Request request;
+  FillPing(request, 0, 0);
+  auto reply = (*client)->Call({"ghost"}, request.header, {}, In(absl::Milliseconds(100)));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded) << reply.status();
+  EXPECT_GT(CounterValue((*client)->metrics(), "sy_rpc_retries_total", "client"), 0);
+  EXPECT_EQ(CounterValue((*client)->metrics(), "sy_rpc_deadline_exceeded_total", "client"), 1);
+}
+
+TEST(RpcInProc, ErrorStatusFromHandlerReachesCallerWithEpoch) {
+  InProcNetwork net;
+  auto server_transport = net.CreateTransport("server");
+  ASSERT_TRUE((*server_transport)->Bind("inproc://server").ok());
+  auto server = RpcNode::Create(*std::move(server_transport), {}, [](DecodedMessage, Responder responder) {
+    absl::Status stale = absl::AbortedError("stale placement epoch");
+    stale.SetPayload(kCurrentEpochPayload, absl::Cord("12"));
+    responder.Fail(stale);
+  });
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
+  auto client = RpcNode::Create(*std::move(client_transport), {}, nullptr);
+  Request request;
+  FillPing(request, 0, 0);
+  auto reply = (*client)->Call({"server"}, request.header, {}, In(absl::Seconds(10)));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(reply.status().message(), "stale placement epoch");
+  auto epoch = reply.status().GetPayload(kCurrentEpochPayload);
+  ASSERT_TRUE(epoch.has_value());
+  EXPECT_EQ(std::string(*epoch), "12");
+}
+
+TEST(InProcTransport, FullReceiveQueueMakesSenderWaitThenFail) {
+  InProcNetwork net;
+  QueueLimits limits;
+  limits.max_messages = 4;
+  auto server = net.CreateTransport("server", limits);
+  ASSERT_TRUE((*server)->Bind("inproc://server").ok());
+  auto client = net.CreateTransport("client");
+  ASSERT_TRUE((*client)->Connect("server", "inproc://server").ok());
+
+  // Nobody receives: four messages fit, the fifth waits for its deadline and fails.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE((*client)->Send(RawPing({"server"}, "client", i + 1, 4, 0), In(absl::Milliseconds(5))).ok());
+  }
+  absl::Status full = (*client)->Send(RawPing({"server"}, "client", 5, 4, 0), In(absl::Milliseconds(5)));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+
+  // A slow receiver and a fast sender that waits: everything arrives, in order, and
+  // the queue never holds more than its bound.
+  std::thread receiver([&] {
+    for (int i = 0; i < 104; ++i) {
+      auto message = (*server)->Receive(In(absl::Seconds(20)));
+      ASSERT_TRUE(message.ok()) << message.status();
+      auto decoded = DecodedMessage::Decode(*std::move(message), {});
+      ASSERT_TRUE(decoded.ok());
+      EXPECT_EQ(decoded->envelope().getRequestId(), static_cast<uint64_t>(i + 1));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  for (int i = 5; i <= 104; ++i) {
+    ASSERT_TRUE((*client)->Send(RawPing({"server"}, "client", i, 4, 0), In(absl::Seconds(20))).ok());
+  }
+  receiver.join();
+  EXPECT_EQ((*server)->stats().max_inbound_depth, 4u);
+}
+
+}  // namespace
+}  // namespace sy::transport
