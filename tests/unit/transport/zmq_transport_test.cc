@@ -1,0 +1,193 @@
+// ZmqTransport and RpcNode over tcp://127.0.0.1 within one process: request/reply,
+// malformed input answered and counted, send-side backpressure, CurveZMQ.
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
+#include "tests/unit/transport/testing.h"
+#include "tests/unit/transport/wait.h"
+
+namespace sy::transport {
+namespace {
+
+using testing::EchoHandler;
+using testing::F32Frame;
+using testing::FillPing;
+using testing::RawPing;
+using testing::Request;
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+std::unique_ptr<ZmqTransport> MakeTransport(const std::string& node_id, ZmqOptions options = {}) {
+  options.node_id = node_id;
+  auto transport = ZmqTransport::Create(options);
+  EXPECT_TRUE(transport.ok()) << transport.status();
+  return *std::move(transport);
+}
+
+struct Server {
+  std::unique_ptr<RpcNode> node;
+  std::string endpoint;
+  metrics::Registry registry;
+};
+
+std::unique_ptr<Server> StartEchoServer(ZmqOptions zmq_options = {}, RpcOptions rpc_options = {}) {
+  auto server = std::make_unique<Server>();
+  auto transport = MakeTransport("server", zmq_options);
+  auto endpoint = transport->Bind("tcp://127.0.0.1:*");
+  EXPECT_TRUE(endpoint.ok()) << endpoint.status();
+  server->endpoint = *endpoint;
+  rpc_options.metrics = &server->registry;
+  server->node = *RpcNode::Create(std::move(transport), rpc_options, EchoHandler);
+  return server;
+}
+
+TEST(ZmqTransport, RouterDealerRequestReplyOverTcp) {
+  auto server = StartEchoServer();
+  auto client_transport = MakeTransport("client");
+  ASSERT_TRUE(client_transport->Connect("server", server->endpoint).ok());
+  auto client = *RpcNode::Create(std::move(client_transport), {}, nullptr);
+  for (size_t count : {size_t{0}, size_t{1}, size_t{1000}, size_t{1} << 18}) {
+    Request request;
+    FillPing(request, count, 3.0f);
+    auto reply = client->Call({"server"}, request.header, request.data, In(absl::Seconds(10)));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->message().data.size(), count > 0 ? 1u : 0u);
+    if (count > 0) {
+      EXPECT_EQ(std::memcmp(reply->data(0).data(), request.data[0].data(), count * 4), 0);
+    }
+  }
+}
+
+TEST(ZmqTransport, UnknownPeerIsNotFound) {
+  auto transport = MakeTransport("lonely");
+  absl::Status status = transport->Send(RawPing({"nobody"}, "lonely", 1, 0, 0), In(absl::Seconds(1)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+}
+
+// Sends `message` raw and returns the decoded reply's status code.
+proto::ErrorCode ReplyCode(Transport& raw, Message message) {
+  EXPECT_TRUE(raw.Send(std::move(message), In(absl::Seconds(5))).ok());
+  auto reply = raw.Receive(In(absl::Seconds(10)));
+  if (!reply.ok()) return proto::ErrorCode::UNKNOWN;
+  auto decoded = DecodedMessage::Decode(*std::move(reply), {});
+  if (!decoded.ok() || !decoded->envelope().getIsReply()) return proto::ErrorCode::UNKNOWN;
+  return decoded->envelope().getStatus().getCode();
+}
+
+TEST(ZmqTransport, MalformedMessagesGetErrorRepliesAndAreCounted) {
+  RpcOptions rpc_options;
+  rpc_options.limits.max_message_bytes = 1 << 20;
+  auto server = StartEchoServer({}, rpc_options);
+  auto raw = MakeTransport("raw");
+  ASSERT_TRUE(raw->Connect("server", server->endpoint).ok());
+  auto malformed = [&] {
+    return server->registry.GetCounter("sy_rpc_malformed_total", "", {{"node", "server"}}).value();
+  };
+
+  Message truncated = RawPing({"server"}, "raw", 1, 4, 0);
+  truncated.header = Frame::CopyOf(truncated.header.data(), truncated.header.size() / 2);
+  EXPECT_EQ(ReplyCode(*raw, std::move(truncated)), proto::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(malformed(), 1);
+
+  Message garbage{{"server"}, Frame::FromVector(std::vector<uint8_t>(96, 0xFF)), {}};
+  EXPECT_EQ(ReplyCode(*raw, std::move(garbage)), proto::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(malformed(), 2);
+
+  Message extra_frame = RawPing({"server"}, "raw", 2, 4, 0);
+  extra_frame.data.push_back(F32Frame(4, 0));
+  EXPECT_EQ(ReplyCode(*raw, std::move(extra_frame)), proto::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(malformed(), 3);
+
+  Message short_tensor = RawPing({"server"}, "raw", 3, 4, 0);
+  short_tensor.data[0] = F32Frame(3, 0);
+  EXPECT_EQ(ReplyCode(*raw, std::move(short_tensor)), proto::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(malformed(), 4);
+
+  Message oversized = RawPing({"server"}, "raw", 4, (2 << 20) / 4, 0);  // 2 MiB > 1 MiB limit
+  EXPECT_EQ(ReplyCode(*raw, std::move(oversized)), proto::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(malformed(), 5);
+
+  // The server keeps serving.
+  EXPECT_EQ(ReplyCode(*raw, RawPing({"server"}, "raw", 5, 4, 0)), proto::ErrorCode::OK);
+  EXPECT_EQ(malformed(), 5);
+}
+
+TEST(ZmqTransport, SlowReceiverBoundsQueuesAndSenderGetsResourceExhausted) {
+  ZmqOptions receiver_options;
+  receiver_options.receive_queue.max_messages = 2;
+  receiver_options.receive_hwm = 1;
+  auto receiver = MakeTransport("receiver", receiver_options);
+  auto endpoint = receiver->Bind("tcp://127.0.0.1:*");
+  ASSERT_TRUE(endpoint.ok());
+  ZmqOptions sender_options;
+  sender_options.send_queue.max_messages = 8;
+  sender_options.send_hwm = 1;
+  auto sender = MakeTransport("sender", sender_options);
+  ASSERT_TRUE(sender->Connect("receiver", *endpoint).ok());
+
+  // The receiver does not read: kernel buffers, high-water marks and then the send
+  // queue fill up, and a send finally fails with a clear status instead of growing memory.
+  int accepted = 0;
+  absl::Status last;
+  for (int i = 1; i <= 5000 && last.ok(); ++i) {
+    last = sender->Send(RawPing({"receiver"}, "sender", i, 1 << 16, 0), In(absl::Milliseconds(20)));
+    if (last.ok()) ++accepted;
+  }
+  EXPECT_EQ(last.code(), absl::StatusCode::kResourceExhausted) << last;
+  EXPECT_LE(sender->stats().max_outbound_depth, 8u);
+
+  // Reading now drains everything that was accepted: bounded, and nothing lost.
+  for (int i = 1; i <= accepted; ++i) {
+    auto message = receiver->Receive(In(absl::Seconds(20)));
+    ASSERT_TRUE(message.ok()) << "message " << i << ": " << message.status();
+    auto decoded = DecodedMessage::Decode(*std::move(message), {});
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded->envelope().getRequestId(), static_cast<uint64_t>(i));
+  }
+  EXPECT_LE(receiver->stats().max_inbound_depth, 2u);
+}
+
+TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
+  char server_public[41], server_secret[41], client_public[41], client_secret[41], other_public[41], other_secret[41];
+  ASSERT_EQ(zmq_curve_keypair(server_public, server_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(client_public, client_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(other_public, other_secret), 0);
+  ZmqOptions server_options;
+  server_options.curve.server_secret = server_secret;
+  auto server = StartEchoServer(server_options);
+
+  ZmqOptions good;
+  good.curve = {server_public, "", client_public, client_secret};
+  auto client = *RpcNode::Create(MakeTransport("good-client", good), {}, nullptr);
+  ASSERT_TRUE(client->transport().Connect("server", server->endpoint).ok());
+  Request request;
+  FillPing(request, 16, 1.0f);
+  auto reply = client->Call({"server"}, request.header, request.data, In(absl::Seconds(10)));
+  EXPECT_TRUE(reply.ok()) << reply.status();
+
+  ZmqOptions wrong;
+  wrong.curve = {other_public, "", client_public, client_secret};  // not the server's key
+  RpcOptions quick;
+  quick.attempt_timeout = absl::Milliseconds(20);
+  auto impostor = *RpcNode::Create(MakeTransport("wrong-client", wrong), quick, nullptr);
+  ASSERT_TRUE(impostor->transport().Connect("server", server->endpoint).ok());
+  Request again;
+  FillPing(again, 16, 1.0f);
+  auto refused = impostor->Call({"server"}, again.header, again.data, In(absl::Milliseconds(300)));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
+}
+
+TEST(ZmqTransport, BadCurveKeysAreRejectedAtCreate) {
+  ZmqOptions options;
+  options.node_id = "x";
+  options.curve.server_public = "short";
+  EXPECT_EQ(ZmqTransport::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+  ZmqOptions no_id;
+  EXPECT_EQ(ZmqTransport::Create(no_id).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sy::transport
