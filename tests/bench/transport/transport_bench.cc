@@ -1,0 +1,273 @@
+// transport_bench: Switchyard's RPC layer (ZmqTransport + RpcNode, envelope header plus a
+// tensor frame) against a bare libzmq DEALER/ROUTER loop moving the same bytes, between
+// two processes over tcp loopback, measured in the same run. For 4 KiB and 1 MiB
+// frames: ping-pong round-trip p50/p99 and MB/s, and pipelined MB/s (16 in flight).
+// MB/s counts payload bytes in both directions. The child process is this binary
+// re-executed with --serve; it prints its two endpoints and serves until stdin closes.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/transport/envelope_codec.h"
+#include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
+
+extern char** environ;
+
+namespace sy::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kWindow = 16;
+
+// ---- child: both echo servers --------------------------------------------------------
+
+int Serve() {
+  ZmqOptions options;
+  options.node_id = "bench-server";
+  auto transport = ZmqTransport::Create(options);
+  if (!transport.ok()) return 1;
+  auto sy_endpoint = (*transport)->Bind("tcp://127.0.0.1:*");
+  if (!sy_endpoint.ok()) return 1;
+  auto node = RpcNode::Create(*std::move(transport), {}, [](DecodedMessage request, Responder responder) {
+    capnp::MallocMessageBuilder reply;
+    auto envelope = reply.initRoot<proto::Envelope>();
+    envelope.setKind(request.envelope().getKind());
+    envelope.setTensors(request.envelope().getTensors());
+    responder.Reply(reply, request.message().data);
+  });
+  if (!node.ok()) return 1;
+
+  zmq::context_t context(1);
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string bare_endpoint = router.get(zmq::sockopt::last_endpoint);
+  std::atomic<bool> stop{false};
+  std::thread bare([&] {
+    while (!stop) {
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      std::vector<zmq::message_t> parts;
+      do {
+        zmq::message_t part;
+        (void)router.recv(part);
+        parts.push_back(std::move(part));
+      } while (parts.back().more());
+      for (size_t i = 0; i < parts.size(); ++i) {
+        router.send(parts[i], i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+    }
+  });
+  std::printf("%s %s\n", sy_endpoint->c_str(), bare_endpoint.c_str());
+  std::fflush(stdout);
+  while (std::fgetc(stdin) != EOF) {
+  }
+  stop = true;
+  bare.join();
+  return 0;
+}
+
+// ---- parent: measurements ------------------------------------------------------------
+
+struct Result {
+  double p50_us = 0, p99_us = 0, mb_per_s = 0;
+};
+
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
+
+Result Summarize(const std::vector<double>& latencies_us, size_t bytes, double seconds, int messages) {
+  Result r;
+  if (!latencies_us.empty()) {
+    r.p50_us = Percentile(latencies_us, 0.5);
+    r.p99_us = Percentile(latencies_us, 0.99);
+  }
+  r.mb_per_s = 2.0 * bytes * messages / seconds / 1e6;
+  return r;
+}
+
+double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+Frame Payload(size_t bytes) { return Frame::FromVector(std::vector<uint8_t>(bytes, 0x5A)); }
+
+void FillRequest(capnp::MallocMessageBuilder& builder, size_t bytes) {
+  auto envelope = builder.initRoot<proto::Envelope>();
+  envelope.setKind(proto::MessageKind::PING);
+  SetTensor(envelope.initTensors(1)[0], "x", proto::TensorRole::ACTIVATIONS, proto::DType::F32, {bytes / 4});
+}
+
+Result SyPingPong(RpcNode& client, size_t bytes, int iterations) {
+  const Frame payload = Payload(bytes);
+  std::vector<double> latencies;
+  Clock::time_point start;
+  for (int i = -iterations / 10; i < iterations; ++i) {
+    if (i == 0) start = Clock::now();
+    const auto t0 = Clock::now();
+    capnp::MallocMessageBuilder builder;
+    FillRequest(builder, bytes);
+    auto reply = client.Call({"server"}, builder, {payload}, absl::Now() + absl::Seconds(30));
+    if (!reply.ok() || reply->data(0).size() != bytes) {
+      std::fprintf(stderr, "sy call failed: %s\n", reply.status().ToString().c_str());
+      std::exit(1);
+    }
+    if (i >= 0) latencies.push_back(Since(t0) * 1e6);
+  }
+  return Summarize(latencies, bytes, Since(start), iterations);
+}
+
+Result SyPipelined(RpcNode& client, size_t bytes, int iterations) {
+  const Frame payload = Payload(bytes);
+  absl::Mutex mu;
+  int in_flight = 0, done = 0, failed = 0;
+  const auto start = Clock::now();
+  for (int i = 0; i < iterations; ++i) {
+    {
+      absl::MutexLock lock(&mu);
+      auto has_room = [&] { return in_flight < kWindow; };
+      mu.Await(absl::Condition(&has_room));
+      ++in_flight;
+    }
+    capnp::MallocMessageBuilder builder;
+    FillRequest(builder, bytes);
+    client.CallAsync({"server"}, builder, {payload}, absl::Now() + absl::Seconds(30),
+                     [&](absl::StatusOr<DecodedMessage> reply) {
+                       absl::MutexLock lock(&mu);
+                       --in_flight;
+                       ++done;
+                       failed += !reply.ok();
+                     });
+  }
+  absl::MutexLock lock(&mu);
+  auto all_done = [&] { return done == iterations; };
+  mu.Await(absl::Condition(&all_done));
+  if (failed > 0) {
+    std::fprintf(stderr, "%d pipelined calls failed\n", failed);
+    std::exit(1);
+  }
+  return Summarize({}, bytes, Since(start), iterations);
+}
+
+// The bare loop sends an 8-byte id frame plus the payload frame (zero-copy), like a
+// minimal header, and the ROUTER echoes both back.
+void BareSend(zmq::socket_t& dealer, const std::vector<uint8_t>& buffer, uint64_t id) {
+  dealer.send(zmq::buffer(&id, sizeof(id)), zmq::send_flags::sndmore);
+  dealer.send(zmq::message_t(const_cast<uint8_t*>(buffer.data()), buffer.size(), nullptr), zmq::send_flags::none);
+}
+
+void BareReceive(zmq::socket_t& dealer, size_t bytes) {
+  zmq::message_t id, data;
+  (void)dealer.recv(id);
+  (void)dealer.recv(data);
+  if (data.size() != bytes) {
+    std::fprintf(stderr, "bare echo returned %zu bytes\n", data.size());
+    std::exit(1);
+  }
+}
+
+Result BarePingPong(zmq::socket_t& dealer, size_t bytes, int iterations) {
+  const std::vector<uint8_t> buffer(bytes, 0x5A);
+  std::vector<double> latencies;
+  Clock::time_point start;
+  for (int i = -iterations / 10; i < iterations; ++i) {
+    if (i == 0) start = Clock::now();
+    const auto t0 = Clock::now();
+    BareSend(dealer, buffer, static_cast<uint64_t>(i));
+    BareReceive(dealer, bytes);
+    if (i >= 0) latencies.push_back(Since(t0) * 1e6);
+  }
+  return Summarize(latencies, bytes, Since(start), iterations);
+}
+
+Result BarePipelined(zmq::socket_t& dealer, size_t bytes, int iterations) {
+  const std::vector<uint8_t> buffer(bytes, 0x5A);
+  const auto start = Clock::now();
+  int sent = 0;
+  for (; sent < std::min(kWindow, iterations); ++sent) BareSend(dealer, buffer, sent);
+  for (int received = 0; received < iterations; ++received) {
+    BareReceive(dealer, bytes);
+    if (sent < iterations) BareSend(dealer, buffer, sent++);
+  }
+  return Summarize({}, bytes, Since(start), iterations);
+}
+
+int Measure(const char* self) {
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+  posix_spawn_file_actions_addclose(&actions, to_child[1]);
+  posix_spawn_file_actions_addclose(&actions, from_child[0]);
+  std::string path = self;
+  char serve[] = "--serve";
+  char* argv[] = {path.data(), serve, nullptr};
+  pid_t child;
+  if (posix_spawn(&child, self, &actions, nullptr, argv, environ) != 0) return 1;
+  close(to_child[0]);
+  close(from_child[1]);
+  FILE* out = fdopen(from_child[0], "r");
+  char sy_endpoint[128] = {0}, bare_endpoint[128] = {0};
+  if (std::fscanf(out, "%127s %127s", sy_endpoint, bare_endpoint) != 2) return 1;
+
+  ZmqOptions options;
+  options.node_id = "bench-client";
+  auto transport = ZmqTransport::Create(options);
+  if (!transport.ok() || !(*transport)->Connect("server", sy_endpoint).ok()) return 1;
+  RpcOptions rpc_options;
+  rpc_options.attempt_timeout = absl::Seconds(10);  // measure the transport, not retries
+  auto client = RpcNode::Create(*std::move(transport), rpc_options, nullptr);
+  if (!client.ok()) return 1;
+  zmq::context_t context(1);
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(bare_endpoint);
+
+  std::printf("transport_bench: two processes over tcp loopback; MB/s counts payload both ways\n");
+  std::printf("%-8s %-10s %12s %12s %10s | %12s %12s %10s | %6s\n", "frame", "mode", "sy p50 us", "sy p99 us",
+              "sy MB/s", "zmq p50 us", "zmq p99 us", "zmq MB/s", "ratio");
+  struct Case {
+    const char* label;
+    size_t bytes;
+    int iterations;
+  };
+  for (const Case& c : {Case{"4 KiB", 4096, 5000}, Case{"1 MiB", 1 << 20, 400}}) {
+    const Result bare = BarePingPong(dealer, c.bytes, c.iterations);
+    const Result sy = SyPingPong(**client, c.bytes, c.iterations);
+    std::printf("%-8s %-10s %12.1f %12.1f %10.1f | %12.1f %12.1f %10.1f | %6.2f\n", c.label, "ping-pong", sy.p50_us,
+                sy.p99_us, sy.mb_per_s, bare.p50_us, bare.p99_us, bare.mb_per_s, sy.mb_per_s / bare.mb_per_s);
+    const Result bare_pipe = BarePipelined(dealer, c.bytes, c.iterations * 2);
+    const Result sy_pipe = SyPipelined(**client, c.bytes, c.iterations * 2);
+    std::printf("%-8s %-10s %12s %12s %10.1f | %12s %12s %10.1f | %6.2f\n", c.label, "window=16", "-", "-",
+                sy_pipe.mb_per_s, "-", "-", bare_pipe.mb_per_s, sy_pipe.mb_per_s / bare_pipe.mb_per_s);
+  }
+  std::fflush(stdout);
+  (*client)->Close();
+  close(to_child[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  fclose(out);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sy::transport
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--serve") == 0) return sy::transport::Serve();
+  return sy::transport::Measure("/proc/self/exe");
+}
