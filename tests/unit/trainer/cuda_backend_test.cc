@@ -1,0 +1,146 @@
+// The CUDA backend against the CPU reference. Without a GPU (or without a CUDA
+// build) asking for cuda:N must be a clear error status, never a crash; with a
+// GPU, ops on random inputs must match the CPU backend (dropout masks and
+// routing decisions exactly, floating-point results to 1e-4 relative).
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "gpu/backend.h"
+#include "gtest/gtest.h"
+
+namespace sy::gpu {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t salt, float scale = 1.0f) {
+  const CounterRng rng(99, RngStream::kInit, salt);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * (2.0f * rng.Uniform(i) - 1.0f);
+  return v;
+}
+
+// A host vector mirrored on one backend.
+template <typename T>
+class Buffer {
+ public:
+  Buffer(Backend* backend, const std::vector<T>& host) : backend_(backend), size_(host.size()) {
+    ptr_ = static_cast<T*>(backend->Alloc(host.size() * sizeof(T)).value());
+    EXPECT_TRUE(backend->CopyHostToDevice(ptr_, host.data(), host.size() * sizeof(T)).ok());
+  }
+  ~Buffer() { backend_->Free(ptr_); }
+  T* get() const { return ptr_; }
+  std::vector<T> Host() const {
+    std::vector<T> host(size_);
+    EXPECT_TRUE(backend_->CopyDeviceToHost(host.data(), ptr_, size_ * sizeof(T)).ok());
+    return host;
+  }
+
+ private:
+  Backend* backend_;
+  size_t size_;
+  T* ptr_;
+};
+
+void ExpectClose(const std::vector<float>& cpu, const std::vector<float>& cuda, const char* what) {
+  ASSERT_EQ(cpu.size(), cuda.size()) << what;
+  double worst = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    worst = std::max(worst, std::abs(cpu[i] - cuda[i]) / std::max(1e-2, std::abs(static_cast<double>(cpu[i]))));
+  }
+  EXPECT_LE(worst, 1e-4) << what << ": largest relative difference " << worst;
+}
+
+TEST(CudaBackendTest, MissingDeviceIsAClearError) {
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(Device::Cuda(63));
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(b.status().code() == absl::StatusCode::kFailedPrecondition ||
+              b.status().code() == absl::StatusCode::kUnimplemented)
+      << b.status();
+  EXPECT_NE(b.status().message().find("cuda"), std::string::npos) << b.status();
+}
+
+class CudaVsCpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Backend>> cuda = CreateBackend(Device::Cuda(0));
+    if (!cuda.ok()) {
+      EXPECT_TRUE(cuda.status().code() == absl::StatusCode::kFailedPrecondition ||
+                  cuda.status().code() == absl::StatusCode::kUnimplemented)
+          << cuda.status();
+      GTEST_SKIP() << "no CUDA device here: " << cuda.status();
+    }
+    cuda_ = *std::move(cuda);
+    cpu_ = CreateBackend(Device::Cpu()).value();
+  }
+  std::unique_ptr<Backend> cpu_, cuda_;
+};
+
+TEST_F(CudaVsCpuTest, SgemmAllTransposes) {
+  const int m = 37, n = 29, k = 53;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const std::vector<float> a = Random(m * k, 1), b = Random(k * n, 2), c = Random(m * n, 3);
+      std::vector<std::vector<float>> out;
+      for (Backend* be : {cpu_.get(), cuda_.get()}) {
+        Buffer<float> da(be, a), db(be, b), dc(be, c);
+        be->Sgemm(dc.get(), da.get(), db.get(), m, n, k, ta, tb, 0.7f, 0.3f, ta ? m : k, tb ? k : n, n);
+        out.push_back(dc.Host());
+      }
+      ExpectClose(out[0], out[1], "sgemm");
+    }
+  }
+}
+
+TEST_F(CudaVsCpuTest, LayerNormSoftmaxCrossEntropyAndAttention) {
+  const int B = 2, T = 7, C = 24, NH = 3, V = 256, N = B * T;
+  const std::vector<float> x = Random(N * C, 4), w = Random(C, 5), bias = Random(C, 6);
+  const std::vector<float> logits = Random(N * V, 7, 3.0f), qkv = Random(N * 3 * C, 8);
+  std::vector<int32_t> targets(N);
+  for (int i = 0; i < N; ++i) targets[i] = (i * 37) % V;
+  std::vector<std::vector<float>> ln, loss, att_out;
+  for (Backend* be : {cpu_.get(), cuda_.get()}) {
+    Buffer<float> dx(be, x), dw(be, w), db(be, bias), out(be, std::vector<float>(N * C)),
+        mean(be, std::vector<float>(N)), rstd(be, std::vector<float>(N));
+    be->LayerNormForward(out.get(), mean.get(), rstd.get(), dx.get(), dw.get(), db.get(), N, C);
+    ln.push_back(out.Host());
+    Buffer<float> dl(be, logits), probs(be, std::vector<float>(N * V)), losses(be, std::vector<float>(N));
+    Buffer<int32_t> dt(be, targets);
+    be->SoftmaxCrossEntropyForward(losses.get(), probs.get(), dl.get(), dt.get(), N, V);
+    loss.push_back(losses.Host());
+    Buffer<float> inp(be, qkv), y(be, std::vector<float>(N * C)), qkvr(be, std::vector<float>(3 * N * C)),
+        att(be, std::vector<float>(B * NH * T * T));
+    be->AttentionForward(y.get(), qkvr.get(), att.get(), inp.get(), B, T, C, NH);
+    att_out.push_back(y.Host());
+  }
+  ExpectClose(ln[0], ln[1], "layernorm");
+  ExpectClose(loss[0], loss[1], "cross-entropy");
+  ExpectClose(att_out[0], att_out[1], "attention");
+}
+
+TEST_F(CudaVsCpuTest, DropoutMasksAndRoutingAreIdentical) {
+  const int N = 300, E = 8, n = 5000;
+  const std::vector<float> x = Random(n, 9), logits = Random(N * E, 10, 2.0f);
+  RngKey key;
+  key.seed = 42;
+  key.a = 3;
+  key.offset = 17;
+  std::vector<std::vector<float>> dropped;
+  std::vector<std::vector<int32_t>> rows;
+  for (Backend* be : {cpu_.get(), cuda_.get()}) {
+    Buffer<float> in(be, x), out(be, std::vector<float>(n));
+    be->DropoutForward(out.get(), in.get(), n, 0.3f, key);
+    dropped.push_back(out.Host());
+    Buffer<float> dl(be, logits), probs(be, std::vector<float>(N * E)), gate(be, std::vector<float>(N));
+    Buffer<int32_t> expert(be, std::vector<int32_t>(N)), row(be, std::vector<int32_t>(N)),
+        counts(be, std::vector<int32_t>(E)), kept(be, std::vector<int32_t>(E));
+    be->RouterSoftmaxTop1(probs.get(), expert.get(), gate.get(), dl.get(), N, E);
+    be->RouterAssign(row.get(), counts.get(), kept.get(), expert.get(), N, E, /*capacity=*/30);
+    rows.push_back(row.Host());
+  }
+  for (int i = 0; i < n; ++i) ASSERT_EQ(dropped[0][i] == 0.0f, dropped[1][i] == 0.0f) << "mask differs at " << i;
+  ExpectClose(dropped[0], dropped[1], "dropout");
+  EXPECT_EQ(rows[0], rows[1]);
+}
+
+}  // namespace
+}  // namespace sy::gpu
