@@ -14,7 +14,8 @@
 // goes on with the next message.
 //
 // Create actors with std::make_shared (tasks keep the actor alive until they
-// ran). Thread-safe: Tell, Ask, mailbox_size and stash_size may be called from
+// ran). Messages sent once the executor is shut down are dropped (asks fail
+// with Unavailable). Thread-safe: Tell, Ask, mailbox_size and stash_size may be called from
 // any thread; the protected helpers only from the actor's own handlers.
 //
 //   struct Add { int a, b; };  using CalcMsg = std::variant<Add>;
@@ -182,6 +183,8 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
   };
 
   void Enqueue(Envelope envelope) {
+    // Dropped (an Ask then fails with Unavailable) once the executor is down.
+    if (executor_.IsShutDown()) return;
     bool schedule = false;
     {
       absl::MutexLock lock(&mailbox_mu_);

@@ -28,6 +28,7 @@ class DeterministicExecutor final : public Executor {
   TimePoint Now() const override;
   TimerId ScheduleAt(TimePoint when, Task task) override;
   bool Cancel(TimerId id) override;
+  bool IsShutDown() const override { return false; }  // it never shuts down
 
   // Runs the oldest queued task; false when the queue was empty.
   bool RunOne();

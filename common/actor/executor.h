@@ -41,6 +41,8 @@ class Executor {
   // True when the timer was pending and now will not run; false when it has
   // already run (or is running), or the id is unknown.
   virtual bool Cancel(TimerId id) = 0;
+  // True once the executor has shut down: posted tasks and timers are dropped.
+  virtual bool IsShutDown() const = 0;
 };
 
 }  // namespace sy::actor

@@ -4,8 +4,10 @@
 //
 // Thread-safe. Shutdown() (also run by the destructor) must not be called from
 // one of the runtime's own threads. Every actor on the runtime must be
-// released before the runtime is destroyed; tasks posted after Shutdown are
-// destroyed without running (pending asks then fail with Unavailable).
+// released before the runtime is destroyed. Once shut down, messages sent to
+// actors are dropped and their asks fail with Unavailable at once; asks still
+// waiting in a mailbox or held by a Responder fail with Unavailable when the
+// actor (or Responder) is released (their deadline timers were cancelled).
 #pragma once
 
 #include <atomic>
@@ -41,6 +43,7 @@ class Runtime final : public Executor {
   TimePoint Now() const override { return Clock::now(); }
   TimerId ScheduleAt(TimePoint when, Task task) override;
   bool Cancel(TimerId id) override;
+  bool IsShutDown() const override { return flags_->stopped.load(); }
 
   // Stops the runtime and joins its threads. Idempotent.
   void Shutdown(ShutdownMode mode = ShutdownMode::kDrain);

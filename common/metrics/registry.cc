@@ -2,9 +2,8 @@
 #include "common/metrics/registry.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -91,11 +90,8 @@ std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
   char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  return buf;
+  const std::to_chars_result end = std::to_chars(buf, buf + sizeof(buf), value);  // shortest round-trip
+  return std::string(buf, end.ptr);
 }
 
 void Counter::Increment(double amount) {
