@@ -12,6 +12,7 @@
 #   batch.inputs, batch.targets   i32 (M, B, T): M micro-batches of B sequences
 #   opt.{lr,beta1,beta2,eps,weight_decay,max_norm} f32 scalars, opt.step i64 (>= 1)
 #   optional adam_m.<name>, adam_v.<name>: moments before this step (else zeros)
+#   optional step_grad.<name>: a gradient (the C++ one) to take the step with too
 #   optional aux_check.router_logits (N, E): also report the router losses of
 #     exactly these logits (aux_check.{lb,z,expert}), for hand-computed checks.
 # OUT holds, per micro-batch m: mb{m}.{logits (B,T,V), ce, lb, z, loss} and per
@@ -19,8 +20,12 @@
 # dropped (N) i32 (1 = over capacity), assigned (E) i64 (argmax counts, before
 # capacity), admitted (E) i64 (after capacity)}; then grad.<name> (gradient of the
 # mean over micro-batches of loss = ce + lb + z), grad_norm (before clipping),
-# and after one torch.optim.AdamW step with clip_grad_norm_: param_new.<name>,
-# adam_m.<name>, adam_v.<name>.
+# and after one torch.optim.AdamW step with clip_grad_norm_ from those gradients:
+# param_new.<name>, adam_m.<name>, adam_v.<name>. With step_grad.* also the same
+# step taken from the given gradient: given.{grad_norm,param_new.*,adam_m.*,adam_v.*}.
+# (At step 1 Adam's update is g/(|g|+eps): a gradient near eps=1e-8 turns a 1e-10
+# difference in g into a visible parameter difference, so comparing the optimizer on
+# identical gradients is the well-conditioned check.)
 #
 # Everything is computed in float64 so that the comparison measures the error of
 # the float32 C++ model, not of this reference; results are written as f32.
@@ -149,13 +154,18 @@ def read_config(inp):
     return cfg
 
 
-def adamw_step(P, names, inp, out):
-    """One torch.optim.AdamW step (decay on matrices only) after clip_grad_norm_."""
+def adamw_step(values, grads, names, inp):
+    """One torch.optim.AdamW step (decay on matrices only) after clip_grad_norm_.
+
+    values, grads: {name: tensor}. Returns (pre-clip grad norm, {name: (param, m, v)}).
+    """
     hp = {k: float(inp["opt." + k]) for k in ("lr", "beta1", "beta2", "eps", "weight_decay",
                                               "max_norm")}
     step = int(inp["opt.step"])
-    params = [P[n] for n in names]
-    out["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, hp["max_norm"])
+    P = {n: values[n].detach().clone() for n in names}
+    for n in names:
+        P[n].grad = grads[n].detach().clone()
+    norm = torch.nn.utils.clip_grad_norm_([P[n] for n in names], hp["max_norm"])
     decayed = [P[n] for n in names if n.split(".")[-1] in DECAYED]
     plain = [P[n] for n in names if n.split(".")[-1] not in DECAYED]
     opt = torch.optim.AdamW([{"params": decayed, "weight_decay": hp["weight_decay"]},
@@ -169,10 +179,15 @@ def adamw_step(P, names, inp, out):
             "exp_avg_sq": torch.zeros_like(P[n]) if v is None else torch.from_numpy(v).double(),
         }
     opt.step()
-    for n in names:
-        out["param_new." + n] = P[n].detach()
-        out["adam_m." + n] = opt.state[P[n]]["exp_avg"]
-        out["adam_v." + n] = opt.state[P[n]]["exp_avg_sq"]
+    return norm, {n: (P[n], opt.state[P[n]]["exp_avg"], opt.state[P[n]]["exp_avg_sq"])
+                  for n in names}
+
+
+def write_step(out, prefix, norm, updated):
+    out[prefix + "grad_norm"] = norm
+    for n, (param, m, v) in updated.items():
+        out.update({prefix + "param_new." + n: param, prefix + "adam_m." + n: m,
+                    prefix + "adam_v." + n: v})
 
 
 def main(in_path, out_path):
@@ -200,10 +215,13 @@ def main(in_path, out_path):
         for l, rec in records.items():
             out.update({f"{pre}layer{l}.{k}": v for k, v in rec.items()})
     mean_loss.backward()
+    grads = {n: P[n].grad for n in names}
     for n in names:
-        out["grad." + n] = P[n].grad.clone()
-    with torch.no_grad():
-        adamw_step(P, names, inp, out)
+        out["grad." + n] = grads[n].clone()
+    write_step(out, "", *adamw_step(P, grads, names, inp))
+    if all("step_grad." + n in inp for n in names):
+        given = {n: torch.from_numpy(inp["step_grad." + n]).double() for n in names}
+        write_step(out, "given.", *adamw_step(P, given, names, inp))
     if "aux_check.router_logits" in inp:
         logits = torch.from_numpy(inp["aux_check.router_logits"]).double()
         _, expert, _, lb, z = router_losses(logits, cfg["lb_alpha"], cfg["z_beta"])
