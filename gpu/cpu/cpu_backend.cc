@@ -22,21 +22,54 @@ namespace {
 constexpr float kLayerNormEps = 1e-5f;
 constexpr int64_t kGrain = 4096;  // minimum elements per thread for elementwise loops
 
-// Uniform [0,1) draws of CounterRng(key) at indices [begin, end), one Philox block per 4.
+// u[k] = CounterRng(key).Uniform(first + k) for k < n <= 64: the Philox blocks are
+// computed side by side (structure of arrays) so the compiler can vectorise them.
+void FillUniform(const RngKey& key, uint64_t first, int n, float* u) {
+  constexpr int kMaxBlocks = 17;  // 64 values starting anywhere inside a block
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  const uint64_t base = first >> 2;
+  const uint32_t stream = static_cast<uint32_t>(key.stream) << 16;
+  uint32_t c0[kMaxBlocks], c1[kMaxBlocks], c2[kMaxBlocks], c3[kMaxBlocks];
+  for (int j = 0; j < kMaxBlocks; ++j) {
+    const uint64_t block = base + j;
+    c0[j] = static_cast<uint32_t>(block);
+    c1[j] = static_cast<uint32_t>(block >> 32) ^ stream;
+    c2[j] = key.a;
+    c3[j] = key.b;
+  }
+  uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    for (int j = 0; j < kMaxBlocks; ++j) {
+      const uint64_t p0 = static_cast<uint64_t>(kM0) * c0[j];
+      const uint64_t p1 = static_cast<uint64_t>(kM1) * c2[j];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
+      c0[j] = n0;
+      c1[j] = static_cast<uint32_t>(p1);
+      c2[j] = n2;
+      c3[j] = static_cast<uint32_t>(p0);
+    }
+    k0 += kW0;
+    k1 += kW1;
+  }
+  float all[4 * kMaxBlocks];  // value of index 4 * (base + j) + lane at all[4 * j + lane]
+  for (int j = 0; j < kMaxBlocks; ++j) {
+    all[4 * j + 0] = static_cast<float>(c0[j] >> 8) * (1.0f / 16777216.0f);
+    all[4 * j + 1] = static_cast<float>(c1[j] >> 8) * (1.0f / 16777216.0f);
+    all[4 * j + 2] = static_cast<float>(c2[j] >> 8) * (1.0f / 16777216.0f);
+    all[4 * j + 3] = static_cast<float>(c3[j] >> 8) * (1.0f / 16777216.0f);
+  }
+  std::memcpy(u, all + (first & 3), n * sizeof(float));
+}
+
+// Calls f(i, Uniform(key.offset + i)) for i in [begin, end), 64 draws at a time.
 template <typename F>
 void ForEachUniform(const RngKey& key, int64_t begin, int64_t end, F&& f) {
-  const uint32_t stream = static_cast<uint32_t>(key.stream);
-  int64_t i = begin;
-  const uint64_t off = key.offset;
-  while (i < end) {
-    const uint64_t index = off + static_cast<uint64_t>(i);
-    const uint64_t block = index >> 2;
-    const PhiloxBlock r = Philox4x32(
-        key.seed, {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32) ^ (stream << 16),
-                   key.a, key.b});
-    for (uint64_t j = index & 3; j < 4 && i < end; ++j, ++i) {
-      f(i, static_cast<float>(r[j] >> 8) * (1.0f / 16777216.0f));
-    }
+  float buf[64];
+  for (int64_t i = begin; i < end; i += 64) {
+    const int n = static_cast<int>(std::min<int64_t>(64, end - i));
+    FillUniform(key, key.offset + static_cast<uint64_t>(i), n, buf);
+    for (int k = 0; k < n; ++k) f(i + k, buf[k]);
   }
 }
 
@@ -134,24 +167,27 @@ class CpuBackend : public Backend {
 
   static constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
 
+  // GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
+  // the sigmoid form needs one exp and never cancels for large |x|.
+  static float GeluSigmoid(float x) {
+    const float u = kGeluScale * (x + 0.044715f * x * x * x);
+    return 1.0f / (1.0f + std::exp(-2.0f * u));
+  }
+
   void GeluForward(float* out, const float* inp, int64_t n) override {
     pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + 0.044715f * x * x * x)));
-      }
+      for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] * GeluSigmoid(inp[i]);
     });
   }
 
+  // d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
   void GeluBackward(float* dinp, const float* inp, const float* dout, int64_t n) override {
     pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const float x = inp[i];
-        const float u = kGeluScale * (x + 0.044715f * x * x * x);
-        const float th = std::tanh(u);
-        const float sech2 = 1.0f - th * th;
-        const float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = grad * dout[i];
+        const float sig = GeluSigmoid(x);
+        const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i];
       }
     });
   }
