@@ -45,6 +45,19 @@ class BoundedQueue {
     return absl::OkStatus();
   }
 
+  // Appends `item` (moved from) if it fits now; otherwise leaves it untouched and returns
+  // false. Never waits. Items larger than the byte limit never fit (see FitsEver).
+  bool TryPush(T& item) {
+    const size_t bytes = size_of_(item);
+    absl::MutexLock lock(&mu_);
+    if (closed_ || !FitsLocked(bytes)) return false;
+    bytes_ += bytes;
+    items_.push_back(std::move(item));
+    max_depth_ = std::max(max_depth_, items_.size());
+    return true;
+  }
+  bool FitsEver(const T& item) const { return size_of_(item) <= limits_.max_bytes; }
+
   // Removes the oldest item, waiting until `deadline`. DeadlineExceeded if none; Cancelled
   // once closed and empty.
   absl::StatusOr<T> Pop(absl::Time deadline) {

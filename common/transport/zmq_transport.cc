@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -203,6 +204,7 @@ class ZmqTransportImpl final : public ZmqTransport {
     s.received = received_.load();
     s.send_rejected = send_rejected_.load();
     s.unroutable = unroutable_.load();
+    s.dropped_oversize = dropped_oversize_.load();
     s.max_outbound_depth = budget_.max_count();
     s.max_inbound_depth = inbound_.max_depth();
     return s;
@@ -266,7 +268,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (router_.socket != nullptr) ReadAll(*router_.socket, /*is_router=*/true, "");
       for (auto& [peer, endpoint] : dealers_) ReadAll(*endpoint.socket, /*is_router=*/false, peer);
 
-      const bool reading = !inbound_.Full();
+      const bool reading = DeliverStalled() && !inbound_.Full();
       std::vector<zmq::pollitem_t> items;
       items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
       auto add = [&](Endpoint& endpoint, bool want_out) {
@@ -346,9 +348,10 @@ class ZmqTransportImpl final : public ZmqTransport {
     return true;
   }
 
-  // Reads whole multipart messages while the receive queue has room.
+  // Reads whole multipart messages while the receive queue has room. A message that does
+  // not fit yet waits in stalled_ (and reading stops) until Receive makes room.
   void ReadAll(zmq::socket_t& socket, bool is_router, const std::string& peer) {
-    while (!inbound_.Full()) {
+    while (DeliverStalled() && !inbound_.Full()) {
       std::vector<zmq::message_t> parts;
       zmq::message_t part;
       if (!socket.recv(part, zmq::recv_flags::dontwait)) return;
@@ -369,10 +372,21 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (parts.size() <= first) continue;  // identity only: nothing to deliver
       message.header = Frame::FromZmq(std::move(parts[first]));
       for (size_t i = first + 1; i < parts.size(); ++i) message.data.push_back(Frame::FromZmq(std::move(parts[i])));
-      // Push cannot wait: we checked for room and only this thread pushes. A message larger
-      // than the byte limit is refused by the queue and dropped here.
-      if (inbound_.Push(std::move(message), absl::InfinitePast()).ok()) ++received_;
+      if (!inbound_.FitsEver(message)) {
+        ++dropped_oversize_;  // could never be queued
+        continue;
+      }
+      stalled_ = std::move(message);
     }
+  }
+
+  // Moves the stalled message into the receive queue if it fits. True when none is left.
+  bool DeliverStalled() {
+    if (!stalled_.has_value()) return true;
+    if (!inbound_.TryPush(*stalled_)) return false;
+    stalled_.reset();
+    ++received_;
+    return true;
   }
 
   const ZmqOptions options_;
@@ -389,10 +403,11 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::set<std::string> connected_peers_ ABSL_GUARDED_BY(mu_);
 
   // I/O thread only.
+  std::optional<Message> stalled_;  // received, waiting for room in inbound_
   Endpoint router_;
   std::map<std::string, Endpoint> dealers_;
 
-  std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0};
+  std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0}, dropped_oversize_{0};
   metrics::Counter* unroutable_counter_ = nullptr;
   metrics::Counter* rejected_counter_ = nullptr;
 };
