@@ -209,22 +209,28 @@ TEST(ModelGradientTest, SwitchModelWithDropsMatchesFiniteDifferences) {
   cfg.capacity_factor = 1.0f;  // capacity 4 of 16 tokens per expert: some drop
   cfg.lb_alpha = 0.05f;
   cfg.z_beta = 0.01f;
+  cfg.jitter_eps = 0.05f;  // fixed noise for a fixed key: the gradient flows through it
   cfg.dropout = 0;
   cfg.expert_dropout = 0;
   CheckModelGradients(cfg, 2, 8);
 }
 
 // Runs one training micro-batch with all randomness on and returns (loss, grads).
+// Shapes are large enough for OpenBLAS and the backend's pool to split work.
 std::pair<double, std::vector<float>> OneStep(int threads, uint64_t seed) {
   ModelConfig cfg = Tiny();
+  cfg.d_model = 64;
+  cfg.heads = 4;
+  cfg.d_ff = 256;
+  cfg.context = 64;
   cfg.moe_every = 1;
   cfg.jitter_eps = 0.01f;
   auto be = CreateCpuBackend(BackendOptions{threads});
   auto model = Model::Create(cfg, be.get(), seed).value();
   auto grads = model->NewGradBlock().value();
   std::vector<int32_t> x, y;
-  MakeBatch(4, 8, 2, &x, &y);
-  const auto s = model->ForwardBackward(x, y, 4, 8, StepContext{seed, 3, 1, true}, 0.25f, grads.get()).value();
+  MakeBatch(4, 64, 2, &x, &y);
+  const auto s = model->ForwardBackward(x, y, 4, 64, StepContext{seed, 3, 1, true}, 0.25f, grads.get()).value();
   return {s.loss, Host(*grads)};
 }
 
@@ -236,6 +242,19 @@ TEST(ModelDeterminismTest, SameSeedSameBitsWhateverTheThreadCount) {
   EXPECT_TRUE(a.second == b.second) << "1 vs 2 threads differ";
   EXPECT_TRUE(b.second == c.second) << "two runs differ";
   EXPECT_NE(OneStep(2, 12).first, a.first);
+}
+
+TEST(ModelTest, BatchShapesCanChangeBetweenCalls) {
+  auto be = CreateCpuBackend(BackendOptions{2});
+  auto model = Model::Create(Tiny(), be.get(), 4).value();
+  std::vector<int32_t> x, y, bx, by;
+  MakeBatch(1, 5, 6, &x, &y);  // T < context
+  MakeBatch(3, 8, 7, &bx, &by);
+  const double first = model->Evaluate(x, y, 1, 5).value().loss;
+  ASSERT_TRUE(model->Evaluate(bx, by, 3, 8).ok());  // grows the activation arena
+  EXPECT_EQ(model->Evaluate(x, y, 1, 5).value().loss, first);
+  auto fresh = Model::Create(Tiny(), be.get(), 4).value();
+  EXPECT_EQ(fresh->Evaluate(x, y, 1, 5).value().loss, first);
 }
 
 TEST(ModelTest, GradScaleScalesGradientsExactly) {
