@@ -82,8 +82,19 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
   //   absl::StatusOr<int> five = sum.Wait();   // or sum.Then([](absl::StatusOr<int> r) {...});
   template <class ReplyT>
   AskFuture<ReplyT> Ask(Msg msg, Duration timeout) {
+    return AskUntil<ReplyT>(std::move(msg), executor_.Now() + timeout);
+  }
+  // Same with an absolute deadline on the executor's clock (e.g. a request's own
+  // deadline). A deadline already passed fails at once; the message is not sent.
+  template <class ReplyT>
+  AskFuture<ReplyT> AskUntil(Msg msg, TimePoint deadline) {
     auto state = std::make_shared<internal::AskState<ReplyT>>();
-    executor_.ScheduleAt(executor_.Now() + timeout,
+    if (deadline <= executor_.Now()) {
+      state->Complete(absl::DeadlineExceededError("ask to actor '" + name_ +
+                                                  "' made after its deadline; not sent"));
+      return AskFuture<ReplyT>(state);
+    }
+    executor_.ScheduleAt(deadline,
                          [weak = std::weak_ptr<internal::AskState<ReplyT>>(state), name = name_] {
                            if (auto pending = weak.lock()) {
                              pending->Complete(absl::DeadlineExceededError(

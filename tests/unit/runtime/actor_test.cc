@@ -87,6 +87,14 @@ TEST(ActorDeterministicTest, AskGetsTheReply) {
   // The deadline timer still fires later, harmlessly.
   executor.AdvanceTime(milliseconds(200));
   EXPECT_EQ(executor.pending_timers(), 0u);
+  // An absolute deadline: met, then already passed (fails at once, nothing sent).
+  auto in_time = calc->AskUntil<int>(Add{1, 1}, executor.Now() + milliseconds(1));
+  executor.RunUntilIdle();
+  EXPECT_EQ(*in_time.Wait(), 2);
+  auto late = calc->AskUntil<int>(Add{1, 1}, executor.Now());
+  ASSERT_TRUE(late.ready());
+  EXPECT_EQ(late.Wait().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(calc->mailbox_size(), 0u);
 }
 
 TEST(ActorDeterministicTest, ReplyOfTheWrongTypeOrNoReplyIsAnInternalError) {
