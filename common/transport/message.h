@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -51,9 +52,14 @@ struct Address {
 };
 
 struct Message {
+  Message() = default;
+  Message(Address to, Frame header_frame, std::vector<Frame> data_frames = {})
+      : address(std::move(to)), header(std::move(header_frame)), data(std::move(data_frames)) {}
+
   Address address;           // destination when sending, source when received
   Frame header;              // Cap'n Proto envelope (flat array)
   std::vector<Frame> data;   // tensor bytes, in TensorDesc order
+  std::string client_key;    // received over CURVE: the sender's Z85 public key, else empty
 
   // Header plus data bytes (what queue byte limits count).
   size_t ByteSize() const;

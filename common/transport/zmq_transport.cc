@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <deque>
@@ -113,6 +114,7 @@ class ZmqTransportImpl final : public ZmqTransport {
         ConfigureSocket(*socket);
         socket->set(zmq::sockopt::router_mandatory, 1);
         if (!options_.curve.server_secret.empty()) {
+          StartZapHandler();
           socket->set(zmq::sockopt::curve_server, 1);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.server_secret);
         }
@@ -265,6 +267,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       bool router_blocked = false;
       if (router_.socket != nullptr) router_blocked = !Flush(router_, /*is_router=*/true);
       for (auto& [peer, endpoint] : dealers_) Flush(endpoint, /*is_router=*/false);
+      if (zap_ != nullptr) AnswerZap();
       if (router_.socket != nullptr) ReadAll(*router_.socket, /*is_router=*/true, "");
       for (auto& [peer, endpoint] : dealers_) ReadAll(*endpoint.socket, /*is_router=*/false, peer);
 
@@ -278,6 +281,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       // A ROUTER reports POLLOUT when ANY peer is writable, so a message blocked on
       // one slow peer is retried on a short timer instead of by POLLOUT.
       if (router_.socket != nullptr) add(router_, false);
+      if (zap_ != nullptr) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
       for (auto& [peer, endpoint] : dealers_) add(endpoint, !endpoint.pending.empty());
       const bool poll_soon = router_blocked || !reading;
       try {
@@ -287,6 +291,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       }
     }
     // Drop unsent messages; sockets close with linger 0.
+    zap_.reset();
     router_ = Endpoint();
     dealers_.clear();
   }
@@ -348,6 +353,42 @@ class ZmqTransportImpl final : public ZmqTransport {
     return true;
   }
 
+  // ZAP (ZeroMQ RFC 27): libzmq asks this socket whether a CURVE client may connect.
+  void StartZapHandler() {
+    if (zap_ != nullptr) return;
+    zap_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::rep);
+    zap_->set(zmq::sockopt::linger, 0);
+    zap_->bind("inproc://zeromq.zap.01");
+  }
+
+  void AnswerZap() {
+    while (true) {
+      std::vector<zmq::message_t> request;
+      zmq::message_t part;
+      if (!zap_->recv(part, zmq::recv_flags::dontwait)) return;
+      request.push_back(std::move(part));
+      while (request.back().more()) {
+        zmq::message_t next;
+        (void)zap_->recv(next, zmq::recv_flags::none);
+        request.push_back(std::move(next));
+      }
+      // version, request id, domain, address, identity, mechanism, client key (32 bytes).
+      std::string key;
+      if (request.size() >= 7 && request[5].to_string() == "CURVE" && request[6].size() == 32) {
+        char z85[41] = {0};
+        if (zmq_z85_encode(z85, static_cast<const uint8_t*>(request[6].data()), 32) != nullptr) key = z85;
+      }
+      const auto& allowed = options_.curve.allowed_clients;
+      const bool ok = !key.empty() && (allowed.empty() || std::find(allowed.begin(), allowed.end(), key) != allowed.end());
+      const std::string request_id = request.size() > 1 ? request[1].to_string() : "";
+      const std::string reply[] = {"1.0", request_id, ok ? "200" : "400", ok ? "OK" : "client key not allowed",
+                                   ok ? key : "", ""};
+      for (size_t i = 0; i < 6; ++i) {
+        zap_->send(zmq::buffer(reply[i]), i + 1 < 6 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+    }
+  }
+
   // Reads whole multipart messages while the receive queue has room. A message that does
   // not fit yet waits in stalled_ (and reading stops) until Receive makes room.
   void ReadAll(zmq::socket_t& socket, bool is_router, const std::string& peer) {
@@ -370,6 +411,13 @@ class ZmqTransportImpl final : public ZmqTransport {
         message.address = {peer, Route::kConnected};
       }
       if (parts.size() <= first) continue;  // identity only: nothing to deliver
+      if (is_router && zap_ != nullptr) {
+        try {
+          message.client_key = parts[first].gets("User-Id");
+        } catch (const zmq::error_t&) {
+          // no CURVE metadata on this message
+        }
+      }
       message.header = Frame::FromZmq(std::move(parts[first]));
       for (size_t i = first + 1; i < parts.size(); ++i) message.data.push_back(Frame::FromZmq(std::move(parts[i])));
       if (!inbound_.FitsEver(message)) {
@@ -403,6 +451,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::set<std::string> connected_peers_ ABSL_GUARDED_BY(mu_);
 
   // I/O thread only.
+  std::unique_ptr<zmq::socket_t> zap_;  // ZAP handler, with a CURVE server
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   Endpoint router_;
   std::map<std::string, Endpoint> dealers_;
@@ -420,6 +469,9 @@ absl::StatusOr<std::unique_ptr<ZmqTransport>> ZmqTransport::Create(ZmqOptions op
   if (curve_client && (options.curve.client_public.size() != 40 || options.curve.client_secret.size() != 40 ||
                        options.curve.server_public.size() != 40)) {
     return absl::InvalidArgumentError("CURVE client keys must be 40-character Z85 strings");
+  }
+  for (const std::string& key : options.curve.allowed_clients) {
+    if (key.size() != 40) return absl::InvalidArgumentError("allowed CURVE client keys must be 40-character Z85 strings");
   }
   if (!options.curve.server_secret.empty() && options.curve.server_secret.size() != 40) {
     return absl::InvalidArgumentError("CURVE server secret must be a 40-character Z85 string");

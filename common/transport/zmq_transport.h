@@ -8,8 +8,8 @@
 // sender. Data frames go to ZeroMQ without copying (Frame::ToZmq).
 //
 // Thread-safe. Optional CurveZMQ: with keys set, the ROUTER is a CURVE server and
-// every DEALER a CURVE client (encryption plus server authentication; clients are
-// not authenticated individually, which would need a ZAP handler).
+// every DEALER a CURVE client (encryption, server authentication, and client
+// authentication against an allow-list through a ZAP handler on the I/O thread).
 //
 //   ZmqOptions options; options.node_id = "host-1";
 //   auto server = ZmqTransport::Create(options);
@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/metrics/registry.h"
@@ -31,6 +32,10 @@ struct CurveKeys {
   std::string server_secret;  // ROUTER: our server secret key (makes Bind a CURVE server)
   std::string client_public;  // DEALERs: our client key pair
   std::string client_secret;
+  // ROUTER: client public keys allowed to connect (a ZAP handler checks them during the
+  // handshake); empty = any client that knows the server key. Received messages carry
+  // the client's key in Message::client_key either way, e.g. to require the admin key.
+  std::vector<std::string> allowed_clients;
 };
 
 struct ZmqOptions {

@@ -1,6 +1,7 @@
 // ZmqTransport and RpcNode over tcp://127.0.0.1 within one process: request/reply,
 // malformed input answered and counted, send-side backpressure, CurveZMQ.
 #include <cstring>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -160,7 +161,7 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   auto server = StartEchoServer(server_options);
 
   ZmqOptions good;
-  good.curve = {server_public, "", client_public, client_secret};
+  good.curve = {server_public, "", client_public, client_secret, {}};
   auto client = *RpcNode::Create(MakeTransport("good-client", good), {}, nullptr);
   ASSERT_TRUE(client->transport().Connect("server", server->endpoint).ok());
   Request request;
@@ -169,7 +170,7 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   EXPECT_TRUE(reply.ok()) << reply.status();
 
   ZmqOptions wrong;
-  wrong.curve = {other_public, "", client_public, client_secret};  // not the server's key
+  wrong.curve = {other_public, "", client_public, client_secret, {}};  // not the server's key
   RpcOptions quick;
   quick.attempt_timeout = absl::Milliseconds(20);
   auto impostor = *RpcNode::Create(MakeTransport("wrong-client", wrong), quick, nullptr);
@@ -178,6 +179,51 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   FillPing(again, 16, 1.0f);
   auto refused = impostor->Call({"server"}, again.header, again.data, In(absl::Milliseconds(300)));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
+}
+
+TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
+  char server_public[41], server_secret[41], admin_public[41], admin_secret[41], other_public[41], other_secret[41];
+  ASSERT_EQ(zmq_curve_keypair(server_public, server_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(admin_public, admin_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(other_public, other_secret), 0);
+  ZmqOptions server_options;
+  server_options.node_id = "server";
+  server_options.curve.server_secret = server_secret;
+  server_options.curve.allowed_clients = {admin_public};
+  auto server_transport = *ZmqTransport::Create(server_options);
+  auto endpoint = server_transport->Bind("tcp://127.0.0.1:*");
+  ASSERT_TRUE(endpoint.ok());
+  std::mutex mu;
+  std::vector<std::string> senders;
+  auto server = *RpcNode::Create(std::move(server_transport), {}, [&](DecodedMessage request, Responder responder) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      senders.push_back(request.message().client_key);
+    }
+    EchoHandler(std::move(request), responder);
+  });
+
+  ZmqOptions admin;
+  admin.curve = {server_public, "", admin_public, admin_secret, {}};
+  auto admin_client = *RpcNode::Create(MakeTransport("admin", admin), {}, nullptr);
+  ASSERT_TRUE(admin_client->transport().Connect("server", *endpoint).ok());
+  Request request;
+  FillPing(request, 4, 1.0f);
+  ASSERT_TRUE(admin_client->Call({"server"}, request.header, request.data, In(absl::Seconds(10))).ok());
+
+  ZmqOptions stranger;
+  stranger.curve = {server_public, "", other_public, other_secret, {}};  // right server key, unlisted client key
+  RpcOptions quick;
+  quick.attempt_timeout = absl::Milliseconds(20);
+  auto stranger_client = *RpcNode::Create(MakeTransport("stranger", stranger), quick, nullptr);
+  ASSERT_TRUE(stranger_client->transport().Connect("server", *endpoint).ok());
+  Request again;
+  FillPing(again, 4, 1.0f);
+  auto refused = stranger_client->Call({"server"}, again.header, again.data, In(absl::Milliseconds(300)));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
+
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(senders, std::vector<std::string>{admin_public});
 }
 
 TEST(ZmqTransport, BadCurveKeysAreRejectedAtCreate) {
