@@ -188,7 +188,7 @@ class Backend {
 
 // Options for creating a backend.
 struct BackendOptions {
-  int num_threads = 0;  // CPU threads (0 = hardware concurrency); also sets OpenBLAS threads.
+  int num_threads = 0;  // CPU threads (0 = hardware concurrency).
 };
 
 // Creates the backend for `device`: "cpu" always; "cuda:N" when the build has the

@@ -75,7 +75,9 @@ void ForEachUniform(const RngKey& key, int64_t begin, int64_t end, F&& f) {
 
 class CpuBackend : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) { openblas_set_num_threads(threads); }
+  // OpenBLAS runs single-threaded inside the pool's threads: one set of threads for
+  // everything, so idle BLAS workers never spin against the elementwise loops.
+  explicit CpuBackend(int threads) : pool_(threads) { openblas_set_num_threads(1); }
 
   Device device() const override { return Device::Cpu(); }
 
@@ -104,6 +106,20 @@ class CpuBackend : public Backend {
   }
   absl::Status Synchronize() override { return absl::OkStatus(); }
 
+  // Products are cut into FIXED blocks of rows (or columns, whichever dimension is
+  // larger): at most kGemmMaxBlocks blocks, each a multiple of kGemmBlock, shared out
+  // by the threads. The cut depends only on the shape, so results are the same for
+  // any thread count.
+  static constexpr int kGemmBlock = 64;
+  static constexpr int kGemmMaxBlocks = 8;
+  static constexpr int64_t kGemmSplitWork = int64_t{1} << 20;  // m*n*k below this: one call
+
+  static void BlasGemm(float* c, const float* a, const float* b, int m, int n, int k, bool trans_a, bool trans_b,
+                       float alpha, float beta, int lda, int ldb, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
   void Sgemm(float* c, const float* a, const float* b, int m, int n, int k, bool trans_a,
              bool trans_b, float alpha, float beta, int lda, int ldb, int ldc) override {
     if (m <= 0 || n <= 0) return;
@@ -113,18 +129,51 @@ class CpuBackend : public Backend {
       }
       return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    const int64_t work = int64_t{m} * n * k;
+    if (work < kGemmSplitWork || std::max(m, n) <= kGemmBlock) {
+      BlasGemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
+      return;
+    }
+    const bool split_rows = m >= n;
+    const int extent = split_rows ? m : n;
+    const int units = (extent + kGemmBlock - 1) / kGemmBlock;
+    const int block = kGemmBlock * ((units + kGemmMaxBlocks - 1) / kGemmMaxBlocks);
+    const int64_t blocks = (extent + block - 1) / block;
+    pool_.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int lo = static_cast<int>(blk * block);
+        const int len = std::min(block, extent - lo);
+        if (split_rows) {  // rows lo.. of op(a) and c
+          const float* a_part = trans_a ? a + lo : a + static_cast<int64_t>(lo) * lda;
+          BlasGemm(c + static_cast<int64_t>(lo) * ldc, a_part, b, len, n, k, trans_a, trans_b, alpha, beta, lda, ldb,
+                   ldc);
+        } else {  // columns lo.. of op(b) and c
+          const float* b_part = trans_b ? b + static_cast<int64_t>(lo) * ldb : b + lo;
+          BlasGemm(c + lo, a, b_part, m, len, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
+        }
+      }
+    });
   }
 
+  // Small products run whole, one per thread; large ones one after another, each split.
   void SgemmStridedBatched(float* c, const float* a, const float* b, int m, int n, int k,
                            bool trans_a, bool trans_b, float alpha, float beta, int lda, int ldb,
                            int ldc, int64_t stride_a, int64_t stride_b, int64_t stride_c,
                            int batch) override {
-    for (int i = 0; i < batch; ++i) {
-      Sgemm(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b, alpha,
-            beta, lda, ldb, ldc);
+    if (m <= 0 || n <= 0 || batch <= 0) return;
+    if (int64_t{m} * n * k >= kGemmSplitWork || k <= 0) {
+      for (int i = 0; i < batch; ++i) {
+        Sgemm(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b, alpha, beta, lda, ldb,
+              ldc);
+      }
+      return;
     }
+    pool_.ParallelFor(batch, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        BlasGemm(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b, alpha, beta, lda,
+                 ldb, ldc);
+      }
+    });
   }
 
   void AddBias(float* out, const float* bias, int rows, int cols) override {

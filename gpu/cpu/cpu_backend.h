@@ -1,5 +1,5 @@
-// The CPU backend: OpenBLAS sgemm for every product plus simple loops split over a
-// small thread pool. It is the readable reference the CUDA backend must match.
+// The CPU backend: OpenBLAS sgemm for every product plus simple loops, all split
+// over one small thread pool. It is the readable reference the CUDA backend must match.
 // Bit-deterministic whatever the thread count: each output element is computed by
 // one thread and every reduction runs in a fixed order.
 #pragma once
@@ -10,7 +10,8 @@
 
 namespace sy::gpu {
 
-// num_threads 0 = hardware concurrency. Also sets OpenBLAS's (process-wide) thread count.
+// num_threads 0 = hardware concurrency. Sets OpenBLAS's (process-wide) thread count
+// to 1: the backend's own threads share out every product in fixed blocks.
 std::unique_ptr<Backend> CreateCpuBackend(const BackendOptions& options = {});
 
 }  // namespace sy::gpu

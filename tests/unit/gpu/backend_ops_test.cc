@@ -265,6 +265,32 @@ TEST_F(BackendOpsTest, DropoutMaskStatisticsAndReplay) {
   EXPECT_NE(other, y);
 }
 
+// Products large enough to be split over threads: every transpose combination
+// matches a naive product, bit-identically for 1, 2 and 3 threads.
+TEST(BackendGemmTest, SplitProductsAreExactAndThreadCountFree) {
+  const int m = 300, n = 200, k = 100;
+  const auto a = RandomVector(m * k, 37), b = RandomVector(k * n, 38), c0 = RandomVector(m * n, 39);
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool ta = variant & 1, tb = variant & 2;
+    const int lda = ta ? m : k, ldb = tb ? k : n;
+    std::vector<float> results[3];
+    for (int threads = 1; threads <= 3; ++threads) {
+      auto be = CreateCpuBackend(BackendOptions{threads});
+      results[threads - 1] = c0;
+      be->Sgemm(results[threads - 1].data(), a.data(), b.data(), m, n, k, ta, tb, 0.5f, 2.0f, lda, ldb, n);
+    }
+    EXPECT_EQ(results[0], results[1]) << "variant " << variant;
+    EXPECT_EQ(results[0], results[2]) << "variant " << variant;
+    for (int i = 0; i < m; i += 37) {
+      for (int j = 0; j < n; j += 23) {
+        double s = 0;
+        for (int p = 0; p < k; ++p) s += static_cast<double>(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+        EXPECT_NEAR(results[0][i * n + j], 0.5 * s + 2.0 * c0[i * n + j], 1e-4);
+      }
+    }
+  }
+}
+
 TEST_F(BackendOpsTest, SumSquaresMatchesDoubleSum) {
   auto x = RandomVector(20000, 36);
   double expect = 0;
