@@ -9,7 +9,9 @@
 //
 // Fault containment: a handler (or timer callback, or Await continuation) that
 // throws is caught; the error is logged with the actor's name, counted in
-// sy_actor_handler_failures_total{actor=...} when a Registry is attached, the
+// sy_actor_handler_failures_total{actor=...} when a Registry is attached (which
+// also gets sy_actor_messages_total and sy_actor_mailbox_depth; give actors
+// names unique within a registry), the
 // pending Ask fails with Internal carrying the exception text, and the actor
 // goes on with the next message.
 //
@@ -50,6 +52,7 @@ absl::Status ReportHandlerFailure(const std::string& actor_name, const std::stri
                                   std::exception_ptr error, metrics::Counter* failures);
 metrics::Counter* HandlerFailureCounter(metrics::Registry* registry, const std::string& actor);
 metrics::Counter* MessageCounter(metrics::Registry* registry, const std::string& actor);
+metrics::Gauge* MailboxDepthGauge(metrics::Registry* registry, const std::string& actor);
 absl::Status NoReplyError(const std::string& actor_name, const std::string& behavior);
 
 }  // namespace internal
@@ -65,7 +68,8 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
         name_(std::move(name)),
         strand_(executor.NewStrand()),
         failures_(internal::HandlerFailureCounter(registry, name_)),
-        processed_(internal::MessageCounter(registry, name_)) {}
+        processed_(internal::MessageCounter(registry, name_)),
+        mailbox_depth_(internal::MailboxDepthGauge(registry, name_)) {}
   virtual ~Actor() = default;
   Actor(const Actor&) = delete;
   Actor& operator=(const Actor&) = delete;
@@ -94,13 +98,15 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
                                                   "' made after its deadline; not sent"));
       return AskFuture<ReplyT>(state);
     }
-    executor_.ScheduleAt(deadline,
-                         [weak = std::weak_ptr<internal::AskState<ReplyT>>(state), name = name_] {
-                           if (auto pending = weak.lock()) {
-                             pending->Complete(absl::DeadlineExceededError(
-                                 "ask to actor '" + name + "' passed its deadline"));
-                           }
-                         });
+    const TimerId deadline_timer = executor_.ScheduleAt(
+        deadline, [weak = std::weak_ptr<internal::AskState<ReplyT>>(state), name = name_] {
+          if (auto pending = weak.lock()) {
+            pending->Complete(
+                absl::DeadlineExceededError("ask to actor '" + name + "' passed its deadline"));
+          }
+        });
+    // A reply in time frees the timer (the executor outlives its actors and their requests).
+    state->OnComplete([executor = &executor_, deadline_timer] { executor->Cancel(deadline_timer); });
     Enqueue(Envelope{std::move(msg), std::make_unique<internal::ReplyToken>(state, name_)});
     return AskFuture<ReplyT>(state);
   }
@@ -200,10 +206,15 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
     {
       absl::MutexLock lock(&mailbox_mu_);
       mailbox_.push_back(std::move(envelope));
+      SetDepthGauge();
       schedule = !scheduled_;
       scheduled_ = true;
     }
     if (schedule) ScheduleDrain();
+  }
+
+  void SetDepthGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mailbox_mu_) {
+    if (mailbox_depth_ != nullptr) mailbox_depth_->Set(static_cast<double>(mailbox_.size()));
   }
 
   void ScheduleDrain() {
@@ -219,6 +230,7 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
       if (!mailbox_.empty()) {
         envelope.emplace(std::move(mailbox_.front()));
         mailbox_.pop_front();
+        SetDepthGauge();
       }
     }
     if (envelope.has_value()) Dispatch(*envelope);
@@ -239,6 +251,7 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
         stash_.clear();
         stash_count_.store(0);
         unstash_requested_ = false;
+        SetDepthGauge();
       }
       if (in_drain) {
         scheduled_ = !mailbox_.empty();
@@ -290,6 +303,7 @@ class Actor : public std::enable_shared_from_this<Actor<Msg>> {
   const std::shared_ptr<Strand> strand_;
   metrics::Counter* const failures_;   // null without a registry
   metrics::Counter* const processed_;  // null without a registry
+  metrics::Gauge* const mailbox_depth_;  // null without a registry
 
   // Shared with senders.
   mutable absl::Mutex mailbox_mu_;

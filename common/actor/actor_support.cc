@@ -35,6 +35,12 @@ metrics::Counter* MessageCounter(metrics::Registry* registry, const std::string&
                                {{"actor", actor}});
 }
 
+metrics::Gauge* MailboxDepthGauge(metrics::Registry* registry, const std::string& actor) {
+  if (registry == nullptr) return nullptr;
+  return &registry->GetGauge("sy_actor_mailbox_depth", "Messages waiting in an actor's mailbox.",
+                             {{"actor", actor}});
+}
+
 absl::Status NoReplyError(const std::string& actor_name, const std::string& behavior) {
   return absl::InternalError("actor '" + actor_name + "' (behavior '" + behavior +
                              "') returned from an ask without replying, stashing or taking the "

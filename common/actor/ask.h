@@ -82,18 +82,34 @@ class AskState final : public ReplySink {
   // First completion wins; returns false when already completed.
   bool Complete(Result result) {
     Callback callback;
+    std::function<void()> on_complete;
     {
       absl::MutexLock lock(&mu_);
       if (done_) return false;
       done_ = true;
-      if (!callback_) {
+      on_complete = std::move(on_complete_);
+      if (callback_) {
+        callback = std::move(callback_);
+      } else {
         result_.emplace(std::move(result));
-        return true;
       }
-      callback = std::move(callback_);
     }
-    callback(std::move(result));
+    if (on_complete) on_complete();
+    if (callback) callback(std::move(result));
     return true;
+  }
+
+  // Runs `hook` once on completion (now, if already complete); used to cancel
+  // the deadline timer when the reply comes first.
+  void OnComplete(std::function<void()> hook) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!done_) {
+        on_complete_ = std::move(hook);
+        return;
+      }
+    }
+    hook();
   }
 
   bool ready() const {
@@ -132,6 +148,7 @@ class AskState final : public ReplySink {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<Result> result_ ABSL_GUARDED_BY(mu_);
   Callback callback_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> on_complete_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal
@@ -163,7 +180,8 @@ class AskFuture {
 
 // Lets an actor answer a request after its handler has returned (for example
 // once a later message arrives). Movable, not copyable. A Responder destroyed
-// without answering fails the request with Unavailable.
+// without answering fails the request with Unavailable. Keep it in actor state:
+// it must not outlive the executor the actor runs on.
 class Responder {
  public:
   Responder() = default;

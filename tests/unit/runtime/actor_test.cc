@@ -84,9 +84,9 @@ TEST(ActorDeterministicTest, AskGetsTheReply) {
   EXPECT_EQ(*sum.Wait(), 5);
   EXPECT_EQ(calc->mailbox_size(), 0u);
   EXPECT_EQ(executor.queued_tasks(), 0u);
-  // The deadline timer still fires later, harmlessly.
+  EXPECT_EQ(executor.pending_timers(), 0u);  // the reply cancelled the deadline timer
   executor.AdvanceTime(milliseconds(200));
-  EXPECT_EQ(executor.pending_timers(), 0u);
+  EXPECT_EQ(sum.Wait().status().code(), absl::StatusCode::kFailedPrecondition);  // taken once
   // An absolute deadline: met, then already passed (fails at once, nothing sent).
   auto in_time = calc->AskUntil<int>(Add{1, 1}, executor.Now() + milliseconds(1));
   executor.RunUntilIdle();
@@ -155,6 +155,13 @@ TEST(ActorDeterministicTest, ThrowingHandlerIsContainedReportedAndCounted) {
       registry.GetCounter("sy_actor_handler_failures_total", "", {{"actor", "calc"}}).value(), 3);
   EXPECT_DOUBLE_EQ(registry.GetCounter("sy_actor_messages_total", "", {{"actor", "calc"}}).value(),
                    4);
+  EXPECT_DOUBLE_EQ(registry.GetGauge("sy_actor_mailbox_depth", "", {{"actor", "calc"}}).value(), 0);
+  calc->Tell(Forget{});
+  calc->Tell(Forget{});
+  EXPECT_DOUBLE_EQ(registry.GetGauge("sy_actor_mailbox_depth", "", {{"actor", "calc"}}).value(), 2);
+  executor.RunOne();
+  EXPECT_DOUBLE_EQ(registry.GetGauge("sy_actor_mailbox_depth", "", {{"actor", "calc"}}).value(), 1);
+  executor.RunUntilIdle();
   EXPECT_NE(registry.RenderPrometheus().find("sy_actor_handler_failures_total{actor=\"calc\"} 3"),
             std::string::npos);
 }
