@@ -334,6 +334,7 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
         table.Compare(pre + key, {static_cast<float>(value)}, ref_f32(pre + key));
       }
       int switch_index = 0;
+      const int64_t dropped_before = dropped_total;
       for (int l = 0; l < c.config.layers; ++l) {
         if (!c.config.IsSwitchLayer(l)) continue;
         const std::string lp = absl::StrCat(pre, "layer", l, ".");
@@ -351,6 +352,8 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
         ++switch_index;
       }
       EXPECT_EQ(switch_index, static_cast<int>(s.routing.size()));
+      EXPECT_EQ(s.tokens, c.B * c.T);
+      EXPECT_EQ(s.dropped_tokens, dropped_total - dropped_before) << pre << "dropped_tokens disagrees with the routing";
     }
     if (c.expect_drops) {
       EXPECT_GT(dropped_total, 0) << "the case is meant to overflow capacity";
@@ -398,9 +401,17 @@ TEST_P(OracleTest, SwitchCapacityFactorOneDropsTokens) {
 
 TEST_P(OracleTest, SwitchCapacityFactorTwo) { Run({"switch_cf2", SmallConfig(4, 1, 2.0f, 0.001f)}); }
 
-TEST_P(OracleTest, SwitchWithoutZLoss) { Run({"switch_noz", SmallConfig(4, 1, 1.25f, 0.0f)}); }
+// Capacity ceil(1.1 * 64 / 4) = ceil(17.6) = 18: the rounding matters.
+TEST_P(OracleTest, SwitchWithoutZLossFractionalCapacity) {
+  Run({"switch_noz", SmallConfig(4, 1, 1.1f, 0.0f)});
+}
 
-TEST_P(OracleTest, MixedDenseAndSwitchLayers) { Run({"mixed", SmallConfig(4, 2, 1.25f, 0.001f)}); }
+// Layer 1 is a Switch layer, layer 0 dense; sequences shorter than the context.
+TEST_P(OracleTest, MixedDenseAndSwitchLayersShortSequences) {
+  OracleCase c{"mixed", SmallConfig(4, 2, 1.25f, 0.001f)};
+  c.T = 12;
+  Run(c);
+}
 
 // Three micro-batches (tree [0,2) + [2,3)) == torch's gradient of the mean loss, at
 // optimizer step 2 (non-zero moments, bias correction with t = 2).
