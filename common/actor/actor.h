@@ -8,17 +8,18 @@
 // phase changes, set timers with After, and Await another actor's reply.
 //
 // Fault containment: a handler (or timer callback, or Await continuation) that
-// throws is caught; the error is logged with the actor's name, counted in
-// sy_actor_handler_failures_total{actor=...} when a Registry is attached (which
-// also gets sy_actor_messages_total and sy_actor_mailbox_depth; give actors
-// names unique within a registry), the
-// pending Ask fails with Internal carrying the exception text, and the actor
-// goes on with the next message.
+// throws is caught; the error is logged with the actor's name and the pending
+// Ask fails with Internal carrying the exception text; the actor goes on with
+// the next message. With a Registry attached, the actor also reports
+// sy_actor_handler_failures_total, sy_actor_messages_total and
+// sy_actor_mailbox_depth, labelled {actor=name}: give actors names unique
+// within a registry.
 //
 // Create actors with std::make_shared (tasks keep the actor alive until they
 // ran). Messages sent once the executor is shut down are dropped (asks fail
-// with Unavailable). Thread-safe: Tell, Ask, mailbox_size and stash_size may be called from
-// any thread; the protected helpers only from the actor's own handlers.
+// with Unavailable). Thread-safe: Tell, Ask, AskUntil, mailbox_size and
+// stash_size may be called from any thread; the protected helpers only from
+// the actor's own handlers.
 //
 //   struct Add { int a, b; };  using CalcMsg = std::variant<Add>;
 //   class Calc : public sy::actor::Actor<CalcMsg> { ... Become("ready", [this](CalcMsg& m) {
