@@ -124,8 +124,9 @@ class CpuBackend : public Backend {
              bool trans_b, float alpha, float beta, int lda, int ldb, int ldc) override {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
-      for (int i = 0; i < m; ++i) {
-        for (int j = 0; j < n; ++j) c[static_cast<int64_t>(i) * ldc + j] *= beta;
+      for (int i = 0; i < m; ++i) {  // BLAS semantics: beta 0 overwrites (even NaN)
+        float* row = c + static_cast<int64_t>(i) * ldc;
+        for (int j = 0; j < n; ++j) row[j] = beta == 0.0f ? 0.0f : row[j] * beta;
       }
       return;
     }

@@ -2,7 +2,8 @@
 // into contiguous chunks, one per thread, and returns when all are done. Each index
 // is handled by exactly one thread, so results never depend on the thread count as
 // long as the body writes only the outputs of its own indices.
-// Thread-safety: one ParallelFor at a time (the backend is single-caller).
+// Thread-safety: one ParallelFor at a time (the backend is single-caller); a body
+// must not call ParallelFor itself.
 #pragma once
 
 #include <condition_variable>
