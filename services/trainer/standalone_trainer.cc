@@ -19,6 +19,17 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// total += counts, elementwise (total starts empty and takes the first shape).
+void AddExpertCounts(const std::vector<std::vector<int64_t>>& counts, std::vector<std::vector<int64_t>>* total) {
+  if (total->empty()) {
+    *total = counts;
+    return;
+  }
+  for (size_t l = 0; l < counts.size() && l < total->size(); ++l) {
+    for (size_t e = 0; e < counts[l].size() && e < (*total)[l].size(); ++e) (*total)[l][e] += counts[l][e];
+  }
+}
+
 bool IsEvalStep(int64_t step, const TrainerOptions& o) {
   return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
 }
@@ -91,10 +102,7 @@ absl::StatusOr<StepMetrics> StandaloneTrainer::TrainStep(int64_t step) {
     metrics.z_loss += stats->z / o.micro_batches;
     tokens += stats->tokens;
     dropped += stats->dropped_tokens;
-    if (metrics.expert_tokens.empty()) metrics.expert_tokens = stats->expert_counts;
-    for (size_t l = 0; l < stats->expert_counts.size() && m > 0; ++l) {
-      for (size_t e = 0; e < stats->expert_counts[l].size(); ++e) metrics.expert_tokens[l][e] += stats->expert_counts[l][e];
-    }
+    AddExpertCounts(stats->expert_counts, &metrics.expert_tokens);
   }
   absl::StatusOr<const float*> sum = tree_->Result();
   if (!sum.ok()) return sum.status();

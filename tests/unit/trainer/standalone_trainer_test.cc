@@ -112,6 +112,25 @@ TEST(StandaloneTrainerTest, WritesMetricsAndSummary) {
   EXPECT_NE(text.str().find("\"steps\":4,"), std::string::npos);
 }
 
+TEST(StandaloneTrainerTest, StepMetricsCountEveryRoutedToken) {
+  TrainerOptions o = TinyOptions(5);
+  o.capacity_factor = 0.5;  // forces drops
+  std::unique_ptr<StandaloneTrainer> trainer = StandaloneTrainer::Create(o).value();
+  const StepMetrics m = trainer->TrainStep(1).value();
+  ASSERT_EQ(m.expert_tokens.size(), 2u);  // both layers are Switch layers
+  for (const std::vector<int64_t>& layer : m.expert_tokens) {
+    ASSERT_EQ(layer.size(), 4u);
+    int64_t total = 0;
+    for (int64_t t : layer) total += t;
+    EXPECT_EQ(total, 3 * 4 * 32);  // M * B * T tokens, counted before capacity
+  }
+  EXPECT_GE(m.dropped_frac, 0.5);  // capacity holds at most half of the tokens
+  EXPECT_LE(m.dropped_frac, 1.0);
+  EXPECT_GT(m.lb_loss, 0);
+  EXPECT_GT(m.z_loss, 0);
+  EXPECT_GT(m.tokens_per_s, 0);
+}
+
 TEST(StandaloneTrainerTest, BadSetupIsAClearError) {
   TrainerOptions o = TinyOptions(1);
   o.data = "/nonexistent/corpus.txt";
