@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -68,16 +67,6 @@ class BoundedQueue {
       if (closed_) return absl::CancelledError("queue closed");
       return absl::DeadlineExceededError("no message before the deadline");
     }
-    T item = std::move(items_.front());
-    items_.pop_front();
-    bytes_ -= size_of_(item);
-    return item;
-  }
-
-  // Non-blocking Pop.
-  std::optional<T> TryPop() {
-    absl::MutexLock lock(&mu_);
-    if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
     bytes_ -= size_of_(item);
