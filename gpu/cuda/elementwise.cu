@@ -41,20 +41,24 @@ __global__ void MultiplyKernel(float* out, const float* a, const float* b, int64
   SY_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
 }
 
-__global__ void GeluForwardKernel(float* out, const float* inp, int64_t n) {
-  SY_GRID_STRIDE(i, n) {
-    const float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + tanhf(kGeluScale * (x + 0.044715f * x * x * x)));
-  }
+// GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3),
+// in the sigmoid form of the CPU reference (one exp, no cancellation for large |x|).
+__device__ inline float GeluSigmoid(float x) {
+  const float u = kGeluScale * (x + 0.044715f * x * x * x);
+  return 1.0f / (1.0f + expf(-2.0f * u));
 }
 
+__global__ void GeluForwardKernel(float* out, const float* inp, int64_t n) {
+  SY_GRID_STRIDE(i, n) out[i] = inp[i] * GeluSigmoid(inp[i]);
+}
+
+// d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x). dinp may alias dout.
 __global__ void GeluBackwardKernel(float* dinp, const float* inp, const float* dout, int64_t n) {
   SY_GRID_STRIDE(i, n) {
     const float x = inp[i];
-    const float th = tanhf(kGeluScale * (x + 0.044715f * x * x * x));
-    const float sech2 = 1.0f - th * th;
-    const float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] = grad * dout[i];
+    const float sig = GeluSigmoid(x);
+    const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+    dinp[i] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i];
   }
 }
 
