@@ -278,8 +278,9 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
     std::remove(out_path.c_str());
   }
 
-  // Runs a case on both sides and compares everything; returns the oracle's output.
-  void RunCase(const OracleCase& c, TensorFile* oracle_out, CppResult* cpp, const TensorFile* extra_input = nullptr) {
+  // Creates the case's model and optimizer and runs its prior training steps.
+  void PrepareModel(const OracleCase& c, std::unique_ptr<gpu::Model>* model_out,
+                    std::unique_ptr<gpu::AdamW>* adam_out) {
     SY_ASSERT_OK_AND_ASSIGN(model, gpu::Model::Create(c.config, backend_.get(), kSeed));
     SY_ASSERT_OK_AND_ASSIGN(adam, gpu::AdamW::Create(model->params(), gpu::AdamWConfig{}));
     // The spec initialises biases to 0 and LN weights to 1, which would hide bias
@@ -297,12 +298,21 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
       }
     }
     SY_ASSERT_OK(model->params().CopyFromHost(host));
-    const int n = c.B * c.T;
     for (int step = 1; step <= c.prior_steps; ++step) {
       std::vector<Batch> batches;
-      for (int mb = 0; mb < c.micro_batches; ++mb) batches.push_back(MakeBatch(step, mb, n));
+      for (int mb = 0; mb < c.micro_batches; ++mb) batches.push_back(MakeBatch(step, mb, c.B * c.T));
       ASSERT_NO_FATAL_FAILURE(TrainStep(c, *model, *adam, batches, nullptr));
     }
+    *model_out = std::move(model);
+    *adam_out = std::move(adam);
+  }
+
+  // Runs a training step of a case on both sides and compares everything.
+  void RunCase(const OracleCase& c, TensorFile* oracle_out, CppResult* cpp, const TensorFile* extra_input = nullptr) {
+    std::unique_ptr<gpu::Model> model;
+    std::unique_ptr<gpu::AdamW> adam;
+    ASSERT_NO_FATAL_FAILURE(PrepareModel(c, &model, &adam));
+    const int n = c.B * c.T;
     std::vector<Batch> batches;
     for (int mb = 0; mb < c.micro_batches; ++mb) batches.push_back(MakeBatch(c.prior_steps + 1, mb, n));
     TensorFile in;
@@ -321,20 +331,21 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
     ASSERT_NO_FATAL_FAILURE(CompareAll(c, *model, *cpp, *oracle_out));
   }
 
-  void CompareAll(const OracleCase& c, const gpu::Model& model, const CppResult& cpp, const TensorFile& ref) {
-    ErrorTable table;
+  // Logits, losses and routing of every micro-batch; adds the dropped tokens to *dropped_total.
+  void CompareForward(const OracleCase& c, const std::vector<gpu::MicroBatchStats>& stats, const TensorFile& ref,
+                      ErrorTable* table, int64_t* dropped_total) {
     auto ref_f32 = [&](const std::string& name) { return OrEmpty(ref.F32(name)); };
-    int64_t dropped_total = 0;
+    ASSERT_EQ(static_cast<int>(stats.size()), c.micro_batches);
     for (int mb = 0; mb < c.micro_batches; ++mb) {
-      const gpu::MicroBatchStats& s = cpp.stats[mb];
+      const gpu::MicroBatchStats& s = stats[mb];
       const std::string pre = absl::StrCat("mb", mb, ".");
-      table.Compare(pre + "logits", s.logits, ref_f32(pre + "logits"));
+      table->Compare(pre + "logits", s.logits, ref_f32(pre + "logits"));
       for (auto [key, value] : std::vector<std::pair<const char*, double>>{
                {"ce", s.ce}, {"lb", s.lb}, {"z", s.z}, {"loss", s.loss}}) {
-        table.Compare(pre + key, {static_cast<float>(value)}, ref_f32(pre + key));
+        table->Compare(pre + key, {static_cast<float>(value)}, ref_f32(pre + key));
       }
       int switch_index = 0;
-      const int64_t dropped_before = dropped_total;
+      const int64_t dropped_before = *dropped_total;
       for (int l = 0; l < c.config.layers; ++l) {
         if (!c.config.IsSwitchLayer(l)) continue;
         const std::string lp = absl::StrCat(pre, "layer", l, ".");
@@ -344,17 +355,30 @@ class OracleTest : public ::testing::TestWithParam<std::string> {
         EXPECT_EQ(routing.expert, OrEmpty(ref.I32(lp + "expert"))) << lp << "expert: routing decisions differ";
         const std::vector<int32_t> dropped(routing.dropped.begin(), routing.dropped.end());
         EXPECT_EQ(dropped, OrEmpty(ref.I32(lp + "dropped"))) << lp << "dropped: dropped tokens differ";
+        ASSERT_LT(switch_index, static_cast<int>(s.expert_counts.size())) << lp << " has no C++ expert counts";
         EXPECT_EQ(s.expert_counts[switch_index], OrEmpty(ref.I64(lp + "assigned"))) << lp << "assigned: counts differ";
         std::vector<int64_t> admitted(c.config.experts, 0);
-        for (size_t n = 0; n < routing.expert.size(); ++n) admitted[routing.expert[n]] += dropped[n] ? 0 : 1;
+        ASSERT_EQ(routing.expert.size(), dropped.size()) << lp;
+        for (size_t n = 0; n < dropped.size(); ++n) {
+          const int32_t e = routing.expert[n];
+          ASSERT_TRUE(e >= 0 && e < c.config.experts) << lp << " token " << n << " routed to expert " << e;
+          admitted[e] += dropped[n] ? 0 : 1;
+        }
         EXPECT_EQ(admitted, OrEmpty(ref.I64(lp + "admitted"))) << lp << "admitted: counts differ";
-        for (int32_t d : dropped) dropped_total += d;
+        for (int32_t d : dropped) *dropped_total += d;
         ++switch_index;
       }
       EXPECT_EQ(switch_index, static_cast<int>(s.routing.size()));
       EXPECT_EQ(s.tokens, c.B * c.T);
-      EXPECT_EQ(s.dropped_tokens, dropped_total - dropped_before) << pre << "dropped_tokens disagrees with the routing";
+      EXPECT_EQ(s.dropped_tokens, *dropped_total - dropped_before) << pre << "dropped_tokens disagrees with the routing";
     }
+  }
+
+  void CompareAll(const OracleCase& c, const gpu::Model& model, const CppResult& cpp, const TensorFile& ref) {
+    ErrorTable table;
+    auto ref_f32 = [&](const std::string& name) { return OrEmpty(ref.F32(name)); };
+    int64_t dropped_total = 0;
+    ASSERT_NO_FATAL_FAILURE(CompareForward(c, cpp.stats, ref, &table, &dropped_total));
     if (c.expect_drops) {
       EXPECT_GT(dropped_total, 0) << "the case is meant to overflow capacity";
     }
@@ -456,6 +480,27 @@ TEST_P(OracleTest, ZeroRouterMatchesHandComputedLosses) {
     EXPECT_EQ(OrEmpty(out.I32(lp + "dropped")), dropped) << lp;
     EXPECT_EQ(OrEmpty(out.I64(lp + "admitted")), (std::vector<int64_t>{capacity, 0, 0, 0})) << lp;
   }
+}
+
+// Model::Evaluate (no backward) routes with the evaluation capacity factor (2.0 by
+// default) instead of the training one (1.0 here): torch gets the evaluation one.
+TEST_P(OracleTest, EvaluationUsesEvaluationCapacity) {
+  OracleCase c{"eval", SmallConfig(4, 1, 1.0f, 0.001f)};
+  std::unique_ptr<gpu::Model> model;
+  std::unique_ptr<gpu::AdamW> adam;
+  ASSERT_NO_FATAL_FAILURE(PrepareModel(c, &model, &adam));
+  const std::vector<Batch> batches = {MakeBatch(1, 0, c.B * c.T)};
+  OracleCase torch_case = c;
+  torch_case.config.capacity_factor = c.config.eval_capacity_factor;
+  TensorFile in, out;
+  ASSERT_NO_FATAL_FAILURE(ExportInput(torch_case, *model, *adam, batches, &in));
+  SY_ASSERT_OK_AND_ASSIGN(stats, model->Evaluate(batches[0].inputs, batches[0].targets, c.B, c.T,
+                                                 /*record_routing=*/true, /*record_logits=*/true));
+  ASSERT_NO_FATAL_FAILURE(RunOracle(absl::StrCat(c.name, "_", GetParam().substr(0, 3)), in, &out));
+  ErrorTable table;
+  int64_t dropped_total = 0;
+  ASSERT_NO_FATAL_FAILURE(CompareForward(torch_case, {stats}, out, &table, &dropped_total));
+  table.Print(absl::StrCat("== oracle case eval on ", GetParam(), " (", dropped_total, " tokens dropped)"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, OracleTest, ::testing::Values("cpu", "cuda:0"),
