@@ -175,4 +175,12 @@ std::unique_ptr<FaultyTransport> FaultyTransport::Wrap(std::unique_ptr<Transport
   return std::make_unique<FaultyTransportImpl>(std::move(inner), spec);
 }
 
+absl::StatusOr<std::unique_ptr<Transport>> WithFaultsFromFlag(std::unique_ptr<Transport> inner,
+                                                              absl::string_view spec) {
+  absl::StatusOr<FaultSpec> parsed = ParseFaultSpec(spec);
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->Any()) return inner;
+  return std::unique_ptr<Transport>(FaultyTransport::Wrap(std::move(inner), *parsed));
+}
+
 }  // namespace sy::transport

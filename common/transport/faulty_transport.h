@@ -53,4 +53,9 @@ class FaultyTransport : public Transport {
   virtual FaultStats fault_stats() const = 0;
 };
 
+// What a binary does with its --faults flag: `inner` unchanged for a spec without
+// faults, else wrapped. InvalidArgument for a bad spec.
+absl::StatusOr<std::unique_ptr<Transport>> WithFaultsFromFlag(std::unique_ptr<Transport> inner,
+                                                              absl::string_view spec);
+
 }  // namespace sy::transport

@@ -40,6 +40,18 @@ TEST(FaultSpec, RejectsBadItems) {
   }
 }
 
+TEST(FaultSpec, FlagHelperWrapsOnlyWhenThereAreFaults) {
+  InProcNetwork net;
+  auto unchanged = WithFaultsFromFlag(*net.CreateTransport("a"), "seed=3");
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(dynamic_cast<FaultyTransport*>(unchanged->get()), nullptr);
+  auto wrapped = WithFaultsFromFlag(*net.CreateTransport("b"), "drop=0.5");
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_NE(dynamic_cast<FaultyTransport*>(wrapped->get()), nullptr);
+  EXPECT_EQ(WithFaultsFromFlag(*net.CreateTransport("c"), "drop=2").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 struct Pair {
   InProcNetwork net;
   std::unique_ptr<Transport> receiver;
