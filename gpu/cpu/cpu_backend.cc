@@ -22,24 +22,24 @@ namespace {
 constexpr float kLayerNormEps = 1e-5f;
 constexpr int64_t kGrain = 4096;  // minimum elements per thread for elementwise loops
 
-// u[k] = CounterRng(key).Uniform(first + k) for k < n <= 64: the Philox blocks are
-// computed side by side (structure of arrays) so the compiler can vectorise them.
-void FillUniform(const RngKey& key, uint64_t first, int n, float* u) {
-  constexpr int kMaxBlocks = 17;  // 64 values starting anywhere inside a block
+// u[4 * j + lane] = CounterRng(key).Uniform(4 * (block + j) + lane) for 64 Philox
+// blocks computed side by side (structure of arrays) so that the compiler vectorises
+// them; cloned for AVX-512 / AVX2 / baseline x86-64, picked at load time.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void FillUniform256(const RngKey& key, uint64_t block,
+                                                                               float* u) {
+  constexpr int kBlocks = 64;
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  const uint64_t base = first >> 2;
   const uint32_t stream = static_cast<uint32_t>(key.stream) << 16;
-  uint32_t c0[kMaxBlocks], c1[kMaxBlocks], c2[kMaxBlocks], c3[kMaxBlocks];
-  for (int j = 0; j < kMaxBlocks; ++j) {
-    const uint64_t block = base + j;
-    c0[j] = static_cast<uint32_t>(block);
-    c1[j] = static_cast<uint32_t>(block >> 32) ^ stream;
+  uint32_t c0[kBlocks], c1[kBlocks], c2[kBlocks], c3[kBlocks];
+  for (int j = 0; j < kBlocks; ++j) {
+    c0[j] = static_cast<uint32_t>(block + j);
+    c1[j] = static_cast<uint32_t>((block + j) >> 32) ^ stream;
     c2[j] = key.a;
     c3[j] = key.b;
   }
   uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
   for (int round = 0; round < 10; ++round) {
-    for (int j = 0; j < kMaxBlocks; ++j) {
+    for (int j = 0; j < kBlocks; ++j) {
       const uint64_t p0 = static_cast<uint64_t>(kM0) * c0[j];
       const uint64_t p1 = static_cast<uint64_t>(kM1) * c2[j];
       const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
@@ -52,24 +52,26 @@ void FillUniform(const RngKey& key, uint64_t first, int n, float* u) {
     k0 += kW0;
     k1 += kW1;
   }
-  float all[4 * kMaxBlocks];  // value of index 4 * (base + j) + lane at all[4 * j + lane]
-  for (int j = 0; j < kMaxBlocks; ++j) {
-    all[4 * j + 0] = static_cast<float>(c0[j] >> 8) * (1.0f / 16777216.0f);
-    all[4 * j + 1] = static_cast<float>(c1[j] >> 8) * (1.0f / 16777216.0f);
-    all[4 * j + 2] = static_cast<float>(c2[j] >> 8) * (1.0f / 16777216.0f);
-    all[4 * j + 3] = static_cast<float>(c3[j] >> 8) * (1.0f / 16777216.0f);
+  for (int j = 0; j < kBlocks; ++j) {
+    u[4 * j + 0] = static_cast<float>(c0[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 1] = static_cast<float>(c1[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 2] = static_cast<float>(c2[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 3] = static_cast<float>(c3[j] >> 8) * (1.0f / 16777216.0f);
   }
-  std::memcpy(u, all + (first & 3), n * sizeof(float));
 }
 
-// Calls f(i, Uniform(key.offset + i)) for i in [begin, end), 64 draws at a time.
+// Calls f(i, Uniform(key.offset + i)) for i in [begin, end), up to 256 draws at a time.
 template <typename F>
 void ForEachUniform(const RngKey& key, int64_t begin, int64_t end, F&& f) {
-  float buf[64];
-  for (int64_t i = begin; i < end; i += 64) {
-    const int n = static_cast<int>(std::min<int64_t>(64, end - i));
-    FillUniform(key, key.offset + static_cast<uint64_t>(i), n, buf);
-    for (int k = 0; k < n; ++k) f(i + k, buf[k]);
+  float buf[256];
+  int64_t i = begin;
+  while (i < end) {
+    const uint64_t index = key.offset + static_cast<uint64_t>(i);
+    const int skip = static_cast<int>(index & 3);
+    const int n = static_cast<int>(std::min<int64_t>(256 - skip, end - i));
+    FillUniform256(key, index >> 2, buf);
+    for (int k = 0; k < n; ++k) f(i + k, buf[skip + k]);
+    i += n;
   }
 }
 
