@@ -254,11 +254,11 @@ TEST_F(BackendOpsTest, DropoutMaskStatisticsAndReplay) {
   const CounterRng rng(77, RngStream::kDropout, 3, 4);
   for (int64_t i = 0; i < 5000; ++i) EXPECT_EQ(y[i] != 0.0f, rng.Uniform(i) >= 0.4f) << i;
   for (int i = 0; i < 500; ++i) EXPECT_EQ(part[i] != 0.0f, rng.Uniform(1000 + i) >= 0.4f) << i;
-  std::vector<float> noise(70), jittered(70);
+  std::vector<float> noise(700), jittered(700);  // unaligned offset, several chunks
   RngKey jkey{5, RngStream::kRouterJitter, 1, 2, 3};
-  be_->JitterForward(jittered.data(), noise.data(), x.data(), 70, 0.1f, jkey);
+  be_->JitterForward(jittered.data(), noise.data(), x.data(), 700, 0.1f, jkey);
   const CounterRng jrng(5, RngStream::kRouterJitter, 1, 2);
-  for (int i = 0; i < 70; ++i) EXPECT_FLOAT_EQ(noise[i], 0.9f + 0.2f * jrng.Uniform(3 + i)) << i;
+  for (int i = 0; i < 700; ++i) EXPECT_FLOAT_EQ(noise[i], 0.9f + 0.2f * jrng.Uniform(3 + i)) << i;
   // Another key gives another mask.
   std::vector<float> other(n);
   be_->DropoutForward(other.data(), x.data(), n, 0.4f, RngKey{77, RngStream::kDropout, 3, 5});
