@@ -1,6 +1,8 @@
 // ZmqTransport and RpcNode over tcp://127.0.0.1 within one process: request/reply,
 // malformed input answered and counted, send-side backpressure, CurveZMQ.
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -60,6 +62,34 @@ TEST(ZmqTransport, RouterDealerRequestReplyOverTcp) {
       EXPECT_EQ(std::memcmp(reply->data(0).data(), request.data[0].data(), count * 4), 0);
     }
   }
+}
+
+TEST(ZmqTransport, ManyClientsEachGetTheirOwnReplies) {
+  auto server = StartEchoServer();
+  constexpr int kClients = 4, kCalls = 50;
+  std::vector<std::unique_ptr<RpcNode>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    auto transport = MakeTransport("client-" + std::to_string(c));
+    ASSERT_TRUE(transport->Connect("server", server->endpoint).ok());
+    clients.push_back(*RpcNode::Create(std::move(transport), {}, nullptr));
+  }
+  std::atomic<int> correct{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < kCalls; ++i) {
+        const float tag = static_cast<float>(c * 1000 + i);
+        Request request;
+        FillPing(request, 8, tag);
+        auto reply = clients[c]->Call({"server"}, request.header, request.data, In(absl::Seconds(20)));
+        float first = -1;
+        if (reply.ok()) std::memcpy(&first, reply->data(0).data(), sizeof(first));
+        if (first == tag) ++correct;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(correct.load(), kClients * kCalls);
 }
 
 TEST(ZmqTransport, UnknownPeerIsNotFound) {
