@@ -428,6 +428,10 @@ absl::Status CheckBatch(const ModelConfig& cfg, absl::Span<const int32_t> inputs
   }
   const int64_t N = int64_t{B} * T;
   if (N > (int64_t{1} << 24)) return absl::InvalidArgumentError(absl::StrCat("batch of ", N, " tokens is too large"));
+  if (N * T * cfg.heads > (int64_t{1} << 32)) {
+    return absl::InvalidArgumentError(absl::StrCat("batch B=", B, " T=", T, ": attention scores (B*heads*T*T = ",
+                                                   N * T * cfg.heads, ") exceed 2^32 elements"));
+  }
   if (static_cast<int64_t>(inputs.size()) != N || static_cast<int64_t>(targets.size()) != N) {
     return absl::InvalidArgumentError(absl::StrCat("batch B*T=", N, " tokens but got ", inputs.size(), " inputs and ",
                                                    targets.size(), " targets"));
