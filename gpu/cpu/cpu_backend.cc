@@ -60,9 +60,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void FillUniform256
   }
 }
 
-// Calls f(i, Uniform(key.offset + i)) for i in [begin, end), up to 256 draws at a time.
+// Calls f(i, n, u) on consecutive chunks covering [begin, end): u[k] =
+// Uniform(key.offset + i + k) for k < n (at most 256 draws per chunk).
 template <typename F>
-void ForEachUniform(const RngKey& key, int64_t begin, int64_t end, F&& f) {
+void ForEachUniformChunk(const RngKey& key, int64_t begin, int64_t end, F&& f) {
   float buf[256];
   int64_t i = begin;
   while (i < end) {
@@ -70,7 +71,7 @@ void ForEachUniform(const RngKey& key, int64_t begin, int64_t end, F&& f) {
     const int skip = static_cast<int>(index & 3);
     const int n = static_cast<int>(std::min<int64_t>(256 - skip, end - i));
     FillUniform256(key, index >> 2, buf);
-    for (int k = 0; k < n; ++k) f(i + k, buf[skip + k]);
+    f(i, n, buf + skip);
     i += n;
   }
 }
@@ -254,9 +255,14 @@ class CpuBackend : public Backend {
   void JitterForward(float* out, float* noise, const float* inp, int64_t n, float eps,
                      const RngKey& key) override {
     pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      ForEachUniform(key, i0, i1, [&](int64_t i, float u) {
-        noise[i] = 1.0f - eps + 2.0f * eps * u;
-        out[i] = inp[i] * noise[i];
+      ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
+        float* nz = noise + i;
+        float* o = out + i;
+        const float* x = inp + i;
+        for (int k = 0; k < len; ++k) {
+          nz[k] = 1.0f - eps + 2.0f * eps * u[k];
+          o[k] = x[k] * nz[k];
+        }
       });
     });
   }
@@ -647,7 +653,12 @@ class CpuBackend : public Backend {
     }
     const float keep_scale = 1.0f / (1.0f - rate);
     pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      ForEachUniform(key, i0, i1, [&](int64_t i, float u) { out[i] = u >= rate ? inp[i] * keep_scale : 0.0f; });
+      ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
+        float* o = out + i;  // may alias x (in-place dropout): element k reads x[k] before writing o[k]
+        const float* x = inp + i;
+        const float r = rate, scale = keep_scale;
+        for (int k = 0; k < len; ++k) o[k] = u[k] >= r ? x[k] * scale : 0.0f;
+      });
     });
   }
 
