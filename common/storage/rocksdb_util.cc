@@ -1,0 +1,44 @@
+// RocksDB status mapping and opening (see rocksdb_util.h).
+#include "common/storage/rocksdb_util.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace sy::storage {
+
+absl::Status FromRocksDb(const rocksdb::Status& status, absl::string_view context) {
+  if (status.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(context, ": ", status.ToString());
+  switch (status.code()) {
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(message);
+    case rocksdb::Status::kIOError:
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTimedOut:
+    case rocksdb::Status::kTryAgain:
+      return absl::UnavailableError(message);
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(message);
+    case rocksdb::Status::kInvalidArgument:
+    case rocksdb::Status::kNotSupported:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(const std::string& path, const OpenOptions& options) {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.paranoid_checks = true;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.keep_log_file_num = 2;
+  if (options.env != nullptr) db_options.env = options.env;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status status = rocksdb::DB::Open(db_options, path, &raw);
+  if (!status.ok()) {
+    return FromRocksDb(status, absl::StrCat("cannot open database '", path, "'"));
+  }
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
+}  // namespace sy::storage

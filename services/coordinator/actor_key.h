@@ -1,0 +1,44 @@
+// ActorKey: names one actor whose placement and state the coordinator manages, an
+// expert (layer, expert) or a dense parameter shard. A value type with a total order
+// (experts by (layer, expert) first, then dense shards by index), a short text form
+// ("L0E3", "D2") used by logs and syctl, and conversion to/from proto ActorRef.
+// Thread-compatible value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/expert.capnp.h"
+
+namespace sy::coordinator {
+
+struct ActorKey {
+  bool dense = false;   // false: expert (layer, expert); true: dense shard `shard`
+  uint32_t layer = 0;
+  uint32_t expert = 0;
+  uint32_t shard = 0;
+
+  static ActorKey Expert(uint32_t layer, uint32_t expert) { return {false, layer, expert, 0}; }
+  static ActorKey Dense(uint32_t shard) { return {true, 0, 0, shard}; }
+
+  std::string ToString() const;
+  // Inverse of ToString; InvalidArgument otherwise.
+  static absl::StatusOr<ActorKey> Parse(absl::string_view text);
+
+  void ToProto(proto::expert::ActorRef::Builder out) const;
+  static absl::StatusOr<ActorKey> FromProto(proto::expert::ActorRef::Reader ref);
+
+  auto Tie() const { return std::make_tuple(dense, dense ? shard : layer, dense ? 0u : expert); }
+  bool operator<(const ActorKey& o) const { return Tie() < o.Tie(); }
+  bool operator==(const ActorKey& o) const { return Tie() == o.Tie(); }
+  bool operator!=(const ActorKey& o) const { return !(*this == o); }
+  template <typename H>
+  friend H AbslHashValue(H h, const ActorKey& k) {
+    return H::combine(std::move(h), k.dense, k.layer, k.expert, k.shard);
+  }
+};
+
+}  // namespace sy::coordinator

@@ -1,0 +1,119 @@
+// CheckpointStore: the checkpoint catalog in RocksDB.
+//
+// Checkpoint k = every actor's state (weights, Adam moments, version: opaque bytes
+// streamed by the hosts in chunks) + the data cursor (step) + the config fingerprint.
+// Chunks are written first under keys of k; Commit then writes the manifest for k
+// LAST, alone in one synced WriteBatch, listing every actor with its version, chunk
+// count, byte size and checksum (common/storage/checksum.h). A checkpoint without a
+// manifest does not exist: List/Get/LatestUsable never see it, and Open deletes its
+// orphan chunks. After each commit only the newest `retain` checkpoints are kept.
+// LoadActor verifies sizes and checksum: a corrupt chunk is DataLoss naming the actor;
+// the caller decides what to do (LatestUsable returns the newest fully verified one).
+//
+// Key layout (big-endian numbers, so keys sort by id):
+//   'm' id                         -> manifest (proto checkpoint.Manifest, then its FNV-1a 64)
+//   'c' id kind a b index          -> chunk bytes (kind 0: expert (layer, expert); 1: dense shard)
+//
+// Thread-safe (RocksDB is), but meant to be driven by one actor.
+//
+//   auto store = CheckpointStore::Open("/tmp/db", {});
+//   (*store)->PutChunk(7, ActorKey::Expert(0, 1), 0, bytes);
+//   (*store)->Commit(info);   // info.actors lists every actor written above
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/checkpoint.capnp.h"
+#include "services/coordinator/actor_key.h"
+
+namespace sy::coordinator {
+
+struct ActorStateEntry {
+  ActorKey actor;
+  uint64_t version = 0;      // actor version (== step)
+  uint64_t total_bytes = 0;  // size of the serialized state
+  uint32_t chunk_count = 0;  // chunks 0..count-1 stored
+  uint64_t checksum = 0;     // storage::ChecksumOf(state)
+};
+
+struct CheckpointInfo {
+  uint64_t id = 0;           // > 0, increasing
+  uint64_t step = 0;         // data cursor: the step boundary the state belongs to
+  int64_t created_unix_ms = 0;
+  uint64_t epoch = 0;        // placement epoch when taken
+  uint64_t config_hash = 0;  // fingerprint of the model/training config
+  uint64_t seed = 0;
+  std::vector<ActorStateEntry> actors;  // every actor of the model, sorted by key
+};
+
+// The manifest on the wire and on disk is proto checkpoint.Manifest.
+void InfoToProto(const CheckpointInfo& info, proto::checkpoint::Manifest::Builder out);
+absl::StatusOr<CheckpointInfo> InfoFromProto(proto::checkpoint::Manifest::Reader manifest);
+
+struct CheckpointStoreOptions {
+  int retain = 3;               // keep the newest K committed checkpoints (>= 1)
+  rocksdb::Env* env = nullptr;  // null: default (tests inject faults)
+};
+
+class CheckpointStore {
+ public:
+  // Opens or creates the database and deletes orphan chunks (no manifest).
+  // DataLoss for a corrupt database, Unavailable when it is locked or unreadable,
+  // InvalidArgument for options out of range.
+  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(const std::string& path,
+                                                               CheckpointStoreOptions options);
+
+  // Stores chunk `index` of `actor`'s state for uncommitted checkpoint `id`.
+  // FailedPrecondition when `id` is already committed (a checkpoint never changes).
+  absl::Status PutChunk(uint64_t id, const ActorKey& actor, uint32_t index, absl::string_view bytes);
+  // Verifies every listed actor's chunks (count, size, checksum), then writes the
+  // manifest in one synced WriteBatch and applies retention. Nothing is committed on
+  // error: DataLoss naming the actor whose chunks do not match, InvalidArgument for a
+  // malformed info, FailedPrecondition when `id` exists already.
+  absl::Status Commit(const CheckpointInfo& info);
+  // Deletes the chunks of an uncommitted checkpoint (a failed attempt).
+  absl::Status Abandon(uint64_t id);
+
+  // Committed checkpoints, oldest first. A manifest that fails its own checksum is
+  // left out (and logged).
+  absl::StatusOr<std::vector<CheckpointInfo>> List() const;
+  // NotFound when `id` has no manifest.
+  absl::StatusOr<CheckpointInfo> Get(uint64_t id) const;
+  // `actor`'s state in checkpoint `id`, verified. NotFound, or DataLoss naming the actor.
+  absl::StatusOr<std::string> LoadActor(uint64_t id, const ActorKey& actor) const;
+  // Every actor of checkpoint `id` loads and verifies.
+  absl::Status Verify(uint64_t id) const;
+  // The newest committed checkpoint that verifies completely; NotFound when none does.
+  absl::StatusOr<CheckpointInfo> LatestUsable() const;
+
+  // Orphan chunks deleted by Open (diagnostics, tests).
+  uint64_t orphan_chunks_collected() const { return orphans_collected_; }
+  // The raw database, for tests that corrupt values on purpose.
+  rocksdb::DB* raw_db_for_testing() { return db_.get(); }
+
+  // Key of chunk `index` of `actor` in checkpoint `id` (tests corrupt it).
+  static std::string ChunkKey(uint64_t id, const ActorKey& actor, uint32_t index);
+
+ private:
+  CheckpointStore(std::unique_ptr<rocksdb::DB> db, CheckpointStoreOptions options)
+      : db_(std::move(db)), options_(options) {}
+  absl::Status CollectOrphans();
+  absl::Status ApplyRetention();
+  absl::Status DeleteCheckpointKeys(uint64_t id, bool with_manifest);
+  absl::StatusOr<std::string> ReadActor(uint64_t id, const ActorStateEntry& entry) const;
+  bool HasManifest(uint64_t id) const;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  CheckpointStoreOptions options_;
+  uint64_t orphans_collected_ = 0;
+};
+
+}  // namespace sy::coordinator
