@@ -35,7 +35,7 @@ struct TrainerOptions {
   int micro_batches = 2;    // M: micro-batches per global step
   double capacity_factor = 1.25;       // training
   double eval_capacity_factor = 2.0;   // validation
-  double lr = 2e-3;         // peak learning rate; min_lr = 0.1 * lr (shared spec)
+  double lr = 3e-3;         // peak learning rate; min_lr = 0.1 * lr (shared spec)
   int64_t warmup = 20;      // linear warmup steps
   double weight_decay = 0.1;
   double clip = 1.0;        // global grad-norm clip (0 disables)
