@@ -29,6 +29,25 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
+void InitParamRange(const ParamInfo& info, uint32_t param_index, uint64_t seed, int64_t begin, int64_t end,
+                    float* out) {
+  const bool is_ln_weight = EndsWith(info.name, "ln1_w") || EndsWith(info.name, "ln2_w") || info.name == "lnf_w";
+  if (is_ln_weight || !info.decays) {  // LN weights start at 1; biases and LN biases at 0
+    for (int64_t i = begin; i < end; ++i) out[i - begin] = is_ln_weight ? 1.0f : 0.0f;
+    return;
+  }
+  double std_dev = 0.02;  // wte, wpe
+  if (info.name != "wte" && info.name != "wpe") {
+    // fan_in = first dim of the (in, out) matrix; for stacked experts (E, in, out) it is dim 1.
+    const int64_t fan_in = info.shape.size() == 3 ? info.shape[1] : info.shape[0];
+    std_dev = std::sqrt(0.1 / static_cast<double>(fan_in));
+  }
+  const CounterRng rng(seed, RngStream::kInit, param_index);
+  for (int64_t i = begin; i < end; ++i) {
+    out[i - begin] = static_cast<float>(std_dev * TruncatedNormal(rng, static_cast<uint64_t>(i)));
+  }
+}
+
 absl::Status InitParams(const ModelConfig& config, uint64_t seed, ParamBlock* params) {
   if (params->size() != ParamCount(ParamInfos(config))) {
     return absl::InvalidArgumentError("InitParams: block layout does not match the config");
@@ -36,26 +55,7 @@ absl::Status InitParams(const ModelConfig& config, uint64_t seed, ParamBlock* pa
   std::vector<float> host(params->size(), 0.0f);
   const auto& infos = params->infos();
   for (size_t p = 0; p < infos.size(); ++p) {
-    const ParamInfo& info = infos[p];
-    float* out = host.data() + info.offset;
-    const bool is_ln_weight = EndsWith(info.name, "ln1_w") || EndsWith(info.name, "ln2_w") || info.name == "lnf_w";
-    if (is_ln_weight) {
-      for (int64_t i = 0; i < info.numel; ++i) out[i] = 1.0f;
-      continue;
-    }
-    if (!info.decays) continue;  // biases and LN biases start at 0
-    double std_dev;
-    if (info.name == "wte" || info.name == "wpe") {
-      std_dev = 0.02;
-    } else {
-      // fan_in = first dim of the (in, out) matrix; for stacked experts (E, in, out) it is dim 1.
-      const int64_t fan_in = info.shape.size() == 3 ? info.shape[1] : info.shape[0];
-      std_dev = std::sqrt(0.1 / static_cast<double>(fan_in));
-    }
-    const CounterRng rng(seed, RngStream::kInit, static_cast<uint32_t>(p));
-    for (int64_t i = 0; i < info.numel; ++i) {
-      out[i] = static_cast<float>(std_dev * TruncatedNormal(rng, static_cast<uint64_t>(i)));
-    }
+    InitParamRange(infos[p], static_cast<uint32_t>(p), seed, 0, infos[p].numel, host.data() + infos[p].offset);
   }
   return params->CopyFromHost(host);
 }

@@ -103,5 +103,10 @@ class Model {
 // cut at 2 std, wte/wpe std 0.02, biases 0, LN weights 1; deterministic from
 // CounterRng(seed, kInit, param_index).
 absl::Status InitParams(const ModelConfig& config, uint64_t seed, ParamBlock* params);
+// Elements [begin, end) of one parameter's initial values into host memory out
+// (end - begin floats); param_index is its index in ParamInfos(config). Lets an
+// expert host initialise just its experts' slices, identical to InitParams.
+void InitParamRange(const ParamInfo& info, uint32_t param_index, uint64_t seed, int64_t begin, int64_t end,
+                    float* out);
 
 }  // namespace sy::gpu

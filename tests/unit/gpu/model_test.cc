@@ -1,6 +1,7 @@
 // The whole model: parameter layout and init, config and input errors, finite-
 // difference gradients (dense and Switch layers, with dropped tokens), exact
 // determinism (runs, seeds, thread counts), grad_scale, routing records, training.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -91,6 +92,15 @@ TEST(ModelInitTest, FollowsTheSpec) {
       EXPECT_LE(maxabs, 2 * std_dev + 1e-7) << info.name;           // truncated at 2 std
       EXPECT_NEAR(rms, 0.88 * std_dev, 0.12 * std_dev) << info.name;  // truncation shrinks std to 0.88
     }
+  }
+  // An expert host can initialise one expert's slice alone, identically.
+  const auto& infos = model->params().infos();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    if (infos[i].name != "layer1.expert_w_out") continue;
+    const int64_t per_expert = infos[i].numel / 4;
+    std::vector<float> slice(per_expert);
+    InitParamRange(infos[i], static_cast<uint32_t>(i), 42, 2 * per_expert, 3 * per_expert, slice.data());
+    EXPECT_TRUE(std::equal(slice.begin(), slice.end(), p.begin() + infos[i].offset + 2 * per_expert));
   }
   auto again = Model::Create(cfg, be.get(), 42).value();
   EXPECT_EQ(Host(again->params()), p);
