@@ -88,6 +88,14 @@ TEST(StandaloneTrainerTest, LossFallsAndSameSeedGivesSameChecksum) {
   EXPECT_NE(a.param_checksum, c.param_checksum);
 }
 
+TEST(StandaloneTrainerTest, ChecksumDoesNotDependOnThreadCount) {
+  TrainerOptions one = TinyOptions(11);
+  one.steps = 6;
+  TrainerOptions two = one;
+  two.threads = 2;
+  EXPECT_EQ(Train(one).param_checksum, Train(two).param_checksum);
+}
+
 TEST(StandaloneTrainerTest, WritesMetricsAndSummary) {
   const std::string dir = ::testing::TempDir() + "/standalone_workdir";
   TrainerOptions o = TinyOptions(3, dir);
