@@ -1,0 +1,84 @@
+// Membership: register, heartbeats, failure detection on a manual clock, restarts.
+#include "services/coordinator/membership.h"
+
+#include <chrono>
+
+#include <gtest/gtest.h>
+
+namespace sy::coordinator {
+namespace {
+
+using std::chrono::milliseconds;
+
+NodeInfo Host(const std::string& id, uint64_t incarnation = 1) {
+  NodeInfo n;
+  n.id = id;
+  n.role = NodeRole::kHost;
+  n.endpoint = "tcp://127.0.0.1:1";
+  n.incarnation = incarnation;
+  return n;
+}
+
+TEST(MembershipTest, HeartbeatsKeepANodeAliveAndSilenceFailsItOnce) {
+  Membership members(milliseconds(1000));
+  actor::TimePoint t0{};
+  ASSERT_TRUE(members.Register(Host("host-1"), t0, 0)->is_new);
+  ASSERT_TRUE(members.Register(Host("host-0"), t0, 0).ok());
+  EXPECT_TRUE(members.Expire(t0 + milliseconds(1000)).empty());  // exactly the timeout: still alive
+  EXPECT_TRUE(members.Heartbeat("host-1", 1, 5, 2, false, t0 + milliseconds(900), 0).ok());
+  auto failed = members.Expire(t0 + milliseconds(1500));
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].id, "host-0");
+  EXPECT_TRUE(members.Expire(t0 + milliseconds(1600)).empty());  // reported once
+  EXPECT_EQ(members.AliveCount(NodeRole::kHost), 1u);
+  EXPECT_EQ(members.MaxStep(NodeRole::kHost), 5u);
+  // A failed node's heartbeat is refused: it must register again.
+  EXPECT_EQ(members.Heartbeat("host-0", 1, 0, 0, false, t0 + milliseconds(1700), 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(members.Register(Host("host-0"), t0 + milliseconds(1700), 0)->is_new);
+  EXPECT_EQ(members.AliveCount(NodeRole::kHost), 2u);
+}
+
+TEST(MembershipTest, RestartIsANewIncarnationAndOldHeartbeatsAreRefused) {
+  Membership members(milliseconds(1000));
+  actor::TimePoint t0{};
+  ASSERT_TRUE(members.Register(Host("h", 1), t0, 0).ok());
+  auto again = members.Register(Host("h", 1), t0, 0);
+  EXPECT_FALSE(again->is_new);
+  EXPECT_FALSE(again->restarted);
+  auto restarted = members.Register(Host("h", 2), t0, 0);
+  EXPECT_TRUE(restarted->restarted);
+  EXPECT_EQ(members.Heartbeat("h", 1, 0, 0, false, t0, 0).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(members.Heartbeat("h", 2, 0, 0, false, t0, 0).ok());
+  EXPECT_EQ(members.Heartbeat("nobody", 1, 0, 0, false, t0, 0).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(MembershipTest, BadRegistrationsAreRefused) {
+  Membership members(milliseconds(1000));
+  EXPECT_EQ(members.Register(Host(""), {}, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(members.Register(Host("x"), {}, 0).ok());
+  NodeInfo trainer = Host("x");
+  trainer.role = NodeRole::kTrainer;
+  EXPECT_EQ(members.Register(trainer, {}, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(members.Find("x")->role, NodeRole::kHost);
+}
+
+TEST(MembershipTest, NodesAreListedInNaturalOrderByRole) {
+  Membership members(milliseconds(1000));
+  for (const char* id : {"host-10", "host-2", "host-1"}) ASSERT_TRUE(members.Register(Host(id), {}, 0).ok());
+  NodeInfo trainer = Host("trainer-0");
+  trainer.role = NodeRole::kTrainer;
+  ASSERT_TRUE(members.Register(trainer, {}, 0).ok());
+  auto hosts = members.Nodes(NodeRole::kHost);
+  ASSERT_EQ(hosts.size(), 3u);
+  EXPECT_EQ(hosts[0].id, "host-1");
+  EXPECT_EQ(hosts[1].id, "host-2");
+  EXPECT_EQ(hosts[2].id, "host-10");
+  EXPECT_EQ(members.Nodes(NodeRole::kTrainer).size(), 1u);
+  EXPECT_TRUE(members.MarkFailed("host-2"));
+  EXPECT_FALSE(members.MarkFailed("host-2"));
+  members.SetDraining("host-1", true);
+  EXPECT_TRUE(members.Find("host-1")->draining);
+}
+
+}  // namespace
+}  // namespace sy::coordinator
