@@ -2,6 +2,14 @@
 // are shared with sy-local and the config (issue 4), plus the standalone-run
 // flags. Parsing is a pure function of argv so tests can reach it; main() only
 // prints the error and exits with code 2. Thread-safe (no shared state).
+//
+// The model defaults are the issue-3 model (d_model 128, 4 layers, 4 heads,
+// 8 experts, context 128) with 2048 tokens per step, small enough for
+// `sy-local --steps=30` to take about a minute. The tinyshakespeare recipe
+// (validation loss 1.81 nats/byte after 800 steps, below 2.0 from step ~500;
+// 8.5 minutes on this shared 2-core machine) doubles the micro-batch:
+//   sy-trainer --standalone --data=tinyshakespeare.txt --steps=800
+//     --micro_batch=16 --warmup=50 --eval_every=100 --workdir=DIR
 #pragma once
 
 #include <cstdint>
