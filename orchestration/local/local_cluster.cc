@@ -1,0 +1,333 @@
+// Process orchestration of the local cluster (see local_cluster.h).
+#include "orchestration/local/local_cluster.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "orchestration/local/child_process.h"
+#include "orchestration/local/core_split.h"
+#include "orchestration/local/run_report.h"
+
+namespace sy::local {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+constexpr int kTailLines = 15;
+
+std::string SelfDirectory() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : self.parent_path().string();
+}
+
+Clock::time_point After(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Copies trainer 0's progress lines ("step 12/300 | ...") from its log to `out`
+// as the log grows: one updating line on a terminal, one line per step otherwise.
+class ProgressEcho {
+ public:
+  ProgressEcho(std::string log_path, std::ostream& out)
+      : log_path_(std::move(log_path)), out_(out), terminal_(&out == &std::cout && isatty(1)) {}
+
+  void Pump() {
+    std::ifstream in(log_path_, std::ios::binary);
+    if (!in) return;
+    in.seekg(offset_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (in.eof()) break;  // an unfinished line: read it again next time
+      offset_ += line.size() + 1;
+      if (!absl::StartsWith(line, "step ")) continue;
+      if (terminal_) {
+        out_ << "\r" << line << "\033[K" << std::flush;
+        open_line_ = true;
+      } else {
+        out_ << line << "\n" << std::flush;
+      }
+    }
+  }
+
+  void Finish() {
+    Pump();
+    if (open_line_) out_ << "\n";
+    open_line_ = false;
+  }
+
+ private:
+  std::string log_path_;
+  std::ostream& out_;
+  bool terminal_;
+  std::streamoff offset_ = 0;
+  bool open_line_ = false;
+};
+
+class Cluster {
+ public:
+  Cluster(const LauncherOptions& o, std::ostream& out, const std::atomic<bool>& stop)
+      : o_(o), out_(out), stop_(stop), bin_dir_(o.bin_dir.empty() ? SelfDirectory() : o.bin_dir),
+        deadline_(o.timeout_s > 0 ? std::optional<Clock::time_point>(After(o.timeout_s)) : std::nullopt) {}
+
+  ~Cluster() { StopAll(); }
+
+  absl::Status Run() {
+    if (absl::Status s = PrepareWorkdir(); !s.ok()) return s;
+    const int processes = o_.hosts == 0 ? 1 : o_.hosts + o_.trainers;
+    const int cores = AvailableCores();
+    const int threads = o_.threads > 0 ? o_.threads : ThreadsPerProcess(cores, processes);
+    out_ << "sy-local: " << (o_.hosts == 0 ? std::string("1 standalone trainer")
+                                          : absl::StrCat(o_.hosts, " expert hosts + ", o_.trainers, " trainers"))
+         << ", " << threads << " compute thread(s) each on " << cores << " core(s); logs: " << o_.workdir
+         << "/<role>-<i>.log" << std::endl;
+    absl::Status s = o_.hosts == 0 ? StartStandalone(threads) : StartDistributed(threads);
+    if (s.ok()) s = WaitForTrainers();
+    if (s.ok()) s = StopHosts();
+    progress_.reset();
+    if (!s.ok()) return s;
+    return Report();
+  }
+
+ private:
+  absl::Status PrepareWorkdir() {
+    std::error_code ec;
+    std::filesystem::create_directories(o_.workdir, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create --workdir ", o_.workdir, ": ", ec.message()));
+    // A stale record of an earlier run must not pass for this run's.
+    for (const char* name : {"metrics.jsonl", "summary.json"}) std::filesystem::remove(Path(name), ec);
+    for (int h = 0; h < o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);
+    return absl::OkStatus();
+  }
+
+  std::string Path(const std::string& name) const { return absl::StrCat(o_.workdir, "/", name); }
+  std::string ReadyFile(int host) const { return Path(absl::StrCat("host-", host, ".ready")); }
+
+  absl::Status Start(const std::string& role, const std::vector<std::string>& argv, std::vector<ChildProcess>* into) {
+    absl::StatusOr<ChildProcess> child = ChildProcess::Start(role, argv, Path(role + ".log"));
+    if (!child.ok()) {
+      StopAll();
+      return child.status();
+    }
+    into->push_back(*std::move(child));
+    return absl::OkStatus();
+  }
+
+  absl::Status StartStandalone(int threads) {
+    if (absl::Status s = Start("trainer-0", StandaloneCommand(o_, bin_dir_, threads), &trainers_); !s.ok()) return s;
+    progress_.emplace(trainers_[0].log_path(), out_);
+    return absl::OkStatus();
+  }
+
+  absl::Status StartDistributed(int threads) {
+    for (int h = 0; h < o_.hosts; ++h) {
+      if (absl::Status s = Start(absl::StrCat("host-", h), HostCommand(o_, bin_dir_, h, threads), &hosts_); !s.ok()) {
+        return s;
+      }
+    }
+    absl::StatusOr<std::vector<std::string>> endpoints = WaitForReadyFiles();
+    if (!endpoints.ok()) return endpoints.status();
+    out_ << "sy-local: hosts ready at " << absl::StrJoin(*endpoints, ",") << std::endl;
+    for (int t = 0; t < o_.trainers; ++t) {
+      const std::vector<std::string> argv = TrainerCommand(o_, bin_dir_, t, *endpoints, threads);
+      if (absl::Status s = Start(absl::StrCat("trainer-", t), argv, &trainers_); !s.ok()) return s;
+    }
+    progress_.emplace(trainers_[0].log_path(), out_);
+    return absl::OkStatus();
+  }
+
+  // The endpoint in host h's ready file, once the file exists and ends with a newline.
+  std::optional<std::string> ReadEndpoint(int host) const {
+    std::ifstream in(ReadyFile(host));
+    if (!in) return std::nullopt;
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    const std::string text = buffer.str();
+    if (text.empty() || text.back() != '\n') return std::nullopt;
+    return std::string(absl::StripAsciiWhitespace(text));
+  }
+
+  absl::StatusOr<std::vector<std::string>> WaitForReadyFiles() {
+    const Clock::time_point ready_deadline = After(o_.ready_timeout_s);
+    std::vector<std::optional<std::string>> endpoints(o_.hosts);
+    while (true) {
+      bool all = true;
+      for (int h = 0; h < o_.hosts; ++h) {
+        if (!endpoints[h]) endpoints[h] = ReadEndpoint(h);
+        all = all && endpoints[h].has_value();
+        if (hosts_[h].Poll()) return Failed(hosts_[h], "exited before writing its ready file");
+      }
+      if (all) break;
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      if (Clock::now() > ready_deadline) {
+        for (int h = 0; h < o_.hosts; ++h) {
+          if (!endpoints[h]) {
+            return Failed(hosts_[h], absl::StrCat("did not write its ready file ", ReadyFile(h), " within ",
+                                                  o_.ready_timeout_s, " s"),
+                          absl::StatusCode::kDeadlineExceeded);
+          }
+        }
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    std::vector<std::string> out;
+    for (const auto& e : endpoints) out.push_back(*e);
+    return out;
+  }
+
+  absl::Status WaitForTrainers() {
+    while (true) {
+      if (progress_) progress_->Pump();
+      bool all_done = true;
+      for (ChildProcess& t : trainers_) {
+        if (!t.Poll()) {
+          all_done = false;
+        } else if (!t.Succeeded()) {
+          return Failed(t, "failed");
+        }
+      }
+      if (all_done) return absl::OkStatus();
+      for (ChildProcess& h : hosts_) {
+        if (h.Poll()) return Failed(h, "exited while the trainers were running");
+      }
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+
+  absl::Status StopHosts() {
+    if (progress_) progress_->Finish();
+    StopAll();
+    for (const ChildProcess& h : hosts_) {
+      if (!h.Succeeded()) return Failed(h, "did not stop cleanly on SIGTERM");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckStopAndDeadline() {
+    if (stop_.load()) {
+      StopAll();
+      return absl::CancelledError("interrupted: every process was stopped");
+    }
+    if (deadline_ && Clock::now() > *deadline_) {
+      StopAll();
+      return absl::DeadlineExceededError(
+          absl::StrCat("the run took longer than --timeout_s=", o_.timeout_s, ": every process was stopped"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Stops every process, then describes `culprit`'s failure with its log tail.
+  absl::Status Failed(const ChildProcess& culprit, const std::string& what,
+                      absl::StatusCode code = absl::StatusCode::kAborted) {
+    if (progress_) progress_->Finish();
+    StopAll();
+    return absl::Status(code, absl::StrCat(culprit.role(), " (pid ", culprit.pid(), ") ", what, ": ",
+                                           culprit.ExitDescription(), "; last lines of ", culprit.log_path(),
+                                           ":\n", TailOfFile(culprit.log_path(), kTailLines)));
+  }
+
+  // SIGTERM to every running process (trainers first), SIGKILL after the grace period.
+  void StopAll() {
+    std::vector<ChildProcess*> all;
+    for (ChildProcess& t : trainers_) all.push_back(&t);
+    for (ChildProcess& h : hosts_) all.push_back(&h);
+    for (ChildProcess* c : all) {
+      if (!c->Poll()) c->Signal(SIGTERM);
+    }
+    const Clock::time_point kill_at = After(o_.grace_s);
+    while (true) {
+      bool running = false;
+      for (ChildProcess* c : all) running = running || !c->Poll();
+      if (!running) return;
+      if (Clock::now() > kill_at) {
+        for (ChildProcess* c : all) c->Signal(SIGKILL);
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+
+  absl::Status Report() {
+    absl::StatusOr<RunReport> report = ReadRunReport(o_.workdir);
+    if (!report.ok()) {
+      return absl::DataLossError(absl::StrCat("trainer-0 exited 0 but its run record is unusable: ",
+                                              report.status().message()));
+    }
+    out_ << FormatRunReport(*report);
+    out_ << "sy-local: logs in " << o_.workdir << "/<role>-<i>.log; metrics in " << Path("metrics.jsonl")
+         << "; summary in " << Path("summary.json") << std::endl;
+    return absl::OkStatus();
+  }
+
+  const LauncherOptions& o_;
+  std::ostream& out_;
+  const std::atomic<bool>& stop_;
+  const std::string bin_dir_;
+  const std::optional<Clock::time_point> deadline_;
+  std::vector<ChildProcess> hosts_;
+  std::vector<ChildProcess> trainers_;
+  std::optional<ProgressEcho> progress_;
+};
+
+// Flags every process shares: device, threads, log level, then the model flags as given.
+void AppendCommon(const LauncherOptions& o, int threads, std::vector<std::string>* argv) {
+  argv->push_back("--device=" + o.device);
+  argv->push_back(absl::StrCat("--threads=", threads));
+  argv->push_back("--log_level=" + o.log_level);
+  argv->insert(argv->end(), o.model_flags.begin(), o.model_flags.end());
+}
+
+void AppendRun(const LauncherOptions& o, std::vector<std::string>* argv) {
+  argv->push_back("--data=" + o.data);
+  argv->push_back(absl::StrCat("--steps=", o.steps));
+  argv->push_back("--workdir=" + o.workdir);
+}
+
+}  // namespace
+
+std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads) {
+  std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--standalone"};
+  AppendRun(o, &argv);
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
+  return argv;
+}
+
+std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string& bin_dir, int host_index,
+                                     int threads) {
+  std::vector<std::string> argv = {bin_dir + "/sy-expert-host", "--listen=tcp://127.0.0.1:0",
+                                   absl::StrCat("--ready_file=", o.workdir, "/host-", host_index, ".ready"),
+                                   absl::StrCat("--host_index=", host_index), absl::StrCat("--num_hosts=", o.hosts)};
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());
+  return argv;
+}
+
+std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::string& bin_dir, int trainer_index,
+                                        const std::vector<std::string>& host_endpoints, int threads) {
+  std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--hosts=" + absl::StrJoin(host_endpoints, ","),
+                                   absl::StrCat("--trainer_index=", trainer_index),
+                                   absl::StrCat("--num_trainers=", o.trainers)};
+  AppendRun(o, &argv);
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
+  return argv;
+}
+
+absl::Status RunLocalCluster(const LauncherOptions& o, std::ostream& out, const std::atomic<bool>& stop) {
+  Cluster cluster(o, out, stop);
+  return cluster.Run();
+}
+
+}  // namespace sy::local

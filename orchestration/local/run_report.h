@@ -1,0 +1,55 @@
+// Reads a finished run's record (DIR/metrics.jsonl and DIR/summary.json, as
+// written by trainer 0 or the standalone trainer) and formats the summary that
+// sy-local prints at the end: loss curve start/end, validation loss, tokens/s,
+// parameter checksum, wire bytes and a per-expert load table. Also used by
+// cluster_bench. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sy::local {
+
+struct StepRecord {
+  int64_t step = 0;
+  double loss = 0;
+  std::optional<double> val_loss;
+  double tokens_per_s = 0;
+  std::optional<int64_t> bytes_sent;
+  std::vector<std::vector<int64_t>> expert_tokens;  // per Switch layer, per expert
+};
+
+struct RunReport {
+  std::vector<StepRecord> steps;  // metrics.jsonl, in file order
+  // summary.json
+  int64_t summary_steps = 0;
+  double final_loss = 0;
+  std::optional<double> final_val_loss;
+  std::string param_checksum;
+  double median_tokens_per_s = 0;
+  std::optional<int> hosts;
+  std::optional<int> trainers;
+};
+
+// Parses the two files in `workdir`. NotFound when one is missing,
+// DataLoss when one is not the expected JSON (a line, a field, a type).
+absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir);
+
+// Mean loss over the first (or last) `count` steps (fewer when the run is shorter; 0 when empty).
+double MeanLossOfFirst(const RunReport& report, int count);
+double MeanLossOfLast(const RunReport& report, int count);
+
+// Tokens routed to each expert, summed over every step, per Switch layer.
+std::vector<std::vector<int64_t>> TotalExpertTokens(const RunReport& report);
+
+// Mean bytes_sent per step over the steps that report it; nullopt when none does.
+std::optional<double> MeanBytesSentPerStep(const RunReport& report);
+
+// The human summary printed by sy-local (several lines, newline-terminated).
+std::string FormatRunReport(const RunReport& report);
+
+}  // namespace sy::local
