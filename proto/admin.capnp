@@ -71,6 +71,10 @@ struct HostInfo {
   # Tokens per step over its actors (last report).
   device @8 :Text;
   # "cpu" or "cuda:N".
+  step @9 :UInt64;
+  # Last step the node reported (its actors' version).
+  memoryBytes @10 :UInt64;
+  # Capacity it registered with.
 }
 
 struct ExpertInfo {
@@ -83,6 +87,8 @@ struct ExpertInfo {
   # Tokens routed to it in the last reported step.
   droppedLastStep @3 :UInt64;
   # Tokens dropped by capacity in the last reported step.
+  load @4 :Float64;
+  # Moving average of tokens per step (what the rebalancer uses).
 }
 
 struct ClusterStatus {
@@ -101,6 +107,14 @@ struct ClusterStatus {
   # Newest committed checkpoint id; 0 = none.
   phase @6 :Text;
   # "training", "recovering", "paused", ...
+  checkpointInProgress @7 :UInt64;
+  # Id of the checkpoint being taken; 0 = none.
+  placementReady @8 :Bool;
+  # true once every actor has a host.
+  maxOverMeanLoad @9 :Float64;
+  # Hottest host load / mean host load (0 without load reports).
+  recoveries @10 :UInt32;
+  # Host failures recovered since the coordinator started.
 }
 
 struct Move {
@@ -132,5 +146,21 @@ struct AdminReply {
     # For rebalance.
     done @6 :Void;
     # For drain, removeHost, faults.
+    rebalance @7 :RebalanceResult;
+    # For rebalance (supersedes `moves`).
   }
+}
+
+struct RebalanceResult {
+  # What a rebalance did or would do.
+  moves @0 :List(Move);
+  # The placement changes, in order.
+  maxOverMeanBefore @1 :Float64;
+  # Hottest host load / mean before (0 without load).
+  maxOverMeanAfter @2 :Float64;
+  # Predicted after the moves.
+  applied @3 :Bool;
+  # false for a dry run (or when there was nothing to do).
+  epoch @4 :UInt64;
+  # Placement epoch after the call.
 }

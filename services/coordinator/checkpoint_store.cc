@@ -320,6 +320,22 @@ absl::Status CheckpointStore::Verify(uint64_t id) const {
   return absl::OkStatus();
 }
 
+absl::Status CheckpointStore::PutMeta(absl::string_view name, absl::string_view value) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  const std::string key = absl::StrCat("x", name);
+  return storage::FromRocksDb(db_->Put(sync, key, rocksdb::Slice(value.data(), value.size())),
+                              absl::StrCat("write metadata '", name, "'"));
+}
+
+absl::StatusOr<std::string> CheckpointStore::GetMeta(absl::string_view name) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), absl::StrCat("x", name), &value);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no metadata '", name, "'"));
+  if (!s.ok()) return storage::FromRocksDb(s, absl::StrCat("read metadata '", name, "'"));
+  return value;
+}
+
 absl::StatusOr<CheckpointInfo> CheckpointStore::LatestUsable() const {
   auto all = List();
   if (!all.ok()) return all.status();

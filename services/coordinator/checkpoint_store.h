@@ -13,6 +13,7 @@
 // Key layout (big-endian numbers, so keys sort by id):
 //   'm' id                         -> manifest (proto checkpoint.Manifest, then its FNV-1a 64)
 //   'c' id kind a b index          -> chunk bytes (kind 0: expert (layer, expert); 1: dense shard)
+//   'x' name                       -> coordinator metadata (PutMeta/GetMeta)
 //
 // Thread-safe (RocksDB is), but meant to be driven by one actor.
 //
@@ -93,6 +94,11 @@ class CheckpointStore {
   absl::Status Verify(uint64_t id) const;
   // The newest committed checkpoint that verifies completely; NotFound when none does.
   absl::StatusOr<CheckpointInfo> LatestUsable() const;
+
+  // Small named values of the coordinator (e.g. the placement table), written synced.
+  absl::Status PutMeta(absl::string_view name, absl::string_view value);
+  // NotFound when never written.
+  absl::StatusOr<std::string> GetMeta(absl::string_view name) const;
 
   // Orphan chunks deleted by Open (diagnostics, tests).
   uint64_t orphan_chunks_collected() const { return orphans_collected_; }

@@ -69,6 +69,10 @@ class PlacementTable {
   // Installs planned moves; InvalidArgument (and no change) when one does not fit the table.
   absl::Status Apply(const std::vector<Move>& moves);
 
+  // A new epoch without a placement change (e.g. after a restore, so requests from
+  // before it are refused).
+  void BumpEpoch() { ++epoch_; }
+
   // OK when `request_epoch` is current; Aborted with the current epoch in the
   // transport::kCurrentEpochPayload payload when it is older (the caller refreshes
   // its table and resends); FailedPrecondition when it is from the future.
@@ -86,7 +90,6 @@ class PlacementTable {
   const std::vector<std::string>& hosts() const { return hosts_; }
 
  private:
-  void BumpEpoch() { ++epoch_; }
   std::map<std::string, size_t> ActorCounts() const;
 
   ModelShape shape_;

@@ -200,6 +200,21 @@ TEST(CheckpointStoreTest, CorruptChunkIsDataLossNamingTheActorAndLatestUsableFal
   EXPECT_EQ((*store)->LatestUsable().status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(CheckpointStoreTest, MetadataSurvivesReopenAndIsNotAnOrphan) {
+  TempDir dir;
+  {
+    auto store = CheckpointStore::Open(dir.path(), {});
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*store)->GetMeta("placement").status().code(), absl::StatusCode::kNotFound);
+    ASSERT_TRUE((*store)->PutMeta("placement", "table-bytes").ok());
+  }
+  auto store = CheckpointStore::Open(dir.path(), {});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->orphan_chunks_collected(), 0u);
+  EXPECT_EQ(*(*store)->GetMeta("placement"), "table-bytes");
+  EXPECT_TRUE((*store)->List()->empty());
+}
+
 TEST(CheckpointStoreTest, CorruptManifestIsLeftOut) {
   TempDir dir;
   auto store = CheckpointStore::Open(dir.path(), {});

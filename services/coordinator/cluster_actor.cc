@@ -1,0 +1,684 @@
+// The coordinator's cluster state and control flows (see cluster_actor.h).
+#include "services/coordinator/cluster_actor.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "proto/admin.capnp.h"
+#include "proto/coordinator.capnp.h"
+#include "proto/expert.capnp.h"
+#include "services/coordinator/placement_codec.h"
+#include "services/coordinator/rebalance_planner.h"
+#include "services/coordinator/rpc_util.h"
+
+namespace sy::coordinator {
+namespace {
+
+constexpr char kPlacementMeta[] = "placement";
+
+int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
+
+proto::coordinator::Role ToProtoRole(NodeRole role) {
+  return role == NodeRole::kHost ? proto::coordinator::Role::EXPERT_HOST : proto::coordinator::Role::TRAINER;
+}
+
+}  // namespace
+
+ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, std::string endpoint,
+                           transport::RpcNode* rpc, SwitchableFaultTransport* own_transport, CheckpointStore* store,
+                           std::shared_ptr<CatalogActor> catalog, metrics::Registry* registry)
+    : Actor(executor, "coordinator-cluster", registry),
+      options_(options),
+      endpoint_(std::move(endpoint)),
+      rpc_(rpc),
+      own_transport_(own_transport),
+      store_(store),
+      catalog_(std::move(catalog)),
+      membership_(absl::ToChronoNanoseconds(options.heartbeat_timeout)),
+      table_(options.shape),
+      loads_(options.load_alpha) {
+  Become("serving", [this](ClusterMsg& msg) { Handle(msg); });
+}
+
+absl::Status ClusterActor::Start() {
+  auto saved = store_->GetMeta(kPlacementMeta);
+  if (saved.ok()) {
+    auto table = ParseTable(*saved);
+    if (!table.ok()) return table.status();
+    if (absl::Status s = table_.Restore(table->epoch, table->entries); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("saved placement does not fit the model shape: ", s.message()));
+    }
+    endpoints_ = table->endpoints;
+    // The hosts of the saved table must re-register within the timeout, or they failed.
+    for (const std::string& host : table_.hosts()) {
+      NodeInfo placeholder;
+      placeholder.id = host;
+      placeholder.role = NodeRole::kHost;
+      placeholder.endpoint = endpoints_[host];
+      (void)membership_.Register(placeholder, Now(), NowUnixMs());
+      if (!placeholder.endpoint.empty()) (void)rpc_->transport().Connect(host, placeholder.endpoint);
+    }
+    phase_ = "waiting for hosts to re-register";
+    SY_LOG(INFO) << "restored placement epoch " << table_.epoch() << " over " << table_.hosts().size() << " hosts";
+  } else if (saved.status().code() != absl::StatusCode::kNotFound) {
+    return saved.status();
+  }
+  auto list = store_->List();
+  if (!list.ok()) return list.status();
+  for (const CheckpointInfo& info : *list) {
+    latest_checkpoint_ = std::max(latest_checkpoint_, info.id);
+    auto_checkpoint_target_ = std::max(auto_checkpoint_target_, info.step);
+  }
+  next_checkpoint_id_ = latest_checkpoint_ + 1;
+  Tell(ClusterTick{});
+  return absl::OkStatus();
+}
+
+void ClusterActor::Handle(ClusterMsg& msg) {
+  if (auto* r = std::get_if<ClusterRequest>(&msg)) return OnRequest(*r);
+  if (std::holds_alternative<ClusterTick>(msg)) return OnTick();
+  if (auto* e = std::get_if<CatalogEvent>(&msg)) return OnCatalogEvent(*e);
+}
+
+void ClusterActor::OnRequest(ClusterRequest& request) {
+  switch (request.message.envelope().getKind()) {
+    case proto::MessageKind::REGISTER:
+      return OnRegister(request);
+    case proto::MessageKind::HEARTBEAT:
+      return OnHeartbeat(request);
+    case proto::MessageKind::PLACEMENT:
+      return OnPlacement(request);
+    case proto::MessageKind::LOAD_REPORT:
+      return OnLoadReport(request);
+    case proto::MessageKind::ADMIN:
+      return OnAdmin(request);
+    default:
+      return request.responder.Fail(absl::UnimplementedError("the coordinator does not serve this message kind"));
+  }
+}
+
+transport::Address ClusterActor::AddressOf(const std::string& node) const {
+  const NodeInfo* info = membership_.Find(node);
+  if (info != nullptr && info->role == NodeRole::kTrainer) return {node, transport::Route::kBound};
+  return {node, transport::Route::kConnected};
+}
+
+std::vector<std::string> ClusterActor::AliveHosts() const {
+  std::vector<std::string> hosts;
+  for (const NodeInfo& n : membership_.Nodes(NodeRole::kHost)) {
+    if (n.alive && !n.draining) hosts.push_back(n.id);
+  }
+  return hosts;
+}
+
+void ClusterActor::ReplyDone(transport::Responder& responder) {
+  capnp::MallocMessageBuilder b;
+  InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setDone();
+  responder.Reply(b);
+}
+
+// ---------------------------------------------------------------- membership
+
+void ClusterActor::OnRegister(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::RegisterRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  NodeInfo node;
+  node.id = body->getNodeId().cStr();
+  if (node.id != request.message.envelope().getSender().cStr()) {
+    return request.responder.Fail(absl::InvalidArgumentError(
+        absl::StrCat("register: nodeId '", node.id, "' differs from the sender's id")));
+  }
+  switch (body->getRole()) {
+    case proto::coordinator::Role::EXPERT_HOST:
+      node.role = NodeRole::kHost;
+      break;
+    case proto::coordinator::Role::TRAINER:
+      node.role = NodeRole::kTrainer;
+      break;
+    default:
+      return request.responder.Fail(absl::InvalidArgumentError("register: only hosts and trainers register"));
+  }
+  node.endpoint = body->getEndpoint().cStr();
+  node.device = body->getDevice().cStr();
+  node.memory_bytes = body->getMemoryBytes();
+  node.incarnation = body->getIncarnation();
+  if (node.role == NodeRole::kHost && node.endpoint.empty()) {
+    return request.responder.Fail(absl::InvalidArgumentError("register: a host needs an endpoint"));
+  }
+  std::vector<ActorKey> held;
+  for (auto ref : body->getActors()) {
+    auto key = ActorKey::FromProto(ref);
+    if (!key.ok()) return request.responder.Fail(key.status());
+    held.push_back(*key);
+  }
+  const std::string id = node.id;
+  const NodeRole role = node.role;
+  auto outcome = membership_.Register(node, Now(), NowUnixMs());
+  if (!outcome.ok()) return request.responder.Fail(outcome.status());
+  SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
+               << (outcome->restarted ? " (restarted)" : "");
+
+  if (role == NodeRole::kHost) {
+    auto known = endpoints_.find(id);
+    if (known == endpoints_.end() || known->second != node.endpoint) {
+      absl::Status connected = rpc_->transport().Connect(id, node.endpoint);
+      if (!connected.ok() && connected.code() != absl::StatusCode::kAlreadyExists) {
+        return request.responder.Fail(connected);
+      }
+      endpoints_[id] = node.endpoint;
+    }
+    if (!table_.initialized()) {
+      MaybeInitializePlacement();
+    } else if (std::find(table_.hosts().begin(), table_.hosts().end(), id) == table_.hosts().end()) {
+      const std::vector<Move> moves = table_.AddHost(id);
+      SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
+      PlacementChanged();
+      StartMigrations(moves);
+    } else {
+      // A host the table relies on: if it lost the actors it should hold, recover them.
+      std::vector<ActorKey> expected = table_.ActorsOn(id);
+      std::sort(held.begin(), held.end());
+      const bool has_all = std::includes(held.begin(), held.end(), expected.begin(), expected.end());
+      if (!expected.empty() && !has_all) {
+        Recover(absl::StrCat("host ", id, " came back without its actors"));
+      } else {
+        PlacementChanged();  // make sure it has the current table
+      }
+    }
+  }
+  capnp::MallocMessageBuilder b;
+  auto reply = InitBody<proto::coordinator::RegisterReply>(b, proto::MessageKind::REGISTER, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  reply.setHeartbeatIntervalMs(static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  if (table_.initialized()) TableToProto(table_, endpoints_, reply.initTable());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::MaybeInitializePlacement() {
+  const std::vector<std::string> hosts = AliveHosts();
+  if (hosts.size() < options_.expected_hosts) {
+    phase_ = absl::StrCat("waiting for hosts (", hosts.size(), " of ", options_.expected_hosts, ")");
+    return;
+  }
+  if (absl::Status s = table_.Initialize(hosts); !s.ok()) {
+    SY_LOG(ERROR) << "placement: " << s;
+    return;
+  }
+  phase_ = "training";
+  SY_LOG(INFO) << "initial placement over " << hosts.size() << " hosts, epoch " << table_.epoch();
+  PlacementChanged();
+}
+
+void ClusterActor::OnHeartbeat(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::HeartbeatRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  const std::string id = body->getNodeId().cStr();
+  absl::Status s = membership_.Heartbeat(id, body->getIncarnation(), body->getStep(), body->getEpoch(),
+                                         body->getDraining(), Now(), NowUnixMs());
+  capnp::MallocMessageBuilder b;
+  auto reply = InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  reply.setReregister(s.code() == absl::StatusCode::kNotFound);
+  request.responder.Reply(b);
+  if (!s.ok()) return;
+  const uint64_t step = membership_.MaxStep(NodeRole::kHost);
+  if (step > step_) {
+    step_ = step;
+    MaybeAutoCheckpoint();
+  }
+}
+
+void ClusterActor::OnPlacement(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::PlacementRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  if (body->which() != proto::coordinator::PlacementRequest::GET) {
+    return request.responder.Fail(absl::InvalidArgumentError("only the coordinator publishes placement updates"));
+  }
+  if (!table_.initialized()) {
+    return request.responder.Fail(absl::UnavailableError(absl::StrCat("placement not ready: ", phase_)));
+  }
+  capnp::MallocMessageBuilder b;
+  auto reply = InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  if (body->getKnownEpoch() != table_.epoch()) TableToProto(table_, endpoints_, reply.initTable());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::OnLoadReport(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::LoadReportRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  const ModelShape& shape = options_.shape;
+  std::vector<ExpertTokens> loads;
+  for (auto l : body->getLoads()) {
+    const auto key = l.getExpert();
+    if (key.getLayer() >= shape.num_layers || key.getExpert() >= shape.num_experts) {
+      return request.responder.Fail(absl::InvalidArgumentError(
+          absl::StrCat("load report: no expert (", key.getLayer(), ", ", key.getExpert(), ") in this model")));
+    }
+    loads.push_back({ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
+  }
+  loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
+                std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
+  capnp::MallocMessageBuilder b;
+  InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
+      .setEpoch(table_.epoch());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::OnTick() {
+  for (const NodeInfo& failed : membership_.Expire(Now())) {
+    if (failed.role == NodeRole::kHost) {
+      OnHostFailed(failed.id, "missed heartbeats");
+    } else {
+      SY_LOG(WARNING) << "trainer " << failed.id << " missed heartbeats: it left";
+    }
+  }
+  After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
+        [this] { OnTick(); });
+}
+
+// ---------------------------------------------------------------- placement changes
+
+void ClusterActor::PlacementChanged() {
+  if (!table_.initialized()) return;
+  if (absl::Status s = store_->PutMeta(kPlacementMeta, SerializeTable(table_, endpoints_)); !s.ok()) {
+    SY_LOG(ERROR) << "could not save the placement table: " << s;
+  }
+  for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
+    if (!host.alive) continue;
+    capnp::MallocMessageBuilder b;
+    auto req = InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+    TableToProto(table_, endpoints_, req.initUpdate());
+    req.setKnownEpoch(table_.epoch());
+    rpc_->CallAsync(AddressOf(host.id), b, {}, absl::Now() + options_.call_timeout,
+                    [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (!reply.ok()) SY_LOG(WARNING) << "placement update to " << id << ": " << reply.status();
+                    });
+  }
+}
+
+void ClusterActor::StartMigrations(const std::vector<Move>& moves) {
+  for (const Move& m : moves) {
+    if (m.from.empty() || m.to.empty()) continue;
+    const NodeInfo* source = membership_.Find(m.from);
+    if (source == nullptr || !source->alive) continue;  // a failed source: recovery restores it
+    capnp::MallocMessageBuilder b;
+    auto req = InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
+    req.setPurpose(m.replicate ? proto::expert::StatePurpose::REPLICATION : proto::expert::StatePurpose::MIGRATION);
+    m.actor.ToProto(req.initActor());
+    auto out = req.initStreamOut();
+    out.setDestination(m.to);
+    out.setDestinationEndpoint(endpoints_[m.to]);
+    out.setAtStep(step_);
+    out.setChunkBytes(options_.chunk_bytes);
+    auto weak = weak_from_this();
+    rpc_->CallAsync(AddressOf(m.from), b, {}, absl::Now() + options_.call_timeout,
+                    [weak, m](absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (reply.ok()) return;
+                      SY_LOG(ERROR) << "moving " << m.actor.ToString() << " from " << m.from << " to " << m.to
+                                    << " failed: " << reply.status();
+                    });
+  }
+}
+
+void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
+  const std::vector<Move> moves = table_.RemoveHost(host);
+  SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
+  if (moves.empty()) return;  // it served nothing
+  ++recoveries_;
+  PlacementChanged();
+  Recover(absl::StrCat("host ", host, " failed"));
+}
+
+void ClusterActor::Recover(const std::string& why) {
+  recovering_ = true;
+  phase_ = "recovering";
+  SY_LOG(WARNING) << "recovery: " << why;
+  auto latest = catalog_->Ask<CheckpointInfo>(QueryLatestUsable{}, absl::ToChronoNanoseconds(options_.call_timeout));
+  Await<CheckpointInfo>(std::move(latest), [this](absl::StatusOr<CheckpointInfo> info) {
+    if (!info.ok()) {
+      phase_ = absl::StrCat("degraded: cannot recover (", info.status().message(), ")");
+      recovering_ = false;
+      SY_LOG(ERROR) << "recovery impossible: " << info.status();
+      return;
+    }
+    table_.BumpEpoch();
+    PlacementChanged();
+    catalog_->Tell(RestoreCheckpoint{info->id, table_.entries(), table_.epoch()});
+  });
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+void ClusterActor::StartCheckpoint(uint64_t at_step) {
+  const uint64_t id = next_checkpoint_id_++;
+  checkpoint_in_progress_ = id;
+  BeginCheckpoint begin;
+  begin.info.id = id;
+  begin.info.step = at_step;
+  begin.info.epoch = table_.epoch();
+  begin.info.config_hash = options_.config_hash;
+  begin.info.seed = options_.seed;
+  begin.actors = options_.shape.Actors();
+  catalog_->Tell(std::move(begin));
+  SY_LOG(INFO) << "checkpoint " << id << " at step " << at_step << " started";
+  for (const auto& [actor, hosts] : table_.entries()) {
+    capnp::MallocMessageBuilder b;
+    auto req = InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
+    req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
+    actor.ToProto(req.initActor());
+    req.setCheckpointId(id);
+    auto out = req.initStreamOut();
+    out.setDestination(options_.node_id);
+    out.setDestinationEndpoint(endpoint_);
+    out.setAtStep(at_step);
+    out.setChunkBytes(options_.chunk_bytes);
+    std::weak_ptr<CatalogActor> catalog = catalog_;
+    rpc_->CallAsync(AddressOf(hosts.front()), b, {}, absl::Now() + options_.checkpoint_timeout,
+                    [catalog, id, actor = actor](absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (reply.ok()) return;
+                      if (auto c = catalog.lock()) {
+                        c->Tell(AbortCheckpoint{id, absl::Status(reply.status().code(),
+                                                                 absl::StrCat("streaming ", actor.ToString(), ": ",
+                                                                              reply.status().message()))});
+                      }
+                    });
+  }
+}
+
+void ClusterActor::MaybeAutoCheckpoint() {
+  if (options_.checkpoint_every == 0 || !table_.initialized() || checkpoint_in_progress_ != 0 || recovering_) return;
+  // The next multiple of N ahead of the hosts: they stream when they reach it.
+  const uint64_t n = options_.checkpoint_every;
+  const uint64_t target = (step_ / n + 1) * n;
+  if (target <= auto_checkpoint_target_) return;
+  auto_checkpoint_target_ = target;
+  StartCheckpoint(target);
+}
+
+void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
+  switch (event.kind) {
+    case CatalogEvent::Kind::kCommitted:
+      latest_checkpoint_ = std::max(latest_checkpoint_, event.id);
+      if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
+      return;
+    case CatalogEvent::Kind::kFailed:
+      SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
+      if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
+      return;
+    case CatalogEvent::Kind::kRestored:
+      SY_LOG(INFO) << "checkpoint " << event.id << " restored (step " << event.step << ")";
+      recovering_ = false;
+      phase_ = "training";
+      step_ = event.step;
+      RollbackTrainers(event.step, event.id);
+      if (pending_restore_) {
+        capnp::MallocMessageBuilder b;
+        InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(event.id);
+        pending_restore_->Reply(b);
+        pending_restore_.reset();
+      }
+      return;
+    case CatalogEvent::Kind::kRestoreFailed:
+      SY_LOG(ERROR) << "restore of checkpoint " << event.id << " failed: " << event.status;
+      recovering_ = false;
+      phase_ = absl::StrCat("degraded: restore of checkpoint ", event.id, " failed");
+      if (pending_restore_) {
+        pending_restore_->Fail(event.status);
+        pending_restore_.reset();
+      }
+      return;
+  }
+}
+
+void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
+  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
+    if (!trainer.alive) continue;
+    capnp::MallocMessageBuilder b;
+    auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
+    req.setEpoch(table_.epoch());
+    auto rollback = req.initRollback();
+    rollback.setStep(step);
+    rollback.setCheckpointId(checkpoint_id);
+    rpc_->CallAsync(AddressOf(trainer.id), b, {}, absl::Now() + options_.call_timeout,
+                    [id = trainer.id](absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (!reply.ok()) SY_LOG(WARNING) << "rollback of trainer " << id << ": " << reply.status();
+                    });
+  }
+}
+
+// ---------------------------------------------------------------- admin
+
+void ClusterActor::OnAdmin(ClusterRequest& request) {
+  auto body = request.message.Body<proto::admin::AdminRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  transport::Responder& r = request.responder;
+  switch (body->which()) {
+    case proto::admin::AdminRequest::STATUS:
+      return AdminStatus(r);
+    case proto::admin::AdminRequest::HOSTS:
+      return AdminHosts(r);
+    case proto::admin::AdminRequest::EXPERTS:
+      return AdminExperts(r);
+    case proto::admin::AdminRequest::CHECKPOINT_NOW:
+      return AdminCheckpointNow(r);
+    case proto::admin::AdminRequest::CHECKPOINT_RESTORE:
+      return AdminRestore(body->getCheckpointRestore(), r);
+    case proto::admin::AdminRequest::REBALANCE:
+      return AdminRebalance(body->getRebalance().getDryRun(), body->getRebalance().getThreshold(), r);
+    case proto::admin::AdminRequest::DRAIN:
+      return AdminDrain(body->getDrain().cStr(), r);
+    case proto::admin::AdminRequest::REMOVE_HOST:
+      return AdminRemoveHost(body->getRemoveHost().cStr(), r);
+    case proto::admin::AdminRequest::FAULTS:
+      return AdminFaults(body->getFaults().getNodeId().cStr(), body->getFaults().getSpec().cStr(), r);
+    default:
+      return r.Fail(absl::InvalidArgumentError("unknown admin command"));
+  }
+}
+
+void ClusterActor::AdminStatus(transport::Responder& responder) {
+  capnp::MallocMessageBuilder b;
+  auto status = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initStatus();
+  status.setEpoch(table_.epoch());
+  status.setStep(step_);
+  uint32_t alive = 0, total = 0;
+  for (const NodeInfo& h : membership_.Nodes(NodeRole::kHost)) {
+    ++total;
+    alive += h.alive ? 1 : 0;
+  }
+  status.setHostsAlive(alive);
+  status.setHostsTotal(total);
+  status.setTrainers(static_cast<uint32_t>(membership_.AliveCount(NodeRole::kTrainer)));
+  status.setLatestCheckpoint(latest_checkpoint_);
+  status.setPhase(phase_);
+  status.setCheckpointInProgress(checkpoint_in_progress_);
+  status.setPlacementReady(table_.initialized());
+  status.setMaxOverMeanLoad(table_.initialized() ? MaxOverMean(loads_.HostLoads(table_)) : 0.0);
+  status.setRecoveries(recoveries_);
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminHosts(transport::Responder& responder) {
+  std::vector<NodeInfo> nodes = membership_.Nodes(NodeRole::kHost);
+  for (NodeInfo& t : membership_.Nodes(NodeRole::kTrainer)) nodes.push_back(std::move(t));
+  const auto host_loads = loads_.HostLoads(table_);
+  capnp::MallocMessageBuilder b;
+  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+                  .initHosts(static_cast<unsigned>(nodes.size()));
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const NodeInfo& n = nodes[i];
+    auto h = list[i];
+    h.setNodeId(n.id);
+    h.setEndpoint(n.endpoint);
+    h.setRole(ToProtoRole(n.role));
+    h.setAlive(n.alive);
+    h.setDraining(n.draining);
+    h.setLastHeartbeatUnixMs(n.last_seen_unix_ms);
+    h.setActorCount(static_cast<uint32_t>(n.role == NodeRole::kHost ? table_.ActorsOn(n.id).size() : 0));
+    auto load = host_loads.find(n.id);
+    h.setLoad(load == host_loads.end() ? 0.0 : load->second);
+    h.setDevice(n.device);
+    h.setStep(n.step);
+    h.setMemoryBytes(n.memory_bytes);
+  }
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminExperts(transport::Responder& responder) {
+  std::vector<ActorKey> experts;
+  for (const ActorKey& a : options_.shape.Actors()) {
+    if (!a.dense) experts.push_back(a);
+  }
+  capnp::MallocMessageBuilder b;
+  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+                  .initExperts(static_cast<unsigned>(experts.size()));
+  for (size_t i = 0; i < experts.size(); ++i) {
+    auto e = list[i];
+    e.initExpert().setLayer(experts[i].layer);
+    e.getExpert().setExpert(experts[i].expert);
+    const std::vector<std::string> hosts = table_.HostsOf(experts[i]);
+    auto out = e.initHosts(static_cast<unsigned>(hosts.size()));
+    for (unsigned h = 0; h < hosts.size(); ++h) out.set(h, hosts[h]);
+    auto last = loads_.last_step().find(experts[i]);
+    if (last != loads_.last_step().end()) {
+      e.setTokensLastStep(last->second.tokens);
+      e.setDroppedLastStep(last->second.dropped);
+    }
+    e.setLoad(loads_.ExpertLoad(experts[i]));
+  }
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminCheckpointNow(transport::Responder& responder) {
+  if (!table_.initialized()) {
+    return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
+  }
+  if (checkpoint_in_progress_ != 0) {
+    return responder.Fail(absl::FailedPreconditionError(
+        absl::StrCat("checkpoint ", checkpoint_in_progress_, " is still being taken")));
+  }
+  if (recovering_) return responder.Fail(absl::UnavailableError("recovery in progress"));
+  const uint64_t id = next_checkpoint_id_;
+  StartCheckpoint(step_);
+  capnp::MallocMessageBuilder b;
+  InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(id);
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminRestore(uint64_t id, transport::Responder responder) {
+  if (!table_.initialized()) {
+    return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
+  }
+  if (recovering_ || pending_restore_) return responder.Fail(absl::UnavailableError("a restore is in progress"));
+  recovering_ = true;
+  phase_ = "restoring";
+  pending_restore_ = responder;
+  auto verified = catalog_->Ask<CheckpointInfo>(QueryVerified{id}, absl::ToChronoNanoseconds(options_.call_timeout));
+  Await<CheckpointInfo>(std::move(verified), [this, id](absl::StatusOr<CheckpointInfo> info) {
+    if (!info.ok()) {
+      recovering_ = false;
+      phase_ = "training";
+      if (pending_restore_) pending_restore_->Fail(info.status());
+      pending_restore_.reset();
+      return;
+    }
+    table_.BumpEpoch();
+    PlacementChanged();
+    catalog_->Tell(RestoreCheckpoint{id, table_.entries(), table_.epoch()});
+  });
+}
+
+void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Responder& responder) {
+  if (!table_.initialized()) {
+    return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
+  }
+  if (threshold < 0 || (threshold > 0 && threshold < 1)) {
+    return responder.Fail(absl::InvalidArgumentError("rebalance threshold must be >= 1 (or 0 for the default)"));
+  }
+  RebalanceOptions options;
+  options.threshold = threshold > 0 ? threshold : options_.rebalance_threshold;
+  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), options);
+  bool applied = false;
+  if (!dry_run && !plan.moves.empty()) {
+    if (absl::Status s = table_.Apply(plan.moves); !s.ok()) return responder.Fail(s);
+    applied = true;
+    PlacementChanged();
+    StartMigrations(plan.moves);
+  }
+  capnp::MallocMessageBuilder b;
+  auto result = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initRebalance();
+  auto moves = result.initMoves(static_cast<unsigned>(plan.moves.size()));
+  for (size_t i = 0; i < plan.moves.size(); ++i) {
+    plan.moves[i].actor.ToProto(moves[i].initActor());
+    moves[i].setFromHost(plan.moves[i].from);
+    moves[i].setToHost(plan.moves[i].to);
+    moves[i].setReplicate(plan.moves[i].replicate);
+  }
+  result.setMaxOverMeanBefore(plan.max_over_mean_before);
+  result.setMaxOverMeanAfter(plan.max_over_mean_after);
+  result.setApplied(applied);
+  result.setEpoch(table_.epoch());
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminDrain(const std::string& host, transport::Responder& responder) {
+  const NodeInfo* node = membership_.Find(host);
+  if (node == nullptr || node->role != NodeRole::kHost) {
+    return responder.Fail(absl::NotFoundError(absl::StrCat("no host '", host, "'")));
+  }
+  if (!table_.initialized()) {
+    return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
+  }
+  if (AliveHosts().size() <= 1 && !node->draining) {
+    return responder.Fail(absl::FailedPreconditionError("cannot drain the last host"));
+  }
+  membership_.SetDraining(host, true);
+  const std::vector<Move> moves = table_.DrainHost(host);
+  SY_LOG(INFO) << "draining " << host << ": " << moves.size() << " actors move away";
+  if (!moves.empty()) {
+    PlacementChanged();
+    StartMigrations(moves);
+  }
+  ReplyDone(responder);
+}
+
+void ClusterActor::AdminRemoveHost(const std::string& host, transport::Responder& responder) {
+  const NodeInfo* node = membership_.Find(host);
+  if (node == nullptr || node->role != NodeRole::kHost) {
+    return responder.Fail(absl::NotFoundError(absl::StrCat("no host '", host, "'")));
+  }
+  membership_.MarkFailed(host);
+  OnHostFailed(host, "removed by an operator");
+  ReplyDone(responder);
+}
+
+void ClusterActor::AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder) {
+  auto parsed = transport::ParseFaultSpec(spec);
+  if (!parsed.ok()) return responder.Fail(parsed.status());
+  if (node.empty() || node == options_.node_id) {
+    if (absl::Status s = own_transport_->SetFaultSpec(spec); !s.ok()) return responder.Fail(s);
+    SY_LOG(WARNING) << "coordinator transport faults: '" << spec << "'";
+    return ReplyDone(responder);
+  }
+  const NodeInfo* target = membership_.Find(node);
+  if (target == nullptr || !target->alive) {
+    return responder.Fail(absl::NotFoundError(absl::StrCat("no live node '", node, "'")));
+  }
+  capnp::MallocMessageBuilder b;
+  auto faults = InitBody<proto::admin::AdminRequest>(b, proto::MessageKind::ADMIN, table_.epoch()).initFaults();
+  faults.setNodeId(node);
+  faults.setSpec(spec);
+  rpc_->CallAsync(AddressOf(node), b, {}, absl::Now() + options_.call_timeout,
+                  [responder](absl::StatusOr<transport::DecodedMessage> reply) mutable {
+                    if (!reply.ok()) return responder.Fail(reply.status());
+                    capnp::MallocMessageBuilder done;
+                    InitBody<proto::admin::AdminReply>(done, proto::MessageKind::ADMIN).setDone();
+                    responder.Reply(done);
+                  });
+}
+
+}  // namespace sy::coordinator

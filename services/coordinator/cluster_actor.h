@@ -1,0 +1,114 @@
+// ClusterActor: the coordinator's view of the cluster. It owns membership
+// (register, heartbeats, failure detection on a timer), the placement table
+// (initial round-robin once the expected hosts registered, re-placement on failure,
+// join and drain, planned rebalances; saved in RocksDB on every change and pushed
+// to the hosts), the per-expert load, and it drives checkpoints (asks each actor's
+// host to stream its state to the coordinator, where CatalogActor stores it),
+// restores and recovery (restore every actor from the latest usable checkpoint onto
+// the current placement, then tell every trainer to roll back to that step).
+// It answers register, heartbeat, placement, load reports and the admin API
+// (everything but `checkpoint list`, which CatalogActor answers).
+//
+// Its whole interface is ClusterMsg. Thread-safe like every actor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/actor/actor.h"
+#include "common/transport/rpc.h"
+#include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/checkpoint_store.h"
+#include "services/coordinator/coordinator_options.h"
+#include "services/coordinator/load_tracker.h"
+#include "services/coordinator/membership.h"
+#include "services/coordinator/placement.h"
+#include "services/coordinator/switchable_fault_transport.h"
+
+namespace sy::coordinator {
+
+// A request from the wire (register, heartbeat, placement, loadReport, admin).
+struct ClusterRequest {
+  transport::DecodedMessage message;
+  transport::Responder responder;
+};
+// Failure detection round (self-scheduled).
+struct ClusterTick {};
+
+using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CatalogEvent>;
+
+class ClusterActor : public actor::Actor<ClusterMsg> {
+ public:
+  // Everything passed must outlive the actor. `endpoint`: where hosts send chunks.
+  ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, std::string endpoint,
+               transport::RpcNode* rpc, SwitchableFaultTransport* own_transport, CheckpointStore* store,
+               std::shared_ptr<CatalogActor> catalog, metrics::Registry* registry = nullptr);
+
+  // Loads the saved placement and the checkpoint catalog, then starts the failure
+  // detection timer. Call once, before requests arrive.
+  absl::Status Start();
+
+ private:
+  void Handle(ClusterMsg& msg);
+  void OnRequest(ClusterRequest& request);
+  void OnRegister(ClusterRequest& request);
+  void OnHeartbeat(ClusterRequest& request);
+  void OnPlacement(ClusterRequest& request);
+  void OnLoadReport(ClusterRequest& request);
+  void OnAdmin(ClusterRequest& request);
+  void OnTick();
+  void OnCatalogEvent(const CatalogEvent& event);
+
+  // Admin commands.
+  void AdminStatus(transport::Responder& responder);
+  void AdminHosts(transport::Responder& responder);
+  void AdminExperts(transport::Responder& responder);
+  void AdminCheckpointNow(transport::Responder& responder);
+  void AdminRestore(uint64_t id, transport::Responder responder);
+  void AdminRebalance(bool dry_run, double threshold, transport::Responder& responder);
+  void AdminDrain(const std::string& host, transport::Responder& responder);
+  void AdminRemoveHost(const std::string& host, transport::Responder& responder);
+  void AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder);
+
+  // Placement changes: save, publish, and move state where needed.
+  void PlacementChanged();
+  void StartMigrations(const std::vector<Move>& moves);
+  void OnHostFailed(const std::string& host, const std::string& why);
+  void Recover(const std::string& why);
+  void StartCheckpoint(uint64_t at_step);
+  void MaybeAutoCheckpoint();
+  void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
+  void MaybeInitializePlacement();
+
+  transport::Address AddressOf(const std::string& node) const;
+  std::vector<std::string> AliveHosts() const;
+  void ReplyDone(transport::Responder& responder);
+
+  CoordinatorOptions options_;
+  std::string endpoint_;
+  transport::RpcNode* rpc_;
+  SwitchableFaultTransport* own_transport_;
+  CheckpointStore* store_;
+  std::shared_ptr<CatalogActor> catalog_;
+
+  Membership membership_;
+  PlacementTable table_;
+  LoadTracker loads_;
+  std::map<std::string, std::string> endpoints_;  // host -> endpoint
+  std::string phase_ = "waiting for hosts";
+  uint64_t step_ = 0;                 // highest step (actor version) a live host reported
+  uint64_t latest_checkpoint_ = 0;    // newest committed id
+  uint64_t next_checkpoint_id_ = 1;
+  uint64_t checkpoint_in_progress_ = 0;
+  uint64_t auto_checkpoint_target_ = 0;  // step of the last automatic checkpoint asked for
+  uint32_t recoveries_ = 0;
+  std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
+  bool recovering_ = false;
+};
+
+}  // namespace sy::coordinator

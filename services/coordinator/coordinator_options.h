@@ -1,0 +1,32 @@
+// Settings of one coordinator (from sy-coordinator's flags, or set by tests).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "services/coordinator/placement.h"
+
+namespace sy::coordinator {
+
+struct CoordinatorOptions {
+  std::string node_id = "coordinator";  // our routing id
+  std::string listen = "tcp://127.0.0.1:0";
+  std::string db_path;                  // RocksDB directory (required)
+  ModelShape shape{2, 8, 4};            // actors to place
+  uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
+  absl::Duration heartbeat_timeout = absl::Seconds(3);  // silence after which a node has failed
+  absl::Duration heartbeat_interval = absl::Milliseconds(500);  // told to nodes at register
+  uint64_t checkpoint_every = 0;        // steps between automatic checkpoints; 0 = on demand only
+  int retain = 3;                       // checkpoints kept
+  uint64_t chunk_bytes = 1u << 20;      // state chunk size asked of hosts and used for restores
+  absl::Duration checkpoint_timeout = absl::Seconds(120);  // a checkpoint not complete by then is abandoned
+  absl::Duration call_timeout = absl::Seconds(10);         // deadline of calls to hosts/trainers
+  double rebalance_threshold = 1.25;    // max/mean host load
+  double load_alpha = 0.5;              // weight of the newest step in the moving load
+  uint64_t config_hash = 0;             // fingerprint stored in checkpoints; checked on restore when set
+  uint64_t seed = 0;                    // training seed stored in checkpoints
+  std::string faults;                   // initial fault spec of the coordinator's transport
+};
+
+}  // namespace sy::coordinator
