@@ -133,7 +133,7 @@ const std::vector<FlagSpec>& Flags() {
          return absl::OkStatus();
        },
        [](const O& o) { return absl::StrCat(o.seed); }},
-      TextFlag("wire_dtype", &O::wire_dtype, {"f32", "bf16"}, "activation dtype on the wire"),
+      TextFlag("wire_dtype", &O::wire_dtype, {"f32", "bf16"}, "expert activations on the wire; standalone rounds at the same points"),
       IntFlag("eval_every", &O::eval_every, 0, "validation every K steps, and at the end (0: end only)"),
       IntFlag("eval_batches", &O::eval_batches, 1, "validation micro-batches per evaluation"),
   };

@@ -54,9 +54,17 @@ absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(con
   absl::StatusOr<std::unique_ptr<gpu::Backend>> backend = gpu::CreateBackend(*device, backend_options);
   if (!backend.ok()) return backend.status();
   t->backend_ = *std::move(backend);
-  absl::StatusOr<std::unique_ptr<gpu::Model>> model = gpu::Model::Create(*config, t->backend_.get(), options.seed);
+  if (options.wire_dtype == "bf16") {
+    t->wire_executor_ = std::make_unique<Bf16WireExecutor>(t->backend_.get(), config->d_model);
+  }
+  absl::StatusOr<std::unique_ptr<gpu::Model>> model =
+      gpu::Model::Create(*config, t->backend_.get(), options.seed, t->wire_executor_.get());
   if (!model.ok()) return model.status();
   t->model_ = *std::move(model);
+  if (t->wire_executor_ != nullptr) {
+    t->expert_executor_ = std::make_unique<gpu::InProcessExpertExecutor>(*config, &t->model_->params());
+    t->wire_executor_->set_inner(t->expert_executor_.get());
+  }
   absl::StatusOr<std::unique_ptr<gpu::AdamW>> optimizer =
       gpu::AdamW::Create(t->model_->params(), AdamWConfigFromOptions(options));
   if (!optimizer.ok()) return optimizer.status();

@@ -4,7 +4,9 @@
 // combines them in the fixed pairwise tree, clips, and applies AdamW at the
 // scheduled learning rate. Validation (CE on fixed windows of the val split)
 // runs every eval_every steps and after the last step. Writes a progress line per
-// step and, with a workdir, metrics.jsonl and summary.json. Not thread-safe.
+// step and, with a workdir, metrics.jsonl and summary.json. With
+// --wire_dtype=bf16 expert inputs/outputs and their gradients are rounded to
+// bf16 where a distributed run would send them. Not thread-safe.
 //
 //   auto trainer = StandaloneTrainer::Create(options).value();
 //   RunResult r = trainer->Run(std::cout).value();   // r.param_checksum
@@ -21,8 +23,10 @@
 #include "absl/status/statusor.h"
 #include "gpu/backend.h"
 #include "gpu/model/grad_tree.h"
+#include "gpu/model/inprocess_executor.h"
 #include "gpu/model/model.h"
 #include "gpu/model/optimizer.h"
+#include "services/trainer/bf16_wire_executor.h"
 #include "services/trainer/corpus.h"
 #include "services/trainer/metrics_files.h"
 #include "services/trainer/options.h"
@@ -64,6 +68,10 @@ class StandaloneTrainer {
   TrainerOptions options_;
   Corpus corpus_;
   std::unique_ptr<gpu::Backend> backend_;
+  // With --wire_dtype=bf16 the experts run behind a rounding wrapper (declared
+  // before the model, which holds a pointer to it, so they outlive the model).
+  std::unique_ptr<gpu::InProcessExpertExecutor> expert_executor_;
+  std::unique_ptr<Bf16WireExecutor> wire_executor_;
   std::unique_ptr<gpu::Model> model_;
   std::unique_ptr<gpu::AdamW> optimizer_;
   std::unique_ptr<gpu::ParamBlock> micro_grads_;  // one micro-batch's gradient

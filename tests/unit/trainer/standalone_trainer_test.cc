@@ -88,6 +88,20 @@ TEST(StandaloneTrainerTest, LossFallsAndSameSeedGivesSameChecksum) {
   EXPECT_NE(a.param_checksum, c.param_checksum);
 }
 
+TEST(StandaloneTrainerTest, Bf16WireIsDeterministicAndDiffersFromF32) {
+  TrainerOptions f32 = TinyOptions(7);
+  f32.steps = 8;
+  TrainerOptions bf16 = f32;
+  bf16.wire_dtype = "bf16";
+  double initial_val = 0;
+  const RunResult a = Train(bf16, &initial_val);
+  const RunResult b = Train(bf16);
+  ASSERT_TRUE(a.final_val_loss.has_value());
+  EXPECT_LT(*a.final_val_loss, initial_val - 0.3) << "validation loss did not fall";
+  EXPECT_EQ(a.param_checksum, b.param_checksum);
+  EXPECT_NE(a.param_checksum, Train(f32).param_checksum);  // rounding changed the trajectory
+}
+
 TEST(StandaloneTrainerTest, ChecksumDoesNotDependOnThreadCount) {
   TrainerOptions one = TinyOptions(11);
   one.steps = 6;
