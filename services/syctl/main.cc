@@ -1,0 +1,10 @@
+// syctl: the admin CLI. All logic lives in sy_syctl_lib (RunSyctl).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "services/syctl/syctl.h"
+
+int main(int argc, char** argv) {
+  return sy::syctl::RunSyctl(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+}
