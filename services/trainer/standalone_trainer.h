@@ -74,7 +74,7 @@ class StandaloneTrainer {
   std::unique_ptr<Bf16WireExecutor> wire_executor_;
   std::unique_ptr<gpu::Model> model_;
   std::unique_ptr<gpu::AdamW> optimizer_;
-  std::unique_ptr<gpu::ParamBlock> micro_grads_;  // one micro-batch's gradient
+  std::unique_ptr<gpu::ParamBlock> micro_grads_;  // each micro-batch in turn (the tree copies it)
   std::unique_ptr<gpu::ParamBlock> step_grads_;   // the tree's sum, for the optimizer
   std::unique_ptr<gpu::GradTree> tree_;
 };
