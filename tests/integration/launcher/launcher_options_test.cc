@@ -1,0 +1,109 @@
+// sy-local's flag parsing, the core split and the command lines it builds.
+#include "orchestration/local/launcher_options.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "orchestration/local/core_split.h"
+#include "orchestration/local/local_cluster.h"
+
+namespace sy::local {
+namespace {
+
+std::vector<std::string> Base() { return {"--data=/tmp/c.txt", "--steps=3", "--workdir=/tmp/w"}; }
+
+absl::StatusOr<LauncherOptions> ParseWith(std::vector<std::string> extra) {
+  std::vector<std::string> args = Base();
+  args.insert(args.end(), extra.begin(), extra.end());
+  return ParseLauncherOptions(args);
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(LauncherOptions, OwnFlagsAndModelFlagsAreSeparated) {
+  absl::StatusOr<LauncherOptions> o =
+      ParseWith({"--hosts=2", "--trainers", "3", "--d_model=64", "--wire_dtype", "bf16", "--host_args=--a=1 --b=2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->hosts, 2);
+  EXPECT_EQ(o->trainers, 3);
+  EXPECT_EQ(o->steps, 3);
+  EXPECT_EQ(o->model_flags, (std::vector<std::string>{"--d_model=64", "--wire_dtype=bf16"}));
+  EXPECT_EQ(o->host_args, (std::vector<std::string>{"--a=1", "--b=2"}));
+}
+
+TEST(LauncherOptions, HelpNeedsNothingElse) {
+  absl::StatusOr<LauncherOptions> o = ParseLauncherOptions({"--help"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->help);
+  EXPECT_NE(LauncherHelpText().find("--hosts"), std::string::npos);
+}
+
+TEST(LauncherOptions, BadFlagsAreNamed) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--no_such_flag=1"}, "--no_such_flag"},
+      {{"--d_model=abc"}, "--d_model=abc"},
+      {{"--d_model=30", "--heads=4"}, "--d_model=30"},
+      {{"--wire_dtype=f16"}, "--wire_dtype=f16"},
+      {{"--hosts=-1"}, "--hosts=-1"},
+      {{"--trainers=0"}, "--trainers=0"},
+      {{"--hosts=0", "--trainers=2"}, "--trainers=2"},
+      {{"--trainer_index=1"}, "--trainer_index is set by sy-local"},
+      {{"--standalone"}, "--standalone is set by sy-local"},
+      {{"--timeout_s=-3"}, "--timeout_s=-3"},
+      {{"stray"}, "unexpected argument 'stray'"},
+      {{"--lr"}, "--lr needs a value"},
+  };
+  for (const auto& [args, expected] : cases) {
+    absl::StatusOr<LauncherOptions> o = ParseWith(args);
+    ASSERT_FALSE(o.ok()) << args[0];
+    EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << args[0];
+    EXPECT_NE(o.status().message().find(expected), std::string::npos) << o.status();
+  }
+  for (const char* missing : {"--data", "--steps", "--workdir"}) {
+    std::vector<std::string> args;
+    for (const std::string& a : Base()) {
+      if (a.rfind(missing, 0) != 0) args.push_back(a);
+    }
+    absl::StatusOr<LauncherOptions> o = ParseLauncherOptions(args);
+    ASSERT_FALSE(o.ok());
+    EXPECT_NE(o.status().message().find(std::string(missing) + " is required"), std::string::npos) << o.status();
+  }
+}
+
+TEST(CoreSplit, FloorOfCoresPerProcessAtLeastOne) {
+  EXPECT_EQ(ThreadsPerProcess(2, 1), 2);
+  EXPECT_EQ(ThreadsPerProcess(2, 4), 1);
+  EXPECT_EQ(ThreadsPerProcess(16, 4), 4);
+  EXPECT_EQ(ThreadsPerProcess(16, 5), 3);
+  EXPECT_EQ(ThreadsPerProcess(3, 2), 1);
+  EXPECT_GE(AvailableCores(), 1);
+}
+
+TEST(Commands, CarryTheContractFlags) {
+  absl::StatusOr<LauncherOptions> o = ParseWith({"--hosts=2", "--trainers=2", "--layers=3", "--host_args=--faults=x"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  const std::vector<std::string> host = HostCommand(*o, "/b", 1, 3);
+  EXPECT_EQ(host[0], "/b/sy-expert-host");
+  for (const char* flag : {"--listen=tcp://127.0.0.1:0", "--ready_file=/tmp/w/host-1.ready", "--host_index=1",
+                           "--num_hosts=2", "--threads=3", "--device=cpu", "--layers=3", "--faults=x"}) {
+    EXPECT_TRUE(Contains(host, flag)) << flag;
+  }
+  EXPECT_FALSE(Contains(host, "--steps=3"));  // hosts get the step and lr from the leader
+  const std::vector<std::string> trainer = TrainerCommand(*o, "/b", 1, {"tcp://a:1", "tcp://b:2"}, 1);
+  EXPECT_EQ(trainer[0], "/b/sy-trainer");
+  for (const char* flag : {"--hosts=tcp://a:1,tcp://b:2", "--trainer_index=1", "--num_trainers=2", "--steps=3",
+                           "--data=/tmp/c.txt", "--workdir=/tmp/w", "--threads=1", "--layers=3"}) {
+    EXPECT_TRUE(Contains(trainer, flag)) << flag;
+  }
+  EXPECT_FALSE(Contains(trainer, "--faults=x"));
+  const std::vector<std::string> standalone = StandaloneCommand(*o, "/b", 2);
+  EXPECT_TRUE(Contains(standalone, "--standalone"));
+  EXPECT_TRUE(Contains(standalone, "--threads=2"));
+  EXPECT_TRUE(Contains(standalone, "--layers=3"));
+}
+
+}  // namespace
+}  // namespace sy::local
