@@ -142,5 +142,74 @@ TEST_F(CudaVsCpuTest, DropoutMasksAndRoutingAreIdentical) {
   EXPECT_EQ(rows[0], rows[1]);
 }
 
+TEST_F(CudaVsCpuTest, BackwardOpsRouterLossesAndOptimizer) {
+  const int B = 2, T = 6, C = 16, NH = 2, N = B * T, E = 4, V = 256;
+  const std::vector<float> x = Random(N * C, 11), dy = Random(N * C, 12), w = Random(C, 13);
+  const std::vector<float> qkv = Random(N * 3 * C, 14), logits = Random(N * E, 15, 2.0f), dgate = Random(N, 16);
+  const std::vector<float> param = Random(N * C, 17), grad = Random(N * C, 18, 0.1f);
+  std::vector<int32_t> tokens(N);
+  for (int i = 0; i < N; ++i) tokens[i] = (i * 7) % 5;  // repeated tokens: summed in order
+  std::vector<std::vector<float>> results[2];
+  double sum_squares[2];
+  for (int side = 0; side < 2; ++side) {
+    Backend* be = side == 0 ? cpu_.get() : cuda_.get();
+    std::vector<std::vector<float>>& r = results[side];
+    // layernorm backward (accumulating into non-zero gradients)
+    Buffer<float> dx(be, x), dw(be, w), zero_b(be, std::vector<float>(C)), out(be, std::vector<float>(N * C)),
+        mean(be, std::vector<float>(N)), rstd(be, std::vector<float>(N)), ddy(be, dy), dinp(be, Random(N * C, 19)),
+        dweight(be, Random(C, 20)), dbias(be, Random(C, 21));
+    be->LayerNormForward(out.get(), mean.get(), rstd.get(), dx.get(), dw.get(), zero_b.get(), N, C);
+    be->LayerNormBackward(dinp.get(), dweight.get(), dbias.get(), ddy.get(), dx.get(), dw.get(), mean.get(),
+                          rstd.get(), N, C);
+    r.push_back(dinp.Host());
+    r.push_back(dweight.Host());
+    r.push_back(dbias.Host());
+    // embedding backward, bias backward
+    Buffer<int32_t> tok(be, tokens);
+    Buffer<float> dwte(be, std::vector<float>(V * C)), dwpe(be, std::vector<float>(T * C)), db(be, w);
+    be->EncoderBackward(dwte.get(), dwpe.get(), ddy.get(), tok.get(), B, T, C);
+    be->BiasBackward(db.get(), ddy.get(), N, C);
+    r.push_back(dwte.Host());
+    r.push_back(dwpe.Host());
+    r.push_back(db.Host());
+    // attention backward
+    Buffer<float> inp(be, qkv), y(be, std::vector<float>(N * C)), qkvr(be, std::vector<float>(3 * N * C)),
+        att(be, std::vector<float>(B * NH * T * T)), dqkv(be, std::vector<float>(N * 3 * C)),
+        dqkvr(be, std::vector<float>(3 * N * C)), datt(be, std::vector<float>(B * NH * T * T)),
+        dvaccum(be, std::vector<float>(N * C));
+    be->AttentionForward(y.get(), qkvr.get(), att.get(), inp.get(), B, T, C, NH);
+    be->AttentionBackward(dqkv.get(), dqkvr.get(), datt.get(), dvaccum.get(), ddy.get(), inp.get(), qkvr.get(),
+                          att.get(), B, T, C, NH);
+    r.push_back(dqkv.Host());
+    // router losses and backward
+    Buffer<float> dl(be, logits), probs(be, std::vector<float>(N * E)), gate(be, std::vector<float>(N)),
+        losses(be, std::vector<float>(2)), dlogits(be, std::vector<float>(N * E)), dg(be, dgate);
+    Buffer<int32_t> expert(be, std::vector<int32_t>(N)), row(be, std::vector<int32_t>(N)),
+        counts(be, std::vector<int32_t>(E)), kept(be, std::vector<int32_t>(E));
+    be->RouterSoftmaxTop1(probs.get(), expert.get(), gate.get(), dl.get(), N, E);
+    be->RouterAssign(row.get(), counts.get(), kept.get(), expert.get(), N, E, 2);
+    be->RouterLosses(losses.get(), probs.get(), dl.get(), counts.get(), N, E, 0.01f, 0.001f);
+    be->RouterBackward(dlogits.get(), dg.get(), probs.get(), dl.get(), expert.get(), counts.get(), N, E, 0.01f,
+                       0.001f, 0.5f);
+    r.push_back(losses.Host());
+    r.push_back(dlogits.Host());
+    // combine backward on the admitted rows
+    Buffer<float> buckets(be, Random(N * C, 22)), dbuckets(be, std::vector<float>(N * C)),
+        dgate_out(be, std::vector<float>(N));
+    be->CombineBackward(dbuckets.get(), dgate_out.get(), ddy.get(), buckets.get(), row.get(), gate.get(), N, C);
+    r.push_back(dgate_out.Host());
+    // AdamW step 3 and the sum of squares
+    Buffer<float> p(be, param), m(be, Random(N * C, 23, 0.01f)), v(be, std::vector<float>(N * C, 0.001f)),
+        g(be, grad);
+    be->AdamWUpdate(p.get(), m.get(), v.get(), g.get(), N * C, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 3);
+    r.push_back(p.Host());
+    sum_squares[side] = be->SumSquares(g.get(), N * C).value();
+  }
+  const char* names[] = {"layernorm dinp", "layernorm dweight", "layernorm dbias", "dwte", "dwpe", "dbias",
+                         "attention dinp", "router losses", "router dlogits", "combine dgate", "adamw param"};
+  for (size_t i = 0; i < results[0].size(); ++i) ExpectClose(results[0][i], results[1][i], names[i]);
+  EXPECT_NEAR(sum_squares[0], sum_squares[1], 1e-9 * sum_squares[0]);
+}
+
 }  // namespace
 }  // namespace sy::gpu
