@@ -1,0 +1,158 @@
+// cluster_bench: trains the same model on the same machine as --hosts=0 (the
+// in-process baseline), 1 host x 1 trainer, 2 hosts x 2 trainers (f32 and bf16
+// wire) through sy-local's cluster runner, and prints each shape's median
+// tokens/s, its ratio to the baseline measured in this run, and the wire bytes
+// per token against the minimum: per Switch layer a token's activation goes to
+// its expert and its output gradient follows in backward, 2 x d_model x dtype
+// bytes sent (and as many received back).
+//
+//   build/bin/cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]
+#include <unistd.h>
+
+#include <atomic>
+#include <optional>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/philox.h"
+#include "orchestration/local/launcher_options.h"
+#include "orchestration/local/local_cluster.h"
+#include "orchestration/local/run_report.h"
+#include "services/trainer/model_options.h"
+#include "services/trainer/options.h"
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int hosts;
+  int trainers;
+  const char* wire;
+};
+
+struct Measured {
+  double tokens_per_s = 0;
+  std::optional<double> bytes_per_token;
+};
+
+// A deterministic English-like corpus (words drawn with a counter-based RNG), for runs without --data.
+void WriteCorpus(const std::string& path) {
+  const std::vector<std::string> words = {"the", "of", "and", "to", "in", "is", "that", "it", "was", "for", "on",
+                                          "are", "with", "they", "be", "this", "from", "have", "or", "by", "one",
+                                          "had", "not", "but", "what", "all", "were", "when", "we", "there", "can",
+                                          "expert", "router", "token", "switch", "layer", "capacity", "gradient"};
+  const sy::CounterRng rng(7, sy::RngStream::kData);
+  std::ofstream out(path);
+  for (uint64_t i = 0, bytes = 0; bytes < 400000; ++i) {
+    const std::string& w = words[rng.Below(i, words.size())];
+    const char* sep = rng.Below(i + (1ull << 40), 10) == 0 ? ".\n" : " ";
+    out << w << sep;
+    bytes += w.size() + 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data;
+  std::string workdir = absl::StrCat("/tmp/cluster_bench_", getpid());
+  int64_t steps = 30;
+  // The benchmark model: the flag defaults with 4 micro-batches a step (so 2 trainers split them evenly).
+  std::vector<std::string> model_flags = {"--micro_batches=4", "--eval_every=0", "--eval_batches=1"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (absl::StartsWith(arg, "--data=")) {
+      data = arg.substr(7);
+    } else if (absl::StartsWith(arg, "--workdir=")) {
+      workdir = arg.substr(10);
+    } else if (absl::StartsWith(arg, "--steps=")) {
+      steps = std::atoll(arg.c_str() + 8);
+    } else if (arg == "--help") {
+      std::cout << "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
+      return 0;
+    } else {
+      model_flags.push_back(arg);
+    }
+  }
+  std::filesystem::create_directories(workdir);
+  if (data.empty()) {
+    data = workdir + "/corpus.txt";
+    WriteCorpus(data);
+  }
+  std::vector<std::string> trainer_args = model_flags;
+  trainer_args.insert(trainer_args.end(), {"--standalone", "--data=" + data, absl::StrCat("--steps=", steps)});
+  absl::StatusOr<sy::trainer::TrainerOptions> model = sy::trainer::ParseTrainerOptions(trainer_args);
+  if (!model.ok()) {
+    std::cerr << "cluster_bench: " << model.status() << "\n";
+    return 2;
+  }
+  int switch_layers = 0;
+  if (absl::StatusOr<sy::gpu::ModelConfig> config = sy::trainer::ModelConfigFromOptions(*model); config.ok()) {
+    for (int l = 0; l < config->layers; ++l) switch_layers += config->IsSwitchLayer(l) ? 1 : 0;
+  }
+  const int64_t tokens_per_step = int64_t{model->micro_batch} * model->micro_batches * model->context;
+
+  const std::vector<Shape> shapes = {{"--hosts=0 (in-process)", 0, 1, "f32"},
+                                     {"1 host x 1 trainer", 1, 1, "f32"},
+                                     {"2 hosts x 2 trainers", 2, 2, "f32"},
+                                     {"2 hosts x 2 trainers", 2, 2, "bf16"}};
+  std::vector<Measured> results;
+  std::atomic<bool> stop{false};
+  for (const Shape& shape : shapes) {
+    const std::string dir = absl::StrCat(workdir, "/h", shape.hosts, "t", shape.trainers, "_", shape.wire);
+    std::vector<std::string> args = {absl::StrCat("--hosts=", shape.hosts), absl::StrCat("--trainers=", shape.trainers),
+                                     absl::StrCat("--steps=", steps), "--data=" + data, "--workdir=" + dir,
+                                     absl::StrCat("--wire_dtype=", shape.wire), "--timeout_s=600"};
+    args.insert(args.end(), model_flags.begin(), model_flags.end());
+    absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
+    if (!options.ok()) {
+      std::cerr << "cluster_bench: " << options.status() << "\n";
+      return 2;
+    }
+    std::cerr << "cluster_bench: running " << shape.name << ", " << shape.wire << " wire, " << steps << " steps\n";
+    std::ostringstream log;
+    if (absl::Status s = sy::local::RunLocalCluster(*options, log, stop); !s.ok()) {
+      std::cerr << "cluster_bench: " << shape.name << " failed: " << s << "\n";
+      return 1;
+    }
+    absl::StatusOr<sy::local::RunReport> report = sy::local::ReadRunReport(dir);
+    if (!report.ok()) {
+      std::cerr << "cluster_bench: " << report.status() << "\n";
+      return 1;
+    }
+    Measured m;
+    m.tokens_per_s = report->median_tokens_per_s;
+    if (std::optional<double> bytes = sy::local::MeanBytesSentPerStep(*report)) {
+      m.bytes_per_token = *bytes / tokens_per_step;
+    }
+    results.push_back(m);
+  }
+
+  absl::PrintF("\ncluster_bench: d_model %d, %d layers (%d Switch, %d experts), %d tokens/step, %d steps, %d cores\n",
+               model->d_model, model->layers, switch_layers, model->experts, tokens_per_step, steps,
+               static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  absl::PrintF("%-24s %5s %12s %12s %14s %14s %10s\n", "shape", "wire", "tokens/s", "vs --hosts=0",
+               "sent B/token", "minimum B/tok", "x minimum");
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& shape = shapes[i];
+    const double minimum = 2.0 * model->d_model * (absl::string_view(shape.wire) == "bf16" ? 2 : 4) * switch_layers;
+    std::string sent = "-", min_text = "-", ratio = "-";
+    if (results[i].bytes_per_token) {
+      sent = absl::StrFormat("%.0f", *results[i].bytes_per_token);
+      min_text = absl::StrFormat("%.0f", minimum);
+      ratio = absl::StrFormat("%.2f", *results[i].bytes_per_token / minimum);
+    }
+    absl::PrintF("%-24s %5s %12.0f %12.3f %14s %14s %10s\n", shape.name, shape.wire, results[i].tokens_per_s,
+                 results[i].tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio);
+  }
+  absl::PrintF("(sent B/token: mean bytes_sent per step in trainer 0's metrics.jsonl / tokens per step; runs in %s)\n",
+               workdir);
+  return 0;
+}
