@@ -1,0 +1,349 @@
+// Fake host and trainer speaking the coordinator protocol (see fake_node.h).
+#include "tests/unit/coordinator/fake_node.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/storage/checksum.h"
+#include "common/transport/zmq_transport.h"
+#include "proto/admin.capnp.h"
+#include "proto/checkpoint.capnp.h"
+#include "proto/coordinator.capnp.h"
+#include "proto/expert.capnp.h"
+#include "services/coordinator/placement_codec.h"
+#include "services/coordinator/rpc_util.h"
+
+namespace sy::coordinator::testing {
+namespace {
+
+constexpr char kCoordinator[] = "coordinator";
+const transport::Address kToCoordinator{kCoordinator, transport::Route::kConnected};
+
+absl::Time Deadline() { return absl::Now() + absl::Seconds(10); }
+
+absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& id, const std::string& coordinator,
+                                                             bool bind, std::string* endpoint,
+                                                             transport::RpcNode::Handler handler) {
+  transport::ZmqOptions options;
+  options.node_id = id;
+  auto zmq = transport::ZmqTransport::Create(options);
+  if (!zmq.ok()) return zmq.status();
+  if (bind) {
+    auto bound = (*zmq)->Bind("tcp://127.0.0.1:*");
+    if (!bound.ok()) return bound.status();
+    *endpoint = *bound;
+  }
+  if (absl::Status s = (*zmq)->Connect(kCoordinator, coordinator); !s.ok()) return s;
+  return transport::RpcNode::Create(*std::move(zmq), {}, std::move(handler));
+}
+
+}  // namespace
+
+std::string FakeState(const ActorKey& actor, uint64_t version, size_t bytes) {
+  std::string s(bytes / 4 * 4, '\0');
+  const uint64_t salt = (actor.dense ? 1000 + actor.shard : actor.layer * 100 + actor.expert) * 7919 + version * 104729;
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>((i * 131 + salt) >> 3);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<FakeHost>> FakeHost::Start(const std::string& id, const std::string& coordinator,
+                                                          uint64_t incarnation) {
+  std::unique_ptr<FakeHost> host(new FakeHost());
+  host->id_ = id;
+  host->incarnation_ = incarnation;
+  FakeHost* self = host.get();
+  auto rpc = MakeNode(id, coordinator, /*bind=*/true, &host->endpoint_,
+                      [self](transport::DecodedMessage m, transport::Responder r) { self->Handle(std::move(m), r); });
+  if (!rpc.ok()) return rpc.status();
+  host->rpc_ = *std::move(rpc);
+  return host;
+}
+
+FakeHost::~FakeHost() {
+  if (rpc_) rpc_->Close();
+}
+
+absl::Status FakeHost::Register(const std::vector<ActorKey>& held) {
+  capnp::MallocMessageBuilder b;
+  auto req = InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  req.setNodeId(id_);
+  req.setRole(proto::coordinator::Role::EXPERT_HOST);
+  req.setEndpoint(endpoint_);
+  req.setDevice("cpu");
+  req.setMemoryBytes(1u << 30);
+  req.setIncarnation(incarnation_);
+  auto list = req.initActors(static_cast<unsigned>(held.size()));
+  for (size_t i = 0; i < held.size(); ++i) held[i].ToProto(list[i]);
+  auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
+  return reply.status();
+}
+
+absl::StatusOr<bool> FakeHost::Heartbeat(uint64_t step) {
+  capnp::MallocMessageBuilder b;
+  auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  req.setNodeId(id_);
+  req.setIncarnation(incarnation_);
+  req.setStep(step);
+  req.setEpoch(table_epoch());
+  auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
+  if (!reply.ok()) return reply.status();
+  auto body = reply->Body<proto::coordinator::HeartbeatReply>();
+  if (!body.ok()) return body.status();
+  return body->getReregister();
+}
+
+absl::StatusOr<transport::DecodedMessage> FakeHost::Call(capnp::MallocMessageBuilder& header,
+                                                         std::vector<transport::Frame> data) {
+  return rpc_->Call(kToCoordinator, header, std::move(data), Deadline());
+}
+
+void FakeHost::Handle(transport::DecodedMessage request, transport::Responder responder) {
+  switch (request.envelope().getKind()) {
+    case proto::MessageKind::PLACEMENT: {
+      auto body = request.Body<proto::coordinator::PlacementRequest>();
+      if (!body.ok() || body->which() != proto::coordinator::PlacementRequest::UPDATE) {
+        return responder.Fail(absl::InvalidArgumentError("fake host: want a placement update"));
+      }
+      auto table = TableFromProto(body->getUpdate());
+      if (!table.ok()) return responder.Fail(table.status());
+      {
+        absl::MutexLock lock(&mu_);
+        table_epoch_ = table->epoch;
+        actors_.clear();
+        for (const auto& [actor, hosts] : table->entries) {
+          if (std::find(hosts.begin(), hosts.end(), id_) != hosts.end()) actors_.push_back(actor);
+        }
+      }
+      capnp::MallocMessageBuilder b;
+      InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(table->epoch);
+      return responder.Reply(b);
+    }
+    case proto::MessageKind::STATE_STREAM: {
+      auto body = request.Body<proto::expert::StateStreamRequest>();
+      if (!body.ok()) return responder.Fail(body.status());
+      auto actor = ActorKey::FromProto(body->getActor());
+      if (!actor.ok()) return responder.Fail(actor.status());
+      if (body->which() == proto::expert::StateStreamRequest::CHUNK_IN) {
+        const auto in = body->getChunkIn();
+        const transport::Frame& frame = request.data(0);
+        bool complete = false;
+        {
+          absl::MutexLock lock(&mu_);
+          std::string& bytes = receiving_[*actor];
+          if (in.getIndex() == 0) bytes.clear();
+          bytes.append(reinterpret_cast<const char*>(frame.data()), frame.size());
+          if (in.getIndex() + 1 == in.getCount()) {
+            if (bytes.size() != in.getTotalBytes() || storage::ChecksumOf(bytes) != in.getChecksum()) {
+              return responder.Fail(absl::DataLossError("fake host: restored state does not verify"));
+            }
+            installed_[*actor] = bytes;
+            complete = true;
+          }
+        }
+        capnp::MallocMessageBuilder b;
+        auto reply = InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+        actor->ToProto(reply.initActor());
+        reply.setChunksReceived(in.getIndex() + 1);
+        reply.setComplete(complete);
+        return responder.Reply(b);
+      }
+      const auto out = body->getStreamOut();
+      const auto purpose = body->getPurpose();
+      StreamOutSeen seen{purpose == proto::expert::StatePurpose::CHECKPOINT    ? "checkpoint"
+                         : purpose == proto::expert::StatePurpose::MIGRATION ? "migration"
+                                                                             : "replication",
+                         *actor, out.getDestination().cStr(), out.getAtStep()};
+      {
+        absl::MutexLock lock(&mu_);
+        stream_outs_.push_back(seen);
+      }
+      auto ack = [actor = *actor](transport::Responder r, uint32_t chunks) {
+        capnp::MallocMessageBuilder b;
+        auto reply = InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+        actor.ToProto(reply.initActor());
+        reply.setChunksReceived(chunks);
+        reply.setComplete(true);
+        r.Reply(b);
+      };
+      if (purpose != proto::expert::StatePurpose::CHECKPOINT) return ack(responder, 0);
+      // Stream the state in chunks to the coordinator; answer once every chunk is stored.
+      const std::string state = FakeState(*actor, out.getAtStep());
+      const uint64_t chunk_bytes = std::max<uint64_t>(4, out.getChunkBytes());
+      const uint32_t count = static_cast<uint32_t>((state.size() + chunk_bytes - 1) / chunk_bytes);
+      auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(count));
+      auto failed = std::make_shared<std::atomic<bool>>(false);
+      for (uint32_t i = 0; i < count; ++i) {
+        const absl::string_view bytes = absl::string_view(state).substr(i * chunk_bytes, chunk_bytes);
+        capnp::MallocMessageBuilder b;
+        auto chunk = InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+        chunk.setCheckpointId(body->getCheckpointId());
+        chunk.setStep(out.getAtStep());
+        actor->ToProto(chunk.initActor());
+        chunk.setHost(id_);
+        auto in = chunk.initChunk();
+        in.setVersion(out.getAtStep());
+        in.setIndex(i);
+        in.setCount(count);
+        in.setOffset(i * chunk_bytes);
+        in.setTotalBytes(state.size());
+        in.setChecksum(storage::ChecksumOf(state));
+        auto frames = AttachState(b, bytes);
+        {
+          absl::MutexLock lock(&mu_);
+          ++chunks_sent_;
+        }
+        rpc_->CallAsync(kToCoordinator, b, std::move(frames), Deadline(),
+                        [responder, remaining, failed, ack, count](absl::StatusOr<transport::DecodedMessage> r) mutable {
+                          if (!r.ok() && !failed->exchange(true)) responder.Fail(r.status());
+                          if (--*remaining == 0 && !failed->load()) ack(responder, count);
+                        });
+      }
+      return;
+    }
+    case proto::MessageKind::ADMIN: {
+      auto body = request.Body<proto::admin::AdminRequest>();
+      if (!body.ok() || body->which() != proto::admin::AdminRequest::FAULTS) {
+        return responder.Fail(absl::UnimplementedError("fake host: only faults"));
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        fault_specs_.push_back(body->getFaults().getSpec().cStr());
+      }
+      capnp::MallocMessageBuilder b;
+      InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN).setDone();
+      return responder.Reply(b);
+    }
+    default:
+      return responder.Fail(absl::UnimplementedError("fake host: unexpected kind"));
+  }
+}
+
+uint64_t FakeHost::table_epoch() const {
+  absl::MutexLock lock(&mu_);
+  return table_epoch_;
+}
+std::vector<ActorKey> FakeHost::actors() const {
+  absl::MutexLock lock(&mu_);
+  return actors_;
+}
+std::map<ActorKey, std::string> FakeHost::installed() const {
+  absl::MutexLock lock(&mu_);
+  return installed_;
+}
+std::vector<StreamOutSeen> FakeHost::stream_outs() const {
+  absl::MutexLock lock(&mu_);
+  return stream_outs_;
+}
+std::vector<std::string> FakeHost::fault_specs() const {
+  absl::MutexLock lock(&mu_);
+  return fault_specs_;
+}
+int FakeHost::checkpoint_chunks_sent() const {
+  absl::MutexLock lock(&mu_);
+  return chunks_sent_;
+}
+
+absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::string& id, const std::string& coordinator) {
+  std::unique_ptr<FakeTrainer> trainer(new FakeTrainer());
+  trainer->id_ = id;
+  FakeTrainer* self = trainer.get();
+  std::string unused;
+  auto rpc = MakeNode(id, coordinator, /*bind=*/false, &unused,
+                      [self](transport::DecodedMessage m, transport::Responder r) {
+                        auto body = m.Body<proto::coordinator::TrainerControlRequest>();
+                        if (m.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL || !body.ok() ||
+                            body->which() != proto::coordinator::TrainerControlRequest::ROLLBACK) {
+                          return r.Fail(absl::UnimplementedError("fake trainer: only rollback"));
+                        }
+                        {
+                          absl::MutexLock lock(&self->mu_);
+                          self->rollbacks_.push_back({body->getRollback().getStep(),
+                                                      body->getRollback().getCheckpointId(), body->getEpoch()});
+                        }
+                        capnp::MallocMessageBuilder b;
+                        InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL)
+                            .setStep(body->getRollback().getStep());
+                        r.Reply(b);
+                      });
+  if (!rpc.ok()) return rpc.status();
+  trainer->rpc_ = *std::move(rpc);
+  return trainer;
+}
+
+FakeTrainer::~FakeTrainer() {
+  if (rpc_) rpc_->Close();
+}
+
+absl::Status FakeTrainer::Register() {
+  capnp::MallocMessageBuilder b;
+  auto req = InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  req.setNodeId(id_);
+  req.setRole(proto::coordinator::Role::TRAINER);
+  req.setIncarnation(1);
+  return rpc_->Call(kToCoordinator, b, {}, Deadline()).status();
+}
+
+absl::StatusOr<bool> FakeTrainer::Heartbeat(uint64_t step) {
+  capnp::MallocMessageBuilder b;
+  auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  req.setNodeId(id_);
+  req.setIncarnation(1);
+  req.setStep(step);
+  auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
+  if (!reply.ok()) return reply.status();
+  auto body = reply->Body<proto::coordinator::HeartbeatReply>();
+  if (!body.ok()) return body.status();
+  return body->getReregister();
+}
+
+absl::Status FakeTrainer::ReportLoad(uint64_t step, const std::vector<ExpertTokens>& loads) {
+  capnp::MallocMessageBuilder b;
+  auto req = InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
+  req.setTrainer(id_);
+  req.setStep(step);
+  auto list = req.initLoads(static_cast<unsigned>(loads.size()));
+  for (size_t i = 0; i < loads.size(); ++i) {
+    list[i].initExpert().setLayer(loads[i].expert.layer);
+    list[i].getExpert().setExpert(loads[i].expert.expert);
+    list[i].setTokens(loads[i].tokens);
+    list[i].setDropped(loads[i].dropped);
+  }
+  return rpc_->Call(kToCoordinator, b, {}, Deadline()).status();
+}
+
+std::vector<RollbackSeen> FakeTrainer::rollbacks() const {
+  absl::MutexLock lock(&mu_);
+  return rollbacks_;
+}
+
+bool WaitFor(const std::function<bool()>& condition) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!condition()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
+}
+
+Heartbeater::Heartbeater(std::vector<FakeHost*> hosts, std::vector<FakeTrainer*> trainers)
+    : hosts_(std::move(hosts)), trainers_(std::move(trainers)) {
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      for (FakeHost* h : hosts_) {
+        auto again = h->Heartbeat(step);
+        if (again.ok() && *again) (void)h->Register(h->actors());
+      }
+      for (FakeTrainer* t : trainers_) {
+        auto again = t->Heartbeat(step);
+        if (again.ok() && *again) (void)t->Register();
+      }
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+  });
+}
+
+Heartbeater::~Heartbeater() {
+  stop_ = true;
+  thread_.join();
+}
+
+}  // namespace sy::coordinator::testing

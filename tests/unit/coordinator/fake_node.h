@@ -1,0 +1,119 @@
+// Test doubles of an expert host and a trainer that speak the coordinator protocol
+// over real ZeroMQ sockets, for the coordinator's service tests and syctl's
+// integration tests (never part of the product). The host answers placement updates,
+// streams a deterministic fake state when asked for a checkpoint (chunks sent to the
+// coordinator as CheckpointChunk calls), installs restored state (chunkIn, checksum
+// verified), records migration requests and fault specs. The trainer records
+// rollbacks. Thread-safe: handlers run on the RpcNode thread, accessors lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/transport/rpc.h"
+#include "services/coordinator/actor_key.h"
+#include "services/coordinator/load_tracker.h"
+
+namespace sy::coordinator::testing {
+
+// The fake state of `actor` at `version`: `bytes` bytes (a multiple of 4).
+std::string FakeState(const ActorKey& actor, uint64_t version, size_t bytes = 2600);
+
+struct StreamOutSeen {
+  std::string purpose;  // "checkpoint", "migration", "replication"
+  ActorKey actor;
+  std::string destination;
+  uint64_t at_step = 0;
+};
+
+class FakeHost {
+ public:
+  static absl::StatusOr<std::unique_ptr<FakeHost>> Start(const std::string& id, const std::string& coordinator,
+                                                          uint64_t incarnation = 1);
+  ~FakeHost();
+
+  // Registers, listing `held` as the actors it already holds.
+  absl::Status Register(const std::vector<ActorKey>& held = {});
+  // Heartbeat at `step`; returns whether the coordinator asked to register again.
+  absl::StatusOr<bool> Heartbeat(uint64_t step);
+  // Any request to the coordinator (for tests of bad input).
+  absl::StatusOr<transport::DecodedMessage> Call(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {});
+
+  const std::string& id() const { return id_; }
+  const std::string& endpoint() const { return endpoint_; }
+  uint64_t table_epoch() const;
+  // Actors the last pushed table places on this host.
+  std::vector<ActorKey> actors() const;
+  std::map<ActorKey, std::string> installed() const;
+  std::vector<StreamOutSeen> stream_outs() const;
+  std::vector<std::string> fault_specs() const;
+  int checkpoint_chunks_sent() const;
+
+ private:
+  FakeHost() = default;
+  void Handle(transport::DecodedMessage request, transport::Responder responder);
+
+  std::string id_;
+  std::string endpoint_;
+  uint64_t incarnation_ = 1;
+  std::unique_ptr<transport::RpcNode> rpc_;
+  mutable absl::Mutex mu_;
+  uint64_t table_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<ActorKey> actors_ ABSL_GUARDED_BY(mu_);
+  std::map<ActorKey, std::string> receiving_ ABSL_GUARDED_BY(mu_);
+  std::map<ActorKey, std::string> installed_ ABSL_GUARDED_BY(mu_);
+  std::vector<StreamOutSeen> stream_outs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> fault_specs_ ABSL_GUARDED_BY(mu_);
+  int chunks_sent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+struct RollbackSeen {
+  uint64_t step = 0;
+  uint64_t checkpoint_id = 0;
+  uint64_t epoch = 0;
+};
+
+class FakeTrainer {
+ public:
+  static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator);
+  ~FakeTrainer();
+  absl::Status Register();
+  absl::StatusOr<bool> Heartbeat(uint64_t step);
+  absl::Status ReportLoad(uint64_t step, const std::vector<ExpertTokens>& loads);
+  std::vector<RollbackSeen> rollbacks() const;
+
+ private:
+  FakeTrainer() = default;
+  std::string id_;
+  std::unique_ptr<transport::RpcNode> rpc_;
+  mutable absl::Mutex mu_;
+  std::vector<RollbackSeen> rollbacks_ ABSL_GUARDED_BY(mu_);
+};
+
+// Polls `condition` until true; false after 20 s (a hang guard, never a timing assertion).
+bool WaitFor(const std::function<bool()>& condition);
+
+// Heartbeats the given nodes every 30 ms from a background thread at step `step`,
+// re-registering a node the coordinator asks to (with the actors its table gave it).
+class Heartbeater {
+ public:
+  Heartbeater(std::vector<FakeHost*> hosts, std::vector<FakeTrainer*> trainers);
+  ~Heartbeater();
+  std::atomic<uint64_t> step{0};
+
+ private:
+  std::vector<FakeHost*> hosts_;
+  std::vector<FakeTrainer*> trainers_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace sy::coordinator::testing

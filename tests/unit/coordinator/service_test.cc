@@ -1,0 +1,339 @@
+// The coordinator service over real ZeroMQ sockets with fake hosts and trainers:
+// placement once the expected hosts registered, checkpoint now (hosts stream
+// chunks) and restore, host failure -> re-placement + restore + trainer rollback,
+// join/drain/rebalance with migration requests, restart on the same database, fault
+// forwarding, and bad input answered with clear errors.
+#include <filesystem>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "proto/admin.capnp.h"
+#include "proto/checkpoint.capnp.h"
+#include "proto/coordinator.capnp.h"
+#include "services/coordinator/coordinator_service.h"
+#include "services/coordinator/rpc_util.h"
+#include "services/syctl/admin_client.h"
+#include "tests/unit/coordinator/fake_node.h"
+
+namespace sy::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeHost;
+using testing::FakeState;
+using testing::FakeTrainer;
+using testing::Heartbeater;
+using testing::WaitFor;
+using ::testing::HasSubstr;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = (fs::temp_directory_path() / ("sy_coord_svc_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name())).string();
+    fs::remove_all(db_);
+    options_.db_path = db_;
+    options_.shape = {1, 4, 2};  // 6 actors
+    options_.expected_hosts = 2;
+    options_.chunk_bytes = 1024;  // fake states are 2600 bytes: 3 chunks
+    options_.heartbeat_timeout = absl::Seconds(30);
+    options_.call_timeout = absl::Seconds(5);
+  }
+  void TearDown() override {
+    service_.reset();
+    fs::remove_all(db_);
+  }
+
+  void StartService() {
+    auto service = CoordinatorService::Start(options_);
+    ASSERT_TRUE(service.ok()) << service.status();
+    service_ = *std::move(service);
+    auto client = syctl::AdminClient::Connect(service_->endpoint());
+    ASSERT_TRUE(client.ok()) << client.status();
+    admin_ = *std::move(client);
+  }
+
+  std::unique_ptr<FakeHost> Host(const std::string& id, uint64_t incarnation = 1) {
+    auto host = FakeHost::Start(id, service_->endpoint(), incarnation);
+    EXPECT_TRUE(host.ok()) << host.status();
+    return host.ok() ? *std::move(host) : nullptr;
+  }
+
+  absl::StatusOr<transport::DecodedMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill) {
+    return admin_->Call(fill, absl::Seconds(10));
+  }
+  proto::admin::ClusterStatus::Reader Status(std::optional<transport::DecodedMessage>& holder) {
+    auto reply = Admin([](auto r) { r.setStatus(); });
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    holder.emplace(*std::move(reply));
+    return holder->Body<proto::admin::AdminReply>()->getStatus();
+  }
+  uint64_t Epoch() {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getEpoch();
+  }
+  uint64_t LatestCheckpoint() {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getLatestCheckpoint();
+  }
+
+  std::string db_;
+  CoordinatorOptions options_;
+  std::unique_ptr<CoordinatorService> service_;
+  std::unique_ptr<syctl::AdminClient> admin_;
+};
+
+TEST_F(ServiceTest, PlacementStartsOnceTheExpectedHostsRegistered) {
+  StartService();
+  auto h1 = Host("host-1");
+  ASSERT_TRUE(h1->Register().ok());
+  // Not ready with one of two hosts: a placement query is Unavailable (retry later).
+  capnp::MallocMessageBuilder get;
+  InitBody<proto::coordinator::PlacementRequest>(get, proto::MessageKind::PLACEMENT).setGet();
+  EXPECT_EQ(h1->Call(get).status().code(), absl::StatusCode::kUnavailable);
+  auto h0 = Host("host-0");
+  ASSERT_TRUE(h0->Register().ok());
+  ASSERT_TRUE(WaitFor([&] { return h0->table_epoch() == 1 && h1->table_epoch() == 1; }));
+  // The static round-robin rule over the hosts in natural order: g % 2.
+  EXPECT_EQ(h0->actors(), (std::vector<ActorKey>{ActorKey::Expert(0, 0), ActorKey::Expert(0, 2), ActorKey::Dense(0)}));
+  EXPECT_EQ(h1->actors(), (std::vector<ActorKey>{ActorKey::Expert(0, 1), ActorKey::Expert(0, 3), ActorKey::Dense(1)}));
+  // A query with the current epoch gets no table back; an old one gets it.
+  capnp::MallocMessageBuilder current;
+  auto req = InitBody<proto::coordinator::PlacementRequest>(current, proto::MessageKind::PLACEMENT);
+  req.setGet();
+  req.setKnownEpoch(1);
+  auto reply = h0->Call(current);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_FALSE(reply->Body<proto::coordinator::PlacementReply>()->hasTable());
+  auto full = h0->Call(get);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->Body<proto::coordinator::PlacementReply>()->getTable().getEntries().size(), 6u);
+}
+
+TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  ASSERT_TRUE(h0->Heartbeat(5).ok() && h1->Heartbeat(5).ok());
+
+  auto now = Admin([](auto r) { r.setCheckpointNow(); });
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
+  EXPECT_EQ(h0->checkpoint_chunks_sent() + h1->checkpoint_chunks_sent(), 6 * 3);
+  auto list = Admin([](auto r) { r.setCheckpointList(); });
+  ASSERT_TRUE(list.ok());
+  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  ASSERT_EQ(manifests.size(), 1u);
+  EXPECT_EQ(manifests[0].getStep(), 5u);
+  ASSERT_EQ(manifests[0].getActors().size(), 6u);
+  EXPECT_EQ(manifests[0].getActors()[0].getChunkCount(), 3u);
+  EXPECT_EQ(manifests[0].getActors()[0].getTotalBytes(), FakeState(ActorKey::Expert(0, 0), 5).size());
+
+  const uint64_t epoch = Epoch();
+  auto restore = Admin([](auto r) { r.setCheckpointRestore(1); });
+  ASSERT_TRUE(restore.ok()) << restore.status();
+  EXPECT_EQ(restore->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  EXPECT_GT(Epoch(), epoch);  // requests from before the restore are stale
+  for (FakeHost* h : {h0.get(), h1.get()}) {
+    auto installed = h->installed();
+    ASSERT_EQ(installed.size(), 3u) << h->id();
+    for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 5)) << actor.ToString();
+  }
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
+  EXPECT_EQ((*trainer)->rollbacks()[0].step, 5u);
+  EXPECT_EQ((*trainer)->rollbacks()[0].checkpoint_id, 1u);
+  // Unknown checkpoint: NotFound, nothing changes.
+  auto missing = Admin([](auto r) { r.setCheckpointRestore(9); });
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
+  options_.heartbeat_timeout = absl::Milliseconds(400);
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  {
+    Heartbeater all({h0.get(), h1.get()}, {trainer->get()});
+    all.step = 10;
+    ASSERT_TRUE(WaitFor([&] {
+      std::optional<transport::DecodedMessage> holder;
+      return Status(holder).getStep() == 10;
+    }));
+    ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+    ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
+  }
+  // host-1 goes silent; host-0 and the trainer keep beating.
+  Heartbeater survivors({h0.get()}, {trainer->get()});
+  survivors.step = 13;
+  ASSERT_TRUE(WaitFor([&] { return h0->actors().size() == 6; }));
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
+  EXPECT_EQ((*trainer)->rollbacks()[0].step, 10u);
+  auto installed = h0->installed();
+  ASSERT_EQ(installed.size(), 6u);  // every actor restored to the checkpoint, survivors' too
+  for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 10));
+  std::optional<transport::DecodedMessage> holder;
+  auto status = Status(holder);
+  EXPECT_EQ(status.getRecoveries(), 1u);
+  EXPECT_EQ(status.getHostsAlive(), 1u);
+  EXPECT_EQ(std::string(status.getPhase().cStr()), "training");
+  EXPECT_EQ((*trainer)->rollbacks()[0].epoch, h0->table_epoch());
+}
+
+TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsWithMigrationRequests) {
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  // host-0 holds E0 and E2: make them hot.
+  ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
+                                         {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+                  .ok());
+  const uint64_t epoch = Epoch();
+  auto dry = Admin([](auto r) { r.initRebalance().setDryRun(true); });
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  auto plan = dry->Body<proto::admin::AdminReply>()->getRebalance();
+  EXPECT_FALSE(plan.getApplied());
+  ASSERT_GT(plan.getMoves().size(), 0u);
+  EXPECT_GT(plan.getMaxOverMeanBefore(), 1.25);
+  EXPECT_LE(plan.getMaxOverMeanAfter(), 1.25);
+  EXPECT_EQ(Epoch(), epoch);  // a dry run changes nothing
+  auto real = Admin([](auto r) { r.initRebalance(); });
+  ASSERT_TRUE(real.ok());
+  EXPECT_TRUE(real->Body<proto::admin::AdminReply>()->getRebalance().getApplied());
+  EXPECT_GT(Epoch(), epoch);
+  ASSERT_TRUE(WaitFor([&] { return !h0->stream_outs().empty(); }));
+  EXPECT_EQ(h0->stream_outs()[0].destination, "host-1");
+
+  // host-2 joins: actors move to it, and their sources are asked to stream them.
+  auto h2 = Host("host-2");
+  ASSERT_TRUE(h2->Register().ok());
+  ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2; }));
+  ASSERT_TRUE(WaitFor([&] {
+    size_t to_h2 = 0;
+    for (FakeHost* h : {h0.get(), h1.get()}) {
+      for (const auto& s : h->stream_outs()) to_h2 += s.destination == "host-2" ? 1 : 0;
+    }
+    return to_h2 == 2;
+  }));
+
+  // Drain host-0: it keeps nothing; every actor it had is streamed away.
+  const auto before = h0->actors();
+  const size_t seen = h0->stream_outs().size();
+  ASSERT_TRUE(Admin([](auto r) { r.setDrain("host-0"); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return h0->actors().empty() && h0->stream_outs().size() == seen + before.size(); }));
+  for (size_t i = seen; i < h0->stream_outs().size(); ++i) EXPECT_EQ(h0->stream_outs()[i].purpose, "migration");
+  EXPECT_EQ(Admin([](auto r) { r.setDrain("host-9"); }).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, RestartRebuildsCatalogAndPlacementFromTheDatabase) {
+  options_.heartbeat_timeout = absl::Milliseconds(600);
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
+  ASSERT_TRUE(h0->Heartbeat(3).ok() && h1->Heartbeat(3).ok());
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
+  const uint64_t epoch = Epoch();
+  const auto h0_actors = h0->actors();
+  // The coordinator restarts on the same database and the same port.
+  const std::string endpoint = service_->endpoint();
+  service_.reset();
+  options_.listen = endpoint;
+  StartService();
+  EXPECT_EQ(LatestCheckpoint(), 1u);
+  EXPECT_EQ(Epoch(), epoch);
+  // Heartbeats are answered "register again"; hosts that re-register with their actors
+  // cause no recovery.
+  Heartbeater beats({h0.get(), h1.get()}, {});
+  beats.step = 4;
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<transport::DecodedMessage> holder;
+    auto s = Status(holder);
+    return s.getHostsAlive() == 2 && s.getStep() == 4;
+  }));
+  std::optional<transport::DecodedMessage> holder;
+  EXPECT_EQ(Status(holder).getRecoveries(), 0u);
+  EXPECT_EQ(h0->actors(), h0_actors);
+  auto list = Admin([](auto r) { r.setCheckpointList(); });
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->Body<proto::admin::AdminReply>()->getCheckpoints().size(), 1u);
+}
+
+TEST_F(ServiceTest, FaultsAreSetOnTheCoordinatorOrForwardedToANode) {
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
+  auto forwarded = Admin([](auto r) {
+    auto f = r.initFaults();
+    f.setNodeId("host-1");
+    f.setSpec("drop=0.2,seed=3");
+  });
+  ASSERT_TRUE(forwarded.ok()) << forwarded.status();
+  EXPECT_EQ(h1->fault_specs(), std::vector<std::string>{"drop=0.2,seed=3"});
+  EXPECT_TRUE(Admin([](auto r) { r.initFaults().setSpec("dup=0.5,seed=1"); }).ok());
+  EXPECT_TRUE(Admin([](auto r) { r.initFaults().setSpec(""); }).ok());
+  EXPECT_EQ(Admin([](auto r) { r.initFaults().setSpec("drop=7"); }).status().code(), absl::StatusCode::kInvalidArgument);
+  auto unknown = Admin([](auto r) {
+    auto f = r.initFaults();
+    f.setNodeId("nobody");
+    f.setSpec("drop=0.1");
+  });
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, BadInputGetsAClearErrorAndChangesNothing) {
+  StartService();
+  auto h0 = Host("host-0");
+  // A register claiming another node's id.
+  capnp::MallocMessageBuilder spoof;
+  auto reg = InitBody<proto::coordinator::RegisterRequest>(spoof, proto::MessageKind::REGISTER);
+  reg.setNodeId("host-7");
+  reg.setRole(proto::coordinator::Role::EXPERT_HOST);
+  reg.setEndpoint("tcp://127.0.0.1:1");
+  auto refused = h0->Call(spoof);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("host-7"));
+  // A host without an endpoint.
+  capnp::MallocMessageBuilder no_endpoint;
+  auto reg2 = InitBody<proto::coordinator::RegisterRequest>(no_endpoint, proto::MessageKind::REGISTER);
+  reg2.setNodeId("host-0");
+  reg2.setRole(proto::coordinator::Role::EXPERT_HOST);
+  EXPECT_EQ(h0->Call(no_endpoint).status().code(), absl::StatusCode::kInvalidArgument);
+  // A load report for an expert the model does not have.
+  capnp::MallocMessageBuilder load;
+  auto report = InitBody<proto::coordinator::LoadReportRequest>(load, proto::MessageKind::LOAD_REPORT);
+  report.setTrainer("host-0");
+  report.initLoads(1)[0].initExpert().setExpert(99);
+  EXPECT_EQ(h0->Call(load).status().code(), absl::StatusCode::kInvalidArgument);
+  // A chunk for a checkpoint nobody is taking.
+  capnp::MallocMessageBuilder chunk;
+  auto c = InitBody<proto::checkpoint::ChunkRequest>(chunk, proto::MessageKind::CHECKPOINT_CHUNK);
+  c.setCheckpointId(5);
+  ActorKey::Expert(0, 0).ToProto(c.initActor());
+  auto frames = AttachState(chunk, std::string(8, 'x'));
+  EXPECT_EQ(h0->Call(chunk, frames).status().code(), absl::StatusCode::kFailedPrecondition);
+  // A placement update from a node: only the coordinator publishes.
+  capnp::MallocMessageBuilder update;
+  InitBody<proto::coordinator::PlacementRequest>(update, proto::MessageKind::PLACEMENT).initUpdate();
+  EXPECT_EQ(h0->Call(update).status().code(), absl::StatusCode::kInvalidArgument);
+  // A kind the coordinator does not serve.
+  capnp::MallocMessageBuilder commit;
+  commit.initRoot<proto::Envelope>().setKind(proto::MessageKind::STEP_COMMIT);
+  EXPECT_EQ(h0->Call(commit).status().code(), absl::StatusCode::kUnimplemented);
+  std::optional<transport::DecodedMessage> holder;
+  auto status = Status(holder);
+  EXPECT_EQ(status.getHostsTotal(), 0u);
+  EXPECT_EQ(status.getEpoch(), 0u);
+}
+
+}  // namespace
+}  // namespace sy::coordinator
