@@ -1,8 +1,8 @@
 // ClusterActor on the DeterministicExecutor (manual clock) over loopback ZeroMQ:
 // heartbeat failure detection happens exactly after the configured timeout (not
 // before), the failed host's actors move to the survivor with a new epoch, and every
-// message is handled (mailboxes end empty). Requests travel through real RpcNodes; the actors run only when the test
-// steps the executor. (ZeroMQ rather than InProcTransport: two in-process transports
+// message is handled (mailboxes end empty). Requests travel through real RpcNodes;
+// the actors run only when the test steps the executor. (ZeroMQ rather than InProcTransport: two in-process transports
 // replying to each other trip Abseil's lock-order checker inside InProcTransport.)
 #include <filesystem>
 #include <optional>
