@@ -153,6 +153,30 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(ServiceTest, AutomaticCheckpointsAtEveryNthStepWithRetention) {
+  options_.checkpoint_every = 5;
+  options_.retain = 2;
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
+  auto steps = [&]() {
+    std::vector<uint64_t> out;
+    auto list = Admin([](auto r) { r.setCheckpointList(); });
+    if (!list.ok()) return out;
+    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
+    return out;
+  };
+  Heartbeater beats({h0.get(), h1.get()}, {});
+  beats.step = 3;  // the hosts are asked for the next boundary ahead: step 5
+  ASSERT_TRUE(WaitFor([&] { return steps() == std::vector<uint64_t>{5}; }));
+  beats.step = 6;
+  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{5, 10}); }));
+  beats.step = 11;
+  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{10, 15}); }));  // retain 2
+  EXPECT_EQ(LatestCheckpoint(), 3u);
+  for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step % 5, 0u);
+}
+
 TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   options_.heartbeat_timeout = absl::Milliseconds(400);
   StartService();
