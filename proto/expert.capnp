@@ -76,6 +76,71 @@ struct StepCommitRequest {
   # Micro-batch indices this trainer completed.
   totalMicroBatches @3 :UInt32;
   # M: the step is complete once all of 0..M-1 are in.
+  phase @4 :StepPhase;
+  # What this request asks (the envelope has one kind for the whole step protocol).
+  stats @5 :List(MicroBatchStats);
+  # commit: one entry per micro-batch in `microBatches`, kept for the leader's metrics.
+  clipScale @6 :Float32 = 1.0;
+  # apply: factor the combined gradients are multiplied by first (1 = no clipping).
+  learningRate @7 :Float32;
+  # apply: AdamW learning rate of this step.
+}
+
+enum StepPhase {
+  # The phases of the distributed step, in order, plus a read-only query.
+  commit @0;
+  # A trainer finished `microBatches` of `step` (their buckets and dense pushes are in).
+  gatherNorms @1;
+  # Leader: per-segment squared gradient norms of `step` once all M micro-batches are in
+  # (waits until then, or fails with aborted after the host's step timeout).
+  apply @2;
+  # Leader: apply AdamW with (clipScale, learningRate) to every actor; version becomes `step`.
+  status @3;
+  # Anyone: the host's versions, actor checksums and step-timeout count (changes nothing).
+}
+
+struct MicroBatchStats {
+  # What one micro-batch's forward/backward measured, for the leader's metrics.jsonl.
+  microBatch @0 :UInt32;
+  # Index within the step.
+  loss @1 :Float64;
+  # ce + lb + z.
+  ce @2 :Float64;
+  # Mean cross-entropy.
+  lb @3 :Float64;
+  # Load-balancing loss summed over Switch layers.
+  z @4 :Float64;
+  # Router z-loss summed over Switch layers.
+  tokens @5 :Int64;
+  # Tokens in the micro-batch.
+  droppedTokens @6 :Int64;
+  # Tokens over capacity, summed over Switch layers.
+  expertCounts @7 :List(List(Int64));
+  # Per Switch layer, tokens routed to each expert (before capacity).
+  bytesSent @8 :UInt64;
+  # Data bytes the trainer sent for this micro-batch (buckets, gradients, dense pushes).
+}
+
+struct SegmentNorm {
+  # Sum of squares of one gradient segment (see gpu/model/optimizer.h GradSegment).
+  param @0 :UInt32;
+  # Canonical parameter index.
+  expert @1 :Int32;
+  # Expert slice, or -1 for a whole dense tensor.
+  sumSquares @2 :Float64;
+  # Backend::SumSquares of the combined (unclipped) gradient of the segment.
+}
+
+struct ActorStatus {
+  # One actor's state, for status queries and tests.
+  actor @0 :ActorRef;
+  # Which actor.
+  version @1 :UInt64;
+  # Steps applied.
+  checksum @2 :UInt64;
+  # FNV-1a 64 over its weights and Adam moments.
+  contributions @3 :UInt32;
+  # Gradient contributions held for the open step.
 }
 
 struct StepCommitReply {
@@ -86,6 +151,18 @@ struct StepCommitReply {
   # Micro-batches received so far for the step.
   applied @2 :Bool;
   # true once every expert on the host applied the update and moved to version step+1.
+  segments @3 :List(SegmentNorm);
+  # gatherNorms: every segment this host owns, in canonical order.
+  stats @4 :List(MicroBatchStats);
+  # gatherNorms: the stats of every committed micro-batch of the step, by index.
+  version @5 :UInt64;
+  # status/apply: the lowest version over the host's actors.
+  actors @6 :List(ActorStatus);
+  # status: every actor on the host.
+  stepTimeouts @7 :UInt64;
+  # status: steps that stayed incomplete past the host's step timeout.
+  missingMicroBatches @8 :List(UInt32);
+  # status: micro-batches of the open step not committed yet.
 }
 
 struct ActorRef {

@@ -35,6 +35,20 @@ struct PullRequest {
   # Dense shard index.
   version @1 :UInt64;
   # Wanted version (step); 0 = current.
+  target @2 :PullTarget;
+  # denseShard: `shard`; expert: the expert (expertLayer, expertIndex), for checksums.
+  expertLayer @3 :UInt32;
+  # Layer of the expert (target == expert).
+  expertIndex @4 :UInt32;
+  # Expert index within the layer (target == expert).
+}
+
+enum PullTarget {
+  # What a pull reads.
+  denseShard @0;
+  # A dense parameter shard.
+  expert @1;
+  # An expert's weights [w_in | b_in | w_out | b_out] (C*F + F + F*C + C floats).
 }
 
 struct PullReply {

@@ -16,14 +16,45 @@ float LearningRate(int64_t step, int64_t total_steps, int64_t warmup_steps, floa
   return static_cast<float>(min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(kPi * progress)));
 }
 
-absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm) {
-  auto sq = grads->backend()->SumSquares(grads->data(), grads->size());
-  if (!sq.ok()) return sq.status();
-  const float norm = static_cast<float>(std::sqrt(*sq));
-  if (max_norm > 0.0f) {
-    const float scale = max_norm / (norm + 1e-6f);
-    if (scale < 1.0f) grads->backend()->Scale(grads->data(), scale, grads->size());
+bool IsExpertParam(const ParamInfo& info) {
+  return info.name.find(".expert_") != std::string::npos && !info.shape.empty();
+}
+
+std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos) {
+  std::vector<GradSegment> segments;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const ParamInfo& info = infos[i];
+    if (!IsExpertParam(info) || info.shape[0] <= 0) {
+      segments.push_back({static_cast<uint32_t>(i), -1, info.offset, info.numel});
+      continue;
+    }
+    const int64_t experts = info.shape[0];
+    const int64_t per_expert = info.numel / experts;
+    for (int64_t e = 0; e < experts; ++e) {
+      segments.push_back({static_cast<uint32_t>(i), static_cast<int>(e), info.offset + e * per_expert, per_expert});
+    }
   }
+  return segments;
+}
+
+float GradNormFromSquares(double squared_norm) { return static_cast<float>(std::sqrt(squared_norm)); }
+
+float ClipScale(float norm, float max_norm) {
+  if (max_norm <= 0.0f) return 1.0f;
+  const float scale = max_norm / (norm + 1e-6f);
+  return scale < 1.0f ? scale : 1.0f;
+}
+
+absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm) {
+  double squared = 0;
+  for (const GradSegment& seg : GradSegments(grads->infos())) {
+    auto sq = grads->backend()->SumSquares(grads->data() + seg.offset, seg.numel);
+    if (!sq.ok()) return sq.status();
+    squared += *sq;
+  }
+  const float norm = GradNormFromSquares(squared);
+  const float scale = ClipScale(norm, max_norm);
+  if (scale < 1.0f) grads->backend()->Scale(grads->data(), scale, grads->size());
   return norm;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,9 +27,29 @@ struct AdamWConfig {
 // from lr down to 0.1*lr reached at s = total. Steps past total stay at 0.1*lr.
 float LearningRate(int64_t step, int64_t total_steps, int64_t warmup_steps, float lr);
 
-// Global L2 norm of grads (fixed summation order). If max_norm > 0 and
-// max_norm / (norm + 1e-6) < 1, scales grads in place by that factor.
-// Returns the norm before clipping.
+// One segment of the global gradient norm: a dense parameter tensor, or one
+// expert's slice of an expert tensor (layer{l}.expert_*[e]). Segments in
+// canonical order: parameters in order, an expert tensor's experts 0..E-1.
+struct GradSegment {
+  uint32_t param_index = 0;  // index in ParamInfos
+  int expert = -1;           // expert slice, or -1 for a whole (dense) tensor
+  int64_t offset = 0;        // elements from the start of the block
+  int64_t numel = 0;
+};
+// True for the expert tensors (their dim 0 is the expert index).
+bool IsExpertParam(const ParamInfo& info);
+std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos);
+
+// The global squared norm is the sum, in canonical segment order (in double), of
+// per-segment Backend::SumSquares, so hosts holding single segments can compute
+// their parts and a leader can add them up with the same bits.
+// GradNormFromSquares: the float norm; ClipScale: max_norm / (norm + 1e-6) when
+// that is < 1 and max_norm > 0, else 1 (no clipping).
+float GradNormFromSquares(double squared_norm);
+float ClipScale(float norm, float max_norm);
+
+// Global L2 norm of grads (per-segment sums, see above). If ClipScale < 1,
+// scales grads in place by it. Returns the norm before clipping.
 absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm);
 
 class AdamW {

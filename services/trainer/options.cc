@@ -140,9 +140,9 @@ const std::vector<FlagSpec>& Flags() {
   return *flags;
 }
 
-absl::Status CheckConsistency(const TrainerOptions& o) {
-  if (o.data.empty()) return absl::InvalidArgumentError("--data is required");
-  if (o.steps <= 0) return absl::InvalidArgumentError("--steps is required (> 0)");
+absl::Status CheckConsistency(const TrainerOptions& o, bool require_run_flags) {
+  if (require_run_flags && o.data.empty()) return absl::InvalidArgumentError("--data is required");
+  if (require_run_flags && o.steps <= 0) return absl::InvalidArgumentError("--steps is required (> 0)");
   if (o.d_model % o.heads != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--d_model=", o.d_model, " is not divisible by --heads=", o.heads));
@@ -151,9 +151,7 @@ absl::Status CheckConsistency(const TrainerOptions& o) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string>& args) {
+absl::StatusOr<TrainerOptions> ParseFlags(const std::vector<std::string>& args, bool require_run_flags) {
   TrainerOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -175,8 +173,18 @@ absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string
     if (absl::Status s = spec->set(o, value); !s.ok()) return s;
   }
   if (o.help) return o;
-  if (absl::Status s = CheckConsistency(o); !s.ok()) return s;
+  if (absl::Status s = CheckConsistency(o, require_run_flags); !s.ok()) return s;
   return o;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string>& args) {
+  return ParseFlags(args, /*require_run_flags=*/true);
+}
+
+absl::StatusOr<TrainerOptions> ParseModelOptions(const std::vector<std::string>& args) {
+  return ParseFlags(args, /*require_run_flags=*/false);
 }
 
 std::string HelpText() {

@@ -62,6 +62,10 @@ struct TrainerOptions {
 // by heads). --help skips the consistency checks.
 absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string>& args);
 
+// The same flags for processes that train no data themselves (sy-expert-host):
+// --data and --steps are optional; every other check applies.
+absl::StatusOr<TrainerOptions> ParseModelOptions(const std::vector<std::string>& args);
+
 // Usage text listing every flag with its default.
 std::string HelpText();
 

@@ -1,0 +1,102 @@
+// An expert host's process-level wiring (see host_process.h).
+#include "services/expert_host/host_process.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/transport/faulty_transport.h"
+#include "common/transport/zmq_transport.h"
+#include "services/trainer/model_options.h"
+
+namespace sy::expert_host {
+
+std::string BindSpelling(const std::string& endpoint) {
+  if (absl::EndsWith(endpoint, ":0")) return endpoint.substr(0, endpoint.size() - 1) + "*";
+  return endpoint;
+}
+
+absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << endpoint << "\n";
+    out.close();
+    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ready file ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::HostOptions& options) {
+  absl::StatusOr<gpu::ModelConfig> model = trainer::ModelConfigFromOptions(options.model);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<gpu::Device> device = gpu::Device::Parse(options.model.device);
+  if (!device.ok()) return device.status();
+  std::unique_ptr<HostProcess> p(new HostProcess());
+  gpu::BackendOptions backend_options;
+  backend_options.num_threads = options.model.threads;
+  absl::StatusOr<std::unique_ptr<gpu::Backend>> backend = gpu::CreateBackend(*device, backend_options);
+  if (!backend.ok()) return backend.status();
+  p->backend_ = *std::move(backend);
+
+  HostConfig config;
+  config.model = *model;
+  config.adam = trainer::AdamWConfigFromOptions(options.model);
+  config.seed = options.model.seed;
+  config.micro_batches = options.model.micro_batches;
+  config.max_bucket_rows = options.model.micro_batch * options.model.context;
+  config.host_index = options.host_index;
+  config.num_hosts = options.num_hosts;
+  config.step_timeout = absl::Seconds(options.step_timeout_s);
+  absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
+  if (!service.ok()) return service.status();
+  p->service_ = *std::move(service);
+
+  if (options.metrics_port >= 0) {
+    absl::StatusOr<std::unique_ptr<metrics::HttpExporter>> exporter =
+        metrics::HttpExporter::Start(p->registry_, "127.0.0.1", static_cast<uint16_t>(options.metrics_port));
+    if (!exporter.ok()) return exporter.status();
+    p->exporter_ = *std::move(exporter);
+  }
+  transport::ZmqOptions zmq;
+  zmq.node_id = absl::StrCat("host-", options.host_index);
+  zmq.metrics = &p->registry_;
+  absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
+  if (!zt.ok()) return zt.status();
+  absl::StatusOr<std::string> bound = (*zt)->Bind(BindSpelling(options.listen));
+  if (!bound.ok()) return bound.status();
+  p->endpoint_ = *bound;
+  absl::StatusOr<std::unique_ptr<transport::Transport>> transport =
+      transport::WithFaultsFromFlag(*std::move(zt), options.faults);
+  if (!transport.ok()) return transport.status();
+  transport::RpcOptions rpc_options;
+  rpc_options.metrics = &p->registry_;
+  HostService* handler = p->service_.get();
+  absl::StatusOr<std::unique_ptr<transport::RpcNode>> rpc = transport::RpcNode::Create(
+      *std::move(transport), rpc_options,
+      [handler](transport::DecodedMessage request, transport::Responder responder) {
+        handler->Handle(std::move(request), std::move(responder));
+      });
+  if (!rpc.ok()) return rpc.status();
+  p->rpc_ = *std::move(rpc);
+  SY_LOG(INFO) << "expert host " << options.host_index << " serving on " << p->endpoint_
+               << (p->exporter_ ? absl::StrCat(", metrics on port ", p->exporter_->port()) : std::string());
+  return p;
+}
+
+void HostProcess::Stop() {
+  if (rpc_ != nullptr) rpc_->Close();
+  if (exporter_ != nullptr) exporter_->Shutdown();
+}
+
+HostProcess::~HostProcess() {
+  Stop();
+  service_.reset();
+}
+
+}  // namespace sy::expert_host

@@ -1,0 +1,53 @@
+// Everything an sy-expert-host process runs, startable from main() or a test:
+// the backend, the metrics registry (and /metrics exporter when asked), the
+// HostService with its actors, and an RpcNode on a bound ZeroMQ ROUTER (wrapped
+// in the fault-injecting transport when --faults is set). Stop() (or the
+// destructor) closes the socket and the actors. Thread-safe after Start.
+//
+//   auto host = HostProcess::Start(options).value();
+//   WriteReadyFile(options.ready_file, host->endpoint());
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/metrics/http_exporter.h"
+#include "common/metrics/registry.h"
+#include "common/transport/rpc.h"
+#include "gpu/backend.h"
+#include "services/expert_host/host_service.h"
+#include "services/trainer/cluster_options.h"
+
+namespace sy::expert_host {
+
+class HostProcess {
+ public:
+  // InvalidArgument for a bad configuration; the bind/exporter error otherwise.
+  static absl::StatusOr<std::unique_ptr<HostProcess>> Start(const trainer::HostOptions& options);
+  ~HostProcess();
+
+  const std::string& endpoint() const { return endpoint_; }  // e.g. "tcp://127.0.0.1:40123"
+  int metrics_port() const { return exporter_ ? exporter_->port() : -1; }
+  metrics::Registry& registry() { return registry_; }
+  HostService& service() { return *service_; }
+  void Stop();
+
+ private:
+  HostProcess() = default;
+  metrics::Registry registry_;
+  std::unique_ptr<gpu::Backend> backend_;
+  std::unique_ptr<HostService> service_;
+  std::unique_ptr<transport::RpcNode> rpc_;
+  std::unique_ptr<metrics::HttpExporter> exporter_;
+  std::string endpoint_;
+};
+
+// "tcp://HOST:0" -> "tcp://HOST:*" (ZeroMQ's spelling of "any free port").
+std::string BindSpelling(const std::string& endpoint);
+
+// Writes `endpoint` and a newline to `path` atomically (temporary file + rename).
+absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint);
+
+}  // namespace sy::expert_host

@@ -1,0 +1,82 @@
+// The expert host's request handling: builds one ParamActor per expert and per
+// dense shard this host owns (initial weights identical to the in-process model:
+// the full model's init from the seed, restricted to the owned slices) plus the
+// StepActor, and serves RpcNode requests. Every request is checked at the door
+// before an actor sees it: unknown or not-owned expert/shard -> NotFound; wrong
+// d_model, token count, tensor count, dtype or shape -> InvalidArgument; an
+// inconsistent step/version -> InvalidArgument. Failures get an error reply and
+// change nothing. Metrics: sy_host_requests_total{kind}, sy_host_request_bytes_total,
+// sy_host_rejected_total{code} (+ the actors' and StepActor's).
+// Thread-safe: Handle may run on any thread (it only Tells actors).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/actor/runtime.h"
+#include "common/metrics/registry.h"
+#include "common/transport/rpc.h"
+#include "gpu/backend.h"
+#include "gpu/model/config.h"
+#include "gpu/model/optimizer.h"
+#include "services/expert_host/param_actor.h"
+#include "services/expert_host/step_actor.h"
+#include "services/trainer/placement.h"
+
+namespace sy::expert_host {
+
+struct HostConfig {
+  gpu::ModelConfig model;
+  gpu::AdamWConfig adam;
+  uint64_t seed = 1;
+  int micro_batches = 1;       // M
+  int max_bucket_rows = 0;     // tokens of one micro-batch (B*T): no bucket is larger
+  int host_index = 0;
+  int num_hosts = 1;
+  absl::Duration step_timeout = absl::Seconds(60);
+};
+
+class HostService {
+ public:
+  // `backend` and `registry` must outlive the service. The placement is the
+  // static rule for now (the coordinator's table will replace it).
+  static absl::StatusOr<std::unique_ptr<HostService>> Create(const HostConfig& config, gpu::Backend* backend,
+                                                              metrics::Registry* registry);
+  ~HostService();
+
+  void Handle(transport::DecodedMessage request, transport::Responder responder);
+  size_t num_experts() const { return experts_.size(); }
+  size_t num_shards() const { return shards_.size(); }
+  uint64_t step_timeouts() const { return step_->timeouts(); }
+
+ private:
+  explicit HostService(const HostConfig& config, metrics::Registry* registry);
+  absl::Status HandleForward(const transport::DecodedMessage& request, transport::Responder responder);
+  absl::Status HandleBackward(const transport::DecodedMessage& request, transport::Responder responder);
+  absl::Status HandlePush(const transport::DecodedMessage& request, transport::Responder responder);
+  absl::Status HandlePull(const transport::DecodedMessage& request, transport::Responder responder);
+  absl::Status HandleStep(const transport::DecodedMessage& request, transport::Responder responder);
+  absl::StatusOr<std::shared_ptr<ParamActor>> Expert(uint32_t layer, uint32_t expert) const;
+  absl::StatusOr<std::shared_ptr<ParamActor>> Shard(uint32_t shard) const;
+  // The bucket frame checked against (rows, d_model) and decoded to floats.
+  absl::StatusOr<std::vector<float>> BucketFrame(const transport::DecodedMessage& request, uint32_t rows,
+                                                 uint32_t d_model, proto::DType* dtype) const;
+  void NoteStep(uint64_t step);
+
+  HostConfig config_;
+  trainer::StaticPlacement placement_;
+  std::vector<uint32_t> shard_params_;  // dense shard -> canonical parameter index
+  metrics::Registry* registry_;
+  actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
+  std::map<std::pair<uint32_t, uint32_t>, std::shared_ptr<ParamActor>> experts_;
+  std::map<uint32_t, std::shared_ptr<ParamActor>> shards_;
+  std::shared_ptr<StepActor> step_;
+  std::atomic<uint64_t> highest_step_seen_{0};
+};
+
+}  // namespace sy::expert_host

@@ -1,0 +1,304 @@
+// An expert or dense-shard actor (see param_actor.h).
+#include "services/expert_host/param_actor.h"
+
+#include <chrono>
+
+#include <capnp/message.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/transport/envelope_codec.h"
+#include "proto/expert.capnp.h"
+#include "proto/parameter.capnp.h"
+#include "services/trainer/step_wire.h"
+#include "services/trainer/wire_tensor.h"
+
+namespace sy::expert_host {
+namespace {
+
+uint64_t Uint(int64_t x) { return static_cast<uint64_t>(x); }
+
+}  // namespace
+
+std::string ActorIdentity::Name() const {
+  return is_expert ? absl::StrCat("expert(layer ", layer, ", expert ", expert, ")") : absl::StrCat("shard ", shard);
+}
+
+ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
+                       std::unique_ptr<ParamState> state, metrics::Registry* registry)
+    : Actor(executor, id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
+            registry),
+      id_(id),
+      config_(config),
+      state_(std::move(state)),
+      segments_(state_->segments()) {
+  Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
+}
+
+void ParamActor::Handle(ParamActorMsg& msg) {
+  if (auto* m = std::get_if<ForwardMsg>(&msg)) {
+    const uint64_t wanted = m->version;
+    if (!ParkIfAhead(wanted, msg, m->deadline)) OnForward(*m);
+  } else if (auto* m = std::get_if<BackwardMsg>(&msg)) {
+    if (!ParkIfAhead(m->version, msg, m->deadline)) OnBackward(*m);
+  } else if (auto* m = std::get_if<PushMsg>(&msg)) {
+    if (!ParkIfAhead(m->step - 1, msg, m->deadline)) OnPush(*m);
+  } else if (auto* m = std::get_if<PullMsg>(&msg)) {
+    if (!ParkIfAhead(m->version, msg, m->deadline)) OnPull(*m);
+  } else if (auto* m = std::get_if<FinalizeMsg>(&msg)) {
+    if (m->step != state_->version() + 1) {
+      m->done(absl::FailedPreconditionError(
+          absl::StrCat(id_.Name(), ": finalize of step ", m->step, " at version ", state_->version())));
+      return;
+    }
+    saved_.clear();  // forwards without a backward (a trainer died) hold nothing useful now
+    m->done(state_->Finalize());
+  } else if (auto* m = std::get_if<ApplyMsg>(&msg)) {
+    OnApply(*m);
+  } else if (auto* m = std::get_if<StatusMsg>(&msg)) {
+    absl::StatusOr<uint64_t> checksum = state_->Checksum();
+    if (!checksum.ok()) {
+      m->done(checksum.status());
+      return;
+    }
+    m->done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
+                             state_->contributions()});
+  } else if (std::holds_alternative<ExpireMsg>(msg)) {
+    OnExpire();
+  }
+}
+
+bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
+  if (wanted_version <= state_->version()) return false;
+  parked_.push_back({deadline, std::move(msg)});
+  if (!expiry_timer_) {
+    expiry_timer_ = true;
+    After(std::chrono::milliseconds(250), [this] {
+      expiry_timer_ = false;
+      OnExpire();
+    });
+  }
+  return true;
+}
+
+absl::Status ParamActor::Stale(uint64_t wanted_version, const char* what) const {
+  return absl::FailedPreconditionError(absl::StrCat(id_.Name(), ": stale step: ", what, " for version ",
+                                                    wanted_version, ", the actor is at version ", state_->version()));
+}
+
+void ParamActor::OnExpire() {
+  const absl::Time now = absl::Now();
+  std::deque<Parked> keep;
+  for (Parked& p : parked_) {
+    if (p.deadline > now) {
+      keep.push_back(std::move(p));
+      continue;
+    }
+    const absl::Status expired = absl::DeadlineExceededError(absl::StrCat(
+        id_.Name(), ": request waited past its deadline for a newer version (actor at version ", state_->version(),
+        ")"));
+    std::visit(
+        [&](auto& m) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ForwardMsg> ||
+                        std::is_same_v<std::decay_t<decltype(m)>, BackwardMsg> ||
+                        std::is_same_v<std::decay_t<decltype(m)>, PushMsg> ||
+                        std::is_same_v<std::decay_t<decltype(m)>, PullMsg>) {
+            m.responder.Fail(expired);
+          }
+        },
+        p.msg);
+  }
+  parked_ = std::move(keep);
+  if (!parked_.empty() && !expiry_timer_) {
+    expiry_timer_ = true;
+    After(std::chrono::milliseconds(250), [this] {
+      expiry_timer_ = false;
+      OnExpire();
+    });
+  }
+}
+
+void ParamActor::RedispatchParked() {
+  std::deque<Parked> parked = std::move(parked_);
+  parked_.clear();
+  for (Parked& p : parked) Handle(p.msg);
+}
+
+gpu::ExpertWeights ParamActor::Weights() const {
+  const int64_t C = config_.d_model, F = config_.d_ff;
+  const float* p = state_->params();
+  return gpu::ExpertWeights{p, p + C * F, p + C * F + F, p + C * F + F + F * C};
+}
+
+void ParamActor::OnForward(ForwardMsg& m) {
+  if (!id_.is_expert) {
+    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not an expert")));
+    return;
+  }
+  if (m.version < state_->version()) {
+    m.responder.Fail(Stale(m.version, "forward"));
+    return;
+  }
+  if (m.training && (state_->finalized() || saved_.count(m.micro_batch) != 0)) {
+    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat(
+        id_.Name(), ": forward of step ", m.step, " micro-batch ", m.micro_batch,
+        state_->finalized() ? ": the step is closed" : ": this micro-batch already ran forward")));
+    return;
+  }
+  gpu::Backend* backend = state_->backend();
+  const int C = config_.d_model, F = config_.d_ff, n = m.rows;
+  Saved saved;
+  saved.rows = n;
+  saved.dropout = gpu::ExpertDropout{m.training ? config_.expert_dropout : 0.0f, m.seed, static_cast<int64_t>(m.step),
+                                     m.micro_batch, id_.layer, id_.expert};
+  absl::Status status;
+  absl::StatusOr<DeviceArray> in = DeviceArray::Create(backend, int64_t{n} * C);
+  absl::StatusOr<DeviceArray> pre = DeviceArray::Create(backend, int64_t{n} * F);
+  absl::StatusOr<DeviceArray> act = DeviceArray::Create(backend, int64_t{n} * F);
+  absl::StatusOr<DeviceArray> out = DeviceArray::Create(backend, int64_t{n} * C);
+  for (const auto* s : {&in, &pre, &act, &out}) status.Update(s->status());
+  if (!status.ok()) {
+    m.responder.Fail(status);
+    return;
+  }
+  status.Update(backend->CopyHostToDevice(in->data(), m.in.data(), m.in.size() * sizeof(float)));
+  gpu::ExpertForward(backend, out->data(), {pre->data(), act->data()}, in->data(), n, C, F, Weights(), saved.dropout);
+  std::vector<float> host_out(static_cast<size_t>(n) * C);
+  status.Update(backend->CopyDeviceToHost(host_out.data(), out->data(), host_out.size() * sizeof(float)));
+  if (!status.ok()) {
+    m.responder.Fail(status);
+    return;
+  }
+  if (m.training) {
+    saved.in = *std::move(in);
+    saved.pre = *std::move(pre);
+    saved.act = *std::move(act);
+    saved_[m.micro_batch] = std::move(saved);
+  }
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+  auto body = env.initBody().initAs<proto::expert::ExpertForwardReply>();
+  auto bucket = body.initBucket();
+  bucket.setStep(m.step);
+  bucket.setMicroBatch(m.micro_batch);
+  bucket.setLayer(static_cast<uint32_t>(id_.layer));
+  bucket.setExpert(static_cast<uint32_t>(id_.expert));
+  body.setTokenCount(static_cast<uint32_t>(n));
+  body.setVersion(state_->version());
+  transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype, {Uint(n), Uint(C)});
+  m.responder.Reply(header, {trainer::EncodeFloats(host_out.data(), int64_t{n} * C, m.dtype)});
+}
+
+void ParamActor::OnBackward(BackwardMsg& m) {
+  if (m.version < state_->version()) {
+    m.responder.Fail(Stale(m.version, "backward"));
+    return;
+  }
+  auto it = saved_.find(m.micro_batch);
+  if (it == saved_.end()) {
+    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat(
+        id_.Name(), ": backward of step ", m.step, " micro-batch ", m.micro_batch, " without its forward")));
+    return;
+  }
+  Saved& saved = it->second;
+  if (saved.rows != m.rows) {
+    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), ": backward has ", m.rows,
+                                                             " rows, its forward had ", saved.rows)));
+    return;
+  }
+  gpu::Backend* backend = state_->backend();
+  const int C = config_.d_model, F = config_.d_ff, n = m.rows;
+  absl::Status status;
+  absl::StatusOr<DeviceArray> dout = DeviceArray::Create(backend, int64_t{n} * C);
+  absl::StatusOr<DeviceArray> din = DeviceArray::Create(backend, int64_t{n} * C);
+  absl::StatusOr<DeviceArray> scratch = DeviceArray::Create(backend, int64_t{n} * F);
+  absl::StatusOr<DeviceArray> grad = DeviceArray::Create(backend, state_->size());
+  for (const auto* s : {&dout, &din, &scratch, &grad}) status.Update(s->status());
+  if (!status.ok()) {
+    m.responder.Fail(status);
+    return;
+  }
+  status.Update(backend->CopyHostToDevice(dout->data(), m.dout.data(), m.dout.size() * sizeof(float)));
+  status.Update(backend->Zero(grad->data(), state_->size() * sizeof(float)));
+  float* g = grad->data();
+  const int64_t CF = int64_t{C} * F;
+  const gpu::ExpertGrads grads{g, g + CF, g + CF + F, g + CF + F + CF};
+  gpu::ExpertBackward(backend, din->data(), grads, scratch->data(), dout->data(), saved.in.data(),
+                      {saved.pre.data(), saved.act.data()}, n, C, F, Weights(), saved.dropout);
+  status.Update(state_->AddContribution(static_cast<int>(m.micro_batch), g));
+  std::vector<float> host_din(static_cast<size_t>(n) * C);
+  status.Update(backend->CopyDeviceToHost(host_din.data(), din->data(), host_din.size() * sizeof(float)));
+  if (!status.ok()) {
+    m.responder.Fail(status);
+    return;
+  }
+  saved_.erase(it);
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+  auto body = env.initBody().initAs<proto::expert::ExpertBackwardReply>();
+  auto bucket = body.initBucket();
+  bucket.setStep(m.step);
+  bucket.setMicroBatch(m.micro_batch);
+  bucket.setLayer(static_cast<uint32_t>(id_.layer));
+  bucket.setExpert(static_cast<uint32_t>(id_.expert));
+  body.setTokenCount(static_cast<uint32_t>(n));
+  transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype, {Uint(n), Uint(C)});
+  m.responder.Reply(header, {trainer::EncodeFloats(host_din.data(), int64_t{n} * C, m.dtype)});
+}
+
+void ParamActor::OnPush(PushMsg& m) {
+  if (id_.is_expert) {
+    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not a dense shard")));
+    return;
+  }
+  if (m.step - 1 < state_->version() || m.step == 0) {
+    m.responder.Fail(Stale(m.step - 1, "push"));
+    return;
+  }
+  gpu::Backend* backend = state_->backend();
+  absl::StatusOr<DeviceArray> grad = DeviceArray::Create(backend, state_->size());
+  absl::Status status = grad.status();
+  if (status.ok()) status = backend->CopyHostToDevice(grad->data(), m.grad.data(), m.grad.size() * sizeof(float));
+  if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batch), grad->data());
+  if (!status.ok()) {
+    m.responder.Fail(status);
+    return;
+  }
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
+  auto body = env.initBody().initAs<proto::parameter::PushReply>();
+  body.setShard(static_cast<uint32_t>(id_.shard));
+  body.setStep(m.step);
+  body.setApplied(false);
+  m.responder.Reply(header);
+}
+
+void ParamActor::OnPull(PullMsg& m) {
+  std::vector<float> values;
+  if (absl::Status s = state_->CopyParamsToHost(&values); !s.ok()) {
+    m.responder.Fail(s);
+    return;
+  }
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
+  auto body = env.initBody().initAs<proto::parameter::PullReply>();
+  body.setShard(static_cast<uint32_t>(id_.shard));
+  body.setVersion(state_->version());
+  body.setElementCount(values.size());
+  transport::SetTensor(env.initTensors(1)[0], "parameters", proto::TensorRole::PARAMETERS, proto::DType::F32,
+                       {values.size()});
+  m.responder.Reply(header, {trainer::EncodeFloats(values.data(), static_cast<int64_t>(values.size()),
+                                                   proto::DType::F32)});
+}
+
+void ParamActor::OnApply(ApplyMsg& m) {
+  if (m.step <= state_->version()) {  // a repeated apply: already done
+    m.done(absl::OkStatus());
+    return;
+  }
+  absl::Status s = state_->Apply(m.step, m.clip_scale, m.lr);
+  m.done(s);
+  if (s.ok()) RedispatchParked();
+}
+
+}  // namespace sy::expert_host

@@ -1,0 +1,149 @@
+// One expert, or one dense parameter shard, of an expert host as an actor: its
+// ParamState (weights, Adam moments, version, the open step's gradient
+// contributions) and, for experts, the activations forward saved for backward,
+// keyed by micro-batch. Messages are handled one at a time on the actor's
+// strand; requests that checked out at the door (HostService) arrive here with
+// their transport Responder. A request for a version the actor has not reached
+// waits (parked) until an Apply moves the version there, or until its deadline
+// (then DeadlineExceeded). A request for an older version is refused
+// (FailedPrecondition: stale step) and changes nothing.
+// Thread-safe as every Actor: Tell from any thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/actor/actor.h"
+#include "common/transport/rpc.h"
+#include "gpu/model/expert.h"
+#include "gpu/model/params.h"
+#include "proto/envelope.capnp.h"
+#include "services/expert_host/param_state.h"
+
+namespace sy::expert_host {
+
+// Forward of one bucket. Training: version == step - 1; evaluation: version ==
+// the actor's version (step unused).
+struct ForwardMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t version = 0;
+  bool training = false;
+  uint64_t seed = 0;
+  int rows = 0;
+  proto::DType dtype = proto::DType::F32;
+  std::vector<float> in;  // (rows, C)
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// Backward of the bucket of the earlier training forward of (step, micro_batch).
+struct BackwardMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t version = 0;
+  int rows = 0;
+  proto::DType dtype = proto::DType::F32;
+  std::vector<float> dout;  // (rows, C)
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// A dense shard's gradient of one micro-batch of `step` (already scaled by 1/M).
+struct PushMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  std::vector<float> grad;
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// The weights once the actor reached `version`.
+struct PullMsg {
+  uint64_t version = 0;
+  bool expert = false;  // echo the request's target in the reply
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// Closes the open step `step`; `done` gets the per-segment sums of squares.
+struct FinalizeMsg {
+  uint64_t step = 0;
+  std::function<void(absl::StatusOr<std::vector<double>>)> done;
+};
+struct ApplyMsg {
+  uint64_t step = 0;
+  float clip_scale = 1.0f;
+  float lr = 0.0f;
+  std::function<void(absl::Status)> done;
+};
+struct ActorStatusValue {
+  bool is_expert = false;
+  int layer = 0, expert = 0, shard = 0;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  int contributions = 0;
+};
+struct StatusMsg {
+  std::function<void(absl::StatusOr<ActorStatusValue>)> done;
+};
+// Fails parked requests whose deadline passed.
+struct ExpireMsg {};
+
+using ParamActorMsg =
+    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg, ExpireMsg>;
+
+// What the actor is: an expert (layer, expert) or a dense shard.
+struct ActorIdentity {
+  bool is_expert = false;
+  int layer = 0;
+  int expert = 0;
+  int shard = 0;
+  std::string Name() const;
+};
+
+class ParamActor : public actor::Actor<ParamActorMsg> {
+ public:
+  // d_model/d_ff/dropout for experts (config), state holds the parameters.
+  ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
+             std::unique_ptr<ParamState> state, metrics::Registry* registry);
+  const ActorIdentity& identity() const { return id_; }
+  // The gradient-norm segments the actor owns (fixed at construction).
+  const std::vector<StateSegment>& segments() const { return segments_; }
+
+ private:
+  struct Saved {
+    int rows = 0;
+    DeviceArray in, pre, act;  // (rows, C), (rows, F), (rows, F)
+    gpu::ExpertDropout dropout;
+  };
+  void Handle(ParamActorMsg& msg);
+  // True when the message must wait for a newer version (then it is parked).
+  bool ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline);
+  absl::Status Stale(uint64_t wanted_version, const char* what) const;
+  void OnForward(ForwardMsg& m);
+  void OnBackward(BackwardMsg& m);
+  void OnPush(PushMsg& m);
+  void OnPull(PullMsg& m);
+  void OnApply(ApplyMsg& m);
+  void OnExpire();
+  void RedispatchParked();
+  gpu::ExpertWeights Weights() const;
+
+  ActorIdentity id_;
+  gpu::ModelConfig config_;
+  std::unique_ptr<ParamState> state_;
+  const std::vector<StateSegment> segments_;
+  std::map<uint32_t, Saved> saved_;  // training forwards of the open step, by micro-batch
+  struct Parked {
+    absl::Time deadline;
+    ParamActorMsg msg;
+  };
+  std::deque<Parked> parked_;
+  bool expiry_timer_ = false;
+};
+
+}  // namespace sy::expert_host

@@ -1,0 +1,139 @@
+// One actor's parameters, moments and gradient tree (see param_state.h).
+#include "services/expert_host/param_state.h"
+
+#include "absl/strings/str_cat.h"
+#include "services/trainer/checksum.h"
+
+namespace sy::expert_host {
+
+absl::StatusOr<DeviceArray> DeviceArray::Create(gpu::Backend* backend, int64_t floats) {
+  DeviceArray a;
+  absl::StatusOr<void*> mem = backend->Alloc(static_cast<size_t>(std::max<int64_t>(floats, 1)) * sizeof(float));
+  if (!mem.ok()) return mem.status();
+  a.backend_ = backend;
+  a.data_ = static_cast<float*>(*mem);
+  a.size_ = floats;
+  return a;
+}
+
+DeviceArray& DeviceArray::operator=(DeviceArray&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) backend_->Free(data_);
+    backend_ = other.backend_;
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+DeviceArray::~DeviceArray() {
+  if (data_ != nullptr) backend_->Free(data_);
+}
+
+absl::StatusOr<std::unique_ptr<ParamState>> ParamState::Create(gpu::Backend* backend,
+                                                               std::vector<StateSegment> segments,
+                                                               const std::vector<float>& initial,
+                                                               int num_micro_batches, const gpu::AdamWConfig& adam) {
+  int64_t total = 0;
+  for (const StateSegment& s : segments) total += s.numel;
+  if (total != static_cast<int64_t>(initial.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("param state: ", initial.size(), " initial values for ", total, " elements"));
+  }
+  std::unique_ptr<ParamState> state(new ParamState());
+  state->backend_ = backend;
+  state->segments_ = std::move(segments);
+  state->adam_ = adam;
+  for (DeviceArray* a : {&state->params_, &state->m_, &state->v_, &state->grad_, &state->zeros_}) {
+    absl::StatusOr<DeviceArray> created = DeviceArray::Create(backend, total);
+    if (!created.ok()) return created.status();
+    *a = *std::move(created);
+    if (absl::Status s = backend->Zero(a->data(), total * sizeof(float)); !s.ok()) return s;
+  }
+  if (absl::Status s = backend->CopyHostToDevice(state->params_.data(), initial.data(), total * sizeof(float));
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::unique_ptr<gpu::GradTree>> tree = gpu::GradTree::Create(backend, total, num_micro_batches);
+  if (!tree.ok()) return tree.status();
+  state->tree_ = *std::move(tree);
+  state->seen_.assign(num_micro_batches, false);
+  return state;
+}
+
+absl::Status ParamState::AddContribution(int m, const float* grad) {
+  if (finalized_) {
+    return absl::FailedPreconditionError(absl::StrCat("step ", version_ + 1, " is already closed"));
+  }
+  if (m < 0 || m >= static_cast<int>(seen_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("micro-batch ", m, " out of range [0, ", seen_.size(), ")"));
+  }
+  if (absl::Status s = tree_->Add(m, grad); !s.ok()) return s;
+  seen_[m] = true;
+  ++contributions_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<double>> ParamState::Finalize() {
+  if (!finalized_) {
+    for (size_t m = 0; m < seen_.size(); ++m) {
+      if (seen_[m]) continue;
+      if (absl::Status s = tree_->Add(static_cast<int>(m), zeros_.data()); !s.ok()) return s;
+      seen_[m] = true;
+    }
+    absl::StatusOr<const float*> sum = tree_->Result();
+    if (!sum.ok()) return sum.status();
+    if (absl::Status s = backend_->CopyDeviceToDevice(grad_.data(), *sum, size() * sizeof(float)); !s.ok()) return s;
+    finalized_ = true;
+  }
+  std::vector<double> squares;
+  int64_t offset = 0;
+  for (const StateSegment& seg : segments_) {
+    absl::StatusOr<double> sq = backend_->SumSquares(grad_.data() + offset, seg.numel);
+    if (!sq.ok()) return sq.status();
+    squares.push_back(*sq);
+    offset += seg.numel;
+  }
+  return squares;
+}
+
+absl::Status ParamState::Apply(uint64_t step, float clip_scale, float lr) {
+  if (step != version_ + 1) {
+    return absl::FailedPreconditionError(absl::StrCat("apply of step ", step, " at version ", version_));
+  }
+  if (!finalized_) return absl::FailedPreconditionError(absl::StrCat("step ", step, " is not closed yet"));
+  if (clip_scale < 1.0f) backend_->Scale(grad_.data(), clip_scale, size());
+  int64_t offset = 0;
+  for (const StateSegment& seg : segments_) {
+    backend_->AdamWUpdate(params_.data() + offset, m_.data() + offset, v_.data() + offset, grad_.data() + offset,
+                          seg.numel, lr, adam_.beta1, adam_.beta2, adam_.eps, seg.decays ? adam_.weight_decay : 0.0f,
+                          1.0f, static_cast<int64_t>(step));
+    offset += seg.numel;
+  }
+  if (absl::Status s = backend_->Synchronize(); !s.ok()) return s;
+  tree_->Reset();
+  seen_.assign(seen_.size(), false);
+  contributions_ = 0;
+  finalized_ = false;
+  version_ = step;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ParamState::Checksum() const {
+  trainer::ParamChecksum checksum;
+  std::vector<float> host(static_cast<size_t>(size()));
+  for (const DeviceArray* a : {&params_, &m_, &v_}) {
+    if (absl::Status s = backend_->CopyDeviceToHost(host.data(), a->data(), size() * sizeof(float)); !s.ok()) return s;
+    checksum.Add(host.data(), host.size());
+  }
+  return checksum.value();
+}
+
+absl::Status ParamState::CopyParamsToHost(std::vector<float>* out) const {
+  out->resize(static_cast<size_t>(size()));
+  return backend_->CopyDeviceToHost(out->data(), params_.data(), size() * sizeof(float));
+}
+
+}  // namespace sy::expert_host

@@ -1,0 +1,315 @@
+// The host's step bookkeeping (see step_actor.h).
+#include "services/expert_host/step_actor.h"
+
+#include <capnp/message.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log/log.h"
+#include "proto/expert.capnp.h"
+
+namespace sy::expert_host {
+namespace {
+
+// Builds a StepCommit reply and answers `responder` with it.
+struct StepReply {
+  capnp::MallocMessageBuilder header;
+  proto::expert::StepCommitReply::Builder body;
+  explicit StepReply(uint64_t step)
+      : body(trainer::InitEnvelope(header, proto::MessageKind::STEP_COMMIT)
+                 .initBody()
+                 .initAs<proto::expert::StepCommitReply>()) {
+    body.setStep(step);
+  }
+};
+
+}  // namespace
+
+StepActor::StepActor(actor::Executor& executor, std::vector<std::shared_ptr<ParamActor>> actors,
+                     int num_micro_batches, absl::Duration step_timeout, metrics::Registry* registry)
+    : Actor(executor, "step", registry),
+      actors_(std::move(actors)),
+      m_(num_micro_batches),
+      step_timeout_(step_timeout),
+      timeouts_(&registry->GetCounter("sy_host_step_timeouts_total",
+                                      "Steps that stayed incomplete past the step timeout.")),
+      step_seconds_(&registry->GetHistogram("sy_host_step_seconds", "Time from a step's first request to its apply.",
+                                            {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})) {
+  Reset();
+  Become("serving", [this](StepActorMsg& msg) { Handle(msg); });
+}
+
+void StepActor::Handle(StepActorMsg& msg) {
+  if (auto* m = std::get_if<CommitMsg>(&msg)) {
+    OnCommit(*m);
+  } else if (auto* m = std::get_if<GatherMsg>(&msg)) {
+    OnGather(*m);
+  } else if (auto* m = std::get_if<StepApplyMsg>(&msg)) {
+    OnApply(*m);
+  } else if (auto* m = std::get_if<HostStatusMsg>(&msg)) {
+    OnStatus(*m);
+  } else if (auto* m = std::get_if<StepSeenMsg>(&msg)) {
+    if (m->step == version_ + 1) Open(m->step);
+  } else if (auto* m = std::get_if<FinalizedMsg>(&msg)) {
+    OnFinalized(*m);
+  } else if (auto* m = std::get_if<AppliedMsg>(&msg)) {
+    if (m->step != version_ + 1 || !applying_) return;
+    apply_error_.Update(m->status);
+    if (++applied_ < actors_.size()) return;
+    if (!apply_error_.ok()) {
+      SY_LOG(ERROR) << "apply of step " << m->step << " failed: " << apply_error_;
+      for (auto& r : appliers_) r.Fail(apply_error_);
+      appliers_.clear();
+      applying_ = false;
+      applied_ = 0;
+      apply_error_ = absl::OkStatus();
+      return;
+    }
+    version_ = m->step;
+    if (opened_) step_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - opened_at_));
+    for (auto& r : appliers_) {
+      StepReply reply(m->step);
+      reply.body.setApplied(true);
+      reply.body.setVersion(version_);
+      reply.body.setReceived(static_cast<uint32_t>(m_));
+      r.Reply(reply.header);
+    }
+    Reset();
+  }
+}
+
+void StepActor::Reset() {
+  if (timer_ != 0) CancelTimer(timer_);
+  timer_ = 0;
+  opened_ = false;
+  timed_out_ = false;
+  committed_.clear();
+  finalizing_ = false;
+  finalized_ = 0;
+  finalize_error_ = absl::OkStatus();
+  squares_.assign(actors_.size(), {});
+  gathers_.clear();
+  applying_ = false;
+  applied_ = 0;
+  apply_error_ = absl::OkStatus();
+  appliers_.clear();
+}
+
+void StepActor::Open(uint64_t step) {
+  if (opened_ || step != version_ + 1) return;
+  opened_ = true;
+  opened_at_ = absl::Now();
+  timer_ = After(absl::ToChronoNanoseconds(step_timeout_), [this, step] { OnTimeout(step); });
+}
+
+std::vector<uint32_t> StepActor::Missing() const {
+  std::vector<uint32_t> missing;
+  for (int i = 0; i < m_; ++i) {
+    if (committed_.count(static_cast<uint32_t>(i)) == 0) missing.push_back(static_cast<uint32_t>(i));
+  }
+  return missing;
+}
+
+void StepActor::OnCommit(CommitMsg& m) {
+  if (m.step <= version_) {
+    StepReply reply(m.step);
+    reply.body.setApplied(true);
+    reply.body.setVersion(version_);
+    m.responder.Reply(reply.header);
+    return;
+  }
+  if (m.step > version_ + 1) {
+    m.responder.Fail(absl::FailedPreconditionError(
+        absl::StrCat("commit of step ", m.step, " but the host is at version ", version_, " (step ahead)")));
+    return;
+  }
+  Open(m.step);
+  if (finalizing_) {
+    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat("step ", m.step, " is already complete")));
+    return;
+  }
+  for (size_t i = 0; i < m.micro_batches.size(); ++i) {
+    trainer::MicroBatchStatsValue stats = i < m.stats.size() ? m.stats[i] : trainer::MicroBatchStatsValue{};
+    stats.micro_batch = m.micro_batches[i];
+    committed_[m.micro_batches[i]] = std::move(stats);
+  }
+  StepReply reply(m.step);
+  reply.body.setReceived(static_cast<uint32_t>(committed_.size()));
+  reply.body.setVersion(version_);
+  m.responder.Reply(reply.header);
+  if (static_cast<int>(committed_.size()) < m_) return;
+  finalizing_ = true;
+  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
+  for (size_t i = 0; i < actors_.size(); ++i) {
+    const uint64_t step = m.step;
+    actors_[i]->Tell(FinalizeMsg{step, [self, step, i](absl::StatusOr<std::vector<double>> squares) {
+                                   self->Tell(FinalizedMsg{step, i, std::move(squares)});
+                                 }});
+  }
+  if (actors_.empty()) AnswerGathers();
+}
+
+void StepActor::OnFinalized(FinalizedMsg& m) {
+  if (m.step != version_ + 1 || !finalizing_) return;
+  if (m.squares.ok()) {
+    squares_[m.actor] = *std::move(m.squares);
+  } else {
+    finalize_error_.Update(m.squares.status());
+  }
+  if (++finalized_ == actors_.size()) AnswerGathers();
+}
+
+void StepActor::AnswerGathers() {
+  for (auto& r : gathers_) {
+    if (!finalize_error_.ok()) {
+      r.Fail(finalize_error_);
+      continue;
+    }
+    StepReply reply(version_ + 1);
+    reply.body.setReceived(static_cast<uint32_t>(committed_.size()));
+    reply.body.setVersion(version_);
+    size_t count = 0;
+    for (const auto& s : squares_) count += s.size();
+    auto segments = reply.body.initSegments(static_cast<unsigned>(count));
+    unsigned k = 0;
+    for (size_t i = 0; i < actors_.size(); ++i) {
+      const auto& segs = actors_[i]->segments();
+      for (size_t j = 0; j < segs.size() && j < squares_[i].size(); ++j, ++k) {
+        segments[k].setParam(segs[j].param_index);
+        segments[k].setExpert(segs[j].expert);
+        segments[k].setSumSquares(squares_[i][j]);
+      }
+    }
+    auto stats = reply.body.initStats(static_cast<unsigned>(committed_.size()));
+    unsigned n = 0;
+    for (const auto& [mb, value] : committed_) trainer::StatsToWire(value, stats[n++]);
+    r.Reply(reply.header);
+  }
+  gathers_.clear();
+}
+
+void StepActor::OnGather(GatherMsg& m) {
+  if (m.step != version_ + 1) {
+    m.responder.Fail(absl::FailedPreconditionError(
+        absl::StrCat("norm gather for step ", m.step, " but the host is at version ", version_)));
+    return;
+  }
+  Open(m.step);
+  gathers_.push_back(std::move(m.responder));
+  if (finalizing_ && finalized_ == actors_.size()) {
+    AnswerGathers();
+  } else if (timed_out_) {
+    OnTimeout(m.step);
+  }
+}
+
+void StepActor::OnApply(StepApplyMsg& m) {
+  if (m.step <= version_) {
+    StepReply reply(m.step);
+    reply.body.setApplied(true);
+    reply.body.setVersion(version_);
+    m.responder.Reply(reply.header);
+    return;
+  }
+  if (m.step > version_ + 1 || !finalizing_ || finalized_ < actors_.size() || !finalize_error_.ok()) {
+    m.responder.Fail(absl::FailedPreconditionError(
+        absl::StrCat("apply of step ", m.step, ": the step is not complete on this host (version ", version_, ")")));
+    return;
+  }
+  appliers_.push_back(std::move(m.responder));
+  if (applying_) return;
+  applying_ = true;
+  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
+  const uint64_t step = m.step;
+  for (auto& a : actors_) {
+    a->Tell(ApplyMsg{step, m.clip_scale, m.lr, [self, step](absl::Status s) { self->Tell(AppliedMsg{step, s}); }});
+  }
+  if (actors_.empty()) Tell(AppliedMsg{step, absl::OkStatus()});
+}
+
+void StepActor::OnStatus(HostStatusMsg& m) {
+  struct Collector {
+    absl::Mutex mu;
+    std::vector<ActorStatusValue> values;
+    absl::Status error;
+    size_t left = 0;
+    uint64_t version = 0, timeouts = 0;
+    std::vector<uint32_t> missing;
+    transport::Responder responder;
+  };
+  auto c = std::make_shared<Collector>();
+  c->values.resize(actors_.size());
+  c->left = actors_.size();
+  c->version = version_;
+  c->timeouts = static_cast<uint64_t>(timeouts_->value());
+  c->missing = opened_ ? Missing() : std::vector<uint32_t>{};
+  c->responder = m.responder;
+  auto finish = [](Collector& c) {
+    if (!c.error.ok()) {
+      c.responder.Fail(c.error);
+      return;
+    }
+    StepReply reply(c.version + 1);
+    reply.body.setVersion(c.version);
+    reply.body.setStepTimeouts(c.timeouts);
+    auto missing = reply.body.initMissingMicroBatches(static_cast<unsigned>(c.missing.size()));
+    for (size_t i = 0; i < c.missing.size(); ++i) missing.set(static_cast<unsigned>(i), c.missing[i]);
+    auto actors = reply.body.initActors(static_cast<unsigned>(c.values.size()));
+    for (size_t i = 0; i < c.values.size(); ++i) {
+      const ActorStatusValue& v = c.values[i];
+      auto a = actors[static_cast<unsigned>(i)];
+      if (v.is_expert) {
+        auto key = a.initActor().initExpert();
+        key.setLayer(static_cast<uint32_t>(v.layer));
+        key.setExpert(static_cast<uint32_t>(v.expert));
+      } else {
+        a.initActor().setDenseShard(static_cast<uint32_t>(v.shard));
+      }
+      a.setVersion(v.version);
+      a.setChecksum(v.checksum);
+      a.setContributions(static_cast<uint32_t>(v.contributions));
+    }
+    c.responder.Reply(reply.header);
+  };
+  if (actors_.empty()) {
+    finish(*c);
+    return;
+  }
+  for (size_t i = 0; i < actors_.size(); ++i) {
+    actors_[i]->Tell(StatusMsg{[c, i, finish](absl::StatusOr<ActorStatusValue> v) {
+      bool last;
+      {
+        absl::MutexLock lock(&c->mu);
+        if (v.ok()) {
+          c->values[i] = *v;
+        } else {
+          c->error.Update(v.status());
+        }
+        last = --c->left == 0;
+      }
+      if (last) finish(*c);
+    }});
+  }
+}
+
+void StepActor::OnTimeout(uint64_t step) {
+  if (step != version_ + 1) return;
+  const std::vector<uint32_t> missing = Missing();
+  const std::string what =
+      missing.empty() ? std::string("every micro-batch is in, but the leader never applied it")
+                      : absl::StrCat("missing micro-batches [", absl::StrJoin(missing, ", "), "] (", committed_.size(),
+                                     " of ", m_, " committed)");
+  if (!timed_out_) {
+    timed_out_ = true;
+    timer_ = 0;
+    timeouts_->Increment();
+    SY_LOG(ERROR) << "step " << step << " incomplete after " << absl::FormatDuration(step_timeout_) << ": " << what;
+  }
+  const absl::Status aborted =
+      absl::AbortedError(absl::StrCat("step ", step, " incomplete past the host's step timeout: ", what));
+  for (auto& r : gathers_) r.Fail(aborted);
+  gathers_.clear();
+}
+
+}  // namespace sy::expert_host

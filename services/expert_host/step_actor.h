@@ -1,0 +1,110 @@
+// The host's side of the step protocol, as one actor: collects the trainers'
+// step commits (with per-micro-batch stats), closes the step on every
+// ParamActor once all M micro-batches are in, answers the leader's norm gather
+// with every segment's squared norm, and runs the leader's apply on every actor,
+// moving the host to version step+1. A step that stays incomplete past the step
+// timeout (counted from when the host first sees it) is reported: an ERROR log
+// naming the step and the missing micro-batches, sy_host_step_timeouts_total,
+// and parked gathers fail with Aborted (the coordinator's recovery retries
+// higher up). The host keeps serving meanwhile and drops nothing.
+// Thread-safe as every Actor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/actor/actor.h"
+#include "common/metrics/registry.h"
+#include "common/transport/rpc.h"
+#include "services/expert_host/param_actor.h"
+#include "services/trainer/step_wire.h"
+
+namespace sy::expert_host {
+
+struct CommitMsg {
+  uint64_t step = 0;
+  std::vector<uint32_t> micro_batches;
+  std::vector<trainer::MicroBatchStatsValue> stats;
+  transport::Responder responder;
+};
+struct GatherMsg {
+  uint64_t step = 0;
+  transport::Responder responder;
+};
+struct StepApplyMsg {
+  uint64_t step = 0;
+  float clip_scale = 1.0f;
+  float lr = 0.0f;
+  transport::Responder responder;
+};
+struct HostStatusMsg {
+  transport::Responder responder;
+};
+// A request for `step` reached the host (opens the step's timeout clock).
+struct StepSeenMsg {
+  uint64_t step = 0;
+};
+// Internal: one actor closed the step / applied it.
+struct FinalizedMsg {
+  uint64_t step = 0;
+  size_t actor = 0;
+  absl::StatusOr<std::vector<double>> squares;
+};
+struct AppliedMsg {
+  uint64_t step = 0;
+  absl::Status status;
+};
+
+using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
+                                  AppliedMsg>;
+
+class StepActor : public actor::Actor<StepActorMsg> {
+ public:
+  StepActor(actor::Executor& executor, std::vector<std::shared_ptr<ParamActor>> actors, int num_micro_batches,
+            absl::Duration step_timeout, metrics::Registry* registry);
+
+  uint64_t timeouts() const { return static_cast<uint64_t>(timeouts_->value()); }
+
+ private:
+  void Handle(StepActorMsg& msg);
+  void Open(uint64_t step);
+  void OnCommit(CommitMsg& m);
+  void OnGather(GatherMsg& m);
+  void OnApply(StepApplyMsg& m);
+  void OnStatus(HostStatusMsg& m);
+  void OnFinalized(FinalizedMsg& m);
+  void OnTimeout(uint64_t step);
+  void AnswerGathers();
+  std::vector<uint32_t> Missing() const;
+  void Reset();
+
+  std::vector<std::shared_ptr<ParamActor>> actors_;
+  int m_;
+  absl::Duration step_timeout_;
+  metrics::Counter* timeouts_;
+  metrics::Histogram* step_seconds_;
+
+  // The open step, version_ + 1.
+  uint64_t version_ = 0;
+  bool opened_ = false;
+  absl::Time opened_at_;
+  actor::TimerId timer_ = 0;
+  bool timed_out_ = false;
+  std::map<uint32_t, trainer::MicroBatchStatsValue> committed_;
+  bool finalizing_ = false;
+  size_t finalized_ = 0;
+  absl::Status finalize_error_;
+  std::vector<std::vector<double>> squares_;  // per actor
+  std::vector<transport::Responder> gathers_;
+  bool applying_ = false;
+  size_t applied_ = 0;
+  absl::Status apply_error_;
+  std::vector<transport::Responder> appliers_;
+};
+
+}  // namespace sy::expert_host

@@ -1,0 +1,48 @@
+// Flags of the distributed processes on top of the shared model/training flags
+// (options.h, defined once): sy-trainer's cluster flags (--hosts,
+// --trainer_index, --num_trainers, --rpc_timeout_s, --faults) and
+// sy-expert-host's (--listen, --ready_file, --host_index, --num_hosts,
+// --step_timeout_s, --metrics_port, --faults). Everything else goes to
+// ParseTrainerOptions, so both binaries accept the same model flags with the same
+// defaults. Pure functions of argv: thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/trainer/options.h"
+
+namespace sy::trainer {
+
+struct ClusterTrainerOptions {
+  TrainerOptions base;
+  std::vector<std::string> hosts;  // --hosts=EP1,EP2: host i's endpoint
+  int trainer_index = 0;           // --trainer_index: t; trainer 0 leads
+  int num_trainers = 1;            // --num_trainers: T; trainer t takes micro-batches m % T == t
+  double rpc_timeout_s = 600;      // --rpc_timeout_s: deadline of one request (retries included)
+  std::string faults;              // --faults: transport fault spec (common/transport/faulty_transport.h)
+};
+
+// Cluster flags plus ParseTrainerOptions for the rest. With --standalone, --hosts
+// is not needed; otherwise it is, and 0 <= trainer_index < num_trainers.
+absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vector<std::string>& args);
+
+struct HostOptions {
+  TrainerOptions model;               // model/training flags (--data and --steps not needed)
+  std::string listen = "tcp://127.0.0.1:0";  // port 0: a free port
+  std::string ready_file;             // the bound endpoint is written here (tmp + rename)
+  int host_index = 0;
+  int num_hosts = 1;
+  double step_timeout_s = 60;         // a step incomplete this long is reported
+  int metrics_port = -1;              // /metrics port; 0 picks one, -1 disables
+  std::string faults;
+  bool help = false;
+};
+
+absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& args);
+std::string HostHelpText();
+// Lines describing the cluster flags of sy-trainer (appended to HelpText()).
+std::string ClusterTrainerHelpText();
+
+}  // namespace sy::trainer

@@ -1,0 +1,157 @@
+// Dense gradient pushes and parameter pulls (see dense_param_client.h).
+#include "services/trainer/dense_param_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/transport/envelope_codec.h"
+#include "proto/parameter.capnp.h"
+#include "services/trainer/rpc_batch.h"
+#include "services/trainer/step_wire.h"
+#include "services/trainer/wire_tensor.h"
+
+namespace sy::trainer {
+
+DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
+                                   const Placement* placement, std::vector<std::string> hosts, std::string trainer_id,
+                                   absl::Duration timeout)
+    : config_(config),
+      infos_(gpu::ParamInfos(config)),
+      shards_(DenseShardParams(infos_)),
+      rpc_(rpc),
+      placement_(placement),
+      hosts_(std::move(hosts)),
+      trainer_id_(std::move(trainer_id)),
+      timeout_(timeout) {}
+
+uint64_t DenseParamClient::TakeBytesSent() {
+  const uint64_t b = bytes_sent_;
+  bytes_sent_ = 0;
+  return b;
+}
+
+absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads) {
+  std::vector<float> host;
+  if (absl::Status s = grads.CopyToHost(&host); !s.ok()) return s;
+  std::vector<OutgoingCall> calls;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    const gpu::ParamInfo& info = infos_[shards_[s]];
+    const int h = placement_->HostOfDenseShard(static_cast<int>(s));
+    OutgoingCall& c = calls.emplace_back();
+    c.to = {hosts_[h], transport::Route::kConnected};
+    c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
+                          ") to host ", h);
+    auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
+    env.setPlacementEpoch(placement_->epoch());
+    auto body = env.initBody().initAs<proto::parameter::PushRequest>();
+    body.setShard(static_cast<uint32_t>(s));
+    body.setStep(step);
+    body.initMicroBatches(1).set(0, micro_batch);
+    body.setElementCount(static_cast<uint64_t>(info.numel));
+    body.setTrainer(trainer_id_);
+    transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, proto::DType::F32,
+                         {static_cast<uint64_t>(info.numel)});
+    c.data.push_back(EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
+    bytes_sent_ += CallBytes(c);
+  }
+  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+}
+
+absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
+  std::vector<OutgoingCall> calls;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    const int h = placement_->HostOfDenseShard(static_cast<int>(s));
+    OutgoingCall& c = calls.emplace_back();
+    c.to = {hosts_[h], transport::Route::kConnected};
+    c.what = absl::StrCat("pull of shard ", s, " (", infos_[shards_[s]].name, ") version ", version, " from host ", h);
+    auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+    auto body = env.initBody().initAs<proto::parameter::PullRequest>();
+    body.setShard(static_cast<uint32_t>(s));
+    body.setVersion(version);
+    body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
+  }
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  std::vector<float> values;
+  for (size_t s = 0; s < replies.size(); ++s) {
+    if (!replies[s].ok()) return replies[s].status();
+    const gpu::ParamInfo& info = infos_[shards_[s]];
+    auto body = replies[s]->Body<proto::parameter::PullReply>();
+    if (!body.ok()) return body.status();
+    if (body->getVersion() != version) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(calls[s].what, ": the shard answered version ", body->getVersion()));
+    }
+    values.resize(static_cast<size_t>(info.numel));
+    if (replies[s]->message().data.size() != 1) return absl::InternalError(calls[s].what + ": no values");
+    if (absl::Status st = DecodeFloats(replies[s]->data(0), proto::DType::F32, info.numel, values.data()); !st.ok()) {
+      return absl::InternalError(absl::StrCat(calls[s].what, ": ", st.message()));
+    }
+    if (absl::Status st = params->backend()->CopyHostToDevice(params->data() + info.offset, values.data(),
+                                                              values.size() * sizeof(float));
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* params) {
+  const int64_t C = config_.d_model, F = config_.d_ff;
+  struct Target {
+    int layer, expert;
+  };
+  std::vector<Target> targets;
+  std::vector<OutgoingCall> calls;
+  for (int l = 0; l < config_.layers; ++l) {
+    if (!config_.IsSwitchLayer(l)) continue;
+    for (int e = 0; e < config_.experts; ++e) {
+      const int h = placement_->HostOfExpert(l, e);
+      OutgoingCall& c = calls.emplace_back();
+      c.to = {hosts_[h], transport::Route::kConnected};
+      c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
+      auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+      auto body = env.initBody().initAs<proto::parameter::PullRequest>();
+      body.setVersion(version);
+      body.setTarget(proto::parameter::PullTarget::EXPERT);
+      body.setExpertLayer(static_cast<uint32_t>(l));
+      body.setExpertIndex(static_cast<uint32_t>(e));
+      targets.push_back({l, e});
+    }
+  }
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  std::vector<float> values(static_cast<size_t>(C * F + F + F * C + C));
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (!replies[i].ok()) return replies[i].status();
+    auto body = replies[i]->Body<proto::parameter::PullReply>();
+    if (!body.ok()) return body.status();
+    if (body->getVersion() != version) {
+      return absl::FailedPreconditionError(absl::StrCat(calls[i].what, ": answered version ", body->getVersion()));
+    }
+    if (replies[i]->message().data.size() != 1) return absl::InternalError(calls[i].what + ": no values");
+    if (absl::Status st = DecodeFloats(replies[i]->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+                                       values.data());
+        !st.ok()) {
+      return absl::InternalError(absl::StrCat(calls[i].what, ": ", st.message()));
+    }
+    const std::string p = absl::StrCat("layer", targets[i].layer, ".");
+    const int64_t e = targets[i].expert;
+    struct Piece {
+      const char* name;
+      int64_t size, src;
+    };
+    const Piece pieces[] = {{"expert_w_in", C * F, 0},
+                            {"expert_b_in", F, C * F},
+                            {"expert_w_out", F * C, C * F + F},
+                            {"expert_b_out", C, C * F + F + F * C}};
+    for (const Piece& piece : pieces) {
+      float* dst = params->Get(p + piece.name);
+      if (dst == nullptr) return absl::InternalError(absl::StrCat("model lacks ", p, piece.name));
+      if (absl::Status st = params->backend()->CopyHostToDevice(dst + e * piece.size, values.data() + piece.src,
+                                                                piece.size * sizeof(float));
+          !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sy::trainer

@@ -1,0 +1,48 @@
+// The trainer's side of the dense parameter shards: pushes a micro-batch's dense
+// gradient (already scaled by 1/M) to the shards' hosts, pulls the shards' values
+// of a version into the model's parameter block, and pulls experts' weights (the
+// leader does, to compute the parameter checksum of the whole model). Every shard
+// or expert is one concurrent request. Not thread-safe (one trainer thread).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "gpu/model/config.h"
+#include "gpu/model/params.h"
+#include "services/trainer/placement.h"
+
+namespace sy::trainer {
+
+class DenseParamClient {
+ public:
+  // hosts[i]: the peer name of host i on `rpc`. All pointers must outlive this.
+  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
+                   std::vector<std::string> hosts, std::string trainer_id, absl::Duration timeout);
+
+  // Sends every dense shard's slice of `grads` as micro-batch m of `step`.
+  absl::Status Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads);
+  // Waits until every shard reached `version`, then copies the values into params.
+  absl::Status Pull(uint64_t version, gpu::ParamBlock* params);
+  // Copies every expert's weights at `version` into params.
+  absl::Status PullExperts(uint64_t version, gpu::ParamBlock* params);
+  // Bytes sent since the last call.
+  uint64_t TakeBytesSent();
+
+ private:
+  gpu::ModelConfig config_;
+  std::vector<gpu::ParamInfo> infos_;
+  std::vector<uint32_t> shards_;  // shard -> parameter index
+  transport::RpcNode* rpc_;
+  const Placement* placement_;
+  std::vector<std::string> hosts_;
+  std::string trainer_id_;
+  absl::Duration timeout_;
+  uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace sy::trainer

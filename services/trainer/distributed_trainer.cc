@@ -1,0 +1,271 @@
+// The distributed step loop (see distributed_trainer.h).
+#include "services/trainer/distributed_trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/transport/faulty_transport.h"
+#include "common/transport/zmq_transport.h"
+#include "gpu/model/optimizer.h"
+#include "services/trainer/batches.h"
+#include "services/trainer/checksum.h"
+#include "services/trainer/model_options.h"
+#include "services/trainer/progress.h"
+#include "services/trainer/wire_tensor.h"
+
+namespace sy::trainer {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool IsEvalStep(int64_t step, const TrainerOptions& o) {
+  return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
+}
+
+std::vector<std::string> HostNames(size_t n) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) names.push_back(absl::StrCat("host-", i));
+  return names;
+}
+
+// The leader's view of a step, from every micro-batch's stats (summed in
+// micro-batch order, as the standalone trainer does).
+void FillMetrics(const std::vector<MicroBatchStatsValue>& stats, int M, StepMetrics* metrics) {
+  int64_t tokens = 0, dropped = 0;
+  uint64_t bytes = 0;
+  for (const MicroBatchStatsValue& s : stats) {
+    metrics->loss += s.loss / M;
+    metrics->lb_loss += s.lb / M;
+    metrics->z_loss += s.z / M;
+    tokens += s.tokens;
+    dropped += s.dropped_tokens;
+    bytes += s.bytes_sent;
+    if (metrics->expert_tokens.empty()) {
+      metrics->expert_tokens = s.expert_counts;
+      continue;
+    }
+    for (size_t l = 0; l < s.expert_counts.size() && l < metrics->expert_tokens.size(); ++l) {
+      for (size_t e = 0; e < s.expert_counts[l].size() && e < metrics->expert_tokens[l].size(); ++e) {
+        metrics->expert_tokens[l][e] += s.expert_counts[l][e];
+      }
+    }
+  }
+  const int64_t routed = tokens * static_cast<int64_t>(metrics->expert_tokens.size());
+  metrics->dropped_frac = routed > 0 ? static_cast<double>(dropped) / routed : 0;
+  metrics->bytes_sent = static_cast<int64_t>(bytes);
+  metrics->tokens_per_s = static_cast<double>(tokens);  // divided by the step time by the caller
+}
+
+}  // namespace
+
+DistributedTrainer::~DistributedTrainer() {
+  if (rpc_ != nullptr) rpc_->Close();
+}
+
+absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(const ClusterTrainerOptions& options) {
+  const TrainerOptions& o = options.base;
+  absl::StatusOr<gpu::ModelConfig> config = ModelConfigFromOptions(o);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<proto::DType> wire = ParseWireDType(o.wire_dtype);
+  if (!wire.ok()) return wire.status();
+  absl::StatusOr<gpu::Device> device = gpu::Device::Parse(o.device);
+  if (!device.ok()) return device.status();
+  absl::StatusOr<Corpus> corpus = LoadCorpus(o.data, o.context + 1);
+  if (!corpus.ok()) return corpus.status();
+
+  std::unique_ptr<DistributedTrainer> t(new DistributedTrainer());
+  t->options_ = options;
+  t->config_ = *config;
+  t->corpus_ = *std::move(corpus);
+  gpu::BackendOptions backend_options;
+  backend_options.num_threads = o.threads;
+  absl::StatusOr<std::unique_ptr<gpu::Backend>> backend = gpu::CreateBackend(*device, backend_options);
+  if (!backend.ok()) return backend.status();
+  t->backend_ = *std::move(backend);
+
+  const std::string id = absl::StrCat("trainer-", options.trainer_index);
+  transport::ZmqOptions zmq;
+  zmq.node_id = id;
+  absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
+  if (!zt.ok()) return zt.status();
+  const std::vector<std::string> names = HostNames(options.hosts.size());
+  for (size_t i = 0; i < options.hosts.size(); ++i) {
+    if (absl::Status s = (*zt)->Connect(names[i], options.hosts[i]); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("connecting to host ", i, " at ", options.hosts[i], ": ", s.message()));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<transport::Transport>> transport =
+      transport::WithFaultsFromFlag(*std::move(zt), options.faults);
+  if (!transport.ok()) return transport.status();
+  transport::RpcOptions rpc_options;
+  rpc_options.attempt_timeout = absl::Seconds(1);
+  rpc_options.max_attempts = 8;
+  absl::StatusOr<std::unique_ptr<transport::RpcNode>> rpc =
+      transport::RpcNode::Create(*std::move(transport), rpc_options, nullptr);
+  if (!rpc.ok()) return rpc.status();
+  t->rpc_ = *std::move(rpc);
+
+  const absl::Duration timeout = absl::Seconds(options.rpc_timeout_s);
+  t->placement_ = std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size()));
+  t->executor_ = std::make_unique<RemoteExpertExecutor>(*config, t->backend_.get(), t->rpc_.get(),
+                                                        t->placement_.get(), names, *wire, timeout);
+  t->dense_ = std::make_unique<DenseParamClient>(*config, t->rpc_.get(), t->placement_.get(), names, id, timeout);
+  t->steps_ = std::make_unique<StepClient>(t->rpc_.get(), names, o.micro_batches, id, timeout);
+  absl::StatusOr<std::unique_ptr<gpu::Model>> model =
+      gpu::Model::Create(*config, t->backend_.get(), o.seed, t->executor_.get());
+  if (!model.ok()) return model.status();
+  t->model_ = *std::move(model);
+  absl::StatusOr<std::unique_ptr<gpu::ParamBlock>> grads = t->model_->NewGradBlock();
+  if (!grads.ok()) return grads.status();
+  t->grads_ = *std::move(grads);
+  SY_LOG(INFO) << id << " of " << options.num_trainers << ": " << config->DebugString() << ", "
+               << options.hosts.size() << " hosts, wire " << o.wire_dtype;
+  return t;
+}
+
+absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
+  const TrainerOptions& o = options_.base;
+  const float grad_scale = 1.0f / static_cast<float>(o.micro_batches);
+  std::vector<MicroBatchStatsValue> mine;
+  for (int m = options_.trainer_index; m < o.micro_batches; m += options_.num_trainers) {
+    absl::StatusOr<MicroBatch> batch = CutTrainMicroBatch(corpus_.train, o.seed, step, m, o.micro_batch, o.context);
+    if (!batch.ok()) return batch.status();
+    gpu::StepContext ctx;
+    ctx.seed = o.seed;
+    ctx.step = step;
+    ctx.micro_batch = m;
+    ctx.training = true;
+    absl::StatusOr<gpu::MicroBatchStats> stats =
+        model_->ForwardBackward(batch->inputs, batch->targets, o.micro_batch, o.context, ctx, grad_scale, grads_.get());
+    if (!stats.ok()) return stats.status();
+    if (absl::Status s = dense_->Push(static_cast<uint64_t>(step), static_cast<uint32_t>(m), *grads_); !s.ok()) {
+      return s;
+    }
+    MicroBatchStatsValue v;
+    v.micro_batch = static_cast<uint32_t>(m);
+    v.loss = stats->loss;
+    v.ce = stats->ce;
+    v.lb = stats->lb;
+    v.z = stats->z;
+    v.tokens = stats->tokens;
+    v.dropped_tokens = stats->dropped_tokens;
+    v.expert_counts = stats->expert_counts;
+    v.bytes_sent = executor_->TakeBytesSent() + dense_->TakeBytesSent();
+    mine.push_back(std::move(v));
+  }
+  if (absl::Status s = steps_->Commit(static_cast<uint64_t>(step), mine); !s.ok()) return s;
+  if (leader()) {
+    absl::StatusOr<GatherResult> gathered = steps_->GatherNorms(static_cast<uint64_t>(step));
+    if (!gathered.ok()) return gathered.status();
+    double squared = 0;
+    for (const gpu::GradSegment& seg : gpu::GradSegments(model_->params().infos())) {
+      auto it = gathered->squares.find({seg.param_index, seg.expert});
+      if (it == gathered->squares.end()) {
+        return absl::InternalError(absl::StrCat("step ", step, ": no host reported the gradient norm of parameter ",
+                                                seg.param_index, " expert ", seg.expert));
+      }
+      squared += it->second;
+    }
+    const float scale = gpu::ClipScale(gpu::GradNormFromSquares(squared), static_cast<float>(o.clip));
+    const float lr = gpu::LearningRate(step, o.steps, o.warmup, static_cast<float>(o.lr));
+    if (absl::Status s = steps_->Apply(static_cast<uint64_t>(step), scale, lr); !s.ok()) return s;
+    if (static_cast<int>(gathered->stats.size()) != o.micro_batches) {
+      return absl::InternalError(absl::StrCat("step ", step, ": stats of ", gathered->stats.size(), " micro-batches, ",
+                                              "expected ", o.micro_batches));
+    }
+    FillMetrics(gathered->stats, o.micro_batches, metrics);
+  }
+  return dense_->Pull(static_cast<uint64_t>(step), &model_->params());
+}
+
+absl::StatusOr<double> DistributedTrainer::Validate(uint64_t version) {
+  const TrainerOptions& o = options_.base;
+  executor_->set_eval_version(version);
+  double total = 0;
+  for (int k = 0; k < o.eval_batches; ++k) {
+    absl::StatusOr<MicroBatch> batch = CutValMicroBatch(corpus_.val, k, o.eval_batches, o.micro_batch, o.context);
+    if (!batch.ok()) return batch.status();
+    absl::StatusOr<gpu::MicroBatchStats> stats =
+        model_->Evaluate(batch->inputs, batch->targets, o.micro_batch, o.context);
+    if (!stats.ok()) return stats.status();
+    total += stats->ce;
+  }
+  executor_->TakeBytesSent();  // validation traffic is not a training step's
+  return total / o.eval_batches;
+}
+
+absl::StatusOr<std::string> DistributedTrainer::ModelChecksum(uint64_t version) {
+  if (absl::Status s = dense_->PullExperts(version, &model_->params()); !s.ok()) return s;
+  std::vector<float> host;
+  if (absl::Status s = model_->params().CopyToHost(&host); !s.ok()) return s;
+  ParamChecksum checksum;
+  checksum.Add(host.data(), host.size());
+  return checksum.Hex();
+}
+
+absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
+  const TrainerOptions& o = options_.base;
+  std::unique_ptr<MetricsWriter> writer;
+  if (leader() && !o.workdir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.workdir, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create --workdir ", o.workdir, ": ", ec.message()));
+    absl::StatusOr<std::unique_ptr<MetricsWriter>> w = MetricsWriter::Create(o.workdir + "/metrics.jsonl");
+    if (!w.ok()) return w.status();
+    writer = *std::move(w);
+  }
+  RunResult result;
+  std::vector<double> throughput;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
+    StepMetrics metrics;
+    metrics.step = step;
+    if (absl::Status s = TrainStep(step, &metrics); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", s.message()));
+    }
+    if (!leader()) continue;
+    metrics.tokens_per_s /= SecondsSince(step_start);
+    if (IsEvalStep(step, o)) {
+      absl::StatusOr<double> val = Validate(static_cast<uint64_t>(step));
+      if (!val.ok()) return val.status();
+      metrics.val_loss = *val;
+      result.val_curve.emplace_back(step, *val);
+      result.final_val_loss = *val;
+    }
+    throughput.push_back(metrics.tokens_per_s);
+    result.final_loss = metrics.loss;
+    progress << FormatProgressLine({step, o.steps, metrics.loss, metrics.val_loss, metrics.tokens_per_s,
+                                    SecondsSince(start)})
+             << std::endl;
+    if (writer) {
+      if (absl::Status s = writer->Append(metrics); !s.ok()) return s;
+    }
+  }
+  result.steps = o.steps;
+  if (!leader()) return result;
+  result.median_tokens_per_s = Median(throughput);
+  absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
+  if (!checksum.ok()) return checksum.status();
+  result.param_checksum = *checksum;
+  progress << "param_checksum " << result.param_checksum << std::endl;
+  if (!o.workdir.empty()) {
+    RunSummary summary;
+    summary.steps = result.steps;
+    summary.final_loss = result.final_loss;
+    summary.final_val_loss = result.final_val_loss;
+    summary.param_checksum = result.param_checksum;
+    summary.median_tokens_per_s = result.median_tokens_per_s;
+    summary.hosts = static_cast<int>(options_.hosts.size());
+    summary.trainers = options_.num_trainers;
+    if (absl::Status s = WriteRunSummary(o.workdir + "/summary.json", summary); !s.ok()) return s;
+  }
+  return result;
+}
+
+}  // namespace sy::trainer

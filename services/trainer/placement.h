@@ -1,0 +1,45 @@
+// Where every actor lives: Switch-layer experts and dense parameter shards mapped
+// to host indices. The data path (remote executor, dense-parameter client, expert
+// host) asks only this interface, so the coordinator's placement table (with an
+// epoch) replaces the static rule without touching it. Dense shard s is the s-th
+// dense parameter tensor in canonical order. Thread-safe (immutable).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gpu/model/config.h"
+#include "gpu/model/params.h"
+
+namespace sy::trainer {
+
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  virtual int num_hosts() const = 0;
+  // Placement-table epoch the answers belong to (0 for the static rule).
+  virtual uint64_t epoch() const = 0;
+  virtual int HostOfExpert(int layer, int expert) const = 0;
+  virtual int HostOfDenseShard(int shard) const = 0;
+};
+
+// The rule used until the coordinator exists: expert (l, e) with global index
+// g = (Switch layers before l) * E + e lives on host g % H; shard s on host s % H.
+class StaticPlacement : public Placement {
+ public:
+  StaticPlacement(const gpu::ModelConfig& config, int num_hosts);
+  int num_hosts() const override { return num_hosts_; }
+  uint64_t epoch() const override { return 0; }
+  int HostOfExpert(int layer, int expert) const override;
+  int HostOfDenseShard(int shard) const override;
+
+ private:
+  gpu::ModelConfig config_;
+  int num_hosts_;
+};
+
+// Canonical parameter index of every dense shard (shard s -> index), i.e. of
+// every parameter that is not an expert tensor.
+std::vector<uint32_t> DenseShardParams(const std::vector<gpu::ParamInfo>& infos);
+
+}  // namespace sy::trainer

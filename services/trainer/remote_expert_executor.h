@@ -1,0 +1,54 @@
+// The distributed ExpertExecutor: sends every bucket of a Switch layer to the
+// host that owns its expert (Placement), all buckets concurrently, and waits for
+// every reply; forward replies are the expert outputs, backward replies the
+// input gradients (the weight-gradient contribution of (step, micro-batch) stays
+// on the host). Activations travel as --wire_dtype (f32 or bf16). Errors name the
+// host, layer, expert, step and micro-batch. Not thread-safe (one model drives it).
+//
+//   RemoteExpertExecutor executor(config, backend, &rpc, &placement, {"host-0", "host-1"}, proto::DType::F32, timeout);
+//   auto model = Model::Create(config, backend, seed, &executor).value();
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "gpu/backend.h"
+#include "gpu/model/config.h"
+#include "gpu/model/expert.h"
+#include "proto/envelope.capnp.h"
+#include "services/trainer/placement.h"
+
+namespace sy::trainer {
+
+class RemoteExpertExecutor : public gpu::ExpertExecutor {
+ public:
+  // hosts[i]: the peer name of host i on `rpc`. All pointers must outlive this.
+  RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend, transport::RpcNode* rpc,
+                       const Placement* placement, std::vector<std::string> hosts, proto::DType wire,
+                       absl::Duration timeout);
+
+  // Version evaluation (non-training) forwards ask for (the steps applied so far).
+  void set_eval_version(uint64_t version) { eval_version_ = version; }
+  // Bytes sent since the last call (headers and tensor frames).
+  uint64_t TakeBytesSent();
+
+  absl::Status Forward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucket> buckets) override;
+  absl::Status Backward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucketGrad> buckets) override;
+
+ private:
+  gpu::ModelConfig config_;
+  gpu::Backend* backend_;
+  transport::RpcNode* rpc_;
+  const Placement* placement_;
+  std::vector<std::string> hosts_;
+  proto::DType wire_;
+  absl::Duration timeout_;
+  uint64_t eval_version_ = 0;
+  uint64_t bytes_sent_ = 0;
+  std::vector<float> host_;
+};
+
+}  // namespace sy::trainer

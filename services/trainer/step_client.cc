@@ -1,0 +1,115 @@
+// Step protocol calls to every host (see step_client.h).
+#include "services/trainer/step_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "proto/expert.capnp.h"
+#include "services/trainer/rpc_batch.h"
+
+namespace sy::trainer {
+namespace {
+
+proto::expert::StepCommitRequest::Builder InitStep(OutgoingCall& c, proto::expert::StepPhase phase, uint64_t step,
+                                                   int m, const std::string& trainer) {
+  auto env = InitEnvelope(*c.header, proto::MessageKind::STEP_COMMIT);
+  auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
+  body.setPhase(phase);
+  body.setStep(step);
+  body.setTotalMicroBatches(static_cast<uint32_t>(m));
+  body.setTrainer(trainer);
+  return body;
+}
+
+}  // namespace
+
+StepClient::StepClient(transport::RpcNode* rpc, std::vector<std::string> hosts, int num_micro_batches,
+                       std::string trainer_id, absl::Duration timeout)
+    : rpc_(rpc), hosts_(std::move(hosts)), m_(num_micro_batches), trainer_id_(std::move(trainer_id)),
+      timeout_(timeout) {}
+
+absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats) {
+  std::vector<OutgoingCall> calls(hosts_.size());
+  for (size_t h = 0; h < hosts_.size(); ++h) {
+    OutgoingCall& c = calls[h];
+    c.to = {hosts_[h], transport::Route::kConnected};
+    c.what = absl::StrCat("commit of step ", step, " to host ", h);
+    auto body = InitStep(c, proto::expert::StepPhase::COMMIT, step, m_, trainer_id_);
+    auto mbs = body.initMicroBatches(static_cast<unsigned>(stats.size()));
+    auto wire = body.initStats(static_cast<unsigned>(stats.size()));
+    for (size_t i = 0; i < stats.size(); ++i) {
+      mbs.set(static_cast<unsigned>(i), stats[i].micro_batch);
+      StatsToWire(stats[i], wire[static_cast<unsigned>(i)]);
+    }
+  }
+  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+}
+
+absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
+  std::vector<OutgoingCall> calls(hosts_.size());
+  for (size_t h = 0; h < hosts_.size(); ++h) {
+    calls[h].to = {hosts_[h], transport::Route::kConnected};
+    calls[h].what = absl::StrCat("norm gather of step ", step, " from host ", h);
+    InitStep(calls[h], proto::expert::StepPhase::GATHER_NORMS, step, m_, trainer_id_);
+  }
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  if (absl::Status s = FirstError(replies); !s.ok()) return s;
+  GatherResult result;
+  for (size_t h = 0; h < replies.size(); ++h) {
+    auto body = replies[h]->Body<proto::expert::StepCommitReply>();
+    if (!body.ok()) return body.status();
+    for (auto seg : body->getSegments()) {
+      result.squares[{seg.getParam(), seg.getExpert()}] = seg.getSumSquares();
+    }
+    if (h == 0) {
+      for (auto s : body->getStats()) result.stats.push_back(StatsFromWire(s));
+    }
+  }
+  return result;
+}
+
+absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
+  std::vector<OutgoingCall> calls(hosts_.size());
+  for (size_t h = 0; h < hosts_.size(); ++h) {
+    calls[h].to = {hosts_[h], transport::Route::kConnected};
+    calls[h].what = absl::StrCat("apply of step ", step, " on host ", h);
+    auto body = InitStep(calls[h], proto::expert::StepPhase::APPLY, step, m_, trainer_id_);
+    body.setClipScale(clip_scale);
+    body.setLearningRate(lr);
+  }
+  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+}
+
+absl::StatusOr<HostStatus> StepClient::Status(int host) {
+  if (host < 0 || host >= static_cast<int>(hosts_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("no host ", host));
+  }
+  std::vector<OutgoingCall> calls(1);
+  calls[0].to = {hosts_[host], transport::Route::kConnected};
+  calls[0].what = absl::StrCat("status of host ", host);
+  InitStep(calls[0], proto::expert::StepPhase::STATUS, 0, m_, trainer_id_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  if (!replies[0].ok()) return replies[0].status();
+  auto body = replies[0]->Body<proto::expert::StepCommitReply>();
+  if (!body.ok()) return body.status();
+  HostStatus status;
+  status.version = body->getVersion();
+  status.step_timeouts = body->getStepTimeouts();
+  for (uint32_t m : body->getMissingMicroBatches()) status.missing_micro_batches.push_back(m);
+  for (auto a : body->getActors()) {
+    ActorStatusEntry e;
+    auto ref = a.getActor();
+    if (ref.isExpert()) {
+      e.is_expert = true;
+      e.layer = static_cast<int>(ref.getExpert().getLayer());
+      e.expert = static_cast<int>(ref.getExpert().getExpert());
+    } else {
+      e.shard = static_cast<int>(ref.getDenseShard());
+    }
+    e.version = a.getVersion();
+    e.checksum = a.getChecksum();
+    e.contributions = a.getContributions();
+    status.actors.push_back(e);
+  }
+  return status;
+}
+
+}  // namespace sy::trainer

@@ -1,0 +1,61 @@
+// The trainer's side of the step protocol (proto/expert.capnp StepCommit*): the
+// commit every trainer sends to every host, the leader's norm gather and apply,
+// and the read-only host status query (versions, actor checksums, step
+// timeouts) used by tests and tools. Calls to all hosts go out concurrently.
+// Thread-safe as far as RpcNode is (each call waits on its own state).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "services/trainer/step_wire.h"
+
+namespace sy::trainer {
+
+struct GatherResult {
+  std::map<std::pair<uint32_t, int>, double> squares;  // (param, expert) -> sum of squares
+  std::vector<MicroBatchStatsValue> stats;             // every micro-batch of the step, by index
+};
+
+struct ActorStatusEntry {
+  bool is_expert = false;
+  int layer = 0, expert = 0, shard = 0;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  uint32_t contributions = 0;
+};
+
+struct HostStatus {
+  uint64_t version = 0;
+  uint64_t step_timeouts = 0;
+  std::vector<uint32_t> missing_micro_batches;
+  std::vector<ActorStatusEntry> actors;
+};
+
+class StepClient {
+ public:
+  // hosts[i]: peer name of host i on `rpc` (must outlive this).
+  StepClient(transport::RpcNode* rpc, std::vector<std::string> hosts, int num_micro_batches, std::string trainer_id,
+             absl::Duration timeout);
+
+  absl::Status Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats);
+  // Waits until every host has all M micro-batches of `step`.
+  absl::StatusOr<GatherResult> GatherNorms(uint64_t step);
+  absl::Status Apply(uint64_t step, float clip_scale, float lr);
+  absl::StatusOr<HostStatus> Status(int host);
+
+ private:
+  transport::RpcNode* rpc_;
+  std::vector<std::string> hosts_;
+  int m_;
+  std::string trainer_id_;
+  absl::Duration timeout_;
+};
+
+}  // namespace sy::trainer

@@ -1,0 +1,46 @@
+// Step-protocol converters (see step_wire.h).
+#include "services/trainer/step_wire.h"
+
+namespace sy::trainer {
+
+void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out) {
+  out.setMicroBatch(v.micro_batch);
+  out.setLoss(v.loss);
+  out.setCe(v.ce);
+  out.setLb(v.lb);
+  out.setZ(v.z);
+  out.setTokens(v.tokens);
+  out.setDroppedTokens(v.dropped_tokens);
+  out.setBytesSent(v.bytes_sent);
+  auto layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
+  for (size_t l = 0; l < v.expert_counts.size(); ++l) {
+    auto counts = layers.init(static_cast<unsigned>(l), static_cast<unsigned>(v.expert_counts[l].size()));
+    for (size_t e = 0; e < v.expert_counts[l].size(); ++e) counts.set(static_cast<unsigned>(e), v.expert_counts[l][e]);
+  }
+}
+
+MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
+  MicroBatchStatsValue v;
+  v.micro_batch = in.getMicroBatch();
+  v.loss = in.getLoss();
+  v.ce = in.getCe();
+  v.lb = in.getLb();
+  v.z = in.getZ();
+  v.tokens = in.getTokens();
+  v.dropped_tokens = in.getDroppedTokens();
+  v.bytes_sent = in.getBytesSent();
+  for (auto layer : in.getExpertCounts()) {
+    std::vector<int64_t> counts;
+    for (int64_t c : layer) counts.push_back(c);
+    v.expert_counts.push_back(std::move(counts));
+  }
+  return v;
+}
+
+proto::Envelope::Builder InitEnvelope(capnp::MessageBuilder& builder, proto::MessageKind kind) {
+  auto env = builder.initRoot<proto::Envelope>();
+  env.setKind(kind);
+  return env;
+}
+
+}  // namespace sy::trainer
