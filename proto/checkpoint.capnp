@@ -1,5 +1,14 @@
 # Checkpoints: hosts stream actor state chunks to the coordinator, which writes them
 # into RocksDB and commits the manifest LAST (a checkpoint without a manifest does not exist).
+#
+# Taking checkpoint k: the coordinator sends each actor's (first) host an
+# expert.StateStreamRequest {purpose checkpoint, checkpointId k, streamOut {destination
+# = coordinator, atStep s, chunkBytes}}; the host streams the actor's state at version s
+# as ChunkRequests (frame "state", f32 by convention, so chunks are whole 4-byte words;
+# ChunkIn.checksum = FNV-1a 64 of the whole state, common/storage/checksum.h) and answers
+# the StateStreamRequest once every chunk was acknowledged. Restoring k: the coordinator
+# sends every replica host StateStreamRequests {purpose checkpoint, checkpointId k,
+# chunkIn} with the stored state, then tells every trainer to roll back to step s.
 @0xd241cc82e4f7095b;
 
 using Cxx = import "/capnp/c++.capnp";

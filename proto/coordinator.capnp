@@ -54,7 +54,8 @@ struct HeartbeatRequest {
   epoch @2 :UInt64;
   # Placement epoch the node acts on.
   step @3 :UInt64;
-  # Last step the node completed.
+  # Last step the node completed; for a host, its actors' version (the number of steps
+  # applied), i.e. the step boundary a checkpoint taken now would capture.
   draining @4 :Bool;
   # true while the node hands off its actors.
 }

@@ -314,9 +314,8 @@ void ClusterActor::StartMigrations(const std::vector<Move>& moves) {
     out.setDestinationEndpoint(endpoints_[m.to]);
     out.setAtStep(step_);
     out.setChunkBytes(options_.chunk_bytes);
-    auto weak = weak_from_this();
     rpc_->CallAsync(AddressOf(m.from), b, {}, absl::Now() + options_.call_timeout,
-                    [weak, m](absl::StatusOr<transport::DecodedMessage> reply) {
+                    [m](absl::StatusOr<transport::DecodedMessage> reply) {
                       if (reply.ok()) return;
                       SY_LOG(ERROR) << "moving " << m.actor.ToString() << " from " << m.from << " to " << m.to
                                     << " failed: " << reply.status();

@@ -18,7 +18,8 @@ absl::StatusOr<RegisterOutcome> Membership::Register(NodeInfo node, actor::TimeP
     if (it->second.role != node.role) {
       return absl::InvalidArgumentError(absl::StrCat("node '", node.id, "' is registered with another role"));
     }
-    outcome.restarted = it->second.incarnation != node.incarnation;
+    // Incarnation 0: a placeholder from the saved placement, not a process we saw.
+    outcome.restarted = it->second.incarnation != 0 && it->second.incarnation != node.incarnation;
     if (!outcome.restarted) {
       node.step = std::max(node.step, it->second.step);
       node.draining = it->second.draining;

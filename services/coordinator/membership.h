@@ -3,7 +3,8 @@
 // than the timeout is declared failed by Expire(now), once. Time is passed in (the
 // coordinator's executor clock), so tests drive it with a manual clock.
 //
-// A node that registers again with a new incarnation restarted (its state is gone);
+// A node that registers again with a new incarnation restarted (its state is gone;
+// incarnation 0 marks a placeholder for a node not seen yet, e.g. after a restart);
 // with the same incarnation it is a duplicate register (or a re-register after a
 // coordinator restart) and keeps its state. A heartbeat from an unknown node, or from
 // an old incarnation, is NotFound: the node must register again.

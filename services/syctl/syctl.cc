@@ -149,17 +149,17 @@ void PrintStatus(proto::admin::ClusterStatus::Reader s, bool json, std::ostream&
   if (json) {
     JsonWriter j(out);
     j.BeginObject();
-    j.Key("phase"), j.String(s.getPhase().cStr());
-    j.Key("step"), j.Uint(s.getStep());
-    j.Key("epoch"), j.Uint(s.getEpoch());
-    j.Key("placement_ready"), j.Bool(s.getPlacementReady());
-    j.Key("hosts_alive"), j.Uint(s.getHostsAlive());
-    j.Key("hosts_total"), j.Uint(s.getHostsTotal());
-    j.Key("trainers"), j.Uint(s.getTrainers());
-    j.Key("latest_checkpoint"), j.Uint(s.getLatestCheckpoint());
-    j.Key("checkpoint_in_progress"), j.Uint(s.getCheckpointInProgress());
-    j.Key("max_over_mean_load"), j.Double(s.getMaxOverMeanLoad());
-    j.Key("recoveries"), j.Uint(s.getRecoveries());
+    j.Key("phase"); j.String(s.getPhase().cStr());
+    j.Key("step"); j.Uint(s.getStep());
+    j.Key("epoch"); j.Uint(s.getEpoch());
+    j.Key("placement_ready"); j.Bool(s.getPlacementReady());
+    j.Key("hosts_alive"); j.Uint(s.getHostsAlive());
+    j.Key("hosts_total"); j.Uint(s.getHostsTotal());
+    j.Key("trainers"); j.Uint(s.getTrainers());
+    j.Key("latest_checkpoint"); j.Uint(s.getLatestCheckpoint());
+    j.Key("checkpoint_in_progress"); j.Uint(s.getCheckpointInProgress());
+    j.Key("max_over_mean_load"); j.Double(s.getMaxOverMeanLoad());
+    j.Key("recoveries"); j.Uint(s.getRecoveries());
     j.EndObject();
     out << "\n";
     return;
@@ -184,17 +184,17 @@ void PrintHosts(capnp::List<proto::admin::HostInfo>::Reader hosts, bool json, st
     j.BeginArray();
     for (auto h : hosts) {
       j.BeginObject();
-      j.Key("node_id"), j.String(h.getNodeId().cStr());
-      j.Key("role"), j.String(RoleName(h.getRole()));
-      j.Key("alive"), j.Bool(h.getAlive());
-      j.Key("draining"), j.Bool(h.getDraining());
-      j.Key("actors"), j.Uint(h.getActorCount());
-      j.Key("load"), j.Double(h.getLoad());
-      j.Key("step"), j.Uint(h.getStep());
-      j.Key("device"), j.String(h.getDevice().cStr());
-      j.Key("endpoint"), j.String(h.getEndpoint().cStr());
-      j.Key("memory_bytes"), j.Uint(h.getMemoryBytes());
-      j.Key("last_heartbeat_unix_ms"), j.Int(h.getLastHeartbeatUnixMs());
+      j.Key("node_id"); j.String(h.getNodeId().cStr());
+      j.Key("role"); j.String(RoleName(h.getRole()));
+      j.Key("alive"); j.Bool(h.getAlive());
+      j.Key("draining"); j.Bool(h.getDraining());
+      j.Key("actors"); j.Uint(h.getActorCount());
+      j.Key("load"); j.Double(h.getLoad());
+      j.Key("step"); j.Uint(h.getStep());
+      j.Key("device"); j.String(h.getDevice().cStr());
+      j.Key("endpoint"); j.String(h.getEndpoint().cStr());
+      j.Key("memory_bytes"); j.Uint(h.getMemoryBytes());
+      j.Key("last_heartbeat_unix_ms"); j.Int(h.getLastHeartbeatUnixMs());
       j.EndObject();
     }
     j.EndArray();
@@ -219,15 +219,15 @@ void PrintExperts(capnp::List<proto::admin::ExpertInfo>::Reader experts, bool js
     j.BeginArray();
     for (auto e : experts) {
       j.BeginObject();
-      j.Key("expert"), j.String(ExpertName(e.getExpert()));
-      j.Key("layer"), j.Uint(e.getExpert().getLayer());
-      j.Key("index"), j.Uint(e.getExpert().getExpert());
-      j.Key("hosts"), j.BeginArray();
+      j.Key("expert"); j.String(ExpertName(e.getExpert()));
+      j.Key("layer"); j.Uint(e.getExpert().getLayer());
+      j.Key("index"); j.Uint(e.getExpert().getExpert());
+      j.Key("hosts"); j.BeginArray();
       for (auto h : e.getHosts()) j.String(h.cStr());
       j.EndArray();
-      j.Key("tokens_last_step"), j.Uint(e.getTokensLastStep());
-      j.Key("dropped_last_step"), j.Uint(e.getDroppedLastStep());
-      j.Key("load"), j.Double(e.getLoad());
+      j.Key("tokens_last_step"); j.Uint(e.getTokensLastStep());
+      j.Key("dropped_last_step"); j.Uint(e.getDroppedLastStep());
+      j.Key("load"); j.Double(e.getLoad());
       j.EndObject();
     }
     j.EndArray();
@@ -252,13 +252,13 @@ void PrintCheckpoints(capnp::List<proto::checkpoint::Manifest>::Reader list, boo
       uint64_t bytes = 0;
       for (auto a : m.getActors()) bytes += a.getTotalBytes();
       j.BeginObject();
-      j.Key("id"), j.Uint(m.getCheckpointId());
-      j.Key("step"), j.Uint(m.getStep());
-      j.Key("epoch"), j.Uint(m.getEpoch());
-      j.Key("actors"), j.Uint(m.getActors().size());
-      j.Key("bytes"), j.Uint(bytes);
-      j.Key("created_unix_ms"), j.Int(m.getCreatedUnixMs());
-      j.Key("config_hash"), j.Uint(m.getConfigHash());
+      j.Key("id"); j.Uint(m.getCheckpointId());
+      j.Key("step"); j.Uint(m.getStep());
+      j.Key("epoch"); j.Uint(m.getEpoch());
+      j.Key("actors"); j.Uint(m.getActors().size());
+      j.Key("bytes"); j.Uint(bytes);
+      j.Key("created_unix_ms"); j.Int(m.getCreatedUnixMs());
+      j.Key("config_hash"); j.Uint(m.getConfigHash());
       j.EndObject();
     }
     j.EndArray();
@@ -279,18 +279,18 @@ void PrintRebalance(proto::admin::RebalanceResult::Reader r, bool dry_run, bool 
   if (json) {
     JsonWriter j(out);
     j.BeginObject();
-    j.Key("dry_run"), j.Bool(dry_run);
-    j.Key("applied"), j.Bool(r.getApplied());
-    j.Key("epoch"), j.Uint(r.getEpoch());
-    j.Key("max_over_mean_before"), j.Double(r.getMaxOverMeanBefore());
-    j.Key("max_over_mean_after"), j.Double(r.getMaxOverMeanAfter());
-    j.Key("moves"), j.BeginArray();
+    j.Key("dry_run"); j.Bool(dry_run);
+    j.Key("applied"); j.Bool(r.getApplied());
+    j.Key("epoch"); j.Uint(r.getEpoch());
+    j.Key("max_over_mean_before"); j.Double(r.getMaxOverMeanBefore());
+    j.Key("max_over_mean_after"); j.Double(r.getMaxOverMeanAfter());
+    j.Key("moves"); j.BeginArray();
     for (auto m : r.getMoves()) {
       j.BeginObject();
-      j.Key("actor"), j.String(ActorName(m.getActor()));
-      j.Key("from"), j.String(m.getFromHost().cStr());
-      j.Key("to"), j.String(m.getToHost().cStr());
-      j.Key("replicate"), j.Bool(m.getReplicate());
+      j.Key("actor"); j.String(ActorName(m.getActor()));
+      j.Key("from"); j.String(m.getFromHost().cStr());
+      j.Key("to"); j.String(m.getToHost().cStr());
+      j.Key("replicate"); j.Bool(m.getReplicate());
       j.EndObject();
     }
     j.EndArray();
@@ -317,8 +317,8 @@ void PrintDone(const std::string& what, bool json, std::ostream& out) {
   if (json) {
     JsonWriter j(out);
     j.BeginObject();
-    j.Key("ok"), j.Bool(true);
-    j.Key("message"), j.String(what);
+    j.Key("ok"); j.Bool(true);
+    j.Key("message"); j.String(what);
     j.EndObject();
     out << "\n";
   } else {
