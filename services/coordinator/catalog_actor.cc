@@ -1,7 +1,6 @@
 // The checkpoint side of the coordinator (see catalog_actor.h).
 #include "services/coordinator/catalog_actor.h"
 
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -125,9 +124,9 @@ void CatalogActor::OnChunk(CatalogRequest& request) {
   reply.setStored(true);
   request.responder.Reply(b);
 
-  uint32_t& received = taking_->chunks_received[*actor];
-  ++received;  // duplicates of one request id never reach here (the RPC layer answers them)
-  if (received == chunk.getCount() && !slot->second) {
+  std::set<uint32_t>& received = taking_->chunks_received[*actor];
+  received.insert(chunk.getIndex());  // a chunk sent twice counts once
+  if (received.size() == chunk.getCount() && !slot->second) {
     slot->second = ActorStateEntry{*actor, chunk.getVersion(), chunk.getTotalBytes(), chunk.getCount(), chunk.getChecksum()};
   }
   for (const auto& [key, entry] : taking_->actors) {

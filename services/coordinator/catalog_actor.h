@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <variant>
@@ -86,7 +87,7 @@ class CatalogActor : public actor::Actor<CatalogMsg> {
   struct Taking {
     CheckpointInfo info;
     std::map<ActorKey, std::optional<ActorStateEntry>> actors;  // set once complete
-    std::map<ActorKey, uint32_t> chunks_received;
+    std::map<ActorKey, std::set<uint32_t>> chunks_received;  // indices stored
     actor::TimerId deadline = 0;
   };
   struct Restoring {

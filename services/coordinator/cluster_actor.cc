@@ -332,7 +332,13 @@ void ClusterActor::OnHostFailed(const std::string& host, const std::string& why)
   Recover(absl::StrCat("host ", host, " failed"));
 }
 
+void ClusterActor::AbortCheckpointInProgress(const std::string& why) {
+  if (checkpoint_in_progress_ == 0) return;
+  catalog_->Tell(AbortCheckpoint{checkpoint_in_progress_, absl::AbortedError(why)});
+}
+
 void ClusterActor::Recover(const std::string& why) {
+  AbortCheckpointInProgress(absl::StrCat("recovery: ", why));
   recovering_ = true;
   phase_ = "recovering";
   SY_LOG(WARNING) << "recovery: " << why;
@@ -573,6 +579,7 @@ void ClusterActor::AdminRestore(uint64_t id, transport::Responder responder) {
     return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
   }
   if (recovering_ || pending_restore_) return responder.Fail(absl::UnavailableError("a restore is in progress"));
+  AbortCheckpointInProgress(absl::StrCat("restore of checkpoint ", id));
   recovering_ = true;
   phase_ = "restoring";
   pending_restore_ = responder;

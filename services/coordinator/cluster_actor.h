@@ -81,6 +81,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnHostFailed(const std::string& host, const std::string& why);
   void Recover(const std::string& why);
   void StartCheckpoint(uint64_t at_step);
+  // A checkpoint being taken while state is rolled back would mix versions: drop it.
+  void AbortCheckpointInProgress(const std::string& why);
   void MaybeAutoCheckpoint();
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
   void MaybeInitializePlacement();

@@ -153,6 +153,29 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(ServiceTest, CheckpointThatCannotCompleteIsAbandonedAndThePreviousStaysLatest) {
+  options_.checkpoint_timeout = absl::Milliseconds(800);
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
+  h1.reset();  // host-1 vanishes without a word: its actors' state never arrives
+  auto second = Admin([](auto r) { r.setCheckpointNow(); });
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->Body<proto::admin::AdminReply>()->getCheckpointId(), 2u);
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getCheckpointInProgress() == 0;
+  }));
+  EXPECT_EQ(LatestCheckpoint(), 1u);
+  auto list = Admin([](auto r) { r.setCheckpointList(); });
+  ASSERT_TRUE(list.ok());
+  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  ASSERT_EQ(manifests.size(), 1u);
+  EXPECT_EQ(manifests[0].getCheckpointId(), 1u);
+}
+
 TEST_F(ServiceTest, AutomaticCheckpointsAtEveryNthStepWithRetention) {
   options_.checkpoint_every = 5;
   options_.retain = 2;
