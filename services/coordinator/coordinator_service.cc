@@ -62,7 +62,7 @@ class CoordinatorServiceImpl final : public CoordinatorService {
       router_->catalog.reset();
     }
     if (rpc_) rpc_->Close();
-    runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
+    if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     cluster_.reset();
     catalog_.reset();
     rpc_.reset();

@@ -4,6 +4,7 @@
 // join/drain/rebalance with migration requests, restart on the same database, fault
 // forwarding, and bad input answered with clear errors.
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -85,6 +86,34 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<syctl::AdminClient> admin_;
 };
+
+TEST_F(ServiceTest, StartFailsCleanlyOnBadOptionsOrAnUnusableDatabase) {
+  CoordinatorOptions no_db = options_;
+  no_db.db_path = "";
+  EXPECT_EQ(CoordinatorService::Start(no_db).status().code(), absl::StatusCode::kInvalidArgument);
+  CoordinatorOptions bad_chunk = options_;
+  bad_chunk.chunk_bytes = 6;
+  EXPECT_EQ(CoordinatorService::Start(bad_chunk).status().code(), absl::StatusCode::kInvalidArgument);
+  StartService();
+  // The same database twice: the second is refused (RocksDB's lock), the first keeps serving.
+  auto second = CoordinatorService::Start(options_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr(db_));
+  EXPECT_EQ(Epoch(), 0u);
+  // A database path that is a regular file.
+  const std::string file = db_ + "_file";
+  std::ofstream(file) << "not a database";
+  CoordinatorOptions on_file = options_;
+  on_file.db_path = file;
+  EXPECT_FALSE(CoordinatorService::Start(on_file).ok());
+  fs::remove(file);
+  // An endpoint that cannot be bound.
+  CoordinatorOptions bad_listen = options_;
+  bad_listen.db_path = db_ + "_other";
+  bad_listen.listen = "tcp://256.0.0.1:1";
+  EXPECT_FALSE(CoordinatorService::Start(bad_listen).ok());
+  fs::remove_all(bad_listen.db_path);
+}
 
 TEST_F(ServiceTest, PlacementStartsOnceTheExpectedHostsRegistered) {
   StartService();
