@@ -1,0 +1,332 @@
+// HostService over the in-process transport: expert outputs equal the in-process
+// expert unit; bad requests (wrong shape, d_model, unknown or foreign expert,
+// stale step, backward without forward, a second contribution) get error
+// replies and leave every actor's checksum unchanged; requests for the next
+// version wait for the apply; an incomplete step is reported after the step
+// timeout while the host keeps answering.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/transport/envelope_codec.h"
+#include "common/transport/inproc_transport.h"
+#include "gpu/model/model.h"
+#include "proto/expert.capnp.h"
+#include "services/expert_host/host_service.h"
+#include "services/trainer/rpc_batch.h"
+#include "services/trainer/step_client.h"
+#include "services/trainer/step_wire.h"
+#include "services/trainer/wire_tensor.h"
+
+namespace sy::expert_host {
+namespace {
+
+constexpr int kM = 2;
+
+gpu::ModelConfig SmallConfig() {
+  gpu::ModelConfig c;
+  c.layers = 2;
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.experts = 4;
+  c.moe_every = 1;
+  c.context = 4;
+  c.dropout = 0;
+  c.expert_dropout = 0;
+  return c;
+}
+
+struct BucketSpec {
+  uint32_t layer = 0, expert = 0;
+  uint64_t step = 1, version = 0;
+  uint32_t micro_batch = 0;
+  bool training = true;
+  uint32_t rows = 3, d_model = 8;
+  std::vector<uint64_t> shape;  // default (rows, d_model)
+};
+
+class HostServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(absl::Seconds(30)); }
+
+  void Start(absl::Duration step_timeout) {
+    steps_.reset();
+    client_.reset();
+    server_.reset();
+    service_.reset();
+    net_ = std::make_unique<transport::InProcNetwork>();
+    backend_ = *gpu::CreateBackend(gpu::Device::Cpu(), {1});
+    HostConfig config;
+    config.model = SmallConfig();
+    config.seed = 7;
+    config.micro_batches = kM;
+    config.max_bucket_rows = 8;
+    config.host_index = 0;
+    config.num_hosts = 2;
+    config.step_timeout = step_timeout;
+    service_ = *HostService::Create(config, backend_.get(), &registry_);
+    auto server = *net_->CreateTransport("host-0");
+    ASSERT_TRUE(server->Bind("inproc://host-0").ok());
+    HostService* service = service_.get();
+    server_ = *transport::RpcNode::Create(std::move(server), {}, [service](transport::DecodedMessage r,
+                                                                         transport::Responder responder) {
+      service->Handle(std::move(r), std::move(responder));
+    });
+    auto client = *net_->CreateTransport("trainer-0");
+    ASSERT_TRUE(client->Connect("host-0", "inproc://host-0").ok());
+    client_ = *transport::RpcNode::Create(std::move(client), {}, nullptr);
+    steps_ = std::make_unique<trainer::StepClient>(client_.get(), std::vector<std::string>{"host-0"}, kM, "trainer-0",
+                                                   absl::Seconds(10));
+  }
+
+  void TearDown() override {
+    client_->Close();
+    server_->Close();
+    service_.reset();
+  }
+
+  std::vector<float> Input(const BucketSpec& b) const {
+    std::vector<float> x(static_cast<size_t>(b.rows) * b.d_model);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+    return x;
+  }
+
+  absl::StatusOr<transport::DecodedMessage> Forward(const BucketSpec& b) {
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
+    auto bucket = body.initBucket();
+    bucket.setStep(b.step);
+    bucket.setMicroBatch(b.micro_batch);
+    bucket.setLayer(b.layer);
+    bucket.setExpert(b.expert);
+    body.setTokenCount(b.rows);
+    body.setDModel(b.d_model);
+    body.setVersion(b.version);
+    body.setTraining(b.training);
+    body.setDropoutSeed(7);
+    const std::vector<uint64_t> shape = b.shape.empty() ? std::vector<uint64_t>{b.rows, b.d_model} : b.shape;
+    transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
+                         shape);
+    const std::vector<float> x = Input(b);
+    uint64_t elements = 1;
+    for (uint64_t d : shape) elements *= d;
+    std::vector<float> data(elements, 0.5f);
+    std::memcpy(data.data(), x.data(), std::min(x.size(), data.size()) * sizeof(float));
+    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
+                                                                    proto::DType::F32)},
+                         absl::Now() + absl::Seconds(10));
+  }
+
+  absl::StatusOr<transport::DecodedMessage> Backward(const BucketSpec& b) {
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+    auto body = env.initBody().initAs<proto::expert::ExpertBackwardRequest>();
+    auto bucket = body.initBucket();
+    bucket.setStep(b.step);
+    bucket.setMicroBatch(b.micro_batch);
+    bucket.setLayer(b.layer);
+    bucket.setExpert(b.expert);
+    body.setTokenCount(b.rows);
+    body.setDModel(b.d_model);
+    body.setVersion(b.version);
+    transport::SetTensor(env.initTensors(1)[0], "outputGrad", proto::TensorRole::OUTPUT_GRAD, proto::DType::F32,
+                         {b.rows, b.d_model});
+    const std::vector<float> g = Input(b);
+    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
+                                                                    proto::DType::F32)},
+                         absl::Now() + absl::Seconds(10));
+  }
+
+  // Commits every micro-batch of `step`, gathers the norms and applies.
+  void CompleteStep(uint64_t step) {
+    std::vector<trainer::MicroBatchStatsValue> stats(kM);
+    for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
+    ASSERT_TRUE(steps_->Commit(step, stats).ok());
+    auto gathered = steps_->GatherNorms(step);
+    ASSERT_TRUE(gathered.ok()) << gathered.status();
+    ASSERT_TRUE(steps_->Apply(step, 1.0f, 0.01f).ok());
+  }
+
+  std::vector<uint64_t> Checksums() {
+    auto status = steps_->Status(0);
+    EXPECT_TRUE(status.ok()) << status.status();
+    std::vector<uint64_t> sums;
+    for (const auto& a : status->actors) sums.push_back(a.checksum);
+    return sums;
+  }
+
+  std::unique_ptr<transport::InProcNetwork> net_;
+  metrics::Registry registry_;
+  std::unique_ptr<gpu::Backend> backend_;
+  std::unique_ptr<HostService> service_;
+  std::unique_ptr<transport::RpcNode> server_, client_;
+  std::unique_ptr<trainer::StepClient> steps_;
+};
+
+TEST_F(HostServiceTest, OwnsTheStaticPlacementShare) {
+  // 2 Switch layers x 4 experts over 2 hosts: global indices 0, 2, 4, 6 live here.
+  EXPECT_EQ(service_->num_experts(), 4u);
+  EXPECT_GT(service_->num_shards(), 0u);
+}
+
+TEST_F(HostServiceTest, ForwardEqualsTheInProcessExpertUnit) {
+  BucketSpec b;
+  b.layer = 1;
+  b.expert = 2;  // global index 4 + 2 = 6: host 0
+  auto reply = Forward(b);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  std::vector<float> got(b.rows * b.d_model);
+  ASSERT_TRUE(trainer::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
+
+  auto model = *gpu::Model::Create(SmallConfig(), backend_.get(), 7);
+  const gpu::ParamBlock& p = model->params();
+  const int64_t C = 8, F = 16, e = 2;
+  const gpu::ExpertWeights w{p.Get("layer1.expert_w_in") + e * C * F, p.Get("layer1.expert_b_in") + e * F,
+                             p.Get("layer1.expert_w_out") + e * F * C, p.Get("layer1.expert_b_out") + e * C};
+  std::vector<float> in = Input(b), out(in.size()), pre(b.rows * F), act(b.rows * F);
+  gpu::ExpertForward(backend_.get(), out.data(), {pre.data(), act.data()}, in.data(), b.rows, C, F, w, {});
+  EXPECT_EQ(0, std::memcmp(out.data(), got.data(), out.size() * sizeof(float)));
+}
+
+TEST_F(HostServiceTest, BadRequestsGetErrorsAndChangeNothing) {
+  CompleteStep(1);  // every actor at version 1
+  const std::vector<uint64_t> before = Checksums();
+  ASSERT_FALSE(before.empty());
+
+  BucketSpec wrong_shape;
+  wrong_shape.step = 2;
+  wrong_shape.version = 1;
+  wrong_shape.shape = {3, 9};
+  EXPECT_EQ(Forward(wrong_shape).status().code(), absl::StatusCode::kInvalidArgument);
+
+  BucketSpec wrong_width = wrong_shape;
+  wrong_width.shape.clear();
+  wrong_width.d_model = 9;
+  EXPECT_EQ(Forward(wrong_width).status().code(), absl::StatusCode::kInvalidArgument);
+
+  BucketSpec too_many_rows = wrong_width;
+  too_many_rows.d_model = 8;
+  too_many_rows.rows = 9;  // a micro-batch holds 8 tokens
+  EXPECT_EQ(Forward(too_many_rows).status().code(), absl::StatusCode::kInvalidArgument);
+
+  BucketSpec unknown = too_many_rows;
+  unknown.rows = 3;
+  unknown.expert = 99;
+  EXPECT_EQ(Forward(unknown).status().code(), absl::StatusCode::kNotFound);
+  unknown.expert = 0;
+  unknown.layer = 5;
+  EXPECT_EQ(Forward(unknown).status().code(), absl::StatusCode::kNotFound);
+
+  BucketSpec foreign = unknown;
+  foreign.layer = 0;
+  foreign.expert = 1;  // global index 1: host 1
+  EXPECT_EQ(Forward(foreign).status().code(), absl::StatusCode::kNotFound);
+
+  BucketSpec stale;
+  stale.step = 1;
+  stale.version = 0;  // the expert is at version 1
+  auto r = Forward(stale);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("stale step"), std::string::npos) << r.status();
+
+  BucketSpec inconsistent = stale;
+  inconsistent.step = 3;  // training step 3 must expect version 2
+  EXPECT_EQ(Forward(inconsistent).status().code(), absl::StatusCode::kInvalidArgument);
+
+  BucketSpec no_forward;
+  no_forward.step = 2;
+  no_forward.version = 1;
+  EXPECT_EQ(Backward(no_forward).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  EXPECT_EQ(Checksums(), before);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);
+}
+
+TEST_F(HostServiceTest, AContributionIsKeptOnceAndAppliedAtTheStep) {
+  BucketSpec b;  // layer 0, expert 0, step 1, micro-batch 0
+  ASSERT_TRUE(Forward(b).ok());
+  ASSERT_TRUE(Backward(b).ok());
+  // A second backward of the same micro-batch (a new request, not a retry) is refused.
+  EXPECT_EQ(Backward(b).status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::vector<uint64_t> before = Checksums();
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  uint32_t contributions = 0;
+  for (const auto& a : status->actors) contributions += a.contributions;
+  EXPECT_EQ(contributions, 1u);
+  CompleteStep(1);
+  const std::vector<uint64_t> after = Checksums();
+  EXPECT_NE(after, before);
+  auto applied = steps_->Status(0);
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(applied->version, 1u);
+  for (const auto& a : applied->actors) EXPECT_EQ(a.version, 1u);
+}
+
+TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
+  BucketSpec next;
+  next.step = 2;
+  next.version = 1;
+  absl::Mutex mu;
+  bool done = false;
+  absl::Status result;
+  capnp::MallocMessageBuilder header;
+  {
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
+    auto bucket = body.initBucket();
+    bucket.setStep(2);
+    body.setTokenCount(next.rows);
+    body.setDModel(8);
+    body.setVersion(1);
+    body.setTraining(true);
+    transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
+                         {next.rows, 8});
+  }
+  const std::vector<float> x = Input(next);
+  client_->CallAsync({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+                     absl::Now() + absl::Seconds(20), [&](absl::StatusOr<transport::DecodedMessage> r) {
+                       absl::MutexLock lock(&mu);
+                       result = r.status();
+                       done = true;
+                     });
+  absl::SleepFor(absl::Milliseconds(300));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_FALSE(done) << "a request for version 1 was answered at version 0";
+  }
+  CompleteStep(1);
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(&done));
+  EXPECT_TRUE(result.ok()) << result;
+}
+
+TEST_F(HostServiceTest, AnIncompleteStepIsReportedAndTheHostKeepsServing) {
+  TearDown();
+  Start(absl::Milliseconds(300));  // a fresh host with a short step timeout
+  trainer::MicroBatchStatsValue only_first;
+  only_first.micro_batch = 0;
+  ASSERT_TRUE(steps_->Commit(1, {only_first}).ok());
+  auto gathered = steps_->GatherNorms(1);  // waits for micro-batch 1, which never comes
+  EXPECT_EQ(gathered.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(gathered.status().message().find("missing micro-batches [1]"), std::string::npos) << gathered.status();
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->step_timeouts, 1u);
+  EXPECT_EQ(status->missing_micro_batches, std::vector<uint32_t>{1});
+  EXPECT_EQ(registry_.GetCounter("sy_host_step_timeouts_total", "").value(), 1);
+  BucketSpec eval;
+  eval.training = false;
+  eval.step = 0;
+  EXPECT_TRUE(Forward(eval).ok());  // still serving
+}
+
+}  // namespace
+}  // namespace sy::expert_host
