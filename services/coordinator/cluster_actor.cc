@@ -40,7 +40,37 @@ ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& 
       membership_(absl::ToChronoNanoseconds(options.heartbeat_timeout)),
       table_(options.shape),
       loads_(options.load_alpha) {
-  Become("serving", [this](ClusterMsg& msg) { Handle(msg); });
+  if (registry != nullptr) {
+    metrics_.epoch = &registry->GetGauge("sy_coordinator_epoch", "Current placement epoch.");
+    metrics_.hosts_alive = &registry->GetGauge("sy_coordinator_hosts_alive", "Hosts with current heartbeats.");
+    metrics_.checkpoints_committed = &registry->GetCounter("sy_coordinator_checkpoints_total", "Checkpoints ended.",
+                                                           {{"result", "committed"}});
+    metrics_.checkpoints_failed = &registry->GetCounter("sy_coordinator_checkpoints_total", "Checkpoints ended.",
+                                                        {{"result", "failed"}});
+    metrics_.recoveries = &registry->GetCounter("sy_coordinator_recoveries_total", "Host failures handled.");
+    metrics_.migrations = &registry->GetCounter("sy_coordinator_moves_total", "Actor placement moves.",
+                                                {{"kind", "migrate"}});
+    metrics_.replications = &registry->GetCounter("sy_coordinator_moves_total", "Actor placement moves.",
+                                                  {{"kind", "replicate"}});
+  }
+  Become("serving", [this](ClusterMsg& msg) {
+    Handle(msg);
+    UpdateGauges();
+  });
+}
+
+void ClusterActor::UpdateGauges() {
+  if (metrics_.epoch == nullptr) return;
+  metrics_.epoch->Set(static_cast<double>(table_.epoch()));
+  metrics_.hosts_alive->Set(static_cast<double>(membership_.AliveCount(NodeRole::kHost)));
+}
+
+void ClusterActor::CountMoves(const std::vector<Move>& moves) {
+  if (metrics_.migrations == nullptr) return;
+  for (const Move& m : moves) {
+    if (m.to.empty()) continue;
+    (m.replicate ? metrics_.replications : metrics_.migrations)->Increment();
+  }
 }
 
 absl::Status ClusterActor::Start() {
@@ -301,6 +331,7 @@ void ClusterActor::PlacementChanged() {
 }
 
 void ClusterActor::StartMigrations(const std::vector<Move>& moves) {
+  CountMoves(moves);
   for (const Move& m : moves) {
     if (m.from.empty() || m.to.empty()) continue;
     const NodeInfo* source = membership_.Find(m.from);
@@ -328,6 +359,7 @@ void ClusterActor::OnHostFailed(const std::string& host, const std::string& why)
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
   if (moves.empty()) return;  // it served nothing
   ++recoveries_;
+  if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
   PlacementChanged();
   Recover(absl::StrCat("host ", host, " failed"));
 }
@@ -407,10 +439,12 @@ void ClusterActor::MaybeAutoCheckpoint() {
 void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
   switch (event.kind) {
     case CatalogEvent::Kind::kCommitted:
+      if (metrics_.checkpoints_committed != nullptr) metrics_.checkpoints_committed->Increment();
       latest_checkpoint_ = std::max(latest_checkpoint_, event.id);
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
       return;
     case CatalogEvent::Kind::kFailed:
+      if (metrics_.checkpoints_failed != nullptr) metrics_.checkpoints_failed->Increment();
       SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
       return;

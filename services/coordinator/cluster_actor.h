@@ -9,6 +9,10 @@
 // It answers register, heartbeat, placement, load reports and the admin API
 // (everything but `checkpoint list`, which CatalogActor answers).
 //
+// With a Registry it exports sy_coordinator_epoch, sy_coordinator_hosts_alive,
+// sy_coordinator_checkpoints_total{result=committed|failed},
+// sy_coordinator_recoveries_total and sy_coordinator_moves_total{kind=migrate|replicate}.
+//
 // Its whole interface is ClusterMsg. Thread-safe like every actor.
 #pragma once
 
@@ -91,7 +95,20 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   std::vector<std::string> AliveHosts() const;
   void ReplyDone(transport::Responder& responder);
 
+  struct Metrics {
+    metrics::Gauge* epoch = nullptr;
+    metrics::Gauge* hosts_alive = nullptr;
+    metrics::Counter* checkpoints_committed = nullptr;
+    metrics::Counter* checkpoints_failed = nullptr;
+    metrics::Counter* recoveries = nullptr;
+    metrics::Counter* migrations = nullptr;
+    metrics::Counter* replications = nullptr;
+  };
+  void UpdateGauges();
+  void CountMoves(const std::vector<Move>& moves);
+
   CoordinatorOptions options_;
+  Metrics metrics_;
   std::string endpoint_;
   transport::RpcNode* rpc_;
   SwitchableFaultTransport* own_transport_;

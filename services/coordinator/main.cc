@@ -1,5 +1,5 @@
-// sy-coordinator: flags -> CoordinatorOptions, start the service, write the ready
-// file, serve until SIGINT/SIGTERM. Exit codes: 0 stopped by a signal, 1 could not
+// sy-coordinator: flags -> CoordinatorOptions, start the service (and /metrics with
+// --metrics_port), write the ready file, serve until SIGINT/SIGTERM. Exit codes: 0 stopped by a signal, 1 could not
 // start (database, socket), 2 bad flags. All logic lives in sy_coordinator_lib.
 #include <csignal>
 #include <iostream>
@@ -75,7 +75,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto service = sy::coordinator::CoordinatorService::Start(options);
+  sy::metrics::Registry registry;
+  auto exporter = sy::flags::StartMetricsExporterFromFlags(registry);
+  if (!exporter.ok()) {
+    std::cerr << "sy-coordinator: metrics endpoint: " << exporter.status() << "\n";
+    return 1;
+  }
+  auto service = sy::coordinator::CoordinatorService::Start(options, &registry);
   if (!service.ok()) {
     std::cerr << "sy-coordinator: " << service.status() << "\n";
     return service.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

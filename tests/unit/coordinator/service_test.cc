@@ -49,7 +49,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   void StartService() {
-    auto service = CoordinatorService::Start(options_);
+    auto service = CoordinatorService::Start(options_, &registry_);
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = *std::move(service);
     auto client = syctl::AdminClient::Connect(service_->endpoint());
@@ -81,8 +81,14 @@ class ServiceTest : public ::testing::Test {
     return Status(holder).getLatestCheckpoint();
   }
 
+  double Counter(const std::string& name, const metrics::Labels& labels) {
+    return registry_.GetCounter(name, name == "sy_coordinator_moves_total" ? "Actor placement moves." : "Checkpoints ended.",
+                                labels).value();
+  }
+
   std::string db_;
   CoordinatorOptions options_;
+  metrics::Registry registry_;  // outlives the service (declared first)
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<syctl::AdminClient> admin_;
 };
@@ -155,6 +161,7 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   EXPECT_EQ(now->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   EXPECT_EQ(h0->checkpoint_chunks_sent() + h1->checkpoint_chunks_sent(), 6 * 3);
+  EXPECT_EQ(Counter("sy_coordinator_checkpoints_total", {{"result", "committed"}}), 1);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
   auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
@@ -288,6 +295,9 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsWithMigrationRequests) {
   EXPECT_GT(Epoch(), epoch);
   ASSERT_TRUE(WaitFor([&] { return !h0->stream_outs().empty(); }));
   EXPECT_EQ(h0->stream_outs()[0].destination, "host-1");
+  EXPECT_EQ(Counter("sy_coordinator_moves_total", {{"kind", "migrate"}}) +
+                Counter("sy_coordinator_moves_total", {{"kind", "replicate"}}),
+            static_cast<double>(plan.getMoves().size()));
 
   // host-2 joins: actors move to it, and their sources are asked to stream them.
   auto h2 = Host("host-2");
