@@ -10,7 +10,7 @@ build=${1:?usage: demo.sh BUILD_DIR}
 launcher="$build/bin/sy-local"
 fortunes=/usr/share/games/fortunes
 workdir="$build/demo"
-steps=${DEMO_STEPS:-300}
+steps=${DEMO_STEPS:-400}
 
 if [ ! -x "$launcher" ]; then
   echo "demo.sh: $launcher is missing: build first (make build)" >&2

@@ -152,7 +152,9 @@ int main(int argc, char** argv) {
     absl::PrintF("%-24s %5s %12.0f %12.3f %14s %14s %10s\n", shape.name, shape.wire, results[i].tokens_per_s,
                  results[i].tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio);
   }
-  absl::PrintF("(sent B/token: mean bytes_sent per step in trainer 0's metrics.jsonl / tokens per step; runs in %s)\n",
-               workdir);
+  absl::PrintF(
+      "(sent B/token: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
+      " dense gradient pushes and parameter pulls, headers included, over tokens per step; runs kept in %s)\n",
+      workdir);
   return 0;
 }
