@@ -1,0 +1,43 @@
+// The cluster flags of sy-trainer and sy-expert-host: taken out before the shared
+// model flags are parsed, validated, and the host needs neither --data nor --steps.
+#include <gtest/gtest.h>
+
+#include "services/trainer/cluster_options.h"
+
+namespace sy::trainer {
+namespace {
+
+TEST(ClusterOptionsTest, TrainerTakesHostsAndIndexAndTheSharedFlags) {
+  auto o = ParseClusterTrainerOptions({"--hosts=tcp://a:1,tcp://b:2", "--trainer_index=1", "--num_trainers=2",
+                                       "--data=/tmp/x", "--steps=3", "--experts=4", "--wire_dtype=bf16"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->hosts, (std::vector<std::string>{"tcp://a:1", "tcp://b:2"}));
+  EXPECT_EQ(o->trainer_index, 1);
+  EXPECT_EQ(o->num_trainers, 2);
+  EXPECT_EQ(o->base.experts, 4);
+  EXPECT_EQ(o->base.wire_dtype, "bf16");
+}
+
+TEST(ClusterOptionsTest, TrainerRejectsMissingHostsAndBadIndex) {
+  EXPECT_EQ(ParseClusterTrainerOptions({"--data=/tmp/x", "--steps=3"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--trainer_index=2", "--num_trainers=2",
+                                           "--data=/tmp/x", "--steps=3"})
+                   .ok());
+  EXPECT_TRUE(ParseClusterTrainerOptions({"--standalone", "--data=/tmp/x", "--steps=3"}).ok());
+}
+
+TEST(ClusterOptionsTest, HostNeedsNoDataAndChecksItsFlags) {
+  auto o = ParseHostOptions({"--listen=tcp://127.0.0.1:0", "--ready_file=/tmp/r", "--host_index=1", "--num_hosts=2",
+                             "--step_timeout_s=2.5", "--layers=2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->host_index, 1);
+  EXPECT_DOUBLE_EQ(o->step_timeout_s, 2.5);
+  EXPECT_EQ(o->model.layers, 2);
+  EXPECT_FALSE(ParseHostOptions({"--host_index=2", "--num_hosts=2"}).ok());
+  EXPECT_FALSE(ParseHostOptions({"--step_timeout_s=0"}).ok());
+  EXPECT_FALSE(ParseHostOptions({"--nonsense=1"}).ok());
+}
+
+}  // namespace
+}  // namespace sy::trainer
