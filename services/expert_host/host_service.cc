@@ -6,6 +6,7 @@
 #include "gpu/model/model.h"
 #include "gpu/model/params.h"
 #include "proto/expert.capnp.h"
+#include "services/expert_host/host_metrics.h"
 #include "proto/parameter.capnp.h"
 #include "services/trainer/wire_tensor.h"
 
@@ -129,13 +130,9 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
                                                      " is not served here"));
   }
   if (!status.ok()) {
-    registry_
-        ->GetCounter("sy_host_rejected_total", "Requests refused at the door, by status code.",
-                     {{"code", absl::StatusCodeToString(status.code())}})
-        .Increment();
     SY_LOG(DEBUG) << "rejected " << KindName(kind) << " from " << request.envelope().getSender().cStr() << ": "
                   << status;
-    responder.Fail(status);
+    FailAndCount(registry_, responder, status);
   }
 }
 

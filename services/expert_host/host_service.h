@@ -6,7 +6,7 @@
 // d_model, token count, tensor count, dtype or shape -> InvalidArgument; an
 // inconsistent step/version -> InvalidArgument. Failures get an error reply and
 // change nothing. Metrics: sy_host_requests_total{kind}, sy_host_request_bytes_total,
-// sy_host_rejected_total{code} (+ the actors' and StepActor's).
+// sy_host_errors_total{code} (+ the actors' and StepActor's).
 // Thread-safe: Handle may run on any thread (it only Tells actors).
 #pragma once
 

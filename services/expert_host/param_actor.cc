@@ -10,6 +10,7 @@
 #include "common/transport/envelope_codec.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/expert_host/host_metrics.h"
 #include "services/trainer/step_wire.h"
 #include "services/trainer/wire_tensor.h"
 
@@ -31,7 +32,8 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       id_(id),
       config_(config),
       state_(std::move(state)),
-      segments_(state_->segments()) {
+      segments_(state_->segments()),
+      registry_(registry) {
   Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
 }
 
@@ -103,7 +105,7 @@ void ParamActor::OnExpire() {
                         std::is_same_v<std::decay_t<decltype(m)>, BackwardMsg> ||
                         std::is_same_v<std::decay_t<decltype(m)>, PushMsg> ||
                         std::is_same_v<std::decay_t<decltype(m)>, PullMsg>) {
-            m.responder.Fail(expired);
+            Refuse(m.responder, expired);
           }
         },
         p.msg);
@@ -124,6 +126,10 @@ void ParamActor::RedispatchParked() {
   for (Parked& p : parked) Handle(p.msg);
 }
 
+void ParamActor::Refuse(transport::Responder& responder, const absl::Status& status) {
+  FailAndCount(registry_, responder, status);
+}
+
 gpu::ExpertWeights ParamActor::Weights() const {
   const int64_t C = config_.d_model, F = config_.d_ff;
   const float* p = state_->params();
@@ -132,15 +138,15 @@ gpu::ExpertWeights ParamActor::Weights() const {
 
 void ParamActor::OnForward(ForwardMsg& m) {
   if (!id_.is_expert) {
-    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not an expert")));
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not an expert")));
     return;
   }
   if (m.version < state_->version()) {
-    m.responder.Fail(Stale(m.version, "forward"));
+    Refuse(m.responder, Stale(m.version, "forward"));
     return;
   }
   if (m.training && (state_->finalized() || saved_.count(m.micro_batch) != 0)) {
-    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat(
+    Refuse(m.responder, absl::FailedPreconditionError(absl::StrCat(
         id_.Name(), ": forward of step ", m.step, " micro-batch ", m.micro_batch,
         state_->finalized() ? ": the step is closed" : ": this micro-batch already ran forward")));
     return;
@@ -158,7 +164,7 @@ void ParamActor::OnForward(ForwardMsg& m) {
   absl::StatusOr<DeviceArray> out = DeviceArray::Create(backend, int64_t{n} * C);
   for (const auto* s : {&in, &pre, &act, &out}) status.Update(s->status());
   if (!status.ok()) {
-    m.responder.Fail(status);
+    Refuse(m.responder, status);
     return;
   }
   status.Update(backend->CopyHostToDevice(in->data(), m.in.data(), m.in.size() * sizeof(float)));
@@ -166,7 +172,7 @@ void ParamActor::OnForward(ForwardMsg& m) {
   std::vector<float> host_out(static_cast<size_t>(n) * C);
   status.Update(backend->CopyDeviceToHost(host_out.data(), out->data(), host_out.size() * sizeof(float)));
   if (!status.ok()) {
-    m.responder.Fail(status);
+    Refuse(m.responder, status);
     return;
   }
   if (m.training) {
@@ -191,18 +197,18 @@ void ParamActor::OnForward(ForwardMsg& m) {
 
 void ParamActor::OnBackward(BackwardMsg& m) {
   if (m.version < state_->version()) {
-    m.responder.Fail(Stale(m.version, "backward"));
+    Refuse(m.responder, Stale(m.version, "backward"));
     return;
   }
   auto it = saved_.find(m.micro_batch);
   if (it == saved_.end()) {
-    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat(
+    Refuse(m.responder, absl::FailedPreconditionError(absl::StrCat(
         id_.Name(), ": backward of step ", m.step, " micro-batch ", m.micro_batch, " without its forward")));
     return;
   }
   Saved& saved = it->second;
   if (saved.rows != m.rows) {
-    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), ": backward has ", m.rows,
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(id_.Name(), ": backward has ", m.rows,
                                                              " rows, its forward had ", saved.rows)));
     return;
   }
@@ -215,7 +221,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   absl::StatusOr<DeviceArray> grad = DeviceArray::Create(backend, state_->size());
   for (const auto* s : {&dout, &din, &scratch, &grad}) status.Update(s->status());
   if (!status.ok()) {
-    m.responder.Fail(status);
+    Refuse(m.responder, status);
     return;
   }
   status.Update(backend->CopyHostToDevice(dout->data(), m.dout.data(), m.dout.size() * sizeof(float)));
@@ -229,7 +235,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   std::vector<float> host_din(static_cast<size_t>(n) * C);
   status.Update(backend->CopyDeviceToHost(host_din.data(), din->data(), host_din.size() * sizeof(float)));
   if (!status.ok()) {
-    m.responder.Fail(status);
+    Refuse(m.responder, status);
     return;
   }
   saved_.erase(it);
@@ -248,11 +254,11 @@ void ParamActor::OnBackward(BackwardMsg& m) {
 
 void ParamActor::OnPush(PushMsg& m) {
   if (id_.is_expert) {
-    m.responder.Fail(absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not a dense shard")));
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not a dense shard")));
     return;
   }
   if (m.step - 1 < state_->version() || m.step == 0) {
-    m.responder.Fail(Stale(m.step - 1, "push"));
+    Refuse(m.responder, Stale(m.step - 1, "push"));
     return;
   }
   gpu::Backend* backend = state_->backend();
@@ -261,7 +267,7 @@ void ParamActor::OnPush(PushMsg& m) {
   if (status.ok()) status = backend->CopyHostToDevice(grad->data(), m.grad.data(), m.grad.size() * sizeof(float));
   if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batch), grad->data());
   if (!status.ok()) {
-    m.responder.Fail(status);
+    Refuse(m.responder, status);
     return;
   }
   capnp::MallocMessageBuilder header;
@@ -276,7 +282,7 @@ void ParamActor::OnPush(PushMsg& m) {
 void ParamActor::OnPull(PullMsg& m) {
   std::vector<float> values;
   if (absl::Status s = state_->CopyParamsToHost(&values); !s.ok()) {
-    m.responder.Fail(s);
+    Refuse(m.responder, s);
     return;
   }
   capnp::MallocMessageBuilder header;

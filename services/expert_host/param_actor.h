@@ -132,6 +132,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnExpire();
   void RedispatchParked();
   gpu::ExpertWeights Weights() const;
+  // Error reply, counted in sy_host_errors_total.
+  void Refuse(transport::Responder& responder, const absl::Status& status);
 
   ActorIdentity id_;
   gpu::ModelConfig config_;
@@ -144,6 +146,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   };
   std::deque<Parked> parked_;
   bool expiry_timer_ = false;
+  metrics::Registry* registry_;
 };
 
 }  // namespace sy::expert_host

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "proto/expert.capnp.h"
+#include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
 namespace {
@@ -32,6 +33,7 @@ StepActor::StepActor(actor::Executor& executor, std::vector<std::shared_ptr<Para
       actors_(std::move(actors)),
       m_(num_micro_batches),
       step_timeout_(step_timeout),
+      registry_(registry),
       timeouts_(&registry->GetCounter("sy_host_step_timeouts_total",
                                       "Steps that stayed incomplete past the step timeout.")),
       step_seconds_(&registry->GetHistogram("sy_host_step_seconds", "Time from a step's first request to its apply.",
@@ -59,7 +61,7 @@ void StepActor::Handle(StepActorMsg& msg) {
     if (++applied_ < actors_.size()) return;
     if (!apply_error_.ok()) {
       SY_LOG(ERROR) << "apply of step " << m->step << " failed: " << apply_error_;
-      for (auto& r : appliers_) r.Fail(apply_error_);
+      for (auto& r : appliers_) FailAndCount(registry_, r, apply_error_);
       appliers_.clear();
       applying_ = false;
       applied_ = 0;
@@ -120,13 +122,13 @@ void StepActor::OnCommit(CommitMsg& m) {
     return;
   }
   if (m.step > version_ + 1) {
-    m.responder.Fail(absl::FailedPreconditionError(
+    FailAndCount(registry_, m.responder, absl::FailedPreconditionError(
         absl::StrCat("commit of step ", m.step, " but the host is at version ", version_, " (step ahead)")));
     return;
   }
   Open(m.step);
   if (finalizing_) {
-    m.responder.Fail(absl::FailedPreconditionError(absl::StrCat("step ", m.step, " is already complete")));
+    FailAndCount(registry_, m.responder, absl::FailedPreconditionError(absl::StrCat("step ", m.step, " is already complete")));
     return;
   }
   for (size_t i = 0; i < m.micro_batches.size(); ++i) {
@@ -163,7 +165,7 @@ void StepActor::OnFinalized(FinalizedMsg& m) {
 void StepActor::AnswerGathers() {
   for (auto& r : gathers_) {
     if (!finalize_error_.ok()) {
-      r.Fail(finalize_error_);
+      FailAndCount(registry_, r, finalize_error_);
       continue;
     }
     StepReply reply(version_ + 1);
@@ -191,7 +193,7 @@ void StepActor::AnswerGathers() {
 
 void StepActor::OnGather(GatherMsg& m) {
   if (m.step != version_ + 1) {
-    m.responder.Fail(absl::FailedPreconditionError(
+    FailAndCount(registry_, m.responder, absl::FailedPreconditionError(
         absl::StrCat("norm gather for step ", m.step, " but the host is at version ", version_)));
     return;
   }
@@ -213,7 +215,7 @@ void StepActor::OnApply(StepApplyMsg& m) {
     return;
   }
   if (m.step > version_ + 1 || !finalizing_ || finalized_ < actors_.size() || !finalize_error_.ok()) {
-    m.responder.Fail(absl::FailedPreconditionError(
+    FailAndCount(registry_, m.responder, absl::FailedPreconditionError(
         absl::StrCat("apply of step ", m.step, ": the step is not complete on this host (version ", version_, ")")));
     return;
   }
@@ -237,8 +239,10 @@ void StepActor::OnStatus(HostStatusMsg& m) {
     uint64_t version = 0, timeouts = 0;
     std::vector<uint32_t> missing;
     transport::Responder responder;
+    metrics::Registry* registry = nullptr;
   };
   auto c = std::make_shared<Collector>();
+  c->registry = registry_;
   c->values.resize(actors_.size());
   c->left = actors_.size();
   c->version = version_;
@@ -247,7 +251,7 @@ void StepActor::OnStatus(HostStatusMsg& m) {
   c->responder = m.responder;
   auto finish = [](Collector& c) {
     if (!c.error.ok()) {
-      c.responder.Fail(c.error);
+      FailAndCount(c.registry, c.responder, c.error);
       return;
     }
     StepReply reply(c.version + 1);
@@ -308,7 +312,7 @@ void StepActor::OnTimeout(uint64_t step) {
   }
   const absl::Status aborted =
       absl::AbortedError(absl::StrCat("step ", step, " incomplete past the host's step timeout: ", what));
-  for (auto& r : gathers_) r.Fail(aborted);
+  for (auto& r : gathers_) FailAndCount(registry_, r, aborted);
   gathers_.clear();
 }
 

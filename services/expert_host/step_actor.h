@@ -86,6 +86,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
   std::vector<std::shared_ptr<ParamActor>> actors_;
   int m_;
   absl::Duration step_timeout_;
+  metrics::Registry* registry_;
   metrics::Counter* timeouts_;
   metrics::Histogram* step_seconds_;
 

@@ -244,6 +244,12 @@ TEST_F(HostServiceTest, BadRequestsGetErrorsAndChangeNothing) {
   EXPECT_EQ(Backward(no_forward).status().code(), absl::StatusCode::kFailedPrecondition);
 
   EXPECT_EQ(Checksums(), before);
+  auto errors = [&](const char* code) {
+    return registry_.GetCounter("sy_host_errors_total", "", {{"code", code}}).value();
+  };
+  EXPECT_EQ(errors("INVALID_ARGUMENT"), 4);
+  EXPECT_EQ(errors("NOT_FOUND"), 3);
+  EXPECT_EQ(errors("FAILED_PRECONDITION"), 2);
   auto status = steps_->Status(0);
   ASSERT_TRUE(status.ok());
   for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);

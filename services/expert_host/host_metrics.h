@@ -1,0 +1,15 @@
+// The expert host's error-reply counter, shared by the door (HostService) and
+// the actors: sy_host_errors_total{code} counts every request answered with an
+// error, by status code. Thread-safe (the registry is).
+#pragma once
+
+#include "absl/status/status.h"
+#include "common/metrics/registry.h"
+#include "common/transport/rpc.h"
+
+namespace sy::expert_host {
+
+// Answers `responder` with `status` (not OK) and counts it; registry may be null.
+void FailAndCount(metrics::Registry* registry, transport::Responder& responder, const absl::Status& status);
+
+}  // namespace sy::expert_host
