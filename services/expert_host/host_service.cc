@@ -106,7 +106,8 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
     all.push_back(a);
   }
   service->step_ =
-      std::make_shared<StepActor>(service->runtime_, std::move(all), config.micro_batches, config.step_timeout, registry);
+      std::make_shared<StepActor>(service->runtime_, std::move(all), config.micro_batches, config.step_timeout,
+                                  registry);
   SY_LOG(INFO) << "host " << config.host_index << "/" << config.num_hosts << ": " << service->experts_.size()
                << " experts, " << service->shards_.size() << " dense shards, " << mc.DebugString();
   return service;

@@ -27,7 +27,8 @@ std::string ActorIdentity::Name() const {
 
 ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
                        std::unique_ptr<ParamState> state, metrics::Registry* registry)
-    : Actor(executor, id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
+    : Actor(executor,
+            id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
             registry),
       id_(id),
       config_(config),

@@ -128,7 +128,8 @@ void StepActor::OnCommit(CommitMsg& m) {
   }
   Open(m.step);
   if (finalizing_) {
-    FailAndCount(registry_, m.responder, absl::FailedPreconditionError(absl::StrCat("step ", m.step, " is already complete")));
+    FailAndCount(registry_, m.responder,
+                 absl::FailedPreconditionError(absl::StrCat("step ", m.step, " is already complete")));
     return;
   }
   for (size_t i = 0; i < m.micro_batches.size(); ++i) {

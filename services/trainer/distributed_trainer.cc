@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   const std::vector<std::string> names = HostNames(options.hosts.size());
   for (size_t i = 0; i < options.hosts.size(); ++i) {
     if (absl::Status s = (*zt)->Connect(names[i], options.hosts[i]); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("connecting to host ", i, " at ", options.hosts[i], ": ", s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("connecting to host ", i, " at ", options.hosts[i], ": ", s.message()));
     }
   }
   absl::StatusOr<std::unique_ptr<transport::Transport>> transport =
@@ -214,7 +215,9 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
   if (leader() && !o.workdir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.workdir, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create --workdir ", o.workdir, ": ", ec.message()));
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot create --workdir ", o.workdir, ": ", ec.message()));
+    }
     absl::StatusOr<std::unique_ptr<MetricsWriter>> w = MetricsWriter::Create(o.workdir + "/metrics.jsonl");
     if (!w.ok()) return w.status();
     writer = *std::move(w);
@@ -227,7 +230,8 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
     StepMetrics metrics;
     metrics.step = step;
     if (absl::Status s = TrainStep(step, &metrics); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", s.message()));
     }
     if (!leader()) continue;
     metrics.tokens_per_s /= SecondsSince(step_start);
