@@ -204,7 +204,7 @@ std::string FormatRunReport(const RunReport& report) {
                         report.summary_steps);
   absl::StrAppend(&out, "  param checksum ", report.param_checksum, "\n");
   if (std::optional<double> bytes = MeanBytesSentPerStep(report)) {
-    absl::StrAppendFormat(&out, "  wire           %.0f bytes sent per step (mean, as reported by trainer 0)\n", *bytes);
+    absl::StrAppendFormat(&out, "  wire           %.0f bytes sent per step (mean; requests of every trainer)\n", *bytes);
   }
   const std::vector<std::vector<int64_t>> experts = TotalExpertTokens(report);
   if (!experts.empty()) {

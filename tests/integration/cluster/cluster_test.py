@@ -183,10 +183,7 @@ class ClusterTest(unittest.TestCase):
         proc = subprocess.Popen([SY_LOCAL, "--hosts=%d" % hosts, "--trainers=%d" % (2 if hosts else 1),
                                  "--steps=100000", "--data=" + self.corpus, "--workdir=" + workdir] + TINY,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        log = os.path.join(workdir, "trainer-0.log")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (os.path.exists(log) and "step " in open(log).read()):
-            time.sleep(0.1)
+        self.wait_for_progress(workdir)
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         self.assertEqual(len(children), hosts + (2 if hosts else 1), "processes started by sy-local")
         proc.send_signal(signal.SIGINT)
@@ -195,6 +192,29 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("interrupted", stderr)
         for pid in children:
             self.assertFalse(os.path.exists("/proc/%s" % pid), "process %s outlived sy-local" % pid)
+
+    def test_killed_trainer_is_named_and_hosts_stop(self):
+        workdir = os.path.join(self.root, "killed_trainer")
+        proc = subprocess.Popen([SY_LOCAL, "--hosts=2", "--trainers=2", "--steps=100000", "--data=" + self.corpus,
+                                 "--workdir=" + workdir] + TINY,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.wait_for_progress(workdir)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        victim = [pid for pid in children if "--trainer_index=1" in open("/proc/%s/cmdline" % pid).read()]
+        self.assertEqual(len(victim), 1, children)
+        os.kill(int(victim[0]), signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 1, stderr)
+        self.assertIn("trainer-1 (pid %s) failed: killed by signal 9" % victim[0], stderr)
+        for pid in children:
+            self.assertFalse(os.path.exists("/proc/%s" % pid), "process %s outlived sy-local" % pid)
+
+    @staticmethod
+    def wait_for_progress(workdir):
+        log = os.path.join(workdir, "trainer-0.log")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (os.path.exists(log) and "step " in open(log).read()):
+            time.sleep(0.1)
 
     @staticmethod
     def have_hosts():
