@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "common/transport/envelope_codec.h"
+#include "common/transport/faulty_transport.h"
 #include "common/transport/inproc_transport.h"
 #include "gpu/model/model.h"
 #include "proto/expert.capnp.h"
@@ -53,7 +54,7 @@ class HostServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(absl::Seconds(30)); }
 
-  void Start(absl::Duration step_timeout) {
+  void Start(absl::Duration step_timeout, double duplicate_rate = 0) {
     steps_.reset();
     client_.reset();
     server_.reset();
@@ -72,13 +73,17 @@ class HostServiceTest : public ::testing::Test {
     auto server = *net_->CreateTransport("host-0");
     ASSERT_TRUE(server->Bind("inproc://host-0").ok());
     HostService* service = service_.get();
-    server_ = *transport::RpcNode::Create(std::move(server), {}, [service](transport::DecodedMessage r,
+    transport::RpcOptions server_options;
+    server_options.metrics = &registry_;
+    server_ = *transport::RpcNode::Create(std::move(server), server_options, [service](transport::DecodedMessage r,
                                                                          transport::Responder responder) {
       service->Handle(std::move(r), std::move(responder));
     });
     auto client = *net_->CreateTransport("trainer-0");
     ASSERT_TRUE(client->Connect("host-0", "inproc://host-0").ok());
-    client_ = *transport::RpcNode::Create(std::move(client), {}, nullptr);
+    transport::FaultSpec faults;
+    faults.duplicate = duplicate_rate;  // every request sent twice with the same id when 1
+    client_ = *transport::RpcNode::Create(transport::FaultyTransport::Wrap(std::move(client), faults), {}, nullptr);
     steps_ = std::make_unique<trainer::StepClient>(client_.get(), std::vector<std::string>{"host-0"}, kM, "trainer-0",
                                                    absl::Seconds(10));
   }
@@ -274,6 +279,48 @@ TEST_F(HostServiceTest, AContributionIsKeptOnceAndAppliedAtTheStep) {
   ASSERT_TRUE(applied.ok());
   EXPECT_EQ(applied->version, 1u);
   for (const auto& a : applied->actors) EXPECT_EQ(a.version, 1u);
+}
+
+TEST_F(HostServiceTest, DuplicatedRequestsAreAppliedOnce) {
+  TearDown();
+  Start(absl::Seconds(30), /*duplicate_rate=*/1.0);
+  BucketSpec b;
+  ASSERT_TRUE(Forward(b).ok());
+  ASSERT_TRUE(Backward(b).ok());  // its duplicate is answered from the reply cache
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  uint32_t contributions = 0;
+  for (const auto& a : status->actors) contributions += a.contributions;
+  EXPECT_EQ(contributions, 1u);
+  EXPECT_EQ(registry_.GetCounter("sy_host_errors_total", "", {{"code", "ALREADY_EXISTS"}}).value(), 0);
+  const double duplicates =
+      registry_.GetCounter("sy_rpc_duplicates_answered_total", "", {{"node", "host-0"}}).value() +
+      registry_.GetCounter("sy_rpc_duplicates_in_progress_total", "", {{"node", "host-0"}}).value();
+  EXPECT_GT(duplicates, 0) << "the duplicates must have reached the host";
+}
+
+TEST_F(HostServiceTest, AParkedRequestExpiresAtItsDeadline) {
+  BucketSpec ahead;
+  ahead.step = 3;
+  ahead.version = 2;  // the expert is at version 0 and stays there
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+  auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
+  body.initBucket().setStep(3);
+  body.setTokenCount(ahead.rows);
+  body.setDModel(8);
+  body.setVersion(2);
+  body.setTraining(true);
+  transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
+                       {ahead.rows, 8});
+  const std::vector<float> x = Input(ahead);
+  auto reply = client_->Call({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+                             absl::Now() + absl::Milliseconds(300));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // The host drops the parked request too (it answers DeadlineExceeded, counted), instead of keeping it forever.
+  metrics::Counter& expired = registry_.GetCounter("sy_host_errors_total", "", {{"code", "DEADLINE_EXCEEDED"}});
+  for (int i = 0; i < 200 && expired.value() == 0; ++i) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(expired.value(), 1);
 }
 
 TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
