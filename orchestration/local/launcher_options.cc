@@ -78,7 +78,9 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
       {"workdir", {"directory for logs, ready files, metrics.jsonl and summary.json (required)", Text(&O::workdir, "workdir")}},
       {"device", {"device of every process: cpu or cuda:N",
                   [](O& o, const std::string& v) {
-                    if (v != "cpu" && !absl::StartsWith(v, "cuda")) return BadValue("device", v, "cpu or cuda:N");
+                    if (v != "cpu" && v != "cuda" && !absl::StartsWith(v, "cuda:")) {
+                      return BadValue("device", v, "cpu or cuda:N");
+                    }
                     o.device = v;
                     return absl::OkStatus();
                   }}},

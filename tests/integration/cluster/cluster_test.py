@@ -147,6 +147,13 @@ class ClusterTest(unittest.TestCase):
         f32 = self.ok("ref_f32_for_bf16", 0, 1, ["--wire_dtype=f32"])
         self.assertNotEqual(f32.summary()["param_checksum"], checksum)
 
+    def test_same_weights_odd_shapes(self):
+        # 5 micro-batches (an uneven tree), 3 hosts for 4 experts of 2 Switch layers out of 3, 2 trainers.
+        extra = ["--layers=3", "--moe_every=2", "--micro_batches=5"]
+        runs = [self.ok("odd_%d_%d" % (h, t), h, t, extra, steps=12) for h, t in [(0, 1), (3, 2), (2, 3)]]
+        checksums = [run.summary()["param_checksum"] for run in runs]
+        self.assertEqual(len(set(checksums)), 1, checksums)
+
     def test_standalone_record_and_loss(self):
         self.check_record(self.ok("standalone", 0, 1), 0, 1)
 

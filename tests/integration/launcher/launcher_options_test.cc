@@ -53,6 +53,8 @@ TEST(LauncherOptions, BadFlagsAreNamed) {
       {{"--trainer_index=1"}, "--trainer_index is set by sy-local"},
       {{"--standalone"}, "--standalone is set by sy-local"},
       {{"--timeout_s=-3"}, "--timeout_s=-3"},
+      {{"--device=gpu"}, "--device=gpu"},
+      {{"--device=cudax"}, "--device=cudax"},
       {{"stray"}, "unexpected argument 'stray'"},
       {{"--lr"}, "--lr needs a value"},
   };
