@@ -1,6 +1,7 @@
 // InProcTransport: delivery straight into the receiver's bounded inbox.
 #include "common/transport/inproc_transport.h"
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 #include <vector>
@@ -118,12 +119,16 @@ class InProcTransport final : public Transport {
   // The name `target` gave us when it connected to one of our endpoints ("" if none).
   std::string ConnectionNameLocked(InProcNetwork::Node& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(network_->mu_) {
     if (&target == node_.get()) return "";  // no loopback to ourselves
-    absl::MutexLock ours(&node_->mu);
+    // One node lock at a time: two nodes replying to each other would otherwise take
+    // the pair in opposite orders (Abseil's deadlock detector aborts on that).
+    std::vector<std::string> mine;
+    {
+      absl::MutexLock ours(&node_->mu);
+      mine = node_->bound;
+    }
     absl::MutexLock theirs(&target.mu);
     for (const auto& [name, endpoint] : target.connections) {
-      for (const std::string& mine : node_->bound) {
-        if (endpoint == mine) return name;
-      }
+      if (std::find(mine.begin(), mine.end(), endpoint) != mine.end()) return name;
     }
     return "";
   }
