@@ -56,12 +56,17 @@ std::string Standalone(const std::string& flags, const std::string& dir) {
   return ChecksumIn(ReadFile(dir + "/summary.json"));
 }
 
-// Runs H hosts x T trainers; returns trainer 0's summary.json.
-std::string Cluster(const std::string& flags, const std::string& dir, int hosts, int trainers) {
+// Runs H hosts x T trainers; returns trainer 0's summary.json. `faults` (a
+// --faults spec) is given to every process.
+std::string Cluster(const std::string& flags, const std::string& dir, int hosts, int trainers,
+                    const std::string& faults = "") {
   LocalCluster cluster(dir, flags);
-  EXPECT_TRUE(cluster.StartHosts(hosts)) << cluster.error();
+  const std::string fault_flag = faults.empty() ? "" : "--faults=" + faults;
+  EXPECT_TRUE(cluster.StartHosts(hosts, fault_flag)) << cluster.error();
   std::vector<pid_t> pids;
-  for (int t = 0; t < trainers; ++t) pids.push_back(cluster.StartTrainer(t, trainers));
+  for (int t = 0; t < trainers; ++t) {
+    pids.push_back(cluster.StartTrainer(t, trainers, faults.empty() ? "" : fault_flag + absl::StrCat(",seed=", t)));
+  }
   for (int t = 0; t < trainers; ++t) {
     EXPECT_EQ(cluster.WaitTrainer(pids[t]), 0) << ReadFile(absl::StrCat(dir, "/trainer-", t, ".log"));
   }
@@ -101,6 +106,14 @@ TEST(ClusterMetricsTest, LeaderWritesMetricsWithBytesSentAndLossFalls) {
     EXPECT_NE(line.find("\"expert_tokens\":[["), std::string::npos) << line;
   }
   EXPECT_NE(lines[2].find("\"val_loss\":"), std::string::npos) << lines[2];
+}
+
+TEST(ClusterFaultsTest, DroppedDuplicatedAndReorderedMessagesChangeNoBit) {
+  const std::string flags = Flags(Corpus(), "f32") + " --steps=3";  // each lost message costs a 1 s retry
+  const std::string base = ::testing::TempDir() + "/cluster_faults";
+  const std::string reference = Standalone(flags, base + "_standalone");
+  const std::string faulty = Cluster(flags, base + "_2x2", 2, 2, "drop=0.005,dup=0.1,reorder=0.1,reorder_ms=2");
+  EXPECT_EQ(ChecksumIn(faulty), reference) << faulty;
 }
 
 INSTANTIATE_TEST_SUITE_P(Wire, ClusterRunTest, ::testing::Values("f32", "bf16"));
