@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
 
   if (options.metrics_port >= 0) {
     absl::StatusOr<std::unique_ptr<metrics::HttpExporter>> exporter =
-        metrics::HttpExporter::Start(p->registry_, "127.0.0.1", static_cast<uint16_t>(options.metrics_port));
+        metrics::HttpExporter::Start(p->registry_, "0.0.0.0", static_cast<uint16_t>(options.metrics_port));
     if (!exporter.ok()) return exporter.status();
     p->exporter_ = *std::move(exporter);
   }
