@@ -74,16 +74,18 @@ absl::StatusOr<StepRecord> ParseStep(const std::string& line, const std::string&
   absl::StatusOr<int64_t> step = Number<int64_t>(*tree, "step", where);
   absl::StatusOr<double> loss = Number<double>(*tree, "loss", where);
   absl::StatusOr<double> tps = Number<double>(*tree, "tokens_per_s", where);
+  absl::StatusOr<double> dropped = Number<double>(*tree, "dropped_frac", where);
   absl::StatusOr<std::optional<double>> val = OptionalNumber<double>(*tree, "val_loss", where);
   absl::StatusOr<std::optional<int64_t>> bytes = OptionalNumber<int64_t>(*tree, "bytes_sent", where);
   absl::StatusOr<std::vector<std::vector<int64_t>>> experts = IntMatrix(*tree, "expert_tokens", where);
-  for (const absl::Status& s : {step.status(), loss.status(), tps.status(), val.status(), bytes.status(),
-                                experts.status()}) {
+  for (const absl::Status& s : {step.status(), loss.status(), tps.status(), dropped.status(), val.status(),
+                                bytes.status(), experts.status()}) {
     if (!s.ok()) return s;
   }
   r.step = *step;
   r.loss = *loss;
   r.tokens_per_s = *tps;
+  r.dropped_frac = *dropped;
   r.val_loss = *val;
   r.bytes_sent = *bytes;
   r.expert_tokens = *std::move(experts);
@@ -167,6 +169,12 @@ std::vector<std::vector<int64_t>> TotalExpertTokens(const RunReport& report) {
   return total;
 }
 
+double MeanDroppedFraction(const RunReport& report) {
+  double sum = 0;
+  for (const StepRecord& r : report.steps) sum += r.dropped_frac;
+  return report.steps.empty() ? 0 : sum / report.steps.size();
+}
+
 std::optional<double> MeanBytesSentPerStep(const RunReport& report) {
   double sum = 0;
   int n = 0;
@@ -202,6 +210,12 @@ std::string FormatRunReport(const RunReport& report) {
   if (!val_curve.empty()) absl::StrAppend(&out, "  val loss       ", val_curve, "\n");
   absl::StrAppendFormat(&out, "  tokens/s       %.0f (median over %d steps)\n", report.median_tokens_per_s,
                         report.summary_steps);
+  if (!report.steps.empty()) {
+    absl::StrAppendFormat(&out, "  dropped        %.1f%% of routed tokens over capacity (step %d) -> %.1f%% (step %d); mean %.1f%%\n",
+                          100 * report.steps.front().dropped_frac, report.steps.front().step,
+                          100 * report.steps.back().dropped_frac, report.steps.back().step,
+                          100 * MeanDroppedFraction(report));
+  }
   absl::StrAppend(&out, "  param checksum ", report.param_checksum, "\n");
   if (std::optional<double> bytes = MeanBytesSentPerStep(report)) {
     absl::StrAppendFormat(&out, "  wire           %.0f bytes sent per step (mean; requests of every trainer)\n", *bytes);

@@ -19,6 +19,7 @@ struct StepRecord {
   double loss = 0;
   std::optional<double> val_loss;
   double tokens_per_s = 0;
+  double dropped_frac = 0;  // routed tokens dropped by capacity (over all Switch layers)
   std::optional<int64_t> bytes_sent;
   std::vector<std::vector<int64_t>> expert_tokens;  // per Switch layer, per expert
 };
@@ -45,6 +46,9 @@ double MeanLossOfLast(const RunReport& report, int count);
 
 // Tokens routed to each expert, summed over every step, per Switch layer.
 std::vector<std::vector<int64_t>> TotalExpertTokens(const RunReport& report);
+
+// Mean dropped_frac over the steps (0 when empty).
+double MeanDroppedFraction(const RunReport& report);
 
 // Mean bytes_sent per step over the steps that report it; nullopt when none does.
 std::optional<double> MeanBytesSentPerStep(const RunReport& report);

@@ -39,6 +39,7 @@ struct Shape {
 
 struct Measured {
   double tokens_per_s = 0;
+  double dropped_frac = 0;
   std::optional<double> bytes_per_token;
 };
 
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
     }
     Measured m;
     m.tokens_per_s = report->median_tokens_per_s;
+    m.dropped_frac = sy::local::MeanDroppedFraction(*report);
     if (std::optional<double> bytes = sy::local::MeanBytesSentPerStep(*report)) {
       m.bytes_per_token = *bytes / tokens_per_step;
     }
@@ -138,23 +140,29 @@ int main(int argc, char** argv) {
   absl::PrintF("\ncluster_bench: d_model %d, %d layers (%d Switch, %d experts), %d tokens/step, %d steps, %d cores\n",
                model->d_model, model->layers, switch_layers, model->experts, tokens_per_step, steps,
                static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  absl::PrintF("%-24s %5s %12s %12s %14s %14s %10s\n", "shape", "wire", "tokens/s", "vs --hosts=0",
-               "sent B/token", "minimum B/tok", "x minimum");
+  absl::PrintF("%-24s %5s %10s %8s %12s %12s %10s %8s %14s\n", "shape", "wire", "tokens/s", "vs h=0",
+               "sent B/tok", "min B/tok", "x min", "dropped", "x min(kept)");
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& shape = shapes[i];
+    const Measured& m = results[i];
+    // Every routed token both ways; "kept": only the tokens the experts admitted travel.
     const double minimum = 2.0 * model->d_model * (absl::string_view(shape.wire) == "bf16" ? 2 : 4) * switch_layers;
-    std::string sent = "-", min_text = "-", ratio = "-";
-    if (results[i].bytes_per_token) {
-      sent = absl::StrFormat("%.0f", *results[i].bytes_per_token);
+    const double kept_minimum = minimum * (1 - m.dropped_frac);
+    std::string sent = "-", min_text = "-", ratio = "-", kept_ratio = "-";
+    if (m.bytes_per_token) {
+      sent = absl::StrFormat("%.0f", *m.bytes_per_token);
       min_text = absl::StrFormat("%.0f", minimum);
-      ratio = absl::StrFormat("%.2f", *results[i].bytes_per_token / minimum);
+      ratio = absl::StrFormat("%.2f", *m.bytes_per_token / minimum);
+      kept_ratio = absl::StrFormat("%.2f", *m.bytes_per_token / kept_minimum);
     }
-    absl::PrintF("%-24s %5s %12.0f %12.3f %14s %14s %10s\n", shape.name, shape.wire, results[i].tokens_per_s,
-                 results[i].tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio);
+    absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %10s %7.1f%% %14s\n", shape.name, shape.wire, m.tokens_per_s,
+                 m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac, kept_ratio);
   }
   absl::PrintF(
-      "(sent B/token: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
-      " dense gradient pushes and parameter pulls, headers included, over tokens per step; runs kept in %s)\n",
+      "(sent B/tok: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
+      " dense gradient pushes and parameter pulls, headers included, over tokens per step. min B/tok: 2 x d_model\n"
+      " x dtype per Switch layer; dropped: mean share of routed tokens over capacity, which never travel.\n"
+      " Runs kept in %s)\n",
       workdir);
   return 0;
 }

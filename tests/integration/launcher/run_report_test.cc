@@ -52,17 +52,18 @@ TEST_F(RunReportTest, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(r->median_tokens_per_s, 2000);
   EXPECT_EQ(TotalExpertTokens(*r), (std::vector<std::vector<int64_t>>{{5, 3}, {1, 7}}));
   EXPECT_DOUBLE_EQ(*MeanBytesSentPerStep(*r), 200);
+  EXPECT_DOUBLE_EQ(MeanDroppedFraction(*r), 0.05);
   EXPECT_DOUBLE_EQ(MeanLossOfFirst(*r, 1), 5.5);
   EXPECT_DOUBLE_EQ(MeanLossOfLast(*r, 5), 5.0);
   const std::string text = FormatRunReport(*r);
   for (const char* part : {"2 hosts x 3 trainers", "5.5000 (step 1) -> 4.5000 (step 2)", "4.7500 (step 2)",
-                           "00112233aabbccdd", "2000", "200 bytes sent per step", "62.5%", "87.5%"}) {
+                           "00112233aabbccdd", "2000", "200 bytes sent per step", "10.0% of routed tokens over capacity (step 1) -> 0.0% (step 2); mean 5.0%", "62.5%", "87.5%"}) {
     EXPECT_NE(text.find(part), std::string::npos) << part << " in\n" << text;
   }
 }
 
 TEST_F(RunReportTest, StandaloneHasNoWireOrClusterShape) {
-  Write("metrics.jsonl", "{\"step\":1,\"loss\":5,\"tokens_per_s\":10,\"expert_tokens\":[]}\n");
+  Write("metrics.jsonl", "{\"step\":1,\"loss\":5,\"tokens_per_s\":10,\"dropped_frac\":0,\"expert_tokens\":[]}\n");
   Write("summary.json", "{\"steps\":1,\"final_loss\":5,\"final_val_loss\":null,\"param_checksum\":\"ab\","
                         "\"median_tokens_per_s\":10}");
   absl::StatusOr<RunReport> r = ReadRunReport(dir_);
@@ -82,12 +83,14 @@ TEST_F(RunReportTest, MissingOrBrokenFilesAreErrors) {
   Write("summary.json", "{\"steps\":2,\"final_loss\":4.5,\"median_tokens_per_s\":1}");  // no checksum
   EXPECT_NE(ReadRunReport(dir_).status().message().find("param_checksum"), std::string::npos);
   Write("summary.json", kSummary);
-  Write("metrics.jsonl", "{\"step\":1,\"loss\":\"high\",\"tokens_per_s\":1,\"expert_tokens\":[]}\n");
+  Write("metrics.jsonl", "{\"step\":1,\"loss\":\"high\",\"tokens_per_s\":1,\"dropped_frac\":0,\"expert_tokens\":[]}\n");
   absl::Status s = ReadRunReport(dir_).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(s.message().find("metrics.jsonl:1"), std::string::npos) << s;
   EXPECT_NE(s.message().find("\"loss\""), std::string::npos) << s;
-  Write("metrics.jsonl", "{\"step\":1,\"loss\":1,\"tokens_per_s\":1,\"expert_tokens\":[[1,\"x\"]]}\n");
+  Write("metrics.jsonl", "{\"step\":1,\"loss\":1,\"tokens_per_s\":1,\"dropped_frac\":0,\"expert_tokens\":[[1,\"x\"]]}\n");
+  EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
+  Write("metrics.jsonl", "{\"step\":1,\"loss\":1,\"tokens_per_s\":1,\"expert_tokens\":[]}\n");  // no dropped_frac
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
 }
 
