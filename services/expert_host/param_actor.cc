@@ -40,8 +40,7 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
 
 void ParamActor::Handle(ParamActorMsg& msg) {
   if (auto* m = std::get_if<ForwardMsg>(&msg)) {
-    const uint64_t wanted = m->version;
-    if (!ParkIfAhead(wanted, msg, m->deadline)) OnForward(*m);
+    if (!ParkIfAhead(m->version, msg, m->deadline)) OnForward(*m);
   } else if (auto* m = std::get_if<BackwardMsg>(&msg)) {
     if (!ParkIfAhead(m->version, msg, m->deadline)) OnBackward(*m);
   } else if (auto* m = std::get_if<PushMsg>(&msg)) {
@@ -66,22 +65,23 @@ void ParamActor::Handle(ParamActorMsg& msg) {
     }
     m->done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
                              state_->contributions()});
-  } else if (std::holds_alternative<ExpireMsg>(msg)) {
-    OnExpire();
   }
 }
 
 bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
   if (wanted_version <= state_->version()) return false;
   parked_.push_back({deadline, std::move(msg)});
-  if (!expiry_timer_) {
-    expiry_timer_ = true;
-    After(std::chrono::milliseconds(250), [this] {
-      expiry_timer_ = false;
-      OnExpire();
-    });
-  }
+  ArmExpiryTimer();
   return true;
+}
+
+void ParamActor::ArmExpiryTimer() {
+  if (expiry_timer_ || parked_.empty()) return;
+  expiry_timer_ = true;
+  After(std::chrono::milliseconds(250), [this] {
+    expiry_timer_ = false;
+    OnExpire();
+  });
 }
 
 absl::Status ParamActor::Stale(uint64_t wanted_version, const char* what) const {
@@ -112,13 +112,7 @@ void ParamActor::OnExpire() {
         p.msg);
   }
   parked_ = std::move(keep);
-  if (!parked_.empty() && !expiry_timer_) {
-    expiry_timer_ = true;
-    After(std::chrono::milliseconds(250), [this] {
-      expiry_timer_ = false;
-      OnExpire();
-    });
-  }
+  ArmExpiryTimer();
 }
 
 void ParamActor::RedispatchParked() {

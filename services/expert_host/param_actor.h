@@ -90,11 +90,8 @@ struct ActorStatusValue {
 struct StatusMsg {
   std::function<void(absl::StatusOr<ActorStatusValue>)> done;
 };
-// Fails parked requests whose deadline passed.
-struct ExpireMsg {};
-
 using ParamActorMsg =
-    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg, ExpireMsg>;
+    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg>;
 
 // What the actor is: an expert (layer, expert) or a dense shard.
 struct ActorIdentity {
@@ -129,7 +126,9 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnPush(PushMsg& m);
   void OnPull(PullMsg& m);
   void OnApply(ApplyMsg& m);
+  // Fails parked requests whose deadline passed (checked every 250 ms while any wait).
   void OnExpire();
+  void ArmExpiryTimer();
   void RedispatchParked();
   gpu::ExpertWeights Weights() const;
   // Error reply, counted in sy_host_errors_total.
