@@ -53,6 +53,20 @@ def write_corpus(path, size=120_000):
         f.write("".join(out))
 
 
+def child_pids(parent):
+    """Pids of the live processes whose parent is `parent` (from /proc; procps may be absent)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if entry.isdigit() and int(fields[1]) == parent:
+            children.append(entry)
+    return children
+
+
 class Run:
     """One finished sy-local run."""
 
@@ -191,7 +205,7 @@ class ClusterTest(unittest.TestCase):
                                  "--steps=100000", "--data=" + self.corpus, "--workdir=" + workdir] + TINY,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.wait_for_progress(workdir)
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = child_pids(proc.pid)
         self.assertEqual(len(children), hosts + (2 if hosts else 1), "processes started by sy-local")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
@@ -206,7 +220,7 @@ class ClusterTest(unittest.TestCase):
                                  "--workdir=" + workdir] + TINY,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.wait_for_progress(workdir)
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = child_pids(proc.pid)
         victim = [pid for pid in children if "--trainer_index=1" in open("/proc/%s/cmdline" % pid).read()]
         self.assertEqual(len(victim), 1, children)
         os.kill(int(victim[0]), signal.SIGKILL)
