@@ -3,13 +3,14 @@
 # hosts, 2 trainers, loopback) for a few minutes on the text of the `fortunes`
 # package (installed by `make deps`), then prints sy-local's summary: loss curve
 # start/end, validation loss, tokens/s, parameter checksum and per-expert load.
-# Usage: orchestration/local/demo.sh BUILD_DIR   (DEMO_STEPS=N to change the length)
+# Usage: orchestration/local/demo.sh BUILD_DIR
+#   DEMO_STEPS=N changes the length, DEMO_DIR=DIR the directory (default BUILD_DIR/demo).
 set -euo pipefail
 
 build=${1:?usage: demo.sh BUILD_DIR}
 launcher="$build/bin/sy-local"
 fortunes=/usr/share/games/fortunes
-workdir="$build/demo"
+workdir=${DEMO_DIR:-$build/demo}
 steps=${DEMO_STEPS:-400}
 
 if [ ! -x "$launcher" ]; then
