@@ -4,7 +4,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
 #include "proto/parameter.capnp.h"
-#include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_wire.h"
 #include "services/trainer/wire_tensor.h"
 
@@ -52,7 +51,15 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     c.data.push_back(EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
     bytes_sent_ += CallBytes(c);
   }
-  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+  pushes_.push_back(PendingCalls::Start(*rpc_, calls, absl::Now() + timeout_));
+  return absl::OkStatus();
+}
+
+absl::Status DenseParamClient::Flush() {
+  absl::Status status;
+  for (PendingCalls& pending : pushes_) status.Update(FirstError(pending.Wait()));
+  pushes_.clear();
+  return status;
 }
 
 absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {

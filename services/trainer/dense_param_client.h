@@ -15,6 +15,7 @@
 #include "gpu/model/config.h"
 #include "gpu/model/params.h"
 #include "services/trainer/placement.h"
+#include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
 
@@ -24,8 +25,11 @@ class DenseParamClient {
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
                    std::vector<std::string> hosts, std::string trainer_id, absl::Duration timeout);
 
-  // Sends every dense shard's slice of `grads` as micro-batch m of `step`.
+  // Sends every dense shard's slice of `grads` as micro-batch m of `step` and
+  // returns without waiting (grads may be overwritten at once: the values are
+  // copied); Flush waits for every push's acknowledgement.
   absl::Status Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads);
+  absl::Status Flush();
   // Waits until every shard reached `version`, then copies the values into params.
   absl::Status Pull(uint64_t version, gpu::ParamBlock* params);
   // Copies every expert's weights at `version` into params.
@@ -43,6 +47,7 @@ class DenseParamClient {
   std::string trainer_id_;
   absl::Duration timeout_;
   uint64_t bytes_sent_ = 0;
+  std::vector<PendingCalls> pushes_;  // in flight until Flush
 };
 
 }  // namespace sy::trainer

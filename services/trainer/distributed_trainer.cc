@@ -159,6 +159,7 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
     v.bytes_sent = executor_->TakeBytesSent() + dense_->TakeBytesSent();
     mine.push_back(std::move(v));
   }
+  if (absl::Status s = dense_->Flush(); !s.ok()) return s;  // the pushes overlapped the later micro-batches
   if (absl::Status s = steps_->Commit(static_cast<uint64_t>(step), mine); !s.ok()) return s;
   if (leader()) {
     absl::StatusOr<GatherResult> gathered = steps_->GatherNorms(static_cast<uint64_t>(step));

@@ -7,14 +7,16 @@
 
 namespace sy::trainer {
 
-std::vector<absl::StatusOr<transport::DecodedMessage>> CallAll(transport::RpcNode& node,
-                                                               std::vector<OutgoingCall>& calls, absl::Time deadline) {
-  struct Shared {
-    absl::Mutex mu;
-    size_t left ABSL_GUARDED_BY(mu) = 0;
-    std::vector<absl::StatusOr<transport::DecodedMessage>> replies ABSL_GUARDED_BY(mu);
-  };
-  auto shared = std::make_shared<Shared>();
+struct PendingCalls::Shared {
+  absl::Mutex mu;
+  size_t left ABSL_GUARDED_BY(mu) = 0;
+  std::vector<absl::StatusOr<transport::DecodedMessage>> replies ABSL_GUARDED_BY(mu);
+};
+
+PendingCalls PendingCalls::Start(transport::RpcNode& node, std::vector<OutgoingCall>& calls, absl::Time deadline) {
+  PendingCalls pending;
+  pending.shared_ = std::make_shared<Shared>();
+  const std::shared_ptr<Shared>& shared = pending.shared_;
   {
     absl::MutexLock lock(&shared->mu);
     shared->left = calls.size();
@@ -34,10 +36,19 @@ std::vector<absl::StatusOr<transport::DecodedMessage>> CallAll(transport::RpcNod
                      --shared->left;
                    });
   }
-  absl::MutexLock lock(&shared->mu);
-  shared->mu.Await(absl::Condition(
-      +[](Shared* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) { return s->left == 0; }, shared.get()));
-  return std::move(shared->replies);
+  return pending;
+}
+
+std::vector<absl::StatusOr<transport::DecodedMessage>> PendingCalls::Wait() {
+  absl::MutexLock lock(&shared_->mu);
+  shared_->mu.Await(absl::Condition(
+      +[](Shared* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) { return s->left == 0; }, shared_.get()));
+  return std::move(shared_->replies);
+}
+
+std::vector<absl::StatusOr<transport::DecodedMessage>> CallAll(transport::RpcNode& node,
+                                                               std::vector<OutgoingCall>& calls, absl::Time deadline) {
+  return PendingCalls::Start(node, calls, deadline).Wait();
 }
 
 absl::Status FirstError(const std::vector<absl::StatusOr<transport::DecodedMessage>>& replies) {

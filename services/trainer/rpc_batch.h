@@ -1,6 +1,7 @@
 // Sends a batch of requests concurrently over one RpcNode and waits for every
 // reply: how the trainer overlaps the buckets of a layer, the dense pushes of a
-// micro-batch, and the step messages to every host. Each call keeps RpcNode's
+// micro-batch (with the next micro-batch's compute), and the step messages to
+// every host. Each call keeps RpcNode's
 // retries with the same request id until the shared deadline.
 // Thread-safe (each CallAll waits on its own state).
 //
@@ -27,7 +28,20 @@ struct OutgoingCall {
   std::string what;  // context for errors, e.g. "forward step 3 micro-batch 1 layer 1 expert 5 on host 0"
 };
 
-// Replies in the order of `calls`; an error keeps its code and gains the call's `what`.
+// A batch of calls in flight: Start sends them all, Wait returns the replies in
+// the order of the calls (an error keeps its code and gains the call's `what`).
+// Movable; Wait once.
+class PendingCalls {
+ public:
+  static PendingCalls Start(transport::RpcNode& node, std::vector<OutgoingCall>& calls, absl::Time deadline);
+  std::vector<absl::StatusOr<transport::DecodedMessage>> Wait();
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+};
+
+// Start + Wait.
 std::vector<absl::StatusOr<transport::DecodedMessage>> CallAll(transport::RpcNode& node,
                                                                std::vector<OutgoingCall>& calls, absl::Time deadline);
 
