@@ -16,6 +16,7 @@
 #include "common/transport/inproc_transport.h"
 #include "gpu/model/model.h"
 #include "proto/expert.capnp.h"
+#include "proto/parameter.capnp.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_client.h"
@@ -258,6 +259,38 @@ TEST_F(HostServiceTest, BadRequestsGetErrorsAndChangeNothing) {
   auto status = steps_->Status(0);
   ASSERT_TRUE(status.ok());
   for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);
+}
+
+TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
+  const std::vector<uint64_t> before = Checksums();
+  auto push = [&](uint32_t shard, uint64_t elements, uint64_t frame_elements, uint32_t micro_batch) {
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
+    auto body = env.initBody().initAs<proto::parameter::PushRequest>();
+    body.setShard(shard);
+    body.setStep(1);
+    body.initMicroBatches(1).set(0, micro_batch);
+    body.setElementCount(elements);
+    transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32,
+                         {frame_elements});
+    std::vector<float> g(frame_elements, 1.0f);
+    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+                         absl::Now() + absl::Seconds(10));
+  };
+  // Shard 0 is wte (256 x 8 = 2048 floats) and lives on host 0; shard 1 (wpe) on host 1.
+  EXPECT_TRUE(push(0, 2048, 2048, 0).ok());
+  EXPECT_EQ(push(0, 2048, 2048, 0).status().code(), absl::StatusCode::kAlreadyExists);  // a second contribution
+  EXPECT_EQ(push(0, 2047, 2047, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(push(0, 2048, 2000, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(push(0, 2048, 2048, kM).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(push(1, 4 * 8, 4 * 8, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(push(999, 1, 1, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Checksums(), before);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  uint32_t contributions = 0;
+  for (const auto& a : status->actors) contributions += a.contributions;
+  EXPECT_EQ(contributions, 1u);
 }
 
 TEST_F(HostServiceTest, AContributionIsKeptOnceAndAppliedAtTheStep) {
