@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include <capnp/dynamic.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace sy::transport {
@@ -49,7 +51,35 @@ absl::Status CheckTensors(const proto::Envelope::Reader& envelope, const Message
   return absl::OkStatus();
 }
 
+void ReadValue(const capnp::DynamicValue::Reader& value);
+
+void ReadStruct(capnp::DynamicStruct::Reader reader) {
+  for (auto field : reader.getSchema().getNonUnionFields()) {
+    if (!field.getType().isAnyPointer() && !field.getType().isInterface()) ReadValue(reader.get(field));
+  }
+  KJ_IF_MAYBE(active, reader.which()) {
+    if (!active->getType().isAnyPointer() && !active->getType().isInterface()) ReadValue(reader.get(*active));
+  }
+}
+
+void ReadValue(const capnp::DynamicValue::Reader& value) {
+  switch (value.getType()) {
+    case capnp::DynamicValue::STRUCT:
+      ReadStruct(value.as<capnp::DynamicStruct>());
+      return;
+    case capnp::DynamicValue::LIST:
+      for (auto element : value.as<capnp::DynamicList>()) ReadValue(element);
+      return;
+    default:
+      return;  // scalars, and texts/data already checked when their reader was made
+  }
+}
+
 }  // namespace
+
+void ReadEveryField(capnp::AnyPointer::Reader body, capnp::StructSchema schema) {
+  ReadStruct(body.getAs<capnp::DynamicStruct>(schema));
+}
 
 size_t DTypeSize(proto::DType dtype) {
   switch (dtype) {
@@ -79,6 +109,24 @@ Frame EncodeHeader(capnp::MessageBuilder& builder) {
   auto words = std::make_shared<kj::Array<capnp::word>>(capnp::messageToFlatArray(builder));
   const auto bytes = words->asBytes();
   return Frame::FromShared(words, bytes.begin(), bytes.size());
+}
+
+uint64_t PeekRequestId(const Frame& header, const EnvelopeLimits& limits) {
+  if (header.size() == 0 || header.size() > limits.max_header_bytes || header.size() % sizeof(capnp::word) != 0) {
+    return 0;
+  }
+  auto words = kj::heapArray<capnp::word>(header.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), header.data(), header.size());
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = words.size() + 64;
+  options.nestingLimit = limits.nesting_limit;
+  uint64_t id = 0;
+  kj::runCatchingExceptions([&] {
+    capnp::FlatArrayMessageReader reader(words, options);
+    auto envelope = reader.getRoot<proto::Envelope>();
+    if (!envelope.getIsReply()) id = envelope.getRequestId();
+  });
+  return id;
 }
 
 absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const EnvelopeLimits& limits) {
@@ -114,6 +162,7 @@ absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const Env
     decoded.reader_ = std::make_unique<capnp::FlatArrayMessageReader>(view, options);
     auto envelope = decoded.reader_->getRoot<proto::Envelope>();
     envelope.totalSize();  // walks the whole header once: structure errors surface here
+    ReadStruct(capnp::toDynamic(envelope));  // texts and list types too (the body is checked by Body<T>())
     const auto kind = static_cast<uint16_t>(envelope.getKind());
     // Kind 0 only on an error reply to a request whose header could not be read.
     const bool error_reply = envelope.getIsReply() && envelope.getStatus().getCode() != proto::ErrorCode::OK;

@@ -22,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include <capnp/any.h>
 #include <capnp/message.h>
+#include <capnp/schema.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>
 #include <kj/exception.h>
@@ -50,6 +52,17 @@ size_t DTypeSize(proto::DType dtype);
 void SetTensor(proto::TensorDesc::Builder desc, const std::string& name, proto::TensorRole role,
                proto::DType dtype, const std::vector<uint64_t>& shape);
 
+// Reads every field of `body` as struct `schema` (the active union member, nested
+// structs and lists; AnyPointer fields skipped), so what Cap'n Proto checks only when
+// a field is read (text NUL terminators, list element sizes against the schema) is
+// checked once at the door. Throws kj::Exception on the first defect.
+void ReadEveryField(capnp::AnyPointer::Reader body, capnp::StructSchema schema);
+
+// The request id in a header that Decode refused, when the header still reads as a
+// request (so the refusal can be answered to the caller's pending call instead of
+// leaving it to time out); 0 when it is unreadable, a reply, or carries no id.
+uint64_t PeekRequestId(const Frame& header, const EnvelopeLimits& limits);
+
 // Serializes the builder's message into one header frame (8-byte aligned words).
 Frame EncodeHeader(capnp::MessageBuilder& builder);
 
@@ -70,7 +83,8 @@ class DecodedMessage {
       auto body = envelope_.getBody();
       if (body.isNull()) return;
       auto reader = body.template getAs<T>();
-      reader.totalSize();  // walks it, so later reads cannot fail
+      reader.totalSize();                                 // bounds every pointer
+      ReadEveryField(body, capnp::Schema::from<T>());     // checks texts and list types: later reads cannot fail
       result = reader;
     });
     KJ_IF_MAYBE(e, error) {

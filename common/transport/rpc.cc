@@ -199,10 +199,11 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
 
   void OnMessage(Message message) {
     const Address from = message.address;
+    const Frame header = message.header;  // shared, not copied: to answer a refused request by its id
     absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
     if (!decoded.ok()) {
       malformed_.Increment();
-      ReplyMalformed(from, decoded.status());
+      ReplyMalformed(from, PeekRequestId(header, options_.limits), decoded.status());
       return;
     }
     auto envelope = decoded->envelope();
@@ -264,10 +265,12 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     Finish(id, std::move(reply));
   }
 
-  void ReplyMalformed(const Address& to, const absl::Status& error) {
+  // `request_id` 0: the refused message did not read as a request (nothing to match).
+  void ReplyMalformed(const Address& to, uint64_t request_id, const absl::Status& error) {
     capnp::MallocMessageBuilder builder;
     auto envelope = builder.initRoot<proto::Envelope>();
     envelope.setSender(transport_->node_id().c_str());
+    envelope.setRequestId(request_id);
     envelope.setIsReply(true);
     StatusToWire(error, envelope.initStatus());
     SendReply(Message{to, EncodeHeader(builder), {}});
