@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
+#include "proto/expert.capnp.h"
 #include "tests/fuzz/fuzz_rng.h"
 #include "tests/fuzz/mutator.h"
 #include "tests/fuzz/wire_corpus.h"
@@ -199,6 +200,42 @@ TEST(EnvelopeFuzz, LyingTensorDescriptorsAreRefusedExactly) {
   }
   EXPECT_GT(accepted, 100);
   EXPECT_LT(accepted, 4900);
+}
+
+// Overwrites the NUL after the first occurrence of `text` in the header.
+transport::Frame WithoutNul(const transport::Message& message, const std::string& text) {
+  std::string bytes = HeaderBytes(message);
+  const size_t at = bytes.find(text + '\0');
+  EXPECT_NE(at, std::string::npos);
+  if (at != std::string::npos) bytes[at + text.size()] = 'x';
+  return FrameOf(bytes);
+}
+
+// Regression (found by MutatedMessagesAreRefusedOrConsistent): a text whose NUL
+// terminator is gone passes totalSize() and used to be accepted by Decode and
+// Body<T>(); reading it later threw. The door now reads every field first.
+TEST(EnvelopeFuzz, TextWithoutNulIsRefusedAtTheDoor) {
+  const transport::EnvelopeLimits limits;
+  capnp::MallocMessageBuilder builder;
+  auto env = builder.initRoot<proto::Envelope>();
+  env.setSender("trainer-0");
+  env.setRequestId(1);
+  env.setKind(proto::MessageKind::STEP_COMMIT);
+  env.initBody().initAs<proto::expert::StepCommitRequest>().setTrainer("trainerQ");
+  transport::SetTensor(env.initTensors(1)[0], "bucketZ", proto::TensorRole::OTHER, proto::DType::F32, {1});
+  const transport::Message valid({"host-0"}, transport::EncodeHeader(builder), {FrameOf("four")});
+
+  transport::Message body_text = valid;
+  body_text.header = WithoutNul(valid, "trainerQ");
+  auto decoded = transport::DecodedMessage::Decode(body_text, limits);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();  // the envelope itself is sound
+  auto body = decoded->Body<proto::expert::StepCommitRequest>();
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kInvalidArgument) << body.status();
+
+  transport::Message tensor_name = valid;
+  tensor_name.header = WithoutNul(valid, "bucketZ");
+  EXPECT_EQ(transport::DecodedMessage::Decode(tensor_name, limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
