@@ -100,6 +100,21 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
       {"grace_s", {"seconds between SIGTERM and SIGKILL when stopping a process (default 10)", Seconds(&O::grace_s, "grace_s")}},
       {"host_args", {"extra flags for every sy-expert-host, space separated (e.g. --faults=SPEC)", Words(&O::host_args)}},
       {"trainer_args", {"extra flags for every sy-trainer, space separated", Words(&O::trainer_args)}},
+      {"coordinator", {"true: start sy-coordinator (database in WORKDIR/coordinator.db); hosts and trainers "
+                       "register with it and take the placement from it (default); false: static placement",
+                       [](O& o, const std::string& v) {
+                         if (v != "true" && v != "false") return BadValue("coordinator", v, "true or false");
+                         o.coordinator = v == "true";
+                         return absl::OkStatus();
+                       }}},
+      {"checkpoint_every", {"with the coordinator: a consistent checkpoint every N steps into its database (0: none)",
+                            [](O& o, const std::string& v) {
+                              if (!absl::SimpleAtoi(v, &o.checkpoint_every) || o.checkpoint_every < 0) {
+                                return BadValue("checkpoint_every", v, "an integer >= 0");
+                              }
+                              return absl::OkStatus();
+                            }}},
+      {"coordinator_args", {"extra flags for sy-coordinator, space separated", Words(&O::coordinator_args)}},
   };
   return *flags;
 }
@@ -120,6 +135,9 @@ absl::Status CheckShape(const LauncherOptions& o) {
   if (o.hosts == 0 && o.trainers != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--trainers=", o.trainers, " needs --hosts >= 1 (--hosts=0 is one standalone process)"));
+  }
+  if (o.checkpoint_every > 0 && (!o.coordinator || o.hosts == 0)) {
+    return absl::InvalidArgumentError("--checkpoint_every needs the coordinator (--hosts >= 1, --coordinator=true)");
   }
   // The trainer's parser checks the model flags (names, ranges, consistency).
   std::vector<std::string> trainer_args = o.model_flags;

@@ -29,6 +29,9 @@ struct LauncherOptions {
   double grace_s = 10;          // --grace_s: SIGTERM -> SIGKILL delay when stopping processes
   std::vector<std::string> host_args;     // --host_args: extra flags for every host (space separated)
   std::vector<std::string> trainer_args;  // --trainer_args: extra flags for every trainer
+  bool coordinator = true;  // --coordinator: run sy-coordinator (with --hosts >= 1); false: static placement
+  int64_t checkpoint_every = 0;  // --checkpoint_every: steps between automatic checkpoints (0: none)
+  std::vector<std::string> coordinator_args;  // --coordinator_args: extra flags for sy-coordinator
   std::vector<std::string> model_flags;   // every other flag, as given ("--name=value")
 };
 

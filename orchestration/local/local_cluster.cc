@@ -18,6 +18,10 @@
 #include "orchestration/local/child_process.h"
 #include "orchestration/local/core_split.h"
 #include "orchestration/local/run_report.h"
+#include "services/trainer/coordinator_link.h"
+#include "services/trainer/model_options.h"
+#include "services/trainer/options.h"
+#include "services/trainer/placement.h"
 
 namespace sy::local {
 namespace {
@@ -108,6 +112,9 @@ class Cluster {
     // A stale record of an earlier run must not pass for this run's.
     for (const char* name : {"metrics.jsonl", "summary.json"}) std::filesystem::remove(Path(name), ec);
     for (int h = 0; h < o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);
+    std::filesystem::remove(Path("coordinator.ready"), ec);
+    // A fresh run starts from an empty catalog (an old placement must not come back).
+    std::filesystem::remove_all(Path("coordinator.db"), ec);
     return absl::OkStatus();
   }
 
@@ -130,9 +137,35 @@ class Cluster {
     return absl::OkStatus();
   }
 
+  absl::Status StartCoordinator() {
+    absl::StatusOr<std::vector<std::string>> argv = CoordinatorCommand(o_, bin_dir_);
+    if (!argv.ok()) return argv.status();
+    if (absl::Status s = Start("coordinator", *argv, &coordinator_); !s.ok()) return s;
+    const Clock::time_point ready_deadline = After(o_.ready_timeout_s);
+    while (true) {
+      if (std::optional<std::string> ep = ReadEndpoint(Path("coordinator.ready"))) {
+        coordinator_endpoint_ = *ep;
+        out_ << "sy-local: coordinator ready at " << *ep << std::endl;
+        return absl::OkStatus();
+      }
+      if (coordinator_[0].Poll()) return Failed(coordinator_[0], "exited before writing its ready file");
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      if (Clock::now() > ready_deadline) {
+        return Failed(coordinator_[0], absl::StrCat("did not write its ready file within ", o_.ready_timeout_s, " s"),
+                      absl::StatusCode::kDeadlineExceeded);
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+
   absl::Status StartDistributed(int threads) {
+    if (o_.coordinator) {
+      if (absl::Status s = StartCoordinator(); !s.ok()) return s;
+    }
     for (int h = 0; h < o_.hosts; ++h) {
-      if (absl::Status s = Start(absl::StrCat("host-", h), HostCommand(o_, bin_dir_, h, threads), &hosts_); !s.ok()) {
+      if (absl::Status s = Start(absl::StrCat("host-", h), HostCommand(o_, bin_dir_, h, threads, coordinator_endpoint_),
+                                 &hosts_);
+          !s.ok()) {
         return s;
       }
     }
@@ -140,16 +173,16 @@ class Cluster {
     if (!endpoints.ok()) return endpoints.status();
     out_ << "sy-local: hosts ready at " << absl::StrJoin(*endpoints, ",") << std::endl;
     for (int t = 0; t < o_.trainers; ++t) {
-      const std::vector<std::string> argv = TrainerCommand(o_, bin_dir_, t, *endpoints, threads);
+      const std::vector<std::string> argv = TrainerCommand(o_, bin_dir_, t, *endpoints, threads, coordinator_endpoint_);
       if (absl::Status s = Start(absl::StrCat("trainer-", t), argv, &trainers_); !s.ok()) return s;
     }
     progress_.emplace(trainers_[0].log_path(), out_);
     return absl::OkStatus();
   }
 
-  // The endpoint in host h's ready file, once the file exists and ends with a newline.
-  std::optional<std::string> ReadEndpoint(int host) const {
-    std::ifstream in(ReadyFile(host));
+  // The endpoint in a ready file, once the file exists and ends with a newline.
+  static std::optional<std::string> ReadEndpoint(const std::string& path) {
+    std::ifstream in(path);
     if (!in) return std::nullopt;
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -164,7 +197,7 @@ class Cluster {
     while (true) {
       bool all = true;
       for (int h = 0; h < o_.hosts; ++h) {
-        if (!endpoints[h]) endpoints[h] = ReadEndpoint(h);
+        if (!endpoints[h]) endpoints[h] = ReadEndpoint(ReadyFile(h));
         all = all && endpoints[h].has_value();
         if (hosts_[h].Poll()) return Failed(hosts_[h], "exited before writing its ready file");
       }
@@ -201,6 +234,9 @@ class Cluster {
       for (ChildProcess& h : hosts_) {
         if (h.Poll()) return Failed(h, "exited while the trainers were running");
       }
+      for (ChildProcess& c : coordinator_) {
+        if (c.Poll()) return Failed(c, "exited while the trainers were running");
+      }
       if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
       std::this_thread::sleep_for(kPollInterval);
     }
@@ -211,6 +247,9 @@ class Cluster {
     StopAll();
     for (const ChildProcess& h : hosts_) {
       if (!h.Succeeded()) return Failed(h, "did not stop cleanly on SIGTERM");
+    }
+    for (const ChildProcess& c : coordinator_) {
+      if (!c.Succeeded()) return Failed(c, "did not stop cleanly on SIGTERM");
     }
     return absl::OkStatus();
   }
@@ -238,11 +277,12 @@ class Cluster {
                                            ":\n", TailOfFile(culprit.log_path(), kTailLines)));
   }
 
-  // SIGTERM to every running process (trainers first), SIGKILL after the grace period.
+  // SIGTERM to every running process (trainers first, the coordinator last), SIGKILL after the grace period.
   void StopAll() {
     std::vector<ChildProcess*> all;
     for (ChildProcess& t : trainers_) all.push_back(&t);
     for (ChildProcess& h : hosts_) all.push_back(&h);
+    for (ChildProcess& c : coordinator_) all.push_back(&c);
     for (ChildProcess* c : all) {
       if (!c->Poll()) c->Signal(SIGTERM);
     }
@@ -275,6 +315,8 @@ class Cluster {
   const std::atomic<bool>& stop_;
   const std::string bin_dir_;
   const std::optional<Clock::time_point> deadline_;
+  std::vector<ChildProcess> coordinator_;  // empty or one
+  std::string coordinator_endpoint_;       // "" without a coordinator
   std::vector<ChildProcess> hosts_;
   std::vector<ChildProcess> trainers_;
   std::optional<ProgressEcho> progress_;
@@ -305,23 +347,49 @@ std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::
 }
 
 std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string& bin_dir, int host_index,
-                                     int threads) {
+                                     int threads, const std::string& coordinator) {
   std::vector<std::string> argv = {bin_dir + "/sy-expert-host", "--listen=tcp://127.0.0.1:0",
                                    absl::StrCat("--ready_file=", o.workdir, "/host-", host_index, ".ready"),
                                    absl::StrCat("--host_index=", host_index), absl::StrCat("--num_hosts=", o.hosts)};
+  if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
+  if (o.checkpoint_every > 0) argv.push_back(absl::StrCat("--checkpoint_every=", o.checkpoint_every));
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());
   return argv;
 }
 
 std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::string& bin_dir, int trainer_index,
-                                        const std::vector<std::string>& host_endpoints, int threads) {
+                                        const std::vector<std::string>& host_endpoints, int threads,
+                                        const std::string& coordinator) {
   std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--hosts=" + absl::StrJoin(host_endpoints, ","),
                                    absl::StrCat("--trainer_index=", trainer_index),
                                    absl::StrCat("--num_trainers=", o.trainers)};
+  if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
   AppendRun(o, &argv);
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
+  return argv;
+}
+
+absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOptions& o, const std::string& bin_dir) {
+  std::vector<std::string> model_args = o.model_flags;
+  model_args.insert(model_args.end(), {"--standalone", "--data=" + o.data, absl::StrCat("--steps=", o.steps)});
+  absl::StatusOr<trainer::TrainerOptions> parsed = trainer::ParseTrainerOptions(model_args);
+  if (!parsed.ok()) return parsed.status();
+  absl::StatusOr<gpu::ModelConfig> config = trainer::ModelConfigFromOptions(*parsed);
+  if (!config.ok()) return config.status();
+  const size_t shards = trainer::DenseShardParams(gpu::ParamInfos(*config)).size();
+  std::vector<std::string> argv = {bin_dir + "/sy-coordinator", "--listen=tcp://127.0.0.1:0",
+                                   absl::StrCat("--ready_file=", o.workdir, "/coordinator.ready"),
+                                   absl::StrCat("--db=", o.workdir, "/coordinator.db"),
+                                   absl::StrCat("--expected_hosts=", o.hosts),
+                                   absl::StrCat("--num_layers=", trainer::SwitchLayerCount(*config)),
+                                   absl::StrCat("--num_experts=", config->experts),
+                                   absl::StrCat("--num_dense_shards=", shards),
+                                   absl::StrCat("--seed=", parsed->seed),
+                                   absl::StrCat("--checkpoint_every=", o.checkpoint_every),
+                                   "--log_level=" + o.log_level};
+  argv.insert(argv.end(), o.coordinator_args.begin(), o.coordinator_args.end());
   return argv;
 }
 

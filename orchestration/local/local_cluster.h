@@ -1,4 +1,5 @@
-// The local cluster: starts expert hosts and trainers as processes on loopback
+// The local cluster: starts sy-coordinator (unless --coordinator=false), expert
+// hosts and trainers as processes on loopback
 // (or one standalone trainer with --hosts=0), waits for the hosts' ready files,
 // runs the trainers to completion, stops the hosts cleanly and prints the run's
 // summary. On any process failure it stops the rest (SIGTERM, then SIGKILL after
@@ -16,16 +17,23 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "orchestration/local/launcher_options.h"
 
 namespace sy::local {
 
 // Command lines (argv[0] = the binary's path in `bin_dir`) of the processes.
 std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads);
+// `coordinator`: the coordinator's endpoint ("" = static placement, no coordinator).
 std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string& bin_dir, int host_index,
-                                     int threads);
+                                     int threads, const std::string& coordinator = "");
 std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::string& bin_dir, int trainer_index,
-                                        const std::vector<std::string>& host_endpoints, int threads);
+                                        const std::vector<std::string>& host_endpoints, int threads,
+                                        const std::string& coordinator = "");
+// sy-coordinator with its database and ready file under the workdir, the model's
+// shape (Switch layers, experts, dense shards) and --expected_hosts = --hosts.
+// InvalidArgument when the model flags do not make a model.
+absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOptions& o, const std::string& bin_dir);
 
 // Runs the cluster described by `o`. OK when every trainer exited 0 and every
 // host stopped cleanly; Aborted when a process failed; DeadlineExceeded when a

@@ -428,9 +428,10 @@ void ClusterActor::StartCheckpoint(uint64_t at_step) {
 
 void ClusterActor::MaybeAutoCheckpoint() {
   if (options_.checkpoint_every == 0 || !table_.initialized() || checkpoint_in_progress_ != 0 || recovering_) return;
-  // The next multiple of N ahead of the hosts: they stream when they reach it.
+  // The next multiple of N after the last one asked for, or the newest one the hosts
+  // passed when they are further on (hosts keep the state of recent multiples of N).
   const uint64_t n = options_.checkpoint_every;
-  const uint64_t target = (step_ / n + 1) * n;
+  const uint64_t target = std::max(auto_checkpoint_target_ + n, step_ / n * n);
   if (target <= auto_checkpoint_target_) return;
   auto_checkpoint_target_ = target;
   StartCheckpoint(target);
@@ -442,11 +443,13 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       if (metrics_.checkpoints_committed != nullptr) metrics_.checkpoints_committed->Increment();
       latest_checkpoint_ = std::max(latest_checkpoint_, event.id);
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
+      MaybeAutoCheckpoint();
       return;
     case CatalogEvent::Kind::kFailed:
       if (metrics_.checkpoints_failed != nullptr) metrics_.checkpoints_failed->Increment();
       SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
+      MaybeAutoCheckpoint();
       return;
     case CatalogEvent::Kind::kRestored:
       SY_LOG(INFO) << "checkpoint " << event.id << " restored (step " << event.step << ")";

@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
   config.host_index = options.host_index;
   config.num_hosts = options.num_hosts;
   config.step_timeout = absl::Seconds(options.step_timeout_s);
+  config.checkpoint_every = static_cast<uint64_t>(options.checkpoint_every);
   absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
   if (!service.ok()) return service.status();
   p->service_ = *std::move(service);
@@ -84,12 +85,30 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
       });
   if (!rpc.ok()) return rpc.status();
   p->rpc_ = *std::move(rpc);
+  if (!options.coordinator.empty()) {
+    trainer::CoordinatorLinkOptions link;
+    link.node_id = zmq.node_id;
+    link.is_host = true;
+    link.coordinator = options.coordinator;
+    link.endpoint = p->endpoint_;
+    absl::StatusOr<std::unique_ptr<trainer::CoordinatorLink>> joined =
+        trainer::CoordinatorLink::Start(link, [handler] {
+          // Steps applied: the open step minus one (never ahead of the actors).
+          const uint64_t open = handler->highest_step_seen();
+          return open > 0 ? open - 1 : 0;
+        });
+    if (!joined.ok()) return joined.status();
+    p->coordinator_ = *std::move(joined);
+    p->service_->set_coordinator_link(p->coordinator_.get());
+  }
   SY_LOG(INFO) << "expert host " << options.host_index << " serving on " << p->endpoint_
                << (p->exporter_ ? absl::StrCat(", metrics on port ", p->exporter_->port()) : std::string());
   return p;
 }
 
 void HostProcess::Stop() {
+  if (service_ != nullptr) service_->set_coordinator_link(nullptr);
+  coordinator_.reset();
   if (rpc_ != nullptr) rpc_->Close();
   if (exporter_ != nullptr) exporter_->Shutdown();
 }

@@ -19,6 +19,7 @@
 #include "gpu/backend.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/cluster_options.h"
+#include "services/trainer/coordinator_link.h"
 
 namespace sy::expert_host {
 
@@ -41,6 +42,7 @@ class HostProcess {
   std::unique_ptr<HostService> service_;
   std::unique_ptr<transport::RpcNode> rpc_;
   std::unique_ptr<metrics::HttpExporter> exporter_;
+  std::unique_ptr<trainer::CoordinatorLink> coordinator_;  // with --coordinator: registration and heartbeats
   std::string endpoint_;
 };
 

@@ -1,11 +1,16 @@
 // Door checks and routing of an expert host's requests (see host_service.h).
 #include "services/expert_host/host_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "gpu/model/model.h"
 #include "gpu/model/params.h"
+#include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
+#include "services/coordinator/placement_codec.h"
+#include "services/coordinator/rpc_util.h"
 #include "services/expert_host/host_metrics.h"
 #include "proto/parameter.capnp.h"
 #include "services/trainer/wire_tensor.h"
@@ -86,7 +91,8 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
       auto state = ParamState::Create(backend, std::move(segments), init, config.micro_batches, config.adam);
       if (!state.ok()) return state.status();
       ActorIdentity id{true, l, e, 0};
-      auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry);
+      auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry,
+                                            config.checkpoint_every);
       service->experts_[{static_cast<uint32_t>(l), static_cast<uint32_t>(e)}] = a;
       all.push_back(a);
     }
@@ -101,7 +107,8 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
                                     config.micro_batches, config.adam);
     if (!state.ok()) return state.status();
     ActorIdentity id{false, 0, 0, static_cast<int>(s)};
-    auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry);
+    auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry,
+                                            config.checkpoint_every);
     service->shards_[static_cast<uint32_t>(s)] = a;
     all.push_back(a);
   }
@@ -126,6 +133,8 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
     case proto::MessageKind::PARAM_PUSH: status = HandlePush(request, responder); break;
     case proto::MessageKind::PARAM_PULL: status = HandlePull(request, responder); break;
     case proto::MessageKind::STEP_COMMIT: status = HandleStep(request, responder); break;
+    case proto::MessageKind::PLACEMENT: status = HandlePlacement(request, responder); break;
+    case proto::MessageKind::STATE_STREAM: status = HandleStateStream(request, responder); break;
     default:
       status = absl::UnimplementedError(absl::StrCat("expert host: message kind ", static_cast<int>(kind),
                                                      " is not served here"));
@@ -194,6 +203,44 @@ absl::StatusOr<std::vector<float>> HostService::BucketFrame(const transport::Dec
     return s;
   }
   return values;
+}
+
+absl::Status HostService::HandlePlacement(const transport::DecodedMessage& request, transport::Responder responder) {
+  auto body = request.Body<proto::coordinator::PlacementRequest>();
+  if (!body.ok()) return body.status();
+  if (body->which() != proto::coordinator::PlacementRequest::UPDATE) {
+    return absl::InvalidArgumentError("expert host: a placement request must carry an update");
+  }
+  absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getUpdate());
+  if (!table.ok()) return table.status();
+  const std::string me = absl::StrCat("host-", config_.host_index);
+  std::vector<int> model_layer;  // Switch layer index -> model layer
+  for (int l = 0; l < config_.model.layers; ++l) {
+    if (config_.model.IsSwitchLayer(l)) model_layer.push_back(l);
+  }
+  size_t mine = 0;
+  for (const auto& [actor, hosts] : table->entries) {
+    if (std::find(hosts.begin(), hosts.end(), me) == hosts.end()) continue;
+    ++mine;
+    const bool held = actor.dense ? shards_.count(actor.shard) > 0
+                                  : actor.layer < model_layer.size() &&
+                                        experts_.count({static_cast<uint32_t>(model_layer[actor.layer]), actor.expert}) > 0;
+    if (!held) {
+      return absl::FailedPreconditionError(absl::StrCat("placement epoch ", table->epoch, " puts ", actor.ToString(),
+                                                        " on ", me, ", which does not hold it (moving actors between "
+                                                        "hosts is not served yet)"));
+    }
+  }
+  if (mine != experts_.size() + shards_.size()) {
+    return absl::FailedPreconditionError(absl::StrCat("placement epoch ", table->epoch, " places ", mine,
+                                                      " actors on ", me, ", which holds ",
+                                                      experts_.size() + shards_.size()));
+  }
+  placement_epoch_.store(table->epoch);
+  capnp::MallocMessageBuilder b;
+  coordinator::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(table->epoch);
+  responder.Reply(b);
+  return absl::OkStatus();
 }
 
 void HostService::NoteStep(uint64_t step) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/actor/runtime.h"
 #include "common/metrics/registry.h"
@@ -26,6 +27,8 @@
 #include "gpu/model/optimizer.h"
 #include "services/expert_host/param_actor.h"
 #include "services/expert_host/step_actor.h"
+#include "services/coordinator/actor_key.h"
+#include "services/trainer/coordinator_link.h"
 #include "services/trainer/placement.h"
 
 namespace sy::expert_host {
@@ -39,6 +42,7 @@ struct HostConfig {
   int host_index = 0;
   int num_hosts = 1;
   absl::Duration step_timeout = absl::Seconds(60);
+  uint64_t checkpoint_every = 0;  // actors keep their state at recent multiples of it (0: none)
 };
 
 class HostService {
@@ -53,6 +57,13 @@ class HostService {
   size_t num_experts() const { return experts_.size(); }
   size_t num_shards() const { return shards_.size(); }
   uint64_t step_timeouts() const { return step_->timeouts(); }
+  // Highest training step a forward/backward/commit named so far (0 before any).
+  uint64_t highest_step_seen() const { return highest_step_seen_.load(); }
+  // Where checkpoint state is streamed (null: no coordinator). Must outlive its use;
+  // set it to null before destroying the link.
+  void set_coordinator_link(trainer::CoordinatorLink* link) { coordinator_.store(link); }
+  // Placement epoch of the last coordinator table this host accepted (0: none).
+  uint64_t placement_epoch() const { return placement_epoch_.load(); }
 
  private:
   explicit HostService(const HostConfig& config, metrics::Registry* registry);
@@ -61,6 +72,13 @@ class HostService {
   absl::Status HandlePush(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandlePull(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandleStep(const transport::DecodedMessage& request, transport::Responder responder);
+  // A coordinator's placement update: accepted when it places on this host exactly the
+  // actors it holds (moving actors between hosts is not served yet: FailedPrecondition).
+  absl::Status HandlePlacement(const transport::DecodedMessage& request, transport::Responder responder);
+  // Checkpoint stream out / restore chunk in (host_state_stream.cc).
+  absl::Status HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder);
+  // The actor of a coordinator key (Switch-layer index -> model layer); NotFound when not held.
+  absl::StatusOr<std::shared_ptr<ParamActor>> ActorOf(const coordinator::ActorKey& actor) const;
   absl::StatusOr<std::shared_ptr<ParamActor>> Expert(uint32_t layer, uint32_t expert) const;
   absl::StatusOr<std::shared_ptr<ParamActor>> Shard(uint32_t shard) const;
   // The bucket frame checked against (rows, d_model) and decoded to floats.
@@ -77,6 +95,10 @@ class HostService {
   std::map<uint32_t, std::shared_ptr<ParamActor>> shards_;
   std::shared_ptr<StepActor> step_;
   std::atomic<uint64_t> highest_step_seen_{0};
+  std::atomic<uint64_t> placement_epoch_{0};
+  std::atomic<trainer::CoordinatorLink*> coordinator_{nullptr};
+  absl::Mutex restore_mu_;
+  std::map<coordinator::ActorKey, std::string> restoring_ ABSL_GUARDED_BY(restore_mu_);  // chunks so far
 };
 
 }  // namespace sy::expert_host

@@ -26,7 +26,7 @@ std::string ActorIdentity::Name() const {
 }
 
 ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
-                       std::unique_ptr<ParamState> state, metrics::Registry* registry)
+                       std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every)
     : Actor(executor,
             id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
             registry),
@@ -34,6 +34,7 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       config_(config),
       state_(std::move(state)),
       segments_(state_->segments()),
+      checkpoint_every_(checkpoint_every),
       registry_(registry) {
   Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
 }
@@ -57,6 +58,29 @@ void ParamActor::Handle(ParamActorMsg& msg) {
     m->done(state_->Finalize());
   } else if (auto* m = std::get_if<ApplyMsg>(&msg)) {
     OnApply(*m);
+  } else if (auto* m = std::get_if<SnapshotMsg>(&msg)) {
+    if (ParkIfAhead(m->version, msg, m->deadline)) return;
+    if (m->version == state_->version()) {
+      m->done(state_->SaveState());
+      return;
+    }
+    auto kept = snapshots_.find(m->version);
+    if (kept == snapshots_.end()) {
+      m->done(Stale(m->version, "snapshot"));
+      return;
+    }
+    m->done(kept->second);
+  } else if (auto* m = std::get_if<RestoreMsg>(&msg)) {
+    absl::Status s = state_->LoadState(m->version, m->bytes);
+    if (s.ok()) {
+      snapshots_.erase(snapshots_.upper_bound(m->version), snapshots_.end());
+      // Requests of the abandoned timeline: the trainers roll back and send them again.
+      saved_.clear();
+      FailParked(absl::AbortedError(absl::StrCat(id_.Name(), ": restored to version ", m->version,
+                                                 " from a checkpoint; roll back and replay")),
+                 absl::InfiniteFuture());
+    }
+    m->done(s);
   } else if (auto* m = std::get_if<StatusMsg>(&msg)) {
     absl::StatusOr<uint64_t> checksum = state_->Checksum();
     if (!checksum.ok()) {
@@ -90,16 +114,20 @@ absl::Status ParamActor::Stale(uint64_t wanted_version, const char* what) const 
 }
 
 void ParamActor::OnExpire() {
-  const absl::Time now = absl::Now();
+  FailParked(absl::DeadlineExceededError(absl::StrCat(
+                 id_.Name(), ": request waited past its deadline for a newer version (actor at version ",
+                 state_->version(), ")")),
+             absl::Now());
+  ArmExpiryTimer();
+}
+
+void ParamActor::FailParked(const absl::Status& expired, absl::Time now) {
   std::deque<Parked> keep;
   for (Parked& p : parked_) {
     if (p.deadline > now) {
       keep.push_back(std::move(p));
       continue;
     }
-    const absl::Status expired = absl::DeadlineExceededError(absl::StrCat(
-        id_.Name(), ": request waited past its deadline for a newer version (actor at version ", state_->version(),
-        ")"));
     std::visit(
         [&](auto& m) {
           if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ForwardMsg> ||
@@ -107,12 +135,13 @@ void ParamActor::OnExpire() {
                         std::is_same_v<std::decay_t<decltype(m)>, PushMsg> ||
                         std::is_same_v<std::decay_t<decltype(m)>, PullMsg>) {
             Refuse(m.responder, expired);
+          } else if constexpr (std::is_same_v<std::decay_t<decltype(m)>, SnapshotMsg>) {
+            m.done(expired);
           }
         },
         p.msg);
   }
   parked_ = std::move(keep);
-  ArmExpiryTimer();
 }
 
 void ParamActor::RedispatchParked() {
@@ -298,6 +327,15 @@ void ParamActor::OnApply(ApplyMsg& m) {
     return;
   }
   absl::Status s = state_->Apply(m.step, m.clip_scale, m.lr);
+  if (s.ok() && checkpoint_every_ > 0 && m.step % checkpoint_every_ == 0) {
+    absl::StatusOr<std::string> snapshot = state_->SaveState();
+    if (snapshot.ok()) {
+      snapshots_[m.step] = *std::move(snapshot);
+      while (snapshots_.size() > kKeptSnapshots) snapshots_.erase(snapshots_.begin());
+    } else {
+      s = snapshot.status();
+    }
+  }
   m.done(s);
   if (s.ok()) RedispatchParked();
 }

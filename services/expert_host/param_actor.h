@@ -90,8 +90,22 @@ struct ActorStatusValue {
 struct StatusMsg {
   std::function<void(absl::StatusOr<ActorStatusValue>)> done;
 };
+// The whole state (ParamState::SaveState) once the actor is at `version`, taken
+// before any later step applies (checkpoints); FailedPrecondition when the actor
+// is already past it.
+struct SnapshotMsg {
+  uint64_t version = 0;
+  absl::Time deadline;
+  std::function<void(absl::StatusOr<std::string>)> done;
+};
+// Installs checkpointed state at `version` (restore); parked requests are redispatched.
+struct RestoreMsg {
+  uint64_t version = 0;
+  std::string bytes;
+  std::function<void(absl::Status)> done;
+};
 using ParamActorMsg =
-    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg>;
+    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg, SnapshotMsg, RestoreMsg>;
 
 // What the actor is: an expert (layer, expert) or a dense shard.
 struct ActorIdentity {
@@ -105,8 +119,11 @@ struct ActorIdentity {
 class ParamActor : public actor::Actor<ParamActorMsg> {
  public:
   // d_model/d_ff/dropout for experts (config), state holds the parameters.
+  // With checkpoint_every = N > 0 the actor keeps its state at the last
+  // kKeptSnapshots multiples of N, so a checkpoint asked for late still finds it.
   ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
-             std::unique_ptr<ParamState> state, metrics::Registry* registry);
+             std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every = 0);
+  static constexpr size_t kKeptSnapshots = 4;
   const ActorIdentity& identity() const { return id_; }
   // The gradient-norm segments the actor owns (fixed at construction).
   const std::vector<StateSegment>& segments() const { return segments_; }
@@ -128,6 +145,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnApply(ApplyMsg& m);
   // Fails parked requests whose deadline passed (checked every 250 ms while any wait).
   void OnExpire();
+  // Fails with `status` every parked request whose deadline is not after `now`.
+  void FailParked(const absl::Status& status, absl::Time now);
   void ArmExpiryTimer();
   void RedispatchParked();
   gpu::ExpertWeights Weights() const;
@@ -144,6 +163,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
     ParamActorMsg msg;
   };
   std::deque<Parked> parked_;
+  uint64_t checkpoint_every_ = 0;
+  std::map<uint64_t, std::string> snapshots_;  // version (a multiple of checkpoint_every_) -> SaveState bytes
   bool expiry_timer_ = false;
   metrics::Registry* registry_;
 };

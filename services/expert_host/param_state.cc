@@ -136,4 +136,35 @@ absl::Status ParamState::CopyParamsToHost(std::vector<float>* out) const {
   return backend_->CopyDeviceToHost(out->data(), params_.data(), size() * sizeof(float));
 }
 
+absl::StatusOr<std::string> ParamState::SaveState() const {
+  const size_t bytes = static_cast<size_t>(size()) * sizeof(float);
+  std::string out(3 * bytes, '\0');
+  size_t offset = 0;
+  for (const DeviceArray* a : {&params_, &m_, &v_}) {
+    if (absl::Status s = backend_->CopyDeviceToHost(out.data() + offset, a->data(), bytes); !s.ok()) return s;
+    offset += bytes;
+  }
+  return out;
+}
+
+absl::Status ParamState::LoadState(uint64_t version, absl::string_view bytes) {
+  const size_t each = static_cast<size_t>(size()) * sizeof(float);
+  if (bytes.size() != 3 * each) {
+    return absl::InvalidArgumentError(absl::StrCat("state of ", bytes.size(), " bytes, expected ", 3 * each,
+                                                   " (weights, m and v of ", size(), " values)"));
+  }
+  size_t offset = 0;
+  for (const DeviceArray* a : {&params_, &m_, &v_}) {
+    if (absl::Status s = backend_->CopyHostToDevice(a->data(), bytes.data() + offset, each); !s.ok()) return s;
+    offset += each;
+  }
+  if (absl::Status s = backend_->Synchronize(); !s.ok()) return s;
+  tree_->Reset();
+  seen_.assign(seen_.size(), false);
+  contributions_ = 0;
+  finalized_ = false;
+  version_ = version;
+  return absl::OkStatus();
+}
+
 }  // namespace sy::expert_host

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gpu/backend.h"
 #include "gpu/model/grad_tree.h"
 #include "gpu/model/optimizer.h"
@@ -71,6 +73,13 @@ class ParamState {
   // FNV-1a 64 over weights, then m, then v (bit patterns).
   absl::StatusOr<uint64_t> Checksum() const;
   absl::Status CopyParamsToHost(std::vector<float>* out) const;
+  // The whole optimizer state as bytes: weights, then m, then v (3 * size() f32
+  // values), for checkpoints. The version travels beside it.
+  absl::StatusOr<std::string> SaveState() const;
+  // Installs SaveState bytes as the state at `version` and drops the open step's
+  // contributions (restore from a checkpoint). InvalidArgument (and no change) when
+  // the size does not match.
+  absl::Status LoadState(uint64_t version, absl::string_view bytes);
 
  private:
   ParamState() = default;

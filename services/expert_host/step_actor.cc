@@ -55,6 +55,14 @@ void StepActor::Handle(StepActorMsg& msg) {
     if (m->step == version_ + 1) Open(m->step);
   } else if (auto* m = std::get_if<FinalizedMsg>(&msg)) {
     OnFinalized(*m);
+  } else if (auto* m = std::get_if<RollbackMsg>(&msg)) {
+    const absl::Status rolled = absl::AbortedError(
+        absl::StrCat("the host was restored to version ", m->version, " (checkpoint): roll back and replay"));
+    for (auto& r : gathers_) FailAndCount(registry_, r, rolled);
+    for (auto& r : appliers_) FailAndCount(registry_, r, rolled);
+    Reset();
+    version_ = m->version;
+    SY_LOG(INFO) << "restored to version " << version_;
   } else if (auto* m = std::get_if<AppliedMsg>(&msg)) {
     if (m->step != version_ + 1 || !applying_) return;
     apply_error_.Update(m->status);

@@ -60,8 +60,15 @@ struct AppliedMsg {
   absl::Status status;
 };
 
+// Every actor was restored to `version` (a checkpoint): the open step's commits,
+// gathers and applies are dropped (parked gathers/applies fail with Aborted: the
+// trainers roll back and replay) and the next step is version+1.
+struct RollbackMsg {
+  uint64_t version = 0;
+};
+
 using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
-                                  AppliedMsg>;
+                                  AppliedMsg, RollbackMsg>;
 
 class StepActor : public actor::Actor<StepActorMsg> {
  public:

@@ -86,6 +86,7 @@ absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vect
       {"num_trainers", IntSetter("num_trainers", &o.num_trainers, 1)},
       {"rpc_timeout_s", SecondsSetter("rpc_timeout_s", &o.rpc_timeout_s)},
       {"faults", TextSetter(&o.faults)},
+      {"coordinator", TextSetter(&o.coordinator)},
   };
   absl::StatusOr<std::vector<std::string>> rest = TakeFlags(args, ours);
   if (!rest.ok()) return rest.status();
@@ -114,6 +115,8 @@ absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& arg
       {"step_timeout_s", SecondsSetter("step_timeout_s", &o.step_timeout_s)},
       {"metrics_port", IntSetter("metrics_port", &o.metrics_port, -1)},
       {"faults", TextSetter(&o.faults)},
+      {"coordinator", TextSetter(&o.coordinator)},
+      {"checkpoint_every", IntSetter("checkpoint_every", &o.checkpoint_every, 0)},
   };
   absl::StatusOr<std::vector<std::string>> rest = TakeFlags(args, ours);
   if (!rest.ok()) return rest.status();
@@ -137,13 +140,16 @@ std::string ClusterTrainerHelpText() {
          "  --trainer_index=t         this trainer (0 leads: metrics, validation, checksum) (default: 0)\n"
          "  --num_trainers=T          trainers; trainer t takes micro-batches m % T == t (default: 1)\n"
          "  --rpc_timeout_s=S         deadline of one request, retries included (default: 600)\n"
-         "  --faults=SPEC             transport faults, e.g. drop=0.1,dup=0.05,seed=7 (default: none)\n";
+         "  --faults=SPEC             transport faults, e.g. drop=0.1,dup=0.05,seed=7 (default: none)\n"
+         "  --coordinator=EP          register with sy-coordinator, take placement from it, report load\n"
+         "                            (default: none, the static placement)\n";
 }
 
 std::string HostHelpText() {
   return "usage: sy-expert-host --listen=tcp://127.0.0.1:0 --ready_file=PATH --host_index=i --num_hosts=H\n"
          "         [--device=cpu|cuda:N] [--threads=N] [--step_timeout_s=60] [--metrics_port=-1]\n"
-         "         [--faults=SPEC] [--log_level=info] [model/training flags of sy-trainer]\n"
+         "         [--faults=SPEC] [--coordinator=EP] [--checkpoint_every=N] [--log_level=info]\n"
+         "         [model/training flags of sy-trainer]\n"
          "Serves the experts and dense parameter shards this host owns under the static placement;\n"
          "writes the bound endpoint to --ready_file; runs until SIGTERM/SIGINT.\n";
 }

@@ -22,6 +22,7 @@ struct ClusterTrainerOptions {
   int num_trainers = 1;            // --num_trainers: T; trainer t takes micro-batches m % T == t
   double rpc_timeout_s = 600;      // --rpc_timeout_s: deadline of one request (retries included)
   std::string faults;              // --faults: transport fault spec (common/transport/faulty_transport.h)
+  std::string coordinator;         // --coordinator: sy-coordinator endpoint ("" = static placement, no coordinator)
 };
 
 // Cluster flags plus ParseTrainerOptions for the rest. With --standalone, --hosts
@@ -37,6 +38,8 @@ struct HostOptions {
   double step_timeout_s = 60;         // a step incomplete this long is reported
   int metrics_port = -1;              // /metrics port; 0 picks one, -1 disables
   std::string faults;
+  std::string coordinator;            // sy-coordinator endpoint to register with ("" = none)
+  int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
   bool help = false;
 };
 

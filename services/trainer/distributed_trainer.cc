@@ -1,6 +1,7 @@
 // The distributed step loop (see distributed_trainer.h).
 #include "services/trainer/distributed_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -112,7 +113,26 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   t->rpc_ = *std::move(rpc);
 
   const absl::Duration timeout = absl::Seconds(options.rpc_timeout_s);
-  t->placement_ = std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size()));
+  if (options.coordinator.empty()) {
+    t->placement_ = std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size()));
+  } else {
+    CoordinatorLinkOptions link;
+    link.node_id = id;
+    link.coordinator = options.coordinator;
+    DistributedTrainer* self = t.get();
+    absl::StatusOr<std::unique_ptr<CoordinatorLink>> joined =
+        CoordinatorLink::Start(link, [self] { return self->steps_done_.load(); });
+    if (!joined.ok()) return joined.status();
+    t->coordinator_ = *std::move(joined);
+    absl::StatusOr<coordinator::DecodedTable> table = t->coordinator_->WaitForTable(timeout);
+    if (!table.ok()) return table.status();
+    const int shards = static_cast<int>(DenseShardParams(gpu::ParamInfos(*config)).size());
+    absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement =
+        CoordinatorPlacement::Create(*config, shards, static_cast<int>(options.hosts.size()), *table);
+    if (!placement.ok()) return placement.status();
+    SY_LOG(INFO) << id << ": placement epoch " << (*placement)->epoch() << " from the coordinator";
+    t->placement_ = *std::move(placement);
+  }
   t->executor_ = std::make_unique<RemoteExpertExecutor>(*config, t->backend_.get(), t->rpc_.get(),
                                                         t->placement_.get(), names, *wire, timeout);
   t->dense_ = std::make_unique<DenseParamClient>(*config, t->rpc_.get(), t->placement_.get(), names, id, timeout);
@@ -161,6 +181,7 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
   }
   if (absl::Status s = dense_->Flush(); !s.ok()) return s;  // the pushes overlapped the later micro-batches
   if (absl::Status s = steps_->Commit(static_cast<uint64_t>(step), mine); !s.ok()) return s;
+  if (coordinator_ != nullptr) ReportLoad(step, mine);
   if (leader()) {
     absl::StatusOr<GatherResult> gathered = steps_->GatherNorms(static_cast<uint64_t>(step));
     if (!gathered.ok()) return gathered.status();
@@ -183,6 +204,21 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
     FillMetrics(gathered->stats, o.micro_batches, metrics);
   }
   return dense_->Pull(static_cast<uint64_t>(step), &model_->params());
+}
+
+void DistributedTrainer::ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine) {
+  std::vector<std::vector<int64_t>> tokens;
+  for (const MicroBatchStatsValue& v : mine) {
+    if (tokens.empty()) tokens.assign(v.expert_counts.size(), {});
+    for (size_t l = 0; l < v.expert_counts.size() && l < tokens.size(); ++l) {
+      tokens[l].resize(std::max(tokens[l].size(), v.expert_counts[l].size()));
+      for (size_t e = 0; e < v.expert_counts[l].size(); ++e) tokens[l][e] += v.expert_counts[l][e];
+    }
+  }
+  // Load is advice for rebalancing: a coordinator that is away must not stop training.
+  if (absl::Status s = coordinator_->ReportLoad(static_cast<uint64_t>(step), tokens); !s.ok()) {
+    SY_LOG(WARNING) << "load report of step " << step << ": " << s;
+  }
 }
 
 absl::StatusOr<double> DistributedTrainer::Validate(uint64_t version) {
@@ -234,6 +270,7 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
       return absl::Status(s.code(),
                           absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", s.message()));
     }
+    steps_done_.store(static_cast<uint64_t>(step));
     if (!leader()) continue;
     metrics.tokens_per_s /= SecondsSince(step_start);
     if (IsEvalStep(step, o)) {

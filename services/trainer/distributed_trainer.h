@@ -9,12 +9,16 @@
 // Then every trainer pulls the dense parameters of the new version. At the end
 // the leader pulls the experts too and writes summary.json with the checksum of
 // the whole model: bit-identical to `sy-trainer --standalone` with the same flags.
+// With --coordinator the trainer registers, takes the placement from the
+// coordinator's table, heartbeats its step and reports its tokens per expert
+// after every step.
 // Not thread-safe: one thread drives it.
 //
 //   auto trainer = DistributedTrainer::Create(options).value();
 //   RunResult r = trainer->Run(std::cout).value();
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <ostream>
 
@@ -23,6 +27,7 @@
 #include "gpu/backend.h"
 #include "gpu/model/model.h"
 #include "services/trainer/cluster_options.h"
+#include "services/trainer/coordinator_link.h"
 #include "services/trainer/corpus.h"
 #include "services/trainer/dense_param_client.h"
 #include "services/trainer/metrics_files.h"
@@ -46,6 +51,8 @@ class DistributedTrainer {
   DistributedTrainer() = default;
   // Trains step `step`; the leader fills `metrics` (others leave it empty).
   absl::Status TrainStep(int64_t step, StepMetrics* metrics);
+  // Sends this trainer's tokens per expert of `step` (its micro-batches) to the coordinator.
+  void ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine);
   absl::StatusOr<double> Validate(uint64_t version);
   absl::StatusOr<std::string> ModelChecksum(uint64_t version);
 
@@ -54,7 +61,9 @@ class DistributedTrainer {
   Corpus corpus_;
   std::unique_ptr<gpu::Backend> backend_;
   std::unique_ptr<transport::RpcNode> rpc_;
-  std::unique_ptr<StaticPlacement> placement_;
+  std::unique_ptr<CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports
+  std::atomic<uint64_t> steps_done_{0};            // reported in heartbeats
+  std::unique_ptr<Placement> placement_;
   std::unique_ptr<RemoteExpertExecutor> executor_;
   std::unique_ptr<DenseParamClient> dense_;
   std::unique_ptr<StepClient> steps_;

@@ -23,6 +23,7 @@ class LocalClusterTest : public ::testing::Test {
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     options_.hosts = 2;
+    options_.coordinator = false;  // the stand-ins speak no coordinator protocol
     options_.trainers = 2;
     options_.steps = 2;
     options_.data = "/nonexistent/corpus.txt";  // the stand-ins never read it

@@ -1,0 +1,121 @@
+// The expert host's side of checkpoints (proto/checkpoint.capnp): a stateStream
+// {checkpoint, streamOut} takes the actor's state exactly at version atStep (the
+// actor parks the request until it gets there) and streams it to the coordinator
+// as chunks through the coordinator link; a stateStream {checkpoint, chunkIn}
+// collects a restored state chunk by chunk and, once the last one verifies
+// (size, checksum), installs it and rolls the step protocol back to its version.
+// Migration and replication streams are not served (FailedPrecondition).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "common/storage/checksum.h"
+#include "proto/expert.capnp.h"
+#include "services/coordinator/actor_key.h"
+#include "services/coordinator/rpc_util.h"
+#include "services/expert_host/host_metrics.h"
+#include "services/expert_host/host_service.h"
+
+namespace sy::expert_host {
+namespace {
+
+void ReplyStream(transport::Responder& responder, const coordinator::ActorKey& actor, uint32_t chunks,
+                 bool complete) {
+  capnp::MallocMessageBuilder b;
+  auto reply = coordinator::InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+  actor.ToProto(reply.initActor());
+  reply.setChunksReceived(chunks);
+  reply.setComplete(complete);
+  responder.Reply(b);
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ParamActor>> HostService::ActorOf(const coordinator::ActorKey& actor) const {
+  if (actor.dense) return Shard(actor.shard);
+  int seen = 0;
+  for (int l = 0; l < config_.model.layers; ++l) {
+    if (!config_.model.IsSwitchLayer(l)) continue;
+    if (seen++ == static_cast<int>(actor.layer)) return Expert(static_cast<uint32_t>(l), actor.expert);
+  }
+  return absl::NotFoundError(absl::StrCat("no Switch layer ", actor.layer, " in this model"));
+}
+
+absl::Status HostService::HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder) {
+  auto body = request.Body<proto::expert::StateStreamRequest>();
+  if (!body.ok()) return body.status();
+  absl::StatusOr<coordinator::ActorKey> key = coordinator::ActorKey::FromProto(body->getActor());
+  if (!key.ok()) return key.status();
+  if (body->getPurpose() != proto::expert::StatePurpose::CHECKPOINT) {
+    return absl::FailedPreconditionError("expert host: migration and replication streams are not served yet");
+  }
+  absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
+  if (!actor.ok()) return actor.status();
+  if (body->which() == proto::expert::StateStreamRequest::STREAM_OUT) {
+    trainer::CoordinatorLink* link = coordinator_.load();
+    if (link == nullptr) return absl::FailedPreconditionError("expert host: no coordinator link to stream to");
+    const auto out = body->getStreamOut();
+    const int64_t deadline_ms = request.envelope().getDeadlineUnixMs();
+    SnapshotMsg snapshot;
+    snapshot.version = out.getAtStep();
+    snapshot.deadline = deadline_ms > 0 ? absl::FromUnixMillis(deadline_ms) : absl::Now() + absl::Minutes(2);
+    const uint64_t checkpoint_id = body->getCheckpointId();
+    const uint64_t step = out.getAtStep();
+    const uint64_t chunk_bytes = out.getChunkBytes();
+    snapshot.done = [this, link, responder, key = *key, checkpoint_id, step,
+                     chunk_bytes](absl::StatusOr<std::string> state) mutable {
+      if (!state.ok()) return FailAndCount(registry_, responder, state.status());
+      auto bytes = std::make_shared<const std::string>(*std::move(state));
+      link->StreamCheckpoint(checkpoint_id, step, key, bytes, chunk_bytes,
+                             [this, responder, key](absl::Status s, uint32_t chunks) mutable {
+                               if (!s.ok()) return FailAndCount(registry_, responder, s);
+                               ReplyStream(responder, key, chunks, true);
+                             });
+    };
+    (*actor)->Tell(std::move(snapshot));
+    return absl::OkStatus();
+  }
+  // chunkIn: one chunk of a restored state; the whole state is installed after the last.
+  const auto in = body->getChunkIn();
+  if (request.message().data.size() != 1) return absl::InvalidArgumentError("a state chunk carries one frame");
+  const transport::Frame& frame = request.data(0);
+  if (in.getCount() == 0 || in.getIndex() >= in.getCount()) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", in.getIndex(), " of ", in.getCount()));
+  }
+  std::string whole;
+  {
+    absl::MutexLock lock(&restore_mu_);
+    std::string& bytes = restoring_[*key];
+    if (in.getIndex() == 0) bytes.clear();
+    if (in.getOffset() != bytes.size() || bytes.size() + frame.size() > in.getTotalBytes()) {
+      restoring_.erase(*key);
+      return absl::InvalidArgumentError(absl::StrCat("state chunk ", in.getIndex(), " of ", key->ToString(),
+                                                     " at offset ", in.getOffset(), " does not follow the ",
+                                                     bytes.size(), " bytes received"));
+    }
+    bytes.append(reinterpret_cast<const char*>(frame.data()), frame.size());
+    if (in.getIndex() + 1 < in.getCount()) {
+      ReplyStream(responder, *key, in.getIndex() + 1, false);
+      return absl::OkStatus();
+    }
+    whole = std::move(bytes);
+    restoring_.erase(*key);
+  }
+  if (whole.size() != in.getTotalBytes() || storage::ChecksumOf(whole) != in.getChecksum()) {
+    return absl::DataLossError(absl::StrCat("restored state of ", key->ToString(), " does not verify"));
+  }
+  RestoreMsg restore;
+  restore.version = in.getVersion();
+  restore.bytes = std::move(whole);
+  const uint32_t chunks = in.getCount();
+  restore.done = [this, responder, key = *key, chunks, version = in.getVersion()](absl::Status s) mutable {
+    if (!s.ok()) return FailAndCount(registry_, responder, s);
+    step_->Tell(RollbackMsg{version});
+    ReplyStream(responder, key, chunks, true);
+  };
+  (*actor)->Tell(std::move(restore));
+  return absl::OkStatus();
+}
+
+}  // namespace sy::expert_host

@@ -1,0 +1,257 @@
+// Registration, heartbeats, table fetches and load reports (see coordinator_link.h).
+#include "services/trainer/coordinator_link.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "common/storage/checksum.h"
+#include "common/transport/zmq_transport.h"
+#include "proto/checkpoint.capnp.h"
+#include "proto/coordinator.capnp.h"
+#include "services/coordinator/rpc_util.h"
+
+namespace sy::trainer {
+namespace {
+
+constexpr char kCoordinator[] = "coordinator";
+const transport::Address kToCoordinator{kCoordinator, transport::Route::kConnected};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const CoordinatorLinkOptions& options,
+                                                                        std::function<uint64_t()> step,
+                                                                        transport::RpcNode::Handler handler) {
+  if (options.node_id.empty() || options.coordinator.empty()) {
+    return absl::InvalidArgumentError("coordinator link needs a node id and the coordinator's endpoint");
+  }
+  std::unique_ptr<CoordinatorLink> link(new CoordinatorLink());
+  link->options_ = options;
+  link->step_ = std::move(step);
+  // Grows with every process start, so the coordinator tells a restart from a duplicate.
+  link->incarnation_ = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  transport::ZmqOptions zmq;
+  zmq.node_id = options.node_id;
+  absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
+  if (!zt.ok()) return zt.status();
+  if (absl::Status s = (*zt)->Connect(kCoordinator, options.coordinator); !s.ok()) return s;
+  if (!handler) {
+    handler = [](transport::DecodedMessage, transport::Responder responder) {
+      responder.Fail(absl::UnimplementedError("this node answers no coordinator calls on its coordinator link"));
+    };
+  }
+  transport::RpcOptions rpc_options;
+  rpc_options.attempt_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<transport::RpcNode>> rpc =
+      transport::RpcNode::Create(*std::move(zt), rpc_options, std::move(handler));
+  if (!rpc.ok()) return rpc.status();
+  link->rpc_ = *std::move(rpc);
+  if (absl::Status s = link->Register(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(options.node_id, ": registering with the coordinator at ",
+                                               options.coordinator, ": ", s.message()));
+  }
+  link->heartbeat_ = std::thread([self = link.get()] { self->HeartbeatLoop(); });
+  return link;
+}
+
+CoordinatorLink::~CoordinatorLink() {
+  stop_.Notify();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (rpc_ != nullptr) rpc_->Close();
+}
+
+absl::StatusOr<transport::DecodedMessage> CoordinatorLink::Call(capnp::MallocMessageBuilder& header) {
+  return rpc_->Call(kToCoordinator, header, {}, absl::Now() + options_.call_timeout);
+}
+
+absl::Status CoordinatorLink::Register() {
+  capnp::MallocMessageBuilder b;
+  auto req = coordinator::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  req.setNodeId(options_.node_id);
+  req.setRole(options_.is_host ? proto::coordinator::Role::EXPERT_HOST : proto::coordinator::Role::TRAINER);
+  req.setEndpoint(options_.endpoint);
+  req.setDevice("cpu");
+  req.setIncarnation(incarnation_);
+  auto list = req.initActors(static_cast<unsigned>(options_.actors.size()));
+  for (size_t i = 0; i < options_.actors.size(); ++i) options_.actors[i].ToProto(list[i]);
+  absl::StatusOr<transport::DecodedMessage> reply = Call(b);
+  if (!reply.ok()) return reply.status();
+  auto body = reply->Body<proto::coordinator::RegisterReply>();
+  if (!body.ok()) return body.status();
+  epoch_.store(body->getEpoch());
+  if (body->getHeartbeatIntervalMs() > 0) interval_ms_.store(body->getHeartbeatIntervalMs());
+  return absl::OkStatus();
+}
+
+void CoordinatorLink::HeartbeatLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(interval_ms_.load()))) {
+    capnp::MallocMessageBuilder b;
+    auto req = coordinator::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+    req.setNodeId(options_.node_id);
+    req.setIncarnation(incarnation_);
+    req.setEpoch(epoch_.load());
+    req.setStep(step_ ? step_() : 0);
+    absl::StatusOr<transport::DecodedMessage> reply = Call(b);
+    if (!reply.ok()) {
+      SY_LOG(WARNING) << options_.node_id << ": heartbeat: " << reply.status();
+      continue;
+    }
+    auto body = reply->Body<proto::coordinator::HeartbeatReply>();
+    if (!body.ok()) continue;
+    ++heartbeats_;
+    if (body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+    if (body->getReregister()) {
+      if (absl::Status s = Register(); !s.ok()) SY_LOG(WARNING) << options_.node_id << ": re-register: " << s;
+    }
+  }
+}
+
+absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (true) {
+    capnp::MallocMessageBuilder b;
+    coordinator::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
+    absl::StatusOr<transport::DecodedMessage> reply = Call(b);
+    if (!reply.ok()) return reply.status();
+    auto body = reply->Body<proto::coordinator::PlacementReply>();
+    if (!body.ok()) return body.status();
+    if (body->hasTable()) {
+      absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getTable());
+      if (!table.ok()) return table.status();
+      if (table->epoch > 0 && table->entries.size() == table->shape.Actors().size()) {
+        epoch_.store(table->epoch);
+        return table;
+      }
+    }
+    if (absl::Now() > give_up) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the coordinator placed no actors within ", absl::FormatDuration(timeout),
+                       " (are all expected hosts registered?)"));
+    }
+    if (stop_.WaitForNotificationWithTimeout(absl::Milliseconds(50))) return absl::CancelledError("link closed");
+  }
+}
+
+absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens) {
+  capnp::MallocMessageBuilder b;
+  auto req = coordinator::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
+  req.setTrainer(options_.node_id);
+  req.setStep(step);
+  size_t n = 0;
+  for (const auto& layer : tokens) n += layer.size();
+  auto list = req.initLoads(static_cast<unsigned>(n));
+  size_t i = 0;
+  for (size_t l = 0; l < tokens.size(); ++l) {
+    for (size_t e = 0; e < tokens[l].size(); ++e, ++i) {
+      list[i].initExpert().setLayer(static_cast<uint32_t>(l));
+      list[i].getExpert().setExpert(static_cast<uint32_t>(e));
+      list[i].setTokens(static_cast<uint64_t>(tokens[l][e]));
+    }
+  }
+  absl::StatusOr<transport::DecodedMessage> reply = Call(b);
+  if (!reply.ok()) return reply.status();
+  auto body = reply->Body<proto::coordinator::LoadReportReply>();
+  if (body.ok() && body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+  return absl::OkStatus();
+}
+
+void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const coordinator::ActorKey& actor,
+                                       std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
+                                       std::function<void(absl::Status, uint32_t chunks)> done) {
+  const uint64_t size = std::max<uint64_t>(4, chunk_bytes / 4 * 4);
+  const uint32_t count = static_cast<uint32_t>(std::max<uint64_t>(1, (state->size() + size - 1) / size));
+  const uint64_t checksum = storage::ChecksumOf(*state);
+  auto remaining = std::make_shared<std::atomic<uint32_t>>(count);
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  auto shared_done = std::make_shared<std::function<void(absl::Status, uint32_t)>>(std::move(done));
+  for (uint32_t i = 0; i < count; ++i) {
+    const absl::string_view bytes = absl::string_view(*state).substr(i * size, size);
+    capnp::MallocMessageBuilder b;
+    auto chunk = coordinator::InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+    chunk.setCheckpointId(checkpoint_id);
+    chunk.setStep(step);
+    actor.ToProto(chunk.initActor());
+    chunk.setHost(options_.node_id);
+    auto in = chunk.initChunk();
+    in.setVersion(step);
+    in.setIndex(i);
+    in.setCount(count);
+    in.setOffset(static_cast<uint64_t>(i) * size);
+    in.setTotalBytes(state->size());
+    in.setChecksum(checksum);
+    std::vector<transport::Frame> frames = coordinator::AttachState(b, bytes);
+    rpc_->CallAsync(kToCoordinator, b, std::move(frames), absl::Now() + options_.call_timeout,
+                    [remaining, failed, shared_done, count, state](absl::StatusOr<transport::DecodedMessage> r) {
+                      if (!r.ok()) {
+                        if (!failed->exchange(true)) (*shared_done)(r.status(), 0);
+                        return;
+                      }
+                      if (--*remaining == 0 && !failed->load()) (*shared_done)(absl::OkStatus(), count);
+                    });
+  }
+}
+
+int SwitchLayerCount(const gpu::ModelConfig& config) {
+  int n = 0;
+  for (int l = 0; l < config.layers; ++l) n += config.IsSwitchLayer(l) ? 1 : 0;
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Create(
+    const gpu::ModelConfig& config, int num_dense_shards, int num_hosts, const coordinator::DecodedTable& table) {
+  const int switch_layers = SwitchLayerCount(config);
+  if (table.shape.num_layers != static_cast<uint32_t>(switch_layers) ||
+      table.shape.num_experts != static_cast<uint32_t>(config.experts) ||
+      table.shape.num_dense_shards != static_cast<uint32_t>(num_dense_shards)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the coordinator's table is for ", table.shape.num_layers, " Switch layers x ", table.shape.num_experts,
+        " experts and ", table.shape.num_dense_shards, " dense shards; this model has ", switch_layers, " x ",
+        config.experts, " and ", num_dense_shards));
+  }
+  std::unique_ptr<CoordinatorPlacement> p(new CoordinatorPlacement());
+  p->num_hosts_ = num_hosts;
+  p->epoch_ = table.epoch;
+  p->experts_ = config.experts;
+  int s = 0;
+  for (int l = 0; l < config.layers; ++l) p->switch_index_.push_back(config.IsSwitchLayer(l) ? s++ : -1);
+  p->expert_host_.assign(static_cast<size_t>(switch_layers) * config.experts, -1);
+  p->shard_host_.assign(static_cast<size_t>(num_dense_shards), -1);
+  for (const auto& [actor, hosts] : table.entries) {
+    int index = -1;
+    if (hosts.empty() || !absl::StartsWith(hosts[0], "host-") ||
+        !absl::SimpleAtoi(absl::string_view(hosts[0]).substr(5), &index) || index < 0 || index >= num_hosts) {
+      return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on '",
+                                                     hosts.empty() ? "" : hosts[0], "', not one of host-0..host-",
+                                                     num_hosts - 1));
+    }
+    if (actor.dense) {
+      if (actor.shard >= p->shard_host_.size()) return absl::InvalidArgumentError("dense shard out of range");
+      p->shard_host_[actor.shard] = index;
+    } else {
+      const size_t g = static_cast<size_t>(actor.layer) * config.experts + actor.expert;
+      if (actor.layer >= static_cast<uint32_t>(switch_layers) || actor.expert >= static_cast<uint32_t>(config.experts)) {
+        return absl::InvalidArgumentError(absl::StrCat("expert out of range: ", actor.ToString()));
+      }
+      p->expert_host_[g] = index;
+    }
+  }
+  for (int h : p->expert_host_) {
+    if (h < 0) return absl::InvalidArgumentError("the coordinator's table misses an expert");
+  }
+  for (int h : p->shard_host_) {
+    if (h < 0) return absl::InvalidArgumentError("the coordinator's table misses a dense shard");
+  }
+  return p;
+}
+
+int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {
+  const int s = switch_index_[static_cast<size_t>(layer)];
+  return expert_host_[static_cast<size_t>(s) * experts_ + expert];
+}
+
+int CoordinatorPlacement::HostOfDenseShard(int shard) const { return shard_host_[static_cast<size_t>(shard)]; }
+
+}  // namespace sy::trainer

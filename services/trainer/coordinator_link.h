@@ -1,0 +1,112 @@
+// A process's connection to sy-coordinator (proto/coordinator.capnp): register
+// (host or trainer), heartbeat in the background with the process's step (and
+// register again when the coordinator asks, e.g. after it restarted), fetch the
+// placement table, and send a trainer's per-expert load report every step.
+// CoordinatorPlacement turns the coordinator's table into the data path's
+// Placement (host "host-N" -> index N). Thread-safe: calls may come from any
+// thread; the heartbeat runs on its own thread until destruction.
+//
+//   auto link = CoordinatorLink::Start({"trainer-0", false, "tcp://127.0.0.1:5000"}, [&] { return step; }).value();
+//   auto table = link->WaitForTable(absl::Seconds(30)).value();
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "gpu/model/config.h"
+#include "services/coordinator/placement_codec.h"
+#include "services/trainer/placement.h"
+
+namespace sy::trainer {
+
+struct CoordinatorLinkOptions {
+  std::string node_id;          // "host-N" or "trainer-N": also the routing id
+  bool is_host = false;         // registers as an expert host (else as a trainer)
+  std::string coordinator;      // coordinator endpoint, e.g. "tcp://127.0.0.1:5000"
+  std::string endpoint;         // a host's own ROUTER endpoint ("" for trainers)
+  std::vector<coordinator::ActorKey> actors;  // actors a host holds (re-registration)
+  absl::Duration call_timeout = absl::Seconds(10);
+};
+
+class CoordinatorLink {
+ public:
+  // Registers (Unavailable when the coordinator does not answer), then heartbeats
+  // with step() every interval the coordinator asked for. `handler` answers the
+  // coordinator's calls on this connection (a trainer's trainerControl); null
+  // refuses them.
+  static absl::StatusOr<std::unique_ptr<CoordinatorLink>> Start(const CoordinatorLinkOptions& options,
+                                                                std::function<uint64_t()> step,
+                                                                transport::RpcNode::Handler handler = nullptr);
+  ~CoordinatorLink();
+
+  // Polls the table until every actor of the model is placed; DeadlineExceeded after `timeout`.
+  absl::StatusOr<coordinator::DecodedTable> WaitForTable(absl::Duration timeout);
+  // A trainer's tokens per expert for `step`; tokens[l][e] for Switch layer l.
+  absl::Status ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens);
+  // Sends `state` (an actor's state at `step`) to the coordinator as checkpoint
+  // chunks of at most `chunk_bytes` (rounded down to whole f32 words) and calls
+  // `done` once every chunk was acknowledged, or with the first error.
+  void StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const coordinator::ActorKey& actor,
+                        std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
+                        std::function<void(absl::Status, uint32_t chunks)> done);
+  // Newest placement epoch the coordinator told us.
+  uint64_t epoch() const { return epoch_.load(); }
+  uint64_t heartbeats() const { return heartbeats_.load(); }
+
+ private:
+  CoordinatorLink() = default;
+  absl::Status Register();
+  absl::StatusOr<transport::DecodedMessage> Call(capnp::MallocMessageBuilder& header);
+  void HeartbeatLoop();
+
+  CoordinatorLinkOptions options_;
+  std::function<uint64_t()> step_;
+  uint64_t incarnation_ = 0;
+  std::unique_ptr<transport::RpcNode> rpc_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint64_t> heartbeats_{0};
+  std::atomic<int64_t> interval_ms_{500};
+  absl::Notification stop_;
+  std::thread heartbeat_;
+};
+
+// The coordinator's table as the data path's Placement: the first replica of each
+// actor answers (replication is not served by this data path).
+class CoordinatorPlacement : public Placement {
+ public:
+  // InvalidArgument when the table's shape differs from the model's (Switch layers,
+  // experts, `num_dense_shards`), an actor is missing, or a host id is not "host-N"
+  // with N < num_hosts.
+  static absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> Create(const gpu::ModelConfig& config,
+                                                                      int num_dense_shards, int num_hosts,
+                                                                      const coordinator::DecodedTable& table);
+  int num_hosts() const override { return num_hosts_; }
+  uint64_t epoch() const override { return epoch_; }
+  int HostOfExpert(int layer, int expert) const override;
+  int HostOfDenseShard(int shard) const override;
+
+ private:
+  CoordinatorPlacement() = default;
+  int num_hosts_ = 1;
+  uint64_t epoch_ = 0;
+  std::vector<int> switch_index_;               // model layer -> Switch layer index (-1: dense)
+  int experts_ = 0;
+  std::vector<int> expert_host_;                // (switch layer * E + e) -> host index
+  std::vector<int> shard_host_;                 // dense shard -> host index
+};
+
+// Number of Switch layers of `config` (the coordinator's --num_layers).
+int SwitchLayerCount(const gpu::ModelConfig& config);
+
+}  // namespace sy::trainer
