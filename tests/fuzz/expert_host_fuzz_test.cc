@@ -271,7 +271,7 @@ class ExpertHostFuzz : public ::testing::Test {
 TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
   std::vector<uint64_t> sums = Checksums();
   ASSERT_FALSE(sums.empty());
-  int refused = 0, answered = 0;
+  int refused = 0, answered = 0, poisoned_answered = 0;
   for (uint64_t i = 0; i < kRequests; ++i) {
     FuzzRng rng(kSeed, i);
     Request r;
@@ -288,6 +288,7 @@ TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
     const std::vector<uint64_t> after = Checksums();
     if (reply.ok()) {
       ++answered;
+      poisoned_answered += r.summary.find("poisoned") != std::string::npos;
     } else {
       ++refused;
       ASSERT_NE(reply.status().code(), absl::StatusCode::kInternal) << reply.status() << " " << where;
@@ -295,7 +296,9 @@ TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
     }
     sums = after;
   }
-  std::cout << "answered " << answered << ", refused " << refused << "\n";
+  // Poisoned (NaN/Inf) payloads that reached an actor: reported, not refused by the host today.
+  std::cout << "answered " << answered << " (" << poisoned_answered << " with NaN/Inf payloads), refused " << refused
+            << "\n";
   EXPECT_GT(refused, kRequests / 4);
   EXPECT_GT(answered, kRequests / 20);
 
