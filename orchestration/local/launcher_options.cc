@@ -114,6 +114,15 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
                               }
                               return absl::OkStatus();
                             }}},
+      {"restore_from", {"resume from a checkpoint in this database (an earlier run's workdir or its coordinator.db)",
+                        Text(&O::restore_from, "restore_from")}},
+      {"restore_checkpoint", {"with --restore_from: the checkpoint id to resume from (default 0: the newest)",
+                              [](O& o, const std::string& v) {
+                                if (!absl::SimpleAtoi(v, &o.restore_checkpoint) || o.restore_checkpoint < 0) {
+                                  return BadValue("restore_checkpoint", v, "an integer >= 0");
+                                }
+                                return absl::OkStatus();
+                              }}},
       {"coordinator_args", {"extra flags for sy-coordinator, space separated", Words(&O::coordinator_args)}},
   };
   return *flags;
@@ -138,6 +147,12 @@ absl::Status CheckShape(const LauncherOptions& o) {
   }
   if (o.checkpoint_every > 0 && (!o.coordinator || o.hosts == 0)) {
     return absl::InvalidArgumentError("--checkpoint_every needs the coordinator (--hosts >= 1, --coordinator=true)");
+  }
+  if (!o.restore_from.empty() && (!o.coordinator || o.hosts == 0)) {
+    return absl::InvalidArgumentError("--restore_from needs the coordinator (--hosts >= 1, --coordinator=true)");
+  }
+  if (o.restore_checkpoint > 0 && o.restore_from.empty()) {
+    return absl::InvalidArgumentError("--restore_checkpoint needs --restore_from");
   }
   // The trainer's parser checks the model flags (names, ranges, consistency).
   std::vector<std::string> trainer_args = o.model_flags;

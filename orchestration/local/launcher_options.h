@@ -31,6 +31,8 @@ struct LauncherOptions {
   std::vector<std::string> trainer_args;  // --trainer_args: extra flags for every trainer
   bool coordinator = true;  // --coordinator: run sy-coordinator (with --hosts >= 1); false: static placement
   int64_t checkpoint_every = 0;  // --checkpoint_every: steps between automatic checkpoints (0: none)
+  std::string restore_from;      // --restore_from: an earlier run's workdir or its coordinator.db
+  int64_t restore_checkpoint = 0;  // --restore_checkpoint: checkpoint id to resume from (0: the newest)
   std::vector<std::string> coordinator_args;  // --coordinator_args: extra flags for sy-coordinator
   std::vector<std::string> model_flags;   // every other flag, as given ("--name=value")
 };

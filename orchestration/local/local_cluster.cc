@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "orchestration/local/child_process.h"
+#include "orchestration/local/coordinator_control.h"
 #include "orchestration/local/core_split.h"
 #include "orchestration/local/run_report.h"
 #include "services/trainer/coordinator_link.h"
@@ -113,9 +114,15 @@ class Cluster {
     for (const char* name : {"metrics.jsonl", "summary.json"}) std::filesystem::remove(Path(name), ec);
     for (int h = 0; h < o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);
     std::filesystem::remove(Path("coordinator.ready"), ec);
-    // A fresh run starts from an empty catalog (an old placement must not come back).
-    std::filesystem::remove_all(Path("coordinator.db"), ec);
-    return absl::OkStatus();
+    if (o_.restore_from.empty()) {
+      // A fresh run starts from an empty catalog (an old placement must not come back).
+      std::filesystem::remove_all(Path("coordinator.db"), ec);
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::string> db = CheckpointDatabaseOf(o_.restore_from);
+    if (!db.ok()) return absl::FailedPreconditionError(db.status().message());
+    if (std::filesystem::equivalent(*db, Path("coordinator.db"), ec)) return absl::OkStatus();
+    return CopyDatabase(*db, Path("coordinator.db"));
   }
 
   std::string Path(const std::string& name) const { return absl::StrCat(o_.workdir, "/", name); }
@@ -172,8 +179,26 @@ class Cluster {
     absl::StatusOr<std::vector<std::string>> endpoints = WaitForReadyFiles();
     if (!endpoints.ok()) return endpoints.status();
     out_ << "sy-local: hosts ready at " << absl::StrJoin(*endpoints, ",") << std::endl;
+    int64_t resume_step = 0;
+    if (!o_.restore_from.empty()) {
+      absl::StatusOr<RestoredCheckpoint> restored = RestoreCheckpoint(
+          coordinator_endpoint_, static_cast<uint64_t>(o_.restore_checkpoint), absl::Seconds(o_.ready_timeout_s));
+      if (!restored.ok()) {
+        StopAll();
+        return absl::FailedPreconditionError(absl::StrCat("restore: ", restored.status().message()));
+      }
+      resume_step = static_cast<int64_t>(restored->step);
+      out_ << "sy-local: restored checkpoint " << restored->id << " (after step " << restored->step << ")"
+           << std::endl;
+      if (resume_step >= o_.steps) {
+        StopAll();
+        return absl::FailedPreconditionError(absl::StrCat("checkpoint ", restored->id, " is at step ", resume_step,
+                                                          ": nothing left of --steps=", o_.steps));
+      }
+    }
     for (int t = 0; t < o_.trainers; ++t) {
-      const std::vector<std::string> argv = TrainerCommand(o_, bin_dir_, t, *endpoints, threads, coordinator_endpoint_);
+      std::vector<std::string> argv = TrainerCommand(o_, bin_dir_, t, *endpoints, threads, coordinator_endpoint_);
+      if (resume_step > 0) argv.push_back(absl::StrCat("--resume_step=", resume_step));
       if (absl::Status s = Start(absl::StrCat("trainer-", t), argv, &trainers_); !s.ok()) return s;
     }
     progress_.emplace(trainers_[0].log_path(), out_);

@@ -25,6 +25,12 @@ proto::coordinator::Role ToProtoRole(NodeRole role) {
   return role == NodeRole::kHost ? proto::coordinator::Role::EXPERT_HOST : proto::coordinator::Role::TRAINER;
 }
 
+// One connection per (host, endpoint): a host that comes back on another port (a
+// restart, a fresh cluster on a restored database) gets a new one, not the stale socket.
+std::string HostPeer(const std::string& host, const std::string& endpoint) {
+  return absl::StrCat(host, "@", endpoint);
+}
+
 }  // namespace
 
 ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, std::string endpoint,
@@ -89,7 +95,9 @@ absl::Status ClusterActor::Start() {
       placeholder.role = NodeRole::kHost;
       placeholder.endpoint = endpoints_[host];
       (void)membership_.Register(placeholder, Now(), NowUnixMs());
-      if (!placeholder.endpoint.empty()) (void)rpc_->transport().Connect(host, placeholder.endpoint);
+      if (!placeholder.endpoint.empty()) {
+        (void)rpc_->transport().Connect(HostPeer(host, placeholder.endpoint), placeholder.endpoint);
+      }
     }
     phase_ = "waiting for hosts to re-register";
     SY_LOG(INFO) << "restored placement epoch " << table_.epoch() << " over " << table_.hosts().size() << " hosts";
@@ -133,7 +141,17 @@ void ClusterActor::OnRequest(ClusterRequest& request) {
 transport::Address ClusterActor::AddressOf(const std::string& node) const {
   const NodeInfo* info = membership_.Find(node);
   if (info != nullptr && info->role == NodeRole::kTrainer) return {node, transport::Route::kBound};
-  return {node, transport::Route::kConnected};
+  auto endpoint = endpoints_.find(node);
+  if (endpoint == endpoints_.end()) return {node, transport::Route::kConnected};
+  return {HostPeer(node, endpoint->second), transport::Route::kConnected};
+}
+
+std::map<ActorKey, std::vector<std::string>> ClusterActor::RestoreTargets() const {
+  std::map<ActorKey, std::vector<std::string>> targets = table_.entries();
+  for (auto& [actor, hosts] : targets) {
+    for (std::string& host : hosts) host = AddressOf(host).peer;
+  }
+  return targets;
 }
 
 std::vector<std::string> ClusterActor::AliveHosts() const {
@@ -194,7 +212,7 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   if (role == NodeRole::kHost) {
     auto known = endpoints_.find(id);
     if (known == endpoints_.end() || known->second != node.endpoint) {
-      absl::Status connected = rpc_->transport().Connect(id, node.endpoint);
+      absl::Status connected = rpc_->transport().Connect(HostPeer(id, node.endpoint), node.endpoint);
       if (!connected.ok() && connected.code() != absl::StatusCode::kAlreadyExists) {
         return request.responder.Fail(connected);
       }
@@ -384,7 +402,7 @@ void ClusterActor::Recover(const std::string& why) {
     }
     table_.BumpEpoch();
     PlacementChanged();
-    catalog_->Tell(RestoreCheckpoint{info->id, table_.entries(), table_.epoch()});
+    catalog_->Tell(RestoreCheckpoint{info->id, RestoreTargets(), table_.epoch()});
   });
 }
 
@@ -631,7 +649,7 @@ void ClusterActor::AdminRestore(uint64_t id, transport::Responder responder) {
     }
     table_.BumpEpoch();
     PlacementChanged();
-    catalog_->Tell(RestoreCheckpoint{id, table_.entries(), table_.epoch()});
+    catalog_->Tell(RestoreCheckpoint{id, RestoreTargets(), table_.epoch()});
   });
 }
 

@@ -93,6 +93,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
 
   transport::Address AddressOf(const std::string& node) const;
   std::vector<std::string> AliveHosts() const;
+  // The placement's entries with each host as the transport peer to call (restores).
+  std::map<ActorKey, std::vector<std::string>> RestoreTargets() const;
   void ReplyDone(transport::Responder& responder);
 
   struct Metrics {

@@ -87,6 +87,7 @@ absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vect
       {"rpc_timeout_s", SecondsSetter("rpc_timeout_s", &o.rpc_timeout_s)},
       {"faults", TextSetter(&o.faults)},
       {"coordinator", TextSetter(&o.coordinator)},
+      {"resume_step", IntSetter("resume_step", &o.resume_step, 0)},
   };
   absl::StatusOr<std::vector<std::string>> rest = TakeFlags(args, ours);
   if (!rest.ok()) return rest.status();
@@ -97,6 +98,10 @@ absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vect
   if (o.base.help || o.base.standalone) return o;
   if (o.hosts.empty()) {
     return absl::InvalidArgumentError("--hosts=EP1,EP2,... is required (or --standalone for one process)");
+  }
+  if (o.resume_step >= o.base.steps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--resume_step=", o.resume_step, " leaves nothing to train (--steps=", o.base.steps, ")"));
   }
   if (o.trainer_index >= o.num_trainers) {
     return absl::InvalidArgumentError(
@@ -141,6 +146,7 @@ std::string ClusterTrainerHelpText() {
          "  --num_trainers=T          trainers; trainer t takes micro-batches m % T == t (default: 1)\n"
          "  --rpc_timeout_s=S         deadline of one request, retries included (default: 600)\n"
          "  --faults=SPEC             transport faults, e.g. drop=0.1,dup=0.05,seed=7 (default: none)\n"
+         "  --resume_step=S           the hosts hold the state after step S (restored checkpoint): start at S+1\n"
          "  --coordinator=EP          register with sy-coordinator, take placement from it, report load\n"
          "                            (default: none, the static placement)\n";
 }

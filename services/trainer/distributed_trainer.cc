@@ -262,7 +262,15 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
   RunResult result;
   std::vector<double> throughput;
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 1; step <= o.steps; ++step) {
+  if (options_.resume_step > 0) {
+    // The hosts were restored to a checkpoint: start from its dense parameters.
+    if (absl::Status s = dense_->Pull(static_cast<uint64_t>(options_.resume_step), &model_->params()); !s.ok()) {
+      return s;
+    }
+    steps_done_.store(static_cast<uint64_t>(options_.resume_step));
+    SY_LOG(INFO) << "resuming after step " << options_.resume_step;
+  }
+  for (int64_t step = options_.resume_step + 1; step <= o.steps; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
     StepMetrics metrics;
     metrics.step = step;

@@ -204,6 +204,31 @@ class ClusterTest(unittest.TestCase):
             self.assertIn(step, steps, "checkpoint at step %d committed" % step)
         self.assertEqual(self.committed_checkpoints(plain), [])
 
+    def checkpoint_id_at(self, run, step):
+        with open(os.path.join(run.workdir, "coordinator.log")) as log:
+            for line in log:
+                if line.rstrip().endswith("committed at step %d" % step):
+                    return int(line.split("checkpoint ")[1].split()[0])
+        self.fail("no checkpoint committed at step %d in %s" % (step, run.workdir))
+
+    def test_restore_from_checkpoint_resumes_bit_exact(self):
+        # 40 steps with a checkpoint every 10; a new cluster restored from the checkpoint at
+        # step 20 and trained to 40 ends with the same weights as the uninterrupted run.
+        full = self.ok("restore_src", 2, 2, ["--checkpoint_every=10", "--coordinator_args=--retain=10"], steps=40)
+        checkpoint = self.checkpoint_id_at(full, 20)
+        resumed = self.ok("restore_dst", 2, 2, ["--restore_from=" + full.workdir,
+                                                "--restore_checkpoint=%d" % checkpoint], steps=40)
+        self.assertIn("restored checkpoint %d (after step 20)" % checkpoint, resumed.stdout)
+        self.assertEqual([s["step"] for s in resumed.steps()], list(range(21, 41)))
+        self.assertEqual(resumed.summary()["param_checksum"], full.summary()["param_checksum"])
+        # The same losses as the uninterrupted run's steps 21..40: the data cursor came back too.
+        self.assertEqual([s["loss"] for s in resumed.steps()], [s["loss"] for s in full.steps()[20:]])
+        # A checkpoint that does not exist is a clear error, not a run from scratch.
+        missing = self.local("restore_missing", 2, 1, ["--restore_from=" + full.workdir,
+                                                       "--restore_checkpoint=99"], steps=40)
+        self.assertEqual(missing.rc, 1, missing.describe())
+        self.assertIn("no committed checkpoint 99", missing.stderr)
+
     def test_standalone_record_and_loss(self):
         self.check_record(self.ok("standalone", 0, 1), 0, 1)
 

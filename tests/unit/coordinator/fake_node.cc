@@ -78,6 +78,21 @@ absl::Status FakeHost::Register(const std::vector<ActorKey>& held) {
 }
 
 absl::StatusOr<bool> FakeHost::Heartbeat(uint64_t step) {
+  std::vector<std::function<void()>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    reached_step_ = std::max(reached_step_, step);
+    auto parked = std::move(parked_streams_);
+    parked_streams_.clear();
+    for (auto& [at, stream] : parked) {
+      if (at <= reached_step_) {
+        ready.push_back(std::move(stream));
+      } else {
+        parked_streams_.emplace_back(at, std::move(stream));
+      }
+    }
+  }
+  for (auto& stream : ready) stream();
   capnp::MallocMessageBuilder b;
   auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(id_);
@@ -156,7 +171,8 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         absl::MutexLock lock(&mu_);
         stream_outs_.push_back(seen);
       }
-      auto ack = [actor = *actor](transport::Responder r, uint32_t chunks) {
+      std::function<void(transport::Responder, uint32_t)> ack = [actor = *actor](transport::Responder r,
+                                                                                  uint32_t chunks) {
         capnp::MallocMessageBuilder b;
         auto reply = InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
         actor.ToProto(reply.initActor());
@@ -165,39 +181,22 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         r.Reply(b);
       };
       if (purpose != proto::expert::StatePurpose::CHECKPOINT) return ack(responder, 0);
-      // Stream the state in chunks to the coordinator; answer once every chunk is stored.
-      const std::string state = FakeState(*actor, out.getAtStep());
-      const uint64_t chunk_bytes = std::max<uint64_t>(4, out.getChunkBytes());
-      const uint32_t count = static_cast<uint32_t>((state.size() + chunk_bytes - 1) / chunk_bytes);
-      auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(count));
-      auto failed = std::make_shared<std::atomic<bool>>(false);
-      for (uint32_t i = 0; i < count; ++i) {
-        const absl::string_view bytes = absl::string_view(state).substr(i * chunk_bytes, chunk_bytes);
-        capnp::MallocMessageBuilder b;
-        auto chunk = InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
-        chunk.setCheckpointId(body->getCheckpointId());
-        chunk.setStep(out.getAtStep());
-        actor->ToProto(chunk.initActor());
-        chunk.setHost(id_);
-        auto in = chunk.initChunk();
-        in.setVersion(out.getAtStep());
-        in.setIndex(i);
-        in.setCount(count);
-        in.setOffset(i * chunk_bytes);
-        in.setTotalBytes(state.size());
-        in.setChecksum(storage::ChecksumOf(state));
-        auto frames = AttachState(b, bytes);
-        {
-          absl::MutexLock lock(&mu_);
-          ++chunks_sent_;
+      // Stream the state in chunks to the coordinator once the host reached atStep; answer
+      // once every chunk is stored.
+      const uint64_t checkpoint_id = body->getCheckpointId();
+      const uint64_t at_step = out.getAtStep();
+      const uint64_t chunk_size = out.getChunkBytes();
+      auto stream = [this, actor = *actor, checkpoint_id, at_step, chunk_size, responder, ack]() mutable {
+        StreamCheckpoint(actor, checkpoint_id, at_step, chunk_size, responder, ack);
+      };
+      {
+        absl::MutexLock lock(&mu_);
+        if (at_step > reached_step_) {
+          parked_streams_.emplace_back(at_step, std::move(stream));
+          return;
         }
-        rpc_->CallAsync(kToCoordinator, b, std::move(frames), Deadline(),
-                        [responder, remaining, failed, ack, count](absl::StatusOr<transport::DecodedMessage> r) mutable {
-                          if (!r.ok() && !failed->exchange(true)) responder.Fail(r.status());
-                          if (--*remaining == 0 && !failed->load()) ack(responder, count);
-                        });
       }
-      return;
+      return stream();
     }
     case proto::MessageKind::ADMIN: {
       auto body = request.Body<proto::admin::AdminRequest>();
@@ -214,6 +213,42 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
     }
     default:
       return responder.Fail(absl::UnimplementedError("fake host: unexpected kind"));
+  }
+}
+
+void FakeHost::StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step,
+                                uint64_t chunk_size, transport::Responder responder,
+                                std::function<void(transport::Responder, uint32_t)> ack) {
+  const std::string state = FakeState(actor, at_step);
+  const uint64_t chunk_bytes = std::max<uint64_t>(4, chunk_size);
+  const uint32_t count = static_cast<uint32_t>((state.size() + chunk_bytes - 1) / chunk_bytes);
+  auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(count));
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  for (uint32_t i = 0; i < count; ++i) {
+    const absl::string_view bytes = absl::string_view(state).substr(i * chunk_bytes, chunk_bytes);
+    capnp::MallocMessageBuilder b;
+    auto chunk = InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+    chunk.setCheckpointId(checkpoint_id);
+    chunk.setStep(at_step);
+    actor.ToProto(chunk.initActor());
+    chunk.setHost(id_);
+    auto in = chunk.initChunk();
+    in.setVersion(at_step);
+    in.setIndex(i);
+    in.setCount(count);
+    in.setOffset(i * chunk_bytes);
+    in.setTotalBytes(state.size());
+    in.setChecksum(storage::ChecksumOf(state));
+    auto frames = AttachState(b, bytes);
+    {
+      absl::MutexLock lock(&mu_);
+      ++chunks_sent_;
+    }
+    rpc_->CallAsync(kToCoordinator, b, std::move(frames), Deadline(),
+                    [responder, remaining, failed, ack, count](absl::StatusOr<transport::DecodedMessage> r) mutable {
+                      if (!r.ok() && !failed->exchange(true)) responder.Fail(r.status());
+                      if (--*remaining == 0 && !failed->load()) ack(responder, count);
+                    });
   }
 }
 

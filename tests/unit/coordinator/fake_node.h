@@ -2,7 +2,7 @@
 // over real ZeroMQ sockets, for the coordinator's service tests and syctl's
 // integration tests (never part of the product). The host answers placement updates,
 // streams a deterministic fake state when asked for a checkpoint (chunks sent to the
-// coordinator as CheckpointChunk calls), installs restored state (chunkIn, checksum
+// coordinator as CheckpointChunk calls, once a heartbeat reported the step asked for), installs restored state (chunkIn, checksum
 // verified), records migration requests and fault specs. The trainer records
 // rollbacks. Thread-safe: handlers run on the RpcNode thread, accessors lock.
 #pragma once
@@ -42,7 +42,8 @@ class FakeHost {
 
   // Registers, listing `held` as the actors it already holds.
   absl::Status Register(const std::vector<ActorKey>& held = {});
-  // Heartbeat at `step`; returns whether the coordinator asked to register again.
+  // Heartbeat at `step` (the host's actors reach version `step`: checkpoint streams
+  // asked for up to it go out); returns whether the coordinator asked to register again.
   absl::StatusOr<bool> Heartbeat(uint64_t step);
   // Any request to the coordinator (for tests of bad input).
   absl::StatusOr<transport::DecodedMessage> Call(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {});
@@ -60,6 +61,9 @@ class FakeHost {
  private:
   FakeHost() = default;
   void Handle(transport::DecodedMessage request, transport::Responder responder);
+  // Sends FakeState(actor, at_step) as checkpoint chunks; `ack` answers the stream request.
+  void StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step, uint64_t chunk_size,
+                        transport::Responder responder, std::function<void(transport::Responder, uint32_t)> ack);
 
   std::string id_;
   std::string endpoint_;
@@ -73,6 +77,9 @@ class FakeHost {
   std::vector<StreamOutSeen> stream_outs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> fault_specs_ ABSL_GUARDED_BY(mu_);
   int chunks_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reached_step_ ABSL_GUARDED_BY(mu_) = 0;
+  // Checkpoint streams asked for a step the host has not reached yet, as a real host parks them.
+  std::vector<std::pair<uint64_t, std::function<void()>>> parked_streams_ ABSL_GUARDED_BY(mu_);
 };
 
 struct RollbackSeen {

@@ -226,11 +226,17 @@ TEST_F(ServiceTest, AutomaticCheckpointsAtEveryNthStepWithRetention) {
     return out;
   };
   Heartbeater beats({h0.get(), h1.get()}, {});
-  beats.step = 3;  // the hosts are asked for the next boundary ahead: step 5
-  ASSERT_TRUE(WaitFor([&] { return steps() == std::vector<uint64_t>{5}; }));
+  // The hosts are asked for the next boundary ahead (step 5) and stream when they reach it;
+  // each commit asks for the next boundary right away.
+  beats.step = 3;
+  ASSERT_TRUE(WaitFor([&] { return !h0->stream_outs().empty(); }));
+  for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step, 5u);
+  EXPECT_TRUE(steps().empty()) << "nothing is committed before the hosts reach step 5";
   beats.step = 6;
+  ASSERT_TRUE(WaitFor([&] { return steps() == std::vector<uint64_t>{5}; }));
+  beats.step = 10;
   ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{5, 10}); }));
-  beats.step = 11;
+  beats.step = 15;
   ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{10, 15}); }));  // retain 2
   EXPECT_EQ(LatestCheckpoint(), 3u);
   for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step % 5, 0u);
