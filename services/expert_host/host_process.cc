@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
   config.num_hosts = options.num_hosts;
   config.step_timeout = absl::Seconds(options.step_timeout_s);
   config.checkpoint_every = static_cast<uint64_t>(options.checkpoint_every);
+  config.fail_checkpoint_at_step = static_cast<uint64_t>(options.fail_checkpoint_at_step);
   absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
   if (!service.ok()) return service.status();
   p->service_ = *std::move(service);

@@ -43,6 +43,9 @@ struct HostConfig {
   int num_hosts = 1;
   absl::Duration step_timeout = absl::Seconds(60);
   uint64_t checkpoint_every = 0;  // actors keep their state at recent multiples of it (0: none)
+  // Fault injection for tests: the experts refuse to stream the checkpoint at this step
+  // (dense shards still stream, so the checkpoint is left half-written); 0: never.
+  uint64_t fail_checkpoint_at_step = 0;
 };
 
 class HostService {

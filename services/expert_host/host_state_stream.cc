@@ -4,7 +4,8 @@
 // as chunks through the coordinator link; a stateStream {checkpoint, chunkIn}
 // collects a restored state chunk by chunk and, once the last one verifies
 // (size, checksum), installs it and rolls the step protocol back to its version.
-// Migration and replication streams are not served (FailedPrecondition).
+// Migration and replication streams are not served (FailedPrecondition). With
+// --fail_checkpoint_at_step (tests) the experts refuse one checkpoint.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -66,6 +67,11 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
     snapshot.done = [this, link, responder, key = *key, checkpoint_id, step,
                      chunk_bytes](absl::StatusOr<std::string> state) mutable {
       if (!state.ok()) return FailAndCount(registry_, responder, state.status());
+      if (!key.dense && step == config_.fail_checkpoint_at_step) {
+        return FailAndCount(registry_, responder,
+                            absl::UnavailableError(absl::StrCat("refusing to stream ", key.ToString(), " at step ", step,
+                                                                " (--fail_checkpoint_at_step, fault injection)")));
+      }
       auto bytes = std::make_shared<const std::string>(*std::move(state));
       link->StreamCheckpoint(checkpoint_id, step, key, bytes, chunk_bytes,
                              [this, responder, key](absl::Status s, uint32_t chunks) mutable {

@@ -122,6 +122,7 @@ absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& arg
       {"faults", TextSetter(&o.faults)},
       {"coordinator", TextSetter(&o.coordinator)},
       {"checkpoint_every", IntSetter("checkpoint_every", &o.checkpoint_every, 0)},
+      {"fail_checkpoint_at_step", IntSetter("fail_checkpoint_at_step", &o.fail_checkpoint_at_step, 0)},
   };
   absl::StatusOr<std::vector<std::string>> rest = TakeFlags(args, ours);
   if (!rest.ok()) return rest.status();
@@ -154,7 +155,8 @@ std::string ClusterTrainerHelpText() {
 std::string HostHelpText() {
   return "usage: sy-expert-host --listen=tcp://127.0.0.1:0 --ready_file=PATH --host_index=i --num_hosts=H\n"
          "         [--device=cpu|cuda:N] [--threads=N] [--step_timeout_s=60] [--metrics_port=-1]\n"
-         "         [--faults=SPEC] [--coordinator=EP] [--checkpoint_every=N] [--log_level=info]\n"
+         "         [--faults=SPEC] [--coordinator=EP] [--checkpoint_every=N] [--fail_checkpoint_at_step=S]\n"
+         "         [--log_level=info]\n"
          "         [model/training flags of sy-trainer]\n"
          "Serves the experts and dense parameter shards this host owns under the static placement;\n"
          "writes the bound endpoint to --ready_file; runs until SIGTERM/SIGINT.\n";

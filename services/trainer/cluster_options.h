@@ -42,6 +42,7 @@ struct HostOptions {
   std::string faults;
   std::string coordinator;            // sy-coordinator endpoint to register with ("" = none)
   int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
+  int fail_checkpoint_at_step = 0;    // fault injection (tests): experts refuse to stream the checkpoint at this step
   bool help = false;
 };
 

@@ -229,6 +229,23 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(missing.rc, 1, missing.describe())
         self.assertIn("no committed checkpoint 99", missing.stderr)
 
+    def test_interrupted_checkpoint_is_never_used(self):
+        # The experts refuse to stream the checkpoint at step 30 while the dense shards stream
+        # theirs: it is left half-written, without a manifest. A restore of the newest
+        # checkpoint takes the one at step 20 and still ends with the fault-free weights.
+        extra = ["--checkpoint_every=10", "--coordinator_args=--retain=10"]
+        faulty = self.ok("interrupted_src", 2, 1, extra + ["--host_args=--fail_checkpoint_at_step=30"], steps=35)
+        committed = self.committed_checkpoints(faulty)
+        self.assertIn(20, committed)
+        self.assertNotIn(30, committed)
+        with open(os.path.join(faulty.workdir, "coordinator.log")) as log:
+            self.assertRegex(log.read(), "checkpoint [0-9]+ (abandoned|failed).*fail_checkpoint_at_step")
+        plain = self.ok("interrupted_plain", 2, 1, steps=35)
+        self.assertEqual(faulty.summary()["param_checksum"], plain.summary()["param_checksum"])
+        resumed = self.ok("interrupted_dst", 2, 1, ["--restore_from=" + faulty.workdir], steps=35)
+        self.assertIn("(after step 20)", resumed.stdout)
+        self.assertEqual(resumed.summary()["param_checksum"], plain.summary()["param_checksum"])
+
     def test_standalone_record_and_loss(self):
         self.check_record(self.ok("standalone", 0, 1), 0, 1)
 
