@@ -115,6 +115,12 @@ struct ClusterStatus {
   # Hottest host load / mean host load (0 without load reports).
   recoveries @10 :UInt32;
   # Host failures recovered since the coordinator started.
+  checkpointsCommitted @11 :UInt32;
+  # Checkpoints committed since the coordinator started.
+  migrations @12 :UInt32;
+  # Actors moved to another host since the coordinator started.
+  replications @13 :UInt32;
+  # Replicas added since the coordinator started.
 }
 
 struct Move {

@@ -1,9 +1,13 @@
 // Database seeding and checkpoint restore for sy-local (see coordinator_control.h).
 #include "orchestration/local/coordinator_control.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
@@ -66,6 +70,82 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
                         absl::StrCat("restoring checkpoint ", chosen.id, ": ", restored.status().message()));
   }
   return chosen;
+}
+
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+  if (!client.ok()) return client.status();
+  ClusterFacts facts;
+  absl::StatusOr<transport::DecodedMessage> status =
+      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, timeout);
+  if (!status.ok()) return status.status();
+  auto s = status->Body<proto::admin::AdminReply>();
+  if (!s.ok()) return s.status();
+  if (s->which() != proto::admin::AdminReply::STATUS) return absl::InternalError("status answered with something else");
+  facts.recoveries = s->getStatus().getRecoveries();
+  facts.checkpoints = s->getStatus().getCheckpointsCommitted();
+  facts.migrations = s->getStatus().getMigrations();
+  facts.replications = s->getStatus().getReplications();
+  absl::StatusOr<transport::DecodedMessage> experts =
+      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setExperts(); }, timeout);
+  if (!experts.ok()) return experts.status();
+  auto e = experts->Body<proto::admin::AdminReply>();
+  if (!e.ok()) return e.status();
+  if (e->which() != proto::admin::AdminReply::EXPERTS) return absl::InternalError("experts answered with something else");
+  for (auto info : e->getExperts()) {
+    std::vector<std::string>& hosts = facts.expert_hosts[{info.getExpert().getLayer(), info.getExpert().getExpert()}];
+    for (auto h : info.getHosts()) hosts.emplace_back(h.cStr());
+  }
+  return facts;
+}
+
+double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFacts& facts,
+                           const std::vector<std::string>& hosts) {
+  std::map<std::string, double> load;
+  for (const std::string& h : hosts) load[h] = 0;
+  for (const StepRecord& step : steps) {
+    for (size_t l = 0; l < step.expert_tokens.size(); ++l) {
+      for (size_t e = 0; e < step.expert_tokens[l].size(); ++e) {
+        auto it = facts.expert_hosts.find({static_cast<uint32_t>(l), static_cast<uint32_t>(e)});
+        if (it == facts.expert_hosts.end() || it->second.empty()) continue;
+        for (const std::string& h : it->second) {
+          load[h] += static_cast<double>(step.expert_tokens[l][e]) / static_cast<double>(it->second.size());
+        }
+      }
+    }
+  }
+  double total = 0, hottest = 0;
+  for (const auto& [host, tokens] : load) {
+    total += tokens;
+    hottest = std::max(hottest, tokens);
+  }
+  return total > 0 ? hottest / (total / static_cast<double>(load.size())) : 0.0;
+}
+
+absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
+                                      double first_10_steps, double last_10_steps) {
+  std::ifstream in(summary_path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  const size_t close = text.rfind('}');
+  if (!in || close == std::string::npos) {
+    return absl::DataLossError(absl::StrCat(summary_path, " is not a JSON object"));
+  }
+  text.insert(close, absl::StrFormat(",\"recoveries\":%u,\"checkpoints\":%u,\"migrations\":%u,\"replications\":%u,"
+                                     "\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
+                                     facts.recoveries, facts.checkpoints, facts.migrations, facts.replications,
+                                     first_10_steps, last_10_steps));
+  const std::string tmp = summary_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, summary_path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot replace ", summary_path, ": ", ec.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace sy::local

@@ -6,10 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "orchestration/local/run_report.h"
 
 namespace sy::local {
 
@@ -30,5 +34,27 @@ struct RestoredCheckpoint {
 // is no such checkpoint; the coordinator's error otherwise.
 absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint, uint64_t id,
                                                      absl::Duration timeout);
+
+// What the coordinator saw of a run, for summary.json.
+struct ClusterFacts {
+  uint32_t recoveries = 0;
+  uint32_t checkpoints = 0;   // committed
+  uint32_t migrations = 0;
+  uint32_t replications = 0;
+  // (Switch layer, expert) -> hosts holding it, from the coordinator's table.
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::string>> expert_hosts;
+};
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout);
+
+// Hottest host's tokens over the mean host's, summed over `steps` (expert_tokens), with
+// each expert's tokens split evenly between its hosts; `hosts` lists every host (an idle
+// one counts as 0). 0 when nothing was routed.
+double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFacts& facts,
+                           const std::vector<std::string>& hosts);
+
+// Adds recoveries, checkpoints, migrations, replications and max_over_mean_host_load
+// {first_10_steps, last_10_steps} to the one-line JSON object in `summary_path`.
+absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
+                                      double first_10_steps, double last_10_steps);
 
 }  // namespace sy::local

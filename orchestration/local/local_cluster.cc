@@ -99,9 +99,22 @@ class Cluster {
          << "/<role>-<i>.log" << std::endl;
     absl::Status s = o_.hosts == 0 ? StartStandalone(threads) : StartDistributed(threads);
     if (s.ok()) s = WaitForTrainers();
+    std::optional<ClusterFacts> facts;
+    if (s.ok() && !coordinator_endpoint_.empty()) {
+      absl::StatusOr<ClusterFacts> queried = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+      if (!queried.ok()) {
+        StopAll();
+        return absl::Status(queried.status().code(),
+                            absl::StrCat("asking the coordinator for the run's facts: ", queried.status().message()));
+      }
+      facts = *std::move(queried);
+    }
     if (s.ok()) s = StopHosts();
     progress_.reset();
     if (!s.ok()) return s;
+    if (facts) {
+      if (absl::Status added = AddFacts(*facts); !added.ok()) return added;
+    }
     return Report();
   }
 
@@ -321,6 +334,20 @@ class Cluster {
       }
       std::this_thread::sleep_for(kPollInterval);
     }
+  }
+
+  // summary.json gains what the coordinator saw: recoveries, checkpoints, moves and
+  // the host load balance over the first and last 10 steps.
+  absl::Status AddFacts(const ClusterFacts& facts) {
+    absl::StatusOr<RunReport> report = ReadRunReport(o_.workdir);
+    if (!report.ok()) return report.status();
+    std::vector<std::string> hosts;
+    for (int h = 0; h < o_.hosts; ++h) hosts.push_back(absl::StrCat("host-", h));
+    const size_t n = std::min<size_t>(10, report->steps.size());
+    const std::vector<StepRecord> first(report->steps.begin(), report->steps.begin() + n);
+    const std::vector<StepRecord> last(report->steps.end() - n, report->steps.end());
+    return AddClusterFactsToSummary(Path("summary.json"), facts, MaxOverMeanHostLoad(first, facts, hosts),
+                                    MaxOverMeanHostLoad(last, facts, hosts));
   }
 
   absl::Status Report() {

@@ -72,10 +72,10 @@ void ClusterActor::UpdateGauges() {
 }
 
 void ClusterActor::CountMoves(const std::vector<Move>& moves) {
-  if (metrics_.migrations == nullptr) return;
   for (const Move& m : moves) {
     if (m.to.empty()) continue;
-    (m.replicate ? metrics_.replications : metrics_.migrations)->Increment();
+    ++(m.replicate ? replications_ : migrations_);
+    if (metrics_.migrations != nullptr) (m.replicate ? metrics_.replications : metrics_.migrations)->Increment();
   }
 }
 
@@ -459,6 +459,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
   switch (event.kind) {
     case CatalogEvent::Kind::kCommitted:
       if (metrics_.checkpoints_committed != nullptr) metrics_.checkpoints_committed->Increment();
+      ++checkpoints_committed_;
       latest_checkpoint_ = std::max(latest_checkpoint_, event.id);
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
       MaybeAutoCheckpoint();
@@ -559,6 +560,9 @@ void ClusterActor::AdminStatus(transport::Responder& responder) {
   status.setPlacementReady(table_.initialized());
   status.setMaxOverMeanLoad(table_.initialized() ? MaxOverMean(loads_.HostLoads(table_)) : 0.0);
   status.setRecoveries(recoveries_);
+  status.setCheckpointsCommitted(checkpoints_committed_);
+  status.setMigrations(migrations_);
+  status.setReplications(replications_);
   responder.Reply(b);
 }
 

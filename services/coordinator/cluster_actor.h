@@ -128,6 +128,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint64_t checkpoint_in_progress_ = 0;
   uint64_t auto_checkpoint_target_ = 0;  // step of the last automatic checkpoint asked for
   uint32_t recoveries_ = 0;
+  uint32_t checkpoints_committed_ = 0;
+  uint32_t migrations_ = 0;
+  uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
   bool recovering_ = false;
 };

@@ -203,6 +203,14 @@ class ClusterTest(unittest.TestCase):
         for step in (10, 20, 30):
             self.assertIn(step, steps, "checkpoint at step %d committed" % step)
         self.assertEqual(self.committed_checkpoints(plain), [])
+        # summary.json carries what the coordinator saw.
+        summary = checkpointed.summary()
+        self.assertEqual((summary["recoveries"], summary["migrations"], summary["replications"]), (0, 0, 0))
+        self.assertGreaterEqual(summary["checkpoints"], 3)
+        self.assertEqual(plain.summary()["checkpoints"], 0)
+        for window in ("first_10_steps", "last_10_steps"):
+            self.assertGreaterEqual(summary["max_over_mean_host_load"][window], 1.0)
+        self.assertNotIn("recoveries", self.ok("ckpt_static", 2, 2, ["--coordinator=false"], steps=5).summary())
 
     def checkpoint_id_at(self, run, step):
         with open(os.path.join(run.workdir, "coordinator.log")) as log:
