@@ -159,10 +159,16 @@ absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const Env
 
   absl::Status status;
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
+    {  // the door's walks use their own reader (traversal budget), leaving the caller's whole
+      capnp::FlatArrayMessageReader check(view, options);
+      auto checked = check.getRoot<proto::Envelope>();
+      checked.totalSize();                    // structure errors surface here
+      ReadStruct(capnp::toDynamic(checked));  // texts and list types too (the body is checked by Body<T>())
+    }
+    decoded.words_ = view;
+    decoded.options_ = options;
     decoded.reader_ = std::make_unique<capnp::FlatArrayMessageReader>(view, options);
     auto envelope = decoded.reader_->getRoot<proto::Envelope>();
-    envelope.totalSize();  // walks the whole header once: structure errors surface here
-    ReadStruct(capnp::toDynamic(envelope));  // texts and list types too (the body is checked by Body<T>())
     const auto kind = static_cast<uint16_t>(envelope.getKind());
     // Kind 0 only on an error reply to a request whose header could not be read.
     const bool error_reply = envelope.getIsReply() && envelope.getStatus().getCode() != proto::ErrorCode::OK;

@@ -75,17 +75,19 @@ class DecodedMessage {
   const Message& message() const { return message_; }
   const Frame& data(size_t i) const { return message_.data[i]; }
 
-  // The body read as struct T; InvalidArgument if it is not one (never throws).
+  // The body read as struct T; InvalidArgument if it is not one (never throws). The
+  // check reads every field once through a separate reader with its own traversal
+  // budget, so the caller's budget is whole: one complete read cannot fail.
   template <typename T>
   absl::StatusOr<typename T::Reader> Body() const {
     absl::StatusOr<typename T::Reader> result = absl::InvalidArgumentError("body unreadable");
     kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
-      auto body = envelope_.getBody();
-      if (body.isNull()) return;
-      auto reader = body.template getAs<T>();
-      reader.totalSize();                                 // bounds every pointer
-      ReadEveryField(body, capnp::Schema::from<T>());     // checks texts and list types: later reads cannot fail
-      result = reader;
+      capnp::FlatArrayMessageReader check(words_, options_);
+      auto checked = check.getRoot<proto::Envelope>().getBody();
+      if (checked.isNull()) return;
+      checked.template getAs<T>().totalSize();             // bounds every pointer
+      ReadEveryField(checked, capnp::Schema::from<T>());  // texts and list types
+      result = envelope_.getBody().template getAs<T>();
     });
     KJ_IF_MAYBE(e, error) {
       return absl::InvalidArgumentError(std::string("body: ") + e->getDescription().cStr());
@@ -97,6 +99,8 @@ class DecodedMessage {
   DecodedMessage() = default;
   Message message_;
   kj::Array<capnp::word> aligned_copy_;  // only when the header frame was not 8-byte aligned
+  kj::ArrayPtr<const capnp::word> words_;  // the header's words (in message_ or aligned_copy_)
+  capnp::ReaderOptions options_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
   proto::Envelope::Reader envelope_;
 };

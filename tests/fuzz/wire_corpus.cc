@@ -122,6 +122,16 @@ transport::Frame FrameOf(const std::string& bytes, bool misaligned) {
   return transport::Frame::FromShared(storage, at, bytes.size());
 }
 
+std::optional<transport::Message> MessageFromFuzzInput(const std::string& input) {
+  if (input.empty()) return std::nullopt;
+  const size_t frames = static_cast<unsigned char>(input[0]) % 4;
+  if (input.size() < 1 + frames) return std::nullopt;
+  std::vector<transport::Frame> data;
+  for (size_t i = 0; i < frames; ++i) data.push_back(FrameOf(std::string(static_cast<unsigned char>(input[1 + i]), '\0')));
+  const std::string header = input.substr(1 + frames);
+  return transport::Message({"fuzz"}, FrameOf(header, header.size() % 2 == 1), std::move(data));
+}
+
 absl::StatusOr<uint64_t> ReadBody(const transport::DecodedMessage& message) {
   namespace ex = proto::expert;
   namespace pa = proto::parameter;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ transport::Message ValidMessage(proto::MessageKind kind, bool is_reply, FuzzRng&
 // `misaligned`, so the decoder's aligning copy is exercised too).
 std::string HeaderBytes(const transport::Message& message);
 transport::Frame FrameOf(const std::string& bytes, bool misaligned = false);
+
+// A message from a libFuzzer input: byte 0 = number of data frames (mod 4), then one
+// byte per frame = its size (zero bytes), then the header bytes (misaligned when their
+// count is odd). Empty when the input is too short.
+std::optional<transport::Message> MessageFromFuzzInput(const std::string& input);
 
 // Reads the body of an accepted message as its kind's struct, then every field.
 // The Body<T>() status when it refuses (InvalidArgument); Internal when a read
