@@ -167,8 +167,7 @@ absl::Status CheckpointStore::PutChunk(uint64_t id, const ActorKey& actor, uint3
 
 absl::StatusOr<std::string> CheckpointStore::ReadActor(uint64_t id, const ActorStateEntry& entry) const {
   const std::string name = entry.actor.ToString();
-  std::string state;
-  state.reserve(entry.total_bytes);
+  std::string state;  // grown from what is stored: the manifest's sizes are not trusted
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string prefix = ActorPrefix(id, entry.actor);
   uint32_t chunks = 0;
@@ -178,6 +177,10 @@ absl::StatusOr<std::string> CheckpointStore::ReadActor(uint64_t id, const ActorS
     }
     state.append(it->value().data(), it->value().size());
     ++chunks;
+    if (state.size() > entry.total_bytes) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", id, " actor ", name, ": more than the ",
+                                              entry.total_bytes, " bytes the manifest lists"));
+    }
   }
   if (!it->status().ok()) return storage::FromRocksDb(it->status(), absl::StrCat("checkpoint ", id, " actor ", name));
   if (chunks != entry.chunk_count) {

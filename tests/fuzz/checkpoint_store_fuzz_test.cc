@@ -68,17 +68,6 @@ class CheckpointStoreFuzz : public ::testing::Test {
   std::vector<std::string> states_;
 };
 
-// Known bug (reported in the fuzz findings, owned by the coordinator): ReadActor
-// reserves a manifest's totalBytes before checking anything, so a manifest listing a
-// huge size throws std::bad_alloc out of LoadActor/Verify/LatestUsable. Until it is
-// fixed the loop skips those readers for such manifests.
-bool WithinKnownBugBound(const CheckpointInfo& info) {
-  for (const auto& a : info.actors) {
-    if (a.total_bytes > (uint64_t{1} << 30)) return false;
-  }
-  return true;
-}
-
 bool DataLossOr(const absl::Status& s, absl::StatusCode other) {
   return s.code() == absl::StatusCode::kDataLoss || s.code() == other;
 }
@@ -103,7 +92,6 @@ TEST_F(CheckpointStoreFuzz, CorruptManifestsGiveDataLoss) {
     auto list = store_->List();
     ASSERT_TRUE(list.ok()) << list.status();
     ASSERT_EQ(list->size(), info.ok() ? 1u : 0u) << where;
-    if (info.ok() && !WithinKnownBugBound(*info)) continue;  // see DISABLED_ test below
     auto state = store_->LoadActor(1, ActorKey::Expert(0, 1));
     if (state.ok()) {
       ASSERT_EQ(*state, states_[0]) << where;  // accepted state is always the verified original
@@ -120,9 +108,9 @@ TEST_F(CheckpointStoreFuzz, CorruptManifestsGiveDataLoss) {
   EXPECT_TRUE(store_->Verify(1).ok());
 }
 
-// Reproduces the known bug above: a manifest (with a valid checksum) listing an actor
-// of 2^62 bytes. Expected DataLoss; today std::bad_alloc escapes. Enable once fixed.
-TEST_F(CheckpointStoreFuzz, DISABLED_HugeTotalBytesInManifestGivesDataLoss) {
+// A manifest (with a valid checksum) listing an actor of 2^62 bytes: DataLoss, not
+// std::bad_alloc (the reader once reserved the manifest's size before checking it).
+TEST_F(CheckpointStoreFuzz, HugeTotalBytesInManifestGivesDataLoss) {
   auto info = store_->Get(1);
   ASSERT_TRUE(info.ok());
   info->id = 2;
