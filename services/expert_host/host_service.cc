@@ -2,6 +2,7 @@
 #include "services/expert_host/host_service.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -172,6 +173,17 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Shard(uint32_t shard) c
   return it->second;
 }
 
+// A NaN or Inf in a request would reach the weights at the next apply: refuse it at the
+// door (the trainer's run has diverged or the message is corrupt) and change nothing.
+static absl::Status RequireFinite(const std::vector<float>& values, const char* what) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " element ", i, " is ", values[i], " (not finite)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<float>> HostService::BucketFrame(const transport::DecodedMessage& request, uint32_t rows,
                                                             uint32_t d_model, proto::DType* dtype) const {
   if (d_model != static_cast<uint32_t>(config_.model.d_model)) {
@@ -202,6 +214,7 @@ absl::StatusOr<std::vector<float>> HostService::BucketFrame(const transport::Dec
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = RequireFinite(values, "bucket"); !s.ok()) return s;
   return values;
 }
 
@@ -339,6 +352,7 @@ absl::Status HostService::HandlePush(const transport::DecodedMessage& request, t
   if (absl::Status s = trainer::DecodeFloats(request.data(0), proto::DType::F32, numel, m.grad.data()); !s.ok()) {
     return s;
   }
+  if (absl::Status s = RequireFinite(m.grad, "dense gradient"); !s.ok()) return s;
   m.deadline = Deadline(request);
   m.responder = std::move(responder);
   NoteStep(m.step);
