@@ -303,17 +303,10 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
   absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
   if (!checksum.ok()) return checksum.status();
   result.param_checksum = *checksum;
-  progress << "param_checksum " << result.param_checksum << std::endl;
-  if (!o.workdir.empty()) {
-    RunSummary summary;
-    summary.steps = result.steps;
-    summary.final_loss = result.final_loss;
-    summary.final_val_loss = result.final_val_loss;
-    summary.param_checksum = result.param_checksum;
-    summary.median_tokens_per_s = result.median_tokens_per_s;
-    summary.hosts = static_cast<int>(options_.hosts.size());
-    summary.trainers = options_.num_trainers;
-    if (absl::Status s = WriteRunSummary(o.workdir + "/summary.json", summary); !s.ok()) return s;
+  if (absl::Status s = ReportRunEnd(result, o.workdir, static_cast<int>(options_.hosts.size()),
+                                    options_.num_trainers, progress);
+      !s.ok()) {
+    return s;
   }
   return result;
 }

@@ -189,17 +189,23 @@ absl::StatusOr<RunResult> StandaloneTrainer::Run(std::ostream& progress) {
   absl::StatusOr<std::string> checksum = ParamChecksumHex();
   if (!checksum.ok()) return checksum.status();
   result.param_checksum = *checksum;
-  progress << "param_checksum " << result.param_checksum << std::endl;
-  if (!o.workdir.empty()) {
-    RunSummary summary;
-    summary.steps = result.steps;
-    summary.final_loss = result.final_loss;
-    summary.final_val_loss = result.final_val_loss;
-    summary.param_checksum = result.param_checksum;
-    summary.median_tokens_per_s = result.median_tokens_per_s;
-    if (absl::Status s = WriteRunSummary(o.workdir + "/summary.json", summary); !s.ok()) return s;
-  }
+  if (absl::Status s = ReportRunEnd(result, o.workdir, std::nullopt, std::nullopt, progress); !s.ok()) return s;
   return result;
+}
+
+absl::Status ReportRunEnd(const RunResult& result, const std::string& workdir, std::optional<int> hosts,
+                          std::optional<int> trainers, std::ostream& progress) {
+  progress << "param_checksum " << result.param_checksum << std::endl;
+  if (workdir.empty()) return absl::OkStatus();
+  RunSummary summary;
+  summary.steps = result.steps;
+  summary.final_loss = result.final_loss;
+  summary.final_val_loss = result.final_val_loss;
+  summary.param_checksum = result.param_checksum;
+  summary.median_tokens_per_s = result.median_tokens_per_s;
+  summary.hosts = hosts;
+  summary.trainers = trainers;
+  return WriteRunSummary(workdir + "/summary.json", summary);
 }
 
 }  // namespace sy::trainer

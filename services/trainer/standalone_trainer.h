@@ -42,6 +42,11 @@ struct RunResult {
   double median_tokens_per_s = 0;
 };
 
+// Ends a run the same way for every trainer: prints the checksum line and, when
+// `workdir` is set, writes summary.json (hosts/trainers only for distributed runs).
+absl::Status ReportRunEnd(const RunResult& result, const std::string& workdir, std::optional<int> hosts,
+                          std::optional<int> trainers, std::ostream& progress);
+
 class StandaloneTrainer {
  public:
   // Loads the corpus, creates the backend for options.device, the model
