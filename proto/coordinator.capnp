@@ -170,6 +170,9 @@ struct Rollback {
   # First step to run again (its data cursor is a function of (seed, step)).
   checkpointId @1 :UInt64;
   # The checkpoint restored.
+  trainers @2 :List(Text);
+  # Live trainer ids in rank order, e.g. ["trainer-0","trainer-2"]; empty = unchanged.
+  # Trainer i of n takes the micro-batches m with m % n == i; one not listed exits.
 }
 
 struct TrainerControlReply {

@@ -88,6 +88,7 @@ absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vect
       {"faults", TextSetter(&o.faults)},
       {"coordinator", TextSetter(&o.coordinator)},
       {"resume_step", IntSetter("resume_step", &o.resume_step, 0)},
+      {"recovery_timeout_s", SecondsSetter("recovery_timeout_s", &o.recovery_timeout_s)},
   };
   absl::StatusOr<std::vector<std::string>> rest = TakeFlags(args, ours);
   if (!rest.ok()) return rest.status();
@@ -149,7 +150,11 @@ std::string ClusterTrainerHelpText() {
          "  --faults=SPEC             transport faults, e.g. drop=0.1,dup=0.05,seed=7 (default: none)\n"
          "  --resume_step=S           the hosts hold the state after step S (restored checkpoint): start at S+1\n"
          "  --coordinator=EP          register with sy-coordinator, take placement from it, report load\n"
-         "                            (default: none, the static placement)\n";
+         "                            (default: none, the static placement)\n"
+         "  --recovery_timeout_s=S    with --coordinator: a step that fails with Unavailable, Aborted or\n"
+         "                            DeadlineExceeded (a host lost) waits this long for the coordinator's\n"
+         "                            rollback, then replays from the restored step; no rollback in time\n"
+         "                            ends the trainer with an error (default: 120)\n";
 }
 
 std::string HostHelpText() {

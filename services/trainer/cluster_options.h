@@ -23,6 +23,8 @@ struct ClusterTrainerOptions {
   double rpc_timeout_s = 600;      // --rpc_timeout_s: deadline of one request (retries included)
   std::string faults;              // --faults: transport fault spec (common/transport/faulty_transport.h)
   std::string coordinator;         // --coordinator: sy-coordinator endpoint ("" = static placement, no coordinator)
+  double recovery_timeout_s = 120; // --recovery_timeout_s: with --coordinator, how long a trainer whose step
+                                   // failed (host lost) waits for the coordinator's rollback before giving up
   int resume_step = 0;             // --resume_step: the hosts hold the state after this step (a restored
                                    // checkpoint): training starts at resume_step+1
 };

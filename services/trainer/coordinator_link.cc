@@ -109,7 +109,7 @@ void CoordinatorLink::HeartbeatLoop() {
   }
 }
 
-absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout) {
+absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout, uint64_t min_epoch) {
   const absl::Time give_up = absl::Now() + timeout;
   while (true) {
     capnp::MallocMessageBuilder b;
@@ -121,10 +121,15 @@ absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Du
     if (body->hasTable()) {
       absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getTable());
       if (!table.ok()) return table.status();
-      if (table->epoch > 0 && table->entries.size() == table->shape.Actors().size()) {
+      if (table->epoch > 0 && table->epoch >= min_epoch && table->entries.size() == table->shape.Actors().size()) {
         epoch_.store(table->epoch);
         return table;
       }
+    }
+    if (absl::Now() > give_up && min_epoch > 0) {
+      return absl::DeadlineExceededError(absl::StrCat("the coordinator's table did not reach epoch ", min_epoch,
+                                                      " with every actor placed within ",
+                                                      absl::FormatDuration(timeout)));
     }
     if (absl::Now() > give_up) {
       return absl::DeadlineExceededError(

@@ -50,8 +50,9 @@ class CoordinatorLink {
                                                                 transport::RpcNode::Handler handler = nullptr);
   ~CoordinatorLink();
 
-  // Polls the table until every actor of the model is placed; DeadlineExceeded after `timeout`.
-  absl::StatusOr<coordinator::DecodedTable> WaitForTable(absl::Duration timeout);
+  // Polls the table until every actor of the model is placed at an epoch >=
+  // `min_epoch`; DeadlineExceeded after `timeout`.
+  absl::StatusOr<coordinator::DecodedTable> WaitForTable(absl::Duration timeout, uint64_t min_epoch = 0);
   // A trainer's tokens per expert for `step`; tokens[l][e] for Switch layer l.
   absl::Status ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens);
   // Sends `state` (an actor's state at `step`) to the coordinator as checkpoint

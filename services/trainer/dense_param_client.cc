@@ -21,6 +21,13 @@ DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::Rp
       trainer_id_(std::move(trainer_id)),
       timeout_(timeout) {}
 
+std::function<transport::Address()> DenseParamClient::ShardRoute(size_t shard) const {
+  return [this, shard] {
+    return transport::Address{hosts_[placement_->HostOfDenseShard(static_cast<int>(shard))],
+                              transport::Route::kConnected};
+  };
+}
+
 uint64_t DenseParamClient::TakeBytesSent() {
   const uint64_t b = bytes_sent_;
   bytes_sent_ = 0;
@@ -36,6 +43,7 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     const int h = placement_->HostOfDenseShard(static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
     c.to = {hosts_[h], transport::Route::kConnected};
+    c.route = ShardRoute(s);
     c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
                           ") to host ", h);
     auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
@@ -51,7 +59,7 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     c.data.push_back(EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
     bytes_sent_ += CallBytes(c);
   }
-  pushes_.push_back(PendingCalls::Start(*rpc_, calls, absl::Now() + timeout_));
+  pushes_.push_back(PendingCalls::Start(*rpc_, std::move(calls), absl::Now() + timeout_, guard_));
   return absl::OkStatus();
 }
 
@@ -68,14 +76,16 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     const int h = placement_->HostOfDenseShard(static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
     c.to = {hosts_[h], transport::Route::kConnected};
+    c.route = ShardRoute(s);
     c.what = absl::StrCat("pull of shard ", s, " (", infos_[shards_[s]].name, ") version ", version, " from host ", h);
     auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+    env.setPlacementEpoch(placement_->epoch());
     auto body = env.initBody().initAs<proto::parameter::PullRequest>();
     body.setShard(static_cast<uint32_t>(s));
     body.setVersion(version);
     body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   std::vector<float> values;
   for (size_t s = 0; s < replies.size(); ++s) {
     if (!replies[s].ok()) return replies[s].status();
@@ -113,8 +123,10 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       const int h = placement_->HostOfExpert(l, e);
       OutgoingCall& c = calls.emplace_back();
       c.to = {hosts_[h], transport::Route::kConnected};
+      c.route = [this, l, e] { return transport::Address{hosts_[placement_->HostOfExpert(l, e)], transport::Route::kConnected}; };
       c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
       auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+      env.setPlacementEpoch(placement_->epoch());
       auto body = env.initBody().initAs<proto::parameter::PullRequest>();
       body.setVersion(version);
       body.setTarget(proto::parameter::PullTarget::EXPERT);
@@ -123,7 +135,7 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       targets.push_back({l, e});
     }
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   std::vector<float> values(static_cast<size_t>(C * F + F + F * C + C));
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].ok()) return replies[i].status();

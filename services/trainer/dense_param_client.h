@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,15 @@ class DenseParamClient {
   absl::Status PullExperts(uint64_t version, gpu::ParamBlock* params);
   // Bytes sent since the last call.
   uint64_t TakeBytesSent();
+  // Stale-epoch resends and rollback aborts for every later call (null: none); must outlive this.
+  void set_guard(CallGuard* guard) { guard_ = guard; }
+  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
+  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
  private:
+  // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
+  std::function<transport::Address()> ShardRoute(size_t shard) const;
+
   gpu::ModelConfig config_;
   std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shards_;  // shard -> parameter index
@@ -47,6 +55,7 @@ class DenseParamClient {
   std::string trainer_id_;
   absl::Duration timeout_;
   uint64_t bytes_sent_ = 0;
+  CallGuard* guard_ = nullptr;
   std::vector<PendingCalls> pushes_;  // in flight until Flush
 };
 

@@ -6,7 +6,12 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "proto/coordinator.capnp.h"
+#include "services/coordinator/rpc_util.h"
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
@@ -26,6 +31,11 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 bool IsEvalStep(int64_t step, const TrainerOptions& o) {
   return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
+}
+
+// Failures a lost host or a rollback explains: in coordinator mode the trainer waits for the rollback.
+bool HostLossExplains(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsAborted(s) || absl::IsDeadlineExceeded(s);
 }
 
 std::vector<std::string> HostNames(size_t n) {
@@ -81,6 +91,8 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 
   std::unique_ptr<DistributedTrainer> t(new DistributedTrainer());
   t->options_ = options;
+  t->slot_ = {options.trainer_index, options.num_trainers};
+  t->num_dense_shards_ = static_cast<int>(DenseShardParams(gpu::ParamInfos(*config)).size());
   t->config_ = *config;
   t->corpus_ = *std::move(corpus);
   gpu::BackendOptions backend_options;
@@ -90,11 +102,13 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   t->backend_ = *std::move(backend);
 
   const std::string id = absl::StrCat("trainer-", options.trainer_index);
+  t->id_ = id;
   transport::ZmqOptions zmq;
   zmq.node_id = id;
   absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
   if (!zt.ok()) return zt.status();
-  const std::vector<std::string> names = HostNames(options.hosts.size());
+  t->peers_ = HostNames(options.hosts.size());
+  const std::vector<std::string>& names = t->peers_;
   for (size_t i = 0; i < options.hosts.size(); ++i) {
     if (absl::Status s = (*zt)->Connect(names[i], options.hosts[i]); !s.ok()) {
       return absl::Status(s.code(),
@@ -114,29 +128,43 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 
   const absl::Duration timeout = absl::Seconds(options.rpc_timeout_s);
   if (options.coordinator.empty()) {
-    t->placement_ = std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size()));
+    t->placement_ = std::make_unique<LivePlacement>(
+        std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
   } else {
     CoordinatorLinkOptions link;
     link.node_id = id;
     link.coordinator = options.coordinator;
     DistributedTrainer* self = t.get();
-    absl::StatusOr<std::unique_ptr<CoordinatorLink>> joined =
-        CoordinatorLink::Start(link, [self] { return self->steps_done_.load(); });
+    absl::StatusOr<std::unique_ptr<CoordinatorLink>> joined = CoordinatorLink::Start(
+        link, [self] { return self->steps_done_.load(); },
+        [self](transport::DecodedMessage request, transport::Responder responder) {
+          self->OnControl(std::move(request), std::move(responder));
+        });
     if (!joined.ok()) return joined.status();
     t->coordinator_ = *std::move(joined);
     absl::StatusOr<coordinator::DecodedTable> table = t->coordinator_->WaitForTable(timeout);
     if (!table.ok()) return table.status();
-    const int shards = static_cast<int>(DenseShardParams(gpu::ParamInfos(*config)).size());
-    absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement =
-        CoordinatorPlacement::Create(*config, shards, static_cast<int>(options.hosts.size()), *table);
+    absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement = CoordinatorPlacement::Create(
+        *config, t->num_dense_shards_, static_cast<int>(options.hosts.size()), *table);
     if (!placement.ok()) return placement.status();
     SY_LOG(INFO) << id << ": placement epoch " << (*placement)->epoch() << " from the coordinator";
-    t->placement_ = *std::move(placement);
+    t->placement_ = std::make_unique<LivePlacement>(*std::move(placement));
+    // The hosts of --hosts, as the coordinator knows them: a later table naming
+    // another endpoint for one means it came back there.
+    t->endpoints_ = table->endpoints;
   }
   t->executor_ = std::make_unique<RemoteExpertExecutor>(*config, t->backend_.get(), t->rpc_.get(),
                                                         t->placement_.get(), names, *wire, timeout);
   t->dense_ = std::make_unique<DenseParamClient>(*config, t->rpc_.get(), t->placement_.get(), names, id, timeout);
   t->steps_ = std::make_unique<StepClient>(t->rpc_.get(), names, o.micro_batches, id, timeout);
+  if (t->coordinator_ != nullptr) {
+    DistributedTrainer* self = t.get();
+    t->executor_->set_guard(self);
+    t->dense_->set_guard(self);
+    t->steps_->set_guard(self, [self] {
+      return HostsInUse(*self->placement_, self->config_, self->num_dense_shards_);
+    });
+  }
   absl::StatusOr<std::unique_ptr<gpu::Model>> model =
       gpu::Model::Create(*config, t->backend_.get(), o.seed, t->executor_.get());
   if (!model.ok()) return model.status();
@@ -153,7 +181,7 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
   const TrainerOptions& o = options_.base;
   const float grad_scale = 1.0f / static_cast<float>(o.micro_batches);
   std::vector<MicroBatchStatsValue> mine;
-  for (int m = options_.trainer_index; m < o.micro_batches; m += options_.num_trainers) {
+  for (int m : MicroBatchesOf(slot_, o.micro_batches)) {
     absl::StatusOr<MicroBatch> batch = CutTrainMicroBatch(corpus_.train, o.seed, step, m, o.micro_batch, o.context);
     if (!batch.ok()) return batch.status();
     gpu::StepContext ctx;
@@ -246,6 +274,111 @@ absl::StatusOr<std::string> DistributedTrainer::ModelChecksum(uint64_t version) 
   return checksum.Hex();
 }
 
+void DistributedTrainer::OnControl(transport::DecodedMessage request, transport::Responder responder) {
+  if (request.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL) {
+    return responder.Fail(absl::InvalidArgumentError(
+        absl::StrCat(id_, " answers only trainerControl on its coordinator link, not message kind ",
+                     static_cast<int>(request.envelope().getKind()))));
+  }
+  auto body = request.Body<proto::coordinator::TrainerControlRequest>();
+  if (!body.ok()) return responder.Fail(body.status());
+  absl::StatusOr<RollbackOrder> order = DecodeRollback(*body, options_.base.steps);
+  if (!order.ok()) {
+    SY_LOG(WARNING) << id_ << ": refused trainer control: " << order.status();
+    return responder.Fail(order.status());
+  }
+  const uint64_t epoch = order->epoch;
+  SY_LOG(INFO) << id_ << ": rollback order to step " << order->step << " (checkpoint " << order->checkpoint_id
+               << ", epoch " << epoch << ") at step " << steps_done_.load() << ": aborting the running step";
+  if (absl::Status s = rollbacks_.Post(*std::move(order)); !s.ok()) return responder.Fail(s);
+  capnp::MallocMessageBuilder b;
+  coordinator::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL, epoch)
+      .setStep(steps_done_.load());
+  responder.Reply(b);
+}
+
+absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
+  if (coordinator_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a host asked for placement epoch ", min_epoch, " but this trainer has no --coordinator to refresh from"));
+  }
+  absl::StatusOr<coordinator::DecodedTable> table =
+      coordinator_->WaitForTable(absl::Seconds(options_.recovery_timeout_s), min_epoch);
+  if (!table.ok()) return table.status();
+  for (const auto& [host, endpoint] : table->endpoints) {
+    int index = -1;
+    if (endpoint.empty() || !absl::StartsWith(host, "host-") ||
+        !absl::SimpleAtoi(absl::string_view(host).substr(5), &index) || index < 0 ||
+        index >= static_cast<int>(peers_.size())) {
+      continue;  // CoordinatorPlacement::Create refuses a table that places actors on such a host
+    }
+    auto known = endpoints_.find(host);
+    if (known != endpoints_.end() && known->second == endpoint) continue;
+    // One connection per (host, endpoint), as the coordinator keeps them: a restarted host is a new peer.
+    const std::string peer = absl::StrCat(host, "@", endpoint);
+    if (absl::Status s = rpc_->transport().Connect(peer, endpoint); !s.ok() && !absl::IsAlreadyExists(s)) {
+      return absl::Status(s.code(), absl::StrCat("connecting to ", host, " at its new endpoint ", endpoint, ": ",
+                                                 s.message()));
+    }
+    SY_LOG(INFO) << id_ << ": " << host << " is now at " << endpoint;
+    endpoints_[host] = endpoint;
+    peers_[static_cast<size_t>(index)] = peer;
+    executor_->set_host_peer(index, peer);
+    dense_->set_host_peer(index, peer);
+    steps_->set_host_peer(index, peer);
+  }
+  absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement =
+      CoordinatorPlacement::Create(config_, num_dense_shards_, static_cast<int>(peers_.size()), *table);
+  if (!placement.ok()) return placement.status();
+  SY_LOG(INFO) << id_ << ": placement epoch " << (*placement)->epoch() << " from the coordinator";
+  placement_->Replace(*std::move(placement));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Records& records) {
+  SY_LOG(INFO) << id_ << ": rollback to step " << order.step << " (checkpoint " << order.checkpoint_id
+               << ", epoch " << order.epoch << "): replaying";
+  // Pushes of the abandoned step: their answers (or Aborted) no longer matter.
+  if (absl::Status s = dense_->Flush(); !s.ok()) SY_LOG(INFO) << id_ << ": abandoned pushes: " << s;
+  if (!order.trainers.empty()) {
+    absl::StatusOr<TrainerSlot> slot = SlotIn(order.trainers, id_);
+    if (!slot.ok()) {
+      SY_LOG(INFO) << id_ << ": not in the live trainer set [" << absl::StrJoin(order.trainers, ",")
+                   << "]: exiting";
+      return false;
+    }
+    if (slot->index != slot_.index || slot->count != slot_.count) {
+      SY_LOG(INFO) << id_ << ": now trainer " << slot->index << " of " << slot->count;
+    }
+    slot_ = *slot;
+  }
+  if (absl::Status s = RefreshPlacement(order.epoch); !s.ok()) return s;
+  const int64_t kept = static_cast<int64_t>(order.step);
+  if (records.writer != nullptr) {
+    if (absl::Status s = records.writer->DropAfter(kept); !s.ok()) return s;
+  }
+  auto& curve = records.result->val_curve;
+  curve.erase(std::remove_if(curve.begin(), curve.end(), [kept](const auto& p) { return p.first > kept; }),
+              curve.end());
+  records.throughput.erase(records.throughput.upper_bound(kept), records.throughput.end());
+  // The hosts hold version S again: so must this replica's dense parameters.
+  if (absl::Status s = dense_->Pull(order.step, &model_->params()); !s.ok()) return s;
+  steps_done_.store(order.step);
+  return true;
+}
+
+absl::Status DistributedTrainer::AwaitRollback(int64_t step, const absl::Status& failure) {
+  const absl::Status error(failure.code(),
+                           absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", failure.message()));
+  if (coordinator_ == nullptr || !HostLossExplains(failure)) return error;
+  if (rollbacks_.aborted()) return absl::OkStatus();
+  SY_LOG(WARNING) << error << "; waiting up to " << options_.recovery_timeout_s
+                  << " s for the coordinator to roll back";
+  if (rollbacks_.Await(absl::Seconds(options_.recovery_timeout_s))) return absl::OkStatus();
+  return absl::Status(failure.code(), absl::StrCat(error.message(), "; no rollback from the coordinator within ",
+                                                   options_.recovery_timeout_s, " s (--recovery_timeout_s)"));
+}
+
 absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
   const TrainerOptions& o = options_.base;
   std::unique_ptr<MetricsWriter> writer;
@@ -260,7 +393,9 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
     writer = *std::move(w);
   }
   RunResult result;
-  std::vector<double> throughput;
+  Records records;
+  records.writer = writer.get();
+  records.result = &result;
   const auto start = std::chrono::steady_clock::now();
   if (options_.resume_step > 0) {
     // The hosts were restored to a checkpoint: start from its dense parameters.
@@ -270,25 +405,46 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
     steps_done_.store(static_cast<uint64_t>(options_.resume_step));
     SY_LOG(INFO) << "resuming after step " << options_.resume_step;
   }
-  for (int64_t step = options_.resume_step + 1; step <= o.steps; ++step) {
+  int64_t step = options_.resume_step + 1;
+  while (true) {
+    if (std::optional<RollbackOrder> order = rollbacks_.Take()) {
+      absl::StatusOr<bool> stay = Rollback(*order, records);
+      if (!stay.ok()) {
+        if (absl::Status s = AwaitRollback(static_cast<int64_t>(order->step) + 1, stay.status()); !s.ok()) return s;
+        continue;
+      }
+      if (!*stay) {
+        result.steps = static_cast<int64_t>(order->step);
+        return result;
+      }
+      step = static_cast<int64_t>(order->step) + 1;
+      continue;
+    }
+    if (step > o.steps) break;
     const auto step_start = std::chrono::steady_clock::now();
     StepMetrics metrics;
     metrics.step = step;
     if (absl::Status s = TrainStep(step, &metrics); !s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", s.message()));
+      if (absl::Status waited = AwaitRollback(step, s); !waited.ok()) return waited;
+      continue;
     }
     steps_done_.store(static_cast<uint64_t>(step));
-    if (!leader()) continue;
+    if (!leader()) {
+      ++step;
+      continue;
+    }
     metrics.tokens_per_s /= SecondsSince(step_start);
     if (IsEvalStep(step, o)) {
       absl::StatusOr<double> val = Validate(static_cast<uint64_t>(step));
-      if (!val.ok()) return val.status();
+      if (!val.ok()) {
+        if (absl::Status waited = AwaitRollback(step, val.status()); !waited.ok()) return waited;
+        continue;
+      }
       metrics.val_loss = *val;
       result.val_curve.emplace_back(step, *val);
       result.final_val_loss = *val;
     }
-    throughput.push_back(metrics.tokens_per_s);
+    records.throughput[step] = metrics.tokens_per_s;
     result.final_loss = metrics.loss;
     progress << FormatProgressLine({step, o.steps, metrics.loss, metrics.val_loss, metrics.tokens_per_s,
                                     SecondsSince(start)})
@@ -296,15 +452,18 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
     if (writer) {
       if (absl::Status s = writer->Append(metrics); !s.ok()) return s;
     }
+    ++step;
   }
   result.steps = o.steps;
   if (!leader()) return result;
+  std::vector<double> throughput;
+  for (const auto& [s, tokens_per_s] : records.throughput) throughput.push_back(tokens_per_s);
   result.median_tokens_per_s = Median(throughput);
   absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
   if (!checksum.ok()) return checksum.status();
   result.param_checksum = *checksum;
   if (absl::Status s = ReportRunEnd(result, o.workdir, static_cast<int>(options_.hosts.size()),
-                                    options_.num_trainers, progress);
+                                    slot_.count, progress);
       !s.ok()) {
     return s;
   }

@@ -11,15 +11,27 @@
 // the whole model: bit-identical to `sy-trainer --standalone` with the same flags.
 // With --coordinator the trainer registers, takes the placement from the
 // coordinator's table, heartbeats its step and reports its tokens per expert
-// after every step.
-// Not thread-safe: one thread drives it.
+// after every step. It also survives a host failure: the coordinator's
+// trainerControl{rollback{S, checkpoint}, epoch E} aborts the running step (every
+// wait ends), the trainer refreshes its table to epoch >= E (connecting to hosts
+// that came back on new endpoints), takes its micro-batches from the live
+// trainer set when the order names one, drops its records of steps > S and
+// replays from S+1. A step that fails with Unavailable/Aborted/DeadlineExceeded
+// waits up to --recovery_timeout_s for such a rollback. Requests carry the
+// placement epoch; a host's stale-epoch refusal refreshes the table and resends.
+// Not thread-safe: one thread drives it (the rollback order arrives on the
+// coordinator link's thread and only goes into a mailbox).
 //
 //   auto trainer = DistributedTrainer::Create(options).value();
 //   RunResult r = trainer->Run(std::cout).value();
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 #include <ostream>
 
 #include "absl/status/statusor.h"
@@ -33,22 +45,45 @@
 #include "services/trainer/metrics_files.h"
 #include "services/trainer/placement.h"
 #include "services/trainer/remote_expert_executor.h"
+#include "services/trainer/rollback.h"
+#include "services/trainer/rpc_batch.h"
 #include "services/trainer/standalone_trainer.h"
 #include "services/trainer/step_client.h"
 
 namespace sy::trainer {
 
-class DistributedTrainer {
+class DistributedTrainer : public CallGuard {
  public:
   // Loads the corpus, builds the model replica and connects to every host.
   static absl::StatusOr<std::unique_ptr<DistributedTrainer>> Create(const ClusterTrainerOptions& options);
-  ~DistributedTrainer();
+  ~DistributedTrainer() override;
 
   absl::StatusOr<RunResult> Run(std::ostream& progress);
-  bool leader() const { return options_.trainer_index == 0; }
+  // The first trainer of the live set leads.
+  bool leader() const { return slot_.index == 0; }
+
+  // CallGuard: the data path's hooks (stale-epoch refresh, epoch stamp, rollback abort).
+  absl::Status RefreshPlacement(uint64_t epoch) override;
+  uint64_t epoch() const override { return placement_->epoch(); }
+  bool aborted() const override { return rollbacks_.aborted(); }
 
  private:
+  // What Run keeps per step, so a rollback can drop the steps it replays.
+  struct Records {
+    MetricsWriter* writer = nullptr;
+    RunResult* result = nullptr;
+    std::map<int64_t, double> throughput;  // step -> tokens/s
+  };
+
   DistributedTrainer() = default;
+  // The coordinator's trainerControl call (on the link's thread): validate, post, acknowledge.
+  void OnControl(transport::DecodedMessage request, transport::Responder responder);
+  // Acts on a rollback order: false when this trainer is not in the live set
+  // (it exits cleanly); otherwise the next step is order.step + 1.
+  absl::StatusOr<bool> Rollback(const RollbackOrder& order, Records& records);
+  // After `failure` of step `step`: whether to wait for a rollback (coordinator
+  // mode, a failure a host loss explains) and then whether one came in time.
+  absl::Status AwaitRollback(int64_t step, const absl::Status& failure);
   // Trains step `step`; the leader fills `metrics` (others leave it empty).
   absl::Status TrainStep(int64_t step, StepMetrics* metrics);
   // Sends this trainer's tokens per expert of `step` (its micro-batches) to the coordinator.
@@ -61,9 +96,15 @@ class DistributedTrainer {
   Corpus corpus_;
   std::unique_ptr<gpu::Backend> backend_;
   std::unique_ptr<transport::RpcNode> rpc_;
-  std::unique_ptr<CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports
+  std::string id_;                                 // "trainer-N"
+  TrainerSlot slot_;                               // place in the live trainer set
+  int num_dense_shards_ = 0;
+  std::vector<std::string> peers_;                 // host index -> peer name on rpc_
+  std::map<std::string, std::string> endpoints_;   // host id -> endpoint connected (coordinator mode)
+  RollbackMailbox rollbacks_;                      // outlives coordinator_ (its handler posts here)
   std::atomic<uint64_t> steps_done_{0};            // reported in heartbeats
-  std::unique_ptr<Placement> placement_;
+  std::unique_ptr<CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports, rollbacks
+  std::unique_ptr<LivePlacement> placement_;
   std::unique_ptr<RemoteExpertExecutor> executor_;
   std::unique_ptr<DenseParamClient> dense_;
   std::unique_ptr<StepClient> steps_;

@@ -72,9 +72,25 @@ absl::StatusOr<std::unique_ptr<MetricsWriter>> MetricsWriter::Create(const std::
 }
 
 absl::Status MetricsWriter::Append(const StepMetrics& m) {
-  out_ << StepMetricsJson(m) << '\n';
+  std::string line = StepMetricsJson(m);
+  out_ << line << '\n';
   out_.flush();
   if (!out_) return absl::DataLossError(absl::StrCat("error writing metrics file '", path_, "'"));
+  lines_.emplace_back(m.step, std::move(line));
+  return absl::OkStatus();
+}
+
+absl::Status MetricsWriter::DropAfter(int64_t step) {
+  std::vector<std::pair<int64_t, std::string>> kept;
+  for (auto& line : lines_) {
+    if (line.first <= step) kept.push_back(std::move(line));
+  }
+  lines_ = std::move(kept);
+  out_.close();
+  out_.open(path_, std::ios::out | std::ios::trunc);
+  for (const auto& line : lines_) out_ << line.second << '\n';
+  out_.flush();
+  if (!out_) return absl::DataLossError(absl::StrCat("error rewriting metrics file '", path_, "'"));
   return absl::OkStatus();
 }
 

@@ -48,18 +48,23 @@ std::string RunSummaryJson(const RunSummary& s);
 double Median(std::vector<double> values);
 
 // Appends StepMetrics lines to a metrics.jsonl file, flushing after each line so
-// a crashed run keeps every finished step.
+// a crashed run keeps every finished step. After a rollback, DropAfter removes
+// the lines of the steps that will be replayed, so the file ends with exactly one
+// line per step.
 class MetricsWriter {
  public:
   // Creates or truncates `path`; FailedPrecondition when it cannot be created
   // (missing directory, no permission): retrying will not help.
   static absl::StatusOr<std::unique_ptr<MetricsWriter>> Create(const std::string& path);
   absl::Status Append(const StepMetrics& m);
+  // Rewrites the file with only the lines of steps <= `step` (DataLoss when it cannot).
+  absl::Status DropAfter(int64_t step);
 
  private:
   explicit MetricsWriter(std::string path) : path_(std::move(path)) {}
   std::string path_;
   std::ofstream out_;
+  std::vector<std::pair<int64_t, std::string>> lines_;  // (step, JSON) of every line in the file
 };
 
 // Writes summary.json at `path` (replacing it) with a trailing newline.

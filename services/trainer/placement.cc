@@ -24,4 +24,33 @@ std::vector<uint32_t> DenseShardParams(const std::vector<gpu::ParamInfo>& infos)
   return shards;
 }
 
+LivePlacement::LivePlacement(std::unique_ptr<const Placement> initial) : current_(std::move(initial)) {}
+
+void LivePlacement::Replace(std::unique_ptr<const Placement> next) {
+  absl::MutexLock lock(&mu_);
+  current_ = std::move(next);
+}
+
+std::shared_ptr<const Placement> LivePlacement::Current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards) {
+  std::vector<bool> used(static_cast<size_t>(placement.num_hosts()), false);
+  auto mark = [&used](int h) {
+    if (h >= 0 && h < static_cast<int>(used.size())) used[static_cast<size_t>(h)] = true;
+  };
+  for (int l = 0; l < config.layers; ++l) {
+    if (!config.IsSwitchLayer(l)) continue;
+    for (int e = 0; e < config.experts; ++e) mark(placement.HostOfExpert(l, e));
+  }
+  for (int s = 0; s < num_dense_shards; ++s) mark(placement.HostOfDenseShard(s));
+  std::vector<int> hosts;
+  for (size_t h = 0; h < used.size(); ++h) {
+    if (used[h]) hosts.push_back(static_cast<int>(h));
+  }
+  return hosts;
+}
+
 }  // namespace sy::trainer

@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 #include "gpu/model/config.h"
 #include "gpu/model/params.h"
@@ -37,6 +40,29 @@ class StaticPlacement : public Placement {
   gpu::ModelConfig config_;
   int num_hosts_;
 };
+
+// A Placement whose table is replaced when the trainer refreshes it from the
+// coordinator (rollback, stale-epoch refusal); the data path keeps one pointer to
+// this. Thread-safe.
+class LivePlacement : public Placement {
+ public:
+  explicit LivePlacement(std::unique_ptr<const Placement> initial);
+  // Answers from `next` from now on.
+  void Replace(std::unique_ptr<const Placement> next);
+  int num_hosts() const override { return Current()->num_hosts(); }
+  uint64_t epoch() const override { return Current()->epoch(); }
+  int HostOfExpert(int layer, int expert) const override { return Current()->HostOfExpert(layer, expert); }
+  int HostOfDenseShard(int shard) const override { return Current()->HostOfDenseShard(shard); }
+
+ private:
+  std::shared_ptr<const Placement> Current() const;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Placement> current_ ABSL_GUARDED_BY(mu_);
+};
+
+// Indices of the hosts that hold at least one expert of `config` or one of
+// `num_dense_shards` dense shards under `placement`, ascending.
+std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards);
 
 // Canonical parameter index of every dense shard (shard s -> index), i.e. of
 // every parameter that is not an expert tensor.

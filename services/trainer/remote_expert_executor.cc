@@ -55,6 +55,9 @@ absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Sp
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.in, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
     c.to = {hosts_[host], transport::Route::kConnected};
+    c.route = [this, layer = call.layer, expert = b.expert] {
+      return transport::Address{hosts_[placement_->HostOfExpert(layer, expert)], transport::Route::kConnected};
+    };
     c.what = Where(call, b.expert, host, "forward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_FORWARD);
     env.setPlacementEpoch(placement_->epoch());
@@ -71,7 +74,7 @@ absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Sp
     bytes_sent_ += CallBytes(c);
     sent.push_back(&b);
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].ok()) return replies[i].status();
     const transport::DecodedMessage& r = *replies[i];
@@ -100,6 +103,9 @@ absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.dout, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
     c.to = {hosts_[host], transport::Route::kConnected};
+    c.route = [this, layer = call.layer, expert = b.expert] {
+      return transport::Address{hosts_[placement_->HostOfExpert(layer, expert)], transport::Route::kConnected};
+    };
     c.what = Where(call, b.expert, host, "backward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_BACKWARD);
     env.setPlacementEpoch(placement_->epoch());
@@ -114,7 +120,7 @@ absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
     bytes_sent_ += CallBytes(c);
     sent.push_back(&b);
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].ok()) return replies[i].status();
     const transport::DecodedMessage& r = *replies[i];

@@ -20,6 +20,7 @@
 #include "gpu/model/expert.h"
 #include "proto/envelope.capnp.h"
 #include "services/trainer/placement.h"
+#include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
 
@@ -34,6 +35,10 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   void set_eval_version(uint64_t version) { eval_version_ = version; }
   // Bytes sent since the last call (headers and tensor frames).
   uint64_t TakeBytesSent();
+  // Stale-epoch resends and rollback aborts for every later call (null: none); must outlive this.
+  void set_guard(CallGuard* guard) { guard_ = guard; }
+  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
+  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
   absl::Status Forward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucket> buckets) override;
   absl::Status Backward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucketGrad> buckets) override;
@@ -48,6 +53,7 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   absl::Duration timeout_;
   uint64_t eval_version_ = 0;
   uint64_t bytes_sent_ = 0;
+  CallGuard* guard_ = nullptr;
   std::vector<float> host_;
 };
 

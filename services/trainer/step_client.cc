@@ -9,8 +9,9 @@ namespace sy::trainer {
 namespace {
 
 proto::expert::StepCommitRequest::Builder InitStep(OutgoingCall& c, proto::expert::StepPhase phase, uint64_t step,
-                                                   int m, const std::string& trainer) {
+                                                   int m, const std::string& trainer, uint64_t epoch) {
   auto env = InitEnvelope(*c.header, proto::MessageKind::STEP_COMMIT);
+  env.setPlacementEpoch(epoch);
   auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
   body.setPhase(phase);
   body.setStep(step);
@@ -27,12 +28,14 @@ StepClient::StepClient(transport::RpcNode* rpc, std::vector<std::string> hosts, 
       timeout_(timeout) {}
 
 absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats) {
-  std::vector<OutgoingCall> calls(hosts_.size());
-  for (size_t h = 0; h < hosts_.size(); ++h) {
-    OutgoingCall& c = calls[h];
+  const std::vector<int> targets = Targets();
+  std::vector<OutgoingCall> calls(targets.size());
+  for (size_t k = 0; k < targets.size(); ++k) {
+    const int h = targets[k];
+    OutgoingCall& c = calls[k];
     c.to = {hosts_[h], transport::Route::kConnected};
     c.what = absl::StrCat("commit of step ", step, " to host ", h);
-    auto body = InitStep(c, proto::expert::StepPhase::COMMIT, step, m_, trainer_id_);
+    auto body = InitStep(c, proto::expert::StepPhase::COMMIT, step, m_, trainer_id_, Epoch());
     auto mbs = body.initMicroBatches(static_cast<unsigned>(stats.size()));
     auto wire = body.initStats(static_cast<unsigned>(stats.size()));
     for (size_t i = 0; i < stats.size(); ++i) {
@@ -40,17 +43,18 @@ absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStats
       StatsToWire(stats[i], wire[static_cast<unsigned>(i)]);
     }
   }
-  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_, guard_));
 }
 
 absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
-  std::vector<OutgoingCall> calls(hosts_.size());
-  for (size_t h = 0; h < hosts_.size(); ++h) {
-    calls[h].to = {hosts_[h], transport::Route::kConnected};
-    calls[h].what = absl::StrCat("norm gather of step ", step, " from host ", h);
-    InitStep(calls[h], proto::expert::StepPhase::GATHER_NORMS, step, m_, trainer_id_);
+  const std::vector<int> targets = Targets();
+  std::vector<OutgoingCall> calls(targets.size());
+  for (size_t k = 0; k < targets.size(); ++k) {
+    calls[k].to = {hosts_[targets[k]], transport::Route::kConnected};
+    calls[k].what = absl::StrCat("norm gather of step ", step, " from host ", targets[k]);
+    InitStep(calls[k], proto::expert::StepPhase::GATHER_NORMS, step, m_, trainer_id_, Epoch());
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
+  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   if (absl::Status s = FirstError(replies); !s.ok()) return s;
   GatherResult result;
   for (size_t h = 0; h < replies.size(); ++h) {
@@ -67,16 +71,31 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
 }
 
 absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
-  std::vector<OutgoingCall> calls(hosts_.size());
-  for (size_t h = 0; h < hosts_.size(); ++h) {
-    calls[h].to = {hosts_[h], transport::Route::kConnected};
-    calls[h].what = absl::StrCat("apply of step ", step, " on host ", h);
-    auto body = InitStep(calls[h], proto::expert::StepPhase::APPLY, step, m_, trainer_id_);
+  const std::vector<int> targets = Targets();
+  std::vector<OutgoingCall> calls(targets.size());
+  for (size_t k = 0; k < targets.size(); ++k) {
+    calls[k].to = {hosts_[targets[k]], transport::Route::kConnected};
+    calls[k].what = absl::StrCat("apply of step ", step, " on host ", targets[k]);
+    auto body = InitStep(calls[k], proto::expert::StepPhase::APPLY, step, m_, trainer_id_, Epoch());
     body.setClipScale(clip_scale);
     body.setLearningRate(lr);
   }
-  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_));
+  return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_, guard_));
 }
+
+void StepClient::set_guard(CallGuard* guard, std::function<std::vector<int>()> in_use) {
+  guard_ = guard;
+  in_use_ = std::move(in_use);
+}
+
+std::vector<int> StepClient::Targets() const {
+  if (in_use_) return in_use_();
+  std::vector<int> all(hosts_.size());
+  for (size_t h = 0; h < hosts_.size(); ++h) all[h] = static_cast<int>(h);
+  return all;
+}
+
+uint64_t StepClient::Epoch() const { return guard_ != nullptr ? guard_->epoch() : 0; }
 
 absl::StatusOr<HostStatus> StepClient::Status(int host) {
   if (host < 0 || host >= static_cast<int>(hosts_.size())) {
@@ -85,7 +104,7 @@ absl::StatusOr<HostStatus> StepClient::Status(int host) {
   std::vector<OutgoingCall> calls(1);
   calls[0].to = {hosts_[host], transport::Route::kConnected};
   calls[0].what = absl::StrCat("status of host ", host);
-  InitStep(calls[0], proto::expert::StepPhase::STATUS, 0, m_, trainer_id_);
+  InitStep(calls[0], proto::expert::StepPhase::STATUS, 0, m_, trainer_id_, Epoch());
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
   if (!replies[0].ok()) return replies[0].status();
   auto body = replies[0]->Body<proto::expert::StepCommitReply>();

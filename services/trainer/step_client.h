@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_wire.h"
 
 namespace sy::trainer {
@@ -49,13 +51,27 @@ class StepClient {
   absl::StatusOr<GatherResult> GatherNorms(uint64_t step);
   absl::Status Apply(uint64_t step, float clip_scale, float lr);
   absl::StatusOr<HostStatus> Status(int host);
+  // From now on: requests carry guard->epoch() and get its stale-epoch resends and
+  // rollback aborts, and commit/gather/apply go only to the hosts `in_use()`
+  // names (indices into `hosts`; e.g. not a failed host whose actors moved).
+  // Both must outlive this; null/empty: every host, epoch 0.
+  void set_guard(CallGuard* guard, std::function<std::vector<int>()> in_use);
+  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
+  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
  private:
+  // Host indices the step messages go to.
+  std::vector<int> Targets() const;
+  // The epoch requests carry.
+  uint64_t Epoch() const;
+
   transport::RpcNode* rpc_;
   std::vector<std::string> hosts_;
   int m_;
   std::string trainer_id_;
   absl::Duration timeout_;
+  CallGuard* guard_ = nullptr;
+  std::function<std::vector<int>()> in_use_;
 };
 
 }  // namespace sy::trainer

@@ -1,0 +1,81 @@
+// Rollback orders: decoding, the trainer set's micro-batch split, the mailbox (see rollback.h).
+#include "services/trainer/rollback.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace sy::trainer {
+
+absl::StatusOr<RollbackOrder> DecodeRollback(proto::coordinator::TrainerControlRequest::Reader request,
+                                             int64_t total_steps) {
+  if (!request.isRollback()) {
+    return absl::UnimplementedError("trainer control: only rollback is supported (not resume, pause or stop)");
+  }
+  auto rollback = request.getRollback();
+  RollbackOrder order;
+  order.epoch = request.getEpoch();
+  order.step = rollback.getStep();
+  order.checkpoint_id = rollback.getCheckpointId();
+  if (order.epoch == 0) return absl::InvalidArgumentError("rollback: placement epoch 0 (no table yet)");
+  if (total_steps < 0 || order.step > static_cast<uint64_t>(total_steps)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rollback to step ", order.step, " but the run has ", total_steps, " steps"));
+  }
+  std::set<std::string> seen;
+  for (auto id : rollback.getTrainers()) {
+    std::string name(id.cStr());
+    if (name.empty()) return absl::InvalidArgumentError("rollback: an empty trainer id in the trainer list");
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("rollback: trainer '", name, "' listed twice"));
+    }
+    order.trainers.push_back(std::move(name));
+  }
+  return order;
+}
+
+absl::StatusOr<TrainerSlot> SlotIn(const std::vector<std::string>& trainers, const std::string& id) {
+  for (size_t i = 0; i < trainers.size(); ++i) {
+    if (trainers[i] == id) return TrainerSlot{static_cast<int>(i), static_cast<int>(trainers.size())};
+  }
+  return absl::NotFoundError(absl::StrCat(id, " is not in the live trainer set"));
+}
+
+std::vector<int> MicroBatchesOf(const TrainerSlot& slot, int num_micro_batches) {
+  std::vector<int> mine;
+  if (slot.count < 1 || slot.index < 0) return mine;
+  for (int m = slot.index; m < num_micro_batches; m += slot.count) mine.push_back(m);
+  return mine;
+}
+
+absl::Status RollbackMailbox::Post(RollbackOrder order) {
+  absl::MutexLock lock(&mu_);
+  if (order.epoch < newest_epoch_) {
+    return absl::FailedPreconditionError(absl::StrCat("rollback of epoch ", order.epoch,
+                                                      " is older than the rollback of epoch ", newest_epoch_,
+                                                      " already received"));
+  }
+  newest_epoch_ = order.epoch;
+  pending_ = std::move(order);
+  return absl::OkStatus();
+}
+
+bool RollbackMailbox::aborted() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.has_value();
+}
+
+std::optional<RollbackOrder> RollbackMailbox::Take() {
+  absl::MutexLock lock(&mu_);
+  std::optional<RollbackOrder> order = std::move(pending_);
+  pending_.reset();
+  return order;
+}
+
+bool RollbackMailbox::Await(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(
+      absl::Condition(+[](std::optional<RollbackOrder>* p) { return p->has_value(); }, &pending_), timeout);
+}
+
+}  // namespace sy::trainer
