@@ -121,6 +121,8 @@ struct ClusterStatus {
   # Actors moved to another host since the coordinator started.
   replications @13 :UInt32;
   # Replicas added since the coordinator started.
+  latestCheckpointStep @14 :UInt64;
+  # Step of the newest committed checkpoint (with latestCheckpoint; 0 = none).
 }
 
 struct Move {

@@ -72,16 +72,53 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
   return chosen;
 }
 
-absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
-  if (!client.ok()) return client.status();
-  ClusterFacts facts;
+namespace {
+
+// The coordinator's `status` reply (kept alive by the returned message).
+absl::StatusOr<transport::DecodedMessage> CallStatus(syctl::AdminClient& client, absl::Duration timeout) {
   absl::StatusOr<transport::DecodedMessage> status =
-      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, timeout);
+      client.Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, timeout);
   if (!status.ok()) return status.status();
   auto s = status->Body<proto::admin::AdminReply>();
   if (!s.ok()) return s.status();
   if (s->which() != proto::admin::AdminReply::STATUS) return absl::InternalError("status answered with something else");
+  return status;
+}
+
+}  // namespace
+
+absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+  if (!client.ok()) return client.status();
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string seen = "none";
+  while (true) {
+    absl::StatusOr<transport::DecodedMessage> status = CallStatus(**client, absl::Seconds(5));
+    if (status.ok()) {
+      auto s = status->Body<proto::admin::AdminReply>()->getStatus();
+      if (s.getLatestCheckpoint() > 0) {
+        if (s.getLatestCheckpointStep() >= step) return absl::OkStatus();
+        seen = absl::StrCat("checkpoint ", s.getLatestCheckpoint(), " at step ", s.getLatestCheckpointStep());
+      }
+    } else if (status.status().code() != absl::StatusCode::kUnavailable &&
+               status.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      return status.status();
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("no checkpoint at step ", step, " after ",
+                                                      absl::FormatDuration(timeout), " (newest: ", seen, ")"));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+  if (!client.ok()) return client.status();
+  ClusterFacts facts;
+  absl::StatusOr<transport::DecodedMessage> status = CallStatus(**client, timeout);
+  if (!status.ok()) return status.status();
+  auto s = status->Body<proto::admin::AdminReply>();
   facts.recoveries = s->getStatus().getRecoveries();
   facts.checkpoints = s->getStatus().getCheckpointsCommitted();
   facts.migrations = s->getStatus().getMigrations();

@@ -35,6 +35,11 @@ struct RestoredCheckpoint {
 absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint, uint64_t id,
                                                      absl::Duration timeout);
 
+// Waits until the coordinator at `endpoint` has committed a checkpoint at `step` or
+// later (the last automatic one of a run, taken after the trainers finished).
+// DeadlineExceeded after `timeout`, naming the newest checkpoint it saw.
+absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout);
+
 // What the coordinator saw of a run, for summary.json.
 struct ClusterFacts {
   uint32_t recoveries = 0;

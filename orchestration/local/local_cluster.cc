@@ -100,6 +100,7 @@ class Cluster {
     absl::Status s = o_.hosts == 0 ? StartStandalone(threads) : StartDistributed(threads);
     if (s.ok()) s = WaitForTrainers();
     std::optional<ClusterFacts> facts;
+    if (s.ok() && !coordinator_endpoint_.empty()) s = WaitForLastCheckpoint();
     if (s.ok() && !coordinator_endpoint_.empty()) {
       absl::StatusOr<ClusterFacts> queried = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
       if (!queried.ok()) {
@@ -136,6 +137,20 @@ class Cluster {
     if (!db.ok()) return absl::FailedPreconditionError(db.status().message());
     if (std::filesystem::equivalent(*db, Path("coordinator.db"), ec)) return absl::OkStatus();
     return CopyDatabase(*db, Path("coordinator.db"));
+  }
+
+  // The trainers are done; the hosts keep serving until the coordinator has the last
+  // automatic checkpoint of the run (hosts that ran ahead leave it to be taken now).
+  absl::Status WaitForLastCheckpoint() {
+    if (o_.checkpoint_every <= 0 || o_.steps < o_.checkpoint_every) return absl::OkStatus();
+    const uint64_t last = static_cast<uint64_t>(o_.steps / o_.checkpoint_every * o_.checkpoint_every);
+    out_ << "sy-local: waiting for the checkpoint at step " << last << std::endl;
+    absl::Status s = WaitForCheckpointAtStep(coordinator_endpoint_, last, absl::Seconds(120));
+    if (!s.ok()) {
+      StopAll();
+      return absl::Status(s.code(), absl::StrCat("the run's last checkpoint: ", s.message()));
+    }
+    return absl::OkStatus();
   }
 
   std::string Path(const std::string& name) const { return absl::StrCat(o_.workdir, "/", name); }

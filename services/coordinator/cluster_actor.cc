@@ -107,7 +107,10 @@ absl::Status ClusterActor::Start() {
   auto list = store_->List();
   if (!list.ok()) return list.status();
   for (const CheckpointInfo& info : *list) {
-    latest_checkpoint_ = std::max(latest_checkpoint_, info.id);
+    if (info.id > latest_checkpoint_) {
+      latest_checkpoint_ = info.id;
+      latest_checkpoint_step_ = info.step;
+    }
     auto_checkpoint_target_ = std::max(auto_checkpoint_target_, info.step);
   }
   next_checkpoint_id_ = latest_checkpoint_ + 1;
@@ -446,11 +449,19 @@ void ClusterActor::StartCheckpoint(uint64_t at_step) {
 
 void ClusterActor::MaybeAutoCheckpoint() {
   if (options_.checkpoint_every == 0 || !table_.initialized() || checkpoint_in_progress_ != 0 || recovering_) return;
-  // The next multiple of N after the last one asked for, or the newest one the hosts
-  // passed when they are further on (hosts keep the state of recent multiples of N).
   const uint64_t n = options_.checkpoint_every;
-  const uint64_t target = std::max(auto_checkpoint_target_ + n, step_ / n * n);
-  if (target <= auto_checkpoint_target_) return;
+  const uint64_t newest = step_ / n * n;
+  // The next multiple of N, asked for ahead when the hosts have not reached it yet
+  // (they stream it when they get there). Hosts keep the state of their last
+  // kHostSnapshotsKept multiples of N; an older one is gone, so the oldest kept is taken instead.
+  uint64_t target = auto_checkpoint_target_ + n;
+  const uint64_t oldest_kept = newest >= (kHostSnapshotsKept - 1) * n ? newest - (kHostSnapshotsKept - 1) * n : 0;
+  if (target < oldest_kept) {
+    SY_LOG(WARNING) << "checkpoints at steps " << target << ".." << oldest_kept - n
+                    << " skipped: the hosts are at step " << step_ << " and keep only their last "
+                    << kHostSnapshotsKept << " snapshots";
+    target = oldest_kept;
+  }
   auto_checkpoint_target_ = target;
   StartCheckpoint(target);
 }
@@ -460,7 +471,10 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
     case CatalogEvent::Kind::kCommitted:
       if (metrics_.checkpoints_committed != nullptr) metrics_.checkpoints_committed->Increment();
       ++checkpoints_committed_;
-      latest_checkpoint_ = std::max(latest_checkpoint_, event.id);
+      if (event.id > latest_checkpoint_) {
+        latest_checkpoint_ = event.id;
+        latest_checkpoint_step_ = event.step;
+      }
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
       MaybeAutoCheckpoint();
       return;
@@ -555,6 +569,7 @@ void ClusterActor::AdminStatus(transport::Responder& responder) {
   status.setHostsTotal(total);
   status.setTrainers(static_cast<uint32_t>(membership_.AliveCount(NodeRole::kTrainer)));
   status.setLatestCheckpoint(latest_checkpoint_);
+  status.setLatestCheckpointStep(latest_checkpoint_step_);
   status.setPhase(phase_);
   status.setCheckpointInProgress(checkpoint_in_progress_);
   status.setPlacementReady(table_.initialized());

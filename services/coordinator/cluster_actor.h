@@ -27,6 +27,7 @@
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
 #include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/host_snapshots.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_options.h"
 #include "services/coordinator/load_tracker.h"
@@ -124,6 +125,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   std::string phase_ = "waiting for hosts";
   uint64_t step_ = 0;                 // highest step (actor version) a live host reported
   uint64_t latest_checkpoint_ = 0;    // newest committed id
+  uint64_t latest_checkpoint_step_ = 0;  // its step
   uint64_t next_checkpoint_id_ = 1;
   uint64_t checkpoint_in_progress_ = 0;
   uint64_t auto_checkpoint_target_ = 0;  // step of the last automatic checkpoint asked for

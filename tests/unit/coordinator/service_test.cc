@@ -242,6 +242,34 @@ TEST_F(ServiceTest, AutomaticCheckpointsAtEveryNthStepWithRetention) {
   for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step % 5, 0u);
 }
 
+TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
+  options_.checkpoint_every = 5;
+  options_.retain = 20;
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
+  auto steps = [&]() {
+    std::vector<uint64_t> out;
+    auto list = Admin([](auto r) { r.setCheckpointList(); });
+    if (!list.ok()) return out;
+    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
+    return out;
+  };
+  // The first heartbeat the coordinator sees is already at step 17: 5, 10 and 15 are
+  // all still kept by the hosts, and all are taken, oldest first.
+  Heartbeater beats({h0.get(), h1.get()}, {});
+  beats.step = 17;
+  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{5, 10, 15}); })) << steps().size();
+  std::optional<transport::DecodedMessage> holder;
+  EXPECT_EQ(Status(holder).getLatestCheckpointStep(), 15u);
+  // Step 20 was asked for ahead, at 17. Then far ahead (step 52): the hosts keep only
+  // their last kHostSnapshotsKept multiples of 5, so after 20 the coordinator goes on
+  // from the oldest of those (35), not from 25.
+  beats.step = 52;
+  ASSERT_TRUE(WaitFor([&] { return steps().size() == 8; })) << steps().size();
+  EXPECT_EQ(steps(), (std::vector<uint64_t>{5, 10, 15, 20, 35, 40, 45, 50}));
+}
+
 TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   options_.heartbeat_timeout = absl::Milliseconds(400);
   StartService();
