@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -45,14 +46,24 @@ void AppendInit(const std::vector<gpu::ParamInfo>& infos, uint32_t index, uint64
 
 }  // namespace
 
-HostService::HostService(const HostConfig& config, metrics::Registry* registry)
-    : config_(config), placement_(config.model, config.num_hosts), registry_(registry) {}
+HostService::HostService(const HostConfig& config, gpu::Backend* backend, metrics::Registry* registry)
+    : config_(config),
+      backend_(backend),
+      placement_(config.model, config.num_hosts),
+      infos_(gpu::ParamInfos(config.model)),
+      shard_params_(trainer::DenseShardParams(infos_)),
+      registry_(registry),
+      placement_strand_(runtime_.NewStrand()) {
+  for (int l = 0; l < config.model.layers; ++l) {
+    if (config.model.IsSwitchLayer(l)) switch_layers_.push_back(l);
+  }
+}
 
 HostService::~HostService() {
   runtime_.Shutdown(actor::Runtime::ShutdownMode::kCancel);
   step_.reset();
-  experts_.clear();
-  shards_.clear();
+  absl::MutexLock lock(&actors_mu_);
+  actors_.clear();
 }
 
 absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfig& config, gpu::Backend* backend,
@@ -62,63 +73,112 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
     return absl::InvalidArgumentError(
         absl::StrCat("host index ", config.host_index, " outside [0, ", config.num_hosts, ")"));
   }
-  std::unique_ptr<HostService> service(new HostService(config, registry));
-  const gpu::ModelConfig& mc = config.model;
-  const std::vector<gpu::ParamInfo> infos = gpu::ParamInfos(mc);
-  auto index_of = [&](const std::string& name) -> uint32_t {
-    for (size_t i = 0; i < infos.size(); ++i) {
-      if (infos[i].name == name) return static_cast<uint32_t>(i);
-    }
-    return 0;
-  };
-  std::vector<std::shared_ptr<ParamActor>> all;
-  const int64_t C = mc.d_model, F = mc.d_ff;
-  for (int l = 0; l < mc.layers; ++l) {
-    if (!mc.IsSwitchLayer(l)) continue;
-    const std::string p = absl::StrCat("layer", l, ".");
-    const uint32_t w_in = index_of(p + "expert_w_in"), b_in = index_of(p + "expert_b_in"),
-                   w_out = index_of(p + "expert_w_out"), b_out = index_of(p + "expert_b_out");
-    for (int e = 0; e < mc.experts; ++e) {
-      if (service->placement_.HostOfExpert(l, e) != config.host_index) continue;
-      std::vector<float> init;
-      AppendInit(infos, w_in, config.seed, e * C * F, (e + 1) * C * F, &init);
-      AppendInit(infos, b_in, config.seed, e * F, (e + 1) * F, &init);
-      AppendInit(infos, w_out, config.seed, e * F * C, (e + 1) * F * C, &init);
-      AppendInit(infos, b_out, config.seed, e * C, (e + 1) * C, &init);
-      std::vector<StateSegment> segments{{w_in, e, C * F, infos[w_in].decays},
-                                         {b_in, e, F, infos[b_in].decays},
-                                         {w_out, e, F * C, infos[w_out].decays},
-                                         {b_out, e, C, infos[b_out].decays}};
-      auto state = ParamState::Create(backend, std::move(segments), init, config.micro_batches, config.adam);
-      if (!state.ok()) return state.status();
-      ActorIdentity id{true, l, e, 0};
-      auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry,
-                                            config.checkpoint_every);
-      service->experts_[{static_cast<uint32_t>(l), static_cast<uint32_t>(e)}] = a;
-      all.push_back(a);
+  std::unique_ptr<HostService> service(new HostService(config, backend, registry));
+  std::vector<coordinator::ActorKey> mine;
+  for (size_t l = 0; l < service->switch_layers_.size(); ++l) {
+    for (int e = 0; e < config.model.experts; ++e) {
+      if (service->placement_.HostOfExpert(service->switch_layers_[l], e) != config.host_index) continue;
+      mine.push_back(coordinator::ActorKey::Expert(static_cast<uint32_t>(l), static_cast<uint32_t>(e)));
     }
   }
-  service->shard_params_ = trainer::DenseShardParams(infos);
   for (size_t s = 0; s < service->shard_params_.size(); ++s) {
     if (service->placement_.HostOfDenseShard(static_cast<int>(s)) != config.host_index) continue;
-    const uint32_t index = service->shard_params_[s];
-    std::vector<float> init;
-    AppendInit(infos, index, config.seed, 0, infos[index].numel, &init);
-    auto state = ParamState::Create(backend, {{index, -1, infos[index].numel, infos[index].decays}}, init,
-                                    config.micro_batches, config.adam);
-    if (!state.ok()) return state.status();
-    ActorIdentity id{false, 0, 0, static_cast<int>(s)};
-    auto a = std::make_shared<ParamActor>(service->runtime_, id, mc, *std::move(state), registry,
-                                            config.checkpoint_every);
-    service->shards_[static_cast<uint32_t>(s)] = a;
-    all.push_back(a);
+    mine.push_back(coordinator::ActorKey::Dense(static_cast<uint32_t>(s)));
   }
-  service->step_ =
-      std::make_shared<StepActor>(service->runtime_, std::move(all), config.micro_batches, config.step_timeout,
-                                  registry);
-  SY_LOG(INFO) << "host " << config.host_index << "/" << config.num_hosts << ": " << service->experts_.size()
-               << " experts, " << service->shards_.size() << " dense shards, " << mc.DebugString();
+  std::vector<std::shared_ptr<ParamActor>> all;
+  {
+    absl::MutexLock lock(&service->actors_mu_);
+    for (const coordinator::ActorKey& key : mine) {
+      absl::StatusOr<std::shared_ptr<ParamActor>> actor = service->BuildActor(key, /*awaiting_restore=*/false);
+      if (!actor.ok()) return actor.status();
+      service->actors_[key] = *std::move(actor);
+    }
+    all = service->AllActors();
+  }
+  service->step_ = std::make_shared<StepActor>(service->runtime_, std::move(all), config.micro_batches,
+                                               config.step_timeout, registry);
+  SY_LOG(INFO) << "host " << config.host_index << "/" << config.num_hosts << ": " << service->num_experts()
+               << " experts, " << service->num_shards() << " dense shards, " << config.model.DebugString();
   return service;
+}
+
+absl::Status HostService::CheckKey(const coordinator::ActorKey& key) const {
+  const bool known = key.dense ? key.shard < shard_params_.size()
+                               : key.layer < switch_layers_.size() &&
+                                     key.expert < static_cast<uint32_t>(config_.model.experts);
+  if (known) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("actor ", key.ToString(), " is not part of this model (",
+                                                 switch_layers_.size(), " Switch layers of ", config_.model.experts,
+                                                 " experts, ", shard_params_.size(), " dense shards)"));
+}
+
+absl::StatusOr<std::shared_ptr<ParamActor>> HostService::BuildActor(const coordinator::ActorKey& key,
+                                                                    bool awaiting_restore) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  std::vector<float> init;
+  std::vector<StateSegment> segments;
+  ActorIdentity id;
+  if (key.dense) {
+    const uint32_t index = shard_params_[key.shard];
+    AppendInit(infos_, index, config_.seed, 0, infos_[index].numel, &init);
+    segments.push_back({index, -1, infos_[index].numel, infos_[index].decays});
+    id = ActorIdentity{false, 0, 0, static_cast<int>(key.shard)};
+  } else {
+    const int l = switch_layers_[key.layer], e = static_cast<int>(key.expert);
+    const int64_t C = config_.model.d_model, F = config_.model.d_ff;
+    const std::string p = absl::StrCat("layer", l, ".");
+    // The block layout of param_state.h: [w_in | b_in | w_out | b_out], expert e's slice of each.
+    const std::tuple<const char*, int64_t, int64_t> parts[] = {
+        {"expert_w_in", e * C * F, C * F}, {"expert_b_in", e * F, F}, {"expert_w_out", e * F * C, F * C},
+        {"expert_b_out", e * C, C}};
+    for (const auto& [name, begin, numel] : parts) {
+      const auto info = std::find_if(infos_.begin(), infos_.end(),
+                                     [&](const gpu::ParamInfo& i) { return i.name == p + name; });
+      if (info == infos_.end()) return absl::InternalError(absl::StrCat("model has no parameter ", p, name));
+      const uint32_t index = static_cast<uint32_t>(info - infos_.begin());
+      AppendInit(infos_, index, config_.seed, begin, begin + numel, &init);
+      segments.push_back({index, e, numel, info->decays});
+    }
+    id = ActorIdentity{true, l, e, 0};
+  }
+  auto state = ParamState::Create(backend_, std::move(segments), init, config_.micro_batches, config_.adam);
+  if (!state.ok()) return state.status();
+  return std::make_shared<ParamActor>(runtime_, id, config_.model, *std::move(state), registry_,
+                                      config_.checkpoint_every, awaiting_restore);
+}
+
+std::vector<std::shared_ptr<ParamActor>> HostService::AllActors() const {
+  std::vector<std::shared_ptr<ParamActor>> all;
+  for (const auto& [key, actor] : actors_) all.push_back(actor);
+  return all;
+}
+
+size_t HostService::num_experts() const {
+  absl::MutexLock lock(&actors_mu_);
+  size_t n = 0;
+  for (const auto& [key, actor] : actors_) n += key.dense ? 0 : 1;
+  return n;
+}
+
+size_t HostService::num_shards() const {
+  absl::MutexLock lock(&actors_mu_);
+  size_t n = 0;
+  for (const auto& [key, actor] : actors_) n += key.dense ? 1 : 0;
+  return n;
+}
+
+size_t HostService::num_awaiting_restore() const {
+  absl::MutexLock lock(&actors_mu_);
+  return awaiting_restore_.size();
+}
+
+absl::Status HostService::CheckEpoch(const transport::DecodedMessage& request) const {
+  const uint64_t epoch = request.envelope().getPlacementEpoch();
+  const uint64_t current = placement_epoch_.load();
+  if (epoch == 0 || epoch >= current) return absl::OkStatus();
+  absl::Status stale = absl::AbortedError(absl::StrCat("stale placement epoch ", epoch, "; current is ", current));
+  stale.SetPayload(transport::kCurrentEpochPayload, absl::Cord(absl::StrCat(current)));
+  return stale;
 }
 
 void HostService::Handle(transport::DecodedMessage request, transport::Responder responder) {
@@ -127,6 +187,28 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
       .Increment();
   size_t bytes = request.message().ByteSize();
   registry_->GetCounter("sy_host_request_bytes_total", "Bytes of requests received.").Increment(bytes);
+  absl::Status status;
+  switch (kind) {
+    case proto::MessageKind::EXPERT_FORWARD:
+    case proto::MessageKind::EXPERT_BACKWARD:
+    case proto::MessageKind::PARAM_PUSH:
+    case proto::MessageKind::PARAM_PULL:
+    case proto::MessageKind::STEP_COMMIT:
+      status = CheckEpoch(request);
+      break;
+    default:
+      break;
+  }
+  if (status.ok()) status = Dispatch(kind, request, responder);
+  if (!status.ok()) {
+    SY_LOG(DEBUG) << "rejected " << KindName(kind) << " from " << request.envelope().getSender().cStr() << ": "
+                  << status;
+    FailAndCount(registry_, responder, status);
+  }
+}
+
+absl::Status HostService::Dispatch(proto::MessageKind kind, const transport::DecodedMessage& request,
+                                   transport::Responder responder) {
   absl::Status status;
   switch (kind) {
     case proto::MessageKind::EXPERT_FORWARD: status = HandleForward(request, responder); break;
@@ -140,11 +222,7 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
       status = absl::UnimplementedError(absl::StrCat("expert host: message kind ", static_cast<int>(kind),
                                                      " is not served here"));
   }
-  if (!status.ok()) {
-    SY_LOG(DEBUG) << "rejected " << KindName(kind) << " from " << request.envelope().getSender().cStr() << ": "
-                  << status;
-    FailAndCount(registry_, responder, status);
-  }
+  return status;
 }
 
 absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Expert(uint32_t layer, uint32_t expert) const {
@@ -153,22 +231,31 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Expert(uint32_t layer, 
       expert >= static_cast<uint32_t>(mc.experts)) {
     return absl::NotFoundError(absl::StrCat("unknown expert (layer ", layer, ", expert ", expert, ")"));
   }
-  auto it = experts_.find({layer, expert});
-  if (it == experts_.end()) {
-    return absl::NotFoundError(absl::StrCat("expert (layer ", layer, ", expert ", expert, ") lives on host ",
-                                            placement_.HostOfExpert(static_cast<int>(layer), static_cast<int>(expert)),
-                                            ", not on host ", config_.host_index));
+  const auto switch_index = std::find(switch_layers_.begin(), switch_layers_.end(), static_cast<int>(layer));
+  const auto key = coordinator::ActorKey::Expert(static_cast<uint32_t>(switch_index - switch_layers_.begin()), expert);
+  absl::MutexLock lock(&actors_mu_);
+  auto it = actors_.find(key);
+  if (it == actors_.end()) {
+    const uint64_t epoch = placement_epoch_.load();
+    return absl::NotFoundError(absl::StrCat(
+        "expert (layer ", layer, ", expert ", expert, ") is not on host ", config_.host_index,
+        epoch > 0 ? absl::StrCat(" in placement epoch ", epoch)
+                  : absl::StrCat(" (it lives on host ",
+                                 placement_.HostOfExpert(static_cast<int>(layer), static_cast<int>(expert)), ")")));
   }
   return it->second;
 }
 
 absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Shard(uint32_t shard) const {
   if (shard >= shard_params_.size()) return absl::NotFoundError(absl::StrCat("unknown dense shard ", shard));
-  auto it = shards_.find(shard);
-  if (it == shards_.end()) {
-    return absl::NotFoundError(absl::StrCat("dense shard ", shard, " lives on host ",
-                                            placement_.HostOfDenseShard(static_cast<int>(shard)), ", not on host ",
-                                            config_.host_index));
+  absl::MutexLock lock(&actors_mu_);
+  auto it = actors_.find(coordinator::ActorKey::Dense(shard));
+  if (it == actors_.end()) {
+    const uint64_t epoch = placement_epoch_.load();
+    return absl::NotFoundError(absl::StrCat(
+        "dense shard ", shard, " is not on host ", config_.host_index,
+        epoch > 0 ? absl::StrCat(" in placement epoch ", epoch)
+                  : absl::StrCat(" (it lives on host ", placement_.HostOfDenseShard(static_cast<int>(shard)), ")")));
   }
   return it->second;
 }
@@ -227,32 +314,81 @@ absl::Status HostService::HandlePlacement(const transport::DecodedMessage& reque
   absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getUpdate());
   if (!table.ok()) return table.status();
   const std::string me = absl::StrCat("host-", config_.host_index);
-  std::vector<int> model_layer;  // Switch layer index -> model layer
-  for (int l = 0; l < config_.model.layers; ++l) {
-    if (config_.model.IsSwitchLayer(l)) model_layer.push_back(l);
-  }
-  size_t mine = 0;
+  std::vector<coordinator::ActorKey> mine;
   for (const auto& [actor, hosts] : table->entries) {
     if (std::find(hosts.begin(), hosts.end(), me) == hosts.end()) continue;
-    ++mine;
-    const bool held = actor.dense ? shards_.count(actor.shard) > 0
-                                  : actor.layer < model_layer.size() &&
-                                        experts_.count({static_cast<uint32_t>(model_layer[actor.layer]), actor.expert}) > 0;
-    if (!held) {
-      return absl::FailedPreconditionError(absl::StrCat("placement epoch ", table->epoch, " puts ", actor.ToString(),
-                                                        " on ", me, ", which does not hold it (moving actors between "
-                                                        "hosts is not served yet)"));
+    if (absl::Status s = CheckKey(actor); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": ", s.message()));
+    }
+    mine.push_back(actor);
+  }
+  // Built and swapped on the runtime's thread (the backend's), one table at a time.
+  placement_strand_->Post([this, epoch = table->epoch, mine = std::move(mine), responder]() mutable {
+    if (absl::Status s = ApplyPlacement(epoch, mine); !s.ok()) {
+      SY_LOG(WARNING) << "placement epoch " << epoch << " refused: " << s;
+      FailAndCount(registry_, responder, s);
+      return;
+    }
+    capnp::MallocMessageBuilder b;
+    coordinator::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(epoch);
+    responder.Reply(b);
+  });
+  return absl::OkStatus();
+}
+
+absl::Status HostService::ApplyPlacement(uint64_t epoch, const std::vector<coordinator::ActorKey>& mine) {
+  const uint64_t current = placement_epoch_.load();
+  if (epoch < current) {
+    absl::Status stale =
+        absl::AbortedError(absl::StrCat("stale placement epoch ", epoch, "; current is ", current));
+    stale.SetPayload(transport::kCurrentEpochPayload, absl::Cord(absl::StrCat(current)));
+    return stale;
+  }
+  std::vector<coordinator::ActorKey> added;
+  {
+    absl::MutexLock lock(&actors_mu_);
+    for (const coordinator::ActorKey& key : mine) {
+      if (actors_.count(key) == 0) added.push_back(key);
     }
   }
-  if (mine != experts_.size() + shards_.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("placement epoch ", table->epoch, " places ", mine,
-                                                      " actors on ", me, ", which holds ",
-                                                      experts_.size() + shards_.size()));
+  // Build every new actor before changing anything: a failure leaves the host as it was.
+  std::map<coordinator::ActorKey, std::shared_ptr<ParamActor>> built;
+  for (const coordinator::ActorKey& key : added) {
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = BuildActor(key, /*awaiting_restore=*/true);
+    if (!actor.ok()) return actor.status();
+    built[key] = *std::move(actor);
   }
-  placement_epoch_.store(table->epoch);
-  capnp::MallocMessageBuilder b;
-  coordinator::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(table->epoch);
-  responder.Reply(b);
+  const std::set<coordinator::ActorKey> wanted(mine.begin(), mine.end());
+  std::vector<std::pair<coordinator::ActorKey, std::shared_ptr<ParamActor>>> removed;
+  std::vector<std::shared_ptr<ParamActor>> all;
+  {
+    absl::MutexLock lock(&actors_mu_);
+    for (auto it = actors_.begin(); it != actors_.end();) {
+      if (wanted.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      removed.emplace_back(it->first, std::move(it->second));
+      awaiting_restore_.erase(it->first);
+      it = actors_.erase(it);
+    }
+    for (auto& [key, actor] : built) {
+      actors_[key] = std::move(actor);
+      awaiting_restore_.insert(key);
+    }
+    all = AllActors();
+    placement_epoch_.store(epoch);
+  }
+  step_->Tell(SetActorsMsg{std::move(all)});
+  const std::string me = absl::StrCat("host-", config_.host_index);
+  for (auto& [key, actor] : removed) {
+    actor->Tell(RemovedMsg{absl::StrCat(key.ToString(), " is no longer placed on ", me, " (placement epoch ", epoch,
+                                        ")")});
+  }
+  if (!added.empty() || !removed.empty()) {
+    SY_LOG(INFO) << "placement epoch " << epoch << ": " << added.size() << " actors added (waiting for a restore), "
+                 << removed.size() << " removed";
+  }
   return absl::OkStatus();
 }
 
@@ -386,6 +522,14 @@ absl::Status HostService::HandleStep(const transport::DecodedMessage& request, t
     if (body->getTotalMicroBatches() != static_cast<uint32_t>(config_.micro_batches)) {
       return absl::InvalidArgumentError(absl::StrCat("totalMicroBatches ", body->getTotalMicroBatches(),
                                                      " but the host trains with M = ", config_.micro_batches));
+    }
+  }
+  if (phase != proto::expert::StepPhase::STATUS) {
+    absl::MutexLock lock(&actors_mu_);
+    if (!awaiting_restore_.empty()) {
+      return absl::UnavailableError(absl::StrCat("step ", step, ": ", awaiting_restore_.size(),
+                                                 " actor(s) placed on this host are being restored (first: ",
+                                                 awaiting_restore_.begin()->ToString(), ")"));
     }
   }
   switch (phase) {

@@ -7,11 +7,19 @@
 // inconsistent step/version -> InvalidArgument. Failures get an error reply and
 // change nothing. Metrics: sy_host_requests_total{kind}, sy_host_request_bytes_total,
 // sy_host_errors_total{code} (+ the actors' and StepActor's).
-// Thread-safe: Handle may run on any thread (it only Tells actors).
+// With a coordinator: a placement table may add actors to this host (built at
+// runtime, refused with Unavailable until a checkpoint restore loads them; while
+// any is waiting, step commits are refused too) or remove some (NotFound from
+// then on); a data request stamped with a placement epoch older than the last
+// accepted table is refused with Aborted naming the current epoch.
+// Thread-safe: Handle may run on any thread (it only Tells actors; the actor set
+// is guarded by a mutex, and placement changes run on one strand of the runtime,
+// the thread that uses the backend).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -57,8 +65,10 @@ class HostService {
   ~HostService();
 
   void Handle(transport::DecodedMessage request, transport::Responder responder);
-  size_t num_experts() const { return experts_.size(); }
-  size_t num_shards() const { return shards_.size(); }
+  size_t num_experts() const;
+  size_t num_shards() const;
+  // Actors placed here at runtime whose restore has not landed yet.
+  size_t num_awaiting_restore() const;
   uint64_t step_timeouts() const { return step_->timeouts(); }
   // Highest training step a forward/backward/commit named so far (0 before any).
   uint64_t highest_step_seen() const { return highest_step_seen_.load(); }
@@ -69,16 +79,33 @@ class HostService {
   uint64_t placement_epoch() const { return placement_epoch_.load(); }
 
  private:
-  explicit HostService(const HostConfig& config, metrics::Registry* registry);
+  HostService(const HostConfig& config, gpu::Backend* backend, metrics::Registry* registry);
+  // A new actor for `key` with the model's initial weights for it (valid ones unless
+  // awaiting_restore). Uses the backend: call on the runtime's thread once serving.
+  absl::StatusOr<std::shared_ptr<ParamActor>> BuildActor(const coordinator::ActorKey& key,
+                                                         bool awaiting_restore);
+  // InvalidArgument when `key` names no actor of this model.
+  absl::Status CheckKey(const coordinator::ActorKey& key) const;
+  // Aborted (with the current epoch as transport::kCurrentEpochPayload) when the request
+  // carries a placement epoch older than the accepted one; epoch 0 is not checked.
+  absl::Status CheckEpoch(const transport::DecodedMessage& request) const;
+  // Makes the actors placed on this host exactly `mine` (on placement_strand_).
+  absl::Status ApplyPlacement(uint64_t epoch, const std::vector<coordinator::ActorKey>& mine);
+  // The actor set in key order (for the StepActor).
+  std::vector<std::shared_ptr<ParamActor>> AllActors() const ABSL_SHARED_LOCKS_REQUIRED(actors_mu_);
+  absl::Status Dispatch(proto::MessageKind kind, const transport::DecodedMessage& request,
+                        transport::Responder responder);
   absl::Status HandleForward(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandleBackward(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandlePush(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandlePull(const transport::DecodedMessage& request, transport::Responder responder);
   absl::Status HandleStep(const transport::DecodedMessage& request, transport::Responder responder);
-  // A coordinator's placement update: accepted when it places on this host exactly the
-  // actors it holds (moving actors between hosts is not served yet: FailedPrecondition).
+  // A coordinator's placement update: actors it adds to this host are built and wait for
+  // a restore, actors it no longer places here are removed. A table older than the
+  // accepted one is refused (Aborted); one naming actors the model lacks, InvalidArgument.
   absl::Status HandlePlacement(const transport::DecodedMessage& request, transport::Responder responder);
-  // Checkpoint stream out / restore chunk in (host_state_stream.cc).
+  // Checkpoint stream out / restore chunk in (host_state_stream.cc). A completed restore
+  // to step S rolls the step protocol back to S and lets a restoring actor serve.
   absl::Status HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder);
   // The actor of a coordinator key (Switch-layer index -> model layer); NotFound when not held.
   absl::StatusOr<std::shared_ptr<ParamActor>> ActorOf(const coordinator::ActorKey& actor) const;
@@ -90,12 +117,17 @@ class HostService {
   void NoteStep(uint64_t step);
 
   HostConfig config_;
+  gpu::Backend* backend_;
   trainer::StaticPlacement placement_;
+  std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shard_params_;  // dense shard -> canonical parameter index
+  std::vector<int> switch_layers_;      // Switch-layer index (coordinator keys) -> model layer
   metrics::Registry* registry_;
   actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
-  std::map<std::pair<uint32_t, uint32_t>, std::shared_ptr<ParamActor>> experts_;
-  std::map<uint32_t, std::shared_ptr<ParamActor>> shards_;
+  std::shared_ptr<actor::Strand> placement_strand_;
+  mutable absl::Mutex actors_mu_;
+  std::map<coordinator::ActorKey, std::shared_ptr<ParamActor>> actors_ ABSL_GUARDED_BY(actors_mu_);
+  std::set<coordinator::ActorKey> awaiting_restore_ ABSL_GUARDED_BY(actors_mu_);
   std::shared_ptr<StepActor> step_;
   std::atomic<uint64_t> highest_step_seen_{0};
   std::atomic<uint64_t> placement_epoch_{0};

@@ -3,7 +3,9 @@
 // actor parks the request until it gets there) and streams it to the coordinator
 // as chunks through the coordinator link; a stateStream {checkpoint, chunkIn}
 // collects a restored state chunk by chunk and, once the last one verifies
-// (size, checksum), installs it and rolls the step protocol back to its version.
+// (size, checksum), installs it and rolls the step protocol back to its version
+// (the actor and the StepActor drop the open step and answer its waiting requests
+// Aborted); an actor placed here at runtime starts serving once its restore landed.
 // Migration and replication streams are not served (FailedPrecondition). With
 // --fail_checkpoint_at_step (tests) the experts refuse one checkpoint.
 #include <algorithm>
@@ -34,13 +36,14 @@ void ReplyStream(transport::Responder& responder, const coordinator::ActorKey& a
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ParamActor>> HostService::ActorOf(const coordinator::ActorKey& actor) const {
-  if (actor.dense) return Shard(actor.shard);
-  int seen = 0;
-  for (int l = 0; l < config_.model.layers; ++l) {
-    if (!config_.model.IsSwitchLayer(l)) continue;
-    if (seen++ == static_cast<int>(actor.layer)) return Expert(static_cast<uint32_t>(l), actor.expert);
+  if (absl::Status s = CheckKey(actor); !s.ok()) return absl::NotFoundError(s.message());
+  absl::MutexLock lock(&actors_mu_);
+  auto it = actors_.find(actor);
+  if (it == actors_.end()) {
+    return absl::NotFoundError(absl::StrCat(actor.ToString(), " is not on host ", config_.host_index,
+                                            " in placement epoch ", placement_epoch_.load()));
   }
-  return absl::NotFoundError(absl::StrCat("no Switch layer ", actor.layer, " in this model"));
+  return it->second;
 }
 
 absl::Status HostService::HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder) {
@@ -115,8 +118,18 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
   restore.version = in.getVersion();
   restore.bytes = std::move(whole);
   const uint32_t chunks = in.getCount();
-  restore.done = [this, responder, key = *key, chunks, version = in.getVersion()](absl::Status s) mutable {
+  restore.done = [this, responder, key = *key, chunks, version = in.getVersion(),
+                  restored = std::weak_ptr<ParamActor>(*actor)](absl::Status s) mutable {
     if (!s.ok()) return FailAndCount(registry_, responder, s);
+    {
+      absl::MutexLock lock(&actors_mu_);
+      auto it = actors_.find(key);
+      if (it != actors_.end() && it->second == restored.lock()) awaiting_restore_.erase(key);
+    }
+    // Requests naming steps after `version` belonged to the abandoned timeline.
+    uint64_t seen = highest_step_seen_.load();
+    while (seen > version && !highest_step_seen_.compare_exchange_weak(seen, version)) {
+    }
     step_->Tell(RollbackMsg{version});
     ReplyStream(responder, key, chunks, true);
   };

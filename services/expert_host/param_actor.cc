@@ -2,6 +2,7 @@
 #include "services/expert_host/param_actor.h"
 
 #include <chrono>
+#include <type_traits>
 
 #include <capnp/message.h>
 
@@ -26,7 +27,8 @@ std::string ActorIdentity::Name() const {
 }
 
 ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
-                       std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every)
+                       std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every,
+                       bool awaiting_restore)
     : Actor(executor,
             id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
             registry),
@@ -36,7 +38,60 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       segments_(state_->segments()),
       checkpoint_every_(checkpoint_every),
       registry_(registry) {
-  Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
+  if (awaiting_restore) {
+    Become("restoring", [this](ParamActorMsg& msg) { HandleAwaitingRestore(msg); });
+  } else {
+    Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
+  }
+}
+
+void ParamActor::HandleAwaitingRestore(ParamActorMsg& msg) {
+  if (auto* m = std::get_if<RestoreMsg>(&msg)) {
+    OnRestore(*m);
+    return;
+  }
+  if (auto* m = std::get_if<StatusMsg>(&msg)) {
+    OnStatus(*m);
+    return;
+  }
+  const absl::Status restoring = absl::UnavailableError(
+      absl::StrCat(id_.Name(), " is being restored (placed on this host at runtime; its state is not loaded yet)"));
+  std::visit(
+      [&](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
+                      std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg>) {
+          Refuse(m.responder, restoring);
+        } else if constexpr (std::is_same_v<M, FinalizeMsg> || std::is_same_v<M, ApplyMsg> ||
+                             std::is_same_v<M, SnapshotMsg>) {
+          m.done(restoring);
+        }
+      },
+      msg);
+}
+
+void ParamActor::OnRestore(RestoreMsg& m) {
+  absl::Status s = state_->LoadState(m.version, m.bytes);
+  if (s.ok()) {
+    snapshots_.erase(snapshots_.upper_bound(m.version), snapshots_.end());
+    // The abandoned timeline's requests: the trainers roll back and send them again.
+    saved_.clear();
+    FailParked(absl::AbortedError(absl::StrCat(id_.Name(), ": rolled back to step ", m.version,
+                                               " (checkpoint restore); replay from step ", m.version + 1)),
+               absl::InfiniteFuture());
+    Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
+  }
+  m.done(s);
+}
+
+void ParamActor::OnStatus(StatusMsg& m) {
+  absl::StatusOr<uint64_t> checksum = state_->Checksum();
+  if (!checksum.ok()) {
+    m.done(checksum.status());
+    return;
+  }
+  m.done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
+                          state_->contributions()});
 }
 
 void ParamActor::Handle(ParamActorMsg& msg) {
@@ -71,24 +126,12 @@ void ParamActor::Handle(ParamActorMsg& msg) {
     }
     m->done(kept->second);
   } else if (auto* m = std::get_if<RestoreMsg>(&msg)) {
-    absl::Status s = state_->LoadState(m->version, m->bytes);
-    if (s.ok()) {
-      snapshots_.erase(snapshots_.upper_bound(m->version), snapshots_.end());
-      // Requests of the abandoned timeline: the trainers roll back and send them again.
-      saved_.clear();
-      FailParked(absl::AbortedError(absl::StrCat(id_.Name(), ": restored to version ", m->version,
-                                                 " from a checkpoint; roll back and replay")),
-                 absl::InfiniteFuture());
-    }
-    m->done(s);
+    OnRestore(*m);
   } else if (auto* m = std::get_if<StatusMsg>(&msg)) {
-    absl::StatusOr<uint64_t> checksum = state_->Checksum();
-    if (!checksum.ok()) {
-      m->done(checksum.status());
-      return;
-    }
-    m->done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
-                             state_->contributions()});
+    OnStatus(*m);
+  } else if (auto* m = std::get_if<RemovedMsg>(&msg)) {
+    saved_.clear();
+    FailParked(absl::NotFoundError(m->why), absl::InfiniteFuture());
   }
 }
 

@@ -6,7 +6,12 @@
 // their transport Responder. A request for a version the actor has not reached
 // waits (parked) until an Apply moves the version there, or until its deadline
 // (then DeadlineExceeded). A request for an older version is refused
-// (FailedPrecondition: stale step) and changes nothing.
+// (FailedPrecondition: stale step) and changes nothing. An actor placed on the
+// host at runtime starts "restoring": its weights are not valid until a
+// checkpoint restore lands, and until then every request is refused with
+// Unavailable and changes nothing. A restore to version S (any state) rolls the
+// actor back: the open step's contributions and saved activations are dropped
+// and parked requests are answered Aborted ("rolled back to step S").
 // Thread-safe as every Actor: Tell from any thread.
 #pragma once
 
@@ -98,14 +103,19 @@ struct SnapshotMsg {
   absl::Time deadline;
   std::function<void(absl::StatusOr<std::string>)> done;
 };
-// Installs checkpointed state at `version` (restore); parked requests are redispatched.
+// Installs checkpointed state at `version` (restore): the open step is dropped, parked
+// requests fail with Aborted, and a restoring actor starts serving.
 struct RestoreMsg {
   uint64_t version = 0;
   std::string bytes;
   std::function<void(absl::Status)> done;
 };
-using ParamActorMsg =
-    std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg, SnapshotMsg, RestoreMsg>;
+// The actor is no longer placed on this host: parked requests fail with `why` (NotFound).
+struct RemovedMsg {
+  std::string why;
+};
+using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
+                                   SnapshotMsg, RestoreMsg, RemovedMsg>;
 
 // What the actor is: an expert (layer, expert) or a dense shard.
 struct ActorIdentity {
@@ -121,8 +131,10 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   // d_model/d_ff/dropout for experts (config), state holds the parameters.
   // With checkpoint_every = N > 0 the actor keeps its state at the last
   // kKeptSnapshots multiples of N, so a checkpoint asked for late still finds it.
+  // With awaiting_restore the actor refuses everything but status until a restore.
   ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
-             std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every = 0);
+             std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every = 0,
+             bool awaiting_restore = false);
   static constexpr size_t kKeptSnapshots = 4;
   const ActorIdentity& identity() const { return id_; }
   // The gradient-norm segments the actor owns (fixed at construction).
@@ -135,6 +147,10 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
     gpu::ExpertDropout dropout;
   };
   void Handle(ParamActorMsg& msg);
+  // The "restoring" behavior: status and restore are served, everything else is Unavailable.
+  void HandleAwaitingRestore(ParamActorMsg& msg);
+  void OnRestore(RestoreMsg& m);
+  void OnStatus(StatusMsg& m);
   // True when the message must wait for a newer version (then it is parked).
   bool ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline);
   absl::Status Stale(uint64_t wanted_version, const char* what) const;

@@ -56,15 +56,19 @@ void StepActor::Handle(StepActorMsg& msg) {
   } else if (auto* m = std::get_if<FinalizedMsg>(&msg)) {
     OnFinalized(*m);
   } else if (auto* m = std::get_if<RollbackMsg>(&msg)) {
-    const absl::Status rolled = absl::AbortedError(
-        absl::StrCat("the host was restored to version ", m->version, " (checkpoint): roll back and replay"));
+    const absl::Status rolled = absl::AbortedError(absl::StrCat(
+        "rolled back to step ", m->version, " (checkpoint restore): replay from step ", m->version + 1));
     for (auto& r : gathers_) FailAndCount(registry_, r, rolled);
     for (auto& r : appliers_) FailAndCount(registry_, r, rolled);
     Reset();
     version_ = m->version;
-    SY_LOG(INFO) << "restored to version " << version_;
+    MaybeInstallActors();
+    SY_LOG(INFO) << "rolled back to step " << version_;
+  } else if (auto* m = std::get_if<SetActorsMsg>(&msg)) {
+    pending_actors_ = std::move(m->actors);
+    MaybeInstallActors();
   } else if (auto* m = std::get_if<AppliedMsg>(&msg)) {
-    if (m->step != version_ + 1 || !applying_) return;
+    if (m->step != version_ + 1 || m->round != round_ || !applying_) return;
     apply_error_.Update(m->status);
     if (++applied_ < actors_.size()) return;
     if (!apply_error_.ok()) {
@@ -74,6 +78,7 @@ void StepActor::Handle(StepActorMsg& msg) {
       applying_ = false;
       applied_ = 0;
       apply_error_ = absl::OkStatus();
+      ++round_;  // answers of the failed attempt still on their way are ignored
       return;
     }
     version_ = m->step;
@@ -86,10 +91,19 @@ void StepActor::Handle(StepActorMsg& msg) {
       r.Reply(reply.header);
     }
     Reset();
+    MaybeInstallActors();
   }
 }
 
+void StepActor::MaybeInstallActors() {
+  if (!pending_actors_.has_value() || finalizing_ || applying_) return;
+  actors_ = *std::move(pending_actors_);
+  pending_actors_.reset();
+  squares_.assign(actors_.size(), {});
+}
+
 void StepActor::Reset() {
+  ++round_;
   if (timer_ != 0) CancelTimer(timer_);
   timer_ = 0;
   opened_ = false;
@@ -153,16 +167,16 @@ void StepActor::OnCommit(CommitMsg& m) {
   finalizing_ = true;
   auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
   for (size_t i = 0; i < actors_.size(); ++i) {
-    const uint64_t step = m.step;
-    actors_[i]->Tell(FinalizeMsg{step, [self, step, i](absl::StatusOr<std::vector<double>> squares) {
-                                   self->Tell(FinalizedMsg{step, i, std::move(squares)});
+    const uint64_t step = m.step, round = round_;
+    actors_[i]->Tell(FinalizeMsg{step, [self, step, round, i](absl::StatusOr<std::vector<double>> squares) {
+                                   self->Tell(FinalizedMsg{step, round, i, std::move(squares)});
                                  }});
   }
   if (actors_.empty()) AnswerGathers();
 }
 
 void StepActor::OnFinalized(FinalizedMsg& m) {
-  if (m.step != version_ + 1 || !finalizing_) return;
+  if (m.step != version_ + 1 || m.round != round_ || !finalizing_) return;
   if (m.squares.ok()) {
     squares_[m.actor] = *std::move(m.squares);
   } else {
@@ -232,11 +246,12 @@ void StepActor::OnApply(StepApplyMsg& m) {
   if (applying_) return;
   applying_ = true;
   auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
-  const uint64_t step = m.step;
+  const uint64_t step = m.step, round = round_;
   for (auto& a : actors_) {
-    a->Tell(ApplyMsg{step, m.clip_scale, m.lr, [self, step](absl::Status s) { self->Tell(AppliedMsg{step, s}); }});
+    a->Tell(ApplyMsg{step, m.clip_scale, m.lr,
+                     [self, step, round](absl::Status s) { self->Tell(AppliedMsg{step, round, s}); }});
   }
-  if (actors_.empty()) Tell(AppliedMsg{step, absl::OkStatus()});
+  if (actors_.empty()) Tell(AppliedMsg{step, round, absl::OkStatus()});
 }
 
 void StepActor::OnStatus(HostStatusMsg& m) {

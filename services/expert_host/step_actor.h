@@ -6,13 +6,17 @@
 // timeout (counted from when the host first sees it) is reported: an ERROR log
 // naming the step and the missing micro-batches, sy_host_step_timeouts_total,
 // and parked gathers fail with Aborted (the coordinator's recovery retries
-// higher up). The host keeps serving meanwhile and drops nothing.
+// higher up). The host keeps serving meanwhile and drops nothing. The set of
+// actors follows the placement (SetActorsMsg): it is replaced between steps, never
+// while a step is being closed or applied (then the new set waits for the end of
+// that step or for a rollback).
 // Thread-safe as every Actor.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <variant>
 #include <vector>
@@ -49,14 +53,18 @@ struct HostStatusMsg {
 struct StepSeenMsg {
   uint64_t step = 0;
 };
-// Internal: one actor closed the step / applied it.
+// Internal: one actor closed the step / applied it. `round` names the step attempt the
+// request belonged to (a rollback or a failed attempt starts a new one; late answers
+// of an older one are ignored).
 struct FinalizedMsg {
   uint64_t step = 0;
+  uint64_t round = 0;
   size_t actor = 0;
   absl::StatusOr<std::vector<double>> squares;
 };
 struct AppliedMsg {
   uint64_t step = 0;
+  uint64_t round = 0;
   absl::Status status;
 };
 
@@ -67,8 +75,13 @@ struct RollbackMsg {
   uint64_t version = 0;
 };
 
+// The placement changed: the host's actors are now `actors` (in key order).
+struct SetActorsMsg {
+  std::vector<std::shared_ptr<ParamActor>> actors;
+};
+
 using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
-                                  AppliedMsg, RollbackMsg>;
+                                  AppliedMsg, RollbackMsg, SetActorsMsg>;
 
 class StepActor : public actor::Actor<StepActorMsg> {
  public:
@@ -89,8 +102,12 @@ class StepActor : public actor::Actor<StepActorMsg> {
   void AnswerGathers();
   std::vector<uint32_t> Missing() const;
   void Reset();
+  // Installs pending_actors_ when no step is being closed or applied.
+  void MaybeInstallActors();
 
   std::vector<std::shared_ptr<ParamActor>> actors_;
+  std::optional<std::vector<std::shared_ptr<ParamActor>>> pending_actors_;  // the next set, once between steps
+  uint64_t round_ = 0;  // bumped by Reset
   int m_;
   absl::Duration step_timeout_;
   metrics::Registry* registry_;

@@ -3,7 +3,11 @@
 // stale step, backward without forward, a second contribution) get error
 // replies and leave every actor's checksum unchanged; requests for the next
 // version wait for the apply; an incomplete step is reported after the step
-// timeout while the host keeps answering.
+// timeout while the host keeps answering. Recovery: a coordinator table that adds
+// an actor makes it wait (Unavailable) for a chunkIn restore, a removed actor
+// answers NotFound, a restore in the middle of a step aborts its waiting requests
+// and the replayed step matches a fresh host's, and requests with a stale placement
+// epoch are refused.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -11,13 +15,19 @@
 
 #include <gtest/gtest.h>
 
+#include "common/storage/checksum.h"
 #include "common/transport/envelope_codec.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/inproc_transport.h"
 #include "gpu/model/model.h"
 #include "proto/expert.capnp.h"
+#include "proto/coordinator.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/coordinator/placement.h"
+#include "services/coordinator/placement_codec.h"
+#include "services/coordinator/rpc_util.h"
 #include "services/expert_host/host_service.h"
+#include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_client.h"
 #include "services/trainer/step_wire.h"
@@ -49,7 +59,10 @@ struct BucketSpec {
   bool training = true;
   uint32_t rows = 3, d_model = 8;
   std::vector<uint64_t> shape;  // default (rows, d_model)
+  uint64_t epoch = 0;           // placement epoch in the envelope
 };
+
+using coordinator::ActorKey;
 
 class HostServiceTest : public ::testing::Test {
  protected:
@@ -104,6 +117,7 @@ class HostServiceTest : public ::testing::Test {
   absl::StatusOr<transport::DecodedMessage> Forward(const BucketSpec& b) {
     capnp::MallocMessageBuilder header;
     auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    env.setPlacementEpoch(b.epoch);
     auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
     auto bucket = body.initBucket();
     bucket.setStep(b.step);
@@ -131,6 +145,7 @@ class HostServiceTest : public ::testing::Test {
   absl::StatusOr<transport::DecodedMessage> Backward(const BucketSpec& b) {
     capnp::MallocMessageBuilder header;
     auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+    env.setPlacementEpoch(b.epoch);
     auto body = env.initBody().initAs<proto::expert::ExpertBackwardRequest>();
     auto bucket = body.initBucket();
     bucket.setStep(b.step);
@@ -156,6 +171,155 @@ class HostServiceTest : public ::testing::Test {
     auto gathered = steps_->GatherNorms(step);
     ASSERT_TRUE(gathered.ok()) << gathered.status();
     ASSERT_TRUE(steps_->Apply(step, 1.0f, 0.01f).ok());
+  }
+
+  // Every actor of the model: the static placement over host-0 and host-1, with
+  // `moved` actors on the other host instead.
+  std::map<ActorKey, std::vector<std::string>> StaticTable(const std::vector<ActorKey>& moved = {}) const {
+    coordinator::ModelShape shape{2, 4, static_cast<uint32_t>(NumShards())};
+    std::map<ActorKey, std::vector<std::string>> entries;
+    for (const ActorKey& a : shape.Actors()) {
+      size_t host = coordinator::InitialHostIndex(a, shape, 2);
+      if (std::find(moved.begin(), moved.end(), a) != moved.end()) host = 1 - host;
+      entries[a] = {absl::StrCat("host-", host)};
+    }
+    return entries;
+  }
+
+  static size_t NumShards() { return trainer::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
+
+  absl::Status SendPlacement(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries) {
+    coordinator::PlacementTable table(coordinator::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
+    if (absl::Status s = table.Restore(epoch, std::move(entries)); !s.ok()) return s;
+    capnp::MallocMessageBuilder header;
+    auto req = coordinator::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT,
+                                                                           epoch);
+    coordinator::TableToProto(table, {}, req.initUpdate());
+    return client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10)).status();
+  }
+
+  // A made-up checkpointed state of `key` (weights, m, v), different per actor and per `salt`.
+  static std::string StateOf(const ActorKey& key, int salt) {
+    const auto infos = gpu::ParamInfos(SmallConfig());
+    const int64_t n = key.dense ? infos[trainer::DenseShardParams(infos)[key.shard]].numel : 8 * 16 * 2 + 16 + 8;
+    std::vector<float> values(static_cast<size_t>(3 * n));
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = static_cast<float>((i * 37 + key.layer * 11 + key.expert * 5 + key.shard * 3 + salt) % 101);
+      values[i] = 0.002f * x - 0.1f;            // weights
+      values[n + i] = 0.0001f * x;              // m
+      values[2 * n + i] = 0.00001f * (x + 1);   // v
+    }
+    return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  }
+
+  // Sends `state` as a checkpoint restore of `key` at `version`, in two chunks.
+  absl::Status Restore(const ActorKey& key, uint64_t version, const std::string& state, uint64_t epoch) {
+    const size_t half = state.size() / 8 * 4;
+    for (uint32_t index = 0; index < 2; ++index) {
+      capnp::MallocMessageBuilder header;
+      auto req = coordinator::InitBody<proto::expert::StateStreamRequest>(header, proto::MessageKind::STATE_STREAM,
+                                                                          epoch);
+      req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
+      key.ToProto(req.initActor());
+      req.setCheckpointId(1);
+      auto in = req.initChunkIn();
+      in.setVersion(version);
+      in.setIndex(index);
+      in.setCount(2);
+      in.setOffset(index == 0 ? 0 : half);
+      in.setTotalBytes(state.size());
+      in.setChecksum(storage::ChecksumOf(state));
+      const absl::string_view bytes = index == 0 ? absl::string_view(state).substr(0, half)
+                                                 : absl::string_view(state).substr(half);
+      auto frames = coordinator::AttachState(header, bytes);
+      auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
+      if (!reply.ok()) return reply.status();
+    }
+    return absl::OkStatus();
+  }
+
+  // Restores every actor host-0 holds in the static placement at `version`.
+  void RestoreAll(uint64_t version, int salt) {
+    for (const auto& [key, hosts] : StaticTable()) {
+      if (hosts[0] != "host-0") continue;
+      ASSERT_TRUE(Restore(key, version, StateOf(key, salt), 0).ok()) << key.ToString();
+    }
+  }
+
+  absl::StatusOr<std::vector<float>> PullExpert(uint32_t layer, uint32_t expert, uint64_t version = 0) {
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
+    auto body = env.initBody().initAs<proto::parameter::PullRequest>();
+    body.setTarget(proto::parameter::PullTarget::EXPERT);
+    body.setExpertLayer(layer);
+    body.setExpertIndex(expert);
+    body.setVersion(version);
+    auto reply = client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10));
+    if (!reply.ok()) return reply.status();
+    std::vector<float> values(reply->envelope().getTensors()[0].getShape()[0]);
+    if (absl::Status s = trainer::DecodeFloats(reply->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+                                               values.data());
+        !s.ok()) {
+      return s;
+    }
+    return values;
+  }
+
+  // A request sent without waiting; `Wait` returns its outcome.
+  struct Pending {
+    absl::Mutex mu;
+    bool done = false;
+    absl::Status status;
+    absl::Status Wait() {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(&done));
+      return status;
+    }
+    bool Done() {
+      absl::MutexLock lock(&mu);
+      return done;
+    }
+  };
+  std::shared_ptr<Pending> ForwardAsync(const BucketSpec& b) {
+    auto pending = std::make_shared<Pending>();
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
+    auto bucket = body.initBucket();
+    bucket.setStep(b.step);
+    bucket.setMicroBatch(b.micro_batch);
+    bucket.setLayer(b.layer);
+    bucket.setExpert(b.expert);
+    body.setTokenCount(b.rows);
+    body.setDModel(b.d_model);
+    body.setVersion(b.version);
+    body.setTraining(b.training);
+    transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
+                         {b.rows, b.d_model});
+    const std::vector<float> x = Input(b);
+    client_->CallAsync({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+                       absl::Now() + absl::Seconds(20), [pending](absl::StatusOr<transport::DecodedMessage> r) {
+                         absl::MutexLock lock(&pending->mu);
+                         pending->status = r.status();
+                         pending->done = true;
+                       });
+    return pending;
+  }
+  std::shared_ptr<Pending> GatherAsync(uint64_t step) {
+    auto pending = std::make_shared<Pending>();
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::STEP_COMMIT);
+    auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
+    body.setStep(step);
+    body.setPhase(proto::expert::StepPhase::GATHER_NORMS);
+    body.setTotalMicroBatches(kM);
+    client_->CallAsync({"host-0"}, header, {}, absl::Now() + absl::Seconds(20),
+                       [pending](absl::StatusOr<transport::DecodedMessage> r) {
+                         absl::MutexLock lock(&pending->mu);
+                         pending->status = r.status();
+                         pending->done = true;
+                       });
+    return pending;
   }
 
   std::vector<uint64_t> Checksums() {
@@ -412,6 +576,193 @@ TEST_F(HostServiceTest, AnIncompleteStepIsReportedAndTheHostKeepsServing) {
   eval.training = false;
   eval.step = 0;
   EXPECT_TRUE(Forward(eval).ok());  // still serving
+}
+
+TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIsGone) {
+  // A step-2 forward parked on expert (0, 2), which the table moves away.
+  BucketSpec parked;
+  parked.layer = 0;
+  parked.expert = 2;
+  parked.step = 2;
+  parked.version = 1;
+  std::shared_ptr<Pending> waiting = ForwardAsync(parked);
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_FALSE(waiting->Done());
+
+  // Epoch 1: expert (0, 1) joins host-0 (it was host-1's), expert (0, 2) leaves it.
+  const ActorKey joined = ActorKey::Expert(0, 1), left = ActorKey::Expert(0, 2);
+  ASSERT_TRUE(SendPlacement(1, StaticTable({joined, left})).ok());
+  EXPECT_EQ(service_->placement_epoch(), 1u);
+  EXPECT_EQ(service_->num_experts(), 4u);
+  EXPECT_EQ(service_->num_awaiting_restore(), 1u);
+  EXPECT_EQ(waiting->Wait().code(), absl::StatusCode::kNotFound) << waiting->Wait();
+
+  BucketSpec to_left = parked;
+  to_left.step = 1;
+  to_left.version = 0;
+  EXPECT_EQ(Forward(to_left).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(PullExpert(0, 2).status().code(), absl::StatusCode::kNotFound);
+
+  const std::vector<uint64_t> before = Checksums();
+  BucketSpec to_joined = to_left;
+  to_joined.expert = 1;
+  auto refused = Forward(to_joined);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("is being restored"), std::string::npos) << refused.status();
+  EXPECT_EQ(Backward(to_joined).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(PullExpert(0, 1).status().code(), absl::StatusCode::kUnavailable);
+  std::vector<trainer::MicroBatchStatsValue> stats(kM);
+  for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
+  EXPECT_EQ(steps_->Commit(1, stats).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Checksums(), before);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->version, 0u);
+  for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);
+
+  // The restore lands (the coordinator's RestoreCheckpoint at step 0): the actor serves its weights.
+  const std::string state = StateOf(joined, 1);
+  ASSERT_TRUE(Restore(joined, 0, state, 1).ok());
+  EXPECT_EQ(service_->num_awaiting_restore(), 0u);
+  auto weights = PullExpert(0, 1);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ASSERT_EQ(weights->size() * sizeof(float) * 3, state.size());
+  EXPECT_EQ(0, std::memcmp(weights->data(), state.data(), weights->size() * sizeof(float)));
+  auto forward = Forward(to_joined);
+  ASSERT_TRUE(forward.ok()) << forward.status();
+  ASSERT_TRUE(Backward(to_joined).ok());
+  CompleteStep(1);
+  auto applied = steps_->Status(0);
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(applied->version, 1u);
+  for (const auto& a : applied->actors) EXPECT_EQ(a.version, 1u);
+}
+
+TEST_F(HostServiceTest, ARestoreInTheMiddleOfAStepAbortsItsWaitersAndTheReplayMatchesAFreshHost) {
+  BucketSpec b;  // expert (0, 0)
+  ASSERT_TRUE(Forward(b).ok());
+  ASSERT_TRUE(Backward(b).ok());
+  CompleteStep(1);
+
+  // Step 2 half done: micro-batch 0's contribution kept, micro-batch 1 ran forward
+  // only, micro-batch 0 committed, the leader's gather waits for micro-batch 1, and
+  // a step-3 forward waits for version 2.
+  BucketSpec mb0 = b, mb1 = b;
+  mb0.step = mb1.step = 2;
+  mb0.version = mb1.version = 1;
+  mb1.micro_batch = 1;
+  ASSERT_TRUE(Forward(mb0).ok());
+  ASSERT_TRUE(Backward(mb0).ok());
+  ASSERT_TRUE(Forward(mb1).ok());
+  trainer::MicroBatchStatsValue first;
+  first.micro_batch = 0;
+  ASSERT_TRUE(steps_->Commit(2, {first}).ok());
+  std::shared_ptr<Pending> gather = GatherAsync(2);
+  BucketSpec ahead = b;
+  ahead.step = 3;
+  ahead.version = 2;
+  std::shared_ptr<Pending> forward = ForwardAsync(ahead);
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_FALSE(gather->Done());
+  ASSERT_FALSE(forward->Done());
+
+  // Recovery rolls the cluster back to step 1.
+  RestoreAll(1, 5);
+  for (auto* pending : {gather.get(), forward.get()}) {
+    const absl::Status s = pending->Wait();
+    EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+    EXPECT_NE(s.message().find("rolled back to step 1"), std::string::npos) << s;
+  }
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->version, 1u);
+  EXPECT_TRUE(status->missing_micro_batches.empty()) << "the step-2 commit was dropped";
+  for (const auto& a : status->actors) {
+    EXPECT_EQ(a.version, 1u);
+    EXPECT_EQ(a.contributions, 0u);
+  }
+
+  // The replay of step 2: both micro-batches, commit, gather, apply.
+  auto replay = [&] {
+    for (BucketSpec* m : {&mb0, &mb1}) {
+      ASSERT_TRUE(Forward(*m).ok());
+      ASSERT_TRUE(Backward(*m).ok());
+    }
+    CompleteStep(2);
+  };
+  replay();
+  const std::vector<uint64_t> recovered = Checksums();
+
+  TearDown();
+  Start(absl::Seconds(30));  // a fresh host, restored at step 1 from the same checkpoint
+  RestoreAll(1, 5);
+  replay();
+  EXPECT_EQ(Checksums(), recovered);
+}
+
+TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothing) {
+  ASSERT_TRUE(SendPlacement(3, StaticTable()).ok());
+  EXPECT_EQ(service_->placement_epoch(), 3u);
+  EXPECT_EQ(service_->num_awaiting_restore(), 0u);
+  auto older = SendPlacement(2, StaticTable());
+  EXPECT_EQ(older.code(), absl::StatusCode::kAborted) << older;
+  EXPECT_EQ(service_->placement_epoch(), 3u);
+
+  const std::vector<uint64_t> before = Checksums();
+  BucketSpec stale;
+  stale.epoch = 2;
+  auto forward = Forward(stale);
+  EXPECT_EQ(forward.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(forward.status().message().find("stale placement epoch 2; current is 3"), std::string::npos)
+      << forward.status();
+  EXPECT_EQ(coordinator::CurrentEpochFrom(forward.status()), 3u);
+  BucketSpec current = stale;
+  current.epoch = 3;
+  ASSERT_TRUE(Forward(current).ok());  // a forward keeps nothing but the saved activations
+  EXPECT_EQ(Backward(stale).status().code(), absl::StatusCode::kAborted);
+
+  capnp::MallocMessageBuilder push_header;
+  {
+    auto env = trainer::InitEnvelope(push_header, proto::MessageKind::PARAM_PUSH);
+    env.setPlacementEpoch(1);
+    auto body = env.initBody().initAs<proto::parameter::PushRequest>();
+    body.setShard(0);
+    body.setStep(1);
+    body.initMicroBatches(1).set(0, 0);
+    body.setElementCount(2048);
+    transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32, {2048});
+  }
+  std::vector<float> g(2048, 1.0f);
+  EXPECT_EQ(client_->Call({"host-0"}, push_header, {trainer::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+                          absl::Now() + absl::Seconds(10))
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
+
+  capnp::MallocMessageBuilder commit_header;
+  {
+    auto env = trainer::InitEnvelope(commit_header, proto::MessageKind::STEP_COMMIT);
+    env.setPlacementEpoch(2);
+    auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
+    body.setStep(1);
+    body.setPhase(proto::expert::StepPhase::COMMIT);
+    body.setTotalMicroBatches(kM);
+    body.initMicroBatches(2).set(1, 1);
+  }
+  EXPECT_EQ(client_->Call({"host-0"}, commit_header, {}, absl::Now() + absl::Seconds(10)).status().code(),
+            absl::StatusCode::kAborted);
+
+  EXPECT_EQ(Checksums(), before);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->version, 0u);
+  for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);
+  EXPECT_EQ(status->missing_micro_batches.size(), static_cast<size_t>(kM));  // the stale commit counted nothing
+  // Epoch 0 (no coordinator) is not checked.
+  BucketSpec unchecked = current;
+  unchecked.epoch = 0;
+  unchecked.micro_batch = 1;
+  EXPECT_TRUE(Forward(unchecked).ok());
 }
 
 }  // namespace
