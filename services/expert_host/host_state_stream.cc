@@ -54,9 +54,9 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
   if (body->getPurpose() != proto::expert::StatePurpose::CHECKPOINT) {
     return absl::FailedPreconditionError("expert host: migration and replication streams are not served yet");
   }
-  absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
-  if (!actor.ok()) return actor.status();
   if (body->which() == proto::expert::StateStreamRequest::STREAM_OUT) {
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
+    if (!actor.ok()) return actor.status();
     trainer::CoordinatorLink* link = coordinator_.load();
     if (link == nullptr) return absl::FailedPreconditionError("expert host: no coordinator link to stream to");
     const auto out = body->getStreamOut();
@@ -86,6 +86,7 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
     return absl::OkStatus();
   }
   // chunkIn: one chunk of a restored state; the whole state is installed after the last.
+  if (absl::Status s = CheckKey(*key); !s.ok()) return absl::NotFoundError(s.message());
   const auto in = body->getChunkIn();
   if (request.message().data.size() != 1) return absl::InvalidArgumentError("a state chunk carries one frame");
   const transport::Frame& frame = request.data(0);
@@ -114,26 +115,32 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
   if (whole.size() != in.getTotalBytes() || storage::ChecksumOf(whole) != in.getChecksum()) {
     return absl::DataLossError(absl::StrCat("restored state of ", key->ToString(), " does not verify"));
   }
-  RestoreMsg restore;
-  restore.version = in.getVersion();
-  restore.bytes = std::move(whole);
-  const uint32_t chunks = in.getCount();
-  restore.done = [this, responder, key = *key, chunks, version = in.getVersion(),
-                  restored = std::weak_ptr<ParamActor>(*actor)](absl::Status s) mutable {
-    if (!s.ok()) return FailAndCount(registry_, responder, s);
-    {
-      absl::MutexLock lock(&actors_mu_);
-      auto it = actors_.find(key);
-      if (it != actors_.end() && it->second == restored.lock()) awaiting_restore_.erase(key);
-    }
-    // Requests naming steps after `version` belonged to the abandoned timeline.
-    uint64_t seen = highest_step_seen_.load();
-    while (seen > version && !highest_step_seen_.compare_exchange_weak(seen, version)) {
-    }
-    step_->Tell(RollbackMsg{version});
-    ReplyStream(responder, key, chunks, true);
-  };
-  (*actor)->Tell(std::move(restore));
+  // The actor is looked up on the placement strand: a table handled before this chunk
+  // (it may have placed the actor here) is in force by then.
+  placement_strand_->Post([this, responder, key = *key, chunks = in.getCount(), version = in.getVersion(),
+                           bytes = std::move(whole)]() mutable {
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(key);
+    if (!actor.ok()) return FailAndCount(registry_, responder, actor.status());
+    RestoreMsg restore;
+    restore.version = version;
+    restore.bytes = std::move(bytes);
+    restore.done = [this, responder, key, chunks, version,
+                    restored = std::weak_ptr<ParamActor>(*actor)](absl::Status s) mutable {
+      if (!s.ok()) return FailAndCount(registry_, responder, s);
+      {
+        absl::MutexLock lock(&actors_mu_);
+        auto it = actors_.find(key);
+        if (it != actors_.end() && it->second == restored.lock()) awaiting_restore_.erase(key);
+      }
+      // Requests naming steps after `version` belonged to the abandoned timeline.
+      uint64_t seen = highest_step_seen_.load();
+      while (seen > version && !highest_step_seen_.compare_exchange_weak(seen, version)) {
+      }
+      step_->Tell(RollbackMsg{version});
+      ReplyStream(responder, key, chunks, true);
+    };
+    (*actor)->Tell(std::move(restore));
+  });
   return absl::OkStatus();
 }
 

@@ -189,13 +189,43 @@ class HostServiceTest : public ::testing::Test {
   static size_t NumShards() { return trainer::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
 
   absl::Status SendPlacement(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries) {
+    return SendPlacementAsync(epoch, std::move(entries))->Wait();
+  }
+
+  // A request sent without waiting; `Wait` returns its outcome.
+  struct Pending {
+    absl::Mutex mu;
+    bool done = false;
+    absl::Status status;
+    absl::Status Wait() {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(&done));
+      return status;
+    }
+    bool Done() {
+      absl::MutexLock lock(&mu);
+      return done;
+    }
+  };
+  std::shared_ptr<Pending> CallAsync(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {}) {
+    auto pending = std::make_shared<Pending>();
+    client_->CallAsync({"host-0"}, header, std::move(data), absl::Now() + absl::Seconds(20),
+                       [pending](absl::StatusOr<transport::DecodedMessage> r) {
+                         absl::MutexLock lock(&pending->mu);
+                         pending->status = r.status();
+                         pending->done = true;
+                       });
+    return pending;
+  }
+
+  std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries) {
     coordinator::PlacementTable table(coordinator::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
-    if (absl::Status s = table.Restore(epoch, std::move(entries)); !s.ok()) return s;
+    EXPECT_TRUE(table.Restore(epoch, std::move(entries)).ok());
     capnp::MallocMessageBuilder header;
     auto req = coordinator::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT,
                                                                            epoch);
     coordinator::TableToProto(table, {}, req.initUpdate());
-    return client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10)).status();
+    return CallAsync(header);
   }
 
   // A made-up checkpointed state of `key` (weights, m, v), different per actor and per `salt`.
@@ -265,23 +295,7 @@ class HostServiceTest : public ::testing::Test {
     return values;
   }
 
-  // A request sent without waiting; `Wait` returns its outcome.
-  struct Pending {
-    absl::Mutex mu;
-    bool done = false;
-    absl::Status status;
-    absl::Status Wait() {
-      absl::MutexLock lock(&mu);
-      mu.Await(absl::Condition(&done));
-      return status;
-    }
-    bool Done() {
-      absl::MutexLock lock(&mu);
-      return done;
-    }
-  };
   std::shared_ptr<Pending> ForwardAsync(const BucketSpec& b) {
-    auto pending = std::make_shared<Pending>();
     capnp::MallocMessageBuilder header;
     auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
     auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
@@ -297,29 +311,16 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> x = Input(b);
-    client_->CallAsync({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
-                       absl::Now() + absl::Seconds(20), [pending](absl::StatusOr<transport::DecodedMessage> r) {
-                         absl::MutexLock lock(&pending->mu);
-                         pending->status = r.status();
-                         pending->done = true;
-                       });
-    return pending;
+    return CallAsync(header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)});
   }
   std::shared_ptr<Pending> GatherAsync(uint64_t step) {
-    auto pending = std::make_shared<Pending>();
     capnp::MallocMessageBuilder header;
     auto env = trainer::InitEnvelope(header, proto::MessageKind::STEP_COMMIT);
     auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
     body.setStep(step);
     body.setPhase(proto::expert::StepPhase::GATHER_NORMS);
     body.setTotalMicroBatches(kM);
-    client_->CallAsync({"host-0"}, header, {}, absl::Now() + absl::Seconds(20),
-                       [pending](absl::StatusOr<transport::DecodedMessage> r) {
-                         absl::MutexLock lock(&pending->mu);
-                         pending->status = r.status();
-                         pending->done = true;
-                       });
-    return pending;
+    return CallAsync(header);
   }
 
   std::vector<uint64_t> Checksums() {
@@ -636,6 +637,18 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
   ASSERT_TRUE(applied.ok());
   EXPECT_EQ(applied->version, 1u);
   for (const auto& a : applied->actors) EXPECT_EQ(a.version, 1u);
+}
+
+TEST_F(HostServiceTest, ARestoreSentRightBehindItsPlacementFindsTheActor) {
+  // The coordinator sends the table and then the restore chunks without waiting in between.
+  const ActorKey joined = ActorKey::Dense(1);  // host-1's shard
+  std::shared_ptr<Pending> placed = SendPlacementAsync(4, StaticTable({joined}));
+  const std::string state = StateOf(joined, 2);
+  const absl::Status restored = Restore(joined, 0, state, 4);
+  EXPECT_TRUE(restored.ok()) << restored;
+  ASSERT_TRUE(placed->Wait().ok());
+  EXPECT_EQ(service_->num_awaiting_restore(), 0u);
+  EXPECT_EQ(service_->num_shards(), (NumShards() + 1) / 2 + 1);
 }
 
 TEST_F(HostServiceTest, ARestoreInTheMiddleOfAStepAbortsItsWaitersAndTheReplayMatchesAFreshHost) {
