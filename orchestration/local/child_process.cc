@@ -17,9 +17,9 @@
 namespace sy::local {
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(std::string role, const std::vector<std::string>& argv,
-                                                 std::string log_path) {
+                                                 std::string log_path, bool append) {
   if (argv.empty()) return absl::InvalidArgumentError(absl::StrCat(role, ": empty command line"));
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
   if (log_fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat(role, ": cannot open log ", log_path, ": ", strerror(errno)));
   }

@@ -20,11 +20,11 @@ namespace sy::local {
 class ChildProcess {
  public:
   // Starts argv[0] (a path) with `argv`, stdin from /dev/null, output to
-  // `log_path` (truncated). FailedPrecondition (not retryable) when the log
+  // `log_path` (truncated, or appended to with `append`: a restarted process). FailedPrecondition (not retryable) when the log
   // cannot be opened or the program cannot be executed (e.g. missing binary):
   // the message names the role and the path.
   static absl::StatusOr<ChildProcess> Start(std::string role, const std::vector<std::string>& argv,
-                                            std::string log_path);
+                                            std::string log_path, bool append = false);
 
   const std::string& role() const { return role_; }
   const std::string& log_path() const { return log_path_; }

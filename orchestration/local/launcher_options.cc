@@ -43,6 +43,15 @@ Setter Seconds(double LauncherOptions::*field, const char* name) {
   };
 }
 
+Setter Step(int64_t LauncherOptions::*field, const char* name) {
+  return [=](LauncherOptions& o, const std::string& v) {
+    int64_t x;
+    if (!absl::SimpleAtoi(v, &x) || x < 0) return BadValue(name, v, "an integer >= 0");
+    o.*field = x;
+    return absl::OkStatus();
+  };
+}
+
 Setter Text(std::string LauncherOptions::*field, const char* name) {
   return [=](LauncherOptions& o, const std::string& v) {
     if (v.empty()) return BadValue(name, v, "a non-empty value");
@@ -108,22 +117,21 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
                          return absl::OkStatus();
                        }}},
       {"checkpoint_every", {"with the coordinator: a consistent checkpoint every N steps into its database (0: none)",
-                            [](O& o, const std::string& v) {
-                              if (!absl::SimpleAtoi(v, &o.checkpoint_every) || o.checkpoint_every < 0) {
-                                return BadValue("checkpoint_every", v, "an integer >= 0");
-                              }
-                              return absl::OkStatus();
-                            }}},
+                            Step(&O::checkpoint_every, "checkpoint_every")}},
       {"restore_from", {"resume from a checkpoint in this database (an earlier run's workdir or its coordinator.db)",
                         Text(&O::restore_from, "restore_from")}},
       {"restore_checkpoint", {"with --restore_from: the checkpoint id to resume from (default 0: the newest)",
-                              [](O& o, const std::string& v) {
-                                if (!absl::SimpleAtoi(v, &o.restore_checkpoint) || o.restore_checkpoint < 0) {
-                                  return BadValue("restore_checkpoint", v, "an integer >= 0");
-                                }
-                                return absl::OkStatus();
-                              }}},
+                              Step(&O::restore_checkpoint, "restore_checkpoint")}},
       {"coordinator_args", {"extra flags for sy-coordinator, space separated", Words(&O::coordinator_args)}},
+      {"kill_host_at_step", {"fault test: SIGKILL the last host once step K is done; the coordinator re-places its "
+                             "actors and the run replays from the latest checkpoint (0: never)",
+                             Step(&O::kill_host_at_step, "kill_host_at_step")}},
+      {"kill_trainer_at_step", {"fault test: SIGKILL the last trainer once step K is done; the others replay its "
+                                "micro-batches from the latest checkpoint (0: never)",
+                                Step(&O::kill_trainer_at_step, "kill_trainer_at_step")}},
+      {"kill_coordinator_at_step", {"fault test: SIGKILL the coordinator once step K is done and restart it on the "
+                                    "same database and endpoint (0: never)",
+                                    Step(&O::kill_coordinator_at_step, "kill_coordinator_at_step")}},
   };
   return *flags;
 }
@@ -153,6 +161,29 @@ absl::Status CheckShape(const LauncherOptions& o) {
   }
   if (o.restore_checkpoint > 0 && o.restore_from.empty()) {
     return absl::InvalidArgumentError("--restore_checkpoint needs --restore_from");
+  }
+  const struct {
+    const char* name;
+    int64_t step;
+    int needed;     // processes of that kind needed (a survivor must remain)
+    int have;
+    const char* kind;
+  } kills[] = {{"kill_host_at_step", o.kill_host_at_step, 2, o.hosts, "--hosts"},
+               {"kill_trainer_at_step", o.kill_trainer_at_step, 2, o.trainers, "--trainers"},
+               {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"}};
+  for (const auto& k : kills) {
+    if (k.step == 0) continue;
+    if (!o.coordinator || o.hosts == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--", k.name, " needs the coordinator (--hosts >= 1, --coordinator=true)"));
+    }
+    if (k.have < k.needed) return absl::InvalidArgumentError(absl::StrCat("--", k.name, " needs ", k.kind, " >= ", k.needed));
+    if (k.step >= o.steps) {
+      return absl::InvalidArgumentError(absl::StrCat("--", k.name, "=", k.step, " is not before the last step (--steps=", o.steps, ")"));
+    }
+  }
+  if ((o.kill_host_at_step > 0 || o.kill_trainer_at_step > 0) && o.checkpoint_every == 0) {
+    return absl::InvalidArgumentError("--kill_host_at_step and --kill_trainer_at_step need --checkpoint_every > 0 "
+                                      "(recovery replays from the latest checkpoint)");
   }
   // The trainer's parser checks the model flags (names, ranges, consistency).
   std::vector<std::string> trainer_args = o.model_flags;

@@ -34,6 +34,12 @@ struct LauncherOptions {
   std::string restore_from;      // --restore_from: an earlier run's workdir or its coordinator.db
   int64_t restore_checkpoint = 0;  // --restore_checkpoint: checkpoint id to resume from (0: the newest)
   std::vector<std::string> coordinator_args;  // --coordinator_args: extra flags for sy-coordinator
+  // Fault injection (0: none): SIGKILL the last host / the last trainer / the
+  // coordinator once trainer 0 reported this step; the coordinator is restarted
+  // on the same database and endpoint.
+  int64_t kill_host_at_step = 0;
+  int64_t kill_trainer_at_step = 0;
+  int64_t kill_coordinator_at_step = 0;
   std::vector<std::string> model_flags;   // every other flag, as given ("--name=value")
 };
 

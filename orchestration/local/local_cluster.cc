@@ -8,11 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "orchestration/local/child_process.h"
@@ -57,6 +59,8 @@ class ProgressEcho {
       if (in.eof()) break;  // an unfinished line: read it again next time
       offset_ += line.size() + 1;
       if (!absl::StartsWith(line, "step ")) continue;
+      const std::string number = line.substr(5, line.find('/') - 5);
+      if (int64_t step; absl::SimpleAtoi(number, &step)) last_step_ = step;
       if (terminal_) {
         out_ << "\r" << line << "\033[K" << std::flush;
         open_line_ = true;
@@ -65,6 +69,9 @@ class ProgressEcho {
       }
     }
   }
+
+  // The step of the newest progress line (0 before any; lower again after a rollback).
+  int64_t last_step() const { return last_step_; }
 
   void Finish() {
     Pump();
@@ -78,6 +85,7 @@ class ProgressEcho {
   bool terminal_;
   std::streamoff offset_ = 0;
   bool open_line_ = false;
+  int64_t last_step_ = 0;
 };
 
 class Cluster {
@@ -114,6 +122,10 @@ class Cluster {
     progress_.reset();
     if (!s.ok()) return s;
     if (facts) {
+      facts->recoveries += facts_before_restart_.recoveries;
+      facts->checkpoints += facts_before_restart_.checkpoints;
+      facts->migrations += facts_before_restart_.migrations;
+      facts->replications += facts_before_restart_.replications;
       if (absl::Status added = AddFacts(*facts); !added.ok()) return added;
     }
     return Report();
@@ -172,15 +184,31 @@ class Cluster {
     return absl::OkStatus();
   }
 
-  absl::Status StartCoordinator() {
+  // Starts sy-coordinator (again, on `endpoint` and appending to its log, after a
+  // kill) and waits for its ready file.
+  absl::Status StartCoordinator(const std::string& endpoint = "") {
     absl::StatusOr<std::vector<std::string>> argv = CoordinatorCommand(o_, bin_dir_);
     if (!argv.ok()) return argv.status();
-    if (absl::Status s = Start("coordinator", *argv, &coordinator_); !s.ok()) return s;
+    const bool restart = !endpoint.empty();
+    if (restart) {
+      for (std::string& arg : *argv) {
+        if (absl::StartsWith(arg, "--listen=")) arg = "--listen=" + endpoint;
+      }
+      std::error_code ec;
+      std::filesystem::remove(Path("coordinator.ready"), ec);
+      coordinator_.clear();
+    }
+    absl::StatusOr<ChildProcess> child = ChildProcess::Start("coordinator", *argv, Path("coordinator.log"), restart);
+    if (!child.ok()) {
+      StopAll();
+      return child.status();
+    }
+    coordinator_.push_back(*std::move(child));
     const Clock::time_point ready_deadline = After(o_.ready_timeout_s);
     while (true) {
       if (std::optional<std::string> ep = ReadEndpoint(Path("coordinator.ready"))) {
         coordinator_endpoint_ = *ep;
-        out_ << "sy-local: coordinator ready at " << *ep << std::endl;
+        out_ << "sy-local: coordinator " << (restart ? "restarted" : "ready") << " at " << *ep << std::endl;
         return absl::OkStatus();
       }
       if (coordinator_[0].Poll()) return Failed(coordinator_[0], "exited before writing its ready file");
@@ -275,17 +303,18 @@ class Cluster {
   absl::Status WaitForTrainers() {
     while (true) {
       if (progress_) progress_->Pump();
+      if (absl::Status s = InjectFaults(); !s.ok()) return s;
       bool all_done = true;
       for (ChildProcess& t : trainers_) {
         if (!t.Poll()) {
           all_done = false;
-        } else if (!t.Succeeded()) {
+        } else if (!t.Succeeded() && !Killed(t)) {
           return Failed(t, "failed");
         }
       }
       if (all_done) return absl::OkStatus();
       for (ChildProcess& h : hosts_) {
-        if (h.Poll()) return Failed(h, "exited while the trainers were running");
+        if (h.Poll() && !Killed(h)) return Failed(h, "exited while the trainers were running");
       }
       for (ChildProcess& c : coordinator_) {
         if (c.Poll()) return Failed(c, "exited while the trainers were running");
@@ -299,12 +328,44 @@ class Cluster {
     if (progress_) progress_->Finish();
     StopAll();
     for (const ChildProcess& h : hosts_) {
-      if (!h.Succeeded()) return Failed(h, "did not stop cleanly on SIGTERM");
+      if (!h.Succeeded() && !Killed(h)) return Failed(h, "did not stop cleanly on SIGTERM");
     }
     for (const ChildProcess& c : coordinator_) {
       if (!c.Succeeded()) return Failed(c, "did not stop cleanly on SIGTERM");
     }
     return absl::OkStatus();
+  }
+
+  bool Killed(const ChildProcess& c) const { return killed_.count(c.role()) > 0; }
+
+  // --kill_*_at_step: SIGKILL once trainer 0's progress reached the step (once each).
+  absl::Status InjectFaults() {
+    const int64_t step = progress_ ? progress_->last_step() : 0;
+    auto due = [&](int64_t at, bool& done) {
+      if (at == 0 || done || step < at) return false;
+      done = true;
+      return true;
+    };
+    if (due(o_.kill_host_at_step, host_killed_)) KillNow(hosts_.back(), "--kill_host_at_step", step);
+    if (due(o_.kill_trainer_at_step, trainer_killed_)) KillNow(trainers_.back(), "--kill_trainer_at_step", step);
+    if (due(o_.kill_coordinator_at_step, coordinator_killed_)) {
+      // What the coordinator counted so far would die with it: keep it for summary.json.
+      absl::StatusOr<ClusterFacts> before = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+      if (!before.ok()) return Failed(coordinator_[0], absl::StrCat("did not answer before its kill: ", before.status().message()));
+      facts_before_restart_ = *before;
+      ++facts_before_restart_.recoveries;  // the restart and the rebuild of its state
+      KillNow(coordinator_[0], "--kill_coordinator_at_step", step);
+      while (!coordinator_[0].Poll()) std::this_thread::sleep_for(kPollInterval);
+      return StartCoordinator(coordinator_endpoint_);
+    }
+    return absl::OkStatus();
+  }
+
+  void KillNow(ChildProcess& c, const char* flag, int64_t step) {
+    out_ << "\nsy-local: " << flag << ": SIGKILL " << c.role() << " (pid " << c.pid() << ") after step " << step
+         << std::endl;
+    killed_.insert(c.role());
+    c.Signal(SIGKILL);
   }
 
   absl::Status CheckStopAndDeadline() {
@@ -387,6 +448,9 @@ class Cluster {
   std::vector<ChildProcess> hosts_;
   std::vector<ChildProcess> trainers_;
   std::optional<ProgressEcho> progress_;
+  std::set<std::string> killed_;  // roles SIGKILLed on purpose (--kill_*_at_step)
+  bool host_killed_ = false, trainer_killed_ = false, coordinator_killed_ = false;
+  ClusterFacts facts_before_restart_;  // counts of a coordinator killed and restarted
 };
 
 // Flags every process shares: device, threads, log level, then the model flags as given.

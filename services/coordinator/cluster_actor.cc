@@ -275,6 +275,13 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
   reply.setReregister(s.code() == absl::StatusCode::kNotFound);
   request.responder.Reply(b);
   if (!s.ok()) return;
+  const NodeInfo* node = membership_.Find(id);
+  if (node != nullptr && node->role == NodeRole::kTrainer && node->draining) {
+    // A trainer's last heartbeat says it finished: it leaves, it did not fail.
+    membership_.MarkFailed(id);
+    SY_LOG(INFO) << "trainer " << id << " finished at step " << node->step << " and left";
+    return;
+  }
   const uint64_t step = membership_.MaxStep(NodeRole::kHost);
   if (step > step_) {
     step_ = step;
@@ -324,7 +331,7 @@ void ClusterActor::OnTick() {
     if (failed.role == NodeRole::kHost) {
       OnHostFailed(failed.id, "missed heartbeats");
     } else {
-      SY_LOG(WARNING) << "trainer " << failed.id << " missed heartbeats: it left";
+      OnTrainerFailed(failed.id);
     }
   }
   After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
@@ -383,6 +390,17 @@ void ClusterActor::OnHostFailed(const std::string& host, const std::string& why)
   if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
   PlacementChanged();
   Recover(absl::StrCat("host ", host, " failed"));
+}
+
+void ClusterActor::OnTrainerFailed(const std::string& trainer) {
+  const size_t left = membership_.AliveCount(NodeRole::kTrainer);
+  SY_LOG(WARNING) << "trainer " << trainer << " missed heartbeats: failed (" << left << " trainers left)";
+  if (!table_.initialized() || left == 0) return;  // nothing was running, or nobody is left to replay
+  // Its micro-batches of the open step are lost: the survivors replay from the
+  // latest checkpoint and split the micro-batches among themselves.
+  ++recoveries_;
+  if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
+  Recover(absl::StrCat("trainer ", trainer, " failed"));
 }
 
 void ClusterActor::AbortCheckpointInProgress(const std::string& why) {
@@ -489,6 +507,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       recovering_ = false;
       phase_ = "training";
       step_ = event.step;
+      auto_checkpoint_target_ = event.step;  // the replay passes the later boundaries again
       RollbackTrainers(event.step, event.id);
       if (pending_restore_) {
         capnp::MallocMessageBuilder b;
@@ -496,6 +515,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
         pending_restore_->Reply(b);
         pending_restore_.reset();
       }
+      MaybeAutoCheckpoint();
       return;
     case CatalogEvent::Kind::kRestoreFailed:
       SY_LOG(ERROR) << "restore of checkpoint " << event.id << " failed: " << event.status;
@@ -510,16 +530,21 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
 }
 
 void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
+  std::vector<std::string> alive;  // the live trainers, in rank order: they split the micro-batches
   for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
-    if (!trainer.alive) continue;
+    if (trainer.alive) alive.push_back(trainer.id);
+  }
+  for (const std::string& trainer : alive) {
     capnp::MallocMessageBuilder b;
     auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
     req.setEpoch(table_.epoch());
     auto rollback = req.initRollback();
     rollback.setStep(step);
     rollback.setCheckpointId(checkpoint_id);
-    rpc_->CallAsync(AddressOf(trainer.id), b, {}, absl::Now() + options_.call_timeout,
-                    [id = trainer.id](absl::StatusOr<transport::DecodedMessage> reply) {
+    auto ids = rollback.initTrainers(static_cast<unsigned>(alive.size()));
+    for (size_t i = 0; i < alive.size(); ++i) ids.set(static_cast<unsigned>(i), alive[i]);
+    rpc_->CallAsync(AddressOf(trainer), b, {}, absl::Now() + options_.call_timeout,
+                    [id = trainer](absl::StatusOr<transport::DecodedMessage> reply) {
                       if (!reply.ok()) SY_LOG(WARNING) << "rollback of trainer " << id << ": " << reply.status();
                     });
   }

@@ -84,6 +84,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void PlacementChanged();
   void StartMigrations(const std::vector<Move>& moves);
   void OnHostFailed(const std::string& host, const std::string& why);
+  // A trainer that stopped heartbeating without saying it finished: roll the survivors back.
+  void OnTrainerFailed(const std::string& trainer);
   void Recover(const std::string& why);
   void StartCheckpoint(uint64_t at_step);
   // A checkpoint being taken while state is rolled back would mix versions: drop it.

@@ -75,6 +75,30 @@ TEST(LauncherOptions, BadFlagsAreNamed) {
   }
 }
 
+TEST(LauncherOptions, FaultFlagsNeedASurvivorAndACheckpoint) {
+  // Base() has --steps=3.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--hosts=1", "--trainers=2", "--checkpoint_every=1", "--kill_host_at_step=1"}, "needs --hosts >= 2"},
+      {{"--hosts=2", "--trainers=1", "--checkpoint_every=1", "--kill_trainer_at_step=1"}, "needs --trainers >= 2"},
+      {{"--hosts=2", "--trainers=2", "--kill_host_at_step=1"}, "need --checkpoint_every > 0"},
+      {{"--hosts=2", "--trainers=2", "--checkpoint_every=1", "--kill_host_at_step=3"}, "not before the last step"},
+      {{"--hosts=2", "--coordinator=false", "--kill_coordinator_at_step=1"}, "needs the coordinator"},
+      {{"--hosts=2", "--kill_coordinator_at_step=x"}, "--kill_coordinator_at_step=x"},
+  };
+  for (const auto& [args, expected] : refused) {
+    absl::StatusOr<LauncherOptions> o = ParseWith(args);
+    ASSERT_FALSE(o.ok()) << args.back();
+    EXPECT_NE(o.status().message().find(expected), std::string::npos) << o.status();
+  }
+  absl::StatusOr<LauncherOptions> o = ParseWith({"--hosts=2", "--trainers=2", "--checkpoint_every=1",
+                                                 "--kill_host_at_step=1", "--kill_trainer_at_step=2",
+                                                 "--kill_coordinator_at_step=2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->kill_host_at_step, 1);
+  EXPECT_EQ(o->kill_trainer_at_step, 2);
+  EXPECT_EQ(o->kill_coordinator_at_step, 2);
+}
+
 TEST(CoreSplit, FloorOfCoresPerProcessAtLeastOne) {
   EXPECT_EQ(ThreadsPerProcess(2, 1), 2);
   EXPECT_EQ(ThreadsPerProcess(2, 4), 1);
