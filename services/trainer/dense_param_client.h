@@ -31,6 +31,9 @@ class DenseParamClient {
   // copied); Flush waits for every push's acknowledgement.
   absl::Status Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads);
   absl::Status Flush();
+  // Forgets the pushes in flight without waiting for them (a rollback replays
+  // their step; a push to a lost host would hold Flush until its deadline).
+  void Abandon() { pushes_.clear(); }
   // Waits until every shard reached `version`, then copies the values into params.
   absl::Status Pull(uint64_t version, gpu::ParamBlock* params);
   // Copies every expert's weights at `version` into params.

@@ -338,8 +338,8 @@ absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
 absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Records& records) {
   SY_LOG(INFO) << id_ << ": rollback to step " << order.step << " (checkpoint " << order.checkpoint_id
                << ", epoch " << order.epoch << "): replaying";
-  // Pushes of the abandoned step: their answers (or Aborted) no longer matter.
-  if (absl::Status s = dense_->Flush(); !s.ok()) SY_LOG(INFO) << id_ << ": abandoned pushes: " << s;
+  // Pushes of the abandoned step: their answers no longer matter, and one to a lost host would never come.
+  dense_->Abandon();
   if (!order.trainers.empty()) {
     absl::StatusOr<TrainerSlot> slot = SlotIn(order.trainers, id_);
     if (!slot.ok()) {
@@ -420,7 +420,17 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
       step = static_cast<int64_t>(order->step) + 1;
       continue;
     }
-    if (step > o.steps) break;
+    if (step > o.steps) {
+      if (!leader()) break;
+      // The checksum pulls every expert: a host lost now still gets a rollback and a replay.
+      absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
+      if (checksum.ok()) {
+        result.param_checksum = *checksum;
+        break;
+      }
+      if (absl::Status waited = AwaitRollback(o.steps, checksum.status()); !waited.ok()) return waited;
+      continue;
+    }
     const auto step_start = std::chrono::steady_clock::now();
     StepMetrics metrics;
     metrics.step = step;
@@ -459,9 +469,6 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
   std::vector<double> throughput;
   for (const auto& [s, tokens_per_s] : records.throughput) throughput.push_back(tokens_per_s);
   result.median_tokens_per_s = Median(throughput);
-  absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
-  if (!checksum.ok()) return checksum.status();
-  result.param_checksum = *checksum;
   if (absl::Status s = ReportRunEnd(result, o.workdir, static_cast<int>(options_.hosts.size()),
                                     slot_.count, progress);
       !s.ok()) {
