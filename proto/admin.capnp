@@ -123,6 +123,8 @@ struct ClusterStatus {
   # Replicas added since the coordinator started.
   latestCheckpointStep @14 :UInt64;
   # Step of the newest committed checkpoint (with latestCheckpoint; 0 = none).
+  checkpointInProgressStep @15 :UInt64;
+  # Step of checkpointInProgress (0 = none).
 }
 
 struct Move {

@@ -100,6 +100,10 @@ absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step,
         if (s.getLatestCheckpointStep() >= step) return absl::OkStatus();
         seen = absl::StrCat("checkpoint ", s.getLatestCheckpoint(), " at step ", s.getLatestCheckpointStep());
       }
+      if (s.getCheckpointInProgress() != 0 && s.getCheckpointInProgressStep() > step) {
+        return absl::NotFoundError(absl::StrCat("the checkpoint at step ", step, " was not committed (newest: ",
+                                                seen, ")"));
+      }
     } else if (status.status().code() != absl::StatusCode::kUnavailable &&
                status.status().code() != absl::StatusCode::kDeadlineExceeded) {
       return status.status();

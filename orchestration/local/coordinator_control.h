@@ -37,7 +37,8 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
 
 // Waits until the coordinator at `endpoint` has committed a checkpoint at `step` or
 // later (the last automatic one of a run, taken after the trainers finished).
-// DeadlineExceeded after `timeout`, naming the newest checkpoint it saw.
+// NotFound when the coordinator gave that one up (it is taking a later one);
+// DeadlineExceeded after `timeout`. Both name the newest checkpoint it saw.
 absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout);
 
 // What the coordinator saw of a run, for summary.json.

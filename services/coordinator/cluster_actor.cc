@@ -432,6 +432,7 @@ void ClusterActor::Recover(const std::string& why) {
 void ClusterActor::StartCheckpoint(uint64_t at_step) {
   const uint64_t id = next_checkpoint_id_++;
   checkpoint_in_progress_ = id;
+  checkpoint_in_progress_step_ = at_step;
   BeginCheckpoint begin;
   begin.info.id = id;
   begin.info.step = at_step;
@@ -597,6 +598,7 @@ void ClusterActor::AdminStatus(transport::Responder& responder) {
   status.setLatestCheckpointStep(latest_checkpoint_step_);
   status.setPhase(phase_);
   status.setCheckpointInProgress(checkpoint_in_progress_);
+  status.setCheckpointInProgressStep(checkpoint_in_progress_ != 0 ? checkpoint_in_progress_step_ : 0);
   status.setPlacementReady(table_.initialized());
   status.setMaxOverMeanLoad(table_.initialized() ? MaxOverMean(loads_.HostLoads(table_)) : 0.0);
   status.setRecoveries(recoveries_);

@@ -128,6 +128,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint64_t step_ = 0;                 // highest step (actor version) a live host reported
   uint64_t latest_checkpoint_ = 0;    // newest committed id
   uint64_t latest_checkpoint_step_ = 0;  // its step
+  uint64_t checkpoint_in_progress_step_ = 0;  // step of checkpoint_in_progress_
   uint64_t next_checkpoint_id_ = 1;
   uint64_t checkpoint_in_progress_ = 0;
   uint64_t auto_checkpoint_target_ = 0;  // step of the last automatic checkpoint asked for

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Fault tests of failure recovery: a real sy-local cluster (2 hosts x 2 trainers,
+a checkpoint every 10 steps) in which one process is SIGKILLed after step 25.
+
+Host: the coordinator re-places its actors on the survivor, restores the latest
+checkpoint everywhere and rolls the trainers back. Trainer: the survivor replays
+the dead trainer's micro-batches from the latest checkpoint. Coordinator: it is
+restarted on the same database and endpoint and the run goes on. Each run must end
+with exactly the weights of the fault-free run (training is deterministic), one
+line per step in metrics.jsonl, and one recovery in summary.json.
+
+Run by ctest (tests/fault/recovery/CMakeLists.txt) as
+  SY_BIN_DIR=build/bin /usr/bin/python3 recovery_test.py RecoveryTest.test_x
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "integration", "cluster"))
+from cluster_harness import ClusterCase  # noqa: E402
+
+STEPS = 40
+CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10"]
+
+
+class RecoveryTest(ClusterCase):
+    def fault_free_and_killed(self, what):
+        plain = self.ok("plain_" + what, 2, 2, CHECKPOINTS, steps=STEPS)
+        killed = self.ok("kill_" + what, 2, 2, CHECKPOINTS + ["--kill_%s_at_step=25" % what], steps=STEPS)
+        self.assertRegex(killed.stdout, "--kill_%s_at_step: SIGKILL %s.* after step 2[5-9]" % (what, what))
+        self.assertEqual(killed.summary()["param_checksum"], plain.summary()["param_checksum"])
+        self.assertEqual(killed.summary()["recoveries"], 1)
+        self.assertEqual(plain.summary()["recoveries"], 0)
+        # Replayed steps replace their records: one line per step, the fault-free losses.
+        self.assertEqual([s["step"] for s in killed.steps()], list(range(1, STEPS + 1)))
+        self.assertEqual([s["loss"] for s in killed.steps()], [s["loss"] for s in plain.steps()])
+        # The run's last checkpoint was taken after the recovery.
+        self.assertIn(STEPS, self.committed_checkpoint_steps(killed))
+        return killed
+
+    def committed_checkpoint_steps(self, run):
+        with open(os.path.join(run.workdir, "coordinator.log")) as log:
+            return [int(line.rsplit(" ", 1)[1]) for line in log if "committed at step" in line]
+
+    def coordinator_log(self, run):
+        with open(os.path.join(run.workdir, "coordinator.log")) as log:
+            return log.read()
+
+    def test_host_sigkill_replaces_restores_and_replays(self):
+        killed = self.fault_free_and_killed("host")
+        log = self.coordinator_log(killed)
+        self.assertIn("host host-1 failed", log)
+        self.assertRegex(log, r"restoring checkpoint [0-9]+ \(step (10|20)\)")
+        with open(os.path.join(killed.workdir, "trainer-0.log")) as trainer_log:
+            self.assertRegex(trainer_log.read(), "rollback to step (10|20)")
+
+    def test_trainer_sigkill_survivor_replays_its_micro_batches(self):
+        killed = self.fault_free_and_killed("trainer")
+        log = self.coordinator_log(killed)
+        self.assertIn("trainer trainer-1 missed heartbeats: failed", log)
+        self.assertNotIn("trainer trainer-0 missed heartbeats", log, "trainer 0 finished and said so")
+
+    def test_coordinator_sigkill_restarts_on_its_database(self):
+        killed = self.fault_free_and_killed("coordinator")
+        self.assertIn("sy-local: coordinator restarted at", killed.stdout)
+        log = self.coordinator_log(killed)
+        self.assertIn("restored placement epoch", log)
+
+
+if __name__ == "__main__":
+    unittest.main()
