@@ -27,6 +27,20 @@ TEST(ClusterOptionsTest, TrainerRejectsMissingHostsAndBadIndex) {
   EXPECT_TRUE(ParseClusterTrainerOptions({"--standalone", "--data=/tmp/x", "--steps=3"}).ok());
 }
 
+TEST(ClusterOptionsTest, RecoveryTimeoutDefaultsTo120AndIsChecked) {
+  auto o = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->recovery_timeout_s, 120);
+  o = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3", "--recovery_timeout_s=7.5"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->recovery_timeout_s, 7.5);
+  for (const char* bad : {"--recovery_timeout_s=0", "--recovery_timeout_s=-1", "--recovery_timeout_s=abc"}) {
+    auto refused = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3", bad});
+    EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << bad << ": " << refused.status();
+  }
+  EXPECT_NE(ClusterTrainerHelpText().find("--recovery_timeout_s"), std::string::npos);
+}
+
 TEST(ClusterOptionsTest, HostNeedsNoDataAndChecksItsFlags) {
   auto o = ParseHostOptions({"--listen=tcp://127.0.0.1:0", "--ready_file=/tmp/r", "--host_index=1", "--num_hosts=2",
                              "--step_timeout_s=2.5", "--layers=2"});

@@ -20,7 +20,9 @@
 #include "common/transport/rpc.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/envelope.capnp.h"
+#include "gpu/model/config.h"
 #include "services/trainer/metrics_files.h"
+#include "services/trainer/placement.h"
 #include "services/trainer/rollback.h"
 #include "services/trainer/rpc_batch.h"
 
@@ -155,6 +157,33 @@ TEST(RollbackMailbox, AwaitIsBoundedAndWakesOnPost) {
   EXPECT_TRUE(mailbox.Await(absl::Seconds(30)));
   poster.join();
   EXPECT_TRUE(mailbox.Take().has_value());
+}
+
+// Everything on one host at one epoch (what the table says after host-1's actors moved to host-0).
+class AllOnOneHost : public Placement {
+ public:
+  AllOnOneHost(int num_hosts, int host, uint64_t epoch) : num_hosts_(num_hosts), host_(host), epoch_(epoch) {}
+  int num_hosts() const override { return num_hosts_; }
+  uint64_t epoch() const override { return epoch_; }
+  int HostOfExpert(int, int) const override { return host_; }
+  int HostOfDenseShard(int) const override { return host_; }
+
+ private:
+  int num_hosts_, host_;
+  uint64_t epoch_;
+};
+
+TEST(LivePlacement, ReplaceSwitchesAnswersAndTheHostsInUse) {
+  gpu::ModelConfig config;
+  config.layers = 2;
+  config.experts = 4;
+  LivePlacement live(std::make_unique<StaticPlacement>(config, 2));
+  EXPECT_EQ(live.epoch(), 0u);
+  EXPECT_EQ(HostsInUse(live, config, 3), (std::vector<int>{0, 1}));
+  live.Replace(std::make_unique<AllOnOneHost>(2, 0, 3));
+  EXPECT_EQ(live.epoch(), 3u);
+  EXPECT_EQ(live.HostOfDenseShard(1), 0);
+  EXPECT_EQ(HostsInUse(live, config, 3), (std::vector<int>{0}));
 }
 
 std::vector<std::string> Lines(const std::string& path) {
