@@ -224,10 +224,13 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
     if (!table_.initialized()) {
       MaybeInitializePlacement();
     } else if (std::find(table_.hosts().begin(), table_.hosts().end(), id) == table_.hosts().end()) {
-      const std::vector<Move> moves = table_.AddHost(id);
-      SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
-      PlacementChanged();
-      StartMigrations(moves);
+      if (absl::Status can = CanMoveActors(); !can.ok()) {
+        SY_LOG(WARNING) << "host " << id << " joined; no actors move to it: " << can.message();
+      } else {
+        const std::vector<Move> moves = table_.AddHost(id);
+        SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
+        StartMigrations(moves, absl::StrCat("host ", id, " joined"));
+      }
     } else {
       // A host the table relies on: if it lost the actors it should hold, recover them.
       std::vector<ActorKey> expected = table_.ActorsOn(id);
@@ -358,28 +361,25 @@ void ClusterActor::PlacementChanged() {
   }
 }
 
-void ClusterActor::StartMigrations(const std::vector<Move>& moves) {
-  CountMoves(moves);
-  for (const Move& m : moves) {
-    if (m.from.empty() || m.to.empty()) continue;
-    const NodeInfo* source = membership_.Find(m.from);
-    if (source == nullptr || !source->alive) continue;  // a failed source: recovery restores it
-    capnp::MallocMessageBuilder b;
-    auto req = InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
-    req.setPurpose(m.replicate ? proto::expert::StatePurpose::REPLICATION : proto::expert::StatePurpose::MIGRATION);
-    m.actor.ToProto(req.initActor());
-    auto out = req.initStreamOut();
-    out.setDestination(m.to);
-    out.setDestinationEndpoint(endpoints_[m.to]);
-    out.setAtStep(step_);
-    out.setChunkBytes(options_.chunk_bytes);
-    rpc_->CallAsync(AddressOf(m.from), b, {}, absl::Now() + options_.call_timeout,
-                    [m](absl::StatusOr<transport::DecodedMessage> reply) {
-                      if (reply.ok()) return;
-                      SY_LOG(ERROR) << "moving " << m.actor.ToString() << " from " << m.from << " to " << m.to
-                                    << " failed: " << reply.status();
-                    });
+absl::Status ClusterActor::CanMoveActors() const {
+  if (latest_checkpoint_ == 0) {
+    return absl::FailedPreconditionError(
+        "moving actors needs a committed checkpoint (their state travels through it): take one first "
+        "(syctl checkpoint now, or --checkpoint_every)");
   }
+  if (recovering_) return absl::UnavailableError("a recovery is under way; try again after it");
+  return absl::OkStatus();
+}
+
+// Moves take effect the way a recovery does: the new table goes out, every actor is
+// restored from the latest checkpoint (a moved one on its new host) at one step, and
+// the trainers replay from there. Consistent by construction (no actor can be caught
+// between two steps), at the cost of replaying up to --checkpoint_every steps.
+void ClusterActor::StartMigrations(const std::vector<Move>& moves, const std::string& why) {
+  if (moves.empty()) return;
+  CountMoves(moves);
+  PlacementChanged();
+  Recover(absl::StrCat(why, ": ", moves.size(), " actors move"));
 }
 
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
@@ -711,10 +711,10 @@ void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Res
   const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), options);
   bool applied = false;
   if (!dry_run && !plan.moves.empty()) {
+    if (absl::Status can = CanMoveActors(); !can.ok()) return responder.Fail(can);
     if (absl::Status s = table_.Apply(plan.moves); !s.ok()) return responder.Fail(s);
     applied = true;
-    PlacementChanged();
-    StartMigrations(plan.moves);
+    StartMigrations(plan.moves, "rebalance");
   }
   capnp::MallocMessageBuilder b;
   auto result = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initRebalance();
@@ -743,13 +743,13 @@ void ClusterActor::AdminDrain(const std::string& host, transport::Responder& res
   if (AliveHosts().size() <= 1 && !node->draining) {
     return responder.Fail(absl::FailedPreconditionError("cannot drain the last host"));
   }
+  if (!table_.ActorsOn(host).empty()) {
+    if (absl::Status can = CanMoveActors(); !can.ok()) return responder.Fail(can);
+  }
   membership_.SetDraining(host, true);
   const std::vector<Move> moves = table_.DrainHost(host);
   SY_LOG(INFO) << "draining " << host << ": " << moves.size() << " actors move away";
-  if (!moves.empty()) {
-    PlacementChanged();
-    StartMigrations(moves);
-  }
+  StartMigrations(moves, absl::StrCat("draining ", host));
   ReplyDone(responder);
 }
 

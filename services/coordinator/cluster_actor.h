@@ -82,8 +82,12 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
 
   // Placement changes: save, publish, and move state where needed.
   void PlacementChanged();
-  void StartMigrations(const std::vector<Move>& moves);
+  // Publishes the table holding `moves` and restores every actor from the latest
+  // checkpoint (see CanMoveActors); `why` is logged.
+  void StartMigrations(const std::vector<Move>& moves, const std::string& why);
   void OnHostFailed(const std::string& host, const std::string& why);
+  // OK when actors may move now: a committed checkpoint exists and no recovery runs.
+  absl::Status CanMoveActors() const;
   // A trainer that stopped heartbeating without saying it finished: roll the survivors back.
   void OnTrainerFailed(const std::string& trainer);
   void Recover(const std::string& why);

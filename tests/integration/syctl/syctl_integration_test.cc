@@ -205,6 +205,17 @@ TEST_F(SyctlIntegrationTest, RebalanceDrainAndRemove) {
   EXPECT_THAT(dry.out, HasSubstr("plan only (--dry_run)"));
   Result experts = Syctl({"experts"});
   EXPECT_THAT(experts.out, HasSubstr("L0E0    host-0  400                 3        400.0"));
+  // Moved state travels through the latest checkpoint: none yet, so a real rebalance is refused.
+  Result refused = Syctl({"rebalance"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("needs a committed checkpoint"));
+  {
+    Heartbeater beats({hosts_[0].get(), hosts_[1].get()}, {trainer_.get()});
+    beats.step = 4;
+    ASSERT_TRUE(WaitFor([&] { return Syctl({"status"}).out.find("step                4") != std::string::npos; }));
+    ASSERT_EQ(Syctl({"checkpoint", "now"}).exit_code, 0);
+    ASSERT_TRUE(WaitFor([&] { return Syctl({"checkpoint", "list"}).out.find("\n1   4") != std::string::npos; }));
+  }
   Result applied = Syctl({"rebalance", "--json"});
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_TRUE(ParsesAsJson(applied.out)) << applied.out;

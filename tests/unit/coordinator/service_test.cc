@@ -304,7 +304,7 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   EXPECT_EQ((*trainer)->rollbacks()[0].epoch, h0->table_epoch());
 }
 
-TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsWithMigrationRequests) {
+TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   StartService();
   auto h0 = Host("host-0"), h1 = Host("host-1");
   auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
@@ -323,34 +323,48 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsWithMigrationRequests) {
   EXPECT_GT(plan.getMaxOverMeanBefore(), 1.25);
   EXPECT_LE(plan.getMaxOverMeanAfter(), 1.25);
   EXPECT_EQ(Epoch(), epoch);  // a dry run changes nothing
+  // Moved state travels through a checkpoint: without one, moves are refused and nothing changes.
+  auto refused = Admin([](auto r) { r.initRebalance(); });
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("needs a committed checkpoint"));
+  EXPECT_EQ(Admin([](auto r) { r.setDrain("host-0"); }).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Epoch(), epoch);
+
+  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  beats.step = 8;
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getStep() == 8;
+  }));
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   auto real = Admin([](auto r) { r.initRebalance(); });
-  ASSERT_TRUE(real.ok());
+  ASSERT_TRUE(real.ok()) << real.status();
   EXPECT_TRUE(real->Body<proto::admin::AdminReply>()->getRebalance().getApplied());
   EXPECT_GT(Epoch(), epoch);
-  ASSERT_TRUE(WaitFor([&] { return !h0->stream_outs().empty(); }));
-  EXPECT_EQ(h0->stream_outs()[0].destination, "host-1");
+  // Every actor is restored from checkpoint 1 on its (new) host and the trainer replays from step 8.
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
+  EXPECT_EQ((*trainer)->rollbacks()[0].step, 8u);
+  for (FakeHost* h : {h0.get(), h1.get()}) {
+    for (const ActorKey& actor : h->actors()) {
+      ASSERT_EQ(h->installed().count(actor), 1u) << h->id() << " " << actor.ToString();
+      EXPECT_EQ(h->installed().at(actor), FakeState(actor, 8));
+    }
+  }
   EXPECT_EQ(Counter("sy_coordinator_moves_total", {{"kind", "migrate"}}) +
                 Counter("sy_coordinator_moves_total", {{"kind", "replicate"}}),
             static_cast<double>(plan.getMoves().size()));
 
-  // host-2 joins: actors move to it, and their sources are asked to stream them.
+  // host-2 joins: actors move to it and it gets their checkpointed state.
   auto h2 = Host("host-2");
   ASSERT_TRUE(h2->Register().ok());
-  ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2; }));
-  ASSERT_TRUE(WaitFor([&] {
-    size_t to_h2 = 0;
-    for (FakeHost* h : {h0.get(), h1.get()}) {
-      for (const auto& s : h->stream_outs()) to_h2 += s.destination == "host-2" ? 1 : 0;
-    }
-    return to_h2 == 2;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2 && h2->installed().size() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 2; }));
 
-  // Drain host-0: it keeps nothing; every actor it had is streamed away.
-  const auto before = h0->actors();
-  const size_t seen = h0->stream_outs().size();
+  // Drain host-0: it keeps nothing; the others hold and got every actor it had.
   ASSERT_TRUE(Admin([](auto r) { r.setDrain("host-0"); }).ok());
-  ASSERT_TRUE(WaitFor([&] { return h0->actors().empty() && h0->stream_outs().size() == seen + before.size(); }));
-  for (size_t i = seen; i < h0->stream_outs().size(); ++i) EXPECT_EQ(h0->stream_outs()[i].purpose, "migration");
+  ASSERT_TRUE(WaitFor([&] { return h0->actors().empty() && (*trainer)->rollbacks().size() == 3; }));
+  EXPECT_EQ(h1->actors().size() + h2->actors().size(), 6u);
   EXPECT_EQ(Admin([](auto r) { r.setDrain("host-9"); }).status().code(), absl::StatusCode::kNotFound);
 }
 
