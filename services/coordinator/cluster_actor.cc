@@ -501,7 +501,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       if (metrics_.checkpoints_failed != nullptr) metrics_.checkpoints_failed->Increment();
       SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
-      MaybeAutoCheckpoint();
+      if (event.status.code() != absl::StatusCode::kCancelled) MaybeAutoCheckpoint();  // not while shutting down
       return;
     case CatalogEvent::Kind::kRestored:
       SY_LOG(INFO) << "checkpoint " << event.id << " restored (step " << event.step << ")";

@@ -58,7 +58,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
 }
 
 CoordinatorLink::~CoordinatorLink() {
-  stop_.Notify();
+  if (!stop_.HasBeenNotified()) stop_.Notify();  // Leave may have stopped the heartbeat already
   if (heartbeat_.joinable()) heartbeat_.join();
   if (rpc_ != nullptr) rpc_->Close();
 }
@@ -75,8 +75,10 @@ absl::Status CoordinatorLink::Register() {
   req.setEndpoint(options_.endpoint);
   req.setDevice("cpu");
   req.setIncarnation(incarnation_);
-  auto list = req.initActors(static_cast<unsigned>(options_.actors.size()));
-  for (size_t i = 0; i < options_.actors.size(); ++i) options_.actors[i].ToProto(list[i]);
+  const std::vector<coordinator::ActorKey> held =
+      options_.held_actors ? options_.held_actors() : std::vector<coordinator::ActorKey>{};
+  auto list = req.initActors(static_cast<unsigned>(held.size()));
+  for (size_t i = 0; i < held.size(); ++i) held[i].ToProto(list[i]);
   absl::StatusOr<transport::DecodedMessage> reply = Call(b);
   if (!reply.ok()) return reply.status();
   auto body = reply->Body<proto::coordinator::RegisterReply>();
@@ -88,25 +90,38 @@ absl::Status CoordinatorLink::Register() {
 
 void CoordinatorLink::HeartbeatLoop() {
   while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(interval_ms_.load()))) {
-    capnp::MallocMessageBuilder b;
-    auto req = coordinator::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
-    req.setNodeId(options_.node_id);
-    req.setIncarnation(incarnation_);
-    req.setEpoch(epoch_.load());
-    req.setStep(step_ ? step_() : 0);
-    absl::StatusOr<transport::DecodedMessage> reply = Call(b);
-    if (!reply.ok()) {
-      SY_LOG(WARNING) << options_.node_id << ": heartbeat: " << reply.status();
-      continue;
-    }
-    auto body = reply->Body<proto::coordinator::HeartbeatReply>();
-    if (!body.ok()) continue;
-    ++heartbeats_;
-    if (body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
-    if (body->getReregister()) {
-      if (absl::Status s = Register(); !s.ok()) SY_LOG(WARNING) << options_.node_id << ": re-register: " << s;
-    }
+    Heartbeat(step_ ? step_() : 0, false);
   }
+}
+
+void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
+  capnp::MallocMessageBuilder b;
+  auto req = coordinator::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  req.setNodeId(options_.node_id);
+  req.setIncarnation(incarnation_);
+  req.setEpoch(epoch_.load());
+  req.setStep(step);
+  req.setDraining(leaving);
+  absl::StatusOr<transport::DecodedMessage> reply = Call(b);
+  if (!reply.ok()) {
+    SY_LOG(WARNING) << options_.node_id << ": heartbeat: " << reply.status();
+    return;
+  }
+  auto body = reply->Body<proto::coordinator::HeartbeatReply>();
+  if (!body.ok()) return;
+  ++heartbeats_;
+  if (body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+  if (body->getReregister() && !leaving) {
+    if (absl::Status s = Register(); !s.ok()) SY_LOG(WARNING) << options_.node_id << ": re-register: " << s;
+  }
+}
+
+void CoordinatorLink::Leave(uint64_t step) {
+  if (stop_.HasBeenNotified()) return;
+  stop_.Notify();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  Heartbeat(step, true);
+  SY_LOG(INFO) << options_.node_id << ": told the coordinator it finished at step " << step;
 }
 
 absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout, uint64_t min_epoch) {

@@ -35,7 +35,9 @@ struct CoordinatorLinkOptions {
   bool is_host = false;         // registers as an expert host (else as a trainer)
   std::string coordinator;      // coordinator endpoint, e.g. "tcp://127.0.0.1:5000"
   std::string endpoint;         // a host's own ROUTER endpoint ("" for trainers)
-  std::vector<coordinator::ActorKey> actors;  // actors a host holds (re-registration)
+  // Actors a host holds now, sent with every registration (a coordinator that
+  // restarted must learn that nothing was lost); null: none.
+  std::function<std::vector<coordinator::ActorKey>()> held_actors;
   absl::Duration call_timeout = absl::Seconds(10);
 };
 
@@ -61,6 +63,9 @@ class CoordinatorLink {
   void StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const coordinator::ActorKey& actor,
                         std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
                         std::function<void(absl::Status, uint32_t chunks)> done);
+  // A last heartbeat at `step` saying this node finished and leaves (a trainer at
+  // the end of its run), then no more heartbeats. Best effort: logged on failure.
+  void Leave(uint64_t step);
   // Newest placement epoch the coordinator told us.
   uint64_t epoch() const { return epoch_.load(); }
   uint64_t heartbeats() const { return heartbeats_.load(); }
@@ -68,6 +73,8 @@ class CoordinatorLink {
  private:
   CoordinatorLink() = default;
   absl::Status Register();
+  // One heartbeat at `step`; `leaving` marks the last.
+  void Heartbeat(uint64_t step, bool leaving);
   absl::StatusOr<transport::DecodedMessage> Call(capnp::MallocMessageBuilder& header);
   void HeartbeatLoop();
 

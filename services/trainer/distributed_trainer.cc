@@ -380,6 +380,13 @@ absl::Status DistributedTrainer::AwaitRollback(int64_t step, const absl::Status&
 }
 
 absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
+  absl::StatusOr<RunResult> result = RunSteps(progress);
+  // A finished trainer says so: the coordinator must not take its silence for a failure.
+  if (result.ok() && coordinator_ != nullptr) coordinator_->Leave(steps_done_.load());
+  return result;
+}
+
+absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
   const TrainerOptions& o = options_.base;
   std::unique_ptr<MetricsWriter> writer;
   if (leader() && !o.workdir.empty()) {

@@ -68,6 +68,8 @@ class DistributedTrainer : public CallGuard {
   bool aborted() const override { return rollbacks_.aborted(); }
 
  private:
+  // Run without the final goodbye to the coordinator.
+  absl::StatusOr<RunResult> RunSteps(std::ostream& progress);
   // What Run keeps per step, so a rollback can drop the steps it replays.
   struct Records {
     MetricsWriter* writer = nullptr;
