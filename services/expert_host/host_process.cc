@@ -92,6 +92,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
     link.is_host = true;
     link.coordinator = options.coordinator;
     link.endpoint = p->endpoint_;
+    // Re-registration with a restarted coordinator names them: a host that keeps its
+    // actors is not mistaken for one that lost them (which would start a recovery).
+    link.held_actors = [service = p->service_.get()] { return service->held_actors(); };
     absl::StatusOr<std::unique_ptr<trainer::CoordinatorLink>> joined =
         trainer::CoordinatorLink::Start(link, [handler] {
           // Steps applied: the open step minus one (never ahead of the actors).

@@ -167,6 +167,13 @@ size_t HostService::num_shards() const {
   return n;
 }
 
+std::vector<coordinator::ActorKey> HostService::held_actors() const {
+  absl::MutexLock lock(&actors_mu_);
+  std::vector<coordinator::ActorKey> keys;
+  for (const auto& [key, actor] : actors_) keys.push_back(key);
+  return keys;
+}
+
 size_t HostService::num_awaiting_restore() const {
   absl::MutexLock lock(&actors_mu_);
   return awaiting_restore_.size();

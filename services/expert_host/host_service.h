@@ -69,6 +69,8 @@ class HostService {
   size_t num_shards() const;
   // Actors placed here at runtime whose restore has not landed yet.
   size_t num_awaiting_restore() const;
+  // The actors this host holds now (coordinator keys, in key order).
+  std::vector<coordinator::ActorKey> held_actors() const;
   uint64_t step_timeouts() const { return step_->timeouts(); }
   // Highest training step a forward/backward/commit named so far (0 before any).
   uint64_t highest_step_seen() const { return highest_step_seen_.load(); }
