@@ -36,6 +36,9 @@ absl::Status ModelConfig::Validate() const {
   if (!InUnit(jitter_eps)) return Bad(absl::StrCat("jitter_eps must be in [0, 1), got ", jitter_eps));
   if (!InUnit(dropout)) return Bad(absl::StrCat("dropout must be in [0, 1), got ", dropout));
   if (!InUnit(expert_dropout)) return Bad(absl::StrCat("expert_dropout must be in [0, 1), got ", expert_dropout));
+  if (!(std::isfinite(skew) && skew >= 0.0f && skew <= 1000.0f)) {
+    return Bad(absl::StrCat("skew must be in [0, 1000], got ", skew));
+  }
   return absl::OkStatus();
 }
 
@@ -49,7 +52,7 @@ std::string ModelConfig::DebugString() const {
                       " d_ff=", d_ff, " experts=", experts, " moe_every=", moe_every, " context=", context,
                       " capacity_factor=", capacity_factor, " eval_capacity_factor=", eval_capacity_factor,
                       " lb_alpha=", lb_alpha, " z_beta=", z_beta, " jitter_eps=", jitter_eps,
-                      " dropout=", dropout, " expert_dropout=", expert_dropout);
+                      " dropout=", dropout, " expert_dropout=", expert_dropout, " skew=", skew);
 }
 
 }  // namespace sy::gpu

@@ -24,6 +24,10 @@ struct ModelConfig {
   float jitter_eps = 0.0f;       // multiplicative router jitter (training only; 0 = off)
   float dropout = 0.1f;          // dense dropout (attention and FFN outputs)
   float expert_dropout = 0.4f;   // dropout on the experts' GELU output
+  // Router init skew X >= 0 (tests and benchmarks of hot-expert rebalancing): the
+  // router columns of the favoured experts 0..SkewedExperts()-1 start scaled by 1+X,
+  // so those experts win top-1 routing far more often. 0 leaves the init unchanged.
+  float skew = 0.0f;
 
   // OK, or kInvalidArgument naming the first bad field and why.
   absl::Status Validate() const;
@@ -31,6 +35,8 @@ struct ModelConfig {
   bool IsSwitchLayer(int l) const {
     return experts > 0 && moe_every > 0 && (l % moe_every) == moe_every - 1;
   }
+  // Experts favoured by `skew`: max(1, experts / 8).
+  int SkewedExperts() const { return experts >= 8 ? experts / 8 : 1; }
   int head_size() const { return d_model / heads; }
   // Tokens an expert admits out of `tokens` at capacity factor `factor`: ceil(factor*tokens/E).
   int Capacity(int tokens, float factor) const;

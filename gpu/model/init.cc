@@ -46,6 +46,17 @@ void InitParamRange(const ParamInfo& info, uint32_t param_index, uint64_t seed, 
   for (int64_t i = begin; i < end; ++i) {
     out[i - begin] = static_cast<float>(std_dev * TruncatedNormal(rng, static_cast<uint64_t>(i)));
   }
+  // Router skew. The router has no bias and its input is layer-normalised (zero mean
+  // over channels at init), so a constant logit offset cannot come from the weights;
+  // scaling the favoured experts' columns widens their logits instead, and the widest
+  // logit wins top-1 most often. Applied after the draw: skew 0 changes nothing.
+  if (info.init_skew > 0.0f && info.shape.size() == 2) {
+    const int64_t columns = info.shape[1];
+    const float scale = 1.0f + info.init_skew;
+    for (int64_t i = begin; i < end; ++i) {
+      if (i % columns < info.skewed_columns) out[i - begin] *= scale;
+    }
+  }
 }
 
 absl::Status InitParams(const ModelConfig& config, uint64_t seed, ParamBlock* params) {

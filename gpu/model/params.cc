@@ -10,7 +10,7 @@ std::vector<ParamInfo> ParamInfos(const ModelConfig& cfg) {
   std::vector<ParamInfo> infos;
   int64_t offset = 0;
   auto add = [&](std::string name, Shape shape, bool decays) {
-    ParamInfo info{std::move(name), shape, offset, NumElements(shape), decays};
+    ParamInfo info{std::move(name), shape, offset, NumElements(shape), decays, 0.0f, 0};
     offset += info.numel;
     infos.push_back(std::move(info));
   };
@@ -28,6 +28,10 @@ std::vector<ParamInfo> ParamInfos(const ModelConfig& cfg) {
     add(p + "ln2_b", {C}, false);
     if (cfg.IsSwitchLayer(l)) {
       add(p + "router_w", {C, E}, true);
+      if (cfg.skew > 0.0f) {
+        infos.back().init_skew = cfg.skew;
+        infos.back().skewed_columns = cfg.SkewedExperts();
+      }
       add(p + "expert_w_in", {E, C, F}, true);
       add(p + "expert_b_in", {E, F}, false);
       add(p + "expert_w_out", {E, F, C}, true);

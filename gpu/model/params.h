@@ -25,6 +25,11 @@ struct ParamInfo {
   int64_t offset = 0; // in elements from the start of the block
   int64_t numel = 0;
   bool decays = false;  // AdamW weight decay applies (matrices only)
+  // Router weights only (ModelConfig::skew): columns [0, skewed_columns) start scaled
+  // by 1 + init_skew. Carried here so every process that initialises a slice (the
+  // trainer, an expert host's dense shard) applies the same skew from ParamInfos.
+  float init_skew = 0.0f;
+  int skewed_columns = 0;
 };
 
 // The canonical parameter list of `config` (assumed valid), offsets packed in order.

@@ -17,6 +17,7 @@ absl::StatusOr<gpu::ModelConfig> ModelConfigFromOptions(const TrainerOptions& o)
   c.jitter_eps = static_cast<float>(o.jitter);
   c.dropout = static_cast<float>(o.dropout);
   c.expert_dropout = static_cast<float>(o.expert_dropout);
+  c.skew = static_cast<float>(o.skew);
   if (absl::Status s = c.Validate(); !s.ok()) return s;
   return c;
 }

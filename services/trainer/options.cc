@@ -125,6 +125,9 @@ const std::vector<FlagSpec>& Flags() {
       RealFlag("dropout", &O::dropout, 0, 0.99, "dropout rate on residual branches"),
       RealFlag("expert_dropout", &O::expert_dropout, 0, 0.99, "dropout rate inside experts"),
       RealFlag("jitter", &O::jitter, 0, 0.99, "router input jitter epsilon (0: off)"),
+      RealFlag("skew", &O::skew, 0, 1000,
+               "router init skew: the first max(1, experts/8) experts' router columns start scaled by 1+X, "
+               "so they get most tokens (hot-expert tests; 0: off)"),
       {"seed", false, "seed of data order, init, dropout and jitter",
        [](O& o, const std::string& v) {
          uint64_t x;

@@ -50,6 +50,7 @@ struct TrainerOptions {
   double dropout = 0.0;
   double expert_dropout = 0.0;
   double jitter = 0.0;      // router jitter epsilon (0 disables)
+  double skew = 0.0;        // router init skew toward the first experts (0: none; see gpu::ModelConfig::skew)
   uint64_t seed = 1;
   std::string wire_dtype = "f32";  // f32 | bf16 (bucket activations and their gradients)
   int64_t eval_every = 50;  // validation every K steps (and always at the end; 0 = end only)
