@@ -32,6 +32,8 @@ struct AdminRequest {
     # Forget a host (treated as failed).
     faults @9 :Faults;
     # Set fault injection on a node's transport.
+    hostLoadSeries @10 :Void;
+    # Each step's tokens per host, counted with the placement in force when its load reports arrived.
   }
 }
 
@@ -158,6 +160,8 @@ struct AdminReply {
     # For drain, removeHost, faults.
     rebalance @7 :RebalanceResult;
     # For rebalance (supersedes `moves`).
+    hostLoadSeries @8 :List(StepHostLoad);
+    # For hostLoadSeries, in step order.
   }
 }
 
@@ -173,4 +177,18 @@ struct RebalanceResult {
   # false for a dry run (or when there was nothing to do).
   epoch @4 :UInt64;
   # Placement epoch after the call.
+}
+
+struct StepHostLoad {
+  # One training step's load per host, as the coordinator counted it.
+  step @0 :UInt64;
+  # The step.
+  epoch @1 :UInt64;
+  # Placement epoch its load reports were counted with (a replayed step: the replay's).
+  hosts @2 :List(Text);
+  # Every host of that placement.
+  tokens @3 :List(Float64);
+  # Tokens routed to each host's experts (same order as hosts; a replicated expert's split evenly).
+  maxOverMean @4 :Float64;
+  # Hottest host's tokens over the mean host's (0 without tokens).
 }

@@ -321,6 +321,7 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
     }
     loads.push_back({ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
   }
+  host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
   loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
                 std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
   capnp::MallocMessageBuilder b;
@@ -485,6 +486,36 @@ void ClusterActor::MaybeAutoCheckpoint() {
   StartCheckpoint(target);
 }
 
+void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
+  if (!options_.auto_rebalance || !table_.initialized() || recovering_ || !loads_.has_load()) return;
+  if (id != latest_checkpoint_) return;  // moves go through the newest checkpoint only
+  if (last_auto_rebalance_step_ && step < *last_auto_rebalance_step_ + options_.rebalance_every_steps) return;
+  const double before = MaxOverMean(loads_.HostLoads(table_));
+  if (before <= options_.rebalance_threshold) return;
+  // Migrations only: the planner may propose replicas of an expert too hot for any
+  // one host, but the data path serves each expert from one host (replicas are not
+  // served end to end), so automatic plans never replicate.
+  RebalanceOptions planner;
+  planner.threshold = options_.rebalance_threshold;
+  planner.max_replicas = 1;
+  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), planner);
+  last_auto_rebalance_step_ = step;  // tried: the next try waits rebalance_every_steps, moved or not
+  if (plan.moves.empty() || plan.max_over_mean_after >= plan.max_over_mean_before) {
+    SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
+                 << before << " > " << options_.rebalance_threshold
+                 << ", but no migration lowers it (migrations only, no replicas)";
+    return;
+  }
+  if (absl::Status s = table_.Apply(plan.moves); !s.ok()) {
+    SY_LOG(ERROR) << "automatic rebalance: cannot apply its plan: " << s;
+    return;
+  }
+  SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
+               << plan.max_over_mean_before << " -> " << plan.max_over_mean_after << " (predicted), "
+               << plan.moves.size() << " migrations (migrations only, no replicas)";
+  StartMigrations(plan.moves, absl::StrCat("automatic rebalance at step ", step));
+}
+
 void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
   switch (event.kind) {
     case CatalogEvent::Kind::kCommitted:
@@ -495,7 +526,8 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
         latest_checkpoint_step_ = event.step;
       }
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
-      MaybeAutoCheckpoint();
+      MaybeAutoRebalance(event.id, event.step);
+      MaybeAutoCheckpoint();  // not while the rebalance's restore runs: the restore asks again
       return;
     case CatalogEvent::Kind::kFailed:
       if (metrics_.checkpoints_failed != nullptr) metrics_.checkpoints_failed->Increment();
@@ -576,6 +608,8 @@ void ClusterActor::OnAdmin(ClusterRequest& request) {
       return AdminRemoveHost(body->getRemoveHost().cStr(), r);
     case proto::admin::AdminRequest::FAULTS:
       return AdminFaults(body->getFaults().getNodeId().cStr(), body->getFaults().getSpec().cStr(), r);
+    case proto::admin::AdminRequest::HOST_LOAD_SERIES:
+      return AdminHostLoadSeries(r);
     default:
       return r.Fail(absl::InvalidArgumentError("unknown admin command"));
   }
@@ -655,6 +689,28 @@ void ClusterActor::AdminExperts(transport::Responder& responder) {
       e.setDroppedLastStep(last->second.dropped);
     }
     e.setLoad(loads_.ExpertLoad(experts[i]));
+  }
+  responder.Reply(b);
+}
+
+void ClusterActor::AdminHostLoadSeries(transport::Responder& responder) {
+  const auto& steps = host_load_series_.steps();
+  capnp::MallocMessageBuilder b;
+  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+                  .initHostLoadSeries(static_cast<unsigned>(steps.size()));
+  unsigned i = 0;
+  for (const auto& [step, load] : steps) {
+    auto out = list[i++];
+    out.setStep(step);
+    out.setEpoch(load.epoch);
+    auto hosts = out.initHosts(static_cast<unsigned>(load.tokens.size()));
+    auto tokens = out.initTokens(static_cast<unsigned>(load.tokens.size()));
+    unsigned h = 0;
+    for (const auto& [host, t] : load.tokens) {
+      hosts.set(h, host);
+      tokens.set(h++, t);
+    }
+    out.setMaxOverMean(MaxOverMean(load.tokens));
   }
   responder.Reply(b);
 }

@@ -5,7 +5,9 @@
 // to the hosts), the per-expert load, and it drives checkpoints (asks each actor's
 // host to stream its state to the coordinator, where CatalogActor stores it),
 // restores and recovery (restore every actor from the latest usable checkpoint onto
-// the current placement, then tell every trainer to roll back to that step).
+// the current placement, then tell every trainer to roll back to that step), and
+// automatic rebalancing: when a checkpoint commits and the moving host load is over
+// the threshold, hot experts migrate through it (see MaybeAutoRebalance).
 // It answers register, heartbeat, placement, load reports and the admin API
 // (everything but `checkpoint list`, which CatalogActor answers).
 //
@@ -27,6 +29,7 @@
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
 #include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/host_load_series.h"
 #include "services/coordinator/host_snapshots.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_options.h"
@@ -79,6 +82,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void AdminDrain(const std::string& host, transport::Responder& responder);
   void AdminRemoveHost(const std::string& host, transport::Responder& responder);
   void AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder);
+  void AdminHostLoadSeries(transport::Responder& responder);
 
   // Placement changes: save, publish, and move state where needed.
   void PlacementChanged();
@@ -95,6 +99,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // A checkpoint being taken while state is rolled back would mix versions: drop it.
   void AbortCheckpointInProgress(const std::string& why);
   void MaybeAutoCheckpoint();
+  // Checkpoint `id` at `step` committed: with --auto_rebalance, when the moving host
+  // load max/mean is over the threshold and no automatic rebalance happened in the
+  // last rebalance_every_steps steps, migrates the planned moves through it.
+  void MaybeAutoRebalance(uint64_t id, uint64_t step);
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
   void MaybeInitializePlacement();
 
@@ -127,6 +135,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   Membership membership_;
   PlacementTable table_;
   LoadTracker loads_;
+  HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint
   std::string phase_ = "waiting for hosts";
   uint64_t step_ = 0;                 // highest step (actor version) a live host reported
@@ -142,6 +151,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
   bool recovering_ = false;
+  std::optional<uint64_t> last_auto_rebalance_step_;  // checkpoint step of the last automatic rebalance
 };
 
 }  // namespace sy::coordinator

@@ -26,6 +26,12 @@ ABSL_FLAG(int32_t, num_layers, 2, "Switch layers of the model.");
 ABSL_FLAG(int32_t, num_experts, 8, "Experts per Switch layer.");
 ABSL_FLAG(int32_t, num_dense_shards, 4, "Dense parameter shards.");
 ABSL_FLAG(double, rebalance_threshold, 1.25, "Max/mean host load above which rebalance moves experts.");
+ABSL_FLAG(bool, auto_rebalance, true,
+          "When a checkpoint commits and the moving host load max/mean exceeds --rebalance_threshold, migrate hot "
+          "experts (greedy, heaviest first onto the least loaded host; no replicas) through that checkpoint.");
+ABSL_FLAG(int64_t, rebalance_every_steps, 20,
+          "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
+          "steps again).");
 ABSL_FLAG(uint64_t, config_hash, 0, "Config fingerprint stored in checkpoints and checked on restore (0: unchecked).");
 ABSL_FLAG(uint64_t, seed, 0, "Training seed stored in checkpoints.");
 ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (tests only).");
@@ -48,6 +54,7 @@ int main(int argc, char** argv) {
       sy::flags::RequirePositive("num_experts", int64_t{absl::GetFlag(FLAGS_num_experts)}),
       sy::flags::RequireNonNegative("num_dense_shards", int64_t{absl::GetFlag(FLAGS_num_dense_shards)}),
       sy::flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
+      sy::flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
   });
   sy::coordinator::CoordinatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -64,6 +71,8 @@ int main(int argc, char** argv) {
                    static_cast<uint32_t>(absl::GetFlag(FLAGS_num_experts)),
                    static_cast<uint32_t>(absl::GetFlag(FLAGS_num_dense_shards))};
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);
+  options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
+  options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));
   options.config_hash = absl::GetFlag(FLAGS_config_hash);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.faults = absl::GetFlag(FLAGS_faults);

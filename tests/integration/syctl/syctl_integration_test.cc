@@ -98,7 +98,9 @@ class SyctlIntegrationTest : public ::testing::Test {
       const std::string db = "--db=" + dir_ + "/db", ready_flag = "--ready_file=" + ready;
       ::execl(SY_COORDINATOR_PATH, SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", ready_flag.c_str(), db.c_str(),
               "--expected_hosts=2", "--num_layers=1", "--num_experts=4", "--num_dense_shards=2", "--chunk_bytes=1024",
-              "--heartbeat_timeout_ms=60000", "--retain=2", static_cast<char*>(nullptr));
+              "--heartbeat_timeout_ms=60000", "--retain=2",
+              "--auto_rebalance=false",  // the tests rebalance through syctl
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ASSERT_TRUE(WaitFor([&] { return fs::exists(ready); })) << "sy-coordinator did not become ready";

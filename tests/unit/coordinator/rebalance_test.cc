@@ -1,10 +1,12 @@
-// Load tracking and the rebalance planner with constructed loads: reaches max/mean <=
+// Load tracking, the per-step host load series (table of the time, replays replace),
+// the migrations-only plans of automatic rebalancing, and the rebalance planner with constructed loads: reaches max/mean <=
 // 1.25 when possible, replicates an expert heavier than the mean host, never moves
 // needlessly, and is deterministic.
 #include <map>
 
 #include <gtest/gtest.h>
 
+#include "services/coordinator/host_load_series.h"
 #include "services/coordinator/load_tracker.h"
 #include "services/coordinator/rebalance_planner.h"
 
@@ -148,6 +150,56 @@ TEST(RebalancePlannerTest, ThresholdIsHonouredAndSingleHostNeverMoves) {
   PlacementTable single(shape);
   ASSERT_TRUE(single.Initialize({"h0"}).ok());
   EXPECT_TRUE(PlanRebalance(single, Loads(shape, {100, 1, 1, 1}), {}).moves.empty());
+}
+
+TEST(HostLoadSeriesTest, CountsEachStepWithTheTableOfItsTimeAndReplaysReplace) {
+  const ModelShape shape{1, 4, 0};
+  PlacementTable table(shape);
+  HostLoadSeries series(/*max_steps=*/3);
+  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 10, 0}}, table);  // no placement yet: not counted
+  EXPECT_TRUE(series.steps().empty());
+  ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());  // h0: E0,E2  h1: E1,E3
+  // Two trainers share step 1; the same trainer again is counted once.
+  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 30, 0}, {ActorKey::Expert(0, 1), 10, 0}}, table);
+  series.Report("t1", 1, {{ActorKey::Expert(0, 2), 20, 0}}, table);
+  series.Report("t1", 1, {{ActorKey::Expert(0, 2), 20, 0}}, table);
+  ASSERT_EQ(series.steps().count(1), 1u);
+  EXPECT_EQ(series.steps().at(1).tokens, (std::map<std::string, double>{{"h0", 50}, {"h1", 10}}));
+  EXPECT_EQ(series.steps().at(1).epoch, table.epoch());
+  // E0 moves to h1: step 2 counts it there; step 1 keeps the old count.
+  ASSERT_TRUE(table.Apply({{ActorKey::Expert(0, 0), "h0", "h1", false}}).ok());
+  series.Report("t0", 2, {{ActorKey::Expert(0, 0), 30, 0}, {ActorKey::Expert(0, 2), 20, 0}}, table);
+  EXPECT_EQ(series.steps().at(2).tokens, (std::map<std::string, double>{{"h0", 20}, {"h1", 30}}));
+  EXPECT_EQ(series.steps().at(1).tokens.at("h0"), 50);
+  // Step 1 replayed under the new table: the replay's count replaces the old one.
+  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 30, 0}}, table);
+  EXPECT_EQ(series.steps().at(1).tokens, (std::map<std::string, double>{{"h0", 0}, {"h1", 30}}));
+  // A replicated expert's tokens are split evenly; only the last max_steps steps are kept.
+  ASSERT_TRUE(table.Apply({{ActorKey::Expert(0, 1), "h1", "h0", true}}).ok());
+  series.Report("t0", 3, {{ActorKey::Expert(0, 1), 10, 0}}, table);
+  series.Report("t0", 4, {}, table);
+  EXPECT_EQ(series.steps().at(3).tokens, (std::map<std::string, double>{{"h0", 5}, {"h1", 5}}));
+  EXPECT_EQ(series.steps().size(), 3u);
+  EXPECT_EQ(series.steps().count(1), 0u);
+}
+
+TEST(RebalancePlannerTest, OneReplicaPerActorMeansMigrationsOnly) {
+  // What automatic rebalancing asks: an expert heavier than the mean host would be
+  // replicated by default; with max_replicas 1 the plan only migrates.
+  const ModelShape shape{1, 4, 0};
+  PlacementTable table(shape);
+  ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());  // h0: E0,E2  h1: E1,E3
+  const auto loads = Loads(shape, {300, 10, 100, 10});
+  const RebalancePlan with_replicas = PlanRebalance(table, loads, {});
+  bool replicates = false;
+  for (const Move& m : with_replicas.moves) replicates |= m.replicate;
+  EXPECT_TRUE(replicates);
+  RebalanceOptions migrations_only;
+  migrations_only.max_replicas = 1;
+  const RebalancePlan plan = PlanRebalance(table, loads, migrations_only);
+  ASSERT_FALSE(plan.moves.empty());
+  for (const Move& m : plan.moves) EXPECT_FALSE(m.replicate) << m.actor.ToString();
+  EXPECT_LT(plan.max_over_mean_after, plan.max_over_mean_before);
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // The coordinator service over real ZeroMQ sockets with fake hosts and trainers:
 // placement once the expected hosts registered, checkpoint now (hosts stream
 // chunks) and restore, host failure -> re-placement + restore + trainer rollback,
-// join/drain/rebalance with migration requests, restart on the same database, fault
+// join/drain/rebalance with migration requests, automatic rebalancing at committed
+// checkpoints (rate-limited) and the per-step host load series, restart on the same database, fault
 // forwarding, and bad input answered with clear errors.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -305,6 +308,7 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
 }
 
 TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
+  options_.auto_rebalance = false;  // the admin rebalance moves them here
   StartService();
   auto h0 = Host("host-0"), h1 = Host("host-1");
   auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
@@ -366,6 +370,112 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   ASSERT_TRUE(WaitFor([&] { return h0->actors().empty() && (*trainer)->rollbacks().size() == 3; }));
   EXPECT_EQ(h1->actors().size() + h2->actors().size(), 6u);
   EXPECT_EQ(Admin([](auto r) { r.setDrain("host-9"); }).status().code(), absl::StatusCode::kNotFound);
+}
+
+struct SeriesStep {
+  uint64_t epoch = 0;
+  std::map<std::string, double> tokens;
+  double max_over_mean = 0;
+};
+
+TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAtMostOncePerPeriod) {
+  options_.checkpoint_every = 5;
+  options_.rebalance_every_steps = 10;
+  options_.retain = 10;
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  auto status = [&](auto get) {
+    std::optional<transport::DecodedMessage> holder;
+    return get(Status(holder));
+  };
+  auto migrations = [&] { return status([](auto s) { return s.getMigrations(); }); };
+  auto checkpoint_step = [&] { return status([](auto s) { return s.getLatestCheckpointStep(); }); };
+  auto series = [&] {
+    std::map<uint64_t, SeriesStep> out;
+    auto reply = Admin([](auto r) { r.setHostLoadSeries(); });
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    if (!reply.ok()) return out;
+    for (auto s : reply->Body<proto::admin::AdminReply>()->getHostLoadSeries()) {
+      SeriesStep& step = out[s.getStep()];
+      step.epoch = s.getEpoch();
+      for (unsigned i = 0; i < s.getHosts().size(); ++i) step.tokens[s.getHosts()[i].cStr()] = s.getTokens()[i];
+      step.max_over_mean = s.getMaxOverMean();
+    }
+    return out;
+  };
+  // host-0 holds E0 and E2 (500 tokens), host-1 E1 and E3 (100): max/mean 1.67.
+  ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
+                                         {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+                  .ok());
+  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  beats.step = 6;
+  // Checkpoint 5 commits: the plan moves E2 to host-1 (300 / 300), through that checkpoint.
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
+  EXPECT_EQ((*trainer)->rollbacks()[0].step, 5u);
+  EXPECT_EQ(migrations(), 1u);
+  EXPECT_EQ(Counter("sy_coordinator_moves_total", {{"kind", "replicate"}}), 0.0);
+  ASSERT_TRUE(WaitFor([&] { return h1->actors().size() == 4 && h1->installed().count(ActorKey::Expert(0, 2)) == 1; }));
+  EXPECT_EQ(h1->installed().at(ActorKey::Expert(0, 2)), FakeState(ActorKey::Expert(0, 2), 5));
+
+  // The load turns onto host-1 (E1 and E2 hot): checkpoint 10 is within 10 steps of the last
+  // rebalance (step 5), so nothing moves; checkpoint 15 rebalances again.
+  for (uint64_t step = 6; step <= 9; ++step) {
+    ASSERT_TRUE((*trainer)->ReportLoad(step, {{ActorKey::Expert(0, 0), 50, 0}, {ActorKey::Expert(0, 1), 400, 0},
+                                              {ActorKey::Expert(0, 2), 300, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+                    .ok());
+  }
+  beats.step = 10;
+  ASSERT_TRUE(WaitFor([&] { return checkpoint_step() == 10; }));
+  EXPECT_EQ(migrations(), 1u);
+  beats.step = 15;
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 2; }));
+  EXPECT_EQ((*trainer)->rollbacks()[1].step, 15u);
+  EXPECT_GT(migrations(), 1u);
+
+  // Each step's host load was counted with the table of its time.
+  const auto by_step = series();
+  ASSERT_EQ(by_step.count(1), 1u);
+  ASSERT_EQ(by_step.count(6), 1u);
+  EXPECT_EQ(by_step.at(1).tokens, (std::map<std::string, double>{{"host-0", 500}, {"host-1", 100}}));
+  EXPECT_NEAR(by_step.at(1).max_over_mean, 500.0 / 300.0, 1e-9);
+  EXPECT_EQ(by_step.at(6).tokens, (std::map<std::string, double>{{"host-0", 50}, {"host-1", 750}}));
+  EXPECT_GT(by_step.at(6).epoch, by_step.at(1).epoch);
+}
+
+TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
+  for (bool on : {false, true}) {
+    SCOPED_TRACE(on ? "one expert hotter than the rest together" : "--auto_rebalance=false");
+    service_.reset();
+    fs::remove_all(db_);
+    options_.checkpoint_every = 5;
+    options_.auto_rebalance = on;
+    StartService();
+    auto h0 = Host("host-0"), h1 = Host("host-1");
+    auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+    ASSERT_TRUE(trainer.ok());
+    ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+    // Off: a 500/100 split stays. On: E0 alone outweighs everything else; only a replica
+    // could split it, and automatic plans do not replicate.
+    const uint64_t e0 = on ? 1000 : 300, e2 = on ? 0 : 200;
+    ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), e0, 0}, {ActorKey::Expert(0, 1), 50, 0},
+                                           {ActorKey::Expert(0, 2), e2, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+                    .ok());
+    const uint64_t epoch = Epoch();
+    Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+    beats.step = 11;
+    ASSERT_TRUE(WaitFor([&] {
+      std::optional<transport::DecodedMessage> holder;
+      return Status(holder).getLatestCheckpointStep() == 10;
+    }));
+    std::optional<transport::DecodedMessage> holder;
+    EXPECT_EQ(Status(holder).getMigrations(), 0u);
+    EXPECT_EQ(Status(holder).getReplications(), 0u);
+    EXPECT_EQ(Epoch(), epoch);
+    EXPECT_TRUE((*trainer)->rollbacks().empty());
+  }
 }
 
 TEST_F(ServiceTest, RestartRebuildsCatalogAndPlacementFromTheDatabase) {
