@@ -10,20 +10,28 @@
 namespace sy::trainer {
 
 DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
-                                   const Placement* placement, std::vector<std::string> hosts, std::string trainer_id,
+                                   const Placement* placement, const HostPeers* peers, std::string trainer_id,
                                    absl::Duration timeout)
     : config_(config),
       infos_(gpu::ParamInfos(config)),
       shards_(DenseShardParams(infos_)),
       rpc_(rpc),
       placement_(placement),
-      hosts_(std::move(hosts)),
+      peers_(peers),
       trainer_id_(std::move(trainer_id)),
       timeout_(timeout) {}
 
+DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
+                                   const Placement* placement, const std::vector<std::string>& hosts,
+                                   std::string trainer_id, absl::Duration timeout)
+    : DenseParamClient(config, rpc, placement, nullptr, std::move(trainer_id), timeout) {
+  owned_peers_ = HostPeers::Fixed(hosts);
+  peers_ = owned_peers_.get();
+}
+
 std::function<transport::Address()> DenseParamClient::ShardRoute(size_t shard) const {
   return [this, shard] {
-    return transport::Address{hosts_[placement_->HostOfDenseShard(static_cast<int>(shard))],
+    return transport::Address{peers_->Peer(placement_->HostOfDenseShard(static_cast<int>(shard))),
                               transport::Route::kConnected};
   };
 }
@@ -42,7 +50,7 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     const gpu::ParamInfo& info = infos_[shards_[s]];
     const int h = placement_->HostOfDenseShard(static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
-    c.to = {hosts_[h], transport::Route::kConnected};
+    c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.route = ShardRoute(s);
     c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
                           ") to host ", h);
@@ -75,7 +83,7 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
   for (size_t s = 0; s < shards_.size(); ++s) {
     const int h = placement_->HostOfDenseShard(static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
-    c.to = {hosts_[h], transport::Route::kConnected};
+    c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.route = ShardRoute(s);
     c.what = absl::StrCat("pull of shard ", s, " (", infos_[shards_[s]].name, ") version ", version, " from host ", h);
     auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
@@ -122,8 +130,8 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
     for (int e = 0; e < config_.experts; ++e) {
       const int h = placement_->HostOfExpert(l, e);
       OutgoingCall& c = calls.emplace_back();
-      c.to = {hosts_[h], transport::Route::kConnected};
-      c.route = [this, l, e] { return transport::Address{hosts_[placement_->HostOfExpert(l, e)], transport::Route::kConnected}; };
+      c.to = {peers_->Peer(h), transport::Route::kConnected};
+      c.route = [this, l, e] { return transport::Address{peers_->Peer(placement_->HostOfExpert(l, e)), transport::Route::kConnected}; };
       c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
       auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
       env.setPlacementEpoch(placement_->epoch());

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
 #include "gpu/model/params.h"
+#include "services/trainer/host_peers.h"
 #include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 
@@ -22,9 +24,12 @@ namespace sy::trainer {
 
 class DenseParamClient {
  public:
-  // hosts[i]: the peer name of host i on `rpc`. All pointers must outlive this.
+  // peers: where each host index is reached on `rpc` (it may grow). All pointers must outlive this.
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
-                   std::vector<std::string> hosts, std::string trainer_id, absl::Duration timeout);
+                   const HostPeers* peers, std::string trainer_id, absl::Duration timeout);
+  // A fixed set: hosts[i] is the peer name of host i on `rpc`.
+  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
+                   const std::vector<std::string>& hosts, std::string trainer_id, absl::Duration timeout);
 
   // Sends every dense shard's slice of `grads` as micro-batch m of `step` and
   // returns without waiting (grads may be overwritten at once: the values are
@@ -42,8 +47,6 @@ class DenseParamClient {
   uint64_t TakeBytesSent();
   // Stale-epoch resends and rollback aborts for every later call (null: none); must outlive this.
   void set_guard(CallGuard* guard) { guard_ = guard; }
-  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
-  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
  private:
   // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
@@ -54,7 +57,8 @@ class DenseParamClient {
   std::vector<uint32_t> shards_;  // shard -> parameter index
   transport::RpcNode* rpc_;
   const Placement* placement_;
-  std::vector<std::string> hosts_;
+  std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
+  const HostPeers* peers_;
   std::string trainer_id_;
   absl::Duration timeout_;
   uint64_t bytes_sent_ = 0;

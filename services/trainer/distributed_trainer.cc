@@ -6,8 +6,6 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "proto/coordinator.capnp.h"
@@ -36,12 +34,6 @@ bool IsEvalStep(int64_t step, const TrainerOptions& o) {
 // Failures a lost host or a rollback explains: in coordinator mode the trainer waits for the rollback.
 bool HostLossExplains(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsAborted(s) || absl::IsDeadlineExceeded(s);
-}
-
-std::vector<std::string> HostNames(size_t n) {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < n; ++i) names.push_back(absl::StrCat("host-", i));
-  return names;
 }
 
 // The leader's view of a step, from every micro-batch's stats (summed in
@@ -107,10 +99,9 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   zmq.node_id = id;
   absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
   if (!zt.ok()) return zt.status();
-  t->peers_ = HostNames(options.hosts.size());
-  const std::vector<std::string>& names = t->peers_;
+  t->peers_ = std::make_unique<HostPeers>(options.hosts);
   for (size_t i = 0; i < options.hosts.size(); ++i) {
-    if (absl::Status s = (*zt)->Connect(names[i], options.hosts[i]); !s.ok()) {
+    if (absl::Status s = (*zt)->Connect(t->peers_->Peer(static_cast<int>(i)), options.hosts[i]); !s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat("connecting to host ", i, " at ", options.hosts[i], ": ", s.message()));
     }
@@ -144,19 +135,20 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
     t->coordinator_ = *std::move(joined);
     absl::StatusOr<coordinator::DecodedTable> table = t->coordinator_->WaitForTable(timeout);
     if (!table.ok()) return table.status();
-    absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement = CoordinatorPlacement::Create(
-        *config, t->num_dense_shards_, static_cast<int>(options.hosts.size()), *table);
-    if (!placement.ok()) return placement.status();
-    SY_LOG(INFO) << id << ": placement epoch " << (*placement)->epoch() << " from the coordinator";
-    t->placement_ = std::make_unique<LivePlacement>(*std::move(placement));
     // The hosts of --hosts, as the coordinator knows them: a later table naming
-    // another endpoint for one means it came back there.
-    t->endpoints_ = table->endpoints;
+    // another endpoint for one means it came back there. Hosts beyond --hosts
+    // (joined before this trainer started) are connected now.
+    t->peers_->AdoptInitial(table->endpoints);
+    // FollowTable replaces the static rule with the table's placement at once.
+    t->placement_ = std::make_unique<LivePlacement>(
+        std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
+    if (absl::Status s = t->FollowTable(*table); !s.ok()) return s;
   }
   t->executor_ = std::make_unique<RemoteExpertExecutor>(*config, t->backend_.get(), t->rpc_.get(),
-                                                        t->placement_.get(), names, *wire, timeout);
-  t->dense_ = std::make_unique<DenseParamClient>(*config, t->rpc_.get(), t->placement_.get(), names, id, timeout);
-  t->steps_ = std::make_unique<StepClient>(t->rpc_.get(), names, o.micro_batches, id, timeout);
+                                                        t->placement_.get(), t->peers_.get(), *wire, timeout);
+  t->dense_ = std::make_unique<DenseParamClient>(*config, t->rpc_.get(), t->placement_.get(), t->peers_.get(), id,
+                                                 timeout);
+  t->steps_ = std::make_unique<StepClient>(t->rpc_.get(), t->peers_.get(), o.micro_batches, id, timeout);
   if (t->coordinator_ != nullptr) {
     DistributedTrainer* self = t.get();
     t->executor_->set_guard(self);
@@ -305,32 +297,23 @@ absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
   absl::StatusOr<coordinator::DecodedTable> table =
       coordinator_->WaitForTable(absl::Seconds(options_.recovery_timeout_s), min_epoch);
   if (!table.ok()) return table.status();
-  for (const auto& [host, endpoint] : table->endpoints) {
-    int index = -1;
-    if (endpoint.empty() || !absl::StartsWith(host, "host-") ||
-        !absl::SimpleAtoi(absl::string_view(host).substr(5), &index) || index < 0 ||
-        index >= static_cast<int>(peers_.size())) {
-      continue;  // CoordinatorPlacement::Create refuses a table that places actors on such a host
-    }
-    auto known = endpoints_.find(host);
-    if (known != endpoints_.end() && known->second == endpoint) continue;
-    // One connection per (host, endpoint), as the coordinator keeps them: a restarted host is a new peer.
-    const std::string peer = absl::StrCat(host, "@", endpoint);
-    if (absl::Status s = rpc_->transport().Connect(peer, endpoint); !s.ok() && !absl::IsAlreadyExists(s)) {
-      return absl::Status(s.code(), absl::StrCat("connecting to ", host, " at its new endpoint ", endpoint, ": ",
-                                                 s.message()));
-    }
-    SY_LOG(INFO) << id_ << ": " << host << " is now at " << endpoint;
-    endpoints_[host] = endpoint;
-    peers_[static_cast<size_t>(index)] = peer;
-    executor_->set_host_peer(index, peer);
-    dense_->set_host_peer(index, peer);
-    steps_->set_host_peer(index, peer);
+  return FollowTable(*table);
+}
+
+absl::Status DistributedTrainer::FollowTable(const coordinator::DecodedTable& table) {
+  absl::StatusOr<std::vector<HostPeers::Change>> changes =
+      peers_->Follow(table.endpoints, [this](const std::string& peer, const std::string& endpoint) {
+        return rpc_->transport().Connect(peer, endpoint);
+      });
+  if (!changes.ok()) return changes.status();
+  for (const HostPeers::Change& c : *changes) {
+    SY_LOG(INFO) << id_ << ": " << c.host << (c.joined ? " joined at " : " is now at ") << c.endpoint;
   }
   absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement =
-      CoordinatorPlacement::Create(config_, num_dense_shards_, static_cast<int>(peers_.size()), *table);
+      CoordinatorPlacement::Create(config_, num_dense_shards_, peers_->size(), table);
   if (!placement.ok()) return placement.status();
-  SY_LOG(INFO) << id_ << ": placement epoch " << (*placement)->epoch() << " from the coordinator";
+  SY_LOG(INFO) << id_ << ": placement epoch " << (*placement)->epoch() << " from the coordinator, "
+               << peers_->size() << " hosts known";
   placement_->Replace(*std::move(placement));
   return absl::OkStatus();
 }
@@ -476,7 +459,8 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
   std::vector<double> throughput;
   for (const auto& [s, tokens_per_s] : records.throughput) throughput.push_back(tokens_per_s);
   result.median_tokens_per_s = Median(throughput);
-  if (absl::Status s = ReportRunEnd(result, o.workdir, static_cast<int>(options_.hosts.size()),
+  // Every host the run used, joined ones included.
+  if (absl::Status s = ReportRunEnd(result, o.workdir, peers_->size(),
                                     slot_.count, progress);
       !s.ok()) {
     return s;

@@ -14,7 +14,8 @@
 // after every step. It also survives a host failure: the coordinator's
 // trainerControl{rollback{S, checkpoint}, epoch E} aborts the running step (every
 // wait ends), the trainer refreshes its table to epoch >= E (connecting to hosts
-// that came back on new endpoints), takes its micro-batches from the live
+// that came back on new endpoints, and to hosts that joined after it started:
+// the host set grows from the table's endpoints), takes its micro-batches from the live
 // trainer set when the order names one, drops its records of steps > S and
 // replays from S+1. A step that fails with Unavailable/Aborted/DeadlineExceeded
 // waits up to --recovery_timeout_s for such a rollback. Requests carry the
@@ -42,6 +43,7 @@
 #include "services/trainer/coordinator_link.h"
 #include "services/trainer/corpus.h"
 #include "services/trainer/dense_param_client.h"
+#include "services/trainer/host_peers.h"
 #include "services/trainer/metrics_files.h"
 #include "services/trainer/placement.h"
 #include "services/trainer/remote_expert_executor.h"
@@ -92,6 +94,9 @@ class DistributedTrainer : public CallGuard {
   void ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine);
   absl::StatusOr<double> Validate(uint64_t version);
   absl::StatusOr<std::string> ModelChecksum(uint64_t version);
+  // Connects to the hosts `table` names at endpoints this trainer does not reach yet
+  // (joined, or back on a new endpoint), then answers from its placement.
+  absl::Status FollowTable(const coordinator::DecodedTable& table);
 
   ClusterTrainerOptions options_;
   gpu::ModelConfig config_;
@@ -101,8 +106,7 @@ class DistributedTrainer : public CallGuard {
   std::string id_;                                 // "trainer-N"
   TrainerSlot slot_;                               // place in the live trainer set
   int num_dense_shards_ = 0;
-  std::vector<std::string> peers_;                 // host index -> peer name on rpc_
-  std::map<std::string, std::string> endpoints_;   // host id -> endpoint connected (coordinator mode)
+  std::unique_ptr<HostPeers> peers_;               // host index -> peer name on rpc_ (grows with joins)
   RollbackMailbox rollbacks_;                      // outlives coordinator_ (its handler posts here)
   std::atomic<uint64_t> steps_done_{0};            // reported in heartbeats
   std::unique_ptr<CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports, rollbacks

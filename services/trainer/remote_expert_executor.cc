@@ -28,14 +28,23 @@ void SetBucket(Builder bucket, const gpu::ExpertCall& call, int expert) {
 
 RemoteExpertExecutor::RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend,
                                            transport::RpcNode* rpc, const Placement* placement,
-                                           std::vector<std::string> hosts, proto::DType wire, absl::Duration timeout)
+                                           const HostPeers* peers, proto::DType wire, absl::Duration timeout)
     : config_(config),
       backend_(backend),
       rpc_(rpc),
       placement_(placement),
-      hosts_(std::move(hosts)),
+      peers_(peers),
       wire_(wire),
       timeout_(timeout) {}
+
+RemoteExpertExecutor::RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend,
+                                           transport::RpcNode* rpc, const Placement* placement,
+                                           const std::vector<std::string>& hosts, proto::DType wire,
+                                           absl::Duration timeout)
+    : RemoteExpertExecutor(config, backend, rpc, placement, nullptr, wire, timeout) {
+  owned_peers_ = HostPeers::Fixed(hosts);
+  peers_ = owned_peers_.get();
+}
 
 uint64_t RemoteExpertExecutor::TakeBytesSent() {
   const uint64_t b = bytes_sent_;
@@ -54,9 +63,9 @@ absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Sp
     host_.resize(static_cast<size_t>(n));
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.in, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
-    c.to = {hosts_[host], transport::Route::kConnected};
+    c.to = {peers_->Peer(host), transport::Route::kConnected};
     c.route = [this, layer = call.layer, expert = b.expert] {
-      return transport::Address{hosts_[placement_->HostOfExpert(layer, expert)], transport::Route::kConnected};
+      return transport::Address{peers_->Peer(placement_->HostOfExpert(layer, expert)), transport::Route::kConnected};
     };
     c.what = Where(call, b.expert, host, "forward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_FORWARD);
@@ -102,9 +111,9 @@ absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
     host_.resize(static_cast<size_t>(n));
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.dout, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
-    c.to = {hosts_[host], transport::Route::kConnected};
+    c.to = {peers_->Peer(host), transport::Route::kConnected};
     c.route = [this, layer = call.layer, expert = b.expert] {
-      return transport::Address{hosts_[placement_->HostOfExpert(layer, expert)], transport::Route::kConnected};
+      return transport::Address{peers_->Peer(placement_->HostOfExpert(layer, expert)), transport::Route::kConnected};
     };
     c.what = Where(call, b.expert, host, "backward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_BACKWARD);

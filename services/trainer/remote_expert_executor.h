@@ -5,11 +5,12 @@
 // on the host). Activations travel as --wire_dtype (f32 or bf16). Errors name the
 // host, layer, expert, step and micro-batch. Not thread-safe (one model drives it).
 //
-//   RemoteExpertExecutor executor(config, backend, &rpc, &placement, {"host-0", "host-1"}, proto::DType::F32, timeout);
+//   RemoteExpertExecutor executor(config, backend, &rpc, &placement, &peers, proto::DType::F32, timeout);
 //   auto model = Model::Create(config, backend, seed, &executor).value();
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "gpu/model/config.h"
 #include "gpu/model/expert.h"
 #include "proto/envelope.capnp.h"
+#include "services/trainer/host_peers.h"
 #include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 
@@ -26,9 +28,13 @@ namespace sy::trainer {
 
 class RemoteExpertExecutor : public gpu::ExpertExecutor {
  public:
-  // hosts[i]: the peer name of host i on `rpc`. All pointers must outlive this.
+  // peers: where each host index is reached on `rpc` (it may grow). All pointers must outlive this.
   RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend, transport::RpcNode* rpc,
-                       const Placement* placement, std::vector<std::string> hosts, proto::DType wire,
+                       const Placement* placement, const HostPeers* peers, proto::DType wire,
+                       absl::Duration timeout);
+  // A fixed set: hosts[i] is the peer name of host i on `rpc`.
+  RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend, transport::RpcNode* rpc,
+                       const Placement* placement, const std::vector<std::string>& hosts, proto::DType wire,
                        absl::Duration timeout);
 
   // Version evaluation (non-training) forwards ask for (the steps applied so far).
@@ -37,8 +43,6 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   uint64_t TakeBytesSent();
   // Stale-epoch resends and rollback aborts for every later call (null: none); must outlive this.
   void set_guard(CallGuard* guard) { guard_ = guard; }
-  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
-  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
   absl::Status Forward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucket> buckets) override;
   absl::Status Backward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucketGrad> buckets) override;
@@ -48,7 +52,8 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   gpu::Backend* backend_;
   transport::RpcNode* rpc_;
   const Placement* placement_;
-  std::vector<std::string> hosts_;
+  std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
+  const HostPeers* peers_;
   proto::DType wire_;
   absl::Duration timeout_;
   uint64_t eval_version_ = 0;

@@ -22,10 +22,17 @@ proto::expert::StepCommitRequest::Builder InitStep(OutgoingCall& c, proto::exper
 
 }  // namespace
 
-StepClient::StepClient(transport::RpcNode* rpc, std::vector<std::string> hosts, int num_micro_batches,
+StepClient::StepClient(transport::RpcNode* rpc, const HostPeers* peers, int num_micro_batches,
                        std::string trainer_id, absl::Duration timeout)
-    : rpc_(rpc), hosts_(std::move(hosts)), m_(num_micro_batches), trainer_id_(std::move(trainer_id)),
+    : rpc_(rpc), peers_(peers), m_(num_micro_batches), trainer_id_(std::move(trainer_id)),
       timeout_(timeout) {}
+
+StepClient::StepClient(transport::RpcNode* rpc, const std::vector<std::string>& hosts, int num_micro_batches,
+                       std::string trainer_id, absl::Duration timeout)
+    : StepClient(rpc, nullptr, num_micro_batches, std::move(trainer_id), timeout) {
+  owned_peers_ = HostPeers::Fixed(hosts);
+  peers_ = owned_peers_.get();
+}
 
 absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats) {
   const std::vector<int> targets = Targets();
@@ -33,7 +40,7 @@ absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStats
   for (size_t k = 0; k < targets.size(); ++k) {
     const int h = targets[k];
     OutgoingCall& c = calls[k];
-    c.to = {hosts_[h], transport::Route::kConnected};
+    c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.what = absl::StrCat("commit of step ", step, " to host ", h);
     auto body = InitStep(c, proto::expert::StepPhase::COMMIT, step, m_, trainer_id_, Epoch());
     auto mbs = body.initMicroBatches(static_cast<unsigned>(stats.size()));
@@ -50,7 +57,7 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
   const std::vector<int> targets = Targets();
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
-    calls[k].to = {hosts_[targets[k]], transport::Route::kConnected};
+    calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
     calls[k].what = absl::StrCat("norm gather of step ", step, " from host ", targets[k]);
     InitStep(calls[k], proto::expert::StepPhase::GATHER_NORMS, step, m_, trainer_id_, Epoch());
   }
@@ -74,7 +81,7 @@ absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
   const std::vector<int> targets = Targets();
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
-    calls[k].to = {hosts_[targets[k]], transport::Route::kConnected};
+    calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
     calls[k].what = absl::StrCat("apply of step ", step, " on host ", targets[k]);
     auto body = InitStep(calls[k], proto::expert::StepPhase::APPLY, step, m_, trainer_id_, Epoch());
     body.setClipScale(clip_scale);
@@ -90,19 +97,19 @@ void StepClient::set_guard(CallGuard* guard, std::function<std::vector<int>()> i
 
 std::vector<int> StepClient::Targets() const {
   if (in_use_) return in_use_();
-  std::vector<int> all(hosts_.size());
-  for (size_t h = 0; h < hosts_.size(); ++h) all[h] = static_cast<int>(h);
+  std::vector<int> all(static_cast<size_t>(peers_->size()));
+  for (size_t h = 0; h < all.size(); ++h) all[h] = static_cast<int>(h);
   return all;
 }
 
 uint64_t StepClient::Epoch() const { return guard_ != nullptr ? guard_->epoch() : 0; }
 
 absl::StatusOr<HostStatus> StepClient::Status(int host) {
-  if (host < 0 || host >= static_cast<int>(hosts_.size())) {
+  if (peers_->Peer(host).empty()) {
     return absl::InvalidArgumentError(absl::StrCat("no host ", host));
   }
   std::vector<OutgoingCall> calls(1);
-  calls[0].to = {hosts_[host], transport::Route::kConnected};
+  calls[0].to = {peers_->Peer(host), transport::Route::kConnected};
   calls[0].what = absl::StrCat("status of host ", host);
   InitStep(calls[0], proto::expert::StepPhase::STATUS, 0, m_, trainer_id_, Epoch());
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);

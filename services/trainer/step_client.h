@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "services/trainer/host_peers.h"
 #include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_wire.h"
 
@@ -42,9 +44,12 @@ struct HostStatus {
 
 class StepClient {
  public:
-  // hosts[i]: peer name of host i on `rpc` (must outlive this).
-  StepClient(transport::RpcNode* rpc, std::vector<std::string> hosts, int num_micro_batches, std::string trainer_id,
+  // peers: where each host index is reached on `rpc` (it may grow). Both must outlive this.
+  StepClient(transport::RpcNode* rpc, const HostPeers* peers, int num_micro_batches, std::string trainer_id,
              absl::Duration timeout);
+  // A fixed set: hosts[i] is the peer name of host i on `rpc`.
+  StepClient(transport::RpcNode* rpc, const std::vector<std::string>& hosts, int num_micro_batches,
+             std::string trainer_id, absl::Duration timeout);
 
   absl::Status Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats);
   // Waits until every host has all M micro-batches of `step`.
@@ -53,11 +58,9 @@ class StepClient {
   absl::StatusOr<HostStatus> Status(int host);
   // From now on: requests carry guard->epoch() and get its stale-epoch resends and
   // rollback aborts, and commit/gather/apply go only to the hosts `in_use()`
-  // names (indices into `hosts`; e.g. not a failed host whose actors moved).
+  // names (host indices; e.g. not a failed host whose actors moved).
   // Both must outlive this; null/empty: every host, epoch 0.
   void set_guard(CallGuard* guard, std::function<std::vector<int>()> in_use);
-  // Host `host` is now reached as `peer` on the RpcNode (it came back on a new endpoint).
-  void set_host_peer(int host, std::string peer) { hosts_[static_cast<size_t>(host)] = std::move(peer); }
 
  private:
   // Host indices the step messages go to.
@@ -66,7 +69,8 @@ class StepClient {
   uint64_t Epoch() const;
 
   transport::RpcNode* rpc_;
-  std::vector<std::string> hosts_;
+  std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
+  const HostPeers* peers_;
   int m_;
   std::string trainer_id_;
   absl::Duration timeout_;
