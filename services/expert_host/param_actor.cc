@@ -79,6 +79,7 @@ void ParamActor::OnRestore(RestoreMsg& m) {
     FailParked(absl::AbortedError(absl::StrCat(id_.Name(), ": rolled back to step ", m.version,
                                                " (checkpoint restore); replay from step ", m.version + 1)),
                absl::InfiniteFuture());
+    restored_to_ = m.version;
     Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   }
   m.done(s);
@@ -268,6 +269,12 @@ void ParamActor::OnBackward(BackwardMsg& m) {
     return;
   }
   auto it = saved_.find(m.micro_batch);
+  if (it == saved_.end() && restored_to_ == state_->version()) {
+    Refuse(m.responder, absl::AbortedError(absl::StrCat(id_.Name(), ": backward of step ", m.step, " micro-batch ",
+                                                        m.micro_batch, ": rolled back to step ", state_->version(),
+                                                        " (checkpoint restore) since its forward; replay")));
+    return;
+  }
   if (it == saved_.end()) {
     Refuse(m.responder, absl::FailedPreconditionError(absl::StrCat(
         id_.Name(), ": backward of step ", m.step, " micro-batch ", m.micro_batch, " without its forward")));
@@ -370,6 +377,7 @@ void ParamActor::OnApply(ApplyMsg& m) {
     return;
   }
   absl::Status s = state_->Apply(m.step, m.clip_scale, m.lr);
+  if (s.ok()) restored_to_.reset();
   if (s.ok() && checkpoint_every_ > 0 && m.step % checkpoint_every_ == 0) {
     absl::StatusOr<std::string> snapshot = state_->SaveState();
     if (snapshot.ok()) {

@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -181,6 +182,9 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   std::deque<Parked> parked_;
   uint64_t checkpoint_every_ = 0;
   std::map<uint64_t, std::string> snapshots_;  // version (a multiple of checkpoint_every_) -> SaveState bytes
+  // The version of the last restore while no step was applied since: a backward whose
+  // forward is missing then lost it to the rollback (Aborted, not FailedPrecondition).
+  std::optional<uint64_t> restored_to_;
   bool expiry_timer_ = false;
   metrics::Registry* registry_;
 };

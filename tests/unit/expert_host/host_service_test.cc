@@ -686,6 +686,10 @@ TEST_F(HostServiceTest, ARestoreInTheMiddleOfAStepAbortsItsWaitersAndTheReplayMa
     EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
     EXPECT_NE(s.message().find("rolled back to step 1"), std::string::npos) << s;
   }
+  // Micro-batch 1's forward was dropped: its backward (sent before the trainer saw the
+  // rollback) is aborted too, so the trainer waits for the rollback order.
+  const absl::Status late_backward = Backward(mb1).status();
+  EXPECT_EQ(late_backward.code(), absl::StatusCode::kAborted) << late_backward;
   auto status = steps_->Status(0);
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->version, 1u);
