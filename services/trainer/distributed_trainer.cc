@@ -31,10 +31,19 @@ bool IsEvalStep(int64_t step, const TrainerOptions& o) {
   return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
 }
 
-// Failures a lost host or a rollback explains: in coordinator mode the trainer waits for the rollback.
-bool HostLossExplains(const absl::Status& s) {
-  return absl::IsUnavailable(s) || absl::IsAborted(s) || absl::IsDeadlineExceeded(s);
+// Failures a lost host, a rollback or moved actors explain: in coordinator mode the
+// trainer waits for the rollback that follows. While actors move (join, drain,
+// rebalance) the new table reaches the hosts before the trainers' rollback: a host
+// answers NotFound for an actor it no longer holds and FailedPrecondition for a
+// step it was restored away from.
+bool RollbackExplains(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsAborted(s) || absl::IsDeadlineExceeded(s) || absl::IsNotFound(s) ||
+         absl::IsFailedPrecondition(s);
 }
+
+// How long a stale-epoch refusal waits for the rollback that follows moved actors
+// (the restore of a checkpoint comes first) before refreshing and resending.
+constexpr absl::Duration kRollbackAfterMove = absl::Seconds(5);
 
 // The leader's view of a step, from every micro-batch's stats (summed in
 // micro-batch order, as the standalone trainer does).
@@ -294,6 +303,13 @@ absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
     return absl::FailedPreconditionError(absl::StrCat(
         "a host asked for placement epoch ", min_epoch, " but this trainer has no --coordinator to refresh from"));
   }
+  // The rollback replaces the table itself (and aborts the batch that asked); a
+  // placement change without one only costs this wait.
+  if (rollbacks_.Await(kRollbackAfterMove)) return absl::OkStatus();
+  return RefreshTo(min_epoch);
+}
+
+absl::Status DistributedTrainer::RefreshTo(uint64_t min_epoch) {
   absl::StatusOr<coordinator::DecodedTable> table =
       coordinator_->WaitForTable(absl::Seconds(options_.recovery_timeout_s), min_epoch);
   if (!table.ok()) return table.status();
@@ -335,7 +351,7 @@ absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Re
     }
     slot_ = *slot;
   }
-  if (absl::Status s = RefreshPlacement(order.epoch); !s.ok()) return s;
+  if (absl::Status s = RefreshTo(order.epoch); !s.ok()) return s;
   const int64_t kept = static_cast<int64_t>(order.step);
   if (records.writer != nullptr) {
     if (absl::Status s = records.writer->DropAfter(kept); !s.ok()) return s;
@@ -353,7 +369,7 @@ absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Re
 absl::Status DistributedTrainer::AwaitRollback(int64_t step, const absl::Status& failure) {
   const absl::Status error(failure.code(),
                            absl::StrCat("trainer ", options_.trainer_index, ", step ", step, ": ", failure.message()));
-  if (coordinator_ == nullptr || !HostLossExplains(failure)) return error;
+  if (coordinator_ == nullptr || !RollbackExplains(failure)) return error;
   if (rollbacks_.aborted()) return absl::OkStatus();
   SY_LOG(WARNING) << error << "; waiting up to " << options_.recovery_timeout_s
                   << " s for the coordinator to roll back";

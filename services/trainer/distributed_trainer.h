@@ -15,11 +15,12 @@
 // trainerControl{rollback{S, checkpoint}, epoch E} aborts the running step (every
 // wait ends), the trainer refreshes its table to epoch >= E (connecting to hosts
 // that came back on new endpoints, and to hosts that joined after it started:
-// the host set grows from the table's endpoints), takes its micro-batches from the live
-// trainer set when the order names one, drops its records of steps > S and
-// replays from S+1. A step that fails with Unavailable/Aborted/DeadlineExceeded
-// waits up to --recovery_timeout_s for such a rollback. Requests carry the
-// placement epoch; a host's stale-epoch refusal refreshes the table and resends.
+// the host set grows from the table's endpoints), takes its micro-batches from
+// the live trainer set when the order names one, drops its records of steps > S
+// and replays from S+1. A step that fails with Unavailable/Aborted/
+// DeadlineExceeded (or NotFound/FailedPrecondition: actors moving) waits up to
+// --recovery_timeout_s for such a rollback. Requests carry the placement epoch;
+// a host's stale-epoch refusal refreshes the table and resends.
 // Not thread-safe: one thread drives it (the rollback order arrives on the
 // coordinator link's thread and only goes into a mailbox).
 //
@@ -65,6 +66,10 @@ class DistributedTrainer : public CallGuard {
   bool leader() const { return slot_.index == 0; }
 
   // CallGuard: the data path's hooks (stale-epoch refresh, epoch stamp, rollback abort).
+  // A stale-epoch refusal means actors moved, which the coordinator follows with a
+  // rollback (they are restored from a checkpoint): RefreshPlacement first waits
+  // (bounded) for that order, so the abandoned step's requests are not resent to
+  // restored hosts (they would hold a contribution the replay sends again).
   absl::Status RefreshPlacement(uint64_t epoch) override;
   uint64_t epoch() const override { return placement_->epoch(); }
   bool aborted() const override { return rollbacks_.aborted(); }
@@ -86,7 +91,7 @@ class DistributedTrainer : public CallGuard {
   // (it exits cleanly); otherwise the next step is order.step + 1.
   absl::StatusOr<bool> Rollback(const RollbackOrder& order, Records& records);
   // After `failure` of step `step`: whether to wait for a rollback (coordinator
-  // mode, a failure a host loss explains) and then whether one came in time.
+  // mode, a failure a host loss or moved actors explain) and then whether one came in time.
   absl::Status AwaitRollback(int64_t step, const absl::Status& failure);
   // Trains step `step`; the leader fills `metrics` (others leave it empty).
   absl::Status TrainStep(int64_t step, StepMetrics* metrics);
@@ -97,6 +102,8 @@ class DistributedTrainer : public CallGuard {
   // Connects to the hosts `table` names at endpoints this trainer does not reach yet
   // (joined, or back on a new endpoint), then answers from its placement.
   absl::Status FollowTable(const coordinator::DecodedTable& table);
+  // Waits (bounded) for the coordinator's table at an epoch >= `min_epoch` and follows it.
+  absl::Status RefreshTo(uint64_t min_epoch);
 
   ClusterTrainerOptions options_;
   gpu::ModelConfig config_;

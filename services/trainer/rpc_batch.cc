@@ -116,6 +116,12 @@ std::vector<absl::StatusOr<transport::DecodedMessage>> PendingCalls::Wait() {
       }
       break;
     }
+    if (guard_->aborted()) {  // a rollback came instead: the step ends, nothing is resent
+      for (size_t i : stale) {
+        replies[i] = absl::AbortedError(absl::StrCat(calls_[i].what, ": the step was aborted by a rollback"));
+      }
+      break;
+    }
     for (size_t i : stale) {
       OutgoingCall& call = calls_[i];
       if (call.route) call.to = call.route();

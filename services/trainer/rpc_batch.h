@@ -4,8 +4,9 @@
 // every host. Each call keeps RpcNode's retries with the same request id until
 // the shared deadline. With a CallGuard, a call a host refused for a stale
 // placement epoch (Aborted carrying transport::kCurrentEpochPayload) is sent again
-// (bounded) after the guard refreshed the placement, re-routed and re-stamped;
-// and a rollback (guard->aborted()) ends the wait at once with Aborted.
+// (bounded) after the guard refreshed the placement, re-routed and re-stamped,
+// unless a rollback came meanwhile; a rollback (guard->aborted()) ends the wait
+// at once with Aborted.
 // Thread-safe (each batch waits on its own state).
 //
 //   std::vector<OutgoingCall> calls = ...;   // one per host/bucket

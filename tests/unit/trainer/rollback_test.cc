@@ -262,6 +262,7 @@ class FakeGuard : public CallGuard {
  public:
   absl::Status RefreshPlacement(uint64_t epoch) override {
     refreshes.push_back(epoch);
+    if (rollback_on_refresh) abort = true;
     if (!refresh_result.ok()) return refresh_result;
     epoch_ = std::max(epoch_, table_epoch);
     host = table_host;
@@ -278,6 +279,7 @@ class FakeGuard : public CallGuard {
   absl::Status refresh_result;
   std::vector<uint64_t> refreshes;
   std::atomic<bool> abort{false};
+  bool rollback_on_refresh = false;  // the coordinator's rollback arrives while refreshing
 };
 
 class StaleEpochTest : public ::testing::Test {
@@ -325,6 +327,21 @@ TEST_F(StaleEpochTest, RefusalRefreshesThePlacementAndResendsToTheNewHost) {
   EXPECT_EQ(host1.answered.load(), 1);
   EXPECT_EQ(calls[0].to.peer, "host-1");
   EXPECT_EQ(calls[0].header->getRoot<proto::Envelope>().getPlacementEpoch(), 2u);
+}
+
+TEST_F(StaleEpochTest, ARollbackDuringTheRefreshEndsTheCallWithoutAResend) {
+  host0.current_epoch = 2;  // actors moved: the coordinator restores them and rolls the trainers back
+  host1.current_epoch = 2;
+  guard.rollback_on_refresh = true;
+  std::vector<OutgoingCall> calls = OneCall();
+  auto replies = CallAll(*trainer, calls, absl::Now() + absl::Seconds(10), &guard);
+  ASSERT_FALSE(replies[0].ok());
+  EXPECT_TRUE(absl::IsAborted(replies[0].status())) << replies[0].status();
+  EXPECT_EQ(StaleEpochOf(replies[0].status()), std::nullopt);
+  EXPECT_NE(replies[0].status().message().find("aborted by a rollback"), std::string::npos);
+  EXPECT_EQ(guard.refreshes.size(), 1u);
+  EXPECT_EQ(host1.answered.load(), 0) << "nothing of the abandoned step reaches the restored host";
+  EXPECT_EQ(host0.refused.load(), 1);
 }
 
 TEST_F(StaleEpochTest, WithoutAGuardTheRefusalComesBackWithTheCurrentEpoch) {
