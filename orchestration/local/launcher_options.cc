@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,6 +15,8 @@
 
 namespace sy::local {
 namespace {
+
+constexpr int kMaxHosts = 64;
 
 using Setter = std::function<absl::Status(LauncherOptions&, const std::string&)>;
 
@@ -76,7 +79,7 @@ struct OwnFlag {
 const std::map<std::string, OwnFlag>& OwnFlags() {
   using O = LauncherOptions;
   static const auto* flags = new std::map<std::string, OwnFlag>{
-      {"hosts", {"expert hosts (0: one standalone process with every expert in-process)", IntIn(&O::hosts, "hosts", 0, 64)}},
+      {"hosts", {"expert hosts (0: one standalone process with every expert in-process)", IntIn(&O::hosts, "hosts", 0, kMaxHosts)}},
       {"trainers", {"trainer processes (1 when --hosts=0)", IntIn(&O::trainers, "trainers", 1, 64)}},
       {"steps", {"global training steps (required)",
                  [](O& o, const std::string& v) {
@@ -132,6 +135,12 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
       {"kill_coordinator_at_step", {"fault test: SIGKILL the coordinator once step K is done and restart it on the "
                                     "same database and endpoint (0: never)",
                                     Step(&O::kill_coordinator_at_step, "kill_coordinator_at_step")}},
+      {"add_host_at_step", {"elasticity: start one more expert host (index --hosts) once step K is done; the "
+                            "coordinator moves actors to it through the latest checkpoint (0: never)",
+                            Step(&O::add_host_at_step, "add_host_at_step")}},
+      {"drain_host_at_step", {"elasticity: drain the last host once step K is done (as `syctl drain host-N`), "
+                              "then stop it once it holds no actors; the run finishes on the rest (0: never)",
+                              Step(&O::drain_host_at_step, "drain_host_at_step")}},
   };
   return *flags;
 }
@@ -170,7 +179,9 @@ absl::Status CheckShape(const LauncherOptions& o) {
     const char* kind;
   } kills[] = {{"kill_host_at_step", o.kill_host_at_step, 2, o.hosts, "--hosts"},
                {"kill_trainer_at_step", o.kill_trainer_at_step, 2, o.trainers, "--trainers"},
-               {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"}};
+               {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"},
+               {"add_host_at_step", o.add_host_at_step, 1, o.hosts, "--hosts"},
+               {"drain_host_at_step", o.drain_host_at_step, 2, o.hosts, "--hosts"}};
   for (const auto& k : kills) {
     if (k.step == 0) continue;
     if (!o.coordinator || o.hosts == 0) {
@@ -184,6 +195,21 @@ absl::Status CheckShape(const LauncherOptions& o) {
   if ((o.kill_host_at_step > 0 || o.kill_trainer_at_step > 0) && o.checkpoint_every == 0) {
     return absl::InvalidArgumentError("--kill_host_at_step and --kill_trainer_at_step need --checkpoint_every > 0 "
                                       "(recovery replays from the latest checkpoint)");
+  }
+  for (const auto& [name, step] : {std::pair<const char*, int64_t>{"add_host_at_step", o.add_host_at_step},
+                                   std::pair<const char*, int64_t>{"drain_host_at_step", o.drain_host_at_step}}) {
+    if (step == 0) continue;
+    if (o.checkpoint_every == 0 || step < o.checkpoint_every) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", name, "=", step, " needs --checkpoint_every in [1, ", step,
+          "] (actors move through the latest checkpoint: one must exist by then)"));
+    }
+  }
+  if (o.drain_host_at_step > 0 && o.kill_host_at_step > 0) {
+    return absl::InvalidArgumentError("--drain_host_at_step and --kill_host_at_step both pick the last host: use one");
+  }
+  if (o.add_host_at_step > 0 && o.hosts >= kMaxHosts) {
+    return absl::InvalidArgumentError(absl::StrCat("--add_host_at_step needs --hosts < ", kMaxHosts));
   }
   // The trainer's parser checks the model flags (names, ranges, consistency).
   std::vector<std::string> trainer_args = o.model_flags;

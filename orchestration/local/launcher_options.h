@@ -40,6 +40,12 @@ struct LauncherOptions {
   int64_t kill_host_at_step = 0;
   int64_t kill_trainer_at_step = 0;
   int64_t kill_coordinator_at_step = 0;
+  // Elasticity (0: never), once trainer 0 reported this step: start one more
+  // sy-expert-host (index --hosts; the coordinator moves actors to it), or drain
+  // the last host through the admin API (as `syctl drain`) and stop it once it
+  // holds no actors. Both move actors through the latest checkpoint.
+  int64_t add_host_at_step = 0;
+  int64_t drain_host_at_step = 0;
   std::vector<std::string> model_flags;   // every other flag, as given ("--name=value")
 };
 

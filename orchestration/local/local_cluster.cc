@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,8 @@
 #include "orchestration/local/coordinator_control.h"
 #include "orchestration/local/core_split.h"
 #include "orchestration/local/run_report.h"
+#include "proto/admin.capnp.h"
+#include "services/syctl/admin_client.h"
 #include "services/trainer/coordinator_link.h"
 #include "services/trainer/model_options.h"
 #include "services/trainer/options.h"
@@ -101,6 +104,7 @@ class Cluster {
     const int processes = o_.hosts == 0 ? 1 : o_.hosts + o_.trainers;
     const int cores = AvailableCores();
     const int threads = o_.threads > 0 ? o_.threads : ThreadsPerProcess(cores, processes);
+    threads_ = threads;
     out_ << "sy-local: " << (o_.hosts == 0 ? std::string("1 standalone trainer")
                                           : absl::StrCat(o_.hosts, " expert hosts + ", o_.trainers, " trainers"))
          << ", " << threads << " compute thread(s) each on " << cores << " core(s); logs: " << o_.workdir
@@ -138,7 +142,7 @@ class Cluster {
     if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create --workdir ", o_.workdir, ": ", ec.message()));
     // A stale record of an earlier run must not pass for this run's.
     for (const char* name : {"metrics.jsonl", "summary.json"}) std::filesystem::remove(Path(name), ec);
-    for (int h = 0; h < o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);
+    for (int h = 0; h <= o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);  // and a joining host's
     std::filesystem::remove(Path("coordinator.ready"), ec);
     if (o_.restore_from.empty()) {
       // A fresh run starts from an empty catalog (an old placement must not come back).
@@ -308,6 +312,7 @@ class Cluster {
     while (true) {
       if (progress_) progress_->Pump();
       if (absl::Status s = InjectFaults(); !s.ok()) return s;
+      if (absl::Status s = ChangeHosts(); !s.ok()) return s;
       bool all_done = true;
       for (ChildProcess& t : trainers_) {
         if (!t.Poll()) {
@@ -318,7 +323,9 @@ class Cluster {
       }
       if (all_done) return absl::OkStatus();
       for (ChildProcess& h : hosts_) {
-        if (h.Poll() && !Killed(h)) return Failed(h, "exited while the trainers were running");
+        if (h.Poll() && !Killed(h) && !drained_.count(h.role())) {
+          return Failed(h, "exited while the trainers were running");
+        }
       }
       for (ChildProcess& c : coordinator_) {
         if (c.Poll()) return Failed(c, "exited while the trainers were running");
@@ -362,6 +369,118 @@ class Cluster {
       while (!coordinator_[0].Poll()) std::this_thread::sleep_for(kPollInterval);
       return StartCoordinator(coordinator_endpoint_);
     }
+    return absl::OkStatus();
+  }
+
+  // --add_host_at_step / --drain_host_at_step: once trainer 0's progress reached the step (once each).
+  absl::Status ChangeHosts() {
+    const int64_t step = progress_ ? progress_->last_step() : 0;
+    if (o_.add_host_at_step > 0 && !host_added_ && step >= o_.add_host_at_step) {
+      host_added_ = true;
+      if (absl::Status s = AddHost(step); !s.ok()) return s;
+    }
+    if (o_.drain_host_at_step > 0 && !host_drained_ && step >= o_.drain_host_at_step) {
+      host_drained_ = true;
+      if (absl::Status s = DrainHost(step); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // Actors move through the latest checkpoint: waits until the coordinator has one.
+  absl::Status WaitForAnyCheckpoint() {
+    absl::Status s;
+    // NotFound: that boundary was given up for a later one, which is coming.
+    for (int64_t at = o_.checkpoint_every; at <= o_.steps; at += o_.checkpoint_every) {
+      s = WaitForCheckpointAtStep(coordinator_endpoint_, static_cast<uint64_t>(at), absl::Seconds(60));
+      if (s.code() != absl::StatusCode::kNotFound) break;
+    }
+    if (!s.ok()) return Failed(coordinator_[0], absl::StrCat("has no checkpoint to move actors through: ", s.message()));
+    return absl::OkStatus();
+  }
+
+  // Starts host --hosts (registering with the coordinator, which moves actors to it) and waits for its ready file.
+  absl::Status AddHost(int64_t step) {
+    if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+    const int index = static_cast<int>(hosts_.size());
+    const std::string role = absl::StrCat("host-", index);
+    out_ << "\nsy-local: --add_host_at_step: starting " << role << " after step " << step << std::endl;
+    if (absl::Status s = Start(role, HostCommand(o_, bin_dir_, index, threads_, coordinator_endpoint_), &hosts_);
+        !s.ok()) {
+      return s;
+    }
+    const Clock::time_point ready_deadline = After(o_.ready_timeout_s);
+    while (true) {
+      if (std::optional<std::string> ep = ReadEndpoint(ReadyFile(index))) {
+        out_ << "sy-local: " << role << " ready at " << *ep << std::endl;
+        return absl::OkStatus();
+      }
+      if (hosts_.back().Poll()) return Failed(hosts_.back(), "exited before writing its ready file");
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      if (Clock::now() > ready_deadline) {
+        return Failed(hosts_.back(), absl::StrCat("did not write its ready file within ", o_.ready_timeout_s, " s"),
+                      absl::StatusCode::kDeadlineExceeded);
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+
+  // Drains the last host of --hosts through the admin API (as `syctl drain`),
+  // waits until its actors are restored elsewhere, then stops it (it must exit 0).
+  absl::Status DrainHost(int64_t step) {
+    ChildProcess& host = hosts_[static_cast<size_t>(o_.hosts - 1)];
+    out_ << "\nsy-local: --drain_host_at_step: draining " << host.role() << " after step " << step << std::endl;
+    if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(coordinator_endpoint_);
+    if (!client.ok()) return Failed(coordinator_[0], absl::StrCat("cannot be reached: ", client.status().message()));
+    const Clock::time_point give_up = After(60);
+    while (true) {
+      absl::StatusOr<transport::DecodedMessage> drained = (*client)->Call(
+          [&](proto::admin::AdminRequest::Builder r) { r.setDrain(host.role()); }, absl::Seconds(10));
+      if (drained.ok()) break;
+      // Unavailable: a recovery is under way; the drain is accepted after it.
+      if (!absl::IsUnavailable(drained.status()) || Clock::now() > give_up) {
+        return Failed(coordinator_[0], absl::StrCat("refused to drain ", host.role(), ": ", drained.status().message()));
+      }
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    // The drain started a recovery (new table, restore, rollbacks): the host is free once it is over.
+    while (true) {
+      absl::StatusOr<transport::DecodedMessage> status =
+          (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, absl::Seconds(10));
+      if (!status.ok()) return Failed(coordinator_[0], absl::StrCat("status after the drain: ", status.status().message()));
+      absl::StatusOr<proto::admin::AdminReply::Reader> reply = status->Body<proto::admin::AdminReply>();
+      if (!reply.ok() || reply->which() != proto::admin::AdminReply::STATUS) {
+        return Failed(coordinator_[0], "answered a status request with something else");
+      }
+      const std::string phase = reply->getStatus().getPhase().cStr();
+      if (absl::StartsWith(phase, "degraded")) {
+        return Failed(coordinator_[0], absl::StrCat("could not move ", host.role(), "'s actors: ", phase));
+      }
+      if (phase != "recovering") break;
+      if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
+      if (Clock::now() > give_up) {
+        return Failed(coordinator_[0], absl::StrCat("did not finish moving ", host.role(), "'s actors within 60 s"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    absl::StatusOr<ClusterFacts> facts = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+    if (!facts.ok()) return Failed(coordinator_[0], absl::StrCat("placement after the drain: ", facts.status().message()));
+    for (const auto& [expert, holders] : facts->expert_hosts) {
+      if (std::find(holders.begin(), holders.end(), host.role()) != holders.end()) {
+        return Failed(coordinator_[0], absl::StrCat("still places expert ", expert.first, "/", expert.second, " on ",
+                                                    host.role(), " after draining it"));
+      }
+    }
+    out_ << "sy-local: " << host.role() << " holds no actors: stopping it" << std::endl;
+    drained_.insert(host.role());
+    host.Signal(SIGTERM);
+    const Clock::time_point kill_at = After(o_.grace_s);
+    while (!host.Poll()) {
+      if (Clock::now() > kill_at) host.Signal(SIGKILL);
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    if (!host.Succeeded()) return Failed(host, "did not stop cleanly on SIGTERM after its drain");
     return absl::OkStatus();
   }
 
@@ -421,8 +540,10 @@ class Cluster {
   absl::Status AddFacts(const ClusterFacts& facts) {
     absl::StatusOr<RunReport> report = ReadRunReport(o_.workdir);
     if (!report.ok()) return report.status();
-    std::vector<std::string> hosts;
-    for (int h = 0; h < o_.hosts; ++h) hosts.push_back(absl::StrCat("host-", h));
+    std::vector<std::string> hosts;  // every host the run ended with (a joined one too, not a drained one)
+    for (const ChildProcess& h : hosts_) {
+      if (!drained_.count(h.role())) hosts.push_back(h.role());
+    }
     const size_t n = std::min<size_t>(10, report->steps.size());
     const std::vector<StepRecord> first(report->steps.begin(), report->steps.begin() + n);
     const std::vector<StepRecord> last(report->steps.end() - n, report->steps.end());
@@ -454,6 +575,9 @@ class Cluster {
   std::optional<ProgressEcho> progress_;
   std::set<std::string> killed_;  // roles SIGKILLed on purpose (--kill_*_at_step)
   bool host_killed_ = false, trainer_killed_ = false, coordinator_killed_ = false;
+  bool host_added_ = false, host_drained_ = false;
+  std::set<std::string> drained_;  // roles drained and stopped on purpose (--drain_host_at_step)
+  int threads_ = 1;                // compute threads of each process
   ClusterFacts facts_before_restart_;  // counts of a coordinator killed and restarted
 };
 
@@ -485,7 +609,10 @@ std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string
                                      int threads, const std::string& coordinator) {
   std::vector<std::string> argv = {bin_dir + "/sy-expert-host", "--listen=tcp://127.0.0.1:0",
                                    absl::StrCat("--ready_file=", o.workdir, "/host-", host_index, ".ready"),
-                                   absl::StrCat("--host_index=", host_index), absl::StrCat("--num_hosts=", o.hosts)};
+                                   absl::StrCat("--host_index=", host_index),
+                                   // A host joining beyond --hosts counts itself (its static actors are
+                                   // dropped when the coordinator's table arrives).
+                                   absl::StrCat("--num_hosts=", std::max(o.hosts, host_index + 1))};
   if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
   if (o.checkpoint_every > 0) argv.push_back(absl::StrCat("--checkpoint_every=", o.checkpoint_every));
   AppendCommon(o, threads, &argv);

@@ -1,8 +1,9 @@
 // The local cluster: starts sy-coordinator (unless --coordinator=false), expert
 // hosts and trainers as processes on loopback
 // (or one standalone trainer with --hosts=0), waits for the hosts' ready files,
-// runs the trainers to completion, stops the hosts cleanly and prints the run's
-// summary. On any process failure it stops the rest (SIGTERM, then SIGKILL after
+// runs the trainers to completion (adding a host or draining one on the way
+// with --add_host_at_step / --drain_host_at_step), stops the hosts cleanly and
+// prints the run's summary. On any process failure it stops the rest (SIGTERM, then SIGKILL after
 // the grace period) and returns an error naming the process, its exit status
 // and the tail of its log. Not thread-safe: one run per call, driven by the
 // calling thread; `stop` may be set from a signal handler.
@@ -25,6 +26,7 @@ namespace sy::local {
 // Command lines (argv[0] = the binary's path in `bin_dir`) of the processes.
 std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads);
 // `coordinator`: the coordinator's endpoint ("" = static placement, no coordinator).
+// A host index >= --hosts (one joining the run) gets --num_hosts=host_index+1.
 std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string& bin_dir, int host_index,
                                      int threads, const std::string& coordinator = "");
 std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::string& bin_dir, int trainer_index,

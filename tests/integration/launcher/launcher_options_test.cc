@@ -99,6 +99,42 @@ TEST(LauncherOptions, FaultFlagsNeedASurvivorAndACheckpoint) {
   EXPECT_EQ(o->kill_coordinator_at_step, 2);
 }
 
+TEST(LauncherOptions, ElasticFlagsNeedTheCoordinatorAndACheckpointBeforeTheirStep) {
+  const std::vector<std::string> steps40 = {"--steps=40", "--hosts=2", "--trainers=2"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--add_host_at_step=15"}, "--add_host_at_step=15 needs --checkpoint_every in [1, 15]"},
+      {{"--checkpoint_every=20", "--add_host_at_step=15"}, "needs --checkpoint_every in [1, 15]"},
+      {{"--checkpoint_every=10", "--drain_host_at_step=40"}, "not before the last step"},
+      {{"--checkpoint_every=10", "--coordinator=false", "--add_host_at_step=15"}, "needs the coordinator"},
+      {{"--checkpoint_every=10", "--hosts=1", "--drain_host_at_step=15"}, "--drain_host_at_step needs --hosts >= 2"},
+      {{"--checkpoint_every=10", "--drain_host_at_step=15", "--kill_host_at_step=20"}, "both pick the last host"},
+      {{"--checkpoint_every=10", "--hosts=64", "--add_host_at_step=15"}, "needs --hosts < 64"},
+      {{"--drain_host_at_step=-1"}, "--drain_host_at_step=-1"},
+  };
+  for (const auto& [args, expected] : refused) {
+    std::vector<std::string> all = steps40;
+    all.insert(all.end(), args.begin(), args.end());
+    absl::StatusOr<LauncherOptions> o = ParseWith(all);
+    ASSERT_FALSE(o.ok()) << args.back();
+    EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << args.back();
+    EXPECT_NE(o.status().message().find(expected), std::string::npos) << o.status();
+  }
+  absl::StatusOr<LauncherOptions> o = ParseWith({"--steps=40", "--hosts=2", "--trainers=2", "--checkpoint_every=10",
+                                                 "--add_host_at_step=15", "--drain_host_at_step=10"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->add_host_at_step, 15);
+  EXPECT_EQ(o->drain_host_at_step, 10);
+  EXPECT_NE(LauncherHelpText().find("--add_host_at_step"), std::string::npos);
+  EXPECT_NE(LauncherHelpText().find("--drain_host_at_step"), std::string::npos);
+  // The joining host is index --hosts and counts itself in --num_hosts.
+  const std::vector<std::string> joined = HostCommand(*o, "/b", 2, 1, "tcp://c:9");
+  EXPECT_TRUE(Contains(joined, "--host_index=2"));
+  EXPECT_TRUE(Contains(joined, "--num_hosts=3"));
+  EXPECT_TRUE(Contains(joined, "--ready_file=/tmp/w/host-2.ready"));
+  EXPECT_TRUE(Contains(joined, "--coordinator=tcp://c:9"));
+  EXPECT_TRUE(Contains(HostCommand(*o, "/b", 1, 1), "--num_hosts=2"));
+}
+
 TEST(CoreSplit, FloorOfCoresPerProcessAtLeastOne) {
   EXPECT_EQ(ThreadsPerProcess(2, 1), 2);
   EXPECT_EQ(ThreadsPerProcess(2, 4), 1);
