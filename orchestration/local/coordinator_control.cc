@@ -137,6 +137,22 @@ absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl
     std::vector<std::string>& hosts = facts.expert_hosts[{info.getExpert().getLayer(), info.getExpert().getExpert()}];
     for (auto h : info.getHosts()) hosts.emplace_back(h.cStr());
   }
+  absl::StatusOr<transport::DecodedMessage> series =
+      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setHostLoadSeries(); }, timeout);
+  if (!series.ok()) return series.status();
+  auto l = series->Body<proto::admin::AdminReply>();
+  if (!l.ok()) return l.status();
+  if (l->which() != proto::admin::AdminReply::HOST_LOAD_SERIES) {
+    return absl::InternalError("hostLoadSeries answered with something else");
+  }
+  for (auto step : l->getHostLoadSeries()) {
+    if (step.getHosts().size() != step.getTokens().size()) {
+      return absl::DataLossError(absl::StrCat("host load of step ", step.getStep(), ": ", step.getHosts().size(),
+                                              " hosts but ", step.getTokens().size(), " counts"));
+    }
+    std::map<std::string, double>& tokens = facts.step_host_tokens[step.getStep()];
+    for (unsigned i = 0; i < step.getHosts().size(); ++i) tokens[step.getHosts()[i].cStr()] = step.getTokens()[i];
+  }
   return facts;
 }
 
@@ -145,6 +161,11 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
   std::map<std::string, double> load;
   for (const std::string& h : hosts) load[h] = 0;
   for (const StepRecord& step : steps) {
+    auto counted = facts.step_host_tokens.find(static_cast<uint64_t>(step.step));
+    if (counted != facts.step_host_tokens.end()) {
+      for (const auto& [host, tokens] : counted->second) load[host] += tokens;
+      continue;
+    }
     for (size_t l = 0; l < step.expert_tokens.size(); ++l) {
       for (size_t e = 0; e < step.expert_tokens[l].size(); ++e) {
         auto it = facts.expert_hosts.find({static_cast<uint32_t>(l), static_cast<uint32_t>(e)});

@@ -47,14 +47,19 @@ struct ClusterFacts {
   uint32_t checkpoints = 0;   // committed
   uint32_t migrations = 0;
   uint32_t replications = 0;
-  // (Switch layer, expert) -> hosts holding it, from the coordinator's table.
+  // (Switch layer, expert) -> hosts holding it, from the coordinator's final table.
   std::map<std::pair<uint32_t, uint32_t>, std::vector<std::string>> expert_hosts;
+  // Step -> tokens per host, as the coordinator counted them with the table in force
+  // when that step's load reports arrived (steps a restarted coordinator did not see are absent).
+  std::map<uint64_t, std::map<std::string, double>> step_host_tokens;
 };
 absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout);
 
-// Hottest host's tokens over the mean host's, summed over `steps` (expert_tokens), with
-// each expert's tokens split evenly between its hosts; `hosts` lists every host (an idle
-// one counts as 0). 0 when nothing was routed.
+// Hottest host's tokens over the mean host's, summed over `steps`. A step the
+// coordinator counted (facts.step_host_tokens) adds its per-host tokens, so moved
+// actors count where they were at the time; any other step falls back to its
+// expert_tokens split over the final table (each expert's tokens evenly between its
+// hosts). `hosts` lists every host (an idle one counts as 0). 0 when nothing was routed.
 double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFacts& facts,
                            const std::vector<std::string>& hosts);
 

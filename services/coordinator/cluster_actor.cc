@@ -122,6 +122,7 @@ void ClusterActor::Handle(ClusterMsg& msg) {
   if (auto* r = std::get_if<ClusterRequest>(&msg)) return OnRequest(*r);
   if (std::holds_alternative<ClusterTick>(msg)) return OnTick();
   if (auto* e = std::get_if<CatalogEvent>(&msg)) return OnCatalogEvent(*e);
+  if (auto* a = std::get_if<RollbackAcked>(&msg)) trainers_awaiting_rollback_.erase(a->trainer);
 }
 
 void ClusterActor::OnRequest(ClusterRequest& request) {
@@ -304,7 +305,8 @@ void ClusterActor::OnPlacement(ClusterRequest& request) {
   capnp::MallocMessageBuilder b;
   auto reply = InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT, table_.epoch());
   reply.setEpoch(table_.epoch());
-  if (body->getKnownEpoch() != table_.epoch()) TableToProto(table_, endpoints_, reply.initTable());
+  const bool held = trainers_awaiting_rollback_.count(request.message.envelope().getSender().cStr()) != 0;
+  if (!held && body->getKnownEpoch() != table_.epoch()) TableToProto(table_, endpoints_, reply.initTable());
   request.responder.Reply(b);
 }
 
@@ -414,9 +416,13 @@ void ClusterActor::Recover(const std::string& why) {
   recovering_ = true;
   phase_ = "recovering";
   SY_LOG(WARNING) << "recovery: " << why;
+  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
+    if (trainer.alive) trainers_awaiting_rollback_.insert(trainer.id);
+  }
   auto latest = catalog_->Ask<CheckpointInfo>(QueryLatestUsable{}, absl::ToChronoNanoseconds(options_.call_timeout));
   Await<CheckpointInfo>(std::move(latest), [this](absl::StatusOr<CheckpointInfo> info) {
     if (!info.ok()) {
+      trainers_awaiting_rollback_.clear();  // no rollback will come
       phase_ = absl::StrCat("degraded: cannot recover (", info.status().message(), ")");
       recovering_ = false;
       SY_LOG(ERROR) << "recovery impossible: " << info.status();
@@ -553,6 +559,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
     case CatalogEvent::Kind::kRestoreFailed:
       SY_LOG(ERROR) << "restore of checkpoint " << event.id << " failed: " << event.status;
       recovering_ = false;
+      trainers_awaiting_rollback_.clear();  // no rollback will come
       phase_ = absl::StrCat("degraded: restore of checkpoint ", event.id, " failed");
       if (pending_restore_) {
         pending_restore_->Fail(event.status);
@@ -567,6 +574,10 @@ void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
   for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
     if (trainer.alive) alive.push_back(trainer.id);
   }
+  for (auto it = trainers_awaiting_rollback_.begin(); it != trainers_awaiting_rollback_.end();) {
+    // One that left meanwhile gets no order: nothing to wait for.
+    it = std::find(alive.begin(), alive.end(), *it) == alive.end() ? trainers_awaiting_rollback_.erase(it) : ++it;
+  }
   for (const std::string& trainer : alive) {
     capnp::MallocMessageBuilder b;
     auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
@@ -576,9 +587,11 @@ void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
     rollback.setCheckpointId(checkpoint_id);
     auto ids = rollback.initTrainers(static_cast<unsigned>(alive.size()));
     for (size_t i = 0; i < alive.size(); ++i) ids.set(static_cast<unsigned>(i), alive[i]);
+    std::weak_ptr<ClusterActor> self = std::static_pointer_cast<ClusterActor>(shared_from_this());
     rpc_->CallAsync(AddressOf(trainer), b, {}, absl::Now() + options_.call_timeout,
-                    [id = trainer](absl::StatusOr<transport::DecodedMessage> reply) {
+                    [id = trainer, self](absl::StatusOr<transport::DecodedMessage> reply) {
                       if (!reply.ok()) SY_LOG(WARNING) << "rollback of trainer " << id << ": " << reply.status();
+                      if (auto actor = self.lock()) actor->Tell(RollbackAcked{id});
                     });
   }
 }

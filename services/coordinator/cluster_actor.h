@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -47,8 +48,12 @@ struct ClusterRequest {
 };
 // Failure detection round (self-scheduled).
 struct ClusterTick {};
+// A trainer answered (or could not be sent) its rollback order.
+struct RollbackAcked {
+  std::string trainer;
+};
 
-using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CatalogEvent>;
+using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CatalogEvent, RollbackAcked>;
 
 class ClusterActor : public actor::Actor<ClusterMsg> {
  public:
@@ -151,7 +156,13 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
   bool recovering_ = false;
-  std::optional<uint64_t> last_auto_rebalance_step_;  // checkpoint step of the last automatic rebalance
+  std::optional<uint64_t> last_auto_rebalance_step_;
+  // Trainers that must not learn the new table before their rollback order: from the
+  // start of a recovery until each acknowledged its rollback, their placement queries
+  // get no table (they poll again). Otherwise a trainer could refresh between the
+  // restore and its rollback and run the abandoned step on restored actors, and its
+  // replay of that step would then be refused as already run.
+  std::set<std::string> trainers_awaiting_rollback_;  // checkpoint step of the last automatic rebalance
 };
 
 }  // namespace sy::coordinator
