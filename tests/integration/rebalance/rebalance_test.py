@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Integration test of automatic hot-expert rebalancing: a real sy-local cluster (2 hosts x
+2 trainers, 60 steps, a checkpoint every 10) whose routers start skewed (--skew) so that
+expert 0 of both Switch layers, both placed on host-0, takes most tokens. The coordinator
+sees host-0 over --rebalance_threshold (1.25) at the first committed checkpoint and
+migrates experts through it (trainers replay from there). The run must end with exactly
+the weights and per-step losses of the same run with --auto_rebalance=false, and the
+max/mean host load of the last 10 steps, counted with the placement of each step's time,
+must be below the first 10 steps' and within the threshold.
+
+--lr=1e-3 (instead of the tiny model's 1e-2) keeps the early routing from collapsing
+onto whichever expert the first updates favour, so the skew, not noise, sets the load.
+
+Run by ctest (tests/integration/rebalance/CMakeLists.txt) as
+  SY_BIN_DIR=build/bin /usr/bin/python3 rebalance_test.py RebalanceTest.test_x
+"""
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+from cluster_harness import ClusterCase  # noqa: E402
+
+STEPS = 60
+SKEWED = ["--checkpoint_every=10", "--coordinator_args=--retain=10", "--skew=30", "--lr=1e-3"]
+THRESHOLD = 1.25
+
+
+class RebalanceTest(ClusterCase):
+    def test_automatic_rebalance_keeps_the_weights_and_evens_the_load(self):
+        fixed = self.ok("fixed", 2, 2, SKEWED[:1] + ["--coordinator_args=--retain=10 --auto_rebalance=false"]
+                        + SKEWED[2:], steps=STEPS)
+        moved = self.ok("rebalanced", 2, 2, SKEWED, steps=STEPS)
+        # Deterministic training: moving experts changes nothing but where they run.
+        self.assertEqual(moved.summary()["param_checksum"], fixed.summary()["param_checksum"])
+        self.assertEqual([s["step"] for s in moved.steps()], list(range(1, STEPS + 1)))
+        self.assertEqual([s["loss"] for s in moved.steps()], [s["loss"] for s in fixed.steps()])
+
+        fixed_load = fixed.summary()["max_over_mean_host_load"]
+        load = moved.summary()["max_over_mean_host_load"]
+        self.assertEqual(fixed.summary()["migrations"], 0)
+        self.assertGreater(fixed_load["first_10_steps"], THRESHOLD, "the skew must make host-0 hot")
+        self.assertGreater(moved.summary()["migrations"], 0)
+        self.assertEqual(moved.summary()["replications"], 0)  # automatic plans only migrate
+        self.assertEqual(moved.summary()["recoveries"], 0)    # a move is not a failure
+        # The first window ran on the initial placement in both runs; the last on the moved one.
+        self.assertAlmostEqual(load["first_10_steps"], fixed_load["first_10_steps"], places=3)
+        self.assertLess(load["last_10_steps"], load["first_10_steps"])
+        self.assertLessEqual(load["last_10_steps"], THRESHOLD)
+
+        with open(os.path.join(moved.workdir, "coordinator.log")) as f:
+            log = f.read()
+        self.assertRegex(log, r"automatic rebalance at checkpoint [0-9]+ \(step 10\): .* migrations "
+                              r"\(migrations only, no replicas\)")
+        with open(os.path.join(fixed.workdir, "coordinator.log")) as f:
+            self.assertNotIn("automatic rebalance", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
