@@ -1,0 +1,154 @@
+// rebalance_bench: what automatic hot-expert rebalancing buys under router skew. Runs the
+// same skewed 2 hosts x 2 trainers training (--skew, a checkpoint every 10 steps) twice
+// on this machine, with --auto_rebalance=false and with automatic rebalancing, and prints
+// each run's median step time over the steps after the first rebalance point, its ratio
+// (rebalanced over fixed, measured in this run), the migrations, and the max/mean host
+// load of the first and last 10 steps (counted by the coordinator with each step's
+// placement). No timed assertions: a report, like every tests/bench benchmark.
+//
+//   build/bin/rebalance_bench [--steps=60] [--data=FILE] [--workdir=DIR] [model/training flags]
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "orchestration/local/launcher_options.h"
+#include "orchestration/local/local_cluster.h"
+#include "orchestration/local/run_report.h"
+#include "services/trainer/options.h"
+
+namespace {
+
+constexpr int64_t kFirstRebalanceStep = 10;  // the first checkpoint: where a rebalance can happen
+
+struct Measured {
+  double median_step_ms = 0;  // over steps after kFirstRebalanceStep (replays included once: the kept records)
+  std::string summary;        // summary.json
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// The text of "key":{...} or "key":value in a one-line JSON object ("?" when absent).
+std::string JsonField(const std::string& json, const std::string& key) {
+  const std::string quoted = absl::StrCat("\"", key, "\":");
+  const size_t at = json.find(quoted);
+  if (at == std::string::npos) return "?";
+  const size_t begin = at + quoted.size();
+  const size_t end = json[begin] == '{' ? json.find('}', begin) + 1 : json.find_first_of(",}", begin);
+  return json.substr(begin, end - begin);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data;
+  std::string workdir = absl::StrCat("/tmp/rebalance_bench_", getpid());
+  int64_t steps = 60;
+  // The cluster tests' tiny model at a learning rate that lets the skew, not early routing noise, set the load.
+  std::vector<std::string> model_flags = {"--layers=2", "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4",
+                                          "--moe_every=1", "--context=32", "--micro_batch=4", "--micro_batches=4",
+                                          "--warmup=5", "--lr=1e-3", "--eval_every=0", "--eval_batches=1",
+                                          "--skew=30"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (absl::StartsWith(arg, "--data=")) {
+      data = arg.substr(7);
+    } else if (absl::StartsWith(arg, "--workdir=")) {
+      workdir = arg.substr(10);
+    } else if (absl::StartsWith(arg, "--steps=")) {
+      steps = std::atoll(arg.c_str() + 8);
+    } else if (arg == "--help") {
+      std::cout << "usage: rebalance_bench [--steps=60] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
+      return 0;
+    } else {
+      model_flags.push_back(arg);
+    }
+  }
+  if (steps <= kFirstRebalanceStep + 10) {
+    std::cerr << "rebalance_bench: --steps must be above " << kFirstRebalanceStep + 10 << "\n";
+    return 2;
+  }
+  std::vector<std::string> trainer_args = model_flags;
+  trainer_args.insert(trainer_args.end(), {"--standalone", "--data=unused", absl::StrCat("--steps=", steps)});
+  absl::StatusOr<sy::trainer::TrainerOptions> model = sy::trainer::ParseTrainerOptions(trainer_args);
+  if (!model.ok()) {
+    std::cerr << "rebalance_bench: " << model.status() << "\n";
+    return 2;
+  }
+  const double tokens_per_step = static_cast<double>(model->micro_batch) * model->micro_batches * model->context;
+  std::filesystem::create_directories(workdir);
+  if (data.empty()) {
+    data = workdir + "/corpus.txt";
+    std::ofstream out(data);
+    const char* words[] = {"the", "expert", "router", "token", "switch", "layer", "of", "and", "capacity", "to"};
+    for (int i = 0; i < 60000; ++i) out << words[(i * 7 + i / 13) % 10] << ((i % 11 == 0) ? ".\n" : " ");
+  }
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"fixed placement", "--coordinator_args=--auto_rebalance=false"}, {"auto rebalance", ""}};
+  std::vector<Measured> results;
+  std::atomic<bool> stop{false};
+  for (const auto& [name, coordinator_args] : runs) {
+    const std::string dir = absl::StrCat(workdir, "/", coordinator_args.empty() ? "rebalanced" : "fixed");
+    std::vector<std::string> args = {"--hosts=2", "--trainers=2", absl::StrCat("--steps=", steps), "--data=" + data,
+                                     "--workdir=" + dir, "--checkpoint_every=10", "--timeout_s=600"};
+    if (!coordinator_args.empty()) args.push_back(coordinator_args);
+    args.insert(args.end(), model_flags.begin(), model_flags.end());
+    absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
+    if (!options.ok()) {
+      std::cerr << "rebalance_bench: " << options.status() << "\n";
+      return 2;
+    }
+    std::cerr << "rebalance_bench: running " << name << ", " << steps << " steps\n";
+    std::ostringstream log;
+    if (absl::Status s = sy::local::RunLocalCluster(*options, log, stop); !s.ok()) {
+      std::cerr << "rebalance_bench: " << name << " failed: " << s << "\n";
+      return 1;
+    }
+    absl::StatusOr<sy::local::RunReport> report = sy::local::ReadRunReport(dir);
+    if (!report.ok()) {
+      std::cerr << "rebalance_bench: " << report.status() << "\n";
+      return 1;
+    }
+    std::vector<double> step_ms;
+    for (const sy::local::StepRecord& r : report->steps) {
+      if (r.step > kFirstRebalanceStep && r.tokens_per_s > 0) step_ms.push_back(1000.0 * tokens_per_step / r.tokens_per_s);
+    }
+    Measured m;
+    if (!step_ms.empty()) {
+      std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
+      m.median_step_ms = step_ms[step_ms.size() / 2];
+    }
+    m.summary = ReadFile(dir + "/summary.json");
+    results.push_back(m);
+  }
+
+  absl::PrintF("\nrebalance_bench: 2 hosts x 2 trainers, %d steps, checkpoint every 10, %d cores; model flags:",
+               steps, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  for (const std::string& f : model_flags) absl::PrintF(" %s", f);
+  absl::PrintF("\n%-16s %18s %10s %10s  %s\n", "run", "median step ms", "vs fixed", "migrations",
+               "max_over_mean_host_load");
+  for (size_t i = 0; i < runs.size(); ++i) {
+    absl::PrintF("%-16s %18.2f %10.3f %10s  %s\n", runs[i].first, results[i].median_step_ms,
+                 results[0].median_step_ms > 0 ? results[i].median_step_ms / results[0].median_step_ms : 0.0,
+                 JsonField(results[i].summary, "migrations"), JsonField(results[i].summary, "max_over_mean_host_load"));
+  }
+  absl::PrintF(
+      "(step ms: tokens per step / the step's tokens/s, median over steps %d..%d; expert capacity (--capacity_factor) bounds each expert's work per step, so a hot host does less\n"
+      " extra work than its routed-token share suggests. Runs kept in %s)\n",
+      kFirstRebalanceStep + 1, steps, workdir);
+  return 0;
+}
