@@ -59,8 +59,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
 
 CoordinatorLink::~CoordinatorLink() {
   if (!stop_.HasBeenNotified()) stop_.Notify();  // Leave may have stopped the heartbeat already
-  if (heartbeat_.joinable()) heartbeat_.join();
+  // Closing first ends a heartbeat waiting on a coordinator that is gone (stopped
+  // with the rest of the cluster) at once instead of at its call deadline.
   if (rpc_ != nullptr) rpc_->Close();
+  if (heartbeat_.joinable()) heartbeat_.join();
 }
 
 absl::StatusOr<transport::DecodedMessage> CoordinatorLink::Call(capnp::MallocMessageBuilder& header) {
@@ -104,6 +106,7 @@ void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
   req.setDraining(leaving);
   absl::StatusOr<transport::DecodedMessage> reply = Call(b);
   if (!reply.ok()) {
+    if (stop_.HasBeenNotified() && absl::IsCancelled(reply.status())) return;  // closing
     SY_LOG(WARNING) << options_.node_id << ": heartbeat: " << reply.status();
     return;
   }

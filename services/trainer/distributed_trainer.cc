@@ -178,7 +178,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   return t;
 }
 
-absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
+absl::Status DistributedTrainer::TrainStep(int64_t step, std::optional<StepMetrics>* applied) {
   const TrainerOptions& o = options_.base;
   const float grad_scale = 1.0f / static_cast<float>(o.micro_batches);
   std::vector<MicroBatchStatsValue> mine;
@@ -230,7 +230,10 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, StepMetrics* metrics) {
       return absl::InternalError(absl::StrCat("step ", step, ": stats of ", gathered->stats.size(), " micro-batches, ",
                                               "expected ", o.micro_batches));
     }
-    FillMetrics(gathered->stats, o.micro_batches, metrics);
+    StepMetrics metrics;
+    metrics.step = step;
+    FillMetrics(gathered->stats, o.micro_batches, &metrics);
+    *applied = std::move(metrics);
   }
   return dense_->Pull(static_cast<uint64_t>(step), &model_->params());
 }
@@ -412,6 +415,11 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
     SY_LOG(INFO) << "resuming after step " << options_.resume_step;
   }
   int64_t step = options_.resume_step + 1;
+  // The leader's metrics of a step the hosts applied that are not recorded yet. A
+  // rollback to exactly that step (a checkpoint of it restored while the leader
+  // validated it or pulled its dense parameters) keeps them: the hosts hold its
+  // result, so the leader records it (validation included) instead of replaying it.
+  std::optional<StepMetrics> unrecorded;
   while (true) {
     if (std::optional<RollbackOrder> order = rollbacks_.Take()) {
       absl::StatusOr<bool> stay = Rollback(*order, records);
@@ -424,6 +432,30 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
         return result;
       }
       step = static_cast<int64_t>(order->step) + 1;
+      if (unrecorded && unrecorded->step != static_cast<int64_t>(order->step)) unrecorded.reset();
+      continue;
+    }
+    if (unrecorded) {
+      StepMetrics& metrics = *unrecorded;
+      if (IsEvalStep(metrics.step, o)) {
+        absl::StatusOr<double> val = Validate(static_cast<uint64_t>(metrics.step));
+        if (!val.ok()) {
+          if (absl::Status waited = AwaitRollback(metrics.step, val.status()); !waited.ok()) return waited;
+          continue;
+        }
+        metrics.val_loss = *val;
+        result.val_curve.emplace_back(metrics.step, *val);
+        result.final_val_loss = *val;
+      }
+      records.throughput[metrics.step] = metrics.tokens_per_s;
+      result.final_loss = metrics.loss;
+      progress << FormatProgressLine({metrics.step, o.steps, metrics.loss, metrics.val_loss, metrics.tokens_per_s,
+                                      SecondsSince(start)})
+               << std::endl;
+      if (writer) {
+        if (absl::Status s = writer->Append(metrics); !s.ok()) return s;
+      }
+      unrecorded.reset();
       continue;
     }
     if (step > o.steps) {
@@ -438,37 +470,18 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
       continue;
     }
     const auto step_start = std::chrono::steady_clock::now();
-    StepMetrics metrics;
-    metrics.step = step;
-    if (absl::Status s = TrainStep(step, &metrics); !s.ok()) {
-      if (absl::Status waited = AwaitRollback(step, s); !waited.ok()) return waited;
+    std::optional<StepMetrics> applied;
+    const absl::Status trained = TrainStep(step, &applied);
+    if (applied) {
+      applied->tokens_per_s /= SecondsSince(step_start);  // FillMetrics left the token count there
+      unrecorded = std::move(applied);
+    }
+    if (!trained.ok()) {
+      if (absl::Status waited = AwaitRollback(step, trained); !waited.ok()) return waited;
       continue;
     }
     steps_done_.store(static_cast<uint64_t>(step));
-    if (!leader()) {
-      ++step;
-      continue;
-    }
-    metrics.tokens_per_s /= SecondsSince(step_start);
-    if (IsEvalStep(step, o)) {
-      absl::StatusOr<double> val = Validate(static_cast<uint64_t>(step));
-      if (!val.ok()) {
-        if (absl::Status waited = AwaitRollback(step, val.status()); !waited.ok()) return waited;
-        continue;
-      }
-      metrics.val_loss = *val;
-      result.val_curve.emplace_back(step, *val);
-      result.final_val_loss = *val;
-    }
-    records.throughput[step] = metrics.tokens_per_s;
-    result.final_loss = metrics.loss;
-    progress << FormatProgressLine({step, o.steps, metrics.loss, metrics.val_loss, metrics.tokens_per_s,
-                                    SecondsSince(start)})
-             << std::endl;
-    if (writer) {
-      if (absl::Status s = writer->Append(metrics); !s.ok()) return s;
-    }
-    ++step;
+    ++step;  // the leader records the step (unrecorded) first
   }
   result.steps = o.steps;
   if (!leader()) return result;

@@ -93,8 +93,9 @@ class DistributedTrainer : public CallGuard {
   // After `failure` of step `step`: whether to wait for a rollback (coordinator
   // mode, a failure a host loss or moved actors explain) and then whether one came in time.
   absl::Status AwaitRollback(int64_t step, const absl::Status& failure);
-  // Trains step `step`; the leader fills `metrics` (others leave it empty).
-  absl::Status TrainStep(int64_t step, StepMetrics* metrics);
+  // Trains step `step`. The leader sets `applied` to the step's metrics once its
+  // Apply went out (the hosts then hold its result even if a later part fails).
+  absl::Status TrainStep(int64_t step, std::optional<StepMetrics>* applied);
   // Sends this trainer's tokens per expert of `step` (its micro-batches) to the coordinator.
   void ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine);
   absl::StatusOr<double> Validate(uint64_t version);
