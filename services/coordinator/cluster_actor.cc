@@ -122,7 +122,9 @@ void ClusterActor::Handle(ClusterMsg& msg) {
   if (auto* r = std::get_if<ClusterRequest>(&msg)) return OnRequest(*r);
   if (std::holds_alternative<ClusterTick>(msg)) return OnTick();
   if (auto* e = std::get_if<CatalogEvent>(&msg)) return OnCatalogEvent(*e);
-  if (auto* a = std::get_if<RollbackAcked>(&msg)) trainers_awaiting_rollback_.erase(a->trainer);
+  if (auto* a = std::get_if<RollbackAcked>(&msg)) {
+    if (a->generation == restore_generation_) trainers_awaiting_rollback_.erase(a->trainer);
+  }
 }
 
 void ClusterActor::OnRequest(ClusterRequest& request) {
@@ -416,9 +418,7 @@ void ClusterActor::Recover(const std::string& why) {
   recovering_ = true;
   phase_ = "recovering";
   SY_LOG(WARNING) << "recovery: " << why;
-  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
-    if (trainer.alive) trainers_awaiting_rollback_.insert(trainer.id);
-  }
+  HoldTrainersUntilRollback();
   auto latest = catalog_->Ask<CheckpointInfo>(QueryLatestUsable{}, absl::ToChronoNanoseconds(options_.call_timeout));
   Await<CheckpointInfo>(std::move(latest), [this](absl::StatusOr<CheckpointInfo> info) {
     if (!info.ok()) {
@@ -569,6 +569,13 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
   }
 }
 
+void ClusterActor::HoldTrainersUntilRollback() {
+  ++restore_generation_;
+  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
+    if (trainer.alive) trainers_awaiting_rollback_.insert(trainer.id);
+  }
+}
+
 void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
   std::vector<std::string> alive;  // the live trainers, in rank order: they split the micro-batches
   for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
@@ -589,9 +596,10 @@ void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
     for (size_t i = 0; i < alive.size(); ++i) ids.set(static_cast<unsigned>(i), alive[i]);
     std::weak_ptr<ClusterActor> self = std::static_pointer_cast<ClusterActor>(shared_from_this());
     rpc_->CallAsync(AddressOf(trainer), b, {}, absl::Now() + options_.call_timeout,
-                    [id = trainer, self](absl::StatusOr<transport::DecodedMessage> reply) {
+                    [id = trainer, self, generation = restore_generation_](
+                        absl::StatusOr<transport::DecodedMessage> reply) {
                       if (!reply.ok()) SY_LOG(WARNING) << "rollback of trainer " << id << ": " << reply.status();
-                      if (auto actor = self.lock()) actor->Tell(RollbackAcked{id});
+                      if (auto actor = self.lock()) actor->Tell(RollbackAcked{id, generation});
                     });
   }
 }
@@ -754,8 +762,10 @@ void ClusterActor::AdminRestore(uint64_t id, transport::Responder responder) {
   phase_ = "restoring";
   pending_restore_ = responder;
   auto verified = catalog_->Ask<CheckpointInfo>(QueryVerified{id}, absl::ToChronoNanoseconds(options_.call_timeout));
+  HoldTrainersUntilRollback();
   Await<CheckpointInfo>(std::move(verified), [this, id](absl::StatusOr<CheckpointInfo> info) {
     if (!info.ok()) {
+      trainers_awaiting_rollback_.clear();  // no rollback will come
       recovering_ = false;
       phase_ = "training";
       if (pending_restore_) pending_restore_->Fail(info.status());

@@ -51,6 +51,7 @@ struct ClusterTick {};
 // A trainer answered (or could not be sent) its rollback order.
 struct RollbackAcked {
   std::string trainer;
+  uint64_t generation = 0;  // of the restore whose rollback it answers
 };
 
 using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CatalogEvent, RollbackAcked>;
@@ -109,6 +110,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // last rebalance_every_steps steps, migrates the planned moves through it.
   void MaybeAutoRebalance(uint64_t id, uint64_t step);
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
+  // A restore begins: the live trainers get no new table until they answered its rollback.
+  void HoldTrainersUntilRollback();
   void MaybeInitializePlacement();
 
   transport::Address AddressOf(const std::string& node) const;
@@ -162,7 +165,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // get no table (they poll again). Otherwise a trainer could refresh between the
   // restore and its rollback and run the abandoned step on restored actors, and its
   // replay of that step would then be refused as already run.
-  std::set<std::string> trainers_awaiting_rollback_;  // checkpoint step of the last automatic rebalance
+  std::set<std::string> trainers_awaiting_rollback_;
+  uint64_t restore_generation_ = 0;  // restores begun; an answer to an older one's rollback releases nothing  // checkpoint step of the last automatic rebalance
 };
 
 }  // namespace sy::coordinator

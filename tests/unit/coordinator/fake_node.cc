@@ -293,6 +293,10 @@ absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::strin
                           absl::MutexLock lock(&self->mu_);
                           self->rollbacks_.push_back({body->getRollback().getStep(),
                                                       body->getRollback().getCheckpointId(), body->getEpoch()});
+                          if (self->hold_replies_) {
+                            self->held_replies_.emplace_back(r, body->getRollback().getStep());
+                            return;
+                          }
                         }
                         capnp::MallocMessageBuilder b;
                         InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL)
@@ -343,6 +347,36 @@ absl::Status FakeTrainer::ReportLoad(uint64_t step, const std::vector<ExpertToke
     list[i].setDropped(loads[i].dropped);
   }
   return rpc_->Call(kToCoordinator, b, {}, Deadline()).status();
+}
+
+absl::StatusOr<uint64_t> FakeTrainer::PlacementTableEpoch() {
+  capnp::MallocMessageBuilder b;
+  InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
+  auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
+  if (!reply.ok()) return reply.status();
+  auto body = reply->Body<proto::coordinator::PlacementReply>();
+  if (!body.ok()) return body.status();
+  return body->hasTable() ? body->getTable().getEpoch() : 0;
+}
+
+void FakeTrainer::HoldRollbackReplies() {
+  absl::MutexLock lock(&mu_);
+  hold_replies_ = true;
+}
+
+void FakeTrainer::ReleaseRollbackReplies() {
+  std::vector<std::pair<transport::Responder, uint64_t>> held;
+  {
+    absl::MutexLock lock(&mu_);
+    hold_replies_ = false;
+    held = std::move(held_replies_);
+    held_replies_.clear();
+  }
+  for (auto& [responder, step] : held) {
+    capnp::MallocMessageBuilder b;
+    InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL).setStep(step);
+    responder.Reply(b);
+  }
 }
 
 std::vector<RollbackSeen> FakeTrainer::rollbacks() const {

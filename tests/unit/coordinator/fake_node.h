@@ -95,6 +95,12 @@ class FakeTrainer {
   absl::Status Register();
   absl::StatusOr<bool> Heartbeat(uint64_t step);
   absl::Status ReportLoad(uint64_t step, const std::vector<ExpertTokens>& loads);
+  // Epoch of the table a placement query got back (0: the reply held no table).
+  absl::StatusOr<uint64_t> PlacementTableEpoch();
+  // While held, rollback orders are recorded but answered only at ReleaseRollbackReplies
+  // (a trainer still busy aborting its step).
+  void HoldRollbackReplies();
+  void ReleaseRollbackReplies();
   std::vector<RollbackSeen> rollbacks() const;
 
  private:
@@ -103,6 +109,8 @@ class FakeTrainer {
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   std::vector<RollbackSeen> rollbacks_ ABSL_GUARDED_BY(mu_);
+  bool hold_replies_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<transport::Responder, uint64_t>> held_replies_ ABSL_GUARDED_BY(mu_);  // with the step
 };
 
 // Polls `condition` until true; false after 20 s (a hang guard, never a timing assertion).

@@ -445,6 +445,32 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   EXPECT_GT(by_step.at(6).epoch, by_step.at(1).epoch);
 }
 
+TEST_F(ServiceTest, TrainerGetsNoNewTableUntilItAnsweredItsRollback) {
+  options_.auto_rebalance = false;
+  StartService();
+  auto h0 = Host("host-0"), h1 = Host("host-1");
+  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  EXPECT_EQ((*trainer)->PlacementTableEpoch().value(), Epoch());
+  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  beats.step = 4;
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getStep() == 4;
+  }));
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
+  // A restore (as every move and recovery does): the trainer is still busy with its rollback order.
+  (*trainer)->HoldRollbackReplies();
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointRestore(1); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
+  EXPECT_EQ((*trainer)->PlacementTableEpoch().value(), 0u) << "no table before the rollback was answered";
+  (*trainer)->ReleaseRollbackReplies();
+  ASSERT_TRUE(WaitFor([&] { return (*trainer)->PlacementTableEpoch().value() == Epoch(); }));
+  EXPECT_EQ((*trainer)->rollbacks()[0].epoch, Epoch());
+}
+
 TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
   for (bool on : {false, true}) {
     SCOPED_TRACE(on ? "one expert hotter than the rest together" : "--auto_rebalance=false");
