@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cluster_harness import ClusterCase  # noqa: E402
 
 STEPS = 40
-CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10"]
+# Automatic rebalancing off: each test isolates one fault (a rebalance also restores and replays).
+CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --auto_rebalance=false"]
 
 
 class RecoveryTest(ClusterCase):
