@@ -130,6 +130,9 @@ class Cluster {
       facts->checkpoints += facts_before_restart_.checkpoints;
       facts->migrations += facts_before_restart_.migrations;
       facts->replications += facts_before_restart_.replications;
+      // Steps only the killed coordinator counted (the restarted one counts from its start).
+      facts->step_host_tokens.insert(facts_before_restart_.step_host_tokens.begin(),
+                                     facts_before_restart_.step_host_tokens.end());
       if (absl::Status added = AddFacts(*facts); !added.ok()) return added;
     }
     return Report();
