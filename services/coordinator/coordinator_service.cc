@@ -1,10 +1,17 @@
 // Wiring of one coordinator: database, transport, RPC routing, actors (see coordinator_service.h).
 #include "services/coordinator/coordinator_service.h"
 
+#include <zmq.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/actor/runtime.h"
 #include "common/log/log.h"
@@ -20,12 +27,41 @@ namespace {
 
 // The handler's view of the actors, filled once they exist (requests before that
 // get Unavailable).
+// Where a request arrived: the main endpoint, or the CURVE admin endpoint.
+enum class Entry { kMain, kAdmin };
+
 struct Router {
   absl::Mutex mu;
   std::shared_ptr<ClusterActor> cluster ABSL_GUARDED_BY(mu);
   std::shared_ptr<CatalogActor> catalog ABSL_GUARDED_BY(mu);
+  // Set before any request can arrive, then read-only.
+  bool require_admin_key = false;
+  std::vector<std::string> admin_publics;
+  metrics::Counter* refused_unknown_key = nullptr;    // optional
+  metrics::Counter* refused_main_endpoint = nullptr;  // optional
+  std::atomic<uint64_t> admin_refused{0};
 
-  void Route(transport::DecodedMessage message, transport::Responder responder) {
+  // PermissionDenied (and counted) when the admin key rules refuse this request.
+  absl::Status CheckAdmin(const transport::DecodedMessage& message, Entry entry) {
+    if (!require_admin_key) return absl::OkStatus();
+    const bool admin = message.envelope().getKind() == proto::MessageKind::ADMIN;
+    if (entry == Entry::kMain) {
+      if (!admin) return absl::OkStatus();
+      ++admin_refused;
+      if (refused_main_endpoint != nullptr) refused_main_endpoint->Increment();
+      return absl::PermissionDeniedError("admin calls need the admin key on --admin_listen");
+    }
+    if (!admin) return absl::PermissionDeniedError("only admin calls are served on --admin_listen");
+    const std::string& key = message.message().client_key;
+    if (std::find(admin_publics.begin(), admin_publics.end(), key) != admin_publics.end()) return absl::OkStatus();
+    ++admin_refused;
+    if (refused_unknown_key != nullptr) refused_unknown_key->Increment();
+    SY_LOG(WARNING) << "admin call from " << message.message().address.peer << " refused: client key '" << key
+                    << "' is not an authorised admin key";
+    return absl::PermissionDeniedError("this client key is not an authorised admin key of the coordinator");
+  }
+
+  void Route(transport::DecodedMessage message, transport::Responder responder, Entry entry) {
     std::shared_ptr<ClusterActor> cluster;
     std::shared_ptr<CatalogActor> catalog;
     {
@@ -34,6 +70,7 @@ struct Router {
       catalog = this->catalog;
     }
     if (!cluster || !catalog) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
+    if (absl::Status s = CheckAdmin(message, entry); !s.ok()) return responder.Fail(s);
     const auto kind = message.envelope().getKind();
     bool to_catalog = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
     if (kind == proto::MessageKind::ADMIN) {
@@ -53,6 +90,8 @@ class CoordinatorServiceImpl final : public CoordinatorService {
  public:
   ~CoordinatorServiceImpl() override { Stop(); }
   const std::string& endpoint() const override { return endpoint_; }
+  const std::string& admin_endpoint() const override { return admin_endpoint_; }
+  uint64_t admin_refused() const override { return router_->admin_refused.load(); }
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
@@ -61,20 +100,24 @@ class CoordinatorServiceImpl final : public CoordinatorService {
       router_->cluster.reset();
       router_->catalog.reset();
     }
+    if (admin_rpc_) admin_rpc_->Close();
     if (rpc_) rpc_->Close();
     if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     cluster_.reset();
     catalog_.reset();
+    admin_rpc_.reset();
     rpc_.reset();
     store_.reset();
   }
 
   CoordinatorOptions options_;
   std::string endpoint_;
+  std::string admin_endpoint_;
   std::unique_ptr<CheckpointStore> store_;
   std::shared_ptr<Router> router_ = std::make_shared<Router>();
   std::unique_ptr<actor::Runtime> runtime_;
   std::unique_ptr<transport::RpcNode> rpc_;
+  std::unique_ptr<transport::RpcNode> admin_rpc_;  // with options.admin_listen
   SwitchableFaultTransport* transport_ = nullptr;  // owned by rpc_
   std::shared_ptr<CatalogActor> catalog_;
   std::shared_ptr<ClusterActor> cluster_;
@@ -92,6 +135,41 @@ absl::Status Validate(const CoordinatorOptions& o) {
   if (o.heartbeat_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--heartbeat_timeout_ms must be > 0");
   if (o.chunk_bytes < 4 || o.chunk_bytes % 4 != 0) return absl::InvalidArgumentError("chunk bytes must be a positive multiple of 4");
   if (o.rebalance_threshold < 1) return absl::InvalidArgumentError("--rebalance_threshold must be >= 1");
+  if (o.admin_listen.empty() != o.admin_keys.empty()) {
+    return absl::InvalidArgumentError("--admin_listen and --admin_keys go together (give both or neither)");
+  }
+  return absl::OkStatus();
+}
+
+// ZeroMQ wants "*" for "any port".
+std::string BindSpec(const std::string& endpoint) {
+  if (endpoint.size() > 2 && endpoint.substr(endpoint.size() - 2) == ":0") {
+    return endpoint.substr(0, endpoint.size() - 1) + "*";
+  }
+  return endpoint;
+}
+
+// Binds the CURVE admin ROUTER and its RpcNode, whose requests go to `router` as Entry::kAdmin.
+absl::Status StartAdminEndpoint(const CoordinatorOptions& options, const AdminKeys& keys,
+                                metrics::Registry* registry, CoordinatorServiceImpl& service) {
+  transport::ZmqOptions zmq;
+  zmq.node_id = options.node_id;
+  zmq.metrics = registry;
+  zmq.curve.server_secret = keys.server_secret;  // any client that knows our key connects; Route checks its key
+  auto zmq_transport = transport::ZmqTransport::Create(zmq);
+  if (!zmq_transport.ok()) return zmq_transport.status();
+  auto bound = (*zmq_transport)->Bind(BindSpec(options.admin_listen));
+  if (!bound.ok()) return bound.status();
+  service.admin_endpoint_ = *bound;
+  transport::RpcOptions rpc_options;
+  rpc_options.metrics = registry;
+  std::shared_ptr<Router> router = service.router_;
+  auto rpc = transport::RpcNode::Create(*std::move(zmq_transport), rpc_options,
+                                        [router](transport::DecodedMessage m, transport::Responder r) {
+                                          router->Route(std::move(m), std::move(r), Entry::kAdmin);
+                                        });
+  if (!rpc.ok()) return rpc.status();
+  service.admin_rpc_ = *std::move(rpc);
   return absl::OkStatus();
 }
 
@@ -100,6 +178,12 @@ absl::Status Validate(const CoordinatorOptions& o) {
 absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(const CoordinatorOptions& options,
                                                                              metrics::Registry* registry) {
   if (absl::Status s = Validate(options); !s.ok()) return s;
+  std::optional<AdminKeys> admin_keys;  // loaded before anything is opened: a bad file changes nothing
+  if (!options.admin_keys.empty()) {
+    auto keys = LoadAdminKeys(options.admin_keys);
+    if (!keys.ok()) return keys.status();
+    admin_keys = *std::move(keys);
+  }
   auto service = std::make_unique<CoordinatorServiceImpl>();
   service->options_ = options;
   CheckpointStoreOptions store_options;
@@ -108,15 +192,27 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   if (!store.ok()) return store.status();
   service->store_ = *std::move(store);
 
+  if (admin_keys.has_value()) {
+    const AdminKeys* keys = &*admin_keys;
+    Router& router = *service->router_;
+    router.require_admin_key = true;
+    router.admin_publics = keys->admin_publics;
+    if (registry != nullptr) {
+      const std::string help = "Admin requests refused (no authorised admin key).";
+      router.refused_unknown_key =
+          &registry->GetCounter("sy_coordinator_admin_refused_total", help, {{"reason", "unknown_key"}});
+      router.refused_main_endpoint =
+          &registry->GetCounter("sy_coordinator_admin_refused_total", help, {{"reason", "main_endpoint"}});
+    }
+    if (absl::Status s = StartAdminEndpoint(options, *keys, registry, *service); !s.ok()) return s;
+  }
+
   transport::ZmqOptions zmq;
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
   auto zmq_transport = transport::ZmqTransport::Create(zmq);
   if (!zmq_transport.ok()) return zmq_transport.status();
-  // ZeroMQ wants "*" for "any port".
-  std::string listen = options.listen;
-  if (listen.size() > 2 && listen.substr(listen.size() - 2) == ":0") listen = listen.substr(0, listen.size() - 1) + "*";
-  auto bound = (*zmq_transport)->Bind(listen);
+  auto bound = (*zmq_transport)->Bind(BindSpec(options.listen));
   if (!bound.ok()) return bound.status();
   service->endpoint_ = *bound;
   auto switchable = std::make_unique<SwitchableFaultTransport>(*std::move(zmq_transport));
@@ -128,7 +224,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   std::shared_ptr<Router> router = service->router_;
   auto rpc = transport::RpcNode::Create(std::move(switchable), rpc_options,
                                         [router](transport::DecodedMessage m, transport::Responder r) {
-                                          router->Route(std::move(m), std::move(r));
+                                          router->Route(std::move(m), std::move(r), Entry::kMain);
                                         });
   if (!rpc.ok()) return rpc.status();
   service->rpc_ = *std::move(rpc);
@@ -151,8 +247,67 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
     router->cluster = service->cluster_;
     router->catalog = service->catalog_;
   }
-  SY_LOG(INFO) << "coordinator " << options.node_id << " listening on " << service->endpoint_;
+  SY_LOG(INFO) << "coordinator " << options.node_id << " listening on " << service->endpoint_
+               << (service->admin_endpoint_.empty() ? "" : ", admin calls (CURVE) on " + service->admin_endpoint_);
   return std::unique_ptr<CoordinatorService>(std::move(service));
+}
+
+bool IsZ85Key(const std::string& key) {
+  uint8_t decoded[32];
+  return key.size() == 40 && zmq_z85_decode(decoded, key.c_str()) != nullptr;
+}
+
+absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text) {
+  AdminKeys keys;
+  int line_number = 0;
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    std::vector<std::string> words = absl::StrSplit(raw, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (words.empty() || words[0][0] == '#') continue;
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("admin key file line ", line_number, ": ", why));
+    };
+    const std::string& label = words[0];
+    const size_t want = label == "admin" ? 3 : 2;
+    if (label != "admin" && label != "server_secret" && label != "server_public") {
+      return bad(absl::StrCat("unknown label '", label, "' (want server_secret, server_public or admin)"));
+    }
+    if (words.size() != want) {
+      return bad(label == "admin" ? "want 'admin NAME KEY'" : absl::StrCat("want '", label, " KEY'"));
+    }
+    const std::string& key = words.back();
+    if (!IsZ85Key(key)) return bad("the key is not a 40-character Z85 CURVE key (see `syctl keygen`)");
+    std::string* slot = label == "server_secret" ? &keys.server_secret
+                        : label == "server_public" ? &keys.server_public : nullptr;
+    if (slot != nullptr) {
+      if (!slot->empty()) return bad(absl::StrCat("second '", label, "'"));
+      *slot = key;
+      continue;
+    }
+    if (std::find(keys.admin_names.begin(), keys.admin_names.end(), words[1]) != keys.admin_names.end()) {
+      return bad(absl::StrCat("second admin named '", words[1], "'"));
+    }
+    keys.admin_names.push_back(words[1]);
+    keys.admin_publics.push_back(key);
+  }
+  if (keys.server_secret.empty()) return absl::InvalidArgumentError("admin key file has no 'server_secret KEY' line");
+  if (keys.server_public.empty()) return absl::InvalidArgumentError("admin key file has no 'server_public KEY' line");
+  if (keys.admin_publics.empty()) return absl::InvalidArgumentError("admin key file has no 'admin NAME KEY' line");
+  char derived[41];
+  if (zmq_curve_public(derived, keys.server_secret.c_str()) != 0 || keys.server_public != derived) {
+    return absl::InvalidArgumentError("admin key file: server_public is not the public key of server_secret");
+  }
+  return keys;
+}
+
+absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read admin key file '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto keys = ParseAdminKeys(text.str());
+  if (!keys.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", keys.status().message()));
+  return keys;
 }
 
 absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint) {

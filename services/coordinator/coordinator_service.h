@@ -5,14 +5,22 @@
 // catalog and the saved placement from RocksDB; membership comes back as nodes
 // re-register.
 //
+// With options.admin_listen/admin_keys it binds a second ROUTER, a CURVE server, for
+// admin calls (syctl): there an admin request is served only when its CURVE client key
+// is an authorised admin key, and the main endpoint refuses admin requests; both
+// refusals are PermissionDenied and counted (sy_coordinator_admin_refused_total).
+// Hosts and trainers always use the main endpoint.
+//
 // Thread-safe. Stop() (or the destructor) closes the socket and stops the actors.
 //
 //   auto service = CoordinatorService::Start(options);
 //   std::cout << (*service)->endpoint();   // "tcp://127.0.0.1:41234"
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/metrics/registry.h"
@@ -30,8 +38,35 @@ class CoordinatorService {
 
   // The bound endpoint, e.g. "tcp://127.0.0.1:41234".
   virtual const std::string& endpoint() const = 0;
+  // The bound admin endpoint; empty without options.admin_listen.
+  virtual const std::string& admin_endpoint() const = 0;
+  // Admin requests refused so far (unknown client key, or sent to the main endpoint).
+  virtual uint64_t admin_refused() const = 0;
   virtual void Stop() = 0;
 };
+
+// The coordinator's admin key file (--admin_keys): one entry per line, a label then
+// 40-character Z85 keys (zmq_curve_keypair; `syctl keygen` makes them), separated by
+// spaces; blank lines and lines starting with '#' are ignored:
+//
+//   server_secret <Z85 secret key of the coordinator's admin endpoint>
+//   server_public <Z85 public key matching server_secret>
+//   admin <name> <Z85 public key of an authorised admin>   (one or more lines)
+struct AdminKeys {
+  std::string server_secret;
+  std::string server_public;
+  std::vector<std::string> admin_names;  // parallel to admin_publics
+  std::vector<std::string> admin_publics;
+};
+
+// Parses the admin key file's text; InvalidArgument naming the line for anything
+// malformed (unknown label, bad key, duplicate, missing entry, mismatched key pair).
+absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text);
+// Reads and parses `path`; InvalidArgument when it cannot be read.
+absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path);
+
+// True when `key` is a 40-character Z85 CURVE key (it decodes to 32 bytes).
+bool IsZ85Key(const std::string& key);
 
 // Writes `endpoint` + "\n" to `path` atomically (temporary file, then rename), the
 // ready-file convention of every Switchyard service.

@@ -34,12 +34,20 @@ ABSL_FLAG(int64_t, rebalance_every_steps, 20,
           "steps again).");
 ABSL_FLAG(uint64_t, config_hash, 0, "Config fingerprint stored in checkpoints and checked on restore (0: unchecked).");
 ABSL_FLAG(uint64_t, seed, 0, "Training seed stored in checkpoints.");
+ABSL_FLAG(std::string, admin_listen, "",
+          "ZeroMQ endpoint of a second ROUTER for admin calls (syctl), a CurveZMQ server (port 0: any free port); "
+          "needs --admin_keys. Its bound endpoint is the ready file's second line.");
+ABSL_FLAG(std::string, admin_keys, "",
+          "Admin key file (needs --admin_listen): lines 'server_secret KEY', 'server_public KEY' and one or more "
+          "'admin NAME KEY' (40-character Z85 keys from `syctl keygen`; '#' starts a comment line). Then admin calls "
+          "are served only on --admin_listen from an authorised admin key, and refused on --listen.");
 ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (tests only).");
 
 int main(int argc, char** argv) {
   sy::flags::ParseCommandLine(argc, argv,
                               "sy-coordinator --db=PATH [--listen=tcp://127.0.0.1:0] [--ready_file=PATH] "
-                              "[--heartbeat_timeout_ms=N] [--checkpoint_every=N] [--retain=K]");
+                              "[--heartbeat_timeout_ms=N] [--checkpoint_every=N] [--retain=K] "
+                              "[--admin_listen=ENDPOINT --admin_keys=FILE]");
   sy::flags::ExitIfInvalid({
       sy::flags::ApplyLogLevelFlag(),
       sy::flags::RequireNonEmpty("db", absl::GetFlag(FLAGS_db)),
@@ -76,6 +84,8 @@ int main(int argc, char** argv) {
   options.config_hash = absl::GetFlag(FLAGS_config_hash);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.faults = absl::GetFlag(FLAGS_faults);
+  options.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  options.admin_keys = absl::GetFlag(FLAGS_admin_keys);
 
   // Block the stop signals before any thread starts, then wait for one of them.
   sigset_t stop_signals;
@@ -97,7 +107,10 @@ int main(int argc, char** argv) {
   }
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
-    if (absl::Status s = sy::coordinator::WriteReadyFile(ready_file, (*service)->endpoint()); !s.ok()) {
+    // Line 1: the main endpoint; line 2 (with --admin_listen): the admin endpoint.
+    std::string endpoints = (*service)->endpoint();
+    if (!(*service)->admin_endpoint().empty()) endpoints += "\n" + (*service)->admin_endpoint();
+    if (absl::Status s = sy::coordinator::WriteReadyFile(ready_file, endpoints); !s.ok()) {
       std::cerr << "sy-coordinator: " << s << "\n";
       return 1;
     }

@@ -2,7 +2,9 @@
 // a unique node id, one RpcNode without a handler; each Call sends one admin
 // request and waits for the reply until the deadline (the RPC layer retries with
 // the same request id meanwhile). DeadlineExceeded means the coordinator did not
-// answer in time (unreachable, or busy). Thread-safe (RpcNode is).
+// answer in time (unreachable, or busy; over CURVE also: the wrong server key).
+// With a key file it connects as a CurveZMQ client, for a coordinator's --admin_listen.
+// Thread-safe (RpcNode is).
 //
 //   auto client = AdminClient::Connect("tcp://127.0.0.1:5555");
 //   auto reply = (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); },
@@ -16,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
 
 namespace sy::syctl {
@@ -23,7 +26,9 @@ namespace sy::syctl {
 class AdminClient {
  public:
   // "tcp://HOST:PORT", or "HOST:PORT" (tcp assumed). InvalidArgument for anything else.
-  static absl::StatusOr<std::unique_ptr<AdminClient>> Connect(const std::string& address);
+  // `curve`: the client key pair and server key (LoadClientKeys); empty: plain TCP.
+  static absl::StatusOr<std::unique_ptr<AdminClient>> Connect(const std::string& address,
+                                                              const transport::CurveKeys& curve = {});
 
   // Sends the request `fill` builds; the decoded reply (its body is an AdminReply).
   absl::StatusOr<transport::DecodedMessage> Call(
@@ -36,5 +41,19 @@ class AdminClient {
 
 // The endpoint syctl connects to for `address` (see Connect).
 absl::StatusOr<std::string> NormalizeAddress(const std::string& address);
+
+// syctl's admin key file (--admin_key_file): one entry per line, a label then a
+// 40-character Z85 key (`syctl keygen` makes key pairs); blank lines and lines starting
+// with '#' are ignored:
+//
+//   client_public <our Z85 public key: an 'admin NAME KEY' line of the coordinator's --admin_keys>
+//   client_secret <our Z85 secret key>
+//   server_public <the coordinator's server_public>
+//
+// Parses the text into CurveKeys (client_public, client_secret, server_public);
+// InvalidArgument naming the line for anything malformed or missing.
+absl::StatusOr<transport::CurveKeys> ParseClientKeys(const std::string& text);
+// Reads and parses `path`; InvalidArgument when it cannot be read.
+absl::StatusOr<transport::CurveKeys> LoadClientKeys(const std::string& path);
 
 }  // namespace sy::syctl

@@ -1,6 +1,8 @@
 // syctl commands: argument parsing, one admin call each, table or JSON output (see syctl.h).
 #include "services/syctl/syctl.h"
 
+#include <zmq.h>
+
 #include <map>
 #include <optional>
 
@@ -42,6 +44,10 @@ const std::map<std::string, CommandHelp>& Commands() {
       {"faults", {"faults SPEC|clear [--node=ID]",
                   "Set transport fault injection (e.g. drop=0.1,dup=0.05,delay_ms=20,seed=7) on the\n"
                   "  coordinator, or on node ID; 'clear' removes it. For tests."}},
+      {"keygen", {"keygen",
+                  "Print a fresh CurveZMQ key pair (Z85) as 'public KEY' and 'secret KEY' lines; needs no\n"
+                  "  coordinator. One pair makes the coordinator's server keys, one pair per admin its keys\n"
+                  "  (see --admin_key_file)."}},
       {"help", {"help [command]", "This text, or one command's."}},
   };
   return *commands;
@@ -49,13 +55,22 @@ const std::map<std::string, CommandHelp>& Commands() {
 
 void PrintHelp(std::ostream& out) {
   out << "syctl: admin CLI of a Switchyard cluster\n\n"
-         "usage: syctl --coordinator=ADDR [--json] [--timeout_ms=N] <command> [args]\n\n"
-         "  --coordinator=ADDR  coordinator endpoint, tcp://HOST:PORT (or HOST:PORT)\n"
-         "  --json              one JSON document instead of tables\n"
-         "  --timeout_ms=N      give up after N ms without an answer (default 5000)\n\n"
+         "usage: syctl --coordinator=ADDR [--admin_key_file=FILE] [--json] [--timeout_ms=N] <command> [args]\n\n"
+         "  --coordinator=ADDR     coordinator endpoint, tcp://HOST:PORT (or HOST:PORT); with\n"
+         "                         --admin_key_file, its --admin_listen endpoint\n"
+         "  --admin_key_file=FILE  connect over CurveZMQ with the keys in FILE (needed when the\n"
+         "                         coordinator runs with --admin_keys)\n"
+         "  --json                 one JSON document instead of tables\n"
+         "  --timeout_ms=N         give up after N ms without an answer (default 5000)\n\n"
          "commands:\n";
   for (const auto& [name, help] : Commands()) out << "  " << help.usage << "\n";
-  out << "\nexit codes: 0 ok, 1 command failed, 2 bad usage, 3 coordinator unreachable\n"
+  out << "\nadmin key files (40-character Z85 keys from `syctl keygen`; '#' starts a comment line):\n"
+         "  syctl --admin_key_file:        client_public KEY / client_secret KEY (one admin's pair) /\n"
+         "                                 server_public KEY (the coordinator's), one per line\n"
+         "  sy-coordinator --admin_keys:   server_secret KEY / server_public KEY (its pair) /\n"
+         "                                 admin NAME KEY (an authorised client_public; one or more lines)\n"
+         "  an admin key the coordinator does not list is refused: exit 1, PERMISSION_DENIED\n"
+         "\nexit codes: 0 ok, 1 command failed, 2 bad usage, 3 coordinator unreachable\n"
          "`syctl <command> --help` describes one command.\n";
 }
 
@@ -66,6 +81,7 @@ void PrintCommandHelp(const std::string& name, std::ostream& out) {
 
 struct Invocation {
   std::string coordinator;
+  std::string admin_key_file;
   bool json = false;
   int64_t timeout_ms = 5000;
   bool help = false;
@@ -88,6 +104,9 @@ absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args) {
     if (name == "coordinator") {
       if (!value) return absl::InvalidArgumentError("--coordinator needs a value: --coordinator=tcp://HOST:PORT");
       inv.coordinator = *value;
+    } else if (name == "admin_key_file") {
+      if (!value || value->empty()) return absl::InvalidArgumentError("--admin_key_file needs a value: --admin_key_file=FILE");
+      inv.admin_key_file = *value;
     } else if (name == "json") {
       if (value) return absl::InvalidArgumentError("--json takes no value");
       inv.json = true;
@@ -331,6 +350,28 @@ int Usage(const std::string& message, std::ostream& err) {
   return kExitUsage;
 }
 
+// `syctl keygen`: a fresh key pair from zmq_curve_keypair.
+int Keygen(const Invocation& inv, std::ostream& out, std::ostream& err) {
+  if (absl::Status usage = Expect(inv, 0, {}); !usage.ok()) return Usage(std::string(usage.message()), err);
+  char public_key[41], secret_key[41];
+  if (zmq_curve_keypair(public_key, secret_key) != 0) {
+    err << "syctl: keygen: zmq_curve_keypair failed: " << zmq_strerror(zmq_errno())
+        << " (libzmq built without CURVE?)\n";
+    return kExitFailed;
+  }
+  if (inv.json) {
+    JsonWriter j(out);
+    j.BeginObject();
+    j.Key("public"); j.String(public_key);
+    j.Key("secret"); j.String(secret_key);
+    j.EndObject();
+    out << "\n";
+  } else {
+    out << "public " << public_key << "\nsecret " << secret_key << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -360,6 +401,7 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
     PrintCommandHelp(command, out);
     return kExitOk;
   }
+  if (command == "keygen") return Keygen(inv, out, err);
 
   // Check the command line completely before talking to anyone.
   std::function<void(AdminRequest::Builder)> fill;
@@ -448,7 +490,13 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (!usage.ok()) return Usage(std::string(usage.message()), err);
 
-  auto client = AdminClient::Connect(inv.coordinator);
+  transport::CurveKeys curve;
+  if (!inv.admin_key_file.empty()) {
+    auto keys = LoadClientKeys(inv.admin_key_file);
+    if (!keys.ok()) return Usage(absl::StrCat("--admin_key_file: ", keys.status().message()), err);
+    curve = *std::move(keys);
+  }
+  auto client = AdminClient::Connect(inv.coordinator, curve);
   if (!client.ok()) return Usage(std::string(client.status().message()), err);
   auto reply = (*client)->Call(fill, absl::Milliseconds(inv.timeout_ms));
   if (!reply.ok()) {
