@@ -3,6 +3,9 @@
 // help, bad usage (exit 2), a refused command (exit 1) and an unreachable
 // coordinator (exit 3). Two fake hosts and a fake trainer (test doubles speaking the
 // protocol over loopback) make checkpoint, restore, rebalance and drain real.
+// With --admin_listen/--admin_keys (keys made by `syctl keygen`): the authorised key runs
+// `status` there, an unknown key and an admin call on the main endpoint exit 1 with
+// PERMISSION_DENIED, and a host still registers on the main endpoint.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -90,21 +93,30 @@ class SyctlIntegrationTest : public ::testing::Test {
     dir_ = (fs::temp_directory_path() / ("sy_syctl_it_dir_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    StartCoordinator({});
+  }
+  // Starts sy-coordinator with `extra` flags; its ready file's second line (with
+  // --admin_listen) goes to admin_endpoint_.
+  void StartCoordinator(const std::vector<std::string>& extra) {
     const std::string ready = dir_ + "/ready";
+    std::vector<std::string> argv = {SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", "--ready_file=" + ready,
+                                     "--db=" + dir_ + "/db", "--expected_hosts=2", "--num_layers=1",
+                                     "--num_experts=4", "--num_dense_shards=2", "--chunk_bytes=1024",
+                                     "--heartbeat_timeout_ms=60000", "--retain=2",
+                                     "--auto_rebalance=false"};  // the tests rebalance through syctl
+    argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {
       const int log = ::open((dir_ + "/coordinator.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       ::dup2(log, 2);
-      const std::string db = "--db=" + dir_ + "/db", ready_flag = "--ready_file=" + ready;
-      ::execl(SY_COORDINATOR_PATH, SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", ready_flag.c_str(), db.c_str(),
-              "--expected_hosts=2", "--num_layers=1", "--num_experts=4", "--num_dense_shards=2", "--chunk_bytes=1024",
-              "--heartbeat_timeout_ms=60000", "--retain=2",
-              "--auto_rebalance=false",  // the tests rebalance through syctl
-              static_cast<char*>(nullptr));
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
       ::_exit(127);
     }
     ASSERT_TRUE(WaitFor([&] { return fs::exists(ready); })) << "sy-coordinator did not become ready";
-    std::ifstream(ready) >> endpoint_;
+    std::ifstream(ready) >> endpoint_ >> admin_endpoint_;
     ASSERT_THAT(endpoint_, HasSubstr("tcp://127.0.0.1:"));
   }
   void TearDown() override {
@@ -143,6 +155,7 @@ class SyctlIntegrationTest : public ::testing::Test {
   std::string dir_;
   pid_t pid_ = 0;
   std::string endpoint_;
+  std::string admin_endpoint_;  // with --admin_listen
   std::vector<std::unique_ptr<FakeHost>> hosts_;
   std::unique_ptr<FakeTrainer> trainer_;
 };
@@ -293,6 +306,71 @@ TEST_F(SyctlIntegrationTest, UnreachableCoordinatorExitsWith3) {
   Result json = Syctl({"--timeout_ms=300", "--json", "hosts"});
   EXPECT_EQ(json.exit_code, 3);
   EXPECT_TRUE(json.out.empty());
+}
+
+// A fresh key pair from `syctl keygen`: {public, secret}.
+std::pair<std::string, std::string> Keygen() {
+  Result r = RunProcess({SY_SYCTL_PATH, "keygen"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string public_label, public_key, secret_label, secret_key;
+  lines >> public_label >> public_key >> secret_label >> secret_key;
+  EXPECT_EQ(public_label, "public");
+  EXPECT_EQ(secret_label, "secret");
+  EXPECT_EQ(public_key.size(), 40u);
+  EXPECT_EQ(secret_key.size(), 40u);
+  return {public_key, secret_key};
+}
+
+TEST_F(SyctlIntegrationTest, AdminKeysGuardAdminCalls) {
+  StopCoordinator(SIGTERM);
+  fs::remove_all(dir_ + "/db");
+  fs::remove(dir_ + "/ready");
+  const auto server = Keygen(), admin = Keygen(), stranger = Keygen();
+  std::ofstream(dir_ + "/coordinator.keys") << "server_secret " << server.second << "\nserver_public " << server.first
+                                            << "\nadmin ops " << admin.first << "\n";
+  for (const auto& [name, pair] : {std::pair{std::string("ops"), admin}, std::pair{std::string("stranger"), stranger}}) {
+    std::ofstream(dir_ + "/" + name + ".keys") << "client_public " << pair.first << "\nclient_secret " << pair.second
+                                               << "\nserver_public " << server.first << "\n";
+  }
+  StartCoordinator({"--admin_listen=tcp://127.0.0.1:0", "--admin_keys=" + dir_ + "/coordinator.keys"});
+  ASSERT_THAT(admin_endpoint_, HasSubstr("tcp://127.0.0.1:"));
+  ASSERT_NE(admin_endpoint_, endpoint_);
+
+  Result ok = RunProcess({SY_SYCTL_PATH, "--coordinator=" + admin_endpoint_, "--admin_key_file=" + dir_ + "/ops.keys",
+                          "status"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("epoch"));
+
+  Result unknown = RunProcess({SY_SYCTL_PATH, "--coordinator=" + admin_endpoint_,
+                               "--admin_key_file=" + dir_ + "/stranger.keys", "status"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("not an authorised admin key"));
+  EXPECT_THAT(unknown.err, HasSubstr("PERMISSION_DENIED"));
+
+  Result main_endpoint = Syctl({"status"});
+  EXPECT_EQ(main_endpoint.exit_code, 1);
+  EXPECT_THAT(main_endpoint.err, HasSubstr("admin calls need the admin key on --admin_listen"));
+  EXPECT_THAT(main_endpoint.err, HasSubstr("PERMISSION_DENIED"));
+
+  Result missing = RunProcess({SY_SYCTL_PATH, "--coordinator=" + admin_endpoint_,
+                               "--admin_key_file=" + dir_ + "/none.keys", "status"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read admin key file"));
+
+  // Hosts keep using the main endpoint.
+  auto host = FakeHost::Start("host-0", endpoint_);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_TRUE((*host)->Register().ok());
+}
+
+TEST_F(SyctlIntegrationTest, BadAdminKeyFileIsExit2) {
+  StopCoordinator(SIGTERM);
+  std::ofstream(dir_ + "/bad.keys") << "server_secret nonsense\n";
+  Result r = RunProcess({SY_COORDINATOR_PATH, "--db=" + dir_ + "/db2", "--admin_listen=tcp://127.0.0.1:0",
+                         "--admin_keys=" + dir_ + "/bad.keys"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("line 1: the key is not a 40-character Z85 CURVE key"));
 }
 
 }  // namespace
