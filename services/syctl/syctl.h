@@ -1,9 +1,12 @@
 // syctl: the admin CLI of a Switchyard cluster, as a function the tests can call.
 //
-//   syctl --coordinator=ADDR [--json] [--timeout_ms=N] <command> [args]
+//   syctl --coordinator=ADDR [--admin_key_file=FILE] [--json] [--timeout_ms=N] <command> [args]
 //   commands: status | hosts | experts | checkpoint now|list|restore K |
 //             rebalance [--dry_run] [--threshold=X] | drain HOST | remove HOST |
-//             faults SPEC|clear [--node=ID] | help [command]
+//             faults SPEC|clear [--node=ID] | keygen | help [command]
+//
+// --admin_key_file connects over CurveZMQ (key file format: admin_client.h), for a
+// coordinator's --admin_listen endpoint; `keygen` prints a fresh key pair.
 //
 // Global options may appear before or after the command. Output: aligned tables by
 // default, one JSON document with --json. Exit codes: 0 success, 1 the coordinator
