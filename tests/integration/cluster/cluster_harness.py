@@ -74,7 +74,15 @@ class Run:
             return [json.loads(line) for line in f if line.strip()]
 
     def describe(self):
-        return "rc=%d\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.stdout[-3000:], self.stderr[-3000:])
+        """sy-local's output and the tail of every process log (what CI shows of a failed run)."""
+        text = "rc=%d\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.stdout[-3000:], self.stderr[-3000:])
+        logs = sorted(name for name in os.listdir(self.workdir) if name.endswith(".log")) \
+            if os.path.isdir(self.workdir) else []
+        for name in logs:
+            with open(os.path.join(self.workdir, name), errors="replace") as f:
+                tail = [line for line in f if not line.startswith("step ")][-12:]
+            text += "\n--- %s (last lines) ---\n%s" % (name, "".join(tail))
+        return text
 
 
 class ClusterCase(unittest.TestCase):
