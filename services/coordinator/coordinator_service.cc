@@ -1,20 +1,17 @@
 // Wiring of one coordinator: database, transport, RPC routing, actors (see coordinator_service.h).
 #include "services/coordinator/coordinator_service.h"
 
-#include <zmq.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/actor/runtime.h"
 #include "common/log/log.h"
+#include "common/transport/curve_key_file.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
 #include "services/coordinator/catalog_actor.h"
@@ -252,60 +249,51 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   return std::unique_ptr<CoordinatorService>(std::move(service));
 }
 
-bool IsZ85Key(const std::string& key) {
-  uint8_t decoded[32];
-  return key.size() == 40 && zmq_z85_decode(decoded, key.c_str()) != nullptr;
-}
-
-absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text) {
+absl::StatusOr<AdminKeys> AdminKeysFromLines(const std::vector<transport::KeyLine>& lines) {
   AdminKeys keys;
-  int line_number = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    std::vector<std::string> words = absl::StrSplit(raw, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
-    if (words.empty() || words[0][0] == '#') continue;
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("admin key file line ", line_number, ": ", why));
-    };
-    const std::string& label = words[0];
-    const size_t want = label == "admin" ? 3 : 2;
+  for (const transport::KeyLine& line : lines) {
+    const std::string& label = line.label;
     if (label != "admin" && label != "server_secret" && label != "server_public") {
-      return bad(absl::StrCat("unknown label '", label, "' (want server_secret, server_public or admin)"));
+      return transport::KeyLineError(
+          line, absl::StrCat("unknown label '", label, "' (want server_secret, server_public or admin)"));
     }
-    if (words.size() != want) {
-      return bad(label == "admin" ? "want 'admin NAME KEY'" : absl::StrCat("want '", label, " KEY'"));
+    if (line.names.size() != (label == "admin" ? 1u : 0u)) {
+      return transport::KeyLineError(
+          line, label == "admin" ? "want 'admin NAME KEY'" : absl::StrCat("want '", label, " KEY'"));
     }
-    const std::string& key = words.back();
-    if (!IsZ85Key(key)) return bad("the key is not a 40-character Z85 CURVE key (see `syctl keygen`)");
     std::string* slot = label == "server_secret" ? &keys.server_secret
                         : label == "server_public" ? &keys.server_public : nullptr;
     if (slot != nullptr) {
-      if (!slot->empty()) return bad(absl::StrCat("second '", label, "'"));
-      *slot = key;
+      if (!slot->empty()) return transport::KeyLineError(line, absl::StrCat("second '", label, "'"));
+      *slot = line.key;
       continue;
     }
-    if (std::find(keys.admin_names.begin(), keys.admin_names.end(), words[1]) != keys.admin_names.end()) {
-      return bad(absl::StrCat("second admin named '", words[1], "'"));
+    const std::string& name = line.names[0];
+    if (std::find(keys.admin_names.begin(), keys.admin_names.end(), name) != keys.admin_names.end()) {
+      return transport::KeyLineError(line, absl::StrCat("second admin named '", name, "'"));
     }
-    keys.admin_names.push_back(words[1]);
-    keys.admin_publics.push_back(key);
+    keys.admin_names.push_back(name);
+    keys.admin_publics.push_back(line.key);
   }
   if (keys.server_secret.empty()) return absl::InvalidArgumentError("admin key file has no 'server_secret KEY' line");
   if (keys.server_public.empty()) return absl::InvalidArgumentError("admin key file has no 'server_public KEY' line");
   if (keys.admin_publics.empty()) return absl::InvalidArgumentError("admin key file has no 'admin NAME KEY' line");
-  char derived[41];
-  if (zmq_curve_public(derived, keys.server_secret.c_str()) != 0 || keys.server_public != derived) {
+  if (!transport::IsPublicKeyOf(keys.server_public, keys.server_secret)) {
     return absl::InvalidArgumentError("admin key file: server_public is not the public key of server_secret");
   }
   return keys;
 }
 
+absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text) {
+  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ParseKeyLines(text);
+  if (!lines.ok()) return lines.status();
+  return AdminKeysFromLines(*lines);
+}
+
 absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read admin key file '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto keys = ParseAdminKeys(text.str());
+  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ReadKeyFile(path);
+  if (!lines.ok()) return lines.status();
+  absl::StatusOr<AdminKeys> keys = AdminKeysFromLines(*lines);
   if (!keys.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", keys.status().message()));
   return keys;
 }

@@ -65,9 +65,6 @@ absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text);
 // Reads and parses `path`; InvalidArgument when it cannot be read.
 absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path);
 
-// True when `key` is a 40-character Z85 CURVE key (it decodes to 32 bytes).
-bool IsZ85Key(const std::string& key);
-
 // Writes `endpoint` + "\n" to `path` atomically (temporary file, then rename), the
 // ready-file convention of every Switchyard service.
 absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint);

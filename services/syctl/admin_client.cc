@@ -2,17 +2,13 @@
 #include "services/syctl/admin_client.h"
 
 #include <unistd.h>
-#include <zmq.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "services/coordinator/coordinator_service.h"
+#include "common/transport/curve_key_file.h"
 
 namespace sy::syctl {
 
@@ -30,47 +26,43 @@ absl::StatusOr<std::string> NormalizeAddress(const std::string& address) {
   return endpoint;
 }
 
-absl::StatusOr<transport::CurveKeys> ParseClientKeys(const std::string& text) {
+absl::StatusOr<transport::CurveKeys> ClientKeysFromLines(const std::vector<transport::KeyLine>& lines) {
   transport::CurveKeys keys;
-  int line_number = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    std::vector<std::string> words = absl::StrSplit(raw, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
-    if (words.empty() || words[0][0] == '#') continue;
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("admin key file line ", line_number, ": ", why));
-    };
-    const std::string& label = words[0];
+  for (const transport::KeyLine& line : lines) {
+    const std::string& label = line.label;
     std::string* slot = label == "client_public"   ? &keys.client_public
                         : label == "client_secret" ? &keys.client_secret
                         : label == "server_public" ? &keys.server_public
                                                    : nullptr;
     if (slot == nullptr) {
-      return bad(absl::StrCat("unknown label '", label, "' (want client_public, client_secret or server_public)"));
+      return transport::KeyLineError(
+          line, absl::StrCat("unknown label '", label, "' (want client_public, client_secret or server_public)"));
     }
-    if (words.size() != 2) return bad(absl::StrCat("want '", label, " KEY'"));
-    if (!coordinator::IsZ85Key(words[1])) return bad("the key is not a 40-character Z85 CURVE key (see `syctl keygen`)");
-    if (!slot->empty()) return bad(absl::StrCat("second '", label, "'"));
-    *slot = words[1];
+    if (!line.names.empty()) return transport::KeyLineError(line, absl::StrCat("want '", label, " KEY'"));
+    if (!slot->empty()) return transport::KeyLineError(line, absl::StrCat("second '", label, "'"));
+    *slot = line.key;
   }
   for (const auto& [label, key] : {std::pair<const char*, const std::string*>{"client_public", &keys.client_public},
                                    {"client_secret", &keys.client_secret},
                                    {"server_public", &keys.server_public}}) {
     if (key->empty()) return absl::InvalidArgumentError(absl::StrCat("admin key file has no '", label, " KEY' line"));
   }
-  char derived[41];
-  if (zmq_curve_public(derived, keys.client_secret.c_str()) != 0 || keys.client_public != derived) {
+  if (!transport::IsPublicKeyOf(keys.client_public, keys.client_secret)) {
     return absl::InvalidArgumentError("admin key file: client_public is not the public key of client_secret");
   }
   return keys;
 }
 
+absl::StatusOr<transport::CurveKeys> ParseClientKeys(const std::string& text) {
+  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ParseKeyLines(text);
+  if (!lines.ok()) return lines.status();
+  return ClientKeysFromLines(*lines);
+}
+
 absl::StatusOr<transport::CurveKeys> LoadClientKeys(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read admin key file '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto keys = ParseClientKeys(text.str());
+  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ReadKeyFile(path);
+  if (!lines.ok()) return lines.status();
+  absl::StatusOr<transport::CurveKeys> keys = ClientKeysFromLines(*lines);
   if (!keys.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", keys.status().message()));
   return keys;
 }

@@ -12,6 +12,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "common/transport/curve_key_file.h"
 #include <unistd.h>
 
 #include "common/metrics/registry.h"
@@ -225,7 +227,7 @@ TEST(AdminKeysTest, KeygenPrintsAFreshMatchingPair) {
   lines >> public_label >> public_key >> secret_label >> secret_key;
   EXPECT_EQ(public_label, "public");
   EXPECT_EQ(secret_label, "secret");
-  ASSERT_TRUE(IsZ85Key(public_key) && IsZ85Key(secret_key)) << out.str();
+  ASSERT_TRUE(transport::IsZ85Key(public_key) && transport::IsZ85Key(secret_key)) << out.str();
   char derived[41];
   ASSERT_EQ(zmq_curve_public(derived, secret_key.c_str()), 0);
   EXPECT_EQ(public_key, derived);
