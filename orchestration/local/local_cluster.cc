@@ -353,6 +353,8 @@ class Cluster {
   bool Killed(const ChildProcess& c) const { return killed_.count(c.role()) > 0; }
 
   // --kill_*_at_step: SIGKILL once trainer 0's progress reached the step (once each).
+  // A host or trainer is killed only once a checkpoint is committed: recovery replays
+  // from one, and on a loaded machine the first may still be streaming at step K.
   absl::Status InjectFaults() {
     const int64_t step = progress_ ? progress_->last_step() : 0;
     auto due = [&](int64_t at, bool& done) {
@@ -360,8 +362,14 @@ class Cluster {
       done = true;
       return true;
     };
-    if (due(o_.kill_host_at_step, host_killed_)) KillNow(hosts_.back(), "--kill_host_at_step", step);
-    if (due(o_.kill_trainer_at_step, trainer_killed_)) KillNow(trainers_.back(), "--kill_trainer_at_step", step);
+    if (due(o_.kill_host_at_step, host_killed_)) {
+      if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+      KillNow(hosts_.back(), "--kill_host_at_step", progress_->last_step());
+    }
+    if (due(o_.kill_trainer_at_step, trainer_killed_)) {
+      if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+      KillNow(trainers_.back(), "--kill_trainer_at_step", progress_->last_step());
+    }
     if (due(o_.kill_coordinator_at_step, coordinator_killed_)) {
       // What the coordinator counted so far would die with it: keep it for summary.json.
       absl::StatusOr<ClusterFacts> before = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
