@@ -79,6 +79,14 @@ class ServiceTest : public ::testing::Test {
     std::optional<transport::DecodedMessage> holder;
     return Status(holder).getEpoch();
   }
+  // Steps of the committed checkpoints, as `checkpoint list` shows them (empty on error).
+  std::vector<uint64_t> CheckpointSteps() {
+    std::vector<uint64_t> out;
+    auto list = Admin([](auto r) { r.setCheckpointList(); });
+    if (!list.ok()) return out;
+    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
+    return out;
+  }
   uint64_t LatestCheckpoint() {
     std::optional<transport::DecodedMessage> holder;
     return Status(holder).getLatestCheckpoint();
@@ -221,26 +229,19 @@ TEST_F(ServiceTest, AutomaticCheckpointsAtEveryNthStepWithRetention) {
   StartService();
   auto h0 = Host("host-0"), h1 = Host("host-1");
   ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
-  auto steps = [&]() {
-    std::vector<uint64_t> out;
-    auto list = Admin([](auto r) { r.setCheckpointList(); });
-    if (!list.ok()) return out;
-    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
-    return out;
-  };
   Heartbeater beats({h0.get(), h1.get()}, {});
   // The hosts are asked for the next boundary ahead (step 5) and stream when they reach it;
   // each commit asks for the next boundary right away.
   beats.step = 3;
   ASSERT_TRUE(WaitFor([&] { return !h0->stream_outs().empty(); }));
   for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step, 5u);
-  EXPECT_TRUE(steps().empty()) << "nothing is committed before the hosts reach step 5";
+  EXPECT_TRUE(CheckpointSteps().empty()) << "nothing is committed before the hosts reach step 5";
   beats.step = 6;
-  ASSERT_TRUE(WaitFor([&] { return steps() == std::vector<uint64_t>{5}; }));
+  ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == std::vector<uint64_t>{5}; }));
   beats.step = 10;
-  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{5, 10}); }));
+  ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == (std::vector<uint64_t>{5, 10}); }));
   beats.step = 15;
-  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{10, 15}); }));  // retain 2
+  ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == (std::vector<uint64_t>{10, 15}); }));  // retain 2
   EXPECT_EQ(LatestCheckpoint(), 3u);
   for (const auto& s : h0->stream_outs()) EXPECT_EQ(s.at_step % 5, 0u);
 }
@@ -251,26 +252,19 @@ TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
   StartService();
   auto h0 = Host("host-0"), h1 = Host("host-1");
   ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
-  auto steps = [&]() {
-    std::vector<uint64_t> out;
-    auto list = Admin([](auto r) { r.setCheckpointList(); });
-    if (!list.ok()) return out;
-    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
-    return out;
-  };
   // The first heartbeat the coordinator sees is already at step 17: 5, 10 and 15 are
   // all still kept by the hosts, and all are taken, oldest first.
   Heartbeater beats({h0.get(), h1.get()}, {});
   beats.step = 17;
-  ASSERT_TRUE(WaitFor([&] { return steps() == (std::vector<uint64_t>{5, 10, 15}); })) << steps().size();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == (std::vector<uint64_t>{5, 10, 15}); })) << CheckpointSteps().size();
   std::optional<transport::DecodedMessage> holder;
   EXPECT_EQ(Status(holder).getLatestCheckpointStep(), 15u);
   // Step 20 was asked for ahead, at 17. Then far ahead (step 52): the hosts keep only
   // their last kHostSnapshotsKept multiples of 5, so after 20 the coordinator goes on
   // from the oldest of those (35), not from 25.
   beats.step = 52;
-  ASSERT_TRUE(WaitFor([&] { return steps().size() == 8; })) << steps().size();
-  EXPECT_EQ(steps(), (std::vector<uint64_t>{5, 10, 15, 20, 35, 40, 45, 50}));
+  ASSERT_TRUE(WaitFor([&] { return CheckpointSteps().size() == 8; })) << CheckpointSteps().size();
+  EXPECT_EQ(CheckpointSteps(), (std::vector<uint64_t>{5, 10, 15, 20, 35, 40, 45, 50}));
 }
 
 TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
