@@ -136,10 +136,12 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
                                     "same database and endpoint (0: never)",
                                     Step(&O::kill_coordinator_at_step, "kill_coordinator_at_step")}},
       {"add_host_at_step", {"elasticity: start one more expert host (index --hosts) once step K is done; the "
-                            "coordinator moves actors to it through the latest checkpoint (0: never)",
+                            "coordinator moves actors to it through the latest checkpoint; the trainers are paused (SIGSTOP, at most "
+                            "1.5 s) until it registered (0: never)",
                             Step(&O::add_host_at_step, "add_host_at_step")}},
       {"drain_host_at_step", {"elasticity: drain the last host once step K is done (as `syctl drain host-N`), "
-                              "then stop it once it holds no actors; the run finishes on the rest (0: never)",
+                              "then stop it once it holds no actors; the trainers are paused during the admin call; the run finishes "
+                              "on the rest (0: never)",
                               Step(&O::drain_host_at_step, "drain_host_at_step")}},
   };
   return *flags;

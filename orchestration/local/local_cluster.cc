@@ -409,20 +409,43 @@ class Cluster {
     return absl::OkStatus();
   }
 
-  // Starts host --hosts (registering with the coordinator, which moves actors to it) and waits for its ready file.
+  // SIGSTOP (hold) or SIGCONT (release) the running trainers. A host join or drain
+  // holds them while the coordinator takes the change in, so it lands inside the run
+  // on however fast a machine (a 40-step run can end before a new host registers). A
+  // join's hold ends after kMaxTrainerHold at the latest, a drain's with its admin call:
+  // inside the coordinator's default heartbeat timeout (3 s), so no trainer is failed.
+  static constexpr double kMaxTrainerHold = 1.5;
+  void HoldTrainers(bool hold) {
+    if (hold == trainers_held_.has_value()) return;
+    for (ChildProcess& t : trainers_) {
+      if (!t.Poll()) t.Signal(hold ? SIGSTOP : SIGCONT);
+    }
+    trainers_held_ = hold ? std::optional<Clock::time_point>(After(kMaxTrainerHold)) : std::nullopt;
+  }
+  void ReleaseTrainersIfHeldTooLong() {
+    if (trainers_held_ && Clock::now() > *trainers_held_) HoldTrainers(false);
+  }
+
+  // Starts host --hosts (registering with the coordinator, which moves actors to it) and waits for its ready file
+  // and its registration; the trainers are held meanwhile.
   absl::Status AddHost(int64_t step) {
     if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
     const int index = static_cast<int>(hosts_.size());
     const std::string role = absl::StrCat("host-", index);
     out_ << "\nsy-local: --add_host_at_step: starting " << role << " after step " << step << std::endl;
+    HoldTrainers(true);
     if (absl::Status s = Start(role, HostCommand(o_, bin_dir_, index, threads_, coordinator_endpoint_), &hosts_);
         !s.ok()) {
       return s;
     }
     const Clock::time_point ready_deadline = After(o_.ready_timeout_s);
     while (true) {
+      ReleaseTrainersIfHeldTooLong();
       if (std::optional<std::string> ep = ReadEndpoint(ReadyFile(index))) {
         out_ << "sy-local: " << role << " ready at " << *ep << std::endl;
+        // Registered by now (a host registers before it writes the file); the coordinator
+        // started moving actors to it in the same turn.
+        HoldTrainers(false);
         return absl::OkStatus();
       }
       if (hosts_.back().Poll()) return Failed(hosts_.back(), "exited before writing its ready file");
@@ -445,8 +468,10 @@ class Cluster {
     if (!client.ok()) return Failed(coordinator_[0], absl::StrCat("cannot be reached: ", client.status().message()));
     const Clock::time_point give_up = After(60);
     while (true) {
+      HoldTrainers(true);  // the drain's moves (and the trainers' rollback) start before they can finish
       absl::StatusOr<transport::DecodedMessage> drained = (*client)->Call(
           [&](proto::admin::AdminRequest::Builder r) { r.setDrain(host.role()); }, absl::Seconds(10));
+      HoldTrainers(false);
       if (drained.ok()) break;
       // Unavailable: a recovery is under way; the drain is accepted after it.
       if (!absl::IsUnavailable(drained.status()) || Clock::now() > give_up) {
@@ -527,6 +552,7 @@ class Cluster {
 
   // SIGTERM to every running process (trainers first, the coordinator last), SIGKILL after the grace period.
   void StopAll() {
+    HoldTrainers(false);  // a stopped process would not act on SIGTERM
     std::vector<ChildProcess*> all;
     for (ChildProcess& t : trainers_) all.push_back(&t);
     for (ChildProcess& h : hosts_) all.push_back(&h);
@@ -583,6 +609,7 @@ class Cluster {
   std::string coordinator_endpoint_;       // "" without a coordinator
   std::vector<ChildProcess> hosts_;
   std::vector<ChildProcess> trainers_;
+  std::optional<Clock::time_point> trainers_held_;  // until when, while held by HoldTrainers
   std::optional<ProgressEcho> progress_;
   std::set<std::string> killed_;  // roles SIGKILLed on purpose (--kill_*_at_step)
   bool host_killed_ = false, trainer_killed_ = false, coordinator_killed_ = false;

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "proto/admin.capnp.h"
@@ -228,7 +229,9 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
       MaybeInitializePlacement();
     } else if (std::find(table_.hosts().begin(), table_.hosts().end(), id) == table_.hosts().end()) {
       if (absl::Status can = CanMoveActors(); !can.ok()) {
-        SY_LOG(WARNING) << "host " << id << " joined; no actors move to it: " << can.message();
+        SY_LOG(WARNING) << "host " << id << " joined; its actors move at the next checkpoint (" << can.message()
+                        << ")";
+        hosts_waiting_to_join_.insert(id);
       } else {
         const std::vector<Move> moves = table_.AddHost(id);
         SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
@@ -387,7 +390,27 @@ void ClusterActor::StartMigrations(const std::vector<Move>& moves, const std::st
   Recover(absl::StrCat(why, ": ", moves.size(), " actors move"));
 }
 
+void ClusterActor::AdmitWaitingHosts() {
+  std::vector<Move> moves;
+  std::vector<std::string> joined;
+  for (const std::string& id : hosts_waiting_to_join_) {
+    const NodeInfo* node = membership_.Find(id);
+    const auto& in_table = table_.hosts();
+    if (node == nullptr || !node->alive || node->draining ||
+        std::find(in_table.begin(), in_table.end(), id) != in_table.end()) {
+      continue;
+    }
+    const std::vector<Move> to_it = table_.AddHost(id);
+    SY_LOG(INFO) << "host " << id << " joined: " << to_it.size() << " actors move to it";
+    moves.insert(moves.end(), to_it.begin(), to_it.end());
+    joined.push_back(id);
+  }
+  hosts_waiting_to_join_.clear();
+  StartMigrations(moves, absl::StrCat("host ", absl::StrJoin(joined, ", "), " joined"));
+}
+
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
+  hosts_waiting_to_join_.erase(host);
   const std::vector<Move> moves = table_.RemoveHost(host);
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
   if (moves.empty()) return;  // it served nothing
@@ -533,6 +556,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       }
       if (checkpoint_in_progress_ == event.id) checkpoint_in_progress_ = 0;
       MaybeAutoRebalance(event.id, event.step);
+      if (!recovering_) AdmitWaitingHosts();
       MaybeAutoCheckpoint();  // not while the rebalance's restore runs: the restore asks again
       return;
     case CatalogEvent::Kind::kFailed:

@@ -113,6 +113,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // A restore begins: the live trainers get no new table until they answered its rollback.
   void HoldTrainersUntilRollback();
   void MaybeInitializePlacement();
+  // Moves actors to the hosts_waiting_to_join_ still alive and outside the table.
+  void AdmitWaitingHosts();
 
   transport::Address AddressOf(const std::string& node) const;
   std::vector<std::string> AliveHosts() const;
@@ -166,7 +168,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // restore and its rollback and run the abandoned step on restored actors, and its
   // replay of that step would then be refused as already run.
   std::set<std::string> trainers_awaiting_rollback_;
-  uint64_t restore_generation_ = 0;  // restores begun; an answer to an older one's rollback releases nothing  // checkpoint step of the last automatic rebalance
+  uint64_t restore_generation_ = 0;  // restores begun; an answer to an older one's rollback releases nothing
+  // Hosts that registered while no actors could move (no checkpoint yet, or a
+  // recovery under way): they get their share at the next committed checkpoint.
+  std::set<std::string> hosts_waiting_to_join_;
 };
 
 }  // namespace sy::coordinator

@@ -47,6 +47,9 @@ class ServiceTest : public ::testing::Test {
     options_.call_timeout = absl::Seconds(5);
   }
   void TearDown() override {
+    h0_.reset();
+    h1_.reset();
+    trainer_.reset();
     service_.reset();
     fs::remove_all(db_);
   }
@@ -64,6 +67,23 @@ class ServiceTest : public ::testing::Test {
     auto host = FakeHost::Start(id, service_->endpoint(), incarnation);
     EXPECT_TRUE(host.ok()) << host.status();
     return host.ok() ? *std::move(host) : nullptr;
+  }
+
+  // Registers host-0, host-1 (h0_, h1_) and trainer-0 (trainer_) with the service.
+  void RegisterTwoHostsAndATrainer() {
+    h0_ = Host("host-0");
+    h1_ = Host("host-1");
+    auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    trainer_ = *std::move(trainer);
+    ASSERT_TRUE(h0_->Register().ok() && h1_->Register().ok() && trainer_->Register().ok());
+  }
+  // Waits until the service's status shows `step` as the cluster's step.
+  bool ReachesStep(uint64_t step) {
+    return WaitFor([&] {
+      std::optional<transport::DecodedMessage> holder;
+      return Status(holder).getStep() == step;
+    });
   }
 
   absl::StatusOr<transport::DecodedMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill) {
@@ -102,6 +122,8 @@ class ServiceTest : public ::testing::Test {
   metrics::Registry registry_;  // outlives the service (declared first)
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<syctl::AdminClient> admin_;
+  std::unique_ptr<FakeHost> h0_, h1_;
+  std::unique_ptr<FakeTrainer> trainer_;
 };
 
 TEST_F(ServiceTest, StartFailsCleanlyOnBadOptionsOrAnUnusableDatabase) {
@@ -161,17 +183,14 @@ TEST_F(ServiceTest, PlacementStartsOnceTheExpectedHostsRegistered) {
 
 TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   StartService();
-  auto h0 = Host("host-0"), h1 = Host("host-1");
-  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-  ASSERT_TRUE(trainer.ok());
-  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
-  ASSERT_TRUE(h0->Heartbeat(5).ok() && h1->Heartbeat(5).ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  ASSERT_TRUE(h0_->Heartbeat(5).ok() && h1_->Heartbeat(5).ok());
 
   auto now = Admin([](auto r) { r.setCheckpointNow(); });
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
-  EXPECT_EQ(h0->checkpoint_chunks_sent() + h1->checkpoint_chunks_sent(), 6 * 3);
+  EXPECT_EQ(h0_->checkpoint_chunks_sent() + h1_->checkpoint_chunks_sent(), 6 * 3);
   EXPECT_EQ(Counter("sy_coordinator_checkpoints_total", {{"result", "committed"}}), 1);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
@@ -187,14 +206,14 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   ASSERT_TRUE(restore.ok()) << restore.status();
   EXPECT_EQ(restore->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
   EXPECT_GT(Epoch(), epoch);  // requests from before the restore are stale
-  for (FakeHost* h : {h0.get(), h1.get()}) {
+  for (FakeHost* h : {h0_.get(), h1_.get()}) {
     auto installed = h->installed();
     ASSERT_EQ(installed.size(), 3u) << h->id();
     for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 5)) << actor.ToString();
   }
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
-  EXPECT_EQ((*trainer)->rollbacks()[0].step, 5u);
-  EXPECT_EQ((*trainer)->rollbacks()[0].checkpoint_id, 1u);
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->rollbacks()[0].step, 5u);
+  EXPECT_EQ(trainer_->rollbacks()[0].checkpoint_id, 1u);
   // Unknown checkpoint: NotFound, nothing changes.
   auto missing = Admin([](auto r) { r.setCheckpointRestore(9); });
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
@@ -270,27 +289,21 @@ TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
 TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   options_.heartbeat_timeout = absl::Milliseconds(400);
   StartService();
-  auto h0 = Host("host-0"), h1 = Host("host-1");
-  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-  ASSERT_TRUE(trainer.ok());
-  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   {
-    Heartbeater all({h0.get(), h1.get()}, {trainer->get()});
+    Heartbeater all({h0_.get(), h1_.get()}, {trainer_.get()});
     all.step = 10;
-    ASSERT_TRUE(WaitFor([&] {
-      std::optional<transport::DecodedMessage> holder;
-      return Status(holder).getStep() == 10;
-    }));
+    ASSERT_TRUE(ReachesStep(10));
     ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
     ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   }
   // host-1 goes silent; host-0 and the trainer keep beating.
-  Heartbeater survivors({h0.get()}, {trainer->get()});
+  Heartbeater survivors({h0_.get()}, {trainer_.get()});
   survivors.step = 13;
-  ASSERT_TRUE(WaitFor([&] { return h0->actors().size() == 6; }));
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
-  EXPECT_EQ((*trainer)->rollbacks()[0].step, 10u);
-  auto installed = h0->installed();
+  ASSERT_TRUE(WaitFor([&] { return h0_->actors().size() == 6; }));
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->rollbacks()[0].step, 10u);
+  auto installed = h0_->installed();
   ASSERT_EQ(installed.size(), 6u);  // every actor restored to the checkpoint, survivors' too
   for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 10));
   std::optional<transport::DecodedMessage> holder;
@@ -298,18 +311,15 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   EXPECT_EQ(status.getRecoveries(), 1u);
   EXPECT_EQ(status.getHostsAlive(), 1u);
   EXPECT_EQ(std::string(status.getPhase().cStr()), "training");
-  EXPECT_EQ((*trainer)->rollbacks()[0].epoch, h0->table_epoch());
+  EXPECT_EQ(trainer_->rollbacks()[0].epoch, h0_->table_epoch());
 }
 
 TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   options_.auto_rebalance = false;  // the admin rebalance moves them here
   StartService();
-  auto h0 = Host("host-0"), h1 = Host("host-1");
-  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-  ASSERT_TRUE(trainer.ok());
-  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   // host-0 holds E0 and E2: make them hot.
-  ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
+  ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
                                          {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
                   .ok());
   const uint64_t epoch = Epoch();
@@ -328,12 +338,9 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   EXPECT_EQ(Admin([](auto r) { r.setDrain("host-0"); }).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Epoch(), epoch);
 
-  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
   beats.step = 8;
-  ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
-    return Status(holder).getStep() == 8;
-  }));
+  ASSERT_TRUE(ReachesStep(8));
   ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   auto real = Admin([](auto r) { r.initRebalance(); });
@@ -341,9 +348,9 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   EXPECT_TRUE(real->Body<proto::admin::AdminReply>()->getRebalance().getApplied());
   EXPECT_GT(Epoch(), epoch);
   // Every actor is restored from checkpoint 1 on its (new) host and the trainer replays from step 8.
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
-  EXPECT_EQ((*trainer)->rollbacks()[0].step, 8u);
-  for (FakeHost* h : {h0.get(), h1.get()}) {
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->rollbacks()[0].step, 8u);
+  for (FakeHost* h : {h0_.get(), h1_.get()}) {
     for (const ActorKey& actor : h->actors()) {
       ASSERT_EQ(h->installed().count(actor), 1u) << h->id() << " " << actor.ToString();
       EXPECT_EQ(h->installed().at(actor), FakeState(actor, 8));
@@ -357,13 +364,36 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   auto h2 = Host("host-2");
   ASSERT_TRUE(h2->Register().ok());
   ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2 && h2->installed().size() == 2; }));
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 2; }));
 
   // Drain host-0: it keeps nothing; the others hold and got every actor it had.
   ASSERT_TRUE(Admin([](auto r) { r.setDrain("host-0"); }).ok());
-  ASSERT_TRUE(WaitFor([&] { return h0->actors().empty() && (*trainer)->rollbacks().size() == 3; }));
-  EXPECT_EQ(h1->actors().size() + h2->actors().size(), 6u);
+  ASSERT_TRUE(WaitFor([&] { return h0_->actors().empty() && trainer_->rollbacks().size() == 3; }));
+  EXPECT_EQ(h1_->actors().size() + h2->actors().size(), 6u);
   EXPECT_EQ(Admin([](auto r) { r.setDrain("host-9"); }).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServiceTest, HostJoiningBeforeAnyCheckpointGetsActorsAtTheFirstOne) {
+  options_.auto_rebalance = false;
+  StartService();
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  // No checkpoint yet: host-2 is registered but nothing can move to it.
+  auto h2 = Host("host-2");
+  ASSERT_TRUE(h2->Register().ok());
+  const uint64_t epoch = Epoch();
+  Heartbeater beats({h0_.get(), h1_.get(), h2.get()}, {trainer_.get()});
+  beats.step = 6;
+  ASSERT_TRUE(ReachesStep(6));
+  EXPECT_TRUE(h2->actors().empty());
+  EXPECT_EQ(Epoch(), epoch);
+  EXPECT_TRUE(trainer_->rollbacks().empty());
+  // The first committed checkpoint carries its share to it; the trainer replays from there.
+  ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2 && h2->installed().size() == 2; }));
+  for (const ActorKey& actor : h2->actors()) EXPECT_EQ(h2->installed().at(actor), FakeState(actor, 6));
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->rollbacks()[0].step, 6u);
+  EXPECT_GT(Epoch(), epoch);
 }
 
 struct SeriesStep {
@@ -377,10 +407,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   options_.rebalance_every_steps = 10;
   options_.retain = 10;
   StartService();
-  auto h0 = Host("host-0"), h1 = Host("host-1");
-  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-  ASSERT_TRUE(trainer.ok());
-  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   auto status = [&](auto get) {
     std::optional<transport::DecodedMessage> holder;
     return get(Status(holder));
@@ -401,23 +428,23 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
     return out;
   };
   // host-0 holds E0 and E2 (500 tokens), host-1 E1 and E3 (100): max/mean 1.67.
-  ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
+  ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
                                          {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
                   .ok());
-  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
   beats.step = 6;
   // Checkpoint 5 commits: the plan moves E2 to host-1 (300 / 300), through that checkpoint.
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
-  EXPECT_EQ((*trainer)->rollbacks()[0].step, 5u);
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->rollbacks()[0].step, 5u);
   EXPECT_EQ(migrations(), 1u);
   EXPECT_EQ(Counter("sy_coordinator_moves_total", {{"kind", "replicate"}}), 0.0);
-  ASSERT_TRUE(WaitFor([&] { return h1->actors().size() == 4 && h1->installed().count(ActorKey::Expert(0, 2)) == 1; }));
-  EXPECT_EQ(h1->installed().at(ActorKey::Expert(0, 2)), FakeState(ActorKey::Expert(0, 2), 5));
+  ASSERT_TRUE(WaitFor([&] { return h1_->actors().size() == 4 && h1_->installed().count(ActorKey::Expert(0, 2)) == 1; }));
+  EXPECT_EQ(h1_->installed().at(ActorKey::Expert(0, 2)), FakeState(ActorKey::Expert(0, 2), 5));
 
   // The load turns onto host-1 (E1 and E2 hot): checkpoint 10 is within 10 steps of the last
   // rebalance (step 5), so nothing moves; checkpoint 15 rebalances again.
   for (uint64_t step = 6; step <= 9; ++step) {
-    ASSERT_TRUE((*trainer)->ReportLoad(step, {{ActorKey::Expert(0, 0), 50, 0}, {ActorKey::Expert(0, 1), 400, 0},
+    ASSERT_TRUE(trainer_->ReportLoad(step, {{ActorKey::Expert(0, 0), 50, 0}, {ActorKey::Expert(0, 1), 400, 0},
                                               {ActorKey::Expert(0, 2), 300, 0}, {ActorKey::Expert(0, 3), 50, 0}})
                     .ok());
   }
@@ -425,8 +452,8 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   ASSERT_TRUE(WaitFor([&] { return checkpoint_step() == 10; }));
   EXPECT_EQ(migrations(), 1u);
   beats.step = 15;
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 2; }));
-  EXPECT_EQ((*trainer)->rollbacks()[1].step, 15u);
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 2; }));
+  EXPECT_EQ(trainer_->rollbacks()[1].step, 15u);
   EXPECT_GT(migrations(), 1u);
 
   // Each step's host load was counted with the table of its time.
@@ -442,27 +469,21 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
 TEST_F(ServiceTest, TrainerGetsNoNewTableUntilItAnsweredItsRollback) {
   options_.auto_rebalance = false;
   StartService();
-  auto h0 = Host("host-0"), h1 = Host("host-1");
-  auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-  ASSERT_TRUE(trainer.ok());
-  ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
-  EXPECT_EQ((*trainer)->PlacementTableEpoch().value(), Epoch());
-  Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  EXPECT_EQ(trainer_->PlacementTableEpoch().value(), Epoch());
+  Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
   beats.step = 4;
-  ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
-    return Status(holder).getStep() == 4;
-  }));
+  ASSERT_TRUE(ReachesStep(4));
   ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   // A restore (as every move and recovery does): the trainer is still busy with its rollback order.
-  (*trainer)->HoldRollbackReplies();
+  trainer_->HoldRollbackReplies();
   ASSERT_TRUE(Admin([](auto r) { r.setCheckpointRestore(1); }).ok());
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->rollbacks().size() == 1; }));
-  EXPECT_EQ((*trainer)->PlacementTableEpoch().value(), 0u) << "no table before the rollback was answered";
-  (*trainer)->ReleaseRollbackReplies();
-  ASSERT_TRUE(WaitFor([&] { return (*trainer)->PlacementTableEpoch().value() == Epoch(); }));
-  EXPECT_EQ((*trainer)->rollbacks()[0].epoch, Epoch());
+  ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
+  EXPECT_EQ(trainer_->PlacementTableEpoch().value(), 0u) << "no table before the rollback was answered";
+  trainer_->ReleaseRollbackReplies();
+  ASSERT_TRUE(WaitFor([&] { return trainer_->PlacementTableEpoch().value() == Epoch(); }));
+  EXPECT_EQ(trainer_->rollbacks()[0].epoch, Epoch());
 }
 
 TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
@@ -473,18 +494,15 @@ TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
     options_.checkpoint_every = 5;
     options_.auto_rebalance = on;
     StartService();
-    auto h0 = Host("host-0"), h1 = Host("host-1");
-    auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
-    ASSERT_TRUE(trainer.ok());
-    ASSERT_TRUE(h0->Register().ok() && h1->Register().ok() && (*trainer)->Register().ok());
+    ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
     // Off: a 500/100 split stays. On: E0 alone outweighs everything else; only a replica
     // could split it, and automatic plans do not replicate.
     const uint64_t e0 = on ? 1000 : 300, e2 = on ? 0 : 200;
-    ASSERT_TRUE((*trainer)->ReportLoad(1, {{ActorKey::Expert(0, 0), e0, 0}, {ActorKey::Expert(0, 1), 50, 0},
+    ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), e0, 0}, {ActorKey::Expert(0, 1), 50, 0},
                                            {ActorKey::Expert(0, 2), e2, 0}, {ActorKey::Expert(0, 3), 50, 0}})
                     .ok());
     const uint64_t epoch = Epoch();
-    Heartbeater beats({h0.get(), h1.get()}, {trainer->get()});
+    Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
     beats.step = 11;
     ASSERT_TRUE(WaitFor([&] {
       std::optional<transport::DecodedMessage> holder;
@@ -494,7 +512,7 @@ TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
     EXPECT_EQ(Status(holder).getMigrations(), 0u);
     EXPECT_EQ(Status(holder).getReplications(), 0u);
     EXPECT_EQ(Epoch(), epoch);
-    EXPECT_TRUE((*trainer)->rollbacks().empty());
+    EXPECT_TRUE(trainer_->rollbacks().empty());
   }
 }
 
