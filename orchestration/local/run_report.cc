@@ -126,9 +126,17 @@ absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir) {
   absl::StatusOr<double> tps = Number<double>(*summary, "median_tokens_per_s", summary_path);
   absl::StatusOr<std::optional<int>> hosts = OptionalNumber<int>(*summary, "hosts", summary_path);
   absl::StatusOr<std::optional<int>> trainers = OptionalNumber<int>(*summary, "trainers", summary_path);
+  absl::StatusOr<std::optional<int>> replicated =
+      OptionalNumber<int>(*summary, "replicated_actors", summary_path);
+  absl::StatusOr<std::optional<int>> mismatches =
+      OptionalNumber<int>(*summary, "replica_mismatches", summary_path);
   for (const absl::Status& s : {steps.status(), final_loss.status(), val.status(), tps.status(), hosts.status(),
-                                trainers.status()}) {
+                                trainers.status(), replicated.status(), mismatches.status()}) {
     if (!s.ok()) return s;
+  }
+  if (replicated->has_value() != mismatches->has_value()) {
+    return absl::DataLossError(absl::StrCat(summary_path,
+                                            ": \"replicated_actors\" and \"replica_mismatches\" come together"));
   }
   report.param_checksum = summary->get<std::string>("param_checksum", "");
   if (report.param_checksum.empty()) {
@@ -140,6 +148,8 @@ absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir) {
   report.median_tokens_per_s = *tps;
   report.hosts = *hosts;
   report.trainers = *trainers;
+  report.replicated_actors = *replicated;
+  report.replica_mismatches = *mismatches;
   return report;
 }
 
@@ -217,6 +227,12 @@ std::string FormatRunReport(const RunReport& report) {
                           100 * MeanDroppedFraction(report));
   }
   absl::StrAppend(&out, "  param checksum ", report.param_checksum, "\n");
+  if (report.replicated_actors.value_or(0) > 0) {
+    const int mismatches = report.replica_mismatches.value_or(0);
+    absl::StrAppendFormat(&out, "  replicas       %d replicated experts at the end; %s\n", *report.replicated_actors,
+                          mismatches == 0 ? std::string("every replica identical")
+                                          : absl::StrCat(mismatches, " with replicas that DIFFER"));
+  }
   if (std::optional<double> bytes = MeanBytesSentPerStep(report)) {
     absl::StrAppendFormat(&out, "  wire           %.0f bytes sent per step (mean; requests of every trainer)\n", *bytes);
   }

@@ -1,7 +1,7 @@
 // Reads a finished run's record (DIR/metrics.jsonl and DIR/summary.json, as
 // written by trainer 0 or the standalone trainer) and formats the summary that
 // sy-local prints at the end: loss curve start/end, validation loss, tokens/s,
-// parameter checksum, wire bytes and a per-expert load table. Also used by
+// parameter checksum, replica check, wire bytes and a per-expert load table. Also used by
 // cluster_bench. Pure functions; thread-safe.
 #pragma once
 
@@ -34,10 +34,15 @@ struct RunReport {
   double median_tokens_per_s = 0;
   std::optional<int> hosts;
   std::optional<int> trainers;
+  // The leader's end-of-run replica check (distributed runs only): experts held
+  // by more than one host at the end, and how many of them had replicas that differed.
+  std::optional<int> replicated_actors;
+  std::optional<int> replica_mismatches;
 };
 
 // Parses the two files in `workdir`. NotFound when one is missing,
-// DataLoss when one is not the expected JSON (a line, a field, a type).
+// DataLoss when one is not the expected JSON (a line, a field, a type, or only
+// one of replicated_actors / replica_mismatches).
 absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir);
 
 // Mean loss over the first (or last) `count` steps (fewer when the run is shorter; 0 when empty).

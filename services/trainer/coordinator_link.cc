@@ -240,29 +240,38 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
   p->experts_ = config.experts;
   int s = 0;
   for (int l = 0; l < config.layers; ++l) p->switch_index_.push_back(config.IsSwitchLayer(l) ? s++ : -1);
-  p->expert_host_.assign(static_cast<size_t>(switch_layers) * config.experts, -1);
+  p->expert_hosts_.assign(static_cast<size_t>(switch_layers) * config.experts, {});
   p->shard_host_.assign(static_cast<size_t>(num_dense_shards), -1);
   for (const auto& [actor, hosts] : table.entries) {
-    int index = -1;
-    if (hosts.empty() || !absl::StartsWith(hosts[0], "host-") ||
-        !absl::SimpleAtoi(absl::string_view(hosts[0]).substr(5), &index) || index < 0 || index >= num_hosts) {
-      return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on '",
-                                                     hosts.empty() ? "" : hosts[0], "', not one of host-0..host-",
-                                                     num_hosts - 1));
+    if (hosts.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on no host"));
+    }
+    std::vector<int> indices;
+    for (const std::string& host : hosts) {
+      int index = -1;
+      if (!absl::StartsWith(host, "host-") || !absl::SimpleAtoi(absl::string_view(host).substr(5), &index) ||
+          index < 0 || index >= num_hosts) {
+        return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on '", host,
+                                                       "', not one of host-0..host-", num_hosts - 1));
+      }
+      if (std::find(indices.begin(), indices.end(), index) != indices.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the coordinator places two replicas of ", actor.ToString(), " on ", host));
+      }
+      indices.push_back(index);
     }
     if (actor.dense) {
       if (actor.shard >= p->shard_host_.size()) return absl::InvalidArgumentError("dense shard out of range");
-      p->shard_host_[actor.shard] = index;
+      p->shard_host_[actor.shard] = indices[0];
     } else {
-      const size_t g = static_cast<size_t>(actor.layer) * config.experts + actor.expert;
       if (actor.layer >= static_cast<uint32_t>(switch_layers) || actor.expert >= static_cast<uint32_t>(config.experts)) {
         return absl::InvalidArgumentError(absl::StrCat("expert out of range: ", actor.ToString()));
       }
-      p->expert_host_[g] = index;
+      p->expert_hosts_[static_cast<size_t>(actor.layer) * config.experts + actor.expert] = std::move(indices);
     }
   }
-  for (int h : p->expert_host_) {
-    if (h < 0) return absl::InvalidArgumentError("the coordinator's table misses an expert");
+  for (const std::vector<int>& hosts : p->expert_hosts_) {
+    if (hosts.empty()) return absl::InvalidArgumentError("the coordinator's table misses an expert");
   }
   for (int h : p->shard_host_) {
     if (h < 0) return absl::InvalidArgumentError("the coordinator's table misses a dense shard");
@@ -270,9 +279,17 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
   return p;
 }
 
-int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {
+size_t CoordinatorPlacement::ExpertIndex(int layer, int expert) const {
   const int s = switch_index_[static_cast<size_t>(layer)];
-  return expert_host_[static_cast<size_t>(s) * experts_ + expert];
+  return static_cast<size_t>(s) * experts_ + expert;
+}
+
+int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {
+  return expert_hosts_[ExpertIndex(layer, expert)][0];
+}
+
+std::vector<int> CoordinatorPlacement::ExpertReplicas(int layer, int expert) const {
+  return expert_hosts_[ExpertIndex(layer, expert)];
 }
 
 int CoordinatorPlacement::HostOfDenseShard(int shard) const { return shard_host_[static_cast<size_t>(shard)]; }

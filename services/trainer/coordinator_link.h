@@ -89,28 +89,34 @@ class CoordinatorLink {
   std::thread heartbeat_;
 };
 
-// The coordinator's table as the data path's Placement: the first replica of each
-// actor answers (replication is not served by this data path).
+// The coordinator's table as the data path's Placement: every replica of an
+// expert is kept (replica i of n serves micro-batches m with m % n == i);
+// HostOfExpert is the first. A dense shard is served by its first host only (its
+// pushes and pulls are not split by micro-batch, so a table that replicates one
+// still sends everything to the first).
 class CoordinatorPlacement : public Placement {
  public:
   // InvalidArgument when the table's shape differs from the model's (Switch layers,
-  // experts, `num_dense_shards`), an actor is missing, or a host id is not "host-N"
-  // with N < num_hosts.
+  // experts, `num_dense_shards`), an actor is missing, a host id (of any replica)
+  // is not "host-N" with N < num_hosts, or an expert names one host twice.
   static absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> Create(const gpu::ModelConfig& config,
                                                                       int num_dense_shards, int num_hosts,
                                                                       const coordinator::DecodedTable& table);
   int num_hosts() const override { return num_hosts_; }
   uint64_t epoch() const override { return epoch_; }
   int HostOfExpert(int layer, int expert) const override;
+  std::vector<int> ExpertReplicas(int layer, int expert) const override;
   int HostOfDenseShard(int shard) const override;
 
  private:
   CoordinatorPlacement() = default;
+  // (switch layer * E + e) of model layer `layer`'s expert.
+  size_t ExpertIndex(int layer, int expert) const;
   int num_hosts_ = 1;
   uint64_t epoch_ = 0;
   std::vector<int> switch_index_;               // model layer -> Switch layer index (-1: dense)
   int experts_ = 0;
-  std::vector<int> expert_host_;                // (switch layer * E + e) -> host index
+  std::vector<std::vector<int>> expert_hosts_;  // (switch layer * E + e) -> host indices, replica order
   std::vector<int> shard_host_;                 // dense shard -> host index
 };
 

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "proto/coordinator.capnp.h"
 #include "services/coordinator/rpc_util.h"
@@ -278,6 +280,65 @@ absl::StatusOr<std::string> DistributedTrainer::ModelChecksum(uint64_t version) 
   return checksum.Hex();
 }
 
+absl::Status DistributedTrainer::CheckReplicas(RunResult* result) {
+  // Only experts are served by replica: the placement keeps one host per dense shard.
+  std::map<std::pair<int, int>, std::vector<int>> replicated;  // (model layer, expert) -> hosts
+  std::set<int> hosts;
+  for (int l = 0; l < config_.layers; ++l) {
+    if (!config_.IsSwitchLayer(l)) continue;
+    for (int e = 0; e < config_.experts; ++e) {
+      std::vector<int> replicas = placement_->ExpertReplicas(l, e);
+      if (replicas.size() < 2) continue;
+      hosts.insert(replicas.begin(), replicas.end());
+      replicated[{l, e}] = std::move(replicas);
+    }
+  }
+  std::map<int, std::map<std::pair<int, int>, ActorStatusEntry>> held;  // host -> its experts' status
+  for (int h : hosts) {
+    absl::StatusOr<HostStatus> status = steps_->Status(h);
+    if (!status.ok()) {
+      return absl::Status(status.status().code(),
+                          absl::StrCat("end-of-run replica check: ", status.status().message()));
+    }
+    for (const ActorStatusEntry& a : status->actors) {
+      if (a.is_expert) held[h][{a.layer, a.expert}] = a;
+    }
+  }
+  int mismatches = 0;
+  for (const auto& [actor, replicas] : replicated) {
+    std::string states;
+    bool differ = false;
+    const ActorStatusEntry* first = nullptr;
+    for (int h : replicas) {
+      auto it = held[h].find(actor);
+      if (it == held[h].end()) {
+        differ = true;
+        absl::StrAppend(&states, "; host ", h, " does not hold it");
+        continue;
+      }
+      const ActorStatusEntry& a = it->second;
+      absl::StrAppend(&states, "; host ", h, " version ", a.version, absl::StrFormat(" checksum %016x", a.checksum));
+      if (first == nullptr) {
+        first = &a;
+      } else if (a.version != first->version || a.checksum != first->checksum) {
+        differ = true;
+      }
+    }
+    if (differ) {
+      ++mismatches;
+      SY_LOG(ERROR) << id_ << ": replicas of expert " << actor.second << " of layer " << actor.first
+                    << " differ at the end of the run" << states;
+    }
+  }
+  result->replicated_actors = static_cast<int>(replicated.size());
+  result->replica_mismatches = mismatches;
+  if (!replicated.empty()) {
+    SY_LOG(INFO) << id_ << ": " << replicated.size() << " replicated experts at the end of the run, " << mismatches
+                 << " with replicas that differ";
+  }
+  return absl::OkStatus();
+}
+
 void DistributedTrainer::OnControl(transport::DecodedMessage request, transport::Responder responder) {
   if (request.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL) {
     return responder.Fail(absl::InvalidArgumentError(
@@ -462,11 +523,12 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
       if (!leader()) break;
       // The checksum pulls every expert: a host lost now still gets a rollback and a replay.
       absl::StatusOr<std::string> checksum = ModelChecksum(static_cast<uint64_t>(o.steps));
-      if (checksum.ok()) {
+      const absl::Status checked = checksum.ok() ? CheckReplicas(&result) : checksum.status();
+      if (checked.ok()) {
         result.param_checksum = *checksum;
         break;
       }
-      if (absl::Status waited = AwaitRollback(o.steps, checksum.status()); !waited.ok()) return waited;
+      if (absl::Status waited = AwaitRollback(o.steps, checked); !waited.ok()) return waited;
       continue;
     }
     const auto step_start = std::chrono::steady_clock::now();

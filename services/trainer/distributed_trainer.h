@@ -9,6 +9,8 @@
 // Then every trainer pulls the dense parameters of the new version. At the end
 // the leader pulls the experts too and writes summary.json with the checksum of
 // the whole model: bit-identical to `sy-trainer --standalone` with the same flags.
+// A replicated expert (replica i of n serves micro-batches m % n == i) is checked
+// at the end: summary.json counts replicated_actors and replica_mismatches.
 // With --coordinator the trainer registers, takes the placement from the
 // coordinator's table, heartbeats its step and reports its tokens per expert
 // after every step. It also survives a host failure: the coordinator's
@@ -100,6 +102,11 @@ class DistributedTrainer : public CallGuard {
   void ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine);
   absl::StatusOr<double> Validate(uint64_t version);
   absl::StatusOr<std::string> ModelChecksum(uint64_t version);
+  // The leader at the end: asks every host holding a replica of a replicated
+  // expert for its actors' state checksums (weights + Adam moments) and compares
+  // the replicas' (version, checksum); sets result's replica counts and logs every
+  // mismatch at ERROR. An error only when a host does not answer.
+  absl::Status CheckReplicas(RunResult* result);
   // Connects to the hosts `table` names at endpoints this trainer does not reach yet
   // (joined, or back on a new endpoint), then answers from its placement.
   absl::Status FollowTable(const coordinator::DecodedTable& table);

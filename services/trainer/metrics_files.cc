@@ -51,6 +51,8 @@ std::string RunSummaryJson(const RunSummary& s) {
                                  ",\"median_tokens_per_s\":", JsonNumber(s.median_tokens_per_s));
   if (s.hosts) absl::StrAppend(&out, ",\"hosts\":", *s.hosts);
   if (s.trainers) absl::StrAppend(&out, ",\"trainers\":", *s.trainers);
+  if (s.replicated_actors) absl::StrAppend(&out, ",\"replicated_actors\":", *s.replicated_actors);
+  if (s.replica_mismatches) absl::StrAppend(&out, ",\"replica_mismatches\":", *s.replica_mismatches);
   return out + "}";
 }
 

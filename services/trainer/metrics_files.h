@@ -38,6 +38,8 @@ struct RunSummary {
   double median_tokens_per_s = 0;
   std::optional<int> hosts;     // distributed runs only
   std::optional<int> trainers;  // distributed runs only
+  std::optional<int> replicated_actors;   // distributed runs only: actors on more than one host at the end
+  std::optional<int> replica_mismatches;  // distributed runs only: of those, how many replicas differed
 };
 
 // One JSON object on one line, no trailing newline. Keys in a fixed order.

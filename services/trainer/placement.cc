@@ -16,6 +16,12 @@ int StaticPlacement::HostOfExpert(int layer, int expert) const {
 
 int StaticPlacement::HostOfDenseShard(int shard) const { return shard % num_hosts_; }
 
+int Placement::HostOfExpertMicroBatch(int layer, int expert, int64_t micro_batch) const {
+  const std::vector<int> replicas = ExpertReplicas(layer, expert);
+  const int64_t n = static_cast<int64_t>(replicas.size());
+  return replicas[static_cast<size_t>((micro_batch % n + n) % n)];
+}
+
 std::vector<uint32_t> DenseShardParams(const std::vector<gpu::ParamInfo>& infos) {
   std::vector<uint32_t> shards;
   for (size_t i = 0; i < infos.size(); ++i) {
@@ -43,7 +49,9 @@ std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& 
   };
   for (int l = 0; l < config.layers; ++l) {
     if (!config.IsSwitchLayer(l)) continue;
-    for (int e = 0; e < config.experts; ++e) mark(placement.HostOfExpert(l, e));
+    for (int e = 0; e < config.experts; ++e) {
+      for (int h : placement.ExpertReplicas(l, e)) mark(h);
+    }
   }
   for (int s = 0; s < num_dense_shards; ++s) mark(placement.HostOfDenseShard(s));
   std::vector<int> hosts;

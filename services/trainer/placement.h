@@ -2,7 +2,9 @@
 // to host indices. The data path (remote executor, dense-parameter client, expert
 // host) asks only this interface, so the coordinator's placement table (with an
 // epoch) replaces the static rule without touching it. Dense shard s is the s-th
-// dense parameter tensor in canonical order. Thread-safe (immutable).
+// dense parameter tensor in canonical order. An expert may be replicated on
+// several hosts: replica i of n serves the micro-batches m with m % n == i (its
+// forward and its backward). Thread-safe (immutable).
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,14 @@ class Placement {
   virtual int num_hosts() const = 0;
   // Placement-table epoch the answers belong to (0 for the static rule).
   virtual uint64_t epoch() const = 0;
+  // The expert's first replica (the one final weights are pulled from).
   virtual int HostOfExpert(int layer, int expert) const = 0;
+  // Every host holding the expert, in replica order (first: HostOfExpert); never empty.
+  virtual std::vector<int> ExpertReplicas(int layer, int expert) const { return {HostOfExpert(layer, expert)}; }
   virtual int HostOfDenseShard(int shard) const = 0;
+  // The replica that serves micro-batch `micro_batch` of the expert:
+  // replicas[micro_batch % replicas.size()].
+  int HostOfExpertMicroBatch(int layer, int expert, int64_t micro_batch) const;
 };
 
 // The rule used until the coordinator exists: expert (l, e) with global index
@@ -52,6 +60,9 @@ class LivePlacement : public Placement {
   int num_hosts() const override { return Current()->num_hosts(); }
   uint64_t epoch() const override { return Current()->epoch(); }
   int HostOfExpert(int layer, int expert) const override { return Current()->HostOfExpert(layer, expert); }
+  std::vector<int> ExpertReplicas(int layer, int expert) const override {
+    return Current()->ExpertReplicas(layer, expert);
+  }
   int HostOfDenseShard(int shard) const override { return Current()->HostOfDenseShard(shard); }
 
  private:
@@ -60,8 +71,8 @@ class LivePlacement : public Placement {
   std::shared_ptr<const Placement> current_ ABSL_GUARDED_BY(mu_);
 };
 
-// Indices of the hosts that hold at least one expert of `config` or one of
-// `num_dense_shards` dense shards under `placement`, ascending.
+// Indices of the hosts that hold at least one expert (any replica of it) of
+// `config` or one of `num_dense_shards` dense shards under `placement`, ascending.
 std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards);
 
 // Canonical parameter index of every dense shard (shard s -> index), i.e. of

@@ -58,14 +58,15 @@ absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Sp
   std::vector<const gpu::ExpertBucket*> sent;
   for (const gpu::ExpertBucket& b : buckets) {
     if (b.rows == 0) continue;
-    const int host = placement_->HostOfExpert(call.layer, b.expert);
+    const int host = placement_->HostOfExpertMicroBatch(call.layer, b.expert, call.micro_batch);
     const int64_t n = int64_t{b.rows} * C;
     host_.resize(static_cast<size_t>(n));
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.in, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
     c.to = {peers_->Peer(host), transport::Route::kConnected};
-    c.route = [this, layer = call.layer, expert = b.expert] {
-      return transport::Address{peers_->Peer(placement_->HostOfExpert(layer, expert)), transport::Route::kConnected};
+    c.route = [this, layer = call.layer, expert = b.expert, micro_batch = call.micro_batch] {
+      return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
+                                transport::Route::kConnected};
     };
     c.what = Where(call, b.expert, host, "forward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_FORWARD);
@@ -106,14 +107,15 @@ absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
   std::vector<const gpu::ExpertBucketGrad*> sent;
   for (const gpu::ExpertBucketGrad& b : buckets) {
     if (b.rows == 0) continue;
-    const int host = placement_->HostOfExpert(call.layer, b.expert);
+    const int host = placement_->HostOfExpertMicroBatch(call.layer, b.expert, call.micro_batch);
     const int64_t n = int64_t{b.rows} * C;
     host_.resize(static_cast<size_t>(n));
     if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.dout, n * sizeof(float)); !s.ok()) return s;
     OutgoingCall& c = calls.emplace_back();
     c.to = {peers_->Peer(host), transport::Route::kConnected};
-    c.route = [this, layer = call.layer, expert = b.expert] {
-      return transport::Address{peers_->Peer(placement_->HostOfExpert(layer, expert)), transport::Route::kConnected};
+    c.route = [this, layer = call.layer, expert = b.expert, micro_batch = call.micro_batch] {
+      return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
+                                transport::Route::kConnected};
     };
     c.what = Where(call, b.expert, host, "backward");
     auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_BACKWARD);

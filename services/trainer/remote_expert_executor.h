@@ -1,8 +1,10 @@
 // The distributed ExpertExecutor: sends every bucket of a Switch layer to the
-// host that owns its expert (Placement), all buckets concurrently, and waits for
-// every reply; forward replies are the expert outputs, backward replies the
-// input gradients (the weight-gradient contribution of (step, micro-batch) stays
-// on the host). Activations travel as --wire_dtype (f32 or bf16). Errors name the
+// host that serves its expert for the call's micro-batch (Placement: replica
+// m % n of a replicated expert, for forward and backward alike, so both reach
+// the replica that keeps the micro-batch's state), all buckets concurrently, and
+// waits for every reply; forward replies are the expert outputs, backward replies
+// the input gradients (the weight-gradient contribution of (step, micro-batch)
+// stays on the host). Activations travel as --wire_dtype (f32 or bf16). Errors name the
 // host, layer, expert, step and micro-batch. Not thread-safe (one model drives it).
 //
 //   RemoteExpertExecutor executor(config, backend, &rpc, &placement, &peers, proto::DType::F32, timeout);

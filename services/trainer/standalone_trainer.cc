@@ -205,6 +205,8 @@ absl::Status ReportRunEnd(const RunResult& result, const std::string& workdir, s
   summary.median_tokens_per_s = result.median_tokens_per_s;
   summary.hosts = hosts;
   summary.trainers = trainers;
+  summary.replicated_actors = result.replicated_actors;
+  summary.replica_mismatches = result.replica_mismatches;
   return WriteRunSummary(workdir + "/summary.json", summary);
 }
 

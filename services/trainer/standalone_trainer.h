@@ -40,10 +40,15 @@ struct RunResult {
   std::vector<std::pair<int64_t, double>> val_curve;  // (step, val loss) at each evaluation
   std::string param_checksum;  // 16 hex digits
   double median_tokens_per_s = 0;
+  // Distributed runs only: actors held by more than one host at the end, and how
+  // many of those whose replicas' state (weights + Adam moments) differed.
+  std::optional<int> replicated_actors;
+  std::optional<int> replica_mismatches;
 };
 
 // Ends a run the same way for every trainer: prints the checksum line and, when
-// `workdir` is set, writes summary.json (hosts/trainers only for distributed runs).
+// `workdir` is set, writes summary.json (hosts/trainers and the replica counts
+// only for distributed runs).
 absl::Status ReportRunEnd(const RunResult& result, const std::string& workdir, std::optional<int> hosts,
                           std::optional<int> trainers, std::ostream& progress);
 

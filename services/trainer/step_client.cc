@@ -1,7 +1,9 @@
 // Step protocol calls to every host (see step_client.h).
 #include "services/trainer/step_client.h"
 
+#include "absl/base/casts.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "proto/expert.capnp.h"
 #include "services/trainer/rpc_batch.h"
 
@@ -64,11 +66,23 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   if (absl::Status s = FirstError(replies); !s.ok()) return s;
   GatherResult result;
+  std::map<std::pair<uint32_t, int>, int> reported_by;  // segment -> first host that reported it
   for (size_t h = 0; h < replies.size(); ++h) {
     auto body = replies[h]->Body<proto::expert::StepCommitReply>();
     if (!body.ok()) return body.status();
     for (auto seg : body->getSegments()) {
-      result.squares[{seg.getParam(), seg.getExpert()}] = seg.getSumSquares();
+      const std::pair<uint32_t, int> key{seg.getParam(), seg.getExpert()};
+      const double squares = seg.getSumSquares();
+      // The replicas of an expert report the same segment: counted once, and they must agree bit for bit.
+      auto [it, first] = reported_by.emplace(key, targets[h]);
+      if (first) {
+        result.squares[key] = squares;
+      } else if (absl::bit_cast<uint64_t>(result.squares[key]) != absl::bit_cast<uint64_t>(squares)) {
+        return absl::InternalError(absl::StrFormat(
+            "norm gather of step %d: replicas of parameter %d expert %d diverged: host %d reports a gradient "
+            "sum of squares of %.17g, host %d %.17g",
+            step, key.first, key.second, it->second, result.squares[key], targets[h], squares));
+      }
     }
     if (h == 0) {
       for (auto s : body->getStats()) result.stats.push_back(StatsFromWire(s));

@@ -52,7 +52,9 @@ class StepClient {
              std::string trainer_id, absl::Duration timeout);
 
   absl::Status Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats);
-  // Waits until every host has all M micro-batches of `step`.
+  // Waits until every host has all M micro-batches of `step`. A segment that
+  // several replicas of an expert report is counted once; InternalError (naming
+  // both hosts and the segment) when they report different sums of squares.
   absl::StatusOr<GatherResult> GatherNorms(uint64_t step);
   absl::Status Apply(uint64_t step, float clip_scale, float lr);
   absl::StatusOr<HostStatus> Status(int host);

@@ -74,6 +74,41 @@ TEST_F(RunReportTest, StandaloneHasNoWireOrClusterShape) {
   EXPECT_NE(FormatRunReport(*r).find("standalone"), std::string::npos);
 }
 
+TEST_F(RunReportTest, ReplicaCheckIsReadAndPrintedWhenExpertsWereReplicated) {
+  Write("metrics.jsonl", kMetrics);
+  Write("summary.json", kSummary);
+  absl::StatusOr<RunReport> r = ReadRunReport(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->replicated_actors.has_value()) << "absent in runs written before the replica check";
+  EXPECT_EQ(FormatRunReport(*r).find("replica"), std::string::npos);
+
+  // kSummary with `fields` added at the end of its object.
+  auto summary_with = [](const std::string& fields) {
+    std::string text = kSummary;
+    return text.insert(text.rfind('}'), fields);
+  };
+  Write("summary.json", summary_with(",\"replicated_actors\":3,\"replica_mismatches\":1"));
+  r = ReadRunReport(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->replicated_actors, std::optional<int>(3));
+  EXPECT_EQ(r->replica_mismatches, std::optional<int>(1));
+  std::string text = FormatRunReport(*r);
+  EXPECT_NE(text.find("3 replicated experts at the end; 1 with replicas that DIFFER"), std::string::npos) << text;
+
+  r->replica_mismatches = 0;
+  text = FormatRunReport(*r);
+  EXPECT_NE(text.find("every replica identical"), std::string::npos) << text;
+  r->replicated_actors = 0;  // a distributed run that replicated nothing prints no replica line
+  EXPECT_EQ(FormatRunReport(*r).find("replica"), std::string::npos);
+
+  Write("summary.json", summary_with(",\"replicated_actors\":3"));
+  absl::Status one = ReadRunReport(dir_).status();
+  EXPECT_EQ(one.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(one.message().find("replica_mismatches"), std::string::npos) << one;
+  Write("summary.json", summary_with(",\"replicated_actors\":\"many\",\"replica_mismatches\":0"));
+  EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(RunReportTest, MissingOrBrokenFilesAreErrors) {
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kNotFound);
   Write("metrics.jsonl", kMetrics);

@@ -1,6 +1,8 @@
 // CoordinatorPlacement: the coordinator's initial table answers exactly as the
 // static rule (so a run with the coordinator trains the same weights), a moved
-// actor is followed, and a table that does not fit the model is refused.
+// actor is followed, a replicated expert keeps every replica (micro-batch m goes
+// to replica m % n, and every replica host gets the step messages), and a table
+// that does not fit the model is refused.
 #include "services/trainer/coordinator_link.h"
 
 #include <gtest/gtest.h>
@@ -71,6 +73,60 @@ TEST(CoordinatorPlacementTest, FollowsAMovedActor) {
   ASSERT_TRUE(placement.ok()) << placement.status();
   EXPECT_EQ((*placement)->HostOfExpert(3, 2), 1);
   EXPECT_EQ((*placement)->HostOfDenseShard(0), 1);
+}
+
+TEST(CoordinatorPlacementTest, ReplicatedExpertKeepsEveryReplicaAndSplitsMicroBatches) {
+  const gpu::ModelConfig config = ThreeLayersTwoSwitch();
+  const int shards = DenseShards(config);
+  coordinator::DecodedTable table = InitialTable(config, 2);  // host-2 holds nothing of its own
+  table.entries[coordinator::ActorKey::Expert(0, 1)] = {"host-1", "host-2"};  // model layer 1
+  table.entries[coordinator::ActorKey::Expert(1, 0)] = {"host-2", "host-0", "host-1"};  // model layer 3
+  table.entries[coordinator::ActorKey::Dense(1)] = {"host-1", "host-0"};
+  auto placement = CoordinatorPlacement::Create(config, shards, 3, table);
+  ASSERT_TRUE(placement.ok()) << placement.status();
+  const CoordinatorPlacement& p = **placement;
+  EXPECT_EQ(p.ExpertReplicas(1, 1), (std::vector<int>{1, 2}));
+  EXPECT_EQ(p.ExpertReplicas(3, 0), (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(p.HostOfExpert(1, 1), 1) << "the first replica";
+  EXPECT_EQ(p.HostOfExpert(3, 0), 2);
+  for (int64_t m = 0; m < 7; ++m) {
+    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 1, m), m % 2 == 0 ? 1 : 2) << "micro-batch " << m;
+    EXPECT_EQ(p.HostOfExpertMicroBatch(3, 0, m), (std::vector<int>{2, 0, 1})[static_cast<size_t>(m % 3)])
+        << "micro-batch " << m;
+    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 0, m), p.HostOfExpert(1, 0)) << "unreplicated: always its one host";
+  }
+  EXPECT_EQ(p.ExpertReplicas(1, 0), (std::vector<int>{p.HostOfExpert(1, 0)}));
+  EXPECT_EQ(p.HostOfDenseShard(1), 1) << "a replicated dense shard is served by its first host";
+  EXPECT_EQ(HostsInUse(p, config, shards), (std::vector<int>{0, 1, 2})) << "host-2 holds only replicas";
+
+  LivePlacement live(std::make_unique<StaticPlacement>(config, 3));
+  EXPECT_EQ(live.ExpertReplicas(1, 1), (std::vector<int>{live.HostOfExpert(1, 1)})) << "the static rule: one host";
+  live.Replace(*std::move(placement));
+  EXPECT_EQ(live.ExpertReplicas(3, 0), (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(live.HostOfExpertMicroBatch(3, 0, 4), 0);
+
+  table.entries[coordinator::ActorKey::Expert(0, 1)] = {"host-1"};
+  table.entries[coordinator::ActorKey::Expert(1, 0)] = {"host-0"};
+  auto unreplicated = CoordinatorPlacement::Create(config, shards, 3, table);
+  ASSERT_TRUE(unreplicated.ok()) << unreplicated.status();
+  EXPECT_EQ(HostsInUse(**unreplicated, config, shards), (std::vector<int>{0, 1}));
+}
+
+TEST(CoordinatorPlacementTest, RefusesABadReplica) {
+  const gpu::ModelConfig config = ThreeLayersTwoSwitch();
+  const int shards = DenseShards(config);
+  const coordinator::DecodedTable table = InitialTable(config, 2);
+  for (const auto& [replicas, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"host-0", "host-2"}, "host-2"},        // only host-0 and host-1 run
+           {{"host-1", "worker-7"}, "worker-7"},
+           {{"host-1", "host-1"}, "two replicas"},
+           {{}, "on no host"}}) {
+    coordinator::DecodedTable bad = table;
+    bad.entries[coordinator::ActorKey::Expert(1, 2)] = replicas;
+    auto refused = CoordinatorPlacement::Create(config, shards, 2, bad);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << named;
+    EXPECT_NE(refused.status().message().find(named), absl::string_view::npos) << refused.status();
+  }
 }
 
 TEST(CoordinatorPlacementTest, RefusesATableThatDoesNotFit) {

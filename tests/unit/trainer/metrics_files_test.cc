@@ -93,6 +93,12 @@ TEST(MetricsFilesTest, SummaryJson) {
   EXPECT_EQ(ReadAll(path),
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
             "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3}\n");
+  s.replicated_actors = 2;
+  s.replica_mismatches = 0;
+  EXPECT_EQ(RunSummaryJson(s),
+            "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
+            "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replicated_actors\":2,"
+            "\"replica_mismatches\":0}");
 }
 
 TEST(MetricsFilesTest, Median) {
