@@ -121,6 +121,8 @@ enum MessageKind {
   # Body: admin.Admin{Request,Reply}.
   trainerControl @15;
   # Body: coordinator.TrainerControl{Request,Reply} (roll back / resume / stop).
+  replicaGradients @16;
+  # Body: expert.ReplicaGradients{Request,Reply} (host to host, between replicas of an actor).
 }
 
 struct Status {

@@ -246,3 +246,26 @@ struct StateStreamReply {
   complete @2 :Bool;
   # true when the whole state is in (chunkIn) or out (streamOut).
 }
+
+struct ReplicaGradientsRequest {
+  # Host to host, between the replicas of one actor: the sender's per-micro-batch
+  # weight-gradient contributions of `step` (the micro-batches it served), sent once
+  # every micro-batch of the step is committed. The receiver adds them to its own
+  # before closing the step, so every replica combines all M contributions in the
+  # same fixed tree. One f32 frame "gradient" (the actor's size) per micro-batch
+  # follows, in `microBatches` order.
+  actor @0 :ActorRef;
+  # The replicated actor.
+  step @1 :UInt64;
+  # The open step the contributions belong to (== the receiver's version + 1).
+  microBatches @2 :List(UInt32);
+  # Ascending, each in [0, M); may be empty (the sender served none with tokens).
+  sender @3 :Text;
+  # The sending host's node id (one of the actor's other replicas).
+}
+
+struct ReplicaGradientsReply {
+  # The contributions are in the receiver's tree.
+  step @0 :UInt64;
+  # Echo.
+}

@@ -32,6 +32,10 @@ std::string HostPeer(const std::string& host, const std::string& endpoint) {
   return absl::StrCat(host, "@", endpoint);
 }
 
+size_t Replications(const std::vector<Move>& moves) {
+  return static_cast<size_t>(std::count_if(moves.begin(), moves.end(), [](const Move& m) { return m.replicate; }));
+}
+
 }  // namespace
 
 ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, std::string endpoint,
@@ -515,24 +519,25 @@ void ClusterActor::MaybeAutoCheckpoint() {
   StartCheckpoint(target);
 }
 
+RebalanceOptions ClusterActor::Planner(double threshold) const {
+  RebalanceOptions planner;
+  planner.threshold = threshold;
+  planner.max_replicas = options_.max_replicas;
+  return planner;
+}
+
 void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
   if (!options_.auto_rebalance || !table_.initialized() || recovering_ || !loads_.has_load()) return;
   if (id != latest_checkpoint_) return;  // moves go through the newest checkpoint only
   if (last_auto_rebalance_step_ && step < *last_auto_rebalance_step_ + options_.rebalance_every_steps) return;
   const double before = MaxOverMean(loads_.HostLoads(table_));
   if (before <= options_.rebalance_threshold) return;
-  // Migrations only: the planner may propose replicas of an expert too hot for any
-  // one host, but the data path serves each expert from one host (replicas are not
-  // served end to end), so automatic plans never replicate.
-  RebalanceOptions planner;
-  planner.threshold = options_.rebalance_threshold;
-  planner.max_replicas = 1;
-  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), planner);
+  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), Planner(options_.rebalance_threshold));
   last_auto_rebalance_step_ = step;  // tried: the next try waits rebalance_every_steps, moved or not
   if (plan.moves.empty() || plan.max_over_mean_after >= plan.max_over_mean_before) {
     SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
-                 << before << " > " << options_.rebalance_threshold
-                 << ", but no migration lowers it (migrations only, no replicas)";
+                 << before << " > " << options_.rebalance_threshold << ", but no move lowers it (at most "
+                 << options_.max_replicas << " replicas per expert)";
     return;
   }
   if (absl::Status s = table_.Apply(plan.moves); !s.ok()) {
@@ -541,7 +546,7 @@ void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
   }
   SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
                << plan.max_over_mean_before << " -> " << plan.max_over_mean_after << " (predicted), "
-               << plan.moves.size() << " migrations (migrations only, no replicas)";
+               << plan.moves.size() << " moves (" << Replications(plan.moves) << " of them replicas)";
   StartMigrations(plan.moves, absl::StrCat("automatic rebalance at step ", step));
 }
 
@@ -809,9 +814,8 @@ void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Res
   if (threshold < 0 || (threshold > 0 && threshold < 1)) {
     return responder.Fail(absl::InvalidArgumentError("rebalance threshold must be >= 1 (or 0 for the default)"));
   }
-  RebalanceOptions options;
-  options.threshold = threshold > 0 ? threshold : options_.rebalance_threshold;
-  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), options);
+  const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(),
+                                           Planner(threshold > 0 ? threshold : options_.rebalance_threshold));
   bool applied = false;
   if (!dry_run && !plan.moves.empty()) {
     if (absl::Status can = CanMoveActors(); !can.ok()) return responder.Fail(can);

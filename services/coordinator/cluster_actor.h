@@ -37,6 +37,7 @@
 #include "services/coordinator/load_tracker.h"
 #include "services/coordinator/membership.h"
 #include "services/coordinator/placement.h"
+#include "services/coordinator/rebalance_planner.h"
 #include "services/coordinator/switchable_fault_transport.h"
 
 namespace sy::coordinator {
@@ -107,8 +108,11 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void MaybeAutoCheckpoint();
   // Checkpoint `id` at `step` committed: with --auto_rebalance, when the moving host
   // load max/mean is over the threshold and no automatic rebalance happened in the
-  // last rebalance_every_steps steps, migrates the planned moves through it.
+  // last rebalance_every_steps steps, applies the planned moves (migrations and
+  // replicas) through it.
   void MaybeAutoRebalance(uint64_t id, uint64_t step);
+  // Planner settings: `threshold`, and options_.max_replicas.
+  RebalanceOptions Planner(double threshold) const;
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
   // A restore begins: the live trainers get no new table until they answered its rollback.
   void HoldTrainersUntilRollback();

@@ -23,11 +23,13 @@ struct CoordinatorOptions {
   absl::Duration checkpoint_timeout = absl::Seconds(120);  // a checkpoint not complete by then is abandoned
   absl::Duration call_timeout = absl::Seconds(10);         // deadline of calls to hosts/trainers
   double rebalance_threshold = 1.25;    // max/mean host load
-  // At each committed checkpoint, rebalance (migrations only) when the moving host
-  // load max/mean exceeds rebalance_threshold; at most once per rebalance_every_steps
-  // steps (a rebalance replays from the checkpoint, whose boundaries come again).
+  // At each committed checkpoint, rebalance (migrate, or replicate an expert too hot
+  // for any one host) when the moving host load max/mean exceeds rebalance_threshold;
+  // at most once per rebalance_every_steps steps (a rebalance replays from the
+  // checkpoint, whose boundaries come again).
   bool auto_rebalance = true;
   uint64_t rebalance_every_steps = 20;
+  int max_replicas = 2;                 // hosts one expert may be served from (1: migrations only)
   double load_alpha = 0.5;              // weight of the newest step in the moving load
   uint64_t config_hash = 0;             // fingerprint stored in checkpoints; checked on restore when set
   uint64_t seed = 0;                    // training seed stored in checkpoints

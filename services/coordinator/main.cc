@@ -28,7 +28,11 @@ ABSL_FLAG(int32_t, num_dense_shards, 4, "Dense parameter shards.");
 ABSL_FLAG(double, rebalance_threshold, 1.25, "Max/mean host load above which rebalance moves experts.");
 ABSL_FLAG(bool, auto_rebalance, true,
           "When a checkpoint commits and the moving host load max/mean exceeds --rebalance_threshold, migrate hot "
-          "experts (greedy, heaviest first onto the least loaded host; no replicas) through that checkpoint.");
+          "experts (greedy, heaviest first onto the least loaded host, or replicate one too hot for any host) "
+          "through that checkpoint.");
+ABSL_FLAG(int32_t, max_replicas, 2,
+          "Hosts one expert may be served from when rebalancing (replicas split its micro-batches and exchange "
+          "gradient contributions); 1: migrations only.");
 ABSL_FLAG(int64_t, rebalance_every_steps, 20,
           "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
           "steps again).");
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
       sy::flags::RequireNonNegative("num_dense_shards", int64_t{absl::GetFlag(FLAGS_num_dense_shards)}),
       sy::flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
       sy::flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
+      sy::flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
   });
   sy::coordinator::CoordinatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
@@ -81,6 +86,7 @@ int main(int argc, char** argv) {
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);
   options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
   options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));
+  options.max_replicas = absl::GetFlag(FLAGS_max_replicas);
   options.config_hash = absl::GetFlag(FLAGS_config_hash);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.faults = absl::GetFlag(FLAGS_faults);

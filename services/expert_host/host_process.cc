@@ -86,6 +86,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
       });
   if (!rpc.ok()) return rpc.status();
   p->rpc_ = *std::move(rpc);
+  p->service_->set_rpc(p->rpc_.get());  // replica gradients go out over it
   if (!options.coordinator.empty()) {
     trainer::CoordinatorLinkOptions link;
     link.node_id = zmq.node_id;
@@ -111,7 +112,10 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
 }
 
 void HostProcess::Stop() {
-  if (service_ != nullptr) service_->set_coordinator_link(nullptr);
+  if (service_ != nullptr) {
+    service_->set_coordinator_link(nullptr);
+    service_->set_rpc(nullptr);
+  }
   coordinator_.reset();
   if (rpc_ != nullptr) rpc_->Close();
   if (exporter_ != nullptr) exporter_->Shutdown();

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log/log.h"
 #include "gpu/model/model.h"
 #include "gpu/model/params.h"
@@ -32,6 +33,7 @@ const char* KindName(proto::MessageKind kind) {
     case proto::MessageKind::PARAM_PUSH: return "param_push";
     case proto::MessageKind::PARAM_PULL: return "param_pull";
     case proto::MessageKind::STEP_COMMIT: return "step_commit";
+    case proto::MessageKind::REPLICA_GRADIENTS: return "replica_gradients";
     default: return "other";
   }
 }
@@ -201,6 +203,7 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
     case proto::MessageKind::PARAM_PUSH:
     case proto::MessageKind::PARAM_PULL:
     case proto::MessageKind::STEP_COMMIT:
+    case proto::MessageKind::REPLICA_GRADIENTS:
       status = CheckEpoch(request);
       break;
     default:
@@ -225,6 +228,7 @@ absl::Status HostService::Dispatch(proto::MessageKind kind, const transport::Dec
     case proto::MessageKind::STEP_COMMIT: status = HandleStep(request, responder); break;
     case proto::MessageKind::PLACEMENT: status = HandlePlacement(request, responder); break;
     case proto::MessageKind::STATE_STREAM: status = HandleStateStream(request, responder); break;
+    case proto::MessageKind::REPLICA_GRADIENTS: status = HandleReplicaGradients(request, responder); break;
     default:
       status = absl::UnimplementedError(absl::StrCat("expert host: message kind ", static_cast<int>(kind),
                                                      " is not served here"));
@@ -321,17 +325,26 @@ absl::Status HostService::HandlePlacement(const transport::DecodedMessage& reque
   absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getUpdate());
   if (!table.ok()) return table.status();
   const std::string me = absl::StrCat("host-", config_.host_index);
-  std::vector<coordinator::ActorKey> mine;
+  std::map<coordinator::ActorKey, std::vector<std::string>> mine;  // -> the other replicas' hosts
   for (const auto& [actor, hosts] : table->entries) {
     if (std::find(hosts.begin(), hosts.end(), me) == hosts.end()) continue;
     if (absl::Status s = CheckKey(actor); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": ", s.message()));
     }
-    mine.push_back(actor);
+    std::vector<std::string>& peers = mine[actor];
+    for (const std::string& host : hosts) {
+      if (host == me) continue;
+      if (table->endpoints.count(host) == 0 || table->endpoints.at(host).empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": replica host ", host,
+                                                       " of ", actor.ToString(), " has no endpoint"));
+      }
+      peers.push_back(host);
+    }
   }
   // Built and swapped on the runtime's thread (the backend's), one table at a time.
-  placement_strand_->Post([this, epoch = table->epoch, mine = std::move(mine), responder]() mutable {
-    if (absl::Status s = ApplyPlacement(epoch, mine); !s.ok()) {
+  placement_strand_->Post([this, epoch = table->epoch, mine = std::move(mine), endpoints = table->endpoints,
+                           responder]() mutable {
+    if (absl::Status s = ApplyPlacement(epoch, mine, endpoints); !s.ok()) {
       SY_LOG(WARNING) << "placement epoch " << epoch << " refused: " << s;
       FailAndCount(registry_, responder, s);
       return;
@@ -343,7 +356,9 @@ absl::Status HostService::HandlePlacement(const transport::DecodedMessage& reque
   return absl::OkStatus();
 }
 
-absl::Status HostService::ApplyPlacement(uint64_t epoch, const std::vector<coordinator::ActorKey>& mine) {
+absl::Status HostService::ApplyPlacement(uint64_t epoch,
+                                         const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+                                         const std::map<std::string, std::string>& endpoints) {
   const uint64_t current = placement_epoch_.load();
   if (epoch < current) {
     absl::Status stale =
@@ -354,7 +369,7 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch, const std::vector<coord
   std::vector<coordinator::ActorKey> added;
   {
     absl::MutexLock lock(&actors_mu_);
-    for (const coordinator::ActorKey& key : mine) {
+    for (const auto& [key, peers] : mine) {
       if (actors_.count(key) == 0) added.push_back(key);
     }
   }
@@ -365,7 +380,8 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch, const std::vector<coord
     if (!actor.ok()) return actor.status();
     built[key] = *std::move(actor);
   }
-  const std::set<coordinator::ActorKey> wanted(mine.begin(), mine.end());
+  std::set<coordinator::ActorKey> wanted;
+  for (const auto& [key, peers] : mine) wanted.insert(key);
   std::vector<std::pair<coordinator::ActorKey, std::shared_ptr<ParamActor>>> removed;
   std::vector<std::shared_ptr<ParamActor>> all;
   {
@@ -386,6 +402,7 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch, const std::vector<coord
     all = AllActors();
     placement_epoch_.store(epoch);
   }
+  SetReplicas(mine, endpoints);
   step_->Tell(SetActorsMsg{std::move(all)});
   const std::string me = absl::StrCat("host-", config_.host_index);
   for (auto& [key, actor] : removed) {
@@ -570,6 +587,139 @@ absl::Status HostService::HandleStep(const transport::DecodedMessage& request, t
       return absl::OkStatus();
   }
   return absl::InvalidArgumentError("unknown step phase");
+}
+
+void HostService::SetReplicas(const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+                              const std::map<std::string, std::string>& endpoints) {
+  transport::RpcNode* rpc = rpc_.load();
+  for (const auto& [key, peers] : mine) {
+    for (const std::string& peer : peers) {
+      const std::string name = absl::StrCat(peer, "@", endpoints.at(peer));
+      if (rpc != nullptr && connected_peers_.count(name) == 0) {
+        absl::Status connected = rpc->transport().Connect(name, endpoints.at(peer));
+        if (!connected.ok() && connected.code() != absl::StatusCode::kAlreadyExists) {
+          // Its contributions then never arrive: the step times out and the coordinator recovers.
+          SY_LOG(ERROR) << "cannot connect to replica host " << peer << " at " << endpoints.at(peer) << ": "
+                        << connected;
+          continue;
+        }
+        connected_peers_.insert(name);
+      }
+      absl::MutexLock lock(&peer_names_mu_);
+      peer_names_[peer] = name;
+    }
+    auto known = replica_peers_.find(key);
+    if (known != replica_peers_.end() ? known->second == peers : peers.empty()) continue;
+    std::shared_ptr<ParamActor> actor;
+    {
+      absl::MutexLock lock(&actors_mu_);
+      auto it = actors_.find(key);
+      if (it == actors_.end()) continue;
+      actor = it->second;
+    }
+    if (!peers.empty()) {
+      SY_LOG(INFO) << key.ToString() << " is replicated: its gradient contributions are exchanged with "
+                   << absl::StrJoin(peers, ", ");
+    }
+    actor->Tell(ReplicasMsg{peers, [this, key = key](const std::string& peer, uint64_t step,
+                                                     const std::vector<uint32_t>& micro_batches,
+                                                     const std::vector<std::vector<float>>& grads) {
+                              SendReplicaGradients(key, peer, step, micro_batches, grads);
+                            }});
+  }
+  for (auto it = replica_peers_.begin(); it != replica_peers_.end();) {
+    it = mine.count(it->first) == 0 ? replica_peers_.erase(it) : std::next(it);
+  }
+  for (const auto& [key, peers] : mine) replica_peers_[key] = peers;
+}
+
+void HostService::SendReplicaGradients(const coordinator::ActorKey& actor, const std::string& peer, uint64_t step,
+                                       const std::vector<uint32_t>& micro_batches,
+                                       const std::vector<std::vector<float>>& grads) {
+  transport::RpcNode* rpc = rpc_.load();
+  std::string name;
+  {
+    absl::MutexLock lock(&peer_names_mu_);
+    auto it = peer_names_.find(peer);
+    if (it != peer_names_.end()) name = it->second;
+  }
+  if (rpc == nullptr || name.empty()) {
+    SY_LOG(ERROR) << "step " << step << ": no connection to replica host " << peer << " for " << actor.ToString();
+    return;
+  }
+  capnp::MallocMessageBuilder b;
+  auto env = trainer::InitEnvelope(b, proto::MessageKind::REPLICA_GRADIENTS);
+  env.setPlacementEpoch(placement_epoch_.load());
+  auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
+  actor.ToProto(body.initActor());
+  body.setStep(step);
+  body.setSender(absl::StrCat("host-", config_.host_index));
+  auto mbs = body.initMicroBatches(static_cast<unsigned>(micro_batches.size()));
+  auto tensors = env.initTensors(static_cast<unsigned>(grads.size()));
+  std::vector<transport::Frame> frames;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    mbs.set(static_cast<unsigned>(i), micro_batches[i]);
+    transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
+                         proto::DType::F32, {grads[i].size()});
+    frames.push_back(
+        trainer::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
+  }
+  rpc->CallAsync({name, transport::Route::kConnected}, b, std::move(frames), absl::Now() + config_.step_timeout,
+                 [actor, peer, step](absl::StatusOr<transport::DecodedMessage> reply) {
+                   if (!reply.ok()) {
+                     SY_LOG(WARNING) << "step " << step << ": replica host " << peer << " refused the gradients of "
+                                     << actor.ToString() << ": " << reply.status();
+                   }
+                 });
+}
+
+int64_t HostService::ActorSize(const coordinator::ActorKey& key) const {
+  if (key.dense) return infos_[shard_params_[key.shard]].numel;
+  const int64_t C = config_.model.d_model, F = config_.model.d_ff;
+  return C * F + F + F * C + C;
+}
+
+absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage& request,
+                                                 transport::Responder responder) {
+  auto body = request.Body<proto::expert::ReplicaGradientsRequest>();
+  if (!body.ok()) return body.status();
+  absl::StatusOr<coordinator::ActorKey> key = coordinator::ActorKey::FromProto(body->getActor());
+  if (!key.ok()) return key.status();
+  if (absl::Status s = CheckKey(*key); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
+  if (!actor.ok()) return actor.status();
+  if (body->getStep() == 0) return absl::InvalidArgumentError("replica gradients for step 0 (steps start at 1)");
+  auto mbs = body->getMicroBatches();
+  auto tensors = request.envelope().getTensors();
+  if (tensors.size() != mbs.size() || request.message().data.size() != mbs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("replica gradients: ", mbs.size(), " micro-batches but ",
+                                                   tensors.size(), " tensors and ", request.message().data.size(), " frames"));
+  }
+  const int64_t size = ActorSize(*key);
+  PeerGradientsMsg m;
+  m.step = body->getStep();
+  m.sender = body->getSender().cStr();
+  for (unsigned i = 0; i < mbs.size(); ++i) {
+    if (mbs[i] >= static_cast<uint32_t>(config_.micro_batches) || (i > 0 && mbs[i] <= mbs[i - 1])) {
+      return absl::InvalidArgumentError(absl::StrCat("replica gradients: micro-batches must ascend within [0, ",
+                                                     config_.micro_batches, ")"));
+    }
+    if (tensors[i].getDtype() != proto::DType::F32 || tensors[i].getShape().size() != 1 ||
+        tensors[i].getShape()[0] != static_cast<uint64_t>(size)) {
+      return absl::InvalidArgumentError(absl::StrCat("replica gradients of ", key->ToString(),
+                                                     " need f32 tensors of shape (", size, ")"));
+    }
+    std::vector<float>& grad = m.grads.emplace_back(static_cast<size_t>(size));
+    if (absl::Status s = trainer::DecodeFloats(request.data(i), proto::DType::F32, size, grad.data()); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = RequireFinite(grad, "replica gradient"); !s.ok()) return s;
+    m.micro_batches.push_back(mbs[i]);
+  }
+  m.deadline = Deadline(request);
+  m.responder = std::move(responder);
+  (*actor)->Tell(std::move(m));
+  return absl::OkStatus();
 }
 
 }  // namespace sy::expert_host

@@ -11,7 +11,9 @@
 // runtime, refused with Unavailable until a checkpoint restore loads them; while
 // any is waiting, step commits are refused too) or remove some (NotFound from
 // then on); a data request stamped with a placement epoch older than the last
-// accepted table is refused with Aborted naming the current epoch.
+// accepted table is refused with Aborted naming the current epoch. An actor the
+// table replicates exchanges its gradient contributions with the other replicas'
+// hosts (REPLICA_GRADIENTS, host to host over the same node; see param_actor.h).
 // Thread-safe: Handle may run on any thread (it only Tells actors; the actor set
 // is guarded by a mutex, and placement changes run on one strand of the runtime,
 // the thread that uses the backend).
@@ -79,6 +81,9 @@ class HostService {
   void set_coordinator_link(trainer::CoordinatorLink* link) { coordinator_.store(link); }
   // Placement epoch of the last coordinator table this host accepted (0: none).
   uint64_t placement_epoch() const { return placement_epoch_.load(); }
+  // The node this host serves on, also used to send replica gradients to the other
+  // replicas' hosts (null: none). Must outlive its use; set it to null before closing it.
+  void set_rpc(transport::RpcNode* rpc) { rpc_.store(rpc); }
 
  private:
   HostService(const HostConfig& config, gpu::Backend* backend, metrics::Registry* registry);
@@ -91,8 +96,21 @@ class HostService {
   // Aborted (with the current epoch as transport::kCurrentEpochPayload) when the request
   // carries a placement epoch older than the accepted one; epoch 0 is not checked.
   absl::Status CheckEpoch(const transport::DecodedMessage& request) const;
-  // Makes the actors placed on this host exactly `mine` (on placement_strand_).
-  absl::Status ApplyPlacement(uint64_t epoch, const std::vector<coordinator::ActorKey>& mine);
+  // Makes the actors placed on this host exactly the keys of `mine` (on placement_strand_);
+  // each maps to its other replicas' hosts (empty: not replicated), `endpoints` says
+  // where they are.
+  absl::Status ApplyPlacement(uint64_t epoch, const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+                              const std::map<std::string, std::string>& endpoints);
+  // Connects to the replica peers' hosts and tells every actor its peers (on placement_strand_).
+  void SetReplicas(const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+                   const std::map<std::string, std::string>& endpoints);
+  // Sends `actor`'s own contributions of `step` to replica host `peer` (ReplicaSender).
+  void SendReplicaGradients(const coordinator::ActorKey& actor, const std::string& peer, uint64_t step,
+                            const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads);
+  // Another replica's contributions: checked at the door, then to the actor.
+  absl::Status HandleReplicaGradients(const transport::DecodedMessage& request, transport::Responder responder);
+  // Elements of `key`'s state (its gradients' size).
+  int64_t ActorSize(const coordinator::ActorKey& key) const;
   // The actor set in key order (for the StepActor).
   std::vector<std::shared_ptr<ParamActor>> AllActors() const ABSL_SHARED_LOCKS_REQUIRED(actors_mu_);
   absl::Status Dispatch(proto::MessageKind kind, const transport::DecodedMessage& request,
@@ -134,6 +152,13 @@ class HostService {
   std::atomic<uint64_t> highest_step_seen_{0};
   std::atomic<uint64_t> placement_epoch_{0};
   std::atomic<trainer::CoordinatorLink*> coordinator_{nullptr};
+  std::atomic<transport::RpcNode*> rpc_{nullptr};
+  // On placement_strand_: each replicated actor's peers as last told, and the
+  // transport peer names connected so far (host id @ endpoint).
+  std::map<coordinator::ActorKey, std::vector<std::string>> replica_peers_;
+  std::set<std::string> connected_peers_;
+  std::map<std::string, std::string> peer_names_;  // host id -> transport peer name
+  absl::Mutex peer_names_mu_;
   absl::Mutex restore_mu_;
   std::map<coordinator::ActorKey, std::string> restoring_ ABSL_GUARDED_BY(restore_mu_);  // chunks so far
 };

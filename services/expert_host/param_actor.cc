@@ -60,11 +60,15 @@ void ParamActor::HandleAwaitingRestore(ParamActorMsg& msg) {
       [&](auto& m) {
         using M = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
-                      std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg>) {
+                      std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
+                      std::is_same_v<M, PeerGradientsMsg>) {
           Refuse(m.responder, restoring);
         } else if constexpr (std::is_same_v<M, FinalizeMsg> || std::is_same_v<M, ApplyMsg> ||
                              std::is_same_v<M, SnapshotMsg>) {
           m.done(restoring);
+        } else if constexpr (std::is_same_v<M, ReplicasMsg>) {
+          replica_peers_ = std::move(m.peers);
+          send_to_replica_ = std::move(m.send);
         }
       },
       msg);
@@ -76,9 +80,10 @@ void ParamActor::OnRestore(RestoreMsg& m) {
     snapshots_.erase(snapshots_.upper_bound(m.version), snapshots_.end());
     // The abandoned timeline's requests: the trainers roll back and send them again.
     saved_.clear();
-    FailParked(absl::AbortedError(absl::StrCat(id_.Name(), ": rolled back to step ", m.version,
-                                               " (checkpoint restore); replay from step ", m.version + 1)),
-               absl::InfiniteFuture());
+    const absl::Status rolled_back = absl::AbortedError(absl::StrCat(
+        id_.Name(), ": rolled back to step ", m.version, " (checkpoint restore); replay from step ", m.version + 1));
+    ResetReplicaStep(rolled_back);
+    FailParked(rolled_back, absl::InfiniteFuture());
     restored_to_ = m.version;
     Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   }
@@ -105,13 +110,12 @@ void ParamActor::Handle(ParamActorMsg& msg) {
   } else if (auto* m = std::get_if<PullMsg>(&msg)) {
     if (!ParkIfAhead(m->version, msg, m->deadline)) OnPull(*m);
   } else if (auto* m = std::get_if<FinalizeMsg>(&msg)) {
-    if (m->step != state_->version() + 1) {
-      m->done(absl::FailedPreconditionError(
-          absl::StrCat(id_.Name(), ": finalize of step ", m->step, " at version ", state_->version())));
-      return;
-    }
-    saved_.clear();  // forwards without a backward (a trainer died) hold nothing useful now
-    m->done(state_->Finalize());
+    OnFinalize(*m);
+  } else if (auto* m = std::get_if<PeerGradientsMsg>(&msg)) {
+    if (!ParkIfAhead(m->step - 1, msg, m->deadline)) OnPeerGradients(*m);
+  } else if (auto* m = std::get_if<ReplicasMsg>(&msg)) {
+    replica_peers_ = std::move(m->peers);
+    send_to_replica_ = std::move(m->send);
   } else if (auto* m = std::get_if<ApplyMsg>(&msg)) {
     OnApply(*m);
   } else if (auto* m = std::get_if<SnapshotMsg>(&msg)) {
@@ -132,6 +136,7 @@ void ParamActor::Handle(ParamActorMsg& msg) {
     OnStatus(*m);
   } else if (auto* m = std::get_if<RemovedMsg>(&msg)) {
     saved_.clear();
+    ResetReplicaStep(absl::NotFoundError(m->why));
     FailParked(absl::NotFoundError(m->why), absl::InfiniteFuture());
   }
 }
@@ -177,7 +182,8 @@ void ParamActor::FailParked(const absl::Status& expired, absl::Time now) {
           if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ForwardMsg> ||
                         std::is_same_v<std::decay_t<decltype(m)>, BackwardMsg> ||
                         std::is_same_v<std::decay_t<decltype(m)>, PushMsg> ||
-                        std::is_same_v<std::decay_t<decltype(m)>, PullMsg>) {
+                        std::is_same_v<std::decay_t<decltype(m)>, PullMsg> ||
+                        std::is_same_v<std::decay_t<decltype(m)>, PeerGradientsMsg>) {
             Refuse(m.responder, expired);
           } else if constexpr (std::is_same_v<std::decay_t<decltype(m)>, SnapshotMsg>) {
             m.done(expired);
@@ -306,6 +312,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   gpu::ExpertBackward(backend, din->data(), grads, scratch->data(), dout->data(), saved.in.data(),
                       {saved.pre.data(), saved.act.data()}, n, C, F, Weights(), saved.dropout);
   status.Update(state_->AddContribution(static_cast<int>(m.micro_batch), g));
+  if (status.ok()) KeepOwn(m.micro_batch, g);
   std::vector<float> host_din(static_cast<size_t>(n) * C);
   status.Update(backend->CopyDeviceToHost(host_din.data(), din->data(), host_din.size() * sizeof(float)));
   if (!status.ok()) {
@@ -344,6 +351,7 @@ void ParamActor::OnPush(PushMsg& m) {
     Refuse(m.responder, status);
     return;
   }
+  if (!replica_peers_.empty()) own_grads_[m.micro_batch] = std::move(m.grad);
   capnp::MallocMessageBuilder header;
   auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
   auto body = env.initBody().initAs<proto::parameter::PushReply>();
@@ -377,7 +385,10 @@ void ParamActor::OnApply(ApplyMsg& m) {
     return;
   }
   absl::Status s = state_->Apply(m.step, m.clip_scale, m.lr);
-  if (s.ok()) restored_to_.reset();
+  if (s.ok()) {
+    restored_to_.reset();
+    ResetReplicaStep(absl::OkStatus());
+  }
   if (s.ok() && checkpoint_every_ > 0 && m.step % checkpoint_every_ == 0) {
     absl::StatusOr<std::string> snapshot = state_->SaveState();
     if (snapshot.ok()) {
@@ -389,6 +400,106 @@ void ParamActor::OnApply(ApplyMsg& m) {
   }
   m.done(s);
   if (s.ok()) RedispatchParked();
+}
+
+void ParamActor::OnFinalize(FinalizeMsg& m) {
+  if (m.step != state_->version() + 1) {
+    m.done(absl::FailedPreconditionError(
+        absl::StrCat(id_.Name(), ": finalize of step ", m.step, " at version ", state_->version())));
+    return;
+  }
+  saved_.clear();  // forwards without a backward (a trainer died) hold nothing useful now
+  if (replica_peers_.empty()) {
+    m.done(state_->Finalize());
+    return;
+  }
+  // Every micro-batch is committed, so this replica's contributions are complete.
+  if (!own_sent_) {
+    std::vector<uint32_t> micro_batches;
+    std::vector<std::vector<float>> grads;
+    for (const auto& [mb, grad] : own_grads_) {
+      micro_batches.push_back(mb);
+      grads.push_back(grad);
+    }
+    for (const std::string& peer : replica_peers_) send_to_replica_(peer, m.step, micro_batches, grads);
+    own_sent_ = true;
+  }
+  if (waiting_finalize_) waiting_finalize_->done(absl::AbortedError(absl::StrCat(
+                             id_.Name(), ": finalize of step ", m.step, " asked again")));
+  waiting_finalize_ = std::move(m);
+  MaybeFinishReplicatedFinalize();
+}
+
+void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
+  if (m.step != state_->version() + 1) {
+    Refuse(m.responder, Stale(m.step - 1, "replica gradients"));
+    return;
+  }
+  if (std::find(replica_peers_.begin(), replica_peers_.end(), m.sender) == replica_peers_.end()) {
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(m.sender, " holds no replica of ", id_.Name(),
+                                                                " that this host knows of")));
+    return;
+  }
+  if (peers_in_.count(m.sender) != 0) {
+    Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": ", m.sender,
+                                                              " already sent its contributions of step ", m.step)));
+    return;
+  }
+  // Checked whole before any is added: a refused message changes nothing.
+  for (uint32_t mb : m.micro_batches) {
+    if (state_->has_contribution(static_cast<int>(mb))) {
+      Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": micro-batch ", mb, " of step ",
+                                                                m.step, " already has a contribution here")));
+      return;
+    }
+  }
+  absl::StatusOr<DeviceArray> device = DeviceArray::Create(state_->backend(), state_->size());
+  absl::Status status = device.status();
+  for (size_t i = 0; status.ok() && i < m.micro_batches.size(); ++i) {
+    status = state_->backend()->CopyHostToDevice(device->data(), m.grads[i].data(), m.grads[i].size() * sizeof(float));
+    if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batches[i]), device->data());
+  }
+  if (!status.ok()) {
+    Refuse(m.responder, status);
+    return;
+  }
+  peers_in_.insert(m.sender);
+  capnp::MallocMessageBuilder header;
+  auto env = trainer::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
+  env.initBody().initAs<proto::expert::ReplicaGradientsReply>().setStep(m.step);
+  m.responder.Reply(header);
+  MaybeFinishReplicatedFinalize();
+}
+
+void ParamActor::KeepOwn(uint32_t m, const float* device_grad) {
+  if (replica_peers_.empty()) return;
+  std::vector<float>& kept = own_grads_[m];
+  kept.resize(static_cast<size_t>(state_->size()));
+  if (absl::Status s = state_->backend()->CopyDeviceToHost(kept.data(), device_grad, kept.size() * sizeof(float));
+      !s.ok()) {
+    SY_LOG(ERROR) << id_.Name() << ": cannot keep micro-batch " << m << " for the replicas: " << s;
+  }
+}
+
+void ParamActor::MaybeFinishReplicatedFinalize() {
+  if (!waiting_finalize_) return;
+  for (const std::string& peer : replica_peers_) {
+    if (peers_in_.count(peer) == 0) return;
+  }
+  FinalizeMsg m = std::move(*waiting_finalize_);
+  waiting_finalize_.reset();
+  m.done(state_->Finalize());
+}
+
+void ParamActor::ResetReplicaStep(const absl::Status& why) {
+  own_grads_.clear();
+  own_sent_ = false;
+  peers_in_.clear();
+  if (waiting_finalize_) {
+    FinalizeMsg m = std::move(*waiting_finalize_);
+    waiting_finalize_.reset();
+    m.done(why.ok() ? absl::AbortedError(absl::StrCat(id_.Name(), ": the step was closed meanwhile")) : why);
+  }
 }
 
 }  // namespace sy::expert_host

@@ -12,6 +12,12 @@
 // Unavailable and changes nothing. A restore to version S (any state) rolls the
 // actor back: the open step's contributions and saved activations are dropped
 // and parked requests are answered Aborted ("rolled back to step S").
+// Replicas (ReplicasMsg names the other hosts holding the actor): each replica
+// serves only some micro-batches (the trainers split them), keeps a copy of its own
+// per-micro-batch gradient contributions, and at Finalize sends them to every peer;
+// the step closes once every peer's contributions are in the tree too. The tree is
+// fixed (gpu/model/grad_tree.h), so every replica sums the same M contributions in
+// the same order: the copies stay bit-identical, and equal to an unreplicated actor.
 // Thread-safe as every Actor: Tell from any thread.
 #pragma once
 
@@ -19,8 +25,9 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -115,8 +122,27 @@ struct RestoreMsg {
 struct RemovedMsg {
   std::string why;
 };
+// Sends the actor's own contributions of `step` (micro-batch indices ascending, one
+// gradient of the actor's size each) to replica host `peer`.
+using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
+                                         const std::vector<uint32_t>& micro_batches,
+                                         const std::vector<std::vector<float>>& grads)>;
+// The other hosts holding this actor (empty: not replicated) and how to reach them.
+struct ReplicasMsg {
+  std::vector<std::string> peers;
+  ReplicaSender send;
+};
+// A peer replica's contributions to the open step `step` (its micro-batches).
+struct PeerGradientsMsg {
+  uint64_t step = 0;
+  std::string sender;
+  std::vector<uint32_t> micro_batches;
+  std::vector<std::vector<float>> grads;
+  absl::Time deadline;
+  transport::Responder responder;
+};
 using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
-                                   SnapshotMsg, RestoreMsg, RemovedMsg>;
+                                   SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;
 
 // What the actor is: an expert (layer, expert) or a dense shard.
 struct ActorIdentity {
@@ -160,6 +186,14 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnPush(PushMsg& m);
   void OnPull(PullMsg& m);
   void OnApply(ApplyMsg& m);
+  void OnFinalize(FinalizeMsg& m);
+  void OnPeerGradients(PeerGradientsMsg& m);
+  // A replica's own contribution of micro-batch m, kept for its peers.
+  void KeepOwn(uint32_t m, const float* device_grad);
+  // Answers the waiting finalize once every peer's contributions are in.
+  void MaybeFinishReplicatedFinalize();
+  // Drops the open step's replica exchange; a waiting finalize gets `why`.
+  void ResetReplicaStep(const absl::Status& why);
   // Fails parked requests whose deadline passed (checked every 250 ms while any wait).
   void OnExpire();
   // Fails with `status` every parked request whose deadline is not after `now`.
@@ -187,6 +221,15 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   std::optional<uint64_t> restored_to_;
   bool expiry_timer_ = false;
   metrics::Registry* registry_;
+  // Replication (empty peers: none). The open step's exchange: own contributions by
+  // micro-batch, whether they went out, the peers whose contributions are in, and a
+  // finalize waiting for them.
+  std::vector<std::string> replica_peers_;
+  ReplicaSender send_to_replica_;
+  std::map<uint32_t, std::vector<float>> own_grads_;
+  bool own_sent_ = false;
+  std::set<std::string> peers_in_;
+  std::optional<FinalizeMsg> waiting_finalize_;
 };
 
 }  // namespace sy::expert_host

@@ -58,6 +58,9 @@ class ParamState {
   const std::vector<StateSegment>& segments() const { return segments_; }
   uint64_t version() const { return version_; }
   int contributions() const { return contributions_; }
+  int num_micro_batches() const { return static_cast<int>(seen_.size()); }
+  // Whether micro-batch m (in range) has a contribution in the open step.
+  bool has_contribution(int m) const { return seen_[static_cast<size_t>(m)]; }
   bool finalized() const { return finalized_; }
 
   // Keeps micro-batch m's gradient (device, size() floats) for the open step.

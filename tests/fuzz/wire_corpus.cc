@@ -61,6 +61,7 @@ bool BodySchema(proto::MessageKind kind, bool is_reply, capnp::StructSchema* sch
     SY_PAIR(CHECKPOINT_MANIFEST, ck::ManifestRequest, ck::ManifestReply)
     SY_PAIR(ADMIN, ad::AdminRequest, ad::AdminReply)
     SY_PAIR(TRAINER_CONTROL, co::TrainerControlRequest, co::TrainerControlReply)
+    SY_PAIR(REPLICA_GRADIENTS, ex::ReplicaGradientsRequest, ex::ReplicaGradientsReply)
     case proto::MessageKind::INVALID:
     case proto::MessageKind::PING:
       return false;
@@ -73,7 +74,7 @@ bool BodySchema(proto::MessageKind kind, bool is_reply, capnp::StructSchema* sch
 
 std::vector<proto::MessageKind> AllKinds() {
   std::vector<proto::MessageKind> kinds;
-  for (uint16_t k = 1; k <= static_cast<uint16_t>(proto::MessageKind::TRAINER_CONTROL); ++k) {
+  for (uint16_t k = 1; k <= static_cast<uint16_t>(proto::MessageKind::REPLICA_GRADIENTS); ++k) {
     kinds.push_back(static_cast<proto::MessageKind>(k));
   }
   return kinds;
@@ -155,6 +156,8 @@ absl::StatusOr<uint64_t> ReadBody(const transport::DecodedMessage& message) {
     case proto::MessageKind::ADMIN: return ReadPair<ad::AdminRequest, ad::AdminReply>(message);
     case proto::MessageKind::TRAINER_CONTROL:
       return ReadPair<co::TrainerControlRequest, co::TrainerControlReply>(message);
+    case proto::MessageKind::REPLICA_GRADIENTS:
+      return ReadPair<ex::ReplicaGradientsRequest, ex::ReplicaGradientsReply>(message);
     case proto::MessageKind::INVALID:
     case proto::MessageKind::PING:
       return 0;

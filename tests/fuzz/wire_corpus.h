@@ -16,7 +16,7 @@
 
 namespace sy::fuzz {
 
-// Every kind a sender may put in a header (MessageKind 1..TRAINER_CONTROL).
+// Every kind a sender may put in a header (MessageKind 1..REPLICA_GRADIENTS).
 std::vector<proto::MessageKind> AllKinds();
 
 // A valid message of `kind` from "trainer-0" (a request, or a reply when `is_reply`).

@@ -6,7 +6,10 @@ sees host-0 over --rebalance_threshold (1.25) at the first committed checkpoint 
 migrates experts through it (trainers replay from there). The run must end with exactly
 the weights and per-step losses of the same run with --auto_rebalance=false, and the
 max/mean host load of the last 10 steps, counted with the placement of each step's time,
-must be below the first 10 steps' and within the threshold.
+must be below the first 10 steps' and within the threshold. With one Switch layer over 4
+hosts the hottest expert is too hot for any one host: it is replicated, the replicas stay
+bit-identical (the leader compares them at the end) and the weights again equal the run
+without rebalancing.
 
 --lr=1e-3 (instead of the tiny model's 1e-2) keeps the early routing from collapsing
 onto whichever expert the first updates favour, so the skew, not noise, sets the load.
@@ -42,19 +45,44 @@ class RebalanceTest(ClusterCase):
         self.assertEqual(fixed.summary()["migrations"], 0)
         self.assertGreater(fixed_load["first_10_steps"], THRESHOLD, "the skew must make host-0 hot")
         self.assertGreater(moved.summary()["migrations"], 0)
-        self.assertEqual(moved.summary()["replications"], 0)  # automatic plans only migrate
+        self.assertEqual(moved.summary()["replications"], 0)  # no expert is too hot for one host here
         self.assertEqual(moved.summary()["recoveries"], 0)    # a move is not a failure
         # The first window ran on the initial placement in both runs; the last on the moved one.
         self.assertAlmostEqual(load["first_10_steps"], fixed_load["first_10_steps"], places=3)
         self.assertLess(load["last_10_steps"], load["first_10_steps"])
         self.assertLessEqual(load["last_10_steps"], THRESHOLD)
 
-        with open(os.path.join(moved.workdir, "coordinator.log")) as f:
-            log = f.read()
-        self.assertRegex(log, r"automatic rebalance at checkpoint [0-9]+ \(step [1-5]0\): .* migrations "
-                              r"\(migrations only, no replicas\)")
-        with open(os.path.join(fixed.workdir, "coordinator.log")) as f:
-            self.assertNotIn("automatic rebalance", f.read())
+        self.assertRegex(self.read_log(moved, "coordinator.log"), r"automatic rebalance at checkpoint [0-9]+ \(step [1-5]0\): .* [1-9][0-9]* moves "
+                              r"\(0 of them replicas\)")
+        self.assertNotIn("automatic rebalance", self.read_log(fixed, "coordinator.log"))
+
+    def test_replicas_of_a_hot_expert_stay_identical_and_keep_the_weights(self):
+        # One Switch layer of 4 experts over 4 hosts (one expert each): the hottest expert
+        # alone is over 1.25 x the mean host load, so no migration can fix it; the
+        # coordinator replicates it, and its replicas split the micro-batches and exchange
+        # their gradient contributions.
+        one_layer = ["--moe_every=2"]
+        fixed = self.ok("fixed_4", 4, 2, SKEWED[:1] + ["--coordinator_args=--retain=10 --auto_rebalance=false"]
+                        + SKEWED[2:] + one_layer, steps=40)
+        replicated = self.ok("replicated", 4, 2, SKEWED + one_layer, steps=40)
+        summary = replicated.summary()
+        self.assertGreater(summary["replications"], 0, replicated.describe())
+        self.assertEqual(summary["recoveries"], 0)
+        # The leader compared every replicated expert's weights and Adam moments across its hosts.
+        self.assertGreater(summary["replicated_actors"], 0)
+        self.assertEqual(summary["replica_mismatches"], 0)
+        self.assertEqual(summary["param_checksum"], fixed.summary()["param_checksum"])
+        self.assertEqual([s["loss"] for s in replicated.steps()], [s["loss"] for s in fixed.steps()])
+        load = summary["max_over_mean_host_load"]
+        self.assertLess(load["last_10_steps"], load["first_10_steps"])
+        self.assertRegex(self.read_log(replicated, "coordinator.log"),
+                         r"automatic rebalance at checkpoint .* moves \([1-9][0-9]* of them replicas\)")
+        hosts = "".join(self.read_log(replicated, "host-%d.log" % h) for h in range(4))
+        self.assertRegex(hosts, r"is replicated: its gradient contributions are exchanged with host-[0-9]")
+
+    def read_log(self, run, name):
+        with open(os.path.join(run.workdir, name)) as f:
+            return f.read()
 
 
 if __name__ == "__main__":

@@ -486,20 +486,23 @@ TEST_F(ServiceTest, TrainerGetsNoNewTableUntilItAnsweredItsRollback) {
   EXPECT_EQ(trainer_->rollbacks()[0].epoch, Epoch());
 }
 
-TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
-  for (bool on : {false, true}) {
-    SCOPED_TRACE(on ? "one expert hotter than the rest together" : "--auto_rebalance=false");
+// E0 alone outweighs everything else (1000 of 1100 tokens): no migration helps, only a
+// replica splits it. Off, or with max_replicas 1, nothing moves; with the default
+// (2 replicas) E0 gains a replica on host-1 at checkpoint 5.
+TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOffOrLimited) {
+  enum class Setting { kOff, kMigrationsOnly, kDefault };
+  for (Setting setting : {Setting::kOff, Setting::kMigrationsOnly, Setting::kDefault}) {
+    SCOPED_TRACE(setting == Setting::kOff ? "--auto_rebalance=false"
+                                          : setting == Setting::kMigrationsOnly ? "--max_replicas=1" : "default");
     service_.reset();
     fs::remove_all(db_);
     options_.checkpoint_every = 5;
-    options_.auto_rebalance = on;
+    options_.auto_rebalance = setting != Setting::kOff;
+    options_.max_replicas = setting == Setting::kMigrationsOnly ? 1 : CoordinatorOptions().max_replicas;
     StartService();
     ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
-    // Off: a 500/100 split stays. On: E0 alone outweighs everything else; only a replica
-    // could split it, and automatic plans do not replicate.
-    const uint64_t e0 = on ? 1000 : 300, e2 = on ? 0 : 200;
-    ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), e0, 0}, {ActorKey::Expert(0, 1), 50, 0},
-                                           {ActorKey::Expert(0, 2), e2, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+    ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 1000, 0}, {ActorKey::Expert(0, 1), 50, 0},
+                                         {ActorKey::Expert(0, 3), 50, 0}})
                     .ok());
     const uint64_t epoch = Epoch();
     Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
@@ -510,9 +513,21 @@ TEST_F(ServiceTest, NoAutomaticRebalanceWhenOffOrWhenNoMigrationHelps) {
     }));
     std::optional<transport::DecodedMessage> holder;
     EXPECT_EQ(Status(holder).getMigrations(), 0u);
-    EXPECT_EQ(Status(holder).getReplications(), 0u);
-    EXPECT_EQ(Epoch(), epoch);
-    EXPECT_TRUE(trainer_->rollbacks().empty());
+    if (setting != Setting::kDefault) {
+      EXPECT_EQ(Status(holder).getReplications(), 0u);
+      EXPECT_EQ(Epoch(), epoch);
+      EXPECT_TRUE(trainer_->rollbacks().empty());
+      continue;
+    }
+    EXPECT_EQ(Status(holder).getReplications(), 1u);
+    EXPECT_GT(Epoch(), epoch);
+    // Both hosts hold E0, host-1's copy restored from checkpoint 5; the trainer replays from there.
+    ASSERT_TRUE(WaitFor([&] { return h1_->installed().count(ActorKey::Expert(0, 0)) == 1; }));
+    EXPECT_EQ(h1_->installed().at(ActorKey::Expert(0, 0)), FakeState(ActorKey::Expert(0, 0), 5));
+    const std::vector<ActorKey> on_host_0 = h0_->actors();
+    EXPECT_EQ(std::count(on_host_0.begin(), on_host_0.end(), ActorKey::Expert(0, 0)), 1);
+    ASSERT_TRUE(WaitFor([&] { return !trainer_->rollbacks().empty(); }));
+    EXPECT_EQ(trainer_->rollbacks()[0].step, 5u);
   }
 }
 

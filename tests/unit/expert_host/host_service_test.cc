@@ -7,7 +7,9 @@
 // an actor makes it wait (Unavailable) for a chunkIn restore, a removed actor
 // answers NotFound, a restore in the middle of a step aborts its waiting requests
 // and the replayed step matches a fresh host's, and requests with a stale placement
-// epoch are refused.
+// epoch are refused. Replication: two hosts holding one expert, each serving every
+// other micro-batch, end bit-identical to the expert trained on one host; bad
+// replica gradients are refused and change nothing.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -60,6 +62,7 @@ struct BucketSpec {
   uint32_t rows = 3, d_model = 8;
   std::vector<uint64_t> shape;  // default (rows, d_model)
   uint64_t epoch = 0;           // placement epoch in the envelope
+  std::string host = "host-0";  // where it goes
 };
 
 using coordinator::ActorKey;
@@ -72,7 +75,9 @@ class HostServiceTest : public ::testing::Test {
     steps_.reset();
     client_.reset();
     server_.reset();
+    server1_.reset();
     service_.reset();
+    service1_.reset();
     net_ = std::make_unique<transport::InProcNetwork>();
     backend_ = *gpu::CreateBackend(gpu::Device::Cpu(), {1});
     HostConfig config;
@@ -83,16 +88,8 @@ class HostServiceTest : public ::testing::Test {
     config.host_index = 0;
     config.num_hosts = 2;
     config.step_timeout = step_timeout;
-    service_ = *HostService::Create(config, backend_.get(), &registry_);
-    auto server = *net_->CreateTransport("host-0");
-    ASSERT_TRUE(server->Bind("inproc://host-0").ok());
-    HostService* service = service_.get();
-    transport::RpcOptions server_options;
-    server_options.metrics = &registry_;
-    server_ = *transport::RpcNode::Create(std::move(server), server_options, [service](transport::DecodedMessage r,
-                                                                         transport::Responder responder) {
-      service->Handle(std::move(r), std::move(responder));
-    });
+    config_ = config;
+    ASSERT_NO_FATAL_FAILURE(StartHost(0, &service_, &server_));
     auto client = *net_->CreateTransport("trainer-0");
     ASSERT_TRUE(client->Connect("host-0", "inproc://host-0").ok());
     transport::FaultSpec faults;
@@ -102,10 +99,40 @@ class HostServiceTest : public ::testing::Test {
                                                    absl::Seconds(10));
   }
 
+  // host-`index` of config_ on the in-process network at inproc://host-`index`.
+  void StartHost(int index, std::unique_ptr<HostService>* service, std::unique_ptr<transport::RpcNode>* server) {
+    HostConfig config = config_;
+    config.host_index = index;
+    *service = *HostService::Create(config, backend_.get(), &registry_);
+    const std::string id = absl::StrCat("host-", index);
+    auto transport = *net_->CreateTransport(id);
+    ASSERT_TRUE(transport->Bind("inproc://" + id).ok());
+    HostService* handler = service->get();
+    transport::RpcOptions server_options;
+    server_options.metrics = &registry_;
+    *server = *transport::RpcNode::Create(std::move(transport), server_options,
+                                          [handler](transport::DecodedMessage r, transport::Responder responder) {
+                                            handler->Handle(std::move(r), std::move(responder));
+                                          });
+    handler->set_rpc(server->get());
+  }
+
+  // host-1 beside host-0 (the client reaches it as "host-1").
+  void StartSecondHost() {
+    ASSERT_NO_FATAL_FAILURE(StartHost(1, &service1_, &server1_));
+    ASSERT_TRUE(client_->transport().Connect("host-1", "inproc://host-1").ok());
+  }
+
   void TearDown() override {
     client_->Close();
-    server_->Close();
+    for (auto* service : {&service_, &service1_}) {
+      if (*service != nullptr) (*service)->set_rpc(nullptr);
+    }
+    for (auto* server : {&server_, &server1_}) {
+      if (*server != nullptr) (*server)->Close();
+    }
     service_.reset();
+    service1_.reset();
   }
 
   std::vector<float> Input(const BucketSpec& b) const {
@@ -137,7 +164,7 @@ class HostServiceTest : public ::testing::Test {
     for (uint64_t d : shape) elements *= d;
     std::vector<float> data(elements, 0.5f);
     std::memcpy(data.data(), x.data(), std::min(x.size(), data.size()) * sizeof(float));
-    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
+    return client_->Call({b.host}, header, {trainer::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
                                                                     proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
@@ -158,7 +185,7 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "outputGrad", proto::TensorRole::OUTPUT_GRAD, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> g = Input(b);
-    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
+    return client_->Call({b.host}, header, {trainer::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
                                                                     proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
@@ -188,8 +215,9 @@ class HostServiceTest : public ::testing::Test {
 
   static size_t NumShards() { return trainer::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
 
-  absl::Status SendPlacement(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries) {
-    return SendPlacementAsync(epoch, std::move(entries))->Wait();
+  absl::Status SendPlacement(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries,
+                             const std::string& host = "host-0") {
+    return SendPlacementAsync(epoch, std::move(entries), host)->Wait();
   }
 
   // A request sent without waiting; `Wait` returns its outcome.
@@ -207,9 +235,10 @@ class HostServiceTest : public ::testing::Test {
       return done;
     }
   };
-  std::shared_ptr<Pending> CallAsync(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {}) {
+  std::shared_ptr<Pending> CallAsync(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {},
+                                     const std::string& host = "host-0") {
     auto pending = std::make_shared<Pending>();
-    client_->CallAsync({"host-0"}, header, std::move(data), absl::Now() + absl::Seconds(20),
+    client_->CallAsync({host}, header, std::move(data), absl::Now() + absl::Seconds(20),
                        [pending](absl::StatusOr<transport::DecodedMessage> r) {
                          absl::MutexLock lock(&pending->mu);
                          pending->status = r.status();
@@ -218,14 +247,16 @@ class HostServiceTest : public ::testing::Test {
     return pending;
   }
 
-  std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries) {
+  std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries,
+                                              const std::string& host = "host-0") {
     coordinator::PlacementTable table(coordinator::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
     EXPECT_TRUE(table.Restore(epoch, std::move(entries)).ok());
     capnp::MallocMessageBuilder header;
     auto req = coordinator::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT,
                                                                            epoch);
-    coordinator::TableToProto(table, {}, req.initUpdate());
-    return CallAsync(header);
+    coordinator::TableToProto(table, {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}},
+                              req.initUpdate());
+    return CallAsync(header, {}, host);
   }
 
   // A made-up checkpointed state of `key` (weights, m, v), different per actor and per `salt`.
@@ -243,7 +274,8 @@ class HostServiceTest : public ::testing::Test {
   }
 
   // Sends `state` as a checkpoint restore of `key` at `version`, in two chunks.
-  absl::Status Restore(const ActorKey& key, uint64_t version, const std::string& state, uint64_t epoch) {
+  absl::Status Restore(const ActorKey& key, uint64_t version, const std::string& state, uint64_t epoch,
+                       const std::string& host = "host-0") {
     const size_t half = state.size() / 8 * 4;
     for (uint32_t index = 0; index < 2; ++index) {
       capnp::MallocMessageBuilder header;
@@ -262,7 +294,7 @@ class HostServiceTest : public ::testing::Test {
       const absl::string_view bytes = index == 0 ? absl::string_view(state).substr(0, half)
                                                  : absl::string_view(state).substr(half);
       auto frames = coordinator::AttachState(header, bytes);
-      auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
+      auto reply = client_->Call({host}, header, std::move(frames), absl::Now() + absl::Seconds(10));
       if (!reply.ok()) return reply.status();
     }
     return absl::OkStatus();
@@ -334,8 +366,9 @@ class HostServiceTest : public ::testing::Test {
   std::unique_ptr<transport::InProcNetwork> net_;
   metrics::Registry registry_;
   std::unique_ptr<gpu::Backend> backend_;
-  std::unique_ptr<HostService> service_;
-  std::unique_ptr<transport::RpcNode> server_, client_;
+  HostConfig config_;
+  std::unique_ptr<HostService> service_, service1_;  // host-0, and host-1 once started
+  std::unique_ptr<transport::RpcNode> server_, server1_, client_;
   std::unique_ptr<trainer::StepClient> steps_;
 };
 
@@ -780,6 +813,140 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
   unchecked.epoch = 0;
   unchecked.micro_batch = 1;
   EXPECT_TRUE(Forward(unchecked).ok());
+}
+
+
+// Replication: expert (0, 0) on host-0 only, or on host-0 and host-1 (each serving
+// every other micro-batch), restored everywhere from the same state at step 0.
+class ReplicaExchangeTest : public HostServiceTest {
+ protected:
+  const ActorKey kExpert = ActorKey::Expert(0, 0);
+
+  void SetUpPair(bool replicated) {
+    Start(absl::Seconds(30));
+    ASSERT_NO_FATAL_FAILURE(StartSecondHost());
+    auto table = StaticTable();
+    if (replicated) table[kExpert] = {"host-0", "host-1"};
+    for (const char* host : {"host-0", "host-1"}) ASSERT_TRUE(SendPlacement(1, table, host).ok()) << host;
+    for (const std::string& host : table[kExpert]) {
+      ASSERT_TRUE(Restore(kExpert, 0, StateOf(kExpert, 3), 1, host).ok()) << host;
+    }
+    pair_steps_ = std::make_unique<trainer::StepClient>(
+        client_.get(), std::vector<std::string>{"host-0", "host-1"}, kM, "trainer-0", absl::Seconds(10));
+    replicated_ = replicated;
+  }
+
+  BucketSpec Bucket(uint64_t step, uint32_t m) const {
+    BucketSpec b;
+    b.step = step;
+    b.version = step - 1;
+    b.micro_batch = m;
+    b.rows = 2 + m;  // a different contribution per micro-batch
+    b.epoch = 1;
+    b.host = replicated_ && m % 2 == 1 ? "host-1" : "host-0";
+    return b;
+  }
+
+  void TrainStep(uint64_t step) {
+    for (uint32_t m = 0; m < kM; ++m) {
+      ASSERT_TRUE(Forward(Bucket(step, m)).ok());
+      ASSERT_TRUE(Backward(Bucket(step, m)).ok());
+    }
+    ASSERT_NO_FATAL_FAILURE(CloseStep(step));
+  }
+
+  // Commits every micro-batch of `step` on both hosts, gathers the norms and applies.
+  void CloseStep(uint64_t step) {
+    std::vector<trainer::MicroBatchStatsValue> stats(kM);
+    for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
+    ASSERT_TRUE(pair_steps_->Commit(step, stats).ok());
+    auto gathered = pair_steps_->GatherNorms(step);
+    ASSERT_TRUE(gathered.ok()) << gathered.status();
+    ASSERT_TRUE(pair_steps_->Apply(step, 1.0f, 0.01f).ok());
+  }
+
+  // The expert's checksum (weights and moments) on host `h`; 0 when it is not there.
+  uint64_t ExpertChecksum(int h) {
+    auto status = pair_steps_->Status(h);
+    EXPECT_TRUE(status.ok()) << status.status();
+    if (!status.ok()) return 0;
+    for (const auto& a : status->actors) {
+      if (a.is_expert && a.layer == 0 && a.expert == 0) return a.checksum;
+    }
+    return 0;
+  }
+
+  std::unique_ptr<trainer::StepClient> pair_steps_;
+  bool replicated_ = false;
+};
+
+TEST_F(ReplicaExchangeTest, ReplicasStayIdenticalAndEqualTheUnreplicatedExpert) {
+  ASSERT_NO_FATAL_FAILURE(SetUpPair(/*replicated=*/false));
+  for (uint64_t step = 1; step <= 2; ++step) ASSERT_NO_FATAL_FAILURE(TrainStep(step));
+  const uint64_t alone = ExpertChecksum(0);
+  ASSERT_NE(alone, 0u);
+  EXPECT_EQ(ExpertChecksum(1), 0u);
+
+  ASSERT_NO_FATAL_FAILURE(SetUpPair(/*replicated=*/true));
+  EXPECT_NE(ExpertChecksum(0), alone);  // the run has not happened yet
+  for (uint64_t step = 1; step <= 2; ++step) ASSERT_NO_FATAL_FAILURE(TrainStep(step));
+  EXPECT_EQ(ExpertChecksum(0), alone);
+  EXPECT_EQ(ExpertChecksum(1), alone);
+}
+
+TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
+  ASSERT_NO_FATAL_FAILURE(SetUpPair(/*replicated=*/true));
+  ASSERT_NO_FATAL_FAILURE(TrainStep(1));
+  // Step 2 half done on host-0: its own micro-batch 0 is in.
+  ASSERT_TRUE(Forward(Bucket(2, 0)).ok());
+  ASSERT_TRUE(Backward(Bucket(2, 0)).ok());
+  const int64_t size = 8 * 16 * 2 + 16 + 8;
+  struct Case {
+    const char* what;
+    ActorKey actor;
+    uint64_t step;
+    std::vector<uint32_t> micro_batches;
+    std::string sender;
+    int64_t elements;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      {"unknown sender", kExpert, 2, {1}, "host-7", size, absl::StatusCode::kInvalidArgument},
+      {"wrong size", kExpert, 2, {1}, "host-1", size - 1, absl::StatusCode::kInvalidArgument},
+      {"micro-batch out of range", kExpert, 2, {kM}, "host-1", size, absl::StatusCode::kInvalidArgument},
+      {"step 0", kExpert, 0, {1}, "host-1", size, absl::StatusCode::kInvalidArgument},
+      {"a closed step", kExpert, 1, {1}, "host-1", size, absl::StatusCode::kFailedPrecondition},
+      {"an actor not held here", ActorKey::Expert(0, 1), 2, {1}, "host-1", size, absl::StatusCode::kNotFound},
+      {"a micro-batch this replica served", kExpert, 2, {0, 1}, "host-1", size, absl::StatusCode::kAlreadyExists},
+  };
+  const uint64_t before = ExpertChecksum(0);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    capnp::MallocMessageBuilder header;
+    auto env = trainer::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
+    auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
+    c.actor.ToProto(body.initActor());
+    body.setStep(c.step);
+    body.setSender(c.sender);
+    auto mbs = body.initMicroBatches(static_cast<unsigned>(c.micro_batches.size()));
+    auto tensors = env.initTensors(static_cast<unsigned>(c.micro_batches.size()));
+    std::vector<transport::Frame> frames;
+    const std::vector<float> grad(static_cast<size_t>(c.elements), 0.25f);
+    for (unsigned i = 0; i < c.micro_batches.size(); ++i) {
+      mbs.set(i, c.micro_batches[i]);
+      transport::SetTensor(tensors[i], "gradient", proto::TensorRole::GRADIENTS, proto::DType::F32,
+                           {static_cast<uint64_t>(c.elements)});
+      frames.push_back(trainer::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
+    }
+    auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
+    EXPECT_EQ(reply.status().code(), c.code) << reply.status();
+  }
+  EXPECT_EQ(ExpertChecksum(0), before);
+  // Nothing was taken in: the step still completes, and the replicas agree.
+  ASSERT_TRUE(Forward(Bucket(2, 1)).ok());
+  ASSERT_TRUE(Backward(Bucket(2, 1)).ok());
+  ASSERT_NO_FATAL_FAILURE(CloseStep(2));
+  EXPECT_EQ(ExpertChecksum(0), ExpertChecksum(1));
 }
 
 }  // namespace
