@@ -95,6 +95,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   std::unique_ptr<DistributedTrainer> t(new DistributedTrainer());
   t->options_ = options;
   t->slot_ = {options.trainer_index, options.num_trainers};
+  t->most_trainers_ = options.num_trainers;
   t->num_dense_shards_ = static_cast<int>(DenseShardParams(gpu::ParamInfos(*config)).size());
   t->config_ = *config;
   t->corpus_ = *std::move(corpus);
@@ -414,6 +415,7 @@ absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Re
       SY_LOG(INFO) << id_ << ": now trainer " << slot->index << " of " << slot->count;
     }
     slot_ = *slot;
+    most_trainers_ = std::max(most_trainers_, slot_.count);
   }
   if (absl::Status s = RefreshTo(order.epoch); !s.ok()) return s;
   const int64_t kept = static_cast<int64_t>(order.step);
@@ -550,9 +552,9 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
   std::vector<double> throughput;
   for (const auto& [s, tokens_per_s] : records.throughput) throughput.push_back(tokens_per_s);
   result.median_tokens_per_s = Median(throughput);
-  // Every host the run used, joined ones included.
-  if (absl::Status s = ReportRunEnd(result, o.workdir, peers_->size(),
-                                    slot_.count, progress);
+  // Every host and trainer the run used (joined hosts included, trainers that
+  // finished or failed before a late rollback too).
+  if (absl::Status s = ReportRunEnd(result, o.workdir, peers_->size(), most_trainers_, progress);
       !s.ok()) {
     return s;
   }

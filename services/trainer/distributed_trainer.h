@@ -120,6 +120,7 @@ class DistributedTrainer : public CallGuard {
   std::unique_ptr<transport::RpcNode> rpc_;
   std::string id_;                                 // "trainer-N"
   TrainerSlot slot_;                               // place in the live trainer set
+  int most_trainers_ = 1;                          // largest live trainer set of the run
   int num_dense_shards_ = 0;
   std::unique_ptr<HostPeers> peers_;               // host index -> peer name on rpc_ (grows with joins)
   RollbackMailbox rollbacks_;                      // outlives coordinator_ (its handler posts here)

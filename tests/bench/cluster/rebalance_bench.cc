@@ -1,12 +1,13 @@
 // rebalance_bench: what automatic hot-expert rebalancing buys under router skew. Runs the
-// same skewed 2 hosts x 2 trainers training (--skew, a checkpoint every 10 steps) twice
+// same skewed H hosts x 2 trainers training (--skew, a checkpoint every 10 steps) twice
 // on this machine, with --auto_rebalance=false and with automatic rebalancing, and prints
 // each run's median step time over the steps after the first rebalance point, its ratio
-// (rebalanced over fixed, measured in this run), the migrations, and the max/mean host
+// (rebalanced over fixed, measured in this run), the migrations and replicas, and the max/mean host
 // load of the first and last 10 steps (counted by the coordinator with each step's
 // placement). No timed assertions: a report, like every tests/bench benchmark.
 //
-//   build/bin/rebalance_bench [--steps=60] [--data=FILE] [--workdir=DIR] [model/training flags]
+//   build/bin/rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] [model/training flags]
+//   build/bin/rebalance_bench --hosts=4 --moe_every=2   # one Switch layer: the hot expert is replicated
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   std::string data;
   std::string workdir = absl::StrCat("/tmp/rebalance_bench_", getpid());
   int64_t steps = 60;
+  int hosts = 2;
   // The cluster tests' tiny model at a learning rate that lets the skew, not early routing noise, set the load.
   std::vector<std::string> model_flags = {"--layers=2", "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4",
                                           "--moe_every=1", "--context=32", "--micro_batch=4", "--micro_batches=4",
@@ -71,12 +73,19 @@ int main(int argc, char** argv) {
       workdir = arg.substr(10);
     } else if (absl::StartsWith(arg, "--steps=")) {
       steps = std::atoll(arg.c_str() + 8);
+    } else if (absl::StartsWith(arg, "--hosts=")) {
+      hosts = std::atoi(arg.c_str() + 8);
     } else if (arg == "--help") {
-      std::cout << "usage: rebalance_bench [--steps=60] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
+      std::cout << "usage: rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] "
+                   "[model/training flags]\n";
       return 0;
     } else {
       model_flags.push_back(arg);
     }
+  }
+  if (hosts < 2) {
+    std::cerr << "rebalance_bench: --hosts must be at least 2 (nothing can move with one)\n";
+    return 2;
   }
   if (steps <= kFirstRebalanceStep + 10) {
     std::cerr << "rebalance_bench: --steps must be above " << kFirstRebalanceStep + 10 << "\n";
@@ -103,7 +112,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   for (const auto& [name, coordinator_args] : runs) {
     const std::string dir = absl::StrCat(workdir, "/", coordinator_args.empty() ? "rebalanced" : "fixed");
-    std::vector<std::string> args = {"--hosts=2", "--trainers=2", absl::StrCat("--steps=", steps), "--data=" + data,
+    std::vector<std::string> args = {absl::StrCat("--hosts=", hosts), "--trainers=2", absl::StrCat("--steps=", steps), "--data=" + data,
                                      "--workdir=" + dir, "--checkpoint_every=10", "--timeout_s=600"};
     if (!coordinator_args.empty()) args.push_back(coordinator_args);
     args.insert(args.end(), model_flags.begin(), model_flags.end());
@@ -136,15 +145,16 @@ int main(int argc, char** argv) {
     results.push_back(m);
   }
 
-  absl::PrintF("\nrebalance_bench: 2 hosts x 2 trainers, %d steps, checkpoint every 10, %d cores; model flags:",
-               steps, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  absl::PrintF("\nrebalance_bench: %d hosts x 2 trainers, %d steps, checkpoint every 10, %d cores; model flags:",
+               hosts, steps, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   for (const std::string& f : model_flags) absl::PrintF(" %s", f);
-  absl::PrintF("\n%-16s %18s %10s %10s  %s\n", "run", "median step ms", "vs fixed", "migrations",
+  absl::PrintF("\n%-16s %18s %10s %10s %9s  %s\n", "run", "median step ms", "vs fixed", "migrations", "replicas",
                "max_over_mean_host_load");
   for (size_t i = 0; i < runs.size(); ++i) {
-    absl::PrintF("%-16s %18.2f %10.3f %10s  %s\n", runs[i].first, results[i].median_step_ms,
+    absl::PrintF("%-16s %18.2f %10.3f %10s %9s  %s\n", runs[i].first, results[i].median_step_ms,
                  results[0].median_step_ms > 0 ? results[i].median_step_ms / results[0].median_step_ms : 0.0,
-                 JsonField(results[i].summary, "migrations"), JsonField(results[i].summary, "max_over_mean_host_load"));
+                 JsonField(results[i].summary, "migrations"), JsonField(results[i].summary, "replications"),
+                 JsonField(results[i].summary, "max_over_mean_host_load"));
   }
   absl::PrintF(
       "(step ms: tokens per step / the step's tokens/s, median over steps %d..%d; expert capacity (--capacity_factor) bounds each expert's work per step, so a hot host does less\n"
