@@ -26,14 +26,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cluster_harness import ClusterCase  # noqa: E402
 
 STEPS = 60
-SKEWED = ["--checkpoint_every=10", "--coordinator_args=--retain=10", "--skew=30", "--lr=1e-3"]
+# Nodes heartbeat every 100 ms (not 500): on a fast machine the 10-step checkpoints, and the
+# rebalances they carry, must be taken while the trainers are still far from the end.
+COORDINATOR = "--coordinator_args=--retain=10 --heartbeat_interval_ms=100"
+SKEWED = ["--checkpoint_every=10", COORDINATOR, "--skew=30", "--lr=1e-3"]
+FIXED = [COORDINATOR + " --auto_rebalance=false"]
 THRESHOLD = 1.25
 
 
 class RebalanceTest(ClusterCase):
     def test_automatic_rebalance_keeps_the_weights_and_evens_the_load(self):
-        fixed = self.ok("fixed", 2, 2, SKEWED[:1] + ["--coordinator_args=--retain=10 --auto_rebalance=false"]
-                        + SKEWED[2:], steps=STEPS)
+        fixed = self.ok("fixed", 2, 2, SKEWED[:1] + FIXED + SKEWED[2:], steps=STEPS)
         moved = self.ok("rebalanced", 2, 2, SKEWED, steps=STEPS)
         # Deterministic training: moving experts changes nothing but where they run.
         self.assertEqual(moved.summary()["param_checksum"], fixed.summary()["param_checksum"])
@@ -62,9 +65,8 @@ class RebalanceTest(ClusterCase):
         # coordinator replicates it, and its replicas split the micro-batches and exchange
         # their gradient contributions.
         one_layer = ["--moe_every=2"]
-        fixed = self.ok("fixed_4", 4, 2, SKEWED[:1] + ["--coordinator_args=--retain=10 --auto_rebalance=false"]
-                        + SKEWED[2:] + one_layer, steps=40)
-        replicated = self.ok("replicated", 4, 2, SKEWED + one_layer, steps=40)
+        fixed = self.ok("fixed_4", 4, 2, SKEWED[:1] + FIXED + SKEWED[2:] + one_layer, steps=STEPS)
+        replicated = self.ok("replicated", 4, 2, SKEWED + one_layer, steps=STEPS)
         summary = replicated.summary()
         self.assertGreater(summary["replications"], 0, replicated.describe())
         self.assertEqual(summary["recoveries"], 0)
