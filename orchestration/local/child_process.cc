@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,10 +75,13 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(std::string role, const std::ve
 bool ChildProcess::Poll() {
   if (exited_) return true;
   int status = 0;
-  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  struct rusage usage {};
+  const pid_t r = wait4(pid_, &status, WNOHANG, &usage);
   if (r == pid_) {
     exited_ = true;
     wait_status_ = status;
+    cpu_seconds_ = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                   1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
   } else if (r < 0 && errno == ECHILD) {  // reaped elsewhere: its status is lost
     exited_ = true;
     wait_status_ = W_EXITCODE(255, 0);

@@ -1,6 +1,6 @@
 // One process started by sy-local: its role name ("host-0", "trainer-1"), its
 // pid, its log file (stdout and stderr both go there) and, once reaped, how it
-// ended. The child runs in its own process group (a terminal's Ctrl-C reaches
+// ended, with the CPU time it used. The child runs in its own process group (a terminal's Ctrl-C reaches
 // only sy-local, which then stops everyone in order) and gets SIGTERM if
 // sy-local dies. Not thread-safe: the launcher's single control loop owns it.
 //
@@ -39,6 +39,8 @@ class ChildProcess {
   std::string ExitDescription() const;
   // Sends `signal` while it runs; a no-op after it ended.
   void Signal(int signal) const;
+  // User + system CPU seconds it used, once reaped (0 before, or when reaped elsewhere).
+  double cpu_seconds() const { return cpu_seconds_; }
 
  private:
   ChildProcess(std::string role, std::string log_path, pid_t pid)
@@ -49,6 +51,7 @@ class ChildProcess {
   pid_t pid_ = -1;
   bool exited_ = false;
   int wait_status_ = 0;
+  double cpu_seconds_ = 0;
 };
 
 // The last `max_lines` lines of the file at `path` (reads at most its last

@@ -185,7 +185,8 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
 }
 
 absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
-                                      double first_10_steps, double last_10_steps) {
+                                      double first_10_steps, double last_10_steps,
+                                      const std::map<std::string, double>& host_cpu_seconds) {
   std::ifstream in(summary_path);
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -198,6 +199,11 @@ absl::Status AddClusterFactsToSummary(const std::string& summary_path, const Clu
                                      "\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
                                      facts.recoveries, facts.checkpoints, facts.migrations, facts.replications,
                                      first_10_steps, last_10_steps));
+  std::string cpu = ",\"host_cpu_seconds\":{";
+  for (const auto& [host, seconds] : host_cpu_seconds) {
+    absl::StrAppendFormat(&cpu, "%s\"%s\":%.3f", cpu.back() == '{' ? "" : ",", host, seconds);
+  }
+  text.insert(text.rfind('}'), cpu + "}");
   const std::string tmp = summary_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

@@ -63,9 +63,11 @@ absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl
 double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFacts& facts,
                            const std::vector<std::string>& hosts);
 
-// Adds recoveries, checkpoints, migrations, replications and max_over_mean_host_load
-// {first_10_steps, last_10_steps} to the one-line JSON object in `summary_path`.
+// Adds recoveries, checkpoints, migrations, replications, max_over_mean_host_load
+// {first_10_steps, last_10_steps} and host_cpu_seconds {host: user+system CPU seconds
+// of its process} to the one-line JSON object in `summary_path`.
 absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
-                                      double first_10_steps, double last_10_steps);
+                                      double first_10_steps, double last_10_steps,
+                                      const std::map<std::string, double>& host_cpu_seconds);
 
 }  // namespace sy::local

@@ -573,7 +573,8 @@ class Cluster {
   }
 
   // summary.json gains what the coordinator saw: recoveries, checkpoints, moves and
-  // the host load balance over the first and last 10 steps.
+  // the host load balance over the first and last 10 steps; and each host process's
+  // CPU time (the hosts' work, replays included).
   absl::Status AddFacts(const ClusterFacts& facts) {
     absl::StatusOr<RunReport> report = ReadRunReport(o_.workdir);
     if (!report.ok()) return report.status();
@@ -584,8 +585,10 @@ class Cluster {
     const size_t n = std::min<size_t>(10, report->steps.size());
     const std::vector<StepRecord> first(report->steps.begin(), report->steps.begin() + n);
     const std::vector<StepRecord> last(report->steps.end() - n, report->steps.end());
+    std::map<std::string, double> cpu;
+    for (const ChildProcess& h : hosts_) cpu[h.role()] = h.cpu_seconds();
     return AddClusterFactsToSummary(Path("summary.json"), facts, MaxOverMeanHostLoad(first, facts, hosts),
-                                    MaxOverMeanHostLoad(last, facts, hosts));
+                                    MaxOverMeanHostLoad(last, facts, hosts), cpu);
   }
 
   absl::Status Report() {

@@ -1,10 +1,15 @@
 // rebalance_bench: what automatic hot-expert rebalancing buys under router skew. Runs the
 // same skewed H hosts x 2 trainers training (--skew, a checkpoint every 10 steps) twice
 // on this machine, with --auto_rebalance=false and with automatic rebalancing, and prints
-// each run's median step time over the steps after the first rebalance point, its ratio
-// (rebalanced over fixed, measured in this run), the migrations and replicas, and the max/mean host
+// each run's median step time over the steps after the first rebalance point and the
+// hottest host's CPU time per step (the hosts' work: each host process's user+system
+// CPU seconds, replays included, over the steps), each as a ratio (rebalanced over
+// fixed, measured in this run), the migrations and replicas, and the max/mean host
 // load of the first and last 10 steps (counted by the coordinator with each step's
-// placement). No timed assertions: a report, like every tests/bench benchmark.
+// placement). On a machine with fewer cores than processes the step time barely moves
+// (every process shares the same cores); the hottest host's CPU time is what a host
+// with its own device would spend. No timed assertions: a report, like every
+// tests/bench benchmark.
 //
 //   build/bin/rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] [model/training flags]
 //   build/bin/rebalance_bench --hosts=4 --moe_every=2   # one Switch layer: the hot expert is replicated
@@ -33,6 +38,7 @@ constexpr int64_t kFirstRebalanceStep = 10;  // the first checkpoint: where a re
 
 struct Measured {
   double median_step_ms = 0;  // over steps after kFirstRebalanceStep (replays included once: the kept records)
+  double hottest_host_cpu_ms_per_step = 0;
   std::string summary;        // summary.json
 };
 
@@ -51,6 +57,15 @@ std::string JsonField(const std::string& json, const std::string& key) {
   const size_t begin = at + quoted.size();
   const size_t end = json[begin] == '{' ? json.find('}', begin) + 1 : json.find_first_of(",}", begin);
   return json.substr(begin, end - begin);
+}
+
+// The largest number in a flat JSON object {"a":1.5,"b":2} ("?" or malformed: 0).
+double MaxValueIn(const std::string& object) {
+  double max = 0;
+  for (size_t colon = object.find(':'); colon != std::string::npos; colon = object.find(':', colon + 1)) {
+    max = std::max(max, std::atof(object.c_str() + colon + 1));
+  }
+  return max;
 }
 
 }  // namespace
@@ -142,22 +157,26 @@ int main(int argc, char** argv) {
       m.median_step_ms = step_ms[step_ms.size() / 2];
     }
     m.summary = ReadFile(dir + "/summary.json");
+    m.hottest_host_cpu_ms_per_step = 1000.0 * MaxValueIn(JsonField(m.summary, "host_cpu_seconds")) / steps;
     results.push_back(m);
   }
 
   absl::PrintF("\nrebalance_bench: %d hosts x 2 trainers, %d steps, checkpoint every 10, %d cores; model flags:",
                hosts, steps, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   for (const std::string& f : model_flags) absl::PrintF(" %s", f);
-  absl::PrintF("\n%-16s %18s %10s %10s %9s  %s\n", "run", "median step ms", "vs fixed", "migrations", "replicas",
-               "max_over_mean_host_load");
+  absl::PrintF("\n%-16s %14s %9s %20s %9s %10s %9s  %s\n", "run", "median step ms", "vs fixed",
+               "hottest host cpu ms", "vs fixed", "migrations", "replicas", "max_over_mean_host_load");
+  auto ratio = [](double x, double base) { return base > 0 ? x / base : 0.0; };
   for (size_t i = 0; i < runs.size(); ++i) {
-    absl::PrintF("%-16s %18.2f %10.3f %10s %9s  %s\n", runs[i].first, results[i].median_step_ms,
-                 results[0].median_step_ms > 0 ? results[i].median_step_ms / results[0].median_step_ms : 0.0,
+    absl::PrintF("%-16s %14.2f %9.3f %20.2f %9.3f %10s %9s  %s\n", runs[i].first, results[i].median_step_ms,
+                 ratio(results[i].median_step_ms, results[0].median_step_ms),
+                 results[i].hottest_host_cpu_ms_per_step,
+                 ratio(results[i].hottest_host_cpu_ms_per_step, results[0].hottest_host_cpu_ms_per_step),
                  JsonField(results[i].summary, "migrations"), JsonField(results[i].summary, "replications"),
                  JsonField(results[i].summary, "max_over_mean_host_load"));
   }
   absl::PrintF(
-      "(step ms: tokens per step / the step's tokens/s, median over steps %d..%d; expert capacity (--capacity_factor) bounds each expert's work per step, so a hot host does less\n"
+      "(step ms: tokens per step / the step's tokens/s, median over steps %d..%d; host cpu: the busiest host process's CPU time / steps; expert capacity (--capacity_factor) bounds each expert's work per step, so a hot host does less\n"
       " extra work than its routed-token share suggests. Runs kept in %s)\n",
       kFirstRebalanceStep + 1, steps, workdir);
   return 0;

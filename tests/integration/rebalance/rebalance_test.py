@@ -77,6 +77,10 @@ class RebalanceTest(ClusterCase):
         self.assertEqual([s["loss"] for s in replicated.steps()], [s["loss"] for s in fixed.steps()])
         load = summary["max_over_mean_host_load"]
         self.assertLess(load["last_10_steps"], load["first_10_steps"])
+        # Each host process's CPU time (what rebalance_bench compares) is recorded.
+        cpu = summary["host_cpu_seconds"]
+        self.assertEqual(sorted(cpu), ["host-%d" % h for h in range(4)])
+        self.assertTrue(all(seconds > 0 for seconds in cpu.values()), cpu)
         self.assertRegex(self.read_log(replicated, "coordinator.log"),
                          r"automatic rebalance at checkpoint .* moves \([1-9][0-9]* of them replicas\)")
         hosts = "".join(self.read_log(replicated, "host-%d.log" % h) for h in range(4))
