@@ -162,6 +162,8 @@ struct TrainerControlRequest {
     stop @4 :Void;
     # Finish and exit.
   }
+  reason @5 :Text;
+  # stop: why the coordinator ends the run (the trainer exits with it as its error).
 }
 
 struct Rollback {

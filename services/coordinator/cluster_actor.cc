@@ -453,6 +453,11 @@ void ClusterActor::Recover(const std::string& why) {
       phase_ = absl::StrCat("degraded: cannot recover (", info.status().message(), ")");
       recovering_ = false;
       SY_LOG(ERROR) << "recovery impossible: " << info.status();
+      StopTrainers(absl::StrCat("recovery impossible: ", info.status().message(),
+                                absl::IsNotFound(info.status())
+                                    ? " (a committed checkpoint makes a failure recoverable: --checkpoint_every, or "
+                                      "`syctl checkpoint now`)"
+                                    : ""));
       return;
     }
     table_.BumpEpoch();
@@ -590,6 +595,8 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       recovering_ = false;
       trainers_awaiting_rollback_.clear();  // no rollback will come
       phase_ = absl::StrCat("degraded: restore of checkpoint ", event.id, " failed");
+      // Some actors may hold the checkpoint's state and others not: nothing consistent to train on.
+      StopTrainers(absl::StrCat("restore of checkpoint ", event.id, " failed: ", event.status.message()));
       if (pending_restore_) {
         pending_restore_->Fail(event.status);
         pending_restore_.reset();
@@ -602,6 +609,21 @@ void ClusterActor::HoldTrainersUntilRollback() {
   ++restore_generation_;
   for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
     if (trainer.alive) trainers_awaiting_rollback_.insert(trainer.id);
+  }
+}
+
+void ClusterActor::StopTrainers(const std::string& reason) {
+  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
+    if (!trainer.alive) continue;
+    capnp::MallocMessageBuilder b;
+    auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
+    req.setEpoch(table_.epoch());
+    req.setStop();
+    req.setReason(reason);
+    rpc_->CallAsync(AddressOf(trainer.id), b, {}, absl::Now() + options_.call_timeout,
+                    [id = trainer.id](absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (!reply.ok()) SY_LOG(WARNING) << "stop of trainer " << id << ": " << reply.status();
+                    });
   }
 }
 

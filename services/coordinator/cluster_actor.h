@@ -114,6 +114,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // Planner settings: `threshold`, and options_.max_replicas.
   RebalanceOptions Planner(double threshold) const;
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
+  // The run cannot go on (a recovery found nothing to restore): every live trainer is
+  // told to stop with `reason`, instead of waiting for a rollback that cannot come.
+  void StopTrainers(const std::string& reason);
   // A restore begins: the live trainers get no new table until they answered its rollback.
   void HoldTrainersUntilRollback();
   void MaybeInitializePlacement();

@@ -348,6 +348,16 @@ void DistributedTrainer::OnControl(transport::DecodedMessage request, transport:
   }
   auto body = request.Body<proto::coordinator::TrainerControlRequest>();
   if (!body.ok()) return responder.Fail(body.status());
+  if (body->isStop()) {
+    const std::string reason = body->getReason().size() > 0 ? body->getReason().cStr() : "no reason given";
+    SY_LOG(ERROR) << id_ << ": the coordinator stops the run at step " << steps_done_.load() << ": " << reason;
+    rollbacks_.PostStop(reason);
+    capnp::MallocMessageBuilder b;
+    coordinator::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL,
+                                                                   body->getEpoch())
+        .setStep(steps_done_.load());
+    return responder.Reply(b);
+  }
   absl::StatusOr<RollbackOrder> order = DecodeRollback(*body, options_.base.steps);
   if (!order.ok()) {
     SY_LOG(WARNING) << id_ << ": refused trainer control: " << order.status();
@@ -484,6 +494,10 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
   // result, so the leader records it (validation included) instead of replaying it.
   std::optional<StepMetrics> unrecorded;
   while (true) {
+    if (std::optional<std::string> why = rollbacks_.stopped()) {
+      return absl::AbortedError(absl::StrCat(id_, ": the coordinator stopped the run after step ", steps_done_.load(),
+                                             ": ", *why));
+    }
     if (std::optional<RollbackOrder> order = rollbacks_.Take()) {
       absl::StatusOr<bool> stay = Rollback(*order, records);
       if (!stay.ok()) {

@@ -10,7 +10,7 @@ namespace sy::trainer {
 absl::StatusOr<RollbackOrder> DecodeRollback(proto::coordinator::TrainerControlRequest::Reader request,
                                              int64_t total_steps) {
   if (!request.isRollback()) {
-    return absl::UnimplementedError("trainer control: only rollback is supported (not resume, pause or stop)");
+    return absl::UnimplementedError("trainer control: only rollback and stop are supported (not resume or pause)");
   }
   auto rollback = request.getRollback();
   RollbackOrder order;
@@ -62,7 +62,17 @@ absl::Status RollbackMailbox::Post(RollbackOrder order) {
 
 bool RollbackMailbox::aborted() const {
   absl::MutexLock lock(&mu_);
-  return pending_.has_value();
+  return pending_.has_value() || stop_.has_value();
+}
+
+void RollbackMailbox::PostStop(std::string reason) {
+  absl::MutexLock lock(&mu_);
+  if (!stop_) stop_ = std::move(reason);
+}
+
+std::optional<std::string> RollbackMailbox::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stop_;
 }
 
 std::optional<RollbackOrder> RollbackMailbox::Take() {
@@ -74,8 +84,12 @@ std::optional<RollbackOrder> RollbackMailbox::Take() {
 
 bool RollbackMailbox::Await(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(
-      absl::Condition(+[](std::optional<RollbackOrder>* p) { return p->has_value(); }, &pending_), timeout);
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](RollbackMailbox* m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return m->pending_.has_value() || m->stop_.has_value();
+                                  },
+                                  this),
+                              timeout);
 }
 
 }  // namespace sy::trainer

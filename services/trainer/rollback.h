@@ -2,7 +2,9 @@
 // (proto/coordinator.capnp): decode and validate the order, keep it for the
 // training thread (RollbackMailbox: the coordinator's RPC thread posts, the
 // training thread takes; posting also asks the running step to stop), and the
-// micro-batches a trainer owns given its position in the live trainer set.
+// micro-batches a trainer owns given its position in the live trainer set. A
+// trainerControl{stop} (the coordinator cannot recover) goes through the same
+// mailbox: it aborts the running step for good and the trainer exits with its reason.
 //
 //   absl::StatusOr<RollbackOrder> order = DecodeRollback(body, options.steps);
 //   if (order.ok()) mailbox.Post(*order);            // RPC thread
@@ -28,8 +30,8 @@ struct RollbackOrder {
   std::vector<std::string> trainers;  // live trainer ids in rank order; empty: unchanged
 };
 
-// The rollback of `request`. Unimplemented for the other controls (resume, pause,
-// stop); InvalidArgument for epoch 0, a step past `total_steps`, or a trainer list
+// The rollback of `request`. Unimplemented for resume and pause (stop is read by
+// the caller); InvalidArgument for epoch 0, a step past `total_steps`, or a trainer list
 // with an empty or repeated id.
 absl::StatusOr<RollbackOrder> DecodeRollback(proto::coordinator::TrainerControlRequest::Reader request,
                                              int64_t total_steps);
@@ -52,16 +54,21 @@ class RollbackMailbox {
   // Keeps `order` (replacing a pending one) and raises aborted(). FailedPrecondition,
   // keeping what was there, when its epoch is below the newest order's epoch seen.
   absl::Status Post(RollbackOrder order);
-  // True from a Post until the order is taken.
+  // True from a Post until the order is taken, and for good after PostStop.
   bool aborted() const;
   // The pending order, if any; lowers aborted().
   std::optional<RollbackOrder> Take();
-  // Waits up to `timeout` for an order; true when one is pending (not taken).
+  // Waits up to `timeout` for an order or a stop; true when one is there.
   bool Await(absl::Duration timeout);
+  // The coordinator ends the run: aborted() stays raised from now on. The first reason is kept.
+  void PostStop(std::string reason);
+  // The stop's reason, once posted.
+  std::optional<std::string> stopped() const;
 
  private:
   mutable absl::Mutex mu_;
   std::optional<RollbackOrder> pending_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::string> stop_ ABSL_GUARDED_BY(mu_);
   uint64_t newest_epoch_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -285,9 +285,17 @@ absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::strin
   auto rpc = MakeNode(id, coordinator, /*bind=*/false, &unused,
                       [self](transport::DecodedMessage m, transport::Responder r) {
                         auto body = m.Body<proto::coordinator::TrainerControlRequest>();
+                        if (m.envelope().getKind() == proto::MessageKind::TRAINER_CONTROL && body.ok() &&
+                            body->isStop()) {
+                          absl::MutexLock lock(&self->mu_);
+                          self->stops_.push_back(body->getReason().cStr());
+                          capnp::MallocMessageBuilder b;
+                          InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL);
+                          return r.Reply(b);
+                        }
                         if (m.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL || !body.ok() ||
                             body->which() != proto::coordinator::TrainerControlRequest::ROLLBACK) {
-                          return r.Fail(absl::UnimplementedError("fake trainer: only rollback"));
+                          return r.Fail(absl::UnimplementedError("fake trainer: only rollback and stop"));
                         }
                         {
                           absl::MutexLock lock(&self->mu_);
@@ -382,6 +390,11 @@ void FakeTrainer::ReleaseRollbackReplies() {
 std::vector<RollbackSeen> FakeTrainer::rollbacks() const {
   absl::MutexLock lock(&mu_);
   return rollbacks_;
+}
+
+std::vector<std::string> FakeTrainer::stops() const {
+  absl::MutexLock lock(&mu_);
+  return stops_;
 }
 
 bool WaitFor(const std::function<bool()>& condition) {

@@ -102,6 +102,8 @@ class FakeTrainer {
   void HoldRollbackReplies();
   void ReleaseRollbackReplies();
   std::vector<RollbackSeen> rollbacks() const;
+  // The reasons of the stop orders received.
+  std::vector<std::string> stops() const;
 
  private:
   FakeTrainer() = default;
@@ -109,6 +111,7 @@ class FakeTrainer {
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   std::vector<RollbackSeen> rollbacks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> stops_ ABSL_GUARDED_BY(mu_);
   bool hold_replies_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<transport::Responder, uint64_t>> held_replies_ ABSL_GUARDED_BY(mu_);  // with the step
 };

@@ -314,6 +314,18 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   EXPECT_EQ(trainer_->rollbacks()[0].epoch, h0_->table_epoch());
 }
 
+TEST_F(ServiceTest, AHostLostBeforeAnyCheckpointStopsTheTrainersWithTheReason) {
+  StartService();
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  // host-1 goes (as `syctl remove-host` says): its actors have no checkpoint to come back from.
+  ASSERT_TRUE(Admin([](auto r) { r.setRemoveHost("host-1"); }).ok());
+  ASSERT_TRUE(WaitFor([&] { return !trainer_->stops().empty(); }));
+  EXPECT_THAT(trainer_->stops()[0], HasSubstr("recovery impossible"));
+  EXPECT_TRUE(trainer_->rollbacks().empty());
+  std::optional<transport::DecodedMessage> holder;
+  EXPECT_THAT(std::string(Status(holder).getPhase().cStr()), HasSubstr("degraded"));
+}
+
 TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   options_.auto_rebalance = false;  // the admin rebalance moves them here
   StartService();

@@ -159,6 +159,24 @@ TEST(RollbackMailbox, AwaitIsBoundedAndWakesOnPost) {
   EXPECT_TRUE(mailbox.Take().has_value());
 }
 
+TEST(RollbackMailbox, AStopAbortsForGoodWakesAwaitAndKeepsTheFirstReason) {
+  RollbackMailbox mailbox;
+  std::thread stopper([&mailbox] {
+    absl::SleepFor(absl::Milliseconds(50));
+    mailbox.PostStop("recovery impossible: no checkpoint");
+  });
+  EXPECT_TRUE(mailbox.Await(absl::Seconds(30)));
+  stopper.join();
+  EXPECT_TRUE(mailbox.aborted());
+  mailbox.PostStop("a later reason");
+  ASSERT_TRUE(mailbox.stopped().has_value());
+  EXPECT_EQ(*mailbox.stopped(), "recovery impossible: no checkpoint");
+  // A rollback taken afterwards does not lower it: the run is over.
+  ASSERT_TRUE(mailbox.Post(Order(2, 1)).ok());
+  EXPECT_TRUE(mailbox.Take().has_value());
+  EXPECT_TRUE(mailbox.aborted());
+}
+
 // Everything on one host at one epoch (what the table says after host-1's actors moved to host-0).
 class AllOnOneHost : public Placement {
  public:
