@@ -17,6 +17,7 @@ namespace sy::local {
 namespace {
 
 constexpr int kMaxHosts = 64;
+constexpr int kMaxTrainers = 64;
 
 using Setter = std::function<absl::Status(LauncherOptions&, const std::string&)>;
 
@@ -80,7 +81,7 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
   using O = LauncherOptions;
   static const auto* flags = new std::map<std::string, OwnFlag>{
       {"hosts", {"expert hosts (0: one standalone process with every expert in-process)", IntIn(&O::hosts, "hosts", 0, kMaxHosts)}},
-      {"trainers", {"trainer processes (1 when --hosts=0)", IntIn(&O::trainers, "trainers", 1, 64)}},
+      {"trainers", {"trainer processes (1 when --hosts=0)", IntIn(&O::trainers, "trainers", 1, kMaxTrainers)}},
       {"steps", {"global training steps (required)",
                  [](O& o, const std::string& v) {
                    if (!absl::SimpleAtoi(v, &o.steps) || o.steps < 1) return BadValue("steps", v, "an integer >= 1");
@@ -132,6 +133,9 @@ const std::map<std::string, OwnFlag>& OwnFlags() {
       {"kill_trainer_at_step", {"fault test: SIGKILL the last trainer once step K is done; the others replay its "
                                 "micro-batches from the latest checkpoint (0: never)",
                                 Step(&O::kill_trainer_at_step, "kill_trainer_at_step")}},
+      {"kill_trainer_index", {"with --kill_trainer_at_step: the trainer to kill (0: the leader, which the next "
+                              "in line replaces, metrics.jsonl and summary.json included; default -1: the last)",
+                              IntIn(&O::kill_trainer_index, "kill_trainer_index", -1, kMaxTrainers - 1)}},
       {"kill_coordinator_at_step", {"fault test: SIGKILL the coordinator once step K is done and restart it on the "
                                     "same database and endpoint (0: never)",
                                     Step(&O::kill_coordinator_at_step, "kill_coordinator_at_step")}},
@@ -193,6 +197,10 @@ absl::Status CheckShape(const LauncherOptions& o) {
     if (k.step >= o.steps) {
       return absl::InvalidArgumentError(absl::StrCat("--", k.name, "=", k.step, " is not before the last step (--steps=", o.steps, ")"));
     }
+  }
+  if (o.kill_trainer_index >= o.trainers) {
+    return absl::InvalidArgumentError(absl::StrCat("--kill_trainer_index=", o.kill_trainer_index,
+                                                   " names no trainer (--trainers=", o.trainers, ")"));
   }
   if ((o.kill_host_at_step > 0 || o.kill_trainer_at_step > 0) && o.checkpoint_every == 0) {
     return absl::InvalidArgumentError("--kill_host_at_step and --kill_trainer_at_step need --checkpoint_every > 0 "

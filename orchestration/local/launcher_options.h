@@ -39,6 +39,7 @@ struct LauncherOptions {
   // on the same database and endpoint.
   int64_t kill_host_at_step = 0;
   int64_t kill_trainer_at_step = 0;
+  int kill_trainer_index = -1;  // --kill_trainer_index: which trainer it kills (-1: the last)
   int64_t kill_coordinator_at_step = 0;
   // Elasticity (0: never), once trainer 0 reported this step: start one more
   // sy-expert-host (index --hosts; the coordinator moves actors to it), or drain

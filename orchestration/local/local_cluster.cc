@@ -368,7 +368,8 @@ class Cluster {
     }
     if (due(o_.kill_trainer_at_step, trainer_killed_)) {
       if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
-      KillNow(trainers_.back(), "--kill_trainer_at_step", progress_->last_step());
+      KillNow(o_.kill_trainer_index < 0 ? trainers_.back() : trainers_[static_cast<size_t>(o_.kill_trainer_index)],
+              "--kill_trainer_at_step", progress_->last_step());
     }
     if (due(o_.kill_coordinator_at_step, coordinator_killed_)) {
       // What the coordinator counted so far would die with it: keep it for summary.json.

@@ -429,6 +429,15 @@ absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Re
   }
   if (absl::Status s = RefreshTo(order.epoch); !s.ok()) return s;
   const int64_t kept = static_cast<int64_t>(order.step);
+  if (records.writer == nullptr && leader() && !options_.base.workdir.empty()) {
+    // The leader is gone and this trainer leads now: it continues the records the
+    // old leader left, from the restored step on (the replay writes the rest).
+    absl::StatusOr<std::unique_ptr<MetricsWriter>> adopted =
+        MetricsWriter::Adopt(options_.base.workdir + "/metrics.jsonl", kept, &records.throughput);
+    if (!adopted.ok()) return adopted.status();
+    records.writer = *std::move(adopted);
+    SY_LOG(INFO) << id_ << ": now the leader: metrics.jsonl continues after step " << kept;
+  }
   if (records.writer != nullptr) {
     if (absl::Status s = records.writer->DropAfter(kept); !s.ok()) return s;
   }
@@ -463,7 +472,9 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
 
 absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
   const TrainerOptions& o = options_.base;
-  std::unique_ptr<MetricsWriter> writer;
+  RunResult result;
+  Records records;
+  records.result = &result;
   if (leader() && !o.workdir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.workdir, ec);
@@ -472,12 +483,8 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
     }
     absl::StatusOr<std::unique_ptr<MetricsWriter>> w = MetricsWriter::Create(o.workdir + "/metrics.jsonl");
     if (!w.ok()) return w.status();
-    writer = *std::move(w);
+    records.writer = *std::move(w);
   }
-  RunResult result;
-  Records records;
-  records.writer = writer.get();
-  records.result = &result;
   const auto start = std::chrono::steady_clock::now();
   if (options_.resume_step > 0) {
     // The hosts were restored to a checkpoint: start from its dense parameters.
@@ -529,8 +536,8 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
       progress << FormatProgressLine({metrics.step, o.steps, metrics.loss, metrics.val_loss, metrics.tokens_per_s,
                                       SecondsSince(start)})
                << std::endl;
-      if (writer) {
-        if (absl::Status s = writer->Append(metrics); !s.ok()) return s;
+      if (records.writer) {
+        if (absl::Status s = records.writer->Append(metrics); !s.ok()) return s;
       }
       unrecorded.reset();
       continue;

@@ -81,7 +81,7 @@ class DistributedTrainer : public CallGuard {
   absl::StatusOr<RunResult> RunSteps(std::ostream& progress);
   // What Run keeps per step, so a rollback can drop the steps it replays.
   struct Records {
-    MetricsWriter* writer = nullptr;
+    std::unique_ptr<MetricsWriter> writer;  // the leader's (null on the others)
     RunResult* result = nullptr;
     std::map<int64_t, double> throughput;  // step -> tokens/s
   };

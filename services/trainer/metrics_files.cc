@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -73,6 +74,28 @@ absl::StatusOr<std::unique_ptr<MetricsWriter>> MetricsWriter::Create(const std::
   return writer;
 }
 
+absl::StatusOr<std::unique_ptr<MetricsWriter>> MetricsWriter::Adopt(const std::string& path, int64_t step,
+                                                                     std::map<int64_t, double>* tokens_per_s) {
+  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
+  std::ifstream in(path);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    // Lines are StepMetricsJson's: "step" comes first, "tokens_per_s" has a number or null.
+    const size_t at = line.find("{\"step\":");
+    if (at != 0) return absl::DataLossError(absl::StrCat(path, " line ", number, " has no step: ", line));
+    const int64_t line_step = std::atoll(line.c_str() + 8);
+    if (line_step > step) continue;
+    const size_t rate = line.find("\"tokens_per_s\":");
+    if (tokens_per_s != nullptr && rate != std::string::npos) {
+      (*tokens_per_s)[line_step] = std::atof(line.c_str() + rate + 15);
+    }
+    writer->lines_.emplace_back(line_step, line);
+  }
+  if (absl::Status s = writer->DropAfter(step); !s.ok()) return s;
+  return writer;
+}
+
 absl::Status MetricsWriter::Append(const StepMetrics& m) {
   std::string line = StepMetricsJson(m);
   out_ << line << '\n';
@@ -90,6 +113,7 @@ absl::Status MetricsWriter::DropAfter(int64_t step) {
   lines_ = std::move(kept);
   out_.close();
   out_.open(path_, std::ios::out | std::ios::trunc);
+  if (!out_) return absl::DataLossError(absl::StrCat("cannot rewrite metrics file '", path_, "'"));
   for (const auto& line : lines_) out_ << line.second << '\n';
   out_.flush();
   if (!out_) return absl::DataLossError(absl::StrCat("error rewriting metrics file '", path_, "'"));

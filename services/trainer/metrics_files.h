@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,12 @@ class MetricsWriter {
   // Creates or truncates `path`; FailedPrecondition when it cannot be created
   // (missing directory, no permission): retrying will not help.
   static absl::StatusOr<std::unique_ptr<MetricsWriter>> Create(const std::string& path);
+  // Takes over the file another writer (a leader that died) left at `path`: keeps
+  // its lines of steps <= `step` (a missing file counts as empty) and appends after
+  // them. `tokens_per_s` (may be null) gets each kept step's throughput. DataLoss
+  // for a line without a step.
+  static absl::StatusOr<std::unique_ptr<MetricsWriter>> Adopt(const std::string& path, int64_t step,
+                                                              std::map<int64_t, double>* tokens_per_s);
   absl::Status Append(const StepMetrics& m);
   // Rewrites the file with only the lines of steps <= `step` (DataLoss when it cannot).
   absl::Status DropAfter(int64_t step);

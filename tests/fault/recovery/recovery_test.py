@@ -4,7 +4,8 @@ a checkpoint every 10 steps) in which one process is SIGKILLed after step 25.
 
 Host: the coordinator re-places its actors on the survivor, restores the latest
 checkpoint everywhere and rolls the trainers back. Trainer: the survivor replays
-the dead trainer's micro-batches from the latest checkpoint. Coordinator: it is
+the dead trainer's micro-batches from the latest checkpoint; when the dead one was
+the leader (trainer 0), the survivor also takes over metrics.jsonl and summary.json. Coordinator: it is
 restarted on the same database and endpoint and the run goes on. Each run must end
 with exactly the weights of the fault-free run (training is deterministic), one
 line per step in metrics.jsonl, and one recovery in summary.json.
@@ -25,9 +26,10 @@ CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --auto_r
 
 
 class RecoveryTest(ClusterCase):
-    def fault_free_and_killed(self, what):
+    def fault_free_and_killed(self, what, extra=()):
         plain = self.ok("plain_" + what, 2, 2, CHECKPOINTS, steps=STEPS)
-        killed = self.ok("kill_" + what, 2, 2, CHECKPOINTS + ["--kill_%s_at_step=25" % what], steps=STEPS)
+        killed = self.ok("kill_" + what + "".join(extra), 2, 2,
+                         CHECKPOINTS + ["--kill_%s_at_step=25" % what] + list(extra), steps=STEPS)
         # (After step 25, or later when the first checkpoint was still being taken.)
         self.assertRegex(killed.stdout, "--kill_%s_at_step: SIGKILL %s.* after step ([2-3][0-9])" % (what, what))
         self.assertEqual(killed.summary()["param_checksum"], plain.summary()["param_checksum"])
@@ -61,6 +63,14 @@ class RecoveryTest(ClusterCase):
         log = self.coordinator_log(killed)
         self.assertIn("trainer trainer-1 missed heartbeats: failed", log)
         self.assertNotIn("trainer trainer-0 missed heartbeats", log, "trainer 0 finished and said so")
+
+    def test_leader_sigkill_next_trainer_takes_over_and_keeps_the_records(self):
+        killed = self.fault_free_and_killed("trainer", ["--kill_trainer_index=0"])
+        self.assertRegex(killed.stdout, "SIGKILL trainer-0")
+        self.assertIn("trainer trainer-0 missed heartbeats: failed", self.coordinator_log(killed))
+        with open(os.path.join(killed.workdir, "trainer-1.log")) as survivor:
+            self.assertRegex(survivor.read(), r"now the leader: metrics.jsonl continues after step [1-3]0")
+        self.assertEqual(killed.summary()["trainers"], 2)
 
     def test_coordinator_sigkill_restarts_on_its_database(self):
         killed = self.fault_free_and_killed("coordinator")

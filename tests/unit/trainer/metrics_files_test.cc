@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -68,6 +69,39 @@ TEST(MetricsFilesTest, WriterAppendsOneLinePerStep) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
   EXPECT_EQ(text.rfind("{\"step\":1,", 0), 0u);
   EXPECT_NE(text.find("\n{\"step\":3,"), std::string::npos);
+}
+
+TEST(MetricsFilesTest, ANewLeaderAdoptsTheRecordsUpToTheRestoredStep) {
+  const std::string path = ::testing::TempDir() + "/adopted.jsonl";
+  {
+    absl::StatusOr<std::unique_ptr<MetricsWriter>> old_leader = MetricsWriter::Create(path);
+    ASSERT_TRUE(old_leader.ok());
+    StepMetrics m;
+    for (int s = 1; s <= 5; ++s) {
+      m.step = s;
+      m.tokens_per_s = 100.0 * s;
+      ASSERT_TRUE((*old_leader)->Append(m).ok());
+    }
+  }
+  std::map<int64_t, double> rates;
+  absl::StatusOr<std::unique_ptr<MetricsWriter>> adopted = MetricsWriter::Adopt(path, 3, &rates);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(rates, (std::map<int64_t, double>{{1, 100}, {2, 200}, {3, 300}}));
+  StepMetrics replayed;
+  replayed.step = 4;
+  ASSERT_TRUE((*adopted)->Append(replayed).ok());
+  const std::string text = ReadAll(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4);
+  EXPECT_NE(text.find("\n{\"step\":3,"), std::string::npos);
+  EXPECT_NE(text.find("\n{\"step\":4,\"loss\":0,"), std::string::npos);
+  EXPECT_EQ(text.find("\"tokens_per_s\":500"), std::string::npos);  // step 5 was dropped
+  // A leader that died before writing anything: the new one starts the file.
+  EXPECT_TRUE(MetricsWriter::Adopt(::testing::TempDir() + "/never_written.jsonl", 2, nullptr).ok());
+  // A line that is not a step record: refused, the file left as it was.
+  { std::ofstream(path, std::ios::app) << "garbage\n"; }
+  const std::string before = ReadAll(path);
+  EXPECT_EQ(MetricsWriter::Adopt(path, 3, nullptr).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadAll(path), before);
 }
 
 TEST(MetricsFilesTest, UncreatableFilesAreFailedPrecondition) {
