@@ -46,8 +46,9 @@ Clock::time_point After(double seconds) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-// Copies trainer 0's progress lines ("step 12/300 | ...") from its log to `out`
+// Copies the leader's progress lines ("step 12/300 | ...") from its log to `out`
 // as the log grows: one updating line on a terminal, one line per step otherwise.
+// The leader is trainer 0 until it dies; then the next in line (Follow).
 class ProgressEcho {
  public:
   ProgressEcho(std::string log_path, std::ostream& out)
@@ -75,6 +76,13 @@ class ProgressEcho {
 
   // The step of the newest progress line (0 before any; lower again after a rollback).
   int64_t last_step() const { return last_step_; }
+
+  // Echoes another trainer's log from its start (it prints progress once it leads).
+  void Follow(std::string log_path) {
+    Pump();
+    log_path_ = std::move(log_path);
+    offset_ = 0;
+  }
 
   void Finish() {
     Pump();
@@ -368,8 +376,9 @@ class Cluster {
     }
     if (due(o_.kill_trainer_at_step, trainer_killed_)) {
       if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
-      KillNow(o_.kill_trainer_index < 0 ? trainers_.back() : trainers_[static_cast<size_t>(o_.kill_trainer_index)],
-              "--kill_trainer_at_step", progress_->last_step());
+      const size_t victim = o_.kill_trainer_index < 0 ? trainers_.size() - 1 : static_cast<size_t>(o_.kill_trainer_index);
+      KillNow(trainers_[victim], "--kill_trainer_at_step", progress_->last_step());
+      if (victim == 0) progress_->Follow(trainers_[1].log_path());  // trainer 1 leads from the rollback on
     }
     if (due(o_.kill_coordinator_at_step, coordinator_killed_)) {
       // What the coordinator counted so far would die with it: keep it for summary.json.

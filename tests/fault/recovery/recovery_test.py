@@ -71,6 +71,8 @@ class RecoveryTest(ClusterCase):
         with open(os.path.join(killed.workdir, "trainer-1.log")) as survivor:
             self.assertRegex(survivor.read(), r"now the leader: metrics.jsonl continues after step [1-3]0")
         self.assertEqual(killed.summary()["trainers"], 2)
+        # sy-local echoes the new leader's progress to the end.
+        self.assertIn("step %d/%d" % (STEPS, STEPS), killed.stdout)
 
     def test_coordinator_sigkill_restarts_on_its_database(self):
         killed = self.fault_free_and_killed("coordinator")
