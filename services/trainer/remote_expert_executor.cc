@@ -52,99 +52,93 @@ uint64_t RemoteExpertExecutor::TakeBytesSent() {
   return b;
 }
 
-absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucket> buckets) {
-  const int C = config_.d_model;
-  std::vector<OutgoingCall> calls;
-  std::vector<const gpu::ExpertBucket*> sent;
-  for (const gpu::ExpertBucket& b : buckets) {
-    if (b.rows == 0) continue;
-    const int host = placement_->HostOfExpertMicroBatch(call.layer, b.expert, call.micro_batch);
-    const int64_t n = int64_t{b.rows} * C;
-    host_.resize(static_cast<size_t>(n));
-    if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.in, n * sizeof(float)); !s.ok()) return s;
-    OutgoingCall& c = calls.emplace_back();
-    c.to = {peers_->Peer(host), transport::Route::kConnected};
-    c.route = [this, layer = call.layer, expert = b.expert, micro_batch = call.micro_batch] {
-      return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
-                                transport::Route::kConnected};
-    };
-    c.what = Where(call, b.expert, host, "forward");
-    auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_FORWARD);
-    env.setPlacementEpoch(placement_->epoch());
-    auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
-    SetBucket(body.initBucket(), call, b.expert);
-    body.setTokenCount(static_cast<uint32_t>(b.rows));
-    body.setDModel(static_cast<uint32_t>(C));
-    body.setVersion(call.training ? static_cast<uint64_t>(call.step - 1) : eval_version_);
-    body.setTraining(call.training);
-    body.setDropoutSeed(call.seed);
-    transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, wire_,
-                         {static_cast<uint64_t>(b.rows), static_cast<uint64_t>(C)});
-    c.data.push_back(EncodeFloats(host_.data(), n, wire_));
-    bytes_sent_ += CallBytes(c);
-    sent.push_back(&b);
-  }
+absl::StatusOr<proto::Envelope::Builder> RemoteExpertExecutor::AddBucketCall(
+    const gpu::ExpertCall& call, int expert, int rows, const float* device_rows, proto::MessageKind kind,
+    const char* what, std::vector<OutgoingCall>* calls) {
+  const int64_t n = int64_t{rows} * config_.d_model;
+  host_.resize(static_cast<size_t>(n));
+  if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), device_rows, n * sizeof(float)); !s.ok()) return s;
+  const int host = placement_->HostOfExpertMicroBatch(call.layer, expert, call.micro_batch);
+  OutgoingCall& c = calls->emplace_back();
+  c.to = {peers_->Peer(host), transport::Route::kConnected};
+  c.route = [this, layer = call.layer, expert, micro_batch = call.micro_batch] {
+    return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
+                              transport::Route::kConnected};
+  };
+  c.what = Where(call, expert, host, what);
+  c.data.push_back(EncodeFloats(host_.data(), n, wire_));
+  auto env = InitEnvelope(*c.header, kind);
+  env.setPlacementEpoch(placement_->epoch());
+  return env;
+}
+
+void RemoteExpertExecutor::FinishBucketCall(proto::Envelope::Builder env, int rows, const char* tensor,
+                                            proto::TensorRole role, OutgoingCall& c) {
+  transport::SetTensor(env.initTensors(1)[0], tensor, role, wire_,
+                       {static_cast<uint64_t>(rows), static_cast<uint64_t>(config_.d_model)});
+  bytes_sent_ += CallBytes(c);
+}
+
+absl::Status RemoteExpertExecutor::SendAndReceive(std::vector<OutgoingCall>& calls,
+                                                  const std::vector<std::pair<int, float*>>& into,
+                                                  const char* tensor) {
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].ok()) return replies[i].status();
     const transport::DecodedMessage& r = *replies[i];
-    const int64_t n = int64_t{sent[i]->rows} * C;
+    const int64_t n = int64_t{into[i].first} * config_.d_model;
     auto tensors = r.envelope().getTensors();
-    if (tensors.size() != 1) return absl::InternalError(absl::StrCat(calls[i].what, ": reply without outputs"));
+    if (tensors.size() != 1) return absl::InternalError(absl::StrCat(calls[i].what, ": reply without ", tensor));
     host_.resize(static_cast<size_t>(n));
     if (absl::Status s = DecodeFloats(r.data(0), tensors[0].getDtype(), n, host_.data()); !s.ok()) {
       return absl::InternalError(absl::StrCat(calls[i].what, ": ", s.message()));
     }
-    if (absl::Status s = backend_->CopyHostToDevice(sent[i]->out, host_.data(), n * sizeof(float)); !s.ok()) return s;
+    if (absl::Status s = backend_->CopyHostToDevice(into[i].second, host_.data(), n * sizeof(float)); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }
 
-absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
-                                            absl::Span<const gpu::ExpertBucketGrad> buckets) {
-  const int C = config_.d_model;
+absl::Status RemoteExpertExecutor::Forward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucket> buckets) {
   std::vector<OutgoingCall> calls;
-  std::vector<const gpu::ExpertBucketGrad*> sent;
-  for (const gpu::ExpertBucketGrad& b : buckets) {
+  std::vector<std::pair<int, float*>> into;  // (rows, device outputs) of each call
+  for (const gpu::ExpertBucket& b : buckets) {
     if (b.rows == 0) continue;
-    const int host = placement_->HostOfExpertMicroBatch(call.layer, b.expert, call.micro_batch);
-    const int64_t n = int64_t{b.rows} * C;
-    host_.resize(static_cast<size_t>(n));
-    if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), b.dout, n * sizeof(float)); !s.ok()) return s;
-    OutgoingCall& c = calls.emplace_back();
-    c.to = {peers_->Peer(host), transport::Route::kConnected};
-    c.route = [this, layer = call.layer, expert = b.expert, micro_batch = call.micro_batch] {
-      return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
-                                transport::Route::kConnected};
-    };
-    c.what = Where(call, b.expert, host, "backward");
-    auto env = InitEnvelope(*c.header, proto::MessageKind::EXPERT_BACKWARD);
-    env.setPlacementEpoch(placement_->epoch());
-    auto body = env.initBody().initAs<proto::expert::ExpertBackwardRequest>();
+    absl::StatusOr<proto::Envelope::Builder> env =
+        AddBucketCall(call, b.expert, b.rows, b.in, proto::MessageKind::EXPERT_FORWARD, "forward", &calls);
+    if (!env.ok()) return env.status();
+    auto body = env->initBody().initAs<proto::expert::ExpertForwardRequest>();
     SetBucket(body.initBucket(), call, b.expert);
     body.setTokenCount(static_cast<uint32_t>(b.rows));
-    body.setDModel(static_cast<uint32_t>(C));
+    body.setDModel(static_cast<uint32_t>(config_.d_model));
+    body.setVersion(call.training ? static_cast<uint64_t>(call.step - 1) : eval_version_);
+    body.setTraining(call.training);
+    body.setDropoutSeed(call.seed);
+    FinishBucketCall(*env, b.rows, "activations", proto::TensorRole::ACTIVATIONS, calls.back());
+    into.emplace_back(b.rows, b.out);
+  }
+  return SendAndReceive(calls, into, "outputs");
+}
+
+absl::Status RemoteExpertExecutor::Backward(const gpu::ExpertCall& call,
+                                            absl::Span<const gpu::ExpertBucketGrad> buckets) {
+  std::vector<OutgoingCall> calls;
+  std::vector<std::pair<int, float*>> into;  // (rows, device input gradients) of each call
+  for (const gpu::ExpertBucketGrad& b : buckets) {
+    if (b.rows == 0) continue;
+    absl::StatusOr<proto::Envelope::Builder> env =
+        AddBucketCall(call, b.expert, b.rows, b.dout, proto::MessageKind::EXPERT_BACKWARD, "backward", &calls);
+    if (!env.ok()) return env.status();
+    auto body = env->initBody().initAs<proto::expert::ExpertBackwardRequest>();
+    SetBucket(body.initBucket(), call, b.expert);
+    body.setTokenCount(static_cast<uint32_t>(b.rows));
+    body.setDModel(static_cast<uint32_t>(config_.d_model));
     body.setVersion(static_cast<uint64_t>(call.step - 1));
-    transport::SetTensor(env.initTensors(1)[0], "outputGrad", proto::TensorRole::OUTPUT_GRAD, wire_,
-                         {static_cast<uint64_t>(b.rows), static_cast<uint64_t>(C)});
-    c.data.push_back(EncodeFloats(host_.data(), n, wire_));
-    bytes_sent_ += CallBytes(c);
-    sent.push_back(&b);
+    FinishBucketCall(*env, b.rows, "outputGrad", proto::TensorRole::OUTPUT_GRAD, calls.back());
+    into.emplace_back(b.rows, b.din);
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
-  for (size_t i = 0; i < replies.size(); ++i) {
-    if (!replies[i].ok()) return replies[i].status();
-    const transport::DecodedMessage& r = *replies[i];
-    const int64_t n = int64_t{sent[i]->rows} * C;
-    auto tensors = r.envelope().getTensors();
-    if (tensors.size() != 1) return absl::InternalError(absl::StrCat(calls[i].what, ": reply without inputGrad"));
-    host_.resize(static_cast<size_t>(n));
-    if (absl::Status s = DecodeFloats(r.data(0), tensors[0].getDtype(), n, host_.data()); !s.ok()) {
-      return absl::InternalError(absl::StrCat(calls[i].what, ": ", s.message()));
-    }
-    if (absl::Status s = backend_->CopyHostToDevice(sent[i]->din, host_.data(), n * sizeof(float)); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return SendAndReceive(calls, into, "inputGrad");
 }
 
 }  // namespace sy::trainer

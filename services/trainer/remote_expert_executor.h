@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -50,6 +51,18 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   absl::Status Backward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucketGrad> buckets) override;
 
  private:
+  // Appends the call of one bucket (rows copied from the device and encoded as its
+  // tensor frame) to the replica serving the call's micro-batch; returns its
+  // envelope for the body. FinishBucketCall describes the frame and counts the bytes.
+  absl::StatusOr<proto::Envelope::Builder> AddBucketCall(const gpu::ExpertCall& call, int expert, int rows,
+                                                         const float* device_rows, proto::MessageKind kind,
+                                                         const char* what, std::vector<OutgoingCall>* calls);
+  void FinishBucketCall(proto::Envelope::Builder env, int rows, const char* tensor, proto::TensorRole role,
+                        OutgoingCall& c);
+  // Sends every call and copies each reply's one tensor (rows x d_model) to its device pointer.
+  absl::Status SendAndReceive(std::vector<OutgoingCall>& calls, const std::vector<std::pair<int, float*>>& into,
+                              const char* tensor);
+
   gpu::ModelConfig config_;
   gpu::Backend* backend_;
   transport::RpcNode* rpc_;
