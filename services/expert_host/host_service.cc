@@ -416,6 +416,12 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch,
   return absl::OkStatus();
 }
 
+absl::Status HostService::CheckMicroBatch(uint32_t micro_batch) const {
+  if (micro_batch < static_cast<uint32_t>(config_.micro_batches)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("micro-batch ", micro_batch, " outside [0, ", config_.micro_batches, ")"));
+}
+
 void HostService::NoteStep(uint64_t step) {
   uint64_t seen = highest_step_seen_.load();
   while (step > seen) {
@@ -440,10 +446,7 @@ absl::Status HostService::HandleForward(const transport::DecodedMessage& request
     return absl::InvalidArgumentError(
         absl::StrCat("training forward of step ", m.step, " must expect version step-1, not ", m.version));
   }
-  if (bucket.getMicroBatch() >= static_cast<uint32_t>(config_.micro_batches)) {
-    return absl::InvalidArgumentError(absl::StrCat("micro-batch ", bucket.getMicroBatch(), " outside [0, ",
-                                                   config_.micro_batches, ")"));
-  }
+  if (absl::Status s = CheckMicroBatch(bucket.getMicroBatch()); !s.ok()) return s;
   auto values = BucketFrame(request, body->getTokenCount(), body->getDModel(), &m.dtype);
   if (!values.ok()) return values.status();
   m.micro_batch = bucket.getMicroBatch();
@@ -470,10 +473,7 @@ absl::Status HostService::HandleBackward(const transport::DecodedMessage& reques
     return absl::InvalidArgumentError(
         absl::StrCat("backward of step ", m.step, " must expect version step-1, not ", m.version));
   }
-  if (bucket.getMicroBatch() >= static_cast<uint32_t>(config_.micro_batches)) {
-    return absl::InvalidArgumentError(absl::StrCat("micro-batch ", bucket.getMicroBatch(), " outside [0, ",
-                                                   config_.micro_batches, ")"));
-  }
+  if (absl::Status s = CheckMicroBatch(bucket.getMicroBatch()); !s.ok()) return s;
   auto values = BucketFrame(request, body->getTokenCount(), body->getDModel(), &m.dtype);
   if (!values.ok()) return values.status();
   m.micro_batch = bucket.getMicroBatch();
@@ -700,10 +700,8 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
   m.step = body->getStep();
   m.sender = body->getSender().cStr();
   for (unsigned i = 0; i < mbs.size(); ++i) {
-    if (mbs[i] >= static_cast<uint32_t>(config_.micro_batches) || (i > 0 && mbs[i] <= mbs[i - 1])) {
-      return absl::InvalidArgumentError(absl::StrCat("replica gradients: micro-batches must ascend within [0, ",
-                                                     config_.micro_batches, ")"));
-    }
+    if (absl::Status s = CheckMicroBatch(mbs[i]); !s.ok()) return s;
+    if (i > 0 && mbs[i] <= mbs[i - 1]) return absl::InvalidArgumentError("replica gradients: micro-batches must ascend");
     if (tensors[i].getDtype() != proto::DType::F32 || tensors[i].getShape().size() != 1 ||
         tensors[i].getShape()[0] != static_cast<uint64_t>(size)) {
       return absl::InvalidArgumentError(absl::StrCat("replica gradients of ", key->ToString(),

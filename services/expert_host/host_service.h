@@ -135,6 +135,8 @@ class HostService {
   absl::StatusOr<std::vector<float>> BucketFrame(const transport::DecodedMessage& request, uint32_t rows,
                                                  uint32_t d_model, proto::DType* dtype) const;
   void NoteStep(uint64_t step);
+  // InvalidArgument unless micro_batch < M.
+  absl::Status CheckMicroBatch(uint32_t micro_batch) const;
 
   HostConfig config_;
   gpu::Backend* backend_;
