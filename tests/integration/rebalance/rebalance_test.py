@@ -9,7 +9,7 @@ max/mean host load of the last 10 steps, counted with the placement of each step
 must be below the first 10 steps' and within the threshold. With one Switch layer over 4
 hosts the hottest expert is too hot for any one host: it is replicated, the replicas stay
 bit-identical (the leader compares them at the end) and the weights again equal the run
-without rebalancing.
+without rebalancing, also when a host is SIGKILLed after the replicas were made.
 
 --lr=1e-3 (instead of the tiny model's 1e-2) keeps the early routing from collapsing
 onto whichever expert the first updates favour, so the skew, not noise, sets the load.
@@ -85,6 +85,15 @@ class RebalanceTest(ClusterCase):
                          r"automatic rebalance at checkpoint .* moves \([1-9][0-9]* of them replicas\)")
         hosts = "".join(self.read_log(replicated, "host-%d.log" % h) for h in range(4))
         self.assertRegex(hosts, r"is replicated: its gradient contributions are exchanged with host-[0-9]")
+
+        # A host SIGKILLed after the replicas were made: its actors (replicas included) are
+        # re-placed and restored, the trainers replay, and the weights are still the same.
+        killed = self.ok("replicated_killed", 4, 2, SKEWED + one_layer + ["--kill_host_at_step=35"], steps=STEPS)
+        self.assertGreater(killed.summary()["replications"], 0, killed.describe())
+        self.assertEqual(killed.summary()["recoveries"], 1)
+        self.assertEqual(killed.summary()["replica_mismatches"], 0)
+        self.assertEqual(killed.summary()["param_checksum"], fixed.summary()["param_checksum"])
+        self.assertEqual([s["loss"] for s in killed.steps()], [s["loss"] for s in fixed.steps()])
 
     def read_log(self, run, name):
         with open(os.path.join(run.workdir, name)) as f:
