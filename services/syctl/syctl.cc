@@ -31,7 +31,7 @@ struct CommandHelp {
 const std::map<std::string, CommandHelp>& Commands() {
   static const auto* commands = new std::map<std::string, CommandHelp>{
       {"status", {"status", "Cluster summary: phase, step, placement epoch, hosts, trainers, last checkpoint, load balance."}},
-      {"hosts", {"hosts", "Every host and trainer: alive, draining, actors, load, step, device, endpoint."}},
+      {"hosts", {"hosts", "Every host and trainer: state (alive, draining, left when gone after finishing or a drain, failed), actors, load, step, device, endpoint."}},
       {"experts", {"experts", "Every expert: the hosts serving it, tokens in the last step, moving load."}},
       {"checkpoint", {"checkpoint now | list | restore K",
                       "now: take a checkpoint at the current step boundary (prints its id);\n"
@@ -222,7 +222,9 @@ void PrintHosts(capnp::List<proto::admin::HostInfo>::Reader hosts, bool json, st
   }
   Table t({"NODE", "ROLE", "STATE", "ACTORS", "LOAD", "STEP", "DEVICE", "ENDPOINT", "LAST HEARTBEAT (UTC)"});
   for (auto h : hosts) {
-    const std::string state = !h.getAlive() ? "failed" : h.getDraining() ? "draining" : "alive";
+    // A node gone after saying it was done (a trainer that finished, a drained host) left; else it failed.
+    const std::string state = !h.getAlive() ? (h.getDraining() ? "left" : "failed")
+                                            : h.getDraining() ? "draining" : "alive";
     const bool host = h.getRole() == proto::coordinator::Role::EXPERT_HOST;
     t.AddRow({h.getNodeId().cStr(), RoleName(h.getRole()), state, host ? absl::StrCat(h.getActorCount()) : "-",
               host ? FormatFixed(h.getLoad(), 1) : "-", absl::StrCat(h.getStep()),

@@ -181,6 +181,12 @@ TEST_F(SyctlIntegrationTest, StatusHostsAndExpertsAsTablesAndJson) {
   }
   EXPECT_THAT(Syctl({"status", "--json"}).out, HasSubstr("\"placement_ready\":true"));
   EXPECT_THAT(Syctl({"experts", "--json"}).out, HasSubstr("{\"expert\":\"L0E0\",\"layer\":0,\"index\":0,\"hosts\":[\"host-0\"]"));
+  // A trainer that said it finished has left; a host removed by an operator has failed.
+  ASSERT_TRUE(trainer_->Heartbeat(9, /*finished=*/true).ok());
+  ASSERT_EQ(Syctl({"remove", "host-1"}).exit_code, 0);
+  Result after = Syctl({"hosts"});
+  EXPECT_THAT(after.out, HasSubstr("trainer-0  trainer  left"));
+  EXPECT_THAT(after.out, HasSubstr("host-1     host     failed"));
 }
 
 TEST_F(SyctlIntegrationTest, CheckpointNowListAndRestore) {

@@ -329,12 +329,13 @@ absl::Status FakeTrainer::Register() {
   return rpc_->Call(kToCoordinator, b, {}, Deadline()).status();
 }
 
-absl::StatusOr<bool> FakeTrainer::Heartbeat(uint64_t step) {
+absl::StatusOr<bool> FakeTrainer::Heartbeat(uint64_t step, bool finished) {
   capnp::MallocMessageBuilder b;
   auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(id_);
   req.setIncarnation(1);
   req.setStep(step);
+  req.setDraining(finished);
   auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
   if (!reply.ok()) return reply.status();
   auto body = reply->Body<proto::coordinator::HeartbeatReply>();

@@ -93,7 +93,8 @@ class FakeTrainer {
   static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator);
   ~FakeTrainer();
   absl::Status Register();
-  absl::StatusOr<bool> Heartbeat(uint64_t step);
+  // finished: the last heartbeat of a trainer that is done (it leaves).
+  absl::StatusOr<bool> Heartbeat(uint64_t step, bool finished = false);
   absl::Status ReportLoad(uint64_t step, const std::vector<ExpertTokens>& loads);
   // Epoch of the table a placement query got back (0: the reply held no table).
   absl::StatusOr<uint64_t> PlacementTableEpoch();
