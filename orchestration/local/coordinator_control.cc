@@ -100,7 +100,11 @@ absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step,
         if (s.getLatestCheckpointStep() >= step) return absl::OkStatus();
         seen = absl::StrCat("checkpoint ", s.getLatestCheckpoint(), " at step ", s.getLatestCheckpointStep());
       }
-      if (s.getCheckpointInProgress() != 0 && s.getCheckpointInProgressStep() > step) {
+      // Given up: a later one is being taken, or the hosts are past the step and none is
+      // (the coordinator asks for the next boundary at once, unless training is over).
+      const bool taking = s.getCheckpointInProgress() != 0;
+      if ((taking && s.getCheckpointInProgressStep() > step) ||
+          (!taking && s.getStep() >= step && std::string(s.getPhase().cStr()) == "training")) {
         return absl::NotFoundError(absl::StrCat("the checkpoint at step ", step, " was not committed (newest: ",
                                                 seen, ")"));
       }

@@ -37,7 +37,7 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
 
 // Waits until the coordinator at `endpoint` has committed a checkpoint at `step` or
 // later (the last automatic one of a run, taken after the trainers finished).
-// NotFound when the coordinator gave that one up (it is taking a later one);
+// NotFound when the coordinator gave that one up (it is taking a later one, or none though the hosts are past it);
 // DeadlineExceeded after `timeout`. Both name the newest checkpoint it saw.
 absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout);
 

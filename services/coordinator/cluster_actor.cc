@@ -219,6 +219,10 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   if (!outcome.ok()) return request.responder.Fail(outcome.status());
   SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
                << (outcome->restarted ? " (restarted)" : "");
+  if (role == NodeRole::kTrainer && finished_at_step_) {
+    finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
+    MaybeAutoCheckpoint();
+  }
 
   if (role == NodeRole::kHost) {
     auto known = endpoints_.find(id);
@@ -291,8 +295,17 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
   const NodeInfo* node = membership_.Find(id);
   if (node != nullptr && node->role == NodeRole::kTrainer && node->draining) {
     // A trainer's last heartbeat says it finished: it leaves, it did not fail.
+    const uint64_t finished = node->step;
     membership_.MarkFailed(id);
-    SY_LOG(INFO) << "trainer " << id << " finished at step " << node->step << " and left";
+    SY_LOG(INFO) << "trainer " << id << " finished at step " << finished << " and left";
+    if (membership_.AliveCount(NodeRole::kTrainer) == 0) {
+      // Training is over: the hosts stay at this step, so a later checkpoint would wait in vain.
+      finished_at_step_ = finished;
+      if (checkpoint_in_progress_ != 0 && checkpoint_in_progress_step_ > finished) {
+        AbortCheckpointInProgress(absl::StrCat("every trainer finished at step ", finished, ": step ",
+                                               checkpoint_in_progress_step_, " will not come"));
+      }
+    }
     return;
   }
   const uint64_t step = membership_.MaxStep(NodeRole::kHost);
@@ -520,6 +533,7 @@ void ClusterActor::MaybeAutoCheckpoint() {
                     << kHostSnapshotsKept << " snapshots";
     target = oldest_kept;
   }
+  if (finished_at_step_ && target > *finished_at_step_) return;  // training is over before that step
   auto_checkpoint_target_ = target;
   StartCheckpoint(target);
 }

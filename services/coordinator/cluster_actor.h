@@ -179,6 +179,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // Hosts that registered while no actors could move (no checkpoint yet, or a
   // recovery under way): they get their share at the next committed checkpoint.
   std::set<std::string> hosts_waiting_to_join_;
+  // The step every trainer finished at, once the last one left (a trainer that
+  // registers again clears it): no automatic checkpoint is asked for beyond it.
+  std::optional<uint64_t> finished_at_step_;
 };
 
 }  // namespace sy::coordinator

@@ -1,6 +1,8 @@
 // An expert host's process-level wiring (see host_process.h).
 #include "services/expert_host/host_process.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -16,6 +18,19 @@ namespace sy::expert_host {
 std::string BindSpelling(const std::string& endpoint) {
   if (absl::EndsWith(endpoint, ":0")) return endpoint.substr(0, endpoint.size() - 1) + "*";
   return endpoint;
+}
+
+absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const std::string& advertise_host,
+                                               const std::string& hostname) {
+  if (!absl::StartsWith(bound, "tcp://")) return bound;
+  const size_t colon = bound.rfind(':');
+  if (colon == std::string::npos || colon < 6 || colon + 1 == bound.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("endpoint ", bound, " has no port"));
+  }
+  const std::string address = bound.substr(6, colon - 6), port = bound.substr(colon + 1);
+  std::string name = advertise_host;
+  if (name.empty()) name = address == "0.0.0.0" || address == "*" ? hostname : address;
+  return absl::StrCat("tcp://", name, ":", port);
 }
 
 absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint) {
@@ -72,7 +87,11 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
   if (!zt.ok()) return zt.status();
   absl::StatusOr<std::string> bound = (*zt)->Bind(BindSpelling(options.listen));
   if (!bound.ok()) return bound.status();
-  p->endpoint_ = *bound;
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof(hostname) - 1) != 0) std::snprintf(hostname, sizeof(hostname), "localhost");
+  absl::StatusOr<std::string> advertised = AdvertisedEndpoint(*bound, options.advertise_host, hostname);
+  if (!advertised.ok()) return advertised.status();
+  p->endpoint_ = *advertised;
   absl::StatusOr<std::unique_ptr<transport::Transport>> transport =
       transport::WithFaultsFromFlag(*std::move(zt), options.faults);
   if (!transport.ok()) return transport.status();
@@ -106,7 +125,8 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
     p->coordinator_ = *std::move(joined);
     p->service_->set_coordinator_link(p->coordinator_.get());
   }
-  SY_LOG(INFO) << "expert host " << options.host_index << " serving on " << p->endpoint_
+  SY_LOG(INFO) << "expert host " << options.host_index << " serving on " << *bound
+               << (*bound != p->endpoint_ ? absl::StrCat(", reached at ", p->endpoint_) : std::string())
                << (p->exporter_ ? absl::StrCat(", metrics on port ", p->exporter_->port()) : std::string());
   return p;
 }

@@ -49,6 +49,13 @@ class HostProcess {
 // "tcp://HOST:0" -> "tcp://HOST:*" (ZeroMQ's spelling of "any free port").
 std::string BindSpelling(const std::string& endpoint);
 
+// Where others reach a host bound at `bound` (e.g. "tcp://0.0.0.0:5555"): the same
+// port on `advertise_host`, else on the bound address, or on `hostname` when that
+// is a wildcard (0.0.0.0, *). Other transports (inproc, ipc) are returned as bound.
+// InvalidArgument when a tcp endpoint has no port.
+absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const std::string& advertise_host,
+                                               const std::string& hostname);
+
 // Writes `endpoint` and a newline to `path` atomically (temporary file + rename).
 absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint);
 

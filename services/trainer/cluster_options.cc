@@ -115,6 +115,7 @@ absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& arg
   HostOptions o;
   const std::map<std::string, Setter> ours = {
       {"listen", TextSetter(&o.listen)},
+      {"advertise_host", TextSetter(&o.advertise_host)},
       {"ready_file", TextSetter(&o.ready_file)},
       {"host_index", IntSetter("host_index", &o.host_index, 0)},
       {"num_hosts", IntSetter("num_hosts", &o.num_hosts, 1)},
@@ -138,6 +139,9 @@ absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& arg
   }
   if (o.metrics_port > 65535) return BadValue("metrics_port", std::to_string(o.metrics_port), "-1..65535");
   if (o.listen.empty()) return absl::InvalidArgumentError("--listen needs an endpoint, e.g. tcp://127.0.0.1:0");
+  if (o.advertise_host.find_first_of(":/ ") != std::string::npos) {
+    return BadValue("advertise_host", o.advertise_host, "a host name or IPv4 address (no scheme, no port)");
+  }
   return o;
 }
 
@@ -159,12 +163,15 @@ std::string ClusterTrainerHelpText() {
 
 std::string HostHelpText() {
   return "usage: sy-expert-host --listen=tcp://127.0.0.1:0 --ready_file=PATH --host_index=i --num_hosts=H\n"
-         "         [--device=cpu|cuda:N] [--threads=N] [--step_timeout_s=60] [--metrics_port=-1]\n"
+         "         [--advertise_host=NAME] [--device=cpu|cuda:N] [--threads=N] [--step_timeout_s=60]\n"
+         "         [--metrics_port=-1]\n"
          "         [--faults=SPEC] [--coordinator=EP] [--checkpoint_every=N] [--fail_checkpoint_at_step=S]\n"
          "         [--log_level=info]\n"
          "         [model/training flags of sy-trainer]\n"
          "Serves the experts and dense parameter shards this host owns under the static placement;\n"
-         "writes the bound endpoint to --ready_file; runs until SIGTERM/SIGINT.\n";
+         "writes the bound endpoint to --ready_file; runs until SIGTERM/SIGINT. Others reach it at\n"
+         "tcp://NAME:PORT, NAME = --advertise_host, or the --listen address (this machine's hostname\n"
+         "when listening on all interfaces); that endpoint is registered with the coordinator.\n";
 }
 
 }  // namespace sy::trainer

@@ -36,6 +36,10 @@ absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vect
 struct HostOptions {
   TrainerOptions model;               // model/training flags (--data and --steps not needed)
   std::string listen = "tcp://127.0.0.1:0";  // port 0: a free port
+  // The name other machines reach this host at, registered with the coordinator and
+  // written to --ready_file ("" = the --listen address, or this machine's hostname
+  // when listening on all interfaces, e.g. tcp://0.0.0.0:5555).
+  std::string advertise_host;
   std::string ready_file;             // the bound endpoint is written here (tmp + rename)
   int host_index = 0;
   int num_hosts = 1;

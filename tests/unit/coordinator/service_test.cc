@@ -286,6 +286,27 @@ TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
   EXPECT_EQ(CheckpointSteps(), (std::vector<uint64_t>{5, 10, 15, 20, 35, 40, 45, 50}));
 }
 
+TEST_F(ServiceTest, NoCheckpointWaitsForAStepAfterEveryTrainerFinished) {
+  options_.checkpoint_every = 5;
+  StartService();
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  Heartbeater beats({h0_.get(), h1_.get()}, {});
+  beats.step = 12;
+  auto in_progress_step = [&] {
+    std::optional<transport::DecodedMessage> holder;
+    return Status(holder).getCheckpointInProgressStep();
+  };
+  // 5 and 10 are taken; 15 is asked for ahead of the hosts.
+  ASSERT_TRUE(WaitFor([&] { return in_progress_step() == 15; }));
+  EXPECT_EQ(CheckpointSteps(), (std::vector<uint64_t>{5, 10}));
+  // The only trainer says it finished at step 12: step 15 will never come.
+  ASSERT_TRUE(trainer_->Heartbeat(12, /*finished=*/true).ok());
+  ASSERT_TRUE(WaitFor([&] { return in_progress_step() == 0; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(in_progress_step(), 0u);  // and none after it
+  EXPECT_EQ(CheckpointSteps(), (std::vector<uint64_t>{5, 10}));
+}
+
 TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   options_.heartbeat_timeout = absl::Milliseconds(400);
   StartService();

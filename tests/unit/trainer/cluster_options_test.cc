@@ -51,6 +51,14 @@ TEST(ClusterOptionsTest, HostNeedsNoDataAndChecksItsFlags) {
   EXPECT_FALSE(ParseHostOptions({"--host_index=2", "--num_hosts=2"}).ok());
   EXPECT_FALSE(ParseHostOptions({"--step_timeout_s=0"}).ok());
   EXPECT_FALSE(ParseHostOptions({"--nonsense=1"}).ok());
+  auto advertised = ParseHostOptions({"--listen=tcp://0.0.0.0:5555", "--advertise_host=host-0"});
+  ASSERT_TRUE(advertised.ok()) << advertised.status();
+  EXPECT_EQ(advertised->advertise_host, "host-0");
+  for (const char* bad : {"tcp://host-0", "host-0:5555", "a b"}) {
+    EXPECT_EQ(ParseHostOptions({std::string("--advertise_host=") + bad}).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 }  // namespace
