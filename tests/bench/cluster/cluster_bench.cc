@@ -11,22 +11,19 @@
 
 #include <atomic>
 #include <optional>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/base/philox.h"
 #include "orchestration/local/launcher_options.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
 #include "services/trainer/model_options.h"
 #include "services/trainer/options.h"
+#include "tests/bench/cluster/bench_args.h"
 
 namespace {
 
@@ -43,50 +40,23 @@ struct Measured {
   std::optional<double> bytes_per_token;
 };
 
-// A deterministic English-like corpus (words drawn with a counter-based RNG), for runs without --data.
-void WriteCorpus(const std::string& path) {
-  const std::vector<std::string> words = {"the", "of", "and", "to", "in", "is", "that", "it", "was", "for", "on",
-                                          "are", "with", "they", "be", "this", "from", "have", "or", "by", "one",
-                                          "had", "not", "but", "what", "all", "were", "when", "we", "there", "can",
-                                          "expert", "router", "token", "switch", "layer", "capacity", "gradient"};
-  const sy::CounterRng rng(7, sy::RngStream::kData);
-  std::ofstream out(path);
-  for (uint64_t i = 0, bytes = 0; bytes < 400000; ++i) {
-    const std::string& w = words[rng.Below(i, words.size())];
-    const char* sep = rng.Below(i + (1ull << 40), 10) == 0 ? ".\n" : " ";
-    out << w << sep;
-    bytes += w.size() + 1;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data;
-  std::string workdir = absl::StrCat("/tmp/cluster_bench_", getpid());
-  int64_t steps = 30;
+  sy::bench::BenchArgs defaults;
+  defaults.steps = 30;
+  defaults.workdir = absl::StrCat("/tmp/cluster_bench_", getpid());
   // The benchmark model: the flag defaults with 4 micro-batches a step (so 2 trainers split them evenly).
-  std::vector<std::string> model_flags = {"--micro_batches=4", "--eval_every=0", "--eval_batches=1"};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (absl::StartsWith(arg, "--data=")) {
-      data = arg.substr(7);
-    } else if (absl::StartsWith(arg, "--workdir=")) {
-      workdir = arg.substr(10);
-    } else if (absl::StartsWith(arg, "--steps=")) {
-      steps = std::atoll(arg.c_str() + 8);
-    } else if (arg == "--help") {
-      std::cout << "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
-      return 0;
-    } else {
-      model_flags.push_back(arg);
-    }
+  defaults.model_flags = {"--micro_batches=4", "--eval_every=0", "--eval_batches=1"};
+  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(argc, argv, defaults, /*takes_hosts=*/false);
+  if (args.help) {
+    std::cout << "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
+    return 0;
   }
-  std::filesystem::create_directories(workdir);
-  if (data.empty()) {
-    data = workdir + "/corpus.txt";
-    WriteCorpus(data);
-  }
+  const std::string& data = args.data;
+  const std::string& workdir = args.workdir;
+  const int64_t steps = args.steps;
+  const std::vector<std::string>& model_flags = args.model_flags;
   std::vector<std::string> trainer_args = model_flags;
   trainer_args.insert(trainer_args.end(), {"--standalone", "--data=" + data, absl::StrCat("--steps=", steps)});
   absl::StatusOr<sy::trainer::TrainerOptions> model = sy::trainer::ParseTrainerOptions(trainer_args);

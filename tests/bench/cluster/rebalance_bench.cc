@@ -17,20 +17,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "orchestration/local/launcher_options.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
 #include "services/trainer/options.h"
+#include "tests/bench/cluster/bench_args.h"
 
 namespace {
 
@@ -71,33 +70,26 @@ double MaxValueIn(const std::string& object) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data;
-  std::string workdir = absl::StrCat("/tmp/rebalance_bench_", getpid());
-  int64_t steps = 60;
-  int hosts = 2;
+  sy::bench::BenchArgs defaults;
+  defaults.steps = 60;
+  defaults.hosts = 2;
+  defaults.workdir = absl::StrCat("/tmp/rebalance_bench_", getpid());
   // The cluster tests' tiny model at a learning rate that lets the skew, not early routing noise, set the load.
-  std::vector<std::string> model_flags = {"--layers=2", "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4",
-                                          "--moe_every=1", "--context=32", "--micro_batch=4", "--micro_batches=4",
-                                          "--warmup=5", "--lr=1e-3", "--eval_every=0", "--eval_batches=1",
-                                          "--skew=30"};
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (absl::StartsWith(arg, "--data=")) {
-      data = arg.substr(7);
-    } else if (absl::StartsWith(arg, "--workdir=")) {
-      workdir = arg.substr(10);
-    } else if (absl::StartsWith(arg, "--steps=")) {
-      steps = std::atoll(arg.c_str() + 8);
-    } else if (absl::StartsWith(arg, "--hosts=")) {
-      hosts = std::atoi(arg.c_str() + 8);
-    } else if (arg == "--help") {
-      std::cout << "usage: rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] "
-                   "[model/training flags]\n";
-      return 0;
-    } else {
-      model_flags.push_back(arg);
-    }
+  defaults.model_flags = {"--layers=2", "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4",
+                          "--moe_every=1", "--context=32", "--micro_batch=4", "--micro_batches=4",
+                          "--warmup=5", "--lr=1e-3", "--eval_every=0", "--eval_batches=1",
+                          "--skew=30"};
+  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(argc, argv, defaults, /*takes_hosts=*/true);
+  if (args.help) {
+    std::cout << "usage: rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] "
+                 "[model/training flags]\n";
+    return 0;
   }
+  const std::string& data = args.data;
+  const std::string& workdir = args.workdir;
+  const int64_t steps = args.steps;
+  const int hosts = args.hosts;
+  const std::vector<std::string>& model_flags = args.model_flags;
   if (hosts < 2) {
     std::cerr << "rebalance_bench: --hosts must be at least 2 (nothing can move with one)\n";
     return 2;
@@ -114,13 +106,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   const double tokens_per_step = static_cast<double>(model->micro_batch) * model->micro_batches * model->context;
-  std::filesystem::create_directories(workdir);
-  if (data.empty()) {
-    data = workdir + "/corpus.txt";
-    std::ofstream out(data);
-    const char* words[] = {"the", "expert", "router", "token", "switch", "layer", "of", "and", "capacity", "to"};
-    for (int i = 0; i < 60000; ++i) out << words[(i * 7 + i / 13) % 10] << ((i % 11 == 0) ? ".\n" : " ");
-  }
   const std::vector<std::pair<std::string, std::string>> runs = {
       {"fixed placement", "--coordinator_args=--auto_rebalance=false"}, {"auto rebalance", ""}};
   std::vector<Measured> results;
