@@ -34,6 +34,7 @@
 #include "services/trainer/step_client.h"
 #include "services/trainer/step_wire.h"
 #include "services/trainer/wire_tensor.h"
+#include "tests/support/inproc_node.h"
 
 namespace sy::expert_host {
 namespace {
@@ -104,16 +105,17 @@ class HostServiceTest : public ::testing::Test {
     HostConfig config = config_;
     config.host_index = index;
     *service = *HostService::Create(config, backend_.get(), &registry_);
-    const std::string id = absl::StrCat("host-", index);
-    auto transport = *net_->CreateTransport(id);
-    ASSERT_TRUE(transport->Bind("inproc://" + id).ok());
     HostService* handler = service->get();
     transport::RpcOptions server_options;
     server_options.metrics = &registry_;
-    *server = *transport::RpcNode::Create(std::move(transport), server_options,
-                                          [handler](transport::DecodedMessage r, transport::Responder responder) {
-                                            handler->Handle(std::move(r), std::move(responder));
-                                          });
+    auto node = test_support::ServeInProc(
+        *net_, absl::StrCat("host-", index),
+        [handler](transport::DecodedMessage r, transport::Responder responder) {
+          handler->Handle(std::move(r), std::move(responder));
+        },
+        server_options);
+    ASSERT_TRUE(node.ok()) << node.status();
+    *server = *std::move(node);
     handler->set_rpc(server->get());
   }
 

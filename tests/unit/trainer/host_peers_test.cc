@@ -25,6 +25,7 @@
 #include "services/trainer/dense_param_client.h"
 #include "services/trainer/placement.h"
 #include "services/trainer/step_client.h"
+#include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
 namespace {
@@ -177,11 +178,8 @@ struct CountingHost {
   std::unique_ptr<transport::RpcNode> node;
 
   void Start(transport::InProcNetwork& net, const std::string& name) {
-    auto t = net.CreateTransport(name);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Bind("inproc://" + name).ok());
-    auto rpc = transport::RpcNode::Create(
-        *std::move(t), {}, [this](transport::DecodedMessage request, transport::Responder responder) {
+    auto rpc = test_support::ServeInProc(
+        net, name, [this](transport::DecodedMessage request, transport::Responder responder) {
           ++answered;
           capnp::MallocMessageBuilder reply;
           reply.initRoot<proto::Envelope>().setKind(request.envelope().getKind());

@@ -20,6 +20,7 @@
 #include "common/transport/rpc.h"
 #include "proto/expert.capnp.h"
 #include "services/trainer/step_wire.h"
+#include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
 namespace {
@@ -46,13 +47,10 @@ class EchoHosts {
  public:
   void Start(transport::InProcNetwork& net) {
     for (int h = 0; h < kHosts; ++h) {
-      auto t = net.CreateTransport("host-" + std::to_string(h));
-      ASSERT_TRUE(t.ok()) << t.status();
-      ASSERT_TRUE((*t)->Bind("inproc://host-" + std::to_string(h)).ok());
-      auto rpc = transport::RpcNode::Create(
-          *std::move(t), {}, [this, h](transport::DecodedMessage request, transport::Responder responder) {
-            Answer(h, std::move(request), std::move(responder));
-          });
+      auto rpc = test_support::ServeInProc(net, "host-" + std::to_string(h),
+                                      [this, h](transport::DecodedMessage request, transport::Responder responder) {
+                                        Answer(h, std::move(request), std::move(responder));
+                                      });
       ASSERT_TRUE(rpc.ok()) << rpc.status();
       nodes_.push_back(*std::move(rpc));
     }

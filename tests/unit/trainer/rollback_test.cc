@@ -25,6 +25,7 @@
 #include "services/trainer/placement.h"
 #include "services/trainer/rollback.h"
 #include "services/trainer/rpc_batch.h"
+#include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
 namespace {
@@ -251,11 +252,8 @@ struct FakeHost {
   std::unique_ptr<transport::RpcNode> node;
 
   void Start(transport::InProcNetwork& net, const std::string& name) {
-    auto t = net.CreateTransport(name);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Bind("inproc://" + name).ok());
-    auto rpc = transport::RpcNode::Create(
-        *std::move(t), {}, [this](transport::DecodedMessage request, transport::Responder responder) {
+    auto rpc = test_support::ServeInProc(
+        net, name, [this](transport::DecodedMessage request, transport::Responder responder) {
           if (silent.load()) return;
           const uint64_t epoch = request.envelope().getPlacementEpoch();
           if (epoch < current_epoch.load()) {

@@ -15,6 +15,7 @@
 #include "common/transport/rpc.h"
 #include "proto/expert.capnp.h"
 #include "services/trainer/step_wire.h"
+#include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
 namespace {
@@ -31,11 +32,8 @@ struct NormHost {
   std::unique_ptr<transport::RpcNode> node;
 
   void Start(transport::InProcNetwork& net, const std::string& name) {
-    auto t = net.CreateTransport(name);
-    ASSERT_TRUE(t.ok()) << t.status();
-    ASSERT_TRUE((*t)->Bind("inproc://" + name).ok());
-    auto rpc = transport::RpcNode::Create(
-        *std::move(t), {}, [this](transport::DecodedMessage request, transport::Responder responder) {
+    auto rpc = test_support::ServeInProc(
+        net, name, [this](transport::DecodedMessage request, transport::Responder responder) {
           capnp::MallocMessageBuilder reply;
           auto body = InitEnvelope(reply, request.envelope().getKind())
                           .initBody()
