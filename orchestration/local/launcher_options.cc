@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 
 namespace sy::local {
 namespace {
@@ -224,7 +224,7 @@ absl::Status CheckShape(const LauncherOptions& o) {
   // The trainer's parser checks the model flags (names, ranges, consistency).
   std::vector<std::string> trainer_args = o.model_flags;
   trainer_args.insert(trainer_args.end(), {"--standalone", "--data=" + o.data, absl::StrCat("--steps=", o.steps)});
-  absl::StatusOr<trainer::TrainerOptions> parsed = trainer::ParseTrainerOptions(trainer_args);
+  absl::StatusOr<cluster::TrainerOptions> parsed = cluster::ParseTrainerOptions(trainer_args);
   return parsed.status();
 }
 

@@ -23,11 +23,11 @@
 #include "orchestration/local/core_split.h"
 #include "orchestration/local/run_report.h"
 #include "proto/admin.capnp.h"
+#include "services/cluster/coordinator_link.h"
+#include "services/cluster/model_options.h"
+#include "services/cluster/options.h"
+#include "services/cluster/placement.h"
 #include "services/syctl/admin_client.h"
-#include "services/trainer/coordinator_link.h"
-#include "services/trainer/model_options.h"
-#include "services/trainer/options.h"
-#include "services/trainer/placement.h"
 
 namespace sy::local {
 namespace {
@@ -687,16 +687,16 @@ std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::str
 absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOptions& o, const std::string& bin_dir) {
   std::vector<std::string> model_args = o.model_flags;
   model_args.insert(model_args.end(), {"--standalone", "--data=" + o.data, absl::StrCat("--steps=", o.steps)});
-  absl::StatusOr<trainer::TrainerOptions> parsed = trainer::ParseTrainerOptions(model_args);
+  absl::StatusOr<cluster::TrainerOptions> parsed = cluster::ParseTrainerOptions(model_args);
   if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<gpu::ModelConfig> config = trainer::ModelConfigFromOptions(*parsed);
+  absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(*parsed);
   if (!config.ok()) return config.status();
-  const size_t shards = trainer::DenseShardParams(gpu::ParamInfos(*config)).size();
+  const size_t shards = cluster::DenseShardParams(gpu::ParamInfos(*config)).size();
   std::vector<std::string> argv = {bin_dir + "/sy-coordinator", "--listen=tcp://127.0.0.1:0",
                                    absl::StrCat("--ready_file=", o.workdir, "/coordinator.ready"),
                                    absl::StrCat("--db=", o.workdir, "/coordinator.db"),
                                    absl::StrCat("--expected_hosts=", o.hosts),
-                                   absl::StrCat("--num_layers=", trainer::SwitchLayerCount(*config)),
+                                   absl::StrCat("--num_layers=", cluster::SwitchLayerCount(*config)),
                                    absl::StrCat("--num_experts=", config->experts),
                                    absl::StrCat("--num_dense_shards=", shards),
                                    absl::StrCat("--seed=", parsed->seed),

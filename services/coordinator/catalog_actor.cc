@@ -4,12 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/fnv1a.h"
 #include "common/log/log.h"
-#include "common/storage/checksum.h"
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "proto/expert.capnp.h"
-#include "services/coordinator/rpc_util.h"
+#include "services/cluster/envelope.h"
 
 namespace sy::coordinator {
 namespace {
@@ -75,7 +75,7 @@ void CatalogActor::OnRequest(CatalogRequest& request) {
       auto list = store_->List();
       if (!list.ok()) return request.responder.Fail(list.status());
       capnp::MallocMessageBuilder b;
-      auto reply = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN);
+      auto reply = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN);
       auto out = reply.initCheckpoints(static_cast<unsigned>(list->size()));
       for (size_t i = 0; i < list->size(); ++i) InfoToProto((*list)[i], out[i]);
       return request.responder.Reply(b);
@@ -92,7 +92,7 @@ void CatalogActor::OnChunk(CatalogRequest& request) {
   if (!taking_ || taking_->info.id != id) {
     return request.responder.Fail(absl::FailedPreconditionError(absl::StrCat("checkpoint ", id, " is not being taken")));
   }
-  auto actor = ActorKey::FromProto(body->getActor());
+  auto actor = cluster::ActorKey::FromProto(body->getActor());
   if (!actor.ok()) return request.responder.Fail(actor.status());
   auto slot = taking_->actors.find(*actor);
   if (slot == taking_->actors.end()) {
@@ -119,7 +119,7 @@ void CatalogActor::OnChunk(CatalogRequest& request) {
     return Finish(stored);
   }
   capnp::MallocMessageBuilder b;
-  auto reply = InitBody<proto::checkpoint::ChunkReply>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+  auto reply = cluster::InitBody<proto::checkpoint::ChunkReply>(b, proto::MessageKind::CHECKPOINT_CHUNK);
   reply.setCheckpointId(id);
   reply.setStored(true);
   request.responder.Reply(b);
@@ -164,7 +164,7 @@ void CatalogActor::OnManifestRequest(CatalogRequest& request) {
       return request.responder.Fail(absl::InvalidArgumentError("unknown manifest request"));
   }
   capnp::MallocMessageBuilder b;
-  auto reply = InitBody<proto::checkpoint::ManifestReply>(b, proto::MessageKind::CHECKPOINT_MANIFEST);
+  auto reply = cluster::InitBody<proto::checkpoint::ManifestReply>(b, proto::MessageKind::CHECKPOINT_MANIFEST);
   auto out = reply.initManifests(static_cast<unsigned>(manifests.size()));
   for (size_t i = 0; i < manifests.size(); ++i) InfoToProto(manifests[i], out[i]);
   request.responder.Reply(b);
@@ -180,7 +180,7 @@ void CatalogActor::OnBegin(BeginCheckpoint& begin) {
   Taking taking;
   taking.info = std::move(begin.info);
   taking.info.actors.clear();
-  for (const ActorKey& a : begin.actors) taking.actors[a] = std::nullopt;
+  for (const cluster::ActorKey& a : begin.actors) taking.actors[a] = std::nullopt;
   const uint64_t id = taking.info.id;
   taking.deadline = After(ToChrono(options_.checkpoint_timeout), [this, id] { Tell(CheckpointDeadline{id}); });
   taking_ = std::move(taking);
@@ -208,7 +208,7 @@ void CatalogActor::OnRestore(RestoreCheckpoint& restore) {
     return fail(absl::FailedPreconditionError(absl::StrCat("checkpoint ", restore.id, " was taken with config ",
                                                            info->config_hash, ", this cluster runs ", options_.config_hash)));
   }
-  std::map<ActorKey, const ActorStateEntry*> entries;
+  std::map<cluster::ActorKey, const ActorStateEntry*> entries;
   for (const ActorStateEntry& e : info->actors) entries[e.actor] = &e;
   // Load and verify everything before sending anything.
   std::vector<std::pair<const ActorStateEntry*, std::string>> states;
@@ -238,7 +238,7 @@ void CatalogActor::OnRestore(RestoreCheckpoint& restore) {
         const uint64_t offset = index * chunk_bytes;
         const absl::string_view bytes = absl::string_view(state).substr(offset, chunk_bytes);
         auto b = std::make_shared<capnp::MallocMessageBuilder>();
-        auto req = InitBody<proto::expert::StateStreamRequest>(*b, proto::MessageKind::STATE_STREAM, restore.epoch);
+        auto req = cluster::InitBody<proto::expert::StateStreamRequest>(*b, proto::MessageKind::STATE_STREAM, restore.epoch);
         req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
         entry->actor.ToProto(req.initActor());
         req.setCheckpointId(restore.id);
@@ -249,7 +249,7 @@ void CatalogActor::OnRestore(RestoreCheckpoint& restore) {
         in.setOffset(offset);
         in.setTotalBytes(state.size());
         in.setChecksum(entry->checksum);
-        auto frames = AttachState(*b, bytes);
+        auto frames = cluster::AttachState(*b, bytes);
         ++r.outstanding;
         calls.push_back([this, b, frames, host, deadline, seq = r.seq]() mutable {
           auto weak = weak_from_this();

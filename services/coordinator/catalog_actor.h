@@ -36,7 +36,7 @@ struct CatalogRequest {
 // Start taking checkpoint `info.id` of `actors` (info.actors is filled as chunks arrive).
 struct BeginCheckpoint {
   CheckpointInfo info;
-  std::vector<ActorKey> actors;
+  std::vector<cluster::ActorKey> actors;
 };
 // Give up on the checkpoint being taken (a host could not stream).
 struct AbortCheckpoint {
@@ -46,7 +46,7 @@ struct AbortCheckpoint {
 // Stream checkpoint `id` to the hosts in `targets` (every actor -> its replicas).
 struct RestoreCheckpoint {
   uint64_t id = 0;
-  std::map<ActorKey, std::vector<std::string>> targets;
+  std::map<cluster::ActorKey, std::vector<std::string>> targets;
   uint64_t epoch = 0;
 };
 // Internal: one restore chunk call finished.
@@ -86,8 +86,8 @@ class CatalogActor : public actor::Actor<CatalogMsg> {
  private:
   struct Taking {
     CheckpointInfo info;
-    std::map<ActorKey, std::optional<ActorStateEntry>> actors;  // set once complete
-    std::map<ActorKey, std::set<uint32_t>> chunks_received;  // indices stored
+    std::map<cluster::ActorKey, std::optional<ActorStateEntry>> actors;  // set once complete
+    std::map<cluster::ActorKey, std::set<uint32_t>> chunks_received;  // indices stored
     actor::TimerId deadline = 0;
   };
   struct Restoring {

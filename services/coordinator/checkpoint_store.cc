@@ -9,8 +9,8 @@
 #include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/fnv1a.h"
 #include "common/log/log.h"
-#include "common/storage/checksum.h"
 #include "common/storage/rocksdb_util.h"
 
 namespace sy::coordinator {
@@ -40,7 +40,7 @@ std::string ChunkPrefix(uint64_t id) {
   AppendBE(key, id, 8);
   return key;
 }
-std::string ActorPrefix(uint64_t id, const ActorKey& actor) {
+std::string ActorPrefix(uint64_t id, const cluster::ActorKey& actor) {
   std::string key = ChunkPrefix(id);
   key.push_back(actor.dense ? 1 : 0);
   AppendBE(key, actor.dense ? actor.shard : actor.layer, 4);
@@ -60,7 +60,7 @@ std::string EncodeManifest(const CheckpointInfo& info) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
   auto bytes = words.asBytes();
   std::string value(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-  AppendBE(value, storage::ChecksumOf(value), 8);
+  AppendBE(value, ChecksumOf(value), 8);
   return value;
 }
 
@@ -69,7 +69,7 @@ absl::StatusOr<CheckpointInfo> DecodeManifest(absl::string_view value) {
     return absl::DataLossError("manifest has a bad size");
   }
   const absl::string_view body = value.substr(0, value.size() - 8);
-  if (ReadBE(value, body.size(), 8) != storage::ChecksumOf(body)) {
+  if (ReadBE(value, body.size(), 8) != ChecksumOf(body)) {
     return absl::DataLossError("manifest checksum mismatch");
   }
   kj::Array<capnp::word> words = kj::heapArray<capnp::word>(body.size() / sizeof(capnp::word));
@@ -116,7 +116,7 @@ absl::StatusOr<CheckpointInfo> InfoFromProto(proto::checkpoint::Manifest::Reader
     info.config_hash = manifest.getConfigHash();
     info.seed = manifest.getSeed();
     for (auto a : manifest.getActors()) {
-      auto key = ActorKey::FromProto(a.getActor());
+      auto key = cluster::ActorKey::FromProto(a.getActor());
       if (!key.ok()) {
         status = key.status();
         return;
@@ -148,13 +148,13 @@ bool CheckpointStore::HasManifest(uint64_t id) const {
   return db_->Get(rocksdb::ReadOptions(), ManifestKey(id), &value).ok();
 }
 
-std::string CheckpointStore::ChunkKey(uint64_t id, const ActorKey& actor, uint32_t index) {
+std::string CheckpointStore::ChunkKey(uint64_t id, const cluster::ActorKey& actor, uint32_t index) {
   std::string key = ActorPrefix(id, actor);
   AppendBE(key, index, 4);
   return key;
 }
 
-absl::Status CheckpointStore::PutChunk(uint64_t id, const ActorKey& actor, uint32_t index,
+absl::Status CheckpointStore::PutChunk(uint64_t id, const cluster::ActorKey& actor, uint32_t index,
                                        absl::string_view bytes) {
   if (id == 0) return absl::InvalidArgumentError("checkpoint id 0 is reserved for 'none'");
   if (HasManifest(id)) {
@@ -191,7 +191,7 @@ absl::StatusOr<std::string> CheckpointStore::ReadActor(uint64_t id, const ActorS
     return absl::DataLossError(absl::StrCat("checkpoint ", id, " actor ", name, ": ", state.size(),
                                             " bytes stored, manifest lists ", entry.total_bytes));
   }
-  if (storage::ChecksumOf(state) != entry.checksum) {
+  if (ChecksumOf(state) != entry.checksum) {
     return absl::DataLossError(absl::StrCat("checkpoint ", id, " actor ", name, ": checksum mismatch"));
   }
   return state;
@@ -305,7 +305,7 @@ absl::StatusOr<CheckpointInfo> CheckpointStore::Get(uint64_t id) const {
   return info;
 }
 
-absl::StatusOr<std::string> CheckpointStore::LoadActor(uint64_t id, const ActorKey& actor) const {
+absl::StatusOr<std::string> CheckpointStore::LoadActor(uint64_t id, const cluster::ActorKey& actor) const {
   auto info = Get(id);
   if (!info.ok()) return info.status();
   for (const ActorStateEntry& entry : info->actors) {

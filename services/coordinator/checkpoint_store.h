@@ -33,16 +33,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "proto/checkpoint.capnp.h"
-#include "services/coordinator/actor_key.h"
+#include "services/cluster/actor_key.h"
 
 namespace sy::coordinator {
 
 struct ActorStateEntry {
-  ActorKey actor;
+  cluster::ActorKey actor;
   uint64_t version = 0;      // actor version (== step)
   uint64_t total_bytes = 0;  // size of the serialized state
   uint32_t chunk_count = 0;  // chunks 0..count-1 stored
-  uint64_t checksum = 0;     // storage::ChecksumOf(state)
+  uint64_t checksum = 0;     // ChecksumOf(state)
 };
 
 struct CheckpointInfo {
@@ -74,7 +74,7 @@ class CheckpointStore {
 
   // Stores chunk `index` of `actor`'s state for uncommitted checkpoint `id`.
   // FailedPrecondition when `id` is already committed (a checkpoint never changes).
-  absl::Status PutChunk(uint64_t id, const ActorKey& actor, uint32_t index, absl::string_view bytes);
+  absl::Status PutChunk(uint64_t id, const cluster::ActorKey& actor, uint32_t index, absl::string_view bytes);
   // Verifies every listed actor's chunks (count, size, checksum), then writes the
   // manifest in one synced WriteBatch and applies retention. Nothing is committed on
   // error: DataLoss naming the actor whose chunks do not match, InvalidArgument for a
@@ -89,7 +89,7 @@ class CheckpointStore {
   // NotFound when `id` has no manifest.
   absl::StatusOr<CheckpointInfo> Get(uint64_t id) const;
   // `actor`'s state in checkpoint `id`, verified. NotFound, or DataLoss naming the actor.
-  absl::StatusOr<std::string> LoadActor(uint64_t id, const ActorKey& actor) const;
+  absl::StatusOr<std::string> LoadActor(uint64_t id, const cluster::ActorKey& actor) const;
   // Every actor of checkpoint `id` loads and verifies.
   absl::Status Verify(uint64_t id) const;
   // The newest committed checkpoint that verifies completely; NotFound when none does.
@@ -106,7 +106,7 @@ class CheckpointStore {
   rocksdb::DB* raw_db_for_testing() { return db_.get(); }
 
   // Key of chunk `index` of `actor` in checkpoint `id` (tests corrupt it).
-  static std::string ChunkKey(uint64_t id, const ActorKey& actor, uint32_t index);
+  static std::string ChunkKey(uint64_t id, const cluster::ActorKey& actor, uint32_t index);
 
  private:
   CheckpointStore(std::unique_ptr<rocksdb::DB> db, CheckpointStoreOptions options)

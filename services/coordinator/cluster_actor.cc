@@ -11,9 +11,9 @@
 #include "proto/admin.capnp.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
-#include "services/coordinator/placement_codec.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement_codec.h"
 #include "services/coordinator/rebalance_planner.h"
-#include "services/coordinator/rpc_util.h"
 
 namespace sy::coordinator {
 namespace {
@@ -32,8 +32,8 @@ std::string HostPeer(const std::string& host, const std::string& endpoint) {
   return absl::StrCat(host, "@", endpoint);
 }
 
-size_t Replications(const std::vector<Move>& moves) {
-  return static_cast<size_t>(std::count_if(moves.begin(), moves.end(), [](const Move& m) { return m.replicate; }));
+size_t Replications(const std::vector<cluster::Move>& moves) {
+  return static_cast<size_t>(std::count_if(moves.begin(), moves.end(), [](const cluster::Move& m) { return m.replicate; }));
 }
 
 }  // namespace
@@ -76,8 +76,8 @@ void ClusterActor::UpdateGauges() {
   metrics_.hosts_alive->Set(static_cast<double>(membership_.AliveCount(NodeRole::kHost)));
 }
 
-void ClusterActor::CountMoves(const std::vector<Move>& moves) {
-  for (const Move& m : moves) {
+void ClusterActor::CountMoves(const std::vector<cluster::Move>& moves) {
+  for (const cluster::Move& m : moves) {
     if (m.to.empty()) continue;
     ++(m.replicate ? replications_ : migrations_);
     if (metrics_.migrations != nullptr) (m.replicate ? metrics_.replications : metrics_.migrations)->Increment();
@@ -87,7 +87,7 @@ void ClusterActor::CountMoves(const std::vector<Move>& moves) {
 absl::Status ClusterActor::Start() {
   auto saved = store_->GetMeta(kPlacementMeta);
   if (saved.ok()) {
-    auto table = ParseTable(*saved);
+    auto table = cluster::ParseTable(*saved);
     if (!table.ok()) return table.status();
     if (absl::Status s = table_.Restore(table->epoch, table->entries); !s.ok()) {
       return absl::FailedPreconditionError(absl::StrCat("saved placement does not fit the model shape: ", s.message()));
@@ -157,8 +157,8 @@ transport::Address ClusterActor::AddressOf(const std::string& node) const {
   return {HostPeer(node, endpoint->second), transport::Route::kConnected};
 }
 
-std::map<ActorKey, std::vector<std::string>> ClusterActor::RestoreTargets() const {
-  std::map<ActorKey, std::vector<std::string>> targets = table_.entries();
+std::map<cluster::ActorKey, std::vector<std::string>> ClusterActor::RestoreTargets() const {
+  std::map<cluster::ActorKey, std::vector<std::string>> targets = table_.entries();
   for (auto& [actor, hosts] : targets) {
     for (std::string& host : hosts) host = AddressOf(host).peer;
   }
@@ -175,7 +175,7 @@ std::vector<std::string> ClusterActor::AliveHosts() const {
 
 void ClusterActor::ReplyDone(transport::Responder& responder) {
   capnp::MallocMessageBuilder b;
-  InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setDone();
+  cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setDone();
   responder.Reply(b);
 }
 
@@ -207,9 +207,9 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   if (node.role == NodeRole::kHost && node.endpoint.empty()) {
     return request.responder.Fail(absl::InvalidArgumentError("register: a host needs an endpoint"));
   }
-  std::vector<ActorKey> held;
+  std::vector<cluster::ActorKey> held;
   for (auto ref : body->getActors()) {
-    auto key = ActorKey::FromProto(ref);
+    auto key = cluster::ActorKey::FromProto(ref);
     if (!key.ok()) return request.responder.Fail(key.status());
     held.push_back(*key);
   }
@@ -241,13 +241,13 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
                         << ")";
         hosts_waiting_to_join_.insert(id);
       } else {
-        const std::vector<Move> moves = table_.AddHost(id);
+        const std::vector<cluster::Move> moves = table_.AddHost(id);
         SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
         StartMigrations(moves, absl::StrCat("host ", id, " joined"));
       }
     } else {
       // A host the table relies on: if it lost the actors it should hold, recover them.
-      std::vector<ActorKey> expected = table_.ActorsOn(id);
+      std::vector<cluster::ActorKey> expected = table_.ActorsOn(id);
       std::sort(held.begin(), held.end());
       const bool has_all = std::includes(held.begin(), held.end(), expected.begin(), expected.end());
       if (!expected.empty() && !has_all) {
@@ -258,10 +258,10 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
     }
   }
   capnp::MallocMessageBuilder b;
-  auto reply = InitBody<proto::coordinator::RegisterReply>(b, proto::MessageKind::REGISTER, table_.epoch());
+  auto reply = cluster::InitBody<proto::coordinator::RegisterReply>(b, proto::MessageKind::REGISTER, table_.epoch());
   reply.setEpoch(table_.epoch());
   reply.setHeartbeatIntervalMs(static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-  if (table_.initialized()) TableToProto(table_, endpoints_, reply.initTable());
+  if (table_.initialized()) cluster::TableToProto(table_, endpoints_, reply.initTable());
   request.responder.Reply(b);
 }
 
@@ -287,7 +287,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
   absl::Status s = membership_.Heartbeat(id, body->getIncarnation(), body->getStep(), body->getEpoch(),
                                          body->getDraining(), Now(), NowUnixMs());
   capnp::MallocMessageBuilder b;
-  auto reply = InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
+  auto reply = cluster::InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
   reply.setEpoch(table_.epoch());
   reply.setReregister(s.code() == absl::StatusCode::kNotFound);
   request.responder.Reply(b);
@@ -325,17 +325,17 @@ void ClusterActor::OnPlacement(ClusterRequest& request) {
     return request.responder.Fail(absl::UnavailableError(absl::StrCat("placement not ready: ", phase_)));
   }
   capnp::MallocMessageBuilder b;
-  auto reply = InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+  auto reply = cluster::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT, table_.epoch());
   reply.setEpoch(table_.epoch());
   const bool held = trainers_awaiting_rollback_.count(request.message.envelope().getSender().cStr()) != 0;
-  if (!held && body->getKnownEpoch() != table_.epoch()) TableToProto(table_, endpoints_, reply.initTable());
+  if (!held && body->getKnownEpoch() != table_.epoch()) cluster::TableToProto(table_, endpoints_, reply.initTable());
   request.responder.Reply(b);
 }
 
 void ClusterActor::OnLoadReport(ClusterRequest& request) {
   auto body = request.message.Body<proto::coordinator::LoadReportRequest>();
   if (!body.ok()) return request.responder.Fail(body.status());
-  const ModelShape& shape = options_.shape;
+  const cluster::ModelShape& shape = options_.shape;
   std::vector<ExpertTokens> loads;
   for (auto l : body->getLoads()) {
     const auto key = l.getExpert();
@@ -343,13 +343,13 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
       return request.responder.Fail(absl::InvalidArgumentError(
           absl::StrCat("load report: no expert (", key.getLayer(), ", ", key.getExpert(), ") in this model")));
     }
-    loads.push_back({ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
+    loads.push_back({cluster::ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
   }
   host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
   loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
                 std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
   capnp::MallocMessageBuilder b;
-  InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
+  cluster::InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
       .setEpoch(table_.epoch());
   request.responder.Reply(b);
 }
@@ -370,14 +370,14 @@ void ClusterActor::OnTick() {
 
 void ClusterActor::PlacementChanged() {
   if (!table_.initialized()) return;
-  if (absl::Status s = store_->PutMeta(kPlacementMeta, SerializeTable(table_, endpoints_)); !s.ok()) {
+  if (absl::Status s = store_->PutMeta(kPlacementMeta, cluster::SerializeTable(table_, endpoints_)); !s.ok()) {
     SY_LOG(ERROR) << "could not save the placement table: " << s;
   }
   for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
     if (!host.alive) continue;
     capnp::MallocMessageBuilder b;
-    auto req = InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
-    TableToProto(table_, endpoints_, req.initUpdate());
+    auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+    cluster::TableToProto(table_, endpoints_, req.initUpdate());
     req.setKnownEpoch(table_.epoch());
     rpc_->CallAsync(AddressOf(host.id), b, {}, absl::Now() + options_.call_timeout,
                     [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
@@ -400,7 +400,7 @@ absl::Status ClusterActor::CanMoveActors() const {
 // restored from the latest checkpoint (a moved one on its new host) at one step, and
 // the trainers replay from there. Consistent by construction (no actor can be caught
 // between two steps), at the cost of replaying up to --checkpoint_every steps.
-void ClusterActor::StartMigrations(const std::vector<Move>& moves, const std::string& why) {
+void ClusterActor::StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why) {
   if (moves.empty()) return;
   CountMoves(moves);
   PlacementChanged();
@@ -408,7 +408,7 @@ void ClusterActor::StartMigrations(const std::vector<Move>& moves, const std::st
 }
 
 void ClusterActor::AdmitWaitingHosts() {
-  std::vector<Move> moves;
+  std::vector<cluster::Move> moves;
   std::vector<std::string> joined;
   for (const std::string& id : hosts_waiting_to_join_) {
     const NodeInfo* node = membership_.Find(id);
@@ -417,7 +417,7 @@ void ClusterActor::AdmitWaitingHosts() {
         std::find(in_table.begin(), in_table.end(), id) != in_table.end()) {
       continue;
     }
-    const std::vector<Move> to_it = table_.AddHost(id);
+    const std::vector<cluster::Move> to_it = table_.AddHost(id);
     SY_LOG(INFO) << "host " << id << " joined: " << to_it.size() << " actors move to it";
     moves.insert(moves.end(), to_it.begin(), to_it.end());
     joined.push_back(id);
@@ -428,7 +428,7 @@ void ClusterActor::AdmitWaitingHosts() {
 
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
   hosts_waiting_to_join_.erase(host);
-  const std::vector<Move> moves = table_.RemoveHost(host);
+  const std::vector<cluster::Move> moves = table_.RemoveHost(host);
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
   if (moves.empty()) return;  // it served nothing
   ++recoveries_;
@@ -496,7 +496,7 @@ void ClusterActor::StartCheckpoint(uint64_t at_step) {
   SY_LOG(INFO) << "checkpoint " << id << " at step " << at_step << " started";
   for (const auto& [actor, hosts] : table_.entries()) {
     capnp::MallocMessageBuilder b;
-    auto req = InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
+    auto req = cluster::InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
     req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
     actor.ToProto(req.initActor());
     req.setCheckpointId(id);
@@ -598,7 +598,7 @@ void ClusterActor::OnCatalogEvent(const CatalogEvent& event) {
       RollbackTrainers(event.step, event.id);
       if (pending_restore_) {
         capnp::MallocMessageBuilder b;
-        InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(event.id);
+        cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(event.id);
         pending_restore_->Reply(b);
         pending_restore_.reset();
       }
@@ -630,7 +630,7 @@ void ClusterActor::StopTrainers(const std::string& reason) {
   for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
     if (!trainer.alive) continue;
     capnp::MallocMessageBuilder b;
-    auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
+    auto req = cluster::InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
     req.setEpoch(table_.epoch());
     req.setStop();
     req.setReason(reason);
@@ -652,7 +652,7 @@ void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
   }
   for (const std::string& trainer : alive) {
     capnp::MallocMessageBuilder b;
-    auto req = InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
+    auto req = cluster::InitBody<proto::coordinator::TrainerControlRequest>(b, proto::MessageKind::TRAINER_CONTROL, table_.epoch());
     req.setEpoch(table_.epoch());
     auto rollback = req.initRollback();
     rollback.setStep(step);
@@ -703,7 +703,7 @@ void ClusterActor::OnAdmin(ClusterRequest& request) {
 
 void ClusterActor::AdminStatus(transport::Responder& responder) {
   capnp::MallocMessageBuilder b;
-  auto status = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initStatus();
+  auto status = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initStatus();
   status.setEpoch(table_.epoch());
   status.setStep(step_);
   uint32_t alive = 0, total = 0;
@@ -733,7 +733,7 @@ void ClusterActor::AdminHosts(transport::Responder& responder) {
   for (NodeInfo& t : membership_.Nodes(NodeRole::kTrainer)) nodes.push_back(std::move(t));
   const auto host_loads = loads_.HostLoads(table_);
   capnp::MallocMessageBuilder b;
-  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+  auto list = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
                   .initHosts(static_cast<unsigned>(nodes.size()));
   for (size_t i = 0; i < nodes.size(); ++i) {
     const NodeInfo& n = nodes[i];
@@ -755,12 +755,12 @@ void ClusterActor::AdminHosts(transport::Responder& responder) {
 }
 
 void ClusterActor::AdminExperts(transport::Responder& responder) {
-  std::vector<ActorKey> experts;
-  for (const ActorKey& a : options_.shape.Actors()) {
+  std::vector<cluster::ActorKey> experts;
+  for (const cluster::ActorKey& a : options_.shape.Actors()) {
     if (!a.dense) experts.push_back(a);
   }
   capnp::MallocMessageBuilder b;
-  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+  auto list = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
                   .initExperts(static_cast<unsigned>(experts.size()));
   for (size_t i = 0; i < experts.size(); ++i) {
     auto e = list[i];
@@ -782,7 +782,7 @@ void ClusterActor::AdminExperts(transport::Responder& responder) {
 void ClusterActor::AdminHostLoadSeries(transport::Responder& responder) {
   const auto& steps = host_load_series_.steps();
   capnp::MallocMessageBuilder b;
-  auto list = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
+  auto list = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch())
                   .initHostLoadSeries(static_cast<unsigned>(steps.size()));
   unsigned i = 0;
   for (const auto& [step, load] : steps) {
@@ -813,7 +813,7 @@ void ClusterActor::AdminCheckpointNow(transport::Responder& responder) {
   const uint64_t id = next_checkpoint_id_;
   StartCheckpoint(step_);
   capnp::MallocMessageBuilder b;
-  InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(id);
+  cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(id);
   responder.Reply(b);
 }
 
@@ -860,7 +860,7 @@ void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Res
     StartMigrations(plan.moves, "rebalance");
   }
   capnp::MallocMessageBuilder b;
-  auto result = InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initRebalance();
+  auto result = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).initRebalance();
   auto moves = result.initMoves(static_cast<unsigned>(plan.moves.size()));
   for (size_t i = 0; i < plan.moves.size(); ++i) {
     plan.moves[i].actor.ToProto(moves[i].initActor());
@@ -890,7 +890,7 @@ void ClusterActor::AdminDrain(const std::string& host, transport::Responder& res
     if (absl::Status can = CanMoveActors(); !can.ok()) return responder.Fail(can);
   }
   membership_.SetDraining(host, true);
-  const std::vector<Move> moves = table_.DrainHost(host);
+  const std::vector<cluster::Move> moves = table_.DrainHost(host);
   SY_LOG(INFO) << "draining " << host << ": " << moves.size() << " actors move away";
   StartMigrations(moves, absl::StrCat("draining ", host));
   ReplyDone(responder);
@@ -919,14 +919,14 @@ void ClusterActor::AdminFaults(const std::string& node, const std::string& spec,
     return responder.Fail(absl::NotFoundError(absl::StrCat("no live node '", node, "'")));
   }
   capnp::MallocMessageBuilder b;
-  auto faults = InitBody<proto::admin::AdminRequest>(b, proto::MessageKind::ADMIN, table_.epoch()).initFaults();
+  auto faults = cluster::InitBody<proto::admin::AdminRequest>(b, proto::MessageKind::ADMIN, table_.epoch()).initFaults();
   faults.setNodeId(node);
   faults.setSpec(spec);
   rpc_->CallAsync(AddressOf(node), b, {}, absl::Now() + options_.call_timeout,
                   [responder](absl::StatusOr<transport::DecodedMessage> reply) mutable {
                     if (!reply.ok()) return responder.Fail(reply.status());
                     capnp::MallocMessageBuilder done;
-                    InitBody<proto::admin::AdminReply>(done, proto::MessageKind::ADMIN).setDone();
+                    cluster::InitBody<proto::admin::AdminReply>(done, proto::MessageKind::ADMIN).setDone();
                     responder.Reply(done);
                   });
 }

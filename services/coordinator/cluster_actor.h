@@ -29,14 +29,14 @@
 
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
+#include "services/cluster/placement_table.h"
 #include "services/coordinator/catalog_actor.h"
-#include "services/coordinator/host_load_series.h"
-#include "services/coordinator/host_snapshots.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_options.h"
+#include "services/coordinator/host_load_series.h"
+#include "services/coordinator/host_snapshots.h"
 #include "services/coordinator/load_tracker.h"
 #include "services/coordinator/membership.h"
-#include "services/coordinator/placement.h"
 #include "services/coordinator/rebalance_planner.h"
 #include "services/coordinator/switchable_fault_transport.h"
 
@@ -95,7 +95,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void PlacementChanged();
   // Publishes the table holding `moves` and restores every actor from the latest
   // checkpoint (see CanMoveActors); `why` is logged.
-  void StartMigrations(const std::vector<Move>& moves, const std::string& why);
+  void StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why);
   void OnHostFailed(const std::string& host, const std::string& why);
   // OK when actors may move now: a committed checkpoint exists and no recovery runs.
   absl::Status CanMoveActors() const;
@@ -126,7 +126,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   transport::Address AddressOf(const std::string& node) const;
   std::vector<std::string> AliveHosts() const;
   // The placement's entries with each host as the transport peer to call (restores).
-  std::map<ActorKey, std::vector<std::string>> RestoreTargets() const;
+  std::map<cluster::ActorKey, std::vector<std::string>> RestoreTargets() const;
   void ReplyDone(transport::Responder& responder);
 
   struct Metrics {
@@ -139,7 +139,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
     metrics::Counter* replications = nullptr;
   };
   void UpdateGauges();
-  void CountMoves(const std::vector<Move>& moves);
+  void CountMoves(const std::vector<cluster::Move>& moves);
 
   CoordinatorOptions options_;
   Metrics metrics_;
@@ -150,7 +150,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   std::shared_ptr<CatalogActor> catalog_;
 
   Membership membership_;
-  PlacementTable table_;
+  cluster::PlacementTable table_;
   LoadTracker loads_;
   HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint

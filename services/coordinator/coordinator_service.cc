@@ -298,18 +298,5 @@ absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path) {
   return keys;
 }
 
-absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << endpoint << "\n";
-    out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ready file '", tmp, "'"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace sy::coordinator

@@ -65,8 +65,4 @@ absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text);
 // Reads and parses `path`; InvalidArgument when it cannot be read.
 absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path);
 
-// Writes `endpoint` + "\n" to `path` atomically (temporary file, then rename), the
-// ready-file convention of every Switchyard service.
-absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint);
-
 }  // namespace sy::coordinator

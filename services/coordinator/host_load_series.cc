@@ -4,7 +4,7 @@
 namespace sy::coordinator {
 
 void HostLoadSeries::Report(const std::string& trainer, uint64_t step, const std::vector<ExpertTokens>& loads,
-                            const PlacementTable& table) {
+                            const cluster::PlacementTable& table) {
   if (!table.initialized()) return;  // no host serves anything yet
   auto [it, fresh] = steps_.try_emplace(step);
   StepHostLoad& entry = it->second;

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "services/cluster/placement_table.h"
 #include "services/coordinator/load_tracker.h"
-#include "services/coordinator/placement.h"
 
 namespace sy::coordinator {
 
@@ -34,7 +34,7 @@ class HostLoadSeries {
   explicit HostLoadSeries(size_t max_steps = 100000) : max_steps_(max_steps) {}
 
   void Report(const std::string& trainer, uint64_t step, const std::vector<ExpertTokens>& loads,
-              const PlacementTable& table);
+              const cluster::PlacementTable& table);
 
   const std::map<uint64_t, StepHostLoad>& steps() const { return steps_; }
 

@@ -52,12 +52,12 @@ void LoadTracker::Fold() {
   pending_any_ = false;
 }
 
-double LoadTracker::ExpertLoad(const ActorKey& expert) const {
+double LoadTracker::ExpertLoad(const cluster::ActorKey& expert) const {
   auto it = ema_.find(expert);
   return it == ema_.end() ? 0.0 : it->second;
 }
 
-std::map<std::string, double> LoadTracker::HostLoads(const PlacementTable& table) const {
+std::map<std::string, double> LoadTracker::HostLoads(const cluster::PlacementTable& table) const {
   std::map<std::string, double> loads;
   for (const std::string& h : table.hosts()) loads[h] = 0;
   for (const auto& [actor, replicas] : table.entries()) {

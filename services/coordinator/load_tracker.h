@@ -14,13 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "services/coordinator/actor_key.h"
-#include "services/coordinator/placement.h"
+#include "services/cluster/actor_key.h"
+#include "services/cluster/placement_table.h"
 
 namespace sy::coordinator {
 
 struct ExpertTokens {
-  ActorKey expert;
+  cluster::ActorKey expert;
   uint64_t tokens = 0;   // routed to it (before capacity)
   uint64_t dropped = 0;  // dropped by capacity
 };
@@ -34,16 +34,16 @@ class LoadTracker {
               size_t expected_reporters);
 
   // Moving load per expert (tokens per step); experts never reported are absent.
-  const std::map<ActorKey, double>& expert_loads() const { return ema_; }
-  double ExpertLoad(const ActorKey& expert) const;
+  const std::map<cluster::ActorKey, double>& expert_loads() const { return ema_; }
+  double ExpertLoad(const cluster::ActorKey& expert) const;
   // Tokens and drops of the last folded step.
-  const std::map<ActorKey, ExpertTokens>& last_step() const { return last_; }
+  const std::map<cluster::ActorKey, ExpertTokens>& last_step() const { return last_; }
   uint64_t last_folded_step() const { return last_folded_step_; }
   bool has_load() const { return folded_any_; }
   uint64_t late_reports() const { return late_reports_; }
 
   // Load of each host in `table`: every actor's load divided among its replicas.
-  std::map<std::string, double> HostLoads(const PlacementTable& table) const;
+  std::map<std::string, double> HostLoads(const cluster::PlacementTable& table) const;
 
  private:
   void Fold();
@@ -53,10 +53,10 @@ class LoadTracker {
   bool pending_any_ = false;
   uint64_t pending_step_ = 0;
   uint64_t last_folded_step_ = 0;
-  std::map<ActorKey, ExpertTokens> pending_;
+  std::map<cluster::ActorKey, ExpertTokens> pending_;
   std::set<std::string> pending_reporters_;
-  std::map<ActorKey, ExpertTokens> last_;
-  std::map<ActorKey, double> ema_;
+  std::map<cluster::ActorKey, ExpertTokens> last_;
+  std::map<cluster::ActorKey, double> ema_;
   uint64_t late_reports_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "common/flags/common_flags.h"
 #include "common/flags/flags.h"
 #include "common/log/log.h"
+#include "services/cluster/ready_file.h"
 #include "services/coordinator/coordinator_service.h"
 
 ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:0", "ZeroMQ endpoint to bind (port 0: any free port).");
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
     // Line 1: the main endpoint; line 2 (with --admin_listen): the admin endpoint.
     std::string endpoints = (*service)->endpoint();
     if (!(*service)->admin_endpoint().empty()) endpoints += "\n" + (*service)->admin_endpoint();
-    if (absl::Status s = sy::coordinator::WriteReadyFile(ready_file, endpoints); !s.ok()) {
+    if (absl::Status s = sy::cluster::WriteReadyFile(ready_file, endpoints); !s.ok()) {
       std::cerr << "sy-coordinator: " << s << "\n";
       return 1;
     }

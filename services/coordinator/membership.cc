@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "services/coordinator/placement.h"
+#include "services/cluster/placement_table.h"
 
 namespace sy::coordinator {
 
@@ -80,7 +80,7 @@ std::vector<NodeInfo> Membership::Nodes(NodeRole role) const {
   for (const auto& [id, n] : nodes_) {
     if (n.role == role) out.push_back(n);
   }
-  std::sort(out.begin(), out.end(), [](const NodeInfo& a, const NodeInfo& b) { return NaturalLess(a.id, b.id); });
+  std::sort(out.begin(), out.end(), [](const NodeInfo& a, const NodeInfo& b) { return cluster::NaturalLess(a.id, b.id); });
   return out;
 }
 

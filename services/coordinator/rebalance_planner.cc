@@ -11,14 +11,14 @@ constexpr double kEpsilon = 1e-9;
 
 struct State {
   std::vector<std::string> hosts;                      // NaturalLess order
-  std::map<ActorKey, std::vector<std::string>> placed;  // actor -> replicas
-  std::map<ActorKey, double> loads;
+  std::map<cluster::ActorKey, std::vector<std::string>> placed;  // actor -> replicas
+  std::map<cluster::ActorKey, double> loads;
 
-  double Load(const ActorKey& a) const {
+  double Load(const cluster::ActorKey& a) const {
     auto it = loads.find(a);
     return it == loads.end() ? 0.0 : it->second;
   }
-  double Share(const ActorKey& a) const { return Load(a) / static_cast<double>(placed.at(a).size()); }
+  double Share(const cluster::ActorKey& a) const { return Load(a) / static_cast<double>(placed.at(a).size()); }
   std::map<std::string, double> HostLoads() const {
     std::map<std::string, double> out;
     for (const std::string& h : hosts) out[h] = 0;
@@ -29,12 +29,12 @@ struct State {
     }
     return out;
   }
-  bool Holds(const ActorKey& a, const std::string& h) const {
+  bool Holds(const cluster::ActorKey& a, const std::string& h) const {
     const auto& reps = placed.at(a);
     return std::find(reps.begin(), reps.end(), h) != reps.end();
   }
   // Least-loaded host not holding `a` ("" when none).
-  std::string Coolest(const ActorKey& a, const std::map<std::string, double>& host_loads) const {
+  std::string Coolest(const cluster::ActorKey& a, const std::map<std::string, double>& host_loads) const {
     std::string best;
     for (const std::string& h : hosts) {
       if (Holds(a, h)) continue;
@@ -57,12 +57,12 @@ double MaxOverMean(const std::map<std::string, double>& host_loads) {
   return peak / (total / static_cast<double>(host_loads.size()));
 }
 
-RebalancePlan PlanRebalance(const PlacementTable& table, const std::map<ActorKey, double>& loads,
+RebalancePlan PlanRebalance(const cluster::PlacementTable& table, const std::map<cluster::ActorKey, double>& loads,
                             const RebalanceOptions& options) {
   State state{table.hosts(), table.entries(), loads};
   RebalancePlan plan;
   plan.max_over_mean_before = MaxOverMean(state.HostLoads());
-  std::set<ActorKey> migrated, replicated;  // an actor moves at most once per plan
+  std::set<cluster::ActorKey> migrated, replicated;  // an actor moves at most once per plan
   const size_t max_steps = 4 * state.placed.size() + 4;
   for (size_t step = 0; step < max_steps && state.hosts.size() > 1; ++step) {
     const auto host_loads = state.HostLoads();
@@ -77,21 +77,21 @@ RebalancePlan PlanRebalance(const PlacementTable& table, const std::map<ActorKey
     if (total <= 0 || peak <= options.threshold * mean + kEpsilon) break;
 
     // The hottest host's loaded experts, heaviest share first, not migrated yet.
-    std::vector<ActorKey> candidates;
+    std::vector<cluster::ActorKey> candidates;
     for (const auto& [a, reps] : state.placed) {
       if (!a.dense && migrated.count(a) == 0 && state.Holds(a, hottest) && state.Share(a) > 0) candidates.push_back(a);
     }
     std::stable_sort(candidates.begin(), candidates.end(),
-                     [&](const ActorKey& x, const ActorKey& y) { return state.Share(x) > state.Share(y) + kEpsilon; });
+                     [&](const cluster::ActorKey& x, const cluster::ActorKey& y) { return state.Share(x) > state.Share(y) + kEpsilon; });
     if (candidates.empty()) break;
 
-    auto migrate = [&](const ActorKey& a, const std::string& to) {
+    auto migrate = [&](const cluster::ActorKey& a, const std::string& to) {
       *std::find(state.placed[a].begin(), state.placed[a].end(), hottest) = to;
       plan.moves.push_back({a, hottest, to, false});
       migrated.insert(a);
     };
     // Replicating `a` onto the coolest other host, when that lowers the peak.
-    auto replicate = [&](const ActorKey& a) {
+    auto replicate = [&](const cluster::ActorKey& a) {
       const std::string to = state.Coolest(a, host_loads);
       const auto replicas = state.placed[a].size();
       const double new_share = state.Load(a) / static_cast<double>(replicas + 1);
@@ -105,12 +105,12 @@ RebalancePlan PlanRebalance(const PlacementTable& table, const std::map<ActorKey
       return true;
     };
     bool acted = false;
-    const ActorKey heaviest = candidates.front();
+    const cluster::ActorKey heaviest = candidates.front();
     // 1. An expert that alone exceeds the limit fits nowhere: split it first.
     if (state.Share(heaviest) > options.threshold * mean + kEpsilon) acted = replicate(heaviest);
     // 2. A migration that fits under the threshold, heaviest first.
     for (size_t i = 0; !acted && i < candidates.size(); ++i) {
-      const ActorKey& a = candidates[i];
+      const cluster::ActorKey& a = candidates[i];
       if (replicated.count(a) != 0) continue;
       const std::string to = state.Coolest(a, host_loads);
       if (!to.empty() && host_loads.at(to) + state.Share(a) <= options.threshold * mean + kEpsilon) {
@@ -121,7 +121,7 @@ RebalancePlan PlanRebalance(const PlacementTable& table, const std::map<ActorKey
     // 3. A migration that lowers the peak; the receiver may become the next hottest
     //    and pass a lighter expert on (each actor migrates once, so this ends).
     if (!acted) {
-      for (const ActorKey& a : candidates) {
+      for (const cluster::ActorKey& a : candidates) {
         if (replicated.count(a) != 0) continue;
         const std::string to = state.Coolest(a, host_loads);
         if (!to.empty() && host_loads.at(to) + state.Share(a) < peak - kEpsilon) {

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "services/coordinator/placement.h"
+#include "services/cluster/placement_table.h"
 
 namespace sy::coordinator {
 
@@ -32,14 +32,14 @@ struct RebalanceOptions {
 };
 
 struct RebalancePlan {
-  std::vector<Move> moves;
+  std::vector<cluster::Move> moves;
   double max_over_mean_before = 0;  // 0 when there is no load
   double max_over_mean_after = 0;   // predicted, after the moves
 };
 
 // `loads`: moving tokens per step per expert (absent = 0). Only hosts in
 // table.hosts() are candidates and count in the mean.
-RebalancePlan PlanRebalance(const PlacementTable& table, const std::map<ActorKey, double>& loads,
+RebalancePlan PlanRebalance(const cluster::PlacementTable& table, const std::map<cluster::ActorKey, double>& loads,
                             const RebalanceOptions& options);
 
 // max/mean of the hosts' loads (0 when their total is 0).

@@ -11,7 +11,7 @@
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
-#include "services/trainer/model_options.h"
+#include "services/cluster/model_options.h"
 
 namespace sy::expert_host {
 
@@ -33,22 +33,9 @@ absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const s
   return absl::StrCat("tcp://", name, ":", port);
 }
 
-absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << endpoint << "\n";
-    out.close();
-    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ready file ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
-}
 
-absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::HostOptions& options) {
-  absl::StatusOr<gpu::ModelConfig> model = trainer::ModelConfigFromOptions(options.model);
+absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::HostOptions& options) {
+  absl::StatusOr<gpu::ModelConfig> model = cluster::ModelConfigFromOptions(options.model);
   if (!model.ok()) return model.status();
   absl::StatusOr<gpu::Device> device = gpu::Device::Parse(options.model.device);
   if (!device.ok()) return device.status();
@@ -61,7 +48,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
 
   HostConfig config;
   config.model = *model;
-  config.adam = trainer::AdamWConfigFromOptions(options.model);
+  config.adam = cluster::AdamWConfigFromOptions(options.model);
   config.seed = options.model.seed;
   config.micro_batches = options.model.micro_batches;
   config.max_bucket_rows = options.model.micro_batch * options.model.context;
@@ -107,7 +94,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
   p->rpc_ = *std::move(rpc);
   p->service_->set_rpc(p->rpc_.get());  // replica gradients go out over it
   if (!options.coordinator.empty()) {
-    trainer::CoordinatorLinkOptions link;
+    cluster::CoordinatorLinkOptions link;
     link.node_id = zmq.node_id;
     link.is_host = true;
     link.coordinator = options.coordinator;
@@ -115,8 +102,8 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const trainer::H
     // Re-registration with a restarted coordinator names them: a host that keeps its
     // actors is not mistaken for one that lost them (which would start a recovery).
     link.held_actors = [service = p->service_.get()] { return service->held_actors(); };
-    absl::StatusOr<std::unique_ptr<trainer::CoordinatorLink>> joined =
-        trainer::CoordinatorLink::Start(link, [handler] {
+    absl::StatusOr<std::unique_ptr<cluster::CoordinatorLink>> joined =
+        cluster::CoordinatorLink::Start(link, [handler] {
           // Steps applied: the open step minus one (never ahead of the actors).
           const uint64_t open = handler->highest_step_seen();
           return open > 0 ? open - 1 : 0;

@@ -5,7 +5,7 @@
 // destructor) closes the socket and the actors. Thread-safe after Start.
 //
 //   auto host = HostProcess::Start(options).value();
-//   WriteReadyFile(options.ready_file, host->endpoint());
+//   cluster::WriteReadyFile(options.ready_file, host->endpoint());
 #pragma once
 
 #include <memory>
@@ -17,16 +17,16 @@
 #include "common/metrics/registry.h"
 #include "common/transport/rpc.h"
 #include "gpu/backend.h"
+#include "services/cluster/cluster_options.h"
+#include "services/cluster/coordinator_link.h"
 #include "services/expert_host/host_service.h"
-#include "services/trainer/cluster_options.h"
-#include "services/trainer/coordinator_link.h"
 
 namespace sy::expert_host {
 
 class HostProcess {
  public:
   // InvalidArgument for a bad configuration; the bind/exporter error otherwise.
-  static absl::StatusOr<std::unique_ptr<HostProcess>> Start(const trainer::HostOptions& options);
+  static absl::StatusOr<std::unique_ptr<HostProcess>> Start(const cluster::HostOptions& options);
   ~HostProcess();
 
   const std::string& endpoint() const { return endpoint_; }  // e.g. "tcp://127.0.0.1:40123"
@@ -42,7 +42,7 @@ class HostProcess {
   std::unique_ptr<HostService> service_;
   std::unique_ptr<transport::RpcNode> rpc_;
   std::unique_ptr<metrics::HttpExporter> exporter_;
-  std::unique_ptr<trainer::CoordinatorLink> coordinator_;  // with --coordinator: registration and heartbeats
+  std::unique_ptr<cluster::CoordinatorLink> coordinator_;  // with --coordinator: registration and heartbeats
   std::string endpoint_;
 };
 
@@ -55,8 +55,5 @@ std::string BindSpelling(const std::string& endpoint);
 // InvalidArgument when a tcp endpoint has no port.
 absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const std::string& advertise_host,
                                                const std::string& hostname);
-
-// Writes `endpoint` and a newline to `path` atomically (temporary file + rename).
-absl::Status WriteReadyFile(const std::string& path, const std::string& endpoint);
 
 }  // namespace sy::expert_host

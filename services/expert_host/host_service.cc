@@ -12,11 +12,11 @@
 #include "gpu/model/params.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
-#include "services/coordinator/placement_codec.h"
-#include "services/coordinator/rpc_util.h"
-#include "services/expert_host/host_metrics.h"
 #include "proto/parameter.capnp.h"
-#include "services/trainer/wire_tensor.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement_codec.h"
+#include "services/cluster/wire_tensor.h"
+#include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
 namespace {
@@ -53,7 +53,7 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       backend_(backend),
       placement_(config.model, config.num_hosts),
       infos_(gpu::ParamInfos(config.model)),
-      shard_params_(trainer::DenseShardParams(infos_)),
+      shard_params_(cluster::DenseShardParams(infos_)),
       registry_(registry),
       placement_strand_(runtime_.NewStrand()) {
   for (int l = 0; l < config.model.layers; ++l) {
@@ -76,21 +76,21 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
         absl::StrCat("host index ", config.host_index, " outside [0, ", config.num_hosts, ")"));
   }
   std::unique_ptr<HostService> service(new HostService(config, backend, registry));
-  std::vector<coordinator::ActorKey> mine;
+  std::vector<cluster::ActorKey> mine;
   for (size_t l = 0; l < service->switch_layers_.size(); ++l) {
     for (int e = 0; e < config.model.experts; ++e) {
       if (service->placement_.HostOfExpert(service->switch_layers_[l], e) != config.host_index) continue;
-      mine.push_back(coordinator::ActorKey::Expert(static_cast<uint32_t>(l), static_cast<uint32_t>(e)));
+      mine.push_back(cluster::ActorKey::Expert(static_cast<uint32_t>(l), static_cast<uint32_t>(e)));
     }
   }
   for (size_t s = 0; s < service->shard_params_.size(); ++s) {
     if (service->placement_.HostOfDenseShard(static_cast<int>(s)) != config.host_index) continue;
-    mine.push_back(coordinator::ActorKey::Dense(static_cast<uint32_t>(s)));
+    mine.push_back(cluster::ActorKey::Dense(static_cast<uint32_t>(s)));
   }
   std::vector<std::shared_ptr<ParamActor>> all;
   {
     absl::MutexLock lock(&service->actors_mu_);
-    for (const coordinator::ActorKey& key : mine) {
+    for (const cluster::ActorKey& key : mine) {
       absl::StatusOr<std::shared_ptr<ParamActor>> actor = service->BuildActor(key, /*awaiting_restore=*/false);
       if (!actor.ok()) return actor.status();
       service->actors_[key] = *std::move(actor);
@@ -104,7 +104,7 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
   return service;
 }
 
-absl::Status HostService::CheckKey(const coordinator::ActorKey& key) const {
+absl::Status HostService::CheckKey(const cluster::ActorKey& key) const {
   const bool known = key.dense ? key.shard < shard_params_.size()
                                : key.layer < switch_layers_.size() &&
                                      key.expert < static_cast<uint32_t>(config_.model.experts);
@@ -114,7 +114,7 @@ absl::Status HostService::CheckKey(const coordinator::ActorKey& key) const {
                                                  " experts, ", shard_params_.size(), " dense shards)"));
 }
 
-absl::StatusOr<std::shared_ptr<ParamActor>> HostService::BuildActor(const coordinator::ActorKey& key,
+absl::StatusOr<std::shared_ptr<ParamActor>> HostService::BuildActor(const cluster::ActorKey& key,
                                                                     bool awaiting_restore) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   std::vector<float> init;
@@ -169,9 +169,9 @@ size_t HostService::num_shards() const {
   return n;
 }
 
-std::vector<coordinator::ActorKey> HostService::held_actors() const {
+std::vector<cluster::ActorKey> HostService::held_actors() const {
   absl::MutexLock lock(&actors_mu_);
-  std::vector<coordinator::ActorKey> keys;
+  std::vector<cluster::ActorKey> keys;
   for (const auto& [key, actor] : actors_) keys.push_back(key);
   return keys;
 }
@@ -243,7 +243,7 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Expert(uint32_t layer, 
     return absl::NotFoundError(absl::StrCat("unknown expert (layer ", layer, ", expert ", expert, ")"));
   }
   const auto switch_index = std::find(switch_layers_.begin(), switch_layers_.end(), static_cast<int>(layer));
-  const auto key = coordinator::ActorKey::Expert(static_cast<uint32_t>(switch_index - switch_layers_.begin()), expert);
+  const auto key = cluster::ActorKey::Expert(static_cast<uint32_t>(switch_index - switch_layers_.begin()), expert);
   absl::MutexLock lock(&actors_mu_);
   auto it = actors_.find(key);
   if (it == actors_.end()) {
@@ -260,7 +260,7 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Expert(uint32_t layer, 
 absl::StatusOr<std::shared_ptr<ParamActor>> HostService::Shard(uint32_t shard) const {
   if (shard >= shard_params_.size()) return absl::NotFoundError(absl::StrCat("unknown dense shard ", shard));
   absl::MutexLock lock(&actors_mu_);
-  auto it = actors_.find(coordinator::ActorKey::Dense(shard));
+  auto it = actors_.find(cluster::ActorKey::Dense(shard));
   if (it == actors_.end()) {
     const uint64_t epoch = placement_epoch_.load();
     return absl::NotFoundError(absl::StrCat(
@@ -307,7 +307,7 @@ absl::StatusOr<std::vector<float>> HostService::BucketFrame(const transport::Dec
                                                    d_model, ")"));
   }
   std::vector<float> values(static_cast<size_t>(rows) * d_model);
-  if (absl::Status s = trainer::DecodeFloats(request.data(0), *dtype, static_cast<int64_t>(values.size()),
+  if (absl::Status s = cluster::DecodeFloats(request.data(0), *dtype, static_cast<int64_t>(values.size()),
                                              values.data());
       !s.ok()) {
     return s;
@@ -322,10 +322,10 @@ absl::Status HostService::HandlePlacement(const transport::DecodedMessage& reque
   if (body->which() != proto::coordinator::PlacementRequest::UPDATE) {
     return absl::InvalidArgumentError("expert host: a placement request must carry an update");
   }
-  absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getUpdate());
+  absl::StatusOr<cluster::DecodedTable> table = cluster::TableFromProto(body->getUpdate());
   if (!table.ok()) return table.status();
   const std::string me = absl::StrCat("host-", config_.host_index);
-  std::map<coordinator::ActorKey, std::vector<std::string>> mine;  // -> the other replicas' hosts
+  std::map<cluster::ActorKey, std::vector<std::string>> mine;  // -> the other replicas' hosts
   for (const auto& [actor, hosts] : table->entries) {
     if (std::find(hosts.begin(), hosts.end(), me) == hosts.end()) continue;
     if (absl::Status s = CheckKey(actor); !s.ok()) {
@@ -350,14 +350,14 @@ absl::Status HostService::HandlePlacement(const transport::DecodedMessage& reque
       return;
     }
     capnp::MallocMessageBuilder b;
-    coordinator::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(epoch);
+    cluster::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(epoch);
     responder.Reply(b);
   });
   return absl::OkStatus();
 }
 
 absl::Status HostService::ApplyPlacement(uint64_t epoch,
-                                         const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+                                         const std::map<cluster::ActorKey, std::vector<std::string>>& mine,
                                          const std::map<std::string, std::string>& endpoints) {
   const uint64_t current = placement_epoch_.load();
   if (epoch < current) {
@@ -366,7 +366,7 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch,
     stale.SetPayload(transport::kCurrentEpochPayload, absl::Cord(absl::StrCat(current)));
     return stale;
   }
-  std::vector<coordinator::ActorKey> added;
+  std::vector<cluster::ActorKey> added;
   {
     absl::MutexLock lock(&actors_mu_);
     for (const auto& [key, peers] : mine) {
@@ -374,15 +374,15 @@ absl::Status HostService::ApplyPlacement(uint64_t epoch,
     }
   }
   // Build every new actor before changing anything: a failure leaves the host as it was.
-  std::map<coordinator::ActorKey, std::shared_ptr<ParamActor>> built;
-  for (const coordinator::ActorKey& key : added) {
+  std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> built;
+  for (const cluster::ActorKey& key : added) {
     absl::StatusOr<std::shared_ptr<ParamActor>> actor = BuildActor(key, /*awaiting_restore=*/true);
     if (!actor.ok()) return actor.status();
     built[key] = *std::move(actor);
   }
-  std::set<coordinator::ActorKey> wanted;
+  std::set<cluster::ActorKey> wanted;
   for (const auto& [key, peers] : mine) wanted.insert(key);
-  std::vector<std::pair<coordinator::ActorKey, std::shared_ptr<ParamActor>>> removed;
+  std::vector<std::pair<cluster::ActorKey, std::shared_ptr<ParamActor>>> removed;
   std::vector<std::shared_ptr<ParamActor>> all;
   {
     absl::MutexLock lock(&actors_mu_);
@@ -509,7 +509,7 @@ absl::Status HostService::HandlePush(const transport::DecodedMessage& request, t
   m.step = body->getStep();
   m.micro_batch = mbs[0];
   m.grad.resize(static_cast<size_t>(numel));
-  if (absl::Status s = trainer::DecodeFloats(request.data(0), proto::DType::F32, numel, m.grad.data()); !s.ok()) {
+  if (absl::Status s = cluster::DecodeFloats(request.data(0), proto::DType::F32, numel, m.grad.data()); !s.ok()) {
     return s;
   }
   if (absl::Status s = RequireFinite(m.grad, "dense gradient"); !s.ok()) return s;
@@ -566,7 +566,7 @@ absl::Status HostService::HandleStep(const transport::DecodedMessage& request, t
         }
         m.micro_batches.push_back(mb);
       }
-      for (auto s : body->getStats()) m.stats.push_back(trainer::StatsFromWire(s));
+      for (auto s : body->getStats()) m.stats.push_back(cluster::StatsFromWire(s));
       m.responder = std::move(responder);
       step_->Tell(std::move(m));
       return absl::OkStatus();
@@ -589,7 +589,7 @@ absl::Status HostService::HandleStep(const transport::DecodedMessage& request, t
   return absl::InvalidArgumentError("unknown step phase");
 }
 
-void HostService::SetReplicas(const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+void HostService::SetReplicas(const std::map<cluster::ActorKey, std::vector<std::string>>& mine,
                               const std::map<std::string, std::string>& endpoints) {
   transport::RpcNode* rpc = rpc_.load();
   for (const auto& [key, peers] : mine) {
@@ -633,7 +633,7 @@ void HostService::SetReplicas(const std::map<coordinator::ActorKey, std::vector<
   for (const auto& [key, peers] : mine) replica_peers_[key] = peers;
 }
 
-void HostService::SendReplicaGradients(const coordinator::ActorKey& actor, const std::string& peer, uint64_t step,
+void HostService::SendReplicaGradients(const cluster::ActorKey& actor, const std::string& peer, uint64_t step,
                                        const std::vector<uint32_t>& micro_batches,
                                        const std::vector<std::vector<float>>& grads) {
   transport::RpcNode* rpc = rpc_.load();
@@ -648,7 +648,7 @@ void HostService::SendReplicaGradients(const coordinator::ActorKey& actor, const
     return;
   }
   capnp::MallocMessageBuilder b;
-  auto env = trainer::InitEnvelope(b, proto::MessageKind::REPLICA_GRADIENTS);
+  auto env = cluster::InitEnvelope(b, proto::MessageKind::REPLICA_GRADIENTS);
   env.setPlacementEpoch(placement_epoch_.load());
   auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
   actor.ToProto(body.initActor());
@@ -662,7 +662,7 @@ void HostService::SendReplicaGradients(const coordinator::ActorKey& actor, const
     transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
                          proto::DType::F32, {grads[i].size()});
     frames.push_back(
-        trainer::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
+        cluster::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
   }
   rpc->CallAsync({name, transport::Route::kConnected}, b, std::move(frames), absl::Now() + config_.step_timeout,
                  [actor, peer, step](absl::StatusOr<transport::DecodedMessage> reply) {
@@ -673,7 +673,7 @@ void HostService::SendReplicaGradients(const coordinator::ActorKey& actor, const
                  });
 }
 
-int64_t HostService::ActorSize(const coordinator::ActorKey& key) const {
+int64_t HostService::ActorSize(const cluster::ActorKey& key) const {
   if (key.dense) return infos_[shard_params_[key.shard]].numel;
   const int64_t C = config_.model.d_model, F = config_.model.d_ff;
   return C * F + F + F * C + C;
@@ -683,7 +683,7 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
                                                  transport::Responder responder) {
   auto body = request.Body<proto::expert::ReplicaGradientsRequest>();
   if (!body.ok()) return body.status();
-  absl::StatusOr<coordinator::ActorKey> key = coordinator::ActorKey::FromProto(body->getActor());
+  absl::StatusOr<cluster::ActorKey> key = cluster::ActorKey::FromProto(body->getActor());
   if (!key.ok()) return key.status();
   if (absl::Status s = CheckKey(*key); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
@@ -708,7 +708,7 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
                                                      " need f32 tensors of shape (", size, ")"));
     }
     std::vector<float>& grad = m.grads.emplace_back(static_cast<size_t>(size));
-    if (absl::Status s = trainer::DecodeFloats(request.data(i), proto::DType::F32, size, grad.data()); !s.ok()) {
+    if (absl::Status s = cluster::DecodeFloats(request.data(i), proto::DType::F32, size, grad.data()); !s.ok()) {
       return s;
     }
     if (absl::Status s = RequireFinite(grad, "replica gradient"); !s.ok()) return s;

@@ -35,11 +35,11 @@
 #include "gpu/backend.h"
 #include "gpu/model/config.h"
 #include "gpu/model/optimizer.h"
+#include "services/cluster/actor_key.h"
+#include "services/cluster/coordinator_link.h"
+#include "services/cluster/placement.h"
 #include "services/expert_host/param_actor.h"
 #include "services/expert_host/step_actor.h"
-#include "services/coordinator/actor_key.h"
-#include "services/trainer/coordinator_link.h"
-#include "services/trainer/placement.h"
 
 namespace sy::expert_host {
 
@@ -72,13 +72,13 @@ class HostService {
   // Actors placed here at runtime whose restore has not landed yet.
   size_t num_awaiting_restore() const;
   // The actors this host holds now (coordinator keys, in key order).
-  std::vector<coordinator::ActorKey> held_actors() const;
+  std::vector<cluster::ActorKey> held_actors() const;
   uint64_t step_timeouts() const { return step_->timeouts(); }
   // Highest training step a forward/backward/commit named so far (0 before any).
   uint64_t highest_step_seen() const { return highest_step_seen_.load(); }
   // Where checkpoint state is streamed (null: no coordinator). Must outlive its use;
   // set it to null before destroying the link.
-  void set_coordinator_link(trainer::CoordinatorLink* link) { coordinator_.store(link); }
+  void set_coordinator_link(cluster::CoordinatorLink* link) { coordinator_.store(link); }
   // Placement epoch of the last coordinator table this host accepted (0: none).
   uint64_t placement_epoch() const { return placement_epoch_.load(); }
   // The node this host serves on, also used to send replica gradients to the other
@@ -89,28 +89,28 @@ class HostService {
   HostService(const HostConfig& config, gpu::Backend* backend, metrics::Registry* registry);
   // A new actor for `key` with the model's initial weights for it (valid ones unless
   // awaiting_restore). Uses the backend: call on the runtime's thread once serving.
-  absl::StatusOr<std::shared_ptr<ParamActor>> BuildActor(const coordinator::ActorKey& key,
+  absl::StatusOr<std::shared_ptr<ParamActor>> BuildActor(const cluster::ActorKey& key,
                                                          bool awaiting_restore);
   // InvalidArgument when `key` names no actor of this model.
-  absl::Status CheckKey(const coordinator::ActorKey& key) const;
+  absl::Status CheckKey(const cluster::ActorKey& key) const;
   // Aborted (with the current epoch as transport::kCurrentEpochPayload) when the request
   // carries a placement epoch older than the accepted one; epoch 0 is not checked.
   absl::Status CheckEpoch(const transport::DecodedMessage& request) const;
   // Makes the actors placed on this host exactly the keys of `mine` (on placement_strand_);
   // each maps to its other replicas' hosts (empty: not replicated), `endpoints` says
   // where they are.
-  absl::Status ApplyPlacement(uint64_t epoch, const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+  absl::Status ApplyPlacement(uint64_t epoch, const std::map<cluster::ActorKey, std::vector<std::string>>& mine,
                               const std::map<std::string, std::string>& endpoints);
   // Connects to the replica peers' hosts and tells every actor its peers (on placement_strand_).
-  void SetReplicas(const std::map<coordinator::ActorKey, std::vector<std::string>>& mine,
+  void SetReplicas(const std::map<cluster::ActorKey, std::vector<std::string>>& mine,
                    const std::map<std::string, std::string>& endpoints);
   // Sends `actor`'s own contributions of `step` to replica host `peer` (ReplicaSender).
-  void SendReplicaGradients(const coordinator::ActorKey& actor, const std::string& peer, uint64_t step,
+  void SendReplicaGradients(const cluster::ActorKey& actor, const std::string& peer, uint64_t step,
                             const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads);
   // Another replica's contributions: checked at the door, then to the actor.
   absl::Status HandleReplicaGradients(const transport::DecodedMessage& request, transport::Responder responder);
   // Elements of `key`'s state (its gradients' size).
-  int64_t ActorSize(const coordinator::ActorKey& key) const;
+  int64_t ActorSize(const cluster::ActorKey& key) const;
   // The actor set in key order (for the StepActor).
   std::vector<std::shared_ptr<ParamActor>> AllActors() const ABSL_SHARED_LOCKS_REQUIRED(actors_mu_);
   absl::Status Dispatch(proto::MessageKind kind, const transport::DecodedMessage& request,
@@ -128,7 +128,7 @@ class HostService {
   // to step S rolls the step protocol back to S and lets a restoring actor serve.
   absl::Status HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder);
   // The actor of a coordinator key (Switch-layer index -> model layer); NotFound when not held.
-  absl::StatusOr<std::shared_ptr<ParamActor>> ActorOf(const coordinator::ActorKey& actor) const;
+  absl::StatusOr<std::shared_ptr<ParamActor>> ActorOf(const cluster::ActorKey& actor) const;
   absl::StatusOr<std::shared_ptr<ParamActor>> Expert(uint32_t layer, uint32_t expert) const;
   absl::StatusOr<std::shared_ptr<ParamActor>> Shard(uint32_t shard) const;
   // The bucket frame checked against (rows, d_model) and decoded to floats.
@@ -140,7 +140,7 @@ class HostService {
 
   HostConfig config_;
   gpu::Backend* backend_;
-  trainer::StaticPlacement placement_;
+  cluster::StaticPlacement placement_;
   std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shard_params_;  // dense shard -> canonical parameter index
   std::vector<int> switch_layers_;      // Switch-layer index (coordinator keys) -> model layer
@@ -148,21 +148,21 @@ class HostService {
   actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
   std::shared_ptr<actor::Strand> placement_strand_;
   mutable absl::Mutex actors_mu_;
-  std::map<coordinator::ActorKey, std::shared_ptr<ParamActor>> actors_ ABSL_GUARDED_BY(actors_mu_);
-  std::set<coordinator::ActorKey> awaiting_restore_ ABSL_GUARDED_BY(actors_mu_);
+  std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> actors_ ABSL_GUARDED_BY(actors_mu_);
+  std::set<cluster::ActorKey> awaiting_restore_ ABSL_GUARDED_BY(actors_mu_);
   std::shared_ptr<StepActor> step_;
   std::atomic<uint64_t> highest_step_seen_{0};
   std::atomic<uint64_t> placement_epoch_{0};
-  std::atomic<trainer::CoordinatorLink*> coordinator_{nullptr};
+  std::atomic<cluster::CoordinatorLink*> coordinator_{nullptr};
   std::atomic<transport::RpcNode*> rpc_{nullptr};
   // On placement_strand_: each replicated actor's peers as last told, and the
   // transport peer names connected so far (host id @ endpoint).
-  std::map<coordinator::ActorKey, std::vector<std::string>> replica_peers_;
+  std::map<cluster::ActorKey, std::vector<std::string>> replica_peers_;
   std::set<std::string> connected_peers_;
   std::map<std::string, std::string> peer_names_;  // host id -> transport peer name
   absl::Mutex peer_names_mu_;
   absl::Mutex restore_mu_;
-  std::map<coordinator::ActorKey, std::string> restoring_ ABSL_GUARDED_BY(restore_mu_);  // chunks so far
+  std::map<cluster::ActorKey, std::string> restoring_ ABSL_GUARDED_BY(restore_mu_);  // chunks so far
 };
 
 }  // namespace sy::expert_host

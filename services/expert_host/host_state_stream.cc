@@ -12,21 +12,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/fnv1a.h"
 #include "common/log/log.h"
-#include "common/storage/checksum.h"
 #include "proto/expert.capnp.h"
-#include "services/coordinator/actor_key.h"
-#include "services/coordinator/rpc_util.h"
+#include "services/cluster/actor_key.h"
+#include "services/cluster/envelope.h"
 #include "services/expert_host/host_metrics.h"
 #include "services/expert_host/host_service.h"
 
 namespace sy::expert_host {
 namespace {
 
-void ReplyStream(transport::Responder& responder, const coordinator::ActorKey& actor, uint32_t chunks,
+void ReplyStream(transport::Responder& responder, const cluster::ActorKey& actor, uint32_t chunks,
                  bool complete) {
   capnp::MallocMessageBuilder b;
-  auto reply = coordinator::InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+  auto reply = cluster::InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
   actor.ToProto(reply.initActor());
   reply.setChunksReceived(chunks);
   reply.setComplete(complete);
@@ -35,7 +35,7 @@ void ReplyStream(transport::Responder& responder, const coordinator::ActorKey& a
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<ParamActor>> HostService::ActorOf(const coordinator::ActorKey& actor) const {
+absl::StatusOr<std::shared_ptr<ParamActor>> HostService::ActorOf(const cluster::ActorKey& actor) const {
   if (absl::Status s = CheckKey(actor); !s.ok()) return absl::NotFoundError(s.message());
   absl::MutexLock lock(&actors_mu_);
   auto it = actors_.find(actor);
@@ -49,7 +49,7 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::ActorOf(const coordinat
 absl::Status HostService::HandleStateStream(const transport::DecodedMessage& request, transport::Responder responder) {
   auto body = request.Body<proto::expert::StateStreamRequest>();
   if (!body.ok()) return body.status();
-  absl::StatusOr<coordinator::ActorKey> key = coordinator::ActorKey::FromProto(body->getActor());
+  absl::StatusOr<cluster::ActorKey> key = cluster::ActorKey::FromProto(body->getActor());
   if (!key.ok()) return key.status();
   if (body->getPurpose() != proto::expert::StatePurpose::CHECKPOINT) {
     return absl::FailedPreconditionError("expert host: migration and replication streams are not served yet");
@@ -57,7 +57,7 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
   if (body->which() == proto::expert::StateStreamRequest::STREAM_OUT) {
     absl::StatusOr<std::shared_ptr<ParamActor>> actor = ActorOf(*key);
     if (!actor.ok()) return actor.status();
-    trainer::CoordinatorLink* link = coordinator_.load();
+    cluster::CoordinatorLink* link = coordinator_.load();
     if (link == nullptr) return absl::FailedPreconditionError("expert host: no coordinator link to stream to");
     const auto out = body->getStreamOut();
     const int64_t deadline_ms = request.envelope().getDeadlineUnixMs();
@@ -112,7 +112,7 @@ absl::Status HostService::HandleStateStream(const transport::DecodedMessage& req
     whole = std::move(bytes);
     restoring_.erase(*key);
   }
-  if (whole.size() != in.getTotalBytes() || storage::ChecksumOf(whole) != in.getChecksum()) {
+  if (whole.size() != in.getTotalBytes() || ChecksumOf(whole) != in.getChecksum()) {
     return absl::DataLossError(absl::StrCat("restored state of ", key->ToString(), " does not verify"));
   }
   // The actor is looked up on the placement strand: a table handled before this chunk

@@ -8,18 +8,19 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "services/cluster/cluster_options.h"
+#include "services/cluster/ready_file.h"
 #include "services/expert_host/host_process.h"
-#include "services/trainer/cluster_options.h"
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  absl::StatusOr<sy::trainer::HostOptions> options = sy::trainer::ParseHostOptions(args);
+  absl::StatusOr<sy::cluster::HostOptions> options = sy::cluster::ParseHostOptions(args);
   if (!options.ok()) {
     std::cerr << "sy-expert-host: " << options.status().message() << "\n(run sy-expert-host --help)\n";
     return 2;
   }
   if (options->help) {
-    std::cout << sy::trainer::HostHelpText() << "\n" << sy::trainer::HelpText();
+    std::cout << sy::cluster::HostHelpText() << "\n" << sy::cluster::HelpText();
     return 0;
   }
   sy::log::SetMinLevel(*sy::log::ParseLevel(options->model.log_level));
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
     return host.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   if (!options->ready_file.empty()) {
-    if (absl::Status s = sy::expert_host::WriteReadyFile(options->ready_file, (*host)->endpoint()); !s.ok()) {
+    if (absl::Status s = sy::cluster::WriteReadyFile(options->ready_file, (*host)->endpoint()); !s.ok()) {
       std::cerr << "sy-expert-host: " << s << "\n";
       return 1;
     }

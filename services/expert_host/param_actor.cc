@@ -11,9 +11,10 @@
 #include "common/transport/envelope_codec.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/step_wire.h"
+#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_metrics.h"
-#include "services/trainer/step_wire.h"
-#include "services/trainer/wire_tensor.h"
 
 namespace sy::expert_host {
 namespace {
@@ -256,7 +257,7 @@ void ParamActor::OnForward(ForwardMsg& m) {
     saved_[m.micro_batch] = std::move(saved);
   }
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertForwardReply>();
   auto bucket = body.initBucket();
   bucket.setStep(m.step);
@@ -266,7 +267,7 @@ void ParamActor::OnForward(ForwardMsg& m) {
   body.setTokenCount(static_cast<uint32_t>(n));
   body.setVersion(state_->version());
   transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype, {Uint(n), Uint(C)});
-  m.responder.Reply(header, {trainer::EncodeFloats(host_out.data(), int64_t{n} * C, m.dtype)});
+  m.responder.Reply(header, {cluster::EncodeFloats(host_out.data(), int64_t{n} * C, m.dtype)});
 }
 
 void ParamActor::OnBackward(BackwardMsg& m) {
@@ -321,7 +322,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   }
   saved_.erase(it);
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertBackwardReply>();
   auto bucket = body.initBucket();
   bucket.setStep(m.step);
@@ -330,7 +331,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   bucket.setExpert(static_cast<uint32_t>(id_.expert));
   body.setTokenCount(static_cast<uint32_t>(n));
   transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype, {Uint(n), Uint(C)});
-  m.responder.Reply(header, {trainer::EncodeFloats(host_din.data(), int64_t{n} * C, m.dtype)});
+  m.responder.Reply(header, {cluster::EncodeFloats(host_din.data(), int64_t{n} * C, m.dtype)});
 }
 
 void ParamActor::OnPush(PushMsg& m) {
@@ -353,7 +354,7 @@ void ParamActor::OnPush(PushMsg& m) {
   }
   if (!replica_peers_.empty()) own_grads_[m.micro_batch] = std::move(m.grad);
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
   auto body = env.initBody().initAs<proto::parameter::PushReply>();
   body.setShard(static_cast<uint32_t>(id_.shard));
   body.setStep(m.step);
@@ -368,14 +369,14 @@ void ParamActor::OnPull(PullMsg& m) {
     return;
   }
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
   auto body = env.initBody().initAs<proto::parameter::PullReply>();
   body.setShard(static_cast<uint32_t>(id_.shard));
   body.setVersion(state_->version());
   body.setElementCount(values.size());
   transport::SetTensor(env.initTensors(1)[0], "parameters", proto::TensorRole::PARAMETERS, proto::DType::F32,
                        {values.size()});
-  m.responder.Reply(header, {trainer::EncodeFloats(values.data(), static_cast<int64_t>(values.size()),
+  m.responder.Reply(header, {cluster::EncodeFloats(values.data(), static_cast<int64_t>(values.size()),
                                                    proto::DType::F32)});
 }
 
@@ -465,7 +466,7 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
   }
   peers_in_.insert(m.sender);
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
   env.initBody().initAs<proto::expert::ReplicaGradientsReply>().setStep(m.step);
   m.responder.Reply(header);
   MaybeFinishReplicatedFinalize();

@@ -2,7 +2,7 @@
 #include "services/expert_host/param_state.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/trainer/checksum.h"
+#include "services/cluster/param_checksum.h"
 
 namespace sy::expert_host {
 
@@ -122,7 +122,7 @@ absl::Status ParamState::Apply(uint64_t step, float clip_scale, float lr) {
 }
 
 absl::StatusOr<uint64_t> ParamState::Checksum() const {
-  trainer::ParamChecksum checksum;
+  cluster::ParamChecksum checksum;
   std::vector<float> host(static_cast<size_t>(size()));
   for (const DeviceArray* a : {&params_, &m_, &v_}) {
     if (absl::Status s = backend_->CopyDeviceToHost(host.data(), a->data(), size() * sizeof(float)); !s.ok()) return s;

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/envelope.h"
 #include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
@@ -18,7 +19,7 @@ struct StepReply {
   capnp::MallocMessageBuilder header;
   proto::expert::StepCommitReply::Builder body;
   explicit StepReply(uint64_t step)
-      : body(trainer::InitEnvelope(header, proto::MessageKind::STEP_COMMIT)
+      : body(cluster::InitEnvelope(header, proto::MessageKind::STEP_COMMIT)
                  .initBody()
                  .initAs<proto::expert::StepCommitReply>()) {
     body.setStep(step);
@@ -155,7 +156,7 @@ void StepActor::OnCommit(CommitMsg& m) {
     return;
   }
   for (size_t i = 0; i < m.micro_batches.size(); ++i) {
-    trainer::MicroBatchStatsValue stats = i < m.stats.size() ? m.stats[i] : trainer::MicroBatchStatsValue{};
+    cluster::MicroBatchStatsValue stats = i < m.stats.size() ? m.stats[i] : cluster::MicroBatchStatsValue{};
     stats.micro_batch = m.micro_batches[i];
     committed_[m.micro_batches[i]] = std::move(stats);
   }
@@ -208,7 +209,7 @@ void StepActor::AnswerGathers() {
     }
     auto stats = reply.body.initStats(static_cast<unsigned>(committed_.size()));
     unsigned n = 0;
-    for (const auto& [mb, value] : committed_) trainer::StatsToWire(value, stats[n++]);
+    for (const auto& [mb, value] : committed_) cluster::StatsToWire(value, stats[n++]);
     r.Reply(reply.header);
   }
   gathers_.clear();

@@ -25,15 +25,15 @@
 #include "common/actor/actor.h"
 #include "common/metrics/registry.h"
 #include "common/transport/rpc.h"
+#include "services/cluster/step_wire.h"
 #include "services/expert_host/param_actor.h"
-#include "services/trainer/step_wire.h"
 
 namespace sy::expert_host {
 
 struct CommitMsg {
   uint64_t step = 0;
   std::vector<uint32_t> micro_batches;
-  std::vector<trainer::MicroBatchStatsValue> stats;
+  std::vector<cluster::MicroBatchStatsValue> stats;
   transport::Responder responder;
 };
 struct GatherMsg {
@@ -120,7 +120,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
   absl::Time opened_at_;
   actor::TimerId timer_ = 0;
   bool timed_out_ = false;
-  std::map<uint32_t, trainer::MicroBatchStatsValue> committed_;
+  std::map<uint32_t, cluster::MicroBatchStatsValue> committed_;
   bool finalizing_ = false;
   size_t finalized_ = 0;
   absl::Status finalize_error_;

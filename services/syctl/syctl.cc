@@ -12,8 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/transport/faulty_transport.h"
-#include "services/coordinator/actor_key.h"
-#include "services/coordinator/checkpoint_store.h"
+#include "services/cluster/actor_key.h"
 #include "services/syctl/admin_client.h"
 #include "services/syctl/output.h"
 
@@ -149,11 +148,11 @@ std::string RoleName(proto::coordinator::Role role) {
 }
 
 std::string ExpertName(proto::expert::ExpertKey::Reader key) {
-  return coordinator::ActorKey::Expert(key.getLayer(), key.getExpert()).ToString();
+  return cluster::ActorKey::Expert(key.getLayer(), key.getExpert()).ToString();
 }
 
 std::string ActorName(proto::expert::ActorRef::Reader ref) {
-  auto key = coordinator::ActorKey::FromProto(ref);
+  auto key = cluster::ActorKey::FromProto(ref);
   return key.ok() ? key->ToString() : "?";
 }
 

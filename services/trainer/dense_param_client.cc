@@ -4,17 +4,18 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
 #include "proto/parameter.capnp.h"
-#include "services/trainer/step_wire.h"
-#include "services/trainer/wire_tensor.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/step_wire.h"
+#include "services/cluster/wire_tensor.h"
 
 namespace sy::trainer {
 
 DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
-                                   const Placement* placement, const HostPeers* peers, std::string trainer_id,
+                                   const cluster::Placement* placement, const HostPeers* peers, std::string trainer_id,
                                    absl::Duration timeout)
     : config_(config),
       infos_(gpu::ParamInfos(config)),
-      shards_(DenseShardParams(infos_)),
+      shards_(cluster::DenseShardParams(infos_)),
       rpc_(rpc),
       placement_(placement),
       peers_(peers),
@@ -22,7 +23,7 @@ DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::Rp
       timeout_(timeout) {}
 
 DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
-                                   const Placement* placement, const std::vector<std::string>& hosts,
+                                   const cluster::Placement* placement, const std::vector<std::string>& hosts,
                                    std::string trainer_id, absl::Duration timeout)
     : DenseParamClient(config, rpc, placement, nullptr, std::move(trainer_id), timeout) {
   owned_peers_ = HostPeers::Fixed(hosts);
@@ -54,7 +55,7 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     c.route = ShardRoute(s);
     c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
                           ") to host ", h);
-    auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
+    auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
     env.setPlacementEpoch(placement_->epoch());
     auto body = env.initBody().initAs<proto::parameter::PushRequest>();
     body.setShard(static_cast<uint32_t>(s));
@@ -64,7 +65,7 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     body.setTrainer(trainer_id_);
     transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, proto::DType::F32,
                          {static_cast<uint64_t>(info.numel)});
-    c.data.push_back(EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
+    c.data.push_back(cluster::EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
     bytes_sent_ += CallBytes(c);
   }
   pushes_.push_back(PendingCalls::Start(*rpc_, std::move(calls), absl::Now() + timeout_, guard_));
@@ -86,7 +87,7 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.route = ShardRoute(s);
     c.what = absl::StrCat("pull of shard ", s, " (", infos_[shards_[s]].name, ") version ", version, " from host ", h);
-    auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+    auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
     env.setPlacementEpoch(placement_->epoch());
     auto body = env.initBody().initAs<proto::parameter::PullRequest>();
     body.setShard(static_cast<uint32_t>(s));
@@ -106,7 +107,7 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     }
     values.resize(static_cast<size_t>(info.numel));
     if (replies[s]->message().data.size() != 1) return absl::InternalError(calls[s].what + ": no values");
-    if (absl::Status st = DecodeFloats(replies[s]->data(0), proto::DType::F32, info.numel, values.data()); !st.ok()) {
+    if (absl::Status st = cluster::DecodeFloats(replies[s]->data(0), proto::DType::F32, info.numel, values.data()); !st.ok()) {
       return absl::InternalError(absl::StrCat(calls[s].what, ": ", st.message()));
     }
     if (absl::Status st = params->backend()->CopyHostToDevice(params->data() + info.offset, values.data(),
@@ -133,7 +134,7 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       c.to = {peers_->Peer(h), transport::Route::kConnected};
       c.route = [this, l, e] { return transport::Address{peers_->Peer(placement_->HostOfExpert(l, e)), transport::Route::kConnected}; };
       c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
-      auto env = InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
+      auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
       env.setPlacementEpoch(placement_->epoch());
       auto body = env.initBody().initAs<proto::parameter::PullRequest>();
       body.setVersion(version);
@@ -153,7 +154,7 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       return absl::FailedPreconditionError(absl::StrCat(calls[i].what, ": answered version ", body->getVersion()));
     }
     if (replies[i]->message().data.size() != 1) return absl::InternalError(calls[i].what + ": no values");
-    if (absl::Status st = DecodeFloats(replies[i]->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+    if (absl::Status st = cluster::DecodeFloats(replies[i]->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
                                        values.data());
         !st.ok()) {
       return absl::InternalError(absl::StrCat(calls[i].what, ": ", st.message()));

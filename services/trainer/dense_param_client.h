@@ -16,8 +16,8 @@
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
 #include "gpu/model/params.h"
+#include "services/cluster/placement.h"
 #include "services/trainer/host_peers.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
@@ -25,10 +25,10 @@ namespace sy::trainer {
 class DenseParamClient {
  public:
   // peers: where each host index is reached on `rpc` (it may grow). All pointers must outlive this.
-  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
+  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
                    const HostPeers* peers, std::string trainer_id, absl::Duration timeout);
   // A fixed set: hosts[i] is the peer name of host i on `rpc`.
-  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const Placement* placement,
+  DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
                    const std::vector<std::string>& hosts, std::string trainer_id, absl::Duration timeout);
 
   // Sends every dense shard's slice of `grads` as micro-batch m of `step` and
@@ -56,7 +56,7 @@ class DenseParamClient {
   std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shards_;  // shard -> parameter index
   transport::RpcNode* rpc_;
-  const Placement* placement_;
+  const cluster::Placement* placement_;
   std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
   const HostPeers* peers_;
   std::string trainer_id_;

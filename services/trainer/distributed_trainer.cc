@@ -10,17 +10,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "proto/coordinator.capnp.h"
-#include "services/coordinator/rpc_util.h"
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
 #include "gpu/model/optimizer.h"
+#include "proto/coordinator.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/model_options.h"
+#include "services/cluster/param_checksum.h"
+#include "services/cluster/wire_tensor.h"
 #include "services/trainer/batches.h"
-#include "services/trainer/checksum.h"
-#include "services/trainer/model_options.h"
 #include "services/trainer/progress.h"
-#include "services/trainer/wire_tensor.h"
 
 namespace sy::trainer {
 namespace {
@@ -29,7 +29,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-bool IsEvalStep(int64_t step, const TrainerOptions& o) {
+bool IsEvalStep(int64_t step, const cluster::TrainerOptions& o) {
   return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
 }
 
@@ -49,10 +49,10 @@ constexpr absl::Duration kRollbackAfterMove = absl::Seconds(5);
 
 // The leader's view of a step, from every micro-batch's stats (summed in
 // micro-batch order, as the standalone trainer does).
-void FillMetrics(const std::vector<MicroBatchStatsValue>& stats, int M, StepMetrics* metrics) {
+void FillMetrics(const std::vector<cluster::MicroBatchStatsValue>& stats, int M, StepMetrics* metrics) {
   int64_t tokens = 0, dropped = 0;
   uint64_t bytes = 0;
-  for (const MicroBatchStatsValue& s : stats) {
+  for (const cluster::MicroBatchStatsValue& s : stats) {
     metrics->loss += s.loss / M;
     metrics->lb_loss += s.lb / M;
     metrics->z_loss += s.z / M;
@@ -81,11 +81,11 @@ DistributedTrainer::~DistributedTrainer() {
   if (rpc_ != nullptr) rpc_->Close();
 }
 
-absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(const ClusterTrainerOptions& options) {
-  const TrainerOptions& o = options.base;
-  absl::StatusOr<gpu::ModelConfig> config = ModelConfigFromOptions(o);
+absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(const cluster::ClusterTrainerOptions& options) {
+  const cluster::TrainerOptions& o = options.base;
+  absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(o);
   if (!config.ok()) return config.status();
-  absl::StatusOr<proto::DType> wire = ParseWireDType(o.wire_dtype);
+  absl::StatusOr<proto::DType> wire = cluster::ParseWireDType(o.wire_dtype);
   if (!wire.ok()) return wire.status();
   absl::StatusOr<gpu::Device> device = gpu::Device::Parse(o.device);
   if (!device.ok()) return device.status();
@@ -96,7 +96,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   t->options_ = options;
   t->slot_ = {options.trainer_index, options.num_trainers};
   t->most_trainers_ = options.num_trainers;
-  t->num_dense_shards_ = static_cast<int>(DenseShardParams(gpu::ParamInfos(*config)).size());
+  t->num_dense_shards_ = static_cast<int>(cluster::DenseShardParams(gpu::ParamInfos(*config)).size());
   t->config_ = *config;
   t->corpus_ = *std::move(corpus);
   gpu::BackendOptions backend_options;
@@ -131,29 +131,29 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 
   const absl::Duration timeout = absl::Seconds(options.rpc_timeout_s);
   if (options.coordinator.empty()) {
-    t->placement_ = std::make_unique<LivePlacement>(
-        std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
+    t->placement_ = std::make_unique<cluster::LivePlacement>(
+        std::make_unique<cluster::StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
   } else {
-    CoordinatorLinkOptions link;
+    cluster::CoordinatorLinkOptions link;
     link.node_id = id;
     link.coordinator = options.coordinator;
     DistributedTrainer* self = t.get();
-    absl::StatusOr<std::unique_ptr<CoordinatorLink>> joined = CoordinatorLink::Start(
+    absl::StatusOr<std::unique_ptr<cluster::CoordinatorLink>> joined = cluster::CoordinatorLink::Start(
         link, [self] { return self->steps_done_.load(); },
         [self](transport::DecodedMessage request, transport::Responder responder) {
           self->OnControl(std::move(request), std::move(responder));
         });
     if (!joined.ok()) return joined.status();
     t->coordinator_ = *std::move(joined);
-    absl::StatusOr<coordinator::DecodedTable> table = t->coordinator_->WaitForTable(timeout);
+    absl::StatusOr<cluster::DecodedTable> table = t->coordinator_->WaitForTable(timeout);
     if (!table.ok()) return table.status();
     // The hosts of --hosts, as the coordinator knows them: a later table naming
     // another endpoint for one means it came back there. Hosts beyond --hosts
     // (joined before this trainer started) are connected now.
     t->peers_->AdoptInitial(table->endpoints);
     // FollowTable replaces the static rule with the table's placement at once.
-    t->placement_ = std::make_unique<LivePlacement>(
-        std::make_unique<StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
+    t->placement_ = std::make_unique<cluster::LivePlacement>(
+        std::make_unique<cluster::StaticPlacement>(*config, static_cast<int>(options.hosts.size())));
     if (absl::Status s = t->FollowTable(*table); !s.ok()) return s;
   }
   t->executor_ = std::make_unique<RemoteExpertExecutor>(*config, t->backend_.get(), t->rpc_.get(),
@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
     t->executor_->set_guard(self);
     t->dense_->set_guard(self);
     t->steps_->set_guard(self, [self] {
-      return HostsInUse(*self->placement_, self->config_, self->num_dense_shards_);
+      return cluster::HostsInUse(*self->placement_, self->config_, self->num_dense_shards_);
     });
   }
   absl::StatusOr<std::unique_ptr<gpu::Model>> model =
@@ -182,9 +182,9 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 }
 
 absl::Status DistributedTrainer::TrainStep(int64_t step, std::optional<StepMetrics>* applied) {
-  const TrainerOptions& o = options_.base;
+  const cluster::TrainerOptions& o = options_.base;
   const float grad_scale = 1.0f / static_cast<float>(o.micro_batches);
-  std::vector<MicroBatchStatsValue> mine;
+  std::vector<cluster::MicroBatchStatsValue> mine;
   for (int m : MicroBatchesOf(slot_, o.micro_batches)) {
     absl::StatusOr<MicroBatch> batch = CutTrainMicroBatch(corpus_.train, o.seed, step, m, o.micro_batch, o.context);
     if (!batch.ok()) return batch.status();
@@ -199,7 +199,7 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, std::optional<StepMetri
     if (absl::Status s = dense_->Push(static_cast<uint64_t>(step), static_cast<uint32_t>(m), *grads_); !s.ok()) {
       return s;
     }
-    MicroBatchStatsValue v;
+    cluster::MicroBatchStatsValue v;
     v.micro_batch = static_cast<uint32_t>(m);
     v.loss = stats->loss;
     v.ce = stats->ce;
@@ -241,9 +241,9 @@ absl::Status DistributedTrainer::TrainStep(int64_t step, std::optional<StepMetri
   return dense_->Pull(static_cast<uint64_t>(step), &model_->params());
 }
 
-void DistributedTrainer::ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine) {
+void DistributedTrainer::ReportLoad(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine) {
   std::vector<std::vector<int64_t>> tokens;
-  for (const MicroBatchStatsValue& v : mine) {
+  for (const cluster::MicroBatchStatsValue& v : mine) {
     if (tokens.empty()) tokens.assign(v.expert_counts.size(), {});
     for (size_t l = 0; l < v.expert_counts.size() && l < tokens.size(); ++l) {
       tokens[l].resize(std::max(tokens[l].size(), v.expert_counts[l].size()));
@@ -257,7 +257,7 @@ void DistributedTrainer::ReportLoad(int64_t step, const std::vector<MicroBatchSt
 }
 
 absl::StatusOr<double> DistributedTrainer::Validate(uint64_t version) {
-  const TrainerOptions& o = options_.base;
+  const cluster::TrainerOptions& o = options_.base;
   executor_->set_eval_version(version);
   double total = 0;
   for (int k = 0; k < o.eval_batches; ++k) {
@@ -276,7 +276,7 @@ absl::StatusOr<std::string> DistributedTrainer::ModelChecksum(uint64_t version) 
   if (absl::Status s = dense_->PullExperts(version, &model_->params()); !s.ok()) return s;
   std::vector<float> host;
   if (absl::Status s = model_->params().CopyToHost(&host); !s.ok()) return s;
-  ParamChecksum checksum;
+  cluster::ParamChecksum checksum;
   checksum.Add(host.data(), host.size());
   return checksum.Hex();
 }
@@ -353,7 +353,7 @@ void DistributedTrainer::OnControl(transport::DecodedMessage request, transport:
     SY_LOG(ERROR) << id_ << ": the coordinator stops the run at step " << steps_done_.load() << ": " << reason;
     rollbacks_.PostStop(reason);
     capnp::MallocMessageBuilder b;
-    coordinator::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL,
+    cluster::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL,
                                                                    body->getEpoch())
         .setStep(steps_done_.load());
     return responder.Reply(b);
@@ -368,7 +368,7 @@ void DistributedTrainer::OnControl(transport::DecodedMessage request, transport:
                << ", epoch " << epoch << ") at step " << steps_done_.load() << ": aborting the running step";
   if (absl::Status s = rollbacks_.Post(*std::move(order)); !s.ok()) return responder.Fail(s);
   capnp::MallocMessageBuilder b;
-  coordinator::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL, epoch)
+  cluster::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL, epoch)
       .setStep(steps_done_.load());
   responder.Reply(b);
 }
@@ -385,13 +385,13 @@ absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
 }
 
 absl::Status DistributedTrainer::RefreshTo(uint64_t min_epoch) {
-  absl::StatusOr<coordinator::DecodedTable> table =
+  absl::StatusOr<cluster::DecodedTable> table =
       coordinator_->WaitForTable(absl::Seconds(options_.recovery_timeout_s), min_epoch);
   if (!table.ok()) return table.status();
   return FollowTable(*table);
 }
 
-absl::Status DistributedTrainer::FollowTable(const coordinator::DecodedTable& table) {
+absl::Status DistributedTrainer::FollowTable(const cluster::DecodedTable& table) {
   absl::StatusOr<std::vector<HostPeers::Change>> changes =
       peers_->Follow(table.endpoints, [this](const std::string& peer, const std::string& endpoint) {
         return rpc_->transport().Connect(peer, endpoint);
@@ -400,8 +400,8 @@ absl::Status DistributedTrainer::FollowTable(const coordinator::DecodedTable& ta
   for (const HostPeers::Change& c : *changes) {
     SY_LOG(INFO) << id_ << ": " << c.host << (c.joined ? " joined at " : " is now at ") << c.endpoint;
   }
-  absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> placement =
-      CoordinatorPlacement::Create(config_, num_dense_shards_, peers_->size(), table);
+  absl::StatusOr<std::unique_ptr<cluster::CoordinatorPlacement>> placement =
+      cluster::CoordinatorPlacement::Create(config_, num_dense_shards_, peers_->size(), table);
   if (!placement.ok()) return placement.status();
   SY_LOG(INFO) << id_ << ": placement epoch " << (*placement)->epoch() << " from the coordinator, "
                << peers_->size() << " hosts known";
@@ -471,7 +471,7 @@ absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
 }
 
 absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
-  const TrainerOptions& o = options_.base;
+  const cluster::TrainerOptions& o = options_.base;
   RunResult result;
   Records records;
   records.result = &result;

@@ -42,13 +42,13 @@
 #include "common/transport/rpc.h"
 #include "gpu/backend.h"
 #include "gpu/model/model.h"
-#include "services/trainer/cluster_options.h"
-#include "services/trainer/coordinator_link.h"
+#include "services/cluster/cluster_options.h"
+#include "services/cluster/coordinator_link.h"
+#include "services/cluster/placement.h"
 #include "services/trainer/corpus.h"
 #include "services/trainer/dense_param_client.h"
 #include "services/trainer/host_peers.h"
 #include "services/trainer/metrics_files.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/remote_expert_executor.h"
 #include "services/trainer/rollback.h"
 #include "services/trainer/rpc_batch.h"
@@ -60,7 +60,7 @@ namespace sy::trainer {
 class DistributedTrainer : public CallGuard {
  public:
   // Loads the corpus, builds the model replica and connects to every host.
-  static absl::StatusOr<std::unique_ptr<DistributedTrainer>> Create(const ClusterTrainerOptions& options);
+  static absl::StatusOr<std::unique_ptr<DistributedTrainer>> Create(const cluster::ClusterTrainerOptions& options);
   ~DistributedTrainer() override;
 
   absl::StatusOr<RunResult> Run(std::ostream& progress);
@@ -99,7 +99,7 @@ class DistributedTrainer : public CallGuard {
   // Apply went out (the hosts then hold its result even if a later part fails).
   absl::Status TrainStep(int64_t step, std::optional<StepMetrics>* applied);
   // Sends this trainer's tokens per expert of `step` (its micro-batches) to the coordinator.
-  void ReportLoad(int64_t step, const std::vector<MicroBatchStatsValue>& mine);
+  void ReportLoad(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine);
   absl::StatusOr<double> Validate(uint64_t version);
   absl::StatusOr<std::string> ModelChecksum(uint64_t version);
   // The leader at the end: asks every host holding a replica of a replicated
@@ -109,11 +109,11 @@ class DistributedTrainer : public CallGuard {
   absl::Status CheckReplicas(RunResult* result);
   // Connects to the hosts `table` names at endpoints this trainer does not reach yet
   // (joined, or back on a new endpoint), then answers from its placement.
-  absl::Status FollowTable(const coordinator::DecodedTable& table);
+  absl::Status FollowTable(const cluster::DecodedTable& table);
   // Waits (bounded) for the coordinator's table at an epoch >= `min_epoch` and follows it.
   absl::Status RefreshTo(uint64_t min_epoch);
 
-  ClusterTrainerOptions options_;
+  cluster::ClusterTrainerOptions options_;
   gpu::ModelConfig config_;
   Corpus corpus_;
   std::unique_ptr<gpu::Backend> backend_;
@@ -125,8 +125,8 @@ class DistributedTrainer : public CallGuard {
   std::unique_ptr<HostPeers> peers_;               // host index -> peer name on rpc_ (grows with joins)
   RollbackMailbox rollbacks_;                      // outlives coordinator_ (its handler posts here)
   std::atomic<uint64_t> steps_done_{0};            // reported in heartbeats
-  std::unique_ptr<CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports, rollbacks
-  std::unique_ptr<LivePlacement> placement_;
+  std::unique_ptr<cluster::CoordinatorLink> coordinator_;  // with --coordinator: heartbeats, table, load reports, rollbacks
+  std::unique_ptr<cluster::LivePlacement> placement_;
   std::unique_ptr<RemoteExpertExecutor> executor_;
   std::unique_ptr<DenseParamClient> dense_;
   std::unique_ptr<StepClient> steps_;

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "common/log/log.h"
-#include "services/trainer/cluster_options.h"
+#include "services/cluster/cluster_options.h"
+#include "services/cluster/options.h"
 #include "services/trainer/distributed_trainer.h"
-#include "services/trainer/options.h"
 #include "services/trainer/standalone_trainer.h"
 
 namespace {
@@ -32,13 +32,13 @@ int Train(const Options& options) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  absl::StatusOr<sy::trainer::ClusterTrainerOptions> options = sy::trainer::ParseClusterTrainerOptions(args);
+  absl::StatusOr<sy::cluster::ClusterTrainerOptions> options = sy::cluster::ParseClusterTrainerOptions(args);
   if (!options.ok()) {
     std::cerr << "sy-trainer: " << options.status().message() << "\n(run sy-trainer --help for the flags)\n";
     return 2;
   }
   if (options->base.help) {
-    std::cout << sy::trainer::HelpText() << sy::trainer::ClusterTrainerHelpText();
+    std::cout << sy::cluster::HelpText() << sy::cluster::ClusterTrainerHelpText();
     return 0;
   }
   sy::log::SetMinLevel(*sy::log::ParseLevel(options->base.log_level));  // the parser admits valid levels only

@@ -4,9 +4,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/step_wire.h"
+#include "services/cluster/wire_tensor.h"
 #include "services/trainer/rpc_batch.h"
-#include "services/trainer/step_wire.h"
-#include "services/trainer/wire_tensor.h"
 
 namespace sy::trainer {
 namespace {
@@ -27,7 +28,7 @@ void SetBucket(Builder bucket, const gpu::ExpertCall& call, int expert) {
 }  // namespace
 
 RemoteExpertExecutor::RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend,
-                                           transport::RpcNode* rpc, const Placement* placement,
+                                           transport::RpcNode* rpc, const cluster::Placement* placement,
                                            const HostPeers* peers, proto::DType wire, absl::Duration timeout)
     : config_(config),
       backend_(backend),
@@ -38,7 +39,7 @@ RemoteExpertExecutor::RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::
       timeout_(timeout) {}
 
 RemoteExpertExecutor::RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend,
-                                           transport::RpcNode* rpc, const Placement* placement,
+                                           transport::RpcNode* rpc, const cluster::Placement* placement,
                                            const std::vector<std::string>& hosts, proto::DType wire,
                                            absl::Duration timeout)
     : RemoteExpertExecutor(config, backend, rpc, placement, nullptr, wire, timeout) {
@@ -66,8 +67,8 @@ absl::StatusOr<proto::Envelope::Builder> RemoteExpertExecutor::AddBucketCall(
                               transport::Route::kConnected};
   };
   c.what = Where(call, expert, host, what);
-  c.data.push_back(EncodeFloats(host_.data(), n, wire_));
-  auto env = InitEnvelope(*c.header, kind);
+  c.data.push_back(cluster::EncodeFloats(host_.data(), n, wire_));
+  auto env = cluster::InitEnvelope(*c.header, kind);
   env.setPlacementEpoch(placement_->epoch());
   return env;
 }
@@ -90,7 +91,7 @@ absl::Status RemoteExpertExecutor::SendAndReceive(std::vector<OutgoingCall>& cal
     auto tensors = r.envelope().getTensors();
     if (tensors.size() != 1) return absl::InternalError(absl::StrCat(calls[i].what, ": reply without ", tensor));
     host_.resize(static_cast<size_t>(n));
-    if (absl::Status s = DecodeFloats(r.data(0), tensors[0].getDtype(), n, host_.data()); !s.ok()) {
+    if (absl::Status s = cluster::DecodeFloats(r.data(0), tensors[0].getDtype(), n, host_.data()); !s.ok()) {
       return absl::InternalError(absl::StrCat(calls[i].what, ": ", s.message()));
     }
     if (absl::Status s = backend_->CopyHostToDevice(into[i].second, host_.data(), n * sizeof(float)); !s.ok()) {

@@ -23,8 +23,8 @@
 #include "gpu/model/config.h"
 #include "gpu/model/expert.h"
 #include "proto/envelope.capnp.h"
+#include "services/cluster/placement.h"
 #include "services/trainer/host_peers.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
@@ -33,11 +33,11 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
  public:
   // peers: where each host index is reached on `rpc` (it may grow). All pointers must outlive this.
   RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend, transport::RpcNode* rpc,
-                       const Placement* placement, const HostPeers* peers, proto::DType wire,
+                       const cluster::Placement* placement, const HostPeers* peers, proto::DType wire,
                        absl::Duration timeout);
   // A fixed set: hosts[i] is the peer name of host i on `rpc`.
   RemoteExpertExecutor(const gpu::ModelConfig& config, gpu::Backend* backend, transport::RpcNode* rpc,
-                       const Placement* placement, const std::vector<std::string>& hosts, proto::DType wire,
+                       const cluster::Placement* placement, const std::vector<std::string>& hosts, proto::DType wire,
                        absl::Duration timeout);
 
   // Version evaluation (non-training) forwards ask for (the steps applied so far).
@@ -66,7 +66,7 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   gpu::ModelConfig config_;
   gpu::Backend* backend_;
   transport::RpcNode* rpc_;
-  const Placement* placement_;
+  const cluster::Placement* placement_;
   std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
   const HostPeers* peers_;
   proto::DType wire_;

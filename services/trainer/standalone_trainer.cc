@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "services/cluster/model_options.h"
+#include "services/cluster/param_checksum.h"
 #include "services/trainer/batches.h"
-#include "services/trainer/checksum.h"
-#include "services/trainer/model_options.h"
 #include "services/trainer/progress.h"
 
 namespace sy::trainer {
@@ -30,7 +30,7 @@ void AddExpertCounts(const std::vector<std::vector<int64_t>>& counts, std::vecto
   }
 }
 
-bool IsEvalStep(int64_t step, const TrainerOptions& o) {
+bool IsEvalStep(int64_t step, const cluster::TrainerOptions& o) {
   return step == o.steps || (o.eval_every > 0 && step % o.eval_every == 0);
 }
 
@@ -38,8 +38,8 @@ bool IsEvalStep(int64_t step, const TrainerOptions& o) {
 
 StandaloneTrainer::~StandaloneTrainer() = default;
 
-absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(const TrainerOptions& options) {
-  absl::StatusOr<gpu::ModelConfig> config = ModelConfigFromOptions(options);
+absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(const cluster::TrainerOptions& options) {
+  absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(options);
   if (!config.ok()) return config.status();
   absl::StatusOr<gpu::Device> device = gpu::Device::Parse(options.device);
   if (!device.ok()) return device.status();
@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(con
     t->wire_executor_->set_inner(t->expert_executor_.get());
   }
   absl::StatusOr<std::unique_ptr<gpu::AdamW>> optimizer =
-      gpu::AdamW::Create(t->model_->params(), AdamWConfigFromOptions(options));
+      gpu::AdamW::Create(t->model_->params(), cluster::AdamWConfigFromOptions(options));
   if (!optimizer.ok()) return optimizer.status();
   t->optimizer_ = *std::move(optimizer);
   absl::StatusOr<std::unique_ptr<gpu::ParamBlock>> micro = t->model_->NewGradBlock();
@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(con
 }
 
 absl::StatusOr<StepMetrics> StandaloneTrainer::TrainStep(int64_t step) {
-  const TrainerOptions& o = options_;
+  const cluster::TrainerOptions& o = options_;
   const auto start = std::chrono::steady_clock::now();
   const float grad_scale = 1.0f / static_cast<float>(o.micro_batches);
   StepMetrics metrics;
@@ -130,7 +130,7 @@ absl::StatusOr<StepMetrics> StandaloneTrainer::TrainStep(int64_t step) {
 }
 
 absl::StatusOr<double> StandaloneTrainer::Validate() {
-  const TrainerOptions& o = options_;
+  const cluster::TrainerOptions& o = options_;
   double total = 0;
   for (int k = 0; k < o.eval_batches; ++k) {
     absl::StatusOr<MicroBatch> batch = CutValMicroBatch(corpus_.val, k, o.eval_batches, o.micro_batch, o.context);
@@ -146,13 +146,13 @@ absl::StatusOr<double> StandaloneTrainer::Validate() {
 absl::StatusOr<std::string> StandaloneTrainer::ParamChecksumHex() const {
   std::vector<float> host;
   if (absl::Status s = model_->params().CopyToHost(&host); !s.ok()) return s;
-  ParamChecksum checksum;
+  cluster::ParamChecksum checksum;
   checksum.Add(host.data(), host.size());
   return checksum.Hex();
 }
 
 absl::StatusOr<RunResult> StandaloneTrainer::Run(std::ostream& progress) {
-  const TrainerOptions& o = options_;
+  const cluster::TrainerOptions& o = options_;
   std::unique_ptr<MetricsWriter> writer;
   if (!o.workdir.empty()) {
     std::error_code ec;

@@ -26,10 +26,10 @@
 #include "gpu/model/inprocess_executor.h"
 #include "gpu/model/model.h"
 #include "gpu/model/optimizer.h"
+#include "services/cluster/options.h"
 #include "services/trainer/bf16_wire_executor.h"
 #include "services/trainer/corpus.h"
 #include "services/trainer/metrics_files.h"
-#include "services/trainer/options.h"
 
 namespace sy::trainer {
 
@@ -58,7 +58,7 @@ class StandaloneTrainer {
   // (initialised from options.seed) and the optimizer. NotFound / InvalidArgument
   // for a missing or too short corpus or a bad configuration;
   // FailedPrecondition / Unimplemented for an unavailable device.
-  static absl::StatusOr<std::unique_ptr<StandaloneTrainer>> Create(const TrainerOptions& options);
+  static absl::StatusOr<std::unique_ptr<StandaloneTrainer>> Create(const cluster::TrainerOptions& options);
   ~StandaloneTrainer();
 
   // Trains options.steps steps, printing one progress line per step to `progress`.
@@ -75,7 +75,7 @@ class StandaloneTrainer {
  private:
   StandaloneTrainer() = default;
 
-  TrainerOptions options_;
+  cluster::TrainerOptions options_;
   Corpus corpus_;
   std::unique_ptr<gpu::Backend> backend_;
   // With --wire_dtype=bf16 the experts run behind a rounding wrapper (declared

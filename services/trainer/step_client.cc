@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/envelope.h"
 #include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
@@ -12,7 +13,7 @@ namespace {
 
 proto::expert::StepCommitRequest::Builder InitStep(OutgoingCall& c, proto::expert::StepPhase phase, uint64_t step,
                                                    int m, const std::string& trainer, uint64_t epoch) {
-  auto env = InitEnvelope(*c.header, proto::MessageKind::STEP_COMMIT);
+  auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::STEP_COMMIT);
   env.setPlacementEpoch(epoch);
   auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
   body.setPhase(phase);
@@ -36,7 +37,7 @@ StepClient::StepClient(transport::RpcNode* rpc, const std::vector<std::string>& 
   peers_ = owned_peers_.get();
 }
 
-absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats) {
+absl::Status StepClient::Commit(uint64_t step, const std::vector<cluster::MicroBatchStatsValue>& stats) {
   const std::vector<int> targets = Targets();
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
@@ -49,7 +50,7 @@ absl::Status StepClient::Commit(uint64_t step, const std::vector<MicroBatchStats
     auto wire = body.initStats(static_cast<unsigned>(stats.size()));
     for (size_t i = 0; i < stats.size(); ++i) {
       mbs.set(static_cast<unsigned>(i), stats[i].micro_batch);
-      StatsToWire(stats[i], wire[static_cast<unsigned>(i)]);
+      cluster::StatsToWire(stats[i], wire[static_cast<unsigned>(i)]);
     }
   }
   return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_, guard_));
@@ -85,7 +86,7 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
       }
     }
     if (h == 0) {
-      for (auto s : body->getStats()) result.stats.push_back(StatsFromWire(s));
+      for (auto s : body->getStats()) result.stats.push_back(cluster::StatsFromWire(s));
     }
   }
   return result;

@@ -16,15 +16,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "services/cluster/step_wire.h"
 #include "services/trainer/host_peers.h"
 #include "services/trainer/rpc_batch.h"
-#include "services/trainer/step_wire.h"
 
 namespace sy::trainer {
 
 struct GatherResult {
   std::map<std::pair<uint32_t, int>, double> squares;  // (param, expert) -> sum of squares
-  std::vector<MicroBatchStatsValue> stats;             // every micro-batch of the step, by index
+  std::vector<cluster::MicroBatchStatsValue> stats;             // every micro-batch of the step, by index
 };
 
 struct ActorStatusEntry {
@@ -51,7 +51,7 @@ class StepClient {
   StepClient(transport::RpcNode* rpc, const std::vector<std::string>& hosts, int num_micro_batches,
              std::string trainer_id, absl::Duration timeout);
 
-  absl::Status Commit(uint64_t step, const std::vector<MicroBatchStatsValue>& stats);
+  absl::Status Commit(uint64_t step, const std::vector<cluster::MicroBatchStatsValue>& stats);
   // Waits until every host has all M micro-batches of `step`. A segment that
   // several replicas of an expert report is counted once; InternalError (naming
   // both hosts and the segment) when they report different sums of squares.

@@ -11,7 +11,7 @@
 #include <capnp/serialize.h>
 #include <rocksdb/db.h>
 
-#include "common/storage/checksum.h"
+#include "common/base/fnv1a.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "tests/fuzz/fuzz_rng.h"
 #include "tests/fuzz/mutator.h"
@@ -22,7 +22,7 @@ namespace {
 constexpr uint64_t kSeed = 0x5EED0005;
 constexpr int kIterations = 1500;
 
-using coordinator::ActorKey;
+using cluster::ActorKey;
 using coordinator::CheckpointInfo;
 using coordinator::CheckpointStore;
 
@@ -46,7 +46,7 @@ class CheckpointStoreFuzz : public ::testing::Test {
       const std::string state(100 + actor.shard, static_cast<char>('a' + actor.shard));
       ASSERT_TRUE(store_->PutChunk(1, actor, 0, state.substr(0, 60)).ok());
       ASSERT_TRUE(store_->PutChunk(1, actor, 1, state.substr(60)).ok());
-      info.actors.push_back({actor, 10, state.size(), 2, storage::ChecksumOf(state)});
+      info.actors.push_back({actor, 10, state.size(), 2, ChecksumOf(state)});
       states_.push_back(state);
     }
     ASSERT_TRUE(store_->Commit(info).ok());
@@ -78,7 +78,7 @@ TEST_F(CheckpointStoreFuzz, CorruptManifestsGiveDataLoss) {
     FuzzRng rng(kSeed, i);
     std::string value = Mutate(manifest_.substr(0, manifest_.size() - 8), rng);
     const bool recompute = rng.OneIn(2);
-    const uint64_t sum = recompute ? storage::ChecksumOf(value) : rng.Bits64();
+    const uint64_t sum = recompute ? ChecksumOf(value) : rng.Bits64();
     for (int shift = 56; shift >= 0; shift -= 8) value += static_cast<char>((sum >> shift) & 0xFF);
     Put(ManifestKey(1), value);
     const std::string where = "seed=" + std::to_string(kSeed) + " iteration=" + std::to_string(i) + "\n" + HexDump(value);
@@ -120,7 +120,7 @@ TEST_F(CheckpointStoreFuzz, HugeTotalBytesInManifestGivesDataLoss) {
   const kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
   const auto bytes = words.asBytes();
   std::string value(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-  const uint64_t sum = storage::ChecksumOf(value);
+  const uint64_t sum = ChecksumOf(value);
   for (int shift = 56; shift >= 0; shift -= 8) value += static_cast<char>((sum >> shift) & 0xFF);
   Put(ManifestKey(2), value);
   EXPECT_EQ(store_->Verify(2).code(), absl::StatusCode::kDataLoss);

@@ -21,11 +21,12 @@
 #include "gpu/model/model.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement.h"
+#include "services/cluster/step_wire.h"
+#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_service.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/step_client.h"
-#include "services/trainer/step_wire.h"
-#include "services/trainer/wire_tensor.h"
 #include "tests/fuzz/fuzz_rng.h"
 #include "tests/fuzz/mutator.h"
 
@@ -87,7 +88,7 @@ transport::Frame Payload(uint64_t n, proto::DType dtype, FuzzRng& rng, std::stri
       if (rng.OneIn(3)) v = rng.OneIn(2) ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity();
     }
   }
-  transport::Frame frame = trainer::EncodeFloats(values.data(), static_cast<int64_t>(values.size()), dtype);
+  transport::Frame frame = cluster::EncodeFloats(values.data(), static_cast<int64_t>(values.size()), dtype);
   if (rng.OneIn(10)) {
     *summary += " short-frame";
     return transport::Frame::CopyOf(frame.data(), rng.Below(frame.size() + 1));
@@ -117,7 +118,7 @@ void BucketTensor(proto::Envelope::Builder env, uint64_t rows, uint64_t cols, pr
 Request Forward(FuzzRng& rng) {
   Request r;
   r.summary = "forward";
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::EXPERT_FORWARD);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::EXPERT_FORWARD);
   env.setPlacementEpoch(Perturb(0, rng, &r.summary, "epoch"));
   auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
   auto bucket = body.initBucket();
@@ -139,7 +140,7 @@ Request Forward(FuzzRng& rng) {
 Request Backward(FuzzRng& rng) {
   Request r;
   r.summary = "backward";
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::EXPERT_BACKWARD);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::EXPERT_BACKWARD);
   env.setPlacementEpoch(Perturb(0, rng, &r.summary, "epoch"));
   auto body = env.initBody().initAs<proto::expert::ExpertBackwardRequest>();
   auto bucket = body.initBucket();
@@ -158,7 +159,7 @@ Request Backward(FuzzRng& rng) {
 Request Push(FuzzRng& rng, const std::vector<int64_t>& shard_numel) {
   Request r;
   r.summary = "push";
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::PARAM_PUSH);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::PARAM_PUSH);
   auto body = env.initBody().initAs<proto::parameter::PushRequest>();
   const uint32_t shard = 2 * static_cast<uint32_t>(rng.Below((shard_numel.size() + 1) / 2));  // host 0's shards
   body.setShard(static_cast<uint32_t>(Perturb(shard, rng, &r.summary, "shard")));
@@ -184,7 +185,7 @@ Request Push(FuzzRng& rng, const std::vector<int64_t>& shard_numel) {
 Request Pull(FuzzRng& rng) {
   Request r;
   r.summary = "pull";
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::PARAM_PULL);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::PARAM_PULL);
   auto body = env.initBody().initAs<proto::parameter::PullRequest>();
   body.setTarget(rng.OneIn(2) ? proto::parameter::PullTarget::EXPERT : proto::parameter::PullTarget::DENSE_SHARD);
   body.setShard(static_cast<uint32_t>(Perturb(2 * rng.Below(3), rng, &r.summary, "shard")));
@@ -197,7 +198,7 @@ Request Pull(FuzzRng& rng) {
 Request Commit(FuzzRng& rng) {
   Request r;
   r.summary = "commit";
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::STEP_COMMIT);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::STEP_COMMIT);
   auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
   body.setTrainer("trainer-0");
   // Step 1 is the one in progress; a later step's phases would wait for it.
@@ -240,7 +241,7 @@ class ExpertHostFuzz : public ::testing::Test {
     steps_ = std::make_unique<trainer::StepClient>(client_.get(), std::vector<std::string>{"host-0"}, kM, "trainer-0",
                                                    absl::Seconds(10));
     const std::vector<gpu::ParamInfo> infos = gpu::ParamInfos(config.model);
-    for (uint32_t param : trainer::DenseShardParams(infos)) shard_numel_.push_back(infos[param].numel);
+    for (uint32_t param : cluster::DenseShardParams(infos)) shard_numel_.push_back(infos[param].numel);
   }
 
   void TearDown() override {
@@ -305,7 +306,7 @@ TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
   // Still serving: an inference forward of a valid bucket is answered.
   FuzzRng rng(kSeed, kRequests);
   Request r;
-  auto env = trainer::InitEnvelope(*r.header, proto::MessageKind::EXPERT_FORWARD);
+  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::EXPERT_FORWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
   body.initBucket().setExpert(2);
   body.setTokenCount(2);
@@ -314,7 +315,7 @@ TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
   transport::SetTensor(env.initTensors(1)[0], "bucket", proto::TensorRole::ACTIVATIONS, proto::DType::F32, {2, kDModel});
   std::vector<float> x(2 * kDModel, 0.5f);
   auto reply = client_->Call({"host-0"}, *r.header,
-                             {trainer::EncodeFloats(x.data(), static_cast<int64_t>(x.size()), proto::DType::F32)},
+                             {cluster::EncodeFloats(x.data(), static_cast<int64_t>(x.size()), proto::DType::F32)},
                              absl::Now() + absl::Seconds(20));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->data(0).size(), x.size() * sizeof(float));

@@ -21,8 +21,8 @@
 #include "orchestration/local/launcher_options.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
-#include "services/trainer/model_options.h"
-#include "services/trainer/options.h"
+#include "services/cluster/model_options.h"
+#include "services/cluster/options.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -59,13 +59,13 @@ int main(int argc, char** argv) {
   const std::vector<std::string>& model_flags = args.model_flags;
   std::vector<std::string> trainer_args = model_flags;
   trainer_args.insert(trainer_args.end(), {"--standalone", "--data=" + data, absl::StrCat("--steps=", steps)});
-  absl::StatusOr<sy::trainer::TrainerOptions> model = sy::trainer::ParseTrainerOptions(trainer_args);
+  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseTrainerOptions(trainer_args);
   if (!model.ok()) {
     std::cerr << "cluster_bench: " << model.status() << "\n";
     return 2;
   }
   int switch_layers = 0;
-  if (absl::StatusOr<sy::gpu::ModelConfig> config = sy::trainer::ModelConfigFromOptions(*model); config.ok()) {
+  if (absl::StatusOr<sy::gpu::ModelConfig> config = sy::cluster::ModelConfigFromOptions(*model); config.ok()) {
     for (int l = 0; l < config->layers; ++l) switch_layers += config->IsSwitchLayer(l) ? 1 : 0;
   }
   const int64_t tokens_per_step = int64_t{model->micro_batch} * model->micro_batches * model->context;

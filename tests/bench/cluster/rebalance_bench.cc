@@ -28,7 +28,7 @@
 #include "orchestration/local/launcher_options.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> trainer_args = model_flags;
   trainer_args.insert(trainer_args.end(), {"--standalone", "--data=unused", absl::StrCat("--steps=", steps)});
-  absl::StatusOr<sy::trainer::TrainerOptions> model = sy::trainer::ParseTrainerOptions(trainer_args);
+  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseTrainerOptions(trainer_args);
   if (!model.ok()) {
     std::cerr << "rebalance_bench: " << model.status() << "\n";
     return 2;

@@ -217,8 +217,8 @@ TEST_F(SyctlIntegrationTest, CheckpointNowListAndRestore) {
 
 TEST_F(SyctlIntegrationTest, RebalanceDrainAndRemove) {
   StartCluster();
-  ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 400, 3}, {ActorKey::Expert(0, 1), 40, 0},
-                                       {ActorKey::Expert(0, 2), 300, 0}, {ActorKey::Expert(0, 3), 40, 0}})
+  ASSERT_TRUE(trainer_->ReportLoad(1, {{cluster::ActorKey::Expert(0, 0), 400, 3}, {cluster::ActorKey::Expert(0, 1), 40, 0},
+                                       {cluster::ActorKey::Expert(0, 2), 300, 0}, {cluster::ActorKey::Expert(0, 3), 40, 0}})
                   .ok());
   Result dry = Syctl({"rebalance", "--dry_run"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;

@@ -14,7 +14,7 @@
 #include <rocksdb/env.h>
 #include <unistd.h>
 
-#include "common/storage/checksum.h"
+#include "common/base/fnv1a.h"
 
 namespace sy::coordinator {
 namespace {
@@ -38,13 +38,13 @@ class TempDir {
 };
 
 // State bytes of an actor in checkpoint `id`, different per actor and checkpoint.
-std::string StateOf(uint64_t id, const ActorKey& actor, size_t size = 1000) {
+std::string StateOf(uint64_t id, const cluster::ActorKey& actor, size_t size = 1000) {
   std::string s(size, '\0');
   for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 31 + id * 7 + actor.layer * 3 + actor.expert + actor.shard * 11) & 0xff);
   return s;
 }
 
-const std::vector<ActorKey> kActors = {ActorKey::Expert(0, 0), ActorKey::Expert(0, 1), ActorKey::Dense(0)};
+const std::vector<cluster::ActorKey> kActors = {cluster::ActorKey::Expert(0, 0), cluster::ActorKey::Expert(0, 1), cluster::ActorKey::Dense(0)};
 
 // Writes every actor's state in chunks of 300 bytes; returns the info to commit.
 CheckpointInfo WriteChunks(CheckpointStore& store, uint64_t id, uint64_t step) {
@@ -53,13 +53,13 @@ CheckpointInfo WriteChunks(CheckpointStore& store, uint64_t id, uint64_t step) {
   info.step = step;
   info.config_hash = 0xabc;
   info.seed = 5;
-  for (const ActorKey& a : kActors) {
+  for (const cluster::ActorKey& a : kActors) {
     const std::string state = StateOf(id, a);
     uint32_t index = 0;
     for (size_t off = 0; off < state.size(); off += 300, ++index) {
       EXPECT_TRUE(store.PutChunk(id, a, index, absl::string_view(state).substr(off, 300)).ok());
     }
-    info.actors.push_back({a, step, state.size(), index, storage::ChecksumOf(state)});
+    info.actors.push_back({a, step, state.size(), index, ChecksumOf(state)});
   }
   return info;
 }
@@ -77,12 +77,12 @@ TEST(CheckpointStoreTest, CommitListLoad) {
   EXPECT_EQ((*list)[0].config_hash, 0xabcu);
   EXPECT_EQ((*list)[0].actors.size(), 3u);
   EXPECT_EQ((*list)[0].actors[0].chunk_count, 4u);
-  for (const ActorKey& a : kActors) {
+  for (const cluster::ActorKey& a : kActors) {
     auto state = (*store)->LoadActor(1, a);
     ASSERT_TRUE(state.ok()) << state.status();
     EXPECT_EQ(*state, StateOf(1, a));
   }
-  EXPECT_EQ((*store)->LoadActor(1, ActorKey::Expert(3, 3)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->LoadActor(1, cluster::ActorKey::Expert(3, 3)).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*store)->Get(2).status().code(), absl::StatusCode::kNotFound);
   // A committed checkpoint never changes.
   EXPECT_EQ((*store)->PutChunk(1, kActors[0], 0, "x").code(), absl::StatusCode::kFailedPrecondition);

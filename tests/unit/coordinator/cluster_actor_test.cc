@@ -16,10 +16,10 @@
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
 #include "proto/coordinator.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement_codec.h"
 #include "services/coordinator/catalog_actor.h"
 #include "services/coordinator/cluster_actor.h"
-#include "services/coordinator/placement_codec.h"
-#include "services/coordinator/rpc_util.h"
 
 namespace sy::coordinator {
 namespace {
@@ -118,7 +118,7 @@ class ClusterActorTest : public ::testing::Test {
 
   absl::Status Register(size_t index) {
     capnp::MallocMessageBuilder b;
-    auto r = InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+    auto r = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
     const std::string id = "host-" + std::to_string(index);
     r.setNodeId(id);
     r.setRole(proto::coordinator::Role::EXPERT_HOST);
@@ -128,24 +128,24 @@ class ClusterActorTest : public ::testing::Test {
   }
   absl::Status Heartbeat(size_t index) {
     capnp::MallocMessageBuilder b;
-    auto r = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+    auto r = cluster::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
     r.setNodeId("host-" + std::to_string(index));
     r.setIncarnation(1);
     return Call(index, b).status();
   }
   uint32_t HostsAlive() {
     capnp::MallocMessageBuilder b;
-    InitBody<proto::admin::AdminRequest>(b, proto::MessageKind::ADMIN).setStatus();
+    cluster::InitBody<proto::admin::AdminRequest>(b, proto::MessageKind::ADMIN).setStatus();
     auto reply = Call(0, b);
     EXPECT_TRUE(reply.ok());
     return reply.ok() ? reply->Body<proto::admin::AdminReply>()->getStatus().getHostsAlive() : 0;
   }
-  DecodedTable Table() {
+  cluster::DecodedTable Table() {
     capnp::MallocMessageBuilder b;
-    InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
+    cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
     auto reply = Call(0, b);
     EXPECT_TRUE(reply.ok()) << reply.status();
-    auto table = TableFromProto(reply->Body<proto::coordinator::PlacementReply>()->getTable());
+    auto table = cluster::TableFromProto(reply->Body<proto::coordinator::PlacementReply>()->getTable());
     EXPECT_TRUE(table.ok());
     return *table;
   }
@@ -166,9 +166,9 @@ class ClusterActorTest : public ::testing::Test {
 TEST_F(ClusterActorTest, SilentHostFailsExactlyAfterTheTimeoutAndItsActorsMove) {
   ASSERT_TRUE(Register(0).ok());
   ASSERT_TRUE(Register(1).ok());
-  DecodedTable before = Table();
+  cluster::DecodedTable before = Table();
   EXPECT_EQ(before.epoch, 1u);
-  EXPECT_EQ(before.entries.at(ActorKey::Expert(0, 1)), std::vector<std::string>{"host-1"});
+  EXPECT_EQ(before.entries.at(cluster::ActorKey::Expert(0, 1)), std::vector<std::string>{"host-1"});
 
   executor_.AdvanceTime(milliseconds(600));
   ASSERT_TRUE(Heartbeat(0).ok());  // host-0 beats at 0.6 s, host-1 stays silent
@@ -176,7 +176,7 @@ TEST_F(ClusterActorTest, SilentHostFailsExactlyAfterTheTimeoutAndItsActorsMove) 
   EXPECT_EQ(HostsAlive(), 2u);
   executor_.AdvanceTime(milliseconds(250));  // t = 1.25 s: past it, at the next check
   EXPECT_EQ(HostsAlive(), 1u);
-  DecodedTable after = Table();
+  cluster::DecodedTable after = Table();
   EXPECT_EQ(after.epoch, 2u);
   for (const auto& [actor, hosts] : after.entries) EXPECT_EQ(hosts, std::vector<std::string>{"host-0"});
   executor_.AdvanceTime(milliseconds(500));  // t = 1.75 s: host-0 silent 1.15 s -> failed too
@@ -187,7 +187,7 @@ TEST_F(ClusterActorTest, LoadReportReplyCarriesTheCurrentEpochAndMailboxesEndEmp
   ASSERT_TRUE(Register(0).ok());
   ASSERT_TRUE(Register(1).ok());
   capnp::MallocMessageBuilder b;
-  auto report = InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT, /*epoch=*/0);
+  auto report = cluster::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT, /*epoch=*/0);
   report.setTrainer("host-0");
   report.setStep(1);
   auto reply = Call(0, b);

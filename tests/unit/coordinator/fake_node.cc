@@ -3,14 +3,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/storage/checksum.h"
+#include "common/base/fnv1a.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
-#include "services/coordinator/placement_codec.h"
-#include "services/coordinator/rpc_util.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement_codec.h"
 
 namespace sy::coordinator::testing {
 namespace {
@@ -38,7 +38,7 @@ absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& 
 
 }  // namespace
 
-std::string FakeState(const ActorKey& actor, uint64_t version, size_t bytes) {
+std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes) {
   std::string s(bytes / 4 * 4, '\0');
   const uint64_t salt = (actor.dense ? 1000 + actor.shard : actor.layer * 100 + actor.expert) * 7919 + version * 104729;
   for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>((i * 131 + salt) >> 3);
@@ -62,9 +62,9 @@ FakeHost::~FakeHost() {
   if (rpc_) rpc_->Close();
 }
 
-absl::Status FakeHost::Register(const std::vector<ActorKey>& held) {
+absl::Status FakeHost::Register(const std::vector<cluster::ActorKey>& held) {
   capnp::MallocMessageBuilder b;
-  auto req = InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
   req.setNodeId(id_);
   req.setRole(proto::coordinator::Role::EXPERT_HOST);
   req.setEndpoint(endpoint_);
@@ -94,7 +94,7 @@ absl::StatusOr<bool> FakeHost::Heartbeat(uint64_t step) {
   }
   for (auto& stream : ready) stream();
   capnp::MallocMessageBuilder b;
-  auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  auto req = cluster::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(id_);
   req.setIncarnation(incarnation_);
   req.setStep(step);
@@ -118,7 +118,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
       if (!body.ok() || body->which() != proto::coordinator::PlacementRequest::UPDATE) {
         return responder.Fail(absl::InvalidArgumentError("fake host: want a placement update"));
       }
-      auto table = TableFromProto(body->getUpdate());
+      auto table = cluster::TableFromProto(body->getUpdate());
       if (!table.ok()) return responder.Fail(table.status());
       {
         absl::MutexLock lock(&mu_);
@@ -129,13 +129,13 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         }
       }
       capnp::MallocMessageBuilder b;
-      InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(table->epoch);
+      cluster::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT).setEpoch(table->epoch);
       return responder.Reply(b);
     }
     case proto::MessageKind::STATE_STREAM: {
       auto body = request.Body<proto::expert::StateStreamRequest>();
       if (!body.ok()) return responder.Fail(body.status());
-      auto actor = ActorKey::FromProto(body->getActor());
+      auto actor = cluster::ActorKey::FromProto(body->getActor());
       if (!actor.ok()) return responder.Fail(actor.status());
       if (body->which() == proto::expert::StateStreamRequest::CHUNK_IN) {
         const auto in = body->getChunkIn();
@@ -147,7 +147,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
           if (in.getIndex() == 0) bytes.clear();
           bytes.append(reinterpret_cast<const char*>(frame.data()), frame.size());
           if (in.getIndex() + 1 == in.getCount()) {
-            if (bytes.size() != in.getTotalBytes() || storage::ChecksumOf(bytes) != in.getChecksum()) {
+            if (bytes.size() != in.getTotalBytes() || ChecksumOf(bytes) != in.getChecksum()) {
               return responder.Fail(absl::DataLossError("fake host: restored state does not verify"));
             }
             installed_[*actor] = bytes;
@@ -155,7 +155,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
           }
         }
         capnp::MallocMessageBuilder b;
-        auto reply = InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+        auto reply = cluster::InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
         actor->ToProto(reply.initActor());
         reply.setChunksReceived(in.getIndex() + 1);
         reply.setComplete(complete);
@@ -174,7 +174,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
       std::function<void(transport::Responder, uint32_t)> ack = [actor = *actor](transport::Responder r,
                                                                                   uint32_t chunks) {
         capnp::MallocMessageBuilder b;
-        auto reply = InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
+        auto reply = cluster::InitBody<proto::expert::StateStreamReply>(b, proto::MessageKind::STATE_STREAM);
         actor.ToProto(reply.initActor());
         reply.setChunksReceived(chunks);
         reply.setComplete(true);
@@ -208,7 +208,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         fault_specs_.push_back(body->getFaults().getSpec().cStr());
       }
       capnp::MallocMessageBuilder b;
-      InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN).setDone();
+      cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN).setDone();
       return responder.Reply(b);
     }
     default:
@@ -216,7 +216,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
   }
 }
 
-void FakeHost::StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step,
+void FakeHost::StreamCheckpoint(const cluster::ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step,
                                 uint64_t chunk_size, transport::Responder responder,
                                 std::function<void(transport::Responder, uint32_t)> ack) {
   const std::string state = FakeState(actor, at_step);
@@ -227,7 +227,7 @@ void FakeHost::StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, u
   for (uint32_t i = 0; i < count; ++i) {
     const absl::string_view bytes = absl::string_view(state).substr(i * chunk_bytes, chunk_bytes);
     capnp::MallocMessageBuilder b;
-    auto chunk = InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+    auto chunk = cluster::InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
     chunk.setCheckpointId(checkpoint_id);
     chunk.setStep(at_step);
     actor.ToProto(chunk.initActor());
@@ -238,8 +238,8 @@ void FakeHost::StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, u
     in.setCount(count);
     in.setOffset(i * chunk_bytes);
     in.setTotalBytes(state.size());
-    in.setChecksum(storage::ChecksumOf(state));
-    auto frames = AttachState(b, bytes);
+    in.setChecksum(ChecksumOf(state));
+    auto frames = cluster::AttachState(b, bytes);
     {
       absl::MutexLock lock(&mu_);
       ++chunks_sent_;
@@ -256,11 +256,11 @@ uint64_t FakeHost::table_epoch() const {
   absl::MutexLock lock(&mu_);
   return table_epoch_;
 }
-std::vector<ActorKey> FakeHost::actors() const {
+std::vector<cluster::ActorKey> FakeHost::actors() const {
   absl::MutexLock lock(&mu_);
   return actors_;
 }
-std::map<ActorKey, std::string> FakeHost::installed() const {
+std::map<cluster::ActorKey, std::string> FakeHost::installed() const {
   absl::MutexLock lock(&mu_);
   return installed_;
 }
@@ -290,7 +290,7 @@ absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::strin
                           absl::MutexLock lock(&self->mu_);
                           self->stops_.push_back(body->getReason().cStr());
                           capnp::MallocMessageBuilder b;
-                          InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL);
+                          cluster::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL);
                           return r.Reply(b);
                         }
                         if (m.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL || !body.ok() ||
@@ -307,7 +307,7 @@ absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::strin
                           }
                         }
                         capnp::MallocMessageBuilder b;
-                        InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL)
+                        cluster::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL)
                             .setStep(body->getRollback().getStep());
                         r.Reply(b);
                       });
@@ -322,7 +322,7 @@ FakeTrainer::~FakeTrainer() {
 
 absl::Status FakeTrainer::Register() {
   capnp::MallocMessageBuilder b;
-  auto req = InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
   req.setNodeId(id_);
   req.setRole(proto::coordinator::Role::TRAINER);
   req.setIncarnation(1);
@@ -331,7 +331,7 @@ absl::Status FakeTrainer::Register() {
 
 absl::StatusOr<bool> FakeTrainer::Heartbeat(uint64_t step, bool finished) {
   capnp::MallocMessageBuilder b;
-  auto req = InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  auto req = cluster::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(id_);
   req.setIncarnation(1);
   req.setStep(step);
@@ -345,7 +345,7 @@ absl::StatusOr<bool> FakeTrainer::Heartbeat(uint64_t step, bool finished) {
 
 absl::Status FakeTrainer::ReportLoad(uint64_t step, const std::vector<ExpertTokens>& loads) {
   capnp::MallocMessageBuilder b;
-  auto req = InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
+  auto req = cluster::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
   req.setTrainer(id_);
   req.setStep(step);
   auto list = req.initLoads(static_cast<unsigned>(loads.size()));
@@ -360,7 +360,7 @@ absl::Status FakeTrainer::ReportLoad(uint64_t step, const std::vector<ExpertToke
 
 absl::StatusOr<uint64_t> FakeTrainer::PlacementTableEpoch() {
   capnp::MallocMessageBuilder b;
-  InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
+  cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
   auto reply = rpc_->Call(kToCoordinator, b, {}, Deadline());
   if (!reply.ok()) return reply.status();
   auto body = reply->Body<proto::coordinator::PlacementReply>();
@@ -383,7 +383,7 @@ void FakeTrainer::ReleaseRollbackReplies() {
   }
   for (auto& [responder, step] : held) {
     capnp::MallocMessageBuilder b;
-    InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL).setStep(step);
+    cluster::InitBody<proto::coordinator::TrainerControlReply>(b, proto::MessageKind::TRAINER_CONTROL).setStep(step);
     responder.Reply(b);
   }
 }

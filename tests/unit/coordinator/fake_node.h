@@ -19,17 +19,17 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/transport/rpc.h"
-#include "services/coordinator/actor_key.h"
+#include "services/cluster/actor_key.h"
 #include "services/coordinator/load_tracker.h"
 
 namespace sy::coordinator::testing {
 
 // The fake state of `actor` at `version`: `bytes` bytes (a multiple of 4).
-std::string FakeState(const ActorKey& actor, uint64_t version, size_t bytes = 2600);
+std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes = 2600);
 
 struct StreamOutSeen {
   std::string purpose;  // "checkpoint", "migration", "replication"
-  ActorKey actor;
+  cluster::ActorKey actor;
   std::string destination;
   uint64_t at_step = 0;
 };
@@ -41,7 +41,7 @@ class FakeHost {
   ~FakeHost();
 
   // Registers, listing `held` as the actors it already holds.
-  absl::Status Register(const std::vector<ActorKey>& held = {});
+  absl::Status Register(const std::vector<cluster::ActorKey>& held = {});
   // Heartbeat at `step` (the host's actors reach version `step`: checkpoint streams
   // asked for up to it go out); returns whether the coordinator asked to register again.
   absl::StatusOr<bool> Heartbeat(uint64_t step);
@@ -52,8 +52,8 @@ class FakeHost {
   const std::string& endpoint() const { return endpoint_; }
   uint64_t table_epoch() const;
   // Actors the last pushed table places on this host.
-  std::vector<ActorKey> actors() const;
-  std::map<ActorKey, std::string> installed() const;
+  std::vector<cluster::ActorKey> actors() const;
+  std::map<cluster::ActorKey, std::string> installed() const;
   std::vector<StreamOutSeen> stream_outs() const;
   std::vector<std::string> fault_specs() const;
   int checkpoint_chunks_sent() const;
@@ -62,7 +62,7 @@ class FakeHost {
   FakeHost() = default;
   void Handle(transport::DecodedMessage request, transport::Responder responder);
   // Sends FakeState(actor, at_step) as checkpoint chunks; `ack` answers the stream request.
-  void StreamCheckpoint(const ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step, uint64_t chunk_size,
+  void StreamCheckpoint(const cluster::ActorKey& actor, uint64_t checkpoint_id, uint64_t at_step, uint64_t chunk_size,
                         transport::Responder responder, std::function<void(transport::Responder, uint32_t)> ack);
 
   std::string id_;
@@ -71,9 +71,9 @@ class FakeHost {
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   uint64_t table_epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<ActorKey> actors_ ABSL_GUARDED_BY(mu_);
-  std::map<ActorKey, std::string> receiving_ ABSL_GUARDED_BY(mu_);
-  std::map<ActorKey, std::string> installed_ ABSL_GUARDED_BY(mu_);
+  std::vector<cluster::ActorKey> actors_ ABSL_GUARDED_BY(mu_);
+  std::map<cluster::ActorKey, std::string> receiving_ ABSL_GUARDED_BY(mu_);
+  std::map<cluster::ActorKey, std::string> installed_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamOutSeen> stream_outs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> fault_specs_ ABSL_GUARDED_BY(mu_);
   int chunks_sent_ ABSL_GUARDED_BY(mu_) = 0;

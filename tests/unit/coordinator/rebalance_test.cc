@@ -13,16 +13,16 @@
 namespace sy::coordinator {
 namespace {
 
-std::map<ActorKey, double> Loads(const ModelShape& shape, std::vector<double> per_expert) {
-  std::map<ActorKey, double> loads;
+std::map<cluster::ActorKey, double> Loads(const cluster::ModelShape& shape, std::vector<double> per_expert) {
+  std::map<cluster::ActorKey, double> loads;
   size_t i = 0;
-  for (const ActorKey& a : shape.Actors()) {
+  for (const cluster::ActorKey& a : shape.Actors()) {
     if (!a.dense && i < per_expert.size()) loads[a] = per_expert[i++];
   }
   return loads;
 }
 
-double AfterApply(PlacementTable table, const std::map<ActorKey, double>& loads, const RebalancePlan& plan) {
+double AfterApply(cluster::PlacementTable table, const std::map<cluster::ActorKey, double>& loads, const RebalancePlan& plan) {
   EXPECT_TRUE(table.Apply(plan.moves).ok());
   std::map<std::string, double> host_loads;
   for (const auto& h : table.hosts()) host_loads[h] = 0;
@@ -36,7 +36,7 @@ double AfterApply(PlacementTable table, const std::map<ActorKey, double>& loads,
 
 TEST(LoadTrackerTest, SumsTrainersPerStepAndFoldsAMovingAverage) {
   LoadTracker tracker(0.5);
-  const ActorKey e0 = ActorKey::Expert(0, 0), e1 = ActorKey::Expert(0, 1);
+  const cluster::ActorKey e0 = cluster::ActorKey::Expert(0, 0), e1 = cluster::ActorKey::Expert(0, 1);
   tracker.Report("t0", 1, {{e0, 10, 1}}, 2);
   EXPECT_FALSE(tracker.has_load());  // waiting for t1
   tracker.Report("t1", 1, {{e0, 30, 0}, {e1, 8, 0}}, 2);
@@ -56,20 +56,20 @@ TEST(LoadTrackerTest, SumsTrainersPerStepAndFoldsAMovingAverage) {
 }
 
 TEST(LoadTrackerTest, HostLoadsSplitReplicas) {
-  const ModelShape shape{1, 2, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 2, 0};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());
-  ASSERT_TRUE(table.Apply({{ActorKey::Expert(0, 0), "h0", "h1", true}}).ok());
+  ASSERT_TRUE(table.Apply({{cluster::ActorKey::Expert(0, 0), "h0", "h1", true}}).ok());
   LoadTracker tracker;
-  tracker.Report("t0", 1, {{ActorKey::Expert(0, 0), 100, 0}, {ActorKey::Expert(0, 1), 10, 0}}, 1);
+  tracker.Report("t0", 1, {{cluster::ActorKey::Expert(0, 0), 100, 0}, {cluster::ActorKey::Expert(0, 1), 10, 0}}, 1);
   auto loads = tracker.HostLoads(table);
   EXPECT_DOUBLE_EQ(loads["h0"], 50);
   EXPECT_DOUBLE_EQ(loads["h1"], 60);
 }
 
 TEST(RebalancePlannerTest, BalancedClusterGetsNoMoves) {
-  const ModelShape shape{1, 8, 2};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 8, 2};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1", "h2", "h3"}).ok());
   auto plan = PlanRebalance(table, Loads(shape, {10, 11, 9, 10, 12, 10, 9, 11}), {});
   EXPECT_TRUE(plan.moves.empty());
@@ -78,14 +78,14 @@ TEST(RebalancePlannerTest, BalancedClusterGetsNoMoves) {
 }
 
 TEST(RebalancePlannerTest, MigratesHeaviestFirstOntoTheLeastLoadedHost) {
-  const ModelShape shape{1, 8, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 8, 0};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1", "h2", "h3"}).ok());  // h0: E0,E4  h1: E1,E5 ...
   // h0 holds 40+30; the others 10+10 each. mean = 32.5, h0 = 70.
   const auto loads = Loads(shape, {40, 10, 10, 10, 30, 10, 10, 10});
   auto plan = PlanRebalance(table, loads, {});
   ASSERT_FALSE(plan.moves.empty());
-  EXPECT_EQ(plan.moves[0].actor, ActorKey::Expert(0, 0));  // the heaviest that fits
+  EXPECT_EQ(plan.moves[0].actor, cluster::ActorKey::Expert(0, 0));  // the heaviest that fits
   EXPECT_EQ(plan.moves[0].from, "h0");
   EXPECT_FALSE(plan.moves[0].replicate);
   EXPECT_GT(plan.max_over_mean_before, 2.0);
@@ -94,15 +94,15 @@ TEST(RebalancePlannerTest, MigratesHeaviestFirstOntoTheLeastLoadedHost) {
 }
 
 TEST(RebalancePlannerTest, ExpertHeavierThanTheMeanHostIsReplicated) {
-  const ModelShape shape{1, 4, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 4, 0};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1", "h2", "h3"}).ok());  // one expert per host
   // E0 = 100, the rest 20: mean = 40; only splitting E0 can help.
   const auto loads = Loads(shape, {100, 20, 20, 20});
   auto plan = PlanRebalance(table, loads, {});
   ASSERT_FALSE(plan.moves.empty());
   EXPECT_TRUE(plan.moves[0].replicate);
-  EXPECT_EQ(plan.moves[0].actor, ActorKey::Expert(0, 0));
+  EXPECT_EQ(plan.moves[0].actor, cluster::ActorKey::Expert(0, 0));
   EXPECT_EQ(plan.moves[0].to, "h1");
   EXPECT_DOUBLE_EQ(plan.max_over_mean_before, 2.5);
   EXPECT_DOUBLE_EQ(AfterApply(table, loads, plan), plan.max_over_mean_after);
@@ -114,8 +114,8 @@ TEST(RebalancePlannerTest, ReachesTheThresholdWhenPossibleOnManyShapes) {
   // optimum with replication is reachable the plan gets there.
   for (uint32_t hosts = 2; hosts <= 6; ++hosts) {
     for (uint32_t experts = 8; experts <= 24; experts += 8) {
-      const ModelShape shape{1, experts, 1};
-      PlacementTable table(shape);
+      const cluster::ModelShape shape{1, experts, 1};
+      cluster::PlacementTable table(shape);
       std::vector<std::string> names;
       for (uint32_t h = 0; h < hosts; ++h) names.push_back("h" + std::to_string(h));
       ASSERT_TRUE(table.Initialize(names).ok());
@@ -129,16 +129,16 @@ TEST(RebalancePlannerTest, ReachesTheThresholdWhenPossibleOnManyShapes) {
       // Deterministic: the same input gives the same plan.
       EXPECT_EQ(PlanRebalance(table, loads, {}).moves, plan.moves);
       // No actor migrates twice in one plan.
-      std::map<ActorKey, int> migrations;
-      for (const Move& m : plan.moves) migrations[m.actor] += m.replicate ? 0 : 1;
+      std::map<cluster::ActorKey, int> migrations;
+      for (const cluster::Move& m : plan.moves) migrations[m.actor] += m.replicate ? 0 : 1;
       for (const auto& [a, n] : migrations) EXPECT_LE(n, 1) << a.ToString();
     }
   }
 }
 
 TEST(RebalancePlannerTest, ThresholdIsHonouredAndSingleHostNeverMoves) {
-  const ModelShape shape{1, 4, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 4, 0};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());  // h0: E0,E2  h1: E1,E3
   const auto loads = Loads(shape, {30, 20, 20, 20});   // 50 vs 40: max/mean = 1.11
   EXPECT_TRUE(PlanRebalance(table, loads, {}).moves.empty());
@@ -147,36 +147,36 @@ TEST(RebalancePlannerTest, ThresholdIsHonouredAndSingleHostNeverMoves) {
   auto plan = PlanRebalance(table, loads, strict);
   // Moving anything from h0 makes h1 the hotter one at >= 50: nothing lowers the peak.
   EXPECT_TRUE(plan.moves.empty());
-  PlacementTable single(shape);
+  cluster::PlacementTable single(shape);
   ASSERT_TRUE(single.Initialize({"h0"}).ok());
   EXPECT_TRUE(PlanRebalance(single, Loads(shape, {100, 1, 1, 1}), {}).moves.empty());
 }
 
 TEST(HostLoadSeriesTest, CountsEachStepWithTheTableOfItsTimeAndReplaysReplace) {
-  const ModelShape shape{1, 4, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 4, 0};
+  cluster::PlacementTable table(shape);
   HostLoadSeries series(/*max_steps=*/3);
-  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 10, 0}}, table);  // no placement yet: not counted
+  series.Report("t0", 1, {{cluster::ActorKey::Expert(0, 0), 10, 0}}, table);  // no placement yet: not counted
   EXPECT_TRUE(series.steps().empty());
   ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());  // h0: E0,E2  h1: E1,E3
   // Two trainers share step 1; the same trainer again is counted once.
-  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 30, 0}, {ActorKey::Expert(0, 1), 10, 0}}, table);
-  series.Report("t1", 1, {{ActorKey::Expert(0, 2), 20, 0}}, table);
-  series.Report("t1", 1, {{ActorKey::Expert(0, 2), 20, 0}}, table);
+  series.Report("t0", 1, {{cluster::ActorKey::Expert(0, 0), 30, 0}, {cluster::ActorKey::Expert(0, 1), 10, 0}}, table);
+  series.Report("t1", 1, {{cluster::ActorKey::Expert(0, 2), 20, 0}}, table);
+  series.Report("t1", 1, {{cluster::ActorKey::Expert(0, 2), 20, 0}}, table);
   ASSERT_EQ(series.steps().count(1), 1u);
   EXPECT_EQ(series.steps().at(1).tokens, (std::map<std::string, double>{{"h0", 50}, {"h1", 10}}));
   EXPECT_EQ(series.steps().at(1).epoch, table.epoch());
   // E0 moves to h1: step 2 counts it there; step 1 keeps the old count.
-  ASSERT_TRUE(table.Apply({{ActorKey::Expert(0, 0), "h0", "h1", false}}).ok());
-  series.Report("t0", 2, {{ActorKey::Expert(0, 0), 30, 0}, {ActorKey::Expert(0, 2), 20, 0}}, table);
+  ASSERT_TRUE(table.Apply({{cluster::ActorKey::Expert(0, 0), "h0", "h1", false}}).ok());
+  series.Report("t0", 2, {{cluster::ActorKey::Expert(0, 0), 30, 0}, {cluster::ActorKey::Expert(0, 2), 20, 0}}, table);
   EXPECT_EQ(series.steps().at(2).tokens, (std::map<std::string, double>{{"h0", 20}, {"h1", 30}}));
   EXPECT_EQ(series.steps().at(1).tokens.at("h0"), 50);
   // Step 1 replayed under the new table: the replay's count replaces the old one.
-  series.Report("t0", 1, {{ActorKey::Expert(0, 0), 30, 0}}, table);
+  series.Report("t0", 1, {{cluster::ActorKey::Expert(0, 0), 30, 0}}, table);
   EXPECT_EQ(series.steps().at(1).tokens, (std::map<std::string, double>{{"h0", 0}, {"h1", 30}}));
   // A replicated expert's tokens are split evenly; only the last max_steps steps are kept.
-  ASSERT_TRUE(table.Apply({{ActorKey::Expert(0, 1), "h1", "h0", true}}).ok());
-  series.Report("t0", 3, {{ActorKey::Expert(0, 1), 10, 0}}, table);
+  ASSERT_TRUE(table.Apply({{cluster::ActorKey::Expert(0, 1), "h1", "h0", true}}).ok());
+  series.Report("t0", 3, {{cluster::ActorKey::Expert(0, 1), 10, 0}}, table);
   series.Report("t0", 4, {}, table);
   EXPECT_EQ(series.steps().at(3).tokens, (std::map<std::string, double>{{"h0", 5}, {"h1", 5}}));
   EXPECT_EQ(series.steps().size(), 3u);
@@ -186,19 +186,19 @@ TEST(HostLoadSeriesTest, CountsEachStepWithTheTableOfItsTimeAndReplaysReplace) {
 TEST(RebalancePlannerTest, OneReplicaPerActorMeansMigrationsOnly) {
   // What automatic rebalancing asks: an expert heavier than the mean host would be
   // replicated by default; with max_replicas 1 the plan only migrates.
-  const ModelShape shape{1, 4, 0};
-  PlacementTable table(shape);
+  const cluster::ModelShape shape{1, 4, 0};
+  cluster::PlacementTable table(shape);
   ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());  // h0: E0,E2  h1: E1,E3
   const auto loads = Loads(shape, {300, 10, 100, 10});
   const RebalancePlan with_replicas = PlanRebalance(table, loads, {});
   bool replicates = false;
-  for (const Move& m : with_replicas.moves) replicates |= m.replicate;
+  for (const cluster::Move& m : with_replicas.moves) replicates |= m.replicate;
   EXPECT_TRUE(replicates);
   RebalanceOptions migrations_only;
   migrations_only.max_replicas = 1;
   const RebalancePlan plan = PlanRebalance(table, loads, migrations_only);
   ASSERT_FALSE(plan.moves.empty());
-  for (const Move& m : plan.moves) EXPECT_FALSE(m.replicate) << m.actor.ToString();
+  for (const cluster::Move& m : plan.moves) EXPECT_FALSE(m.replicate) << m.actor.ToString();
   EXPECT_LT(plan.max_over_mean_after, plan.max_over_mean_before);
 }
 

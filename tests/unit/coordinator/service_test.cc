@@ -17,8 +17,8 @@
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "proto/coordinator.capnp.h"
+#include "services/cluster/envelope.h"
 #include "services/coordinator/coordinator_service.h"
-#include "services/coordinator/rpc_util.h"
 #include "services/syctl/admin_client.h"
 #include "tests/unit/coordinator/fake_node.h"
 
@@ -160,17 +160,17 @@ TEST_F(ServiceTest, PlacementStartsOnceTheExpectedHostsRegistered) {
   ASSERT_TRUE(h1->Register().ok());
   // Not ready with one of two hosts: a placement query is Unavailable (retry later).
   capnp::MallocMessageBuilder get;
-  InitBody<proto::coordinator::PlacementRequest>(get, proto::MessageKind::PLACEMENT).setGet();
+  cluster::InitBody<proto::coordinator::PlacementRequest>(get, proto::MessageKind::PLACEMENT).setGet();
   EXPECT_EQ(h1->Call(get).status().code(), absl::StatusCode::kUnavailable);
   auto h0 = Host("host-0");
   ASSERT_TRUE(h0->Register().ok());
   ASSERT_TRUE(WaitFor([&] { return h0->table_epoch() == 1 && h1->table_epoch() == 1; }));
   // The static round-robin rule over the hosts in natural order: g % 2.
-  EXPECT_EQ(h0->actors(), (std::vector<ActorKey>{ActorKey::Expert(0, 0), ActorKey::Expert(0, 2), ActorKey::Dense(0)}));
-  EXPECT_EQ(h1->actors(), (std::vector<ActorKey>{ActorKey::Expert(0, 1), ActorKey::Expert(0, 3), ActorKey::Dense(1)}));
+  EXPECT_EQ(h0->actors(), (std::vector<cluster::ActorKey>{cluster::ActorKey::Expert(0, 0), cluster::ActorKey::Expert(0, 2), cluster::ActorKey::Dense(0)}));
+  EXPECT_EQ(h1->actors(), (std::vector<cluster::ActorKey>{cluster::ActorKey::Expert(0, 1), cluster::ActorKey::Expert(0, 3), cluster::ActorKey::Dense(1)}));
   // A query with the current epoch gets no table back; an old one gets it.
   capnp::MallocMessageBuilder current;
-  auto req = InitBody<proto::coordinator::PlacementRequest>(current, proto::MessageKind::PLACEMENT);
+  auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(current, proto::MessageKind::PLACEMENT);
   req.setGet();
   req.setKnownEpoch(1);
   auto reply = h0->Call(current);
@@ -199,7 +199,7 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   EXPECT_EQ(manifests[0].getStep(), 5u);
   ASSERT_EQ(manifests[0].getActors().size(), 6u);
   EXPECT_EQ(manifests[0].getActors()[0].getChunkCount(), 3u);
-  EXPECT_EQ(manifests[0].getActors()[0].getTotalBytes(), FakeState(ActorKey::Expert(0, 0), 5).size());
+  EXPECT_EQ(manifests[0].getActors()[0].getTotalBytes(), FakeState(cluster::ActorKey::Expert(0, 0), 5).size());
 
   const uint64_t epoch = Epoch();
   auto restore = Admin([](auto r) { r.setCheckpointRestore(1); });
@@ -352,8 +352,8 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   StartService();
   ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   // host-0 holds E0 and E2: make them hot.
-  ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
-                                         {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+  ASSERT_TRUE(trainer_->ReportLoad(1, {{cluster::ActorKey::Expert(0, 0), 300, 0}, {cluster::ActorKey::Expert(0, 1), 50, 0},
+                                         {cluster::ActorKey::Expert(0, 2), 200, 0}, {cluster::ActorKey::Expert(0, 3), 50, 0}})
                   .ok());
   const uint64_t epoch = Epoch();
   auto dry = Admin([](auto r) { r.initRebalance().setDryRun(true); });
@@ -384,7 +384,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
   EXPECT_EQ(trainer_->rollbacks()[0].step, 8u);
   for (FakeHost* h : {h0_.get(), h1_.get()}) {
-    for (const ActorKey& actor : h->actors()) {
+    for (const cluster::ActorKey& actor : h->actors()) {
       ASSERT_EQ(h->installed().count(actor), 1u) << h->id() << " " << actor.ToString();
       EXPECT_EQ(h->installed().at(actor), FakeState(actor, 8));
     }
@@ -423,7 +423,7 @@ TEST_F(ServiceTest, HostJoiningBeforeAnyCheckpointGetsActorsAtTheFirstOne) {
   // The first committed checkpoint carries its share to it; the trainer replays from there.
   ASSERT_TRUE(Admin([](auto r) { r.setCheckpointNow(); }).ok());
   ASSERT_TRUE(WaitFor([&] { return h2->actors().size() == 2 && h2->installed().size() == 2; }));
-  for (const ActorKey& actor : h2->actors()) EXPECT_EQ(h2->installed().at(actor), FakeState(actor, 6));
+  for (const cluster::ActorKey& actor : h2->actors()) EXPECT_EQ(h2->installed().at(actor), FakeState(actor, 6));
   ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
   EXPECT_EQ(trainer_->rollbacks()[0].step, 6u);
   EXPECT_GT(Epoch(), epoch);
@@ -461,8 +461,8 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
     return out;
   };
   // host-0 holds E0 and E2 (500 tokens), host-1 E1 and E3 (100): max/mean 1.67.
-  ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 300, 0}, {ActorKey::Expert(0, 1), 50, 0},
-                                         {ActorKey::Expert(0, 2), 200, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+  ASSERT_TRUE(trainer_->ReportLoad(1, {{cluster::ActorKey::Expert(0, 0), 300, 0}, {cluster::ActorKey::Expert(0, 1), 50, 0},
+                                         {cluster::ActorKey::Expert(0, 2), 200, 0}, {cluster::ActorKey::Expert(0, 3), 50, 0}})
                   .ok());
   Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
   beats.step = 6;
@@ -471,14 +471,14 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   EXPECT_EQ(trainer_->rollbacks()[0].step, 5u);
   EXPECT_EQ(migrations(), 1u);
   EXPECT_EQ(Counter("sy_coordinator_moves_total", {{"kind", "replicate"}}), 0.0);
-  ASSERT_TRUE(WaitFor([&] { return h1_->actors().size() == 4 && h1_->installed().count(ActorKey::Expert(0, 2)) == 1; }));
-  EXPECT_EQ(h1_->installed().at(ActorKey::Expert(0, 2)), FakeState(ActorKey::Expert(0, 2), 5));
+  ASSERT_TRUE(WaitFor([&] { return h1_->actors().size() == 4 && h1_->installed().count(cluster::ActorKey::Expert(0, 2)) == 1; }));
+  EXPECT_EQ(h1_->installed().at(cluster::ActorKey::Expert(0, 2)), FakeState(cluster::ActorKey::Expert(0, 2), 5));
 
   // The load turns onto host-1 (E1 and E2 hot): checkpoint 10 is within 10 steps of the last
   // rebalance (step 5), so nothing moves; checkpoint 15 rebalances again.
   for (uint64_t step = 6; step <= 9; ++step) {
-    ASSERT_TRUE(trainer_->ReportLoad(step, {{ActorKey::Expert(0, 0), 50, 0}, {ActorKey::Expert(0, 1), 400, 0},
-                                              {ActorKey::Expert(0, 2), 300, 0}, {ActorKey::Expert(0, 3), 50, 0}})
+    ASSERT_TRUE(trainer_->ReportLoad(step, {{cluster::ActorKey::Expert(0, 0), 50, 0}, {cluster::ActorKey::Expert(0, 1), 400, 0},
+                                              {cluster::ActorKey::Expert(0, 2), 300, 0}, {cluster::ActorKey::Expert(0, 3), 50, 0}})
                     .ok());
   }
   beats.step = 10;
@@ -534,8 +534,8 @@ TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOf
     options_.max_replicas = setting == Setting::kMigrationsOnly ? 1 : CoordinatorOptions().max_replicas;
     StartService();
     ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
-    ASSERT_TRUE(trainer_->ReportLoad(1, {{ActorKey::Expert(0, 0), 1000, 0}, {ActorKey::Expert(0, 1), 50, 0},
-                                         {ActorKey::Expert(0, 3), 50, 0}})
+    ASSERT_TRUE(trainer_->ReportLoad(1, {{cluster::ActorKey::Expert(0, 0), 1000, 0}, {cluster::ActorKey::Expert(0, 1), 50, 0},
+                                         {cluster::ActorKey::Expert(0, 3), 50, 0}})
                     .ok());
     const uint64_t epoch = Epoch();
     Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
@@ -555,10 +555,10 @@ TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOf
     EXPECT_EQ(Status(holder).getReplications(), 1u);
     EXPECT_GT(Epoch(), epoch);
     // Both hosts hold E0, host-1's copy restored from checkpoint 5; the trainer replays from there.
-    ASSERT_TRUE(WaitFor([&] { return h1_->installed().count(ActorKey::Expert(0, 0)) == 1; }));
-    EXPECT_EQ(h1_->installed().at(ActorKey::Expert(0, 0)), FakeState(ActorKey::Expert(0, 0), 5));
-    const std::vector<ActorKey> on_host_0 = h0_->actors();
-    EXPECT_EQ(std::count(on_host_0.begin(), on_host_0.end(), ActorKey::Expert(0, 0)), 1);
+    ASSERT_TRUE(WaitFor([&] { return h1_->installed().count(cluster::ActorKey::Expert(0, 0)) == 1; }));
+    EXPECT_EQ(h1_->installed().at(cluster::ActorKey::Expert(0, 0)), FakeState(cluster::ActorKey::Expert(0, 0), 5));
+    const std::vector<cluster::ActorKey> on_host_0 = h0_->actors();
+    EXPECT_EQ(std::count(on_host_0.begin(), on_host_0.end(), cluster::ActorKey::Expert(0, 0)), 1);
     ASSERT_TRUE(WaitFor([&] { return !trainer_->rollbacks().empty(); }));
     EXPECT_EQ(trainer_->rollbacks()[0].step, 5u);
   }
@@ -625,7 +625,7 @@ TEST_F(ServiceTest, BadInputGetsAClearErrorAndChangesNothing) {
   auto h0 = Host("host-0");
   // A register claiming another node's id.
   capnp::MallocMessageBuilder spoof;
-  auto reg = InitBody<proto::coordinator::RegisterRequest>(spoof, proto::MessageKind::REGISTER);
+  auto reg = cluster::InitBody<proto::coordinator::RegisterRequest>(spoof, proto::MessageKind::REGISTER);
   reg.setNodeId("host-7");
   reg.setRole(proto::coordinator::Role::EXPERT_HOST);
   reg.setEndpoint("tcp://127.0.0.1:1");
@@ -634,26 +634,26 @@ TEST_F(ServiceTest, BadInputGetsAClearErrorAndChangesNothing) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("host-7"));
   // A host without an endpoint.
   capnp::MallocMessageBuilder no_endpoint;
-  auto reg2 = InitBody<proto::coordinator::RegisterRequest>(no_endpoint, proto::MessageKind::REGISTER);
+  auto reg2 = cluster::InitBody<proto::coordinator::RegisterRequest>(no_endpoint, proto::MessageKind::REGISTER);
   reg2.setNodeId("host-0");
   reg2.setRole(proto::coordinator::Role::EXPERT_HOST);
   EXPECT_EQ(h0->Call(no_endpoint).status().code(), absl::StatusCode::kInvalidArgument);
   // A load report for an expert the model does not have.
   capnp::MallocMessageBuilder load;
-  auto report = InitBody<proto::coordinator::LoadReportRequest>(load, proto::MessageKind::LOAD_REPORT);
+  auto report = cluster::InitBody<proto::coordinator::LoadReportRequest>(load, proto::MessageKind::LOAD_REPORT);
   report.setTrainer("host-0");
   report.initLoads(1)[0].initExpert().setExpert(99);
   EXPECT_EQ(h0->Call(load).status().code(), absl::StatusCode::kInvalidArgument);
   // A chunk for a checkpoint nobody is taking.
   capnp::MallocMessageBuilder chunk;
-  auto c = InitBody<proto::checkpoint::ChunkRequest>(chunk, proto::MessageKind::CHECKPOINT_CHUNK);
+  auto c = cluster::InitBody<proto::checkpoint::ChunkRequest>(chunk, proto::MessageKind::CHECKPOINT_CHUNK);
   c.setCheckpointId(5);
-  ActorKey::Expert(0, 0).ToProto(c.initActor());
-  auto frames = AttachState(chunk, std::string(8, 'x'));
+  cluster::ActorKey::Expert(0, 0).ToProto(c.initActor());
+  auto frames = cluster::AttachState(chunk, std::string(8, 'x'));
   EXPECT_EQ(h0->Call(chunk, frames).status().code(), absl::StatusCode::kFailedPrecondition);
   // A placement update from a node: only the coordinator publishes.
   capnp::MallocMessageBuilder update;
-  InitBody<proto::coordinator::PlacementRequest>(update, proto::MessageKind::PLACEMENT).initUpdate();
+  cluster::InitBody<proto::coordinator::PlacementRequest>(update, proto::MessageKind::PLACEMENT).initUpdate();
   EXPECT_EQ(h0->Call(update).status().code(), absl::StatusCode::kInvalidArgument);
   // A kind the coordinator does not serve.
   capnp::MallocMessageBuilder commit;

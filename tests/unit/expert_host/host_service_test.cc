@@ -17,23 +17,23 @@
 
 #include <gtest/gtest.h>
 
-#include "common/storage/checksum.h"
+#include "common/base/fnv1a.h"
 #include "common/transport/envelope_codec.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/inproc_transport.h"
 #include "gpu/model/model.h"
-#include "proto/expert.capnp.h"
 #include "proto/coordinator.capnp.h"
+#include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
-#include "services/coordinator/placement.h"
-#include "services/coordinator/placement_codec.h"
-#include "services/coordinator/rpc_util.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement.h"
+#include "services/cluster/placement_codec.h"
+#include "services/cluster/placement_table.h"
+#include "services/cluster/step_wire.h"
+#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_service.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_client.h"
-#include "services/trainer/step_wire.h"
-#include "services/trainer/wire_tensor.h"
 #include "tests/support/inproc_node.h"
 
 namespace sy::expert_host {
@@ -66,7 +66,7 @@ struct BucketSpec {
   std::string host = "host-0";  // where it goes
 };
 
-using coordinator::ActorKey;
+using cluster::ActorKey;
 
 class HostServiceTest : public ::testing::Test {
  protected:
@@ -145,7 +145,7 @@ class HostServiceTest : public ::testing::Test {
 
   absl::StatusOr<transport::DecodedMessage> Forward(const BucketSpec& b) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
     env.setPlacementEpoch(b.epoch);
     auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
     auto bucket = body.initBucket();
@@ -166,14 +166,14 @@ class HostServiceTest : public ::testing::Test {
     for (uint64_t d : shape) elements *= d;
     std::vector<float> data(elements, 0.5f);
     std::memcpy(data.data(), x.data(), std::min(x.size(), data.size()) * sizeof(float));
-    return client_->Call({b.host}, header, {trainer::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
+    return client_->Call({b.host}, header, {cluster::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
                                                                     proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
 
   absl::StatusOr<transport::DecodedMessage> Backward(const BucketSpec& b) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
     env.setPlacementEpoch(b.epoch);
     auto body = env.initBody().initAs<proto::expert::ExpertBackwardRequest>();
     auto bucket = body.initBucket();
@@ -187,14 +187,14 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "outputGrad", proto::TensorRole::OUTPUT_GRAD, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> g = Input(b);
-    return client_->Call({b.host}, header, {trainer::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
+    return client_->Call({b.host}, header, {cluster::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
                                                                     proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
 
   // Commits every micro-batch of `step`, gathers the norms and applies.
   void CompleteStep(uint64_t step) {
-    std::vector<trainer::MicroBatchStatsValue> stats(kM);
+    std::vector<cluster::MicroBatchStatsValue> stats(kM);
     for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
     ASSERT_TRUE(steps_->Commit(step, stats).ok());
     auto gathered = steps_->GatherNorms(step);
@@ -204,20 +204,20 @@ class HostServiceTest : public ::testing::Test {
 
   // Every actor of the model: the static placement over host-0 and host-1, with
   // `moved` actors on the other host instead.
-  std::map<ActorKey, std::vector<std::string>> StaticTable(const std::vector<ActorKey>& moved = {}) const {
-    coordinator::ModelShape shape{2, 4, static_cast<uint32_t>(NumShards())};
-    std::map<ActorKey, std::vector<std::string>> entries;
-    for (const ActorKey& a : shape.Actors()) {
-      size_t host = coordinator::InitialHostIndex(a, shape, 2);
+  std::map<cluster::ActorKey, std::vector<std::string>> StaticTable(const std::vector<cluster::ActorKey>& moved = {}) const {
+    cluster::ModelShape shape{2, 4, static_cast<uint32_t>(NumShards())};
+    std::map<cluster::ActorKey, std::vector<std::string>> entries;
+    for (const cluster::ActorKey& a : shape.Actors()) {
+      size_t host = cluster::InitialHostIndex(a, shape, 2);
       if (std::find(moved.begin(), moved.end(), a) != moved.end()) host = 1 - host;
       entries[a] = {absl::StrCat("host-", host)};
     }
     return entries;
   }
 
-  static size_t NumShards() { return trainer::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
+  static size_t NumShards() { return cluster::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
 
-  absl::Status SendPlacement(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries,
+  absl::Status SendPlacement(uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries,
                              const std::string& host = "host-0") {
     return SendPlacementAsync(epoch, std::move(entries), host)->Wait();
   }
@@ -249,22 +249,22 @@ class HostServiceTest : public ::testing::Test {
     return pending;
   }
 
-  std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch, std::map<ActorKey, std::vector<std::string>> entries,
+  std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries,
                                               const std::string& host = "host-0") {
-    coordinator::PlacementTable table(coordinator::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
+    cluster::PlacementTable table(cluster::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
     EXPECT_TRUE(table.Restore(epoch, std::move(entries)).ok());
     capnp::MallocMessageBuilder header;
-    auto req = coordinator::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT,
+    auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT,
                                                                            epoch);
-    coordinator::TableToProto(table, {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}},
+    cluster::TableToProto(table, {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}},
                               req.initUpdate());
     return CallAsync(header, {}, host);
   }
 
   // A made-up checkpointed state of `key` (weights, m, v), different per actor and per `salt`.
-  static std::string StateOf(const ActorKey& key, int salt) {
+  static std::string StateOf(const cluster::ActorKey& key, int salt) {
     const auto infos = gpu::ParamInfos(SmallConfig());
-    const int64_t n = key.dense ? infos[trainer::DenseShardParams(infos)[key.shard]].numel : 8 * 16 * 2 + 16 + 8;
+    const int64_t n = key.dense ? infos[cluster::DenseShardParams(infos)[key.shard]].numel : 8 * 16 * 2 + 16 + 8;
     std::vector<float> values(static_cast<size_t>(3 * n));
     for (int64_t i = 0; i < n; ++i) {
       const float x = static_cast<float>((i * 37 + key.layer * 11 + key.expert * 5 + key.shard * 3 + salt) % 101);
@@ -276,12 +276,12 @@ class HostServiceTest : public ::testing::Test {
   }
 
   // Sends `state` as a checkpoint restore of `key` at `version`, in two chunks.
-  absl::Status Restore(const ActorKey& key, uint64_t version, const std::string& state, uint64_t epoch,
+  absl::Status Restore(const cluster::ActorKey& key, uint64_t version, const std::string& state, uint64_t epoch,
                        const std::string& host = "host-0") {
     const size_t half = state.size() / 8 * 4;
     for (uint32_t index = 0; index < 2; ++index) {
       capnp::MallocMessageBuilder header;
-      auto req = coordinator::InitBody<proto::expert::StateStreamRequest>(header, proto::MessageKind::STATE_STREAM,
+      auto req = cluster::InitBody<proto::expert::StateStreamRequest>(header, proto::MessageKind::STATE_STREAM,
                                                                           epoch);
       req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
       key.ToProto(req.initActor());
@@ -292,10 +292,10 @@ class HostServiceTest : public ::testing::Test {
       in.setCount(2);
       in.setOffset(index == 0 ? 0 : half);
       in.setTotalBytes(state.size());
-      in.setChecksum(storage::ChecksumOf(state));
+      in.setChecksum(ChecksumOf(state));
       const absl::string_view bytes = index == 0 ? absl::string_view(state).substr(0, half)
                                                  : absl::string_view(state).substr(half);
-      auto frames = coordinator::AttachState(header, bytes);
+      auto frames = cluster::AttachState(header, bytes);
       auto reply = client_->Call({host}, header, std::move(frames), absl::Now() + absl::Seconds(10));
       if (!reply.ok()) return reply.status();
     }
@@ -312,7 +312,7 @@ class HostServiceTest : public ::testing::Test {
 
   absl::StatusOr<std::vector<float>> PullExpert(uint32_t layer, uint32_t expert, uint64_t version = 0) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
     auto body = env.initBody().initAs<proto::parameter::PullRequest>();
     body.setTarget(proto::parameter::PullTarget::EXPERT);
     body.setExpertLayer(layer);
@@ -321,7 +321,7 @@ class HostServiceTest : public ::testing::Test {
     auto reply = client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10));
     if (!reply.ok()) return reply.status();
     std::vector<float> values(reply->envelope().getTensors()[0].getShape()[0]);
-    if (absl::Status s = trainer::DecodeFloats(reply->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+    if (absl::Status s = cluster::DecodeFloats(reply->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
                                                values.data());
         !s.ok()) {
       return s;
@@ -331,7 +331,7 @@ class HostServiceTest : public ::testing::Test {
 
   std::shared_ptr<Pending> ForwardAsync(const BucketSpec& b) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
     auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
     auto bucket = body.initBucket();
     bucket.setStep(b.step);
@@ -345,11 +345,11 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> x = Input(b);
-    return CallAsync(header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)});
+    return CallAsync(header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)});
   }
   std::shared_ptr<Pending> GatherAsync(uint64_t step) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::STEP_COMMIT);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::STEP_COMMIT);
     auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
     body.setStep(step);
     body.setPhase(proto::expert::StepPhase::GATHER_NORMS);
@@ -387,7 +387,7 @@ TEST_F(HostServiceTest, ForwardEqualsTheInProcessExpertUnit) {
   auto reply = Forward(b);
   ASSERT_TRUE(reply.ok()) << reply.status();
   std::vector<float> got(b.rows * b.d_model);
-  ASSERT_TRUE(trainer::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
+  ASSERT_TRUE(cluster::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
 
   auto model = *gpu::Model::Create(SmallConfig(), backend_.get(), 7);
   const gpu::ParamBlock& p = model->params();
@@ -465,7 +465,7 @@ TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
   const std::vector<uint64_t> before = Checksums();
   auto push = [&](uint32_t shard, uint64_t elements, uint64_t frame_elements, uint32_t micro_batch) {
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
     auto body = env.initBody().initAs<proto::parameter::PushRequest>();
     body.setShard(shard);
     body.setStep(1);
@@ -474,7 +474,7 @@ TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
     transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32,
                          {frame_elements});
     std::vector<float> g(frame_elements, 1.0f);
-    return client_->Call({"host-0"}, header, {trainer::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+    return client_->Call({"host-0"}, header, {cluster::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   };
   // Shard 0 is wte (256 x 8 = 2048 floats) and lives on host 0; shard 1 (wpe) on host 1.
@@ -537,7 +537,7 @@ TEST_F(HostServiceTest, AParkedRequestExpiresAtItsDeadline) {
   ahead.step = 3;
   ahead.version = 2;  // the expert is at version 0 and stays there
   capnp::MallocMessageBuilder header;
-  auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
   body.initBucket().setStep(3);
   body.setTokenCount(ahead.rows);
@@ -547,7 +547,7 @@ TEST_F(HostServiceTest, AParkedRequestExpiresAtItsDeadline) {
   transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
                        {ahead.rows, 8});
   const std::vector<float> x = Input(ahead);
-  auto reply = client_->Call({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+  auto reply = client_->Call({"host-0"}, header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
                              absl::Now() + absl::Milliseconds(300));
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
   // The host drops the parked request too (it answers DeadlineExceeded, counted), instead of keeping it forever.
@@ -565,7 +565,7 @@ TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
   absl::Status result;
   capnp::MallocMessageBuilder header;
   {
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
     auto body = env.initBody().initAs<proto::expert::ExpertForwardRequest>();
     auto bucket = body.initBucket();
     bucket.setStep(2);
@@ -577,7 +577,7 @@ TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
                          {next.rows, 8});
   }
   const std::vector<float> x = Input(next);
-  client_->CallAsync({"host-0"}, header, {trainer::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+  client_->CallAsync({"host-0"}, header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
                      absl::Now() + absl::Seconds(20), [&](absl::StatusOr<transport::DecodedMessage> r) {
                        absl::MutexLock lock(&mu);
                        result = r.status();
@@ -597,7 +597,7 @@ TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
 TEST_F(HostServiceTest, AnIncompleteStepIsReportedAndTheHostKeepsServing) {
   TearDown();
   Start(absl::Milliseconds(300));  // a fresh host with a short step timeout
-  trainer::MicroBatchStatsValue only_first;
+  cluster::MicroBatchStatsValue only_first;
   only_first.micro_batch = 0;
   ASSERT_TRUE(steps_->Commit(1, {only_first}).ok());
   auto gathered = steps_->GatherNorms(1);  // waits for micro-batch 1, which never comes
@@ -626,7 +626,7 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
   ASSERT_FALSE(waiting->Done());
 
   // Epoch 1: expert (0, 1) joins host-0 (it was host-1's), expert (0, 2) leaves it.
-  const ActorKey joined = ActorKey::Expert(0, 1), left = ActorKey::Expert(0, 2);
+  const cluster::ActorKey joined = cluster::ActorKey::Expert(0, 1), left = cluster::ActorKey::Expert(0, 2);
   ASSERT_TRUE(SendPlacement(1, StaticTable({joined, left})).ok());
   EXPECT_EQ(service_->placement_epoch(), 1u);
   EXPECT_EQ(service_->num_experts(), 4u);
@@ -647,7 +647,7 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
   EXPECT_NE(refused.status().message().find("is being restored"), std::string::npos) << refused.status();
   EXPECT_EQ(Backward(to_joined).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(PullExpert(0, 1).status().code(), absl::StatusCode::kUnavailable);
-  std::vector<trainer::MicroBatchStatsValue> stats(kM);
+  std::vector<cluster::MicroBatchStatsValue> stats(kM);
   for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
   EXPECT_EQ(steps_->Commit(1, stats).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(Checksums(), before);
@@ -676,7 +676,7 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
 
 TEST_F(HostServiceTest, ARestoreSentRightBehindItsPlacementFindsTheActor) {
   // The coordinator sends the table and then the restore chunks without waiting in between.
-  const ActorKey joined = ActorKey::Dense(1);  // host-1's shard
+  const cluster::ActorKey joined = cluster::ActorKey::Dense(1);  // host-1's shard
   std::shared_ptr<Pending> placed = SendPlacementAsync(4, StaticTable({joined}));
   const std::string state = StateOf(joined, 2);
   const absl::Status restored = Restore(joined, 0, state, 4);
@@ -702,7 +702,7 @@ TEST_F(HostServiceTest, ARestoreInTheMiddleOfAStepAbortsItsWaitersAndTheReplayMa
   ASSERT_TRUE(Forward(mb0).ok());
   ASSERT_TRUE(Backward(mb0).ok());
   ASSERT_TRUE(Forward(mb1).ok());
-  trainer::MicroBatchStatsValue first;
+  cluster::MicroBatchStatsValue first;
   first.micro_batch = 0;
   ASSERT_TRUE(steps_->Commit(2, {first}).ok());
   std::shared_ptr<Pending> gather = GatherAsync(2);
@@ -767,7 +767,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
   EXPECT_EQ(forward.status().code(), absl::StatusCode::kAborted);
   EXPECT_NE(forward.status().message().find("stale placement epoch 2; current is 3"), std::string::npos)
       << forward.status();
-  EXPECT_EQ(coordinator::CurrentEpochFrom(forward.status()), 3u);
+  EXPECT_EQ(cluster::CurrentEpochFrom(forward.status()), 3u);
   BucketSpec current = stale;
   current.epoch = 3;
   ASSERT_TRUE(Forward(current).ok());  // a forward keeps nothing but the saved activations
@@ -775,7 +775,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
 
   capnp::MallocMessageBuilder push_header;
   {
-    auto env = trainer::InitEnvelope(push_header, proto::MessageKind::PARAM_PUSH);
+    auto env = cluster::InitEnvelope(push_header, proto::MessageKind::PARAM_PUSH);
     env.setPlacementEpoch(1);
     auto body = env.initBody().initAs<proto::parameter::PushRequest>();
     body.setShard(0);
@@ -785,7 +785,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
     transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32, {2048});
   }
   std::vector<float> g(2048, 1.0f);
-  EXPECT_EQ(client_->Call({"host-0"}, push_header, {trainer::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+  EXPECT_EQ(client_->Call({"host-0"}, push_header, {cluster::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
                           absl::Now() + absl::Seconds(10))
                 .status()
                 .code(),
@@ -793,7 +793,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
 
   capnp::MallocMessageBuilder commit_header;
   {
-    auto env = trainer::InitEnvelope(commit_header, proto::MessageKind::STEP_COMMIT);
+    auto env = cluster::InitEnvelope(commit_header, proto::MessageKind::STEP_COMMIT);
     env.setPlacementEpoch(2);
     auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
     body.setStep(1);
@@ -822,7 +822,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
 // every other micro-batch), restored everywhere from the same state at step 0.
 class ReplicaExchangeTest : public HostServiceTest {
  protected:
-  const ActorKey kExpert = ActorKey::Expert(0, 0);
+  const cluster::ActorKey kExpert = cluster::ActorKey::Expert(0, 0);
 
   void SetUpPair(bool replicated) {
     Start(absl::Seconds(30));
@@ -859,7 +859,7 @@ class ReplicaExchangeTest : public HostServiceTest {
 
   // Commits every micro-batch of `step` on both hosts, gathers the norms and applies.
   void CloseStep(uint64_t step) {
-    std::vector<trainer::MicroBatchStatsValue> stats(kM);
+    std::vector<cluster::MicroBatchStatsValue> stats(kM);
     for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
     ASSERT_TRUE(pair_steps_->Commit(step, stats).ok());
     auto gathered = pair_steps_->GatherNorms(step);
@@ -905,7 +905,7 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
   const int64_t size = 8 * 16 * 2 + 16 + 8;
   struct Case {
     const char* what;
-    ActorKey actor;
+    cluster::ActorKey actor;
     uint64_t step;
     std::vector<uint32_t> micro_batches;
     std::string sender;
@@ -918,14 +918,14 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
       {"micro-batch out of range", kExpert, 2, {kM}, "host-1", size, absl::StatusCode::kInvalidArgument},
       {"step 0", kExpert, 0, {1}, "host-1", size, absl::StatusCode::kInvalidArgument},
       {"a closed step", kExpert, 1, {1}, "host-1", size, absl::StatusCode::kFailedPrecondition},
-      {"an actor not held here", ActorKey::Expert(0, 1), 2, {1}, "host-1", size, absl::StatusCode::kNotFound},
+      {"an actor not held here", cluster::ActorKey::Expert(0, 1), 2, {1}, "host-1", size, absl::StatusCode::kNotFound},
       {"a micro-batch this replica served", kExpert, 2, {0, 1}, "host-1", size, absl::StatusCode::kAlreadyExists},
   };
   const uint64_t before = ExpertChecksum(0);
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     capnp::MallocMessageBuilder header;
-    auto env = trainer::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
+    auto env = cluster::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
     auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
     c.actor.ToProto(body.initActor());
     body.setStep(c.step);
@@ -938,7 +938,7 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
       mbs.set(i, c.micro_batches[i]);
       transport::SetTensor(tensors[i], "gradient", proto::TensorRole::GRADIENTS, proto::DType::F32,
                            {static_cast<uint64_t>(c.elements)});
-      frames.push_back(trainer::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
+      frames.push_back(cluster::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
     }
     auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
     EXPECT_EQ(reply.status().code(), c.code) << reply.status();

@@ -67,7 +67,7 @@ class RemoteExecutorTest : public ::testing::Test {
 TEST_F(RemoteExecutorTest, RoundTripEqualsTheInProcessExecutor) {
   const gpu::ModelConfig config = Config();
   auto model = *gpu::Model::Create(config, backend_.get(), 5);
-  trainer::StaticPlacement placement(config, 1);
+  cluster::StaticPlacement placement(config, 1);
   trainer::RemoteExpertExecutor remote(config, backend_.get(), client_.get(), &placement, {"host-0"},
                                        proto::DType::F32, absl::Seconds(10));
   gpu::InProcessExpertExecutor local(config, &model->params());
@@ -104,7 +104,7 @@ TEST_F(RemoteExecutorTest, RoundTripEqualsTheInProcessExecutor) {
 TEST_F(RemoteExecutorTest, ARefusedBucketNamesHostLayerExpertAndStep) {
   gpu::ModelConfig wider = Config();
   wider.d_model = 16;  // the host serves d_model 8
-  trainer::StaticPlacement placement(wider, 1);
+  cluster::StaticPlacement placement(wider, 1);
   trainer::RemoteExpertExecutor remote(wider, backend_.get(), client_.get(), &placement, {"host-0"},
                                        proto::DType::BF16, absl::Seconds(10));
   std::vector<float> in(2 * 16, 0.5f), out(2 * 16);

@@ -1,6 +1,6 @@
 // Tests that the parameter checksum is stable, split-invariant and sensitive to
 // any single bit.
-#include "services/trainer/checksum.h"
+#include "services/cluster/param_checksum.h"
 
 #include <cstring>
 #include <vector>
@@ -17,28 +17,28 @@ std::vector<float> Params() {
 }
 
 uint64_t Hash(const std::vector<float>& p) {
-  ParamChecksum c;
+  cluster::ParamChecksum c;
   c.Add(p.data(), p.size());
   return c.value();
 }
 
 TEST(ChecksumTest, KnownValues) {
-  EXPECT_EQ(ParamChecksum().Hex(), "cbf29ce484222325");  // FNV-1a 64 of no bytes
+  EXPECT_EQ(cluster::ParamChecksum().Hex(), "cbf29ce484222325");  // FNV-1a 64 of no bytes
   const float one = 1.0f;  // bytes 00 00 80 3f
-  ParamChecksum c;
+  cluster::ParamChecksum c;
   c.Add(&one, 1);
   // Reference computed byte by byte with the FNV-1a definition.
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint8_t byte : {0x00, 0x00, 0x80, 0x3f}) h = (h ^ byte) * 0x100000001b3ull;
   EXPECT_EQ(c.value(), h);
   EXPECT_EQ(c.Hex().size(), 16u);
-  EXPECT_EQ(ChecksumHex(0xabcull), "0000000000000abc");
+  EXPECT_EQ(cluster::ChecksumHex(0xabcull), "0000000000000abc");
 }
 
 TEST(ChecksumTest, StableAndIndependentOfSplitting) {
   const std::vector<float> p = Params();
   EXPECT_EQ(Hash(p), Hash(p));
-  ParamChecksum split;
+  cluster::ParamChecksum split;
   split.Add(p.data(), 1);
   split.Add(p.data() + 1, 599);
   split.Add(p.data() + 600, 400);

@@ -3,12 +3,12 @@
 // actor is followed, a replicated expert keeps every replica (micro-batch m goes
 // to replica m % n, and every replica host gets the step messages), and a table
 // that does not fit the model is refused.
-#include "services/trainer/coordinator_link.h"
+#include "services/cluster/coordinator_link.h"
 
 #include <gtest/gtest.h>
 
 #include "gpu/model/params.h"
-#include "services/coordinator/placement.h"
+#include "services/cluster/placement_table.h"
 
 namespace sy::trainer {
 namespace {
@@ -26,18 +26,18 @@ gpu::ModelConfig ThreeLayersTwoSwitch() {
 }
 
 int DenseShards(const gpu::ModelConfig& config) {
-  return static_cast<int>(DenseShardParams(gpu::ParamInfos(config)).size());
+  return static_cast<int>(cluster::DenseShardParams(gpu::ParamInfos(config)).size());
 }
 
-coordinator::DecodedTable InitialTable(const gpu::ModelConfig& config, int hosts) {
-  coordinator::ModelShape shape{static_cast<uint32_t>(SwitchLayerCount(config)),
+cluster::DecodedTable InitialTable(const gpu::ModelConfig& config, int hosts) {
+  cluster::ModelShape shape{static_cast<uint32_t>(cluster::SwitchLayerCount(config)),
                                 static_cast<uint32_t>(config.experts),
                                 static_cast<uint32_t>(DenseShards(config))};
-  coordinator::PlacementTable table(shape);
+  cluster::PlacementTable table(shape);
   std::vector<std::string> names;
   for (int h = 0; h < hosts; ++h) names.push_back("host-" + std::to_string(h));
   EXPECT_TRUE(table.Initialize(names).ok());
-  coordinator::DecodedTable decoded;
+  cluster::DecodedTable decoded;
   decoded.epoch = table.epoch();
   decoded.shape = shape;
   decoded.entries = table.entries();
@@ -46,11 +46,11 @@ coordinator::DecodedTable InitialTable(const gpu::ModelConfig& config, int hosts
 
 TEST(CoordinatorPlacementTest, InitialTableEqualsTheStaticRule) {
   const gpu::ModelConfig config = ThreeLayersTwoSwitch();
-  ASSERT_EQ(SwitchLayerCount(config), 2);
+  ASSERT_EQ(cluster::SwitchLayerCount(config), 2);
   for (int hosts : {1, 2, 3, 5}) {
-    auto placement = CoordinatorPlacement::Create(config, DenseShards(config), hosts, InitialTable(config, hosts));
+    auto placement = cluster::CoordinatorPlacement::Create(config, DenseShards(config), hosts, InitialTable(config, hosts));
     ASSERT_TRUE(placement.ok()) << placement.status();
-    StaticPlacement rule(config, hosts);
+    cluster::StaticPlacement rule(config, hosts);
     EXPECT_GT((*placement)->epoch(), 0u);
     for (int l = 0; l < config.layers; ++l) {
       if (!config.IsSwitchLayer(l)) continue;
@@ -66,10 +66,10 @@ TEST(CoordinatorPlacementTest, InitialTableEqualsTheStaticRule) {
 
 TEST(CoordinatorPlacementTest, FollowsAMovedActor) {
   const gpu::ModelConfig config = ThreeLayersTwoSwitch();
-  coordinator::DecodedTable table = InitialTable(config, 2);
-  table.entries[coordinator::ActorKey::Expert(1, 2)] = {"host-1"};  // Switch layer 1 = model layer 3
-  table.entries[coordinator::ActorKey::Dense(0)] = {"host-1"};
-  auto placement = CoordinatorPlacement::Create(config, DenseShards(config), 2, table);
+  cluster::DecodedTable table = InitialTable(config, 2);
+  table.entries[cluster::ActorKey::Expert(1, 2)] = {"host-1"};  // Switch layer 1 = model layer 3
+  table.entries[cluster::ActorKey::Dense(0)] = {"host-1"};
+  auto placement = cluster::CoordinatorPlacement::Create(config, DenseShards(config), 2, table);
   ASSERT_TRUE(placement.ok()) << placement.status();
   EXPECT_EQ((*placement)->HostOfExpert(3, 2), 1);
   EXPECT_EQ((*placement)->HostOfDenseShard(0), 1);
@@ -78,13 +78,13 @@ TEST(CoordinatorPlacementTest, FollowsAMovedActor) {
 TEST(CoordinatorPlacementTest, ReplicatedExpertKeepsEveryReplicaAndSplitsMicroBatches) {
   const gpu::ModelConfig config = ThreeLayersTwoSwitch();
   const int shards = DenseShards(config);
-  coordinator::DecodedTable table = InitialTable(config, 2);  // host-2 holds nothing of its own
-  table.entries[coordinator::ActorKey::Expert(0, 1)] = {"host-1", "host-2"};  // model layer 1
-  table.entries[coordinator::ActorKey::Expert(1, 0)] = {"host-2", "host-0", "host-1"};  // model layer 3
-  table.entries[coordinator::ActorKey::Dense(1)] = {"host-1", "host-0"};
-  auto placement = CoordinatorPlacement::Create(config, shards, 3, table);
+  cluster::DecodedTable table = InitialTable(config, 2);  // host-2 holds nothing of its own
+  table.entries[cluster::ActorKey::Expert(0, 1)] = {"host-1", "host-2"};  // model layer 1
+  table.entries[cluster::ActorKey::Expert(1, 0)] = {"host-2", "host-0", "host-1"};  // model layer 3
+  table.entries[cluster::ActorKey::Dense(1)] = {"host-1", "host-0"};
+  auto placement = cluster::CoordinatorPlacement::Create(config, shards, 3, table);
   ASSERT_TRUE(placement.ok()) << placement.status();
-  const CoordinatorPlacement& p = **placement;
+  const cluster::CoordinatorPlacement& p = **placement;
   EXPECT_EQ(p.ExpertReplicas(1, 1), (std::vector<int>{1, 2}));
   EXPECT_EQ(p.ExpertReplicas(3, 0), (std::vector<int>{2, 0, 1}));
   EXPECT_EQ(p.HostOfExpert(1, 1), 1) << "the first replica";
@@ -97,33 +97,33 @@ TEST(CoordinatorPlacementTest, ReplicatedExpertKeepsEveryReplicaAndSplitsMicroBa
   }
   EXPECT_EQ(p.ExpertReplicas(1, 0), (std::vector<int>{p.HostOfExpert(1, 0)}));
   EXPECT_EQ(p.HostOfDenseShard(1), 1) << "a replicated dense shard is served by its first host";
-  EXPECT_EQ(HostsInUse(p, config, shards), (std::vector<int>{0, 1, 2})) << "host-2 holds only replicas";
+  EXPECT_EQ(cluster::HostsInUse(p, config, shards), (std::vector<int>{0, 1, 2})) << "host-2 holds only replicas";
 
-  LivePlacement live(std::make_unique<StaticPlacement>(config, 3));
+  cluster::LivePlacement live(std::make_unique<cluster::StaticPlacement>(config, 3));
   EXPECT_EQ(live.ExpertReplicas(1, 1), (std::vector<int>{live.HostOfExpert(1, 1)})) << "the static rule: one host";
   live.Replace(*std::move(placement));
   EXPECT_EQ(live.ExpertReplicas(3, 0), (std::vector<int>{2, 0, 1}));
   EXPECT_EQ(live.HostOfExpertMicroBatch(3, 0, 4), 0);
 
-  table.entries[coordinator::ActorKey::Expert(0, 1)] = {"host-1"};
-  table.entries[coordinator::ActorKey::Expert(1, 0)] = {"host-0"};
-  auto unreplicated = CoordinatorPlacement::Create(config, shards, 3, table);
+  table.entries[cluster::ActorKey::Expert(0, 1)] = {"host-1"};
+  table.entries[cluster::ActorKey::Expert(1, 0)] = {"host-0"};
+  auto unreplicated = cluster::CoordinatorPlacement::Create(config, shards, 3, table);
   ASSERT_TRUE(unreplicated.ok()) << unreplicated.status();
-  EXPECT_EQ(HostsInUse(**unreplicated, config, shards), (std::vector<int>{0, 1}));
+  EXPECT_EQ(cluster::HostsInUse(**unreplicated, config, shards), (std::vector<int>{0, 1}));
 }
 
 TEST(CoordinatorPlacementTest, RefusesABadReplica) {
   const gpu::ModelConfig config = ThreeLayersTwoSwitch();
   const int shards = DenseShards(config);
-  const coordinator::DecodedTable table = InitialTable(config, 2);
+  const cluster::DecodedTable table = InitialTable(config, 2);
   for (const auto& [replicas, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"host-0", "host-2"}, "host-2"},        // only host-0 and host-1 run
            {{"host-1", "worker-7"}, "worker-7"},
            {{"host-1", "host-1"}, "two replicas"},
            {{}, "on no host"}}) {
-    coordinator::DecodedTable bad = table;
-    bad.entries[coordinator::ActorKey::Expert(1, 2)] = replicas;
-    auto refused = CoordinatorPlacement::Create(config, shards, 2, bad);
+    cluster::DecodedTable bad = table;
+    bad.entries[cluster::ActorKey::Expert(1, 2)] = replicas;
+    auto refused = cluster::CoordinatorPlacement::Create(config, shards, 2, bad);
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << named;
     EXPECT_NE(refused.status().message().find(named), absl::string_view::npos) << refused.status();
   }
@@ -132,21 +132,21 @@ TEST(CoordinatorPlacementTest, RefusesABadReplica) {
 TEST(CoordinatorPlacementTest, RefusesATableThatDoesNotFit) {
   const gpu::ModelConfig config = ThreeLayersTwoSwitch();
   const int shards = DenseShards(config);
-  coordinator::DecodedTable table = InitialTable(config, 2);
-  EXPECT_EQ(CoordinatorPlacement::Create(config, shards + 1, 2, table).status().code(),
+  cluster::DecodedTable table = InitialTable(config, 2);
+  EXPECT_EQ(cluster::CoordinatorPlacement::Create(config, shards + 1, 2, table).status().code(),
             absl::StatusCode::kInvalidArgument);
-  coordinator::DecodedTable foreign = table;
-  foreign.entries[coordinator::ActorKey::Expert(0, 0)] = {"worker-7"};
-  EXPECT_EQ(CoordinatorPlacement::Create(config, shards, 2, foreign).status().code(),
+  cluster::DecodedTable foreign = table;
+  foreign.entries[cluster::ActorKey::Expert(0, 0)] = {"worker-7"};
+  EXPECT_EQ(cluster::CoordinatorPlacement::Create(config, shards, 2, foreign).status().code(),
             absl::StatusCode::kInvalidArgument);
-  coordinator::DecodedTable beyond = table;
-  beyond.entries[coordinator::ActorKey::Expert(0, 0)] = {"host-2"};  // only host-0 and host-1 run
-  auto refused = CoordinatorPlacement::Create(config, shards, 2, beyond);
+  cluster::DecodedTable beyond = table;
+  beyond.entries[cluster::ActorKey::Expert(0, 0)] = {"host-2"};  // only host-0 and host-1 run
+  auto refused = cluster::CoordinatorPlacement::Create(config, shards, 2, beyond);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("host-2"), absl::string_view::npos) << refused.status();
-  coordinator::DecodedTable missing = table;
-  missing.entries.erase(coordinator::ActorKey::Dense(1));
-  EXPECT_EQ(CoordinatorPlacement::Create(config, shards, 2, missing).status().code(),
+  cluster::DecodedTable missing = table;
+  missing.entries.erase(cluster::ActorKey::Dense(1));
+  EXPECT_EQ(cluster::CoordinatorPlacement::Create(config, shards, 2, missing).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

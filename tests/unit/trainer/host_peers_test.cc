@@ -20,10 +20,10 @@
 #include "gpu/backend.h"
 #include "gpu/model/params.h"
 #include "proto/envelope.capnp.h"
-#include "services/coordinator/placement.h"
-#include "services/trainer/coordinator_link.h"
+#include "services/cluster/coordinator_link.h"
+#include "services/cluster/placement.h"
+#include "services/cluster/placement_table.h"
 #include "services/trainer/dense_param_client.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/step_client.h"
 #include "tests/support/inproc_node.h"
 
@@ -154,17 +154,17 @@ gpu::ModelConfig TinyModel() {
 }
 
 int DenseShards(const gpu::ModelConfig& config) {
-  return static_cast<int>(DenseShardParams(gpu::ParamInfos(config)).size());
+  return static_cast<int>(cluster::DenseShardParams(gpu::ParamInfos(config)).size());
 }
 
 // The coordinator's table with every actor on `host`, and the endpoints it knows.
-coordinator::DecodedTable AllOn(const gpu::ModelConfig& config, const std::string& host, uint64_t epoch,
+cluster::DecodedTable AllOn(const gpu::ModelConfig& config, const std::string& host, uint64_t epoch,
                                 Endpoints endpoints) {
-  coordinator::ModelShape shape{static_cast<uint32_t>(SwitchLayerCount(config)),
+  cluster::ModelShape shape{static_cast<uint32_t>(cluster::SwitchLayerCount(config)),
                                 static_cast<uint32_t>(config.experts), static_cast<uint32_t>(DenseShards(config))};
-  coordinator::PlacementTable table(shape);
+  cluster::PlacementTable table(shape);
   EXPECT_TRUE(table.Initialize({host}).ok());
-  coordinator::DecodedTable decoded;
+  cluster::DecodedTable decoded;
   decoded.epoch = epoch;
   decoded.shape = shape;
   decoded.entries = table.entries();
@@ -203,28 +203,28 @@ TEST(HostPeersDataPath, AHostThatJoinedLaterGetsTheStepMessagesAndDensePushes) {
   auto rpc = transport::RpcNode::Create(*std::move(t), {}, nullptr);
   ASSERT_TRUE(rpc.ok());
 
-  LivePlacement placement(std::make_unique<StaticPlacement>(config, 2));
+  cluster::LivePlacement placement(std::make_unique<cluster::StaticPlacement>(config, 2));
   StepClient steps(rpc->get(), &peers, 4, "trainer-0", absl::Seconds(10));
-  steps.set_guard(nullptr, [&] { return HostsInUse(placement, config, shards); });
+  steps.set_guard(nullptr, [&] { return cluster::HostsInUse(placement, config, shards); });
   DenseParamClient dense(config, rpc->get(), &placement, &peers, "trainer-0", absl::Seconds(10));
   ASSERT_TRUE(steps.Commit(1, {}).ok());
   EXPECT_EQ(hosts[0].answered.load() + hosts[1].answered.load(), 2);
 
   // host-2 registered after the trainer started; the coordinator moved every actor to it.
-  const coordinator::DecodedTable table = AllOn(
+  const cluster::DecodedTable table = AllOn(
       config, "host-2", 5,
       {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}, {"host-2", "inproc://host-2"}});
-  EXPECT_FALSE(CoordinatorPlacement::Create(config, shards, peers.size(), table).ok())
+  EXPECT_FALSE(cluster::CoordinatorPlacement::Create(config, shards, peers.size(), table).ok())
       << "a table naming an unknown host is refused until the host set follows it";
   auto changes = peers.Follow(table.endpoints, [&](const std::string& peer, const std::string& endpoint) {
     return (*rpc)->transport().Connect(peer, endpoint);
   });
   ASSERT_TRUE(changes.ok()) << changes.status();
   ASSERT_EQ(changes->size(), 1u);
-  auto followed = CoordinatorPlacement::Create(config, shards, peers.size(), table);
+  auto followed = cluster::CoordinatorPlacement::Create(config, shards, peers.size(), table);
   ASSERT_TRUE(followed.ok()) << followed.status();
   placement.Replace(*std::move(followed));
-  EXPECT_EQ(HostsInUse(placement, config, shards), (std::vector<int>{2}));
+  EXPECT_EQ(cluster::HostsInUse(placement, config, shards), (std::vector<int>{2}));
 
   const int before0 = hosts[0].answered.load(), before1 = hosts[1].answered.load();
   ASSERT_TRUE(steps.Commit(2, {}).ok());

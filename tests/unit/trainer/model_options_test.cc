@@ -1,6 +1,6 @@
 // Tests that trainer flags map field by field onto the model and optimizer
 // configuration, and that an invalid model is refused before anything is built.
-#include "services/trainer/model_options.h"
+#include "services/cluster/model_options.h"
 
 #include "gtest/gtest.h"
 
@@ -8,7 +8,7 @@ namespace sy::trainer {
 namespace {
 
 TEST(ModelOptionsTest, MapsEveryModelAndOptimizerField) {
-  TrainerOptions o;
+  cluster::TrainerOptions o;
   o.layers = 3;
   o.d_model = 48;
   o.heads = 6;
@@ -23,7 +23,7 @@ TEST(ModelOptionsTest, MapsEveryModelAndOptimizerField) {
   o.expert_dropout = 0.35;
   o.weight_decay = 0.05;
   o.clip = 2.5;
-  absl::StatusOr<gpu::ModelConfig> c = ModelConfigFromOptions(o);
+  absl::StatusOr<gpu::ModelConfig> c = cluster::ModelConfigFromOptions(o);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->layers, 3);
   EXPECT_EQ(c->d_model, 48);
@@ -40,17 +40,17 @@ TEST(ModelOptionsTest, MapsEveryModelAndOptimizerField) {
   EXPECT_EQ(c->vocab, 256);
   EXPECT_FLOAT_EQ(c->lb_alpha, 0.01f);  // spec defaults stay
   EXPECT_FLOAT_EQ(c->z_beta, 0.001f);
-  const gpu::AdamWConfig a = AdamWConfigFromOptions(o);
+  const gpu::AdamWConfig a = cluster::AdamWConfigFromOptions(o);
   EXPECT_FLOAT_EQ(a.weight_decay, 0.05f);
   EXPECT_FLOAT_EQ(a.max_grad_norm, 2.5f);
   EXPECT_FLOAT_EQ(a.beta2, 0.95f);
 }
 
 TEST(ModelOptionsTest, InvalidModelIsInvalidArgument) {
-  TrainerOptions o;
+  cluster::TrainerOptions o;
   o.d_model = 30;
   o.heads = 4;  // 30 is not divisible by 4
-  EXPECT_EQ(ModelConfigFromOptions(o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cluster::ModelConfigFromOptions(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

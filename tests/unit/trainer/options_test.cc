@@ -1,20 +1,20 @@
 // Tests of sy-trainer's flag parsing: every flag reaches its field, bad input is
 // a clear InvalidArgument, --help lists every flag.
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 
 #include "gtest/gtest.h"
 
 namespace sy::trainer {
 namespace {
 
-absl::StatusOr<TrainerOptions> Parse(std::vector<std::string> extra) {
+absl::StatusOr<cluster::TrainerOptions> Parse(std::vector<std::string> extra) {
   std::vector<std::string> args = {"--standalone", "--data=/tmp/x", "--steps=5"};
   args.insert(args.end(), extra.begin(), extra.end());
-  return ParseTrainerOptions(args);
+  return cluster::ParseTrainerOptions(args);
 }
 
 TEST(OptionsTest, ParsesModelAndTrainingFlags) {
-  absl::StatusOr<TrainerOptions> o =
+  absl::StatusOr<cluster::TrainerOptions> o =
       Parse({"--layers=2", "--d_model", "64", "--heads=2", "--d_ff=96", "--experts=4", "--moe_every=1",
              "--context=32", "--micro_batch=3", "--micro_batches=5", "--capacity_factor=1.5", "--lr=3e-3",
              "--seed=77", "--wire_dtype=bf16", "--warmup=7", "--weight_decay=0", "--clip=0.5",
@@ -58,21 +58,21 @@ TEST(OptionsTest, BadInputIsInvalidArgumentNamingTheFlag) {
       {"--dropout=1"},       {"--device=tpu"},      {"positional"},       {"--context"},
       {"--standalone=maybe"}, {"--seed=-4"},        {"--micro_batch=99999999999"}};
   for (const std::vector<std::string>& args : bad) {
-    absl::StatusOr<TrainerOptions> o = Parse(args);
+    absl::StatusOr<cluster::TrainerOptions> o = Parse(args);
     ASSERT_FALSE(o.ok()) << args[0];
     EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << args[0];
   }
   EXPECT_NE(Parse({"--bogus=1"}).status().message().find("--bogus"), std::string::npos);
   EXPECT_NE(Parse({"--lr=-1"}).status().message().find("--lr"), std::string::npos);
-  EXPECT_FALSE(ParseTrainerOptions({"--standalone", "--steps=3"}).ok());     // no --data
-  EXPECT_FALSE(ParseTrainerOptions({"--standalone", "--data=/tmp/x"}).ok());  // no --steps
+  EXPECT_FALSE(cluster::ParseTrainerOptions({"--standalone", "--steps=3"}).ok());     // no --data
+  EXPECT_FALSE(cluster::ParseTrainerOptions({"--standalone", "--data=/tmp/x"}).ok());  // no --steps
 }
 
 TEST(OptionsTest, HelpListsEveryFlagAndSkipsRequiredChecks) {
-  absl::StatusOr<TrainerOptions> o = ParseTrainerOptions({"--help"});
+  absl::StatusOr<cluster::TrainerOptions> o = cluster::ParseTrainerOptions({"--help"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_TRUE(o->help);
-  const std::string help = HelpText();
+  const std::string help = cluster::HelpText();
   for (const char* flag : {"--layers", "--d_model", "--heads", "--d_ff", "--experts", "--moe_every", "--context",
                            "--micro_batch", "--micro_batches", "--capacity_factor", "--lr", "--seed",
                            "--wire_dtype", "--warmup", "--weight_decay", "--clip", "--dropout",

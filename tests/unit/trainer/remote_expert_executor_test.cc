@@ -19,7 +19,8 @@
 #include "common/transport/inproc_transport.h"
 #include "common/transport/rpc.h"
 #include "proto/expert.capnp.h"
-#include "services/trainer/step_wire.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/step_wire.h"
 #include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
@@ -28,7 +29,7 @@ namespace {
 constexpr int kHosts = 3;
 
 // Expert 1 of every layer is replicated on hosts 1 and 2; every other expert lives on host 0.
-class ReplicatedExpertOne : public Placement {
+class ReplicatedExpertOne : public cluster::Placement {
  public:
   int num_hosts() const override { return kHosts; }
   uint64_t epoch() const override { return 0; }
@@ -79,7 +80,7 @@ class EchoHosts {
       served_.emplace_back(host, kind, bucket.getMicroBatch(), bucket.getExpert());
     }
     capnp::MallocMessageBuilder reply;
-    auto env = InitEnvelope(reply, kind);
+    auto env = cluster::InitEnvelope(reply, kind);
     auto in = request.envelope().getTensors()[0];
     transport::SetTensor(env.initTensors(1)[0], "echo", in.getRole(), in.getDtype(),
                          {in.getShape()[0], in.getShape()[1]});

@@ -18,11 +18,11 @@
 #include "absl/time/clock.h"
 #include "common/transport/inproc_transport.h"
 #include "common/transport/rpc.h"
+#include "gpu/model/config.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/envelope.capnp.h"
-#include "gpu/model/config.h"
+#include "services/cluster/placement.h"
 #include "services/trainer/metrics_files.h"
-#include "services/trainer/placement.h"
 #include "services/trainer/rollback.h"
 #include "services/trainer/rpc_batch.h"
 #include "tests/support/inproc_node.h"
@@ -179,7 +179,7 @@ TEST(RollbackMailbox, AStopAbortsForGoodWakesAwaitAndKeepsTheFirstReason) {
 }
 
 // Everything on one host at one epoch (what the table says after host-1's actors moved to host-0).
-class AllOnOneHost : public Placement {
+class AllOnOneHost : public cluster::Placement {
  public:
   AllOnOneHost(int num_hosts, int host, uint64_t epoch) : num_hosts_(num_hosts), host_(host), epoch_(epoch) {}
   int num_hosts() const override { return num_hosts_; }
@@ -196,13 +196,13 @@ TEST(LivePlacement, ReplaceSwitchesAnswersAndTheHostsInUse) {
   gpu::ModelConfig config;
   config.layers = 2;
   config.experts = 4;
-  LivePlacement live(std::make_unique<StaticPlacement>(config, 2));
+  cluster::LivePlacement live(std::make_unique<cluster::StaticPlacement>(config, 2));
   EXPECT_EQ(live.epoch(), 0u);
-  EXPECT_EQ(HostsInUse(live, config, 3), (std::vector<int>{0, 1}));
+  EXPECT_EQ(cluster::HostsInUse(live, config, 3), (std::vector<int>{0, 1}));
   live.Replace(std::make_unique<AllOnOneHost>(2, 0, 3));
   EXPECT_EQ(live.epoch(), 3u);
   EXPECT_EQ(live.HostOfDenseShard(1), 0);
-  EXPECT_EQ(HostsInUse(live, config, 3), (std::vector<int>{0}));
+  EXPECT_EQ(cluster::HostsInUse(live, config, 3), (std::vector<int>{0}));
 }
 
 std::vector<std::string> Lines(const std::string& path) {

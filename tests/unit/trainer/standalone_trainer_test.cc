@@ -30,9 +30,9 @@ std::string WriteCorpus() {
   return path;
 }
 
-TrainerOptions TinyOptions(uint64_t seed, const std::string& workdir = "") {
+cluster::TrainerOptions TinyOptions(uint64_t seed, const std::string& workdir = "") {
   static const std::string corpus = WriteCorpus();
-  TrainerOptions o;
+  cluster::TrainerOptions o;
   o.standalone = true;
   o.data = corpus;
   o.steps = 25;
@@ -58,7 +58,7 @@ TrainerOptions TinyOptions(uint64_t seed, const std::string& workdir = "") {
   return o;
 }
 
-RunResult Train(const TrainerOptions& o, double* initial_val = nullptr) {
+RunResult Train(const cluster::TrainerOptions& o, double* initial_val = nullptr) {
   absl::StatusOr<std::unique_ptr<StandaloneTrainer>> trainer = StandaloneTrainer::Create(o);
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   if (!trainer.ok()) return {};
@@ -89,9 +89,9 @@ TEST(StandaloneTrainerTest, LossFallsAndSameSeedGivesSameChecksum) {
 }
 
 TEST(StandaloneTrainerTest, Bf16WireIsDeterministicAndDiffersFromF32) {
-  TrainerOptions f32 = TinyOptions(7);
+  cluster::TrainerOptions f32 = TinyOptions(7);
   f32.steps = 8;
-  TrainerOptions bf16 = f32;
+  cluster::TrainerOptions bf16 = f32;
   bf16.wire_dtype = "bf16";
   double initial_val = 0;
   const RunResult a = Train(bf16, &initial_val);
@@ -103,16 +103,16 @@ TEST(StandaloneTrainerTest, Bf16WireIsDeterministicAndDiffersFromF32) {
 }
 
 TEST(StandaloneTrainerTest, ChecksumDoesNotDependOnThreadCount) {
-  TrainerOptions one = TinyOptions(11);
+  cluster::TrainerOptions one = TinyOptions(11);
   one.steps = 6;
-  TrainerOptions two = one;
+  cluster::TrainerOptions two = one;
   two.threads = 2;
   EXPECT_EQ(Train(one).param_checksum, Train(two).param_checksum);
 }
 
 TEST(StandaloneTrainerTest, WritesMetricsAndSummary) {
   const std::string dir = ::testing::TempDir() + "/standalone_workdir";
-  TrainerOptions o = TinyOptions(3, dir);
+  cluster::TrainerOptions o = TinyOptions(3, dir);
   o.steps = 4;
   o.eval_every = 2;
   const RunResult r = Train(o);
@@ -135,7 +135,7 @@ TEST(StandaloneTrainerTest, WritesMetricsAndSummary) {
 }
 
 TEST(StandaloneTrainerTest, StepMetricsCountEveryRoutedToken) {
-  TrainerOptions o = TinyOptions(5);
+  cluster::TrainerOptions o = TinyOptions(5);
   o.capacity_factor = 0.5;  // forces drops
   std::unique_ptr<StandaloneTrainer> trainer = StandaloneTrainer::Create(o).value();
   const StepMetrics m = trainer->TrainStep(1).value();
@@ -154,7 +154,7 @@ TEST(StandaloneTrainerTest, StepMetricsCountEveryRoutedToken) {
 }
 
 TEST(StandaloneTrainerTest, BadSetupIsAClearError) {
-  TrainerOptions o = TinyOptions(1);
+  cluster::TrainerOptions o = TinyOptions(1);
   o.data = "/nonexistent/corpus.txt";
   EXPECT_EQ(StandaloneTrainer::Create(o).status().code(), absl::StatusCode::kNotFound);
   o = TinyOptions(1);

@@ -14,7 +14,8 @@
 #include "common/transport/inproc_transport.h"
 #include "common/transport/rpc.h"
 #include "proto/expert.capnp.h"
-#include "services/trainer/step_wire.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/step_wire.h"
 #include "tests/support/inproc_node.h"
 
 namespace sy::trainer {
@@ -35,7 +36,7 @@ struct NormHost {
     auto rpc = test_support::ServeInProc(
         net, name, [this](transport::DecodedMessage request, transport::Responder responder) {
           capnp::MallocMessageBuilder reply;
-          auto body = InitEnvelope(reply, request.envelope().getKind())
+          auto body = cluster::InitEnvelope(reply, request.envelope().getKind())
                           .initBody()
                           .initAs<proto::expert::StepCommitReply>();
           auto list = body.initSegments(static_cast<unsigned>(segments.size()));

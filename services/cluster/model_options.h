@@ -6,9 +6,9 @@
 #include "absl/status/statusor.h"
 #include "gpu/model/config.h"
 #include "gpu/model/optimizer.h"
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 // The model configuration of `options`; InvalidArgument (from
 // ModelConfig::Validate) when the combination is not a valid model.
@@ -17,4 +17,4 @@ absl::StatusOr<gpu::ModelConfig> ModelConfigFromOptions(const TrainerOptions& op
 // AdamW settings of the shared spec with --weight_decay and --clip applied.
 gpu::AdamWConfig AdamWConfigFromOptions(const TrainerOptions& options);
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -1,9 +1,9 @@
-// Command-line options of sy-trainer: the model and training flags whose names
-// are shared with sy-local and the config (issue 4), plus the standalone-run
-// flags. Parsing is a pure function of argv so tests can reach it; main() only
+// The model and training flags every process shares (sy-trainer, sy-expert-host
+// and sy-local pass the same names with the same defaults), plus the
+// standalone-run flags. Parsing is a pure function of argv so tests can reach it; main() only
 // prints the error and exits with code 2. Thread-safe (no shared state).
 //
-// The model defaults are the issue-3 model (d_model 128, 4 layers, 4 heads,
+// The model defaults (d_model 128, 4 layers, 4 heads,
 // 8 experts, context 128) with 2048 tokens per step, small enough for
 // `sy-local --steps=30` to take about a minute. The tinyshakespeare recipe
 // (validation loss 1.81 nats/byte after 800 steps, below 2.0 from step ~500;
@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 struct TrainerOptions {
   // ---- run ----
@@ -70,4 +70,4 @@ absl::StatusOr<TrainerOptions> ParseModelOptions(const std::vector<std::string>&
 // Usage text listing every flag with its default.
 std::string HelpText();
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

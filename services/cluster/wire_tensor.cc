@@ -1,5 +1,5 @@
 // f32/bf16 wire frames (see wire_tensor.h).
-#include "services/trainer/wire_tensor.h"
+#include "services/cluster/wire_tensor.h"
 
 #include <cstring>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "gpu/tensor.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 absl::StatusOr<proto::DType> ParseWireDType(const std::string& name) {
   if (name == "f32") return proto::DType::F32;
@@ -47,4 +47,4 @@ void RoundToBf16InPlace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = gpu::RoundToBf16(x[i]);
 }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

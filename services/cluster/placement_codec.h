@@ -11,9 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "proto/coordinator.capnp.h"
-#include "services/coordinator/placement.h"
+#include "services/cluster/placement_table.h"
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 // `endpoints`: host id -> endpoint (a host missing there gets "").
 void TableToProto(const PlacementTable& table, const std::map<std::string, std::string>& endpoints,
@@ -32,4 +32,4 @@ absl::StatusOr<DecodedTable> TableFromProto(proto::coordinator::PlacementTable::
 std::string SerializeTable(const PlacementTable& table, const std::map<std::string, std::string>& endpoints);
 absl::StatusOr<DecodedTable> ParseTable(const std::string& bytes);
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster

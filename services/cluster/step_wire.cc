@@ -1,7 +1,7 @@
 // Step-protocol converters (see step_wire.h).
-#include "services/trainer/step_wire.h"
+#include "services/cluster/step_wire.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out) {
   out.setMicroBatch(v.micro_batch);
@@ -37,10 +37,4 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   return v;
 }
 
-proto::Envelope::Builder InitEnvelope(capnp::MessageBuilder& builder, proto::MessageKind kind) {
-  auto env = builder.initRoot<proto::Envelope>();
-  env.setKind(kind);
-  return env;
-}
-
-}  // namespace sy::trainer
+}  // namespace sy::cluster

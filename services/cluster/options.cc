@@ -1,17 +1,17 @@
 // Table-driven parsing of sy-trainer's flags (see options.h).
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 
 #include <cmath>
 #include <functional>
 #include <limits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 namespace {
 
 using Setter = std::function<absl::Status(TrainerOptions&, const std::string&)>;
@@ -202,4 +202,4 @@ std::string HelpText() {
   return text;
 }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

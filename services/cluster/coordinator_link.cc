@@ -1,20 +1,20 @@
 // Registration, heartbeats, table fetches and load reports (see coordinator_link.h).
-#include "services/trainer/coordinator_link.h"
+#include "services/cluster/coordinator_link.h"
 
 #include <algorithm>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/fnv1a.h"
 #include "common/log/log.h"
-#include "common/storage/checksum.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/checkpoint.capnp.h"
 #include "proto/coordinator.capnp.h"
-#include "services/coordinator/rpc_util.h"
+#include "services/cluster/envelope.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 namespace {
 
 constexpr char kCoordinator[] = "coordinator";
@@ -71,14 +71,14 @@ absl::StatusOr<transport::DecodedMessage> CoordinatorLink::Call(capnp::MallocMes
 
 absl::Status CoordinatorLink::Register() {
   capnp::MallocMessageBuilder b;
-  auto req = coordinator::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
   req.setNodeId(options_.node_id);
   req.setRole(options_.is_host ? proto::coordinator::Role::EXPERT_HOST : proto::coordinator::Role::TRAINER);
   req.setEndpoint(options_.endpoint);
   req.setDevice("cpu");
   req.setIncarnation(incarnation_);
-  const std::vector<coordinator::ActorKey> held =
-      options_.held_actors ? options_.held_actors() : std::vector<coordinator::ActorKey>{};
+  const std::vector<cluster::ActorKey> held =
+      options_.held_actors ? options_.held_actors() : std::vector<cluster::ActorKey>{};
   auto list = req.initActors(static_cast<unsigned>(held.size()));
   for (size_t i = 0; i < held.size(); ++i) held[i].ToProto(list[i]);
   absl::StatusOr<transport::DecodedMessage> reply = Call(b);
@@ -98,7 +98,7 @@ void CoordinatorLink::HeartbeatLoop() {
 
 void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
   capnp::MallocMessageBuilder b;
-  auto req = coordinator::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
+  auto req = cluster::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(options_.node_id);
   req.setIncarnation(incarnation_);
   req.setEpoch(epoch_.load());
@@ -127,17 +127,17 @@ void CoordinatorLink::Leave(uint64_t step) {
   SY_LOG(INFO) << options_.node_id << ": told the coordinator it finished at step " << step;
 }
 
-absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout, uint64_t min_epoch) {
+absl::StatusOr<cluster::DecodedTable> CoordinatorLink::WaitForTable(absl::Duration timeout, uint64_t min_epoch) {
   const absl::Time give_up = absl::Now() + timeout;
   while (true) {
     capnp::MallocMessageBuilder b;
-    coordinator::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
+    cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT).setGet();
     absl::StatusOr<transport::DecodedMessage> reply = Call(b);
     if (!reply.ok()) return reply.status();
     auto body = reply->Body<proto::coordinator::PlacementReply>();
     if (!body.ok()) return body.status();
     if (body->hasTable()) {
-      absl::StatusOr<coordinator::DecodedTable> table = coordinator::TableFromProto(body->getTable());
+      absl::StatusOr<cluster::DecodedTable> table = cluster::TableFromProto(body->getTable());
       if (!table.ok()) return table.status();
       if (table->epoch > 0 && table->epoch >= min_epoch && table->entries.size() == table->shape.Actors().size()) {
         epoch_.store(table->epoch);
@@ -160,7 +160,7 @@ absl::StatusOr<coordinator::DecodedTable> CoordinatorLink::WaitForTable(absl::Du
 
 absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens) {
   capnp::MallocMessageBuilder b;
-  auto req = coordinator::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
+  auto req = cluster::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
   req.setTrainer(options_.node_id);
   req.setStep(step);
   size_t n = 0;
@@ -181,19 +181,19 @@ absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::v
   return absl::OkStatus();
 }
 
-void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const coordinator::ActorKey& actor,
+void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const cluster::ActorKey& actor,
                                        std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
                                        std::function<void(absl::Status, uint32_t chunks)> done) {
   const uint64_t size = std::max<uint64_t>(4, chunk_bytes / 4 * 4);
   const uint32_t count = static_cast<uint32_t>(std::max<uint64_t>(1, (state->size() + size - 1) / size));
-  const uint64_t checksum = storage::ChecksumOf(*state);
+  const uint64_t checksum = ChecksumOf(*state);
   auto remaining = std::make_shared<std::atomic<uint32_t>>(count);
   auto failed = std::make_shared<std::atomic<bool>>(false);
   auto shared_done = std::make_shared<std::function<void(absl::Status, uint32_t)>>(std::move(done));
   for (uint32_t i = 0; i < count; ++i) {
     const absl::string_view bytes = absl::string_view(*state).substr(i * size, size);
     capnp::MallocMessageBuilder b;
-    auto chunk = coordinator::InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
+    auto chunk = cluster::InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
     chunk.setCheckpointId(checkpoint_id);
     chunk.setStep(step);
     actor.ToProto(chunk.initActor());
@@ -205,7 +205,7 @@ void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, co
     in.setOffset(static_cast<uint64_t>(i) * size);
     in.setTotalBytes(state->size());
     in.setChecksum(checksum);
-    std::vector<transport::Frame> frames = coordinator::AttachState(b, bytes);
+    std::vector<transport::Frame> frames = cluster::AttachState(b, bytes);
     rpc_->CallAsync(kToCoordinator, b, std::move(frames), absl::Now() + options_.call_timeout,
                     [remaining, failed, shared_done, count, state](absl::StatusOr<transport::DecodedMessage> r) {
                       if (!r.ok()) {
@@ -224,7 +224,7 @@ int SwitchLayerCount(const gpu::ModelConfig& config) {
 }
 
 absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Create(
-    const gpu::ModelConfig& config, int num_dense_shards, int num_hosts, const coordinator::DecodedTable& table) {
+    const gpu::ModelConfig& config, int num_dense_shards, int num_hosts, const cluster::DecodedTable& table) {
   const int switch_layers = SwitchLayerCount(config);
   if (table.shape.num_layers != static_cast<uint32_t>(switch_layers) ||
       table.shape.num_experts != static_cast<uint32_t>(config.experts) ||
@@ -294,4 +294,4 @@ std::vector<int> CoordinatorPlacement::ExpertReplicas(int layer, int expert) con
 
 int CoordinatorPlacement::HostOfDenseShard(int shard) const { return shard_host_[static_cast<size_t>(shard)]; }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -16,7 +16,7 @@
 #include "gpu/model/config.h"
 #include "gpu/model/params.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 class Placement {
  public:
@@ -79,4 +79,4 @@ std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& 
 // every parameter that is not an expert tensor.
 std::vector<uint32_t> DenseShardParams(const std::vector<gpu::ParamInfo>& infos);
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -1,5 +1,5 @@
 // Placement table <-> Cap'n Proto (see placement_codec.h).
-#include "services/coordinator/placement_codec.h"
+#include "services/cluster/placement_codec.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 void TableToProto(const PlacementTable& table, const std::map<std::string, std::string>& endpoints,
                   proto::coordinator::PlacementTable::Builder out) {
@@ -78,4 +78,4 @@ absl::StatusOr<DecodedTable> ParseTable(const std::string& bytes) {
   return result;
 }
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster

@@ -1,9 +1,9 @@
 // The static placement rule (see placement.h).
-#include "services/trainer/placement.h"
+#include "services/cluster/placement.h"
 
 #include "gpu/model/optimizer.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 StaticPlacement::StaticPlacement(const gpu::ModelConfig& config, int num_hosts)
     : config_(config), num_hosts_(num_hosts < 1 ? 1 : num_hosts) {}
@@ -61,4 +61,4 @@ std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& 
   return hosts;
 }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

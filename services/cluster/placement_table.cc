@@ -1,5 +1,5 @@
 // Placement table and its changes (see placement.h).
-#include "services/coordinator/placement.h"
+#include "services/cluster/placement_table.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/rpc.h"
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 std::vector<ActorKey> ModelShape::Actors() const {
   std::vector<ActorKey> actors;
@@ -210,4 +210,4 @@ std::vector<ActorKey> PlacementTable::ActorsOn(const std::string& host) const {
   return actors;
 }
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/trainer/options.h"
+#include "services/cluster/options.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 struct ClusterTrainerOptions {
   TrainerOptions base;
@@ -57,4 +57,4 @@ std::string HostHelpText();
 // Lines describing the cluster flags of sy-trainer (appended to HelpText()).
 std::string ClusterTrainerHelpText();
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -2,7 +2,7 @@
 // serve it, with an epoch that grows on every change. Replicas of one actor split
 // the micro-batches: replica i of n serves micro-batches m with m % n == i.
 //
-// Initial placement is the static round-robin rule of the data path (issue 4), as a
+// Initial placement is the static round-robin rule of the data path, as a
 // pure function (InitialHostIndex): expert global index g = layer * num_experts +
 // expert goes to host g % H; dense shard s goes to host s % H; hosts in the order
 // given (the coordinator orders hosts by NaturalLess on their node ids).
@@ -23,9 +23,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "services/coordinator/actor_key.h"
+#include "services/cluster/actor_key.h"
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 struct ModelShape {
   uint32_t num_layers = 0;        // Switch layers
@@ -101,4 +101,4 @@ class PlacementTable {
 // The epoch carried by a status from CheckEpoch (0 when absent).
 uint64_t CurrentEpochFrom(const absl::Status& status);
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster

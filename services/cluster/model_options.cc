@@ -1,7 +1,7 @@
 // Options -> model/optimizer configuration (see model_options.h).
-#include "services/trainer/model_options.h"
+#include "services/cluster/model_options.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 absl::StatusOr<gpu::ModelConfig> ModelConfigFromOptions(const TrainerOptions& o) {
   gpu::ModelConfig c;
@@ -29,4 +29,4 @@ gpu::AdamWConfig AdamWConfigFromOptions(const TrainerOptions& o) {
   return c;
 }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

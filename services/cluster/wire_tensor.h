@@ -12,7 +12,7 @@
 #include "common/transport/message.h"
 #include "proto/envelope.capnp.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 // "f32" or "bf16"; InvalidArgument otherwise.
 absl::StatusOr<proto::DType> ParseWireDType(const std::string& name);
@@ -26,4 +26,4 @@ absl::Status DecodeFloats(const transport::Frame& frame, proto::DType dtype, int
 // x (n) rounded to bf16 in place (what an encode/decode round trip does).
 void RoundToBf16InPlace(float* x, int64_t n);
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -25,10 +25,10 @@
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
-#include "services/coordinator/placement_codec.h"
-#include "services/trainer/placement.h"
+#include "services/cluster/placement.h"
+#include "services/cluster/placement_codec.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 struct CoordinatorLinkOptions {
   std::string node_id;          // "host-N" or "trainer-N": also the routing id
@@ -37,7 +37,7 @@ struct CoordinatorLinkOptions {
   std::string endpoint;         // a host's own ROUTER endpoint ("" for trainers)
   // Actors a host holds now, sent with every registration (a coordinator that
   // restarted must learn that nothing was lost); null: none.
-  std::function<std::vector<coordinator::ActorKey>()> held_actors;
+  std::function<std::vector<cluster::ActorKey>()> held_actors;
   absl::Duration call_timeout = absl::Seconds(10);
 };
 
@@ -54,13 +54,13 @@ class CoordinatorLink {
 
   // Polls the table until every actor of the model is placed at an epoch >=
   // `min_epoch`; DeadlineExceeded after `timeout`.
-  absl::StatusOr<coordinator::DecodedTable> WaitForTable(absl::Duration timeout, uint64_t min_epoch = 0);
+  absl::StatusOr<cluster::DecodedTable> WaitForTable(absl::Duration timeout, uint64_t min_epoch = 0);
   // A trainer's tokens per expert for `step`; tokens[l][e] for Switch layer l.
   absl::Status ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens);
   // Sends `state` (an actor's state at `step`) to the coordinator as checkpoint
   // chunks of at most `chunk_bytes` (rounded down to whole f32 words) and calls
   // `done` once every chunk was acknowledged, or with the first error.
-  void StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const coordinator::ActorKey& actor,
+  void StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const cluster::ActorKey& actor,
                         std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
                         std::function<void(absl::Status, uint32_t chunks)> done);
   // A last heartbeat at `step` saying this node finished and leaves (a trainer at
@@ -101,7 +101,7 @@ class CoordinatorPlacement : public Placement {
   // is not "host-N" with N < num_hosts, or an expert names one host twice.
   static absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> Create(const gpu::ModelConfig& config,
                                                                       int num_dense_shards, int num_hosts,
-                                                                      const coordinator::DecodedTable& table);
+                                                                      const cluster::DecodedTable& table);
   int num_hosts() const override { return num_hosts_; }
   uint64_t epoch() const override { return epoch_; }
   int HostOfExpert(int layer, int expert) const override;
@@ -123,4 +123,4 @@ class CoordinatorPlacement : public Placement {
 // Number of Switch layers of `config` (the coordinator's --num_layers).
 int SwitchLayerCount(const gpu::ModelConfig& config);
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

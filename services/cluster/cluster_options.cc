@@ -1,5 +1,5 @@
 // Cluster flags of sy-trainer and sy-expert-host (see cluster_options.h).
-#include "services/trainer/cluster_options.h"
+#include "services/cluster/cluster_options.h"
 
 #include <cmath>
 #include <functional>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 namespace {
 
 using Setter = std::function<absl::Status(const std::string&)>;
@@ -174,4 +174,4 @@ std::string HostHelpText() {
          "when listening on all interfaces); that endpoint is registered with the coordinator.\n";
 }
 
-}  // namespace sy::trainer
+}  // namespace sy::cluster

@@ -1,7 +1,7 @@
 // The step protocol's values in C++ form, shared by the trainer and the expert
 // host: per-micro-batch stats (what trainers commit and the leader turns into
 // metrics.jsonl), segment norms, and converters to and from the Cap'n Proto
-// structs in proto/expert.capnp. Also the small builders for request headers.
+// structs in proto/expert.capnp.
 // Pure functions and values: thread-safe.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include "proto/envelope.capnp.h"
 #include "proto/expert.capnp.h"
 
-namespace sy::trainer {
+namespace sy::cluster {
 
 struct MicroBatchStatsValue {
   uint32_t micro_batch = 0;
@@ -33,7 +33,4 @@ struct SegmentNormValue {
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out);
 MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in);
 
-// An envelope of `kind` in `builder` (request: routing fields are stamped by RpcNode).
-proto::Envelope::Builder InitEnvelope(capnp::MessageBuilder& builder, proto::MessageKind kind);
-
-}  // namespace sy::trainer
+}  // namespace sy::cluster

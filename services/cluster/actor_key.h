@@ -13,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/expert.capnp.h"
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 struct ActorKey {
   bool dense = false;   // false: expert (layer, expert); true: dense shard `shard`
@@ -41,4 +41,4 @@ struct ActorKey {
   }
 };
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster

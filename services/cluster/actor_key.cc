@@ -1,5 +1,5 @@
 // ActorKey text and proto forms (see actor_key.h).
-#include "services/coordinator/actor_key.h"
+#include "services/cluster/actor_key.h"
 
 #include <kj/exception.h>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
-namespace sy::coordinator {
+namespace sy::cluster {
 
 std::string ActorKey::ToString() const {
   return dense ? absl::StrCat("D", shard) : absl::StrCat("L", layer, "E", expert);
@@ -55,4 +55,4 @@ absl::StatusOr<ActorKey> ActorKey::FromProto(proto::expert::ActorRef::Reader ref
   return result;
 }
 
-}  // namespace sy::coordinator
+}  // namespace sy::cluster
