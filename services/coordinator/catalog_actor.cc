@@ -9,6 +9,7 @@
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/admin_reply.h"
 #include "services/cluster/envelope.h"
 
 namespace sy::coordinator {
@@ -78,7 +79,7 @@ void CatalogActor::OnRequest(CatalogRequest& request) {
       auto reply = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN);
       auto out = reply.initCheckpoints(static_cast<unsigned>(list->size()));
       for (size_t i = 0; i < list->size(); ++i) InfoToProto((*list)[i], out[i]);
-      return request.responder.Reply(b);
+      return cluster::ReplyAdmin(b, request.responder);
     }
     default:
       return request.responder.Fail(absl::UnimplementedError("catalog: unexpected message kind"));

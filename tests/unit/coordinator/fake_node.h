@@ -36,8 +36,10 @@ struct StreamOutSeen {
 
 class FakeHost {
  public:
+  // `limits`: what its RPC node accepts (a table of many actors outgrows the default header).
   static absl::StatusOr<std::unique_ptr<FakeHost>> Start(const std::string& id, const std::string& coordinator,
-                                                          uint64_t incarnation = 1);
+                                                          uint64_t incarnation = 1,
+                                                          const transport::EnvelopeLimits& limits = {});
   ~FakeHost();
 
   // Registers, listing `held` as the actors it already holds.

@@ -81,22 +81,22 @@ class ServiceTest : public ::testing::Test {
   // Waits until the service's status shows `step` as the cluster's step.
   bool ReachesStep(uint64_t step) {
     return WaitFor([&] {
-      std::optional<transport::DecodedMessage> holder;
+      std::optional<cluster::AdminReplyMessage> holder;
       return Status(holder).getStep() == step;
     });
   }
 
-  absl::StatusOr<transport::DecodedMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill) {
+  absl::StatusOr<cluster::AdminReplyMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill) {
     return admin_->Call(fill, absl::Seconds(10));
   }
-  proto::admin::ClusterStatus::Reader Status(std::optional<transport::DecodedMessage>& holder) {
+  proto::admin::ClusterStatus::Reader Status(std::optional<cluster::AdminReplyMessage>& holder) {
     auto reply = Admin([](auto r) { r.setStatus(); });
     EXPECT_TRUE(reply.ok()) << reply.status();
     holder.emplace(*std::move(reply));
-    return holder->Body<proto::admin::AdminReply>()->getStatus();
+    return holder->reply().getStatus();
   }
   uint64_t Epoch() {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getEpoch();
   }
   // Steps of the committed checkpoints, as `checkpoint list` shows them (empty on error).
@@ -104,11 +104,11 @@ class ServiceTest : public ::testing::Test {
     std::vector<uint64_t> out;
     auto list = Admin([](auto r) { r.setCheckpointList(); });
     if (!list.ok()) return out;
-    for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
+    for (auto m : list->reply().getCheckpoints()) out.push_back(m.getStep());
     return out;
   }
   uint64_t LatestCheckpoint() {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getLatestCheckpoint();
   }
 
@@ -188,13 +188,13 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
 
   auto now = Admin([](auto r) { r.setCheckpointNow(); });
   ASSERT_TRUE(now.ok()) << now.status();
-  EXPECT_EQ(now->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  EXPECT_EQ(now->reply().getCheckpointId(), 1u);
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   EXPECT_EQ(h0_->checkpoint_chunks_sent() + h1_->checkpoint_chunks_sent(), 6 * 3);
   EXPECT_EQ(Counter("sy_coordinator_checkpoints_total", {{"result", "committed"}}), 1);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  auto manifests = list->reply().getCheckpoints();
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0].getStep(), 5u);
   ASSERT_EQ(manifests[0].getActors().size(), 6u);
@@ -204,7 +204,7 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   const uint64_t epoch = Epoch();
   auto restore = Admin([](auto r) { r.setCheckpointRestore(1); });
   ASSERT_TRUE(restore.ok()) << restore.status();
-  EXPECT_EQ(restore->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  EXPECT_EQ(restore->reply().getCheckpointId(), 1u);
   EXPECT_GT(Epoch(), epoch);  // requests from before the restore are stale
   for (FakeHost* h : {h0_.get(), h1_.get()}) {
     auto installed = h->installed();
@@ -229,15 +229,15 @@ TEST_F(ServiceTest, CheckpointThatCannotCompleteIsAbandonedAndThePreviousStaysLa
   h1.reset();  // host-1 vanishes without a word: its actors' state never arrives
   auto second = Admin([](auto r) { r.setCheckpointNow(); });
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->Body<proto::admin::AdminReply>()->getCheckpointId(), 2u);
+  EXPECT_EQ(second->reply().getCheckpointId(), 2u);
   ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getCheckpointInProgress() == 0;
   }));
   EXPECT_EQ(LatestCheckpoint(), 1u);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  auto manifests = list->reply().getCheckpoints();
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0].getCheckpointId(), 1u);
 }
@@ -276,7 +276,7 @@ TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
   Heartbeater beats({h0.get(), h1.get()}, {});
   beats.step = 17;
   ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == (std::vector<uint64_t>{5, 10, 15}); })) << CheckpointSteps().size();
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getLatestCheckpointStep(), 15u);
   // Step 20 was asked for ahead, at 17. Then far ahead (step 52): the hosts keep only
   // their last kHostSnapshotsKept multiples of 5, so after 20 the coordinator goes on
@@ -293,7 +293,7 @@ TEST_F(ServiceTest, NoCheckpointWaitsForAStepAfterEveryTrainerFinished) {
   Heartbeater beats({h0_.get(), h1_.get()}, {});
   beats.step = 12;
   auto in_progress_step = [&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getCheckpointInProgressStep();
   };
   // 5 and 10 are taken; 15 is asked for ahead of the hosts.
@@ -327,7 +327,7 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   auto installed = h0_->installed();
   ASSERT_EQ(installed.size(), 6u);  // every actor restored to the checkpoint, survivors' too
   for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 10));
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   auto status = Status(holder);
   EXPECT_EQ(status.getRecoveries(), 1u);
   EXPECT_EQ(status.getHostsAlive(), 1u);
@@ -343,7 +343,7 @@ TEST_F(ServiceTest, AHostLostBeforeAnyCheckpointStopsTheTrainersWithTheReason) {
   ASSERT_TRUE(WaitFor([&] { return !trainer_->stops().empty(); }));
   EXPECT_THAT(trainer_->stops()[0], HasSubstr("recovery impossible"));
   EXPECT_TRUE(trainer_->rollbacks().empty());
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_THAT(std::string(Status(holder).getPhase().cStr()), HasSubstr("degraded"));
 }
 
@@ -358,7 +358,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   const uint64_t epoch = Epoch();
   auto dry = Admin([](auto r) { r.initRebalance().setDryRun(true); });
   ASSERT_TRUE(dry.ok()) << dry.status();
-  auto plan = dry->Body<proto::admin::AdminReply>()->getRebalance();
+  auto plan = dry->reply().getRebalance();
   EXPECT_FALSE(plan.getApplied());
   ASSERT_GT(plan.getMoves().size(), 0u);
   EXPECT_GT(plan.getMaxOverMeanBefore(), 1.25);
@@ -378,7 +378,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   auto real = Admin([](auto r) { r.initRebalance(); });
   ASSERT_TRUE(real.ok()) << real.status();
-  EXPECT_TRUE(real->Body<proto::admin::AdminReply>()->getRebalance().getApplied());
+  EXPECT_TRUE(real->reply().getRebalance().getApplied());
   EXPECT_GT(Epoch(), epoch);
   // Every actor is restored from checkpoint 1 on its (new) host and the trainer replays from step 8.
   ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
@@ -442,7 +442,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   StartService();
   ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   auto status = [&](auto get) {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return get(Status(holder));
   };
   auto migrations = [&] { return status([](auto s) { return s.getMigrations(); }); };
@@ -452,7 +452,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
     auto reply = Admin([](auto r) { r.setHostLoadSeries(); });
     EXPECT_TRUE(reply.ok()) << reply.status();
     if (!reply.ok()) return out;
-    for (auto s : reply->Body<proto::admin::AdminReply>()->getHostLoadSeries()) {
+    for (auto s : reply->reply().getHostLoadSeries()) {
       SeriesStep& step = out[s.getStep()];
       step.epoch = s.getEpoch();
       for (unsigned i = 0; i < s.getHosts().size(); ++i) step.tokens[s.getHosts()[i].cStr()] = s.getTokens()[i];
@@ -541,10 +541,10 @@ TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOf
     Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
     beats.step = 11;
     ASSERT_TRUE(WaitFor([&] {
-      std::optional<transport::DecodedMessage> holder;
+      std::optional<cluster::AdminReplyMessage> holder;
       return Status(holder).getLatestCheckpointStep() == 10;
     }));
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     EXPECT_EQ(Status(holder).getMigrations(), 0u);
     if (setting != Setting::kDefault) {
       EXPECT_EQ(Status(holder).getReplications(), 0u);
@@ -586,16 +586,16 @@ TEST_F(ServiceTest, RestartRebuildsCatalogAndPlacementFromTheDatabase) {
   Heartbeater beats({h0.get(), h1.get()}, {});
   beats.step = 4;
   ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     auto s = Status(holder);
     return s.getHostsAlive() == 2 && s.getStep() == 4;
   }));
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getRecoveries(), 0u);
   EXPECT_EQ(h0->actors(), h0_actors);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(list->Body<proto::admin::AdminReply>()->getCheckpoints().size(), 1u);
+  EXPECT_EQ(list->reply().getCheckpoints().size(), 1u);
 }
 
 TEST_F(ServiceTest, FaultsAreSetOnTheCoordinatorOrForwardedToANode) {
@@ -659,7 +659,7 @@ TEST_F(ServiceTest, BadInputGetsAClearErrorAndChangesNothing) {
   capnp::MallocMessageBuilder commit;
   commit.initRoot<proto::Envelope>().setKind(proto::MessageKind::STEP_COMMIT);
   EXPECT_EQ(h0->Call(commit).status().code(), absl::StatusCode::kUnimplemented);
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   auto status = Status(holder);
   EXPECT_EQ(status.getHostsTotal(), 0u);
   EXPECT_EQ(status.getEpoch(), 0u);
