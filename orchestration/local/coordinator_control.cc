@@ -3,11 +3,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
@@ -191,33 +188,15 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
 absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
                                       double first_10_steps, double last_10_steps,
                                       const std::map<std::string, double>& host_cpu_seconds) {
-  std::ifstream in(summary_path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  const size_t close = text.rfind('}');
-  if (!in || close == std::string::npos) {
-    return absl::DataLossError(absl::StrCat(summary_path, " is not a JSON object"));
-  }
-  text.insert(close, absl::StrFormat(",\"recoveries\":%u,\"checkpoints\":%u,\"migrations\":%u,\"replications\":%u,"
-                                     "\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
-                                     facts.recoveries, facts.checkpoints, facts.migrations, facts.replications,
-                                     first_10_steps, last_10_steps));
-  std::string cpu = ",\"host_cpu_seconds\":{";
-  for (const auto& [host, seconds] : host_cpu_seconds) {
-    absl::StrAppendFormat(&cpu, "%s\"%s\":%.3f", cpu.back() == '{' ? "" : ",", host, seconds);
-  }
-  text.insert(text.rfind('}'), cpu + "}");
-  const std::string tmp = summary_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, summary_path, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot replace ", summary_path, ": ", ec.message()));
-  return absl::OkStatus();
+  ClusterRecord record;
+  record.recoveries = facts.recoveries;
+  record.checkpoints = facts.checkpoints;
+  record.migrations = facts.migrations;
+  record.replications = facts.replications;
+  record.max_over_mean_host_load_first_10_steps = first_10_steps;
+  record.max_over_mean_host_load_last_10_steps = last_10_steps;
+  record.host_cpu_seconds = host_cpu_seconds;
+  return AddClusterRecordToSummary(summary_path, record);
 }
 
 }  // namespace sy::local

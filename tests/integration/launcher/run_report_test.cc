@@ -109,6 +109,36 @@ TEST_F(RunReportTest, ReplicaCheckIsReadAndPrintedWhenExpertsWereReplicated) {
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(RunReportTest, TheClusterRecordAddedToTheSummaryReadsBack) {
+  Write("metrics.jsonl", kMetrics);
+  Write("summary.json", kSummary);
+  ClusterRecord record;
+  record.recoveries = 1;
+  record.checkpoints = 3;
+  record.migrations = 2;
+  record.max_over_mean_host_load_first_10_steps = 1.25;
+  record.max_over_mean_host_load_last_10_steps = 1.0625;
+  record.host_cpu_seconds = {{"host-0", 2.5}, {"host-1", 0.75}};
+  ASSERT_TRUE(AddClusterRecordToSummary(dir_ + "/summary.json", record).ok());
+  absl::StatusOr<RunReport> r = ReadRunReport(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->param_checksum, "00112233aabbccdd");  // the trainer's fields are kept
+  ASSERT_TRUE(r->cluster.has_value());
+  EXPECT_EQ(r->cluster->recoveries, 1u);
+  EXPECT_EQ(r->cluster->checkpoints, 3u);
+  EXPECT_EQ(r->cluster->migrations, 2u);
+  EXPECT_EQ(r->cluster->replications, 0u);
+  EXPECT_EQ(r->cluster->max_over_mean_host_load_first_10_steps, 1.25);
+  EXPECT_EQ(r->cluster->max_over_mean_host_load_last_10_steps, 1.0625);
+  EXPECT_EQ(r->cluster->host_cpu_seconds, record.host_cpu_seconds);
+
+  std::string partial = kSummary;
+  Write("summary.json", partial.insert(partial.rfind('}'), ",\"recoveries\":0"));
+  EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
+  Write("summary.json", "[]");
+  EXPECT_EQ(AddClusterRecordToSummary(dir_ + "/summary.json", record).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(RunReportTest, MissingOrBrokenFilesAreErrors) {
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kNotFound);
   Write("metrics.jsonl", kMetrics);
