@@ -3,17 +3,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "services/syctl/admin_client.h"
-#include "services/syctl/output.h"
 
 namespace sy::local {
 
@@ -222,53 +218,19 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
 absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
                                       double first_10_steps, double last_10_steps,
                                       const std::map<std::string, double>& host_cpu_seconds) {
-  std::ifstream in(summary_path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  const size_t close = text.rfind('}');
-  if (!in || close == std::string::npos) {
-    return absl::DataLossError(absl::StrCat(summary_path, " is not a JSON object"));
-  }
   auto lacks = [&](const char* query) {
     return std::any_of(facts.missing.begin(), facts.missing.end(), [&](const MissingFact& m) { return m.query == query; });
   };
-  std::string added;
+  ClusterRecord record;
   if (!lacks(kStatusQuery)) {
-    absl::StrAppendFormat(&added, ",\"recoveries\":%u,\"checkpoints\":%u,\"migrations\":%u,\"replications\":%u",
-                          facts.recoveries, facts.checkpoints, facts.migrations, facts.replications);
+    record.counts = ClusterCounts{facts.recoveries, facts.checkpoints, facts.migrations, facts.replications};
   }
   if (!lacks(kExpertsQuery) && !lacks(kHostLoadSeriesQuery)) {
-    absl::StrAppendFormat(&added, ",\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
-                          first_10_steps, last_10_steps);
+    record.max_over_mean_host_load = HostLoadRatios{first_10_steps, last_10_steps};
   }
-  absl::StrAppend(&added, ",\"host_cpu_seconds\":{");
-  for (const auto& [host, seconds] : host_cpu_seconds) {
-    absl::StrAppendFormat(&added, "%s\"%s\":%.3f", added.back() == '{' ? "" : ",", host, seconds);
-  }
-  absl::StrAppend(&added, "}");
-  if (!facts.missing.empty()) {
-    std::ostringstream missing;
-    syctl::JsonWriter json(missing);
-    json.BeginObject();
-    for (const MissingFact& m : facts.missing) {
-      json.Key(m.query);
-      json.String(m.error.ToString());
-    }
-    json.EndObject();
-    absl::StrAppend(&added, ",\"missing\":", missing.str());
-  }
-  text.insert(close, added);
-  const std::string tmp = summary_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, summary_path, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot replace ", summary_path, ": ", ec.message()));
-  return absl::OkStatus();
+  record.host_cpu_seconds = host_cpu_seconds;
+  for (const MissingFact& m : facts.missing) record.missing[m.query] = m.error.ToString();
+  return AddClusterRecordToSummary(summary_path, record);
 }
 
 }  // namespace sy::local

@@ -1,13 +1,16 @@
-// metrics.jsonl / summary.json reader and the end-of-run summary (see run_report.h).
+// metrics.jsonl / summary.json reader, the cluster record sy-local adds, and the
+// end-of-run summary (see run_report.h).
 #include "orchestration/local/run_report.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <sstream>
+#include <system_error>
+#include <type_traits>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,81 +18,150 @@
 namespace sy::local {
 namespace {
 
-using boost::property_tree::ptree;
+using Json = nlohmann::ordered_json;  // keeps the file's key order when summary.json is rewritten
 
-absl::StatusOr<ptree> ParseJson(const std::string& text, const std::string& where) {
-  ptree tree;
-  std::istringstream in(text);
+absl::StatusOr<Json> ParseObject(const std::string& text, const std::string& where) {
+  Json json;
   try {
-    boost::property_tree::read_json(in, tree);
-  } catch (const boost::property_tree::json_parser_error& e) {
-    return absl::DataLossError(absl::StrCat(where, ": not JSON: ", e.message()));
+    json = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    return absl::DataLossError(absl::StrCat(where, ": not JSON: ", e.what()));
   }
-  return tree;
+  if (!json.is_object()) return absl::DataLossError(absl::StrCat(where, ": not a JSON object"));
+  return json;
 }
 
-// A required number (a JSON null is refused: the files write non-finite values as null).
+// Whether `value` holds a T: integers for integral T, any number for double, text for a string.
 template <typename T>
-absl::StatusOr<T> Number(const ptree& tree, const char* key, const std::string& where) {
-  boost::optional<const ptree&> child = tree.get_child_optional(key);
-  if (!child) return absl::DataLossError(absl::StrCat(where, ": missing field \"", key, "\""));
-  boost::optional<T> value = child->get_value_optional<T>();
-  if (!value) return absl::DataLossError(absl::StrCat(where, ": field \"", key, "\" is not a number"));
-  return *value;
+bool Holds(const Json& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return value.is_string();
+  } else if constexpr (std::is_integral_v<T>) {
+    return value.is_number_integer();
+  } else {
+    return value.is_number();
+  }
 }
 
-// An optional number: absent or null gives nullopt.
-template <typename T>
-absl::StatusOr<std::optional<T>> OptionalNumber(const ptree& tree, const char* key, const std::string& where) {
-  boost::optional<const ptree&> child = tree.get_child_optional(key);
-  if (!child || child->data() == "null") return std::optional<T>();
-  boost::optional<T> value = child->get_value_optional<T>();
-  if (!value) return absl::DataLossError(absl::StrCat(where, ": field \"", key, "\" is not a number"));
-  return std::optional<T>(*value);
-}
+// Typed fields of one JSON object. The first missing or mistyped field becomes the
+// shared status (DataLoss naming `where`); its getter returns an empty value.
+class FieldReader {
+ public:
+  FieldReader(const Json& object, const std::string& where, absl::Status* status)
+      : object_(object), where_(where), status_(status) {}
 
-absl::StatusOr<std::vector<std::vector<int64_t>>> IntMatrix(const ptree& tree, const char* key,
-                                                            const std::string& where) {
-  boost::optional<const ptree&> rows = tree.get_child_optional(key);
-  if (!rows) return absl::DataLossError(absl::StrCat(where, ": missing field \"", key, "\""));
-  std::vector<std::vector<int64_t>> out;
-  for (const auto& [row_key, row] : *rows) {
-    if (!row_key.empty()) return absl::DataLossError(absl::StrCat(where, ": \"", key, "\" is not an array"));
-    out.emplace_back();
-    for (const auto& [cell_key, cell] : row) {
-      boost::optional<int64_t> v = cell.get_value_optional<int64_t>();
-      if (!cell_key.empty() || !v) {
-        return absl::DataLossError(absl::StrCat(where, ": \"", key, "\" is not an array of integer arrays"));
-      }
-      out.back().push_back(*v);
+  bool Has(const char* key) const { return object_.contains(key); }
+
+  // A required number (a JSON null is refused: the files write non-finite values as null).
+  template <typename T>
+  T Number(const char* key) {
+    const Json* value = Find(key);
+    if (value == nullptr) return T{};
+    if (!Holds<T>(*value)) return Fail<T>(absl::StrCat("field \"", key, "\" is not a number"));
+    return value->template get<T>();
+  }
+  // An optional number: absent or null gives nullopt.
+  template <typename T>
+  std::optional<T> OptionalNumber(const char* key) {
+    if (!Has(key) || object_[key].is_null()) return std::nullopt;
+    return Number<T>(key);
+  }
+  // A required non-empty string.
+  std::string String(const char* key) {
+    const Json* value = Find(key);
+    if (value == nullptr) return "";
+    if (!value->is_string() || value->empty()) return Fail<std::string>(absl::StrCat("missing field \"", key, "\""));
+    return value->get<std::string>();
+  }
+  std::vector<std::vector<int64_t>> IntMatrix(const char* key) {
+    using Matrix = std::vector<std::vector<int64_t>>;
+    const Json* rows = Find(key);
+    if (rows == nullptr) return {};
+    const auto integers = [](const Json& row) {
+      return row.is_array() && std::all_of(row.begin(), row.end(), Holds<int64_t>);
+    };
+    if (!rows->is_array() || !std::all_of(rows->begin(), rows->end(), integers)) {
+      return Fail<Matrix>(absl::StrCat("\"", key, "\" is not an array of integer arrays"));
     }
+    return rows->get<Matrix>();
   }
-  return out;
-}
+  // An object whose values are all T (`kind` names T in the error).
+  template <typename T>
+  std::map<std::string, T> MapOf(const char* key, const char* kind) {
+    using Map = std::map<std::string, T>;
+    const Json* map = Find(key);
+    if (map == nullptr) return {};
+    if (!map->is_object() || !std::all_of(map->begin(), map->end(), Holds<T>)) {
+      return Fail<Map>(absl::StrCat("\"", key, "\" is not an object of ", kind));
+    }
+    return map->template get<Map>();
+  }
+  // The fields of the object under `key`, reported to the same status.
+  FieldReader Object(const char* key) {
+    const Json* value = Find(key);
+    if (value != nullptr && value->is_object()) return FieldReader(*value, where_, status_);
+    if (value != nullptr) Fail<int>(absl::StrCat("field \"", key, "\" is not an object"));
+    return FieldReader(kEmptyObject, where_, status_);
+  }
+
+ private:
+  // The value under `key`; null after recording that it is missing.
+  const Json* Find(const char* key) {
+    const auto it = object_.find(key);
+    if (it != object_.end()) return &*it;
+    Fail<int>(absl::StrCat("missing field \"", key, "\""));
+    return nullptr;
+  }
+  template <typename T>
+  T Fail(const std::string& what) {
+    if (status_->ok()) *status_ = absl::DataLossError(absl::StrCat(where_, ": ", what));
+    return T{};
+  }
+
+  static inline const Json kEmptyObject = Json::object();
+  const Json& object_;
+  const std::string& where_;
+  absl::Status* status_;
+};
 
 absl::StatusOr<StepRecord> ParseStep(const std::string& line, const std::string& where) {
-  absl::StatusOr<ptree> tree = ParseJson(line, where);
-  if (!tree.ok()) return tree.status();
+  absl::StatusOr<Json> object = ParseObject(line, where);
+  if (!object.ok()) return object.status();
+  absl::Status status;
+  FieldReader f(*object, where, &status);
   StepRecord r;
-  absl::StatusOr<int64_t> step = Number<int64_t>(*tree, "step", where);
-  absl::StatusOr<double> loss = Number<double>(*tree, "loss", where);
-  absl::StatusOr<double> tps = Number<double>(*tree, "tokens_per_s", where);
-  absl::StatusOr<double> dropped = Number<double>(*tree, "dropped_frac", where);
-  absl::StatusOr<std::optional<double>> val = OptionalNumber<double>(*tree, "val_loss", where);
-  absl::StatusOr<std::optional<int64_t>> bytes = OptionalNumber<int64_t>(*tree, "bytes_sent", where);
-  absl::StatusOr<std::vector<std::vector<int64_t>>> experts = IntMatrix(*tree, "expert_tokens", where);
-  for (const absl::Status& s : {step.status(), loss.status(), tps.status(), dropped.status(), val.status(),
-                                bytes.status(), experts.status()}) {
-    if (!s.ok()) return s;
-  }
-  r.step = *step;
-  r.loss = *loss;
-  r.tokens_per_s = *tps;
-  r.dropped_frac = *dropped;
-  r.val_loss = *val;
-  r.bytes_sent = *bytes;
-  r.expert_tokens = *std::move(experts);
+  r.step = f.Number<int64_t>("step");
+  r.loss = f.Number<double>("loss");
+  r.tokens_per_s = f.Number<double>("tokens_per_s");
+  r.dropped_frac = f.Number<double>("dropped_frac");
+  r.val_loss = f.OptionalNumber<double>("val_loss");
+  r.bytes_sent = f.OptionalNumber<int64_t>("bytes_sent");
+  r.expert_tokens = f.IntMatrix("expert_tokens");
+  if (!status.ok()) return status;
   return r;
+}
+
+// The cluster record of summary.json, when sy-local added one (host_cpu_seconds always,
+// each other part whole or not at all).
+std::optional<ClusterRecord> ReadClusterRecord(FieldReader& f) {
+  if (!f.Has("host_cpu_seconds") && !f.Has("recoveries")) return std::nullopt;
+  ClusterRecord record;
+  if (f.Has("recoveries")) {
+    ClusterCounts& c = record.counts.emplace();
+    c.recoveries = f.Number<uint32_t>("recoveries");
+    c.checkpoints = f.Number<uint32_t>("checkpoints");
+    c.migrations = f.Number<uint32_t>("migrations");
+    c.replications = f.Number<uint32_t>("replications");
+  }
+  if (f.Has("max_over_mean_host_load")) {
+    FieldReader load = f.Object("max_over_mean_host_load");
+    HostLoadRatios& r = record.max_over_mean_host_load.emplace();
+    r.first_10_steps = load.Number<double>("first_10_steps");
+    r.last_10_steps = load.Number<double>("last_10_steps");
+  }
+  record.host_cpu_seconds = f.MapOf<double>("host_cpu_seconds", "numbers");
+  if (f.Has("missing")) record.missing = f.MapOf<std::string>("missing", "strings");
+  return record;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -118,39 +190,56 @@ absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir) {
   const std::string summary_path = workdir + "/summary.json";
   absl::StatusOr<std::string> summary_text = ReadFile(summary_path);
   if (!summary_text.ok()) return summary_text.status();
-  absl::StatusOr<ptree> summary = ParseJson(*summary_text, summary_path);
+  absl::StatusOr<Json> summary = ParseObject(*summary_text, summary_path);
   if (!summary.ok()) return summary.status();
-  absl::StatusOr<int64_t> steps = Number<int64_t>(*summary, "steps", summary_path);
-  absl::StatusOr<double> final_loss = Number<double>(*summary, "final_loss", summary_path);
-  absl::StatusOr<std::optional<double>> val = OptionalNumber<double>(*summary, "final_val_loss", summary_path);
-  absl::StatusOr<double> tps = Number<double>(*summary, "median_tokens_per_s", summary_path);
-  absl::StatusOr<std::optional<int>> hosts = OptionalNumber<int>(*summary, "hosts", summary_path);
-  absl::StatusOr<std::optional<int>> trainers = OptionalNumber<int>(*summary, "trainers", summary_path);
-  absl::StatusOr<std::optional<int>> replicated =
-      OptionalNumber<int>(*summary, "replicated_actors", summary_path);
-  absl::StatusOr<std::optional<int>> mismatches =
-      OptionalNumber<int>(*summary, "replica_mismatches", summary_path);
-  for (const absl::Status& s : {steps.status(), final_loss.status(), val.status(), tps.status(), hosts.status(),
-                                trainers.status(), replicated.status(), mismatches.status()}) {
-    if (!s.ok()) return s;
-  }
-  if (replicated->has_value() != mismatches->has_value()) {
+  absl::Status status;
+  FieldReader f(*summary, summary_path, &status);
+  report.summary_steps = f.Number<int64_t>("steps");
+  report.final_loss = f.Number<double>("final_loss");
+  report.final_val_loss = f.OptionalNumber<double>("final_val_loss");
+  report.median_tokens_per_s = f.Number<double>("median_tokens_per_s");
+  report.hosts = f.OptionalNumber<int>("hosts");
+  report.trainers = f.OptionalNumber<int>("trainers");
+  report.replicated_actors = f.OptionalNumber<int>("replicated_actors");
+  report.replica_mismatches = f.OptionalNumber<int>("replica_mismatches");
+  report.cluster = ReadClusterRecord(f);
+  report.param_checksum = f.String("param_checksum");
+  if (!status.ok()) return status;
+  if (report.replicated_actors.has_value() != report.replica_mismatches.has_value()) {
     return absl::DataLossError(absl::StrCat(summary_path,
                                             ": \"replicated_actors\" and \"replica_mismatches\" come together"));
   }
-  report.param_checksum = summary->get<std::string>("param_checksum", "");
-  if (report.param_checksum.empty()) {
-    return absl::DataLossError(absl::StrCat(summary_path, ": missing field \"param_checksum\""));
-  }
-  report.summary_steps = *steps;
-  report.final_loss = *final_loss;
-  report.final_val_loss = *val;
-  report.median_tokens_per_s = *tps;
-  report.hosts = *hosts;
-  report.trainers = *trainers;
-  report.replicated_actors = *replicated;
-  report.replica_mismatches = *mismatches;
   return report;
+}
+
+absl::Status AddClusterRecordToSummary(const std::string& path, const ClusterRecord& record) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return absl::DataLossError(absl::StrCat(path, " is not a JSON object"));
+  absl::StatusOr<Json> summary = ParseObject(*text, path);
+  if (!summary.ok()) return absl::DataLossError(absl::StrCat(path, " is not a JSON object"));
+  Json& s = *summary;
+  if (const std::optional<ClusterCounts>& c = record.counts) {
+    s["recoveries"] = c->recoveries;
+    s["checkpoints"] = c->checkpoints;
+    s["migrations"] = c->migrations;
+    s["replications"] = c->replications;
+  }
+  if (const std::optional<HostLoadRatios>& r = record.max_over_mean_host_load) {
+    s["max_over_mean_host_load"] = {{"first_10_steps", r->first_10_steps}, {"last_10_steps", r->last_10_steps}};
+  }
+  s["host_cpu_seconds"] = Json::object();
+  for (const auto& [host, seconds] : record.host_cpu_seconds) s["host_cpu_seconds"][host] = seconds;
+  if (!record.missing.empty()) s["missing"] = record.missing;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << s.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot replace ", path, ": ", ec.message()));
+  return absl::OkStatus();
 }
 
 double MeanLossOfFirst(const RunReport& report, int count) {

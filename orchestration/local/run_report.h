@@ -1,11 +1,13 @@
 // Reads a finished run's record (DIR/metrics.jsonl and DIR/summary.json, as
-// written by trainer 0 or the standalone trainer) and formats the summary that
-// sy-local prints at the end: loss curve start/end, validation loss, tokens/s,
-// parameter checksum, replica check, wire bytes and a per-expert load table. Also used by
-// cluster_bench. Pure functions; thread-safe.
+// written by trainer 0 or the standalone trainer, through nlohmann::json) and
+// formats the summary that sy-local prints at the end: loss curve start/end,
+// validation loss, tokens/s, parameter checksum, replica check, wire bytes and a
+// per-expert load table. Also adds what the coordinator saw to summary.json, and
+// reads it back. Used by the cluster benchmarks too. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +26,29 @@ struct StepRecord {
   std::vector<std::vector<int64_t>> expert_tokens;  // per Switch layer, per expert
 };
 
+// The coordinator's counts of a run.
+struct ClusterCounts {
+  uint32_t recoveries = 0;
+  uint32_t checkpoints = 0;  // committed
+  uint32_t migrations = 0;
+  uint32_t replications = 0;
+};
+
+// Hottest host's tokens over the mean host's, over the first and the last 10 steps.
+struct HostLoadRatios {
+  double first_10_steps = 0;
+  double last_10_steps = 0;
+};
+
+// What sy-local adds to summary.json after a run with a coordinator. A part whose
+// coordinator query failed after training is absent, and `missing` says why.
+struct ClusterRecord {
+  std::optional<ClusterCounts> counts;
+  std::optional<HostLoadRatios> max_over_mean_host_load;
+  std::map<std::string, double> host_cpu_seconds;  // host -> user+system CPU seconds of its process
+  std::map<std::string, std::string> missing;      // coordinator query -> why it failed
+};
+
 struct RunReport {
   std::vector<StepRecord> steps;  // metrics.jsonl, in file order
   // summary.json
@@ -38,12 +63,19 @@ struct RunReport {
   // by more than one host at the end, and how many of them had replicas that differed.
   std::optional<int> replicated_actors;
   std::optional<int> replica_mismatches;
+  std::optional<ClusterRecord> cluster;  // once sy-local added it
 };
 
 // Parses the two files in `workdir`. NotFound when one is missing,
-// DataLoss when one is not the expected JSON (a line, a field, a type, or only
-// one of replicated_actors / replica_mismatches).
+// DataLoss when one is not the expected JSON (a line, a field, a type, only
+// one of replicated_actors / replica_mismatches, or a partial cluster record).
 absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir);
+
+// Adds `record`'s fields (recoveries, checkpoints, migrations, replications,
+// max_over_mean_host_load {first_10_steps, last_10_steps}, host_cpu_seconds {host:
+// seconds}, and missing {query: error} when a part is absent) to the JSON object in the summary.json at `path`, replacing the file
+// through a temporary one. DataLoss when it holds no JSON object.
+absl::Status AddClusterRecordToSummary(const std::string& path, const ClusterRecord& record);
 
 // Mean loss over the first (or last) `count` steps (fewer when the run is shorter; 0 when empty).
 double MeanLossOfFirst(const RunReport& report, int count);

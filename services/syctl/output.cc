@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 
@@ -29,78 +30,43 @@ void Table::Print(std::ostream& out) const {
   for (const auto& row : rows_) print(row);
 }
 
-void JsonWriter::Separate() {
-  if (after_key_) {
-    after_key_ = false;
-    return;
-  }
-  if (!first_.back()) out_ << ",";
-  first_.back() = false;
+void JsonWriter::Begin(Json container) { open_.push_back({std::move(key_), std::move(container)}); }
+
+void JsonWriter::End() {
+  Open done = std::move(open_.back());
+  open_.pop_back();
+  key_ = std::move(done.key);
+  Put(std::move(done.value));
 }
 
-void JsonWriter::BeginObject() {
-  Separate();
-  out_ << "{";
-  first_.push_back(true);
-}
-void JsonWriter::EndObject() {
-  first_.pop_back();
-  out_ << "}";
-}
-void JsonWriter::BeginArray() {
-  Separate();
-  out_ << "[";
-  first_.push_back(true);
-}
-void JsonWriter::EndArray() {
-  first_.pop_back();
-  out_ << "]";
-}
-void JsonWriter::Key(absl::string_view key) {
-  String(key);
-  out_ << ":";
-  after_key_ = true;
-}
-void JsonWriter::String(absl::string_view value) {
-  Separate();
-  out_ << '"';
-  for (char c : value) {
-    switch (c) {
-      case '"': out_ << "\\\""; break;
-      case '\\': out_ << "\\\\"; break;
-      case '\n': out_ << "\\n"; break;
-      case '\t': out_ << "\\t"; break;
-      case '\r': out_ << "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out_ << absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out_ << c;
-        }
-    }
+void JsonWriter::Put(Json value) {
+  if (open_.empty()) {
+    out_ << value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
   }
-  out_ << '"';
-}
-void JsonWriter::Uint(uint64_t value) {
-  Separate();
-  out_ << value;
-}
-void JsonWriter::Int(int64_t value) {
-  Separate();
-  out_ << value;
-}
-void JsonWriter::Double(double value) {
-  Separate();
-  if (!std::isfinite(value)) {
-    out_ << "null";
+  Json& parent = open_.back().value;
+  if (parent.is_array()) {
+    parent.push_back(std::move(value));
   } else {
-    out_ << absl::StrFormat("%.6g", value);
+    parent[std::move(key_)] = std::move(value);
   }
+  key_.clear();
 }
-void JsonWriter::Bool(bool value) {
-  Separate();
-  out_ << (value ? "true" : "false");
+
+void JsonWriter::BeginObject() { Begin(Json::object()); }
+void JsonWriter::EndObject() { End(); }
+void JsonWriter::BeginArray() { Begin(Json::array()); }
+void JsonWriter::EndArray() { End(); }
+void JsonWriter::Key(absl::string_view key) { key_ = std::string(key); }
+void JsonWriter::String(absl::string_view value) { Put(std::string(value)); }
+void JsonWriter::Uint(uint64_t value) { Put(value); }
+void JsonWriter::Int(int64_t value) { Put(value); }
+void JsonWriter::Double(double value) {
+  if (!std::isfinite(value)) return Put(nullptr);
+  if (value == std::trunc(value) && std::fabs(value) < 0x1p53) return Put(static_cast<int64_t>(value));
+  Put(value);
 }
+void JsonWriter::Bool(bool value) { Put(value); }
 
 std::string FormatFixed(double value, int decimals) { return absl::StrFormat("%.*f", decimals, value); }
 

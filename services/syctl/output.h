@@ -1,4 +1,4 @@
-// syctl output: aligned text tables for people and a small JSON writer for scripts.
+// syctl output: aligned text tables for people and JSON (nlohmann::json) for scripts.
 // Not thread-safe: one writer per output.
 #pragma once
 
@@ -6,6 +6,8 @@
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/string_view.h"
 
@@ -23,7 +25,10 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// Streams compact JSON: objects and arrays with commas placed for the caller.
+// Builds a JSON document value by value, in the order of the calls, and writes it
+// compactly to `out` once its outermost object or array ends (a lone value at once).
+// Keys keep their order; a value after Key goes under that key. Non-finite doubles
+// are written as null, whole ones as integers; invalid UTF-8 becomes U+FFFD.
 //   JsonWriter j(out); j.BeginObject(); j.Key("epoch"); j.Uint(3); j.EndObject();
 class JsonWriter {
  public:
@@ -40,10 +45,20 @@ class JsonWriter {
   void Bool(bool value);
 
  private:
-  void Separate();
+  using Json = nlohmann::ordered_json;
+  // An object or array begun and not ended yet, and the key it goes under in its parent.
+  struct Open {
+    std::string key;
+    Json value;
+  };
+  void Begin(Json container);
+  void End();
+  // Puts `value` into the innermost open container (under the pending key), or writes it.
+  void Put(Json value);
+
   std::ostream& out_;
-  std::vector<bool> first_{true};  // per open container: nothing written in it yet
-  bool after_key_ = false;
+  std::vector<Open> open_;  // outermost first
+  std::string key_;         // the last Key, for the next value in an object
 };
 
 // "12.3" style fixed formatting for loads and ratios.

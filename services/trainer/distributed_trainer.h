@@ -1,4 +1,5 @@
-// One trainer of a distributed run. Global step s: this trainer (index t of T)
+// One trainer of a distributed run, on the shared trainer core and training loop
+// (trainer_core.h, training_loop.h). Global step s: this trainer (index t of T)
 // takes micro-batches m with m % T == t, runs ForwardBackward on each with the
 // RemoteExpertExecutor (experts on the hosts), pushes each micro-batch's dense
 // gradient to the shards and commits its micro-batches (with their stats) to
@@ -9,8 +10,8 @@
 // Then every trainer pulls the dense parameters of the new version. At the end
 // the leader pulls the experts too and writes summary.json with the checksum of
 // the whole model: bit-identical to `sy-trainer --standalone` with the same flags.
-// A replicated expert (replica i of n serves micro-batches m % n == i) is checked
-// at the end: summary.json counts replicated_actors and replica_mismatches.
+// Replicated experts are checked at the end (replica_check.h): summary.json counts
+// replicated_actors and replica_mismatches.
 // With --coordinator the trainer registers, takes the placement from the
 // coordinator's table, heartbeats its step and reports its tokens per expert
 // after every step. It also survives a host failure: the coordinator's
@@ -31,41 +32,36 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
-#include <ostream>
 
 #include "absl/status/statusor.h"
 #include "common/transport/rpc.h"
-#include "gpu/backend.h"
-#include "gpu/model/model.h"
 #include "services/cluster/cluster_options.h"
 #include "services/cluster/coordinator_link.h"
 #include "services/cluster/placement.h"
-#include "services/trainer/corpus.h"
 #include "services/trainer/dense_param_client.h"
 #include "services/trainer/host_peers.h"
-#include "services/trainer/metrics_files.h"
 #include "services/trainer/remote_expert_executor.h"
 #include "services/trainer/rollback.h"
 #include "services/trainer/rpc_batch.h"
-#include "services/trainer/standalone_trainer.h"
+#include "services/trainer/run_records.h"
 #include "services/trainer/step_client.h"
+#include "services/trainer/trainer_core.h"
+#include "services/trainer/training_loop.h"
 
 namespace sy::trainer {
 
-class DistributedTrainer : public CallGuard {
+class DistributedTrainer : public CallGuard, private ParameterSource, private TrainerRole {
  public:
   // Loads the corpus, builds the model replica and connects to every host.
   static absl::StatusOr<std::unique_ptr<DistributedTrainer>> Create(const cluster::ClusterTrainerOptions& options);
   ~DistributedTrainer() override;
 
   absl::StatusOr<RunResult> Run(std::ostream& progress);
-  // The first trainer of the live set leads.
-  bool leader() const { return slot_.index == 0; }
 
   // CallGuard: the data path's hooks (stale-epoch refresh, epoch stamp, rollback abort).
   // A stale-epoch refusal means actors moved, which the coordinator follows with a
@@ -77,36 +73,44 @@ class DistributedTrainer : public CallGuard {
   bool aborted() const override { return rollbacks_.aborted(); }
 
  private:
+  DistributedTrainer() = default;
   // Run without the final goodbye to the coordinator.
   absl::StatusOr<RunResult> RunSteps(std::ostream& progress);
-  // What Run keeps per step, so a rollback can drop the steps it replays.
-  struct Records {
-    std::unique_ptr<MetricsWriter> writer;  // the leader's (null on the others)
-    RunResult* result = nullptr;
-    std::map<int64_t, double> throughput;  // step -> tokens/s
-  };
 
-  DistributedTrainer() = default;
+  // ParameterSource: this trainer's micro-batches; dense gradients pushed to the
+  // shards; commit, and the leader's gather and Apply; the new dense parameters pulled.
+  std::vector<int> BeginStep(int64_t step) override;
+  absl::Status AddMicroBatch(int64_t step, int m, const gpu::ParamBlock& grads,
+                             cluster::MicroBatchStatsValue& stats) override;
+  absl::Status Apply(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine,
+                     std::optional<AppliedStep>* applied) override;
+
+  // TrainerRole. The first trainer of the live set leads.
+  bool leader() const override { return slot_.index == 0; }
+  // Acts on the coordinator's stop (an error) or rollback order, if one came.
+  absl::StatusOr<LoopTurn> NextTurn(RunRecords& records) override;
+  absl::Status TrainStep(int64_t step, std::optional<AppliedStep>* applied) override {
+    return core_->TrainStep(step, *this, applied);
+  }
+  void StepDone(int64_t step) override { steps_done_.store(static_cast<uint64_t>(step)); }
+  // Forward-only, the experts at version `step` on the hosts.
+  absl::StatusOr<double> Validate(int64_t step) override;
+  // Pulls every expert of the last version, then checks the replicated experts.
+  absl::StatusOr<std::string> FinalChecksum(RunResult* result) override;
+  // After `failure` of step `step`: whether to wait for a rollback (coordinator
+  // mode, a failure a host loss or moved actors explain) and then whether one came in time.
+  absl::Status AwaitRecovery(int64_t step, const absl::Status& failure) override;
+  // Every host and trainer the run used (joined hosts included, trainers that
+  // finished or failed before a late rollback too).
+  RunShape shape() const override { return {peers_->size(), most_trainers_}; }
+
   // The coordinator's trainerControl call (on the link's thread): validate, post, acknowledge.
   void OnControl(transport::DecodedMessage request, transport::Responder responder);
   // Acts on a rollback order: false when this trainer is not in the live set
   // (it exits cleanly); otherwise the next step is order.step + 1.
-  absl::StatusOr<bool> Rollback(const RollbackOrder& order, Records& records);
-  // After `failure` of step `step`: whether to wait for a rollback (coordinator
-  // mode, a failure a host loss or moved actors explain) and then whether one came in time.
-  absl::Status AwaitRollback(int64_t step, const absl::Status& failure);
-  // Trains step `step`. The leader sets `applied` to the step's metrics once its
-  // Apply went out (the hosts then hold its result even if a later part fails).
-  absl::Status TrainStep(int64_t step, std::optional<StepMetrics>* applied);
+  absl::StatusOr<bool> Rollback(const RollbackOrder& order, RunRecords& records);
   // Sends this trainer's tokens per expert of `step` (its micro-batches) to the coordinator.
   void ReportLoad(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine);
-  absl::StatusOr<double> Validate(uint64_t version);
-  absl::StatusOr<std::string> ModelChecksum(uint64_t version);
-  // The leader at the end: asks every host holding a replica of a replicated
-  // expert for its actors' state checksums (weights + Adam moments) and compares
-  // the replicas' (version, checksum); sets result's replica counts and logs every
-  // mismatch at ERROR. An error only when a host does not answer.
-  absl::Status CheckReplicas(RunResult* result);
   // Connects to the hosts `table` names at endpoints this trainer does not reach yet
   // (joined, or back on a new endpoint), then answers from its placement.
   absl::Status FollowTable(const cluster::DecodedTable& table);
@@ -114,9 +118,7 @@ class DistributedTrainer : public CallGuard {
   absl::Status RefreshTo(uint64_t min_epoch);
 
   cluster::ClusterTrainerOptions options_;
-  gpu::ModelConfig config_;
-  Corpus corpus_;
-  std::unique_ptr<gpu::Backend> backend_;
+  TrainerBase base_;  // the backend outlives everything below, which allocates on it
   std::unique_ptr<transport::RpcNode> rpc_;
   std::string id_;                                 // "trainer-N"
   TrainerSlot slot_;                               // place in the live trainer set
@@ -130,8 +132,7 @@ class DistributedTrainer : public CallGuard {
   std::unique_ptr<RemoteExpertExecutor> executor_;
   std::unique_ptr<DenseParamClient> dense_;
   std::unique_ptr<StepClient> steps_;
-  std::unique_ptr<gpu::Model> model_;
-  std::unique_ptr<gpu::ParamBlock> grads_;
+  std::unique_ptr<TrainerCore> core_;  // its model holds executor_
 };
 
 }  // namespace sy::trainer

@@ -1,60 +1,52 @@
-// metrics.jsonl and summary.json writers (see metrics_files.h).
+// metrics.jsonl and summary.json writers (see metrics_files.h), on nlohmann::json.
 #include "services/trainer/metrics_files.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace sy::trainer {
 namespace {
 
-// JSON has no NaN or infinity: they become null.
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.9g", v);
+using Json = nlohmann::ordered_json;  // keys in the order they are set
+
+// JSON has no NaN or infinity: they become null. A whole number is written as an
+// integer ("1000", not "1000.0"); any other keeps every digit it needs to read back exactly.
+Json JsonNumber(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  if (v == std::trunc(v) && std::fabs(v) < 0x1p53) return static_cast<int64_t>(v);
+  return v;
 }
 
-std::string JsonOptional(const std::optional<double>& v) { return v ? JsonNumber(*v) : "null"; }
-
-// Callers only pass fixed keys and hex digits: nothing needs escaping.
-std::string JsonString(const std::string& s) { return absl::StrCat("\"", s, "\""); }
-
-std::string JsonIntMatrix(const std::vector<std::vector<int64_t>>& rows) {
-  std::string out = "[";
-  for (size_t r = 0; r < rows.size(); ++r) {
-    absl::StrAppend(&out, r ? "," : "", "[");
-    for (size_t c = 0; c < rows[r].size(); ++c) absl::StrAppend(&out, c ? "," : "", rows[r][c]);
-    absl::StrAppend(&out, "]");
-  }
-  return out + "]";
-}
+std::string Dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 }  // namespace
 
 std::string StepMetricsJson(const StepMetrics& m) {
-  std::string out = absl::StrCat("{\"step\":", m.step, ",\"loss\":", JsonNumber(m.loss),
-                                 ",\"lb_loss\":", JsonNumber(m.lb_loss), ",\"z_loss\":", JsonNumber(m.z_loss));
-  if (m.val_loss) absl::StrAppend(&out, ",\"val_loss\":", JsonNumber(*m.val_loss));
-  absl::StrAppend(&out, ",\"tokens_per_s\":", JsonNumber(m.tokens_per_s),
-                  ",\"dropped_frac\":", JsonNumber(m.dropped_frac),
-                  ",\"expert_tokens\":", JsonIntMatrix(m.expert_tokens));
-  if (m.bytes_sent) absl::StrAppend(&out, ",\"bytes_sent\":", *m.bytes_sent);
-  return out + "}";
+  Json json = {{"step", m.step}, {"loss", JsonNumber(m.loss)}, {"lb_loss", JsonNumber(m.lb_loss)},
+               {"z_loss", JsonNumber(m.z_loss)}};
+  if (m.val_loss) json["val_loss"] = JsonNumber(*m.val_loss);
+  json["tokens_per_s"] = JsonNumber(m.tokens_per_s);
+  json["dropped_frac"] = JsonNumber(m.dropped_frac);
+  json["expert_tokens"] = m.expert_tokens;
+  if (m.bytes_sent) json["bytes_sent"] = *m.bytes_sent;
+  return Dump(json);
 }
 
 std::string RunSummaryJson(const RunSummary& s) {
-  std::string out = absl::StrCat("{\"steps\":", s.steps, ",\"final_loss\":", JsonNumber(s.final_loss),
-                                 ",\"final_val_loss\":", JsonOptional(s.final_val_loss),
-                                 ",\"param_checksum\":", JsonString(s.param_checksum),
-                                 ",\"median_tokens_per_s\":", JsonNumber(s.median_tokens_per_s));
-  if (s.hosts) absl::StrAppend(&out, ",\"hosts\":", *s.hosts);
-  if (s.trainers) absl::StrAppend(&out, ",\"trainers\":", *s.trainers);
-  if (s.replicated_actors) absl::StrAppend(&out, ",\"replicated_actors\":", *s.replicated_actors);
-  if (s.replica_mismatches) absl::StrAppend(&out, ",\"replica_mismatches\":", *s.replica_mismatches);
-  return out + "}";
+  Json json = {{"steps", s.steps},
+               {"final_loss", JsonNumber(s.final_loss)},
+               {"final_val_loss", s.final_val_loss ? JsonNumber(*s.final_val_loss) : Json(nullptr)},
+               {"param_checksum", s.param_checksum},
+               {"median_tokens_per_s", JsonNumber(s.median_tokens_per_s)}};
+  if (s.hosts) json["hosts"] = *s.hosts;
+  if (s.trainers) json["trainers"] = *s.trainers;
+  if (s.replicated_actors) json["replicated_actors"] = *s.replicated_actors;
+  if (s.replica_mismatches) json["replica_mismatches"] = *s.replica_mismatches;
+  return Dump(json);
 }
 
 double Median(std::vector<double> values) {
@@ -81,14 +73,17 @@ absl::StatusOr<std::unique_ptr<MetricsWriter>> MetricsWriter::Adopt(const std::s
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (line.empty()) continue;
-    // Lines are StepMetricsJson's: "step" comes first, "tokens_per_s" has a number or null.
-    const size_t at = line.find("{\"step\":");
-    if (at != 0) return absl::DataLossError(absl::StrCat(path, " line ", number, " has no step: ", line));
-    const int64_t line_step = std::atoll(line.c_str() + 8);
+    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const auto step_field = record.is_object() ? record.find("step") : record.end();
+    if (step_field == record.end() || !step_field->is_number_integer()) {
+      return absl::DataLossError(absl::StrCat(path, " line ", number, " has no step: ", line));
+    }
+    const int64_t line_step = step_field->get<int64_t>();
     if (line_step > step) continue;
-    const size_t rate = line.find("\"tokens_per_s\":");
-    if (tokens_per_s != nullptr && rate != std::string::npos) {
-      (*tokens_per_s)[line_step] = std::atof(line.c_str() + rate + 15);
+    const auto rate = record.find("tokens_per_s");
+    if (tokens_per_s != nullptr && rate != record.end()) {
+      // A null rate (not finite when it was written) counts as 0.
+      (*tokens_per_s)[line_step] = rate->is_number() ? rate->get<double>() : 0;
     }
     writer->lines_.emplace_back(line_step, line);
   }

@@ -1,8 +1,9 @@
 // The run's machine-readable record, identical for the standalone and the
 // distributed trainer: DIR/metrics.jsonl (one JSON object per step) and
-// DIR/summary.json (written once at the end). Non-finite numbers are written as
-// null so every line stays valid JSON. MetricsWriter is not thread-safe: one
-// writer per run, used by the thread driving the steps.
+// DIR/summary.json (written once at the end), built with nlohmann::json. Non-finite
+// numbers are written as null so every line stays valid JSON; whole numbers as
+// integers, the others with every digit they need to read back exactly.
+// MetricsWriter is not thread-safe: one writer per run, used by the thread driving the steps.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,7 @@ struct StepMetrics {
   std::optional<int64_t> bytes_sent;  // distributed runs only
 };
 
+// summary.json's fields.
 struct RunSummary {
   int64_t steps = 0;
   double final_loss = 0;

@@ -17,8 +17,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,33 +39,12 @@ constexpr int64_t kFirstRebalanceStep = 10;  // the first checkpoint: where a re
 struct Measured {
   double median_step_ms = 0;  // over steps after kFirstRebalanceStep (replays included once: the kept records)
   double hottest_host_cpu_ms_per_step = 0;
-  std::string summary;        // summary.json
+  std::optional<sy::local::ClusterRecord> cluster;  // what the coordinator saw, from summary.json
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// The text of "key":{...} or "key":value in a one-line JSON object ("?" when absent).
-std::string JsonField(const std::string& json, const std::string& key) {
-  const std::string quoted = absl::StrCat("\"", key, "\":");
-  const size_t at = json.find(quoted);
-  if (at == std::string::npos) return "?";
-  const size_t begin = at + quoted.size();
-  const size_t end = json[begin] == '{' ? json.find('}', begin) + 1 : json.find_first_of(",}", begin);
-  return json.substr(begin, end - begin);
-}
-
-// The largest number in a flat JSON object {"a":1.5,"b":2} ("?" or malformed: 0).
-double MaxValueIn(const std::string& object) {
-  double max = 0;
-  for (size_t colon = object.find(':'); colon != std::string::npos; colon = object.find(':', colon + 1)) {
-    max = std::max(max, std::atof(object.c_str() + colon + 1));
-  }
-  return max;
+// `value` of the run's cluster record as text ("?" without one).
+std::string Field(const Measured& m, const std::function<std::string(const sy::local::ClusterRecord&)>& value) {
+  return m.cluster ? value(*m.cluster) : "?";
 }
 
 }  // namespace
@@ -141,8 +121,12 @@ int main(int argc, char** argv) {
       std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
       m.median_step_ms = step_ms[step_ms.size() / 2];
     }
-    m.summary = ReadFile(dir + "/summary.json");
-    m.hottest_host_cpu_ms_per_step = 1000.0 * MaxValueIn(JsonField(m.summary, "host_cpu_seconds")) / steps;
+    m.cluster = report->cluster;
+    if (m.cluster) {
+      for (const auto& [host, seconds] : m.cluster->host_cpu_seconds) {
+        m.hottest_host_cpu_ms_per_step = std::max(m.hottest_host_cpu_ms_per_step, 1000.0 * seconds / steps);
+      }
+    }
     results.push_back(m);
   }
 
@@ -157,8 +141,16 @@ int main(int argc, char** argv) {
                  ratio(results[i].median_step_ms, results[0].median_step_ms),
                  results[i].hottest_host_cpu_ms_per_step,
                  ratio(results[i].hottest_host_cpu_ms_per_step, results[0].hottest_host_cpu_ms_per_step),
-                 JsonField(results[i].summary, "migrations"), JsonField(results[i].summary, "replications"),
-                 JsonField(results[i].summary, "max_over_mean_host_load"));
+                 Field(results[i],
+                       [](const auto& c) { return c.counts ? absl::StrCat(c.counts->migrations) : "?"; }),
+                 Field(results[i],
+                       [](const auto& c) { return c.counts ? absl::StrCat(c.counts->replications) : "?"; }),
+                 Field(results[i], [](const auto& c) {
+                   if (!c.max_over_mean_host_load) return std::string("?");
+                   return absl::StrFormat("{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
+                                          c.max_over_mean_host_load->first_10_steps,
+                                          c.max_over_mean_host_load->last_10_steps);
+                 }));
   }
   absl::PrintF(
       "(step ms: tokens per step / the step's tokens/s, median over steps %d..%d; host cpu: the busiest host process's CPU time / steps; expert capacity (--capacity_factor) bounds each expert's work per step, so a hot host does less\n"

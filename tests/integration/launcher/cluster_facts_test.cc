@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace sy::local {
 namespace {
@@ -36,6 +37,7 @@ class SummaryFactsTest : public ::testing::Test {
     s << in.rdbuf();
     return s.str();
   }
+  nlohmann::json SummaryJson() const { return nlohmann::json::parse(Summary()); }
 
   std::string path_;
   ClusterFacts facts_;
@@ -43,10 +45,10 @@ class SummaryFactsTest : public ::testing::Test {
 
 TEST_F(SummaryFactsTest, CompleteFactsAddEveryFieldAndNoMissing) {
   ASSERT_TRUE(AddClusterFactsToSummary(path_, facts_, 1.5, 1.25, {{"host-0", 2.0}}).ok());
-  EXPECT_EQ(Summary(),
-            "{\"steps\":900,\"final_loss\":2.5,\"recoveries\":1,\"checkpoints\":18,\"migrations\":0,"
-            "\"replications\":0,\"max_over_mean_host_load\":{\"first_10_steps\":1.5000,\"last_10_steps\":1.2500},"
-            "\"host_cpu_seconds\":{\"host-0\":2.000}}\n");
+  EXPECT_EQ(SummaryJson(), nlohmann::json::parse(R"({"steps":900,"final_loss":2.5,"recoveries":1,"checkpoints":18,
+      "migrations":0,"replications":0,"max_over_mean_host_load":{"first_10_steps":1.5,"last_10_steps":1.25},
+      "host_cpu_seconds":{"host-0":2.0}})"));
+  EXPECT_THAT(Summary(), Not(HasSubstr("missing")));
 }
 
 TEST_F(SummaryFactsTest, AFailedQueryLeavesOutOnlyItsFactsAndSaysWhy) {
@@ -55,16 +57,16 @@ TEST_F(SummaryFactsTest, AFailedQueryLeavesOutOnlyItsFactsAndSaysWhy) {
   const std::string summary = Summary();
   EXPECT_THAT(summary, HasSubstr("\"recoveries\":1,\"checkpoints\":18,"));
   EXPECT_THAT(summary, Not(HasSubstr("max_over_mean_host_load")));
-  EXPECT_THAT(summary, HasSubstr("\"host_cpu_seconds\":{\"host-0\":2.000}"));
-  EXPECT_THAT(summary,
-              HasSubstr(",\"missing\":{\"hostLoadSeries\":\"DEADLINE_EXCEEDED: no reply \\\"before\\\" the deadline\"}}"));
+  EXPECT_EQ(SummaryJson()["host_cpu_seconds"], nlohmann::json::parse(R"({"host-0":2.0})"));
+  EXPECT_EQ(SummaryJson()["missing"],
+            nlohmann::json::parse(R"({"hostLoadSeries":"DEADLINE_EXCEEDED: no reply \"before\" the deadline"})"));
 
   std::ofstream(path_) << "{\"steps\":900}\n";
   facts_.missing = {{kStatusQuery, absl::UnavailableError("down")}};
   ASSERT_TRUE(AddClusterFactsToSummary(path_, facts_, 1.5, 1.25, {}).ok());
   EXPECT_THAT(Summary(), Not(HasSubstr("recoveries")));
   EXPECT_THAT(Summary(), HasSubstr("\"max_over_mean_host_load\":"));
-  EXPECT_THAT(Summary(), HasSubstr("\"missing\":{\"status\":\"UNAVAILABLE: down\"}"));
+  EXPECT_EQ(SummaryJson()["missing"], nlohmann::json::parse(R"({"status":"UNAVAILABLE: down"})"));
 }
 
 TEST(GatherClusterFactsTest, ACoordinatorThatDoesNotAnswerIsNamedForEveryQuery) {

@@ -109,6 +109,48 @@ TEST_F(RunReportTest, ReplicaCheckIsReadAndPrintedWhenExpertsWereReplicated) {
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(RunReportTest, TheClusterRecordAddedToTheSummaryReadsBack) {
+  Write("metrics.jsonl", kMetrics);
+  Write("summary.json", kSummary);
+  ClusterRecord record;
+  record.counts = ClusterCounts{1, 3, 2, 0};
+  record.max_over_mean_host_load = HostLoadRatios{1.25, 1.0625};
+  record.host_cpu_seconds = {{"host-0", 2.5}, {"host-1", 0.75}};
+  ASSERT_TRUE(AddClusterRecordToSummary(dir_ + "/summary.json", record).ok());
+  absl::StatusOr<RunReport> r = ReadRunReport(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->param_checksum, "00112233aabbccdd");  // the trainer's fields are kept
+  ASSERT_TRUE(r->cluster.has_value());
+  ASSERT_TRUE(r->cluster->counts.has_value());
+  EXPECT_EQ(r->cluster->counts->recoveries, 1u);
+  EXPECT_EQ(r->cluster->counts->checkpoints, 3u);
+  EXPECT_EQ(r->cluster->counts->migrations, 2u);
+  EXPECT_EQ(r->cluster->counts->replications, 0u);
+  ASSERT_TRUE(r->cluster->max_over_mean_host_load.has_value());
+  EXPECT_EQ(r->cluster->max_over_mean_host_load->first_10_steps, 1.25);
+  EXPECT_EQ(r->cluster->max_over_mean_host_load->last_10_steps, 1.0625);
+  EXPECT_EQ(r->cluster->host_cpu_seconds, record.host_cpu_seconds);
+  EXPECT_TRUE(r->cluster->missing.empty());
+
+  // A part the coordinator could not tell is absent, and "missing" says why; it reads back so.
+  record.counts.reset();
+  record.missing = {{"status", "UNAVAILABLE: down"}};
+  Write("summary.json", kSummary);
+  ASSERT_TRUE(AddClusterRecordToSummary(dir_ + "/summary.json", record).ok());
+  r = ReadRunReport(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->cluster.has_value());
+  EXPECT_FALSE(r->cluster->counts.has_value());
+  EXPECT_TRUE(r->cluster->max_over_mean_host_load.has_value());
+  EXPECT_EQ(r->cluster->missing, record.missing);
+
+  std::string partial = kSummary;
+  Write("summary.json", partial.insert(partial.rfind('}'), ",\"recoveries\":0"));
+  EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kDataLoss);
+  Write("summary.json", "[]");
+  EXPECT_EQ(AddClusterRecordToSummary(dir_ + "/summary.json", record).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(RunReportTest, MissingOrBrokenFilesAreErrors) {
   EXPECT_EQ(ReadRunReport(dir_).status().code(), absl::StatusCode::kNotFound);
   Write("metrics.jsonl", kMetrics);
