@@ -15,7 +15,6 @@ ABSL_FLAG(bool, test_switch, false, "a switch of this test");
 namespace sy::flags {
 namespace {
 
-// Declared first: the forked child must be the first to set the usage message.
 TEST(FlagsDeathTest, PositionalArgumentsExitWithCode2) {
   std::vector<std::string> args = {"sy-test", "--log_level=debug", "stray", "other"};
   std::vector<char*> argv;
