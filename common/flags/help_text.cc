@@ -1,5 +1,7 @@
 // --help and --helpfull (see flags.h): the usage message, then each registered flag
 // with its meaning and default, grouped by the file that defines it.
+#include "common/flags/flags.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -11,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "common/flags/flags.h"
 
 namespace sy::flags {
 namespace {

@@ -1,5 +1,7 @@
 // Reads argv into the registered absl flags without exiting (see flags.h): each flag is
 // found with absl::FindCommandLineFlag and set with CommandLineFlag::ParseFrom.
+#include "common/flags/flags.h"
+
 #include <cstdint>
 #include <optional>
 
@@ -7,7 +9,6 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/flags/flags.h"
 
 namespace sy::flags {
 namespace {
