@@ -1,26 +1,14 @@
-// Definitions of the flags every service shares, and their application.
+// Definitions of the /metrics endpoint flags and the endpoint they describe (see common_flags.h).
 #include "common/flags/common_flags.h"
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_cat.h"
 #include "common/flags/flags.h"
-#include "common/log/log.h"
 
-ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning or error.");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0", "Address the /metrics HTTP endpoint binds.");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Port of the /metrics HTTP endpoint; 0 picks a free port, -1 disables it.");
 
 namespace sy::flags {
-
-absl::Status ApplyLogLevelFlag() {
-  const absl::StatusOr<log::Level> level = log::ParseLevel(absl::GetFlag(FLAGS_log_level));
-  if (!level.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--log_level: ", level.status().message()));
-  }
-  log::SetMinLevel(*level);
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::unique_ptr<metrics::HttpExporter>> StartMetricsExporterFromFlags(
     const metrics::Registry& registry) {

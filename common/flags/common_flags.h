@@ -1,6 +1,5 @@
-// The flags every Switchyard service has, defined once (in sy_flags) so that
-// binaries linking several libraries never define them twice:
-//   --log_level        debug | info | warning | error (default info)
+// The flags of a Switchyard service with a /metrics endpoint (sy-coordinator), defined
+// once in sy_flags: --log_level (log_level_flag.h) and
 //   --metrics_address  address the /metrics endpoint listens on (default 0.0.0.0)
 //   --metrics_port     port of /metrics; 0 picks a free port, -1 disables (default -1)
 //
@@ -16,19 +15,15 @@
 #include <string>
 
 #include "absl/flags/declare.h"
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/flags/log_level_flag.h"
 #include "common/metrics/http_exporter.h"
 #include "common/metrics/registry.h"
 
-ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(std::string, metrics_address);
 ABSL_DECLARE_FLAG(int32_t, metrics_port);
 
 namespace sy::flags {
-
-// Parses --log_level and applies it (sy::log::SetMinLevel). InvalidArgument on a bad level.
-absl::Status ApplyLogLevelFlag();
 
 // Starts the /metrics endpoint described by --metrics_address/--metrics_port.
 // Returns nullptr when --metrics_port=-1; InvalidArgument for a port outside

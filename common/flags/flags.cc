@@ -1,11 +1,9 @@
-// Parsing and range-check helpers for every binary's command line.
+// Range checks, their reporting, and the command-line entry points of main() (see flags.h).
 #include "common/flags/flags.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -20,10 +18,11 @@ absl::Status RangeError(absl::string_view name, T value, absl::string_view requi
 }  // namespace
 
 std::vector<std::string> ParseCommandLineWithArgs(int argc, char** argv, absl::string_view usage) {
-  absl::SetProgramUsageMessage(usage);
-  const std::vector<char*> remaining = absl::ParseCommandLine(argc, argv);
-  return std::vector<std::string>(remaining.begin() + (remaining.empty() ? 0 : 1),
-                                  remaining.end());
+  const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  ExitWithHelpIfRequested(args, usage);
+  absl::StatusOr<std::vector<std::string>> positional = ParseArgs(args);
+  ExitIfInvalid({positional.status()});
+  return *std::move(positional);
 }
 
 void ParseCommandLine(int argc, char** argv, absl::string_view usage) {
@@ -60,6 +59,20 @@ absl::Status RequireInRange(absl::string_view name, double value, double min, do
 absl::Status RequireNonEmpty(absl::string_view name, absl::string_view value) {
   if (!value.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("--", name, " must not be empty"));
+}
+absl::Status RequireOneOf(absl::string_view name, absl::string_view value,
+                          std::initializer_list<absl::string_view> allowed) {
+  for (absl::string_view a : allowed) {
+    if (value == a) return absl::OkStatus();
+  }
+  return RangeError(name, value, absl::StrCat("one of ", absl::StrJoin(allowed, ", ")));
+}
+
+absl::Status FirstFailure(std::initializer_list<absl::Status> checks) {
+  for (const absl::Status& check : checks) {
+    if (!check.ok()) return check;
+  }
+  return absl::OkStatus();
 }
 
 void ExitIfInvalid(std::initializer_list<absl::Status> checks) {

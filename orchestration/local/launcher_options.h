@@ -1,20 +1,20 @@
-// Command-line options of sy-local, the loopback cluster launcher. sy-local's
-// own flags (cluster shape, run, timeouts) are parsed here; every other flag is
-// a model/training flag, checked by the trainer's parser (services/trainer,
-// where those flags are defined once) and forwarded verbatim to each trainer
-// and expert host. Parsing is a pure function of argv; thread-safe.
+// The options of sy-local, the loopback cluster launcher, as a plain struct with its
+// checks (a pure function; thread-safe). The flags that fill it are in
+// launcher_flags.h: sy-local's own (cluster shape, run, timeouts, fault injection)
+// and the model and training flags of services/cluster, which it checks and forwards
+// to each trainer and expert host.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
+#include "services/cluster/options.h"
 
 namespace sy::local {
 
 struct LauncherOptions {
-  bool help = false;
   int hosts = 0;            // --hosts: expert hosts (0: one standalone process, the reference)
   int trainers = 1;         // --trainers: trainer processes (must be 1 with --hosts=0)
   int64_t steps = 0;        // --steps: global steps (required)
@@ -47,16 +47,16 @@ struct LauncherOptions {
   // holds no actors. Both move actors through the latest checkpoint.
   int64_t add_host_at_step = 0;
   int64_t drain_host_at_step = 0;
-  std::vector<std::string> model_flags;   // every other flag, as given ("--name=value")
+  std::vector<std::string> model_flags;   // the model/training flags given ("--name=value"), forwarded
+  // The model and training values (model_flags over the defaults) with --data, --steps,
+  // --device, --threads and --log_level: the model the children build (its shape and seed
+  // go to sy-coordinator).
+  cluster::TrainerOptions model;
 };
 
-// Parses argv[1..] ("--name=value" or "--name value"). InvalidArgument naming
-// the flag for an unknown or malformed flag, a missing required flag, a flag
-// that sy-local sets itself (e.g. --trainer_index) or an impossible cluster
-// shape. Model flags are validated with the trainer's parser.
-absl::StatusOr<LauncherOptions> ParseLauncherOptions(const std::vector<std::string>& args);
-
-// Usage text: sy-local's own flags, then a pointer to `sy-trainer --help`.
-std::string LauncherHelpText();
+// The ranges of sy-local's own fields, the required ones (--data, --steps, --workdir),
+// a possible cluster shape for the fault injection and elasticity flags, and `model`
+// (cluster::CheckTrainerOptions). InvalidArgument naming the flag.
+absl::Status CheckLauncherOptions(const LauncherOptions& options);
 
 }  // namespace sy::local

@@ -1,6 +1,6 @@
 // sy-local: parses flags and runs the local cluster. Exit codes: 0 success,
 // 1 a process failed, 2 bad flags, 130 interrupted (Ctrl-C / SIGTERM stop every
-// process first). All logic lives in sy_local_lib.
+// process first). All logic lives in sy_local_lib and sy_local_flags.
 #include <signal.h>
 
 #include <atomic>
@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "orchestration/local/launcher_options.h"
+#include "common/flags/flags.h"
+#include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 
 namespace {
@@ -21,15 +22,9 @@ void RequestStop(int) { stop_requested.store(true); }
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
+  sy::flags::ExitWithHelpIfRequested(args, sy::local::kLauncherUsage);
   absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
-  if (!options.ok()) {
-    std::cerr << "sy-local: " << options.status().message() << "\n(run sy-local --help for the flags)\n";
-    return 2;
-  }
-  if (options->help) {
-    std::cout << sy::local::LauncherHelpText();
-    return 0;
-  }
+  sy::flags::ExitIfInvalid({options.status()});
   struct sigaction action = {};
   action.sa_handler = RequestStop;
   sigemptyset(&action.sa_mask);

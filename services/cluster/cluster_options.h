@@ -1,16 +1,15 @@
-// Flags of the distributed processes on top of the shared model/training flags
-// (options.h, defined once): sy-trainer's cluster flags (--hosts,
-// --trainer_index, --num_trainers, --rpc_timeout_s, --faults) and
-// sy-expert-host's (--listen, --ready_file, --host_index, --num_hosts,
-// --step_timeout_s, --metrics_port, --faults). Everything else goes to
-// ParseTrainerOptions, so both binaries accept the same model flags with the same
-// defaults. Pure functions of argv: thread-safe.
+// The options of the distributed processes on top of the shared TrainerOptions
+// (options.h): a trainer's place in the cluster (ClusterTrainerOptions) and an expert
+// host's (HostOptions), as plain structs with their checks, pure functions. Their flags
+// are defined with the binaries that own them (services/trainer/trainer_flags.h,
+// services/expert_host/host_flags.h); the ones both share (--coordinator, --faults) in
+// node_flags.h. Thread-safe (no shared state).
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "services/cluster/options.h"
 
 namespace sy::cluster {
@@ -29,9 +28,10 @@ struct ClusterTrainerOptions {
                                    // checkpoint): training starts at resume_step+1
 };
 
-// Cluster flags plus ParseTrainerOptions for the rest. With --standalone, --hosts
-// is not needed; otherwise it is, and 0 <= trainer_index < num_trainers.
-absl::StatusOr<ClusterTrainerOptions> ParseClusterTrainerOptions(const std::vector<std::string>& args);
+// CheckTrainerOptions of `base` (a trainer: --data and --steps required), the ranges of
+// the cluster fields, then, without --standalone: --hosts given, resume_step < steps and
+// trainer_index < num_trainers. InvalidArgument naming the flag.
+absl::Status CheckClusterTrainerOptions(const ClusterTrainerOptions& options);
 
 struct HostOptions {
   TrainerOptions model;               // model/training flags (--data and --steps not needed)
@@ -49,12 +49,11 @@ struct HostOptions {
   std::string coordinator;            // sy-coordinator endpoint to register with ("" = none)
   int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
   int fail_checkpoint_at_step = 0;    // fault injection (tests): experts refuse to stream the checkpoint at this step
-  bool help = false;
 };
 
-absl::StatusOr<HostOptions> ParseHostOptions(const std::vector<std::string>& args);
-std::string HostHelpText();
-// Lines describing the cluster flags of sy-trainer (appended to HelpText()).
-std::string ClusterTrainerHelpText();
+// CheckTrainerOptions of `model` (--data and --steps not needed), the ranges of the
+// host fields, host_index < num_hosts, a --listen endpoint and an --advertise_host that
+// is a bare host name. InvalidArgument naming the flag.
+absl::Status CheckHostOptions(const HostOptions& options);
 
 }  // namespace sy::cluster

@@ -1,7 +1,8 @@
-// The model and training flags every process shares (sy-trainer, sy-expert-host
-// and sy-local pass the same names with the same defaults), plus the
-// standalone-run flags. Parsing is a pure function of argv so tests can reach it; main() only
-// prints the error and exits with code 2. Thread-safe (no shared state).
+// The options every training process shares (sy-trainer, sy-expert-host, and sy-local
+// for its children): the run, the model and the training. The flags that fill them are
+// defined once, in model_flags.h (model and training) and node_flags.h (the run); this
+// file holds the plain struct and its checks, a pure function, so code that only
+// consumes options links no flag definitions. Thread-safe (no shared state).
 //
 // The model defaults (d_model 128, 4 layers, 4 heads,
 // 8 experts, context 128) with 2048 tokens per step, small enough for
@@ -14,15 +15,13 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 
 namespace sy::cluster {
 
 struct TrainerOptions {
   // ---- run ----
-  bool help = false;        // --help: print HelpText() and exit 0
   bool standalone = false;  // --standalone: all experts in-process
   std::string data;         // --data: corpus file (bytes)
   int64_t steps = 0;        // --steps: global steps to train (required, > 0)
@@ -57,17 +56,9 @@ struct TrainerOptions {
   int eval_batches = 8;     // validation micro-batches per evaluation
 };
 
-// Parses argv[1..] ("--name=value", "--name value", bare "--standalone"/"--help").
-// InvalidArgument naming the flag for an unknown flag, a malformed or
-// out-of-range value, or an inconsistent combination (e.g. d_model not divisible
-// by heads). --help skips the consistency checks.
-absl::StatusOr<TrainerOptions> ParseTrainerOptions(const std::vector<std::string>& args);
-
-// The same flags for processes that train no data themselves (sy-expert-host):
-// --data and --steps are optional; every other check applies.
-absl::StatusOr<TrainerOptions> ParseModelOptions(const std::vector<std::string>& args);
-
-// Usage text listing every flag with its default.
-std::string HelpText();
+// InvalidArgument naming the flag for a value out of range or an inconsistent
+// combination (e.g. d_model not divisible by heads); with `require_run_flags` (a
+// trainer), --data and --steps must be given too.
+absl::Status CheckTrainerOptions(const TrainerOptions& options, bool require_run_flags);
 
 }  // namespace sy::cluster

@@ -1,29 +1,25 @@
 // sy-expert-host: parses flags, starts the host (HostProcess), writes the bound
 // endpoint to --ready_file and serves until SIGTERM/SIGINT, then shuts down
-// cleanly (exit 0). Exit codes: 1 failed to start, 2 bad flags.
+// cleanly (exit 0). Exit codes: 1 failed to start, 2 bad flags. All logic lives in
+// sy_expert_host_lib and sy_expert_host_flags.
 #include <csignal>
 #include <iostream>
 #include <pthread.h>
 #include <string>
 #include <vector>
 
+#include "common/flags/flags.h"
 #include "common/log/log.h"
-#include "services/cluster/cluster_options.h"
 #include "services/cluster/ready_file.h"
+#include "services/expert_host/host_flags.h"
 #include "services/expert_host/host_process.h"
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  absl::StatusOr<sy::cluster::HostOptions> options = sy::cluster::ParseHostOptions(args);
-  if (!options.ok()) {
-    std::cerr << "sy-expert-host: " << options.status().message() << "\n(run sy-expert-host --help)\n";
-    return 2;
-  }
-  if (options->help) {
-    std::cout << sy::cluster::HostHelpText() << "\n" << sy::cluster::HelpText();
-    return 0;
-  }
-  sy::log::SetMinLevel(*sy::log::ParseLevel(options->model.log_level));
+  sy::flags::ExitWithHelpIfRequested(args, sy::expert_host::kHostUsage);
+  absl::StatusOr<sy::cluster::HostOptions> options = sy::expert_host::ParseHostOptions(args);
+  sy::flags::ExitIfInvalid({options.status()});
+  sy::log::SetMinLevel(*sy::log::ParseLevel(options->model.log_level));  // the checks admit valid levels only
   // Every thread started below inherits the blocked signals; only sigwait sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -1,9 +1,9 @@
-// syctl: the admin CLI. All logic lives in sy_syctl_lib (RunSyctl).
+// syctl: the admin CLI. All logic lives in sy_syctl_lib and sy_syctl_cli (RunSyctl).
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "services/syctl/syctl.h"
+#include "services/syctl/command_line.h"
 
 int main(int argc, char** argv) {
   return sy::syctl::RunSyctl(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);

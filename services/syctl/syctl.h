@@ -1,4 +1,4 @@
-// syctl: the admin CLI of a Switchyard cluster, as a function the tests can call.
+// syctl: the admin CLI of a Switchyard cluster, as functions the tests can call.
 //
 //   syctl --coordinator=ADDR [--admin_key_file=FILE] [--json] [--timeout_ms=N] <command> [args]
 //   commands: status | hosts | experts | checkpoint now|list|restore K |
@@ -8,16 +8,20 @@
 // --admin_key_file connects over CurveZMQ (key file format: admin_client.h), for a
 // coordinator's --admin_listen endpoint; `keygen` prints a fresh key pair.
 //
-// Global options may appear before or after the command. Output: aligned tables by
-// default, one JSON document with --json. Exit codes: 0 success, 1 the coordinator
-// refused or failed the command, 2 bad usage, 3 the coordinator did not answer
-// within the timeout (unreachable).
+// The command line becomes an Invocation in command_line.h (RunSyctl); RunCommand
+// carries it out. Output: aligned tables by default, one JSON document with --json.
+// Exit codes: 0 success, 1 the coordinator refused or failed the command, 2 bad
+// usage, 3 the coordinator did not answer within the timeout (unreachable).
 // Thread-compatible: one call at a time per output stream.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace sy::syctl {
 
@@ -26,7 +30,26 @@ inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitUnreachable = 3;
 
-// `args` excludes argv[0]. Results go to `out`, errors and help for bad usage to `err`.
-int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// What a syctl command line asks for.
+struct Invocation {
+  std::string coordinator;
+  std::string admin_key_file;
+  bool json = false;
+  int64_t timeout_ms = 5000;
+  bool help = false;                           // --help: the command's help (or all of it without one)
+  std::vector<std::string> words;              // command and its positional arguments
+  std::map<std::string, std::string> options;  // command options given (--dry_run, --threshold, --node)
+};
+
+// OK when the command (inv.words[0]) has `positional` arguments and only options in
+// `allowed`; InvalidArgument saying which is wrong otherwise.
+absl::Status ExpectArguments(const Invocation& inv, size_t positional, const std::vector<std::string>& allowed);
+
+// Prints bad usage to `err` with a pointer to `syctl help`; returns kExitUsage.
+int Usage(const std::string& message, std::ostream& err);
+
+// Carries out `inv`: help, keygen, or one admin call. Results go to `out`, errors and
+// help for bad usage to `err`; returns the exit code.
+int RunCommand(const Invocation& inv, std::ostream& out, std::ostream& err);
 
 }  // namespace sy::syctl

@@ -1,15 +1,15 @@
 // sy-trainer: parses flags and runs the standalone trainer (--standalone) or one
 // trainer of a distributed run (--hosts=...). Exit codes: 0 done, 1 training
-// failed, 2 bad flags. All logic lives in sy_trainer_lib.
+// failed, 2 bad flags. All logic lives in sy_trainer_lib and sy_trainer_flags.
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "common/flags/flags.h"
 #include "common/log/log.h"
-#include "services/cluster/cluster_options.h"
-#include "services/cluster/options.h"
 #include "services/trainer/distributed_trainer.h"
 #include "services/trainer/standalone_trainer.h"
+#include "services/trainer/trainer_flags.h"
 
 namespace {
 
@@ -32,16 +32,10 @@ int Train(const Options& options) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  absl::StatusOr<sy::cluster::ClusterTrainerOptions> options = sy::cluster::ParseClusterTrainerOptions(args);
-  if (!options.ok()) {
-    std::cerr << "sy-trainer: " << options.status().message() << "\n(run sy-trainer --help for the flags)\n";
-    return 2;
-  }
-  if (options->base.help) {
-    std::cout << sy::cluster::HelpText() << sy::cluster::ClusterTrainerHelpText();
-    return 0;
-  }
-  sy::log::SetMinLevel(*sy::log::ParseLevel(options->base.log_level));  // the parser admits valid levels only
+  sy::flags::ExitWithHelpIfRequested(args, sy::trainer::kTrainerUsage);
+  absl::StatusOr<sy::cluster::ClusterTrainerOptions> options = sy::trainer::ParseClusterTrainerOptions(args);
+  sy::flags::ExitIfInvalid({options.status()});
+  sy::log::SetMinLevel(*sy::log::ParseLevel(options->base.log_level));  // the checks admit valid levels only
   if (options->base.standalone) return Train<sy::trainer::StandaloneTrainer>(options->base);
   return Train<sy::trainer::DistributedTrainer>(*options);
 }

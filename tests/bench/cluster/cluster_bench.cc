@@ -18,11 +18,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "orchestration/local/launcher_options.h"
+#include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
+#include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
-#include "services/cluster/options.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -57,9 +57,7 @@ int main(int argc, char** argv) {
   const std::string& workdir = args.workdir;
   const int64_t steps = args.steps;
   const std::vector<std::string>& model_flags = args.model_flags;
-  std::vector<std::string> trainer_args = model_flags;
-  trainer_args.insert(trainer_args.end(), {"--standalone", "--data=" + data, absl::StrCat("--steps=", steps)});
-  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseTrainerOptions(trainer_args);
+  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseModelFlags(model_flags);
   if (!model.ok()) {
     std::cerr << "cluster_bench: " << model.status() << "\n";
     return 2;

@@ -26,10 +26,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "orchestration/local/launcher_options.h"
+#include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
-#include "services/cluster/options.h"
+#include "services/cluster/model_flags.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -78,9 +78,7 @@ int main(int argc, char** argv) {
     std::cerr << "rebalance_bench: --steps must be above " << kFirstRebalanceStep + 10 << "\n";
     return 2;
   }
-  std::vector<std::string> trainer_args = model_flags;
-  trainer_args.insert(trainer_args.end(), {"--standalone", "--data=unused", absl::StrCat("--steps=", steps)});
-  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseTrainerOptions(trainer_args);
+  absl::StatusOr<sy::cluster::TrainerOptions> model = sy::cluster::ParseModelFlags(model_flags);
   if (!model.ok()) {
     std::cerr << "rebalance_bench: " << model.status() << "\n";
     return 2;

@@ -20,6 +20,7 @@
 #include "proto/admin.capnp.h"
 #include "services/coordinator/coordinator_service.h"
 #include "services/syctl/admin_client.h"
+#include "services/syctl/command_line.h"
 #include "services/syctl/syctl.h"
 #include "tests/unit/coordinator/fake_node.h"
 

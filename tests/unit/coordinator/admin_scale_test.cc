@@ -19,6 +19,7 @@
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_service.h"
 #include "services/syctl/admin_client.h"
+#include "services/syctl/command_line.h"
 #include "services/syctl/syctl.h"
 #include "tests/unit/coordinator/fake_node.h"
 

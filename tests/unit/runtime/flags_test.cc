@@ -1,5 +1,5 @@
-// Tests for sy_flags: range checks, positional-argument rejection (exit code 2)
-// and the common service flags.
+// Tests for sy_flags: reading argv into the flags (spellings, mistakes named), help,
+// range checks, positional-argument rejection (exit code 2) and the common service flags.
 #include "common/flags/flags.h"
 
 #include <string>
@@ -10,10 +10,11 @@
 #include "common/log/log.h"
 #include "gtest/gtest.h"
 
+ABSL_FLAG(bool, test_switch, false, "a switch of this test");
+
 namespace sy::flags {
 namespace {
 
-// Declared first: the forked child must be the first to set the usage message.
 TEST(FlagsDeathTest, PositionalArgumentsExitWithCode2) {
   std::vector<std::string> args = {"sy-test", "--log_level=debug", "stray", "other"};
   std::vector<char*> argv;
@@ -64,6 +65,73 @@ TEST(FlagsTest, ParsesFlagsAndReturnsPositionalArgs) {
   ASSERT_TRUE(ApplyLogLevelFlag().ok());
   EXPECT_EQ(log::MinLevel(), log::Level::kWarning);
   log::SetMinLevel(log::Level::kInfo);
+}
+
+TEST(FlagsTest, ParseArgsTakesEverySpellingOverTheDefaults) {
+  absl::StatusOr<std::vector<std::string>> positional =
+      ParseArgs({"--log_level", "debug", "first", "--metrics_port=9", "--test_switch", "--", "--not_a_flag"});
+  ASSERT_TRUE(positional.ok()) << positional.status();
+  EXPECT_EQ(*positional, (std::vector<std::string>{"first", "--not_a_flag"}));
+  EXPECT_EQ(absl::GetFlag(FLAGS_log_level), "debug");
+  EXPECT_EQ(absl::GetFlag(FLAGS_metrics_port), 9);
+  EXPECT_TRUE(absl::GetFlag(FLAGS_test_switch));
+  // A second command line starts from the defaults again.
+  ASSERT_TRUE(ParseArgs({"--notest_switch"}).ok());
+  EXPECT_FALSE(absl::GetFlag(FLAGS_test_switch));
+  EXPECT_EQ(absl::GetFlag(FLAGS_log_level), "info");
+  EXPECT_EQ(absl::GetFlag(FLAGS_metrics_port), -1);
+  ASSERT_TRUE(ParseArgs({"--test_switch=false", "--help"}).ok());
+  EXPECT_FALSE(absl::GetFlag(FLAGS_test_switch));
+}
+
+TEST(FlagsTest, ParseArgsNamesTheFlagOfEachMistake) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--no_such_flag=1"}, "unknown flag --no_such_flag"},
+      {{"--metrics_port=abc"}, "--metrics_port=abc: expected a 32-bit integer"},
+      {{"--metrics_port=99999999999"}, "--metrics_port=99999999999"},
+      {{"--test_switch=maybe"}, "--test_switch=maybe: expected true or false"},
+      {{"--log_level"}, "--log_level needs a value"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const absl::Status status = ParseArgs(args).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << args[0];
+    EXPECT_NE(status.message().find(expected), std::string::npos) << status;
+  }
+  EXPECT_NE(ParseFlagArgs({"--log_level=warning", "stray"}).message().find("unexpected argument 'stray'"),
+            std::string::npos);
+  EXPECT_TRUE(ParseFlagArgs({"--log_level=warning"}).ok());
+}
+
+TEST(FlagsTest, StrictSpellingKeepsTheWordAfterAFlag) {
+  const absl::Status value_after = ParseArgs({"--log_level", "status"}, Spelling::kStrict).status();
+  EXPECT_NE(value_after.message().find("--log_level needs a value"), std::string::npos) << value_after;
+  const absl::Status switch_value = ParseArgs({"--test_switch=true"}, Spelling::kStrict).status();
+  EXPECT_NE(switch_value.message().find("--test_switch takes no value"), std::string::npos) << switch_value;
+  absl::StatusOr<std::vector<std::string>> words = ParseArgs({"status", "--test_switch"}, Spelling::kStrict);
+  ASSERT_TRUE(words.ok()) << words.status();
+  EXPECT_EQ(*words, std::vector<std::string>{"status"});
+}
+
+TEST(FlagsTest, HelpListsTheFlagsWithTheirMeaningAndDefault) {
+  EXPECT_EQ(HelpRequested({"--log_level=info"}), Help::kNone);
+  EXPECT_EQ(HelpRequested({"--help"}), Help::kOwn);
+  EXPECT_EQ(HelpRequested({"--help", "--helpfull"}), Help::kFull);
+  EXPECT_EQ(HelpRequested({"--", "--help"}), Help::kNone);
+  const std::string help = HelpText("usage: sy-test [flags]", Help::kOwn);
+  EXPECT_EQ(help.rfind("usage: sy-test [flags]\n", 0), 0u);
+  EXPECT_NE(help.find("flags from runtime/flags_test.cc:"), std::string::npos) << help;
+  EXPECT_NE(help.find("--test_switch"), std::string::npos);
+  EXPECT_NE(help.find("--metrics_port           Port of the /metrics HTTP endpoint"), std::string::npos) << help;
+  EXPECT_NE(help.find("(default: -1)"), std::string::npos);
+}
+
+TEST(FlagsTest, RequireOneOfAndFirstFailure) {
+  EXPECT_TRUE(RequireOneOf("wire_dtype", "bf16", {"f32", "bf16"}).ok());
+  EXPECT_EQ(RequireOneOf("wire_dtype", "f16", {"f32", "bf16"}).message(), "--wire_dtype=f16: must be one of f32, bf16");
+  EXPECT_TRUE(FirstFailure({absl::OkStatus(), absl::OkStatus()}).ok());
+  EXPECT_EQ(FirstFailure({absl::OkStatus(), RequirePositive("steps", int64_t{0}), RequirePositive("lr", -1.0)})
+                .message(),
+            "--steps=0: must be > 0");
 }
 
 TEST(FlagsTest, BadLogLevelIsRejectedAndChangesNothing) {

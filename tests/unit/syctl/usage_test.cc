@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "services/syctl/admin_client.h"
+#include "services/syctl/command_line.h"
 #include "services/syctl/syctl.h"
 
 namespace sy::syctl {

@@ -1,16 +1,23 @@
 // Tests of sy-trainer's flag parsing: every flag reaches its field, bad input is
 // a clear InvalidArgument, --help lists every flag.
-#include "services/cluster/options.h"
-
+#include "common/flags/flags.h"
 #include "gtest/gtest.h"
+#include "services/trainer/trainer_flags.h"
 
 namespace sy::trainer {
 namespace {
 
+// The shared run, model and training flags of a standalone trainer.
+absl::StatusOr<cluster::TrainerOptions> ParseStandalone(const std::vector<std::string>& args) {
+  absl::StatusOr<cluster::ClusterTrainerOptions> o = ParseClusterTrainerOptions(args);
+  if (!o.ok()) return o.status();
+  return o->base;
+}
+
 absl::StatusOr<cluster::TrainerOptions> Parse(std::vector<std::string> extra) {
   std::vector<std::string> args = {"--standalone", "--data=/tmp/x", "--steps=5"};
   args.insert(args.end(), extra.begin(), extra.end());
-  return cluster::ParseTrainerOptions(args);
+  return ParseStandalone(args);
 }
 
 TEST(OptionsTest, ParsesModelAndTrainingFlags) {
@@ -64,15 +71,14 @@ TEST(OptionsTest, BadInputIsInvalidArgumentNamingTheFlag) {
   }
   EXPECT_NE(Parse({"--bogus=1"}).status().message().find("--bogus"), std::string::npos);
   EXPECT_NE(Parse({"--lr=-1"}).status().message().find("--lr"), std::string::npos);
-  EXPECT_FALSE(cluster::ParseTrainerOptions({"--standalone", "--steps=3"}).ok());     // no --data
-  EXPECT_FALSE(cluster::ParseTrainerOptions({"--standalone", "--data=/tmp/x"}).ok());  // no --steps
+  EXPECT_FALSE(ParseStandalone({"--standalone", "--steps=3"}).ok());     // no --data
+  EXPECT_FALSE(ParseStandalone({"--standalone", "--data=/tmp/x"}).ok());  // no --steps
 }
 
 TEST(OptionsTest, HelpListsEveryFlagAndSkipsRequiredChecks) {
-  absl::StatusOr<cluster::TrainerOptions> o = cluster::ParseTrainerOptions({"--help"});
-  ASSERT_TRUE(o.ok()) << o.status();
-  EXPECT_TRUE(o->help);
-  const std::string help = cluster::HelpText();
+  // main() answers --help before any check (flags::ExitWithHelpIfRequested).
+  EXPECT_EQ(flags::HelpRequested({"--help"}), flags::Help::kOwn);
+  const std::string help = flags::HelpText(kTrainerUsage, flags::Help::kOwn);
   for (const char* flag : {"--layers", "--d_model", "--heads", "--d_ff", "--experts", "--moe_every", "--context",
                            "--micro_batch", "--micro_batches", "--capacity_factor", "--lr", "--seed",
                            "--wire_dtype", "--warmup", "--weight_decay", "--clip", "--dropout",

@@ -1,0 +1,86 @@
+// Command lines of sy-local's processes (see process_commands.h).
+#include "orchestration/local/process_commands.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gpu/model/params.h"
+#include "services/cluster/coordinator_link.h"
+#include "services/cluster/model_options.h"
+#include "services/cluster/placement.h"
+
+namespace sy::local {
+namespace {
+
+// Flags every process shares: device, threads, log level, then the model flags as given.
+void AppendCommon(const LauncherOptions& o, int threads, std::vector<std::string>* argv) {
+  argv->push_back("--device=" + o.device);
+  argv->push_back(absl::StrCat("--threads=", threads));
+  argv->push_back("--log_level=" + o.log_level);
+  argv->insert(argv->end(), o.model_flags.begin(), o.model_flags.end());
+}
+
+void AppendRun(const LauncherOptions& o, std::vector<std::string>* argv) {
+  argv->push_back("--data=" + o.data);
+  argv->push_back(absl::StrCat("--steps=", o.steps));
+  argv->push_back("--workdir=" + o.workdir);
+}
+
+}  // namespace
+
+std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads) {
+  std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--standalone"};
+  AppendRun(o, &argv);
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
+  return argv;
+}
+
+std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string& bin_dir, int host_index,
+                                     int threads, const std::string& coordinator) {
+  std::vector<std::string> argv = {bin_dir + "/sy-expert-host", "--listen=tcp://127.0.0.1:0",
+                                   absl::StrCat("--ready_file=", o.workdir, "/host-", host_index, ".ready"),
+                                   absl::StrCat("--host_index=", host_index),
+                                   // A host joining beyond --hosts counts itself (its static actors are
+                                   // dropped when the coordinator's table arrives).
+                                   absl::StrCat("--num_hosts=", std::max(o.hosts, host_index + 1))};
+  if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
+  if (o.checkpoint_every > 0) argv.push_back(absl::StrCat("--checkpoint_every=", o.checkpoint_every));
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());
+  return argv;
+}
+
+std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::string& bin_dir, int trainer_index,
+                                        const std::vector<std::string>& host_endpoints, int threads,
+                                        const std::string& coordinator) {
+  std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--hosts=" + absl::StrJoin(host_endpoints, ","),
+                                   absl::StrCat("--trainer_index=", trainer_index),
+                                   absl::StrCat("--num_trainers=", o.trainers)};
+  if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
+  AppendRun(o, &argv);
+  AppendCommon(o, threads, &argv);
+  argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
+  return argv;
+}
+
+absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOptions& o, const std::string& bin_dir) {
+  absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(o.model);
+  if (!config.ok()) return config.status();
+  const size_t shards = cluster::DenseShardParams(gpu::ParamInfos(*config)).size();
+  std::vector<std::string> argv = {bin_dir + "/sy-coordinator", "--listen=tcp://127.0.0.1:0",
+                                   absl::StrCat("--ready_file=", o.workdir, "/coordinator.ready"),
+                                   absl::StrCat("--db=", o.workdir, "/coordinator.db"),
+                                   absl::StrCat("--expected_hosts=", o.hosts),
+                                   absl::StrCat("--num_layers=", cluster::SwitchLayerCount(*config)),
+                                   absl::StrCat("--num_experts=", config->experts),
+                                   absl::StrCat("--num_dense_shards=", shards),
+                                   absl::StrCat("--seed=", o.model.seed),
+                                   absl::StrCat("--checkpoint_every=", o.checkpoint_every),
+                                   "--log_level=" + o.log_level};
+  argv.insert(argv.end(), o.coordinator_args.begin(), o.coordinator_args.end());
+  return argv;
+}
+
+}  // namespace sy::local
