@@ -13,12 +13,12 @@
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
+#include "gpu/model/bucket_codec.h"
 #include "gpu/model/optimizer.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/model_options.h"
 #include "services/cluster/param_checksum.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/trainer/batches.h"
 #include "services/trainer/progress.h"
 
@@ -85,7 +85,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   const cluster::TrainerOptions& o = options.base;
   absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(o);
   if (!config.ok()) return config.status();
-  absl::StatusOr<proto::DType> wire = cluster::ParseWireDType(o.wire_dtype);
+  absl::StatusOr<proto::DType> wire = gpu::ParseWireDType(o.wire_dtype);
   if (!wire.ok()) return wire.status();
   absl::StatusOr<gpu::Device> device = gpu::Device::Parse(o.device);
   if (!device.ok()) return device.status();
