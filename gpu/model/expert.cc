@@ -1,10 +1,55 @@
 // The expert unit (see expert.h): two linear layers around a GELU, with expert
-// dropout keyed by (seed, step, micro-batch, layer, expert, row, unit).
+// dropout keyed by (seed, step, micro-batch, layer, expert, row, unit), and the
+// one place that knows where an expert's parameters sit.
 #include "gpu/model/expert.h"
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "gpu/model/layers.h"
+#include "gpu/model/params.h"
 
 namespace sy::gpu {
+
+ExpertLayout::ExpertLayout(const ModelConfig& config) {
+  const int64_t C = config.d_model, F = config.d_ff;
+  const int64_t numel[] = {C * F, F, F * C, C};
+  const char* names[] = {"expert_w_in", "expert_b_in", "expert_w_out", "expert_b_out"};
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    parts_[i] = ExpertPart{names[i], size_, numel[i]};
+    size_ += numel[i];
+  }
+}
+
+ExpertWeights ExpertLayout::Weights(const float* block) const {
+  return ExpertWeights{block + parts_[0].offset, block + parts_[1].offset, block + parts_[2].offset,
+                       block + parts_[3].offset};
+}
+
+ExpertGrads ExpertLayout::Grads(float* block) const {
+  return ExpertGrads{block + parts_[0].offset, block + parts_[1].offset, block + parts_[2].offset,
+                     block + parts_[3].offset};
+}
+
+std::array<float*, 4> ExpertLayout::ModelSlices(const ParamBlock& block, int layer, int expert) const {
+  const std::string prefix = absl::StrCat("layer", layer, ".");
+  std::array<float*, 4> slices{};
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    float* whole = block.Get(prefix + parts_[i].name);
+    slices[i] = whole == nullptr ? nullptr : whole + expert * parts_[i].numel;
+  }
+  return slices;
+}
+
+ExpertWeights ExpertLayout::ModelWeights(const ParamBlock& params, int layer, int expert) const {
+  const std::array<float*, 4> s = ModelSlices(params, layer, expert);
+  return ExpertWeights{s[0], s[1], s[2], s[3]};
+}
+
+ExpertGrads ExpertLayout::ModelGrads(const ParamBlock& grads, int layer, int expert) const {
+  const std::array<float*, 4> s = ModelSlices(grads, layer, expert);
+  return ExpertGrads{s[0], s[1], s[2], s[3]};
+}
 
 RngKey ExpertDropoutKey(const ExpertDropout& d) {
   RngKey key;

@@ -1,17 +1,21 @@
 // The expert unit: one expert FFN, Expert(u) = GELU(u·W_in + b_in)·W_out + b_out,
-// run on a bucket of tokens (forward) and differentiated (backward), plus the
-// ExpertExecutor interface through which a Switch layer sends each expert's bucket.
+// run on a bucket of tokens (forward) and differentiated (backward); where an
+// expert's parameters sit (ExpertLayout: its own block, and its slices of the model's
+// stacked expert parameters); and the ExpertExecutor interface through which a
+// Switch layer sends each expert's bucket.
 // The in-process executor (gpu/model/inprocess_executor.h) runs the unit locally;
 // a remote executor (expert hosts) replaces it without touching the model code.
 // Thread-safety: functions are as thread-safe as the backend they run on;
 // executors are used by one model (one thread) at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "gpu/backend.h"
+#include "gpu/model/config.h"
 
 namespace sy::gpu {
 
@@ -31,6 +35,43 @@ struct ExpertGrads {
   float* b_in = nullptr;   // (F)
   float* w_out = nullptr;  // (F, C)
   float* b_out = nullptr;  // (C)
+};
+
+// ---- parameter layout ----
+
+// One of an expert's four parameters: the model parameter it is a slice of (`name`
+// after "layer<l>.", stacked over the layer's experts, so expert e's slice starts at
+// e * numel), and where it sits in the expert's own block.
+struct ExpertPart {
+  const char* name = nullptr;  // "expert_w_in", "expert_b_in", "expert_w_out", "expert_b_out"
+  int64_t offset = 0;          // in the expert's block, in elements
+  int64_t numel = 0;
+};
+
+// An expert's parameters as ONE block [w_in (C,F) | b_in (F) | w_out (F,C) | b_out (C)]:
+// how an expert host keeps an expert's weights, its gradients and both AdamW moments
+// (each a block of this layout), and how an expert's weights travel when pulled.
+class ExpertLayout {
+ public:
+  explicit ExpertLayout(const ModelConfig& config);
+  // The four parts in block order.
+  const std::array<ExpertPart, 4>& parts() const { return parts_; }
+  // Elements of the whole block.
+  int64_t size() const { return size_; }
+  // The parts of a block of this layout (device pointers).
+  ExpertWeights Weights(const float* block) const;
+  ExpertGrads Grads(float* block) const;
+  // Expert `expert`'s slices of layer `layer`'s stacked expert parameters in a block of
+  // the model's layout (gpu/model/params.h), one per part in block order; null where
+  // the block has no such parameter. ModelWeights / ModelGrads: the same as weights or
+  // gradients.
+  std::array<float*, 4> ModelSlices(const ParamBlock& block, int layer, int expert) const;
+  ExpertWeights ModelWeights(const ParamBlock& params, int layer, int expert) const;
+  ExpertGrads ModelGrads(const ParamBlock& grads, int layer, int expert) const;
+
+ private:
+  std::array<ExpertPart, 4> parts_;
+  int64_t size_ = 0;
 };
 
 // What forward saves for backward (device pointers, n rows each).

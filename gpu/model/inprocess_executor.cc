@@ -24,7 +24,7 @@ struct InProcessExpertExecutor::LayerState {
 };
 
 InProcessExpertExecutor::InProcessExpertExecutor(const ModelConfig& config, const ParamBlock* params)
-    : config_(config), params_(params), backend_(params->backend()) {
+    : config_(config), layout_(config), params_(params), backend_(params->backend()) {
   layers_.resize(config.layers);
 }
 
@@ -50,13 +50,6 @@ absl::StatusOr<InProcessExpertExecutor::LayerState*> InProcessExpertExecutor::St
   return state.get();
 }
 
-ExpertWeights InProcessExpertExecutor::Weights(int layer, int expert) const {
-  const std::string p = absl::StrCat("layer", layer, ".");
-  const int64_t C = config_.d_model, F = config_.d_ff;
-  return ExpertWeights{params_->Get(p + "expert_w_in") + expert * C * F, params_->Get(p + "expert_b_in") + expert * F,
-                       params_->Get(p + "expert_w_out") + expert * F * C, params_->Get(p + "expert_b_out") + expert * C};
-}
-
 absl::Status InProcessExpertExecutor::Forward(const ExpertCall& call, absl::Span<const ExpertBucket> buckets) {
   int64_t total = 0;
   for (const ExpertBucket& b : buckets) {
@@ -78,7 +71,8 @@ absl::Status InProcessExpertExecutor::Forward(const ExpertCall& call, absl::Span
     const ExpertActivations saved{state->block + offset * F, state->block + (cap + offset) * F};
     const ExpertDropout dropout{call.training ? call.expert_dropout : 0.0f, call.seed, call.step, call.micro_batch,
                                 call.layer, b.expert};
-    ExpertForward(backend_, b.out, saved, b.in, b.rows, C, F, Weights(call.layer, b.expert), dropout);
+    ExpertForward(backend_, b.out, saved, b.in, b.rows, C, F, layout_.ModelWeights(*params_, call.layer, b.expert),
+                  dropout);
     state->saved.push_back({b.expert, b.rows, offset, b.in});
     offset += b.rows;
   }
@@ -96,12 +90,9 @@ absl::Status InProcessExpertExecutor::Backward(const ExpertCall& call, absl::Spa
   if (call.grads == nullptr) return absl::InvalidArgumentError("expert executor: backward needs a gradient block");
   const int C = config_.d_model, F = config_.d_ff;
   const int64_t cap = state->capacity_rows;
-  const std::string p = absl::StrCat("layer", call.layer, ".");
-  float* gw_in = call.grads->Get(p + "expert_w_in");
-  float* gb_in = call.grads->Get(p + "expert_b_in");
-  float* gw_out = call.grads->Get(p + "expert_w_out");
-  float* gb_out = call.grads->Get(p + "expert_b_out");
-  if (gw_in == nullptr || gb_in == nullptr || gw_out == nullptr || gb_out == nullptr) {
+  const ExpertGrads layer_grads = layout_.ModelGrads(*call.grads, call.layer, 0);
+  if (layer_grads.w_in == nullptr || layer_grads.b_in == nullptr || layer_grads.w_out == nullptr ||
+      layer_grads.b_out == nullptr) {
     return absl::InvalidArgumentError("expert executor: gradient block lacks this layer's experts");
   }
   for (size_t i = 0; i < buckets.size(); ++i) {
@@ -110,13 +101,12 @@ absl::Status InProcessExpertExecutor::Backward(const ExpertCall& call, absl::Spa
     if (b.expert != s.expert || b.rows != s.rows) {
       return absl::FailedPreconditionError("expert executor: backward bucket differs from forward");
     }
-    const int64_t e = b.expert;
     const ExpertActivations saved{state->block + s.offset * F, state->block + (cap + s.offset) * F};
-    const ExpertGrads grads{gw_in + e * C * F, gb_in + e * F, gw_out + e * F * C, gb_out + e * C};
+    const ExpertGrads grads = layout_.ModelGrads(*call.grads, call.layer, b.expert);
     const ExpertDropout dropout{call.training ? call.expert_dropout : 0.0f, call.seed, call.step, call.micro_batch,
                                 call.layer, b.expert};
     ExpertBackward(backend_, b.din, grads, state->block + 2 * cap * F, b.dout, s.in, saved, b.rows, C, F,
-                   Weights(call.layer, b.expert), dropout);
+                   layout_.ModelWeights(*params_, call.layer, b.expert), dropout);
   }
   return absl::OkStatus();
 }

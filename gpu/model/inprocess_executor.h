@@ -28,9 +28,9 @@ class InProcessExpertExecutor : public ExpertExecutor {
  private:
   struct LayerState;
   absl::StatusOr<LayerState*> State(int layer, int64_t rows);
-  ExpertWeights Weights(int layer, int expert) const;
 
   ModelConfig config_;
+  ExpertLayout layout_;
   const ParamBlock* params_;
   Backend* backend_;
   std::vector<std::unique_ptr<LayerState>> layers_;

@@ -3,11 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
+#include "gpu/model/bucket_codec.h"
+#include "gpu/model/expert.h"
 #include "gpu/model/model.h"
 #include "gpu/model/params.h"
 #include "proto/coordinator.capnp.h"
@@ -15,7 +16,6 @@
 #include "proto/parameter.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement_codec.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
@@ -127,19 +127,16 @@ absl::StatusOr<std::shared_ptr<ParamActor>> HostService::BuildActor(const cluste
     id = ActorIdentity{false, 0, 0, static_cast<int>(key.shard)};
   } else {
     const int l = switch_layers_[key.layer], e = static_cast<int>(key.expert);
-    const int64_t C = config_.model.d_model, F = config_.model.d_ff;
     const std::string p = absl::StrCat("layer", l, ".");
-    // The block layout of param_state.h: [w_in | b_in | w_out | b_out], expert e's slice of each.
-    const std::tuple<const char*, int64_t, int64_t> parts[] = {
-        {"expert_w_in", e * C * F, C * F}, {"expert_b_in", e * F, F}, {"expert_w_out", e * F * C, F * C},
-        {"expert_b_out", e * C, C}};
-    for (const auto& [name, begin, numel] : parts) {
+    // The expert's block (gpu::ExpertLayout), expert e's slice of each stacked parameter.
+    const gpu::ExpertLayout layout(config_.model);
+    for (const gpu::ExpertPart& part : layout.parts()) {
       const auto info = std::find_if(infos_.begin(), infos_.end(),
-                                     [&](const gpu::ParamInfo& i) { return i.name == p + name; });
-      if (info == infos_.end()) return absl::InternalError(absl::StrCat("model has no parameter ", p, name));
+                                     [&](const gpu::ParamInfo& i) { return i.name == p + part.name; });
+      if (info == infos_.end()) return absl::InternalError(absl::StrCat("model has no parameter ", p, part.name));
       const uint32_t index = static_cast<uint32_t>(info - infos_.begin());
-      AppendInit(infos_, index, config_.seed, begin, begin + numel, &init);
-      segments.push_back({index, e, numel, info->decays});
+      AppendInit(infos_, index, config_.seed, e * part.numel, (e + 1) * part.numel, &init);
+      segments.push_back({index, e, part.numel, info->decays});
     }
     id = ActorIdentity{true, l, e, 0};
   }
@@ -307,8 +304,8 @@ absl::StatusOr<std::vector<float>> HostService::BucketFrame(const transport::Dec
                                                    d_model, ")"));
   }
   std::vector<float> values(static_cast<size_t>(rows) * d_model);
-  if (absl::Status s = cluster::DecodeFloats(request.data(0), *dtype, static_cast<int64_t>(values.size()),
-                                             values.data());
+  if (absl::Status s = gpu::DecodeFloats(request.data(0), *dtype, static_cast<int64_t>(values.size()),
+                                         values.data());
       !s.ok()) {
     return s;
   }
@@ -509,7 +506,7 @@ absl::Status HostService::HandlePush(const transport::DecodedMessage& request, t
   m.step = body->getStep();
   m.micro_batch = mbs[0];
   m.grad.resize(static_cast<size_t>(numel));
-  if (absl::Status s = cluster::DecodeFloats(request.data(0), proto::DType::F32, numel, m.grad.data()); !s.ok()) {
+  if (absl::Status s = gpu::DecodeFloats(request.data(0), proto::DType::F32, numel, m.grad.data()); !s.ok()) {
     return s;
   }
   if (absl::Status s = RequireFinite(m.grad, "dense gradient"); !s.ok()) return s;
@@ -662,7 +659,7 @@ void HostService::SendReplicaGradients(const cluster::ActorKey& actor, const std
     transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
                          proto::DType::F32, {grads[i].size()});
     frames.push_back(
-        cluster::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
+        gpu::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
   }
   rpc->CallAsync({name, transport::Route::kConnected}, b, std::move(frames), absl::Now() + config_.step_timeout,
                  [actor, peer, step](absl::StatusOr<transport::DecodedMessage> reply) {
@@ -675,8 +672,7 @@ void HostService::SendReplicaGradients(const cluster::ActorKey& actor, const std
 
 int64_t HostService::ActorSize(const cluster::ActorKey& key) const {
   if (key.dense) return infos_[shard_params_[key.shard]].numel;
-  const int64_t C = config_.model.d_model, F = config_.model.d_ff;
-  return C * F + F + F * C + C;
+  return gpu::ExpertLayout(config_.model).size();
 }
 
 absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage& request,
@@ -708,7 +704,7 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
                                                      " need f32 tensors of shape (", size, ")"));
     }
     std::vector<float>& grad = m.grads.emplace_back(static_cast<size_t>(size));
-    if (absl::Status s = cluster::DecodeFloats(request.data(i), proto::DType::F32, size, grad.data()); !s.ok()) {
+    if (absl::Status s = gpu::DecodeFloats(request.data(i), proto::DType::F32, size, grad.data()); !s.ok()) {
       return s;
     }
     if (absl::Status s = RequireFinite(grad, "replica gradient"); !s.ok()) return s;

@@ -9,17 +9,26 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/transport/envelope_codec.h"
+#include "gpu/model/bucket_codec.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/step_wire.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
 namespace {
 
 uint64_t Uint(int64_t x) { return static_cast<uint64_t>(x); }
+
+// The requests: the messages that carry a transport Responder.
+template <class M>
+constexpr bool kIsRequest = std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
+                            std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
+                            std::is_same_v<M, PeerGradientsMsg>;
+// False for every M: fails a static_assert in the branch no message type may reach.
+template <class M>
+constexpr bool kUnhandled = false;
 
 }  // namespace
 
@@ -37,6 +46,7 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       config_(config),
       state_(std::move(state)),
       segments_(state_->segments()),
+      buckets_(config, id.layer, id.expert),
       checkpoint_every_(checkpoint_every),
       registry_(registry) {
   if (awaiting_restore) {
@@ -47,29 +57,26 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
 }
 
 void ParamActor::HandleAwaitingRestore(ParamActorMsg& msg) {
-  if (auto* m = std::get_if<RestoreMsg>(&msg)) {
-    OnRestore(*m);
-    return;
-  }
-  if (auto* m = std::get_if<StatusMsg>(&msg)) {
-    OnStatus(*m);
-    return;
-  }
   const absl::Status restoring = absl::UnavailableError(
       absl::StrCat(id_.Name(), " is being restored (placed on this host at runtime; its state is not loaded yet)"));
   std::visit(
       [&](auto& m) {
         using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
-                      std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
-                      std::is_same_v<M, PeerGradientsMsg>) {
+        if constexpr (std::is_same_v<M, RestoreMsg>) {
+          OnRestore(m);
+        } else if constexpr (std::is_same_v<M, StatusMsg>) {
+          OnStatus(m);
+        } else if constexpr (kIsRequest<M>) {
           Refuse(m.responder, restoring);
         } else if constexpr (std::is_same_v<M, FinalizeMsg> || std::is_same_v<M, ApplyMsg> ||
                              std::is_same_v<M, SnapshotMsg>) {
           m.done(restoring);
         } else if constexpr (std::is_same_v<M, ReplicasMsg>) {
-          replica_peers_ = std::move(m.peers);
-          send_to_replica_ = std::move(m.send);
+          SetReplicas(m);
+        } else if constexpr (std::is_same_v<M, RemovedMsg>) {
+          // Nothing to drop: a restoring actor holds no step and parks nothing.
+        } else {
+          static_assert(kUnhandled<M>, "ParamActor: a message the restoring behavior does not handle");
         }
       },
       msg);
@@ -80,7 +87,7 @@ void ParamActor::OnRestore(RestoreMsg& m) {
   if (s.ok()) {
     snapshots_.erase(snapshots_.upper_bound(m.version), snapshots_.end());
     // The abandoned timeline's requests: the trainers roll back and send them again.
-    saved_.clear();
+    buckets_.Clear();
     const absl::Status rolled_back = absl::AbortedError(absl::StrCat(
         id_.Name(), ": rolled back to step ", m.version, " (checkpoint restore); replay from step ", m.version + 1));
     ResetReplicaStep(rolled_back);
@@ -102,44 +109,58 @@ void ParamActor::OnStatus(StatusMsg& m) {
 }
 
 void ParamActor::Handle(ParamActorMsg& msg) {
-  if (auto* m = std::get_if<ForwardMsg>(&msg)) {
-    if (!ParkIfAhead(m->version, msg, m->deadline)) OnForward(*m);
-  } else if (auto* m = std::get_if<BackwardMsg>(&msg)) {
-    if (!ParkIfAhead(m->version, msg, m->deadline)) OnBackward(*m);
-  } else if (auto* m = std::get_if<PushMsg>(&msg)) {
-    if (!ParkIfAhead(m->step - 1, msg, m->deadline)) OnPush(*m);
-  } else if (auto* m = std::get_if<PullMsg>(&msg)) {
-    if (!ParkIfAhead(m->version, msg, m->deadline)) OnPull(*m);
-  } else if (auto* m = std::get_if<FinalizeMsg>(&msg)) {
-    OnFinalize(*m);
-  } else if (auto* m = std::get_if<PeerGradientsMsg>(&msg)) {
-    if (!ParkIfAhead(m->step - 1, msg, m->deadline)) OnPeerGradients(*m);
-  } else if (auto* m = std::get_if<ReplicasMsg>(&msg)) {
-    replica_peers_ = std::move(m->peers);
-    send_to_replica_ = std::move(m->send);
-  } else if (auto* m = std::get_if<ApplyMsg>(&msg)) {
-    OnApply(*m);
-  } else if (auto* m = std::get_if<SnapshotMsg>(&msg)) {
-    if (ParkIfAhead(m->version, msg, m->deadline)) return;
-    if (m->version == state_->version()) {
-      m->done(state_->SaveState());
-      return;
-    }
-    auto kept = snapshots_.find(m->version);
-    if (kept == snapshots_.end()) {
-      m->done(Stale(m->version, "snapshot"));
-      return;
-    }
-    m->done(kept->second);
-  } else if (auto* m = std::get_if<RestoreMsg>(&msg)) {
-    OnRestore(*m);
-  } else if (auto* m = std::get_if<StatusMsg>(&msg)) {
-    OnStatus(*m);
-  } else if (auto* m = std::get_if<RemovedMsg>(&msg)) {
-    saved_.clear();
-    ResetReplicaStep(absl::NotFoundError(m->why));
-    FailParked(absl::NotFoundError(m->why), absl::InfiniteFuture());
+  std::visit(
+      [&](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, ForwardMsg>) {
+          if (!ParkIfAhead(m.version, msg, m.deadline)) OnForward(m);
+        } else if constexpr (std::is_same_v<M, BackwardMsg>) {
+          if (!ParkIfAhead(m.version, msg, m.deadline)) OnBackward(m);
+        } else if constexpr (std::is_same_v<M, PushMsg>) {
+          if (!ParkIfAhead(m.step - 1, msg, m.deadline)) OnPush(m);
+        } else if constexpr (std::is_same_v<M, PullMsg>) {
+          if (!ParkIfAhead(m.version, msg, m.deadline)) OnPull(m);
+        } else if constexpr (std::is_same_v<M, PeerGradientsMsg>) {
+          if (!ParkIfAhead(m.step - 1, msg, m.deadline)) OnPeerGradients(m);
+        } else if constexpr (std::is_same_v<M, SnapshotMsg>) {
+          if (!ParkIfAhead(m.version, msg, m.deadline)) OnSnapshot(m);
+        } else if constexpr (std::is_same_v<M, FinalizeMsg>) {
+          OnFinalize(m);
+        } else if constexpr (std::is_same_v<M, ApplyMsg>) {
+          OnApply(m);
+        } else if constexpr (std::is_same_v<M, ReplicasMsg>) {
+          SetReplicas(m);
+        } else if constexpr (std::is_same_v<M, RestoreMsg>) {
+          OnRestore(m);
+        } else if constexpr (std::is_same_v<M, StatusMsg>) {
+          OnStatus(m);
+        } else if constexpr (std::is_same_v<M, RemovedMsg>) {
+          buckets_.Clear();
+          ResetReplicaStep(absl::NotFoundError(m.why));
+          FailParked(absl::NotFoundError(m.why), absl::InfiniteFuture());
+        } else {
+          static_assert(kUnhandled<M>, "ParamActor: a message the serving behavior does not handle");
+        }
+      },
+      msg);
+}
+
+void ParamActor::OnSnapshot(SnapshotMsg& m) {
+  if (m.version == state_->version()) {
+    m.done(state_->SaveState());
+    return;
   }
+  auto kept = snapshots_.find(m.version);
+  if (kept == snapshots_.end()) {
+    m.done(Stale(m.version, "snapshot"));
+    return;
+  }
+  m.done(kept->second);
+}
+
+void ParamActor::SetReplicas(ReplicasMsg& m) {
+  replica_peers_ = std::move(m.peers);
+  send_to_replica_ = std::move(m.send);
 }
 
 bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
@@ -180,14 +201,13 @@ void ParamActor::FailParked(const absl::Status& expired, absl::Time now) {
     }
     std::visit(
         [&](auto& m) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(m)>, ForwardMsg> ||
-                        std::is_same_v<std::decay_t<decltype(m)>, BackwardMsg> ||
-                        std::is_same_v<std::decay_t<decltype(m)>, PushMsg> ||
-                        std::is_same_v<std::decay_t<decltype(m)>, PullMsg> ||
-                        std::is_same_v<std::decay_t<decltype(m)>, PeerGradientsMsg>) {
+          using M = std::decay_t<decltype(m)>;
+          if constexpr (kIsRequest<M>) {
             Refuse(m.responder, expired);
-          } else if constexpr (std::is_same_v<std::decay_t<decltype(m)>, SnapshotMsg>) {
+          } else if constexpr (std::is_same_v<M, SnapshotMsg>) {
             m.done(expired);
+          } else {
+            SY_LOG(FATAL) << id_.Name() << ": a parked message that ParkIfAhead never parks";
           }
         },
         p.msg);
@@ -205,12 +225,6 @@ void ParamActor::Refuse(transport::Responder& responder, const absl::Status& sta
   FailAndCount(registry_, responder, status);
 }
 
-gpu::ExpertWeights ParamActor::Weights() const {
-  const int64_t C = config_.d_model, F = config_.d_ff;
-  const float* p = state_->params();
-  return gpu::ExpertWeights{p, p + C * F, p + C * F + F, p + C * F + F + F * C};
-}
-
 void ParamActor::OnForward(ForwardMsg& m) {
   if (!id_.is_expert) {
     Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(id_.Name(), " is not an expert")));
@@ -220,41 +234,16 @@ void ParamActor::OnForward(ForwardMsg& m) {
     Refuse(m.responder, Stale(m.version, "forward"));
     return;
   }
-  if (m.training && (state_->finalized() || saved_.count(m.micro_batch) != 0)) {
+  if (m.training && (state_->finalized() || buckets_.KeptRows(m.micro_batch).has_value())) {
     Refuse(m.responder, absl::FailedPreconditionError(absl::StrCat(
         id_.Name(), ": forward of step ", m.step, " micro-batch ", m.micro_batch,
         state_->finalized() ? ": the step is closed" : ": this micro-batch already ran forward")));
     return;
   }
-  gpu::Backend* backend = state_->backend();
-  const int C = config_.d_model, F = config_.d_ff, n = m.rows;
-  Saved saved;
-  saved.rows = n;
-  saved.dropout = gpu::ExpertDropout{m.training ? config_.expert_dropout : 0.0f, m.seed, static_cast<int64_t>(m.step),
-                                     m.micro_batch, id_.layer, id_.expert};
-  absl::Status status;
-  absl::StatusOr<DeviceArray> in = DeviceArray::Create(backend, int64_t{n} * C);
-  absl::StatusOr<DeviceArray> pre = DeviceArray::Create(backend, int64_t{n} * F);
-  absl::StatusOr<DeviceArray> act = DeviceArray::Create(backend, int64_t{n} * F);
-  absl::StatusOr<DeviceArray> out = DeviceArray::Create(backend, int64_t{n} * C);
-  for (const auto* s : {&in, &pre, &act, &out}) status.Update(s->status());
-  if (!status.ok()) {
-    Refuse(m.responder, status);
+  absl::StatusOr<transport::Frame> outputs = buckets_.Forward(*state_, m);
+  if (!outputs.ok()) {
+    Refuse(m.responder, outputs.status());
     return;
-  }
-  status.Update(backend->CopyHostToDevice(in->data(), m.in.data(), m.in.size() * sizeof(float)));
-  gpu::ExpertForward(backend, out->data(), {pre->data(), act->data()}, in->data(), n, C, F, Weights(), saved.dropout);
-  std::vector<float> host_out(static_cast<size_t>(n) * C);
-  status.Update(backend->CopyDeviceToHost(host_out.data(), out->data(), host_out.size() * sizeof(float)));
-  if (!status.ok()) {
-    Refuse(m.responder, status);
-    return;
-  }
-  if (m.training) {
-    saved.in = *std::move(in);
-    saved.pre = *std::move(pre);
-    saved.act = *std::move(act);
-    saved_[m.micro_batch] = std::move(saved);
   }
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
@@ -264,10 +253,11 @@ void ParamActor::OnForward(ForwardMsg& m) {
   bucket.setMicroBatch(m.micro_batch);
   bucket.setLayer(static_cast<uint32_t>(id_.layer));
   bucket.setExpert(static_cast<uint32_t>(id_.expert));
-  body.setTokenCount(static_cast<uint32_t>(n));
+  body.setTokenCount(static_cast<uint32_t>(m.rows));
   body.setVersion(state_->version());
-  transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype, {Uint(n), Uint(C)});
-  m.responder.Reply(header, {cluster::EncodeFloats(host_out.data(), int64_t{n} * C, m.dtype)});
+  transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype,
+                       {Uint(m.rows), Uint(config_.d_model)});
+  m.responder.Reply(header, {*std::move(outputs)});
 }
 
 void ParamActor::OnBackward(BackwardMsg& m) {
@@ -275,52 +265,33 @@ void ParamActor::OnBackward(BackwardMsg& m) {
     Refuse(m.responder, Stale(m.version, "backward"));
     return;
   }
-  auto it = saved_.find(m.micro_batch);
-  if (it == saved_.end() && restored_to_ == state_->version()) {
+  const std::optional<int> kept_rows = buckets_.KeptRows(m.micro_batch);
+  if (!kept_rows && restored_to_ == state_->version()) {
     Refuse(m.responder, absl::AbortedError(absl::StrCat(id_.Name(), ": backward of step ", m.step, " micro-batch ",
                                                         m.micro_batch, ": rolled back to step ", state_->version(),
                                                         " (checkpoint restore) since its forward; replay")));
     return;
   }
-  if (it == saved_.end()) {
+  if (!kept_rows) {
     Refuse(m.responder, absl::FailedPreconditionError(absl::StrCat(
         id_.Name(), ": backward of step ", m.step, " micro-batch ", m.micro_batch, " without its forward")));
     return;
   }
-  Saved& saved = it->second;
-  if (saved.rows != m.rows) {
+  if (*kept_rows != m.rows) {
     Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(id_.Name(), ": backward has ", m.rows,
-                                                             " rows, its forward had ", saved.rows)));
+                                                             " rows, its forward had ", *kept_rows)));
     return;
   }
-  gpu::Backend* backend = state_->backend();
-  const int C = config_.d_model, F = config_.d_ff, n = m.rows;
-  absl::Status status;
-  absl::StatusOr<DeviceArray> dout = DeviceArray::Create(backend, int64_t{n} * C);
-  absl::StatusOr<DeviceArray> din = DeviceArray::Create(backend, int64_t{n} * C);
-  absl::StatusOr<DeviceArray> scratch = DeviceArray::Create(backend, int64_t{n} * F);
-  absl::StatusOr<DeviceArray> grad = DeviceArray::Create(backend, state_->size());
-  for (const auto* s : {&dout, &din, &scratch, &grad}) status.Update(s->status());
-  if (!status.ok()) {
-    Refuse(m.responder, status);
+  absl::StatusOr<ExpertBuckets::Gradients> grads = buckets_.Backward(*state_, m);
+  absl::Status status = grads.status();
+  if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batch), grads->weights.data());
+  if (status.ok()) KeepOwn(m.micro_batch, grads->weights.data());
+  absl::StatusOr<transport::Frame> input_grad = status.ok() ? grads->din.ToFrame(m.dtype) : status;
+  if (!input_grad.ok()) {
+    Refuse(m.responder, input_grad.status());
     return;
   }
-  status.Update(backend->CopyHostToDevice(dout->data(), m.dout.data(), m.dout.size() * sizeof(float)));
-  status.Update(backend->Zero(grad->data(), state_->size() * sizeof(float)));
-  float* g = grad->data();
-  const int64_t CF = int64_t{C} * F;
-  const gpu::ExpertGrads grads{g, g + CF, g + CF + F, g + CF + F + CF};
-  gpu::ExpertBackward(backend, din->data(), grads, scratch->data(), dout->data(), saved.in.data(),
-                      {saved.pre.data(), saved.act.data()}, n, C, F, Weights(), saved.dropout);
-  status.Update(state_->AddContribution(static_cast<int>(m.micro_batch), g));
-  if (status.ok()) KeepOwn(m.micro_batch, g);
-  std::vector<float> host_din(static_cast<size_t>(n) * C);
-  status.Update(backend->CopyDeviceToHost(host_din.data(), din->data(), host_din.size() * sizeof(float)));
-  if (!status.ok()) {
-    Refuse(m.responder, status);
-    return;
-  }
-  saved_.erase(it);
+  buckets_.Drop(m.micro_batch);
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertBackwardReply>();
@@ -329,9 +300,10 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   bucket.setMicroBatch(m.micro_batch);
   bucket.setLayer(static_cast<uint32_t>(id_.layer));
   bucket.setExpert(static_cast<uint32_t>(id_.expert));
-  body.setTokenCount(static_cast<uint32_t>(n));
-  transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype, {Uint(n), Uint(C)});
-  m.responder.Reply(header, {cluster::EncodeFloats(host_din.data(), int64_t{n} * C, m.dtype)});
+  body.setTokenCount(static_cast<uint32_t>(m.rows));
+  transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype,
+                       {Uint(m.rows), Uint(config_.d_model)});
+  m.responder.Reply(header, {*std::move(input_grad)});
 }
 
 void ParamActor::OnPush(PushMsg& m) {
@@ -363,21 +335,22 @@ void ParamActor::OnPush(PushMsg& m) {
 }
 
 void ParamActor::OnPull(PullMsg& m) {
-  std::vector<float> values;
-  if (absl::Status s = state_->CopyParamsToHost(&values); !s.ok()) {
-    Refuse(m.responder, s);
+  absl::StatusOr<transport::Frame> values =
+      gpu::EncodeDeviceFloats(state_->backend(), state_->params(), state_->size(), proto::DType::F32);
+  if (!values.ok()) {
+    Refuse(m.responder, values.status());
     return;
   }
+  const uint64_t count = static_cast<uint64_t>(state_->size());
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PULL);
   auto body = env.initBody().initAs<proto::parameter::PullReply>();
   body.setShard(static_cast<uint32_t>(id_.shard));
   body.setVersion(state_->version());
-  body.setElementCount(values.size());
+  body.setElementCount(count);
   transport::SetTensor(env.initTensors(1)[0], "parameters", proto::TensorRole::PARAMETERS, proto::DType::F32,
-                       {values.size()});
-  m.responder.Reply(header, {cluster::EncodeFloats(values.data(), static_cast<int64_t>(values.size()),
-                                                   proto::DType::F32)});
+                       {count});
+  m.responder.Reply(header, {*std::move(values)});
 }
 
 void ParamActor::OnApply(ApplyMsg& m) {
@@ -409,7 +382,7 @@ void ParamActor::OnFinalize(FinalizeMsg& m) {
         absl::StrCat(id_.Name(), ": finalize of step ", m.step, " at version ", state_->version())));
     return;
   }
-  saved_.clear();  // forwards without a backward (a trainer died) hold nothing useful now
+  buckets_.Clear();  // forwards without a backward (a trainer died) hold nothing useful now
   if (replica_peers_.empty()) {
     m.done(state_->Finalize());
     return;

@@ -1,9 +1,10 @@
 // One expert, or one dense parameter shard, of an expert host as an actor: its
 // ParamState (weights, Adam moments, version, the open step's gradient
-// contributions) and, for experts, the activations forward saved for backward,
-// keyed by micro-batch. Messages are handled one at a time on the actor's
-// strand; requests that checked out at the door (HostService) arrive here with
-// their transport Responder. A request for a version the actor has not reached
+// contributions) and, for experts, the expert unit with the activations forward
+// kept for backward, keyed by micro-batch (expert_buckets.h). Messages
+// (param_actor_messages.h) are handled one at a time on the actor's strand;
+// requests that checked out at the door (HostService) arrive here with their
+// transport Responder. A request for a version the actor has not reached
 // waits (parked) until an Apply moves the version there, or until its deadline
 // (then DeadlineExceeded). A request for an older version is refused
 // (FailedPrecondition: stale step) and changes nothing. An actor placed on the
@@ -23,126 +24,23 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
-#include <variant>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
-#include "gpu/model/expert.h"
-#include "gpu/model/params.h"
-#include "proto/envelope.capnp.h"
+#include "gpu/model/config.h"
+#include "services/expert_host/expert_buckets.h"
+#include "services/expert_host/param_actor_messages.h"
 #include "services/expert_host/param_state.h"
 
 namespace sy::expert_host {
-
-// Forward of one bucket. Training: version == step - 1; evaluation: version ==
-// the actor's version (step unused).
-struct ForwardMsg {
-  uint64_t step = 0;
-  uint32_t micro_batch = 0;
-  uint64_t version = 0;
-  bool training = false;
-  uint64_t seed = 0;
-  int rows = 0;
-  proto::DType dtype = proto::DType::F32;
-  std::vector<float> in;  // (rows, C)
-  absl::Time deadline;
-  transport::Responder responder;
-};
-// Backward of the bucket of the earlier training forward of (step, micro_batch).
-struct BackwardMsg {
-  uint64_t step = 0;
-  uint32_t micro_batch = 0;
-  uint64_t version = 0;
-  int rows = 0;
-  proto::DType dtype = proto::DType::F32;
-  std::vector<float> dout;  // (rows, C)
-  absl::Time deadline;
-  transport::Responder responder;
-};
-// A dense shard's gradient of one micro-batch of `step` (already scaled by 1/M).
-struct PushMsg {
-  uint64_t step = 0;
-  uint32_t micro_batch = 0;
-  std::vector<float> grad;
-  absl::Time deadline;
-  transport::Responder responder;
-};
-// The weights once the actor reached `version`.
-struct PullMsg {
-  uint64_t version = 0;
-  bool expert = false;  // echo the request's target in the reply
-  absl::Time deadline;
-  transport::Responder responder;
-};
-// Closes the open step `step`; `done` gets the per-segment sums of squares.
-struct FinalizeMsg {
-  uint64_t step = 0;
-  std::function<void(absl::StatusOr<std::vector<double>>)> done;
-};
-struct ApplyMsg {
-  uint64_t step = 0;
-  float clip_scale = 1.0f;
-  float lr = 0.0f;
-  std::function<void(absl::Status)> done;
-};
-struct ActorStatusValue {
-  bool is_expert = false;
-  int layer = 0, expert = 0, shard = 0;
-  uint64_t version = 0;
-  uint64_t checksum = 0;
-  int contributions = 0;
-};
-struct StatusMsg {
-  std::function<void(absl::StatusOr<ActorStatusValue>)> done;
-};
-// The whole state (ParamState::SaveState) once the actor is at `version`, taken
-// before any later step applies (checkpoints); FailedPrecondition when the actor
-// is already past it.
-struct SnapshotMsg {
-  uint64_t version = 0;
-  absl::Time deadline;
-  std::function<void(absl::StatusOr<std::string>)> done;
-};
-// Installs checkpointed state at `version` (restore): the open step is dropped, parked
-// requests fail with Aborted, and a restoring actor starts serving.
-struct RestoreMsg {
-  uint64_t version = 0;
-  std::string bytes;
-  std::function<void(absl::Status)> done;
-};
-// The actor is no longer placed on this host: parked requests fail with `why` (NotFound).
-struct RemovedMsg {
-  std::string why;
-};
-// Sends the actor's own contributions of `step` (micro-batch indices ascending, one
-// gradient of the actor's size each) to replica host `peer`.
-using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
-                                         const std::vector<uint32_t>& micro_batches,
-                                         const std::vector<std::vector<float>>& grads)>;
-// The other hosts holding this actor (empty: not replicated) and how to reach them.
-struct ReplicasMsg {
-  std::vector<std::string> peers;
-  ReplicaSender send;
-};
-// A peer replica's contributions to the open step `step` (its micro-batches).
-struct PeerGradientsMsg {
-  uint64_t step = 0;
-  std::string sender;
-  std::vector<uint32_t> micro_batches;
-  std::vector<std::vector<float>> grads;
-  absl::Time deadline;
-  transport::Responder responder;
-};
-using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
-                                   SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;
 
 // What the actor is: an expert (layer, expert) or a dense shard.
 struct ActorIdentity {
@@ -168,11 +66,6 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   const std::vector<StateSegment>& segments() const { return segments_; }
 
  private:
-  struct Saved {
-    int rows = 0;
-    DeviceArray in, pre, act;  // (rows, C), (rows, F), (rows, F)
-    gpu::ExpertDropout dropout;
-  };
   void Handle(ParamActorMsg& msg);
   // The "restoring" behavior: status and restore are served, everything else is Unavailable.
   void HandleAwaitingRestore(ParamActorMsg& msg);
@@ -186,6 +79,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnPush(PushMsg& m);
   void OnPull(PullMsg& m);
   void OnApply(ApplyMsg& m);
+  void OnSnapshot(SnapshotMsg& m);
+  void SetReplicas(ReplicasMsg& m);
   void OnFinalize(FinalizeMsg& m);
   void OnPeerGradients(PeerGradientsMsg& m);
   // A replica's own contribution of micro-batch m, kept for its peers.
@@ -200,7 +95,6 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void FailParked(const absl::Status& status, absl::Time now);
   void ArmExpiryTimer();
   void RedispatchParked();
-  gpu::ExpertWeights Weights() const;
   // Error reply, counted in sy_host_errors_total.
   void Refuse(transport::Responder& responder, const absl::Status& status);
 
@@ -208,7 +102,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   gpu::ModelConfig config_;
   std::unique_ptr<ParamState> state_;
   const std::vector<StateSegment> segments_;
-  std::map<uint32_t, Saved> saved_;  // training forwards of the open step, by micro-batch
+  ExpertBuckets buckets_;  // experts: the training forwards of the open step, by micro-batch
   struct Parked {
     absl::Time deadline;
     ParamActorMsg msg;

@@ -131,11 +131,6 @@ absl::StatusOr<uint64_t> ParamState::Checksum() const {
   return checksum.value();
 }
 
-absl::Status ParamState::CopyParamsToHost(std::vector<float>* out) const {
-  out->resize(static_cast<size_t>(size()));
-  return backend_->CopyDeviceToHost(out->data(), params_.data(), size() * sizeof(float));
-}
-
 absl::StatusOr<std::string> ParamState::SaveState() const {
   const size_t bytes = static_cast<size_t>(size()) * sizeof(float);
   std::string out(3 * bytes, '\0');

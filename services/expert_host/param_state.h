@@ -2,8 +2,8 @@
 // moments (device memory, one contiguous block of segments), the version (steps
 // applied), and the open step's gradient contributions, one per micro-batch,
 // combined in the fixed pairwise tree of gpu/model/grad_tree.h. An expert's
-// block is [w_in (C,F) | b_in (F) | w_out (F,C) | b_out (C)]; a dense shard's
-// is one parameter tensor. Not thread-safe: owned by one actor.
+// weights, moments and gradients are each a block of gpu::ExpertLayout; a dense
+// shard's are one parameter tensor. Not thread-safe: owned by one actor.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +75,6 @@ class ParamState {
   absl::Status Apply(uint64_t step, float clip_scale, float lr);
   // FNV-1a 64 over weights, then m, then v (bit patterns).
   absl::StatusOr<uint64_t> Checksum() const;
-  absl::Status CopyParamsToHost(std::vector<float>* out) const;
   // The whole optimizer state as bytes: weights, then m, then v (3 * size() f32
   // values), for checkpoints. The version travels beside it.
   absl::StatusOr<std::string> SaveState() const;

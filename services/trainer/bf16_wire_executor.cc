@@ -1,7 +1,7 @@
 // bf16 rounding at the wire's crossing points (see bf16_wire_executor.h).
 #include "services/trainer/bf16_wire_executor.h"
 
-#include "gpu/tensor.h"
+#include "gpu/model/bucket_codec.h"
 
 namespace sy::trainer {
 
@@ -23,14 +23,6 @@ absl::StatusOr<float*> Bf16WireExecutor::Reserve(DeviceBuffer& buffer, int64_t f
   return buffer.data;
 }
 
-absl::Status Bf16WireExecutor::RoundInPlace(float* data, int64_t n) {
-  if (n <= 0) return absl::OkStatus();
-  host_.resize(static_cast<size_t>(n));
-  if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), data, n * sizeof(float)); !s.ok()) return s;
-  for (float& x : host_) x = gpu::RoundToBf16(x);
-  return backend_->CopyHostToDevice(data, host_.data(), n * sizeof(float));
-}
-
 absl::StatusOr<std::vector<float*>> Bf16WireExecutor::PackRounded(DeviceBuffer& buffer,
                                                                   const std::vector<const float*>& sources,
                                                                   const std::vector<int>& rows) {
@@ -50,7 +42,7 @@ absl::StatusOr<std::vector<float*>> Bf16WireExecutor::PackRounded(DeviceBuffer& 
     }
     offset += n;
   }
-  if (absl::Status s = RoundInPlace(*base, total); !s.ok()) return s;
+  if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, *base, total); !s.ok()) return s;
   return starts;
 }
 
@@ -68,7 +60,10 @@ absl::Status Bf16WireExecutor::Forward(const gpu::ExpertCall& call, absl::Span<c
   for (size_t i = 0; i < sent.size(); ++i) sent[i].in = (*rounded)[i];
   if (absl::Status s = inner_->Forward(call, sent); !s.ok()) return s;
   for (const gpu::ExpertBucket& b : sent) {
-    if (absl::Status s = RoundInPlace(b.out, static_cast<int64_t>(b.rows) * d_model_); !s.ok()) return s;
+    if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, b.out, static_cast<int64_t>(b.rows) * d_model_);
+        !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -88,7 +83,10 @@ absl::Status Bf16WireExecutor::Backward(const gpu::ExpertCall& call,
   for (size_t i = 0; i < sent.size(); ++i) sent[i].dout = (*rounded)[i];
   if (absl::Status s = inner_->Backward(call, sent); !s.ok()) return s;
   for (const gpu::ExpertBucketGrad& b : sent) {
-    if (absl::Status s = RoundInPlace(b.din, static_cast<int64_t>(b.rows) * d_model_); !s.ok()) return s;
+    if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, b.din, static_cast<int64_t>(b.rows) * d_model_);
+        !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -45,8 +45,6 @@ class Bf16WireExecutor : public gpu::ExpertExecutor {
   };
   // `buffer` holding at least `floats` floats (contents not kept when it grows).
   absl::StatusOr<float*> Reserve(DeviceBuffer& buffer, int64_t floats);
-  // Rounds n floats of device memory to bf16 in place (through host memory).
-  absl::Status RoundInPlace(float* data, int64_t n);
   // Copies the rows of every bucket into `buffer` back to back and rounds them;
   // returns the start of each bucket's copy.
   absl::StatusOr<std::vector<float*>> PackRounded(DeviceBuffer& buffer, const std::vector<const float*>& sources,
@@ -57,7 +55,6 @@ class Bf16WireExecutor : public gpu::ExpertExecutor {
   gpu::ExpertExecutor* inner_ = nullptr;
   std::map<int, DeviceBuffer> inputs_;  // per layer: rounded inputs, kept until that layer's backward
   DeviceBuffer grads_;                  // rounded output gradients of the current backward call
-  std::vector<float> host_;             // staging for rounding
 };
 
 }  // namespace sy::trainer

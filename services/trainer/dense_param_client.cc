@@ -1,12 +1,15 @@
 // Dense gradient pushes and parameter pulls (see dense_param_client.h).
 #include "services/trainer/dense_param_client.h"
 
+#include <array>
+
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
+#include "gpu/model/bucket_codec.h"
+#include "gpu/model/expert.h"
 #include "proto/parameter.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/step_wire.h"
-#include "services/cluster/wire_tensor.h"
 
 namespace sy::trainer {
 
@@ -44,8 +47,6 @@ uint64_t DenseParamClient::TakeBytesSent() {
 }
 
 absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads) {
-  std::vector<float> host;
-  if (absl::Status s = grads.CopyToHost(&host); !s.ok()) return s;
   std::vector<OutgoingCall> calls;
   for (size_t s = 0; s < shards_.size(); ++s) {
     const gpu::ParamInfo& info = infos_[shards_[s]];
@@ -65,7 +66,10 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
     body.setTrainer(trainer_id_);
     transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, proto::DType::F32,
                          {static_cast<uint64_t>(info.numel)});
-    c.data.push_back(cluster::EncodeFloats(host.data() + info.offset, info.numel, proto::DType::F32));
+    absl::StatusOr<transport::Frame> frame =
+        gpu::EncodeDeviceFloats(grads.backend(), grads.data() + info.offset, info.numel, proto::DType::F32);
+    if (!frame.ok()) return frame.status();
+    c.data.push_back(*std::move(frame));
     bytes_sent_ += CallBytes(c);
   }
   pushes_.push_back(PendingCalls::Start(*rpc_, std::move(calls), absl::Now() + timeout_, guard_));
@@ -95,7 +99,6 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
   }
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
-  std::vector<float> values;
   for (size_t s = 0; s < replies.size(); ++s) {
     if (!replies[s].ok()) return replies[s].status();
     const gpu::ParamInfo& info = infos_[shards_[s]];
@@ -105,22 +108,18 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
       return absl::FailedPreconditionError(
           absl::StrCat(calls[s].what, ": the shard answered version ", body->getVersion()));
     }
-    values.resize(static_cast<size_t>(info.numel));
     if (replies[s]->message().data.size() != 1) return absl::InternalError(calls[s].what + ": no values");
-    if (absl::Status st = cluster::DecodeFloats(replies[s]->data(0), proto::DType::F32, info.numel, values.data()); !st.ok()) {
-      return absl::InternalError(absl::StrCat(calls[s].what, ": ", st.message()));
-    }
-    if (absl::Status st = params->backend()->CopyHostToDevice(params->data() + info.offset, values.data(),
-                                                              values.size() * sizeof(float));
+    if (absl::Status st = gpu::DecodeDeviceFloats(params->backend(), replies[s]->data(0), proto::DType::F32,
+                                                  info.numel, params->data() + info.offset);
         !st.ok()) {
-      return st;
+      return absl::InternalError(absl::StrCat(calls[s].what, ": ", st.message()));
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* params) {
-  const int64_t C = config_.d_model, F = config_.d_ff;
+  const gpu::ExpertLayout layout(config_);
   struct Target {
     int layer, expert;
   };
@@ -132,7 +131,9 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       const int h = placement_->HostOfExpert(l, e);
       OutgoingCall& c = calls.emplace_back();
       c.to = {peers_->Peer(h), transport::Route::kConnected};
-      c.route = [this, l, e] { return transport::Address{peers_->Peer(placement_->HostOfExpert(l, e)), transport::Route::kConnected}; };
+      c.route = [this, l, e] {
+        return transport::Address{peers_->Peer(placement_->HostOfExpert(l, e)), transport::Route::kConnected};
+      };
       c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
       auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
       env.setPlacementEpoch(placement_->epoch());
@@ -145,7 +146,7 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
     }
   }
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
-  std::vector<float> values(static_cast<size_t>(C * F + F + F * C + C));
+  std::vector<float> values(static_cast<size_t>(layout.size()));
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].ok()) return replies[i].status();
     auto body = replies[i]->Body<proto::parameter::PullReply>();
@@ -154,26 +155,19 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
       return absl::FailedPreconditionError(absl::StrCat(calls[i].what, ": answered version ", body->getVersion()));
     }
     if (replies[i]->message().data.size() != 1) return absl::InternalError(calls[i].what + ": no values");
-    if (absl::Status st = cluster::DecodeFloats(replies[i]->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+    if (absl::Status st = gpu::DecodeFloats(replies[i]->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
                                        values.data());
         !st.ok()) {
       return absl::InternalError(absl::StrCat(calls[i].what, ": ", st.message()));
     }
-    const std::string p = absl::StrCat("layer", targets[i].layer, ".");
-    const int64_t e = targets[i].expert;
-    struct Piece {
-      const char* name;
-      int64_t size, src;
-    };
-    const Piece pieces[] = {{"expert_w_in", C * F, 0},
-                            {"expert_b_in", F, C * F},
-                            {"expert_w_out", F * C, C * F + F},
-                            {"expert_b_out", C, C * F + F + F * C}};
-    for (const Piece& piece : pieces) {
-      float* dst = params->Get(p + piece.name);
-      if (dst == nullptr) return absl::InternalError(absl::StrCat("model lacks ", p, piece.name));
-      if (absl::Status st = params->backend()->CopyHostToDevice(dst + e * piece.size, values.data() + piece.src,
-                                                                piece.size * sizeof(float));
+    const std::array<float*, 4> slices = layout.ModelSlices(*params, targets[i].layer, targets[i].expert);
+    for (size_t k = 0; k < slices.size(); ++k) {
+      const gpu::ExpertPart& part = layout.parts()[k];
+      if (slices[k] == nullptr) {
+        return absl::InternalError(absl::StrCat("model lacks layer", targets[i].layer, ".", part.name));
+      }
+      if (absl::Status st = params->backend()->CopyHostToDevice(slices[k], values.data() + part.offset,
+                                                                part.numel * sizeof(float));
           !st.ok()) {
         return st;
       }

@@ -9,10 +9,10 @@
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
+#include "gpu/model/bucket_codec.h"
 #include "gpu/model/optimizer.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/trainer/replica_check.h"
 
 namespace sy::trainer {
@@ -40,7 +40,7 @@ DistributedTrainer::~DistributedTrainer() {
 
 absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(const cluster::ClusterTrainerOptions& options) {
   const cluster::TrainerOptions& o = options.base;
-  absl::StatusOr<proto::DType> wire = cluster::ParseWireDType(o.wire_dtype);
+  absl::StatusOr<proto::DType> wire = gpu::ParseWireDType(o.wire_dtype);
   if (!wire.ok()) return wire.status();
   absl::StatusOr<TrainerBase> base = LoadTrainerBase(o);
   if (!base.ok()) return base.status();

@@ -3,10 +3,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/transport/envelope_codec.h"
+#include "gpu/model/bucket_codec.h"
 #include "proto/expert.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/step_wire.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/trainer/rpc_batch.h"
 
 namespace sy::trainer {
@@ -56,9 +56,9 @@ uint64_t RemoteExpertExecutor::TakeBytesSent() {
 absl::StatusOr<proto::Envelope::Builder> RemoteExpertExecutor::AddBucketCall(
     const gpu::ExpertCall& call, int expert, int rows, const float* device_rows, proto::MessageKind kind,
     const char* what, std::vector<OutgoingCall>* calls) {
-  const int64_t n = int64_t{rows} * config_.d_model;
-  host_.resize(static_cast<size_t>(n));
-  if (absl::Status s = backend_->CopyDeviceToHost(host_.data(), device_rows, n * sizeof(float)); !s.ok()) return s;
+  absl::StatusOr<transport::Frame> frame =
+      gpu::EncodeDeviceFloats(backend_, device_rows, int64_t{rows} * config_.d_model, wire_);
+  if (!frame.ok()) return frame.status();
   const int host = placement_->HostOfExpertMicroBatch(call.layer, expert, call.micro_batch);
   OutgoingCall& c = calls->emplace_back();
   c.to = {peers_->Peer(host), transport::Route::kConnected};
@@ -67,7 +67,7 @@ absl::StatusOr<proto::Envelope::Builder> RemoteExpertExecutor::AddBucketCall(
                               transport::Route::kConnected};
   };
   c.what = Where(call, expert, host, what);
-  c.data.push_back(cluster::EncodeFloats(host_.data(), n, wire_));
+  c.data.push_back(*std::move(frame));
   auto env = cluster::InitEnvelope(*c.header, kind);
   env.setPlacementEpoch(placement_->epoch());
   return env;
@@ -90,12 +90,9 @@ absl::Status RemoteExpertExecutor::SendAndReceive(std::vector<OutgoingCall>& cal
     const int64_t n = int64_t{into[i].first} * config_.d_model;
     auto tensors = r.envelope().getTensors();
     if (tensors.size() != 1) return absl::InternalError(absl::StrCat(calls[i].what, ": reply without ", tensor));
-    host_.resize(static_cast<size_t>(n));
-    if (absl::Status s = cluster::DecodeFloats(r.data(0), tensors[0].getDtype(), n, host_.data()); !s.ok()) {
+    if (absl::Status s = gpu::DecodeDeviceFloats(backend_, r.data(0), tensors[0].getDtype(), n, into[i].second);
+        !s.ok()) {
       return absl::InternalError(absl::StrCat(calls[i].what, ": ", s.message()));
-    }
-    if (absl::Status s = backend_->CopyHostToDevice(into[i].second, host_.data(), n * sizeof(float)); !s.ok()) {
-      return s;
     }
   }
   return absl::OkStatus();

@@ -51,15 +51,15 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   absl::Status Backward(const gpu::ExpertCall& call, absl::Span<const gpu::ExpertBucketGrad> buckets) override;
 
  private:
-  // Appends the call of one bucket (rows copied from the device and encoded as its
-  // tensor frame) to the replica serving the call's micro-batch; returns its
+  // Appends the call of one bucket (its rows encoded from device memory straight into
+  // its tensor frame) to the replica serving the call's micro-batch; returns its
   // envelope for the body. FinishBucketCall describes the frame and counts the bytes.
   absl::StatusOr<proto::Envelope::Builder> AddBucketCall(const gpu::ExpertCall& call, int expert, int rows,
                                                          const float* device_rows, proto::MessageKind kind,
                                                          const char* what, std::vector<OutgoingCall>* calls);
   void FinishBucketCall(proto::Envelope::Builder env, int rows, const char* tensor, proto::TensorRole role,
                         OutgoingCall& c);
-  // Sends every call and copies each reply's one tensor (rows x d_model) to its device pointer.
+  // Sends every call and decodes each reply's one tensor (rows x d_model) straight into its device pointer.
   absl::Status SendAndReceive(std::vector<OutgoingCall>& calls, const std::vector<std::pair<int, float*>>& into,
                               const char* tensor);
 
@@ -74,7 +74,6 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   uint64_t eval_version_ = 0;
   uint64_t bytes_sent_ = 0;
   CallGuard* guard_ = nullptr;
-  std::vector<float> host_;
 };
 
 }  // namespace sy::trainer

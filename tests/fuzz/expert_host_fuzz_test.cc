@@ -18,13 +18,13 @@
 
 #include "common/transport/envelope_codec.h"
 #include "common/transport/inproc_transport.h"
+#include "gpu/model/bucket_codec.h"
 #include "gpu/model/model.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/step_wire.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/step_client.h"
 #include "tests/fuzz/fuzz_rng.h"
@@ -88,7 +88,7 @@ transport::Frame Payload(uint64_t n, proto::DType dtype, FuzzRng& rng, std::stri
       if (rng.OneIn(3)) v = rng.OneIn(2) ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity();
     }
   }
-  transport::Frame frame = cluster::EncodeFloats(values.data(), static_cast<int64_t>(values.size()), dtype);
+  transport::Frame frame = gpu::EncodeFloats(values.data(), static_cast<int64_t>(values.size()), dtype);
   if (rng.OneIn(10)) {
     *summary += " short-frame";
     return transport::Frame::CopyOf(frame.data(), rng.Below(frame.size() + 1));
@@ -315,7 +315,7 @@ TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
   transport::SetTensor(env.initTensors(1)[0], "bucket", proto::TensorRole::ACTIVATIONS, proto::DType::F32, {2, kDModel});
   std::vector<float> x(2 * kDModel, 0.5f);
   auto reply = client_->Call({"host-0"}, *r.header,
-                             {cluster::EncodeFloats(x.data(), static_cast<int64_t>(x.size()), proto::DType::F32)},
+                             {gpu::EncodeFloats(x.data(), static_cast<int64_t>(x.size()), proto::DType::F32)},
                              absl::Now() + absl::Seconds(20));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->data(0).size(), x.size() * sizeof(float));

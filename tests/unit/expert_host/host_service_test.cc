@@ -21,6 +21,7 @@
 #include "common/transport/envelope_codec.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/inproc_transport.h"
+#include "gpu/model/bucket_codec.h"
 #include "gpu/model/model.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
@@ -30,7 +31,6 @@
 #include "services/cluster/placement_codec.h"
 #include "services/cluster/placement_table.h"
 #include "services/cluster/step_wire.h"
-#include "services/cluster/wire_tensor.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/rpc_batch.h"
 #include "services/trainer/step_client.h"
@@ -166,8 +166,8 @@ class HostServiceTest : public ::testing::Test {
     for (uint64_t d : shape) elements *= d;
     std::vector<float> data(elements, 0.5f);
     std::memcpy(data.data(), x.data(), std::min(x.size(), data.size()) * sizeof(float));
-    return client_->Call({b.host}, header, {cluster::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
-                                                                    proto::DType::F32)},
+    return client_->Call({b.host}, header, {gpu::EncodeFloats(data.data(), static_cast<int64_t>(data.size()),
+                                                              proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
 
@@ -187,8 +187,8 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "outputGrad", proto::TensorRole::OUTPUT_GRAD, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> g = Input(b);
-    return client_->Call({b.host}, header, {cluster::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
-                                                                    proto::DType::F32)},
+    return client_->Call({b.host}, header, {gpu::EncodeFloats(g.data(), static_cast<int64_t>(g.size()),
+                                                              proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   }
 
@@ -321,8 +321,8 @@ class HostServiceTest : public ::testing::Test {
     auto reply = client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10));
     if (!reply.ok()) return reply.status();
     std::vector<float> values(reply->envelope().getTensors()[0].getShape()[0]);
-    if (absl::Status s = cluster::DecodeFloats(reply->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
-                                               values.data());
+    if (absl::Status s = gpu::DecodeFloats(reply->data(0), proto::DType::F32, static_cast<int64_t>(values.size()),
+                                           values.data());
         !s.ok()) {
       return s;
     }
@@ -345,7 +345,7 @@ class HostServiceTest : public ::testing::Test {
     transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
                          {b.rows, b.d_model});
     const std::vector<float> x = Input(b);
-    return CallAsync(header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)});
+    return CallAsync(header, {gpu::EncodeFloats(x.data(), x.size(), proto::DType::F32)});
   }
   std::shared_ptr<Pending> GatherAsync(uint64_t step) {
     capnp::MallocMessageBuilder header;
@@ -387,7 +387,7 @@ TEST_F(HostServiceTest, ForwardEqualsTheInProcessExpertUnit) {
   auto reply = Forward(b);
   ASSERT_TRUE(reply.ok()) << reply.status();
   std::vector<float> got(b.rows * b.d_model);
-  ASSERT_TRUE(cluster::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
+  ASSERT_TRUE(gpu::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
 
   auto model = *gpu::Model::Create(SmallConfig(), backend_.get(), 7);
   const gpu::ParamBlock& p = model->params();
@@ -474,7 +474,7 @@ TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
     transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32,
                          {frame_elements});
     std::vector<float> g(frame_elements, 1.0f);
-    return client_->Call({"host-0"}, header, {cluster::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+    return client_->Call({"host-0"}, header, {gpu::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
                          absl::Now() + absl::Seconds(10));
   };
   // Shard 0 is wte (256 x 8 = 2048 floats) and lives on host 0; shard 1 (wpe) on host 1.
@@ -547,7 +547,7 @@ TEST_F(HostServiceTest, AParkedRequestExpiresAtItsDeadline) {
   transport::SetTensor(env.initTensors(1)[0], "activations", proto::TensorRole::ACTIVATIONS, proto::DType::F32,
                        {ahead.rows, 8});
   const std::vector<float> x = Input(ahead);
-  auto reply = client_->Call({"host-0"}, header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+  auto reply = client_->Call({"host-0"}, header, {gpu::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
                              absl::Now() + absl::Milliseconds(300));
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
   // The host drops the parked request too (it answers DeadlineExceeded, counted), instead of keeping it forever.
@@ -577,7 +577,7 @@ TEST_F(HostServiceTest, ARequestForTheNextVersionWaitsForTheApply) {
                          {next.rows, 8});
   }
   const std::vector<float> x = Input(next);
-  client_->CallAsync({"host-0"}, header, {cluster::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
+  client_->CallAsync({"host-0"}, header, {gpu::EncodeFloats(x.data(), x.size(), proto::DType::F32)},
                      absl::Now() + absl::Seconds(20), [&](absl::StatusOr<transport::DecodedMessage> r) {
                        absl::MutexLock lock(&mu);
                        result = r.status();
@@ -785,7 +785,7 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
     transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32, {2048});
   }
   std::vector<float> g(2048, 1.0f);
-  EXPECT_EQ(client_->Call({"host-0"}, push_header, {cluster::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+  EXPECT_EQ(client_->Call({"host-0"}, push_header, {gpu::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
                           absl::Now() + absl::Seconds(10))
                 .status()
                 .code(),
@@ -938,7 +938,7 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
       mbs.set(i, c.micro_batches[i]);
       transport::SetTensor(tensors[i], "gradient", proto::TensorRole::GRADIENTS, proto::DType::F32,
                            {static_cast<uint64_t>(c.elements)});
-      frames.push_back(cluster::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
+      frames.push_back(gpu::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
     }
     auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
     EXPECT_EQ(reply.status().code(), c.code) << reply.status();

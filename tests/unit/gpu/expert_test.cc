@@ -1,6 +1,7 @@
-// The expert unit: finite-difference gradients, and a Switch layer driven through a
-// host-side executor (as a remote expert host would run it) gives exactly the
-// in-process result.
+// The expert unit: finite-difference gradients, where an expert's parameters sit
+// (its block and its slices of the model's stacked parameters), and a Switch layer
+// driven through a host-side executor (as a remote expert host would run it) gives
+// exactly the in-process result.
 #include <cstring>
 #include <map>
 #include <vector>
@@ -47,6 +48,45 @@ TEST(ExpertUnitTest, GradientsWithExpertDropout) {
   ExpectDirectionalGrad([&](const std::vector<float>& v) { return f(in, w_in, v, w_out, b_out); }, b_in, gbi, 48);
   ExpectDirectionalGrad([&](const std::vector<float>& v) { return f(in, w_in, b_in, v, b_out); }, w_out, gwo, 49);
   ExpectDirectionalGrad([&](const std::vector<float>& v) { return f(in, w_in, b_in, w_out, v); }, b_out, gbo, 50);
+}
+
+TEST(ExpertLayoutTest, BlockPartsAndModelSlices) {
+  ModelConfig cfg;
+  cfg.layers = 2;
+  cfg.d_model = 4;
+  cfg.heads = 2;
+  cfg.d_ff = 6;
+  cfg.experts = 3;
+  cfg.moe_every = 2;  // layer 1 is a Switch layer, layer 0 dense
+  const int64_t C = 4, F = 6;
+  const ExpertLayout layout(cfg);
+  EXPECT_EQ(layout.size(), C * F + F + F * C + C);
+  const char* names[] = {"expert_w_in", "expert_b_in", "expert_w_out", "expert_b_out"};
+  const int64_t offsets[] = {0, C * F, C * F + F, C * F + F + F * C};
+  const int64_t numels[] = {C * F, F, F * C, C};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_STREQ(layout.parts()[i].name, names[i]);
+    EXPECT_EQ(layout.parts()[i].offset, offsets[i]);
+    EXPECT_EQ(layout.parts()[i].numel, numels[i]);
+  }
+  std::vector<float> block(static_cast<size_t>(layout.size()));
+  const ExpertWeights w = layout.Weights(block.data());
+  const ExpertGrads g = layout.Grads(block.data());
+  EXPECT_EQ(w.w_in, block.data());
+  EXPECT_EQ(w.b_in, block.data() + offsets[1]);
+  EXPECT_EQ(w.w_out, block.data() + offsets[2]);
+  EXPECT_EQ(w.b_out, block.data() + offsets[3]);
+  EXPECT_EQ(g.b_out, block.data() + offsets[3]);
+
+  auto be = CreateCpuBackend(BackendOptions{1});
+  auto params = ParamBlock::Create(be.get(), ParamInfos(cfg)).value();
+  const ExpertWeights e2 = layout.ModelWeights(*params, 1, 2);
+  EXPECT_EQ(e2.w_in, params->Get("layer1.expert_w_in") + 2 * C * F);
+  EXPECT_EQ(e2.b_in, params->Get("layer1.expert_b_in") + 2 * F);
+  EXPECT_EQ(e2.w_out, params->Get("layer1.expert_w_out") + 2 * F * C);
+  EXPECT_EQ(e2.b_out, params->Get("layer1.expert_b_out") + 2 * C);
+  EXPECT_EQ(layout.ModelGrads(*params, 1, 2).w_out, e2.w_out);
+  for (float* slice : layout.ModelSlices(*params, 0, 1)) EXPECT_EQ(slice, nullptr);  // layer 0 is dense
 }
 
 // Runs each bucket like an expert host: copies it to host memory, runs the expert

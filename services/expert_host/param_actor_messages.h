@@ -1,0 +1,122 @@
+// The messages of a ParamActor (services/expert_host/param_actor.h): the requests
+// that HostService checked at the door, with their transport Responder, and the
+// step, checkpoint and placement messages of the host's own actors. Plain values.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "proto/envelope.capnp.h"
+
+namespace sy::expert_host {
+
+// Forward of one bucket. Training: version == step - 1; evaluation: version ==
+// the actor's version (step unused).
+struct ForwardMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t version = 0;
+  bool training = false;
+  uint64_t seed = 0;
+  int rows = 0;
+  proto::DType dtype = proto::DType::F32;
+  std::vector<float> in;  // (rows, C)
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// Backward of the bucket of the earlier training forward of (step, micro_batch).
+struct BackwardMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t version = 0;
+  int rows = 0;
+  proto::DType dtype = proto::DType::F32;
+  std::vector<float> dout;  // (rows, C)
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// A dense shard's gradient of one micro-batch of `step` (already scaled by 1/M).
+struct PushMsg {
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  std::vector<float> grad;
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// The weights once the actor reached `version`.
+struct PullMsg {
+  uint64_t version = 0;
+  bool expert = false;  // echo the request's target in the reply
+  absl::Time deadline;
+  transport::Responder responder;
+};
+// Closes the open step `step`; `done` gets the per-segment sums of squares.
+struct FinalizeMsg {
+  uint64_t step = 0;
+  std::function<void(absl::StatusOr<std::vector<double>>)> done;
+};
+struct ApplyMsg {
+  uint64_t step = 0;
+  float clip_scale = 1.0f;
+  float lr = 0.0f;
+  std::function<void(absl::Status)> done;
+};
+struct ActorStatusValue {
+  bool is_expert = false;
+  int layer = 0, expert = 0, shard = 0;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  int contributions = 0;
+};
+struct StatusMsg {
+  std::function<void(absl::StatusOr<ActorStatusValue>)> done;
+};
+// The whole state (ParamState::SaveState) once the actor is at `version`, taken
+// before any later step applies (checkpoints); FailedPrecondition when the actor
+// is already past it.
+struct SnapshotMsg {
+  uint64_t version = 0;
+  absl::Time deadline;
+  std::function<void(absl::StatusOr<std::string>)> done;
+};
+// Installs checkpointed state at `version` (restore): the open step is dropped, parked
+// requests fail with Aborted, and a restoring actor starts serving.
+struct RestoreMsg {
+  uint64_t version = 0;
+  std::string bytes;
+  std::function<void(absl::Status)> done;
+};
+// The actor is no longer placed on this host: parked requests fail with `why` (NotFound).
+struct RemovedMsg {
+  std::string why;
+};
+// Sends the actor's own contributions of `step` (micro-batch indices ascending, one
+// gradient of the actor's size each) to replica host `peer`.
+using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
+                                         const std::vector<uint32_t>& micro_batches,
+                                         const std::vector<std::vector<float>>& grads)>;
+// The other hosts holding this actor (empty: not replicated) and how to reach them.
+struct ReplicasMsg {
+  std::vector<std::string> peers;
+  ReplicaSender send;
+};
+// A peer replica's contributions to the open step `step` (its micro-batches).
+struct PeerGradientsMsg {
+  uint64_t step = 0;
+  std::string sender;
+  std::vector<uint32_t> micro_batches;
+  std::vector<std::vector<float>> grads;
+  absl::Time deadline;
+  transport::Responder responder;
+};
+using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
+                                   SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;
+
+}  // namespace sy::expert_host
