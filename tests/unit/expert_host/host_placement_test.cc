@@ -2,7 +2,8 @@
 // wait (Unavailable) for a chunkIn restore and a removed actor answers NotFound; a
 // restore sent right behind its table finds the actor; a restore in the middle of a
 // step aborts its waiting requests and the replayed step matches a fresh host's;
-// requests with a stale placement epoch are refused and change nothing.
+// requests with a stale placement epoch are refused and change nothing; state is
+// streamed out only to the node that asks.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -226,6 +227,26 @@ TEST_F(HostServiceTest, RequestsWithAStalePlacementEpochAreAbortedAndChangeNothi
   unchecked.epoch = 0;
   unchecked.micro_batch = 1;
   EXPECT_TRUE(Forward(unchecked).ok());
+}
+
+TEST_F(HostServiceTest, StateStreamsOnlyToTheNodeThatAsks) {
+  auto stream_out = [&](const std::string& destination) {
+    capnp::MallocMessageBuilder header;
+    auto req = cluster::InitBody<proto::expert::StateStreamRequest>(header, proto::MessageKind::STATE_STREAM);
+    cluster::ActorKey::Expert(0, 0).ToProto(req.initActor());
+    req.setCheckpointId(1);
+    auto out = req.initStreamOut();
+    out.setDestination(destination);
+    out.setDestinationEndpoint("inproc://" + destination);
+    out.setChunkBytes(1024);
+    return client_->Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10)).status();
+  };
+  const absl::Status to_another = stream_out("host-1");  // a host-to-host move
+  EXPECT_EQ(to_another.code(), absl::StatusCode::kFailedPrecondition) << to_another;
+  EXPECT_NE(to_another.message().find("not to host-1 at inproc://host-1"), std::string::npos) << to_another;
+  const absl::Status to_asker = stream_out("trainer-0");  // the asking node; this host has no coordinator link
+  EXPECT_EQ(to_asker.code(), absl::StatusCode::kFailedPrecondition) << to_asker;
+  EXPECT_NE(to_asker.message().find("no coordinator link"), std::string::npos) << to_asker;
 }
 
 }  // namespace
