@@ -98,9 +98,9 @@ enum MessageKind {
   expertBackward @3;
   # Body: expert.ExpertBackward{Request,Reply}.
   stepCommit @4;
-  # Body: expert.StepCommit{Request,Reply}.
+  # Body: expert.Step{Request,Reply} (the step protocol: commit, norm gather, apply, status).
   stateStream @5;
-  # Body: expert.StateStream{Request,Reply} (checkpoint or migration state out/in).
+  # Body: expert.StateStream{Request,Reply} (an actor's state out or in: checkpoints, restores).
   paramPush @6;
   # Body: parameter.Push{Request,Reply} (dense gradient shard).
   paramPull @7;

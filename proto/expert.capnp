@@ -1,4 +1,5 @@
-# Expert host service: forward/backward on token buckets, step commit, state streaming.
+# Expert host service: forward/backward on token buckets, the step protocol, state
+# streaming, and replica gradients between hosts.
 # Token activations and gradients travel as tensor data frames described in the
 # envelope (TensorDesc), never inside these structs.
 @0xe01e0ac4843fed47;
@@ -13,7 +14,7 @@ struct BucketId {
   microBatch @1 :UInt32;
   # Micro-batch index within the step, 0..M-1.
   layer @2 :UInt32;
-  # Switch layer index.
+  # Model layer index (0..layers-1) of a Switch layer.
   expert @3 :UInt32;
   # Expert index within the layer.
 }
@@ -66,37 +67,56 @@ struct ExpertBackwardReply {
   # Rows in the input-gradient frame.
 }
 
-struct StepCommitRequest {
-  # A trainer finished these micro-batches of `step` (forward and backward of every bucket).
-  trainer @0 :Text;
-  # Trainer node id.
-  step @1 :UInt64;
-  # The step being committed.
-  microBatches @2 :List(UInt32);
-  # Micro-batch indices this trainer completed.
-  totalMicroBatches @3 :UInt32;
-  # M: the step is complete once all of 0..M-1 are in.
-  phase @4 :StepPhase;
-  # What this request asks (the envelope has one kind for the whole step protocol).
-  stats @5 :List(MicroBatchStats);
-  # commit: one entry per micro-batch in `microBatches`, kept for the leader's metrics.
-  clipScale @6 :Float32 = 1.0;
-  # apply: factor the combined gradients are multiplied by first (1 = no clipping).
-  learningRate @7 :Float32;
-  # apply: AdamW learning rate of this step.
+struct StepRequest {
+  # One request of the step protocol (envelope kind stepCommit): the union says which.
+  # The phases of a distributed step run in this order: every trainer commits, the
+  # leader gathers the norms, then the leader applies; status is a read-only query.
+  union {
+    commit @0 :CommitPhase;
+    # A trainer finished some micro-batches of a step (their buckets and dense pushes are in).
+    gatherNorms @1 :GatherNormsPhase;
+    # Leader: per-segment squared gradient norms of a step once all M micro-batches are in
+    # (waits until then, or fails with aborted after the host's step timeout).
+    apply @2 :ApplyPhase;
+    # Leader: apply AdamW to every actor; the host's version becomes the step.
+    status @3 :Void;
+    # Anyone: the host's versions, actor checksums, step-timeout count and the open
+    # step's missing micro-batches (changes nothing).
+  }
 }
 
-enum StepPhase {
-  # The phases of the distributed step, in order, plus a read-only query.
-  commit @0;
-  # A trainer finished `microBatches` of `step` (their buckets and dense pushes are in).
-  gatherNorms @1;
-  # Leader: per-segment squared gradient norms of `step` once all M micro-batches are in
-  # (waits until then, or fails with aborted after the host's step timeout).
-  apply @2;
-  # Leader: apply AdamW with (clipScale, learningRate) to every actor; version becomes `step`.
-  status @3;
-  # Anyone: the host's versions, actor checksums and step-timeout count (changes nothing).
+struct CommitPhase {
+  # Micro-batches a trainer completed (forward and backward of every bucket).
+  step @0 :UInt64;
+  # The step being committed (steps start at 1).
+  totalMicroBatches @1 :UInt32;
+  # M: the step is complete once all of 0..M-1 are in (must match the host's M).
+  microBatches @2 :List(UInt32);
+  # Micro-batch indices this trainer completed, each in [0, M).
+  stats @3 :List(MicroBatchStats);
+  # One entry per micro-batch in `microBatches`, kept for the leader's metrics.
+  trainer @4 :Text;
+  # Node id of the committing trainer.
+}
+
+struct GatherNormsPhase {
+  # The leader asks for the step's gradient norms.
+  step @0 :UInt64;
+  # The step whose norms are asked for (steps start at 1).
+  totalMicroBatches @1 :UInt32;
+  # M (must match the host's M).
+}
+
+struct ApplyPhase {
+  # The leader applies the step.
+  step @0 :UInt64;
+  # The step to apply (steps start at 1).
+  totalMicroBatches @1 :UInt32;
+  # M (must match the host's M).
+  clipScale @2 :Float32 = 1.0;
+  # Factor the combined gradients are multiplied by first: 0 < clipScale <= 1 (1 = no clipping).
+  learningRate @3 :Float32;
+  # AdamW learning rate of this step (finite, >= 0).
 }
 
 struct MicroBatchStats {
@@ -134,7 +154,7 @@ struct SegmentNorm {
 struct ActorStatus {
   # One actor's state, for status queries and tests.
   actor @0 :ActorRef;
-  # Which actor.
+  # Which actor; an expert's layer is its model layer index (as in BucketId).
   version @1 :UInt64;
   # Steps applied.
   checksum @2 :UInt64;
@@ -143,20 +163,20 @@ struct ActorStatus {
   # Gradient contributions held for the open step.
 }
 
-struct StepCommitReply {
-  # Progress of the step on this host.
+struct StepReply {
+  # The host's answer to every phase of StepRequest; each field names the phases that fill it.
   step @0 :UInt64;
-  # Echo.
+  # All: the step asked about (status: the open step, version + 1).
   received @1 :UInt32;
-  # Micro-batches received so far for the step.
+  # commit, gatherNorms: micro-batches of the step received so far; apply: M once applied.
   applied @2 :Bool;
-  # true once every expert on the host applied the update and moved to version step+1.
+  # commit, apply: true when the step is applied on every actor of the host.
   segments @3 :List(SegmentNorm);
   # gatherNorms: every segment this host owns, in canonical order.
   stats @4 :List(MicroBatchStats);
   # gatherNorms: the stats of every committed micro-batch of the step, by index.
   version @5 :UInt64;
-  # status/apply: the lowest version over the host's actors.
+  # All: the last step applied on this host (the version of its actors).
   actors @6 :List(ActorStatus);
   # status: every actor on the host.
   stepTimeouts @7 :UInt64;
@@ -178,45 +198,42 @@ struct ActorRef {
 struct ExpertKey {
   # An expert of a layer.
   layer @0 :UInt32;
-  # Switch layer index.
+  # Switch-layer index (0: the model's first Switch layer), as the coordinator and
+  # checkpoints name actors; ActorStatus names experts by model layer instead.
   expert @1 :UInt32;
   # Expert index within the layer.
 }
 
-enum StatePurpose {
-  # Why state is streamed.
-  checkpoint @0;
-  # Copied to the coordinator for checkpoint `checkpointId`.
-  migration @1;
-  # Moved to another host (placement change); the source stops serving the actor.
-  replication @2;
-  # Copied to a second host that will serve it too.
-}
-
 struct StateStreamRequest {
-  # Either ask a host to stream an actor's state out, or push a chunk of it in.
-  purpose @0 :StatePurpose;
-  # Why.
-  actor @1 :ActorRef;
+  # Moves one actor's serialized state (weights and Adam moments at one version, as
+  # ParamState saves it) between nodes, in chunks. streamOut asks the host holding the
+  # actor to send the state to `destination`; chunkIn hands a host one chunk to install.
+  # A chunkIn carries all a receiver checks before installing, whoever sends it: the
+  # sender (envelope), the actor, the state's version, the chunk's place, the total size
+  # and the checksum. Today the coordinator sends both: checkpoints and their restore.
+  actor @0 :ActorRef;
   # Whose state.
   union {
-    streamOut @2 :StreamOut;
-    # Ask the receiver to send the actor's state to `destination`.
-    chunkIn @3 :ChunkIn;
-    # A chunk of state for the receiver to install; frame "state" follows.
+    streamOut @1 :StreamOut;
+    # To the host holding the actor: stream its state to `destination`.
+    chunkIn @2 :ChunkIn;
+    # To a host that installs the state: one chunk of it; frame "state" follows.
   }
-  checkpointId @4 :UInt64;
-  # For purpose == checkpoint: the checkpoint being taken; else 0.
+  checkpointId @3 :UInt64;
+  # streamOut: the checkpoint being taken. chunkIn: the checkpoint being restored (the
+  # host names it when the state does not verify).
 }
 
 struct StreamOut {
-  # Where and how to stream.
+  # Where and how the holder streams the state.
   destination @0 :Text;
-  # Node id (coordinator for checkpoints, a host for migration).
+  # Node id the state goes to. A host streams only to the node that asks, its coordinator,
+  # as checkpoint.ChunkRequests; another destination is refused with failedPrecondition.
   destinationEndpoint @1 :Text;
-  # Its ZeroMQ endpoint, e.g. "tcp://10.0.0.2:5555".
+  # The destination's ZeroMQ endpoint, named in that refusal (a host reaches its
+  # coordinator through its coordinator link).
   atStep @2 :UInt64;
-  # Stream the state as of this step boundary (waits for it).
+  # Stream the state as of this step boundary (the holder waits until it gets there).
   chunkBytes @3 :UInt64;
   # Maximum bytes per chunk.
 }
@@ -238,7 +255,7 @@ struct ChunkIn {
 }
 
 struct StateStreamReply {
-  # Acknowledges a request.
+  # Acknowledges a StateStreamRequest.
   actor @0 :ActorRef;
   # Echo.
   chunksReceived @1 :UInt32;

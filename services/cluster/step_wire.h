@@ -1,16 +1,13 @@
-// The step protocol's values in C++ form, shared by the trainer and the expert
-// host: per-micro-batch stats (what trainers commit and the leader turns into
-// metrics.jsonl), segment norms, and converters to and from the Cap'n Proto
-// structs in proto/expert.capnp.
+// The step protocol's per-micro-batch stats in C++ form, shared by the trainer
+// and the expert host: what trainers commit (proto/expert.capnp CommitPhase.stats),
+// the host hands back with the norm gather (StepReply.stats) and the leader turns
+// into metrics.jsonl, with converters to and from the Cap'n Proto struct.
 // Pure functions and values: thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include <capnp/message.h>
-
-#include "proto/envelope.capnp.h"
 #include "proto/expert.capnp.h"
 
 namespace sy::cluster {
@@ -22,12 +19,6 @@ struct MicroBatchStatsValue {
   int64_t dropped_tokens = 0;
   std::vector<std::vector<int64_t>> expert_counts;  // per Switch layer
   uint64_t bytes_sent = 0;
-};
-
-struct SegmentNormValue {
-  uint32_t param = 0;
-  int expert = -1;
-  double sum_squares = 0;
 };
 
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out);

@@ -240,7 +240,6 @@ void CatalogActor::OnRestore(RestoreCheckpoint& restore) {
         const absl::string_view bytes = absl::string_view(state).substr(offset, chunk_bytes);
         auto b = std::make_shared<capnp::MallocMessageBuilder>();
         auto req = cluster::InitBody<proto::expert::StateStreamRequest>(*b, proto::MessageKind::STATE_STREAM, restore.epoch);
-        req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
         entry->actor.ToProto(req.initActor());
         req.setCheckpointId(restore.id);
         auto in = req.initChunkIn();

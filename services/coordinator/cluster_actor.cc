@@ -498,7 +498,6 @@ void ClusterActor::StartCheckpoint(uint64_t at_step) {
   for (const auto& [actor, hosts] : table_.entries()) {
     capnp::MallocMessageBuilder b;
     auto req = cluster::InitBody<proto::expert::StateStreamRequest>(b, proto::MessageKind::STATE_STREAM, table_.epoch());
-    req.setPurpose(proto::expert::StatePurpose::CHECKPOINT);
     actor.ToProto(req.initActor());
     req.setCheckpointId(id);
     auto out = req.initStreamOut();

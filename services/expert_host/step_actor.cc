@@ -1,30 +1,32 @@
 // The host's step bookkeeping (see step_actor.h).
 #include "services/expert_host/step_actor.h"
 
-#include <capnp/message.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "proto/expert.capnp.h"
-#include "services/cluster/envelope.h"
 #include "services/expert_host/host_metrics.h"
+#include "services/expert_host/host_reply.h"
 
 namespace sy::expert_host {
 namespace {
 
-// Builds a StepCommit reply and answers `responder` with it.
-struct StepReply {
-  capnp::MallocMessageBuilder header;
-  proto::expert::StepCommitReply::Builder body;
-  explicit StepReply(uint64_t step)
-      : body(cluster::InitEnvelope(header, proto::MessageKind::STEP_COMMIT)
-                 .initBody()
-                 .initAs<proto::expert::StepCommitReply>()) {
-    body.setStep(step);
-  }
-};
+// Answers a step-protocol request about `step` with a StepReply that `fill` completes.
+template <class Fill>
+void ReplyStep(transport::Responder& responder, uint64_t step, Fill&& fill) {
+  ReplyWith<proto::expert::StepReply>(responder, proto::MessageKind::STEP_COMMIT, [&](auto reply) {
+    reply.setStep(step);
+    fill(reply);
+  });
+}
+
+// `step` is applied on this host, which is at `version` (>= step).
+void ReplyApplied(transport::Responder& responder, uint64_t step, uint64_t version) {
+  ReplyStep(responder, step, [&](auto reply) {
+    reply.setApplied(true);
+    reply.setVersion(version);
+  });
+}
 
 }  // namespace
 
@@ -56,6 +58,8 @@ void StepActor::Handle(StepActorMsg& msg) {
     if (m->step == version_ + 1) Open(m->step);
   } else if (auto* m = std::get_if<FinalizedMsg>(&msg)) {
     OnFinalized(*m);
+  } else if (auto* m = std::get_if<ActorStatusMsg>(&msg)) {
+    OnActorStatus(*m);
   } else if (auto* m = std::get_if<RollbackMsg>(&msg)) {
     const absl::Status rolled = absl::AbortedError(absl::StrCat(
         "rolled back to step ", m->version, " (checkpoint restore): replay from step ", m->version + 1));
@@ -85,11 +89,11 @@ void StepActor::Handle(StepActorMsg& msg) {
     version_ = m->step;
     if (opened_) step_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - opened_at_));
     for (auto& r : appliers_) {
-      StepReply reply(m->step);
-      reply.body.setApplied(true);
-      reply.body.setVersion(version_);
-      reply.body.setReceived(static_cast<uint32_t>(m_));
-      r.Reply(reply.header);
+      ReplyStep(r, m->step, [&](auto reply) {
+        reply.setApplied(true);
+        reply.setVersion(version_);
+        reply.setReceived(static_cast<uint32_t>(m_));
+      });
     }
     Reset();
     MaybeInstallActors();
@@ -138,10 +142,7 @@ std::vector<uint32_t> StepActor::Missing() const {
 
 void StepActor::OnCommit(CommitMsg& m) {
   if (m.step <= version_) {
-    StepReply reply(m.step);
-    reply.body.setApplied(true);
-    reply.body.setVersion(version_);
-    m.responder.Reply(reply.header);
+    ReplyApplied(m.responder, m.step, version_);
     return;
   }
   if (m.step > version_ + 1) {
@@ -160,10 +161,10 @@ void StepActor::OnCommit(CommitMsg& m) {
     stats.micro_batch = m.micro_batches[i];
     committed_[m.micro_batches[i]] = std::move(stats);
   }
-  StepReply reply(m.step);
-  reply.body.setReceived(static_cast<uint32_t>(committed_.size()));
-  reply.body.setVersion(version_);
-  m.responder.Reply(reply.header);
+  ReplyStep(m.responder, m.step, [&](auto reply) {
+    reply.setReceived(static_cast<uint32_t>(committed_.size()));
+    reply.setVersion(version_);
+  });
   if (static_cast<int>(committed_.size()) < m_) return;
   finalizing_ = true;
   auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
@@ -192,25 +193,25 @@ void StepActor::AnswerGathers() {
       FailAndCount(registry_, r, finalize_error_);
       continue;
     }
-    StepReply reply(version_ + 1);
-    reply.body.setReceived(static_cast<uint32_t>(committed_.size()));
-    reply.body.setVersion(version_);
-    size_t count = 0;
-    for (const auto& s : squares_) count += s.size();
-    auto segments = reply.body.initSegments(static_cast<unsigned>(count));
-    unsigned k = 0;
-    for (size_t i = 0; i < actors_.size(); ++i) {
-      const auto& segs = actors_[i]->segments();
-      for (size_t j = 0; j < segs.size() && j < squares_[i].size(); ++j, ++k) {
-        segments[k].setParam(segs[j].param_index);
-        segments[k].setExpert(segs[j].expert);
-        segments[k].setSumSquares(squares_[i][j]);
+    ReplyStep(r, version_ + 1, [&](auto reply) {
+      reply.setReceived(static_cast<uint32_t>(committed_.size()));
+      reply.setVersion(version_);
+      size_t count = 0;
+      for (const auto& s : squares_) count += s.size();
+      auto segments = reply.initSegments(static_cast<unsigned>(count));
+      unsigned k = 0;
+      for (size_t i = 0; i < actors_.size(); ++i) {
+        const auto& segs = actors_[i]->segments();
+        for (size_t j = 0; j < segs.size() && j < squares_[i].size(); ++j, ++k) {
+          segments[k].setParam(segs[j].param_index);
+          segments[k].setExpert(segs[j].expert);
+          segments[k].setSumSquares(squares_[i][j]);
+        }
       }
-    }
-    auto stats = reply.body.initStats(static_cast<unsigned>(committed_.size()));
-    unsigned n = 0;
-    for (const auto& [mb, value] : committed_) cluster::StatsToWire(value, stats[n++]);
-    r.Reply(reply.header);
+      auto stats = reply.initStats(static_cast<unsigned>(committed_.size()));
+      unsigned n = 0;
+      for (const auto& [mb, value] : committed_) cluster::StatsToWire(value, stats[n++]);
+    });
   }
   gathers_.clear();
 }
@@ -232,10 +233,7 @@ void StepActor::OnGather(GatherMsg& m) {
 
 void StepActor::OnApply(StepApplyMsg& m) {
   if (m.step <= version_) {
-    StepReply reply(m.step);
-    reply.body.setApplied(true);
-    reply.body.setVersion(version_);
-    m.responder.Reply(reply.header);
+    ReplyApplied(m.responder, m.step, version_);
     return;
   }
   if (m.step > version_ + 1 || !finalizing_ || finalized_ < actors_.size() || !finalize_error_.ok()) {
@@ -256,37 +254,54 @@ void StepActor::OnApply(StepApplyMsg& m) {
 }
 
 void StepActor::OnStatus(HostStatusMsg& m) {
-  struct Collector {
-    absl::Mutex mu;
-    std::vector<ActorStatusValue> values;
-    absl::Status error;
-    size_t left = 0;
-    uint64_t version = 0, timeouts = 0;
-    std::vector<uint32_t> missing;
-    transport::Responder responder;
-    metrics::Registry* registry = nullptr;
-  };
-  auto c = std::make_shared<Collector>();
-  c->registry = registry_;
-  c->values.resize(actors_.size());
-  c->left = actors_.size();
-  c->version = version_;
-  c->timeouts = static_cast<uint64_t>(timeouts_->value());
-  c->missing = opened_ ? Missing() : std::vector<uint32_t>{};
-  c->responder = m.responder;
-  auto finish = [](Collector& c) {
-    if (!c.error.ok()) {
-      FailAndCount(c.registry, c.responder, c.error);
-      return;
-    }
-    StepReply reply(c.version + 1);
-    reply.body.setVersion(c.version);
-    reply.body.setStepTimeouts(c.timeouts);
-    auto missing = reply.body.initMissingMicroBatches(static_cast<unsigned>(c.missing.size()));
-    for (size_t i = 0; i < c.missing.size(); ++i) missing.set(static_cast<unsigned>(i), c.missing[i]);
-    auto actors = reply.body.initActors(static_cast<unsigned>(c.values.size()));
-    for (size_t i = 0; i < c.values.size(); ++i) {
-      const ActorStatusValue& v = c.values[i];
+  StatusQuery query;
+  query.values.resize(actors_.size());
+  query.left = actors_.size();
+  query.version = version_;
+  query.timeouts = static_cast<uint64_t>(timeouts_->value());
+  query.missing = opened_ ? Missing() : std::vector<uint32_t>{};
+  query.responder = std::move(m.responder);
+  if (actors_.empty()) {
+    AnswerStatus(query);
+    return;
+  }
+  const uint64_t id = ++status_queries_sent_;
+  status_queries_[id] = std::move(query);
+  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
+  for (size_t i = 0; i < actors_.size(); ++i) {
+    actors_[i]->Tell(StatusMsg{[self, id, i](absl::StatusOr<ActorStatusValue> value) {
+      self->Tell(ActorStatusMsg{id, i, std::move(value)});
+    }});
+  }
+}
+
+void StepActor::OnActorStatus(ActorStatusMsg& m) {
+  auto it = status_queries_.find(m.query);
+  if (it == status_queries_.end()) return;
+  StatusQuery& query = it->second;
+  if (m.value.ok()) {
+    query.values[m.actor] = *std::move(m.value);
+  } else {
+    query.error.Update(m.value.status());
+  }
+  if (--query.left > 0) return;
+  AnswerStatus(query);
+  status_queries_.erase(it);
+}
+
+void StepActor::AnswerStatus(StatusQuery& query) {
+  if (!query.error.ok()) {
+    FailAndCount(registry_, query.responder, query.error);
+    return;
+  }
+  ReplyStep(query.responder, query.version + 1, [&](auto reply) {
+    reply.setVersion(query.version);
+    reply.setStepTimeouts(query.timeouts);
+    auto missing = reply.initMissingMicroBatches(static_cast<unsigned>(query.missing.size()));
+    for (size_t i = 0; i < query.missing.size(); ++i) missing.set(static_cast<unsigned>(i), query.missing[i]);
+    auto actors = reply.initActors(static_cast<unsigned>(query.values.size()));
+    for (size_t i = 0; i < query.values.size(); ++i) {
+      const ActorStatusValue& v = query.values[i];
       auto a = actors[static_cast<unsigned>(i)];
       if (v.is_expert) {
         auto key = a.initActor().initExpert();
@@ -299,27 +314,7 @@ void StepActor::OnStatus(HostStatusMsg& m) {
       a.setChecksum(v.checksum);
       a.setContributions(static_cast<uint32_t>(v.contributions));
     }
-    c.responder.Reply(reply.header);
-  };
-  if (actors_.empty()) {
-    finish(*c);
-    return;
-  }
-  for (size_t i = 0; i < actors_.size(); ++i) {
-    actors_[i]->Tell(StatusMsg{[c, i, finish](absl::StatusOr<ActorStatusValue> v) {
-      bool last;
-      {
-        absl::MutexLock lock(&c->mu);
-        if (v.ok()) {
-          c->values[i] = *v;
-        } else {
-          c->error.Update(v.status());
-        }
-        last = --c->left == 0;
-      }
-      if (last) finish(*c);
-    }});
-  }
+  });
 }
 
 void StepActor::OnTimeout(uint64_t step) {

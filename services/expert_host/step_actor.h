@@ -1,15 +1,15 @@
-// The host's side of the step protocol, as one actor: collects the trainers'
-// step commits (with per-micro-batch stats), closes the step on every
-// ParamActor once all M micro-batches are in, answers the leader's norm gather
-// with every segment's squared norm, and runs the leader's apply on every actor,
-// moving the host to version step+1. A step that stays incomplete past the step
-// timeout (counted from when the host first sees it) is reported: an ERROR log
-// naming the step and the missing micro-batches, sy_host_step_timeouts_total,
-// and parked gathers fail with Aborted (the coordinator's recovery retries
-// higher up). The host keeps serving meanwhile and drops nothing. The set of
-// actors follows the placement (SetActorsMsg): it is replaced between steps, never
-// while a step is being closed or applied (then the new set waits for the end of
-// that step or for a rollback).
+// The host's side of the step protocol (proto/expert.capnp StepRequest), as one
+// actor: collects the trainers' commits (with per-micro-batch stats), closes the
+// step on every ParamActor once all M micro-batches are in, answers the leader's
+// norm gather with every segment's squared norm, runs the leader's apply on every
+// actor (the host's version becomes the step), and answers status queries. A step
+// that stays incomplete past the step timeout (counted from when the host first
+// sees it) is reported: an ERROR log naming the step and the missing micro-batches,
+// sy_host_step_timeouts_total, and parked gathers fail with Aborted (the
+// coordinator's recovery retries higher up). The host keeps serving meanwhile and
+// drops nothing. The set of actors follows the placement (SetActorsMsg): it is
+// replaced between steps, never while a step is being closed or applied (then the
+// new set waits for the end of that step or for a rollback).
 // Thread-safe as every Actor.
 #pragma once
 
@@ -67,6 +67,12 @@ struct AppliedMsg {
   uint64_t round = 0;
   absl::Status status;
 };
+// Internal: actor `actor`'s answer to status query `query`.
+struct ActorStatusMsg {
+  uint64_t query = 0;
+  size_t actor = 0;
+  absl::StatusOr<ActorStatusValue> value;
+};
 
 // Every actor was restored to `version` (a checkpoint): the open step's commits,
 // gathers and applies are dropped (parked gathers/applies fail with Aborted: the
@@ -81,7 +87,7 @@ struct SetActorsMsg {
 };
 
 using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
-                                  AppliedMsg, RollbackMsg, SetActorsMsg>;
+                                  AppliedMsg, ActorStatusMsg, RollbackMsg, SetActorsMsg>;
 
 class StepActor : public actor::Actor<StepActorMsg> {
  public:
@@ -96,7 +102,18 @@ class StepActor : public actor::Actor<StepActorMsg> {
   void OnCommit(CommitMsg& m);
   void OnGather(GatherMsg& m);
   void OnApply(StepApplyMsg& m);
+  // A status query: every actor is asked, the reply goes out once all answered.
+  struct StatusQuery {
+    std::vector<ActorStatusValue> values;  // per actor asked
+    absl::Status error;
+    size_t left = 0;
+    uint64_t version = 0, timeouts = 0;
+    std::vector<uint32_t> missing;
+    transport::Responder responder;
+  };
   void OnStatus(HostStatusMsg& m);
+  void OnActorStatus(ActorStatusMsg& m);
+  void AnswerStatus(StatusQuery& query);
   void OnFinalized(FinalizedMsg& m);
   void OnTimeout(uint64_t step);
   void AnswerGathers();
@@ -130,6 +147,10 @@ class StepActor : public actor::Actor<StepActorMsg> {
   size_t applied_ = 0;
   absl::Status apply_error_;
   std::vector<transport::Responder> appliers_;
+
+  // Status queries waiting for their actors' answers, by id.
+  std::map<uint64_t, StatusQuery> status_queries_;
+  uint64_t status_queries_sent_ = 0;
 };
 
 }  // namespace sy::expert_host

@@ -11,16 +11,9 @@
 namespace sy::trainer {
 namespace {
 
-proto::expert::StepCommitRequest::Builder InitStep(OutgoingCall& c, proto::expert::StepPhase phase, uint64_t step,
-                                                   int m, const std::string& trainer, uint64_t epoch) {
-  auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::STEP_COMMIT);
-  env.setPlacementEpoch(epoch);
-  auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
-  body.setPhase(phase);
-  body.setStep(step);
-  body.setTotalMicroBatches(static_cast<uint32_t>(m));
-  body.setTrainer(trainer);
-  return body;
+// A step request of the placement epoch `epoch` in `c`, its phase left to the caller.
+proto::expert::StepRequest::Builder InitStep(OutgoingCall& c, uint64_t epoch) {
+  return cluster::InitBody<proto::expert::StepRequest>(*c.header, proto::MessageKind::STEP_COMMIT, epoch);
 }
 
 }  // namespace
@@ -45,7 +38,10 @@ absl::Status StepClient::Commit(uint64_t step, const std::vector<cluster::MicroB
     OutgoingCall& c = calls[k];
     c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.what = absl::StrCat("commit of step ", step, " to host ", h);
-    auto body = InitStep(c, proto::expert::StepPhase::COMMIT, step, m_, trainer_id_, Epoch());
+    auto body = InitStep(c, Epoch()).initCommit();
+    body.setStep(step);
+    body.setTotalMicroBatches(static_cast<uint32_t>(m_));
+    body.setTrainer(trainer_id_);
     auto mbs = body.initMicroBatches(static_cast<unsigned>(stats.size()));
     auto wire = body.initStats(static_cast<unsigned>(stats.size()));
     for (size_t i = 0; i < stats.size(); ++i) {
@@ -62,14 +58,16 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
   for (size_t k = 0; k < targets.size(); ++k) {
     calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
     calls[k].what = absl::StrCat("norm gather of step ", step, " from host ", targets[k]);
-    InitStep(calls[k], proto::expert::StepPhase::GATHER_NORMS, step, m_, trainer_id_, Epoch());
+    auto body = InitStep(calls[k], Epoch()).initGatherNorms();
+    body.setStep(step);
+    body.setTotalMicroBatches(static_cast<uint32_t>(m_));
   }
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
   if (absl::Status s = FirstError(replies); !s.ok()) return s;
   GatherResult result;
   std::map<std::pair<uint32_t, int>, int> reported_by;  // segment -> first host that reported it
   for (size_t h = 0; h < replies.size(); ++h) {
-    auto body = replies[h]->Body<proto::expert::StepCommitReply>();
+    auto body = replies[h]->Body<proto::expert::StepReply>();
     if (!body.ok()) return body.status();
     for (auto seg : body->getSegments()) {
       const std::pair<uint32_t, int> key{seg.getParam(), seg.getExpert()};
@@ -98,7 +96,9 @@ absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
   for (size_t k = 0; k < targets.size(); ++k) {
     calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
     calls[k].what = absl::StrCat("apply of step ", step, " on host ", targets[k]);
-    auto body = InitStep(calls[k], proto::expert::StepPhase::APPLY, step, m_, trainer_id_, Epoch());
+    auto body = InitStep(calls[k], Epoch()).initApply();
+    body.setStep(step);
+    body.setTotalMicroBatches(static_cast<uint32_t>(m_));
     body.setClipScale(clip_scale);
     body.setLearningRate(lr);
   }
@@ -126,10 +126,10 @@ absl::StatusOr<HostStatus> StepClient::Status(int host) {
   std::vector<OutgoingCall> calls(1);
   calls[0].to = {peers_->Peer(host), transport::Route::kConnected};
   calls[0].what = absl::StrCat("status of host ", host);
-  InitStep(calls[0], proto::expert::StepPhase::STATUS, 0, m_, trainer_id_, Epoch());
+  InitStep(calls[0], Epoch()).setStatus();
   auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_);
   if (!replies[0].ok()) return replies[0].status();
-  auto body = replies[0]->Body<proto::expert::StepCommitReply>();
+  auto body = replies[0]->Body<proto::expert::StepReply>();
   if (!body.ok()) return body.status();
   HostStatus status;
   status.version = body->getVersion();

@@ -1,7 +1,8 @@
-// The trainer's side of the step protocol (proto/expert.capnp StepCommit*): the
-// commit every trainer sends to every host, the leader's norm gather and apply,
-// and the read-only host status query (versions, actor checksums, step
-// timeouts) used by tests and tools. Calls to all hosts go out concurrently.
+// The trainer's side of the step protocol (proto/expert.capnp StepRequest and
+// StepReply): the commit every trainer sends to every host, the leader's norm
+// gather and apply, and the read-only host status query (versions, actor
+// checksums, step timeouts) used by tests and tools. Calls to all hosts go out
+// concurrently.
 // Thread-safe as far as RpcNode is (each call waits on its own state).
 #pragma once
 

@@ -224,7 +224,7 @@ TEST(EnvelopeFuzz, TextWithoutNulIsRefusedAtTheDoor) {
   env.setSender("trainer-0");
   env.setRequestId(1);
   env.setKind(proto::MessageKind::STEP_COMMIT);
-  env.initBody().initAs<proto::expert::StepCommitRequest>().setTrainer("trainerQ");
+  env.initBody().initAs<proto::expert::StepRequest>().initCommit().setTrainer("trainerQ");
   transport::SetTensor(env.initTensors(1)[0], "bucketZ", proto::TensorRole::OTHER, proto::DType::F32, {1});
   const transport::Message valid({"host-0"}, transport::EncodeHeader(builder), {FrameOf("four")});
 
@@ -232,7 +232,7 @@ TEST(EnvelopeFuzz, TextWithoutNulIsRefusedAtTheDoor) {
   body_text.header = WithoutNul(valid, "trainerQ");
   auto decoded = transport::DecodedMessage::Decode(body_text, limits);
   ASSERT_TRUE(decoded.ok()) << decoded.status();  // the envelope itself is sound
-  auto body = decoded->Body<proto::expert::StepCommitRequest>();
+  auto body = decoded->Body<proto::expert::StepRequest>();
   EXPECT_EQ(body.status().code(), absl::StatusCode::kInvalidArgument) << body.status();
 
   transport::Message tensor_name = valid;

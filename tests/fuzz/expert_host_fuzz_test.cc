@@ -1,8 +1,8 @@
 // sy-expert-host's door checks under mutated requests, through HostService over the
 // in-process transport (as the unit tests drive it). Forward, backward, dense push,
-// pull and step-commit requests start valid and get random fields broken (layer,
-// expert, shard, step, version, micro-batch, token count, d_model, dtype, shape,
-// tensor count, epoch, element count, phase, clip/lr) and payloads poisoned (NaN,
+// pull and step requests start valid and get random fields broken (layer, expert,
+// shard, step, version, micro-batch, token count, d_model, dtype, shape, tensor
+// count, epoch, element count, an unknown step request) and payloads poisoned (NaN,
 // infinities, empty or short frames). Every request must get a reply (an error or
 // a valid one), the host must keep serving, and after every refused request the
 // actors' state checksums (a status query) must be unchanged.
@@ -15,6 +15,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <capnp/any.h>
+#include <capnp/schema.h>
 
 #include "common/transport/envelope_codec.h"
 #include "common/transport/inproc_transport.h"
@@ -195,23 +198,40 @@ Request Pull(FuzzRng& rng) {
   return r;
 }
 
+// A step request with a union member no schema has (a sender from a newer version).
+void SetUnknownStepRequest(proto::expert::StepRequest::Builder body, uint16_t member) {
+  const auto schema = capnp::Schema::from<proto::expert::StepRequest>().getProto().getStruct();
+  auto data = capnp::toAny(body).getDataSection();
+  const size_t at = schema.getDiscriminantOffset() * sizeof(uint16_t);
+  data[at] = static_cast<capnp::byte>(member & 0xff);
+  data[at + 1] = static_cast<capnp::byte>(member >> 8);
+}
+
 Request Commit(FuzzRng& rng) {
   Request r;
-  r.summary = "commit";
-  auto env = cluster::InitEnvelope(*r.header, proto::MessageKind::STEP_COMMIT);
-  auto body = env.initBody().initAs<proto::expert::StepCommitRequest>();
-  body.setTrainer("trainer-0");
-  // Step 1 is the one in progress; a later step's phases would wait for it.
-  body.setStep(rng.OneIn(3) ? 0 : 1);
-  body.setTotalMicroBatches(static_cast<uint32_t>(Perturb(kM, rng, &r.summary, "total")));
-  auto mbs = body.initMicroBatches(static_cast<unsigned>(rng.Below(4)));
-  for (unsigned i = 0; i < mbs.size(); ++i) mbs.set(i, static_cast<uint32_t>(Perturb(rng.Below(kM), rng, &r.summary, "mb")));
+  r.summary = "step";
+  auto body = cluster::InitBody<proto::expert::StepRequest>(*r.header, proto::MessageKind::STEP_COMMIT);
   // Only commit and status: gathering or applying step 1 waits for all its micro-batches.
-  body.setPhase(rng.OneIn(2) ? proto::expert::StepPhase::COMMIT : proto::expert::StepPhase::STATUS);
-  if (rng.OneIn(3)) body.setPhase(static_cast<proto::expert::StepPhase>(4 + rng.Below(100)));
-  body.setClipScale(rng.OneIn(4) ? std::numeric_limits<float>::quiet_NaN() : 1.0f);
-  body.setLearningRate(rng.OneIn(4) ? -1.0f : 0.01f);
-  r.summary += " step=" + std::to_string(body.getStep()) + " phase=" + std::to_string(static_cast<int>(body.getPhase()));
+  if (rng.OneIn(2)) {
+    r.summary += " status";
+    body.setStatus();
+  } else {
+    auto commit = body.initCommit();
+    commit.setTrainer("trainer-0");
+    // Step 1 is the one in progress; a later step's phases would wait for it.
+    commit.setStep(rng.OneIn(3) ? 0 : 1);
+    commit.setTotalMicroBatches(static_cast<uint32_t>(Perturb(kM, rng, &r.summary, "total")));
+    auto mbs = commit.initMicroBatches(static_cast<unsigned>(rng.Below(4)));
+    for (unsigned i = 0; i < mbs.size(); ++i) {
+      mbs.set(i, static_cast<uint32_t>(Perturb(rng.Below(kM), rng, &r.summary, "mb")));
+    }
+    r.summary += " commit step=" + std::to_string(commit.getStep());
+  }
+  if (rng.OneIn(3)) {
+    const uint16_t member = static_cast<uint16_t>(4 + rng.Below(100));
+    SetUnknownStepRequest(body, member);
+    r.summary += " member=" + std::to_string(member);
+  }
   return r;
 }
 

@@ -49,7 +49,7 @@ bool BodySchema(proto::MessageKind kind, bool is_reply, capnp::StructSchema* sch
   switch (kind) {
     SY_PAIR(EXPERT_FORWARD, ex::ExpertForwardRequest, ex::ExpertForwardReply)
     SY_PAIR(EXPERT_BACKWARD, ex::ExpertBackwardRequest, ex::ExpertBackwardReply)
-    SY_PAIR(STEP_COMMIT, ex::StepCommitRequest, ex::StepCommitReply)
+    SY_PAIR(STEP_COMMIT, ex::StepRequest, ex::StepReply)
     SY_PAIR(STATE_STREAM, ex::StateStreamRequest, ex::StateStreamReply)
     SY_PAIR(PARAM_PUSH, pa::PushRequest, pa::PushReply)
     SY_PAIR(PARAM_PULL, pa::PullRequest, pa::PullReply)
@@ -143,7 +143,7 @@ absl::StatusOr<uint64_t> ReadBody(const transport::DecodedMessage& message) {
     case proto::MessageKind::EXPERT_FORWARD: return ReadPair<ex::ExpertForwardRequest, ex::ExpertForwardReply>(message);
     case proto::MessageKind::EXPERT_BACKWARD:
       return ReadPair<ex::ExpertBackwardRequest, ex::ExpertBackwardReply>(message);
-    case proto::MessageKind::STEP_COMMIT: return ReadPair<ex::StepCommitRequest, ex::StepCommitReply>(message);
+    case proto::MessageKind::STEP_COMMIT: return ReadPair<ex::StepRequest, ex::StepReply>(message);
     case proto::MessageKind::STATE_STREAM: return ReadPair<ex::StateStreamRequest, ex::StateStreamReply>(message);
     case proto::MessageKind::PARAM_PUSH: return ReadPair<pa::PushRequest, pa::PushReply>(message);
     case proto::MessageKind::PARAM_PULL: return ReadPair<pa::PullRequest, pa::PullReply>(message);

@@ -166,11 +166,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         return responder.Reply(b);
       }
       const auto out = body->getStreamOut();
-      const auto purpose = body->getPurpose();
-      StreamOutSeen seen{purpose == proto::expert::StatePurpose::CHECKPOINT    ? "checkpoint"
-                         : purpose == proto::expert::StatePurpose::MIGRATION ? "migration"
-                                                                             : "replication",
-                         *actor, out.getDestination().cStr(), out.getAtStep()};
+      StreamOutSeen seen{*actor, out.getDestination().cStr(), out.getAtStep()};
       {
         absl::MutexLock lock(&mu_);
         stream_outs_.push_back(seen);
@@ -184,7 +180,6 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
         reply.setComplete(true);
         r.Reply(b);
       };
-      if (purpose != proto::expert::StatePurpose::CHECKPOINT) return ack(responder, 0);
       // Stream the state in chunks to the coordinator once the host reached atStep; answer
       // once every chunk is stored.
       const uint64_t checkpoint_id = body->getCheckpointId();

@@ -28,7 +28,6 @@ namespace sy::coordinator::testing {
 std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes = 2600);
 
 struct StreamOutSeen {
-  std::string purpose;  // "checkpoint", "migration", "replication"
   cluster::ActorKey actor;
   std::string destination;
   uint64_t at_step = 0;

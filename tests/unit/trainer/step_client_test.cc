@@ -38,7 +38,7 @@ struct NormHost {
           capnp::MallocMessageBuilder reply;
           auto body = cluster::InitEnvelope(reply, request.envelope().getKind())
                           .initBody()
-                          .initAs<proto::expert::StepCommitReply>();
+                          .initAs<proto::expert::StepReply>();
           auto list = body.initSegments(static_cast<unsigned>(segments.size()));
           for (size_t i = 0; i < segments.size(); ++i) {
             list[static_cast<unsigned>(i)].setParam(segments[i].param);

@@ -27,18 +27,19 @@ DecodedMessage RoundTrip(proto::MessageKind kind, Fill fill) {
 }
 
 TEST(Schemas, ExpertStepCommitAndStateStream) {
-  auto commit = RoundTrip<proto::expert::StepCommitRequest>(proto::MessageKind::STEP_COMMIT, [](auto body) {
-    body.setStep(9);
-    auto mbs = body.initMicroBatches(3);
+  auto commit = RoundTrip<proto::expert::StepRequest>(proto::MessageKind::STEP_COMMIT, [](auto body) {
+    auto phase = body.initCommit();
+    phase.setStep(9);
+    auto mbs = phase.initMicroBatches(3);
     for (unsigned i = 0; i < 3; ++i) mbs.set(i, i * 2);
-    body.setTotalMicroBatches(8);
+    phase.setTotalMicroBatches(8);
   });
-  auto commit_body = commit.Body<proto::expert::StepCommitRequest>();
+  auto commit_body = commit.Body<proto::expert::StepRequest>();
   ASSERT_TRUE(commit_body.ok());
-  EXPECT_EQ(commit_body->getMicroBatches()[2], 4u);
+  ASSERT_TRUE(commit_body->isCommit());
+  EXPECT_EQ(commit_body->getCommit().getMicroBatches()[2], 4u);
 
   auto stream = RoundTrip<proto::expert::StateStreamRequest>(proto::MessageKind::STATE_STREAM, [](auto body) {
-    body.setPurpose(proto::expert::StatePurpose::MIGRATION);
     auto key = body.initActor().initExpert();
     key.setLayer(1);
     key.setExpert(5);

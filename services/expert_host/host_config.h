@@ -1,0 +1,29 @@
+// What an expert host is configured with: the model and optimizer, its place among
+// the hosts, the step protocol's M and timeout, checkpoint cadence, and a fault
+// injection for tests. A plain value shared by the host's parts.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "gpu/model/config.h"
+#include "gpu/model/optimizer.h"
+
+namespace sy::expert_host {
+
+struct HostConfig {
+  gpu::ModelConfig model;
+  gpu::AdamWConfig adam;
+  uint64_t seed = 1;
+  int micro_batches = 1;       // M
+  int max_bucket_rows = 0;     // tokens of one micro-batch (B*T): no bucket is larger
+  int host_index = 0;
+  int num_hosts = 1;
+  absl::Duration step_timeout = absl::Seconds(60);
+  uint64_t checkpoint_every = 0;  // actors keep their state at recent multiples of it (0: none)
+  // Fault injection for tests: the experts refuse to stream the checkpoint at this step
+  // (dense shards still stream, so the checkpoint is left half-written); 0: never.
+  uint64_t fail_checkpoint_at_step = 0;
+};
+
+}  // namespace sy::expert_host

@@ -1,0 +1,68 @@
+// An expert host's placement handling, as one actor: applies the coordinator's
+// placement tables (builds the actors a table adds here, which wait for a restore;
+// removes those it no longer places here, whose waiting requests fail NotFound;
+// tells the StepActor the new set between steps; connects to replica hosts and tells
+// every replicated actor its peers), and hands out an actor to work that must see
+// every table told before it (a restore chunk sent right behind its placement). A
+// table older than the accepted one is refused (Aborted); a failure to build leaves
+// the host as it was. Runs on the runtime's thread, the one that uses the backend.
+// Thread-safe as every Actor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/actor/actor.h"
+#include "common/metrics/registry.h"
+#include "common/transport/rpc.h"
+#include "services/cluster/actor_key.h"
+#include "services/expert_host/actor_factory.h"
+#include "services/expert_host/held_actors.h"
+#include "services/expert_host/param_actor.h"
+#include "services/expert_host/replica_links.h"
+#include "services/expert_host/step_actor.h"
+
+namespace sy::expert_host {
+
+// A coordinator table checked at the door: the actors it places here, each with its
+// other replicas' hosts (empty: not replicated), and where those hosts are.
+struct PlaceMsg {
+  uint64_t epoch = 0;
+  std::map<cluster::ActorKey, std::vector<std::string>> mine;
+  std::map<std::string, std::string> endpoints;  // host id -> endpoint
+  transport::Responder responder;
+};
+// `then` gets `key`'s actor (or NotFound) once every table told before is in force.
+struct WithActorMsg {
+  cluster::ActorKey key;
+  std::function<void(absl::StatusOr<std::shared_ptr<ParamActor>>)> then;
+};
+using PlacementActorMsg = std::variant<PlaceMsg, WithActorMsg>;
+
+class PlacementActor : public actor::Actor<PlacementActorMsg> {
+ public:
+  // Everything passed must outlive the actor; `self` is this host's node id.
+  PlacementActor(actor::Executor& executor, std::string self, const ActorFactory* factory, HeldActors* held,
+                 std::shared_ptr<StepActor> step, ReplicaLinks* replicas, metrics::Registry* registry);
+
+ private:
+  void OnPlace(PlaceMsg& m);
+  absl::Status Apply(const PlaceMsg& m);
+  // Connects to the replica hosts and tells every actor whose peers changed its peers.
+  void TellReplicas(const PlaceMsg& m);
+
+  const std::string self_;
+  const ActorFactory* factory_;
+  HeldActors* held_;
+  std::shared_ptr<StepActor> step_;
+  ReplicaLinks* replicas_;
+  metrics::Registry* registry_;
+  std::map<cluster::ActorKey, std::vector<std::string>> replica_peers_;  // as last told to each actor
+};
+
+}  // namespace sy::expert_host

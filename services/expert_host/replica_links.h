@@ -1,0 +1,48 @@
+// An expert host's links to the hosts holding other replicas of its actors: the
+// connections (made when a placement table names a replica host) and the replica
+// gradients sent over them (REPLICA_GRADIENTS: an actor's own per-micro-batch
+// contributions of a step, see proto/expert.capnp ReplicaGradientsRequest).
+// Thread-safe: the placement actor connects while the actors send.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/transport/rpc.h"
+#include "services/cluster/actor_key.h"
+
+namespace sy::expert_host {
+
+class ReplicaLinks {
+ public:
+  // `self`: this host's node id (the sender of its gradients); `timeout`: how long a send may take.
+  ReplicaLinks(std::string self, absl::Duration timeout);
+
+  // The node the host serves on, and sends over (null: none). Must outlive its use; set
+  // it to null before closing it.
+  void set_rpc(transport::RpcNode* rpc);
+  // Reaches replica host `host` at `endpoint` from now on, connecting once (a failed
+  // connection is logged: that host's gradients then never arrive, the step times out
+  // and the coordinator recovers).
+  void Connect(const std::string& host, const std::string& endpoint);
+  // Sends `actor`'s own contributions of `step` (micro-batch indices ascending, one
+  // gradient of the actor's size each) to replica host `peer`, stamped with `epoch`.
+  // Failures are logged (the peer's step then times out).
+  void Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
+            const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads);
+
+ private:
+  const std::string self_;
+  const absl::Duration timeout_;
+  absl::Mutex mu_;
+  transport::RpcNode* rpc_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);        // transport peer names (host id @ endpoint)
+  std::map<std::string, std::string> names_ ABSL_GUARDED_BY(mu_);  // host id -> transport peer name
+};
+
+}  // namespace sy::expert_host

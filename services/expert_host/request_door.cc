@@ -1,0 +1,335 @@
+// The expert host's door checks (see request_door.h).
+#include "services/expert_host/request_door.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "gpu/model/bucket_codec.h"
+#include "services/cluster/placement_codec.h"
+#include "services/cluster/step_wire.h"
+
+namespace sy::expert_host {
+namespace {
+
+// A NaN or Inf in a request would reach the weights at the next apply: refuse it at the
+// door (the trainer's run has diverged or the message is corrupt) and change nothing.
+absl::Status RequireFinite(const std::vector<float>& values, const char* what) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " element ", i, " is ", values[i], " (not finite)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// `count` f32 elements of tensor frame `i`: its descriptor says so, it decodes, every value is finite.
+absl::StatusOr<std::vector<float>> FiniteF32Frame(const transport::DecodedMessage& request, unsigned i, int64_t count,
+                                                  const char* what) {
+  std::vector<float> values(static_cast<size_t>(count));
+  if (absl::Status s = gpu::DecodeFloats(request.data(i), proto::DType::F32, count, values.data()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = RequireFinite(values, what); !s.ok()) return s;
+  return values;
+}
+
+bool IsF32Vector(proto::TensorDesc::Reader tensor, int64_t count) {
+  return tensor.getDtype() == proto::DType::F32 && tensor.getShape().size() == 1 &&
+         tensor.getShape()[0] == static_cast<uint64_t>(count);
+}
+
+}  // namespace
+
+absl::Status StaleEpochError(uint64_t epoch, uint64_t current) {
+  absl::Status stale = absl::AbortedError(absl::StrCat("stale placement epoch ", epoch, "; current is ", current));
+  stale.SetPayload(transport::kCurrentEpochPayload, absl::Cord(absl::StrCat(current)));
+  return stale;
+}
+
+RequestDoor::RequestDoor(const HostConfig& config, const ModelActors* model)
+    : config_(config), model_(model), self_(absl::StrCat("host-", config.host_index)) {}
+
+absl::Status RequestDoor::CheckEpoch(const transport::DecodedMessage& request, uint64_t current) {
+  const uint64_t epoch = request.envelope().getPlacementEpoch();
+  if (epoch == 0 || epoch >= current) return absl::OkStatus();
+  return StaleEpochError(epoch, current);
+}
+
+absl::Time RequestDoor::Deadline(const transport::DecodedMessage& request) {
+  const int64_t ms = request.envelope().getDeadlineUnixMs();
+  return ms > 0 ? absl::FromUnixMillis(ms) : absl::Now() + absl::Hours(1);
+}
+
+absl::Status RequestDoor::CheckMicroBatch(uint32_t micro_batch) const {
+  if (micro_batch < static_cast<uint32_t>(config_.micro_batches)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("micro-batch ", micro_batch, " outside [0, ", config_.micro_batches, ")"));
+}
+
+absl::StatusOr<std::vector<float>> RequestDoor::BucketFrame(const transport::DecodedMessage& request, uint32_t rows,
+                                                            uint32_t d_model, proto::DType* dtype) const {
+  if (d_model != static_cast<uint32_t>(config_.model.d_model)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dModel ", d_model, " but the model's d_model is ", config_.model.d_model));
+  }
+  if (rows > static_cast<uint32_t>(config_.max_bucket_rows)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenCount ", rows, " exceeds the ", config_.max_bucket_rows, " tokens of a micro-batch"));
+  }
+  auto tensors = request.envelope().getTensors();
+  if (tensors.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("expected one tensor frame, got ", tensors.size()));
+  }
+  auto desc = tensors[0];
+  *dtype = desc.getDtype();
+  if (*dtype != proto::DType::F32 && *dtype != proto::DType::BF16) {
+    return absl::InvalidArgumentError("tensor dtype must be f32 or bf16");
+  }
+  auto shape = desc.getShape();
+  if (shape.size() != 2 || shape[0] != rows || shape[1] != d_model) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor shape does not match (tokenCount ", rows, ", dModel ",
+                                                   d_model, ")"));
+  }
+  std::vector<float> values(static_cast<size_t>(rows) * d_model);
+  if (absl::Status s = gpu::DecodeFloats(request.data(0), *dtype, static_cast<int64_t>(values.size()),
+                                             values.data());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = RequireFinite(values, "bucket"); !s.ok()) return s;
+  return values;
+}
+
+absl::StatusOr<RequestDoor::Bucket> RequestDoor::CheckBucket(const transport::DecodedMessage& request,
+                                                             proto::expert::BucketId::Reader bucket, uint32_t rows,
+                                                             uint32_t d_model) const {
+  if (absl::Status s = CheckMicroBatch(bucket.getMicroBatch()); !s.ok()) return s;
+  Bucket checked;
+  absl::StatusOr<std::vector<float>> values = BucketFrame(request, rows, d_model, &checked.dtype);
+  if (!values.ok()) return values.status();
+  checked.values = *std::move(values);
+  checked.micro_batch = bucket.getMicroBatch();
+  checked.rows = static_cast<int>(rows);
+  return checked;
+}
+
+absl::StatusOr<ForwardMsg> RequestDoor::Forward(const transport::DecodedMessage& request,
+                                                proto::expert::ExpertForwardRequest::Reader body,
+                                                const transport::Responder& responder) const {
+  ForwardMsg m;
+  m.training = body.getTraining();
+  m.step = body.getBucket().getStep();
+  m.version = body.getVersion();
+  if (m.training && (m.step == 0 || m.version != m.step - 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("training forward of step ", m.step, " must expect version step-1, not ", m.version));
+  }
+  absl::StatusOr<Bucket> bucket = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel());
+  if (!bucket.ok()) return bucket.status();
+  m.micro_batch = bucket->micro_batch;
+  m.seed = body.getDropoutSeed();
+  m.rows = bucket->rows;
+  m.dtype = bucket->dtype;
+  m.in = std::move(bucket->values);
+  m.deadline = Deadline(request);
+  m.responder = responder;
+  return m;
+}
+
+absl::StatusOr<BackwardMsg> RequestDoor::Backward(const transport::DecodedMessage& request,
+                                                  proto::expert::ExpertBackwardRequest::Reader body,
+                                                  const transport::Responder& responder) const {
+  BackwardMsg m;
+  m.step = body.getBucket().getStep();
+  m.version = body.getVersion();
+  if (m.step == 0 || m.version != m.step - 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backward of step ", m.step, " must expect version step-1, not ", m.version));
+  }
+  absl::StatusOr<Bucket> bucket = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel());
+  if (!bucket.ok()) return bucket.status();
+  m.micro_batch = bucket->micro_batch;
+  m.rows = bucket->rows;
+  m.dtype = bucket->dtype;
+  m.dout = std::move(bucket->values);
+  m.deadline = Deadline(request);
+  m.responder = responder;
+  return m;
+}
+
+absl::StatusOr<PushMsg> RequestDoor::Push(const transport::DecodedMessage& request,
+                                          proto::parameter::PushRequest::Reader body,
+                                          const transport::Responder& responder) const {
+  const int64_t numel = model_->Size(cluster::ActorKey::Dense(body.getShard()));
+  if (body.getElementCount() != static_cast<uint64_t>(numel)) {
+    return absl::InvalidArgumentError(absl::StrCat("shard ", body.getShard(), " has ", numel, " elements, not ",
+                                                   body.getElementCount()));
+  }
+  auto mbs = body.getMicroBatches();
+  if (mbs.size() != 1 || mbs[0] >= static_cast<uint32_t>(config_.micro_batches)) {
+    return absl::InvalidArgumentError("a push carries exactly one micro-batch index in [0, M)");
+  }
+  if (body.getStep() == 0) return absl::InvalidArgumentError("push for step 0 (steps start at 1)");
+  auto tensors = request.envelope().getTensors();
+  if (tensors.size() != 1 || !IsF32Vector(tensors[0], numel)) {
+    return absl::InvalidArgumentError(absl::StrCat("push needs one f32 tensor of shape (", numel, ")"));
+  }
+  absl::StatusOr<std::vector<float>> grad = FiniteF32Frame(request, 0, numel, "dense gradient");
+  if (!grad.ok()) return grad.status();
+  PushMsg m;
+  m.step = body.getStep();
+  m.micro_batch = mbs[0];
+  m.grad = *std::move(grad);
+  m.deadline = Deadline(request);
+  m.responder = responder;
+  return m;
+}
+
+PullMsg RequestDoor::Pull(const transport::DecodedMessage& request, proto::parameter::PullRequest::Reader body,
+                          const transport::Responder& responder) {
+  PullMsg m;
+  m.version = body.getVersion();
+  m.expert = body.getTarget() == proto::parameter::PullTarget::EXPERT;
+  m.deadline = Deadline(request);
+  m.responder = responder;
+  return m;
+}
+
+absl::StatusOr<PeerGradientsMsg> RequestDoor::ReplicaGradients(const transport::DecodedMessage& request,
+                                                               proto::expert::ReplicaGradientsRequest::Reader body,
+                                                               const cluster::ActorKey& key,
+                                                               const transport::Responder& responder) const {
+  if (body.getStep() == 0) return absl::InvalidArgumentError("replica gradients for step 0 (steps start at 1)");
+  auto mbs = body.getMicroBatches();
+  auto tensors = request.envelope().getTensors();
+  if (tensors.size() != mbs.size() || request.message().data.size() != mbs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("replica gradients: ", mbs.size(), " micro-batches but ",
+                                                   tensors.size(), " tensors and ", request.message().data.size(),
+                                                   " frames"));
+  }
+  const int64_t size = model_->Size(key);
+  PeerGradientsMsg m;
+  m.step = body.getStep();
+  m.sender = body.getSender().cStr();
+  for (unsigned i = 0; i < mbs.size(); ++i) {
+    if (absl::Status s = CheckMicroBatch(mbs[i]); !s.ok()) return s;
+    if (i > 0 && mbs[i] <= mbs[i - 1]) return absl::InvalidArgumentError("replica gradients: micro-batches must ascend");
+    if (!IsF32Vector(tensors[i], size)) {
+      return absl::InvalidArgumentError(absl::StrCat("replica gradients of ", key.ToString(),
+                                                     " need f32 tensors of shape (", size, ")"));
+    }
+    absl::StatusOr<std::vector<float>> grad = FiniteF32Frame(request, i, size, "replica gradient");
+    if (!grad.ok()) return grad.status();
+    m.grads.push_back(*std::move(grad));
+    m.micro_batches.push_back(mbs[i]);
+  }
+  m.deadline = Deadline(request);
+  m.responder = responder;
+  return m;
+}
+
+absl::Status RequestDoor::CheckStep(uint64_t step, uint32_t total_micro_batches, const HeldActors& held) const {
+  if (step == 0) return absl::InvalidArgumentError("step 0 (steps start at 1)");
+  if (total_micro_batches != static_cast<uint32_t>(config_.micro_batches)) {
+    return absl::InvalidArgumentError(absl::StrCat("totalMicroBatches ", total_micro_batches,
+                                                   " but the host trains with M = ", config_.micro_batches));
+  }
+  return held.CheckNoneAwaitingRestore(step);
+}
+
+absl::StatusOr<StepActorMsg> RequestDoor::Step(proto::expert::StepRequest::Reader body, const HeldActors& held,
+                                               const transport::Responder& responder) const {
+  switch (body.which()) {
+    case proto::expert::StepRequest::COMMIT: {
+      const auto commit = body.getCommit();
+      if (absl::Status s = CheckStep(commit.getStep(), commit.getTotalMicroBatches(), held); !s.ok()) return s;
+      CommitMsg m;
+      m.step = commit.getStep();
+      for (uint32_t mb : commit.getMicroBatches()) {
+        if (mb >= static_cast<uint32_t>(config_.micro_batches)) {
+          return absl::InvalidArgumentError(absl::StrCat("commit names micro-batch ", mb, " outside [0, M)"));
+        }
+        m.micro_batches.push_back(mb);
+      }
+      for (auto s : commit.getStats()) m.stats.push_back(cluster::StatsFromWire(s));
+      m.responder = responder;
+      return m;
+    }
+    case proto::expert::StepRequest::GATHER_NORMS: {
+      const auto gather = body.getGatherNorms();
+      if (absl::Status s = CheckStep(gather.getStep(), gather.getTotalMicroBatches(), held); !s.ok()) return s;
+      return GatherMsg{gather.getStep(), responder};
+    }
+    case proto::expert::StepRequest::APPLY: {
+      const auto apply = body.getApply();
+      if (absl::Status s = CheckStep(apply.getStep(), apply.getTotalMicroBatches(), held); !s.ok()) return s;
+      const float scale = apply.getClipScale(), lr = apply.getLearningRate();
+      if (!(scale > 0.0f && scale <= 1.0f) || !(lr >= 0.0f && lr < 1e3f)) {
+        return absl::InvalidArgumentError("apply needs 0 < clipScale <= 1 and a finite learningRate >= 0");
+      }
+      return StepApplyMsg{apply.getStep(), scale, lr, responder};
+    }
+    case proto::expert::StepRequest::STATUS:
+      return HostStatusMsg{responder};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown step request (union member ", static_cast<int>(body.which()), ")"));
+}
+
+absl::StatusOr<PlaceMsg> RequestDoor::Placement(proto::coordinator::PlacementRequest::Reader body,
+                                                const transport::Responder& responder) const {
+  switch (body.which()) {
+    case proto::coordinator::PlacementRequest::UPDATE:
+      return PlaceFromTable(body.getUpdate(), responder);
+    case proto::coordinator::PlacementRequest::GET:
+      break;
+  }
+  return absl::InvalidArgumentError("expert host: a placement request must carry an update");
+}
+
+absl::StatusOr<PlaceMsg> RequestDoor::PlaceFromTable(proto::coordinator::PlacementTable::Reader update,
+                                                     const transport::Responder& responder) const {
+  absl::StatusOr<cluster::DecodedTable> table = cluster::TableFromProto(update);
+  if (!table.ok()) return table.status();
+  PlaceMsg m;
+  m.epoch = table->epoch;
+  for (const auto& [actor, hosts] : table->entries) {
+    if (std::find(hosts.begin(), hosts.end(), self_) == hosts.end()) continue;
+    if (absl::Status s = model_->CheckKey(actor); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": ", s.message()));
+    }
+    std::vector<std::string>& peers = m.mine[actor];
+    for (const std::string& host : hosts) {
+      if (host == self_) continue;
+      if (table->endpoints.count(host) == 0 || table->endpoints.at(host).empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": replica host ", host,
+                                                       " of ", actor.ToString(), " has no endpoint"));
+      }
+      peers.push_back(host);
+    }
+  }
+  m.endpoints = table->endpoints;
+  m.responder = responder;
+  return m;
+}
+
+absl::Status RequestDoor::CheckStreamOut(const transport::DecodedMessage& request,
+                                        proto::expert::StreamOut::Reader out) {
+  if (out.getDestination() == request.envelope().getSender()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "expert host: streams state only to the coordinator that asks (", request.envelope().getSender().cStr(),
+      "), not to ", out.getDestination().cStr(), " at ", out.getDestinationEndpoint().cStr()));
+}
+
+absl::Status RequestDoor::CheckChunk(const transport::DecodedMessage& request, proto::expert::ChunkIn::Reader chunk) {
+  if (request.message().data.size() != 1) return absl::InvalidArgumentError("a state chunk carries one frame");
+  if (chunk.getCount() == 0 || chunk.getIndex() >= chunk.getCount()) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk ", chunk.getIndex(), " of ", chunk.getCount()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sy::expert_host

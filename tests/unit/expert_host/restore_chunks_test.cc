@@ -1,0 +1,65 @@
+// Restored states assembled from chunks: the whole state comes out once the last
+// chunk is in and verifies; a chunk that does not follow is refused and drops the
+// partial state; a state whose checksum is wrong is DataLoss naming the checkpoint.
+#include "services/expert_host/restore_chunks.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include <capnp/message.h>
+
+#include "common/base/fnv1a.h"
+
+namespace sy::expert_host {
+namespace {
+
+const cluster::ActorKey kActor = cluster::ActorKey::Expert(0, 1);
+
+// Chunk `index` of `count` of `whole`, `size` bytes each (the last one shorter), added to `chunks`.
+absl::StatusOr<std::optional<std::string>> AddChunk(RestoreChunks& chunks, const std::string& whole, uint32_t index,
+                                                    uint32_t count, size_t size, uint64_t checksum) {
+  capnp::MallocMessageBuilder message;
+  auto chunk = message.initRoot<proto::expert::ChunkIn>();
+  chunk.setVersion(4);
+  chunk.setIndex(index);
+  chunk.setCount(count);
+  chunk.setOffset(index * size);
+  chunk.setTotalBytes(whole.size());
+  chunk.setChecksum(checksum);
+  const std::string bytes = whole.substr(index * size, size);
+  return chunks.Add(kActor, chunk.asReader(), transport::Frame::CopyOf(bytes.data(), bytes.size()), 7);
+}
+
+TEST(RestoreChunksTest, TheWholeStateComesOutAfterTheLastChunk) {
+  RestoreChunks chunks;
+  const std::string whole = "0123456789abcdef";
+  auto first = AddChunk(chunks, whole, 0, 2, 8, ChecksumOf(whole));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->has_value());
+  auto last = AddChunk(chunks, whole, 1, 2, 8, ChecksumOf(whole));
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ(**last, whole);
+}
+
+TEST(RestoreChunksTest, AChunkThatDoesNotFollowIsRefusedAndDropsThePartialState) {
+  RestoreChunks chunks;
+  const std::string whole = "0123456789abcdefghijklmn";
+  ASSERT_TRUE(AddChunk(chunks, whole, 0, 3, 8, ChecksumOf(whole)).ok());
+  EXPECT_EQ(AddChunk(chunks, whole, 2, 3, 8, ChecksumOf(whole)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddChunk(chunks, whole, 1, 3, 8, ChecksumOf(whole)).status().code(),
+            absl::StatusCode::kInvalidArgument);  // chunk 0 is gone too
+}
+
+TEST(RestoreChunksTest, AWrongChecksumIsDataLossNamingTheCheckpoint) {
+  RestoreChunks chunks;
+  const std::string whole = "01234567";
+  const absl::Status lost = AddChunk(chunks, whole, 0, 1, 8, ChecksumOf(whole) + 1).status();
+  EXPECT_EQ(lost.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(lost.message().find("checkpoint 7"), std::string::npos) << lost;
+}
+
+}  // namespace
+}  // namespace sy::expert_host
