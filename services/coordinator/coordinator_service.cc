@@ -14,7 +14,7 @@
 #include "common/transport/curve_key_file.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
-#include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/cluster_actor.h"
 #include "services/coordinator/switchable_fault_transport.h"
@@ -22,15 +22,15 @@
 namespace sy::coordinator {
 namespace {
 
-// The handler's view of the actors, filled once they exist (requests before that
-// get Unavailable).
 // Where a request arrived: the main endpoint, or the CURVE admin endpoint.
 enum class Entry { kMain, kAdmin };
 
+// The handler's view of the actors, filled once they exist (requests before that
+// get Unavailable).
 struct Router {
   absl::Mutex mu;
   std::shared_ptr<ClusterActor> cluster ABSL_GUARDED_BY(mu);
-  std::shared_ptr<CatalogActor> catalog ABSL_GUARDED_BY(mu);
+  std::shared_ptr<CheckpointActor> checkpoints ABSL_GUARDED_BY(mu);
   // Set before any request can arrive, then read-only.
   bool require_admin_key = false;
   std::vector<std::string> admin_publics;
@@ -60,23 +60,23 @@ struct Router {
 
   void Route(transport::DecodedMessage message, transport::Responder responder, Entry entry) {
     std::shared_ptr<ClusterActor> cluster;
-    std::shared_ptr<CatalogActor> catalog;
+    std::shared_ptr<CheckpointActor> checkpoints;
     {
       absl::MutexLock lock(&mu);
       cluster = this->cluster;
-      catalog = this->catalog;
+      checkpoints = this->checkpoints;
     }
-    if (!cluster || !catalog) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
+    if (!cluster || !checkpoints) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
     if (absl::Status s = CheckAdmin(message, entry); !s.ok()) return responder.Fail(s);
     const auto kind = message.envelope().getKind();
-    bool to_catalog = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
+    bool to_checkpoints = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
     if (kind == proto::MessageKind::ADMIN) {
       auto admin = message.Body<proto::admin::AdminRequest>();
       if (!admin.ok()) return responder.Fail(admin.status());
-      to_catalog = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
+      to_checkpoints = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
     }
-    if (to_catalog) {
-      catalog->Tell(CatalogRequest{std::move(message), std::move(responder)});
+    if (to_checkpoints) {
+      checkpoints->Tell(CheckpointRequest{std::move(message), std::move(responder)});
     } else {
       cluster->Tell(ClusterRequest{std::move(message), std::move(responder)});
     }
@@ -95,13 +95,13 @@ class CoordinatorServiceImpl final : public CoordinatorService {
     {
       absl::MutexLock lock(&router_->mu);
       router_->cluster.reset();
-      router_->catalog.reset();
+      router_->checkpoints.reset();
     }
     if (admin_rpc_) admin_rpc_->Close();
     if (rpc_) rpc_->Close();
     if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     cluster_.reset();
-    catalog_.reset();
+    checkpoints_.reset();
     admin_rpc_.reset();
     rpc_.reset();
     store_.reset();
@@ -116,7 +116,7 @@ class CoordinatorServiceImpl final : public CoordinatorService {
   std::unique_ptr<transport::RpcNode> rpc_;
   std::unique_ptr<transport::RpcNode> admin_rpc_;  // with options.admin_listen
   SwitchableFaultTransport* transport_ = nullptr;  // owned by rpc_
-  std::shared_ptr<CatalogActor> catalog_;
+  std::shared_ptr<CheckpointActor> checkpoints_;
   std::shared_ptr<ClusterActor> cluster_;
   bool stopped_ = false;
 };
@@ -228,21 +228,23 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
 
   service->runtime_ = std::make_unique<actor::Runtime>(2);
   auto cluster_slot = std::make_shared<std::weak_ptr<ClusterActor>>();
-  service->catalog_ = std::make_shared<CatalogActor>(
-      *service->runtime_, service->store_.get(), service->rpc_.get(), options,
-      [cluster_slot](CatalogEvent event) {
+  service->checkpoints_ = std::make_shared<CheckpointActor>(
+      *service->runtime_, options, service->endpoint_, service->store_.get(), service->rpc_.get(),
+      [cluster_slot](CheckpointEvent event) {
         if (auto cluster = cluster_slot->lock()) cluster->Tell(std::move(event));
       },
       registry);
-  service->cluster_ = std::make_shared<ClusterActor>(*service->runtime_, options, service->endpoint_,
-                                                     service->rpc_.get(), service->transport_,
-                                                     service->store_.get(), service->catalog_, registry);
+  service->cluster_ = std::make_shared<ClusterActor>(*service->runtime_, options, service->rpc_.get(),
+                                                     service->transport_, service->store_.get(),
+                                                     service->checkpoints_, registry);
   *cluster_slot = service->cluster_;
-  if (absl::Status s = service->cluster_->Start(); !s.ok()) return s;
+  absl::StatusOr<CheckpointSnapshot> checkpoints = service->checkpoints_->Start();
+  if (!checkpoints.ok()) return checkpoints.status();
+  if (absl::Status s = service->cluster_->Start(*checkpoints); !s.ok()) return s;
   {
     absl::MutexLock lock(&router->mu);
     router->cluster = service->cluster_;
-    router->catalog = service->catalog_;
+    router->checkpoints = service->checkpoints_;
   }
   SY_LOG(INFO) << "coordinator " << options.node_id << " listening on " << service->endpoint_
                << (service->admin_endpoint_.empty() ? "" : ", admin calls (CURVE) on " + service->admin_endpoint_);

@@ -1,7 +1,7 @@
 // CoordinatorService: one running coordinator. Opens the checkpoint database, binds
 // a ZeroMQ ROUTER (RpcNode) on options.listen, and routes requests to its two
 // actors: checkpoint chunks, manifest queries and `checkpoint list` to the
-// CatalogActor, everything else to the ClusterActor. On start it rebuilds its
+// CheckpointActor, everything else to the ClusterActor. On start it rebuilds its
 // catalog and the saved placement from RocksDB; membership comes back as nodes
 // re-register.
 //
