@@ -691,14 +691,10 @@ absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOption
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(*parsed);
   if (!config.ok()) return config.status();
-  const size_t shards = cluster::DenseShardParams(gpu::ParamInfos(*config)).size();
   std::vector<std::string> argv = {bin_dir + "/sy-coordinator", "--listen=tcp://127.0.0.1:0",
                                    absl::StrCat("--ready_file=", o.workdir, "/coordinator.ready"),
                                    absl::StrCat("--db=", o.workdir, "/coordinator.db"),
                                    absl::StrCat("--expected_hosts=", o.hosts),
-                                   absl::StrCat("--num_layers=", cluster::SwitchLayerCount(*config)),
-                                   absl::StrCat("--num_experts=", config->experts),
-                                   absl::StrCat("--num_dense_shards=", shards),
                                    absl::StrCat("--seed=", parsed->seed),
                                    absl::StrCat("--checkpoint_every=", o.checkpoint_every),
                                    "--log_level=" + o.log_level};

@@ -36,7 +36,7 @@ ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& 
       store_(store),
       checkpoints_(std::move(checkpoints)),
       membership_(absl::ToChronoNanoseconds(options.heartbeat_timeout)),
-      table_(options.shape),
+      table_(cluster::ModelShape{}),
       loads_(options.load_alpha) {
   if (registry != nullptr) {
     metrics_.epoch = &registry->GetGauge("sy_coordinator_epoch", "Current placement epoch.");
@@ -60,8 +60,9 @@ absl::Status ClusterActor::Start(const CheckpointSnapshot& checkpoints) {
   if (saved.ok()) {
     auto table = cluster::ParseTable(*saved);
     if (!table.ok()) return table.status();
+    AdoptShape(table->shape, "the saved placement");
     if (absl::Status s = table_.Restore(table->epoch, table->entries); !s.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("saved placement does not fit the model shape: ", s.message()));
+      return absl::FailedPreconditionError(absl::StrCat("saved placement does not fit its model shape: ", s.message()));
     }
     endpoints_ = table->endpoints;
     // The hosts of the saved table must re-register within the timeout, or they failed.
@@ -282,7 +283,7 @@ void ClusterActor::AdminHosts(transport::Responder& responder) {
 
 void ClusterActor::AdminExperts(transport::Responder& responder) {
   std::vector<cluster::ActorKey> experts;
-  for (const cluster::ActorKey& a : options_.shape.Actors()) {
+  for (const cluster::ActorKey& a : table_.shape().Actors()) {
     if (!a.dense) experts.push_back(a);
   }
   capnp::MallocMessageBuilder b;

@@ -1,6 +1,7 @@
 // ClusterActor: the coordinator's view of the cluster. It owns membership (register,
-// heartbeats, failure detection on a timer), the placement table (initial round-robin
-// once the expected hosts registered, re-placement on failure, join and drain, planned
+// heartbeats, failure detection on a timer), the model's shape (learned from the nodes
+// that register, see LearnedShape), the placement table (initial round-robin once the
+// shape is known and the expected hosts registered, re-placement on failure, join and drain, planned
 // rebalances; saved in RocksDB on every change and pushed to the hosts) and the
 // per-expert load. From those it drives the control flows, each in its own file:
 //   cluster_nodes.cc     register, heartbeat, failure detection, placement and load reports;
@@ -38,6 +39,7 @@
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_options.h"
 #include "services/coordinator/host_load_series.h"
+#include "services/coordinator/learned_shape.h"
 #include "services/coordinator/load_tracker.h"
 #include "services/coordinator/membership.h"
 #include "services/coordinator/rebalance_planner.h"
@@ -87,6 +89,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnPlacement(ClusterRequest& request);
   void OnLoadReport(ClusterRequest& request);
   void OnTick();
+  // The model's shape is known from `source` from now on: the table is for it.
+  void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
+  // Places every actor once the model's shape is known and the expected hosts registered.
   void MaybeInitializePlacement();
   // Placement changes: save, publish to the live hosts.
   void PlacementChanged();
@@ -169,7 +174,8 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   std::shared_ptr<CheckpointActor> checkpoints_;
 
   Membership membership_;
-  cluster::PlacementTable table_;
+  LearnedShape model_;            // the shape of the model, from the nodes or the saved placement
+  cluster::PlacementTable table_;  // for model_'s shape
   LoadTracker loads_;
   HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint

@@ -13,14 +13,23 @@
 
 namespace sy::coordinator {
 
-void ClusterActor::OnRegister(ClusterRequest& request) {
-  auto body = request.message.Body<proto::coordinator::RegisterRequest>();
-  if (!body.ok()) return request.responder.Fail(body.status());
+namespace {
+
+// A register request, read and checked.
+struct Registration {
   NodeInfo node;
+  std::vector<cluster::ActorKey> held;  // actors the node holds already
+  cluster::ModelShape shape;            // of the node's model
+};
+
+absl::StatusOr<Registration> ReadRegistration(const transport::DecodedMessage& message) {
+  auto body = message.Body<proto::coordinator::RegisterRequest>();
+  if (!body.ok()) return body.status();
+  Registration r;
+  NodeInfo& node = r.node;
   node.id = body->getNodeId().cStr();
-  if (node.id != request.message.envelope().getSender().cStr()) {
-    return request.responder.Fail(absl::InvalidArgumentError(
-        absl::StrCat("register: nodeId '", node.id, "' differs from the sender's id")));
+  if (node.id != message.envelope().getSender().cStr()) {
+    return absl::InvalidArgumentError(absl::StrCat("register: nodeId '", node.id, "' differs from the sender's id"));
   }
   switch (body->getRole()) {
     case proto::coordinator::Role::EXPERT_HOST:
@@ -30,27 +39,43 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
       node.role = NodeRole::kTrainer;
       break;
     default:
-      return request.responder.Fail(absl::InvalidArgumentError("register: only hosts and trainers register"));
+      return absl::InvalidArgumentError("register: only hosts and trainers register");
   }
   node.endpoint = body->getEndpoint().cStr();
   node.device = body->getDevice().cStr();
   node.memory_bytes = body->getMemoryBytes();
   node.incarnation = body->getIncarnation();
   if (node.role == NodeRole::kHost && node.endpoint.empty()) {
-    return request.responder.Fail(absl::InvalidArgumentError("register: a host needs an endpoint"));
+    return absl::InvalidArgumentError("register: a host needs an endpoint");
   }
-  std::vector<cluster::ActorKey> held;
   for (auto ref : body->getActors()) {
     auto key = cluster::ActorKey::FromProto(ref);
-    if (!key.ok()) return request.responder.Fail(key.status());
-    held.push_back(*key);
+    if (!key.ok()) return key.status();
+    r.held.push_back(*key);
   }
+  const auto shape = body->getShape();
+  r.shape = {shape.getNumLayers(), shape.getNumExperts(), shape.getNumDenseShards()};
+  return r;
+}
+
+}  // namespace
+
+void ClusterActor::OnRegister(ClusterRequest& request) {
+  absl::StatusOr<Registration> registration = ReadRegistration(request.message);
+  if (!registration.ok()) return request.responder.Fail(registration.status());
+  const NodeInfo& node = registration->node;
+  std::vector<cluster::ActorKey>& held = registration->held;
   const std::string id = node.id;
   const NodeRole role = node.role;
+  if (absl::Status s = model_.Check(id, registration->shape); !s.ok()) {
+    SY_LOG(WARNING) << s.message();
+    return request.responder.Fail(s);
+  }
   auto outcome = membership_.Register(node, Now(), NowUnixMs());
   if (!outcome.ok()) return request.responder.Fail(outcome.status());
   SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
                << (outcome->restarted ? " (restarted)" : "");
+  if (!model_.known()) AdoptShape(registration->shape, id);
   if (role == NodeRole::kTrainer && finished_at_step_) {
     finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
     checkpoint_due_ = true;
@@ -97,7 +122,17 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   request.responder.Reply(b);
 }
 
+void ClusterActor::AdoptShape(const cluster::ModelShape& shape, const std::string& source) {
+  model_.Adopt(shape, source);
+  table_ = cluster::PlacementTable(shape);
+  SY_LOG(INFO) << "the model has " << ShapeToString(shape) << " (from " << source << ")";
+}
+
 void ClusterActor::MaybeInitializePlacement() {
+  if (!model_.known()) {
+    phase_ = "waiting for the model's shape (no node registered yet)";
+    return;
+  }
   const std::vector<std::string> hosts = AliveHosts();
   if (hosts.size() < options_.expected_hosts) {
     phase_ = absl::StrCat("waiting for hosts (", hosts.size(), " of ", options_.expected_hosts, ")");
@@ -164,7 +199,7 @@ void ClusterActor::OnPlacement(ClusterRequest& request) {
 void ClusterActor::OnLoadReport(ClusterRequest& request) {
   auto body = request.message.Body<proto::coordinator::LoadReportRequest>();
   if (!body.ok()) return request.responder.Fail(body.status());
-  const cluster::ModelShape& shape = options_.shape;
+  const cluster::ModelShape& shape = table_.shape();  // all zero (no expert) until a node registered
   std::vector<ExpertTokens> loads;
   for (auto l : body->getLoads()) {
     const auto key = l.getExpert();

@@ -124,9 +124,6 @@ class CoordinatorServiceImpl final : public CoordinatorService {
 absl::Status Validate(const CoordinatorOptions& o) {
   if (o.db_path.empty()) return absl::InvalidArgumentError("--db is required");
   if (o.node_id.empty()) return absl::InvalidArgumentError("node id is empty");
-  if (o.shape.num_layers == 0 || o.shape.num_experts == 0) {
-    return absl::InvalidArgumentError("the model needs at least one layer and one expert");
-  }
   if (o.expected_hosts == 0) return absl::InvalidArgumentError("--expected_hosts must be >= 1");
   if (o.retain < 1) return absl::InvalidArgumentError("--retain must be >= 1");
   if (o.heartbeat_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--heartbeat_timeout_ms must be > 0");

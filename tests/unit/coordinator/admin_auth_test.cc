@@ -54,7 +54,6 @@ class AdminAuthTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     options_.db_path = dir_ + "/db";
-    options_.shape = {1, 4, 2};
     options_.expected_hosts = 1;
     options_.heartbeat_timeout = absl::Seconds(30);
     server_ = NewKeyPair();

@@ -35,7 +35,6 @@ class ClusterActorTest : public ::testing::Test {
     auto store = CheckpointStore::Open(db_, {});
     ASSERT_TRUE(store.ok());
     store_ = *std::move(store);
-    options_.shape = {1, 4, 2};
     options_.expected_hosts = 2;
     options_.heartbeat_timeout = absl::Seconds(1);
     options_.call_timeout = absl::Seconds(10);
@@ -126,6 +125,10 @@ class ClusterActorTest : public ::testing::Test {
     r.setRole(proto::coordinator::Role::EXPERT_HOST);
     r.setEndpoint(host_endpoints_[index]);
     r.setIncarnation(1);
+    auto shape = r.initShape();  // 6 actors
+    shape.setNumLayers(1);
+    shape.setNumExperts(4);
+    shape.setNumDenseShards(2);
     return Call(index, b).status();
   }
   absl::Status Heartbeat(size_t index) {

@@ -20,9 +20,13 @@
 #include "absl/synchronization/mutex.h"
 #include "common/transport/rpc.h"
 #include "services/cluster/actor_key.h"
+#include "services/cluster/placement_table.h"
 #include "services/coordinator/load_tracker.h"
 
 namespace sy::coordinator::testing {
+
+// The shape of the fake nodes' model unless a test gives another: 6 actors.
+inline const cluster::ModelShape kFakeModelShape{1, 4, 2};
 
 // The fake state of `actor` at `version`: `bytes` bytes (a multiple of 4).
 std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes = 2600);
@@ -36,8 +40,10 @@ struct StreamOutSeen {
 
 class FakeHost {
  public:
+  // `shape`: of the model it registers with.
   static absl::StatusOr<std::unique_ptr<FakeHost>> Start(const std::string& id, const std::string& coordinator,
-                                                          uint64_t incarnation = 1);
+                                                          uint64_t incarnation = 1,
+                                                          const cluster::ModelShape& shape = kFakeModelShape);
   ~FakeHost();
 
   // Registers, listing `held` as the actors it already holds.
@@ -68,6 +74,7 @@ class FakeHost {
   std::string id_;
   std::string endpoint_;
   uint64_t incarnation_ = 1;
+  cluster::ModelShape shape_;
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   uint64_t table_epoch_ ABSL_GUARDED_BY(mu_) = 0;
@@ -90,7 +97,8 @@ struct RollbackSeen {
 
 class FakeTrainer {
  public:
-  static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator);
+  static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator,
+                                                             const cluster::ModelShape& shape = kFakeModelShape);
   ~FakeTrainer();
   absl::Status Register();
   // finished: the last heartbeat of a trainer that is done (it leaves).
@@ -109,6 +117,7 @@ class FakeTrainer {
  private:
   FakeTrainer() = default;
   std::string id_;
+  cluster::ModelShape shape_;
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   std::vector<RollbackSeen> rollbacks_ ABSL_GUARDED_BY(mu_);
