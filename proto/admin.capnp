@@ -162,6 +162,10 @@ struct AdminReply {
     # For rebalance (supersedes `moves`).
     hostLoadSeries @8 :List(StepHostLoad);
     # For hostLoadSeries, in step order.
+    inFrame @9 :Void;
+    # A reply too large for a header (a listing that grows with the run or the cluster):
+    # the whole AdminReply is the one data frame "admin_reply", a Cap'n Proto message
+    # (flat array of 8-byte words, described as f32 elements by convention).
   }
 }
 

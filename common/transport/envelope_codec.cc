@@ -111,22 +111,35 @@ Frame EncodeHeader(capnp::MessageBuilder& builder) {
   return Frame::FromShared(words, bytes.begin(), bytes.size());
 }
 
-uint64_t PeekRequestId(const Frame& header, const EnvelopeLimits& limits) {
-  if (header.size() == 0 || header.size() > limits.max_header_bytes || header.size() % sizeof(capnp::word) != 0) {
-    return 0;
+kj::ArrayPtr<const capnp::word> AlignedWords(const Frame& frame, kj::Array<capnp::word>& copy) {
+  const size_t words = frame.size() / sizeof(capnp::word);
+  if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(capnp::word) == 0) {
+    return kj::arrayPtr(reinterpret_cast<const capnp::word*>(frame.data()), words);
   }
-  auto words = kj::heapArray<capnp::word>(header.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), header.data(), header.size());
+  copy = kj::heapArray<capnp::word>(words);
+  std::memcpy(copy.begin(), frame.data(), words * sizeof(capnp::word));
+  return copy.asPtr();
+}
+
+std::optional<HeaderIds> PeekHeaderIds(const Frame& header, const EnvelopeLimits& limits) {
+  if (header.size() == 0 || header.size() % sizeof(capnp::word) != 0) return std::nullopt;
+  kj::Array<capnp::word> copy;
+  const kj::ArrayPtr<const capnp::word> words = AlignedWords(header, copy);
   capnp::ReaderOptions options;
-  options.traversalLimitInWords = words.size() + 64;
+  options.traversalLimitInWords = 64;  // the root struct's own words; nothing it points to is read
   options.nestingLimit = limits.nesting_limit;
-  uint64_t id = 0;
+  std::optional<HeaderIds> ids;
   kj::runCatchingExceptions([&] {
     capnp::FlatArrayMessageReader reader(words, options);
     auto envelope = reader.getRoot<proto::Envelope>();
-    if (!envelope.getIsReply()) id = envelope.getRequestId();
+    ids = HeaderIds{envelope.getRequestId(), envelope.getIsReply()};
   });
-  return id;
+  return ids;
+}
+
+uint64_t PeekRequestId(const Frame& header, const EnvelopeLimits& limits) {
+  const std::optional<HeaderIds> ids = PeekHeaderIds(header, limits);
+  return ids && !ids->is_reply ? ids->request_id : 0;
 }
 
 absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const EnvelopeLimits& limits) {
@@ -144,17 +157,9 @@ absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const Env
     return absl::InvalidArgumentError("header size is not a whole number of 8-byte words");
   }
   DecodedMessage decoded;
-  const size_t words = header.size() / sizeof(capnp::word);
-  kj::ArrayPtr<const capnp::word> view;
-  if (reinterpret_cast<uintptr_t>(header.data()) % alignof(capnp::word) == 0) {
-    view = kj::arrayPtr(reinterpret_cast<const capnp::word*>(header.data()), words);
-  } else {
-    decoded.aligned_copy_ = kj::heapArray<capnp::word>(words);
-    std::memcpy(decoded.aligned_copy_.begin(), header.data(), header.size());
-    view = decoded.aligned_copy_.asPtr();
-  }
+  const kj::ArrayPtr<const capnp::word> view = AlignedWords(header, decoded.aligned_copy_);
   capnp::ReaderOptions options;
-  options.traversalLimitInWords = words * limits.reads_per_header_word + 64;
+  options.traversalLimitInWords = view.size() * limits.reads_per_header_word + 64;
   options.nestingLimit = limits.nesting_limit;
 
   absl::Status status;

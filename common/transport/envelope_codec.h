@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,10 +59,23 @@ void SetTensor(proto::TensorDesc::Builder desc, const std::string& name, proto::
 // checked once at the door. Throws kj::Exception on the first defect.
 void ReadEveryField(capnp::AnyPointer::Reader body, capnp::StructSchema schema);
 
+// What a header says of itself before the door checks: its request id and direction.
+struct HeaderIds {
+  uint64_t request_id = 0;
+  bool is_reply = false;
+};
+// Reads only the header's root struct, so a header Decode refused, even one past
+// max_header_bytes, still says which call it belongs to and the refusal can end that
+// call at once instead of leaving it to time out; nullopt when the root struct is
+// unreadable.
+std::optional<HeaderIds> PeekHeaderIds(const Frame& header, const EnvelopeLimits& limits);
+
 // The request id in a header that Decode refused, when the header still reads as a
-// request (so the refusal can be answered to the caller's pending call instead of
-// leaving it to time out); 0 when it is unreadable, a reply, or carries no id.
+// request (see PeekHeaderIds); 0 when it is unreadable, a reply, or carries no id.
 uint64_t PeekRequestId(const Frame& header, const EnvelopeLimits& limits);
+
+// `frame`'s bytes as 8-byte aligned words: in place when aligned, else copied into `copy`.
+kj::ArrayPtr<const capnp::word> AlignedWords(const Frame& frame, kj::Array<capnp::word>& copy);
 
 // Serializes the builder's message into one header frame (8-byte aligned words).
 Frame EncodeHeader(capnp::MessageBuilder& builder);

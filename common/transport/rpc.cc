@@ -7,6 +7,7 @@
 #include <atomic>
 #include <future>
 #include <map>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -200,9 +201,11 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   void OnMessage(Message message) {
     const Address from = message.address;
     const Frame header = message.header;  // shared, not copied: to answer a refused request by its id
+    const size_t bytes = message.ByteSize();
     absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
     if (!decoded.ok()) {
       malformed_.Increment();
+      FailCallIfReplyTooLarge(header, bytes, decoded.status());
       ReplyMalformed(from, PeekRequestId(header, options_.limits), decoded.status());
       return;
     }
@@ -263,6 +266,15 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       return;
     }
     Finish(id, std::move(reply));
+  }
+
+  // A reply over our size limits ends its pending call at once with ResourceExhausted: a
+  // retry would only bring the same reply (from the peer's reply cache) until the deadline.
+  void FailCallIfReplyTooLarge(const Frame& header, size_t bytes, const absl::Status& refusal) {
+    if (header.size() <= options_.limits.max_header_bytes && bytes <= options_.limits.max_message_bytes) return;
+    const std::optional<HeaderIds> ids = PeekHeaderIds(header, options_.limits);
+    if (!ids || !ids->is_reply) return;
+    Finish(ids->request_id, absl::ResourceExhaustedError(absl::StrCat("reply too large: ", refusal.message())));
   }
 
   // `request_id` 0: the refused message did not read as a request (nothing to match).

@@ -3,7 +3,9 @@
 // Client side: Call/CallAsync stamp the envelope (sender, a fresh request id, the
 // deadline), send it, and match the reply by request id. A request unanswered after
 // its attempt timeout is sent again with the SAME id (bounded attempts, growing
-// timeouts) until the deadline, which ends the call with DeadlineExceeded.
+// timeouts) until the deadline, which ends the call with DeadlineExceeded. A reply
+// over the size limits (header or whole message) ends its call at once with
+// ResourceExhausted "reply too large".
 // Server side: every received message is checked at the door (DecodedMessage); a
 // malformed one is counted and answered with InvalidArgument, and serving goes on.
 // A request is handed to the handler once per (sender, request id): a duplicate is
@@ -88,8 +90,9 @@ class RpcNode {
 
   // Sends a request whose header root is a proto::Envelope with kind/body/tensors set.
   // `done` runs exactly once: with the reply, or the reply's error status, or
-  // DeadlineExceeded, or the Send error (ResourceExhausted after waiting until the
-  // deadline for queue room, NotFound for an unknown peer).
+  // DeadlineExceeded, or ResourceExhausted ("reply too large") for a reply over the
+  // limits, or the Send error (ResourceExhausted after waiting until the deadline for
+  // queue room, NotFound for an unknown peer).
   //   node->CallAsync({"host-1"}, b, {}, absl::Now() + absl::Seconds(2),
   //                   [](absl::StatusOr<DecodedMessage> r) { ... });
   void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,7 @@
 #include "proto/admin.capnp.h"
 #include "proto/checkpoint.capnp.h"
 #include "services/syctl/admin_client.h"
+#include "services/syctl/output.h"
 
 namespace sy::local {
 
@@ -34,20 +36,56 @@ absl::Status CopyDatabase(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
+namespace {
+
+using proto::admin::AdminReply;
+using proto::admin::AdminRequest;
+
+// The reply to the admin request `fill` builds (`query` names it in errors); Internal
+// when the coordinator answers with another kind than `want`.
+absl::StatusOr<cluster::AdminReplyMessage> Ask(syctl::AdminClient& client, const char* query,
+                                                   const std::function<void(AdminRequest::Builder)>& fill,
+                                                   AdminReply::Which want, absl::Duration timeout) {
+  absl::StatusOr<cluster::AdminReplyMessage> reply = client.Call(fill, timeout);
+  if (reply.ok() && reply->reply().which() != want) {
+    return absl::InternalError(absl::StrCat("the coordinator answered ", query, " with something else"));
+  }
+  return reply;
+}
+
+absl::StatusOr<cluster::AdminReplyMessage> CallStatus(syctl::AdminClient& client, absl::Duration timeout) {
+  return Ask(client, kStatusQuery, [](AdminRequest::Builder r) { r.setStatus(); }, AdminReply::STATUS, timeout);
+}
+
+// Step -> tokens per host of a hostLoadSeries reply; DataLoss for a step whose lists differ in length.
+absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> StepHostTokens(
+    capnp::List<proto::admin::StepHostLoad>::Reader series) {
+  std::map<uint64_t, std::map<std::string, double>> out;
+  for (auto step : series) {
+    auto hosts = step.getHosts();  // each list once: every get counts against the reader's budget
+    auto counts = step.getTokens();
+    if (hosts.size() != counts.size()) {
+      return absl::DataLossError(absl::StrCat("host load of step ", step.getStep(), ": ", hosts.size(),
+                                              " hosts but ", counts.size(), " counts"));
+    }
+    std::map<std::string, double>& tokens = out[step.getStep()];
+    for (unsigned i = 0; i < hosts.size(); ++i) tokens[hosts[i].cStr()] = counts[i];
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint, uint64_t id,
                                                      absl::Duration timeout) {
   absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
   if (!client.ok()) return client.status();
-  absl::StatusOr<transport::DecodedMessage> listed =
-      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setCheckpointList(); }, timeout);
+  absl::StatusOr<cluster::AdminReplyMessage> listed =
+      Ask(**client, "checkpoint list", [](AdminRequest::Builder r) { r.setCheckpointList(); },
+          AdminReply::CHECKPOINTS, timeout);
   if (!listed.ok()) return listed.status();
-  auto list = listed->Body<proto::admin::AdminReply>();
-  if (!list.ok()) return list.status();
-  if (list->which() != proto::admin::AdminReply::CHECKPOINTS) {
-    return absl::InternalError("the coordinator answered a checkpoint list with something else");
-  }
   RestoredCheckpoint chosen;
-  for (auto manifest : list->getCheckpoints()) {
+  for (auto manifest : listed->reply().getCheckpoints()) {
     const bool wanted = id == 0 ? manifest.getCheckpointId() > chosen.id : manifest.getCheckpointId() == id;
     if (wanted) chosen = {manifest.getCheckpointId(), manifest.getStep()};
   }
@@ -58,10 +96,9 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
   // Hosts registering on a seeded database may start the coordinator's own recovery
   // (Unavailable while it runs): ask again until it is done.
   const absl::Time give_up = absl::Now() + timeout;
-  absl::StatusOr<transport::DecodedMessage> restored;
+  absl::StatusOr<cluster::AdminReplyMessage> restored;
   do {
-    restored = (*client)->Call([&](proto::admin::AdminRequest::Builder r) { r.setCheckpointRestore(chosen.id); },
-                               timeout);
+    restored = (*client)->Call([&](AdminRequest::Builder r) { r.setCheckpointRestore(chosen.id); }, timeout);
     if (restored.status().code() != absl::StatusCode::kUnavailable) break;
     absl::SleepFor(absl::Milliseconds(50));
   } while (absl::Now() < give_up);
@@ -72,30 +109,15 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
   return chosen;
 }
 
-namespace {
-
-// The coordinator's `status` reply (kept alive by the returned message).
-absl::StatusOr<transport::DecodedMessage> CallStatus(syctl::AdminClient& client, absl::Duration timeout) {
-  absl::StatusOr<transport::DecodedMessage> status =
-      client.Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, timeout);
-  if (!status.ok()) return status.status();
-  auto s = status->Body<proto::admin::AdminReply>();
-  if (!s.ok()) return s.status();
-  if (s->which() != proto::admin::AdminReply::STATUS) return absl::InternalError("status answered with something else");
-  return status;
-}
-
-}  // namespace
-
 absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout) {
   absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
   if (!client.ok()) return client.status();
   const absl::Time deadline = absl::Now() + timeout;
   std::string seen = "none";
   while (true) {
-    absl::StatusOr<transport::DecodedMessage> status = CallStatus(**client, absl::Seconds(5));
+    absl::StatusOr<cluster::AdminReplyMessage> status = CallStatus(**client, absl::Seconds(5));
     if (status.ok()) {
-      auto s = status->Body<proto::admin::AdminReply>()->getStatus();
+      auto s = status->reply().getStatus();
       if (s.getLatestCheckpoint() > 0) {
         if (s.getLatestCheckpointStep() >= step) return absl::OkStatus();
         seen = absl::StrCat("checkpoint ", s.getLatestCheckpoint(), " at step ", s.getLatestCheckpointStep());
@@ -120,44 +142,53 @@ absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step,
   }
 }
 
-absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
-  if (!client.ok()) return client.status();
+ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout) {
   ClusterFacts facts;
-  absl::StatusOr<transport::DecodedMessage> status = CallStatus(**client, timeout);
-  if (!status.ok()) return status.status();
-  auto s = status->Body<proto::admin::AdminReply>();
-  facts.recoveries = s->getStatus().getRecoveries();
-  facts.checkpoints = s->getStatus().getCheckpointsCommitted();
-  facts.migrations = s->getStatus().getMigrations();
-  facts.replications = s->getStatus().getReplications();
-  absl::StatusOr<transport::DecodedMessage> experts =
-      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setExperts(); }, timeout);
-  if (!experts.ok()) return experts.status();
-  auto e = experts->Body<proto::admin::AdminReply>();
-  if (!e.ok()) return e.status();
-  if (e->which() != proto::admin::AdminReply::EXPERTS) return absl::InternalError("experts answered with something else");
-  for (auto info : e->getExperts()) {
-    std::vector<std::string>& hosts = facts.expert_hosts[{info.getExpert().getLayer(), info.getExpert().getExpert()}];
-    for (auto h : info.getHosts()) hosts.emplace_back(h.cStr());
-  }
-  absl::StatusOr<transport::DecodedMessage> series =
-      (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setHostLoadSeries(); }, timeout);
-  if (!series.ok()) return series.status();
-  auto l = series->Body<proto::admin::AdminReply>();
-  if (!l.ok()) return l.status();
-  if (l->which() != proto::admin::AdminReply::HOST_LOAD_SERIES) {
-    return absl::InternalError("hostLoadSeries answered with something else");
-  }
-  for (auto step : l->getHostLoadSeries()) {
-    if (step.getHosts().size() != step.getTokens().size()) {
-      return absl::DataLossError(absl::StrCat("host load of step ", step.getStep(), ": ", step.getHosts().size(),
-                                              " hosts but ", step.getTokens().size(), " counts"));
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+  if (!client.ok()) {
+    for (const char* query : {kStatusQuery, kExpertsQuery, kHostLoadSeriesQuery}) {
+      facts.missing.push_back({query, client.status()});
     }
-    std::map<std::string, double>& tokens = facts.step_host_tokens[step.getStep()];
-    for (unsigned i = 0; i < step.getHosts().size(); ++i) tokens[step.getHosts()[i].cStr()] = step.getTokens()[i];
+    return facts;
+  }
+  absl::StatusOr<cluster::AdminReplyMessage> status = CallStatus(**client, timeout);
+  if (status.ok()) {
+    auto s = status->reply().getStatus();
+    facts.recoveries = s.getRecoveries();
+    facts.checkpoints = s.getCheckpointsCommitted();
+    facts.migrations = s.getMigrations();
+    facts.replications = s.getReplications();
+  } else {
+    facts.missing.push_back({kStatusQuery, status.status()});
+  }
+  absl::StatusOr<cluster::AdminReplyMessage> experts =
+      Ask(**client, kExpertsQuery, [](AdminRequest::Builder r) { r.setExperts(); }, AdminReply::EXPERTS, timeout);
+  if (experts.ok()) {
+    for (auto info : experts->reply().getExperts()) {
+      std::vector<std::string>& hosts = facts.expert_hosts[{info.getExpert().getLayer(), info.getExpert().getExpert()}];
+      for (auto h : info.getHosts()) hosts.emplace_back(h.cStr());
+    }
+  } else {
+    facts.missing.push_back({kExpertsQuery, experts.status()});
+  }
+  absl::StatusOr<cluster::AdminReplyMessage> series =
+      Ask(**client, kHostLoadSeriesQuery, [](AdminRequest::Builder r) { r.setHostLoadSeries(); },
+          AdminReply::HOST_LOAD_SERIES, timeout);
+  absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> counted =
+      series.ok() ? StepHostTokens(series->reply().getHostLoadSeries()) : series.status();
+  if (counted.ok()) {
+    facts.step_host_tokens = *std::move(counted);
+  } else {
+    facts.missing.push_back({kHostLoadSeriesQuery, counted.status()});
   }
   return facts;
+}
+
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
+  ClusterFacts facts = GatherClusterFacts(endpoint, timeout);
+  if (facts.missing.empty()) return facts;
+  const MissingFact& first = facts.missing.front();
+  return absl::Status(first.error.code(), absl::StrCat(first.query, ": ", first.error.message()));
 }
 
 double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFacts& facts,
@@ -199,15 +230,35 @@ absl::Status AddClusterFactsToSummary(const std::string& summary_path, const Clu
   if (!in || close == std::string::npos) {
     return absl::DataLossError(absl::StrCat(summary_path, " is not a JSON object"));
   }
-  text.insert(close, absl::StrFormat(",\"recoveries\":%u,\"checkpoints\":%u,\"migrations\":%u,\"replications\":%u,"
-                                     "\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
-                                     facts.recoveries, facts.checkpoints, facts.migrations, facts.replications,
-                                     first_10_steps, last_10_steps));
-  std::string cpu = ",\"host_cpu_seconds\":{";
-  for (const auto& [host, seconds] : host_cpu_seconds) {
-    absl::StrAppendFormat(&cpu, "%s\"%s\":%.3f", cpu.back() == '{' ? "" : ",", host, seconds);
+  auto lacks = [&](const char* query) {
+    return std::any_of(facts.missing.begin(), facts.missing.end(), [&](const MissingFact& m) { return m.query == query; });
+  };
+  std::string added;
+  if (!lacks(kStatusQuery)) {
+    absl::StrAppendFormat(&added, ",\"recoveries\":%u,\"checkpoints\":%u,\"migrations\":%u,\"replications\":%u",
+                          facts.recoveries, facts.checkpoints, facts.migrations, facts.replications);
   }
-  text.insert(text.rfind('}'), cpu + "}");
+  if (!lacks(kExpertsQuery) && !lacks(kHostLoadSeriesQuery)) {
+    absl::StrAppendFormat(&added, ",\"max_over_mean_host_load\":{\"first_10_steps\":%.4f,\"last_10_steps\":%.4f}",
+                          first_10_steps, last_10_steps);
+  }
+  absl::StrAppend(&added, ",\"host_cpu_seconds\":{");
+  for (const auto& [host, seconds] : host_cpu_seconds) {
+    absl::StrAppendFormat(&added, "%s\"%s\":%.3f", added.back() == '{' ? "" : ",", host, seconds);
+  }
+  absl::StrAppend(&added, "}");
+  if (!facts.missing.empty()) {
+    std::ostringstream missing;
+    syctl::JsonWriter json(missing);
+    json.BeginObject();
+    for (const MissingFact& m : facts.missing) {
+      json.Key(m.query);
+      json.String(m.error.ToString());
+    }
+    json.EndObject();
+    absl::StrAppend(&added, ",\"missing\":", missing.str());
+  }
+  text.insert(close, added);
   const std::string tmp = summary_path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

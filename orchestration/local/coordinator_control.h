@@ -41,6 +41,15 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
 // DeadlineExceeded after `timeout`. Both name the newest checkpoint it saw.
 absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout);
 
+// One query of QueryClusterFacts the coordinator did not answer.
+struct MissingFact {
+  std::string query;  // kStatusQuery, kExpertsQuery or kHostLoadSeriesQuery
+  absl::Status error;
+};
+inline constexpr char kStatusQuery[] = "status";
+inline constexpr char kExpertsQuery[] = "experts";
+inline constexpr char kHostLoadSeriesQuery[] = "hostLoadSeries";
+
 // What the coordinator saw of a run, for summary.json.
 struct ClusterFacts {
   uint32_t recoveries = 0;
@@ -52,7 +61,15 @@ struct ClusterFacts {
   // Step -> tokens per host, as the coordinator counted them with the table in force
   // when that step's load reports arrived (steps a restarted coordinator did not see are absent).
   std::map<uint64_t, std::map<std::string, double>> step_host_tokens;
+  // The queries that failed, in the order asked; what each would have told stays
+  // absent (counts 0 for status, expert_hosts or step_host_tokens empty).
+  std::vector<MissingFact> missing;
 };
+// Asks the coordinator its status (the counts), experts (expert_hosts) and
+// hostLoadSeries (step_host_tokens); each query that fails is named in `missing`
+// and the others' facts are kept.
+ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout);
+// Every fact, or the error of the first query that failed (prefixed with its name).
 absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout);
 
 // Hottest host's tokens over the mean host's, summed over `steps`. A step the
@@ -65,7 +82,10 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
 
 // Adds recoveries, checkpoints, migrations, replications, max_over_mean_host_load
 // {first_10_steps, last_10_steps} and host_cpu_seconds {host: user+system CPU seconds
-// of its process} to the one-line JSON object in `summary_path`.
+// of its process} to the one-line JSON object in `summary_path`. With facts.missing,
+// what those queries would have told is left out (the counts without status,
+// max_over_mean_host_load without experts or hostLoadSeries) and "missing"
+// {query: error} says why.
 absl::Status AddClusterFactsToSummary(const std::string& summary_path, const ClusterFacts& facts,
                                       double first_10_steps, double last_10_steps,
                                       const std::map<std::string, double>& host_cpu_seconds);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -122,13 +123,12 @@ class Cluster {
     std::optional<ClusterFacts> facts;
     if (s.ok() && !coordinator_endpoint_.empty()) s = WaitForLastCheckpoint();
     if (s.ok() && !coordinator_endpoint_.empty()) {
-      absl::StatusOr<ClusterFacts> queried = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
-      if (!queried.ok()) {
-        StopAll();
-        return absl::Status(queried.status().code(),
-                            absl::StrCat("asking the coordinator for the run's facts: ", queried.status().message()));
+      // Training is over: a query the coordinator does not answer costs only its facts.
+      facts = GatherClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+      for (const MissingFact& m : facts->missing) {
+        std::cerr << "sy-local: warning: the coordinator's " << m.query << " query failed (" << m.error
+                  << "): summary.json lacks its facts (see \"missing\" there)" << std::endl;
       }
-      facts = *std::move(queried);
     }
     if (s.ok()) s = StopHosts();
     progress_.reset();
@@ -479,7 +479,7 @@ class Cluster {
     const Clock::time_point give_up = After(60);
     while (true) {
       HoldTrainers(true);  // the drain's moves (and the trainers' rollback) start before they can finish
-      absl::StatusOr<transport::DecodedMessage> drained = (*client)->Call(
+      absl::StatusOr<cluster::AdminReplyMessage> drained = (*client)->Call(
           [&](proto::admin::AdminRequest::Builder r) { r.setDrain(host.role()); }, absl::Seconds(10));
       HoldTrainers(false);
       if (drained.ok()) break;
@@ -492,14 +492,13 @@ class Cluster {
     }
     // The drain started a recovery (new table, restore, rollbacks): the host is free once it is over.
     while (true) {
-      absl::StatusOr<transport::DecodedMessage> status =
+      absl::StatusOr<cluster::AdminReplyMessage> status =
           (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, absl::Seconds(10));
       if (!status.ok()) return Failed(coordinator_[0], absl::StrCat("status after the drain: ", status.status().message()));
-      absl::StatusOr<proto::admin::AdminReply::Reader> reply = status->Body<proto::admin::AdminReply>();
-      if (!reply.ok() || reply->which() != proto::admin::AdminReply::STATUS) {
+      if (status->reply().which() != proto::admin::AdminReply::STATUS) {
         return Failed(coordinator_[0], "answered a status request with something else");
       }
-      const std::string phase = reply->getStatus().getPhase().cStr();
+      const std::string phase = status->reply().getStatus().getPhase().cStr();
       if (absl::StartsWith(phase, "degraded")) {
         return Failed(coordinator_[0], absl::StrCat("could not move ", host.role(), "'s actors: ", phase));
       }

@@ -11,6 +11,7 @@
 #include "common/log/log.h"
 #include "proto/admin.capnp.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/admin_reply.h"
 #include "services/cluster/envelope.h"
 #include "services/coordinator/host_snapshots.h"
 
@@ -158,7 +159,7 @@ void CheckpointActor::OnCheckpointList(CheckpointRequest& request) {
   auto reply = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN);
   auto out = reply.initCheckpoints(static_cast<unsigned>(list->size()));
   for (size_t i = 0; i < list->size(); ++i) InfoToProto((*list)[i], out[i]);
-  request.responder.Reply(b);
+  cluster::ReplyAdmin(b, request.responder);
 }
 
 uint64_t CheckpointActor::UnderWay() const {

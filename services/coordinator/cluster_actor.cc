@@ -11,6 +11,7 @@
 #include "common/log/log.h"
 #include "proto/admin.capnp.h"
 #include "proto/coordinator.capnp.h"
+#include "services/cluster/admin_reply.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement_codec.h"
 #include "services/coordinator/rebalance_planner.h"
@@ -278,7 +279,7 @@ void ClusterActor::AdminHosts(transport::Responder& responder) {
     h.setStep(n.step);
     h.setMemoryBytes(n.memory_bytes);
   }
-  responder.Reply(b);
+  cluster::ReplyAdmin(b, responder);
 }
 
 void ClusterActor::AdminExperts(transport::Responder& responder) {
@@ -303,7 +304,7 @@ void ClusterActor::AdminExperts(transport::Responder& responder) {
     }
     e.setLoad(loads_.ExpertLoad(experts[i]));
   }
-  responder.Reply(b);
+  cluster::ReplyAdmin(b, responder);
 }
 
 void ClusterActor::AdminHostLoadSeries(transport::Responder& responder) {
@@ -325,7 +326,7 @@ void ClusterActor::AdminHostLoadSeries(transport::Responder& responder) {
     }
     out.setMaxOverMean(MaxOverMean(load.tokens));
   }
-  responder.Reply(b);
+  cluster::ReplyAdmin(b, responder);
 }
 
 void ClusterActor::AdminCheckpointNow(transport::Responder& responder) {
@@ -382,7 +383,7 @@ void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Res
   result.setMaxOverMeanAfter(plan.max_over_mean_after);
   result.setApplied(applied);
   result.setEpoch(table_.epoch());
-  responder.Reply(b);
+  cluster::ReplyAdmin(b, responder);
 }
 
 void ClusterActor::AdminDrain(const std::string& host, transport::Responder& responder) {

@@ -86,13 +86,16 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Connect(const std::str
   return std::unique_ptr<AdminClient>(new AdminClient(*std::move(rpc)));
 }
 
-absl::StatusOr<transport::DecodedMessage> AdminClient::Call(
+absl::StatusOr<cluster::AdminReplyMessage> AdminClient::Call(
     const std::function<void(proto::admin::AdminRequest::Builder)>& fill, absl::Duration timeout) {
   capnp::MallocMessageBuilder b;
   auto envelope = b.initRoot<proto::Envelope>();
   envelope.setKind(proto::MessageKind::ADMIN);
   fill(envelope.getBody().initAs<proto::admin::AdminRequest>());
-  return rpc_->Call({kCoordinatorPeer, transport::Route::kConnected}, b, {}, absl::Now() + timeout);
+  absl::StatusOr<transport::DecodedMessage> reply =
+      rpc_->Call({kCoordinatorPeer, transport::Route::kConnected}, b, {}, absl::Now() + timeout);
+  if (!reply.ok()) return reply.status();
+  return cluster::AdminReplyMessage::Read(*std::move(reply));
 }
 
 }  // namespace sy::syctl

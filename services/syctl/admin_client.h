@@ -3,12 +3,14 @@
 // request and waits for the reply until the deadline (the RPC layer retries with
 // the same request id meanwhile). DeadlineExceeded means the coordinator did not
 // answer in time (unreachable, or busy; over CURVE also: the wrong server key).
+// A large reply (the coordinator sends it in a data frame) reads like a small one.
 // With a key file it connects as a CurveZMQ client, for a coordinator's --admin_listen.
 // Thread-safe (RpcNode is).
 //
 //   auto client = AdminClient::Connect("tcp://127.0.0.1:5555");
 //   auto reply = (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); },
 //                                absl::Seconds(2));
+//   if (reply.ok()) std::cout << reply->reply().getStatus().getStep();
 #pragma once
 
 #include <functional>
@@ -20,6 +22,7 @@
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
+#include "services/cluster/admin_reply.h"
 
 namespace sy::syctl {
 
@@ -30,8 +33,8 @@ class AdminClient {
   static absl::StatusOr<std::unique_ptr<AdminClient>> Connect(const std::string& address,
                                                               const transport::CurveKeys& curve = {});
 
-  // Sends the request `fill` builds; the decoded reply (its body is an AdminReply).
-  absl::StatusOr<transport::DecodedMessage> Call(
+  // Sends the request `fill` builds; the reply's AdminReply (see AdminReplyMessage).
+  absl::StatusOr<cluster::AdminReplyMessage> Call(
       const std::function<void(proto::admin::AdminRequest::Builder)>& fill, absl::Duration timeout);
 
  private:

@@ -510,12 +510,7 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
         << absl::StatusCodeToString(reply.status().code()) << "]\n";
     return kExitFailed;
   }
-  auto body = reply->Body<AdminReply>();
-  if (!body.ok()) {
-    err << "syctl: unreadable reply: " << body.status().message() << "\n";
-    return kExitFailed;
-  }
-  print(*body);
+  print(reply->reply());
   return kExitOk;
 }
 

@@ -27,13 +27,13 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
 
   auto now = Admin([](auto r) { r.setCheckpointNow(); });
   ASSERT_TRUE(now.ok()) << now.status();
-  EXPECT_EQ(now->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  EXPECT_EQ(now->reply().getCheckpointId(), 1u);
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   EXPECT_EQ(h0_->checkpoint_chunks_sent() + h1_->checkpoint_chunks_sent(), 6 * 3);
   EXPECT_EQ(Counter("sy_coordinator_checkpoints_total", {{"result", "committed"}}), 1);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  auto manifests = list->reply().getCheckpoints();
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0].getStep(), 5u);
   ASSERT_EQ(manifests[0].getActors().size(), 6u);
@@ -43,7 +43,7 @@ TEST_F(ServiceTest, CheckpointNowStoresEveryActorAndRestoreStreamsItBack) {
   const uint64_t epoch = Epoch();
   auto restore = Admin([](auto r) { r.setCheckpointRestore(1); });
   ASSERT_TRUE(restore.ok()) << restore.status();
-  EXPECT_EQ(restore->Body<proto::admin::AdminReply>()->getCheckpointId(), 1u);
+  EXPECT_EQ(restore->reply().getCheckpointId(), 1u);
   EXPECT_GT(Epoch(), epoch);  // requests from before the restore are stale
   for (FakeHost* h : {h0_.get(), h1_.get()}) {
     auto installed = h->installed();
@@ -68,15 +68,15 @@ TEST_F(ServiceTest, CheckpointThatCannotCompleteIsAbandonedAndThePreviousStaysLa
   h1.reset();  // host-1 vanishes without a word: its actors' state never arrives
   auto second = Admin([](auto r) { r.setCheckpointNow(); });
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->Body<proto::admin::AdminReply>()->getCheckpointId(), 2u);
+  EXPECT_EQ(second->reply().getCheckpointId(), 2u);
   ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getCheckpointInProgress() == 0;
   }));
   EXPECT_EQ(LatestCheckpoint(), 1u);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  auto manifests = list->Body<proto::admin::AdminReply>()->getCheckpoints();
+  auto manifests = list->reply().getCheckpoints();
   ASSERT_EQ(manifests.size(), 1u);
   EXPECT_EQ(manifests[0].getCheckpointId(), 1u);
 }
@@ -115,7 +115,7 @@ TEST_F(ServiceTest, HostsThatRanAheadStillGetEveryCheckpointTheyKeep) {
   Heartbeater beats({h0.get(), h1.get()}, {});
   beats.step = 17;
   ASSERT_TRUE(WaitFor([&] { return CheckpointSteps() == (std::vector<uint64_t>{5, 10, 15}); })) << CheckpointSteps().size();
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getLatestCheckpointStep(), 15u);
   // Step 20 was asked for ahead, at 17. Then far ahead (step 52): the hosts keep only
   // their last kHostSnapshotsKept multiples of 5, so after 20 the coordinator goes on
@@ -132,7 +132,7 @@ TEST_F(ServiceTest, NoCheckpointWaitsForAStepAfterEveryTrainerFinished) {
   Heartbeater beats({h0_.get(), h1_.get()}, {});
   beats.step = 12;
   auto in_progress_step = [&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getCheckpointInProgressStep();
   };
   // 5 and 10 are taken; 15 is asked for ahead of the hosts.

@@ -36,7 +36,8 @@ proto::coordinator::RegisterRequest::Builder InitRegister(capnp::MallocMessageBu
 
 absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& id, const std::string& coordinator,
                                                              bool bind, std::string* endpoint,
-                                                             transport::RpcNode::Handler handler) {
+                                                             transport::RpcNode::Handler handler,
+                                                             const transport::EnvelopeLimits& limits = {}) {
   transport::ZmqOptions options;
   options.node_id = id;
   auto zmq = transport::ZmqTransport::Create(options);
@@ -47,7 +48,9 @@ absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& 
     *endpoint = *bound;
   }
   if (absl::Status s = (*zmq)->Connect(kCoordinator, coordinator); !s.ok()) return s;
-  return transport::RpcNode::Create(*std::move(zmq), {}, std::move(handler));
+  transport::RpcOptions rpc_options;
+  rpc_options.limits = limits;
+  return transport::RpcNode::Create(*std::move(zmq), rpc_options, std::move(handler));
 }
 
 }  // namespace
@@ -60,14 +63,16 @@ std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t b
 }
 
 absl::StatusOr<std::unique_ptr<FakeHost>> FakeHost::Start(const std::string& id, const std::string& coordinator,
-                                                          uint64_t incarnation, const cluster::ModelShape& shape) {
+                                                          uint64_t incarnation, const cluster::ModelShape& shape,
+                                                          const transport::EnvelopeLimits& limits) {
   std::unique_ptr<FakeHost> host(new FakeHost());
   host->id_ = id;
   host->incarnation_ = incarnation;
   host->shape_ = shape;
   FakeHost* self = host.get();
   auto rpc = MakeNode(id, coordinator, /*bind=*/true, &host->endpoint_,
-                      [self](transport::DecodedMessage m, transport::Responder r) { self->Handle(std::move(m), r); });
+                      [self](transport::DecodedMessage m, transport::Responder r) { self->Handle(std::move(m), r); },
+                      limits);
   if (!rpc.ok()) return rpc.status();
   host->rpc_ = *std::move(rpc);
   return host;

@@ -40,10 +40,12 @@ struct StreamOutSeen {
 
 class FakeHost {
  public:
-  // `shape`: of the model it registers with.
+  // `shape`: of the model it registers with; `limits`: what its RPC node accepts (a
+  // table of many actors outgrows the default header).
   static absl::StatusOr<std::unique_ptr<FakeHost>> Start(const std::string& id, const std::string& coordinator,
                                                           uint64_t incarnation = 1,
-                                                          const cluster::ModelShape& shape = kFakeModelShape);
+                                                          const cluster::ModelShape& shape = kFakeModelShape,
+                                                          const transport::EnvelopeLimits& limits = {});
   ~FakeHost();
 
   // Registers, listing `held` as the actors it already holds.

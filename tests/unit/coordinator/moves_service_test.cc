@@ -37,7 +37,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   const uint64_t epoch = Epoch();
   auto dry = Admin([](auto r) { r.initRebalance().setDryRun(true); });
   ASSERT_TRUE(dry.ok()) << dry.status();
-  auto plan = dry->Body<proto::admin::AdminReply>()->getRebalance();
+  auto plan = dry->reply().getRebalance();
   EXPECT_FALSE(plan.getApplied());
   ASSERT_GT(plan.getMoves().size(), 0u);
   EXPECT_GT(plan.getMaxOverMeanBefore(), 1.25);
@@ -57,7 +57,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   ASSERT_TRUE(WaitFor([&] { return LatestCheckpoint() == 1; }));
   auto real = Admin([](auto r) { r.initRebalance(); });
   ASSERT_TRUE(real.ok()) << real.status();
-  EXPECT_TRUE(real->Body<proto::admin::AdminReply>()->getRebalance().getApplied());
+  EXPECT_TRUE(real->reply().getRebalance().getApplied());
   EXPECT_GT(Epoch(), epoch);
   // Every actor is restored from checkpoint 1 on its (new) host and the trainer replays from step 8.
   ASSERT_TRUE(WaitFor([&] { return trainer_->rollbacks().size() == 1; }));
@@ -121,7 +121,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
   StartService();
   ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   auto status = [&](auto get) {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return get(Status(holder));
   };
   auto migrations = [&] { return status([](auto s) { return s.getMigrations(); }); };
@@ -131,7 +131,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
     auto reply = Admin([](auto r) { r.setHostLoadSeries(); });
     EXPECT_TRUE(reply.ok()) << reply.status();
     if (!reply.ok()) return out;
-    for (auto s : reply->Body<proto::admin::AdminReply>()->getHostLoadSeries()) {
+    for (auto s : reply->reply().getHostLoadSeries()) {
       SeriesStep& step = out[s.getStep()];
       step.epoch = s.getEpoch();
       for (unsigned i = 0; i < s.getHosts().size(); ++i) step.tokens[s.getHosts()[i].cStr()] = s.getTokens()[i];
@@ -200,10 +200,10 @@ TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOf
     Heartbeater beats({h0_.get(), h1_.get()}, {trainer_.get()});
     beats.step = 11;
     ASSERT_TRUE(WaitFor([&] {
-      std::optional<transport::DecodedMessage> holder;
+      std::optional<cluster::AdminReplyMessage> holder;
       return Status(holder).getLatestCheckpointStep() == 10;
     }));
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     EXPECT_EQ(Status(holder).getMigrations(), 0u);
     if (setting != Setting::kDefault) {
       EXPECT_EQ(Status(holder).getReplications(), 0u);

@@ -40,7 +40,7 @@ TEST_F(ServiceTest, HostFailureReplacesRestoresAndRollsTrainersBack) {
   auto installed = h0_->installed();
   ASSERT_EQ(installed.size(), 6u);  // every actor restored to the checkpoint, survivors' too
   for (const auto& [actor, state] : installed) EXPECT_EQ(state, FakeState(actor, 10));
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   auto status = Status(holder);
   EXPECT_EQ(status.getRecoveries(), 1u);
   EXPECT_EQ(status.getHostsAlive(), 1u);
@@ -56,7 +56,7 @@ TEST_F(ServiceTest, AHostLostBeforeAnyCheckpointStopsTheTrainersWithTheReason) {
   ASSERT_TRUE(WaitFor([&] { return !trainer_->stops().empty(); }));
   EXPECT_THAT(trainer_->stops()[0], HasSubstr("recovery impossible"));
   EXPECT_TRUE(trainer_->rollbacks().empty());
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_THAT(std::string(Status(holder).getPhase().cStr()), HasSubstr("degraded"));
 }
 

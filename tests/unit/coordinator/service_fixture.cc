@@ -54,25 +54,25 @@ void ServiceTest::RegisterTwoHostsAndATrainer() {
 
 bool ServiceTest::ReachesStep(uint64_t step) {
   return testing::WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     return Status(holder).getStep() == step;
   });
 }
 
-absl::StatusOr<transport::DecodedMessage> ServiceTest::Admin(
+absl::StatusOr<cluster::AdminReplyMessage> ServiceTest::Admin(
     const std::function<void(proto::admin::AdminRequest::Builder)>& fill) {
   return admin_->Call(fill, absl::Seconds(10));
 }
 
-proto::admin::ClusterStatus::Reader ServiceTest::Status(std::optional<transport::DecodedMessage>& holder) {
+proto::admin::ClusterStatus::Reader ServiceTest::Status(std::optional<cluster::AdminReplyMessage>& holder) {
   auto reply = Admin([](auto r) { r.setStatus(); });
   EXPECT_TRUE(reply.ok()) << reply.status();
   holder.emplace(*std::move(reply));
-  return holder->Body<proto::admin::AdminReply>()->getStatus();
+  return holder->reply().getStatus();
 }
 
 uint64_t ServiceTest::Epoch() {
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   return Status(holder).getEpoch();
 }
 
@@ -80,12 +80,12 @@ std::vector<uint64_t> ServiceTest::CheckpointSteps() {
   std::vector<uint64_t> out;
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   if (!list.ok()) return out;
-  for (auto m : list->Body<proto::admin::AdminReply>()->getCheckpoints()) out.push_back(m.getStep());
+  for (auto m : list->reply().getCheckpoints()) out.push_back(m.getStep());
   return out;
 }
 
 uint64_t ServiceTest::LatestCheckpoint() {
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   return Status(holder).getLatestCheckpoint();
 }
 

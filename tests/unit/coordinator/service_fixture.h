@@ -16,6 +16,7 @@
 
 #include "common/metrics/registry.h"
 #include "proto/admin.capnp.h"
+#include "services/cluster/admin_reply.h"
 #include "services/coordinator/coordinator_service.h"
 #include "services/syctl/admin_client.h"
 #include "tests/unit/coordinator/fake_node.h"
@@ -36,9 +37,9 @@ class ServiceTest : public ::testing::Test {
   // Waits until the service's status shows `step` as the cluster's step.
   bool ReachesStep(uint64_t step);
 
-  absl::StatusOr<transport::DecodedMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill);
+  absl::StatusOr<cluster::AdminReplyMessage> Admin(const std::function<void(proto::admin::AdminRequest::Builder)>& fill);
   // The admin status; `holder` keeps the reply it reads from alive.
-  proto::admin::ClusterStatus::Reader Status(std::optional<transport::DecodedMessage>& holder);
+  proto::admin::ClusterStatus::Reader Status(std::optional<cluster::AdminReplyMessage>& holder);
   uint64_t Epoch();
   // Steps of the committed checkpoints, as `checkpoint list` shows them (empty on error).
   std::vector<uint64_t> CheckpointSteps();

@@ -88,7 +88,7 @@ TEST_F(ServiceTest, TheModelShapeIsLearnedFromTheFirstNodeAndANodeWithAnotherIsR
   // Before any node registered nothing is known: no experts to list.
   auto none = Admin([](auto r) { r.setExperts(); });
   ASSERT_TRUE(none.ok()) << none.status();
-  EXPECT_EQ(none->Body<proto::admin::AdminReply>()->getExperts().size(), 0u);
+  EXPECT_EQ(none->reply().getExperts().size(), 0u);
   // The first node to register is a trainer: its model's shape (1 x 4 and 2 dense shards) is the cluster's.
   auto trainer = FakeTrainer::Start("trainer-0", service_->endpoint());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
@@ -108,7 +108,7 @@ TEST_F(ServiceTest, TheModelShapeIsLearnedFromTheFirstNodeAndANodeWithAnotherIsR
   reg.setRole(proto::coordinator::Role::EXPERT_HOST);
   reg.setEndpoint((*other)->endpoint());
   EXPECT_EQ((*other)->Call(shapeless).status().code(), absl::StatusCode::kInvalidArgument);
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getHostsTotal(), 0u);
   // Hosts of the learned shape get every actor of it placed.
   auto h0 = Host("host-0"), h1 = Host("host-1");
@@ -117,7 +117,7 @@ TEST_F(ServiceTest, TheModelShapeIsLearnedFromTheFirstNodeAndANodeWithAnotherIsR
   EXPECT_EQ(h0->actors().size() + h1->actors().size(), 6u);
   auto experts = Admin([](auto r) { r.setExperts(); });
   ASSERT_TRUE(experts.ok()) << experts.status();
-  EXPECT_EQ(experts->Body<proto::admin::AdminReply>()->getExperts().size(), 4u);
+  EXPECT_EQ(experts->reply().getExperts().size(), 4u);
 }
 
 TEST_F(ServiceTest, AfterARestartTheModelShapeComesFromTheSavedPlacement) {
@@ -161,16 +161,16 @@ TEST_F(ServiceTest, RestartRebuildsCatalogAndPlacementFromTheDatabase) {
   Heartbeater beats({h0.get(), h1.get()}, {});
   beats.step = 4;
   ASSERT_TRUE(WaitFor([&] {
-    std::optional<transport::DecodedMessage> holder;
+    std::optional<cluster::AdminReplyMessage> holder;
     auto s = Status(holder);
     return s.getHostsAlive() == 2 && s.getStep() == 4;
   }));
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getRecoveries(), 0u);
   EXPECT_EQ(h0->actors(), h0_actors);
   auto list = Admin([](auto r) { r.setCheckpointList(); });
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(list->Body<proto::admin::AdminReply>()->getCheckpoints().size(), 1u);
+  EXPECT_EQ(list->reply().getCheckpoints().size(), 1u);
 }
 
 TEST_F(ServiceTest, FaultsAreSetOnTheCoordinatorOrForwardedToANode) {
@@ -234,7 +234,7 @@ TEST_F(ServiceTest, BadInputGetsAClearErrorAndChangesNothing) {
   capnp::MallocMessageBuilder commit;
   commit.initRoot<proto::Envelope>().setKind(proto::MessageKind::STEP_COMMIT);
   EXPECT_EQ(h0->Call(commit).status().code(), absl::StatusCode::kUnimplemented);
-  std::optional<transport::DecodedMessage> holder;
+  std::optional<cluster::AdminReplyMessage> holder;
   auto status = Status(holder);
   EXPECT_EQ(status.getHostsTotal(), 0u);
   EXPECT_EQ(status.getEpoch(), 0u);

@@ -252,5 +252,69 @@ TEST(RpcInProc, TwoPeersCallingEachOtherConcurrently) {
   EXPECT_EQ(answered.load(), 400);
 }
 
+
+// A ping header whose body is `bytes` of text: over the default 64 KiB header limit for a large `bytes`.
+void FillBigPing(capnp::MallocMessageBuilder& header, size_t bytes) {
+  auto envelope = header.initRoot<proto::Envelope>();
+  envelope.setKind(proto::MessageKind::PING);
+  envelope.getBody().setAs<capnp::Text>(std::string(bytes, 'x'));
+}
+
+// A reply over the client's header limit is refused at its door, and the client knows
+// which call it answers: that call ends at once, not at its deadline (a retry would only
+// fetch the same reply from the server's reply cache).
+TEST(RpcInProc, ReplyTooLargeEndsTheCallAtOnceWithResourceExhausted) {
+  InProcNetwork net;
+  auto server_transport = net.CreateTransport("server");
+  ASSERT_TRUE((*server_transport)->Bind("inproc://server").ok());
+  auto server = RpcNode::Create(*std::move(server_transport), {}, [](DecodedMessage, Responder responder) {
+    capnp::MallocMessageBuilder reply;
+    FillBigPing(reply, 256u << 10);
+    responder.Reply(reply);
+  });
+  ASSERT_TRUE(server.ok());
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
+  auto client = RpcNode::Create(*std::move(client_transport), {}, nullptr);
+  ASSERT_TRUE(client.ok());
+  Request request;
+  FillPing(request, 0, 0);
+  const absl::Time start = absl::Now();
+  auto reply = (*client)->Call({"server"}, request.header, {}, In(absl::Seconds(20)));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kResourceExhausted) << reply.status();
+  EXPECT_NE(reply.status().message().find("reply too large"), absl::string_view::npos) << reply.status();
+  EXPECT_NE(reply.status().message().find("exceeds 65536"), absl::string_view::npos) << reply.status();
+  EXPECT_LT(took, absl::Seconds(10)) << "the call waited for its deadline";
+  EXPECT_EQ(CounterValue((*client)->metrics(), "sy_rpc_deadline_exceeded_total", "client"), 0);
+  EXPECT_EQ(CounterValue((*client)->metrics(), "sy_rpc_malformed_total", "client"), 1);
+}
+
+// The server side of the same rule: a request over the header limit is answered with
+// InvalidArgument under its id, so its call ends at once too.
+TEST(RpcInProc, RequestTooLargeIsRefusedUnderItsIdAtOnce) {
+  InProcNetwork net;
+  auto server_transport = net.CreateTransport("server");
+  ASSERT_TRUE((*server_transport)->Bind("inproc://server").ok());
+  std::atomic<int> handled{0};
+  auto server = RpcNode::Create(*std::move(server_transport), {}, [&](DecodedMessage request, Responder responder) {
+    ++handled;
+    EchoHandler(std::move(request), std::move(responder));
+  });
+  ASSERT_TRUE(server.ok());
+  auto client_transport = net.CreateTransport("client");
+  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
+  auto client = RpcNode::Create(*std::move(client_transport), {}, nullptr);
+  ASSERT_TRUE(client.ok());
+  capnp::MallocMessageBuilder request;
+  FillBigPing(request, 256u << 10);
+  const absl::Time start = absl::Now();
+  auto reply = (*client)->Call({"server"}, request, {}, In(absl::Seconds(20)));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kInvalidArgument) << reply.status();
+  EXPECT_NE(reply.status().message().find("exceeds 65536"), absl::string_view::npos) << reply.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the call waited for its deadline";
+  EXPECT_EQ(handled.load(), 0);
+}
+
 }  // namespace
 }  // namespace sy::transport
