@@ -9,10 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
-#include "proto/admin.capnp.h"
 #include "proto/expert.capnp.h"
-#include "services/cluster/admin_reply.h"
 #include "services/cluster/envelope.h"
+#include "services/coordinator/admin_replies.h"
 #include "services/coordinator/host_snapshots.h"
 
 namespace sy::coordinator {
@@ -117,10 +116,7 @@ void CheckpointActor::OnTakeNow(TakeCheckpointNow& take) {
     return take.responder.Fail(
         absl::FailedPreconditionError(absl::StrCat("checkpoint ", busy, " is still being taken")));
   }
-  const uint64_t id = Begin(take.step);
-  capnp::MallocMessageBuilder b;
-  cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, cluster_.epoch).setCheckpointId(id);
-  take.responder.Reply(b);
+  ReplyCheckpointId(Begin(take.step), cluster_.epoch, take.responder);
 }
 
 void CheckpointActor::OnStreamFailed(const StreamFailed& failed) {
@@ -155,11 +151,7 @@ void CheckpointActor::OnQueryVerified(const QueryVerified& query) {
 void CheckpointActor::OnCheckpointList(CheckpointRequest& request) {
   auto list = store_->List();
   if (!list.ok()) return request.responder.Fail(list.status());
-  capnp::MallocMessageBuilder b;
-  auto reply = cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN);
-  auto out = reply.initCheckpoints(static_cast<unsigned>(list->size()));
-  for (size_t i = 0; i < list->size(); ++i) InfoToProto((*list)[i], out[i]);
-  cluster::ReplyAdmin(b, request.responder);
+  ReplyCheckpointList(*list, request.responder);
 }
 
 uint64_t CheckpointActor::UnderWay() const {

@@ -10,7 +10,8 @@
 //   trainer_orders.cc    the trainers' rollback to the restored step (or stop);
 //   cluster_moves.cc     joins, drains, rebalances: moved actors travel through the
 //                        newest checkpoint; automatic rebalancing at committed checkpoints
-//                        when the moving host load is over the threshold.
+//                        when the moving host load is over the threshold;
+//   cluster_admin.cc     the admin API: reports rendered from snapshots, and commands.
 // Checkpoints themselves belong to the CheckpointActor: this actor tells it the
 // cluster's progress (ClusterProgress, after every turn that changed it) and keeps the
 // CheckpointSnapshot that comes with each CheckpointEvent.
@@ -37,6 +38,7 @@
 #include "services/cluster/placement_table.h"
 #include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
+#include "services/coordinator/cluster_snapshot.h"
 #include "services/coordinator/coordinator_options.h"
 #include "services/coordinator/host_load_series.h"
 #include "services/coordinator/learned_shape.h"
@@ -81,7 +83,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void EndTurn();
   void PublishProgress();
   void OnRequest(ClusterRequest& request);
-  void OnAdmin(ClusterRequest& request);
+  void OnAdmin(ClusterRequest& request);  // cluster_admin.cc
 
   // ---- nodes (cluster_nodes.cc)
   void OnRegister(ClusterRequest& request);
@@ -135,18 +137,17 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   RebalanceOptions Planner(double threshold) const;
   void CountMoves(const std::vector<cluster::Move>& moves);
 
-  // ---- admin commands
-  void AdminStatus(transport::Responder& responder);
-  void AdminHosts(transport::Responder& responder);
-  void AdminExperts(transport::Responder& responder);
+  // ---- admin API (cluster_admin.cc): reports rendered from snapshots (admin_replies.h)
+  // and the commands that act on the cluster
+  StatusSnapshot StatusNow() const;
+  std::vector<NodeSnapshot> NodesNow() const;
+  std::vector<ExpertSnapshot> ExpertsNow() const;
   void AdminCheckpointNow(transport::Responder& responder);
   void AdminRestore(uint64_t id, transport::Responder responder);
   void AdminRebalance(bool dry_run, double threshold, transport::Responder& responder);
   void AdminDrain(const std::string& host, transport::Responder& responder);
   void AdminRemoveHost(const std::string& host, transport::Responder& responder);
   void AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder);
-  void AdminHostLoadSeries(transport::Responder& responder);
-  void ReplyDone(transport::Responder& responder);
 
   // One connection per (host, endpoint): a host that comes back on another port (a
   // restart, a fresh cluster on a restored database) gets a new one, not the stale socket.

@@ -5,8 +5,7 @@
 // (see cluster_actor.h).
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
-#include "proto/admin.capnp.h"
-#include "services/cluster/envelope.h"
+#include "services/coordinator/admin_replies.h"
 #include "services/coordinator/cluster_actor.h"
 
 namespace sy::coordinator {
@@ -109,9 +108,7 @@ void ClusterActor::OnRestored(const CheckpointEvent& event) {
   step_ = event.step;
   RollbackTrainers(event.step, event.id);
   if (pending_restore_) {
-    capnp::MallocMessageBuilder b;
-    cluster::InitBody<proto::admin::AdminReply>(b, proto::MessageKind::ADMIN, table_.epoch()).setCheckpointId(event.id);
-    pending_restore_->Reply(b);
+    ReplyCheckpointId(event.id, table_.epoch(), *pending_restore_);
     pending_restore_.reset();
   }
   checkpoint_due_ = true;

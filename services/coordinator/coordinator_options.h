@@ -35,7 +35,7 @@ struct CoordinatorOptions {
   std::string faults;                   // initial fault spec of the coordinator's transport
   // Admin authentication (both or neither): a second ROUTER on admin_listen, a CURVE
   // server with the keys of the admin_keys file (format: LoadAdminKeys in
-  // coordinator_service.h). Then admin calls are served only there and only for an
+  // admin_keys.h). Then admin calls are served only there and only for an
   // authorised admin key; the main endpoint refuses them. Empty: admin calls on `listen`.
   std::string admin_listen;
   std::string admin_keys;               // path of the admin key file

@@ -18,6 +18,7 @@
 
 #include "common/metrics/registry.h"
 #include "proto/admin.capnp.h"
+#include "services/coordinator/admin_keys.h"
 #include "services/coordinator/coordinator_service.h"
 #include "services/syctl/admin_client.h"
 #include "services/syctl/syctl.h"
