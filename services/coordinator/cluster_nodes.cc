@@ -182,8 +182,13 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
 void ClusterActor::OnPlacement(ClusterRequest& request) {
   auto body = request.message.Body<proto::coordinator::PlacementRequest>();
   if (!body.ok()) return request.responder.Fail(body.status());
-  if (body->which() != proto::coordinator::PlacementRequest::GET) {
-    return request.responder.Fail(absl::InvalidArgumentError("only the coordinator publishes placement updates"));
+  switch (body->which()) {
+    case proto::coordinator::PlacementRequest::GET:
+      break;
+    case proto::coordinator::PlacementRequest::UPDATE:
+      return request.responder.Fail(absl::InvalidArgumentError("only the coordinator publishes placement updates"));
+    default:
+      return request.responder.Fail(absl::InvalidArgumentError("unknown placement request"));
   }
   if (!table_.initialized()) {
     return request.responder.Fail(absl::UnavailableError(absl::StrCat("placement not ready: ", phase_)));

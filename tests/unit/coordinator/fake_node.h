@@ -1,10 +1,12 @@
 // Test doubles of an expert host and a trainer that speak the coordinator protocol
 // over real ZeroMQ sockets, for the coordinator's service tests and syctl's
-// integration tests (never part of the product). The host answers placement updates,
+// integration tests (never part of the product). Both register with a model shape
+// (kFakeModelShape unless a test gives another). The host answers placement updates,
 // streams a deterministic fake state when asked for a checkpoint (chunks sent to the
-// coordinator as CheckpointChunk calls, once a heartbeat reported the step asked for), installs restored state (chunkIn, checksum
-// verified), records migration requests and fault specs. The trainer records
-// rollbacks. Thread-safe: handlers run on the RpcNode thread, accessors lock.
+// coordinator as CheckpointChunk calls, once a heartbeat reported the step asked
+// for), installs restored state (chunkIn, checksum verified), records migration
+// requests and fault specs. The trainer records rollbacks and stop orders.
+// Thread-safe: handlers run on the RpcNode thread, accessors lock.
 #pragma once
 
 #include <atomic>
