@@ -33,6 +33,19 @@ struct RegisterRequest {
   # Actors the process already holds (after a coordinator restart), else empty.
   incarnation @6 :UInt64;
   # Increases on every process start, to tell a restart from a duplicate register.
+  shape @7 :ModelShape;
+  # The shape of the node's model. The coordinator adopts the first registered node's
+  # (or its saved placement's, after a restart) and refuses a node whose shape differs.
+}
+
+struct ModelShape {
+  # The actors of a model, which the coordinator places.
+  numLayers @0 :UInt32;
+  # Switch layers.
+  numExperts @1 :UInt32;
+  # Experts per Switch layer.
+  numDenseShards @2 :UInt32;
+  # Dense parameter shards.
 }
 
 struct RegisterReply {

@@ -5,10 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gpu/model/params.h"
-#include "services/cluster/coordinator_link.h"
 #include "services/cluster/model_options.h"
-#include "services/cluster/placement.h"
 
 namespace sy::local {
 namespace {
@@ -66,16 +63,14 @@ std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::str
 }
 
 absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOptions& o, const std::string& bin_dir) {
+  // The coordinator learns the model's shape from the nodes that register; bad model
+  // flags are still refused here, before any process starts.
   absl::StatusOr<gpu::ModelConfig> config = cluster::ModelConfigFromOptions(o.model);
   if (!config.ok()) return config.status();
-  const size_t shards = cluster::DenseShardParams(gpu::ParamInfos(*config)).size();
   std::vector<std::string> argv = {bin_dir + "/sy-coordinator", "--listen=tcp://127.0.0.1:0",
                                    absl::StrCat("--ready_file=", o.workdir, "/coordinator.ready"),
                                    absl::StrCat("--db=", o.workdir, "/coordinator.db"),
                                    absl::StrCat("--expected_hosts=", o.hosts),
-                                   absl::StrCat("--num_layers=", cluster::SwitchLayerCount(*config)),
-                                   absl::StrCat("--num_experts=", config->experts),
-                                   absl::StrCat("--num_dense_shards=", shards),
                                    absl::StrCat("--seed=", o.model.seed),
                                    absl::StrCat("--checkpoint_every=", o.checkpoint_every),
                                    "--log_level=" + o.log_level};

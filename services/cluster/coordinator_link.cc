@@ -28,6 +28,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
   if (options.node_id.empty() || options.coordinator.empty()) {
     return absl::InvalidArgumentError("coordinator link needs a node id and the coordinator's endpoint");
   }
+  if (options.shape.num_layers == 0 || options.shape.num_experts == 0) {
+    return absl::InvalidArgumentError("coordinator link needs the model's shape (Switch layers and experts)");
+  }
   std::unique_ptr<CoordinatorLink> link(new CoordinatorLink());
   link->options_ = options;
   link->step_ = std::move(step);
@@ -77,6 +80,10 @@ absl::Status CoordinatorLink::Register() {
   req.setEndpoint(options_.endpoint);
   req.setDevice("cpu");
   req.setIncarnation(incarnation_);
+  auto shape = req.initShape();
+  shape.setNumLayers(options_.shape.num_layers);
+  shape.setNumExperts(options_.shape.num_experts);
+  shape.setNumDenseShards(options_.shape.num_dense_shards);
   const std::vector<cluster::ActorKey> held =
       options_.held_actors ? options_.held_actors() : std::vector<cluster::ActorKey>{};
   auto list = req.initActors(static_cast<unsigned>(held.size()));
@@ -221,6 +228,11 @@ int SwitchLayerCount(const gpu::ModelConfig& config) {
   int n = 0;
   for (int l = 0; l < config.layers; ++l) n += config.IsSwitchLayer(l) ? 1 : 0;
   return n;
+}
+
+cluster::ModelShape ModelShapeOf(const gpu::ModelConfig& config) {
+  return {static_cast<uint32_t>(SwitchLayerCount(config)), static_cast<uint32_t>(config.experts),
+          static_cast<uint32_t>(DenseShardParams(gpu::ParamInfos(config)).size())};
 }
 
 absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Create(

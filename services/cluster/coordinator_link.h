@@ -38,12 +38,16 @@ struct CoordinatorLinkOptions {
   // Actors a host holds now, sent with every registration (a coordinator that
   // restarted must learn that nothing was lost); null: none.
   std::function<std::vector<cluster::ActorKey>()> held_actors;
+  // The node's model (ModelShapeOf), sent with every registration: the coordinator
+  // places its actors, and refuses a node whose model differs from the cluster's.
+  cluster::ModelShape shape;
   absl::Duration call_timeout = absl::Seconds(10);
 };
 
 class CoordinatorLink {
  public:
-  // Registers (Unavailable when the coordinator does not answer), then heartbeats
+  // Registers (Unavailable when the coordinator does not answer; FailedPrecondition
+  // when the cluster's model has another shape), then heartbeats
   // with step() every interval the coordinator asked for. `handler` answers the
   // coordinator's calls on this connection (a trainer's trainerControl); null
   // refuses them.
@@ -120,7 +124,10 @@ class CoordinatorPlacement : public Placement {
   std::vector<int> shard_host_;                 // dense shard -> host index
 };
 
-// Number of Switch layers of `config` (the coordinator's --num_layers).
+// Number of Switch layers of `config`.
 int SwitchLayerCount(const gpu::ModelConfig& config);
+// The actors of `config` as the coordinator places them: its Switch layers, experts
+// per Switch layer and dense shards (DenseShardParams).
+cluster::ModelShape ModelShapeOf(const gpu::ModelConfig& config);
 
 }  // namespace sy::cluster

@@ -1,18 +1,24 @@
-// ClusterActor: the coordinator's view of the cluster. It owns membership
-// (register, heartbeats, failure detection on a timer), the placement table
-// (initial round-robin once the expected hosts registered, re-placement on failure,
-// join and drain, planned rebalances; saved in RocksDB on every change and pushed
-// to the hosts), the per-expert load, and it drives checkpoints (asks each actor's
-// host to stream its state to the coordinator, where CatalogActor stores it),
-// restores and recovery (restore every actor from the latest usable checkpoint onto
-// the current placement, then tell every trainer to roll back to that step), and
-// automatic rebalancing: when a checkpoint commits and the moving host load is over
-// the threshold, hot experts migrate through it (see MaybeAutoRebalance).
+// ClusterActor: the coordinator's view of the cluster. It owns membership (register,
+// heartbeats, failure detection on a timer), the model's shape (learned from the nodes
+// that register, see LearnedShape), the placement table (initial round-robin once the
+// shape is known and the expected hosts registered, re-placement on failure, join and drain, planned
+// rebalances; saved in RocksDB on every change and pushed to the hosts) and the
+// per-expert load. From those it drives the control flows, each in its own file:
+//   cluster_nodes.cc     register, heartbeat, failure detection, placement and load reports;
+//   cluster_recovery.cc  recovery and restores: restore every actor from the latest usable
+//                        (or the asked-for) checkpoint onto the current placement;
+//   trainer_orders.cc    the trainers' rollback to the restored step (or stop);
+//   cluster_moves.cc     joins, drains, rebalances: moved actors travel through the
+//                        newest checkpoint; automatic rebalancing at committed checkpoints
+//                        when the moving host load is over the threshold;
+//   cluster_admin.cc     the admin API: reports rendered from snapshots, and commands.
+// Checkpoints themselves belong to the CheckpointActor: this actor tells it the
+// cluster's progress (ClusterProgress, after every turn that changed it) and keeps the
+// CheckpointSnapshot that comes with each CheckpointEvent.
 // It answers register, heartbeat, placement, load reports and the admin API
-// (everything but `checkpoint list`, which CatalogActor answers).
+// (everything but `checkpoint list`, which the CheckpointActor answers).
 //
 // With a Registry it exports sy_coordinator_epoch, sy_coordinator_hosts_alive,
-// sy_coordinator_checkpoints_total{result=committed|failed},
 // sy_coordinator_recoveries_total and sy_coordinator_moves_total{kind=migrate|replicate}.
 //
 // Its whole interface is ClusterMsg. Thread-safe like every actor.
@@ -30,11 +36,12 @@
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
 #include "services/cluster/placement_table.h"
-#include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
+#include "services/coordinator/cluster_snapshot.h"
 #include "services/coordinator/coordinator_options.h"
 #include "services/coordinator/host_load_series.h"
-#include "services/coordinator/host_snapshots.h"
+#include "services/coordinator/learned_shape.h"
 #include "services/coordinator/load_tracker.h"
 #include "services/coordinator/membership.h"
 #include "services/coordinator/rebalance_planner.h"
@@ -55,57 +62,72 @@ struct RollbackAcked {
   uint64_t generation = 0;  // of the restore whose rollback it answers
 };
 
-using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CatalogEvent, RollbackAcked>;
+using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CheckpointEvent, RollbackAcked>;
 
 class ClusterActor : public actor::Actor<ClusterMsg> {
  public:
-  // Everything passed must outlive the actor. `endpoint`: where hosts send chunks.
-  ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, std::string endpoint,
-               transport::RpcNode* rpc, SwitchableFaultTransport* own_transport, CheckpointStore* store,
-               std::shared_ptr<CatalogActor> catalog, metrics::Registry* registry = nullptr);
+  // Everything passed must outlive the actor.
+  ClusterActor(actor::Executor& executor, const CoordinatorOptions& options, transport::RpcNode* rpc,
+               SwitchableFaultTransport* own_transport, CheckpointStore* store,
+               std::shared_ptr<CheckpointActor> checkpoints, metrics::Registry* registry = nullptr);
 
-  // Loads the saved placement and the checkpoint catalog, then starts the failure
-  // detection timer. Call once, before requests arrive.
-  absl::Status Start();
+  // Loads the saved placement, takes `checkpoints` (CheckpointActor::Start) as the
+  // checkpoints' state, then starts the failure detection timer. Call once, before
+  // requests arrive.
+  absl::Status Start(const CheckpointSnapshot& checkpoints);
 
  private:
   void Handle(ClusterMsg& msg);
+  // After every turn (message, timer, awaited reply): gauges, and the progress the
+  // CheckpointActor sees when it changed.
+  void EndTurn();
+  void PublishProgress();
   void OnRequest(ClusterRequest& request);
+  void OnAdmin(ClusterRequest& request);  // cluster_admin.cc
+
+  // ---- nodes (cluster_nodes.cc)
   void OnRegister(ClusterRequest& request);
   void OnHeartbeat(ClusterRequest& request);
   void OnPlacement(ClusterRequest& request);
   void OnLoadReport(ClusterRequest& request);
-  void OnAdmin(ClusterRequest& request);
   void OnTick();
-  void OnCatalogEvent(const CatalogEvent& event);
-
-  // Admin commands.
-  void AdminStatus(transport::Responder& responder);
-  void AdminHosts(transport::Responder& responder);
-  void AdminExperts(transport::Responder& responder);
-  void AdminCheckpointNow(transport::Responder& responder);
-  void AdminRestore(uint64_t id, transport::Responder responder);
-  void AdminRebalance(bool dry_run, double threshold, transport::Responder& responder);
-  void AdminDrain(const std::string& host, transport::Responder& responder);
-  void AdminRemoveHost(const std::string& host, transport::Responder& responder);
-  void AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder);
-  void AdminHostLoadSeries(transport::Responder& responder);
-
-  // Placement changes: save, publish, and move state where needed.
+  // The model's shape is known from `source` from now on: the table is for it.
+  void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
+  // Places every actor once the model's shape is known and the expected hosts registered.
+  void MaybeInitializePlacement();
+  // Placement changes: save, publish to the live hosts.
   void PlacementChanged();
-  // Publishes the table holding `moves` and restores every actor from the latest
-  // checkpoint (see CanMoveActors); `why` is logged.
-  void StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why);
+
+  // ---- recovery and restores (cluster_recovery.cc)
   void OnHostFailed(const std::string& host, const std::string& why);
-  // OK when actors may move now: a committed checkpoint exists and no recovery runs.
-  absl::Status CanMoveActors() const;
   // A trainer that stopped heartbeating without saying it finished: roll the survivors back.
   void OnTrainerFailed(const std::string& trainer);
   void Recover(const std::string& why);
-  void StartCheckpoint(uint64_t at_step);
-  // A checkpoint being taken while state is rolled back would mix versions: drop it.
-  void AbortCheckpointInProgress(const std::string& why);
-  void MaybeAutoCheckpoint();
+  // Restores the checkpoint `query` answers onto the current placement (new epoch),
+  // holding the trainers until their rollback; `unusable` runs when there is none.
+  void Restore(actor::AskFuture<CheckpointInfo> query, std::function<void(const absl::Status&)> unusable);
+  // A restore begins: the live trainers get no new table until they answered its rollback.
+  void HoldTrainersUntilRollback();
+  // A checkpoint being taken while state is rolled back would mix versions: it is void.
+  void AbandonCheckpoint(const std::string& why);
+  void OnCheckpointEvent(const CheckpointEvent& event);
+  void OnRestored(const CheckpointEvent& event);
+  void OnRestoreFailed(const CheckpointEvent& event);
+
+  // ---- trainer orders (trainer_orders.cc)
+  void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
+  // The run cannot go on (a recovery found nothing to restore): every live trainer is
+  // told to stop with `reason`, instead of waiting for a rollback that cannot come.
+  void StopTrainers(const std::string& reason);
+
+  // ---- moves (cluster_moves.cc)
+  // OK when actors may move now: a committed checkpoint exists and no recovery runs.
+  absl::Status CanMoveActors() const;
+  // Publishes the table holding `moves` and restores every actor from the latest
+  // checkpoint (see CanMoveActors); `why` is logged.
+  void StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why);
+  // Moves actors to the hosts_waiting_to_join_ still alive and outside the table.
+  void AdmitWaitingHosts();
   // Checkpoint `id` at `step` committed: with --auto_rebalance, when the moving host
   // load max/mean is over the threshold and no automatic rebalance happened in the
   // last rebalance_every_steps steps, applies the planned moves (migrations and
@@ -113,57 +135,59 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void MaybeAutoRebalance(uint64_t id, uint64_t step);
   // Planner settings: `threshold`, and options_.max_replicas.
   RebalanceOptions Planner(double threshold) const;
-  void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
-  // The run cannot go on (a recovery found nothing to restore): every live trainer is
-  // told to stop with `reason`, instead of waiting for a rollback that cannot come.
-  void StopTrainers(const std::string& reason);
-  // A restore begins: the live trainers get no new table until they answered its rollback.
-  void HoldTrainersUntilRollback();
-  void MaybeInitializePlacement();
-  // Moves actors to the hosts_waiting_to_join_ still alive and outside the table.
-  void AdmitWaitingHosts();
+  void CountMoves(const std::vector<cluster::Move>& moves);
 
+  // ---- admin API (cluster_admin.cc): reports rendered from snapshots (admin_replies.h)
+  // and the commands that act on the cluster
+  StatusSnapshot StatusNow() const;
+  std::vector<NodeSnapshot> NodesNow() const;
+  std::vector<ExpertSnapshot> ExpertsNow() const;
+  void AdminCheckpointNow(transport::Responder& responder);
+  void AdminRestore(uint64_t id, transport::Responder responder);
+  void AdminRebalance(bool dry_run, double threshold, transport::Responder& responder);
+  void AdminDrain(const std::string& host, transport::Responder& responder);
+  void AdminRemoveHost(const std::string& host, transport::Responder& responder);
+  void AdminFaults(const std::string& node, const std::string& spec, transport::Responder responder);
+
+  // One connection per (host, endpoint): a host that comes back on another port (a
+  // restart, a fresh cluster on a restored database) gets a new one, not the stale socket.
+  static std::string HostPeer(const std::string& host, const std::string& endpoint);
+  static int64_t NowUnixMs();
   transport::Address AddressOf(const std::string& node) const;
   std::vector<std::string> AliveHosts() const;
   // The placement's entries with each host as the transport peer to call (restores).
   std::map<cluster::ActorKey, std::vector<std::string>> RestoreTargets() const;
-  void ReplyDone(transport::Responder& responder);
 
   struct Metrics {
     metrics::Gauge* epoch = nullptr;
     metrics::Gauge* hosts_alive = nullptr;
-    metrics::Counter* checkpoints_committed = nullptr;
-    metrics::Counter* checkpoints_failed = nullptr;
     metrics::Counter* recoveries = nullptr;
     metrics::Counter* migrations = nullptr;
     metrics::Counter* replications = nullptr;
   };
   void UpdateGauges();
-  void CountMoves(const std::vector<cluster::Move>& moves);
 
   CoordinatorOptions options_;
   Metrics metrics_;
-  std::string endpoint_;
   transport::RpcNode* rpc_;
   SwitchableFaultTransport* own_transport_;
-  CheckpointStore* store_;
-  std::shared_ptr<CatalogActor> catalog_;
+  CheckpointStore* store_;  // the saved placement
+  std::shared_ptr<CheckpointActor> checkpoints_;
 
   Membership membership_;
-  cluster::PlacementTable table_;
+  LearnedShape model_;            // the shape of the model, from the nodes or the saved placement
+  cluster::PlacementTable table_;  // for model_'s shape
   LoadTracker loads_;
   HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint
   std::string phase_ = "waiting for hosts";
-  uint64_t step_ = 0;                 // highest step (actor version) a live host reported
-  uint64_t latest_checkpoint_ = 0;    // newest committed id
-  uint64_t latest_checkpoint_step_ = 0;  // its step
-  uint64_t checkpoint_in_progress_step_ = 0;  // step of checkpoint_in_progress_
-  uint64_t next_checkpoint_id_ = 1;
-  uint64_t checkpoint_in_progress_ = 0;
-  uint64_t auto_checkpoint_target_ = 0;  // step of the last automatic checkpoint asked for
+  uint64_t step_ = 0;  // highest step (actor version) a live host reported
+  CheckpointSnapshot checkpoint_;  // as of the latest CheckpointEvent
+  uint64_t outcome_seen_ = 0;      // newest checkpoint whose outcome was acted on
+  bool checkpoint_due_ = false;    // this turn: the next automatic checkpoint may begin
+  std::string abandon_reason_;     // this turn: the checkpoint being taken is void
+  ClusterProgress last_progress_;  // as last told to the CheckpointActor (one-shot fields cleared)
   uint32_t recoveries_ = 0;
-  uint32_t checkpoints_committed_ = 0;
   uint32_t migrations_ = 0;
   uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts

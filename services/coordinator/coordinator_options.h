@@ -1,11 +1,11 @@
-// Settings of one coordinator (from sy-coordinator's flags, or set by tests).
+// Settings of one coordinator (from sy-coordinator's flags, or set by tests). The
+// model's shape is not among them: the coordinator learns it from the nodes that register.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
-#include "services/cluster/placement_table.h"
 
 namespace sy::coordinator {
 
@@ -13,7 +13,6 @@ struct CoordinatorOptions {
   std::string node_id = "coordinator";  // our routing id
   std::string listen = "tcp://127.0.0.1:0";
   std::string db_path;                  // RocksDB directory (required)
-  cluster::ModelShape shape{2, 8, 4};            // actors to place
   uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
   absl::Duration heartbeat_timeout = absl::Seconds(3);  // silence after which a node has failed
   absl::Duration heartbeat_interval = absl::Milliseconds(500);  // told to nodes at register
@@ -36,7 +35,7 @@ struct CoordinatorOptions {
   std::string faults;                   // initial fault spec of the coordinator's transport
   // Admin authentication (both or neither): a second ROUTER on admin_listen, a CURVE
   // server with the keys of the admin_keys file (format: LoadAdminKeys in
-  // coordinator_service.h). Then admin calls are served only there and only for an
+  // admin_keys.h). Then admin calls are served only there and only for an
   // authorised admin key; the main endpoint refuses them. Empty: admin calls on `listen`.
   std::string admin_listen;
   std::string admin_keys;               // path of the admin key file

@@ -11,10 +11,10 @@
 #include "absl/synchronization/mutex.h"
 #include "common/actor/runtime.h"
 #include "common/log/log.h"
-#include "common/transport/curve_key_file.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
-#include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/admin_keys.h"
+#include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/cluster_actor.h"
 #include "services/coordinator/switchable_fault_transport.h"
@@ -22,15 +22,15 @@
 namespace sy::coordinator {
 namespace {
 
-// The handler's view of the actors, filled once they exist (requests before that
-// get Unavailable).
 // Where a request arrived: the main endpoint, or the CURVE admin endpoint.
 enum class Entry { kMain, kAdmin };
 
+// The handler's view of the actors, filled once they exist (requests before that
+// get Unavailable).
 struct Router {
   absl::Mutex mu;
   std::shared_ptr<ClusterActor> cluster ABSL_GUARDED_BY(mu);
-  std::shared_ptr<CatalogActor> catalog ABSL_GUARDED_BY(mu);
+  std::shared_ptr<CheckpointActor> checkpoints ABSL_GUARDED_BY(mu);
   // Set before any request can arrive, then read-only.
   bool require_admin_key = false;
   std::vector<std::string> admin_publics;
@@ -60,23 +60,23 @@ struct Router {
 
   void Route(transport::DecodedMessage message, transport::Responder responder, Entry entry) {
     std::shared_ptr<ClusterActor> cluster;
-    std::shared_ptr<CatalogActor> catalog;
+    std::shared_ptr<CheckpointActor> checkpoints;
     {
       absl::MutexLock lock(&mu);
       cluster = this->cluster;
-      catalog = this->catalog;
+      checkpoints = this->checkpoints;
     }
-    if (!cluster || !catalog) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
+    if (!cluster || !checkpoints) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
     if (absl::Status s = CheckAdmin(message, entry); !s.ok()) return responder.Fail(s);
     const auto kind = message.envelope().getKind();
-    bool to_catalog = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
+    bool to_checkpoints = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
     if (kind == proto::MessageKind::ADMIN) {
       auto admin = message.Body<proto::admin::AdminRequest>();
       if (!admin.ok()) return responder.Fail(admin.status());
-      to_catalog = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
+      to_checkpoints = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
     }
-    if (to_catalog) {
-      catalog->Tell(CatalogRequest{std::move(message), std::move(responder)});
+    if (to_checkpoints) {
+      checkpoints->Tell(CheckpointRequest{std::move(message), std::move(responder)});
     } else {
       cluster->Tell(ClusterRequest{std::move(message), std::move(responder)});
     }
@@ -95,13 +95,13 @@ class CoordinatorServiceImpl final : public CoordinatorService {
     {
       absl::MutexLock lock(&router_->mu);
       router_->cluster.reset();
-      router_->catalog.reset();
+      router_->checkpoints.reset();
     }
     if (admin_rpc_) admin_rpc_->Close();
     if (rpc_) rpc_->Close();
     if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     cluster_.reset();
-    catalog_.reset();
+    checkpoints_.reset();
     admin_rpc_.reset();
     rpc_.reset();
     store_.reset();
@@ -116,7 +116,7 @@ class CoordinatorServiceImpl final : public CoordinatorService {
   std::unique_ptr<transport::RpcNode> rpc_;
   std::unique_ptr<transport::RpcNode> admin_rpc_;  // with options.admin_listen
   SwitchableFaultTransport* transport_ = nullptr;  // owned by rpc_
-  std::shared_ptr<CatalogActor> catalog_;
+  std::shared_ptr<CheckpointActor> checkpoints_;
   std::shared_ptr<ClusterActor> cluster_;
   bool stopped_ = false;
 };
@@ -124,9 +124,6 @@ class CoordinatorServiceImpl final : public CoordinatorService {
 absl::Status Validate(const CoordinatorOptions& o) {
   if (o.db_path.empty()) return absl::InvalidArgumentError("--db is required");
   if (o.node_id.empty()) return absl::InvalidArgumentError("node id is empty");
-  if (o.shape.num_layers == 0 || o.shape.num_experts == 0) {
-    return absl::InvalidArgumentError("the model needs at least one layer and one expert");
-  }
   if (o.expected_hosts == 0) return absl::InvalidArgumentError("--expected_hosts must be >= 1");
   if (o.retain < 1) return absl::InvalidArgumentError("--retain must be >= 1");
   if (o.heartbeat_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--heartbeat_timeout_ms must be > 0");
@@ -228,75 +225,27 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
 
   service->runtime_ = std::make_unique<actor::Runtime>(2);
   auto cluster_slot = std::make_shared<std::weak_ptr<ClusterActor>>();
-  service->catalog_ = std::make_shared<CatalogActor>(
-      *service->runtime_, service->store_.get(), service->rpc_.get(), options,
-      [cluster_slot](CatalogEvent event) {
+  service->checkpoints_ = std::make_shared<CheckpointActor>(
+      *service->runtime_, options, service->endpoint_, service->store_.get(), service->rpc_.get(),
+      [cluster_slot](CheckpointEvent event) {
         if (auto cluster = cluster_slot->lock()) cluster->Tell(std::move(event));
       },
       registry);
-  service->cluster_ = std::make_shared<ClusterActor>(*service->runtime_, options, service->endpoint_,
-                                                     service->rpc_.get(), service->transport_,
-                                                     service->store_.get(), service->catalog_, registry);
+  service->cluster_ = std::make_shared<ClusterActor>(*service->runtime_, options, service->rpc_.get(),
+                                                     service->transport_, service->store_.get(),
+                                                     service->checkpoints_, registry);
   *cluster_slot = service->cluster_;
-  if (absl::Status s = service->cluster_->Start(); !s.ok()) return s;
+  absl::StatusOr<CheckpointSnapshot> checkpoints = service->checkpoints_->Start();
+  if (!checkpoints.ok()) return checkpoints.status();
+  if (absl::Status s = service->cluster_->Start(*checkpoints); !s.ok()) return s;
   {
     absl::MutexLock lock(&router->mu);
     router->cluster = service->cluster_;
-    router->catalog = service->catalog_;
+    router->checkpoints = service->checkpoints_;
   }
   SY_LOG(INFO) << "coordinator " << options.node_id << " listening on " << service->endpoint_
                << (service->admin_endpoint_.empty() ? "" : ", admin calls (CURVE) on " + service->admin_endpoint_);
   return std::unique_ptr<CoordinatorService>(std::move(service));
 }
-
-absl::StatusOr<AdminKeys> AdminKeysFromLines(const std::vector<transport::KeyLine>& lines) {
-  AdminKeys keys;
-  for (const transport::KeyLine& line : lines) {
-    const std::string& label = line.label;
-    if (label != "admin" && label != "server_secret" && label != "server_public") {
-      return transport::KeyLineError(
-          line, absl::StrCat("unknown label '", label, "' (want server_secret, server_public or admin)"));
-    }
-    if (line.names.size() != (label == "admin" ? 1u : 0u)) {
-      return transport::KeyLineError(
-          line, label == "admin" ? "want 'admin NAME KEY'" : absl::StrCat("want '", label, " KEY'"));
-    }
-    std::string* slot = label == "server_secret" ? &keys.server_secret
-                        : label == "server_public" ? &keys.server_public : nullptr;
-    if (slot != nullptr) {
-      if (!slot->empty()) return transport::KeyLineError(line, absl::StrCat("second '", label, "'"));
-      *slot = line.key;
-      continue;
-    }
-    const std::string& name = line.names[0];
-    if (std::find(keys.admin_names.begin(), keys.admin_names.end(), name) != keys.admin_names.end()) {
-      return transport::KeyLineError(line, absl::StrCat("second admin named '", name, "'"));
-    }
-    keys.admin_names.push_back(name);
-    keys.admin_publics.push_back(line.key);
-  }
-  if (keys.server_secret.empty()) return absl::InvalidArgumentError("admin key file has no 'server_secret KEY' line");
-  if (keys.server_public.empty()) return absl::InvalidArgumentError("admin key file has no 'server_public KEY' line");
-  if (keys.admin_publics.empty()) return absl::InvalidArgumentError("admin key file has no 'admin NAME KEY' line");
-  if (!transport::IsPublicKeyOf(keys.server_public, keys.server_secret)) {
-    return absl::InvalidArgumentError("admin key file: server_public is not the public key of server_secret");
-  }
-  return keys;
-}
-
-absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text) {
-  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ParseKeyLines(text);
-  if (!lines.ok()) return lines.status();
-  return AdminKeysFromLines(*lines);
-}
-
-absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path) {
-  absl::StatusOr<std::vector<transport::KeyLine>> lines = transport::ReadKeyFile(path);
-  if (!lines.ok()) return lines.status();
-  absl::StatusOr<AdminKeys> keys = AdminKeysFromLines(*lines);
-  if (!keys.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", keys.status().message()));
-  return keys;
-}
-
 
 }  // namespace sy::coordinator

@@ -1,7 +1,7 @@
 // CoordinatorService: one running coordinator. Opens the checkpoint database, binds
 // a ZeroMQ ROUTER (RpcNode) on options.listen, and routes requests to its two
 // actors: checkpoint chunks, manifest queries and `checkpoint list` to the
-// CatalogActor, everything else to the ClusterActor. On start it rebuilds its
+// CheckpointActor, everything else to the ClusterActor. On start it rebuilds its
 // catalog and the saved placement from RocksDB; membership comes back as nodes
 // re-register.
 //
@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/metrics/registry.h"
@@ -44,25 +43,5 @@ class CoordinatorService {
   virtual uint64_t admin_refused() const = 0;
   virtual void Stop() = 0;
 };
-
-// The coordinator's admin key file (--admin_keys): one entry per line, a label then
-// 40-character Z85 keys (zmq_curve_keypair; `syctl keygen` makes them), separated by
-// spaces; blank lines and lines starting with '#' are ignored:
-//
-//   server_secret <Z85 secret key of the coordinator's admin endpoint>
-//   server_public <Z85 public key matching server_secret>
-//   admin <name> <Z85 public key of an authorised admin>   (one or more lines)
-struct AdminKeys {
-  std::string server_secret;
-  std::string server_public;
-  std::vector<std::string> admin_names;  // parallel to admin_publics
-  std::vector<std::string> admin_publics;
-};
-
-// Parses the admin key file's text; InvalidArgument naming the line for anything
-// malformed (unknown label, bad key, duplicate, missing entry, mismatched key pair).
-absl::StatusOr<AdminKeys> ParseAdminKeys(const std::string& text);
-// Reads and parses `path`; InvalidArgument when it cannot be read.
-absl::StatusOr<AdminKeys> LoadAdminKeys(const std::string& path);
 
 }  // namespace sy::coordinator

@@ -1,98 +1,19 @@
-// sy-coordinator: flags -> CoordinatorOptions, start the service (and /metrics with
-// --metrics_port), write the ready file, serve until SIGINT/SIGTERM. Exit codes: 0 stopped by a signal, 1 could not
-// start (database, socket), 2 bad flags. All logic lives in sy_coordinator_lib.
+// sy-coordinator: parses its flags (coordinator_flags.h), starts the service (and
+// /metrics with --metrics_port), writes the ready file, serves until SIGINT/SIGTERM.
+// Exit codes: 0 stopped by a signal, 1 could not start (database, socket), 2 bad flags.
 #include <csignal>
 #include <iostream>
-#include <string>
 
-#include "absl/flags/flag.h"
 #include "common/flags/common_flags.h"
 #include "common/flags/flags.h"
 #include "common/log/log.h"
-#include "services/cluster/ready_file.h"
+#include "services/coordinator/coordinator_flags.h"
 #include "services/coordinator/coordinator_service.h"
 
-ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:0", "ZeroMQ endpoint to bind (port 0: any free port).");
-ABSL_FLAG(std::string, ready_file, "", "Once listening, write the bound endpoint here (atomically).");
-ABSL_FLAG(std::string, db, "", "RocksDB directory of the checkpoint catalog (created if missing).");
-ABSL_FLAG(std::string, node_id, "coordinator", "Routing id of the coordinator.");
-ABSL_FLAG(int64_t, heartbeat_timeout_ms, 3000, "A node silent this long has failed.");
-ABSL_FLAG(int64_t, heartbeat_interval_ms, 500, "Heartbeat period told to registering nodes.");
-ABSL_FLAG(int64_t, checkpoint_every, 0, "Steps between automatic checkpoints (0: on demand only).");
-ABSL_FLAG(int32_t, retain, 3, "Committed checkpoints kept.");
-ABSL_FLAG(int64_t, checkpoint_timeout_ms, 120000, "A checkpoint not complete by then is abandoned.");
-ABSL_FLAG(int64_t, chunk_bytes, 1 << 20, "State chunk size (multiple of 4).");
-ABSL_FLAG(int32_t, expected_hosts, 1, "Hosts to wait for before the initial placement.");
-ABSL_FLAG(int32_t, num_layers, 2, "Switch layers of the model.");
-ABSL_FLAG(int32_t, num_experts, 8, "Experts per Switch layer.");
-ABSL_FLAG(int32_t, num_dense_shards, 4, "Dense parameter shards.");
-ABSL_FLAG(double, rebalance_threshold, 1.25, "Max/mean host load above which rebalance moves experts.");
-ABSL_FLAG(bool, auto_rebalance, true,
-          "When a checkpoint commits and the moving host load max/mean exceeds --rebalance_threshold, migrate hot "
-          "experts (greedy, heaviest first onto the least loaded host, or replicate one too hot for any host) "
-          "through that checkpoint.");
-ABSL_FLAG(int32_t, max_replicas, 2,
-          "Hosts one expert may be served from when rebalancing (replicas split its micro-batches and exchange "
-          "gradient contributions); 1: migrations only.");
-ABSL_FLAG(int64_t, rebalance_every_steps, 20,
-          "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
-          "steps again).");
-ABSL_FLAG(uint64_t, config_hash, 0, "Config fingerprint stored in checkpoints and checked on restore (0: unchecked).");
-ABSL_FLAG(uint64_t, seed, 0, "Training seed stored in checkpoints.");
-ABSL_FLAG(std::string, admin_listen, "",
-          "ZeroMQ endpoint of a second ROUTER for admin calls (syctl), a CurveZMQ server (port 0: any free port); "
-          "needs --admin_keys. Its bound endpoint is the ready file's second line.");
-ABSL_FLAG(std::string, admin_keys, "",
-          "Admin key file (needs --admin_listen): lines 'server_secret KEY', 'server_public KEY' and one or more "
-          "'admin NAME KEY' (40-character Z85 keys from `syctl keygen`; '#' starts a comment line). Then admin calls "
-          "are served only on --admin_listen from an authorised admin key, and refused on --listen.");
-ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (tests only).");
-
 int main(int argc, char** argv) {
-  sy::flags::ParseCommandLine(argc, argv,
-                              "sy-coordinator --db=PATH [--listen=tcp://127.0.0.1:0] [--ready_file=PATH] "
-                              "[--heartbeat_timeout_ms=N] [--checkpoint_every=N] [--retain=K] "
-                              "[--admin_listen=ENDPOINT --admin_keys=FILE]");
-  sy::flags::ExitIfInvalid({
-      sy::flags::ApplyLogLevelFlag(),
-      sy::flags::RequireNonEmpty("db", absl::GetFlag(FLAGS_db)),
-      sy::flags::RequirePositive("heartbeat_timeout_ms", absl::GetFlag(FLAGS_heartbeat_timeout_ms)),
-      sy::flags::RequirePositive("heartbeat_interval_ms", absl::GetFlag(FLAGS_heartbeat_interval_ms)),
-      sy::flags::RequireNonNegative("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every)),
-      sy::flags::RequirePositive("retain", int64_t{absl::GetFlag(FLAGS_retain)}),
-      sy::flags::RequirePositive("checkpoint_timeout_ms", absl::GetFlag(FLAGS_checkpoint_timeout_ms)),
-      sy::flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
-      sy::flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
-      sy::flags::RequirePositive("num_layers", int64_t{absl::GetFlag(FLAGS_num_layers)}),
-      sy::flags::RequirePositive("num_experts", int64_t{absl::GetFlag(FLAGS_num_experts)}),
-      sy::flags::RequireNonNegative("num_dense_shards", int64_t{absl::GetFlag(FLAGS_num_dense_shards)}),
-      sy::flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
-      sy::flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
-      sy::flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
-  });
-  sy::coordinator::CoordinatorOptions options;
-  options.listen = absl::GetFlag(FLAGS_listen);
-  options.db_path = absl::GetFlag(FLAGS_db);
-  options.node_id = absl::GetFlag(FLAGS_node_id);
-  options.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
-  options.heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval_ms));
-  options.checkpoint_every = static_cast<uint64_t>(absl::GetFlag(FLAGS_checkpoint_every));
-  options.retain = absl::GetFlag(FLAGS_retain);
-  options.checkpoint_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_checkpoint_timeout_ms));
-  options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
-  options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
-  options.shape = {static_cast<uint32_t>(absl::GetFlag(FLAGS_num_layers)),
-                   static_cast<uint32_t>(absl::GetFlag(FLAGS_num_experts)),
-                   static_cast<uint32_t>(absl::GetFlag(FLAGS_num_dense_shards))};
-  options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);
-  options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
-  options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));
-  options.max_replicas = absl::GetFlag(FLAGS_max_replicas);
-  options.config_hash = absl::GetFlag(FLAGS_config_hash);
-  options.seed = absl::GetFlag(FLAGS_seed);
-  options.faults = absl::GetFlag(FLAGS_faults);
-  options.admin_listen = absl::GetFlag(FLAGS_admin_listen);
-  options.admin_keys = absl::GetFlag(FLAGS_admin_keys);
+  sy::flags::ParseCommandLine(argc, argv, sy::coordinator::kCoordinatorUsage);
+  const auto options = sy::coordinator::CoordinatorOptionsFromFlags();
+  sy::flags::ExitIfInvalid({sy::flags::ApplyLogLevelFlag(), options.status()});
 
   // Block the stop signals before any thread starts, then wait for one of them.
   sigset_t stop_signals;
@@ -107,20 +28,14 @@ int main(int argc, char** argv) {
     std::cerr << "sy-coordinator: metrics endpoint: " << exporter.status() << "\n";
     return 1;
   }
-  auto service = sy::coordinator::CoordinatorService::Start(options, &registry);
+  auto service = sy::coordinator::CoordinatorService::Start(*options, &registry);
   if (!service.ok()) {
     std::cerr << "sy-coordinator: " << service.status() << "\n";
     return service.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
-  if (!ready_file.empty()) {
-    // Line 1: the main endpoint; line 2 (with --admin_listen): the admin endpoint.
-    std::string endpoints = (*service)->endpoint();
-    if (!(*service)->admin_endpoint().empty()) endpoints += "\n" + (*service)->admin_endpoint();
-    if (absl::Status s = sy::cluster::WriteReadyFile(ready_file, endpoints); !s.ok()) {
-      std::cerr << "sy-coordinator: " << s << "\n";
-      return 1;
-    }
+  if (absl::Status s = sy::coordinator::WriteReadyFileFromFlags(**service); !s.ok()) {
+    std::cerr << "sy-coordinator: " << s << "\n";
+    return 1;
   }
   int signal = 0;
   sigwait(&stop_signals, &signal);

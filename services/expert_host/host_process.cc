@@ -99,6 +99,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
     link.is_host = true;
     link.coordinator = options.coordinator;
     link.endpoint = p->endpoint_;
+    link.shape = cluster::ModelShapeOf(*model);
     // Re-registration with a restarted coordinator names them: a host that keeps its
     // actors is not mistaken for one that lost them (which would start a recovery).
     link.held_actors = [service = p->service_.get()] { return service->held_actors(); };

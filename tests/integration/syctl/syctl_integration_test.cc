@@ -100,8 +100,7 @@ class SyctlIntegrationTest : public ::testing::Test {
   void StartCoordinator(const std::vector<std::string>& extra) {
     const std::string ready = dir_ + "/ready";
     std::vector<std::string> argv = {SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", "--ready_file=" + ready,
-                                     "--db=" + dir_ + "/db", "--expected_hosts=2", "--num_layers=1",
-                                     "--num_experts=4", "--num_dense_shards=2", "--chunk_bytes=1024",
+                                     "--db=" + dir_ + "/db", "--expected_hosts=2", "--chunk_bytes=1024",
                                      "--heartbeat_timeout_ms=60000", "--retain=2",
                                      "--auto_rebalance=false"};  // the tests rebalance through syctl
     argv.insert(argv.end(), extra.begin(), extra.end());

@@ -18,6 +18,7 @@
 
 #include "common/metrics/registry.h"
 #include "proto/admin.capnp.h"
+#include "services/coordinator/admin_keys.h"
 #include "services/coordinator/coordinator_service.h"
 #include "services/syctl/admin_client.h"
 #include "services/syctl/command_line.h"
@@ -55,7 +56,6 @@ class AdminAuthTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     options_.db_path = dir_ + "/db";
-    options_.shape = {1, 4, 2};
     options_.expected_hosts = 1;
     options_.heartbeat_timeout = absl::Seconds(30);
     server_ = NewKeyPair();

@@ -27,6 +27,9 @@ namespace sy::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
+using cluster::ActorKey;
+using cluster::AdminReplyMessage;
+using cluster::kAdminReplyFrame;
 using proto::admin::AdminReply;
 using proto::admin::AdminRequest;
 using testing::FakeHost;
@@ -35,6 +38,7 @@ using testing::WaitFor;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kExperts = 1000;
+const cluster::ModelShape kShape{1, kExperts, 2};  // of the fake hosts' model
 constexpr uint64_t kCheckpoints = 500;
 constexpr uint64_t kSteps = 10000;
 constexpr uint64_t kActorsPerCheckpoint = 8;
@@ -52,7 +56,6 @@ class AdminScaleTest : public ::testing::Test {
     db_ = (fs::temp_directory_path() / ("sy_admin_scale_" + std::to_string(::getpid()))).string();
     fs::remove_all(db_);
     options_.db_path = db_;
-    options_.shape = {1, kExperts, 2};
     options_.expected_hosts = 2;
     options_.retain = static_cast<int>(kCheckpoints);
     options_.auto_rebalance = false;
@@ -117,7 +120,7 @@ TEST_F(AdminScaleTest, EveryListingOfAThousandExpertsFiveHundredCheckpointsAndTe
   transport::EnvelopeLimits host_limits;
   host_limits.max_header_bytes = 1u << 20;
   for (const char* id : {"host-0", "host-1"}) {
-    auto host = FakeHost::Start(id, service_->endpoint(), 1, host_limits);
+    auto host = FakeHost::Start(id, service_->endpoint(), 1, kShape, host_limits);
     ASSERT_TRUE(host.ok()) << host.status();
     ASSERT_TRUE((*host)->Register().ok());
     hosts_.push_back(*std::move(host));

@@ -18,7 +18,7 @@
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement_codec.h"
-#include "services/coordinator/catalog_actor.h"
+#include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/cluster_actor.h"
 
 namespace sy::coordinator {
@@ -35,7 +35,6 @@ class ClusterActorTest : public ::testing::Test {
     auto store = CheckpointStore::Open(db_, {});
     ASSERT_TRUE(store.ok());
     store_ = *std::move(store);
-    options_.shape = {1, 4, 2};
     options_.expected_hosts = 2;
     options_.heartbeat_timeout = absl::Seconds(1);
     options_.call_timeout = absl::Seconds(10);
@@ -53,11 +52,13 @@ class ClusterActorTest : public ::testing::Test {
                                           });
     ASSERT_TRUE(rpc.ok());
     rpc_ = *std::move(rpc);
-    catalog_ = std::make_shared<CatalogActor>(executor_, store_.get(), rpc_.get(), options_,
-                                              [this](CatalogEvent e) { cluster_->Tell(std::move(e)); });
-    cluster_ = std::make_shared<ClusterActor>(executor_, options_, endpoint_, rpc_.get(), transport_,
-                                              store_.get(), catalog_);
-    ASSERT_TRUE(cluster_->Start().ok());
+    checkpoints_ = std::make_shared<CheckpointActor>(executor_, options_, endpoint_, store_.get(), rpc_.get(),
+                                                     [this](CheckpointEvent e) { cluster_->Tell(std::move(e)); });
+    cluster_ = std::make_shared<ClusterActor>(executor_, options_, rpc_.get(), transport_, store_.get(),
+                                              checkpoints_);
+    auto snapshot = checkpoints_->Start();
+    ASSERT_TRUE(snapshot.ok());
+    ASSERT_TRUE(cluster_->Start(*snapshot).ok());
     for (const char* id : {"host-0", "host-1"}) AddHost(id);
   }
   void TearDown() override {
@@ -65,7 +66,7 @@ class ClusterActorTest : public ::testing::Test {
     rpc_->Close();
     executor_.RunUntilIdle();
     cluster_.reset();
-    catalog_.reset();
+    checkpoints_.reset();
     fs::remove_all(db_);
   }
 
@@ -124,6 +125,10 @@ class ClusterActorTest : public ::testing::Test {
     r.setRole(proto::coordinator::Role::EXPERT_HOST);
     r.setEndpoint(host_endpoints_[index]);
     r.setIncarnation(1);
+    auto shape = r.initShape();  // 6 actors
+    shape.setNumLayers(1);
+    shape.setNumExperts(4);
+    shape.setNumDenseShards(2);
     return Call(index, b).status();
   }
   absl::Status Heartbeat(size_t index) {
@@ -158,7 +163,7 @@ class ClusterActorTest : public ::testing::Test {
   std::unique_ptr<CheckpointStore> store_;
   SwitchableFaultTransport* transport_ = nullptr;
   std::unique_ptr<transport::RpcNode> rpc_;
-  std::shared_ptr<CatalogActor> catalog_;
+  std::shared_ptr<CheckpointActor> checkpoints_;
   std::shared_ptr<ClusterActor> cluster_;
   std::vector<std::unique_ptr<transport::RpcNode>> hosts_;
 };
@@ -195,7 +200,7 @@ TEST_F(ClusterActorTest, LoadReportReplyCarriesTheCurrentEpochAndMailboxesEndEmp
   EXPECT_EQ(reply->Body<proto::coordinator::LoadReportReply>()->getEpoch(), 1u);
   EXPECT_TRUE(executor_.RunUntilIdle() == 0);
   EXPECT_EQ(cluster_->mailbox_size(), 0u);
-  EXPECT_EQ(catalog_->mailbox_size(), 0u);
+  EXPECT_EQ(checkpoints_->mailbox_size(), 0u);
 }
 
 }  // namespace

@@ -20,6 +20,20 @@ const transport::Address kToCoordinator{kCoordinator, transport::Route::kConnect
 
 absl::Time Deadline() { return absl::Now() + absl::Seconds(10); }
 
+// A register request from `id` in `role` whose model has `shape`.
+proto::coordinator::RegisterRequest::Builder InitRegister(capnp::MallocMessageBuilder& b, const std::string& id,
+                                                          proto::coordinator::Role role,
+                                                          const cluster::ModelShape& shape) {
+  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
+  req.setNodeId(id);
+  req.setRole(role);
+  auto model = req.initShape();
+  model.setNumLayers(shape.num_layers);
+  model.setNumExperts(shape.num_experts);
+  model.setNumDenseShards(shape.num_dense_shards);
+  return req;
+}
+
 absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& id, const std::string& coordinator,
                                                              bool bind, std::string* endpoint,
                                                              transport::RpcNode::Handler handler,
@@ -49,10 +63,12 @@ std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t b
 }
 
 absl::StatusOr<std::unique_ptr<FakeHost>> FakeHost::Start(const std::string& id, const std::string& coordinator,
-                                                          uint64_t incarnation, const transport::EnvelopeLimits& limits) {
+                                                          uint64_t incarnation, const cluster::ModelShape& shape,
+                                                          const transport::EnvelopeLimits& limits) {
   std::unique_ptr<FakeHost> host(new FakeHost());
   host->id_ = id;
   host->incarnation_ = incarnation;
+  host->shape_ = shape;
   FakeHost* self = host.get();
   auto rpc = MakeNode(id, coordinator, /*bind=*/true, &host->endpoint_,
                       [self](transport::DecodedMessage m, transport::Responder r) { self->Handle(std::move(m), r); },
@@ -68,9 +84,7 @@ FakeHost::~FakeHost() {
 
 absl::Status FakeHost::Register(const std::vector<cluster::ActorKey>& held) {
   capnp::MallocMessageBuilder b;
-  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
-  req.setNodeId(id_);
-  req.setRole(proto::coordinator::Role::EXPERT_HOST);
+  auto req = InitRegister(b, id_, proto::coordinator::Role::EXPERT_HOST, shape_);
   req.setEndpoint(endpoint_);
   req.setDevice("cpu");
   req.setMemoryBytes(1u << 30);
@@ -276,9 +290,11 @@ int FakeHost::checkpoint_chunks_sent() const {
   return chunks_sent_;
 }
 
-absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::string& id, const std::string& coordinator) {
+absl::StatusOr<std::unique_ptr<FakeTrainer>> FakeTrainer::Start(const std::string& id, const std::string& coordinator,
+                                                                const cluster::ModelShape& shape) {
   std::unique_ptr<FakeTrainer> trainer(new FakeTrainer());
   trainer->id_ = id;
+  trainer->shape_ = shape;
   FakeTrainer* self = trainer.get();
   std::string unused;
   auto rpc = MakeNode(id, coordinator, /*bind=*/false, &unused,
@@ -321,10 +337,7 @@ FakeTrainer::~FakeTrainer() {
 
 absl::Status FakeTrainer::Register() {
   capnp::MallocMessageBuilder b;
-  auto req = cluster::InitBody<proto::coordinator::RegisterRequest>(b, proto::MessageKind::REGISTER);
-  req.setNodeId(id_);
-  req.setRole(proto::coordinator::Role::TRAINER);
-  req.setIncarnation(1);
+  InitRegister(b, id_, proto::coordinator::Role::TRAINER, shape_).setIncarnation(1);
   return rpc_->Call(kToCoordinator, b, {}, Deadline()).status();
 }
 

@@ -1,10 +1,12 @@
 // Test doubles of an expert host and a trainer that speak the coordinator protocol
 // over real ZeroMQ sockets, for the coordinator's service tests and syctl's
-// integration tests (never part of the product). The host answers placement updates,
+// integration tests (never part of the product). Both register with a model shape
+// (kFakeModelShape unless a test gives another). The host answers placement updates,
 // streams a deterministic fake state when asked for a checkpoint (chunks sent to the
-// coordinator as CheckpointChunk calls, once a heartbeat reported the step asked for), installs restored state (chunkIn, checksum
-// verified), records migration requests and fault specs. The trainer records
-// rollbacks. Thread-safe: handlers run on the RpcNode thread, accessors lock.
+// coordinator as CheckpointChunk calls, once a heartbeat reported the step asked
+// for), installs restored state (chunkIn, checksum verified), records migration
+// requests and fault specs. The trainer records rollbacks and stop orders.
+// Thread-safe: handlers run on the RpcNode thread, accessors lock.
 #pragma once
 
 #include <atomic>
@@ -20,9 +22,13 @@
 #include "absl/synchronization/mutex.h"
 #include "common/transport/rpc.h"
 #include "services/cluster/actor_key.h"
+#include "services/cluster/placement_table.h"
 #include "services/coordinator/load_tracker.h"
 
 namespace sy::coordinator::testing {
+
+// The shape of the fake nodes' model unless a test gives another: 6 actors.
+inline const cluster::ModelShape kFakeModelShape{1, 4, 2};
 
 // The fake state of `actor` at `version`: `bytes` bytes (a multiple of 4).
 std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes = 2600);
@@ -35,9 +41,11 @@ struct StreamOutSeen {
 
 class FakeHost {
  public:
-  // `limits`: what its RPC node accepts (a table of many actors outgrows the default header).
+  // `shape`: of the model it registers with; `limits`: what its RPC node accepts (a
+  // table of many actors outgrows the default header).
   static absl::StatusOr<std::unique_ptr<FakeHost>> Start(const std::string& id, const std::string& coordinator,
                                                           uint64_t incarnation = 1,
+                                                          const cluster::ModelShape& shape = kFakeModelShape,
                                                           const transport::EnvelopeLimits& limits = {});
   ~FakeHost();
 
@@ -69,6 +77,7 @@ class FakeHost {
   std::string id_;
   std::string endpoint_;
   uint64_t incarnation_ = 1;
+  cluster::ModelShape shape_;
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   uint64_t table_epoch_ ABSL_GUARDED_BY(mu_) = 0;
@@ -91,7 +100,8 @@ struct RollbackSeen {
 
 class FakeTrainer {
  public:
-  static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator);
+  static absl::StatusOr<std::unique_ptr<FakeTrainer>> Start(const std::string& id, const std::string& coordinator,
+                                                             const cluster::ModelShape& shape = kFakeModelShape);
   ~FakeTrainer();
   absl::Status Register();
   // finished: the last heartbeat of a trainer that is done (it leaves).
@@ -110,6 +120,7 @@ class FakeTrainer {
  private:
   FakeTrainer() = default;
   std::string id_;
+  cluster::ModelShape shape_;
   std::unique_ptr<transport::RpcNode> rpc_;
   mutable absl::Mutex mu_;
   std::vector<RollbackSeen> rollbacks_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,241 @@
+// The ClusterActor and the nodes: register (and the initial placement once the
+// expected hosts are in), heartbeats, failure detection, placement queries and
+// pushes, and the trainers' load reports (see cluster_actor.h).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log/log.h"
+#include "proto/coordinator.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/cluster/placement_codec.h"
+#include "services/coordinator/cluster_actor.h"
+
+namespace sy::coordinator {
+
+namespace {
+
+// A register request, read and checked.
+struct Registration {
+  NodeInfo node;
+  std::vector<cluster::ActorKey> held;  // actors the node holds already
+  cluster::ModelShape shape;            // of the node's model
+};
+
+absl::StatusOr<Registration> ReadRegistration(const transport::DecodedMessage& message) {
+  auto body = message.Body<proto::coordinator::RegisterRequest>();
+  if (!body.ok()) return body.status();
+  Registration r;
+  NodeInfo& node = r.node;
+  node.id = body->getNodeId().cStr();
+  if (node.id != message.envelope().getSender().cStr()) {
+    return absl::InvalidArgumentError(absl::StrCat("register: nodeId '", node.id, "' differs from the sender's id"));
+  }
+  switch (body->getRole()) {
+    case proto::coordinator::Role::EXPERT_HOST:
+      node.role = NodeRole::kHost;
+      break;
+    case proto::coordinator::Role::TRAINER:
+      node.role = NodeRole::kTrainer;
+      break;
+    default:
+      return absl::InvalidArgumentError("register: only hosts and trainers register");
+  }
+  node.endpoint = body->getEndpoint().cStr();
+  node.device = body->getDevice().cStr();
+  node.memory_bytes = body->getMemoryBytes();
+  node.incarnation = body->getIncarnation();
+  if (node.role == NodeRole::kHost && node.endpoint.empty()) {
+    return absl::InvalidArgumentError("register: a host needs an endpoint");
+  }
+  for (auto ref : body->getActors()) {
+    auto key = cluster::ActorKey::FromProto(ref);
+    if (!key.ok()) return key.status();
+    r.held.push_back(*key);
+  }
+  const auto shape = body->getShape();
+  r.shape = {shape.getNumLayers(), shape.getNumExperts(), shape.getNumDenseShards()};
+  return r;
+}
+
+}  // namespace
+
+void ClusterActor::OnRegister(ClusterRequest& request) {
+  absl::StatusOr<Registration> registration = ReadRegistration(request.message);
+  if (!registration.ok()) return request.responder.Fail(registration.status());
+  const NodeInfo& node = registration->node;
+  std::vector<cluster::ActorKey>& held = registration->held;
+  const std::string id = node.id;
+  const NodeRole role = node.role;
+  if (absl::Status s = model_.Check(id, registration->shape); !s.ok()) {
+    SY_LOG(WARNING) << s.message();
+    return request.responder.Fail(s);
+  }
+  auto outcome = membership_.Register(node, Now(), NowUnixMs());
+  if (!outcome.ok()) return request.responder.Fail(outcome.status());
+  SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
+               << (outcome->restarted ? " (restarted)" : "");
+  if (!model_.known()) AdoptShape(registration->shape, id);
+  if (role == NodeRole::kTrainer && finished_at_step_) {
+    finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
+    checkpoint_due_ = true;
+  }
+
+  if (role == NodeRole::kHost) {
+    auto known = endpoints_.find(id);
+    if (known == endpoints_.end() || known->second != node.endpoint) {
+      absl::Status connected = rpc_->transport().Connect(HostPeer(id, node.endpoint), node.endpoint);
+      if (!connected.ok() && connected.code() != absl::StatusCode::kAlreadyExists) {
+        return request.responder.Fail(connected);
+      }
+      endpoints_[id] = node.endpoint;
+    }
+    if (!table_.initialized()) {
+      MaybeInitializePlacement();
+    } else if (std::find(table_.hosts().begin(), table_.hosts().end(), id) == table_.hosts().end()) {
+      if (absl::Status can = CanMoveActors(); !can.ok()) {
+        SY_LOG(WARNING) << "host " << id << " joined; its actors move at the next checkpoint (" << can.message()
+                        << ")";
+        hosts_waiting_to_join_.insert(id);
+      } else {
+        const std::vector<cluster::Move> moves = table_.AddHost(id);
+        SY_LOG(INFO) << "host " << id << " joined: " << moves.size() << " actors move to it";
+        StartMigrations(moves, absl::StrCat("host ", id, " joined"));
+      }
+    } else {
+      // A host the table relies on: if it lost the actors it should hold, recover them.
+      std::vector<cluster::ActorKey> expected = table_.ActorsOn(id);
+      std::sort(held.begin(), held.end());
+      const bool has_all = std::includes(held.begin(), held.end(), expected.begin(), expected.end());
+      if (!expected.empty() && !has_all) {
+        Recover(absl::StrCat("host ", id, " came back without its actors"));
+      } else {
+        PlacementChanged();  // make sure it has the current table
+      }
+    }
+  }
+  capnp::MallocMessageBuilder b;
+  auto reply = cluster::InitBody<proto::coordinator::RegisterReply>(b, proto::MessageKind::REGISTER, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  reply.setHeartbeatIntervalMs(static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  if (table_.initialized()) cluster::TableToProto(table_, endpoints_, reply.initTable());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::AdoptShape(const cluster::ModelShape& shape, const std::string& source) {
+  model_.Adopt(shape, source);
+  table_ = cluster::PlacementTable(shape);
+  SY_LOG(INFO) << "the model has " << ShapeToString(shape) << " (from " << source << ")";
+}
+
+void ClusterActor::MaybeInitializePlacement() {
+  if (!model_.known()) {
+    phase_ = "waiting for the model's shape (no node registered yet)";
+    return;
+  }
+  const std::vector<std::string> hosts = AliveHosts();
+  if (hosts.size() < options_.expected_hosts) {
+    phase_ = absl::StrCat("waiting for hosts (", hosts.size(), " of ", options_.expected_hosts, ")");
+    return;
+  }
+  if (absl::Status s = table_.Initialize(hosts); !s.ok()) {
+    SY_LOG(ERROR) << "placement: " << s;
+    return;
+  }
+  phase_ = "training";
+  SY_LOG(INFO) << "initial placement over " << hosts.size() << " hosts, epoch " << table_.epoch();
+  PlacementChanged();
+}
+
+void ClusterActor::OnHeartbeat(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::HeartbeatRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  const std::string id = body->getNodeId().cStr();
+  absl::Status s = membership_.Heartbeat(id, body->getIncarnation(), body->getStep(), body->getEpoch(),
+                                         body->getDraining(), Now(), NowUnixMs());
+  capnp::MallocMessageBuilder b;
+  auto reply = cluster::InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  reply.setReregister(s.code() == absl::StatusCode::kNotFound);
+  request.responder.Reply(b);
+  if (!s.ok()) return;
+  const NodeInfo* node = membership_.Find(id);
+  if (node != nullptr && node->role == NodeRole::kTrainer && node->draining) {
+    // A trainer's last heartbeat says it finished: it leaves, it did not fail.
+    const uint64_t finished = node->step;
+    membership_.MarkFailed(id);
+    SY_LOG(INFO) << "trainer " << id << " finished at step " << finished << " and left";
+    if (membership_.AliveCount(NodeRole::kTrainer) == 0) {
+      // Training is over: the hosts stay at this step, so a later checkpoint would wait
+      // in vain (the CheckpointActor abandons one being taken beyond it).
+      finished_at_step_ = finished;
+    }
+    return;
+  }
+  const uint64_t step = membership_.MaxStep(NodeRole::kHost);
+  if (step > step_) {
+    step_ = step;
+    checkpoint_due_ = true;
+  }
+}
+
+void ClusterActor::OnPlacement(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::PlacementRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  switch (body->which()) {
+    case proto::coordinator::PlacementRequest::GET:
+      break;
+    case proto::coordinator::PlacementRequest::UPDATE:
+      return request.responder.Fail(absl::InvalidArgumentError("only the coordinator publishes placement updates"));
+    default:
+      return request.responder.Fail(absl::InvalidArgumentError("unknown placement request"));
+  }
+  if (!table_.initialized()) {
+    return request.responder.Fail(absl::UnavailableError(absl::StrCat("placement not ready: ", phase_)));
+  }
+  capnp::MallocMessageBuilder b;
+  auto reply = cluster::InitBody<proto::coordinator::PlacementReply>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+  reply.setEpoch(table_.epoch());
+  const bool held = trainers_awaiting_rollback_.count(request.message.envelope().getSender().cStr()) != 0;
+  if (!held && body->getKnownEpoch() != table_.epoch()) cluster::TableToProto(table_, endpoints_, reply.initTable());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::OnLoadReport(ClusterRequest& request) {
+  auto body = request.message.Body<proto::coordinator::LoadReportRequest>();
+  if (!body.ok()) return request.responder.Fail(body.status());
+  const cluster::ModelShape& shape = table_.shape();  // all zero (no expert) until a node registered
+  std::vector<ExpertTokens> loads;
+  for (auto l : body->getLoads()) {
+    const auto key = l.getExpert();
+    if (key.getLayer() >= shape.num_layers || key.getExpert() >= shape.num_experts) {
+      return request.responder.Fail(absl::InvalidArgumentError(
+          absl::StrCat("load report: no expert (", key.getLayer(), ", ", key.getExpert(), ") in this model")));
+    }
+    loads.push_back({cluster::ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
+  }
+  host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
+  loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
+                std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
+  capnp::MallocMessageBuilder b;
+  cluster::InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
+      .setEpoch(table_.epoch());
+  request.responder.Reply(b);
+}
+
+void ClusterActor::OnTick() {
+  for (const NodeInfo& failed : membership_.Expire(Now())) {
+    if (failed.role == NodeRole::kHost) {
+      OnHostFailed(failed.id, "missed heartbeats");
+    } else {
+      OnTrainerFailed(failed.id);
+    }
+  }
+  After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
+        [this] {
+          OnTick();
+          EndTurn();
+        });
+}
+
+}  // namespace sy::coordinator

@@ -1,0 +1,130 @@
+// The ClusterActor's recovery and restores: a failed host's actors are re-placed and
+// every actor is restored from the latest usable checkpoint (a failed trainer's
+// survivors replay from it too); an admin restore does the same with the asked-for
+// checkpoint. The trainers roll back once the hosts hold the restored state
+// (see cluster_actor.h).
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "services/coordinator/admin_replies.h"
+#include "services/coordinator/cluster_actor.h"
+
+namespace sy::coordinator {
+
+void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
+  hosts_waiting_to_join_.erase(host);
+  const std::vector<cluster::Move> moves = table_.RemoveHost(host);
+  SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
+  if (moves.empty()) return;  // it served nothing
+  ++recoveries_;
+  if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
+  PlacementChanged();
+  Recover(absl::StrCat("host ", host, " failed"));
+}
+
+void ClusterActor::OnTrainerFailed(const std::string& trainer) {
+  const size_t left = membership_.AliveCount(NodeRole::kTrainer);
+  SY_LOG(WARNING) << "trainer " << trainer << " missed heartbeats: failed (" << left << " trainers left)";
+  if (!table_.initialized() || left == 0) return;  // nothing was running, or nobody is left to replay
+  // Its micro-batches of the open step are lost: the survivors replay from the
+  // latest checkpoint and split the micro-batches among themselves.
+  ++recoveries_;
+  if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
+  Recover(absl::StrCat("trainer ", trainer, " failed"));
+}
+
+void ClusterActor::AbandonCheckpoint(const std::string& why) {
+  if (abandon_reason_.empty()) abandon_reason_ = why;  // told at the end of this turn
+}
+
+void ClusterActor::Recover(const std::string& why) {
+  AbandonCheckpoint(absl::StrCat("recovery: ", why));
+  recovering_ = true;
+  phase_ = "recovering";
+  SY_LOG(WARNING) << "recovery: " << why;
+  Restore(checkpoints_->Ask<CheckpointInfo>(QueryLatestUsable{}, absl::ToChronoNanoseconds(options_.call_timeout)),
+          [this](const absl::Status& unusable) {
+            phase_ = absl::StrCat("degraded: cannot recover (", unusable.message(), ")");
+            SY_LOG(ERROR) << "recovery impossible: " << unusable;
+            StopTrainers(absl::StrCat("recovery impossible: ", unusable.message(),
+                                      absl::IsNotFound(unusable)
+                                          ? " (a committed checkpoint makes a failure recoverable: "
+                                            "--checkpoint_every, or `syctl checkpoint now`)"
+                                          : ""));
+          });
+}
+
+void ClusterActor::Restore(actor::AskFuture<CheckpointInfo> query,
+                           std::function<void(const absl::Status&)> unusable) {
+  HoldTrainersUntilRollback();
+  Await<CheckpointInfo>(std::move(query), [this, unusable](absl::StatusOr<CheckpointInfo> info) {
+    if (!info.ok()) {
+      trainers_awaiting_rollback_.clear();  // no rollback will come
+      recovering_ = false;
+      unusable(info.status());
+    } else {
+      table_.BumpEpoch();
+      PlacementChanged();
+      checkpoints_->Tell(RestoreCheckpoint{info->id, RestoreTargets(), table_.epoch()});
+    }
+    EndTurn();
+  });
+}
+
+void ClusterActor::HoldTrainersUntilRollback() {
+  ++restore_generation_;
+  for (const NodeInfo& trainer : membership_.Nodes(NodeRole::kTrainer)) {
+    if (trainer.alive) trainers_awaiting_rollback_.insert(trainer.id);
+  }
+}
+
+void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
+  checkpoint_ = event.snapshot;
+  switch (event.kind) {
+    case CheckpointEvent::Kind::kStarted:
+      return;
+    case CheckpointEvent::Kind::kCommitted:
+      outcome_seen_ = std::max(outcome_seen_, event.id);
+      MaybeAutoRebalance(event.id, event.step);
+      if (!recovering_) AdmitWaitingHosts();
+      checkpoint_due_ = true;  // not while the rebalance's restore runs (not ready): the restore asks again
+      return;
+    case CheckpointEvent::Kind::kFailed:
+      outcome_seen_ = std::max(outcome_seen_, event.id);
+      SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
+      if (event.status.code() != absl::StatusCode::kCancelled) checkpoint_due_ = true;  // not while shutting down
+      return;
+    case CheckpointEvent::Kind::kRestored:
+      return OnRestored(event);
+    case CheckpointEvent::Kind::kRestoreFailed:
+      return OnRestoreFailed(event);
+  }
+  SY_LOG(ERROR) << "unknown checkpoint event " << static_cast<int>(event.kind);
+}
+
+void ClusterActor::OnRestored(const CheckpointEvent& event) {
+  SY_LOG(INFO) << "checkpoint " << event.id << " restored (step " << event.step << ")";
+  recovering_ = false;
+  phase_ = "training";
+  step_ = event.step;
+  RollbackTrainers(event.step, event.id);
+  if (pending_restore_) {
+    ReplyCheckpointId(event.id, table_.epoch(), *pending_restore_);
+    pending_restore_.reset();
+  }
+  checkpoint_due_ = true;
+}
+
+void ClusterActor::OnRestoreFailed(const CheckpointEvent& event) {
+  SY_LOG(ERROR) << "restore of checkpoint " << event.id << " failed: " << event.status;
+  recovering_ = false;
+  trainers_awaiting_rollback_.clear();  // no rollback will come
+  phase_ = absl::StrCat("degraded: restore of checkpoint ", event.id, " failed");
+  // Some actors may hold the checkpoint's state and others not: nothing consistent to train on.
+  StopTrainers(absl::StrCat("restore of checkpoint ", event.id, " failed: ", event.status.message()));
+  if (pending_restore_) {
+    pending_restore_->Fail(event.status);
+    pending_restore_.reset();
+  }
+}
+
+}  // namespace sy::coordinator

@@ -1,0 +1,97 @@
+// sy-coordinator's flags and their translation into CoordinatorOptions (see coordinator_flags.h).
+#include "services/coordinator/coordinator_flags.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_join.h"
+#include "common/flags/flags.h"
+#include "services/cluster/ready_file.h"
+
+ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:0", "ZeroMQ endpoint to bind (port 0: any free port).");
+ABSL_FLAG(std::string, ready_file, "", "Once listening, write the bound endpoint here (atomically).");
+ABSL_FLAG(std::string, db, "", "RocksDB directory of the checkpoint catalog (created if missing).");
+ABSL_FLAG(std::string, node_id, "coordinator", "Routing id of the coordinator.");
+ABSL_FLAG(int64_t, heartbeat_timeout_ms, 3000, "A node silent this long has failed.");
+ABSL_FLAG(int64_t, heartbeat_interval_ms, 500, "Heartbeat period told to registering nodes.");
+ABSL_FLAG(int64_t, checkpoint_every, 0, "Steps between automatic checkpoints (0: on demand only).");
+ABSL_FLAG(int32_t, retain, 3, "Committed checkpoints kept.");
+ABSL_FLAG(int64_t, checkpoint_timeout_ms, 120000, "A checkpoint not complete by then is abandoned.");
+ABSL_FLAG(int64_t, chunk_bytes, 1 << 20, "State chunk size (multiple of 4).");
+ABSL_FLAG(int32_t, expected_hosts, 1, "Hosts to wait for before the initial placement.");
+ABSL_FLAG(double, rebalance_threshold, 1.25, "Max/mean host load above which rebalance moves experts.");
+ABSL_FLAG(bool, auto_rebalance, true,
+          "When a checkpoint commits and the moving host load max/mean exceeds --rebalance_threshold, migrate hot "
+          "experts (greedy, heaviest first onto the least loaded host, or replicate one too hot for any host) "
+          "through that checkpoint.");
+ABSL_FLAG(int32_t, max_replicas, 2,
+          "Hosts one expert may be served from when rebalancing (replicas split its micro-batches and exchange "
+          "gradient contributions); 1: migrations only.");
+ABSL_FLAG(int64_t, rebalance_every_steps, 20,
+          "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
+          "steps again).");
+ABSL_FLAG(uint64_t, config_hash, 0, "Config fingerprint stored in checkpoints and checked on restore (0: unchecked).");
+ABSL_FLAG(uint64_t, seed, 0, "Training seed stored in checkpoints.");
+ABSL_FLAG(std::string, admin_listen, "",
+          "ZeroMQ endpoint of a second ROUTER for admin calls (syctl), a CurveZMQ server (port 0: any free port); "
+          "needs --admin_keys. Its bound endpoint is the ready file's second line.");
+ABSL_FLAG(std::string, admin_keys, "",
+          "Admin key file (needs --admin_listen): lines 'server_secret KEY', 'server_public KEY' and one or more "
+          "'admin NAME KEY' (40-character Z85 keys from `syctl keygen`; '#' starts a comment line). Then admin calls "
+          "are served only on --admin_listen from an authorised admin key, and refused on --listen.");
+ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (tests only).");
+
+namespace sy::coordinator {
+
+absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
+  std::vector<std::string> errors;
+  for (const absl::Status& check : {
+           flags::RequireNonEmpty("db", absl::GetFlag(FLAGS_db)),
+           flags::RequirePositive("heartbeat_timeout_ms", absl::GetFlag(FLAGS_heartbeat_timeout_ms)),
+           flags::RequirePositive("heartbeat_interval_ms", absl::GetFlag(FLAGS_heartbeat_interval_ms)),
+           flags::RequireNonNegative("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every)),
+           flags::RequirePositive("retain", int64_t{absl::GetFlag(FLAGS_retain)}),
+           flags::RequirePositive("checkpoint_timeout_ms", absl::GetFlag(FLAGS_checkpoint_timeout_ms)),
+           flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
+           flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
+           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
+           flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
+           flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
+       }) {
+    if (!check.ok()) errors.emplace_back(check.message());
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  CoordinatorOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.node_id = absl::GetFlag(FLAGS_node_id);
+  options.heartbeat_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_timeout_ms));
+  options.heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval_ms));
+  options.checkpoint_every = static_cast<uint64_t>(absl::GetFlag(FLAGS_checkpoint_every));
+  options.retain = absl::GetFlag(FLAGS_retain);
+  options.checkpoint_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_checkpoint_timeout_ms));
+  options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
+  options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
+  options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);
+  options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
+  options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));
+  options.max_replicas = absl::GetFlag(FLAGS_max_replicas);
+  options.config_hash = absl::GetFlag(FLAGS_config_hash);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.faults = absl::GetFlag(FLAGS_faults);
+  options.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  options.admin_keys = absl::GetFlag(FLAGS_admin_keys);
+  return options;
+}
+
+absl::Status WriteReadyFileFromFlags(const CoordinatorService& service) {
+  const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+  if (ready_file.empty()) return absl::OkStatus();
+  std::string endpoints = service.endpoint();
+  if (!service.admin_endpoint().empty()) endpoints += "\n" + service.admin_endpoint();
+  return cluster::WriteReadyFile(ready_file, endpoints);
+}
+
+}  // namespace sy::coordinator
