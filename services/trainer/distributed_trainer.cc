@@ -85,7 +85,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
     cluster::CoordinatorLinkOptions link;
     link.node_id = id;
     link.coordinator = options.coordinator;
-    link.shape = cluster::ModelShapeOf(*config);
+    link.shape = cluster::ModelShapeOf(config);
     DistributedTrainer* self = t.get();
     absl::StatusOr<std::unique_ptr<cluster::CoordinatorLink>> joined = cluster::CoordinatorLink::Start(
         link, [self] { return self->steps_done_.load(); },
