@@ -248,16 +248,19 @@ void ParamActor::OnForward(ForwardMsg& m) {
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertForwardReply>();
-  auto bucket = body.initBucket();
-  bucket.setStep(m.step);
-  bucket.setMicroBatch(m.micro_batch);
-  bucket.setLayer(static_cast<uint32_t>(id_.layer));
-  bucket.setExpert(static_cast<uint32_t>(id_.expert));
+  SetBucket(body.initBucket(), m.step, m.micro_batch);
   body.setTokenCount(static_cast<uint32_t>(m.rows));
   body.setVersion(state_->version());
   transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype,
                        {Uint(m.rows), Uint(config_.d_model)});
   m.responder.Reply(header, {*std::move(outputs)});
+}
+
+void ParamActor::SetBucket(proto::expert::BucketId::Builder bucket, uint64_t step, uint32_t micro_batch) const {
+  bucket.setStep(step);
+  bucket.setMicroBatch(micro_batch);
+  bucket.setLayer(static_cast<uint32_t>(id_.layer));
+  bucket.setExpert(static_cast<uint32_t>(id_.expert));
 }
 
 void ParamActor::OnBackward(BackwardMsg& m) {
@@ -295,11 +298,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertBackwardReply>();
-  auto bucket = body.initBucket();
-  bucket.setStep(m.step);
-  bucket.setMicroBatch(m.micro_batch);
-  bucket.setLayer(static_cast<uint32_t>(id_.layer));
-  bucket.setExpert(static_cast<uint32_t>(id_.expert));
+  SetBucket(body.initBucket(), m.step, m.micro_batch);
   body.setTokenCount(static_cast<uint32_t>(m.rows));
   transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype,
                        {Uint(m.rows), Uint(config_.d_model)});

@@ -36,6 +36,7 @@
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
+#include "proto/expert.capnp.h"
 #include "services/expert_host/expert_buckets.h"
 #include "services/expert_host/param_actor_messages.h"
 #include "services/expert_host/param_state.h"
@@ -76,6 +77,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   absl::Status Stale(uint64_t wanted_version, const char* what) const;
   void OnForward(ForwardMsg& m);
   void OnBackward(BackwardMsg& m);
+  // The reply's bucket id: this expert's model layer and index, `step` and `micro_batch`.
+  void SetBucket(proto::expert::BucketId::Builder bucket, uint64_t step, uint32_t micro_batch) const;
   void OnPush(PushMsg& m);
   void OnPull(PullMsg& m);
   void OnApply(ApplyMsg& m);
