@@ -2,6 +2,8 @@
 // over a fork-join pool for everything else. Reductions that cross threads are
 // avoided: each output element is owned by one chunk and summed in a fixed order
 // (in double where the sum is long), so results do not depend on the thread count.
+// This file holds the backend itself: memory, the products and attention (products
+// around a causal softmax); the other loops live by concern behind cpu_ops.h.
 #include "gpu/cpu/cpu_backend.h"
 
 #include <cblas.h>
@@ -11,70 +13,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/cpu/cpu_ops.h"
 #include "gpu/cpu/thread_pool.h"
 
 namespace sy::gpu {
 namespace {
-
-constexpr float kLayerNormEps = 1e-5f;
-constexpr int64_t kGrain = 4096;  // minimum elements per thread for elementwise loops
-
-// u[4 * j + lane] = CounterRng(key).Uniform(4 * (block + j) + lane) for 64 Philox
-// blocks computed side by side (structure of arrays) so that the compiler vectorises
-// them; cloned for AVX-512 / AVX2 / baseline x86-64, picked at load time.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void FillUniform256(const RngKey& key, uint64_t block,
-                                                                               float* u) {
-  constexpr int kBlocks = 64;
-  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  const uint32_t stream = static_cast<uint32_t>(key.stream) << 16;
-  uint32_t c0[kBlocks], c1[kBlocks], c2[kBlocks], c3[kBlocks];
-  for (int j = 0; j < kBlocks; ++j) {
-    c0[j] = static_cast<uint32_t>(block + j);
-    c1[j] = static_cast<uint32_t>((block + j) >> 32) ^ stream;
-    c2[j] = key.a;
-    c3[j] = key.b;
-  }
-  uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    for (int j = 0; j < kBlocks; ++j) {
-      const uint64_t p0 = static_cast<uint64_t>(kM0) * c0[j];
-      const uint64_t p1 = static_cast<uint64_t>(kM1) * c2[j];
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
-      c0[j] = n0;
-      c1[j] = static_cast<uint32_t>(p1);
-      c2[j] = n2;
-      c3[j] = static_cast<uint32_t>(p0);
-    }
-    k0 += kW0;
-    k1 += kW1;
-  }
-  for (int j = 0; j < kBlocks; ++j) {
-    u[4 * j + 0] = static_cast<float>(c0[j] >> 8) * (1.0f / 16777216.0f);
-    u[4 * j + 1] = static_cast<float>(c1[j] >> 8) * (1.0f / 16777216.0f);
-    u[4 * j + 2] = static_cast<float>(c2[j] >> 8) * (1.0f / 16777216.0f);
-    u[4 * j + 3] = static_cast<float>(c3[j] >> 8) * (1.0f / 16777216.0f);
-  }
-}
-
-// Calls f(i, n, u) on consecutive chunks covering [begin, end): u[k] =
-// Uniform(key.offset + i + k) for k < n (at most 256 draws per chunk).
-template <typename F>
-void ForEachUniformChunk(const RngKey& key, int64_t begin, int64_t end, F&& f) {
-  float buf[256];
-  int64_t i = begin;
-  while (i < end) {
-    const uint64_t index = key.offset + static_cast<uint64_t>(i);
-    const int skip = static_cast<int>(index & 3);
-    const int n = static_cast<int>(std::min<int64_t>(256 - skip, end - i));
-    FillUniform256(key, index >> 2, buf);
-    f(i, n, buf + skip);
-    i += n;
-  }
-}
 
 class CpuBackend : public Backend {
  public:
@@ -181,178 +126,45 @@ class CpuBackend : public Backend {
   }
 
   void AddBias(float* out, const float* bias, int rows, int cols) override {
-    pool_.ParallelFor(rows, std::max<int64_t>(1, kGrain / std::max(cols, 1)), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        float* o = out + r * cols;
-        for (int c = 0; c < cols; ++c) o[c] += bias[c];
-      }
-    });
+    cpu::AddBias(pool_, out, bias, rows, cols);
   }
-
   void BiasBackward(float* dbias, const float* dout, int rows, int cols) override {
-    pool_.ParallelFor(cols, 16, [&](int64_t c0, int64_t c1) {
-      std::vector<double> acc(c1 - c0, 0.0);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* d = dout + r * cols;
-        for (int64_t c = c0; c < c1; ++c) acc[c - c0] += d[c];
-      }
-      for (int64_t c = c0; c < c1; ++c) dbias[c] += static_cast<float>(acc[c - c0]);
-    });
+    cpu::BiasBackward(pool_, dbias, dout, rows, cols);
   }
-
-  void Add(float* out, const float* a, const float* b, int64_t n) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
-    });
-  }
-
-  void Scale(float* x, float s, int64_t n) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) x[i] *= s;
-    });
-  }
-
-  void Multiply(float* out, const float* a, const float* b, int64_t n) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) out[i] = a[i] * b[i];
-    });
-  }
-
-  static constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
-
-  // GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
-  // the sigmoid form needs one exp and never cancels for large |x|.
-  static float GeluSigmoid(float x) {
-    const float u = kGeluScale * (x + 0.044715f * x * x * x);
-    return 1.0f / (1.0f + std::exp(-2.0f * u));
-  }
-
-  void GeluForward(float* out, const float* inp, int64_t n) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] * GeluSigmoid(inp[i]);
-    });
-  }
-
-  // d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
+  void Add(float* out, const float* a, const float* b, int64_t n) override { cpu::Add(pool_, out, a, b, n); }
+  void Scale(float* x, float s, int64_t n) override { cpu::Scale(pool_, x, s, n); }
+  void Multiply(float* out, const float* a, const float* b, int64_t n) override { cpu::Multiply(pool_, out, a, b, n); }
+  void GeluForward(float* out, const float* inp, int64_t n) override { cpu::GeluForward(pool_, out, inp, n); }
   void GeluBackward(float* dinp, const float* inp, const float* dout, int64_t n) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float x = inp[i];
-        const float sig = GeluSigmoid(x);
-        const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i];
-      }
-    });
+    cpu::GeluBackward(pool_, dinp, inp, dout, n);
   }
-
   void DropoutForward(float* out, const float* inp, int64_t n, float rate, const RngKey& key) override {
-    DropoutApply(out, inp, n, rate, key);
+    cpu::DropoutApply(pool_, out, inp, n, rate, key);
   }
   void DropoutBackward(float* dinp, const float* dout, int64_t n, float rate, const RngKey& key) override {
-    DropoutApply(dinp, dout, n, rate, key);
+    cpu::DropoutApply(pool_, dinp, dout, n, rate, key);
   }
-
   void JitterForward(float* out, float* noise, const float* inp, int64_t n, float eps,
                      const RngKey& key) override {
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
-        float* nz = noise + i;
-        float* o = out + i;
-        const float* x = inp + i;
-        for (int k = 0; k < len; ++k) {
-          nz[k] = 1.0f - eps + 2.0f * eps * u[k];
-          o[k] = x[k] * nz[k];
-        }
-      });
-    });
+    cpu::JitterForward(pool_, out, noise, inp, n, eps, key);
   }
 
   void EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B,
                       int T, int C) override {
-    pool_.ParallelFor(static_cast<int64_t>(B) * T, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* e = wte + static_cast<int64_t>(tokens[n]) * C;
-        const float* p = wpe + (n % T) * C;
-        float* o = out + n * C;
-        for (int c = 0; c < C; ++c) o[c] = e[c] + p[c];
-      }
-    });
+    cpu::EncoderForward(pool_, out, tokens, wte, wpe, B, T, C);
   }
-
   void EncoderBackward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T,
                        int C) override {
-    const int64_t N = static_cast<int64_t>(B) * T;
-    pool_.ParallelFor(C, 8, [&](int64_t c0, int64_t c1) {
-      for (int64_t n = 0; n < N; ++n) {
-        const float* d = dout + n * C;
-        float* e = dwte + static_cast<int64_t>(tokens[n]) * C;
-        float* p = dwpe + (n % T) * C;
-        for (int64_t c = c0; c < c1; ++c) {
-          e[c] += d[c];
-          p[c] += d[c];
-        }
-      }
-    });
+    cpu::EncoderBackward(pool_, dwte, dwpe, dout, tokens, B, T, C);
   }
-
   void LayerNormForward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                         const float* bias, int N, int C) override {
-    pool_.ParallelFor(N, 16, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* x = inp + n * C;
-        double s = 0;
-        for (int c = 0; c < C; ++c) s += x[c];
-        const double m = s / C;
-        double v = 0;
-        for (int c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
-        const float r = static_cast<float>(1.0 / std::sqrt(v / C + kLayerNormEps));
-        const float mf = static_cast<float>(m);
-        float* o = out + n * C;
-        for (int c = 0; c < C; ++c) o[c] = (x[c] - mf) * r * weight[c] + bias[c];
-        mean[n] = mf;
-        rstd[n] = r;
-      }
-    });
+    cpu::LayerNormForward(pool_, out, mean, rstd, inp, weight, bias, N, C);
   }
-
   void LayerNormBackward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, const float* mean, const float* rstd, int N,
                          int C) override {
-    pool_.ParallelFor(N, 16, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* x = inp + n * C;
-        const float* d = dout + n * C;
-        const float m = mean[n], r = rstd[n];
-        double dnorm_mean = 0, dnorm_norm_mean = 0;
-        for (int c = 0; c < C; ++c) {
-          const float dn = d[c] * weight[c];
-          dnorm_mean += dn;
-          dnorm_norm_mean += static_cast<double>(dn) * ((x[c] - m) * r);
-        }
-        const float a = static_cast<float>(dnorm_mean / C);
-        const float b = static_cast<float>(dnorm_norm_mean / C);
-        float* di = dinp + n * C;
-        for (int c = 0; c < C; ++c) {
-          const float norm = (x[c] - m) * r;
-          di[c] += (d[c] * weight[c] - a - norm * b) * r;
-        }
-      }
-    });
-    pool_.ParallelFor(C, 8, [&](int64_t c0, int64_t c1) {
-      std::vector<double> dw(c1 - c0, 0.0), db(c1 - c0, 0.0);
-      for (int64_t n = 0; n < N; ++n) {
-        const float* x = inp + n * C;
-        const float* d = dout + n * C;
-        for (int64_t c = c0; c < c1; ++c) {
-          dw[c - c0] += static_cast<double>((x[c] - mean[n]) * rstd[n]) * d[c];
-          db[c - c0] += d[c];
-        }
-      }
-      for (int64_t c = c0; c < c1; ++c) {
-        dweight[c] += static_cast<float>(dw[c - c0]);
-        dbias[c] += static_cast<float>(db[c - c0]);
-      }
-    });
+    cpu::LayerNormBackward(pool_, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
   }
 
   // q, k, v of head h of sequence b are read in place from inp (B, T, 3C) with leading
@@ -436,232 +248,51 @@ class CpuBackend : public Backend {
 
   void SoftmaxCrossEntropyForward(float* losses, float* probs, const float* logits, const int32_t* targets,
                                   int N, int V) override {
-    pool_.ParallelFor(N, 16, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* x = logits + n * V;
-        float* p = probs + n * V;
-        float mx = x[0];
-        for (int j = 1; j < V; ++j) mx = std::max(mx, x[j]);
-        double sum = 0;
-        for (int j = 0; j < V; ++j) {
-          p[j] = std::exp(x[j] - mx);
-          sum += p[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        for (int j = 0; j < V; ++j) p[j] *= inv;
-        losses[n] = static_cast<float>(std::log(sum) + mx - x[targets[n]]);
-      }
-    });
+    cpu::SoftmaxCrossEntropyForward(pool_, losses, probs, logits, targets, N, V);
   }
-
   void SoftmaxCrossEntropyBackward(float* dlogits, const float* probs, const int32_t* targets, float dloss,
                                    int N, int V) override {
-    pool_.ParallelFor(N, 16, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* p = probs + n * V;
-        float* d = dlogits + n * V;
-        for (int j = 0; j < V; ++j) d[j] = p[j] * dloss;
-        d[targets[n]] = (p[targets[n]] - 1.0f) * dloss;
-      }
-    });
+    cpu::SoftmaxCrossEntropyBackward(pool_, dlogits, probs, targets, dloss, N, V);
   }
-
   void RouterSoftmaxTop1(float* probs, int32_t* expert, float* gate, const float* logits, int N,
                          int E) override {
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* x = logits + n * E;
-        float* p = probs + n * E;
-        float mx = x[0];
-        for (int j = 1; j < E; ++j) mx = std::max(mx, x[j]);
-        double sum = 0;
-        for (int j = 0; j < E; ++j) {
-          p[j] = std::exp(x[j] - mx);
-          sum += p[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        int best = 0;
-        for (int j = 0; j < E; ++j) {
-          p[j] *= inv;
-          if (p[j] > p[best]) best = j;
-        }
-        expert[n] = best;
-        gate[n] = p[best];
-      }
-    });
+    cpu::RouterSoftmaxTop1(pool_, probs, expert, gate, logits, N, E);
   }
-
   void RouterAssign(int32_t* row, int32_t* counts, int32_t* kept, const int32_t* expert, int N, int E,
                     int capacity) override {
-    std::fill(counts, counts + E, 0);
-    std::fill(kept, kept + E, 0);
-    for (int n = 0; n < N; ++n) {  // slot within the expert's bucket, in token order
-      const int e = expert[n];
-      ++counts[e];
-      row[n] = kept[e] < capacity ? kept[e]++ : -1;
-    }
-    std::vector<int32_t> start(E, 0);
-    for (int e = 1; e < E; ++e) start[e] = start[e - 1] + kept[e - 1];
-    for (int n = 0; n < N; ++n) {
-      if (row[n] >= 0) row[n] += start[expert[n]];
-    }
+    cpu::RouterAssign(row, counts, kept, expert, N, E, capacity);
   }
-
   void RouterLosses(float* losses, const float* probs, const float* logits, const int32_t* counts, int N,
                     int E, float alpha, float beta) override {
-    std::vector<double> psum(E, 0.0);
-    double zsum = 0;
-    for (int n = 0; n < N; ++n) {
-      const float* p = probs + static_cast<int64_t>(n) * E;
-      for (int e = 0; e < E; ++e) psum[e] += p[e];
-      const double lse = LogSumExp(logits + static_cast<int64_t>(n) * E, E);
-      zsum += lse * lse;
-    }
-    double lb = 0;
-    for (int e = 0; e < E; ++e) lb += (static_cast<double>(counts[e]) / N) * (psum[e] / N);
-    losses[0] = static_cast<float>(alpha * E * lb);
-    losses[1] = static_cast<float>(beta * zsum / N);
+    cpu::RouterLosses(losses, probs, logits, counts, N, E, alpha, beta);
   }
-
   void RouterBackward(float* dlogits, const float* dgate, const float* probs, const float* logits,
                       const int32_t* expert, const int32_t* counts, int N, int E, float alpha, float beta,
                       float scale) override {
-    std::vector<float> lb_grad(E);  // d(lb)/d(probs[n, i]) * scale, the same for every n
-    for (int e = 0; e < E; ++e) {
-      lb_grad[e] = static_cast<float>(static_cast<double>(scale) * alpha * E * counts[e] / N / N);
-    }
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      std::vector<float> g(E);
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* p = probs + n * E;
-        float* d = dlogits + n * E;
-        double gp = 0;
-        for (int e = 0; e < E; ++e) {
-          g[e] = lb_grad[e] + (e == expert[n] ? dgate[n] : 0.0f);
-          gp += static_cast<double>(g[e]) * p[e];
-        }
-        const float zc = static_cast<float>(static_cast<double>(scale) * beta * 2.0 *
-                                            LogSumExp(logits + n * E, E) / N);
-        for (int e = 0; e < E; ++e) d[e] = p[e] * (g[e] - static_cast<float>(gp)) + zc * p[e];
-      }
-    });
+    cpu::RouterBackward(pool_, dlogits, dgate, probs, logits, expert, counts, N, E, alpha, beta, scale);
   }
-
   void DispatchForward(float* buckets, const float* inp, const int32_t* row, int N, int C) override {
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        if (row[n] >= 0) std::memcpy(buckets + static_cast<int64_t>(row[n]) * C, inp + n * C, C * sizeof(float));
-      }
-    });
+    cpu::DispatchForward(pool_, buckets, inp, row, N, C);
   }
-
   void DispatchBackward(float* dinp, const float* dbuckets, const int32_t* row, int N, int C) override {
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        if (row[n] >= 0) {
-          std::memcpy(dinp + n * C, dbuckets + static_cast<int64_t>(row[n]) * C, C * sizeof(float));
-        } else {
-          std::memset(dinp + n * C, 0, C * sizeof(float));
-        }
-      }
-    });
+    cpu::DispatchBackward(pool_, dinp, dbuckets, row, N, C);
   }
-
   void CombineForward(float* out, const float* buckets, const int32_t* row, const float* gate, int N,
                       int C) override {
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        float* o = out + n * C;
-        if (row[n] < 0) {
-          std::memset(o, 0, C * sizeof(float));
-          continue;
-        }
-        const float* x = buckets + static_cast<int64_t>(row[n]) * C;
-        for (int c = 0; c < C; ++c) o[c] = gate[n] * x[c];
-      }
-    });
+    cpu::CombineForward(pool_, out, buckets, row, gate, N, C);
   }
-
   void CombineBackward(float* dbuckets, float* dgate, const float* dout, const float* buckets,
                        const int32_t* row, const float* gate, int N, int C) override {
-    pool_.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        if (row[n] < 0) {
-          dgate[n] = 0.0f;
-          continue;
-        }
-        const float* d = dout + n * C;
-        const float* x = buckets + static_cast<int64_t>(row[n]) * C;
-        float* db = dbuckets + static_cast<int64_t>(row[n]) * C;
-        double dot = 0;
-        for (int c = 0; c < C; ++c) {
-          dot += static_cast<double>(d[c]) * x[c];
-          db[c] = gate[n] * d[c];
-        }
-        dgate[n] = static_cast<float>(dot);
-      }
-    });
+    cpu::CombineBackward(pool_, dbuckets, dgate, dout, buckets, row, gate, N, C);
   }
 
   void AdamWUpdate(float* param, float* m, float* v, const float* grad, int64_t n, float lr, float beta1,
                    float beta2, float eps, float weight_decay, float grad_scale, int64_t t) override {
-    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
-    const float step_size = static_cast<float>(lr / bc1);
-    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-    const float decay = 1.0f - lr * weight_decay;
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float g = grad[i] * grad_scale;
-        param[i] *= decay;
-        m[i] = beta1 * m[i] + (1.0f - beta1) * g;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
-        param[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-      }
-    });
+    cpu::AdamWUpdate(pool_, param, m, v, grad, n, lr, beta1, beta2, eps, weight_decay, grad_scale, t);
   }
-
-  absl::StatusOr<double> SumSquares(const float* x, int64_t n) override {
-    constexpr int64_t kChunk = 8192;  // fixed chunking: the order does not depend on threads
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    std::vector<double> partial(chunks, 0.0);
-    pool_.ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        double s = 0;
-        for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += static_cast<double>(x[i]) * x[i];
-        partial[c] = s;
-      }
-    });
-    double total = 0;
-    for (double p : partial) total += p;
-    return total;
-  }
+  absl::StatusOr<double> SumSquares(const float* x, int64_t n) override { return cpu::SumSquares(pool_, x, n); }
 
  private:
-  static double LogSumExp(const float* x, int n) {
-    float mx = x[0];
-    for (int j = 1; j < n; ++j) mx = std::max(mx, x[j]);
-    double sum = 0;
-    for (int j = 0; j < n; ++j) sum += std::exp(static_cast<double>(x[j]) - mx);
-    return std::log(sum) + mx;
-  }
-
-  void DropoutApply(float* out, const float* inp, int64_t n, float rate, const RngKey& key) {
-    if (rate <= 0.0f) {
-      if (out != inp) std::memmove(out, inp, n * sizeof(float));
-      return;
-    }
-    const float keep_scale = 1.0f / (1.0f - rate);
-    pool_.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-      ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
-        float* o = out + i;  // may alias x (in-place dropout): element k reads x[k] before writing o[k]
-        const float* x = inp + i;
-        const float r = rate, scale = keep_scale;
-        for (int k = 0; k < len; ++k) o[k] = u[k] >= r ? x[k] * scale : 0.0f;
-      });
-    });
-  }
-
   ThreadPool pool_;
 };
 

@@ -1,10 +1,10 @@
 // The CUDA backend: the Backend interface of gpu/backend.h on one GPU, with
 // cuBLAS for every product (row-major through the transpose identity
 // C^T = op(B)^T op(A)^T) and the kernels of gpu/cuda/*.cu for the rest, all
-// queued on one stream. It mirrors the CPU reference (gpu/cpu/cpu_backend.cc)
-// op for op, including the sequence of GEMMs in attention. Void ops cannot
-// return errors: the first failure (with file and line) is kept and returned by
-// the next status-returning call. One thread uses a backend at a time.
+// queued on one stream. It mirrors the CPU reference (gpu/cpu/) op for op,
+// including the sequence of GEMMs in attention. Void ops cannot return errors:
+// the first failure (with file and line) is kept and returned by the next
+// status-returning call. One thread uses a backend at a time.
 #include <cmath>
 #include <memory>
 #include <vector>

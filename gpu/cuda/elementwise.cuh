@@ -1,6 +1,6 @@
 // Launchers for the elementwise ops of the CUDA backend (bias, add, scale,
 // multiply, GELU, dropout, jitter, AdamW). Semantics are those of gpu/backend.h
-// and the CPU reference (gpu/cpu/cpu_backend.cc). Each launcher queues work on
+// and the CPU reference (gpu/cpu/cpu_elementwise.cc). Each launcher queues work on
 // `stream` and returns the launch result; none synchronises.
 #pragma once
 

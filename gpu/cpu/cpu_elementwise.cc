@@ -1,0 +1,203 @@
+// The CPU backend's elementwise loops (see cpu_ops.h): bias, add / scale / multiply,
+// GELU, the Philox dropout and jitter masks, AdamW and the sum of squares behind the
+// gradient norm. gpu/CMakeLists.txt compiles this file with -O3: the loops need its
+// vectoriser, and every result stays exact.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gpu/cpu/cpu_ops.h"
+
+namespace sy::gpu::cpu {
+namespace {
+
+constexpr int64_t kGrain = 4096;  // minimum elements per thread for elementwise loops
+
+// u[4 * j + lane] = CounterRng(key).Uniform(4 * (block + j) + lane) for 64 Philox
+// blocks computed side by side (structure of arrays) so that the compiler vectorises
+// them; cloned for AVX-512 / AVX2 / baseline x86-64, picked at load time.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void FillUniform256(const RngKey& key, uint64_t block,
+                                                                               float* u) {
+  constexpr int kBlocks = 64;
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  const uint32_t stream = static_cast<uint32_t>(key.stream) << 16;
+  uint32_t c0[kBlocks], c1[kBlocks], c2[kBlocks], c3[kBlocks];
+  for (int j = 0; j < kBlocks; ++j) {
+    c0[j] = static_cast<uint32_t>(block + j);
+    c1[j] = static_cast<uint32_t>((block + j) >> 32) ^ stream;
+    c2[j] = key.a;
+    c3[j] = key.b;
+  }
+  uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    for (int j = 0; j < kBlocks; ++j) {
+      const uint64_t p0 = static_cast<uint64_t>(kM0) * c0[j];
+      const uint64_t p1 = static_cast<uint64_t>(kM1) * c2[j];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
+      c0[j] = n0;
+      c1[j] = static_cast<uint32_t>(p1);
+      c2[j] = n2;
+      c3[j] = static_cast<uint32_t>(p0);
+    }
+    k0 += kW0;
+    k1 += kW1;
+  }
+  for (int j = 0; j < kBlocks; ++j) {
+    u[4 * j + 0] = static_cast<float>(c0[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 1] = static_cast<float>(c1[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 2] = static_cast<float>(c2[j] >> 8) * (1.0f / 16777216.0f);
+    u[4 * j + 3] = static_cast<float>(c3[j] >> 8) * (1.0f / 16777216.0f);
+  }
+}
+
+// Calls f(i, n, u) on consecutive chunks covering [begin, end): u[k] =
+// Uniform(key.offset + i + k) for k < n (at most 256 draws per chunk).
+template <typename F>
+void ForEachUniformChunk(const RngKey& key, int64_t begin, int64_t end, F&& f) {
+  float buf[256];
+  int64_t i = begin;
+  while (i < end) {
+    const uint64_t index = key.offset + static_cast<uint64_t>(i);
+    const int skip = static_cast<int>(index & 3);
+    const int n = static_cast<int>(std::min<int64_t>(256 - skip, end - i));
+    FillUniform256(key, index >> 2, buf);
+    f(i, n, buf + skip);
+    i += n;
+  }
+}
+
+constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
+
+// GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
+// the sigmoid form needs one exp and never cancels for large |x|.
+float GeluSigmoid(float x) {
+  const float u = kGeluScale * (x + 0.044715f * x * x * x);
+  return 1.0f / (1.0f + std::exp(-2.0f * u));
+}
+
+}  // namespace
+
+void AddBias(ThreadPool& pool, float* out, const float* bias, int rows, int cols) {
+  pool.ParallelFor(rows, std::max<int64_t>(1, kGrain / std::max(cols, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* o = out + r * cols;
+      for (int c = 0; c < cols; ++c) o[c] += bias[c];
+    }
+  });
+}
+
+void BiasBackward(ThreadPool& pool, float* dbias, const float* dout, int rows, int cols) {
+  pool.ParallelFor(cols, 16, [&](int64_t c0, int64_t c1) {
+    std::vector<double> acc(c1 - c0, 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* d = dout + r * cols;
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += d[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) dbias[c] += static_cast<float>(acc[c - c0]);
+  });
+}
+
+void Add(ThreadPool& pool, float* out, const float* a, const float* b, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+void Scale(ThreadPool& pool, float* x, float s, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] *= s;
+  });
+}
+
+void Multiply(ThreadPool& pool, float* out, const float* a, const float* b, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = a[i] * b[i];
+  });
+}
+
+void GeluForward(ThreadPool& pool, float* out, const float* inp, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] * GeluSigmoid(inp[i]);
+  });
+}
+
+// d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
+void GeluBackward(ThreadPool& pool, float* dinp, const float* inp, const float* dout, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float x = inp[i];
+      const float sig = GeluSigmoid(x);
+      const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+      dinp[i] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i];
+    }
+  });
+}
+
+void DropoutApply(ThreadPool& pool, float* out, const float* inp, int64_t n, float rate, const RngKey& key) {
+  if (rate <= 0.0f) {
+    if (out != inp) std::memmove(out, inp, n * sizeof(float));
+    return;
+  }
+  const float keep_scale = 1.0f / (1.0f - rate);
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
+      float* o = out + i;  // may alias x (in-place dropout): element k reads x[k] before writing o[k]
+      const float* x = inp + i;
+      const float r = rate, scale = keep_scale;
+      for (int k = 0; k < len; ++k) o[k] = u[k] >= r ? x[k] * scale : 0.0f;
+    });
+  });
+}
+
+void JitterForward(ThreadPool& pool, float* out, float* noise, const float* inp, int64_t n, float eps,
+                   const RngKey& key) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    ForEachUniformChunk(key, i0, i1, [&](int64_t i, int len, const float* u) {
+      float* nz = noise + i;
+      float* o = out + i;
+      const float* x = inp + i;
+      for (int k = 0; k < len; ++k) {
+        nz[k] = 1.0f - eps + 2.0f * eps * u[k];
+        o[k] = x[k] * nz[k];
+      }
+    });
+  });
+}
+
+void AdamWUpdate(ThreadPool& pool, float* param, float* m, float* v, const float* grad, int64_t n, float lr,
+                 float beta1, float beta2, float eps, float weight_decay, float grad_scale, int64_t t) {
+  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
+  const float step_size = static_cast<float>(lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float decay = 1.0f - lr * weight_decay;
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = grad[i] * grad_scale;
+      param[i] *= decay;
+      m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+      v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+      param[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
+    }
+  });
+}
+
+double SumSquares(ThreadPool& pool, const float* x, int64_t n) {
+  constexpr int64_t kChunk = 8192;  // fixed chunking: the order does not depend on threads
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(chunks, 0.0);
+  pool.ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double s = 0;
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += static_cast<double>(x[i]) * x[i];
+      partial[c] = s;
+    }
+  });
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+}  // namespace sy::gpu::cpu
