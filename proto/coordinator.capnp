@@ -40,8 +40,8 @@ struct RegisterRequest {
 
 struct ModelShape {
   # The actors of a model, which the coordinator places.
-  numLayers @0 :UInt32;
-  # Switch layers.
+  numSwitchLayers @0 :UInt32;
+  # Switch layers (not the model's layers: the dense blocks have no experts).
   numExperts @1 :UInt32;
   # Experts per Switch layer.
   numDenseShards @2 :UInt32;
@@ -107,10 +107,10 @@ struct PlacementTable {
   # Increases on every change.
   entries @1 :List(PlacementEntry);
   # Every expert and dense shard.
-  numLayers @2 :UInt32;
-  # Switch layers in the model.
+  numSwitchLayers @2 :UInt32;
+  # Switch layers in the model (ExpertKey.switchLayer is below it).
   numExperts @3 :UInt32;
-  # Experts per layer.
+  # Experts per Switch layer.
   numDenseShards @4 :UInt32;
   # Dense parameter shards.
 }

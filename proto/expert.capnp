@@ -8,15 +8,18 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("sy::proto::expert");
 
 struct BucketId {
-  # Identifies one bucket: the tokens of one micro-batch routed to one expert of one layer.
+  # Identifies one bucket: the tokens of one micro-batch routed to one expert of one
+  # Switch layer. Data-plane requests name the layer as the model does (the dropout keys
+  # and parameter names use the model layer); the control plane names experts by
+  # ExpertKey.switchLayer instead.
   step @0 :UInt64;
   # Global training step.
   microBatch @1 :UInt32;
   # Micro-batch index within the step, 0..M-1.
   layer @2 :UInt32;
-  # Model layer index (0..layers-1) of a Switch layer.
+  # Model layer index (0..layers-1); it must be one of the model's Switch layers.
   expert @3 :UInt32;
-  # Expert index within the layer.
+  # Expert index within that Switch layer.
 }
 
 struct ExpertForwardRequest {
@@ -154,7 +157,8 @@ struct SegmentNorm {
 struct ActorStatus {
   # One actor's state, for status queries and tests.
   actor @0 :ActorRef;
-  # Which actor; an expert's layer is its model layer index (as in BucketId).
+  # Which actor; an expert is named by its Switch-layer index, as everywhere in the
+  # control plane.
   version @1 :UInt64;
   # Steps applied.
   checksum @2 :UInt64;
@@ -196,12 +200,13 @@ struct ActorRef {
 }
 
 struct ExpertKey {
-  # An expert of a layer.
-  layer @0 :UInt32;
-  # Switch-layer index (0: the model's first Switch layer), as the coordinator and
-  # checkpoints name actors; ActorStatus names experts by model layer instead.
+  # An expert as the control plane names it: placement tables, checkpoints, load
+  # reports, admin listings, state streams and ActorStatus.
+  switchLayer @0 :UInt32;
+  # Switch-layer index: 0 is the model's first Switch layer, 1 its second, and so on
+  # (not the model layer: with moe_every = 2, Switch layer 0 is model layer 1).
   expert @1 :UInt32;
-  # Expert index within the layer.
+  # Expert index within that Switch layer.
 }
 
 struct StateStreamRequest {

@@ -38,9 +38,9 @@ struct PullRequest {
   target @2 :PullTarget;
   # denseShard: `shard`; expert: the expert (expertLayer, expertIndex), for checksums.
   expertLayer @3 :UInt32;
-  # Layer of the expert (target == expert).
+  # Model layer of the expert, as in BucketId (target == expert).
   expertIndex @4 :UInt32;
-  # Expert index within the layer (target == expert).
+  # Expert index within that Switch layer (target == expert).
 }
 
 enum PullTarget {

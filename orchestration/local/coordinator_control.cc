@@ -161,7 +161,8 @@ ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration time
       Ask(**client, kExpertsQuery, [](AdminRequest::Builder r) { r.setExperts(); }, AdminReply::EXPERTS, timeout);
   if (experts.ok()) {
     for (auto info : experts->reply().getExperts()) {
-      std::vector<std::string>& hosts = facts.expert_hosts[{info.getExpert().getLayer(), info.getExpert().getExpert()}];
+      std::vector<std::string>& hosts =
+          facts.expert_hosts[{info.getExpert().getSwitchLayer(), info.getExpert().getExpert()}];
       for (auto h : info.getHosts()) hosts.emplace_back(h.cStr());
     }
   } else {
@@ -197,12 +198,12 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
       for (const auto& [host, tokens] : counted->second) load[host] += tokens;
       continue;
     }
-    for (size_t l = 0; l < step.expert_tokens.size(); ++l) {
-      for (size_t e = 0; e < step.expert_tokens[l].size(); ++e) {
-        auto it = facts.expert_hosts.find({static_cast<uint32_t>(l), static_cast<uint32_t>(e)});
+    for (size_t s = 0; s < step.expert_tokens.size(); ++s) {
+      for (size_t e = 0; e < step.expert_tokens[s].size(); ++e) {
+        auto it = facts.expert_hosts.find({static_cast<uint32_t>(s), static_cast<uint32_t>(e)});
         if (it == facts.expert_hosts.end() || it->second.empty()) continue;
         for (const std::string& h : it->second) {
-          load[h] += static_cast<double>(step.expert_tokens[l][e]) / static_cast<double>(it->second.size());
+          load[h] += static_cast<double>(step.expert_tokens[s][e]) / static_cast<double>(it->second.size());
         }
       }
     }

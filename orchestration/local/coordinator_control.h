@@ -56,7 +56,7 @@ struct ClusterFacts {
   uint32_t checkpoints = 0;   // committed
   uint32_t migrations = 0;
   uint32_t replications = 0;
-  // (Switch layer, expert) -> hosts holding it, from the coordinator's final table.
+  // (switch_layer, expert) -> hosts holding it, from the coordinator's final table.
   std::map<std::pair<uint32_t, uint32_t>, std::vector<std::string>> expert_hosts;
   // Step -> tokens per host, as the coordinator counted them with the table in force
   // when that step's load reports arrived (steps a restarted coordinator did not see are absent).

@@ -10,11 +10,11 @@
 namespace sy::cluster {
 
 std::string ActorKey::ToString() const {
-  return dense ? absl::StrCat("D", shard) : absl::StrCat("L", layer, "E", expert);
+  return dense ? absl::StrCat("D", shard) : absl::StrCat("L", switch_layer, "E", expert);
 }
 
 absl::StatusOr<ActorKey> ActorKey::Parse(absl::string_view text) {
-  auto bad = [&] { return absl::InvalidArgumentError(absl::StrCat("bad actor name '", text, "' (want L<layer>E<expert> or D<shard>)")); };
+  auto bad = [&] { return absl::InvalidArgumentError(absl::StrCat("bad actor name '", text, "' (want L<switch layer>E<expert> or D<shard>)")); };
   uint32_t a = 0, b = 0;
   if (absl::ConsumePrefix(&text, "D")) {
     if (!absl::SimpleAtoi(text, &a)) return bad();
@@ -34,7 +34,7 @@ void ActorKey::ToProto(proto::expert::ActorRef::Builder out) const {
     out.setDenseShard(shard);
   } else {
     auto key = out.initExpert();
-    key.setLayer(layer);
+    key.setSwitchLayer(switch_layer);
     key.setExpert(expert);
   }
 }
@@ -44,7 +44,7 @@ absl::StatusOr<ActorKey> ActorKey::FromProto(proto::expert::ActorRef::Reader ref
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
     switch (ref.which()) {
       case proto::expert::ActorRef::EXPERT:
-        result = Expert(ref.getExpert().getLayer(), ref.getExpert().getExpert());
+        result = Expert(ref.getExpert().getSwitchLayer(), ref.getExpert().getExpert());
         break;
       case proto::expert::ActorRef::DENSE_SHARD:
         result = Dense(ref.getDenseShard());

@@ -13,6 +13,7 @@
 #include "proto/checkpoint.capnp.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
+#include "services/cluster/switch_layers.h"
 
 namespace sy::cluster {
 namespace {
@@ -28,7 +29,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
   if (options.node_id.empty() || options.coordinator.empty()) {
     return absl::InvalidArgumentError("coordinator link needs a node id and the coordinator's endpoint");
   }
-  if (options.shape.num_layers == 0 || options.shape.num_experts == 0) {
+  if (options.shape.num_switch_layers == 0 || options.shape.num_experts == 0) {
     return absl::InvalidArgumentError("coordinator link needs the model's shape (Switch layers and experts)");
   }
   std::unique_ptr<CoordinatorLink> link(new CoordinatorLink());
@@ -81,7 +82,7 @@ absl::Status CoordinatorLink::Register() {
   req.setDevice("cpu");
   req.setIncarnation(incarnation_);
   auto shape = req.initShape();
-  shape.setNumLayers(options_.shape.num_layers);
+  shape.setNumSwitchLayers(options_.shape.num_switch_layers);
   shape.setNumExperts(options_.shape.num_experts);
   shape.setNumDenseShards(options_.shape.num_dense_shards);
   const std::vector<cluster::ActorKey> held =
@@ -171,14 +172,14 @@ absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::v
   req.setTrainer(options_.node_id);
   req.setStep(step);
   size_t n = 0;
-  for (const auto& layer : tokens) n += layer.size();
+  for (const auto& switch_layer_tokens : tokens) n += switch_layer_tokens.size();
   auto list = req.initLoads(static_cast<unsigned>(n));
   size_t i = 0;
-  for (size_t l = 0; l < tokens.size(); ++l) {
-    for (size_t e = 0; e < tokens[l].size(); ++e, ++i) {
-      list[i].initExpert().setLayer(static_cast<uint32_t>(l));
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    for (size_t e = 0; e < tokens[s].size(); ++e, ++i) {
+      list[i].initExpert().setSwitchLayer(static_cast<uint32_t>(s));
       list[i].getExpert().setExpert(static_cast<uint32_t>(e));
-      list[i].setTokens(static_cast<uint64_t>(tokens[l][e]));
+      list[i].setTokens(static_cast<uint64_t>(tokens[s][e]));
     }
   }
   absl::StatusOr<transport::DecodedMessage> reply = Call(b);
@@ -224,12 +225,6 @@ void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, co
   }
 }
 
-int SwitchLayerCount(const gpu::ModelConfig& config) {
-  int n = 0;
-  for (int l = 0; l < config.layers; ++l) n += config.IsSwitchLayer(l) ? 1 : 0;
-  return n;
-}
-
 cluster::ModelShape ModelShapeOf(const gpu::ModelConfig& config) {
   return {static_cast<uint32_t>(SwitchLayerCount(config)), static_cast<uint32_t>(config.experts),
           static_cast<uint32_t>(DenseShardParams(gpu::ParamInfos(config)).size())};
@@ -238,20 +233,18 @@ cluster::ModelShape ModelShapeOf(const gpu::ModelConfig& config) {
 absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Create(
     const gpu::ModelConfig& config, int num_dense_shards, int num_hosts, const cluster::DecodedTable& table) {
   const int switch_layers = SwitchLayerCount(config);
-  if (table.shape.num_layers != static_cast<uint32_t>(switch_layers) ||
+  if (table.shape.num_switch_layers != static_cast<uint32_t>(switch_layers) ||
       table.shape.num_experts != static_cast<uint32_t>(config.experts) ||
       table.shape.num_dense_shards != static_cast<uint32_t>(num_dense_shards)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the coordinator's table is for ", table.shape.num_layers, " Switch layers x ", table.shape.num_experts,
+        "the coordinator's table is for ", table.shape.num_switch_layers, " Switch layers x ", table.shape.num_experts,
         " experts and ", table.shape.num_dense_shards, " dense shards; this model has ", switch_layers, " x ",
         config.experts, " and ", num_dense_shards));
   }
   std::unique_ptr<CoordinatorPlacement> p(new CoordinatorPlacement());
   p->num_hosts_ = num_hosts;
   p->epoch_ = table.epoch;
-  p->experts_ = config.experts;
-  int s = 0;
-  for (int l = 0; l < config.layers; ++l) p->switch_index_.push_back(config.IsSwitchLayer(l) ? s++ : -1);
+  p->config_ = config;
   p->expert_hosts_.assign(static_cast<size_t>(switch_layers) * config.experts, {});
   p->shard_host_.assign(static_cast<size_t>(num_dense_shards), -1);
   for (const auto& [actor, hosts] : table.entries) {
@@ -276,10 +269,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
       if (actor.shard >= p->shard_host_.size()) return absl::InvalidArgumentError("dense shard out of range");
       p->shard_host_[actor.shard] = indices[0];
     } else {
-      if (actor.layer >= static_cast<uint32_t>(switch_layers) || actor.expert >= static_cast<uint32_t>(config.experts)) {
+      if (actor.switch_layer >= static_cast<uint32_t>(switch_layers) ||
+          actor.expert >= static_cast<uint32_t>(config.experts)) {
         return absl::InvalidArgumentError(absl::StrCat("expert out of range: ", actor.ToString()));
       }
-      p->expert_hosts_[static_cast<size_t>(actor.layer) * config.experts + actor.expert] = std::move(indices);
+      p->expert_hosts_[static_cast<size_t>(actor.switch_layer) * config.experts + actor.expert] = std::move(indices);
     }
   }
   for (const std::vector<int>& hosts : p->expert_hosts_) {
@@ -292,8 +286,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
 }
 
 size_t CoordinatorPlacement::ExpertIndex(int layer, int expert) const {
-  const int s = switch_index_[static_cast<size_t>(layer)];
-  return static_cast<size_t>(s) * experts_ + expert;
+  return static_cast<size_t>(SwitchLayerOf(layer, config_).value()) * config_.experts + expert;
 }
 
 int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {

@@ -59,7 +59,7 @@ class CoordinatorLink {
   // Polls the table until every actor of the model is placed at an epoch >=
   // `min_epoch`; DeadlineExceeded after `timeout`.
   absl::StatusOr<cluster::DecodedTable> WaitForTable(absl::Duration timeout, uint64_t min_epoch = 0);
-  // A trainer's tokens per expert for `step`; tokens[l][e] for Switch layer l.
+  // A trainer's tokens per expert for `step`; tokens[s][e] for Switch layer s.
   absl::Status ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens);
   // Sends `state` (an actor's state at `step`) to the coordinator as checkpoint
   // chunks of at most `chunk_bytes` (rounded down to whole f32 words) and calls
@@ -114,18 +114,15 @@ class CoordinatorPlacement : public Placement {
 
  private:
   CoordinatorPlacement() = default;
-  // (switch layer * E + e) of model layer `layer`'s expert.
+  // (switch_layer * E + e) of model layer `layer`'s expert.
   size_t ExpertIndex(int layer, int expert) const;
+  gpu::ModelConfig config_;
   int num_hosts_ = 1;
   uint64_t epoch_ = 0;
-  std::vector<int> switch_index_;               // model layer -> Switch layer index (-1: dense)
-  int experts_ = 0;
-  std::vector<std::vector<int>> expert_hosts_;  // (switch layer * E + e) -> host indices, replica order
+  std::vector<std::vector<int>> expert_hosts_;  // (switch_layer * E + e) -> host indices, replica order
   std::vector<int> shard_host_;                 // dense shard -> host index
 };
 
-// Number of Switch layers of `config`.
-int SwitchLayerCount(const gpu::ModelConfig& config);
 // The actors of `config` as the coordinator places them: its Switch layers, experts
 // per Switch layer and dense shards (DenseShardParams).
 cluster::ModelShape ModelShapeOf(const gpu::ModelConfig& config);

@@ -2,6 +2,7 @@
 #include "services/cluster/placement.h"
 
 #include "gpu/model/optimizer.h"
+#include "services/cluster/switch_layers.h"
 
 namespace sy::cluster {
 
@@ -9,9 +10,8 @@ StaticPlacement::StaticPlacement(const gpu::ModelConfig& config, int num_hosts)
     : config_(config), num_hosts_(num_hosts < 1 ? 1 : num_hosts) {}
 
 int StaticPlacement::HostOfExpert(int layer, int expert) const {
-  int64_t switch_before = 0;
-  for (int l = 0; l < layer; ++l) switch_before += config_.IsSwitchLayer(l) ? 1 : 0;
-  return static_cast<int>((switch_before * config_.experts + expert) % num_hosts_);
+  const int64_t switch_layer = SwitchLayerOf(layer, config_).value();
+  return static_cast<int>((switch_layer * config_.experts + expert) % num_hosts_);
 }
 
 int StaticPlacement::HostOfDenseShard(int shard) const { return shard % num_hosts_; }

@@ -4,7 +4,9 @@
 // epoch) replaces the static rule without touching it. Dense shard s is the s-th
 // dense parameter tensor in canonical order. An expert may be replicated on
 // several hosts: replica i of n serves the micro-batches m with m % n == i (its
-// forward and its backward). Thread-safe (immutable).
+// forward and its backward). Experts are asked for as the data path names them, by
+// model layer `layer` (one of the model's Switch layers) and expert index.
+// Thread-safe (immutable).
 #pragma once
 
 #include <cstdint>
@@ -34,8 +36,8 @@ class Placement {
   int HostOfExpertMicroBatch(int layer, int expert, int64_t micro_batch) const;
 };
 
-// The rule used until the coordinator exists: expert (l, e) with global index
-// g = (Switch layers before l) * E + e lives on host g % H; shard s on host s % H.
+// The rule used until the coordinator exists: expert e of model layer l, global index
+// g = SwitchLayerOf(l) * E + e, lives on host g % H; shard s on host s % H.
 class StaticPlacement : public Placement {
  public:
   StaticPlacement(const gpu::ModelConfig& config, int num_hosts);

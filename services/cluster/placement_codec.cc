@@ -12,7 +12,7 @@ namespace sy::cluster {
 void TableToProto(const PlacementTable& table, const std::map<std::string, std::string>& endpoints,
                   proto::coordinator::PlacementTable::Builder out) {
   out.setEpoch(table.epoch());
-  out.setNumLayers(table.shape().num_layers);
+  out.setNumSwitchLayers(table.shape().num_switch_layers);
   out.setNumExperts(table.shape().num_experts);
   out.setNumDenseShards(table.shape().num_dense_shards);
   auto entries = out.initEntries(static_cast<unsigned>(table.entries().size()));
@@ -36,7 +36,7 @@ absl::StatusOr<DecodedTable> TableFromProto(proto::coordinator::PlacementTable::
   absl::Status status;
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
     out.epoch = table.getEpoch();
-    out.shape = {table.getNumLayers(), table.getNumExperts(), table.getNumDenseShards()};
+    out.shape = {table.getNumSwitchLayers(), table.getNumExperts(), table.getNumDenseShards()};
     for (auto entry : table.getEntries()) {
       auto actor = ActorKey::FromProto(entry.getActor());
       if (!actor.ok()) {

@@ -12,8 +12,8 @@ namespace sy::cluster {
 
 std::vector<ActorKey> ModelShape::Actors() const {
   std::vector<ActorKey> actors;
-  for (uint32_t l = 0; l < num_layers; ++l) {
-    for (uint32_t e = 0; e < num_experts; ++e) actors.push_back(ActorKey::Expert(l, e));
+  for (uint32_t s = 0; s < num_switch_layers; ++s) {
+    for (uint32_t e = 0; e < num_experts; ++e) actors.push_back(ActorKey::Expert(s, e));
   }
   for (uint32_t s = 0; s < num_dense_shards; ++s) actors.push_back(ActorKey::Dense(s));
   return actors;
@@ -46,7 +46,7 @@ bool NaturalLess(absl::string_view a, absl::string_view b) {
 size_t InitialHostIndex(const ActorKey& actor, const ModelShape& shape, size_t num_hosts) {
   if (num_hosts == 0) return 0;
   if (actor.dense) return actor.shard % num_hosts;
-  const uint64_t global = static_cast<uint64_t>(actor.layer) * shape.num_experts + actor.expert;
+  const uint64_t global = static_cast<uint64_t>(actor.switch_layer) * shape.num_experts + actor.expert;
   return static_cast<size_t>(global % num_hosts);
 }
 

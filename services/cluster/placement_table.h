@@ -1,10 +1,10 @@
-// The placement table: every expert (layer, e) and dense shard -> the host(s) that
+// The placement table: every expert (switch_layer, e) and dense shard -> the host(s) that
 // serve it, with an epoch that grows on every change. Replicas of one actor split
 // the micro-batches: replica i of n serves micro-batches m with m % n == i.
 //
 // Initial placement is the static round-robin rule of the data path, as a
-// pure function (InitialHostIndex): expert global index g = layer * num_experts +
-// expert goes to host g % H; dense shard s goes to host s % H; hosts in the order
+// pure function (InitialHostIndex): expert global index g = switch_layer *
+// num_experts + expert goes to host g % H; dense shard s goes to host s % H; hosts in the order
 // given (the coordinator orders hosts by NaturalLess on their node ids).
 //
 // Changes: RemoveHost (failure) and DrainHost spread the host's actors over the
@@ -28,9 +28,9 @@
 namespace sy::cluster {
 
 struct ModelShape {
-  uint32_t num_layers = 0;        // Switch layers
-  uint32_t num_experts = 0;       // experts per layer
-  uint32_t num_dense_shards = 0;  // dense parameter shards
+  uint32_t num_switch_layers = 0;  // Switch layers (ActorKey.switch_layer is below it)
+  uint32_t num_experts = 0;        // experts per Switch layer
+  uint32_t num_dense_shards = 0;   // dense parameter shards
   std::vector<ActorKey> Actors() const;  // every actor, in key order
 };
 

@@ -12,10 +12,10 @@ void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::
   out.setTokens(v.tokens);
   out.setDroppedTokens(v.dropped_tokens);
   out.setBytesSent(v.bytes_sent);
-  auto layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
-  for (size_t l = 0; l < v.expert_counts.size(); ++l) {
-    auto counts = layers.init(static_cast<unsigned>(l), static_cast<unsigned>(v.expert_counts[l].size()));
-    for (size_t e = 0; e < v.expert_counts[l].size(); ++e) counts.set(static_cast<unsigned>(e), v.expert_counts[l][e]);
+  auto switch_layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
+  for (size_t s = 0; s < v.expert_counts.size(); ++s) {
+    auto counts = switch_layers.init(static_cast<unsigned>(s), static_cast<unsigned>(v.expert_counts[s].size()));
+    for (size_t e = 0; e < v.expert_counts[s].size(); ++e) counts.set(static_cast<unsigned>(e), v.expert_counts[s][e]);
   }
 }
 
@@ -29,9 +29,9 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   v.tokens = in.getTokens();
   v.dropped_tokens = in.getDroppedTokens();
   v.bytes_sent = in.getBytesSent();
-  for (auto layer : in.getExpertCounts()) {
+  for (auto switch_layer_counts : in.getExpertCounts()) {
     std::vector<int64_t> counts;
-    for (int64_t c : layer) counts.push_back(c);
+    for (int64_t c : switch_layer_counts) counts.push_back(c);
     v.expert_counts.push_back(std::move(counts));
   }
   return v;

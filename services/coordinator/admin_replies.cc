@@ -68,7 +68,7 @@ void ReplyExperts(const std::vector<ExpertSnapshot>& experts, uint64_t epoch, tr
   for (size_t i = 0; i < experts.size(); ++i) {
     const ExpertSnapshot& expert = experts[i];
     auto e = list[static_cast<unsigned>(i)];
-    e.initExpert().setLayer(expert.expert.layer);
+    e.initExpert().setSwitchLayer(expert.expert.switch_layer);
     e.getExpert().setExpert(expert.expert.expert);
     auto out = e.initHosts(static_cast<unsigned>(expert.hosts.size()));
     for (unsigned h = 0; h < expert.hosts.size(); ++h) out.set(h, expert.hosts[h]);

@@ -43,7 +43,7 @@ std::string ChunkPrefix(uint64_t id) {
 std::string ActorPrefix(uint64_t id, const cluster::ActorKey& actor) {
   std::string key = ChunkPrefix(id);
   key.push_back(actor.dense ? 1 : 0);
-  AppendBE(key, actor.dense ? actor.shard : actor.layer, 4);
+  AppendBE(key, actor.dense ? actor.shard : actor.switch_layer, 4);
   AppendBE(key, actor.dense ? 0 : actor.expert, 4);
   return key;
 }

@@ -12,7 +12,7 @@
 //
 // Key layout (big-endian numbers, so keys sort by id):
 //   'm' id                         -> manifest (proto checkpoint.Manifest, then its FNV-1a 64)
-//   'c' id kind a b index          -> chunk bytes (kind 0: expert (layer, expert); 1: dense shard)
+//   'c' id kind a b index          -> chunk bytes (kind 0: expert (switch_layer, expert); 1: dense shard)
 //   'x' name                       -> coordinator metadata (PutMeta/GetMeta)
 //
 // Thread-safe (RocksDB is), but meant to be driven by one actor.

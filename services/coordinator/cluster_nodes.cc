@@ -54,7 +54,7 @@ absl::StatusOr<Registration> ReadRegistration(const transport::DecodedMessage& m
     r.held.push_back(*key);
   }
   const auto shape = body->getShape();
-  r.shape = {shape.getNumLayers(), shape.getNumExperts(), shape.getNumDenseShards()};
+  r.shape = {shape.getNumSwitchLayers(), shape.getNumExperts(), shape.getNumDenseShards()};
   return r;
 }
 
@@ -208,11 +208,12 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
   std::vector<ExpertTokens> loads;
   for (auto l : body->getLoads()) {
     const auto key = l.getExpert();
-    if (key.getLayer() >= shape.num_layers || key.getExpert() >= shape.num_experts) {
-      return request.responder.Fail(absl::InvalidArgumentError(
-          absl::StrCat("load report: no expert (", key.getLayer(), ", ", key.getExpert(), ") in this model")));
+    if (key.getSwitchLayer() >= shape.num_switch_layers || key.getExpert() >= shape.num_experts) {
+      return request.responder.Fail(absl::InvalidArgumentError(absl::StrCat(
+          "load report: no expert (switch layer ", key.getSwitchLayer(), ", expert ", key.getExpert(),
+          ") in this model")));
     }
-    loads.push_back({cluster::ActorKey::Expert(key.getLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
+    loads.push_back({cluster::ActorKey::Expert(key.getSwitchLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
   }
   host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
   loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,

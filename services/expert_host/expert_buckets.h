@@ -24,7 +24,7 @@ namespace sy::expert_host {
 
 class ExpertBuckets {
  public:
-  // Expert `expert` of Switch layer `layer` of `config`.
+  // Expert `expert` of model layer `layer` (one of the Switch layers of `config`).
   ExpertBuckets(const gpu::ModelConfig& config, int layer, int expert);
 
   // The rows of micro-batch m's kept training forward; nullopt when none is kept.

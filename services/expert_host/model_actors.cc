@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "gpu/model/expert.h"
 #include "gpu/model/model.h"
+#include "services/cluster/switch_layers.h"
 
 namespace sy::expert_host {
 namespace {
@@ -26,29 +27,26 @@ ModelActors::ModelActors(const gpu::ModelConfig& model, uint64_t seed, int num_h
       seed_(seed),
       static_placement_(model, num_hosts),
       infos_(gpu::ParamInfos(model)),
-      shard_params_(cluster::DenseShardParams(infos_)) {
-  for (int l = 0; l < model.layers; ++l) {
-    if (model.IsSwitchLayer(l)) switch_layers_.push_back(l);
-  }
-}
+      shard_params_(cluster::DenseShardParams(infos_)) {}
 
 absl::Status ModelActors::CheckKey(const cluster::ActorKey& key) const {
+  const int switch_layers = cluster::SwitchLayerCount(model_);
   const bool known = key.dense ? key.shard < shard_params_.size()
-                               : key.layer < switch_layers_.size() &&
+                               : key.switch_layer < static_cast<uint32_t>(switch_layers) &&
                                      key.expert < static_cast<uint32_t>(model_.experts);
   if (known) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("actor ", key.ToString(), " is not part of this model (",
-                                                 switch_layers_.size(), " Switch layers of ", model_.experts,
+                                                 switch_layers, " Switch layers of ", model_.experts,
                                                  " experts, ", shard_params_.size(), " dense shards)"));
 }
 
 std::optional<cluster::ActorKey> ModelActors::ExpertKey(uint32_t layer, uint32_t expert) const {
-  if (layer >= static_cast<uint32_t>(model_.layers) || !model_.IsSwitchLayer(static_cast<int>(layer)) ||
-      expert >= static_cast<uint32_t>(model_.experts)) {
+  if (layer >= static_cast<uint32_t>(model_.layers) || expert >= static_cast<uint32_t>(model_.experts)) {
     return std::nullopt;
   }
-  const auto switch_index = std::find(switch_layers_.begin(), switch_layers_.end(), static_cast<int>(layer));
-  return cluster::ActorKey::Expert(static_cast<uint32_t>(switch_index - switch_layers_.begin()), expert);
+  const std::optional<int> switch_layer = cluster::SwitchLayerOf(static_cast<int>(layer), model_);
+  if (!switch_layer.has_value()) return std::nullopt;
+  return cluster::ActorKey::Expert(static_cast<uint32_t>(*switch_layer), expert);
 }
 
 int64_t ModelActors::Size(const cluster::ActorKey& key) const {
@@ -58,10 +56,11 @@ int64_t ModelActors::Size(const cluster::ActorKey& key) const {
 
 std::vector<cluster::ActorKey> ModelActors::StaticShare(int host_index) const {
   std::vector<cluster::ActorKey> share;
-  for (size_t l = 0; l < switch_layers_.size(); ++l) {
+  for (int s = 0; s < cluster::SwitchLayerCount(model_); ++s) {
+    const int layer = cluster::ModelLayerOf(s, model_).value();
     for (int e = 0; e < model_.experts; ++e) {
-      if (static_placement_.HostOfExpert(switch_layers_[l], e) != host_index) continue;
-      share.push_back(cluster::ActorKey::Expert(static_cast<uint32_t>(l), static_cast<uint32_t>(e)));
+      if (static_placement_.HostOfExpert(layer, e) != host_index) continue;
+      share.push_back(cluster::ActorKey::Expert(static_cast<uint32_t>(s), static_cast<uint32_t>(e)));
     }
   }
   for (size_t s = 0; s < shard_params_.size(); ++s) {
@@ -78,10 +77,11 @@ absl::StatusOr<InitialActorState> ModelActors::Initial(const cluster::ActorKey& 
     const uint32_t index = shard_params_[key.shard];
     AppendInit(infos_, index, seed_, 0, infos_[index].numel, &state.values);
     state.segments.push_back({index, -1, infos_[index].numel, infos_[index].decays});
-    state.identity = ActorIdentity{false, 0, 0, static_cast<int>(key.shard)};
+    state.identity = ActorIdentity{false, 0, 0, 0, static_cast<int>(key.shard)};
     return state;
   }
-  const int l = switch_layers_[key.layer], e = static_cast<int>(key.expert);
+  const int s = static_cast<int>(key.switch_layer), e = static_cast<int>(key.expert);
+  const int l = cluster::ModelLayerOf(s, model_).value();
   const std::string p = absl::StrCat("layer", l, ".");
   // The expert's block (gpu::ExpertLayout), expert e's slice of each stacked parameter.
   const gpu::ExpertLayout layout(model_);
@@ -93,7 +93,7 @@ absl::StatusOr<InitialActorState> ModelActors::Initial(const cluster::ActorKey& 
     AppendInit(infos_, index, seed_, e * part.numel, (e + 1) * part.numel, &state.values);
     state.segments.push_back({index, e, part.numel, info->decays});
   }
-  state.identity = ActorIdentity{true, l, e, 0};
+  state.identity = ActorIdentity{true, l, s, e, 0};
   return state;
 }
 

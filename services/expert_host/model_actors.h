@@ -1,7 +1,7 @@
 // The actors a model has, as an expert host names them: every expert of every
-// Switch layer and every dense parameter shard. Coordinator keys number the Switch
-// layers 0.. while requests name an expert by its model layer; this maps between the
-// two, checks keys, gives each actor's size and initial state (the full model's init
+// Switch layer and every dense parameter shard. Coordinator keys name an expert by
+// Switch-layer index while requests name it by model layer; this maps requests to
+// keys (through cluster/switch_layers.h), checks keys, gives each actor's size and initial state (the full model's init
 // from the seed, restricted to the actor's slices, so a host's actors start exactly
 // as the in-process model), and says where the static placement puts each actor.
 // Immutable after construction: thread-safe.
@@ -55,7 +55,6 @@ class ModelActors {
   cluster::StaticPlacement static_placement_;
   std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shard_params_;  // dense shard -> canonical parameter index
-  std::vector<int> switch_layers_;      // Switch-layer index (coordinator keys) -> model layer
 };
 
 }  // namespace sy::expert_host

@@ -104,7 +104,7 @@ void ParamActor::OnStatus(StatusMsg& m) {
     m.done(checksum.status());
     return;
   }
-  m.done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
+  m.done(ActorStatusValue{id_.is_expert, id_.switch_layer, id_.expert, id_.shard, state_->version(), *checksum,
                           state_->contributions()});
 }
 

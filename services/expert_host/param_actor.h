@@ -43,10 +43,13 @@
 
 namespace sy::expert_host {
 
-// What the actor is: an expert (layer, expert) or a dense shard.
+// What the actor is: an expert or a dense shard. An expert knows both its model layer
+// (its requests, dropout keys and parameter names use it) and its Switch-layer index
+// (its name in the control plane: status replies, cluster::ActorKey).
 struct ActorIdentity {
   bool is_expert = false;
-  int layer = 0;
+  int layer = 0;         // model layer
+  int switch_layer = 0;  // Switch-layer index of `layer`
   int expert = 0;
   int shard = 0;
   std::string Name() const;

@@ -70,7 +70,7 @@ struct ApplyMsg {
 };
 struct ActorStatusValue {
   bool is_expert = false;
-  int layer = 0, expert = 0, shard = 0;
+  int switch_layer = 0, expert = 0, shard = 0;
   uint64_t version = 0;
   uint64_t checksum = 0;
   int contributions = 0;

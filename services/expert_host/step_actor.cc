@@ -305,7 +305,7 @@ void StepActor::AnswerStatus(StatusQuery& query) {
       auto a = actors[static_cast<unsigned>(i)];
       if (v.is_expert) {
         auto key = a.initActor().initExpert();
-        key.setLayer(static_cast<uint32_t>(v.layer));
+        key.setSwitchLayer(static_cast<uint32_t>(v.switch_layer));
         key.setExpert(static_cast<uint32_t>(v.expert));
       } else {
         a.initActor().setDenseShard(static_cast<uint32_t>(v.shard));

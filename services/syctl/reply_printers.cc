@@ -24,7 +24,7 @@ std::string RoleName(proto::coordinator::Role role) {
 }
 
 std::string ExpertName(proto::expert::ExpertKey::Reader key) {
-  return cluster::ActorKey::Expert(key.getLayer(), key.getExpert()).ToString();
+  return cluster::ActorKey::Expert(key.getSwitchLayer(), key.getExpert()).ToString();
 }
 
 std::string ActorName(proto::expert::ActorRef::Reader ref) {
@@ -116,7 +116,7 @@ void PrintExperts(capnp::List<proto::admin::ExpertInfo>::Reader experts, bool js
     for (auto e : experts) {
       j.BeginObject();
       j.Key("expert"); j.String(ExpertName(e.getExpert()));
-      j.Key("layer"); j.Uint(e.getExpert().getLayer());
+      j.Key("switch_layer"); j.Uint(e.getExpert().getSwitchLayer());
       j.Key("index"); j.Uint(e.getExpert().getExpert());
       j.Key("hosts"); j.BeginArray();
       for (auto h : e.getHosts()) j.String(h.cStr());

@@ -9,24 +9,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log/log.h"
+#include "services/cluster/switch_layers.h"
 
 namespace sy::trainer {
 
 absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const cluster::Placement& placement,
                                            StepClient& steps, const std::string& trainer_id) {
   // Only experts are served by replica: the placement keeps one host per dense shard.
-  std::map<std::pair<int, int>, std::vector<int>> replicated;  // (model layer, expert) -> hosts
+  // The hosts' status names experts by Switch layer; the placement by model layer.
+  std::map<cluster::ActorKey, std::vector<int>> replicated;  // expert -> hosts
   std::set<int> hosts;
-  for (int l = 0; l < config.layers; ++l) {
-    if (!config.IsSwitchLayer(l)) continue;
+  for (int s = 0; s < cluster::SwitchLayerCount(config); ++s) {
+    const int layer = cluster::ModelLayerOf(s, config).value();
     for (int e = 0; e < config.experts; ++e) {
-      std::vector<int> replicas = placement.ExpertReplicas(l, e);
+      std::vector<int> replicas = placement.ExpertReplicas(layer, e);
       if (replicas.size() < 2) continue;
       hosts.insert(replicas.begin(), replicas.end());
-      replicated[{l, e}] = std::move(replicas);
+      replicated[cluster::ActorKey::Expert(static_cast<uint32_t>(s), static_cast<uint32_t>(e))] = std::move(replicas);
     }
   }
-  std::map<int, std::map<std::pair<int, int>, ActorStatusEntry>> held;  // host -> its experts' status
+  std::map<int, std::map<cluster::ActorKey, ActorStatusEntry>> held;  // host -> its experts' status
   for (int h : hosts) {
     absl::StatusOr<HostStatus> status = steps.Status(h);
     if (!status.ok()) {
@@ -34,7 +36,7 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
                           absl::StrCat("end-of-run replica check: ", status.status().message()));
     }
     for (const ActorStatusEntry& a : status->actors) {
-      if (a.is_expert) held[h][{a.layer, a.expert}] = a;
+      if (!a.actor.dense) held[h][a.actor] = a;
     }
   }
   ReplicaCheck check;
@@ -60,8 +62,8 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
     }
     if (differ) {
       ++check.replica_mismatches;
-      SY_LOG(ERROR) << trainer_id << ": replicas of expert " << actor.second << " of layer " << actor.first
-                    << " differ at the end of the run" << states;
+      SY_LOG(ERROR) << trainer_id << ": replicas of expert " << actor.ToString() << " differ at the end of the run"
+                    << states;
     }
   }
   if (!replicated.empty()) {

@@ -137,14 +137,11 @@ absl::StatusOr<HostStatus> StepClient::Status(int host) {
   for (uint32_t m : body->getMissingMicroBatches()) status.missing_micro_batches.push_back(m);
   for (auto a : body->getActors()) {
     ActorStatusEntry e;
-    auto ref = a.getActor();
-    if (ref.isExpert()) {
-      e.is_expert = true;
-      e.layer = static_cast<int>(ref.getExpert().getLayer());
-      e.expert = static_cast<int>(ref.getExpert().getExpert());
-    } else {
-      e.shard = static_cast<int>(ref.getDenseShard());
+    absl::StatusOr<cluster::ActorKey> actor = cluster::ActorKey::FromProto(a.getActor());
+    if (!actor.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("status of host ", host, ": ", actor.status().message()));
     }
+    e.actor = *actor;
     e.version = a.getVersion();
     e.checksum = a.getChecksum();
     e.contributions = a.getContributions();

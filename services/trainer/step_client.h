@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "services/cluster/actor_key.h"
 #include "services/cluster/step_wire.h"
 #include "services/trainer/host_peers.h"
 #include "services/trainer/rpc_batch.h"
@@ -29,8 +30,7 @@ struct GatherResult {
 };
 
 struct ActorStatusEntry {
-  bool is_expert = false;
-  int layer = 0, expert = 0, shard = 0;
+  cluster::ActorKey actor;  // an expert by Switch-layer index, or a dense shard
   uint64_t version = 0;
   uint64_t checksum = 0;
   uint32_t contributions = 0;

@@ -23,6 +23,7 @@
 #include "orchestration/local/run_report.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
+#include "services/cluster/switch_layers.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
   }
   int switch_layers = 0;
   if (absl::StatusOr<sy::gpu::ModelConfig> config = sy::cluster::ModelConfigFromOptions(*model); config.ok()) {
-    for (int l = 0; l < config->layers; ++l) switch_layers += config->IsSwitchLayer(l) ? 1 : 0;
+    switch_layers = sy::cluster::SwitchLayerCount(*config);
   }
   const int64_t tokens_per_step = int64_t{model->micro_batch} * model->micro_batches * model->context;
 

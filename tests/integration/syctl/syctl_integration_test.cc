@@ -179,7 +179,7 @@ TEST_F(SyctlIntegrationTest, StatusHostsAndExpertsAsTablesAndJson) {
     EXPECT_TRUE(ParsesAsJson(json.out)) << command << ": " << json.out;
   }
   EXPECT_THAT(Syctl({"status", "--json"}).out, HasSubstr("\"placement_ready\":true"));
-  EXPECT_THAT(Syctl({"experts", "--json"}).out, HasSubstr("{\"expert\":\"L0E0\",\"layer\":0,\"index\":0,\"hosts\":[\"host-0\"]"));
+  EXPECT_THAT(Syctl({"experts", "--json"}).out, HasSubstr("{\"expert\":\"L0E0\",\"switch_layer\":0,\"index\":0,\"hosts\":[\"host-0\"]"));
   // A trainer that said it finished has left; a host removed by an operator has failed.
   ASSERT_TRUE(trainer_->Heartbeat(9, /*finished=*/true).ok());
   ASSERT_EQ(Syctl({"remove", "host-1"}).exit_code, 0);

@@ -40,7 +40,7 @@ class TempDir {
 // State bytes of an actor in checkpoint `id`, different per actor and checkpoint.
 std::string StateOf(uint64_t id, const cluster::ActorKey& actor, size_t size = 1000) {
   std::string s(size, '\0');
-  for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 31 + id * 7 + actor.layer * 3 + actor.expert + actor.shard * 11) & 0xff);
+  for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 31 + id * 7 + actor.switch_layer * 3 + actor.expert + actor.shard * 11) & 0xff);
   return s;
 }
 

@@ -126,7 +126,7 @@ class ClusterActorTest : public ::testing::Test {
     r.setEndpoint(host_endpoints_[index]);
     r.setIncarnation(1);
     auto shape = r.initShape();  // 6 actors
-    shape.setNumLayers(1);
+    shape.setNumSwitchLayers(1);
     shape.setNumExperts(4);
     shape.setNumDenseShards(2);
     return Call(index, b).status();

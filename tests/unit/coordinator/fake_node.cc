@@ -28,7 +28,7 @@ proto::coordinator::RegisterRequest::Builder InitRegister(capnp::MallocMessageBu
   req.setNodeId(id);
   req.setRole(role);
   auto model = req.initShape();
-  model.setNumLayers(shape.num_layers);
+  model.setNumSwitchLayers(shape.num_switch_layers);
   model.setNumExperts(shape.num_experts);
   model.setNumDenseShards(shape.num_dense_shards);
   return req;
@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<transport::RpcNode>> MakeNode(const std::string& 
 
 std::string FakeState(const cluster::ActorKey& actor, uint64_t version, size_t bytes) {
   std::string s(bytes / 4 * 4, '\0');
-  const uint64_t salt = (actor.dense ? 1000 + actor.shard : actor.layer * 100 + actor.expert) * 7919 + version * 104729;
+  const uint64_t salt = (actor.dense ? 1000 + actor.shard : actor.switch_layer * 100 + actor.expert) * 7919 + version * 104729;
   for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>((i * 131 + salt) >> 3);
   return s;
 }
@@ -362,7 +362,7 @@ absl::Status FakeTrainer::ReportLoad(uint64_t step, const std::vector<ExpertToke
   req.setStep(step);
   auto list = req.initLoads(static_cast<unsigned>(loads.size()));
   for (size_t i = 0; i < loads.size(); ++i) {
-    list[i].initExpert().setLayer(loads[i].expert.layer);
+    list[i].initExpert().setSwitchLayer(loads[i].expert.switch_layer);
     list[i].getExpert().setExpert(loads[i].expert.expert);
     list[i].setTokens(loads[i].tokens);
     list[i].setDropped(loads[i].dropped);

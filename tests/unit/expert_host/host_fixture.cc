@@ -47,7 +47,7 @@ bool Pending::Done() {
   return done;
 }
 
-void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate) {
+void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, const gpu::ModelConfig& model) {
   steps_.reset();
   client_.reset();
   server_.reset();
@@ -57,7 +57,7 @@ void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate) 
   net_ = std::make_unique<transport::InProcNetwork>();
   backend_ = *gpu::CreateBackend(gpu::Device::Cpu(), {1});
   HostConfig config;
-  config.model = SmallConfig();
+  config.model = model;
   config.seed = 7;
   config.micro_batches = kM;
   config.max_bucket_rows = 8;
@@ -237,7 +237,7 @@ std::string HostServiceTest::StateOf(const cluster::ActorKey& key, int salt) {
   const int64_t n = key.dense ? infos[cluster::DenseShardParams(infos)[key.shard]].numel : 8 * 16 * 2 + 16 + 8;
   std::vector<float> values(static_cast<size_t>(3 * n));
   for (int64_t i = 0; i < n; ++i) {
-    const float x = static_cast<float>((i * 37 + key.layer * 11 + key.expert * 5 + key.shard * 3 + salt) % 101);
+    const float x = static_cast<float>((i * 37 + key.switch_layer * 11 + key.expert * 5 + key.shard * 3 + salt) % 101);
     values[i] = 0.002f * x - 0.1f;           // weights
     values[n + i] = 0.0001f * x;             // m
     values[2 * n + i] = 0.00001f * (x + 1);  // v

@@ -12,6 +12,7 @@
 #include "gpu/model/bucket_codec.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/cluster/actor_key.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/step_wire.h"
 #include "tests/unit/expert_host/host_fixture.h"
@@ -78,7 +79,7 @@ class ReplicaExchangeTest : public HostServiceTest {
     EXPECT_TRUE(status.ok()) << status.status();
     if (!status.ok()) return 0;
     for (const auto& a : status->actors) {
-      if (a.is_expert && a.layer == 0 && a.expert == 0) return a.checksum;
+      if (a.actor == cluster::ActorKey::Expert(0, 0)) return a.checksum;
     }
     return 0;
   }

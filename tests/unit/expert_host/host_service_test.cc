@@ -4,7 +4,8 @@
 // contribution) get error replies and leave every actor's checksum unchanged;
 // duplicated requests are applied once; parked requests expire at their deadline and
 // requests for the next version wait for the apply; an incomplete step is reported
-// after the step timeout while the host keeps answering.
+// after the step timeout while the host keeps answering; status replies name experts
+// by Switch layer while buckets name them by model layer.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -34,6 +35,25 @@ TEST_F(HostServiceTest, OwnsTheStaticPlacementShare) {
   // 2 Switch layers x 4 experts over 2 hosts: global indices 0, 2, 4, 6 live here.
   EXPECT_EQ(service_->num_experts(), 4u);
   EXPECT_GT(service_->num_shards(), 0u);
+}
+
+TEST_F(HostServiceTest, StatusNamesExpertsBySwitchLayerWhileBucketsNameTheModelLayer) {
+  gpu::ModelConfig model = SmallConfig();
+  model.moe_every = 2;  // model layer 0 is dense; model layer 1 is Switch layer 0
+  Start(absl::Seconds(30), 0, model);
+  BucketSpec b;
+  b.layer = 1;
+  b.expert = 2;  // Switch layer 0, global index 2: host 0
+  ASSERT_TRUE(Forward(b).ok());
+  b.layer = 0;  // a dense layer has no experts
+  EXPECT_EQ(Forward(b).status().code(), absl::StatusCode::kNotFound);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok()) << status.status();
+  std::vector<std::string> experts;
+  for (const auto& a : status->actors) {
+    if (!a.actor.dense) experts.push_back(a.actor.ToString());
+  }
+  EXPECT_EQ(experts, (std::vector<std::string>{"L0E0", "L0E2"}));
 }
 
 TEST_F(HostServiceTest, ForwardEqualsTheInProcessExpertUnit) {

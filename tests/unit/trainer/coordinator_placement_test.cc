@@ -9,6 +9,7 @@
 
 #include "gpu/model/params.h"
 #include "services/cluster/placement_table.h"
+#include "services/cluster/switch_layers.h"
 
 namespace sy::trainer {
 namespace {

@@ -23,6 +23,7 @@
 #include "services/cluster/coordinator_link.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/placement_table.h"
+#include "services/cluster/switch_layers.h"
 #include "services/trainer/dense_param_client.h"
 #include "services/trainer/step_client.h"
 #include "tests/support/inproc_node.h"

@@ -140,10 +140,10 @@ TEST(StandaloneTrainerTest, StepMetricsCountEveryRoutedToken) {
   std::unique_ptr<StandaloneTrainer> trainer = StandaloneTrainer::Create(o).value();
   const StepMetrics m = trainer->TrainStep(1).value();
   ASSERT_EQ(m.expert_tokens.size(), 2u);  // both layers are Switch layers
-  for (const std::vector<int64_t>& layer : m.expert_tokens) {
-    ASSERT_EQ(layer.size(), 4u);
+  for (const std::vector<int64_t>& switch_layer_tokens : m.expert_tokens) {
+    ASSERT_EQ(switch_layer_tokens.size(), 4u);
     int64_t total = 0;
-    for (int64_t t : layer) total += t;
+    for (int64_t t : switch_layer_tokens) total += t;
     EXPECT_EQ(total, 3 * 4 * 32);  // M * B * T tokens, counted before capacity
   }
   EXPECT_GE(m.dropped_frac, 0.5);  // capacity holds at most half of the tokens

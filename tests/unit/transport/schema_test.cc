@@ -41,7 +41,7 @@ TEST(Schemas, ExpertStepCommitAndStateStream) {
 
   auto stream = RoundTrip<proto::expert::StateStreamRequest>(proto::MessageKind::STATE_STREAM, [](auto body) {
     auto key = body.initActor().initExpert();
-    key.setLayer(1);
+    key.setSwitchLayer(1);
     key.setExpert(5);
     body.initStreamOut().setDestination("host-2");
   });
