@@ -1,7 +1,8 @@
-// The step protocol's per-micro-batch stats in C++ form, shared by the trainer
-// and the expert host: what trainers commit (proto/expert.capnp CommitPhase.stats),
+// The step protocol's values in C++ form, shared by the trainer and the expert host:
+// the per-micro-batch stats trainers commit (proto/expert.capnp CommitPhase.stats),
 // the host hands back with the norm gather (StepReply.stats) and the leader turns
-// into metrics.jsonl, with converters to and from the Cap'n Proto struct.
+// into metrics.jsonl, with converters to and from the Cap'n Proto struct; and one
+// actor's status as a host reports it (StepReply.actors).
 // Pure functions and values: thread-safe.
 #pragma once
 
@@ -23,5 +24,14 @@ struct MicroBatchStatsValue {
 
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out);
 MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in);
+
+// proto ActorStatus: an expert by model layer, or a dense shard.
+struct ActorStatusValue {
+  bool is_expert = false;
+  int layer = 0, expert = 0, shard = 0;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  uint32_t contributions = 0;
+};
 
 }  // namespace sy::cluster

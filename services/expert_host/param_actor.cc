@@ -105,7 +105,7 @@ void ParamActor::OnStatus(StatusMsg& m) {
     return;
   }
   m.done(ActorStatusValue{id_.is_expert, id_.layer, id_.expert, id_.shard, state_->version(), *checksum,
-                          state_->contributions()});
+                          static_cast<uint32_t>(state_->contributions())});
 }
 
 void ParamActor::Handle(ParamActorMsg& msg) {

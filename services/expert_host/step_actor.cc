@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/nested_size.h"
 #include "common/log/log.h"
 #include "proto/expert.capnp.h"
 #include "services/expert_host/host_metrics.h"
@@ -196,9 +197,7 @@ void StepActor::AnswerGathers() {
     ReplyStep(r, version_ + 1, [&](auto reply) {
       reply.setReceived(static_cast<uint32_t>(committed_.size()));
       reply.setVersion(version_);
-      size_t count = 0;
-      for (const auto& s : squares_) count += s.size();
-      auto segments = reply.initSegments(static_cast<unsigned>(count));
+      auto segments = reply.initSegments(static_cast<unsigned>(NestedSize(squares_)));
       unsigned k = 0;
       for (size_t i = 0; i < actors_.size(); ++i) {
         const auto& segs = actors_[i]->segments();
@@ -312,7 +311,7 @@ void StepActor::AnswerStatus(StatusQuery& query) {
       }
       a.setVersion(v.version);
       a.setChecksum(v.checksum);
-      a.setContributions(static_cast<uint32_t>(v.contributions));
+      a.setContributions(v.contributions);
     }
   });
 }

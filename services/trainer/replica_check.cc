@@ -26,14 +26,14 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
       replicated[{l, e}] = std::move(replicas);
     }
   }
-  std::map<int, std::map<std::pair<int, int>, ActorStatusEntry>> held;  // host -> its experts' status
+  std::map<int, std::map<std::pair<int, int>, cluster::ActorStatusValue>> held;  // host -> its experts' status
   for (int h : hosts) {
     absl::StatusOr<HostStatus> status = steps.Status(h);
     if (!status.ok()) {
       return absl::Status(status.status().code(),
                           absl::StrCat("end-of-run replica check: ", status.status().message()));
     }
-    for (const ActorStatusEntry& a : status->actors) {
+    for (const cluster::ActorStatusValue& a : status->actors) {
       if (a.is_expert) held[h][{a.layer, a.expert}] = a;
     }
   }
@@ -42,7 +42,7 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
   for (const auto& [actor, replicas] : replicated) {
     std::string states;
     bool differ = false;
-    const ActorStatusEntry* first = nullptr;
+    const cluster::ActorStatusValue* first = nullptr;
     for (int h : replicas) {
       auto it = held[h].find(actor);
       if (it == held[h].end()) {
@@ -50,7 +50,7 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
         absl::StrAppend(&states, "; host ", h, " does not hold it");
         continue;
       }
-      const ActorStatusEntry& a = it->second;
+      const cluster::ActorStatusValue& a = it->second;
       absl::StrAppend(&states, "; host ", h, " version ", a.version, absl::StrFormat(" checksum %016x", a.checksum));
       if (first == nullptr) {
         first = &a;

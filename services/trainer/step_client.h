@@ -28,19 +28,11 @@ struct GatherResult {
   std::vector<cluster::MicroBatchStatsValue> stats;             // every micro-batch of the step, by index
 };
 
-struct ActorStatusEntry {
-  bool is_expert = false;
-  int layer = 0, expert = 0, shard = 0;
-  uint64_t version = 0;
-  uint64_t checksum = 0;
-  uint32_t contributions = 0;
-};
-
 struct HostStatus {
   uint64_t version = 0;
   uint64_t step_timeouts = 0;
   std::vector<uint32_t> missing_micro_batches;
-  std::vector<ActorStatusEntry> actors;
+  std::vector<cluster::ActorStatusValue> actors;
 };
 
 class StepClient {
