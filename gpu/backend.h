@@ -22,19 +22,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/base/philox.h"
+#include "gpu/rng_key.h"
 #include "gpu/tensor.h"
 
 namespace sy::gpu {
-
-// Addresses one counter-based random stream: CounterRng(seed, stream, a, b);
-// element i of a tensor draws CounterRng::Uniform(offset + i) (common/base/philox.h).
-struct RngKey {
-  uint64_t seed = 0;
-  RngStream stream = RngStream::kDropout;
-  uint32_t a = 0;
-  uint32_t b = 0;
-  uint64_t offset = 0;
-};
 
 class Backend {
  public:

@@ -24,13 +24,13 @@
 namespace sy::transport {
 
 struct FaultSpec {
-  double drop = 0;
-  double duplicate = 0;
-  double delay = 0;
+  double drop = 0;       // probability a message is lost
+  double duplicate = 0;  // "dup": probability a message is sent twice
+  double delay = 0;      // probability a message waits delay_ms
   int delay_ms = 10;
-  double reorder = 0;
+  double reorder = 0;    // probability a message is held back reorder_ms
   int reorder_ms = 5;
-  uint64_t seed = 0;
+  uint64_t seed = 0;     // of the Philox draws
 
   bool Any() const { return drop > 0 || duplicate > 0 || delay > 0 || reorder > 0; }
 };

@@ -15,8 +15,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/attention_gemms.h"
 #include "gpu/cpu/cpu_ops.h"
 #include "gpu/cpu/thread_pool.h"
+#include "gpu/softmax_row.h"
 
 namespace sy::gpu {
 namespace {
@@ -167,62 +169,29 @@ class CpuBackend : public Backend {
     cpu::LayerNormBackward(pool_, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
   }
 
-  // q, k, v of head h of sequence b are read in place from inp (B, T, 3C) with leading
-  // dimension 3C; att (B, NH, T, T). qkvr is not needed on the CPU.
+  // The products are gpu/attention_gemms.h's; qkvr is not needed on the CPU.
   void AttentionForward(float* out, float* /*qkvr*/, float* att, const float* inp, int B, int T, int C,
                         int NH) override {
-    const int hs = C / NH;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    const int64_t C3 = 3 * static_cast<int64_t>(C);
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      float* a = att + static_cast<int64_t>(b) * NH * T * T;
-      // preatt (NH, T, T) = scale * q · k^T
-      SgemmStridedBatched(a, q, q + C, T, T, hs, false, true, scale, 0.0f, 3 * C, 3 * C, T, hs, hs,
-                          static_cast<int64_t>(T) * T, NH);
-    }
+    const AttentionShape shape{B, T, C, NH};
+    AttentionScores(*this, att, inp, shape);
     pool_.ParallelFor(static_cast<int64_t>(B) * NH * T, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int t = static_cast<int>(r % T);
         float* row = att + r * T;
-        float mx = row[0];
-        for (int j = 1; j <= t; ++j) mx = std::max(mx, row[j]);
-        double sum = 0;
-        for (int j = 0; j <= t; ++j) {
-          row[j] = std::exp(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
+        const float inv = static_cast<float>(1.0 / ExpShiftedRow(row, row, t + 1).sum);
         for (int j = 0; j <= t; ++j) row[j] *= inv;
         for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
       }
     });
-    for (int b = 0; b < B; ++b) {
-      const float* v = inp + b * T * C3 + 2 * C;
-      // y (NH, T, hs) = att · v, written into out (T, C) at column h*hs.
-      SgemmStridedBatched(out + static_cast<int64_t>(b) * T * C, att + static_cast<int64_t>(b) * NH * T * T,
-                          v, T, hs, T, false, false, 1.0f, 0.0f, T, 3 * C, C,
-                          static_cast<int64_t>(T) * T, hs, hs, NH);
-    }
+    AttentionValues(*this, out, att, inp, shape);
   }
 
   void AttentionBackward(float* dinp, float* /*dqkvr*/, float* datt, float* /*dvaccum*/, const float* dout,
                          const float* inp, const float* /*qkvr*/, const float* att, int B, int T, int C,
                          int NH) override {
-    const int hs = C / NH;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    const int64_t C3 = 3 * static_cast<int64_t>(C);
-    const int64_t TT = static_cast<int64_t>(T) * T;
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      const float* dy = dout + static_cast<int64_t>(b) * T * C;
-      const float* a = att + b * NH * TT;
-      float* da = datt + b * NH * TT;
-      float* dq = dinp + b * T * C3;
-      // datt (NH, T, T) = dy · v^T; dv (NH, T, hs) = att^T · dy
-      SgemmStridedBatched(da, dy, q + 2 * C, T, T, hs, false, true, 1.0f, 0.0f, C, 3 * C, T, hs, hs, TT, NH);
-      SgemmStridedBatched(dq + 2 * C, a, dy, T, hs, T, true, false, 1.0f, 0.0f, T, C, 3 * C, TT, hs, hs, NH);
-    }
+    const AttentionShape shape{B, T, C, NH};
+    const float scale = shape.scale();
+    AttentionValuesBackward(*this, dinp, datt, dout, inp, att, shape);
     // softmax backward (causal rows), scaled: dpreatt = scale * att * (datt - <att, datt>)
     pool_.ParallelFor(static_cast<int64_t>(B) * NH * T, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -236,14 +205,7 @@ class CpuBackend : public Backend {
         for (int j = t + 1; j < T; ++j) drow[j] = 0.0f;
       }
     });
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      const float* da = datt + b * NH * TT;
-      float* dq = dinp + b * T * C3;
-      // dq = dpreatt · k; dk = dpreatt^T · q
-      SgemmStridedBatched(dq, da, q + C, T, hs, T, false, false, 1.0f, 0.0f, T, 3 * C, 3 * C, TT, hs, hs, NH);
-      SgemmStridedBatched(dq + C, da, q, T, hs, T, true, false, 1.0f, 0.0f, T, 3 * C, 3 * C, TT, hs, hs, NH);
-    }
+    AttentionScoresBackward(*this, dinp, datt, inp, shape);
   }
 
   void SoftmaxCrossEntropyForward(float* losses, float* probs, const float* logits, const int32_t* targets,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpu/cpu/cpu_ops.h"
+#include "gpu/softmax_row.h"
 
 namespace sy::gpu::cpu {
 namespace {
@@ -28,16 +29,10 @@ void SoftmaxCrossEntropyForward(ThreadPool& pool, float* losses, float* probs, c
     for (int64_t n = n0; n < n1; ++n) {
       const float* x = logits + n * V;
       float* p = probs + n * V;
-      float mx = x[0];
-      for (int j = 1; j < V; ++j) mx = std::max(mx, x[j]);
-      double sum = 0;
-      for (int j = 0; j < V; ++j) {
-        p[j] = std::exp(x[j] - mx);
-        sum += p[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
+      const SoftmaxRowTotals row = ExpShiftedRow(p, x, V);
+      const float inv = static_cast<float>(1.0 / row.sum);
       for (int j = 0; j < V; ++j) p[j] *= inv;
-      losses[n] = static_cast<float>(std::log(sum) + mx - x[targets[n]]);
+      losses[n] = static_cast<float>(std::log(row.sum) + row.max - x[targets[n]]);
     }
   });
 }
@@ -58,21 +53,8 @@ void RouterSoftmaxTop1(ThreadPool& pool, float* probs, int32_t* expert, float* g
                        int E) {
   pool.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
-      const float* x = logits + n * E;
       float* p = probs + n * E;
-      float mx = x[0];
-      for (int j = 1; j < E; ++j) mx = std::max(mx, x[j]);
-      double sum = 0;
-      for (int j = 0; j < E; ++j) {
-        p[j] = std::exp(x[j] - mx);
-        sum += p[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      int best = 0;
-      for (int j = 0; j < E; ++j) {
-        p[j] *= inv;
-        if (p[j] > p[best]) best = j;
-      }
+      const int best = NormalizeRowTop1(p, E, ExpShiftedRow(p, logits + n * E, E).sum);
       expert[n] = best;
       gate[n] = p[best];
     }

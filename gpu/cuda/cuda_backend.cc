@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/attention_gemms.h"
 #include "gpu/backend.h"
 #include "gpu/cuda/attention.cuh"
 #include "gpu/cuda/cuda_check.cuh"
@@ -24,10 +25,6 @@ namespace sy::gpu {
 namespace {
 
 using cuda::CudaResult;
-
-cuda::DeviceRngKey ToDevice(const RngKey& key) {
-  return cuda::DeviceRngKey{key.seed, static_cast<uint32_t>(key.stream), key.a, key.b, key.offset};
-}
 
 cublasOperation_t Op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
@@ -120,7 +117,7 @@ class CudaBackend : public Backend {
     Dropout(dinp, dout, n, rate, key);
   }
   void JitterForward(float* out, float* noise, const float* inp, int64_t n, float eps, const RngKey& key) override {
-    Run(cuda::LaunchJitter(out, noise, inp, n, eps, ToDevice(key), stream_));
+    Run(cuda::LaunchJitter(out, noise, inp, n, eps, key, stream_));
   }
   void Multiply(float* out, const float* a, const float* b, int64_t n) override {
     Run(cuda::LaunchMultiply(out, a, b, n, stream_));
@@ -144,49 +141,22 @@ class CudaBackend : public Backend {
     Run(cuda::LaunchLayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, stream_));
   }
 
-  // The same GEMM sequence as the CPU reference: q, k, v are read in place from
-  // inp (B, T, 3C) with leading dimension 3C, one strided batch over heads per sequence.
+  // The same products as the CPU reference (gpu/attention_gemms.h) around the causal softmax kernels.
   void AttentionForward(float* out, float* /*qkvr*/, float* att, const float* inp, int B, int T, int C,
                         int NH) override {
-    const int hs = C / NH;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    const int64_t C3 = 3 * static_cast<int64_t>(C), TT = static_cast<int64_t>(T) * T;
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      SgemmStridedBatched(att + b * NH * TT, q, q + C, T, T, hs, false, true, scale, 0.0f, 3 * C, 3 * C, T, hs, hs,
-                          TT, NH);
-    }
+    const AttentionShape shape{B, T, C, NH};
+    AttentionScores(*this, att, inp, shape);
     Run(cuda::LaunchCausalSoftmaxForward(att, static_cast<int64_t>(B) * NH * T, T, stream_));
-    for (int b = 0; b < B; ++b) {
-      const float* v = inp + b * T * C3 + 2 * C;
-      SgemmStridedBatched(out + static_cast<int64_t>(b) * T * C, att + b * NH * TT, v, T, hs, T, false, false, 1.0f,
-                          0.0f, T, 3 * C, C, TT, hs, hs, NH);
-    }
+    AttentionValues(*this, out, att, inp, shape);
   }
 
   void AttentionBackward(float* dinp, float* /*dqkvr*/, float* datt, float* /*dvaccum*/, const float* dout,
                          const float* inp, const float* /*qkvr*/, const float* att, int B, int T, int C,
                          int NH) override {
-    const int hs = C / NH;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    const int64_t C3 = 3 * static_cast<int64_t>(C), TT = static_cast<int64_t>(T) * T;
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      const float* dy = dout + static_cast<int64_t>(b) * T * C;
-      float* dq = dinp + b * T * C3;
-      SgemmStridedBatched(datt + b * NH * TT, dy, q + 2 * C, T, T, hs, false, true, 1.0f, 0.0f, C, 3 * C, T, hs, hs,
-                          TT, NH);
-      SgemmStridedBatched(dq + 2 * C, att + b * NH * TT, dy, T, hs, T, true, false, 1.0f, 0.0f, T, C, 3 * C, TT, hs,
-                          hs, NH);
-    }
-    Run(cuda::LaunchCausalSoftmaxBackward(datt, att, static_cast<int64_t>(B) * NH * T, T, scale, stream_));
-    for (int b = 0; b < B; ++b) {
-      const float* q = inp + b * T * C3;
-      const float* da = datt + b * NH * TT;
-      float* dq = dinp + b * T * C3;
-      SgemmStridedBatched(dq, da, q + C, T, hs, T, false, false, 1.0f, 0.0f, T, 3 * C, 3 * C, TT, hs, hs, NH);
-      SgemmStridedBatched(dq + C, da, q, T, hs, T, true, false, 1.0f, 0.0f, T, 3 * C, 3 * C, TT, hs, hs, NH);
-    }
+    const AttentionShape shape{B, T, C, NH};
+    AttentionValuesBackward(*this, dinp, datt, dout, inp, att, shape);
+    Run(cuda::LaunchCausalSoftmaxBackward(datt, att, static_cast<int64_t>(B) * NH * T, T, shape.scale(), stream_));
+    AttentionScoresBackward(*this, dinp, datt, inp, shape);
   }
 
   void SoftmaxCrossEntropyForward(float* losses, float* probs, const float* logits, const int32_t* targets, int N,
@@ -297,7 +267,7 @@ class CudaBackend : public Backend {
       }
       return;
     }
-    Run(cuda::LaunchDropout(out, inp, n, rate, ToDevice(key), stream_));
+    Run(cuda::LaunchDropout(out, inp, n, rate, key, stream_));
   }
 
   int index_;

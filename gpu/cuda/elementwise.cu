@@ -63,11 +63,11 @@ __global__ void GeluBackwardKernel(float* dinp, const float* inp, const float* d
 }
 
 __global__ void DropoutKernel(float* out, const float* inp, int64_t n, float rate, float keep_scale,
-                              DeviceRngKey key) {
+                              RngKey key) {
   SY_GRID_STRIDE(i, n) out[i] = PhiloxUniform(key, static_cast<uint64_t>(i)) >= rate ? inp[i] * keep_scale : 0.0f;
 }
 
-__global__ void JitterKernel(float* out, float* noise, const float* inp, int64_t n, float eps, DeviceRngKey key) {
+__global__ void JitterKernel(float* out, float* noise, const float* inp, int64_t n, float eps, RngKey key) {
   SY_GRID_STRIDE(i, n) {
     noise[i] = 1.0f - eps + 2.0f * eps * PhiloxUniform(key, static_cast<uint64_t>(i));
     out[i] = inp[i] * noise[i];
@@ -132,14 +132,14 @@ CudaResult LaunchGeluBackward(float* dinp, const float* inp, const float* dout, 
   return SY_CUDA_LAUNCH_RESULT();
 }
 
-CudaResult LaunchDropout(float* out, const float* inp, int64_t n, float rate, const DeviceRngKey& key,
+CudaResult LaunchDropout(float* out, const float* inp, int64_t n, float rate, const RngKey& key,
                          cudaStream_t stream) {
   if (n <= 0) return {};
   DropoutKernel<<<Blocks(n), kThreads, 0, stream>>>(out, inp, n, rate, 1.0f / (1.0f - rate), key);
   return SY_CUDA_LAUNCH_RESULT();
 }
 
-CudaResult LaunchJitter(float* out, float* noise, const float* inp, int64_t n, float eps, const DeviceRngKey& key,
+CudaResult LaunchJitter(float* out, float* noise, const float* inp, int64_t n, float eps, const RngKey& key,
                         cudaStream_t stream) {
   if (n <= 0) return {};
   JitterKernel<<<Blocks(n), kThreads, 0, stream>>>(out, noise, inp, n, eps, key);

@@ -19,9 +19,9 @@ CudaResult LaunchMultiply(float* out, const float* a, const float* b, int64_t n,
 CudaResult LaunchGeluForward(float* out, const float* inp, int64_t n, cudaStream_t stream);
 CudaResult LaunchGeluBackward(float* dinp, const float* inp, const float* dout, int64_t n, cudaStream_t stream);
 // Inverted dropout with rate > 0 (rate 0 is a copy, done by the backend).
-CudaResult LaunchDropout(float* out, const float* inp, int64_t n, float rate, const DeviceRngKey& key,
+CudaResult LaunchDropout(float* out, const float* inp, int64_t n, float rate, const RngKey& key,
                          cudaStream_t stream);
-CudaResult LaunchJitter(float* out, float* noise, const float* inp, int64_t n, float eps, const DeviceRngKey& key,
+CudaResult LaunchJitter(float* out, float* noise, const float* inp, int64_t n, float eps, const RngKey& key,
                         cudaStream_t stream);
 // One AdamW step with host-computed step_size = lr / (1 - beta1^t), bc2_sqrt =
 // sqrt(1 - beta2^t) and decay = 1 - lr * weight_decay (as the CPU backend).

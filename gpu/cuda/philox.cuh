@@ -5,24 +5,16 @@
 
 #include <cstdint>
 
-namespace sy::gpu::cuda {
+#include "gpu/rng_key.h"
 
-// CounterRng(seed, stream, a, b) as plain data for kernels; element i of a
-// tensor draws index offset + i (RngKey of gpu/backend.h).
-struct DeviceRngKey {
-  uint64_t seed = 0;
-  uint32_t stream = 0;
-  uint32_t a = 0;
-  uint32_t b = 0;
-  uint64_t offset = 0;
-};
+namespace sy::gpu::cuda {
 
 #ifdef __CUDACC__
 // CounterRng::Bits(i): word i & 3 of Philox4x32(seed, {i >> 2, (i >> 34) ^ (stream << 16), a, b}).
-__device__ inline uint32_t PhiloxBits(const DeviceRngKey& key, uint64_t i) {
+__device__ inline uint32_t PhiloxBits(const RngKey& key, uint64_t i) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(i >> 2), c1 = static_cast<uint32_t>(i >> 34) ^ (key.stream << 16);
+  uint32_t c0 = static_cast<uint32_t>(i >> 2), c1 = static_cast<uint32_t>(i >> 34) ^ (static_cast<uint32_t>(key.stream) << 16);
   uint32_t c2 = key.a, c3 = key.b;
   uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
   for (int round = 0; round < 10; ++round) {
@@ -44,7 +36,7 @@ __device__ inline uint32_t PhiloxBits(const DeviceRngKey& key, uint64_t i) {
 }
 
 // CounterRng::Uniform(offset + i): [0, 1) with 24 bits of resolution.
-__device__ inline float PhiloxUniform(const DeviceRngKey& key, uint64_t i) {
+__device__ inline float PhiloxUniform(const RngKey& key, uint64_t i) {
   return static_cast<float>(PhiloxBits(key, key.offset + i) >> 8) * (1.0f / 16777216.0f);
 }
 #endif

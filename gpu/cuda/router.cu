@@ -1,6 +1,7 @@
 // Router, dispatch and combine kernels and launchers (see router.cuh).
 #include "gpu/cuda/router.cuh"
 #include "gpu/cuda/warp_reduce.cuh"
+#include "gpu/softmax_row.h"
 
 namespace sy::gpu::cuda {
 namespace {
@@ -22,21 +23,8 @@ __global__ void RouterSoftmaxTop1Kernel(float* probs, int32_t* expert, float* ga
                                         int E) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= N) return;
-  const float* x = logits + static_cast<int64_t>(n) * E;
   float* p = probs + static_cast<int64_t>(n) * E;
-  float mx = x[0];
-  for (int j = 1; j < E; ++j) mx = fmaxf(mx, x[j]);
-  double sum = 0;
-  for (int j = 0; j < E; ++j) {
-    p[j] = expf(x[j] - mx);
-    sum += p[j];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  int best = 0;
-  for (int j = 0; j < E; ++j) {
-    p[j] *= inv;
-    if (p[j] > p[best]) best = j;
-  }
+  const int best = NormalizeRowTop1(p, E, ExpShiftedRow(p, logits + static_cast<int64_t>(n) * E, E).sum);
   expert[n] = best;
   gate[n] = p[best];
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/fnv1a.h"
+#include "common/base/nested_size.h"
 #include "common/log/log.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/checkpoint.capnp.h"
@@ -171,9 +172,7 @@ absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::v
   auto req = cluster::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
   req.setTrainer(options_.node_id);
   req.setStep(step);
-  size_t n = 0;
-  for (const auto& switch_layer_tokens : tokens) n += switch_layer_tokens.size();
-  auto list = req.initLoads(static_cast<unsigned>(n));
+  auto list = req.initLoads(static_cast<unsigned>(NestedSize(tokens)));
   size_t i = 0;
   for (size_t s = 0; s < tokens.size(); ++s) {
     for (size_t e = 0; e < tokens[s].size(); ++e, ++i) {

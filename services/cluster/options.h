@@ -31,12 +31,12 @@ struct TrainerOptions {
   std::string log_level = "info";
   // ---- model ----
   int layers = 4;
-  int d_model = 128;
-  int heads = 4;
-  int d_ff = 512;
-  int experts = 8;
-  int moe_every = 2;
-  int context = 128;
+  int d_model = 128;        // C: model width
+  int heads = 4;            // attention heads (they divide d_model)
+  int d_ff = 512;           // F: FFN and expert hidden width
+  int experts = 8;          // per Switch layer (0: a dense model)
+  int moe_every = 2;        // layer l is a Switch layer when l % moe_every == moe_every - 1 (0: none)
+  int context = 128;        // T: sequence length
   // ---- training ----
   int micro_batch = 8;      // B: sequences per micro-batch
   int micro_batches = 2;    // M: micro-batches per global step

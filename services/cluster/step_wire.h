@@ -1,7 +1,8 @@
-// The step protocol's per-micro-batch stats in C++ form, shared by the trainer
-// and the expert host: what trainers commit (proto/expert.capnp CommitPhase.stats),
+// The step protocol's values in C++ form, shared by the trainer and the expert host:
+// the per-micro-batch stats trainers commit (proto/expert.capnp CommitPhase.stats),
 // the host hands back with the norm gather (StepReply.stats) and the leader turns
-// into metrics.jsonl, with converters to and from the Cap'n Proto struct.
+// into metrics.jsonl, with converters to and from the Cap'n Proto struct; and one
+// actor's status as a host reports it (StepReply.actors).
 // Pure functions and values: thread-safe.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "proto/expert.capnp.h"
+#include "services/cluster/actor_key.h"
 
 namespace sy::cluster {
 
@@ -23,5 +25,13 @@ struct MicroBatchStatsValue {
 
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out);
 MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in);
+
+// proto ActorStatus: one actor (an expert by Switch layer, or a dense shard) and its state.
+struct ActorStatusValue {
+  ActorKey actor;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  uint32_t contributions = 0;
+};
 
 }  // namespace sy::cluster

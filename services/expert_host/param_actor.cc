@@ -104,8 +104,10 @@ void ParamActor::OnStatus(StatusMsg& m) {
     m.done(checksum.status());
     return;
   }
-  m.done(ActorStatusValue{id_.is_expert, id_.switch_layer, id_.expert, id_.shard, state_->version(), *checksum,
-                          state_->contributions()});
+  const cluster::ActorKey key = id_.is_expert ? cluster::ActorKey::Expert(static_cast<uint32_t>(id_.switch_layer),
+                                                                         static_cast<uint32_t>(id_.expert))
+                                              : cluster::ActorKey::Dense(static_cast<uint32_t>(id_.shard));
+  m.done(ActorStatusValue{key, state_->version(), *checksum, static_cast<uint32_t>(state_->contributions())});
 }
 
 void ParamActor::Handle(ParamActorMsg& msg) {

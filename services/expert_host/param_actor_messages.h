@@ -14,33 +14,31 @@
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
 #include "proto/envelope.capnp.h"
+#include "services/cluster/step_wire.h"
 
 namespace sy::expert_host {
 
-// Forward of one bucket. Training: version == step - 1; evaluation: version ==
-// the actor's version (step unused).
-struct ForwardMsg {
-  uint64_t step = 0;
+// What a forward or backward of one bucket carries besides its rows: which
+// micro-batch of which step, the version the actor must be at, the bucket's size
+// and wire dtype, and how and until when to answer.
+struct BucketCall {
+  uint64_t step = 0;         // unused by evaluation forwards
   uint32_t micro_batch = 0;
-  uint64_t version = 0;
-  bool training = false;
-  uint64_t seed = 0;
+  uint64_t version = 0;      // training: step - 1; evaluation: the actor's version
   int rows = 0;
   proto::DType dtype = proto::DType::F32;
-  std::vector<float> in;  // (rows, C)
   absl::Time deadline;
   transport::Responder responder;
 };
+// Forward of one bucket.
+struct ForwardMsg : BucketCall {
+  bool training = false;
+  uint64_t seed = 0;
+  std::vector<float> in;  // (rows, C)
+};
 // Backward of the bucket of the earlier training forward of (step, micro_batch).
-struct BackwardMsg {
-  uint64_t step = 0;
-  uint32_t micro_batch = 0;
-  uint64_t version = 0;
-  int rows = 0;
-  proto::DType dtype = proto::DType::F32;
+struct BackwardMsg : BucketCall {
   std::vector<float> dout;  // (rows, C)
-  absl::Time deadline;
-  transport::Responder responder;
 };
 // A dense shard's gradient of one micro-batch of `step` (already scaled by 1/M).
 struct PushMsg {
@@ -68,13 +66,8 @@ struct ApplyMsg {
   float lr = 0.0f;
   std::function<void(absl::Status)> done;
 };
-struct ActorStatusValue {
-  bool is_expert = false;
-  int switch_layer = 0, expert = 0, shard = 0;
-  uint64_t version = 0;
-  uint64_t checksum = 0;
-  int contributions = 0;
-};
+// One actor's status as the step protocol reports it.
+using cluster::ActorStatusValue;
 struct StatusMsg {
   std::function<void(absl::StatusOr<ActorStatusValue>)> done;
 };

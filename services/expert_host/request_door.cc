@@ -103,17 +103,19 @@ absl::StatusOr<std::vector<float>> RequestDoor::BucketFrame(const transport::Dec
   return values;
 }
 
-absl::StatusOr<RequestDoor::Bucket> RequestDoor::CheckBucket(const transport::DecodedMessage& request,
-                                                             proto::expert::BucketId::Reader bucket, uint32_t rows,
-                                                             uint32_t d_model) const {
+absl::Status RequestDoor::CheckBucket(const transport::DecodedMessage& request,
+                                      proto::expert::BucketId::Reader bucket, uint32_t rows, uint32_t d_model,
+                                      const transport::Responder& responder, BucketCall* call,
+                                      std::vector<float>* values) const {
   if (absl::Status s = CheckMicroBatch(bucket.getMicroBatch()); !s.ok()) return s;
-  Bucket checked;
-  absl::StatusOr<std::vector<float>> values = BucketFrame(request, rows, d_model, &checked.dtype);
-  if (!values.ok()) return values.status();
-  checked.values = *std::move(values);
-  checked.micro_batch = bucket.getMicroBatch();
-  checked.rows = static_cast<int>(rows);
-  return checked;
+  absl::StatusOr<std::vector<float>> decoded = BucketFrame(request, rows, d_model, &call->dtype);
+  if (!decoded.ok()) return decoded.status();
+  *values = *std::move(decoded);
+  call->micro_batch = bucket.getMicroBatch();
+  call->rows = static_cast<int>(rows);
+  call->deadline = Deadline(request);
+  call->responder = responder;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ForwardMsg> RequestDoor::Forward(const transport::DecodedMessage& request,
@@ -127,15 +129,12 @@ absl::StatusOr<ForwardMsg> RequestDoor::Forward(const transport::DecodedMessage&
     return absl::InvalidArgumentError(
         absl::StrCat("training forward of step ", m.step, " must expect version step-1, not ", m.version));
   }
-  absl::StatusOr<Bucket> bucket = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel());
-  if (!bucket.ok()) return bucket.status();
-  m.micro_batch = bucket->micro_batch;
+  if (absl::Status s = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel(), responder, &m,
+                                   &m.in);
+      !s.ok()) {
+    return s;
+  }
   m.seed = body.getDropoutSeed();
-  m.rows = bucket->rows;
-  m.dtype = bucket->dtype;
-  m.in = std::move(bucket->values);
-  m.deadline = Deadline(request);
-  m.responder = responder;
   return m;
 }
 
@@ -149,14 +148,11 @@ absl::StatusOr<BackwardMsg> RequestDoor::Backward(const transport::DecodedMessag
     return absl::InvalidArgumentError(
         absl::StrCat("backward of step ", m.step, " must expect version step-1, not ", m.version));
   }
-  absl::StatusOr<Bucket> bucket = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel());
-  if (!bucket.ok()) return bucket.status();
-  m.micro_batch = bucket->micro_batch;
-  m.rows = bucket->rows;
-  m.dtype = bucket->dtype;
-  m.dout = std::move(bucket->values);
-  m.deadline = Deadline(request);
-  m.responder = responder;
+  if (absl::Status s = CheckBucket(request, body.getBucket(), body.getTokenCount(), body.getDModel(), responder, &m,
+                                   &m.dout);
+      !s.ok()) {
+    return s;
+  }
   return m;
 }
 

@@ -89,15 +89,11 @@ class RequestDoor {
   absl::Status CheckStep(uint64_t step, uint32_t total_micro_batches, const HeldActors& held) const;
   absl::StatusOr<PlaceMsg> PlaceFromTable(proto::coordinator::PlacementTable::Reader update,
                                           const transport::Responder& responder) const;
-  // A bucket of a forward or backward: its micro-batch and its frame, checked and decoded.
-  struct Bucket {
-    uint32_t micro_batch = 0;
-    int rows = 0;
-    proto::DType dtype = proto::DType::F32;
-    std::vector<float> values;  // (rows, d_model)
-  };
-  absl::StatusOr<Bucket> CheckBucket(const transport::DecodedMessage& request, proto::expert::BucketId::Reader bucket,
-                                     uint32_t rows, uint32_t d_model) const;
+  // The micro-batch and the frame of a forward's or backward's bucket, checked, into
+  // `call` (with the request's deadline and `responder`) and its rows decoded into `values`.
+  absl::Status CheckBucket(const transport::DecodedMessage& request, proto::expert::BucketId::Reader bucket,
+                           uint32_t rows, uint32_t d_model, const transport::Responder& responder, BucketCall* call,
+                           std::vector<float>* values) const;
   // The single bucket frame checked against (rows, d_model) and decoded to floats.
   absl::StatusOr<std::vector<float>> BucketFrame(const transport::DecodedMessage& request, uint32_t rows,
                                                  uint32_t d_model, proto::DType* dtype) const;

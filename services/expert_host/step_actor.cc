@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/nested_size.h"
 #include "common/log/log.h"
 #include "proto/expert.capnp.h"
 #include "services/expert_host/host_metrics.h"
@@ -196,9 +197,7 @@ void StepActor::AnswerGathers() {
     ReplyStep(r, version_ + 1, [&](auto reply) {
       reply.setReceived(static_cast<uint32_t>(committed_.size()));
       reply.setVersion(version_);
-      size_t count = 0;
-      for (const auto& s : squares_) count += s.size();
-      auto segments = reply.initSegments(static_cast<unsigned>(count));
+      auto segments = reply.initSegments(static_cast<unsigned>(NestedSize(squares_)));
       unsigned k = 0;
       for (size_t i = 0; i < actors_.size(); ++i) {
         const auto& segs = actors_[i]->segments();
@@ -303,16 +302,10 @@ void StepActor::AnswerStatus(StatusQuery& query) {
     for (size_t i = 0; i < query.values.size(); ++i) {
       const ActorStatusValue& v = query.values[i];
       auto a = actors[static_cast<unsigned>(i)];
-      if (v.is_expert) {
-        auto key = a.initActor().initExpert();
-        key.setSwitchLayer(static_cast<uint32_t>(v.switch_layer));
-        key.setExpert(static_cast<uint32_t>(v.expert));
-      } else {
-        a.initActor().setDenseShard(static_cast<uint32_t>(v.shard));
-      }
+      v.actor.ToProto(a.initActor());
       a.setVersion(v.version);
       a.setChecksum(v.checksum);
-      a.setContributions(static_cast<uint32_t>(v.contributions));
+      a.setContributions(v.contributions);
     }
   });
 }

@@ -38,7 +38,7 @@ struct CommitMsg {
 };
 struct GatherMsg {
   uint64_t step = 0;
-  transport::Responder responder;
+  transport::Responder responder;  // answered once all M micro-batches of `step` are committed
 };
 struct StepApplyMsg {
   uint64_t step = 0;

@@ -70,4 +70,12 @@ void JsonWriter::Bool(bool value) { Put(value); }
 
 std::string FormatFixed(double value, int decimals) { return absl::StrFormat("%.*f", decimals, value); }
 
+void PrintJsonObjectLine(std::ostream& out, const std::function<void(JsonWriter& j)>& fields) {
+  JsonWriter j(out);
+  j.BeginObject();
+  fields(j);
+  j.EndObject();
+  out << "\n";
+}
+
 }  // namespace sy::syctl

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -63,5 +64,8 @@ class JsonWriter {
 
 // "12.3" style fixed formatting for loads and ratios.
 std::string FormatFixed(double value, int decimals);
+
+// One JSON object and a newline on `out`: `fields` writes its keys and values into the writer.
+void PrintJsonObjectLine(std::ostream& out, const std::function<void(JsonWriter& j)>& fields);
 
 }  // namespace sy::syctl

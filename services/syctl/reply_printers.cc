@@ -41,21 +41,19 @@ std::string TimeText(int64_t unix_ms) {
 
 void PrintStatus(proto::admin::ClusterStatus::Reader s, bool json, std::ostream& out) {
   if (json) {
-    JsonWriter j(out);
-    j.BeginObject();
-    j.Key("phase"); j.String(s.getPhase().cStr());
-    j.Key("step"); j.Uint(s.getStep());
-    j.Key("epoch"); j.Uint(s.getEpoch());
-    j.Key("placement_ready"); j.Bool(s.getPlacementReady());
-    j.Key("hosts_alive"); j.Uint(s.getHostsAlive());
-    j.Key("hosts_total"); j.Uint(s.getHostsTotal());
-    j.Key("trainers"); j.Uint(s.getTrainers());
-    j.Key("latest_checkpoint"); j.Uint(s.getLatestCheckpoint());
-    j.Key("checkpoint_in_progress"); j.Uint(s.getCheckpointInProgress());
-    j.Key("max_over_mean_load"); j.Double(s.getMaxOverMeanLoad());
-    j.Key("recoveries"); j.Uint(s.getRecoveries());
-    j.EndObject();
-    out << "\n";
+    PrintJsonObjectLine(out, [&](JsonWriter& j) {
+      j.Key("phase"); j.String(s.getPhase().cStr());
+      j.Key("step"); j.Uint(s.getStep());
+      j.Key("epoch"); j.Uint(s.getEpoch());
+      j.Key("placement_ready"); j.Bool(s.getPlacementReady());
+      j.Key("hosts_alive"); j.Uint(s.getHostsAlive());
+      j.Key("hosts_total"); j.Uint(s.getHostsTotal());
+      j.Key("trainers"); j.Uint(s.getTrainers());
+      j.Key("latest_checkpoint"); j.Uint(s.getLatestCheckpoint());
+      j.Key("checkpoint_in_progress"); j.Uint(s.getCheckpointInProgress());
+      j.Key("max_over_mean_load"); j.Double(s.getMaxOverMeanLoad());
+      j.Key("recoveries"); j.Uint(s.getRecoveries());
+    });
     return;
   }
   Table t({"FIELD", "VALUE"});
@@ -173,25 +171,23 @@ void PrintCheckpoints(capnp::List<proto::checkpoint::Manifest>::Reader list, boo
 
 void PrintRebalance(proto::admin::RebalanceResult::Reader r, bool dry_run, bool json, std::ostream& out) {
   if (json) {
-    JsonWriter j(out);
-    j.BeginObject();
-    j.Key("dry_run"); j.Bool(dry_run);
-    j.Key("applied"); j.Bool(r.getApplied());
-    j.Key("epoch"); j.Uint(r.getEpoch());
-    j.Key("max_over_mean_before"); j.Double(r.getMaxOverMeanBefore());
-    j.Key("max_over_mean_after"); j.Double(r.getMaxOverMeanAfter());
-    j.Key("moves"); j.BeginArray();
-    for (auto m : r.getMoves()) {
-      j.BeginObject();
-      j.Key("actor"); j.String(ActorName(m.getActor()));
-      j.Key("from"); j.String(m.getFromHost().cStr());
-      j.Key("to"); j.String(m.getToHost().cStr());
-      j.Key("replicate"); j.Bool(m.getReplicate());
-      j.EndObject();
-    }
-    j.EndArray();
-    j.EndObject();
-    out << "\n";
+    PrintJsonObjectLine(out, [&](JsonWriter& j) {
+      j.Key("dry_run"); j.Bool(dry_run);
+      j.Key("applied"); j.Bool(r.getApplied());
+      j.Key("epoch"); j.Uint(r.getEpoch());
+      j.Key("max_over_mean_before"); j.Double(r.getMaxOverMeanBefore());
+      j.Key("max_over_mean_after"); j.Double(r.getMaxOverMeanAfter());
+      j.Key("moves"); j.BeginArray();
+      for (auto m : r.getMoves()) {
+        j.BeginObject();
+        j.Key("actor"); j.String(ActorName(m.getActor()));
+        j.Key("from"); j.String(m.getFromHost().cStr());
+        j.Key("to"); j.String(m.getToHost().cStr());
+        j.Key("replicate"); j.Bool(m.getReplicate());
+        j.EndObject();
+      }
+      j.EndArray();
+    });
     return;
   }
   if (r.getMoves().size() == 0) {
@@ -211,12 +207,10 @@ void PrintRebalance(proto::admin::RebalanceResult::Reader r, bool dry_run, bool 
 
 void PrintDone(const std::string& what, bool json, std::ostream& out) {
   if (json) {
-    JsonWriter j(out);
-    j.BeginObject();
-    j.Key("ok"); j.Bool(true);
-    j.Key("message"); j.String(what);
-    j.EndObject();
-    out << "\n";
+    PrintJsonObjectLine(out, [&](JsonWriter& j) {
+      j.Key("ok"); j.Bool(true);
+      j.Key("message"); j.String(what);
+    });
   } else {
     out << what << "\n";
   }

@@ -25,12 +25,10 @@ int Keygen(const Invocation& inv, std::ostream& out, std::ostream& err) {
     return kExitFailed;
   }
   if (inv.json) {
-    JsonWriter j(out);
-    j.BeginObject();
-    j.Key("public"); j.String(public_key);
-    j.Key("secret"); j.String(secret_key);
-    j.EndObject();
-    out << "\n";
+    PrintJsonObjectLine(out, [&](JsonWriter& j) {
+      j.Key("public"); j.String(public_key);
+      j.Key("secret"); j.String(secret_key);
+    });
   } else {
     out << "public " << public_key << "\nsecret " << secret_key << "\n";
   }

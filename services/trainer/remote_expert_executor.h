@@ -69,7 +69,7 @@ class RemoteExpertExecutor : public gpu::ExpertExecutor {
   const cluster::Placement* placement_;
   std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one
   const HostPeers* peers_;
-  proto::DType wire_;
+  proto::DType wire_;  // of the buckets' activations and their gradients (--wire_dtype)
   absl::Duration timeout_;
   uint64_t eval_version_ = 0;
   uint64_t bytes_sent_ = 0;

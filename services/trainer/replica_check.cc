@@ -28,14 +28,14 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
       replicated[cluster::ActorKey::Expert(static_cast<uint32_t>(s), static_cast<uint32_t>(e))] = std::move(replicas);
     }
   }
-  std::map<int, std::map<cluster::ActorKey, ActorStatusEntry>> held;  // host -> its experts' status
+  std::map<int, std::map<cluster::ActorKey, cluster::ActorStatusValue>> held;  // host -> its experts' status
   for (int h : hosts) {
     absl::StatusOr<HostStatus> status = steps.Status(h);
     if (!status.ok()) {
       return absl::Status(status.status().code(),
                           absl::StrCat("end-of-run replica check: ", status.status().message()));
     }
-    for (const ActorStatusEntry& a : status->actors) {
+    for (const cluster::ActorStatusValue& a : status->actors) {
       if (!a.actor.dense) held[h][a.actor] = a;
     }
   }
@@ -44,7 +44,7 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
   for (const auto& [actor, replicas] : replicated) {
     std::string states;
     bool differ = false;
-    const ActorStatusEntry* first = nullptr;
+    const cluster::ActorStatusValue* first = nullptr;
     for (int h : replicas) {
       auto it = held[h].find(actor);
       if (it == held[h].end()) {
@@ -52,7 +52,7 @@ absl::StatusOr<ReplicaCheck> CheckReplicas(const gpu::ModelConfig& config, const
         absl::StrAppend(&states, "; host ", h, " does not hold it");
         continue;
       }
-      const ActorStatusEntry& a = it->second;
+      const cluster::ActorStatusValue& a = it->second;
       absl::StrAppend(&states, "; host ", h, " version ", a.version, absl::StrFormat(" checksum %016x", a.checksum));
       if (first == nullptr) {
         first = &a;

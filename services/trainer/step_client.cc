@@ -136,7 +136,7 @@ absl::StatusOr<HostStatus> StepClient::Status(int host) {
   status.step_timeouts = body->getStepTimeouts();
   for (uint32_t m : body->getMissingMicroBatches()) status.missing_micro_batches.push_back(m);
   for (auto a : body->getActors()) {
-    ActorStatusEntry e;
+    cluster::ActorStatusValue e;
     absl::StatusOr<cluster::ActorKey> actor = cluster::ActorKey::FromProto(a.getActor());
     if (!actor.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("status of host ", host, ": ", actor.status().message()));

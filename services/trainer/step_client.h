@@ -29,18 +29,11 @@ struct GatherResult {
   std::vector<cluster::MicroBatchStatsValue> stats;             // every micro-batch of the step, by index
 };
 
-struct ActorStatusEntry {
-  cluster::ActorKey actor;  // an expert by Switch-layer index, or a dense shard
-  uint64_t version = 0;
-  uint64_t checksum = 0;
-  uint32_t contributions = 0;
-};
-
 struct HostStatus {
   uint64_t version = 0;
   uint64_t step_timeouts = 0;
   std::vector<uint32_t> missing_micro_batches;
-  std::vector<ActorStatusEntry> actors;
+  std::vector<cluster::ActorStatusValue> actors;
 };
 
 class StepClient {

@@ -1,12 +1,19 @@
 // The cluster benchmarks' shared command line (see bench_args.h).
 #include "tests/bench/cluster/bench_args.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
-#include "absl/strings/match.h"
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "common/base/philox.h"
+#include "common/flags/flags.h"
+
+// sy-local's flags (orchestration/local/launcher_flags.cc): a benchmark's run is an sy-local run.
+ABSL_DECLARE_FLAG(int64_t, steps);
+ABSL_DECLARE_FLAG(int32_t, hosts);
+ABSL_DECLARE_FLAG(std::string, data);
+ABSL_DECLARE_FLAG(std::string, workdir);
 
 namespace sy::bench {
 namespace {
@@ -27,27 +34,40 @@ void WriteCorpus(const std::string& path) {
   }
 }
 
-}  // namespace
+// The flags a benchmark reads itself rather than passing on.
+bool IsBenchFlag(absl::string_view name, bool takes_hosts) {
+  return name == "steps" || name == "data" || name == "workdir" || (takes_hosts && name == "hosts");
+}
 
-BenchArgs ParseBenchArgs(int argc, char** argv, BenchArgs defaults, bool takes_hosts) {
-  BenchArgs a = std::move(defaults);
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (absl::StartsWith(arg, "--data=")) {
-      a.data = arg.substr(7);
-    } else if (absl::StartsWith(arg, "--workdir=")) {
-      a.workdir = arg.substr(10);
-    } else if (absl::StartsWith(arg, "--steps=")) {
-      a.steps = std::atoll(arg.c_str() + 8);
-    } else if (takes_hosts && absl::StartsWith(arg, "--hosts=")) {
-      a.hosts = std::atoi(arg.c_str() + 8);
-    } else if (arg == "--help") {
-      a.help = true;
-    } else {
-      a.model_flags.push_back(arg);
+// --hosts is refused by a benchmark that runs its own cluster shapes.
+absl::Status RefuseHosts(const std::vector<std::string>& given, bool takes_hosts) {
+  for (const std::string& arg : given) {
+    if (!takes_hosts && flags::FlagName(arg) == "hosts") {
+      return absl::InvalidArgumentError("--hosts: this benchmark runs its own cluster shapes");
     }
   }
-  if (a.help) return a;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+BenchArgs ParseBenchArgs(int argc, char** argv, const std::vector<std::string>& defaults, bool takes_hosts,
+                         absl::string_view usage) {
+  const std::vector<std::string> given(argv + (argc > 0 ? 1 : 0), argv + argc);
+  flags::ExitWithHelpIfRequested(given, usage);
+  std::vector<std::string> line = defaults;
+  line.insert(line.end(), given.begin(), given.end());
+  absl::StatusOr<std::vector<std::string>> positional = flags::ParseArgs(line, flags::Spelling::kStrict);
+  flags::ExitIfInvalid({RefuseHosts(given, takes_hosts), positional.status()});
+  flags::ExitIfInvalid({flags::RequireNoPositionalArgs(*positional)});
+  BenchArgs a;
+  a.steps = absl::GetFlag(FLAGS_steps);
+  a.hosts = absl::GetFlag(FLAGS_hosts);
+  a.data = absl::GetFlag(FLAGS_data);
+  a.workdir = absl::GetFlag(FLAGS_workdir);
+  for (const std::string& arg : line) {
+    if (!IsBenchFlag(flags::FlagName(arg), takes_hosts)) a.model_flags.push_back(arg);
+  }
   std::filesystem::create_directories(a.workdir);
   if (a.data.empty()) {
     a.data = a.workdir + "/corpus.txt";

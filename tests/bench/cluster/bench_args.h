@@ -1,26 +1,32 @@
-// The command line the cluster benchmarks share: --steps, --data (a synthetic corpus
-// is written into the workdir without it), --workdir, --hosts where a benchmark takes
-// it, --help; every other flag is a model/training flag passed on to the runs.
+// The command line the cluster benchmarks share, on the Abseil flags sy-local
+// registers (common/flags, like every binary): --steps, --data (a synthetic corpus is
+// written into the workdir without it), --workdir, --hosts where a benchmark takes
+// it, --help / --helpfull; every other flag is checked here and passed on to the runs
+// (model and training flags, sy-local's own). Flags are written --name=value.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace sy::bench {
 
 struct BenchArgs {
-  int64_t steps = 30;
-  int hosts = 2;
-  std::string data;     // the corpus (after ParseBenchArgs: never empty)
+  int64_t steps = 0;
+  int hosts = 0;
+  std::string data;     // the corpus (never empty)
   std::string workdir;  // created by ParseBenchArgs
-  std::vector<std::string> model_flags;
-  bool help = false;
+  std::vector<std::string> model_flags;  // the flags passed on to the runs, defaults first
 };
 
-// `defaults` holds the benchmark's defaults (model flags first: later ones win);
-// `takes_hosts`: whether --hosts is the benchmark's own flag. Without --data it
-// writes a deterministic English-like corpus to WORKDIR/corpus.txt.
-BenchArgs ParseBenchArgs(int argc, char** argv, BenchArgs defaults, bool takes_hosts);
+// Parses `defaults` (the benchmark's own, e.g. "--steps=30"; later flags win), then
+// argv's flags. --help prints `usage` and the flags, exit code 0; a mistake (an
+// unknown flag or value, --hosts to a benchmark that does not take it) is printed
+// and exits with code 2. Without --data it writes a deterministic English-like
+// corpus to WORKDIR/corpus.txt.
+BenchArgs ParseBenchArgs(int argc, char** argv, const std::vector<std::string>& defaults, bool takes_hosts,
+                         absl::string_view usage);
 
 }  // namespace sy::bench

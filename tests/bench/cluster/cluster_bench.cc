@@ -44,16 +44,12 @@ struct Measured {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::bench::BenchArgs defaults;
-  defaults.steps = 30;
-  defaults.workdir = absl::StrCat("/tmp/cluster_bench_", getpid());
   // The benchmark model: the flag defaults with 4 micro-batches a step (so 2 trainers split them evenly).
-  defaults.model_flags = {"--micro_batches=4", "--eval_every=0", "--eval_batches=1"};
-  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(argc, argv, defaults, /*takes_hosts=*/false);
-  if (args.help) {
-    std::cout << "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]\n";
-    return 0;
-  }
+  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
+      argc, argv,
+      {"--steps=30", absl::StrCat("--workdir=/tmp/cluster_bench_", getpid()), "--micro_batches=4", "--eval_every=0",
+       "--eval_batches=1"},
+      /*takes_hosts=*/false, "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]");
   const std::string& data = args.data;
   const std::string& workdir = args.workdir;
   const int64_t steps = args.steps;

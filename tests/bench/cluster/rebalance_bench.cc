@@ -50,21 +50,14 @@ std::string Field(const Measured& m, const std::function<std::string(const sy::l
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::bench::BenchArgs defaults;
-  defaults.steps = 60;
-  defaults.hosts = 2;
-  defaults.workdir = absl::StrCat("/tmp/rebalance_bench_", getpid());
   // The cluster tests' tiny model at a learning rate that lets the skew, not early routing noise, set the load.
-  defaults.model_flags = {"--layers=2", "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4",
-                          "--moe_every=1", "--context=32", "--micro_batch=4", "--micro_batches=4",
-                          "--warmup=5", "--lr=1e-3", "--eval_every=0", "--eval_batches=1",
-                          "--skew=30"};
-  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(argc, argv, defaults, /*takes_hosts=*/true);
-  if (args.help) {
-    std::cout << "usage: rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] "
-                 "[model/training flags]\n";
-    return 0;
-  }
+  const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
+      argc, argv,
+      {"--steps=60", "--hosts=2", absl::StrCat("--workdir=/tmp/rebalance_bench_", getpid()), "--layers=2",
+       "--d_model=32", "--heads=2", "--d_ff=64", "--experts=4", "--moe_every=1", "--context=32", "--micro_batch=4",
+       "--micro_batches=4", "--warmup=5", "--lr=1e-3", "--eval_every=0", "--eval_batches=1", "--skew=30"},
+      /*takes_hosts=*/true,
+      "usage: rebalance_bench [--steps=60] [--hosts=2] [--data=FILE] [--workdir=DIR] [model/training flags]");
   const std::string& data = args.data;
   const std::string& workdir = args.workdir;
   const int64_t steps = args.steps;
