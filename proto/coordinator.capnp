@@ -79,6 +79,9 @@ struct HeartbeatReply {
   # Current epoch; a node with an older one pulls the table.
   reregister @1 :Bool;
   # true: the coordinator does not know the node (e.g. it restarted): register again.
+  fenced @2 :Bool;
+  # true: the coordinator declared this node failed (its actors were re-placed): it must
+  # drop every actor of its old epoch and register again as a new node (with reregister).
 }
 
 struct Replica {

@@ -24,7 +24,9 @@ struct OpenOptions {
   rocksdb::Env* env = nullptr;  // null: the default environment (tests inject faults here)
 };
 
-// Opens (or creates) the database at `path` with paranoid checks on.
+// Opens (or creates) the database at `path` with paranoid checks on, refusing any
+// damage to its write-ahead log (absolute consistency) and verifying every table
+// file's checksums: DataLoss naming `path` when something is damaged.
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(const std::string& path, const OpenOptions& options);
 
 }  // namespace sy::storage

@@ -51,7 +51,7 @@ absl::Status CheckHostOptions(const HostOptions& o) {
           CheckSeconds("step_timeout_s", o.step_timeout_s),
           flags::RequireInRange("metrics_port", int64_t{o.metrics_port}, -1, 65535),
           flags::RequireNonNegative("checkpoint_every", int64_t{o.checkpoint_every}),
-          flags::RequireNonNegative("fail_checkpoint_at_step", int64_t{o.fail_checkpoint_at_step}),
+          flags::RequireNonNegative("fail_checkpoint_at_step", o.fail_checkpoint_at_step.value_or(0)),
           CheckTrainerOptions(o.model, /*require_run_flags=*/false),
       });
       !s.ok()) {

@@ -6,6 +6,7 @@
 // node_flags.h. Thread-safe (no shared state).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,8 @@ struct HostOptions {
   std::string faults;
   std::string coordinator;            // sy-coordinator endpoint to register with ("" = none)
   int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
-  int fail_checkpoint_at_step = 0;    // fault injection (tests): experts refuse to stream the checkpoint at this step
+  // Fault injection (tests): experts refuse to stream the checkpoint at this step; unset: never.
+  std::optional<int64_t> fail_checkpoint_at_step;
 };
 
 // CheckTrainerOptions of `model` (--data and --steps not needed), the ranges of the

@@ -36,7 +36,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
   std::unique_ptr<CoordinatorLink> link(new CoordinatorLink());
   link->options_ = options;
   link->step_ = std::move(step);
-  // Grows with every process start, so the coordinator tells a restart from a duplicate.
+  // Grows with every process start (and fencing), so the coordinator tells a restart from a duplicate.
   link->incarnation_ = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   transport::ZmqOptions zmq;
   zmq.node_id = options.node_id;
@@ -123,6 +123,12 @@ void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
   if (!body.ok()) return;
   ++heartbeats_;
   if (body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+  if (body->getFenced() && !leaving) {
+    SY_LOG(WARNING) << options_.node_id << ": the coordinator declared this node failed (placement epoch "
+                    << epoch_.load() << "): joining again as a new node";
+    if (options_.on_fenced) options_.on_fenced(epoch_.load());
+    incarnation_ = std::max(incarnation_ + 1, static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())));
+  }
   if (body->getReregister() && !leaving) {
     if (absl::Status s = Register(); !s.ok()) SY_LOG(WARNING) << options_.node_id << ": re-register: " << s;
   }

@@ -1,6 +1,8 @@
 // A process's connection to sy-coordinator (proto/coordinator.capnp): register
 // (host or trainer), heartbeat in the background with the process's step (and
-// register again when the coordinator asks, e.g. after it restarted), fetch the
+// register again when the coordinator asks, e.g. after it restarted; as a new node,
+// after dropping its state, when it says the node was declared failed), learn the
+// current placement epoch from every reply, fetch the
 // placement table, and send a trainer's per-expert load report every step.
 // CoordinatorPlacement turns the coordinator's table into the data path's
 // Placement (host "host-N" -> index N). Thread-safe: calls may come from any
@@ -42,6 +44,10 @@ struct CoordinatorLinkOptions {
   // places its actors, and refuses a node whose model differs from the cluster's.
   cluster::ModelShape shape;
   absl::Duration call_timeout = absl::Seconds(10);
+  // Called with the current epoch when a heartbeat reply says the coordinator declared
+  // this node failed, before it registers again as a new node (a new incarnation): a
+  // host drops its actors here. Null: nothing to drop.
+  std::function<void(uint64_t epoch)> on_fenced;
 };
 
 class CoordinatorLink {
@@ -70,7 +76,7 @@ class CoordinatorLink {
   // A last heartbeat at `step` saying this node finished and leaves (a trainer at
   // the end of its run), then no more heartbeats. Best effort: logged on failure.
   void Leave(uint64_t step);
-  // Newest placement epoch the coordinator told us.
+  // Newest placement epoch the coordinator told us (register, heartbeat, table, load replies).
   uint64_t epoch() const { return epoch_.load(); }
   uint64_t heartbeats() const { return heartbeats_.load(); }
 
@@ -84,7 +90,7 @@ class CoordinatorLink {
 
   CoordinatorLinkOptions options_;
   std::function<uint64_t()> step_;
-  uint64_t incarnation_ = 0;
+  uint64_t incarnation_ = 0;  // a new one after being fenced (heartbeat thread only, after Start)
   std::unique_ptr<transport::RpcNode> rpc_;
   std::atomic<uint64_t> epoch_{0};
   std::atomic<uint64_t> heartbeats_{0};

@@ -219,7 +219,7 @@ uint64_t CheckpointActor::Begin(uint64_t step) {
   return id;
 }
 
-void CheckpointActor::Finish(absl::Status status) {
+void CheckpointActor::Finish(absl::Status status, bool storage_failed) {
   if (!taking_) return;
   CancelTimer(taking_->deadline);
   const uint64_t id = taking_->info.id, step = taking_->info.step;
@@ -238,7 +238,8 @@ void CheckpointActor::Finish(absl::Status status) {
     (void)store_->Abandon(id);
     if (failed_metric_ != nullptr) failed_metric_->Increment();
   }
-  Emit(status.ok() ? CheckpointEvent::Kind::kCommitted : CheckpointEvent::Kind::kFailed, id, step, status);
+  Emit(status.ok() ? CheckpointEvent::Kind::kCommitted : CheckpointEvent::Kind::kFailed, id, step, status,
+       storage_failed);
 }
 
 CheckpointSnapshot CheckpointActor::Snapshot() const {
@@ -251,8 +252,9 @@ CheckpointSnapshot CheckpointActor::Snapshot() const {
   return s;
 }
 
-void CheckpointActor::Emit(CheckpointEvent::Kind kind, uint64_t id, uint64_t step, absl::Status status) {
-  on_event_({kind, id, step, std::move(status), Snapshot()});
+void CheckpointActor::Emit(CheckpointEvent::Kind kind, uint64_t id, uint64_t step, absl::Status status,
+                           bool storage_failed) {
+  on_event_({kind, id, step, std::move(status), storage_failed, Snapshot()});
 }
 
 }  // namespace sy::coordinator

@@ -109,6 +109,8 @@ struct CheckpointEvent {
   uint64_t id = 0;
   uint64_t step = 0;
   absl::Status status;
+  // kFailed: the database refused a write (the cluster reports itself degraded).
+  bool storage_failed = false;
   CheckpointSnapshot snapshot;  // after the event
 };
 
@@ -159,15 +161,16 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
   uint64_t Begin(uint64_t step);
   // A chunk arrived (checkpoint_intake.cc); commits once every actor is complete.
   void OnChunk(CheckpointRequest& request);
-  // Ends the checkpoint being taken: committed when `status` is OK, else abandoned.
-  void Finish(absl::Status status);
+  // Ends the checkpoint being taken: committed when `status` is OK, else abandoned;
+  // `storage_failed`: the failure is the database's (a write it refused).
+  void Finish(absl::Status status, bool storage_failed = false);
   void OnRestore(RestoreCheckpoint& restore);  // checkpoint_restore.cc
   void OnRestoreCallDone(const RestoreCallDone& done);
   // Reports a restore's outcome; after a successful one the automatic checkpoints
   // continue from its step.
   void RestoreEnded(uint64_t id, uint64_t step, absl::Status status);
   CheckpointSnapshot Snapshot() const;
-  void Emit(CheckpointEvent::Kind kind, uint64_t id, uint64_t step, absl::Status status);
+  void Emit(CheckpointEvent::Kind kind, uint64_t id, uint64_t step, absl::Status status, bool storage_failed = false);
 
   CoordinatorOptions options_;
   std::string endpoint_;

@@ -40,7 +40,7 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
                                          absl::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
   if (!stored.ok()) {
     request.responder.Fail(stored);
-    return Finish(stored);
+    return Finish(stored, /*storage_failed=*/true);
   }
   capnp::MallocMessageBuilder b;
   auto reply = cluster::InitBody<proto::checkpoint::ChunkReply>(b, proto::MessageKind::CHECKPOINT_CHUNK);
@@ -59,7 +59,9 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
   CheckpointInfo info = taking_->info;
   for (const auto& [key, entry] : taking_->actors) info.actors.push_back(*entry);
   info.created_unix_ms = absl::ToUnixMillis(absl::Now());
-  Finish(store_->Commit(info));
+  absl::Status committed = store_->Commit(info);
+  const bool storage_failed = !committed.ok();
+  Finish(std::move(committed), storage_failed);
 }
 
 void CheckpointActor::OnManifestRequest(CheckpointRequest& request) {

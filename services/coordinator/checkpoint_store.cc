@@ -10,7 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/fnv1a.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "common/log/log.h"
+#include "common/storage/durable_file.h"
 #include "common/storage/rocksdb_util.h"
 
 namespace sy::coordinator {
@@ -18,6 +21,9 @@ namespace {
 
 constexpr char kManifestTag = 'm';
 constexpr char kChunkTag = 'c';
+// The catalog marker, a file next to RocksDB's own: "newest-committed ID".
+constexpr char kCatalogMarker[] = "SWITCHYARD-CATALOG";
+constexpr char kMarkerPrefix[] = "newest-committed ";
 
 void AppendBE(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -138,14 +144,42 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std
   open.env = options.env;
   auto db = storage::OpenDb(path, open);
   if (!db.ok()) return db.status();
-  std::unique_ptr<CheckpointStore> store(new CheckpointStore(*std::move(db), options));
+  std::unique_ptr<rocksdb::DB> opened = *std::move(db);
+  if (options.wrap_db_for_testing) opened = options.wrap_db_for_testing(std::move(opened));
+  std::unique_ptr<CheckpointStore> store(new CheckpointStore(std::move(opened), path, options));
+  // Checked before anything is deleted: a database that lost commits changes nothing.
+  if (absl::Status s = store->CheckCatalogMarker(); !s.ok()) return s;
   if (absl::Status s = store->CollectOrphans(); !s.ok()) return s;
   return store;
 }
 
-bool CheckpointStore::HasManifest(uint64_t id) const {
+std::string CheckpointStore::MarkerPath() const { return absl::StrCat(path_, "/", kCatalogMarker); }
+
+absl::Status CheckpointStore::CheckCatalogMarker() const {
+  auto marker = storage::ReadSmallFile(MarkerPath());
+  if (absl::IsNotFound(marker.status())) return absl::OkStatus();  // nothing committed yet (or an older database)
+  if (!marker.ok()) return marker.status();
+  absl::string_view text = absl::StripSuffix(*marker, "\n");
+  uint64_t marked = 0;
+  if (!absl::ConsumePrefix(&text, kMarkerPrefix) || !absl::SimpleAtoi(text, &marked)) {
+    return absl::DataLossError(absl::StrCat("catalog marker '", MarkerPath(), "' is unreadable: '", *marker, "'"));
+  }
+  auto list = List();
+  if (!list.ok()) return list.status();
+  const uint64_t newest = list->empty() ? 0 : list->back().id;
+  if (newest >= marked) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "database '", path_, "' lost committed checkpoint ", marked, " (the newest readable is ",
+      newest == 0 ? std::string("none") : absl::StrCat(newest), "): its log or MANIFEST lost writes; "
+      "refusing to start (restore the directory from a backup, or move it away to start empty)"));
+}
+
+absl::StatusOr<bool> CheckpointStore::HasManifest(uint64_t id) const {
   std::string value;
-  return db_->Get(rocksdb::ReadOptions(), ManifestKey(id), &value).ok();
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ManifestKey(id), &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return storage::FromRocksDb(s, absl::StrCat("read the manifest of checkpoint ", id));
+  return true;
 }
 
 std::string CheckpointStore::ChunkKey(uint64_t id, const cluster::ActorKey& actor, uint32_t index) {
@@ -157,7 +191,9 @@ std::string CheckpointStore::ChunkKey(uint64_t id, const cluster::ActorKey& acto
 absl::Status CheckpointStore::PutChunk(uint64_t id, const cluster::ActorKey& actor, uint32_t index,
                                        absl::string_view bytes) {
   if (id == 0) return absl::InvalidArgumentError("checkpoint id 0 is reserved for 'none'");
-  if (HasManifest(id)) {
+  absl::StatusOr<bool> committed = HasManifest(id);
+  if (!committed.ok()) return committed.status();
+  if (*committed) {
     return absl::FailedPreconditionError(absl::StrCat("checkpoint ", id, " is committed; chunks cannot change"));
   }
   rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), ChunkKey(id, actor, index),
@@ -200,7 +236,9 @@ absl::StatusOr<std::string> CheckpointStore::ReadActor(uint64_t id, const ActorS
 absl::Status CheckpointStore::Commit(const CheckpointInfo& info) {
   if (info.id == 0) return absl::InvalidArgumentError("checkpoint id 0 is reserved for 'none'");
   if (info.actors.empty()) return absl::InvalidArgumentError("a checkpoint needs at least one actor");
-  if (HasManifest(info.id)) {
+  absl::StatusOr<bool> committed = HasManifest(info.id);
+  if (!committed.ok()) return committed.status();
+  if (*committed) {
     return absl::FailedPreconditionError(absl::StrCat("checkpoint ", info.id, " is already committed"));
   }
   CheckpointInfo sorted = info;
@@ -221,7 +259,8 @@ absl::Status CheckpointStore::Commit(const CheckpointInfo& info) {
       !s.ok()) {
     return s;
   }
-  return ApplyRetention();
+  if (absl::Status s = ApplyRetention(); !s.ok()) return s;
+  return storage::WriteFileDurably(MarkerPath(), absl::StrCat(kMarkerPrefix, info.id, "\n"));
 }
 
 absl::Status CheckpointStore::DeleteCheckpointKeys(uint64_t id, bool with_manifest) {
@@ -233,7 +272,9 @@ absl::Status CheckpointStore::DeleteCheckpointKeys(uint64_t id, bool with_manife
 }
 
 absl::Status CheckpointStore::Abandon(uint64_t id) {
-  if (HasManifest(id)) {
+  absl::StatusOr<bool> committed = HasManifest(id);
+  if (!committed.ok()) return committed.status();
+  if (*committed) {
     return absl::FailedPreconditionError(absl::StrCat("checkpoint ", id, " is committed; not abandoned"));
   }
   return DeleteCheckpointKeys(id, /*with_manifest=*/false);
@@ -260,7 +301,10 @@ absl::Status CheckpointStore::CollectOrphans() {
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
     if (it->key().size() < 9) continue;
     const uint64_t id = ReadBE(View(it->key()), 1, 8);
-    if (HasManifest(id)) {
+    // Only a manifest that is certainly absent makes chunks orphans: a read error stops the start.
+    absl::StatusOr<bool> committed = HasManifest(id);
+    if (!committed.ok()) return committed.status();
+    if (*committed) {
       it->Seek(PrefixEnd(ChunkPrefix(id)));  // skip this checkpoint's chunks
       if (!it->Valid()) break;
       it->Prev();

@@ -6,7 +6,10 @@
 // LAST, alone in one synced WriteBatch, listing every actor with its version, chunk
 // count, byte size and checksum (common/storage/checksum.h). A checkpoint without a
 // manifest does not exist: List/Get/LatestUsable never see it, and Open deletes its
-// orphan chunks. After each commit only the newest `retain` checkpoints are kept.
+// orphan chunks (only when the manifest is certainly absent: a read error stops Open
+// and deletes nothing). After each commit a marker file next to the database
+// (SWITCHYARD-CATALOG) records the newest committed id; Open refuses a database whose
+// readable manifests stop before it (its log or RocksDB MANIFEST lost writes). After each commit only the newest `retain` checkpoints are kept.
 // LoadActor verifies sizes and checksum: a corrupt chunk is DataLoss naming the actor;
 // the caller decides what to do (LatestUsable returns the newest fully verified one).
 //
@@ -23,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,13 +66,16 @@ absl::StatusOr<CheckpointInfo> InfoFromProto(proto::checkpoint::Manifest::Reader
 struct CheckpointStoreOptions {
   int retain = 3;               // keep the newest K committed checkpoints (>= 1)
   rocksdb::Env* env = nullptr;  // null: default (tests inject faults)
+  // Tests: wraps the opened database (e.g. a rocksdb::StackableDB whose reads fail).
+  std::function<std::unique_ptr<rocksdb::DB>(std::unique_ptr<rocksdb::DB>)> wrap_db_for_testing;
 };
 
 class CheckpointStore {
  public:
-  // Opens or creates the database and deletes orphan chunks (no manifest).
-  // DataLoss for a corrupt database, Unavailable when it is locked or unreadable,
-  // InvalidArgument for options out of range.
+  // Opens or creates the database, checks the catalog marker, and deletes orphan
+  // chunks (no manifest). DataLoss naming the path for a corrupt or truncated database
+  // or log, or one that lost committed checkpoints; Unavailable when it is locked or
+  // unreadable (nothing is deleted then); InvalidArgument for options out of range.
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(const std::string& path,
                                                                CheckpointStoreOptions options);
 
@@ -76,9 +83,11 @@ class CheckpointStore {
   // FailedPrecondition when `id` is already committed (a checkpoint never changes).
   absl::Status PutChunk(uint64_t id, const cluster::ActorKey& actor, uint32_t index, absl::string_view bytes);
   // Verifies every listed actor's chunks (count, size, checksum), then writes the
-  // manifest in one synced WriteBatch and applies retention. Nothing is committed on
-  // error: DataLoss naming the actor whose chunks do not match, InvalidArgument for a
-  // malformed info, FailedPrecondition when `id` exists already.
+  // manifest in one synced WriteBatch, applies retention and updates the catalog
+  // marker. Nothing is committed on DataLoss naming the actor whose chunks do not
+  // match, InvalidArgument for a malformed info, FailedPrecondition when `id` exists
+  // already, or a failed manifest write (the storage error, Unavailable); a failure
+  // after it (retention, marker) is reported too, with `id` committed.
   absl::Status Commit(const CheckpointInfo& info);
   // Deletes the chunks of an uncommitted checkpoint (a failed attempt).
   absl::Status Abandon(uint64_t id);
@@ -109,15 +118,20 @@ class CheckpointStore {
   static std::string ChunkKey(uint64_t id, const cluster::ActorKey& actor, uint32_t index);
 
  private:
-  CheckpointStore(std::unique_ptr<rocksdb::DB> db, CheckpointStoreOptions options)
-      : db_(std::move(db)), options_(options) {}
+  CheckpointStore(std::unique_ptr<rocksdb::DB> db, std::string path, CheckpointStoreOptions options)
+      : db_(std::move(db)), path_(std::move(path)), options_(std::move(options)) {}
+  std::string MarkerPath() const;
+  // DataLoss when the marker names a checkpoint newer than every readable manifest.
+  absl::Status CheckCatalogMarker() const;
   absl::Status CollectOrphans();
   absl::Status ApplyRetention();
   absl::Status DeleteCheckpointKeys(uint64_t id, bool with_manifest);
   absl::StatusOr<std::string> ReadActor(uint64_t id, const ActorStateEntry& entry) const;
-  bool HasManifest(uint64_t id) const;
+  // Whether checkpoint `id` is committed; the read error when that cannot be told.
+  absl::StatusOr<bool> HasManifest(uint64_t id) const;
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::string path_;
   CheckpointStoreOptions options_;
   uint64_t orphans_collected_ = 0;
 };

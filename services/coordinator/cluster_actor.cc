@@ -130,7 +130,7 @@ void ClusterActor::PublishProgress() {
 void ClusterActor::PlacementChanged() {
   if (!table_.initialized()) return;
   if (absl::Status s = store_->PutMeta(kPlacementMeta, cluster::SerializeTable(table_, endpoints_)); !s.ok()) {
-    SY_LOG(ERROR) << "could not save the placement table: " << s;
+    StorageFailed(absl::StrCat("placement epoch ", table_.epoch(), " could not be saved"), s);
   }
   for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
     if (!host.alive) continue;

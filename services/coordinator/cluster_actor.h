@@ -113,6 +113,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnCheckpointEvent(const CheckpointEvent& event);
   void OnRestored(const CheckpointEvent& event);
   void OnRestoreFailed(const CheckpointEvent& event);
+  // The database refused a write: the status reads "degraded: <what>: <status>" until a
+  // later checkpoint commits.
+  void StorageFailed(const std::string& what, const absl::Status& status);
 
   // ---- trainer orders (trainer_orders.cc)
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
@@ -181,6 +184,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint
   std::string phase_ = "waiting for hosts";
+  std::string storage_problem_;  // the last refused write, shown as the phase until a commit succeeds
   uint64_t step_ = 0;  // highest step (actor version) a live host reported
   CheckpointSnapshot checkpoint_;  // as of the latest CheckpointEvent
   uint64_t outcome_seen_ = 0;      // newest checkpoint whose outcome was acted on

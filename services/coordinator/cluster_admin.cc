@@ -52,7 +52,7 @@ StatusSnapshot ClusterActor::StatusNow() const {
     s.hosts_alive += h.alive ? 1 : 0;
   }
   s.trainers = static_cast<uint32_t>(membership_.AliveCount(NodeRole::kTrainer));
-  s.phase = phase_;
+  s.phase = storage_problem_.empty() ? phase_ : absl::StrCat("degraded: ", storage_problem_);
   s.placement_ready = table_.initialized();
   s.max_over_mean_load = table_.initialized() ? MaxOverMean(loads_.HostLoads(table_)) : 0.0;
   s.recoveries = recoveries_;

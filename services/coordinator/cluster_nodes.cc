@@ -157,6 +157,8 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
   auto reply = cluster::InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
   reply.setEpoch(table_.epoch());
   reply.setReregister(s.code() == absl::StatusCode::kNotFound);
+  // Its actors were re-placed: it must not serve its old epoch's state again.
+  reply.setFenced(membership_.DeclaredFailed(id, body->getIncarnation()));
   request.responder.Reply(b);
   if (!s.ok()) return;
   const NodeInfo* node = membership_.Find(id);

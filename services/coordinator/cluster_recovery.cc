@@ -83,6 +83,7 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
     case CheckpointEvent::Kind::kStarted:
       return;
     case CheckpointEvent::Kind::kCommitted:
+      storage_problem_.clear();  // the database takes writes again
       outcome_seen_ = std::max(outcome_seen_, event.id);
       MaybeAutoRebalance(event.id, event.step);
       if (!recovering_) AdmitWaitingHosts();
@@ -90,7 +91,12 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
       return;
     case CheckpointEvent::Kind::kFailed:
       outcome_seen_ = std::max(outcome_seen_, event.id);
-      SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
+      if (event.storage_failed) {
+        StorageFailed(absl::StrCat("checkpoint ", event.id, " at step ", event.step, " could not be written"),
+                      event.status);
+      } else {
+        SY_LOG(WARNING) << "checkpoint " << event.id << " failed: " << event.status;
+      }
       if (event.status.code() != absl::StatusCode::kCancelled) checkpoint_due_ = true;  // not while shutting down
       return;
     case CheckpointEvent::Kind::kRestored:
@@ -99,6 +105,15 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
       return OnRestoreFailed(event);
   }
   SY_LOG(ERROR) << "unknown checkpoint event " << static_cast<int>(event.kind);
+}
+
+void ClusterActor::StorageFailed(const std::string& what, const absl::Status& status) {
+  const std::string kept = checkpoint_.latest_id == 0
+                               ? std::string("no checkpoint is committed yet")
+                               : absl::StrCat("checkpoint ", checkpoint_.latest_id, " (step ", checkpoint_.latest_step,
+                                              ") stays the latest and is used for recovery");
+  storage_problem_ = absl::StrCat(what, " (", status.message(), "); ", kept);
+  SY_LOG(ERROR) << "storage: " << storage_problem_;
 }
 
 void ClusterActor::OnRestored(const CheckpointEvent& event) {

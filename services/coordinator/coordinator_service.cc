@@ -170,7 +170,8 @@ absl::Status StartAdminEndpoint(const CoordinatorOptions& options, const AdminKe
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(const CoordinatorOptions& options,
-                                                                             metrics::Registry* registry) {
+                                                                             metrics::Registry* registry,
+                                                                             rocksdb::Env* storage_env) {
   if (absl::Status s = Validate(options); !s.ok()) return s;
   std::optional<AdminKeys> admin_keys;  // loaded before anything is opened: a bad file changes nothing
   if (!options.admin_keys.empty()) {
@@ -182,6 +183,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   service->options_ = options;
   CheckpointStoreOptions store_options;
   store_options.retain = options.retain;
+  store_options.env = storage_env;
   auto store = CheckpointStore::Open(options.db_path, store_options);
   if (!store.ok()) return store.status();
   service->store_ = *std::move(store);

@@ -25,14 +25,20 @@
 #include "common/metrics/registry.h"
 #include "services/coordinator/coordinator_options.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace sy::coordinator {
 
 class CoordinatorService {
  public:
   // InvalidArgument for bad options; the database's error (DataLoss, Unavailable) when
   // it cannot be opened; the transport's when the endpoint cannot be bound.
+  // `storage_env` (tests: a disk that fails) replaces RocksDB's default environment.
   static absl::StatusOr<std::unique_ptr<CoordinatorService>> Start(const CoordinatorOptions& options,
-                                                                   metrics::Registry* registry = nullptr);
+                                                                   metrics::Registry* registry = nullptr,
+                                                                   rocksdb::Env* storage_env = nullptr);
   virtual ~CoordinatorService() = default;
 
   // The bound endpoint, e.g. "tcp://127.0.0.1:41234".

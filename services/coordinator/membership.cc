@@ -41,10 +41,15 @@ absl::Status Membership::Heartbeat(const std::string& id, uint64_t incarnation, 
   NodeInfo& n = it->second;
   n.last_seen = now;
   n.last_seen_unix_ms = now_unix_ms;
-  n.step = std::max(n.step, step);
+  n.step = step;
   n.epoch = epoch;
   n.draining = n.draining || draining;
   return absl::OkStatus();
+}
+
+bool Membership::DeclaredFailed(const std::string& id, uint64_t incarnation) const {
+  auto it = nodes_.find(id);
+  return it != nodes_.end() && !it->second.alive && it->second.incarnation == incarnation;
 }
 
 std::vector<NodeInfo> Membership::Expire(actor::TimePoint now) {

@@ -7,7 +7,10 @@
 // incarnation 0 marks a placeholder for a node not seen yet, e.g. after a restart);
 // with the same incarnation it is a duplicate register (or a re-register after a
 // coordinator restart) and keeps its state. A heartbeat from an unknown node, or from
-// an old incarnation, is NotFound: the node must register again.
+// an old incarnation, is NotFound: the node must register again (DeclaredFailed tells
+// a node that was declared failed: it is fenced, and registers again as a new node). A
+// heartbeat's step replaces the one stored (a host's applied version goes back after a
+// restore).
 //
 // Not thread-safe: owned by the coordinator's state actor.
 #pragma once
@@ -53,6 +56,8 @@ class Membership {
   absl::StatusOr<RegisterOutcome> Register(NodeInfo node, actor::TimePoint now, int64_t now_unix_ms);
   absl::Status Heartbeat(const std::string& id, uint64_t incarnation, uint64_t step, uint64_t epoch,
                          bool draining, actor::TimePoint now, int64_t now_unix_ms);
+  // `id` at `incarnation` was declared failed (and has not registered since).
+  bool DeclaredFailed(const std::string& id, uint64_t incarnation) const;
   // Nodes alive whose last sign of life is older than the timeout: marked failed and returned.
   std::vector<NodeInfo> Expire(actor::TimePoint now);
   // Marks a node failed now (e.g. its connection died, or an operator removed it).

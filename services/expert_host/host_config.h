@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "gpu/model/config.h"
@@ -22,8 +23,8 @@ struct HostConfig {
   absl::Duration step_timeout = absl::Seconds(60);
   uint64_t checkpoint_every = 0;  // actors keep their state at recent multiples of it (0: none)
   // Fault injection for tests: the experts refuse to stream the checkpoint at this step
-  // (dense shards still stream, so the checkpoint is left half-written); 0: never.
-  uint64_t fail_checkpoint_at_step = 0;
+  // (dense shards still stream, so the checkpoint is left half-written); unset: never.
+  std::optional<uint64_t> fail_checkpoint_at_step;
 };
 
 }  // namespace sy::expert_host

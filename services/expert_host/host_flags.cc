@@ -2,6 +2,7 @@
 #include "services/expert_host/host_flags.h"
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/flags/flag.h"
 #include "common/flags/flags.h"
@@ -25,8 +26,8 @@ ABSL_FLAG(int32_t, metrics_port, HostOptions().metrics_port,
           "port of the /metrics HTTP endpoint; 0 picks a free port, -1 disables it");
 ABSL_FLAG(int32_t, checkpoint_every, HostOptions().checkpoint_every,
           "keep actor state at recent multiples of N steps for checkpoints (0: none)");
-ABSL_FLAG(int32_t, fail_checkpoint_at_step, HostOptions().fail_checkpoint_at_step,
-          "fault injection (tests): experts refuse to stream the checkpoint at step S (0: never)");
+ABSL_FLAG(std::optional<int64_t>, fail_checkpoint_at_step, std::nullopt,
+          "fault injection (tests): experts refuse to stream the checkpoint at step S (unset: never)");
 
 namespace sy::expert_host {
 

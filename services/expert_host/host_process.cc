@@ -56,7 +56,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   config.num_hosts = options.num_hosts;
   config.step_timeout = absl::Seconds(options.step_timeout_s);
   config.checkpoint_every = static_cast<uint64_t>(options.checkpoint_every);
-  config.fail_checkpoint_at_step = static_cast<uint64_t>(options.fail_checkpoint_at_step);
+  if (options.fail_checkpoint_at_step) {
+    config.fail_checkpoint_at_step = static_cast<uint64_t>(*options.fail_checkpoint_at_step);
+  }
   absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
   if (!service.ok()) return service.status();
   p->service_ = *std::move(service);
@@ -103,12 +105,10 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
     // Re-registration with a restarted coordinator names them: a host that keeps its
     // actors is not mistaken for one that lost them (which would start a recovery).
     link.held_actors = [service = p->service_.get()] { return service->held_actors(); };
+    // Declared failed while cut off or stopped: nothing of the old epoch may serve again.
+    link.on_fenced = [service = p->service_.get()](uint64_t epoch) { service->Fence(epoch); };
     absl::StatusOr<std::unique_ptr<cluster::CoordinatorLink>> joined =
-        cluster::CoordinatorLink::Start(link, [handler] {
-          // Steps applied: the open step minus one (never ahead of the actors).
-          const uint64_t open = handler->highest_step_seen();
-          return open > 0 ? open - 1 : 0;
-        });
+        cluster::CoordinatorLink::Start(link, [handler] { return handler->applied_version(); });
     if (!joined.ok()) return joined.status();
     p->coordinator_ = *std::move(joined);
     p->service_->set_coordinator_link(p->coordinator_.get());

@@ -2,6 +2,7 @@
 // then routed by kind through the door to the actor that serves them (see host_service.h).
 #include "services/expert_host/host_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,14 @@ bool CarriesPlacementEpoch(proto::MessageKind kind) {
     default:
       return false;
   }
+}
+
+// A step status query reads versions and checksums and changes nothing: it is served
+// whatever epoch it carries (tools and tests ask without a table).
+bool IsStatusQuery(proto::MessageKind kind, const transport::DecodedMessage& request) {
+  if (kind != proto::MessageKind::STEP_COMMIT) return false;
+  auto body = request.Body<proto::expert::StepRequest>();
+  return body.ok() && body->which() == proto::expert::StepRequest::STATUS;
 }
 
 }  // namespace
@@ -93,8 +102,9 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
       .Increment();
   registry_->GetCounter("sy_host_request_bytes_total", "Bytes of requests received.")
       .Increment(request.message().ByteSize());
-  absl::Status status = CarriesPlacementEpoch(kind) ? RequestDoor::CheckEpoch(request, held_.epoch())
-                                                    : absl::OkStatus();
+  absl::Status status = CarriesPlacementEpoch(kind) && !IsStatusQuery(kind, request)
+                            ? CheckEpoch(request)
+                            : absl::OkStatus();
   if (status.ok()) status = Dispatch(kind, request, responder);
   if (!status.ok()) {
     SY_LOG(DEBUG) << "rejected " << KindName(kind) << " from " << request.envelope().getSender().cStr() << ": "
@@ -120,7 +130,27 @@ absl::Status HostService::Dispatch(proto::MessageKind kind, const transport::Dec
   }
 }
 
+absl::Status HostService::CheckEpoch(const transport::DecodedMessage& request) {
+  uint64_t told = 0;
+  bool has_coordinator = false;
+  {
+    absl::MutexLock lock(&coordinator_mu_);
+    if (coordinator_ != nullptr) {
+      has_coordinator = true;
+      told = coordinator_->epoch();
+    }
+  }
+  return RequestDoor::CheckEpoch(request, std::max(held_.epoch(), told), has_coordinator);
+}
+
+void HostService::Fence(uint64_t epoch) {
+  SY_LOG(WARNING) << "host " << config_.host_index << " was declared failed (placement epoch " << epoch
+                  << "): dropping its " << held_.All().size() << " actors to join again as a new host";
+  placement_->Tell(PlaceMsg{std::max(epoch, held_.epoch()), {}, {}, transport::Responder()});
+}
+
 void HostService::NoteStep(uint64_t step) {
+  if (step > step_->applied_version() + 1) return;  // not open before the step ahead of it closes
   uint64_t seen = highest_step_seen_.load();
   while (step > seen) {
     if (highest_step_seen_.compare_exchange_weak(seen, step)) {

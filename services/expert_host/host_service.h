@@ -57,8 +57,13 @@ class HostService {
   // The actors this host holds now (coordinator keys, in key order).
   std::vector<cluster::ActorKey> held_actors() const { return held_.Keys(); }
   uint64_t step_timeouts() const { return step_->timeouts(); }
-  // Highest training step a forward or push named so far (0 before any).
-  uint64_t highest_step_seen() const { return highest_step_seen_.load(); }
+  // The version this host's actors applied (heartbeats report it: never a step a
+  // request merely named).
+  uint64_t applied_version() const { return step_->applied_version(); }
+  // The coordinator declared this host failed (its link was told so) at placement
+  // `epoch`: every actor is dropped (their waiting requests fail NotFound), so nothing
+  // of the old epoch is served or applied; the host then registers as a new one.
+  void Fence(uint64_t epoch);
   // Where checkpoint state is streamed (null: no coordinator). Must outlive its use;
   // set it to null before destroying the link.
   void set_coordinator_link(cluster::CoordinatorLink* link);
@@ -88,8 +93,12 @@ class HostService {
   absl::Status ChunkIn(const transport::DecodedMessage& request, proto::expert::StateStreamRequest::Reader body,
                        const cluster::ActorKey& key, transport::Responder responder);
   // A request for training step `step` arrived: raises highest_step_seen_ (and opens
-  // the step's timeout clock on the StepActor).
+  // the step's timeout clock on the StepActor); a step beyond the next is ignored.
   void NoteStep(uint64_t step);
+  // The request's placement epoch against the newest one this host knows: its accepted
+  // table's, or a newer one the coordinator told its link (a host cut off from pushes
+  // still learns it from heartbeat replies). With a coordinator, epoch 0 is refused too.
+  absl::Status CheckEpoch(const transport::DecodedMessage& request);
   // Every actor was restored to `version`: later steps belonged to the abandoned timeline.
   void RollBackTo(uint64_t version);
 

@@ -69,7 +69,7 @@ absl::Status HostService::StreamOut(const transport::DecodedMessage& request,
   snapshot.done = [this, link, responder, key, checkpoint_id, step,
                    chunk_bytes](absl::StatusOr<std::string> state) mutable {
     if (!state.ok()) return FailAndCount(registry_, responder, state.status());
-    if (!key.dense && step == config_.fail_checkpoint_at_step) {
+    if (!key.dense && config_.fail_checkpoint_at_step == step) {
       return FailAndCount(registry_, responder,
                           absl::UnavailableError(absl::StrCat("refusing to stream ", key.ToString(), " at step ", step,
                                                               " (--fail_checkpoint_at_step, fault injection)")));

@@ -52,9 +52,11 @@ absl::Status StaleEpochError(uint64_t epoch, uint64_t current) {
 RequestDoor::RequestDoor(const HostConfig& config, const ModelActors* model)
     : config_(config), model_(model), self_(absl::StrCat("host-", config.host_index)) {}
 
-absl::Status RequestDoor::CheckEpoch(const transport::DecodedMessage& request, uint64_t current) {
+absl::Status RequestDoor::CheckEpoch(const transport::DecodedMessage& request, uint64_t current,
+                                     bool has_coordinator) {
   const uint64_t epoch = request.envelope().getPlacementEpoch();
-  if (epoch == 0 || epoch >= current) return absl::OkStatus();
+  if (epoch == 0 && !has_coordinator) return absl::OkStatus();
+  if (epoch >= current && !(epoch == 0 && current > 0)) return absl::OkStatus();
   return StaleEpochError(epoch, current);
 }
 

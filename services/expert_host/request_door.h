@@ -42,9 +42,10 @@ class RequestDoor {
   // `model` must outlive the door.
   RequestDoor(const HostConfig& config, const ModelActors* model);
 
-  // StaleEpochError when the request's placement epoch is older than `current`; epoch 0
-  // (a sender without a coordinator) is not checked.
-  static absl::Status CheckEpoch(const transport::DecodedMessage& request, uint64_t current);
+  // StaleEpochError when the request's placement epoch is older than `current`, or is 0
+  // while there is a current one on a host with a coordinator (epoch 0 is the static
+  // placement of a host without one).
+  static absl::Status CheckEpoch(const transport::DecodedMessage& request, uint64_t current, bool has_coordinator);
 
   // The data path. Each message gets `responder` and the request's deadline.
   absl::StatusOr<ForwardMsg> Forward(const transport::DecodedMessage& request,

@@ -68,6 +68,7 @@ void StepActor::Handle(StepActorMsg& msg) {
     for (auto& r : appliers_) FailAndCount(registry_, r, rolled);
     Reset();
     version_ = m->version;
+    applied_version_.store(version_);
     MaybeInstallActors();
     SY_LOG(INFO) << "rolled back to step " << version_;
   } else if (auto* m = std::get_if<SetActorsMsg>(&msg)) {
@@ -88,6 +89,7 @@ void StepActor::Handle(StepActorMsg& msg) {
       return;
     }
     version_ = m->step;
+    applied_version_.store(version_);
     if (opened_) step_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - opened_at_));
     for (auto& r : appliers_) {
       ReplyStep(r, m->step, [&](auto reply) {

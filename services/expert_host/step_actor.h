@@ -13,6 +13,7 @@
 // Thread-safe as every Actor.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -95,6 +96,9 @@ class StepActor : public actor::Actor<StepActorMsg> {
             absl::Duration step_timeout, metrics::Registry* registry);
 
   uint64_t timeouts() const { return static_cast<uint64_t>(timeouts_->value()); }
+  // The version every actor applied (the last step closed, or the one restored to):
+  // what a heartbeat reports, readable from any thread.
+  uint64_t applied_version() const { return applied_version_.load(); }
 
  private:
   void Handle(StepActorMsg& msg);
@@ -133,6 +137,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
 
   // The open step, version_ + 1.
   uint64_t version_ = 0;
+  std::atomic<uint64_t> applied_version_{0};  // version_, for other threads
   bool opened_ = false;
   absl::Time opened_at_;
   actor::TimerId timer_ = 0;

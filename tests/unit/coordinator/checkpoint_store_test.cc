@@ -2,7 +2,6 @@
 // corruption detection and storage faults (a rocksdb::Env that fails writes).
 #include "services/coordinator/checkpoint_store.h"
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,31 +10,17 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <rocksdb/env.h>
-#include <unistd.h>
 
 #include "common/base/fnv1a.h"
+#include "tests/unit/coordinator/storage_faults.h"
 
 namespace sy::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FailingWritesEnv;
+using testing::TempDir;
 using ::testing::HasSubstr;
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = (fs::temp_directory_path() / ("sy_ckpt_test_" + std::to_string(::getpid()) + "_" +
-                                          std::to_string(counter_++))).string();
-    fs::remove_all(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::string path_;
-};
 
 // State bytes of an actor in checkpoint `id`, different per actor and checkpoint.
 std::string StateOf(uint64_t id, const cluster::ActorKey& actor, size_t size = 1000) {
@@ -257,45 +242,6 @@ TEST(CheckpointStoreTest, CorruptOrLockedDatabaseIsAClearErrorAtOpen) {
   EXPECT_FALSE(CheckpointStore::Open(file_dir.path(), {}).ok());
   fs::remove(file_dir.path());
 }
-
-// An Env whose writable files fail every Append/Sync while `fail` is set.
-class FailingWritesEnv : public rocksdb::EnvWrapper {
- public:
-  FailingWritesEnv() : rocksdb::EnvWrapper(rocksdb::Env::Default()) {}
-  const char* Name() const override { return "FailingWritesEnv"; }
-  std::atomic<bool> fail{false};
-
-  rocksdb::Status NewWritableFile(const std::string& f, std::unique_ptr<rocksdb::WritableFile>* r,
-                                  const rocksdb::EnvOptions& options) override {
-    std::unique_ptr<rocksdb::WritableFile> inner;
-    rocksdb::Status s = target()->NewWritableFile(f, &inner, options);
-    if (s.ok()) *r = std::make_unique<File>(std::move(inner), this);
-    return s;
-  }
-
- private:
-  class File : public rocksdb::WritableFileWrapper {
-   public:
-    File(std::unique_ptr<rocksdb::WritableFile> inner, FailingWritesEnv* env)
-        : rocksdb::WritableFileWrapper(inner.get()), inner_(std::move(inner)), env_(env) {}
-    rocksdb::Status Append(const rocksdb::Slice& data) override {
-      if (env_->fail) return rocksdb::Status::IOError("injected write failure");
-      return rocksdb::WritableFileWrapper::Append(data);
-    }
-    rocksdb::Status Sync() override {
-      if (env_->fail) return rocksdb::Status::IOError("injected sync failure");
-      return rocksdb::WritableFileWrapper::Sync();
-    }
-    rocksdb::Status Fsync() override {
-      if (env_->fail) return rocksdb::Status::IOError("injected sync failure");
-      return rocksdb::WritableFileWrapper::Fsync();
-    }
-
-   private:
-    std::unique_ptr<rocksdb::WritableFile> inner_;
-    FailingWritesEnv* env_;
-  };
-};
 
 TEST(CheckpointStoreTest, FailedManifestWriteLeavesThePreviousCheckpointInUse) {
   TempDir dir;

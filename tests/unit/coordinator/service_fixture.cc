@@ -29,7 +29,7 @@ void ServiceTest::TearDown() {
 }
 
 void ServiceTest::StartService() {
-  auto service = CoordinatorService::Start(options_, &registry_);
+  auto service = CoordinatorService::Start(options_, &registry_, storage_env_);
   ASSERT_TRUE(service.ok()) << service.status();
   service_ = *std::move(service);
   auto client = syctl::AdminClient::Connect(service_->endpoint());

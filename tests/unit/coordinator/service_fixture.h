@@ -48,6 +48,7 @@ class ServiceTest : public ::testing::Test {
 
   std::string db_;
   CoordinatorOptions options_;
+  rocksdb::Env* storage_env_ = nullptr;  // StartService's database environment (null: the default)
   metrics::Registry registry_;  // outlives the service (declared first)
   std::unique_ptr<CoordinatorService> service_;
   std::unique_ptr<syctl::AdminClient> admin_;

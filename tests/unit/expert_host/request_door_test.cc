@@ -1,8 +1,8 @@
 // The expert host's door on its own: step requests are dispatched by their union
 // member (an unknown one is refused), a step must be >= 1 with the host's M and is
 // refused while an actor waits for its restore (status is not), apply's clip scale
-// and learning rate are checked, stale placement epochs are refused naming the
-// current one, and a placement request must carry a table.
+// and learning rate are checked, stale placement epochs (and epoch 0 once there
+// is a table) are refused naming the current one, and a placement request must carry a table.
 #include "services/expert_host/request_door.h"
 
 #include <map>
@@ -17,6 +17,7 @@
 
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/envelope.h"
 #include "services/cluster/placement_table.h"
 #include "tests/unit/expert_host/host_fixture.h"
 
@@ -124,6 +125,30 @@ TEST_F(RequestDoorTest, AStaleEpochIsAbortedWithTheCurrentOne) {
   const absl::Status stale = StaleEpochError(2, 5);
   EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(cluster::CurrentEpochFrom(stale), 5u);
+}
+
+// A STEP_COMMIT request stamped with placement epoch `epoch`, as the door receives it.
+transport::DecodedMessage RequestOfEpoch(uint64_t epoch) {
+  capnp::MallocMessageBuilder b;
+  cluster::InitBody<proto::expert::StepRequest>(b, proto::MessageKind::STEP_COMMIT, epoch).setStatus();
+  b.getRoot<proto::Envelope>().setSender("trainer-0");
+  b.getRoot<proto::Envelope>().setRequestId(1);
+  auto decoded = transport::DecodedMessage::Decode(transport::Message({}, transport::EncodeHeader(b)), {});
+  EXPECT_TRUE(decoded.ok()) << decoded.status();
+  return *std::move(decoded);
+}
+
+TEST_F(RequestDoorTest, WithACoordinatorEpochZeroAndOlderEpochsAreRefused) {
+  for (uint64_t old : {0, 1, 4}) {
+    const absl::Status refused = RequestDoor::CheckEpoch(RequestOfEpoch(old), 5, /*has_coordinator=*/true);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kAborted) << "epoch " << old;
+    EXPECT_EQ(cluster::CurrentEpochFrom(refused), 5u) << "the sender re-fetches the table of epoch 5";
+  }
+  EXPECT_TRUE(RequestDoor::CheckEpoch(RequestOfEpoch(5), 5, true).ok());
+  EXPECT_TRUE(RequestDoor::CheckEpoch(RequestOfEpoch(6), 5, true).ok());
+  // A host without a coordinator serves the epoch-0 static placement.
+  EXPECT_TRUE(RequestDoor::CheckEpoch(RequestOfEpoch(0), 3, /*has_coordinator=*/false).ok());
+  EXPECT_EQ(RequestDoor::CheckEpoch(RequestOfEpoch(2), 3, false).code(), absl::StatusCode::kAborted);
 }
 
 TEST_F(RequestDoorTest, APlacementRequestMustCarryATable) {
