@@ -35,6 +35,7 @@ enum class RngStream : uint32_t {
   kDropout = 3,
   kExpertDropout = 4,
   kRouterJitter = 5,
+  kSampling = 6,  // sy-generate: the draw of each generated token
 };
 
 // A deterministic generator addressed by (seed, stream, a, b) whose draws are

@@ -1,6 +1,8 @@
 // RocksDB status mapping and opening (see rocksdb_util.h).
 #include "common/storage/rocksdb_util.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 
 namespace sy::storage {
@@ -38,7 +40,14 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(const std::string& path, con
   db_options.keep_log_file_num = 2;
   if (options.env != nullptr) db_options.env = options.env;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status status = rocksdb::DB::Open(db_options, path, &raw);
+  if (options.read_only) {
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec)) {
+      return absl::NotFoundError(absl::StrCat("'", path, "' is not a database (no CURRENT file)"));
+    }
+  }
+  rocksdb::Status status = options.read_only ? rocksdb::DB::OpenForReadOnly(db_options, path, &raw)
+                                             : rocksdb::DB::Open(db_options, path, &raw);
   if (!status.ok()) {
     return FromRocksDb(status, absl::StrCat("cannot open database '", path, "'"));
   }

@@ -22,11 +22,15 @@ absl::Status FromRocksDb(const rocksdb::Status& status, absl::string_view contex
 struct OpenOptions {
   bool create_if_missing = true;
   rocksdb::Env* env = nullptr;  // null: the default environment (tests inject faults here)
+  // Reads only, without taking the database's lock (a live coordinator may hold it);
+  // create_if_missing is then ignored.
+  bool read_only = false;
 };
 
 // Opens (or creates) the database at `path` with paranoid checks on, refusing any
 // damage to its write-ahead log (absolute consistency) and verifying every table
 // file's checksums: DataLoss naming `path` when something is damaged.
+// read_only: NotFound when `path` holds no database.
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(const std::string& path, const OpenOptions& options);
 
 }  // namespace sy::storage

@@ -35,7 +35,12 @@ fi
 echo "demo: corpus $corpus ($(wc -c < "$corpus") bytes from $fortunes)"
 echo "demo: 2 expert hosts x 2 trainers, $steps steps; Ctrl-C stops every process"
 
-exec "$launcher" --hosts=2 --trainers=2 --steps="$steps" --data="$corpus" --workdir="$workdir/run" \
+"$launcher" --hosts=2 --trainers=2 --steps="$steps" --data="$corpus" --workdir="$workdir/run" \
   --layers=4 --d_model=128 --heads=4 --d_ff=512 --experts=8 --moe_every=2 --context=128 \
   --micro_batch=8 --micro_batches=4 --warmup=30 --eval_every=$((steps / 4 > 0 ? steps / 4 : 1)) \
   --dropout=0.1 --expert_dropout=0.4
+
+# The trained model speaks: the leader saved its final weights in the run's workdir.
+echo "demo: 200 bytes sampled from the trained model (sy-generate --temperature=0.8 --seed=1):"
+"$build/bin/sy-generate" --checkpoint="$workdir/run" --tokens=200 --temperature=0.8 --seed=1 --log_level=warning
+echo

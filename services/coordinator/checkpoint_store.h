@@ -9,14 +9,13 @@
 // orphan chunks (only when the manifest is certainly absent: a read error stops Open
 // and deletes nothing). After each commit a marker file next to the database
 // (SWITCHYARD-CATALOG) records the newest committed id; Open refuses a database whose
-// readable manifests stop before it (its log or RocksDB MANIFEST lost writes). After each commit only the newest `retain` checkpoints are kept.
+// readable manifests stop before it (its log or RocksDB MANIFEST lost writes). After
+// each commit only the newest `retain` checkpoints are kept.
 // LoadActor verifies sizes and checksum: a corrupt chunk is DataLoss naming the actor;
 // the caller decides what to do (LatestUsable returns the newest fully verified one).
 //
-// Key layout (big-endian numbers, so keys sort by id):
-//   'm' id                         -> manifest (proto checkpoint.Manifest, then its FNV-1a 64)
-//   'c' id kind a b index          -> chunk bytes (kind 0: expert (switch_layer, expert); 1: dense shard)
-//   'x' name                       -> coordinator metadata (PutMeta/GetMeta)
+// The key layout and the read side (List, Get, LoadActor, Verify, LatestUsable) are
+// services/cluster/checkpoint_catalog.h, which readers outside the coordinator share.
 //
 // Thread-safe (RocksDB is), but meant to be driven by one actor.
 //
@@ -36,32 +35,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "proto/checkpoint.capnp.h"
 #include "services/cluster/actor_key.h"
+#include "services/cluster/checkpoint_catalog.h"
 
 namespace sy::coordinator {
 
-struct ActorStateEntry {
-  cluster::ActorKey actor;
-  uint64_t version = 0;      // actor version (== step)
-  uint64_t total_bytes = 0;  // size of the serialized state
-  uint32_t chunk_count = 0;  // chunks 0..count-1 stored
-  uint64_t checksum = 0;     // ChecksumOf(state)
-};
-
-struct CheckpointInfo {
-  uint64_t id = 0;           // > 0, increasing
-  uint64_t step = 0;         // data cursor: the step boundary the state belongs to
-  int64_t created_unix_ms = 0;
-  uint64_t epoch = 0;        // placement epoch when taken
-  uint64_t config_hash = 0;  // fingerprint of the model/training config
-  uint64_t seed = 0;
-  std::vector<ActorStateEntry> actors;  // every actor of the model, sorted by key
-};
-
-// The manifest on the wire and on disk is proto checkpoint.Manifest.
-void InfoToProto(const CheckpointInfo& info, proto::checkpoint::Manifest::Builder out);
-absl::StatusOr<CheckpointInfo> InfoFromProto(proto::checkpoint::Manifest::Reader manifest);
+// The catalog's records and manifest codec live in services/cluster/checkpoint_catalog.h,
+// shared with readers outside the coordinator.
+using cluster::ActorStateEntry;
+using cluster::CheckpointInfo;
+using cluster::InfoFromProto;
+using cluster::InfoToProto;
 
 struct CheckpointStoreOptions {
   int retain = 3;               // keep the newest K committed checkpoints (>= 1)
@@ -94,15 +78,17 @@ class CheckpointStore {
 
   // Committed checkpoints, oldest first. A manifest that fails its own checksum is
   // left out (and logged).
-  absl::StatusOr<std::vector<CheckpointInfo>> List() const;
+  absl::StatusOr<std::vector<CheckpointInfo>> List() const { return catalog_.List(); }
   // NotFound when `id` has no manifest.
-  absl::StatusOr<CheckpointInfo> Get(uint64_t id) const;
+  absl::StatusOr<CheckpointInfo> Get(uint64_t id) const { return catalog_.Get(id); }
   // `actor`'s state in checkpoint `id`, verified. NotFound, or DataLoss naming the actor.
-  absl::StatusOr<std::string> LoadActor(uint64_t id, const cluster::ActorKey& actor) const;
+  absl::StatusOr<std::string> LoadActor(uint64_t id, const cluster::ActorKey& actor) const {
+    return catalog_.LoadActor(id, actor);
+  }
   // Every actor of checkpoint `id` loads and verifies.
-  absl::Status Verify(uint64_t id) const;
+  absl::Status Verify(uint64_t id) const { return catalog_.Verify(id); }
   // The newest committed checkpoint that verifies completely; NotFound when none does.
-  absl::StatusOr<CheckpointInfo> LatestUsable() const;
+  absl::StatusOr<CheckpointInfo> LatestUsable() const { return catalog_.LatestUsable(); }
 
   // Small named values of the coordinator (e.g. the placement table), written synced.
   absl::Status PutMeta(absl::string_view name, absl::string_view value);
@@ -119,19 +105,19 @@ class CheckpointStore {
 
  private:
   CheckpointStore(std::unique_ptr<rocksdb::DB> db, std::string path, CheckpointStoreOptions options)
-      : db_(std::move(db)), path_(std::move(path)), options_(std::move(options)) {}
+      : db_(std::move(db)), path_(std::move(path)), catalog_(db_.get()), options_(std::move(options)) {}
   std::string MarkerPath() const;
   // DataLoss when the marker names a checkpoint newer than every readable manifest.
   absl::Status CheckCatalogMarker() const;
   absl::Status CollectOrphans();
   absl::Status ApplyRetention();
   absl::Status DeleteCheckpointKeys(uint64_t id, bool with_manifest);
-  absl::StatusOr<std::string> ReadActor(uint64_t id, const ActorStateEntry& entry) const;
   // Whether checkpoint `id` is committed; the read error when that cannot be told.
   absl::StatusOr<bool> HasManifest(uint64_t id) const;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::string path_;
+  cluster::CheckpointCatalog catalog_;  // the read side, over db_
   CheckpointStoreOptions options_;
   uint64_t orphans_collected_ = 0;
 };

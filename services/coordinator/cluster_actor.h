@@ -210,6 +210,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // The step every trainer finished at, once the last one left (a trainer that
   // registers again clears it): no automatic checkpoint is asked for beyond it.
   std::optional<uint64_t> finished_at_step_;
+  // A trainer finished and left since the last trainer registration: a rollback now
+  // would undo steps no trainer redoes, so no automatic rebalance moves actors.
+  bool a_trainer_finished_ = false;
 };
 
 }  // namespace sy::coordinator

@@ -76,6 +76,11 @@ RebalanceOptions ClusterActor::Planner(double threshold) const {
 void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
   if (!options_.auto_rebalance || !table_.initialized() || recovering_ || !loads_.has_load()) return;
   if (id != checkpoint_.latest_id) return;  // moves go through the newest checkpoint only
+  if (a_trainer_finished_) {
+    SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " skipped: a trainer finished, and moving "
+                 << "actors rolls the hosts back to step " << step << " (steps no trainer would redo)";
+    return;
+  }
   if (last_auto_rebalance_step_ && step < *last_auto_rebalance_step_ + options_.rebalance_every_steps) return;
   const double before = MaxOverMean(loads_.HostLoads(table_));
   if (before <= options_.rebalance_threshold) return;

@@ -76,6 +76,7 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
                << (outcome->restarted ? " (restarted)" : "");
   if (!model_.known()) AdoptShape(registration->shape, id);
+  if (role == NodeRole::kTrainer) a_trainer_finished_ = false;
   if (role == NodeRole::kTrainer && finished_at_step_) {
     finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
     checkpoint_due_ = true;
@@ -166,6 +167,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
     // A trainer's last heartbeat says it finished: it leaves, it did not fail.
     const uint64_t finished = node->step;
     membership_.MarkFailed(id);
+    a_trainer_finished_ = true;
     SY_LOG(INFO) << "trainer " << id << " finished at step " << finished << " and left";
     if (membership_.AliveCount(NodeRole::kTrainer) == 0) {
       // Training is over: the hosts stay at this step, so a later checkpoint would wait

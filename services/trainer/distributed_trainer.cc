@@ -198,7 +198,7 @@ absl::StatusOr<std::string> DistributedTrainer::FinalChecksum(RunResult* result)
   if (absl::Status s = dense_->PullExperts(static_cast<uint64_t>(o.steps), &core_->model().params()); !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::string> checksum = core_->ParamChecksumHex();
+  absl::StatusOr<std::string> checksum = core_->FinishModel();
   if (!checksum.ok()) return checksum.status();
   absl::StatusOr<ReplicaCheck> replicas = CheckReplicas(base_.config, *placement_, *steps_, id_);
   if (!replicas.ok()) return replicas.status();

@@ -69,7 +69,7 @@ class StandaloneTrainer : private ParameterSource, private TrainerRole {
   }
   void StepDone(int64_t) override {}
   absl::StatusOr<double> Validate(int64_t) override { return core_->ValidationLoss(); }
-  absl::StatusOr<std::string> FinalChecksum(RunResult*) override { return core_->ParamChecksumHex(); }
+  absl::StatusOr<std::string> FinalChecksum(RunResult*) override { return core_->FinishModel(); }
   absl::Status AwaitRecovery(int64_t, const absl::Status& failure) override { return failure; }
   RunShape shape() const override { return {}; }
 

@@ -5,6 +5,7 @@
 
 #include "services/cluster/model_options.h"
 #include "services/cluster/param_checksum.h"
+#include "services/cluster/saved_model.h"
 #include "services/trainer/batches.h"
 
 namespace sy::trainer {
@@ -115,6 +116,17 @@ absl::StatusOr<std::string> TrainerCore::ParamChecksumHex() const {
   cluster::ParamChecksum checksum;
   checksum.Add(host.data(), host.size());
   return checksum.Hex();
+}
+
+absl::StatusOr<std::string> TrainerCore::FinishModel() const {
+  std::vector<float> host;
+  if (absl::Status s = model_->params().CopyToHost(&host); !s.ok()) return s;
+  const gpu::Weights weights =
+      gpu::WeightsOfParams(model_->params().infos(), std::move(host), static_cast<uint64_t>(options_.steps));
+  if (!options_.workdir.empty()) {
+    if (absl::Status s = cluster::SaveModel(options_.workdir, model_->config(), weights); !s.ok()) return s;
+  }
+  return cluster::ChecksumHex(weights.checksum);
 }
 
 }  // namespace sy::trainer

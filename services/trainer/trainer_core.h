@@ -82,6 +82,10 @@ class TrainerCore {
   absl::StatusOr<double> ValidationLoss();
   // Checksum of the replica's parameters (see services/cluster/param_checksum.h).
   absl::StatusOr<std::string> ParamChecksumHex() const;
+  // The end of a run, once the replica holds every parameter (the leader after the last
+  // step): the checksum, and with a workdir the model saved there (model.bin and
+  // model.json, services/cluster/saved_model.h) as version options.steps.
+  absl::StatusOr<std::string> FinishModel() const;
 
   const cluster::TrainerOptions& options() const { return options_; }
   gpu::Model& model() const { return *model_; }

@@ -1,6 +1,7 @@
 // The one training loop of sy-trainer, standalone or distributed: trains steps in
 // order, times each, validates every eval_every steps and after the last, records
-// each step (RunRecords), and ends with the whole model's checksum and summary.json.
+// each step (RunRecords), and ends with the whole model's checksum, its saved weights
+// (model.bin, model.json) and summary.json.
 // What differs between the two runs is a TrainerRole's: how a step is trained and
 // validated, how the final checksum is taken, whether a failure can be recovered from,
 // and orders from outside (a coordinator's rollback or stop) between steps.
@@ -50,7 +51,8 @@ class TrainerRole {
   virtual void StepDone(int64_t step) = 0;
   // Validation loss of the parameters of version `step`.
   virtual absl::StatusOr<double> Validate(int64_t step) = 0;
-  // The leader after the last step: the whole model's checksum (it may set the replica counts of `result`).
+  // The leader after the last step: the whole model's checksum, the model saved into the workdir when
+  // there is one (it may set the replica counts of `result`).
   virtual absl::StatusOr<std::string> FinalChecksum(RunResult* result) = 0;
   // After `failure` at step `step`: OK when a recovery order came (the loop goes on
   // with NextTurn), otherwise the error the run ends with.
