@@ -24,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
 #include "gpu/model/config.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/placement_codec.h"
@@ -42,6 +43,7 @@ struct CoordinatorLinkOptions {
   // places its actors, and refuses a node whose model differs from the cluster's.
   cluster::ModelShape shape;
   absl::Duration call_timeout = absl::Seconds(10);
+  transport::CurveKeys curve;   // the node's keys (LoadNodeCurve); empty: plain TCP
 };
 
 class CoordinatorLink {

@@ -102,7 +102,8 @@ class SyctlIntegrationTest : public ::testing::Test {
     std::vector<std::string> argv = {SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", "--ready_file=" + ready,
                                      "--db=" + dir_ + "/db", "--expected_hosts=2", "--chunk_bytes=1024",
                                      "--heartbeat_timeout_ms=60000", "--retain=2",
-                                     "--auto_rebalance=false"};  // the tests rebalance through syctl
+                                     "--auto_rebalance=false",  // the tests rebalance through syctl
+                                     "--insecure"};  // fake nodes and syctl without keys: these tests are about syctl
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {
