@@ -117,7 +117,7 @@ absl::Status Cluster::DrainHost(int64_t step) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  absl::StatusOr<ClusterFacts> facts = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+  absl::StatusOr<ClusterFacts> facts = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10), admin_curve_);
   if (!facts.ok()) {
     return Failed(coordinator_[0], absl::StrCat("placement after the drain: ", facts.status().message()));
   }

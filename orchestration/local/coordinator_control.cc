@@ -182,8 +182,9 @@ ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration time
   return facts;
 }
 
-absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
-  ClusterFacts facts = GatherClusterFacts(endpoint, timeout);
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout,
+                                               const transport::CurveKeys& curve) {
+  ClusterFacts facts = GatherClusterFacts(endpoint, timeout, curve);
   if (facts.missing.empty()) return facts;
   const MissingFact& first = facts.missing.front();
   return absl::Status(first.error.code(), absl::StrCat(first.query, ": ", first.error.message()));

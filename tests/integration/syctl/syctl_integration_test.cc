@@ -374,7 +374,7 @@ TEST_F(SyctlIntegrationTest, BadAdminKeyFileIsExit2) {
   StopCoordinator(SIGTERM);
   std::ofstream(dir_ + "/bad.keys") << "server_secret nonsense\n";
   Result r = RunProcess({SY_COORDINATOR_PATH, "--db=" + dir_ + "/db2", "--admin_listen=tcp://127.0.0.1:0",
-                         "--admin_keys=" + dir_ + "/bad.keys"});
+                         "--admin_keys=" + dir_ + "/bad.keys", "--insecure"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("line 1: the key is not a 40-character Z85 CURVE key"));
 }
