@@ -127,6 +127,8 @@ struct ClusterStatus {
   # Step of the newest committed checkpoint (with latestCheckpoint; 0 = none).
   checkpointInProgressStep @15 :UInt64;
   # Step of checkpointInProgress (0 = none).
+  insecure @16 :Bool;
+  # The coordinator runs --insecure: plain TCP, no keys, any peer trusted.
 }
 
 struct Move {

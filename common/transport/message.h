@@ -60,6 +60,10 @@ struct Message {
   Frame header;              // Cap'n Proto envelope (flat array)
   std::vector<Frame> data;   // tensor bytes, in TensorDesc order
   std::string client_key;    // received over CURVE: the sender's Z85 public key, else empty
+  // Received with a cluster allowlist (ZmqOptions.curve.allowlist): who the sender is by its
+  // authenticated key (PeerIdentity), never by the body; both empty otherwise.
+  std::string peer_role;
+  std::string peer_name;
 
   // Header plus data bytes (what queue byte limits count).
   size_t ByteSize() const;

@@ -43,6 +43,8 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         duplicates_answered_(Counter("sy_rpc_duplicates_answered_total", "Duplicate requests answered from the reply cache.")),
         duplicates_in_progress_(Counter("sy_rpc_duplicates_in_progress_total", "Duplicate requests ignored while the first was in progress.")),
         unmatched_(Counter("sy_rpc_unmatched_replies_total", "Replies with no pending call (late or duplicate).")),
+        wrong_peer_(Counter("sy_rpc_replies_from_wrong_peer_total",
+                            "Replies ignored because they came from another peer than the request went to.")),
         expired_(Counter("sy_rpc_expired_requests_total", "Requests dropped because their deadline had passed.")),
         send_failures_(Counter("sy_rpc_send_failures_total", "Replies or retries the transport refused.")),
         deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")) {}
@@ -205,7 +207,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
     if (!decoded.ok()) {
       malformed_.Increment();
-      FailCallIfReplyTooLarge(header, bytes, decoded.status());
+      FailCallIfReplyTooLarge(from, header, bytes, decoded.status());
       ReplyMalformed(from, PeekRequestId(header, options_.limits), decoded.status());
       return;
     }
@@ -219,7 +221,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       expired_.Increment();  // the caller has given up already
       return;
     }
-    ReplyCache::Key key{envelope.getSender().cStr(), envelope.getRequestId()};
+    // Keyed by the peer the request came from (over CURVE: its authenticated routing id), not
+    // by the sender the body names: no peer can take or poison another's cached replies.
+    ReplyCache::Key key{from.peer, envelope.getRequestId()};
     Message cached;
     switch (cache_.Begin(key, &cached)) {
       case ReplyCache::State::kDone:
@@ -246,13 +250,19 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     handler_(*std::move(decoded), responder);
   }
 
+  // A reply counts only when it comes from the peer its request went to.
   void OnReply(DecodedMessage reply) {
     auto envelope = reply.envelope();
     const uint64_t id = envelope.getRequestId();
     {
       absl::MutexLock lock(&mu_);
-      if (pending_.count(id) == 0) {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) {
         unmatched_.Increment();
+        return;
+      }
+      if (!(it->second.message.address == reply.message().address)) {
+        wrong_peer_.Increment();
         return;
       }
     }
@@ -270,10 +280,15 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
 
   // A reply over our size limits ends its pending call at once with ResourceExhausted: a
   // retry would only bring the same reply (from the peer's reply cache) until the deadline.
-  void FailCallIfReplyTooLarge(const Frame& header, size_t bytes, const absl::Status& refusal) {
+  void FailCallIfReplyTooLarge(const Address& from, const Frame& header, size_t bytes, const absl::Status& refusal) {
     if (header.size() <= options_.limits.max_header_bytes && bytes <= options_.limits.max_message_bytes) return;
     const std::optional<HeaderIds> ids = PeekHeaderIds(header, options_.limits);
     if (!ids || !ids->is_reply) return;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pending_.find(ids->request_id);
+      if (it == pending_.end() || !(it->second.message.address == from)) return;
+    }
     Finish(ids->request_id, absl::ResourceExhaustedError(absl::StrCat("reply too large: ", refusal.message())));
   }
 
@@ -306,6 +321,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   metrics::Counter& duplicates_answered_;
   metrics::Counter& duplicates_in_progress_;
   metrics::Counter& unmatched_;
+  metrics::Counter& wrong_peer_;
   metrics::Counter& expired_;
   metrics::Counter& send_failures_;
   metrics::Counter& deadline_exceeded_;

@@ -4,16 +4,17 @@
 // deadline), send it, and match the reply by request id. A request unanswered after
 // its attempt timeout is sent again with the SAME id (bounded attempts, growing
 // timeouts) until the deadline, which ends the call with DeadlineExceeded. A reply
+// counts only when it comes from the peer (address) the request went to. A reply
 // over the size limits (header or whole message) ends its call at once with
 // ResourceExhausted "reply too large".
 // Server side: every received message is checked at the door (DecodedMessage); a
 // malformed one is counted and answered with InvalidArgument, and serving goes on.
-// A request is handed to the handler once per (sender, request id): a duplicate is
+// A request is handed to the handler once per (sending peer, request id): a duplicate is
 // answered from the ReplyCache, or ignored while the first is still in progress.
 //
 // Counters (in the Registry from RpcOptions, or a private one), labelled by node:
 // sy_rpc_malformed_total, sy_rpc_retries_total, sy_rpc_duplicates_answered_total,
-// sy_rpc_duplicates_in_progress_total, sy_rpc_unmatched_replies_total,
+// sy_rpc_duplicates_in_progress_total, sy_rpc_unmatched_replies_total, sy_rpc_replies_from_wrong_peer_total,
 // sy_rpc_expired_requests_total, sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total.
 //
 // Thread-safe. One internal thread receives, dispatches and runs retry timers;

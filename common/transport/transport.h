@@ -33,6 +33,7 @@ struct TransportStats {
   uint64_t send_rejected = 0;   // Send calls that failed (queue full past deadline, unknown peer)
   uint64_t unroutable = 0;      // messages dropped after Send because the peer vanished
   uint64_t dropped_oversize = 0;  // received messages larger than the receive queue's byte limit
+  uint64_t dropped_unauthenticated = 0;  // received with an allowlist, from a key or routing id it does not match
   size_t max_outbound_depth = 0;  // high-water mark of the outbound queue (messages)
   size_t max_inbound_depth = 0;   // high-water mark of the inbound queue (messages)
 };

@@ -20,59 +20,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/transport/bounded_queue.h"
+#include "common/transport/send_budget.h"
+#include "common/transport/zap_handler.h"
 
 namespace sy::transport {
 namespace {
-
-// Admission control for the send path: counts messages and bytes from Send() until
-// ZeroMQ accepted them, so memory held by unsent messages stays bounded.
-class SendBudget {
- public:
-  explicit SendBudget(QueueLimits limits) : limits_(limits) {}
-
-  absl::Status Acquire(size_t bytes, absl::Time deadline) {
-    if (bytes > limits_.max_bytes) {
-      return absl::InvalidArgumentError("message larger than the send queue's byte limit");
-    }
-    absl::MutexLock lock(&mu_);
-    auto fits = [&] { return closed_ || (count_ < limits_.max_messages && bytes_ + bytes <= limits_.max_bytes); };
-    mu_.AwaitWithDeadline(absl::Condition(&fits), deadline);
-    if (closed_) return absl::FailedPreconditionError("transport closed");
-    if (!(count_ < limits_.max_messages && bytes_ + bytes <= limits_.max_bytes)) {
-      return absl::ResourceExhaustedError("send queue full (messages or bytes) until the deadline");
-    }
-    ++count_;
-    bytes_ += bytes;
-    max_count_ = std::max(max_count_, count_);
-    return absl::OkStatus();
-  }
-  void Release(size_t bytes) {
-    absl::MutexLock lock(&mu_);
-    --count_;
-    bytes_ -= bytes;
-  }
-  void Close() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-  }
-  size_t max_count() const {
-    absl::MutexLock lock(&mu_);
-    return max_count_;
-  }
-
- private:
-  const QueueLimits limits_;
-  mutable absl::Mutex mu_;
-  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t max_count_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // A socket and the messages waiting for it to become writable. I/O thread only.
 struct Endpoint {
   std::unique_ptr<zmq::socket_t> socket;
   std::deque<Message> pending;
+  std::optional<PeerIdentity> server;  // a DEALER's: the allowlisted node it connected to
 };
 
 class ZmqTransportImpl final : public ZmqTransport {
@@ -114,7 +72,9 @@ class ZmqTransportImpl final : public ZmqTransport {
         ConfigureSocket(*socket);
         socket->set(zmq::sockopt::router_mandatory, 1);
         if (!options_.curve.server_secret.empty()) {
-          StartZapHandler();
+          if (zap_ == nullptr) {
+            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist);
+          }
           socket->set(zmq::sockopt::curve_server, 1);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.server_secret);
         }
@@ -137,16 +97,23 @@ class ZmqTransportImpl final : public ZmqTransport {
         return;
       }
       try {
+        Endpoint dealer;
+        absl::StatusOr<std::string> server_key = ServerKeyOf(peer, &dealer.server);
+        if (!server_key.ok()) {
+          result = server_key.status();
+          return;
+        }
         auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
         ConfigureSocket(*socket);
         socket->set(zmq::sockopt::routing_id, options_.node_id);
-        if (!options_.curve.server_public.empty()) {
-          socket->set(zmq::sockopt::curve_serverkey, options_.curve.server_public);
+        if (!server_key->empty()) {
+          socket->set(zmq::sockopt::curve_serverkey, *server_key);
           socket->set(zmq::sockopt::curve_publickey, options_.curve.client_public);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.client_secret);
         }
         socket->connect(endpoint);
-        dealers_[peer].socket = std::move(socket);
+        dealer.socket = std::move(socket);
+        dealers_[peer] = std::move(dealer);
         absl::MutexLock lock(&mu_);
         connected_peers_.insert(peer);
       } catch (const zmq::error_t& e) {
@@ -207,6 +174,7 @@ class ZmqTransportImpl final : public ZmqTransport {
     s.send_rejected = send_rejected_.load();
     s.unroutable = unroutable_.load();
     s.dropped_oversize = dropped_oversize_.load();
+    s.dropped_unauthenticated = dropped_unauthenticated_.load();
     s.max_outbound_depth = budget_.max_count();
     s.max_inbound_depth = inbound_.max_depth();
     return s;
@@ -267,9 +235,9 @@ class ZmqTransportImpl final : public ZmqTransport {
       bool router_blocked = false;
       if (router_.socket != nullptr) router_blocked = !Flush(router_, /*is_router=*/true);
       for (auto& [peer, endpoint] : dealers_) Flush(endpoint, /*is_router=*/false);
-      if (zap_ != nullptr) AnswerZap();
-      if (router_.socket != nullptr) ReadAll(*router_.socket, /*is_router=*/true, "");
-      for (auto& [peer, endpoint] : dealers_) ReadAll(*endpoint.socket, /*is_router=*/false, peer);
+      if (zap_ != nullptr) zap_->AnswerAll();
+      if (router_.socket != nullptr) ReadAll(router_, /*is_router=*/true, "");
+      for (auto& [peer, endpoint] : dealers_) ReadAll(endpoint, /*is_router=*/false, peer);
 
       const bool reading = DeliverStalled() && !inbound_.Full();
       std::vector<zmq::pollitem_t> items;
@@ -281,7 +249,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       // A ROUTER reports POLLOUT when ANY peer is writable, so a message blocked on
       // one slow peer is retried on a short timer instead of by POLLOUT.
       if (router_.socket != nullptr) add(router_, false);
-      if (zap_ != nullptr) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
+      if (zap_ != nullptr) items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
       for (auto& [peer, endpoint] : dealers_) add(endpoint, !endpoint.pending.empty());
       const bool poll_soon = router_blocked || !reading;
       try {
@@ -353,45 +321,41 @@ class ZmqTransportImpl final : public ZmqTransport {
     return true;
   }
 
-  // ZAP (ZeroMQ RFC 27): libzmq asks this socket whether a CURVE client may connect.
-  void StartZapHandler() {
-    if (zap_ != nullptr) return;
-    zap_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::rep);
-    zap_->set(zmq::sockopt::linger, 0);
-    zap_->bind("inproc://zeromq.zap.01");
+  // The CURVE server key for a DEALER to `peer`: the single server_public when set (a
+  // client of one server), else the allowlist's key of the peer's node (its identity goes
+  // to `server`), else "" (plain TCP). NotFound when the allowlist does not name the node.
+  absl::StatusOr<std::string> ServerKeyOf(const std::string& peer, std::optional<PeerIdentity>* server) {
+    if (!options_.curve.server_public.empty()) return options_.curve.server_public;
+    if (options_.curve.allowlist == nullptr) return std::string();
+    const std::string node = NodeOfPeer(peer);
+    std::optional<std::string> key = options_.curve.allowlist->KeyOf(node);
+    if (!key.has_value()) {
+      return absl::NotFoundError(absl::StrCat("no key for node '", node, "' in the cluster allowlist (add it with "
+                                              "`syctl keygen --cluster DIR --add ROLE ", node, "`)"));
+    }
+    *server = options_.curve.allowlist->Find(*key);
+    return *key;
   }
 
-  void AnswerZap() {
-    while (true) {
-      std::vector<zmq::message_t> request;
-      zmq::message_t part;
-      if (!zap_->recv(part, zmq::recv_flags::dontwait)) return;
-      request.push_back(std::move(part));
-      while (request.back().more()) {
-        zmq::message_t next;
-        (void)zap_->recv(next, zmq::recv_flags::none);
-        request.push_back(std::move(next));
-      }
-      // version, request id, domain, address, identity, mechanism, client key (32 bytes).
-      std::string key;
-      if (request.size() >= 7 && request[5].to_string() == "CURVE" && request[6].size() == 32) {
-        char z85[41] = {0};
-        if (zmq_z85_encode(z85, static_cast<const uint8_t*>(request[6].data()), 32) != nullptr) key = z85;
-      }
-      const auto& allowed = options_.curve.allowed_clients;
-      const bool ok = !key.empty() && (allowed.empty() || std::find(allowed.begin(), allowed.end(), key) != allowed.end());
-      const std::string request_id = request.size() > 1 ? request[1].to_string() : "";
-      const std::string reply[] = {"1.0", request_id, ok ? "200" : "400", ok ? "OK" : "client key not allowed",
-                                   ok ? key : "", ""};
-      for (size_t i = 0; i < 6; ++i) {
-        zap_->send(zmq::buffer(reply[i]), i + 1 < 6 ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
+  // Stamps `message` with its sender's allowlisted identity. False when a ROUTER message's
+  // routing id is not the authenticated node's name (or "name@..."): it is dropped.
+  bool StampIdentity(Message& message, const Endpoint& endpoint, bool is_router) {
+    if (options_.curve.allowlist == nullptr) return true;
+    std::optional<PeerIdentity> who = endpoint.server;
+    if (is_router) {
+      who = options_.curve.allowlist->Find(message.client_key);
+      if (!who.has_value() || NodeOfPeer(message.address.peer) != who->name) return false;
     }
+    if (!who.has_value()) return false;
+    message.peer_role = who->role;
+    message.peer_name = who->name;
+    return true;
   }
 
   // Reads whole multipart messages while the receive queue has room. A message that does
   // not fit yet waits in stalled_ (and reading stops) until Receive makes room.
-  void ReadAll(zmq::socket_t& socket, bool is_router, const std::string& peer) {
+  void ReadAll(Endpoint& endpoint, bool is_router, const std::string& peer) {
+    zmq::socket_t& socket = *endpoint.socket;
     while (DeliverStalled() && !inbound_.Full()) {
       std::vector<zmq::message_t> parts;
       zmq::message_t part;
@@ -417,6 +381,10 @@ class ZmqTransportImpl final : public ZmqTransport {
         } catch (const zmq::error_t&) {
           // no CURVE metadata on this message
         }
+      }
+      if (!StampIdentity(message, endpoint, is_router)) {
+        ++dropped_unauthenticated_;
+        continue;
       }
       message.header = Frame::FromZmq(std::move(parts[first]));
       for (size_t i = first + 1; i < parts.size(); ++i) message.data.push_back(Frame::FromZmq(std::move(parts[i])));
@@ -451,12 +419,13 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::set<std::string> connected_peers_ ABSL_GUARDED_BY(mu_);
 
   // I/O thread only.
-  std::unique_ptr<zmq::socket_t> zap_;  // ZAP handler, with a CURVE server
+  std::unique_ptr<ZapHandler> zap_;  // with a CURVE server
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   Endpoint router_;
   std::map<std::string, Endpoint> dealers_;
 
   std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0}, dropped_oversize_{0};
+  std::atomic<uint64_t> dropped_unauthenticated_{0};
   metrics::Counter* unroutable_counter_ = nullptr;
   metrics::Counter* rejected_counter_ = nullptr;
 };
@@ -465,9 +434,9 @@ class ZmqTransportImpl final : public ZmqTransport {
 
 absl::StatusOr<std::unique_ptr<ZmqTransport>> ZmqTransport::Create(ZmqOptions options) {
   if (options.node_id.empty()) return absl::InvalidArgumentError("ZmqOptions.node_id is required");
-  const bool curve_client = !options.curve.server_public.empty();
+  const bool curve_client = !options.curve.server_public.empty() || options.curve.allowlist != nullptr;
   if (curve_client && (options.curve.client_public.size() != 40 || options.curve.client_secret.size() != 40 ||
-                       options.curve.server_public.size() != 40)) {
+                       (options.curve.allowlist == nullptr && options.curve.server_public.size() != 40))) {
     return absl::InvalidArgumentError("CURVE client keys must be 40-character Z85 strings");
   }
   for (const std::string& key : options.curve.allowed_clients) {

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/metrics/registry.h"
+#include "common/transport/peer_allowlist.h"
 #include "common/transport/transport.h"
 
 namespace sy::transport {
@@ -36,6 +37,13 @@ struct CurveKeys {
   // handshake); empty = any client that knows the server key. Received messages carry
   // the client's key in Message::client_key either way, e.g. to require the admin key.
   std::vector<std::string> allowed_clients;
+  // The cluster allowlist (peer_allowlist.h): with it, the ROUTER admits only listed client
+  // keys, each DEALER takes its server key from the entry of the peer's node name (the
+  // peer name up to '@') unless server_public is set, and every received message carries
+  // the sender's role and name (Message::peer_role/peer_name). A ROUTER message whose
+  // routing id is not the key's node name (or "name@...") is dropped. Our own pair:
+  // server_secret and client_public/client_secret.
+  std::shared_ptr<PeerAllowlist> allowlist;
 };
 
 struct ZmqOptions {

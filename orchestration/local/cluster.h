@@ -56,6 +56,9 @@ class Cluster {
   std::string Path(const std::string& name) const { return absl::StrCat(o_.workdir, "/", name); }
   std::string ReadyFile(int host) const { return Path(absl::StrCat("host-", host, ".ready")); }
   absl::Status Start(const std::string& role, const std::vector<std::string>& argv, std::vector<ChildProcess>* into);
+  // Writes the run's cluster key directory (KeysDir) and loads sy-local's operator keys,
+  // unless --insecure or standalone.
+  absl::Status MakeKeys();
   absl::Status StartStandalone(int threads);
   // Starts sy-coordinator (again, on `endpoint` and appending to its log, after a
   // kill) and waits for its ready file.
@@ -124,6 +127,7 @@ class Cluster {
   std::set<std::string> drained_;  // roles drained and stopped on purpose (--drain_host_at_step)
   int threads_ = 1;                // compute threads of each process
   ClusterFacts facts_before_restart_;  // counts of a coordinator killed and restarted
+  transport::CurveKeys admin_curve_;   // sy-local's operator keys for admin calls (empty: --insecure)
 };
 
 }  // namespace sy::local

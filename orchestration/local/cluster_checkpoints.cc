@@ -6,7 +6,8 @@ namespace sy::local {
 
 absl::StatusOr<int64_t> Cluster::RestoreFromCheckpoint() {
   absl::StatusOr<RestoredCheckpoint> restored = RestoreCheckpoint(
-      coordinator_endpoint_, static_cast<uint64_t>(o_.restore_checkpoint), absl::Seconds(o_.ready_timeout_s));
+      coordinator_endpoint_, static_cast<uint64_t>(o_.restore_checkpoint), absl::Seconds(o_.ready_timeout_s),
+      admin_curve_);
   if (!restored.ok()) {
     StopAll();
     return absl::FailedPreconditionError(absl::StrCat("restore: ", restored.status().message()));
@@ -25,7 +26,7 @@ absl::Status Cluster::WaitForLastCheckpoint() {
   if (o_.checkpoint_every <= 0 || o_.steps < o_.checkpoint_every) return absl::OkStatus();
   const uint64_t last = static_cast<uint64_t>(o_.steps / o_.checkpoint_every * o_.checkpoint_every);
   out_ << "sy-local: waiting for the checkpoint at step " << last << std::endl;
-  absl::Status s = WaitForCheckpointAtStep(coordinator_endpoint_, last, absl::Seconds(120));
+  absl::Status s = WaitForCheckpointAtStep(coordinator_endpoint_, last, absl::Seconds(120), admin_curve_);
   if (s.code() == absl::StatusCode::kNotFound) {
     out_ << "sy-local: warning: " << s.message() << "; see " << Path("coordinator.log") << std::endl;
     return absl::OkStatus();  // the weights are whole; only that checkpoint is missing
@@ -41,7 +42,7 @@ absl::Status Cluster::WaitForAnyCheckpoint() {
   absl::Status s;
   // NotFound: that boundary was given up for a later one, which is coming.
   for (int64_t at = o_.checkpoint_every; at <= o_.steps; at += o_.checkpoint_every) {
-    s = WaitForCheckpointAtStep(coordinator_endpoint_, static_cast<uint64_t>(at), absl::Seconds(60));
+    s = WaitForCheckpointAtStep(coordinator_endpoint_, static_cast<uint64_t>(at), absl::Seconds(60), admin_curve_);
     if (s.code() != absl::StatusCode::kNotFound) break;
   }
   if (!s.ok()) return Failed(coordinator_[0], absl::StrCat("has no checkpoint to move actors through: ", s.message()));

@@ -27,7 +27,7 @@ absl::Status Cluster::InjectFaults() {
   }
   if (due(o_.kill_coordinator_at_step, coordinator_killed_)) {
     // What the coordinator counted so far would die with it: keep it for summary.json.
-    absl::StatusOr<ClusterFacts> before = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+    absl::StatusOr<ClusterFacts> before = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10), admin_curve_);
     if (!before.ok()) {
       return Failed(coordinator_[0], absl::StrCat("did not answer before its kill: ", before.status().message()));
     }

@@ -9,6 +9,8 @@
 #include "orchestration/local/cluster.h"
 #include "orchestration/local/process_commands.h"
 #include "proto/admin.capnp.h"
+#include "services/cluster/cluster_keys.h"
+#include "services/cluster/peer_roles.h"
 #include "services/syctl/admin_client.h"
 
 namespace sy::local {
@@ -43,6 +45,12 @@ absl::Status Cluster::AddHost(int64_t step) {
   const int index = static_cast<int>(hosts_.size());
   const std::string role = absl::StrCat("host-", index);
   out_ << "\nsy-local: --add_host_at_step: starting " << role << " after step " << step << std::endl;
+  if (!o_.insecure) {
+    // The joining node gets its key the way an operator adds one (`syctl keygen --add`);
+    // the running nodes re-read the grown allowlist when it first connects.
+    absl::Status added = cluster::AddNodeKey(KeysDir(o_), cluster::kRoleHost, role);
+    if (!added.ok() && !absl::IsAlreadyExists(added)) return added;
+  }
   HoldTrainers(true);
   if (absl::Status s = Start(role, HostCommand(o_, bin_dir_, index, threads_, coordinator_endpoint_), &hosts_);
       !s.ok()) {
@@ -72,7 +80,7 @@ absl::Status Cluster::DrainHost(int64_t step) {
   ChildProcess& host = hosts_[static_cast<size_t>(o_.hosts - 1)];
   out_ << "\nsy-local: --drain_host_at_step: draining " << host.role() << " after step " << step << std::endl;
   if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(coordinator_endpoint_);
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(coordinator_endpoint_, admin_curve_);
   if (!client.ok()) return Failed(coordinator_[0], absl::StrCat("cannot be reached: ", client.status().message()));
   const Clock::time_point give_up = After(60);
   while (true) {
@@ -109,7 +117,7 @@ absl::Status Cluster::DrainHost(int64_t step) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  absl::StatusOr<ClusterFacts> facts = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10));
+  absl::StatusOr<ClusterFacts> facts = QueryClusterFacts(coordinator_endpoint_, absl::Seconds(10), admin_curve_);
   if (!facts.ok()) {
     return Failed(coordinator_[0], absl::StrCat("placement after the drain: ", facts.status().message()));
   }

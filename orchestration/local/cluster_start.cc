@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "orchestration/local/cluster.h"
 #include "orchestration/local/process_commands.h"
+#include "services/cluster/cluster_keys.h"
 
 namespace sy::local {
 
@@ -24,6 +25,7 @@ absl::Status Cluster::PrepareWorkdir() {
   for (const char* name : {"metrics.jsonl", "summary.json"}) std::filesystem::remove(Path(name), ec);
   for (int h = 0; h <= o_.hosts; ++h) std::filesystem::remove(ReadyFile(h), ec);  // and a joining host's
   std::filesystem::remove(Path("coordinator.ready"), ec);
+  if (absl::Status s = MakeKeys(); !s.ok()) return s;
   if (o_.restore_from.empty()) {
     // A fresh run starts from an empty catalog (an old placement must not come back).
     std::filesystem::remove_all(Path("coordinator.db"), ec);
@@ -33,6 +35,18 @@ absl::Status Cluster::PrepareWorkdir() {
   if (!db.ok()) return absl::FailedPreconditionError(db.status().message());
   if (std::filesystem::equivalent(*db, Path("coordinator.db"), ec)) return absl::OkStatus();
   return CopyDatabase(*db, Path("coordinator.db"));
+}
+
+absl::Status Cluster::MakeKeys() {
+  if (o_.insecure || o_.hosts == 0) return absl::OkStatus();  // plain TCP, or one process without sockets
+  // Fresh keys for every run: the coordinator, the hosts, the trainers and sy-local as operator-0.
+  std::error_code ec;
+  std::filesystem::remove_all(KeysDir(o_), ec);
+  if (absl::Status s = cluster::WriteClusterKeys(KeysDir(o_), o_.hosts, o_.trainers, 1); !s.ok()) return s;
+  absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve({KeysDir(o_), false}, "operator-0");
+  if (!curve.ok()) return curve.status();
+  admin_curve_ = *std::move(curve);
+  return absl::OkStatus();
 }
 
 absl::Status Cluster::Start(const std::string& role, const std::vector<std::string>& argv,

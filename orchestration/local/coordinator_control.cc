@@ -73,8 +73,8 @@ absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> StepHostTokens
 }  // namespace
 
 absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint, uint64_t id,
-                                                     absl::Duration timeout) {
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+                                                     absl::Duration timeout, const transport::CurveKeys& curve) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint, curve);
   if (!client.ok()) return client.status();
   absl::StatusOr<cluster::AdminReplyMessage> listed =
       Ask(**client, "checkpoint list", [](AdminRequest::Builder r) { r.setCheckpointList(); },
@@ -105,8 +105,9 @@ absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint
   return chosen;
 }
 
-absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout) {
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout,
+                                     const transport::CurveKeys& curve) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint, curve);
   if (!client.ok()) return client.status();
   const absl::Time deadline = absl::Now() + timeout;
   std::string seen = "none";
@@ -138,9 +139,10 @@ absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step,
   }
 }
 
-ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout) {
+ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout,
+                                const transport::CurveKeys& curve) {
   ClusterFacts facts;
-  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint);
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint, curve);
   if (!client.ok()) {
     for (const char* query : {kStatusQuery, kExpertsQuery, kHostLoadSeriesQuery}) {
       facts.missing.push_back({query, client.status()});
@@ -181,8 +183,9 @@ ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration time
   return facts;
 }
 
-absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout) {
-  ClusterFacts facts = GatherClusterFacts(endpoint, timeout);
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout,
+                                               const transport::CurveKeys& curve) {
+  ClusterFacts facts = GatherClusterFacts(endpoint, timeout, curve);
   if (facts.missing.empty()) return facts;
   const MissingFact& first = facts.missing.front();
   return absl::Status(first.error.code(), absl::StrCat(first.query, ": ", first.error.message()));

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/transport/zmq_transport.h"
 #include "orchestration/local/run_report.h"
 
 namespace sy::local {
@@ -33,13 +34,14 @@ struct RestoredCheckpoint {
 // at `endpoint` onto its current hosts and returns its step. NotFound when there
 // is no such checkpoint; the coordinator's error otherwise.
 absl::StatusOr<RestoredCheckpoint> RestoreCheckpoint(const std::string& endpoint, uint64_t id,
-                                                     absl::Duration timeout);
+                                                     absl::Duration timeout, const transport::CurveKeys& curve);
 
 // Waits until the coordinator at `endpoint` has committed a checkpoint at `step` or
 // later (the last automatic one of a run, taken after the trainers finished).
 // NotFound when the coordinator gave that one up (it is taking a later one, or none though the hosts are past it);
 // DeadlineExceeded after `timeout`. Both name the newest checkpoint it saw.
-absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout);
+absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step, absl::Duration timeout,
+                                     const transport::CurveKeys& curve);
 
 // One query of QueryClusterFacts the coordinator did not answer.
 struct MissingFact {
@@ -68,9 +70,11 @@ struct ClusterFacts {
 // Asks the coordinator its status (the counts), experts (expert_hosts) and
 // hostLoadSeries (step_host_tokens); each query that fails is named in `missing`
 // and the others' facts are kept.
-ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout);
+ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout,
+                                const transport::CurveKeys& curve);
 // Every fact, or the error of the first query that failed (prefixed with its name).
-absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout);
+absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout,
+                                               const transport::CurveKeys& curve);
 
 // Hottest host's tokens over the mean host's, summed over `steps`. A step the
 // coordinator counted (facts.step_host_tokens) adds its per-host tokens, so moved

@@ -41,6 +41,8 @@ ABSL_FLAG(std::string, restore_from, LauncherOptions().restore_from,
 ABSL_FLAG(int64_t, restore_checkpoint, LauncherOptions().restore_checkpoint,
           "with --restore_from: the checkpoint id to resume from (0: the newest)");
 ABSL_FLAG(std::string, coordinator_args, "", "extra flags for sy-coordinator, space separated");
+ABSL_FLAG(bool, insecure, LauncherOptions().insecure,
+          "plain TCP between the processes (default: fresh cluster keys in WORKDIR/keys, CurveZMQ everywhere)");
 ABSL_FLAG(int64_t, kill_host_at_step, LauncherOptions().kill_host_at_step,
           "fault test: SIGKILL the last host once step K is done; the coordinator re-places its actors and the run "
           "replays from the latest checkpoint (0: never)");
@@ -100,6 +102,7 @@ absl::StatusOr<LauncherOptions> ParseLauncherOptions(const std::vector<std::stri
   o.host_args = Words(absl::GetFlag(FLAGS_host_args));
   o.trainer_args = Words(absl::GetFlag(FLAGS_trainer_args));
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  o.insecure = absl::GetFlag(FLAGS_insecure);
   o.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
   o.restore_from = absl::GetFlag(FLAGS_restore_from);
   o.restore_checkpoint = absl::GetFlag(FLAGS_restore_checkpoint);

@@ -30,6 +30,9 @@ struct LauncherOptions {
   std::vector<std::string> host_args;     // --host_args: extra flags for every host (space separated)
   std::vector<std::string> trainer_args;  // --trainer_args: extra flags for every trainer
   bool coordinator = true;  // --coordinator: run sy-coordinator (with --hosts >= 1); false: static placement
+  // --insecure: the processes run plain TCP; by default sy-local writes a cluster key
+  // directory, WORKDIR/keys, and every process runs CurveZMQ with it.
+  bool insecure = false;
   int64_t checkpoint_every = 0;  // --checkpoint_every: steps between automatic checkpoints (0: none)
   std::string restore_from;      // --restore_from: an earlier run's workdir or its coordinator.db
   int64_t restore_checkpoint = 0;  // --restore_checkpoint: checkpoint id to resume from (0: the newest)

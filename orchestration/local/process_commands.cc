@@ -18,6 +18,11 @@ void AppendCommon(const LauncherOptions& o, int threads, std::vector<std::string
   argv->insert(argv->end(), o.model_flags.begin(), o.model_flags.end());
 }
 
+// --keys=WORKDIR/keys (KeysDir), or --insecure.
+void AppendSecurity(const LauncherOptions& o, std::vector<std::string>* argv) {
+  argv->push_back(o.insecure ? "--insecure" : "--keys=" + KeysDir(o));
+}
+
 void AppendRun(const LauncherOptions& o, std::vector<std::string>* argv) {
   argv->push_back("--data=" + o.data);
   argv->push_back(absl::StrCat("--steps=", o.steps));
@@ -25,6 +30,8 @@ void AppendRun(const LauncherOptions& o, std::vector<std::string>* argv) {
 }
 
 }  // namespace
+
+std::string KeysDir(const LauncherOptions& o) { return o.workdir + "/keys"; }
 
 std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads) {
   std::vector<std::string> argv = {bin_dir + "/sy-trainer", "--standalone"};
@@ -44,6 +51,7 @@ std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string
                                    absl::StrCat("--num_hosts=", std::max(o.hosts, host_index + 1))};
   if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
   if (o.checkpoint_every > 0) argv.push_back(absl::StrCat("--checkpoint_every=", o.checkpoint_every));
+  AppendSecurity(o, &argv);
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());
   return argv;
@@ -56,6 +64,7 @@ std::vector<std::string> TrainerCommand(const LauncherOptions& o, const std::str
                                    absl::StrCat("--trainer_index=", trainer_index),
                                    absl::StrCat("--num_trainers=", o.trainers)};
   if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
+  AppendSecurity(o, &argv);
   AppendRun(o, &argv);
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.trainer_args.begin(), o.trainer_args.end());
@@ -74,6 +83,7 @@ absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOption
                                    absl::StrCat("--seed=", o.model.seed),
                                    absl::StrCat("--checkpoint_every=", o.checkpoint_every),
                                    "--log_level=" + o.log_level};
+  AppendSecurity(o, &argv);
   argv.insert(argv.end(), o.coordinator_args.begin(), o.coordinator_args.end());
   return argv;
 }

@@ -11,6 +11,9 @@
 
 namespace sy::local {
 
+// The cluster key directory sy-local writes and its processes use: WORKDIR/keys.
+std::string KeysDir(const LauncherOptions& o);
+
 std::vector<std::string> StandaloneCommand(const LauncherOptions& o, const std::string& bin_dir, int threads);
 // `coordinator`: the coordinator's endpoint ("" = static placement, no coordinator).
 // A host index >= --hosts (one joining the run) gets --num_hosts=host_index+1.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "services/cluster/cluster_keys.h"
 #include "services/cluster/options.h"
 
 namespace sy::cluster {
@@ -22,6 +23,7 @@ struct ClusterTrainerOptions {
   int num_trainers = 1;            // --num_trainers: T; trainer t takes micro-batches m % T == t
   double rpc_timeout_s = 600;      // --rpc_timeout_s: deadline of one request (retries included)
   std::string faults;              // --faults: transport fault spec (common/transport/faulty_transport.h)
+  NodeSecurity security;           // --keys / --insecure (not needed with --standalone)
   std::string coordinator;         // --coordinator: sy-coordinator endpoint ("" = static placement, no coordinator)
   double recovery_timeout_s = 120; // --recovery_timeout_s: with --coordinator, how long a trainer whose step
                                    // failed (host lost) waits for the coordinator's rollback before giving up
@@ -47,6 +49,7 @@ struct HostOptions {
   double step_timeout_s = 60;         // a step incomplete this long is reported
   int metrics_port = -1;              // /metrics port; 0 picks one, -1 disables
   std::string faults;
+  NodeSecurity security;              // --keys / --insecure
   std::string coordinator;            // sy-coordinator endpoint to register with ("" = none)
   int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
   // Fault injection (tests): experts refuse to stream the checkpoint at this step; unset: never.

@@ -40,6 +40,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
   link->incarnation_ = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   transport::ZmqOptions zmq;
   zmq.node_id = options.node_id;
+  zmq.curve = options.curve;
   absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
   if (!zt.ok()) return zt.status();
   if (absl::Status s = (*zt)->Connect(kCoordinator, options.coordinator); !s.ok()) return s;

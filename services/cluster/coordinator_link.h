@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
 #include "gpu/model/config.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/placement_codec.h"
@@ -48,6 +49,7 @@ struct CoordinatorLinkOptions {
   // this node failed, before it registers again as a new node (a new incarnation): a
   // host drops its actors here. Null: nothing to drop.
   std::function<void(uint64_t epoch)> on_fenced;
+  transport::CurveKeys curve;   // the node's keys (LoadNodeCurve); empty: plain TCP
 };
 
 class CoordinatorLink {

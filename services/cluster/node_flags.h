@@ -1,7 +1,7 @@
 // The flags of every node that trains, sy-trainer and sy-expert-host, besides the model
 // and training flags (model_flags.h), defined once here (library sy_node_flags): the
 // run (--standalone, --data, --steps, --workdir), the compute (--device, --threads), and
-// the cluster flags both share (--coordinator, --faults). An expert host takes the run
+// the cluster flags both share (--coordinator, --faults; --keys and --insecure from security_flags.h). An expert host takes the run
 // flags too, so one command line serves hosts and trainers; it ignores them.
 //
 // Flags are process-global: not thread-safe; call from main() or a test.
@@ -11,6 +11,7 @@
 
 #include "absl/flags/declare.h"
 #include "services/cluster/options.h"
+#include "services/cluster/security_flags.h"
 
 ABSL_DECLARE_FLAG(std::string, coordinator);
 ABSL_DECLARE_FLAG(std::string, faults);

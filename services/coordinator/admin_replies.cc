@@ -38,6 +38,7 @@ void ReplyStatus(const StatusSnapshot& s, transport::Responder& responder) {
   status.setCheckpointsCommitted(s.checkpoints.committed);
   status.setMigrations(s.migrations);
   status.setReplications(s.replications);
+  status.setInsecure(s.insecure);
   responder.Reply(b);
 }
 

@@ -59,6 +59,7 @@ StatusSnapshot ClusterActor::StatusNow() const {
   s.migrations = migrations_;
   s.replications = replications_;
   s.checkpoints = checkpoint_;
+  s.insecure = options_.security.insecure;
   return s;
 }
 

@@ -17,6 +17,7 @@ namespace sy::coordinator {
 
 // `syctl status`.
 struct StatusSnapshot {
+  bool insecure = false;         // running --insecure
   uint64_t epoch = 0;
   uint64_t step = 0;             // highest step a live host reported
   uint32_t hosts_alive = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/flags/flags.h"
 #include "services/cluster/ready_file.h"
+#include "services/cluster/security_flags.h"
 
 ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:0", "ZeroMQ endpoint to bind (port 0: any free port).");
 ABSL_FLAG(std::string, ready_file, "", "Once listening, write the bound endpoint here (atomically).");
@@ -83,6 +84,8 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.faults = absl::GetFlag(FLAGS_faults);
   options.admin_listen = absl::GetFlag(FLAGS_admin_listen);
   options.admin_keys = absl::GetFlag(FLAGS_admin_keys);
+  options.security = cluster::ReadSecurityFlags();
+  if (absl::Status s = cluster::CheckNodeSecurity(options.security); !s.ok()) return s;
   return options;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "services/cluster/cluster_keys.h"
 
 namespace sy::coordinator {
 
@@ -39,6 +40,7 @@ struct CoordinatorOptions {
   // authorised admin key; the main endpoint refuses them. Empty: admin calls on `listen`.
   std::string admin_listen;
   std::string admin_keys;               // path of the admin key file
+  cluster::NodeSecurity security;       // --keys / --insecure (none: plain TCP, for in-process tests)
 };
 
 }  // namespace sy::coordinator

@@ -13,6 +13,8 @@
 #include "common/log/log.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
+#include "proto/coordinator.capnp.h"
+#include "services/cluster/peer_roles.h"
 #include "services/coordinator/admin_keys.h"
 #include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
@@ -36,6 +38,7 @@ struct Router {
   std::vector<std::string> admin_publics;
   metrics::Counter* refused_unknown_key = nullptr;    // optional
   metrics::Counter* refused_main_endpoint = nullptr;  // optional
+  metrics::Registry* registry = nullptr;              // optional: sy_refused_total
   std::atomic<uint64_t> admin_refused{0};
 
   // PermissionDenied (and counted) when the admin key rules refuse this request.
@@ -58,6 +61,28 @@ struct Router {
     return absl::PermissionDeniedError("this client key is not an authorised admin key of the coordinator");
   }
 
+  // PermissionDenied (counted) when the main endpoint's authenticated sender may not send
+  // this kind, or registers or heartbeats under another node's name.
+  absl::Status CheckSender(const transport::DecodedMessage& message, Entry entry) {
+    if (entry != Entry::kMain) return absl::OkStatus();
+    const proto::MessageKind kind = message.envelope().getKind();
+    if (absl::Status s = cluster::CheckSenderRole(cluster::Door::kCoordinator, kind, message.message(), registry);
+        !s.ok()) {
+      return s;
+    }
+    if (kind == proto::MessageKind::REGISTER) {
+      auto body = message.Body<proto::coordinator::RegisterRequest>();
+      if (!body.ok()) return body.status();
+      return cluster::CheckSenderIsNode(body->getNodeId().cStr(), message.message(), registry);
+    }
+    if (kind == proto::MessageKind::HEARTBEAT) {
+      auto body = message.Body<proto::coordinator::HeartbeatRequest>();
+      if (!body.ok()) return body.status();
+      return cluster::CheckSenderIsNode(body->getNodeId().cStr(), message.message(), registry);
+    }
+    return absl::OkStatus();
+  }
+
   void Route(transport::DecodedMessage message, transport::Responder responder, Entry entry) {
     std::shared_ptr<ClusterActor> cluster;
     std::shared_ptr<CheckpointActor> checkpoints;
@@ -68,6 +93,7 @@ struct Router {
     }
     if (!cluster || !checkpoints) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
     if (absl::Status s = CheckAdmin(message, entry); !s.ok()) return responder.Fail(s);
+    if (absl::Status s = CheckSender(message, entry); !s.ok()) return responder.Fail(s);
     const auto kind = message.envelope().getKind();
     bool to_checkpoints = kind == proto::MessageKind::CHECKPOINT_CHUNK || kind == proto::MessageKind::CHECKPOINT_MANIFEST;
     if (kind == proto::MessageKind::ADMIN) {
@@ -179,6 +205,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
     if (!keys.ok()) return keys.status();
     admin_keys = *std::move(keys);
   }
+  absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, options.node_id);
+  if (!curve.ok()) return curve.status();
   auto service = std::make_unique<CoordinatorServiceImpl>();
   service->options_ = options;
   CheckpointStoreOptions store_options;
@@ -188,6 +216,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   if (!store.ok()) return store.status();
   service->store_ = *std::move(store);
 
+  service->router_->registry = registry;
   if (admin_keys.has_value()) {
     const AdminKeys* keys = &*admin_keys;
     Router& router = *service->router_;
@@ -206,6 +235,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   transport::ZmqOptions zmq;
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
+  zmq.curve = *std::move(curve);
   auto zmq_transport = transport::ZmqTransport::Create(zmq);
   if (!zmq_transport.ok()) return zmq_transport.status();
   auto bound = (*zmq_transport)->Bind(BindSpec(options.listen));

@@ -43,10 +43,12 @@ absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::str
   o.step_timeout_s = absl::GetFlag(FLAGS_step_timeout_s);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.faults = absl::GetFlag(FLAGS_faults);
+  o.security = cluster::ReadSecurityFlags();
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
   o.fail_checkpoint_at_step = absl::GetFlag(FLAGS_fail_checkpoint_at_step);
   if (absl::Status s = cluster::CheckHostOptions(o); !s.ok()) return s;
+  if (absl::Status s = cluster::CheckNodeSecurity(o.security); !s.ok()) return s;
   return o;
 }
 

@@ -11,6 +11,7 @@
 #include "common/log/log.h"
 #include "common/transport/faulty_transport.h"
 #include "common/transport/zmq_transport.h"
+#include "services/cluster/cluster_keys.h"
 #include "services/cluster/model_options.h"
 
 namespace sy::expert_host {
@@ -72,6 +73,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   transport::ZmqOptions zmq;
   zmq.node_id = absl::StrCat("host-", options.host_index);
   zmq.metrics = &p->registry_;
+  absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, zmq.node_id);
+  if (!curve.ok()) return curve.status();
+  zmq.curve = *curve;
   absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
   if (!zt.ok()) return zt.status();
   absl::StatusOr<std::string> bound = (*zt)->Bind(BindSpelling(options.listen));
@@ -99,6 +103,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
     cluster::CoordinatorLinkOptions link;
     link.node_id = zmq.node_id;
     link.is_host = true;
+    link.curve = zmq.curve;
     link.coordinator = options.coordinator;
     link.endpoint = p->endpoint_;
     link.shape = cluster::ModelShapeOf(*model);

@@ -10,6 +10,7 @@
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
 #include "proto/parameter.capnp.h"
+#include "services/cluster/peer_roles.h"
 #include "services/expert_host/host_metrics.h"
 
 namespace sy::expert_host {
@@ -102,9 +103,8 @@ void HostService::Handle(transport::DecodedMessage request, transport::Responder
       .Increment();
   registry_->GetCounter("sy_host_request_bytes_total", "Bytes of requests received.")
       .Increment(request.message().ByteSize());
-  absl::Status status = CarriesPlacementEpoch(kind) && !IsStatusQuery(kind, request)
-                            ? CheckEpoch(request)
-                            : absl::OkStatus();
+  absl::Status status = cluster::CheckSenderRole(cluster::Door::kHost, kind, request.message(), registry_);
+  if (status.ok() && CarriesPlacementEpoch(kind) && !IsStatusQuery(kind, request)) status = CheckEpoch(request);
   if (status.ok()) status = Dispatch(kind, request, responder);
   if (!status.ok()) {
     SY_LOG(DEBUG) << "rejected " << KindName(kind) << " from " << request.envelope().getSender().cStr() << ": "

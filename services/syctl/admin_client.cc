@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -74,6 +75,13 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Connect(const std::str
   transport::ZmqOptions options;
   options.curve = curve;
   options.node_id = absl::StrCat("syctl-", ::getpid(), "-", absl::ToUnixNanos(absl::Now()) % 1000000007);
+  if (curve.allowlist != nullptr) {
+    // With cluster keys the routing id names our operator key's node ("NAME@..."), or the
+    // coordinator drops what we send.
+    std::optional<transport::PeerIdentity> self = curve.allowlist->Find(curve.client_public);
+    if (!self.has_value()) return absl::InvalidArgumentError("our public key is not in the cluster allowlist");
+    options.node_id = absl::StrCat(self->name, "@", options.node_id);
+  }
   auto zmq = transport::ZmqTransport::Create(options);
   if (!zmq.ok()) return zmq.status();
   if (absl::Status s = (*zmq)->Connect(kCoordinatorPeer, *endpoint); !s.ok()) {

@@ -32,10 +32,12 @@ const std::map<std::string, CommandHelp>& Commands() {
       {"faults", {"faults SPEC|clear [--node=ID]",
                   "Set transport fault injection (e.g. drop=0.1,dup=0.05,delay_ms=20,seed=7) on the\n"
                   "  coordinator, or on node ID; 'clear' removes it. For tests."}},
-      {"keygen", {"keygen",
-                  "Print a fresh CurveZMQ key pair (Z85) as 'public KEY' and 'secret KEY' lines; needs no\n"
-                  "  coordinator. One pair makes the coordinator's server keys, one pair per admin its keys\n"
-                  "  (see --admin_key_file)."}},
+      {"keygen", {"keygen | keygen --cluster=DIR --hosts=N --trainers=M --operators=K | "
+                  "keygen --cluster=DIR --add ROLE NAME",
+                  "Without --cluster: print a fresh CurveZMQ key pair (Z85) as 'public KEY' and 'secret KEY'\n"
+                  "  lines (the --admin_listen keys). --cluster: write a cluster key directory, one NAME.key\n"
+                  "  per node (mode 0600) and the allowlist (ROLE NAME KEY); --add: add one node (ROLE:\n"
+                  "  host, trainer, operator) to it. Needs no coordinator."}},
       {"help", {"help [command]", "This text, or one command's."}},
   };
   return *commands;
@@ -47,7 +49,10 @@ bool IsCommand(const std::string& name) { return Commands().count(name) != 0; }
 
 void PrintHelp(std::ostream& out) {
   out << "syctl: admin CLI of a Switchyard cluster\n\n"
-         "usage: syctl --coordinator=ADDR [--admin_key_file=FILE] [--json] [--timeout_ms=N] <command> [args]\n\n"
+         "usage: syctl --coordinator=ADDR [--keys=DIR [--as=NAME] | --admin_key_file=FILE] [--json]\n"
+         "             [--timeout_ms=N] <command> [args]\n\n"
+         "  --keys=DIR             connect over CurveZMQ as operator --as (default operator-0) of the\n"
+         "                         cluster key directory DIR (needed unless the cluster runs --insecure)\n"
          "  --coordinator=ADDR     coordinator endpoint, tcp://HOST:PORT (or HOST:PORT); with\n"
          "                         --admin_key_file, its --admin_listen endpoint\n"
          "  --admin_key_file=FILE  connect over CurveZMQ with the keys in FILE (needed when the\n"

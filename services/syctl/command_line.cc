@@ -2,6 +2,8 @@
 #include "services/syctl/command_line.h"
 
 #include <cstdint>
+#include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "common/flags/flags.h"
@@ -11,6 +13,14 @@ ABSL_FLAG(std::string, coordinator, "",
           "coordinator endpoint, tcp://HOST:PORT (or HOST:PORT); with --admin_key_file, its --admin_listen endpoint");
 ABSL_FLAG(std::string, admin_key_file, "",
           "connect over CurveZMQ with the keys in FILE (needed when the coordinator runs with --admin_keys)");
+ABSL_FLAG(std::string, keys, "",
+          "connect over CurveZMQ as an operator of the cluster key directory DIR (`syctl keygen --cluster=DIR`)");
+ABSL_FLAG(std::string, as, "operator-0", "with --keys: our operator name in the key directory");
+ABSL_FLAG(std::string, cluster, "", "keygen: write (or with --add, grow) the cluster key directory DIR");
+ABSL_FLAG(int32_t, hosts, 0, "keygen --cluster: expert hosts host-0..N-1");
+ABSL_FLAG(int32_t, trainers, 0, "keygen --cluster: trainers trainer-0..M-1");
+ABSL_FLAG(int32_t, operators, 0, "keygen --cluster: operators operator-0..K-1");
+ABSL_FLAG(bool, add, false, "keygen --cluster=DIR --add ROLE NAME: add one node to DIR");
 ABSL_FLAG(bool, json, false, "one JSON document instead of tables");
 ABSL_FLAG(int64_t, timeout_ms, 5000, "give up after N ms without an answer");
 ABSL_FLAG(bool, dry_run, false, "rebalance: only show the planned moves");
@@ -26,6 +36,8 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   Invocation inv;
   inv.coordinator = absl::GetFlag(FLAGS_coordinator);
   inv.admin_key_file = absl::GetFlag(FLAGS_admin_key_file);
+  inv.keys_dir = absl::GetFlag(FLAGS_keys);
+  inv.as = absl::GetFlag(FLAGS_as);
   inv.json = absl::GetFlag(FLAGS_json);
   inv.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   if (inv.timeout_ms <= 0) return Usage("--timeout_ms needs a positive number of milliseconds", err);
@@ -37,6 +49,13 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
     inv.options["threshold"] = threshold;
   }
   if (const std::string node = absl::GetFlag(FLAGS_node); !node.empty()) inv.options["node"] = node;
+  if (const std::string dir = absl::GetFlag(FLAGS_cluster); !dir.empty()) inv.options["cluster"] = dir;
+  if (absl::GetFlag(FLAGS_add)) inv.options["add"] = "";
+  for (const auto& [name, value] : {std::pair<const char*, int32_t>{"hosts", absl::GetFlag(FLAGS_hosts)},
+                                    {"trainers", absl::GetFlag(FLAGS_trainers)},
+                                    {"operators", absl::GetFlag(FLAGS_operators)}}) {
+    if (value != 0) inv.options[name] = std::to_string(value);
+  }
   return RunCommand(inv, out, err);
 }
 

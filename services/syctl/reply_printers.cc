@@ -53,6 +53,7 @@ void PrintStatus(proto::admin::ClusterStatus::Reader s, bool json, std::ostream&
       j.Key("checkpoint_in_progress"); j.Uint(s.getCheckpointInProgress());
       j.Key("max_over_mean_load"); j.Double(s.getMaxOverMeanLoad());
       j.Key("recoveries"); j.Uint(s.getRecoveries());
+      j.Key("insecure"); j.Bool(s.getInsecure());
     });
     return;
   }
@@ -67,6 +68,7 @@ void PrintStatus(proto::admin::ClusterStatus::Reader s, bool json, std::ostream&
   if (s.getCheckpointInProgress() != 0) t.AddRow({"checkpoint in progress", absl::StrCat(s.getCheckpointInProgress())});
   t.AddRow({"max/mean host load", s.getMaxOverMeanLoad() == 0 ? "-" : FormatFixed(s.getMaxOverMeanLoad(), 2)});
   t.AddRow({"recoveries", absl::StrCat(s.getRecoveries())});
+  t.AddRow({"security", s.getInsecure() ? "INSECURE (plain TCP, no keys)" : "CurveZMQ keys"});
   t.Print(out);
 }
 

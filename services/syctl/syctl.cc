@@ -1,39 +1,19 @@
 // syctl's commands carried out: help, keygen, or one admin call to the coordinator (see syctl.h).
 #include "services/syctl/syctl.h"
 
-#include <zmq.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/cluster/cluster_keys.h"
 #include "services/syctl/admin_client.h"
 #include "services/syctl/admin_commands.h"
 #include "services/syctl/command_help.h"
+#include "services/syctl/keygen_command.h"
 #include "services/syctl/output.h"
 
 namespace sy::syctl {
 namespace {
-
-// `syctl keygen`: a fresh key pair from zmq_curve_keypair.
-int Keygen(const Invocation& inv, std::ostream& out, std::ostream& err) {
-  if (absl::Status usage = ExpectArguments(inv, 0, {}); !usage.ok()) return Usage(std::string(usage.message()), err);
-  char public_key[41], secret_key[41];
-  if (zmq_curve_keypair(public_key, secret_key) != 0) {
-    err << "syctl: keygen: zmq_curve_keypair failed: " << zmq_strerror(zmq_errno())
-        << " (libzmq built without CURVE?)\n";
-    return kExitFailed;
-  }
-  if (inv.json) {
-    PrintJsonObjectLine(out, [&](JsonWriter& j) {
-      j.Key("public"); j.String(public_key);
-      j.Key("secret"); j.String(secret_key);
-    });
-  } else {
-    out << "public " << public_key << "\nsecret " << secret_key << "\n";
-  }
-  return kExitOk;
-}
 
 // `syctl help [command]`.
 int Help(const Invocation& inv, std::ostream& out, std::ostream& err) {
@@ -49,9 +29,17 @@ int Help(const Invocation& inv, std::ostream& out, std::ostream& err) {
 // One admin call: `call` sent to the coordinator, its reply printed.
 int CallCoordinator(const Invocation& inv, const AdminCall& call, std::ostream& err) {
   transport::CurveKeys curve;
+  if (!inv.admin_key_file.empty() && !inv.keys_dir.empty()) {
+    return Usage("--admin_key_file and --keys exclude each other", err);
+  }
   if (!inv.admin_key_file.empty()) {
     auto keys = LoadClientKeys(inv.admin_key_file);
     if (!keys.ok()) return Usage(absl::StrCat("--admin_key_file: ", keys.status().message()), err);
+    curve = *std::move(keys);
+  }
+  if (!inv.keys_dir.empty()) {
+    auto keys = cluster::LoadNodeCurve({inv.keys_dir, false}, inv.as);
+    if (!keys.ok()) return Usage(std::string(keys.status().message()), err);
     curve = *std::move(keys);
   }
   auto client = AdminClient::Connect(inv.coordinator, curve);

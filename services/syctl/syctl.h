@@ -1,12 +1,15 @@
 // syctl: the admin CLI of a Switchyard cluster, as functions the tests can call.
 //
-//   syctl --coordinator=ADDR [--admin_key_file=FILE] [--json] [--timeout_ms=N] <command> [args]
+//   syctl --coordinator=ADDR [--keys=DIR [--as=NAME] | --admin_key_file=FILE] [--json] [--timeout_ms=N]
+//         <command> [args]
 //   commands: status | hosts | experts | checkpoint now|list|restore K |
 //             rebalance [--dry_run] [--threshold=X] | drain HOST | remove HOST |
 //             faults SPEC|clear [--node=ID] | keygen | help [command]
 //
-// --admin_key_file connects over CurveZMQ (key file format: admin_client.h), for a
-// coordinator's --admin_listen endpoint; `keygen` prints a fresh key pair.
+// --keys connects over CurveZMQ as operator --as of a cluster key directory (the
+// coordinator's main endpoint); --admin_key_file (key file format: admin_client.h), to a
+// coordinator's --admin_listen endpoint; `keygen` prints a fresh key pair or writes a
+// cluster key directory (keygen_command.h).
 //
 // The command line becomes an Invocation in command_line.h (RunSyctl); RunCommand
 // carries it out. Output: aligned tables by default, one JSON document with --json.
@@ -34,6 +37,8 @@ inline constexpr int kExitUnreachable = 3;
 struct Invocation {
   std::string coordinator;
   std::string admin_key_file;
+  std::string keys_dir;                        // --keys: a cluster key directory to connect with
+  std::string as = "operator-0";               // --as: our operator name in it
   bool json = false;
   int64_t timeout_ms = 5000;
   bool help = false;                           // --help: the command's help (or all of it without one)

@@ -13,6 +13,7 @@
 #include "gpu/model/optimizer.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
+#include "services/cluster/peer_roles.h"
 #include "services/trainer/replica_check.h"
 
 namespace sy::trainer {
@@ -57,6 +58,9 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   t->id_ = id;
   transport::ZmqOptions zmq;
   zmq.node_id = id;
+  absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, id);
+  if (!curve.ok()) return curve.status();
+  zmq.curve = *curve;
   absl::StatusOr<std::unique_ptr<transport::ZmqTransport>> zt = transport::ZmqTransport::Create(zmq);
   if (!zt.ok()) return zt.status();
   t->peers_ = std::make_unique<HostPeers>(options.hosts);
@@ -84,6 +88,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   } else {
     cluster::CoordinatorLinkOptions link;
     link.node_id = id;
+    link.curve = zmq.curve;
     link.coordinator = options.coordinator;
     link.shape = cluster::ModelShapeOf(config);
     DistributedTrainer* self = t.get();
@@ -208,6 +213,12 @@ absl::StatusOr<std::string> DistributedTrainer::FinalChecksum(RunResult* result)
 }
 
 void DistributedTrainer::OnControl(transport::DecodedMessage request, transport::Responder responder) {
+  if (absl::Status s = cluster::CheckSenderRole(cluster::Door::kTrainer, request.envelope().getKind(),
+                                                request.message(), nullptr);
+      !s.ok()) {
+    SY_LOG(WARNING) << id_ << ": " << s;
+    return responder.Fail(s);
+  }
   if (request.envelope().getKind() != proto::MessageKind::TRAINER_CONTROL) {
     return responder.Fail(absl::InvalidArgumentError(
         absl::StrCat(id_, " answers only trainerControl on its coordinator link, not message kind ",

@@ -38,10 +38,14 @@ absl::StatusOr<cluster::ClusterTrainerOptions> ParseClusterTrainerOptions(const 
   o.num_trainers = absl::GetFlag(FLAGS_num_trainers);
   o.rpc_timeout_s = absl::GetFlag(FLAGS_rpc_timeout_s);
   o.faults = absl::GetFlag(FLAGS_faults);
+  o.security = cluster::ReadSecurityFlags();
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.recovery_timeout_s = absl::GetFlag(FLAGS_recovery_timeout_s);
   o.resume_step = absl::GetFlag(FLAGS_resume_step);
   if (absl::Status s = cluster::CheckClusterTrainerOptions(o); !s.ok()) return s;
+  if (!o.base.standalone) {
+    if (absl::Status s = cluster::CheckNodeSecurity(o.security); !s.ok()) return s;
+  }
   return o;
 }
 

@@ -4,6 +4,9 @@
 // frames: ping-pong round-trip p50/p99 and MB/s, and pipelined MB/s (16 in flight).
 // MB/s counts payload bytes in both directions. The child process is this binary
 // re-executed with --serve; it prints its two endpoints and serves until stdin closes.
+// With --curve the Switchyard pair runs CurveZMQ with a cluster allowlist (as every node
+// does by default), the bare libzmq loop stays plain: the ratio then shows what
+// encryption and authentication cost. The keys reach the child in SY_BENCH_CURVE.
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -19,6 +23,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/transport/envelope_codec.h"
+#include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
 
@@ -32,9 +37,32 @@ constexpr int kWindow = 16;
 
 // ---- child: both echo servers --------------------------------------------------------
 
+// The bench's two key pairs, server's then client's, as "pub sec pub sec" (SY_BENCH_CURVE).
+std::vector<std::string> BenchKeys() {
+  const char* text = std::getenv("SY_BENCH_CURVE");
+  std::vector<std::string> keys;
+  if (text == nullptr) return keys;
+  char a[41], b[41], c[41], d[41];
+  if (std::sscanf(text, "%40s %40s %40s %40s", a, b, c, d) == 4) keys = {a, b, c, d};
+  return keys;
+}
+
+// With SY_BENCH_CURVE: our pair (`server` picks which) and the allowlist of both.
+CurveKeys BenchCurve(bool server) {
+  const std::vector<std::string> keys = BenchKeys();
+  CurveKeys curve;
+  if (keys.size() != 4) return curve;
+  curve.allowlist = *PeerAllowlist::FromText("host server " + keys[0] + "\ntrainer bench-client " + keys[2] + "\n");
+  curve.client_public = keys[server ? 0 : 2];
+  curve.client_secret = keys[server ? 1 : 3];
+  curve.server_secret = curve.client_secret;
+  return curve;
+}
+
 int Serve() {
   ZmqOptions options;
-  options.node_id = "bench-server";
+  options.node_id = "server";
+  options.curve = BenchCurve(/*server=*/true);
   auto transport = ZmqTransport::Create(options);
   if (!transport.ok()) return 1;
   auto sy_endpoint = (*transport)->Bind("tcp://127.0.0.1:*");
@@ -226,6 +254,7 @@ int Measure(const char* self) {
 
   ZmqOptions options;
   options.node_id = "bench-client";
+  options.curve = BenchCurve(/*server=*/false);
   auto transport = ZmqTransport::Create(options);
   if (!transport.ok() || !(*transport)->Connect("server", sy_endpoint).ok()) return 1;
   RpcOptions rpc_options;
@@ -237,7 +266,8 @@ int Measure(const char* self) {
   dealer.set(zmq::sockopt::linger, 0);
   dealer.connect(bare_endpoint);
 
-  std::printf("transport_bench: two processes over tcp loopback; MB/s counts payload both ways\n");
+  std::printf("transport_bench: two processes over tcp loopback; MB/s counts payload both ways; sy over %s\n",
+              BenchKeys().empty() ? "plain TCP" : "CurveZMQ with an allowlist");
   std::printf("%-8s %-10s %12s %12s %10s | %12s %12s %10s | %6s\n", "frame", "mode", "sy p50 us", "sy p99 us",
               "sy MB/s", "zmq p50 us", "zmq p99 us", "zmq MB/s", "ratio");
   struct Case {
@@ -269,5 +299,13 @@ int Measure(const char* self) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--serve") == 0) return sy::transport::Serve();
+  if (argc > 1 && std::strcmp(argv[1], "--curve") == 0) {
+    char server_public[41], server_secret[41], client_public[41], client_secret[41];
+    if (zmq_curve_keypair(server_public, server_secret) != 0 || zmq_curve_keypair(client_public, client_secret) != 0) {
+      return 1;
+    }
+    const std::string keys = std::string(server_public) + " " + server_secret + " " + client_public + " " + client_secret;
+    setenv("SY_BENCH_CURVE", keys.c_str(), 1);  // the child inherits it
+  }
   return sy::transport::Measure("/proc/self/exe");
 }

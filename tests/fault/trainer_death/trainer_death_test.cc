@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
+#include "services/cluster/cluster_keys.h"
 #include "services/trainer/step_client.h"
 #include "tests/unit/trainer/cluster_processes.h"
 
@@ -71,8 +72,12 @@ TEST(TrainerDeathTest, HostsReportTheIncompleteStepAndKeepServing) {
   EXPECT_NE(leader_log.find("incomplete past the host's step timeout"), std::string::npos) << leader_log;
 
   // Every host counted the timeout, names the missing micro-batches, and still answers.
+  // Asked as the dead trainer's node (its key: step status queries come from trainers).
   transport::ZmqOptions zmq;
-  zmq.node_id = "death-test";
+  zmq.node_id = "trainer-1";
+  auto curve = cluster::LoadNodeCurve({dir + "/keys", false}, "trainer-1");
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  zmq.curve = *curve;
   auto zt = transport::ZmqTransport::Create(zmq);
   ASSERT_TRUE(zt.ok()) << zt.status();
   std::vector<std::string> names;

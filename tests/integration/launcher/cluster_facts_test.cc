@@ -70,13 +70,13 @@ TEST_F(SummaryFactsTest, AFailedQueryLeavesOutOnlyItsFactsAndSaysWhy) {
 }
 
 TEST(GatherClusterFactsTest, ACoordinatorThatDoesNotAnswerIsNamedForEveryQuery) {
-  const ClusterFacts facts = GatherClusterFacts("tcp://127.0.0.1:9", absl::Milliseconds(300));
+  const ClusterFacts facts = GatherClusterFacts("tcp://127.0.0.1:9", absl::Milliseconds(300), {});
   ASSERT_EQ(facts.missing.size(), 3u);
   EXPECT_EQ(facts.missing[0].query, kStatusQuery);
   EXPECT_EQ(facts.missing[1].query, kExpertsQuery);
   EXPECT_EQ(facts.missing[2].query, kHostLoadSeriesQuery);
   for (const MissingFact& m : facts.missing) EXPECT_EQ(m.error.code(), absl::StatusCode::kDeadlineExceeded);
-  const absl::StatusOr<ClusterFacts> strict = QueryClusterFacts("tcp://127.0.0.1:9", absl::Milliseconds(300));
+  const absl::StatusOr<ClusterFacts> strict = QueryClusterFacts("tcp://127.0.0.1:9", absl::Milliseconds(300), {});
   EXPECT_EQ(strict.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(strict.status().message()), HasSubstr("status: "));
 }

@@ -102,7 +102,8 @@ class SyctlIntegrationTest : public ::testing::Test {
     std::vector<std::string> argv = {SY_COORDINATOR_PATH, "--listen=tcp://127.0.0.1:0", "--ready_file=" + ready,
                                      "--db=" + dir_ + "/db", "--expected_hosts=2", "--chunk_bytes=1024",
                                      "--heartbeat_timeout_ms=60000", "--retain=2",
-                                     "--auto_rebalance=false"};  // the tests rebalance through syctl
+                                     "--auto_rebalance=false",  // the tests rebalance through syctl
+                                     "--insecure"};  // fake nodes and syctl without keys: these tests are about syctl
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -373,7 +374,7 @@ TEST_F(SyctlIntegrationTest, BadAdminKeyFileIsExit2) {
   StopCoordinator(SIGTERM);
   std::ofstream(dir_ + "/bad.keys") << "server_secret nonsense\n";
   Result r = RunProcess({SY_COORDINATOR_PATH, "--db=" + dir_ + "/db2", "--admin_listen=tcp://127.0.0.1:0",
-                         "--admin_keys=" + dir_ + "/bad.keys"});
+                         "--admin_keys=" + dir_ + "/bad.keys", "--insecure"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("line 1: the key is not a 40-character Z85 CURVE key"));
 }

@@ -21,6 +21,7 @@ ABSL_DECLARE_FLAG(int64_t, chunk_bytes);
 ABSL_DECLARE_FLAG(int64_t, heartbeat_timeout_ms);
 ABSL_DECLARE_FLAG(int32_t, expected_hosts);
 ABSL_DECLARE_FLAG(bool, auto_rebalance);
+ABSL_DECLARE_FLAG(std::string, keys);
 
 namespace sy::coordinator {
 namespace {
@@ -55,9 +56,11 @@ TEST_F(CoordinatorFlagsTest, FlagsBecomeTheOptions) {
   absl::SetFlag(&FLAGS_heartbeat_timeout_ms, 700);
   absl::SetFlag(&FLAGS_expected_hosts, 3);
   absl::SetFlag(&FLAGS_auto_rebalance, false);
+  absl::SetFlag(&FLAGS_keys, "/tmp/keys");
   absl::StatusOr<CoordinatorOptions> options = CoordinatorOptionsFromFlags();
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->db_path, "/tmp/db");
+  EXPECT_EQ(options->security.keys_dir, "/tmp/keys");
   EXPECT_EQ(options->retain, 5);
   EXPECT_EQ(options->heartbeat_timeout, absl::Milliseconds(700));
   EXPECT_EQ(options->expected_hosts, 3u);

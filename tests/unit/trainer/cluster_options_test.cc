@@ -10,13 +10,15 @@ namespace {
 
 TEST(ClusterOptionsTest, TrainerTakesHostsAndIndexAndTheSharedFlags) {
   auto o = ParseClusterTrainerOptions({"--hosts=tcp://a:1,tcp://b:2", "--trainer_index=1", "--num_trainers=2",
-                                       "--data=/tmp/x", "--steps=3", "--experts=4", "--wire_dtype=bf16"});
+                                       "--data=/tmp/x", "--steps=3", "--experts=4", "--wire_dtype=bf16",
+                                       "--keys=/tmp/keys"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->hosts, (std::vector<std::string>{"tcp://a:1", "tcp://b:2"}));
   EXPECT_EQ(o->trainer_index, 1);
   EXPECT_EQ(o->num_trainers, 2);
   EXPECT_EQ(o->base.experts, 4);
   EXPECT_EQ(o->base.wire_dtype, "bf16");
+  EXPECT_EQ(o->security.keys_dir, "/tmp/keys");
 }
 
 TEST(ClusterOptionsTest, TrainerRejectsMissingHostsAndBadIndex) {
@@ -29,10 +31,11 @@ TEST(ClusterOptionsTest, TrainerRejectsMissingHostsAndBadIndex) {
 }
 
 TEST(ClusterOptionsTest, RecoveryTimeoutDefaultsTo120AndIsChecked) {
-  auto o = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3"});
+  auto o = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3", "--insecure"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_DOUBLE_EQ(o->recovery_timeout_s, 120);
-  o = ParseClusterTrainerOptions({"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3", "--recovery_timeout_s=7.5"});
+  o = ParseClusterTrainerOptions(
+      {"--hosts=tcp://a:1", "--data=/tmp/x", "--steps=3", "--recovery_timeout_s=7.5", "--insecure"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_DOUBLE_EQ(o->recovery_timeout_s, 7.5);
   for (const char* bad : {"--recovery_timeout_s=0", "--recovery_timeout_s=-1", "--recovery_timeout_s=abc"}) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "services/cluster/cluster_keys.h"
 
 extern char** environ;
 
@@ -57,6 +58,9 @@ std::vector<std::string> Split(const std::string& flags) {
 LocalCluster::LocalCluster(std::string dir, std::string flags) : dir_(std::move(dir)), flags_(std::move(flags)) {
   std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_);
+  // Every process runs with cluster keys, as in production (up to 8 hosts and 8 trainers).
+  if (absl::Status s = cluster::WriteClusterKeys(dir_ + "/keys", 8, 8, 0); !s.ok()) error_ = s.ToString();
+  flags_ += " --keys=" + dir_ + "/keys";
 }
 
 LocalCluster::~LocalCluster() {
@@ -69,6 +73,7 @@ LocalCluster::~LocalCluster() {
 }
 
 bool LocalCluster::StartHosts(int num_hosts, const std::string& host_flags) {
+  if (!error_.empty()) return false;  // no keys
   for (int i = 0; i < num_hosts; ++i) {
     std::vector<std::string> argv = {SY_EXPERT_HOST_BINARY, absl::StrCat("--ready_file=", dir_, "/host-", i, ".ready"),
                                      absl::StrCat("--host_index=", i), absl::StrCat("--num_hosts=", num_hosts)};

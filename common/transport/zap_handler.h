@@ -1,0 +1,39 @@
+// The ZAP handler (ZeroMQ RFC 27) of a CURVE server socket: libzmq asks it, during
+// each handshake, whether a client key may connect. A key is admitted when it is in
+// the cluster allowlist (when one is given), else in the allowed-clients list (when
+// not empty), else whenever it knows the server key. Lives on the transport's I/O
+// thread: not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/transport/peer_allowlist.h"
+
+namespace sy::transport {
+
+class ZapHandler {
+ public:
+  ZapHandler(zmq::context_t& context, std::vector<std::string> allowed_clients,
+             std::shared_ptr<PeerAllowlist> allowlist);
+
+  // The socket to poll for ZMQ_POLLIN.
+  zmq::socket_t& socket() { return socket_; }
+  // Answers every waiting handshake request.
+  void AnswerAll();
+  // Handshakes refused so far.
+  uint64_t refused() const { return refused_; }
+
+ private:
+  bool Admits(const std::string& key) const;
+
+  zmq::socket_t socket_;
+  const std::vector<std::string> allowed_clients_;
+  const std::shared_ptr<PeerAllowlist> allowlist_;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace sy::transport
