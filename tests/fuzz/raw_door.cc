@@ -21,7 +21,6 @@ RawDoor::~RawDoor() { transport_->Close(); }
 RawReply RawDoor::Call(transport::Message message, absl::Duration timeout) {
   RawReply out;
   absl::StatusOr<transport::DecodedMessage> local = transport::DecodedMessage::Decode(message, {});
-  out.decodes = local.ok();
   if (local.ok()) {
     const int64_t deadline_ms = local->envelope().getDeadlineUnixMs();
     if (local->envelope().getIsReply() || (deadline_ms != 0 && deadline_ms < absl::ToUnixMillis(absl::Now()))) {
@@ -51,7 +50,6 @@ RawReply RawDoor::Call(transport::Message message, absl::Duration timeout) {
     auto status = reply->envelope().getStatus();
     out.replied = true;
     out.status = StatusFromWire(status.getCode(), status.getMessage().cStr());
-    if (out.status.ok()) out.reply = *std::move(reply);
     return out;
   }
 }

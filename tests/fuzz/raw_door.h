@@ -26,10 +26,8 @@ namespace sy::fuzz {
 // The outcome of one raw request.
 struct RawReply {
   bool sent = false;        // false: the door would not answer it (see above); nothing was sent
-  bool decodes = false;     // the request passed DecodedMessage::Decode (it reached the handler)
   bool replied = false;     // a reply came back (else `status` says why not)
   absl::Status status;      // the reply's status: OK, or the error the envelope carries
-  std::optional<transport::DecodedMessage> reply;  // the reply itself when it was OK
 };
 
 class RawDoor {
