@@ -84,7 +84,7 @@ std::string Break(std::vector<Chunk>& chunks, FuzzRng& rng) {
     }
     case 2: c.offset += 1 + rng.Below(8); return "offset";
     case 3: c.total = rng.OneIn(2) ? c.total - 1 : c.total + 4; return "total";
-    case 4: c.checksum ^= 1u << rng.Below(64); return "checksum";
+    case 4: c.checksum ^= uint64_t{1} << rng.Below(64); return "checksum";
     case 5: if (!c.bytes.empty()) { c.bytes[rng.Below(c.bytes.size())] ^= 1; return "flipped"; } return "";
     case 6: if (chunks.size() > 1) { std::swap(chunks.front(), chunks.back()); return "swapped"; } return "";
     default: return "";
