@@ -26,11 +26,12 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# The unit and fuzz tests (by their labels) under AddressSanitizer + UBSan, built in build-asan/.
+# The unit and fuzz tests (by their labels) under AddressSanitizer + UBSan, built in build-asan/;
+# leaks are errors too, and any UB report stops the test.
 test-sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DSY_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 -L '^(unit|coordinator|runtime|transport|gpu|syctl|fuzz)$$'
 
 demo: build
