@@ -6,7 +6,7 @@ PACKAGES := build-essential cmake libboost-dev libzmq3-dev cppzmq-dev capnproto 
   pkg-config ninja-build ccache python3 python3-torch python3-numpy fortunes iproute2 nlohmann-json3-dev \
   docker-compose
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test test-sanitize demo bench clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -25,6 +25,14 @@ build: deps $(BUILD)/build.ninja
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The unit and fuzz tests (by their labels) under AddressSanitizer + UBSan, built in build-asan/;
+# leaks are errors too, and any UB report stops the test.
+test-sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DSY_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -L '^(unit|coordinator|runtime|transport|gpu|syctl|fuzz)$$'
 
 demo: build
 	orchestration/local/demo.sh $(BUILD)

@@ -7,6 +7,8 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace sy::cluster {
 
 void TableToProto(const PlacementTable& table, const std::map<std::string, std::string>& endpoints,
@@ -75,6 +77,7 @@ absl::StatusOr<DecodedTable> ParseTable(const std::string& bytes) {
     result = TableFromProto(reader.getRoot<proto::coordinator::PlacementTable>());
   });
   if (error != nullptr) return absl::DataLossError("saved placement unreadable");
+  if (!result.ok()) return absl::DataLossError(absl::StrCat("saved placement unreadable: ", result.status().message()));
   return result;
 }
 

@@ -109,7 +109,6 @@ void ClusterActor::AdminRestore(uint64_t id, transport::Responder responder) {
     return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
   }
   if (recovering_ || pending_restore_) return responder.Fail(absl::UnavailableError("a restore is in progress"));
-  AbandonCheckpoint(absl::StrCat("restore of checkpoint ", id));
   recovering_ = true;
   phase_ = "restoring";
   pending_restore_ = responder;
@@ -125,7 +124,7 @@ void ClusterActor::AdminRebalance(bool dry_run, double threshold, transport::Res
   if (!table_.initialized()) {
     return responder.Fail(absl::FailedPreconditionError(absl::StrCat("no placement yet: ", phase_)));
   }
-  if (threshold < 0 || (threshold > 0 && threshold < 1)) {
+  if (!(threshold == 0 || threshold >= 1)) {  // NaN too
     return responder.Fail(absl::InvalidArgumentError("rebalance threshold must be >= 1 (or 0 for the default)"));
   }
   const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(),

@@ -62,6 +62,8 @@ void ClusterActor::Restore(actor::AskFuture<CheckpointInfo> query,
       recovering_ = false;
       unusable(info.status());
     } else {
+      // Only now: a restore that finds no usable checkpoint leaves the one being taken alone.
+      AbandonCheckpoint(absl::StrCat("restore of checkpoint ", info->id));
       table_.BumpEpoch();
       PlacementChanged();
       checkpoints_->Tell(RestoreCheckpoint{info->id, RestoreTargets(), table_.epoch()});

@@ -28,36 +28,18 @@
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/step_wire.h"
-#include "services/expert_host/host_service.h"
-#include "services/trainer/step_client.h"
 #include "tests/fuzz/fuzz_rng.h"
+#include "tests/fuzz/host_fuzz_fixture.h"
 #include "tests/fuzz/mutator.h"
 
 namespace sy::fuzz {
 namespace {
 
-using expert_host::HostConfig;
-using expert_host::HostService;
-
 constexpr uint64_t kSeed = 0x5EED0003;
 constexpr int kRequests = 600;
-constexpr int kM = 2;
-constexpr uint32_t kDModel = 8;
-constexpr uint32_t kMaxRows = 8;
-
-gpu::ModelConfig SmallConfig() {
-  gpu::ModelConfig c;
-  c.layers = 2;
-  c.d_model = kDModel;
-  c.heads = 2;
-  c.d_ff = 16;
-  c.experts = 4;
-  c.moe_every = 1;
-  c.context = 4;
-  c.dropout = 0;
-  c.expert_dropout = 0;
-  return c;
-}
+constexpr int kM = kHostMicroBatches;
+constexpr uint32_t kDModel = kHostDModel;
+constexpr uint32_t kMaxRows = kHostMaxRows;
 
 struct Request {
   std::unique_ptr<capnp::MallocMessageBuilder> header = std::make_unique<capnp::MallocMessageBuilder>();
@@ -235,59 +217,7 @@ Request Commit(FuzzRng& rng) {
   return r;
 }
 
-class ExpertHostFuzz : public ::testing::Test {
- protected:
-  void SetUp() override {
-    backend_ = *gpu::CreateBackend(gpu::Device::Cpu(), {1});
-    HostConfig config;
-    config.model = SmallConfig();
-    config.seed = 7;
-    config.micro_batches = kM;
-    config.max_bucket_rows = kMaxRows;
-    config.host_index = 0;
-    config.num_hosts = 2;
-    config.step_timeout = absl::Seconds(30);
-    service_ = *HostService::Create(config, backend_.get(), &registry_);
-    auto server = *net_.CreateTransport("host-0");
-    ASSERT_TRUE(server->Bind("inproc://host-0").ok());
-    HostService* service = service_.get();
-    server_ = *transport::RpcNode::Create(std::move(server), {}, [service](transport::DecodedMessage r,
-                                                                           transport::Responder responder) {
-      service->Handle(std::move(r), std::move(responder));
-    });
-    auto client = *net_.CreateTransport("trainer-0");
-    ASSERT_TRUE(client->Connect("host-0", "inproc://host-0").ok());
-    client_ = *transport::RpcNode::Create(std::move(client), {}, nullptr);
-    steps_ = std::make_unique<trainer::StepClient>(client_.get(), std::vector<std::string>{"host-0"}, kM, "trainer-0",
-                                                   absl::Seconds(10));
-    const std::vector<gpu::ParamInfo> infos = gpu::ParamInfos(config.model);
-    for (uint32_t param : cluster::DenseShardParams(infos)) shard_numel_.push_back(infos[param].numel);
-  }
-
-  void TearDown() override {
-    client_->Close();
-    server_->Close();
-    service_.reset();
-  }
-
-  std::vector<uint64_t> Checksums() {
-    auto status = steps_->Status(0);
-    EXPECT_TRUE(status.ok()) << status.status();
-    std::vector<uint64_t> sums;
-    if (status.ok()) {
-      for (const auto& a : status->actors) sums.push_back(a.checksum);
-    }
-    return sums;
-  }
-
-  transport::InProcNetwork net_;
-  metrics::Registry registry_;
-  std::unique_ptr<gpu::Backend> backend_;
-  std::unique_ptr<HostService> service_;
-  std::unique_ptr<transport::RpcNode> server_, client_;
-  std::unique_ptr<trainer::StepClient> steps_;
-  std::vector<int64_t> shard_numel_;
-};
+using ExpertHostFuzz = HostFuzzTest;
 
 TEST_F(ExpertHostFuzz, MutatedRequestsGetRepliesAndRefusalsChangeNothing) {
   std::vector<uint64_t> sums = Checksums();

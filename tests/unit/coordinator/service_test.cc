@@ -140,7 +140,8 @@ TEST_F(ServiceTest, AfterARestartTheModelShapeComesFromTheSavedPlacement) {
 }
 
 TEST_F(ServiceTest, RestartRebuildsCatalogAndPlacementFromTheDatabase) {
-  options_.heartbeat_timeout = absl::Milliseconds(600);
+  // Long enough for the hosts to re-register after the restart on a slow (sanitizer) build.
+  options_.heartbeat_timeout = absl::Seconds(10);
   StartService();
   auto h0 = Host("host-0"), h1 = Host("host-1");
   ASSERT_TRUE(h0->Register().ok() && h1->Register().ok());
