@@ -12,6 +12,8 @@ void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::
   out.setTokens(v.tokens);
   out.setDroppedTokens(v.dropped_tokens);
   out.setBytesSent(v.bytes_sent);
+  auto dropped = out.initLayerDroppedTokens(static_cast<unsigned>(v.layer_dropped_tokens.size()));
+  for (size_t l = 0; l < v.layer_dropped_tokens.size(); ++l) dropped.set(static_cast<unsigned>(l), v.layer_dropped_tokens[l]);
   auto layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
   for (size_t l = 0; l < v.expert_counts.size(); ++l) {
     auto counts = layers.init(static_cast<unsigned>(l), static_cast<unsigned>(v.expert_counts[l].size()));
@@ -29,6 +31,7 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   v.tokens = in.getTokens();
   v.dropped_tokens = in.getDroppedTokens();
   v.bytes_sent = in.getBytesSent();
+  for (int64_t d : in.getLayerDroppedTokens()) v.layer_dropped_tokens.push_back(d);
   for (auto layer : in.getExpertCounts()) {
     std::vector<int64_t> counts;
     for (int64_t c : layer) counts.push_back(c);
