@@ -142,6 +142,8 @@ struct MicroBatchStats {
   # Per Switch layer, tokens routed to each expert (before capacity).
   bytesSent @8 :UInt64;
   # Data bytes the trainer sent for this micro-batch (buckets, gradients, dense pushes).
+  switchLayerDroppedTokens @9 :List(Int64);
+  # Per Switch layer, tokens over capacity (they sum to droppedTokens).
 }
 
 struct SegmentNorm {

@@ -282,6 +282,7 @@ class Model::Impl {
     int64_t admitted = 0;
     for (int32_t k : a.kept_host) admitted += k;
     stats->dropped_tokens += N - admitted;
+    stats->switch_layer_dropped_tokens.push_back(N - admitted);
     if (ctx.record_routing) {
       LayerRouting r;
       r.layer = l;

@@ -47,6 +47,7 @@ struct MicroBatchStats {
   double z = 0;     // router z-loss summed over Switch layers
   int64_t tokens = 0;
   int64_t dropped_tokens = 0;  // summed over Switch layers
+  std::vector<int64_t> switch_layer_dropped_tokens;  // per Switch layer (in layer order): tokens over capacity
   // Per Switch layer (in layer order): tokens per expert after argmax, before capacity.
   std::vector<std::vector<int64_t>> expert_counts;
   std::vector<LayerRouting> routing;  // when StepContext::record_routing

@@ -16,6 +16,7 @@ absl::Status Cluster::AddFacts(ClusterFacts facts) {
   // Steps only the killed coordinator counted (the restarted one counts from its start).
   facts.step_host_tokens.insert(facts_before_restart_.step_host_tokens.begin(),
                                 facts_before_restart_.step_host_tokens.end());
+  facts.step_epoch.insert(facts_before_restart_.step_epoch.begin(), facts_before_restart_.step_epoch.end());
   absl::StatusOr<RunReport> report = ReadRunReport(o_.workdir);
   if (!report.ok()) return report.status();
   std::vector<std::string> hosts;  // every host the run ended with (a joined one too, not a drained one)

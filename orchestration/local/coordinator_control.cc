@@ -53,10 +53,15 @@ absl::StatusOr<cluster::AdminReplyMessage> CallStatus(syctl::AdminClient& client
   return Ask(client, kStatusQuery, [](AdminRequest::Builder r) { r.setStatus(); }, AdminReply::STATUS, timeout);
 }
 
-// Step -> tokens per host of a hostLoadSeries reply; DataLoss for a step whose lists differ in length.
-absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> StepHostTokens(
-    capnp::List<proto::admin::StepHostLoad>::Reader series) {
-  std::map<uint64_t, std::map<std::string, double>> out;
+// A hostLoadSeries reply: step -> tokens per host, and step -> placement epoch.
+struct HostLoadSeries {
+  std::map<uint64_t, std::map<std::string, double>> tokens;
+  std::map<uint64_t, uint64_t> epoch;
+};
+
+// The series of a hostLoadSeries reply; DataLoss for a step whose lists differ in length.
+absl::StatusOr<HostLoadSeries> ReadHostLoadSeries(capnp::List<proto::admin::StepHostLoad>::Reader series) {
+  HostLoadSeries out;
   for (auto step : series) {
     auto hosts = step.getHosts();  // each list once: every get counts against the reader's budget
     auto counts = step.getTokens();
@@ -64,7 +69,8 @@ absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> StepHostTokens
       return absl::DataLossError(absl::StrCat("host load of step ", step.getStep(), ": ", hosts.size(),
                                               " hosts but ", counts.size(), " counts"));
     }
-    std::map<std::string, double>& tokens = out[step.getStep()];
+    out.epoch[step.getStep()] = step.getEpoch();
+    std::map<std::string, double>& tokens = out.tokens[step.getStep()];
     for (unsigned i = 0; i < hosts.size(); ++i) tokens[hosts[i].cStr()] = counts[i];
   }
   return out;
@@ -173,14 +179,31 @@ ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration time
   absl::StatusOr<cluster::AdminReplyMessage> series =
       Ask(**client, kHostLoadSeriesQuery, [](AdminRequest::Builder r) { r.setHostLoadSeries(); },
           AdminReply::HOST_LOAD_SERIES, timeout);
-  absl::StatusOr<std::map<uint64_t, std::map<std::string, double>>> counted =
-      series.ok() ? StepHostTokens(series->reply().getHostLoadSeries()) : series.status();
+  absl::StatusOr<HostLoadSeries> counted =
+      series.ok() ? ReadHostLoadSeries(series->reply().getHostLoadSeries()) : series.status();
   if (counted.ok()) {
-    facts.step_host_tokens = *std::move(counted);
+    facts.step_host_tokens = std::move(counted->tokens);
+    facts.step_epoch = std::move(counted->epoch);
   } else {
     facts.missing.push_back({kHostLoadSeriesQuery, counted.status()});
   }
   return facts;
+}
+
+void AddCheckpointSteps(const std::string& endpoint, absl::Duration timeout, const transport::CurveKeys& curve,
+                        ClusterFacts* facts) {
+  absl::StatusOr<std::unique_ptr<syctl::AdminClient>> client = syctl::AdminClient::Connect(endpoint, curve);
+  absl::StatusOr<cluster::AdminReplyMessage> listed =
+      client.ok() ? Ask(**client, kCheckpointListQuery, [](AdminRequest::Builder r) { r.setCheckpointList(); },
+                        AdminReply::CHECKPOINTS, timeout)
+                  : client.status();
+  if (!listed.ok()) {
+    facts->missing.push_back({kCheckpointListQuery, listed.status()});
+    return;
+  }
+  std::vector<uint64_t>& steps = facts->checkpoint_steps.emplace();
+  for (auto manifest : listed->reply().getCheckpoints()) steps.push_back(manifest.getStep());
+  std::sort(steps.begin(), steps.end());
 }
 
 absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout,
@@ -233,6 +256,11 @@ absl::Status AddClusterFactsToSummary(const std::string& summary_path, const Clu
     record.max_over_mean_host_load = HostLoadRatios{first_10_steps, last_10_steps};
   }
   record.host_cpu_seconds = host_cpu_seconds;
+  for (const auto& [step, tokens] : facts.step_host_tokens) {
+    const auto epoch = facts.step_epoch.find(step);
+    record.host_load_per_step.push_back({step, epoch == facts.step_epoch.end() ? 0 : epoch->second, tokens});
+  }
+  record.checkpoint_steps = facts.checkpoint_steps;
   for (const MissingFact& m : facts.missing) record.missing[m.query] = m.error.ToString();
   return AddClusterRecordToSummary(summary_path, record);
 }

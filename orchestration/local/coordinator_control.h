@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,12 +46,13 @@ absl::Status WaitForCheckpointAtStep(const std::string& endpoint, uint64_t step,
 
 // One query of QueryClusterFacts the coordinator did not answer.
 struct MissingFact {
-  std::string query;  // kStatusQuery, kExpertsQuery or kHostLoadSeriesQuery
+  std::string query;  // kStatusQuery, kExpertsQuery, kHostLoadSeriesQuery or kCheckpointListQuery
   absl::Status error;
 };
 inline constexpr char kStatusQuery[] = "status";
 inline constexpr char kExpertsQuery[] = "experts";
 inline constexpr char kHostLoadSeriesQuery[] = "hostLoadSeries";
+inline constexpr char kCheckpointListQuery[] = "checkpointList";
 
 // What the coordinator saw of a run, for summary.json.
 struct ClusterFacts {
@@ -63,6 +65,9 @@ struct ClusterFacts {
   // Step -> tokens per host, as the coordinator counted them with the table in force
   // when that step's load reports arrived (steps a restarted coordinator did not see are absent).
   std::map<uint64_t, std::map<std::string, double>> step_host_tokens;
+  std::map<uint64_t, uint64_t> step_epoch;  // step -> placement epoch its load was counted with (same steps)
+  // The step of every committed checkpoint, ascending (AddCheckpointSteps; unset until asked).
+  std::optional<std::vector<uint64_t>> checkpoint_steps;
   // The queries that failed, in the order asked; what each would have told stays
   // absent (counts 0 for status, expert_hosts or step_host_tokens empty).
   std::vector<MissingFact> missing;
@@ -72,6 +77,10 @@ struct ClusterFacts {
 // and the others' facts are kept.
 ClusterFacts GatherClusterFacts(const std::string& endpoint, absl::Duration timeout,
                                 const transport::CurveKeys& curve);
+// Sets facts->checkpoint_steps from the coordinator's checkpoint list, or names the
+// failed query in facts->missing.
+void AddCheckpointSteps(const std::string& endpoint, absl::Duration timeout, const transport::CurveKeys& curve,
+                        ClusterFacts* facts);
 // Every fact, or the error of the first query that failed (prefixed with its name).
 absl::StatusOr<ClusterFacts> QueryClusterFacts(const std::string& endpoint, absl::Duration timeout,
                                                const transport::CurveKeys& curve);
@@ -85,8 +94,9 @@ double MaxOverMeanHostLoad(const std::vector<StepRecord>& steps, const ClusterFa
                            const std::vector<std::string>& hosts);
 
 // Adds recoveries, checkpoints, migrations, replications, max_over_mean_host_load
-// {first_10_steps, last_10_steps} and host_cpu_seconds {host: user+system CPU seconds
-// of its process} to the one-line JSON object in `summary_path`. With facts.missing,
+// {first_10_steps, last_10_steps}, host_cpu_seconds {host: user+system CPU seconds
+// of its process}, host_load_per_step (when the series is known) and checkpoint_steps
+// (when asked) to the one-line JSON object in `summary_path`. With facts.missing,
 // what those queries would have told is left out (the counts without status,
 // max_over_mean_host_load without experts or hostLoadSeries) and "missing"
 // {query: error} says why.

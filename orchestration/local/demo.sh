@@ -2,21 +2,26 @@
 # `make demo`: trains a small Switch Transformer on a local cluster (2 expert
 # hosts, 2 trainers, loopback) for a few minutes on the text of the `fortunes`
 # package (installed by `make deps`), then prints sy-local's summary: loss curve
-# start/end, validation loss, tokens/s, parameter checksum and per-expert load.
+# start/end, validation loss, tokens/s, parameter checksum and per-expert load; and
+# ends by writing the run's report (sy-report: an HTML page with PNG pictures) and
+# printing its path.
 # Usage: orchestration/local/demo.sh BUILD_DIR
 #   DEMO_STEPS=N changes the length, DEMO_DIR=DIR the directory (default BUILD_DIR/demo).
 set -euo pipefail
 
 build=${1:?usage: demo.sh BUILD_DIR}
 launcher="$build/bin/sy-local"
+reporter="$build/bin/sy-report"
 fortunes=/usr/share/games/fortunes
 workdir=${DEMO_DIR:-$build/demo}
 steps=${DEMO_STEPS:-400}
 
-if [ ! -x "$launcher" ]; then
-  echo "demo.sh: $launcher is missing: build first (make build)" >&2
-  exit 1
-fi
+for tool in "$launcher" "$reporter"; do
+  if [ ! -x "$tool" ]; then
+    echo "demo.sh: $tool is missing: build first (make build)" >&2
+    exit 1
+  fi
+done
 
 # The corpus: every plain-text fortune file (not the .dat indexes, not the .u8
 # links), in byte order of their names, so every machine trains on the same bytes.
@@ -39,6 +44,8 @@ echo "demo: 2 expert hosts x 2 trainers, $steps steps; Ctrl-C stops every proces
   --layers=4 --d_model=128 --heads=4 --d_ff=512 --experts=8 --moe_every=2 --context=128 \
   --micro_batch=8 --micro_batches=4 --warmup=30 --eval_every=$((steps / 4 > 0 ? steps / 4 : 1)) \
   --dropout=0.1 --expert_dropout=0.4
+page=$("$reporter" "$workdir/run")
+echo "demo: report (loss, tokens/s, dropped tokens, expert and host load) in $page"
 
 # The trained model speaks: the leader saved its final weights in the run's workdir.
 echo "demo: 200 bytes sampled from the trained model (sy-generate --temperature=0.8 --seed=1):"

@@ -52,6 +52,7 @@ absl::Status Cluster::Run() {
   if (s.ok() && !coordinator_endpoint_.empty()) {
     // Training is over: a query the coordinator does not answer costs only its facts.
     facts = GatherClusterFacts(coordinator_endpoint_, absl::Seconds(10), admin_curve_);
+    AddCheckpointSteps(coordinator_endpoint_, absl::Seconds(10), admin_curve_, &*facts);
     for (const MissingFact& m : facts->missing) {
       std::cerr << "sy-local: warning: the coordinator's " << m.query << " query failed (" << m.error
                 << "): summary.json lacks its facts (see \"missing\" there)" << std::endl;

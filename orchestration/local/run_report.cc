@@ -229,6 +229,13 @@ absl::Status AddClusterRecordToSummary(const std::string& path, const ClusterRec
   }
   s["host_cpu_seconds"] = Json::object();
   for (const auto& [host, seconds] : record.host_cpu_seconds) s["host_cpu_seconds"][host] = seconds;
+  if (!record.host_load_per_step.empty()) {
+    Json& series = s["host_load_per_step"] = Json::array();
+    for (const HostLoadAtStep& h : record.host_load_per_step) {
+      series.push_back({{"step", h.step}, {"epoch", h.epoch}, {"tokens", h.tokens}});
+    }
+  }
+  if (record.checkpoint_steps) s["checkpoint_steps"] = *record.checkpoint_steps;
   if (!record.missing.empty()) s["missing"] = record.missing;
   const std::string tmp = path + ".tmp";
   {

@@ -40,6 +40,13 @@ struct HostLoadRatios {
   double last_10_steps = 0;
 };
 
+// One step's tokens per host as the coordinator counted them, with the placement epoch in force.
+struct HostLoadAtStep {
+  uint64_t step = 0;
+  uint64_t epoch = 0;
+  std::map<std::string, double> tokens;  // host -> tokens routed to its experts
+};
+
 // What sy-local adds to summary.json after a run with a coordinator. A part whose
 // coordinator query failed after training is absent, and `missing` says why.
 struct ClusterRecord {
@@ -47,6 +54,10 @@ struct ClusterRecord {
   std::optional<HostLoadRatios> max_over_mean_host_load;
   std::map<std::string, double> host_cpu_seconds;  // host -> user+system CPU seconds of its process
   std::map<std::string, std::string> missing;      // coordinator query -> why it failed
+  // For sy-report's pictures (written, not read back here): the per-step host load
+  // (absent when empty) and the committed checkpoints' steps (absent when unset).
+  std::vector<HostLoadAtStep> host_load_per_step;
+  std::optional<std::vector<uint64_t>> checkpoint_steps;
 };
 
 struct RunReport {
@@ -73,7 +84,8 @@ absl::StatusOr<RunReport> ReadRunReport(const std::string& workdir);
 
 // Adds `record`'s fields (recoveries, checkpoints, migrations, replications,
 // max_over_mean_host_load {first_10_steps, last_10_steps}, host_cpu_seconds {host:
-// seconds}, and missing {query: error} when a part is absent) to the JSON object in the summary.json at `path`, replacing the file
+// seconds}, host_load_per_step [{step, epoch, tokens {host: tokens}}], checkpoint_steps
+// [step], and missing {query: error} when a part is absent) to the JSON object in the summary.json at `path`, replacing the file
 // through a temporary one. DataLoss when it holds no JSON object.
 absl::Status AddClusterRecordToSummary(const std::string& path, const ClusterRecord& record);
 

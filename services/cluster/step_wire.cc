@@ -12,6 +12,10 @@ void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::
   out.setTokens(v.tokens);
   out.setDroppedTokens(v.dropped_tokens);
   out.setBytesSent(v.bytes_sent);
+  auto dropped = out.initSwitchLayerDroppedTokens(static_cast<unsigned>(v.switch_layer_dropped_tokens.size()));
+  for (size_t s = 0; s < v.switch_layer_dropped_tokens.size(); ++s) {
+    dropped.set(static_cast<unsigned>(s), v.switch_layer_dropped_tokens[s]);
+  }
   auto switch_layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
   for (size_t s = 0; s < v.expert_counts.size(); ++s) {
     auto counts = switch_layers.init(static_cast<unsigned>(s), static_cast<unsigned>(v.expert_counts[s].size()));
@@ -29,6 +33,7 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   v.tokens = in.getTokens();
   v.dropped_tokens = in.getDroppedTokens();
   v.bytes_sent = in.getBytesSent();
+  for (int64_t d : in.getSwitchLayerDroppedTokens()) v.switch_layer_dropped_tokens.push_back(d);
   for (auto switch_layer_counts : in.getExpertCounts()) {
     std::vector<int64_t> counts;
     for (int64_t c : switch_layer_counts) counts.push_back(c);

@@ -19,6 +19,7 @@ struct MicroBatchStatsValue {
   double loss = 0, ce = 0, lb = 0, z = 0;
   int64_t tokens = 0;
   int64_t dropped_tokens = 0;
+  std::vector<int64_t> switch_layer_dropped_tokens;       // per Switch layer
   std::vector<std::vector<int64_t>> expert_counts;  // per Switch layer
   uint64_t bytes_sent = 0;
 };

@@ -33,6 +33,10 @@ std::string StepMetricsJson(const StepMetrics& m) {
   json["dropped_frac"] = JsonNumber(m.dropped_frac);
   json["expert_tokens"] = m.expert_tokens;
   if (m.bytes_sent) json["bytes_sent"] = *m.bytes_sent;
+  if (!m.switch_layer_dropped_frac.empty()) {
+    Json& layers = json["switch_layer_dropped_frac"] = Json::array();
+    for (double frac : m.switch_layer_dropped_frac) layers.push_back(JsonNumber(frac));
+  }
   return Dump(json);
 }
 
@@ -46,6 +50,10 @@ std::string RunSummaryJson(const RunSummary& s) {
   if (s.trainers) json["trainers"] = *s.trainers;
   if (s.replicated_actors) json["replicated_actors"] = *s.replicated_actors;
   if (s.replica_mismatches) json["replica_mismatches"] = *s.replica_mismatches;
+  if (!s.rollbacks.empty()) {
+    Json& rollbacks = json["rollbacks"] = Json::array();
+    for (const Rollback& r : s.rollbacks) rollbacks.push_back({{"reached_step", r.reached_step}, {"to_step", r.to_step}});
+  }
   return Dump(json);
 }
 

@@ -30,6 +30,14 @@ struct StepMetrics {
   double dropped_frac = 0;  // fraction of routed tokens dropped by capacity
   std::vector<std::vector<int64_t>> expert_tokens;  // per Switch layer, tokens routed to each expert
   std::optional<int64_t> bytes_sent;  // distributed runs only
+  std::vector<double> switch_layer_dropped_frac;  // per Switch layer, fraction of its tokens dropped by capacity
+};
+
+// A rollback of a distributed run (a recovery, or actors moved through a checkpoint):
+// the trainers had recorded up to `reached_step` and replay from `to_step` + 1.
+struct Rollback {
+  int64_t reached_step = 0;
+  int64_t to_step = 0;
 };
 
 // summary.json's fields.
@@ -43,6 +51,7 @@ struct RunSummary {
   std::optional<int> trainers;  // distributed runs only
   std::optional<int> replicated_actors;   // distributed runs only: actors on more than one host at the end
   std::optional<int> replica_mismatches;  // distributed runs only: of those, how many replicas differed
+  std::vector<Rollback> rollbacks;        // in the order they came (written only when there was one)
 };
 
 // One JSON object on one line, no trailing newline. Keys in a fixed order.

@@ -47,6 +47,8 @@ absl::Status RunRecords::Record(const StepMetrics& metrics) {
 }
 
 absl::Status RunRecords::DropAfter(int64_t step) {
+  const int64_t reached = throughput_.empty() ? step : std::max(step, throughput_.rbegin()->first);
+  result_.rollbacks.push_back({reached, step});
   if (writer_ != nullptr) {
     if (absl::Status s = writer_->DropAfter(step); !s.ok()) return s;
   }

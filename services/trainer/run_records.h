@@ -47,7 +47,8 @@ class RunRecords {
 
   // A step's metrics (val_loss set when validation ran): result, progress line, metrics line.
   absl::Status Record(const StepMetrics& metrics);
-  // A rollback to `step`: forgets the records of later steps (the replay records them again).
+  // A rollback to `step`: forgets the records of later steps (the replay records them again)
+  // and notes the rollback for summary.json.
   absl::Status DropAfter(int64_t step);
   // This trainer writes the files from now on (the leader that did is gone): it keeps
   // the old leader's metrics of steps <= `step`. False when it already writes them or

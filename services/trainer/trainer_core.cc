@@ -30,12 +30,16 @@ AppliedStep SumMicroBatches(int64_t step, const std::vector<cluster::MicroBatchS
   StepMetrics& metrics = applied.metrics;
   metrics.step = step;
   int64_t dropped = 0;
+  std::vector<int64_t> switch_layer_dropped;
   for (const cluster::MicroBatchStatsValue& s : stats) {
     metrics.loss += s.loss / num_micro_batches;
     metrics.lb_loss += s.lb / num_micro_batches;
     metrics.z_loss += s.z / num_micro_batches;
     applied.tokens += s.tokens;
     dropped += s.dropped_tokens;
+    const std::vector<int64_t>& d = s.switch_layer_dropped_tokens;
+    if (switch_layer_dropped.size() < d.size()) switch_layer_dropped.resize(d.size(), 0);
+    for (size_t i = 0; i < d.size(); ++i) switch_layer_dropped[i] += d[i];
     if (metrics.expert_tokens.empty()) {
       metrics.expert_tokens = s.expert_counts;
       continue;
@@ -48,6 +52,9 @@ AppliedStep SumMicroBatches(int64_t step, const std::vector<cluster::MicroBatchS
   }
   const int64_t routed = applied.tokens * static_cast<int64_t>(metrics.expert_tokens.size());
   metrics.dropped_frac = routed > 0 ? static_cast<double>(dropped) / routed : 0;
+  for (int64_t d : switch_layer_dropped) {
+    metrics.switch_layer_dropped_frac.push_back(applied.tokens > 0 ? static_cast<double>(d) / applied.tokens : 0);
+  }
   return applied;
 }
 
@@ -89,6 +96,7 @@ absl::Status TrainerCore::TrainStep(int64_t step, ParameterSource& source, std::
     v.z = stats->z;
     v.tokens = stats->tokens;
     v.dropped_tokens = stats->dropped_tokens;
+    v.switch_layer_dropped_tokens = std::move(stats->switch_layer_dropped_tokens);
     v.expert_counts = std::move(stats->expert_counts);
     if (absl::Status s = source.AddMicroBatch(step, m, *grads_, v); !s.ok()) return s;
     mine.push_back(std::move(v));

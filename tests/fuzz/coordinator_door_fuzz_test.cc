@@ -47,7 +47,7 @@ void Register(FuzzRng& rng, const std::string& sender, Seed& seed) {
   auto actors = body.initActors(static_cast<unsigned>(rng.Below(3)));
   for (unsigned i = 0; i < actors.size(); ++i) Actor(rng).ToProto(actors[i]);
   auto shape = body.initShape();
-  shape.setNumLayers(rng.OneIn(8) ? 2 : 1);
+  shape.setNumSwitchLayers(rng.OneIn(8) ? 2 : 1);
   shape.setNumExperts(4);
   shape.setNumDenseShards(2);
   seed.summary += " register " + std::string(body.getNodeId().cStr());
@@ -84,7 +84,7 @@ void LoadReport(FuzzRng& rng, const std::string& sender, Seed& seed) {
   auto loads = body.initLoads(static_cast<unsigned>(rng.Below(4)));
   for (unsigned i = 0; i < loads.size(); ++i) {
     const cluster::ActorKey actor = Actor(rng);
-    loads[i].initExpert().setLayer(actor.layer);
+    loads[i].initExpert().setSwitchLayer(actor.switch_layer);
     loads[i].getExpert().setExpert(actor.expert);
     loads[i].setTokens(rng.Below(100));
   }

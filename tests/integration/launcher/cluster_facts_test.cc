@@ -51,6 +51,16 @@ TEST_F(SummaryFactsTest, CompleteFactsAddEveryFieldAndNoMissing) {
   EXPECT_THAT(Summary(), Not(HasSubstr("missing")));
 }
 
+TEST_F(SummaryFactsTest, TheHostLoadSeriesAndTheCheckpointStepsAreWrittenForTheReport) {
+  facts_.step_host_tokens = {{1, {{"host-0", 30.0}, {"host-1", 10.0}}}, {2, {{"host-0", 20.0}}}};
+  facts_.step_epoch = {{1, 1}, {2, 3}};
+  facts_.checkpoint_steps = std::vector<uint64_t>{10, 20};
+  ASSERT_TRUE(AddClusterFactsToSummary(path_, facts_, 1.5, 1.25, {}).ok());
+  EXPECT_EQ(SummaryJson()["host_load_per_step"], nlohmann::json::parse(R"([
+      {"step":1,"epoch":1,"tokens":{"host-0":30.0,"host-1":10.0}},{"step":2,"epoch":3,"tokens":{"host-0":20.0}}])"));
+  EXPECT_EQ(SummaryJson()["checkpoint_steps"], nlohmann::json::parse("[10,20]"));
+}
+
 TEST_F(SummaryFactsTest, AFailedQueryLeavesOutOnlyItsFactsAndSaysWhy) {
   facts_.missing.push_back({kHostLoadSeriesQuery, absl::DeadlineExceededError("no reply \"before\" the deadline")});
   ASSERT_TRUE(AddClusterFactsToSummary(path_, facts_, 1.5, 1.25, {{"host-0", 2.0}}).ok());

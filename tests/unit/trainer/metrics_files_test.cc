@@ -56,6 +56,17 @@ TEST(MetricsFilesTest, StepJsonExactFormat) {
             "\"dropped_frac\":0.25,\"expert_tokens\":[[1,2],[3,0]],\"bytes_sent\":4096}");
 }
 
+TEST(MetricsFilesTest, StepJsonEndsWithTheDroppedFractionOfEachSwitchLayer) {
+  StepMetrics m;
+  m.step = 4;
+  m.dropped_frac = 0.25;
+  m.expert_tokens = {{1, 2}, {3, 0}};
+  m.switch_layer_dropped_frac = {0.5, 0};
+  EXPECT_EQ(StepMetricsJson(m),
+            "{\"step\":4,\"loss\":0,\"lb_loss\":0,\"z_loss\":0,\"tokens_per_s\":0,"
+            "\"dropped_frac\":0.25,\"expert_tokens\":[[1,2],[3,0]],\"switch_layer_dropped_frac\":[0.5,0]}");
+}
+
 TEST(MetricsFilesTest, WriterAppendsOneLinePerStep) {
   const std::string path = ::testing::TempDir() + "/metrics_test.jsonl";
   absl::StatusOr<std::unique_ptr<MetricsWriter>> w = MetricsWriter::Create(path);
@@ -133,6 +144,12 @@ TEST(MetricsFilesTest, SummaryJson) {
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
             "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replicated_actors\":2,"
             "\"replica_mismatches\":0}");
+  s.rollbacks = {{25, 20}, {33, 30}};
+  EXPECT_EQ(RunSummaryJson(s),
+            "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
+            "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replicated_actors\":2,"
+            "\"replica_mismatches\":0,\"rollbacks\":[{\"reached_step\":25,\"to_step\":20},"
+            "{\"reached_step\":33,\"to_step\":30}]}");
 }
 
 TEST(MetricsFilesTest, Median) {

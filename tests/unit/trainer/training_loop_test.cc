@@ -182,5 +182,18 @@ TEST(SumMicroBatchesTest, MeansTheLossesAndSumsTokensAndExperts) {
   EXPECT_FALSE(s.metrics.bytes_sent.has_value());
 }
 
+TEST(SumMicroBatchesTest, DroppedFractionOfEachSwitchLayer) {
+  cluster::MicroBatchStatsValue a, b;
+  a.tokens = b.tokens = 10;
+  a.dropped_tokens = 4;
+  a.switch_layer_dropped_tokens = {3, 1};
+  b.dropped_tokens = 2;
+  b.switch_layer_dropped_tokens = {0, 2};
+  a.expert_counts = b.expert_counts = {{5, 5}, {5, 5}};
+  const AppliedStep s = SumMicroBatches(1, {a, b}, 2);
+  EXPECT_EQ(s.metrics.switch_layer_dropped_frac, (std::vector<double>{3.0 / 20, 3.0 / 20}));
+  EXPECT_DOUBLE_EQ(s.metrics.dropped_frac, 6.0 / 40);
+}
+
 }  // namespace
 }  // namespace sy::trainer
