@@ -6,7 +6,7 @@ PACKAGES := build-essential cmake libboost-dev libzmq3-dev cppzmq-dev capnproto 
   pkg-config ninja-build ccache python3 python3-torch python3-numpy python3-matplotlib fortunes iproute2 nlohmann-json3-dev \
   docker-compose
 
-.PHONY: deps build test test-sanitize demo bench clean
+.PHONY: deps build test test-sanitize demo bench experiment clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -39,6 +39,16 @@ demo: build
 
 bench: build
 	@for b in $(BUILD)/bin/*_bench; do echo "== $$b"; $$b || exit 1; done
+
+# `make experiment`: dense vs Switch-N, capacity factors, lb weights, wire dtypes; writes
+# EXPERIMENTS.md and docs/experiments/*.png. Corpus: tinyshakespeare next to the repo when
+# present, else the fortunes texts. EXPERIMENT_STEPS shortens it (about 40 minutes on 2 cores at 400).
+EXPERIMENT_STEPS ?= 400
+EXPERIMENT_DIR ?= $(BUILD)/experiment
+EXPERIMENT_DATA ?= $(wildcard $(CURDIR)/../shared/data/tinyshakespeare.txt)
+experiment: build
+	/usr/bin/python3 tools/experiment/experiment.py --build=$(BUILD) --steps=$(EXPERIMENT_STEPS) \
+	  --workdir=$(EXPERIMENT_DIR) --data="$(EXPERIMENT_DATA)"
 
 clean:
 	rm -rf $(BUILD)

@@ -1,4 +1,4 @@
-// Parameter initialisation of the spec (Switch paper, s = 0.1), counter-based so it
+// Parameter initialisation of the spec (Switch paper, s = 0.1; embeddings see below), counter-based so it
 // is the same on every machine: element i of parameter p draws from
 // CounterRng(seed, kInit, p).
 #include <cmath>
@@ -36,7 +36,12 @@ void InitParamRange(const ParamInfo& info, uint32_t param_index, uint64_t seed, 
     for (int64_t i = begin; i < end; ++i) out[i - begin] = is_ln_weight ? 1.0f : 0.0f;
     return;
   }
-  double std_dev = 0.02;  // wte, wpe
+  // wte and wpe: std 1/sqrt(d_model) (d_model = their dim 1). The LM head is tied to
+  // wte, so this gives logits of unit variance at init. A smaller draw (GPT-2's 0.02)
+  // leaves the embeddings below the attention and FFN outputs, whose large part is
+  // the same for every token; every router input is then nearly the same vector and
+  // top-1 sends most tokens to one expert before any update.
+  double std_dev = 1.0 / std::sqrt(static_cast<double>(info.shape.back()));
   if (info.name != "wte" && info.name != "wpe") {
     // fan_in = first dim of the (in, out) matrix; for stacked experts (E, in, out) it is dim 1.
     const int64_t fan_in = info.shape.size() == 3 ? info.shape[1] : info.shape[0];

@@ -101,7 +101,7 @@ class Model {
 };
 
 // Initialises `params` per the spec: matrices truncated normal(0, sqrt(0.1/fan_in))
-// cut at 2 std, wte/wpe std 0.02, biases 0, LN weights 1; deterministic from
+// cut at 2 std, wte/wpe std 1/sqrt(d_model), biases 0, LN weights 1; deterministic from
 // CounterRng(seed, kInit, param_index).
 absl::Status InitParams(const ModelConfig& config, uint64_t seed, ParamBlock* params);
 // Elements [begin, end) of one parameter's initial values into host memory out

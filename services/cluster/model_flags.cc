@@ -34,6 +34,10 @@ ABSL_FLAG(double, clip, TrainerOptions().clip, "global gradient-norm clip (0: of
 ABSL_FLAG(double, dropout, TrainerOptions().dropout, "dropout rate on residual branches, in [0, 0.99]");
 ABSL_FLAG(double, expert_dropout, TrainerOptions().expert_dropout, "dropout rate inside experts, in [0, 0.99]");
 ABSL_FLAG(double, jitter, TrainerOptions().jitter, "router input jitter epsilon, in [0, 0.99] (0: off)");
+ABSL_FLAG(double, lb_alpha, TrainerOptions().lb_alpha,
+          "load-balancing loss weight alpha (loss += alpha * experts * sum_i f_i * P_i per Switch layer), in [0, 100]");
+ABSL_FLAG(double, z_beta, TrainerOptions().z_beta,
+          "router z-loss weight beta (loss += beta * mean(logsumexp(logits)^2)), in [0, 100] (0: off)");
 ABSL_FLAG(double, skew, TrainerOptions().skew,
           "router init skew: the first max(1, experts/8) experts' router columns start scaled by 1+X, so they get "
           "most tokens (hot-expert tests; 0: off), in [0, 1000]");
@@ -66,6 +70,8 @@ std::vector<const absl::CommandLineFlag*> ModelFlags() {
           &absl::GetFlagReflectionHandle(FLAGS_dropout),
           &absl::GetFlagReflectionHandle(FLAGS_expert_dropout),
           &absl::GetFlagReflectionHandle(FLAGS_jitter),
+          &absl::GetFlagReflectionHandle(FLAGS_lb_alpha),
+          &absl::GetFlagReflectionHandle(FLAGS_z_beta),
           &absl::GetFlagReflectionHandle(FLAGS_skew),
           &absl::GetFlagReflectionHandle(FLAGS_seed),
           &absl::GetFlagReflectionHandle(FLAGS_wire_dtype),
@@ -94,6 +100,8 @@ void ReadModelFlags(TrainerOptions* o) {
   o->dropout = absl::GetFlag(FLAGS_dropout);
   o->expert_dropout = absl::GetFlag(FLAGS_expert_dropout);
   o->jitter = absl::GetFlag(FLAGS_jitter);
+  o->lb_alpha = absl::GetFlag(FLAGS_lb_alpha);
+  o->z_beta = absl::GetFlag(FLAGS_z_beta);
   o->skew = absl::GetFlag(FLAGS_skew);
   o->seed = absl::GetFlag(FLAGS_seed);
   o->wire_dtype = absl::GetFlag(FLAGS_wire_dtype);

@@ -1,4 +1,4 @@
-// The model and training flags (--layers, --d_model, ..., --lr, --seed, --wire_dtype,
+// The model and training flags (--layers, --d_model, ..., --lr, --lb_alpha, --seed, --wire_dtype,
 // --eval_every), defined once here (library sy_model_flags) for every binary that
 // trains or forwards them: sy-trainer, sy-expert-host and sy-local (which passes the
 // ones given to it on to each child). Link it only into binaries that own these flags.

@@ -15,6 +15,8 @@ absl::StatusOr<gpu::ModelConfig> ModelConfigFromOptions(const TrainerOptions& o)
   c.capacity_factor = static_cast<float>(o.capacity_factor);
   c.eval_capacity_factor = static_cast<float>(o.eval_capacity_factor);
   c.jitter_eps = static_cast<float>(o.jitter);
+  c.lb_alpha = static_cast<float>(o.lb_alpha);
+  c.z_beta = static_cast<float>(o.z_beta);
   c.dropout = static_cast<float>(o.dropout);
   c.expert_dropout = static_cast<float>(o.expert_dropout);
   c.skew = static_cast<float>(o.skew);

@@ -41,6 +41,8 @@ absl::Status CheckRanges(const TrainerOptions& o) {
       RequireInRange("dropout", o.dropout, 0.0, 0.99),
       RequireInRange("expert_dropout", o.expert_dropout, 0.0, 0.99),
       RequireInRange("jitter", o.jitter, 0.0, 0.99),
+      RequireInRange("lb_alpha", o.lb_alpha, 0.0, 100.0),
+      RequireInRange("z_beta", o.z_beta, 0.0, 100.0),
       RequireInRange("skew", o.skew, 0.0, 1000.0),
       flags::RequireOneOf("wire_dtype", o.wire_dtype, {"f32", "bf16"}),
       RequireNonNegative("eval_every", o.eval_every),

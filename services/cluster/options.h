@@ -49,6 +49,8 @@ struct TrainerOptions {
   double dropout = 0.0;
   double expert_dropout = 0.0;
   double jitter = 0.0;      // router jitter epsilon (0 disables)
+  double lb_alpha = 0.1;    // load-balancing loss weight (see gpu::ModelConfig::lb_alpha)
+  double z_beta = 0.001;    // router z-loss weight (0 disables)
   double skew = 0.0;        // router init skew toward the first experts (0: none; see gpu::ModelConfig::skew)
   uint64_t seed = 1;
   std::string wire_dtype = "f32";  // f32 | bf16 (bucket activations and their gradients)

@@ -13,7 +13,9 @@ without rebalancing, also when hosts duplicate their messages and when a host is
 after the replicas were made.
 
 --lr=1e-3 (instead of the tiny model's 1e-2) keeps the early routing from collapsing
-onto whichever expert the first updates favour, so the skew, not noise, sets the load.
+onto whichever expert the first updates favour, so the skew, not noise, sets the load;
+--lb_alpha=0.01 (not the default 0.1) lets the skew, not the balancing loss, win the
+first steps.
 
 Run by ctest (tests/integration/rebalance/CMakeLists.txt) as
   SY_BIN_DIR=build/bin /usr/bin/python3 rebalance_test.py RebalanceTest.test_x
@@ -30,7 +32,7 @@ STEPS = 60
 # Nodes heartbeat every 100 ms (not 500): on a fast machine the 10-step checkpoints, and the
 # rebalances they carry, must be taken while the trainers are still far from the end.
 COORDINATOR = "--coordinator_args=--retain=10 --heartbeat_interval_ms=100"
-SKEWED = ["--checkpoint_every=10", COORDINATOR, "--skew=30", "--lr=1e-3"]
+SKEWED = ["--checkpoint_every=10", COORDINATOR, "--skew=30", "--lr=1e-3", "--lb_alpha=0.01"]
 FIXED = [COORDINATOR + " --auto_rebalance=false"]
 THRESHOLD = 1.25
 

@@ -23,6 +23,8 @@ TEST(ModelOptionsTest, MapsEveryModelAndOptimizerField) {
   o.expert_dropout = 0.35;
   o.weight_decay = 0.05;
   o.clip = 2.5;
+  o.lb_alpha = 0.2;
+  o.z_beta = 0.005;
   absl::StatusOr<gpu::ModelConfig> c = cluster::ModelConfigFromOptions(o);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->layers, 3);
@@ -38,8 +40,8 @@ TEST(ModelOptionsTest, MapsEveryModelAndOptimizerField) {
   EXPECT_FLOAT_EQ(c->dropout, 0.15f);
   EXPECT_FLOAT_EQ(c->expert_dropout, 0.35f);
   EXPECT_EQ(c->vocab, 256);
-  EXPECT_FLOAT_EQ(c->lb_alpha, 0.01f);  // spec defaults stay
-  EXPECT_FLOAT_EQ(c->z_beta, 0.001f);
+  EXPECT_FLOAT_EQ(c->lb_alpha, 0.2f);
+  EXPECT_FLOAT_EQ(c->z_beta, 0.005f);
   const gpu::AdamWConfig a = cluster::AdamWConfigFromOptions(o);
   EXPECT_FLOAT_EQ(a.weight_decay, 0.05f);
   EXPECT_FLOAT_EQ(a.max_grad_norm, 2.5f);
