@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PACKAGES := build-essential cmake libboost-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev \
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev \
-  pkg-config ninja-build ccache python3 python3-torch python3-numpy python3-matplotlib fortunes iproute2 nlohmann-json3-dev \
+  pkg-config ninja-build ccache python3 python3-torch python3-numpy python3-matplotlib python3-yaml fortunes iproute2 nlohmann-json3-dev \
   docker-compose
 
 .PHONY: deps build test test-sanitize demo bench experiment clean
