@@ -156,6 +156,29 @@ class ManifestTest(unittest.TestCase):
             self.assertEqual(flags["coordinator"], "tcp://coordinator:7000")
         self.assertEqual(services["coordinator"]["spec"]["ports"][0]["port"], 7000)
 
+    def test_kinds_images_and_ports(self):
+        self.assertEqual(sorted(self.k8s), ["ConfigMap", "Job", "Service", "StatefulSet"])
+        with open(COMPOSE) as f:
+            image = yaml.safe_load(f)["services"]["coordinator"]["image"]
+        services = self.k8s["Service"]
+        for w in self.k8s_workloads():
+            spec = pod_spec(w)
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                self.assertEqual(c["image"], image, f"{w['metadata']['name']}/{c['name']}")
+            for c in spec["containers"]:
+                text = " ".join(c["command"])
+                listen = re.search(r"--listen=tcp://[^:]+:(\d+)", text)
+                ports = [p["containerPort"] for p in c.get("ports", [])]
+                if listen is None:
+                    self.assertEqual(ports, [], c["name"])
+                    continue
+                self.assertEqual(ports, [int(listen.group(1))], c["name"])
+                name = w["spec"].get("serviceName")
+                self.assertIn(name, services, c["name"])
+                self.assertEqual([p["port"] for p in services[name]["spec"]["ports"]], ports, name)
+                self.assertEqual(services[name]["spec"]["selector"], w["spec"]["selector"]["matchLabels"], name)
+        self.assertIn("volumeClaimTemplates", self.k8s["StatefulSet"]["switchyard-coordinator"]["spec"])
+
     def test_the_key_secret_is_mounted_only_into_init_containers(self):
         for w in self.k8s_workloads():
             spec = pod_spec(w)
