@@ -1,4 +1,4 @@
-// The flags of a Switchyard service with a /metrics endpoint (sy-coordinator), defined
+// The flags of a Switchyard service with a /metrics endpoint (sy-coordinator, sy-trainer), defined
 // once in sy_flags: --log_level (log_level_flag.h) and
 //   --metrics_address  address the /metrics endpoint listens on (default 0.0.0.0)
 //   --metrics_port     port of /metrics; 0 picks a free port, -1 disables (default -1)

@@ -149,8 +149,10 @@ absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(const Registry
     return absl::FailedPreconditionError(absl::StrCat("metrics exporter: cannot listen on ",
                                                       address, ":", port, ": ", ec.message()));
   }
-  return std::unique_ptr<HttpExporter>(
-      std::make_unique<BeastExporter>(registry, std::move(io), std::move(acceptor)));
+  auto exporter = std::make_unique<BeastExporter>(registry, std::move(io), std::move(acceptor));
+  // The bound port, for whoever started the process with port 0 (tests, dashboards by hand).
+  SY_LOG(INFO) << "metrics: serving http://" << address << ":" << exporter->port() << "/metrics";
+  return std::unique_ptr<HttpExporter>(std::move(exporter));
 }
 
 }  // namespace sy::metrics

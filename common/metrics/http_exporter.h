@@ -1,7 +1,8 @@
 // Serves a Registry over HTTP for Prometheus: GET /metrics answers the text
 // exposition format (Content-Type text/plain; version=0.0.4); any other path is
 // 404 and any other method on /metrics is 405. One connection = one request
-// (Connection: close). The server runs on its own thread.
+// (Connection: close). The server runs on its own thread. Start logs the bound
+// address at INFO ("metrics: serving http://ADDR:PORT/metrics").
 //
 // Thread-safe: port() and Shutdown() may be called from any thread. The
 // registry must outlive the exporter.

@@ -38,6 +38,9 @@ const std::map<std::string, CommandHelp>& Commands() {
                   "  lines (the --admin_listen keys). --cluster: write a cluster key directory, one NAME.key\n"
                   "  per node (mode 0600) and the allowlist (ROLE NAME KEY); --add: add one node (ROLE:\n"
                   "  host, trainer, operator) to it. Needs no coordinator."}},
+      {"top", {"top [--iterations=N]",
+               "A live view of status, hosts and experts with their load, redrawn every second; q or Ctrl-C\n"
+               "  quits, --iterations=N stops after N refreshes."}},
       {"help", {"help [command]", "This text, or one command's."}},
   };
   return *commands;

@@ -26,6 +26,7 @@ ABSL_FLAG(int64_t, timeout_ms, 5000, "give up after N ms without an answer");
 ABSL_FLAG(bool, dry_run, false, "rebalance: only show the planned moves");
 ABSL_FLAG(std::string, threshold, "",
           "rebalance: max/mean host load to reach, a number >= 1 (empty: the coordinator's)");
+ABSL_FLAG(int32_t, iterations, 0, "top: stop after N refreshes (0: until q or Ctrl-C)");
 ABSL_FLAG(std::string, node, "", "faults: the node to set them on (empty: the coordinator)");
 
 namespace sy::syctl {
@@ -53,7 +54,8 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (absl::GetFlag(FLAGS_add)) inv.options["add"] = "";
   for (const auto& [name, value] : {std::pair<const char*, int32_t>{"hosts", absl::GetFlag(FLAGS_hosts)},
                                     {"trainers", absl::GetFlag(FLAGS_trainers)},
-                                    {"operators", absl::GetFlag(FLAGS_operators)}}) {
+                                    {"operators", absl::GetFlag(FLAGS_operators)},
+                                    {"iterations", absl::GetFlag(FLAGS_iterations)}}) {
     if (value != 0) inv.options[name] = std::to_string(value);
   }
   return RunCommand(inv, out, err);

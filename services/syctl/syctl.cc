@@ -11,6 +11,7 @@
 #include "services/syctl/command_help.h"
 #include "services/syctl/keygen_command.h"
 #include "services/syctl/output.h"
+#include "services/syctl/top_view.h"
 
 namespace sy::syctl {
 namespace {
@@ -92,6 +93,7 @@ int RunCommand(const Invocation& inv, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   if (command == "keygen") return Keygen(inv, out, err);
+  if (command == "top") return RunTop(inv, out, err);
   // The command line is checked completely before talking to anyone.
   absl::StatusOr<AdminCall> call = PlanAdminCall(inv, out);
   if (!call.ok()) return Usage(std::string(call.status().message()), err);

@@ -351,14 +351,14 @@ absl::StatusOr<LoopTurn> DistributedTrainer::NextTurn(RunRecords& records) {
   }
 }
 
-absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress) {
-  absl::StatusOr<RunResult> result = RunSteps(progress);
+absl::StatusOr<RunResult> DistributedTrainer::Run(std::ostream& progress, TrainerMetrics* live) {
+  absl::StatusOr<RunResult> result = RunSteps(progress, live);
   // A finished trainer says so: the coordinator must not take its silence for a failure.
   if (result.ok() && coordinator_ != nullptr) coordinator_->Leave(steps_done_.load());
   return result;
 }
 
-absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
+absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress, TrainerMetrics* live) {
   const cluster::TrainerOptions& o = options_.base;
   absl::StatusOr<RunRecords> records = RunRecords::Open(o, leader(), progress);
   if (!records.ok()) return records.status();
@@ -371,7 +371,7 @@ absl::StatusOr<RunResult> DistributedTrainer::RunSteps(std::ostream& progress) {
     steps_done_.store(static_cast<uint64_t>(options_.resume_step));
     SY_LOG(INFO) << "resuming after step " << options_.resume_step;
   }
-  return RunTraining(o, *this, *records, options_.resume_step + 1);
+  return RunTraining(o, *this, *records, options_.resume_step + 1, live);
 }
 
 }  // namespace sy::trainer

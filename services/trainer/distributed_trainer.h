@@ -61,7 +61,8 @@ class DistributedTrainer : public CallGuard, private ParameterSource, private Tr
   static absl::StatusOr<std::unique_ptr<DistributedTrainer>> Create(const cluster::ClusterTrainerOptions& options);
   ~DistributedTrainer() override;
 
-  absl::StatusOr<RunResult> Run(std::ostream& progress);
+  // `live` (optional): the /metrics figures, updated as steps train.
+  absl::StatusOr<RunResult> Run(std::ostream& progress, TrainerMetrics* live = nullptr);
 
   // CallGuard: the data path's hooks (stale-epoch refresh, epoch stamp, rollback abort).
   // A stale-epoch refusal means actors moved, which the coordinator follows with a
@@ -75,7 +76,7 @@ class DistributedTrainer : public CallGuard, private ParameterSource, private Tr
  private:
   DistributedTrainer() = default;
   // Run without the final goodbye to the coordinator.
-  absl::StatusOr<RunResult> RunSteps(std::ostream& progress);
+  absl::StatusOr<RunResult> RunSteps(std::ostream& progress, TrainerMetrics* live);
 
   // ParameterSource: this trainer's micro-batches; dense gradients pushed to the
   // shards; commit, and the leader's gather and Apply; the new dense parameters pulled.

@@ -85,11 +85,11 @@ absl::StatusOr<StepMetrics> StandaloneTrainer::TrainStep(int64_t step) {
   return metrics;
 }
 
-absl::StatusOr<RunResult> StandaloneTrainer::Run(std::ostream& progress) {
+absl::StatusOr<RunResult> StandaloneTrainer::Run(std::ostream& progress, TrainerMetrics* live) {
   const cluster::TrainerOptions& o = core_->options();
   absl::StatusOr<RunRecords> records = RunRecords::Open(o, /*writes_files=*/true, progress);
   if (!records.ok()) return records.status();
-  return RunTraining(o, *this, *records, /*first_step=*/1);
+  return RunTraining(o, *this, *records, /*first_step=*/1, live);
 }
 
 }  // namespace sy::trainer

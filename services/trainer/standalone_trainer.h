@@ -41,7 +41,8 @@ class StandaloneTrainer : private ParameterSource, private TrainerRole {
   ~StandaloneTrainer() override;
 
   // Trains options.steps steps, printing one progress line per step to `progress`.
-  absl::StatusOr<RunResult> Run(std::ostream& progress);
+  // `live` (optional): the /metrics figures, updated as steps train.
+  absl::StatusOr<RunResult> Run(std::ostream& progress, TrainerMetrics* live = nullptr);
 
   // One global step (1-based `step`, used for the data, dropout and LR schedule).
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);

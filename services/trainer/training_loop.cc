@@ -14,7 +14,7 @@ bool IsEvalStep(int64_t step, const cluster::TrainerOptions& o) {
 }  // namespace
 
 absl::StatusOr<RunResult> RunTraining(const cluster::TrainerOptions& options, TrainerRole& role,
-                                      RunRecords& records, int64_t first_step) {
+                                      RunRecords& records, int64_t first_step, TrainerMetrics* live) {
   int64_t step = first_step;
   // The leader's metrics of a step the parameters hold that are not recorded yet.
   std::optional<StepMetrics> unrecorded;
@@ -42,6 +42,7 @@ absl::StatusOr<RunResult> RunTraining(const cluster::TrainerOptions& options, Tr
         metrics.val_loss = *val;
       }
       if (absl::Status s = records.Record(metrics); !s.ok()) return s;
+      if (live != nullptr) live->RecordStep(metrics);
       unrecorded.reset();
       continue;
     }
@@ -61,8 +62,8 @@ absl::StatusOr<RunResult> RunTraining(const cluster::TrainerOptions& options, Tr
     const auto step_start = std::chrono::steady_clock::now();
     std::optional<AppliedStep> applied;
     const absl::Status trained = role.TrainStep(step, &applied);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     if (applied) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
       applied->metrics.tokens_per_s = applied->tokens / seconds;
       unrecorded = std::move(applied->metrics);
     }
@@ -70,6 +71,7 @@ absl::StatusOr<RunResult> RunTraining(const cluster::TrainerOptions& options, Tr
       if (absl::Status waited = role.AwaitRecovery(step, trained); !waited.ok()) return waited;
       continue;
     }
+    if (live != nullptr) live->ObserveStepSeconds(seconds);
     role.StepDone(step);
     ++step;  // the leader records the step (unrecorded) first
   }

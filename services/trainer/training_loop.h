@@ -23,6 +23,7 @@
 #include "services/cluster/options.h"
 #include "services/trainer/run_records.h"
 #include "services/trainer/trainer_core.h"
+#include "services/trainer/trainer_metrics.h"
 
 namespace sy::trainer {
 
@@ -62,8 +63,9 @@ class TrainerRole {
 };
 
 // Trains from `first_step` to options.steps. The leader finishes `records` (summary.json);
-// the others return the result without it.
+// the others return the result without it. `live` (optional) gets each trained step's time
+// and, on the leader, each recorded step.
 absl::StatusOr<RunResult> RunTraining(const cluster::TrainerOptions& options, TrainerRole& role,
-                                      RunRecords& records, int64_t first_step);
+                                      RunRecords& records, int64_t first_step, TrainerMetrics* live = nullptr);
 
 }  // namespace sy::trainer
