@@ -10,7 +10,8 @@
 //
 // SY_OPTION_FLAG defines --hosts with ABSL_FLAG, its default the struct's own
 // (LauncherOptions().hosts), and adds it to the group when the program starts; a
-// group lists its flags in definition order. A flag that is not a plain copy into a
+// group, its name declared in an anonymous namespace, lives in one file and so lists
+// its flags in definition order (the order of static initialisation within a file). A flag that is not a plain copy into a
 // field (a split list, a unit conversion) stays an ABSL_FLAG read by hand.
 //
 // Flags are process-global: not thread-safe; read groups from main() or a test.
