@@ -75,6 +75,15 @@ absl::Status FirstFailure(std::initializer_list<absl::Status> checks) {
   return absl::OkStatus();
 }
 
+absl::Status EveryFailure(std::initializer_list<absl::Status> checks) {
+  std::vector<absl::string_view> failures;
+  for (const absl::Status& check : checks) {
+    if (!check.ok()) failures.push_back(check.message());
+  }
+  if (failures.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(failures, "; "));
+}
+
 void ExitIfInvalid(std::initializer_list<absl::Status> checks) {
   bool failed = false;
   for (const absl::Status& check : checks) {

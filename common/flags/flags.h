@@ -97,6 +97,10 @@ absl::Status RequireOneOf(absl::string_view name, absl::string_view value,
 // The first failed check, or OK.
 absl::Status FirstFailure(std::initializer_list<absl::Status> checks);
 
+// OK when every check passed; else InvalidArgument with every failed check's message,
+// in order, joined by "; ".
+absl::Status EveryFailure(std::initializer_list<absl::Status> checks);
+
 // Prints every failed check to stderr and exits with code 2 if any failed.
 void ExitIfInvalid(std::initializer_list<absl::Status> checks);
 

@@ -136,20 +136,22 @@ class Model::Impl {
     cap_tokens_ = cap_att_ = 0;
     const int64_t C = cfg_.d_model, F = cfg_.d_ff, E = cfg_.experts, V = cfg_.vocab;
     ArenaPlan plan;
+    // A layer norm's output (N, C) and the row mean and rstd its backward needs (N).
+    const auto plan_layer_norm = [&plan, N, C](float** out, float** mean, float** rstd) {
+      plan.Add(out, N * C);
+      plan.Add(mean, N);
+      plan.Add(rstd, N);
+    };
     acts_.assign(cfg_.layers, LayerActs{});
     for (int l = 0; l < cfg_.layers; ++l) {
       LayerActs& a = acts_[l];
-      plan.Add(&a.ln1, N * C);
-      plan.Add(&a.ln1_mean, N);
-      plan.Add(&a.ln1_rstd, N);
+      plan_layer_norm(&a.ln1, &a.ln1_mean, &a.ln1_rstd);
       plan.Add(&a.qkv, N * 3 * C);
       plan.Add(&a.att, att);
       plan.Add(&a.atty, N * C);
       plan.Add(&a.attproj, N * C);
       plan.Add(&a.res1, N * C);
-      plan.Add(&a.ln2, N * C);
-      plan.Add(&a.ln2_mean, N);
-      plan.Add(&a.ln2_rstd, N);
+      plan_layer_norm(&a.ln2, &a.ln2_mean, &a.ln2_rstd);
       plan.Add(&a.ffn_out, N * C);
       plan.Add(&a.res2, N * C);
       if (cfg_.IsSwitchLayer(l)) {

@@ -5,19 +5,22 @@
 
 #include "absl/flags/flag.h"
 #include "common/flags/log_level_flag.h"
+#include "common/flags/option_flags.h"
 #include "services/cluster/model_flags.h"
 
-// The defaults are the option structs' own (one source).
-using sy::cluster::TrainerOptions;
+namespace {
+// The run and compute flags defined below, each the copy of one TrainerOptions field.
+struct RunFlagsName;
+constexpr auto RunFlags = &sy::flags::OptionFlags<sy::cluster::TrainerOptions, RunFlagsName>;
+}  // namespace
 
-ABSL_FLAG(bool, standalone, TrainerOptions().standalone, "train in one process with every expert in-process");
-ABSL_FLAG(std::string, data, TrainerOptions().data,
-          "corpus file (raw bytes; the last 10% is the validation split); a trainer needs it");
-ABSL_FLAG(int64_t, steps, TrainerOptions().steps, "global training steps; a trainer needs it");
-ABSL_FLAG(std::string, workdir, TrainerOptions().workdir,
-          "directory for metrics.jsonl and summary.json (empty: write none)");
-ABSL_FLAG(std::string, device, TrainerOptions().device, "compute device: cpu or cuda:N");
-ABSL_FLAG(int32_t, threads, TrainerOptions().threads, "compute threads, OpenBLAS included (0: all cores)");
+SY_OPTION_FLAG(RunFlags, bool, standalone, "train in one process with every expert in-process");
+SY_OPTION_FLAG(RunFlags, std::string, data,
+               "corpus file (raw bytes; the last 10% is the validation split); a trainer needs it");
+SY_OPTION_FLAG(RunFlags, int64_t, steps, "global training steps; a trainer needs it");
+SY_OPTION_FLAG(RunFlags, std::string, workdir, "directory for metrics.jsonl and summary.json (empty: write none)");
+SY_OPTION_FLAG(RunFlags, std::string, device, "compute device: cpu or cuda:N");
+SY_OPTION_FLAG(RunFlags, int32_t, threads, "compute threads, OpenBLAS included (0: all cores)");
 ABSL_FLAG(std::string, coordinator, "",
           "sy-coordinator endpoint: register with it and take the placement from it; trainers report load "
           "(empty: none, the static placement)");
@@ -27,12 +30,7 @@ namespace sy::cluster {
 
 TrainerOptions ReadNodeFlags() {
   TrainerOptions o;
-  o.standalone = absl::GetFlag(FLAGS_standalone);
-  o.data = absl::GetFlag(FLAGS_data);
-  o.steps = absl::GetFlag(FLAGS_steps);
-  o.workdir = absl::GetFlag(FLAGS_workdir);
-  o.device = absl::GetFlag(FLAGS_device);
-  o.threads = absl::GetFlag(FLAGS_threads);
+  RunFlags().ReadInto(&o);
   o.log_level = absl::GetFlag(FLAGS_log_level);
   ReadModelFlags(&o);
   return o;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "services/cluster/options.h"
 #include "services/cluster/security_flags.h"
 
@@ -21,5 +22,15 @@ namespace sy::cluster {
 // The run, compute, --log_level, model and training flags as TrainerOptions (no checks:
 // CheckTrainerOptions and the checks built on it are the callers').
 TrainerOptions ReadNodeFlags();
+
+// The cluster flags both node kinds share into the fields of the same names of their
+// options (HostOptions, ClusterTrainerOptions): --coordinator, --faults, and --keys /
+// --insecure as `security` (no checks: CheckNodeSecurity is the callers').
+template <class NodeOptions>
+void ReadClusterFlags(NodeOptions* options) {
+  options->coordinator = absl::GetFlag(FLAGS_coordinator);
+  options->faults = absl::GetFlag(FLAGS_faults);
+  options->security = ReadSecurityFlags();
+}
 
 }  // namespace sy::cluster

@@ -1,6 +1,8 @@
 // Step-protocol converters (see step_wire.h).
 #include "services/cluster/step_wire.h"
 
+#include "services/cluster/capnp_lists.h"
+
 namespace sy::cluster {
 
 void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::Builder out) {
@@ -12,14 +14,10 @@ void StatsToWire(const MicroBatchStatsValue& v, proto::expert::MicroBatchStats::
   out.setTokens(v.tokens);
   out.setDroppedTokens(v.dropped_tokens);
   out.setBytesSent(v.bytes_sent);
-  auto dropped = out.initSwitchLayerDroppedTokens(static_cast<unsigned>(v.switch_layer_dropped_tokens.size()));
-  for (size_t s = 0; s < v.switch_layer_dropped_tokens.size(); ++s) {
-    dropped.set(static_cast<unsigned>(s), v.switch_layer_dropped_tokens[s]);
-  }
-  auto switch_layers = out.initExpertCounts(static_cast<unsigned>(v.expert_counts.size()));
-  for (size_t s = 0; s < v.expert_counts.size(); ++s) {
-    auto counts = switch_layers.init(static_cast<unsigned>(s), static_cast<unsigned>(v.expert_counts[s].size()));
-    for (size_t e = 0; e < v.expert_counts[s].size(); ++e) counts.set(static_cast<unsigned>(e), v.expert_counts[s][e]);
+  FillList(out.initSwitchLayerDroppedTokens(ListSize(v.switch_layer_dropped_tokens)), v.switch_layer_dropped_tokens);
+  auto switch_layers = out.initExpertCounts(ListSize(v.expert_counts));
+  for (unsigned s = 0; s < ListSize(v.expert_counts); ++s) {
+    FillList(switch_layers.init(s, ListSize(v.expert_counts[s])), v.expert_counts[s]);
   }
 }
 
@@ -33,12 +31,8 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   v.tokens = in.getTokens();
   v.dropped_tokens = in.getDroppedTokens();
   v.bytes_sent = in.getBytesSent();
-  for (int64_t d : in.getSwitchLayerDroppedTokens()) v.switch_layer_dropped_tokens.push_back(d);
-  for (auto switch_layer_counts : in.getExpertCounts()) {
-    std::vector<int64_t> counts;
-    for (int64_t c : switch_layer_counts) counts.push_back(c);
-    v.expert_counts.push_back(std::move(counts));
-  }
+  v.switch_layer_dropped_tokens = ListToVector<int64_t>(in.getSwitchLayerDroppedTokens());
+  for (auto counts : in.getExpertCounts()) v.expert_counts.push_back(ListToVector<int64_t>(counts));
   return v;
 }
 

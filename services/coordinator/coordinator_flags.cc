@@ -3,10 +3,8 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_join.h"
 #include "common/flags/flags.h"
 #include "services/cluster/ready_file.h"
 #include "services/cluster/security_flags.h"
@@ -47,23 +45,22 @@ ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (
 namespace sy::coordinator {
 
 absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
-  std::vector<std::string> errors;
-  for (const absl::Status& check : {
-           flags::RequireNonEmpty("db", absl::GetFlag(FLAGS_db)),
-           flags::RequirePositive("heartbeat_timeout_ms", absl::GetFlag(FLAGS_heartbeat_timeout_ms)),
-           flags::RequirePositive("heartbeat_interval_ms", absl::GetFlag(FLAGS_heartbeat_interval_ms)),
-           flags::RequireNonNegative("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every)),
-           flags::RequirePositive("retain", int64_t{absl::GetFlag(FLAGS_retain)}),
-           flags::RequirePositive("checkpoint_timeout_ms", absl::GetFlag(FLAGS_checkpoint_timeout_ms)),
-           flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
-           flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
-           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
-           flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
-           flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
-       }) {
-    if (!check.ok()) errors.emplace_back(check.message());
+  if (absl::Status s = flags::EveryFailure({
+          flags::RequireNonEmpty("db", absl::GetFlag(FLAGS_db)),
+          flags::RequirePositive("heartbeat_timeout_ms", absl::GetFlag(FLAGS_heartbeat_timeout_ms)),
+          flags::RequirePositive("heartbeat_interval_ms", absl::GetFlag(FLAGS_heartbeat_interval_ms)),
+          flags::RequireNonNegative("checkpoint_every", absl::GetFlag(FLAGS_checkpoint_every)),
+          flags::RequirePositive("retain", int64_t{absl::GetFlag(FLAGS_retain)}),
+          flags::RequirePositive("checkpoint_timeout_ms", absl::GetFlag(FLAGS_checkpoint_timeout_ms)),
+          flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
+          flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
+          flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
+          flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
+          flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
+      });
+      !s.ok()) {
+    return s;
   }
-  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
   CoordinatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.db_path = absl::GetFlag(FLAGS_db);

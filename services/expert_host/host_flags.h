@@ -25,9 +25,9 @@ inline constexpr char kHostUsage[] =
     "when listening on all interfaces); that endpoint is registered with the coordinator.\n"
     "Exit codes: 0 stopped by a signal, 1 failed to start, 2 bad flags.\n";
 
-// Parses `args` (argv without argv[0]) over the flags' defaults into the options, checked
-// with CheckHostOptions; InvalidArgument naming the flag. A pure function of `args`
-// (flags::ParseArgs). --help is main()'s (flags::ExitWithHelpIfRequested).
+// The host's options from `args` (argv without argv[0]), every flag not given at its
+// default (flags::ParseArgs), so a pure function of `args`; checked with CheckHostOptions
+// and CheckNodeSecurity, InvalidArgument naming the flag otherwise. --help is main()'s.
 absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::string>& args);
 
 }  // namespace sy::expert_host

@@ -6,33 +6,33 @@
 #include "absl/flags/flag.h"
 #include "common/flags/flags.h"
 #include "common/flags/log_level_flag.h"
+#include "common/flags/option_flags.h"
 #include "services/generate/generator.h"
 #include "services/generate/model_source.h"
 
-// The defaults are GenerateOptions' own (one source).
-using sy::generate::GenerateOptions;
+namespace {
+// The flags defined below, each the copy of one GenerateOptions field.
+struct GenerateFlagsName;
+constexpr auto GenerateFlags = &sy::flags::OptionFlags<sy::generate::GenerateOptions, GenerateFlagsName>;
+}  // namespace
 
-ABSL_FLAG(std::string, checkpoint, "",
-          "a run's workdir (model.json + model.bin) or a coordinator's checkpoint database directory (required)");
-ABSL_FLAG(std::string, model_config, GenerateOptions().model_config,
-          "with a checkpoint database: the model.json of the run that wrote it (default: the one beside the database)");
-ABSL_FLAG(int64_t, tokens, GenerateOptions().tokens, "bytes to generate, in [1, 1000000]");
-ABSL_FLAG(std::string, prompt, GenerateOptions().prompt, "text the sample continues (empty: a new line)");
-ABSL_FLAG(double, temperature, GenerateOptions().temperature,
-          "softmax temperature in [0, 100]; 0 always takes the most likely byte");
-ABSL_FLAG(uint64_t, seed, GenerateOptions().seed, "seed of the sampling draws: the same seed gives the same text");
+SY_OPTION_FLAG(GenerateFlags, std::string, checkpoint,
+               "a run's workdir (model.json + model.bin) or a coordinator's checkpoint database directory (required)");
+SY_OPTION_FLAG(
+    GenerateFlags, std::string, model_config,
+    "with a checkpoint database: the model.json of the run that wrote it (default: the one beside the database)");
+SY_OPTION_FLAG(GenerateFlags, int64_t, tokens, "bytes to generate, in [1, 1000000]");
+SY_OPTION_FLAG(GenerateFlags, std::string, prompt, "text the sample continues (empty: a new line)");
+SY_OPTION_FLAG(GenerateFlags, double, temperature,
+               "softmax temperature in [0, 100]; 0 always takes the most likely byte");
+SY_OPTION_FLAG(GenerateFlags, uint64_t, seed, "seed of the sampling draws: the same seed gives the same text");
 
 namespace sy::generate {
 
 absl::StatusOr<GenerateOptions> ParseGenerateOptions(const std::vector<std::string>& args) {
   if (absl::Status s = flags::ParseFlagArgs(args); !s.ok()) return s;
   GenerateOptions o;
-  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
-  o.model_config = absl::GetFlag(FLAGS_model_config);
-  o.tokens = absl::GetFlag(FLAGS_tokens);
-  o.prompt = absl::GetFlag(FLAGS_prompt);
-  o.temperature = absl::GetFlag(FLAGS_temperature);
-  o.seed = absl::GetFlag(FLAGS_seed);
+  GenerateFlags().ReadInto(&o);
   if (absl::Status s = flags::FirstFailure({flags::RequireNonEmpty("checkpoint", o.checkpoint),
                                             flags::RequireInRange("tokens", o.tokens, 1, 1000000),
                                             flags::RequireInRange("temperature", o.temperature, 0.0, 100.0)});

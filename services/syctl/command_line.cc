@@ -7,22 +7,30 @@
 
 #include "absl/flags/flag.h"
 #include "common/flags/flags.h"
+#include "common/flags/option_flags.h"
 #include "services/syctl/syctl.h"
 
-ABSL_FLAG(std::string, coordinator, "",
-          "coordinator endpoint, tcp://HOST:PORT (or HOST:PORT); with --admin_key_file, its --admin_listen endpoint");
-ABSL_FLAG(std::string, admin_key_file, "",
-          "connect over CurveZMQ with the keys in FILE (needed when the coordinator runs with --admin_keys)");
+namespace {
+// The flags defined below with SY_OPTION_FLAG, each the copy of one Invocation field.
+struct InvocationFlagsName;
+constexpr auto InvocationFlags = &sy::flags::OptionFlags<sy::syctl::Invocation, InvocationFlagsName>;
+}  // namespace
+
+SY_OPTION_FLAG(
+    InvocationFlags, std::string, coordinator,
+    "coordinator endpoint, tcp://HOST:PORT (or HOST:PORT); with --admin_key_file, its --admin_listen endpoint");
+SY_OPTION_FLAG(InvocationFlags, std::string, admin_key_file,
+               "connect over CurveZMQ with the keys in FILE (needed when the coordinator runs with --admin_keys)");
 ABSL_FLAG(std::string, keys, "",
           "connect over CurveZMQ as an operator of the cluster key directory DIR (`syctl keygen --cluster=DIR`)");
-ABSL_FLAG(std::string, as, "operator-0", "with --keys: our operator name in the key directory");
+SY_OPTION_FLAG(InvocationFlags, std::string, as, "with --keys: our operator name in the key directory");
 ABSL_FLAG(std::string, cluster, "", "keygen: write (or with --add, grow) the cluster key directory DIR");
 ABSL_FLAG(int32_t, hosts, 0, "keygen --cluster: expert hosts host-0..N-1");
 ABSL_FLAG(int32_t, trainers, 0, "keygen --cluster: trainers trainer-0..M-1");
 ABSL_FLAG(int32_t, operators, 0, "keygen --cluster: operators operator-0..K-1");
 ABSL_FLAG(bool, add, false, "keygen --cluster=DIR --add ROLE NAME: add one node to DIR");
-ABSL_FLAG(bool, json, false, "one JSON document instead of tables");
-ABSL_FLAG(int64_t, timeout_ms, 5000, "give up after N ms without an answer");
+SY_OPTION_FLAG(InvocationFlags, bool, json, "one JSON document instead of tables");
+SY_OPTION_FLAG(InvocationFlags, int64_t, timeout_ms, "give up after N ms without an answer");
 ABSL_FLAG(bool, dry_run, false, "rebalance: only show the planned moves");
 ABSL_FLAG(std::string, threshold, "",
           "rebalance: max/mean host load to reach, a number >= 1 (empty: the coordinator's)");
@@ -35,12 +43,8 @@ int RunSyctl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   absl::StatusOr<std::vector<std::string>> words = flags::ParseArgs(args, flags::Spelling::kStrict);
   if (!words.ok()) return Usage(std::string(words.status().message()), err);
   Invocation inv;
-  inv.coordinator = absl::GetFlag(FLAGS_coordinator);
-  inv.admin_key_file = absl::GetFlag(FLAGS_admin_key_file);
+  InvocationFlags().ReadInto(&inv);
   inv.keys_dir = absl::GetFlag(FLAGS_keys);
-  inv.as = absl::GetFlag(FLAGS_as);
-  inv.json = absl::GetFlag(FLAGS_json);
-  inv.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   if (inv.timeout_ms <= 0) return Usage("--timeout_ms needs a positive number of milliseconds", err);
   inv.help = flags::HelpRequested(args) != flags::Help::kNone;
   inv.words = *std::move(words);

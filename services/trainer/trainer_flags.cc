@@ -37,9 +37,7 @@ absl::StatusOr<cluster::ClusterTrainerOptions> ParseClusterTrainerOptions(const 
   o.trainer_index = absl::GetFlag(FLAGS_trainer_index);
   o.num_trainers = absl::GetFlag(FLAGS_num_trainers);
   o.rpc_timeout_s = absl::GetFlag(FLAGS_rpc_timeout_s);
-  o.faults = absl::GetFlag(FLAGS_faults);
-  o.security = cluster::ReadSecurityFlags();
-  o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  cluster::ReadClusterFlags(&o);
   o.recovery_timeout_s = absl::GetFlag(FLAGS_recovery_timeout_s);
   o.resume_step = absl::GetFlag(FLAGS_resume_step);
   if (absl::Status s = cluster::CheckClusterTrainerOptions(o); !s.ok()) return s;

@@ -134,6 +134,14 @@ TEST(FlagsTest, RequireOneOfAndFirstFailure) {
             "--steps=0: must be > 0");
 }
 
+TEST(FlagsTest, EveryFailureJoinsEachFailedCheckInOrder) {
+  EXPECT_TRUE(EveryFailure({absl::OkStatus(), RequirePositive("steps", int64_t{1})}).ok());
+  const absl::Status both =
+      EveryFailure({RequirePositive("steps", int64_t{0}), absl::OkStatus(), RequireNonEmpty("data", "")});
+  EXPECT_EQ(both.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(both.message(), "--steps=0: must be > 0; --data must not be empty");
+}
+
 TEST(FlagsTest, BadLogLevelIsRejectedAndChangesNothing) {
   log::SetMinLevel(log::Level::kInfo);
   absl::SetFlag(&FLAGS_log_level, "loud");
