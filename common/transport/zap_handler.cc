@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/log/log.h"
+
 namespace sy::transport {
 
 ZapHandler::ZapHandler(zmq::context_t& context, std::vector<std::string> allowed_clients,
@@ -40,7 +42,12 @@ void ZapHandler::AnswerAll() {
       if (zmq_z85_encode(z85, static_cast<const uint8_t*>(request[6].data()), 32) != nullptr) key = z85;
     }
     const bool ok = Admits(key);
-    if (!ok) ++refused_;
+    if (!ok && (++refused_ & (refused_ - 1)) == 0) {  // the 1st, 2nd, 4th, 8th, ... refusal: bounded logging
+      const std::string address = request.size() > 3 ? request[3].to_string() : "?";
+      SY_LOG(WARNING) << "refused a connection from " << address << ": "
+                      << (key.empty() ? std::string("no CURVE key") : "key " + key + " is not in the allowlist")
+                      << " (" << refused_ << " refused so far)";
+    }
     const std::string request_id = request.size() > 1 ? request[1].to_string() : "";
     const std::string reply[] = {"1.0", request_id, ok ? "200" : "400", ok ? "OK" : "client key not allowed",
                                  ok ? key : "", ""};

@@ -1,5 +1,6 @@
 // ZmqTransport and RpcNode over tcp://127.0.0.1 within one process: request/reply,
 // malformed input answered and counted, send-side backpressure, CurveZMQ.
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -7,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/log/log.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
 #include "tests/unit/transport/testing.h"
@@ -211,6 +213,13 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
 }
 
+std::mutex log_mu;
+std::vector<std::string> log_lines;  // under log_mu
+void CaptureLog(const std::string& line) {
+  std::lock_guard<std::mutex> lock(log_mu);
+  log_lines.push_back(line);
+}
+
 TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   char server_public[41], server_secret[41], admin_public[41], admin_secret[41], other_public[41], other_secret[41];
   ASSERT_EQ(zmq_curve_keypair(server_public, server_secret), 0);
@@ -249,8 +258,19 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   ASSERT_TRUE(stranger_client->transport().Connect("server", *endpoint).ok());
   Request again;
   FillPing(again, 4, 1.0f);
+  log::SetSinkForTesting(&CaptureLog);
   auto refused = stranger_client->Call({"server"}, again.header, again.data, In(absl::Milliseconds(300)));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
+  log::SetSinkForTesting(nullptr);
+  {
+    // The server says whom it refused: the address and the unlisted key.
+    std::lock_guard<std::mutex> lock(log_mu);
+    const std::string expected = std::string("key ") + other_public + " is not in the allowlist";
+    EXPECT_TRUE(std::any_of(log_lines.begin(), log_lines.end(), [&](const std::string& line) {
+      return line.find("refused a connection from 127.0.0.1") != std::string::npos &&
+             line.find(expected) != std::string::npos;
+    })) << "no refusal logged";
+  }
 
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(senders, std::vector<std::string>{admin_public});
