@@ -31,6 +31,7 @@
 #include "common/transport/zmq_transport.h"
 #include "gpu/model/bucket_codec.h"
 #include "proto/expert.capnp.h"
+#include "services/cluster/actor_key.h"
 #include "services/cluster/cluster_keys.h"
 #include "services/cluster/envelope.h"
 
@@ -122,9 +123,7 @@ class HostileTrafficTest : public ::testing::Test {
 
   static std::vector<transport::Frame> RestoreClaim(capnp::MallocMessageBuilder& header, uint32_t index) {
     auto req = cluster::InitBody<proto::expert::StateStreamRequest>(header, proto::MessageKind::STATE_STREAM);
-    auto actor = req.initActor();
-    actor.setSwitchLayer(0);
-    actor.setExpert(0);
+    cluster::ActorKey::Expert(0, 0).ToProto(req.initActor());
     req.setCheckpointId(1);
     auto in = req.initChunkIn();
     in.setIndex(index);
