@@ -32,8 +32,10 @@ struct HostLimits {
   uint64_t step_window = 4;
   ParkingLimits parking;
   RequestLimits requests;
-  // Checkpoint restores assembled chunk by chunk at the same time.
+  // Checkpoint restores assembled chunk by chunk at the same time; one that got no chunk
+  // for restore_idle no longer counts (an abandoned restore cannot block later ones).
   size_t max_concurrent_restores = 4;
+  absl::Duration restore_idle = absl::Minutes(1);
 };
 
 }  // namespace sy::expert_host

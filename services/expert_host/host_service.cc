@@ -76,7 +76,7 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       factory_(config, &model_, backend, &runtime_, registry),
       held_(&model_, config.host_index),
       replicas_(absl::StrCat("host-", config.host_index), config.step_timeout),
-      restoring_(config.limits.max_concurrent_restores) {}
+      restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}
 
 int64_t HostService::LargestRequestFrame() const {
   const int64_t bucket = static_cast<int64_t>(config_.max_bucket_rows) * config_.model.d_model * 4;

@@ -2,7 +2,8 @@
 // chunk is in and verifies; a chunk that does not follow is refused and drops the
 // partial state; a state whose checksum is wrong is DataLoss naming the checkpoint; a
 // claimed total other than the actor's real state size is refused before anything is
-// buffered, and only a bounded number of states is assembled at once.
+// buffered, and only a bounded number of states is assembled at once (an idle one
+// makes room).
 #include "services/expert_host/restore_chunks.h"
 
 #include <string>
@@ -11,6 +12,7 @@
 
 #include <capnp/message.h>
 
+#include "absl/time/clock.h"
 #include "common/base/fnv1a.h"
 
 namespace sy::expert_host {
@@ -92,6 +94,15 @@ TEST(RestoreChunksTest, RestoresBeyondTheConcurrentBoundAreRefusedUntilOneEnds) 
   auto done = AddChunk(chunks, whole, 1, 2, 8, ChecksumOf(whole), a);
   ASSERT_TRUE(done.ok() && done->has_value()) << done.status();
   EXPECT_TRUE(AddChunk(chunks, whole, 0, 2, 8, ChecksumOf(whole), c).ok());
+}
+
+TEST(RestoreChunksTest, AnAbandonedRestoreMakesRoomOnceIdle) {
+  RestoreChunks chunks(1, absl::ZeroDuration());  // every partial state is idle at once
+  const std::string whole = "0123456789abcdef";
+  ASSERT_TRUE(AddChunk(chunks, whole, 0, 2, 8, ChecksumOf(whole), cluster::ActorKey::Expert(0, 1)).ok());
+  absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_TRUE(AddChunk(chunks, whole, 0, 2, 8, ChecksumOf(whole), cluster::ActorKey::Expert(0, 2)).ok());
+  EXPECT_EQ(chunks.in_progress(), 1u);
 }
 
 }  // namespace
