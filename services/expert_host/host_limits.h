@@ -22,7 +22,7 @@ struct ParkingLimits {
 // What the requests handed to the host's actors (in mailboxes or parked) hold at most.
 struct RequestLimits {
   size_t max_requests = 4096;
-  size_t max_bytes = 16u << 20;
+  size_t max_bytes = 8u << 20;
 };
 
 struct HostLimits {

@@ -36,8 +36,12 @@ absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const s
 }
 
 
+namespace {
+constexpr int kHostReceiveHwm = 64;
+}  // namespace
+
 size_t QueueBytesFor(int64_t largest_frame) {
-  constexpr size_t kAtLeast = 16u << 20;
+  constexpr size_t kAtLeast = 8u << 20;
   return std::max(kAtLeast, static_cast<size_t>(4 * largest_frame));
 }
 
@@ -85,6 +89,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   zmq.max_frame_bytes = largest_frame;
   zmq.receive_queue.max_bytes = QueueBytesFor(largest_frame);
   zmq.send_queue.max_bytes = QueueBytesFor(largest_frame);
+  // ZeroMQ's own per-peer pipe holds up to receive_hwm messages before the I/O thread
+  // reads them: a few queues' worth of the largest frames, not a thousand.
+  zmq.receive_hwm = kHostReceiveHwm;
   absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, zmq.node_id);
   if (!curve.ok()) return curve.status();
   zmq.curve = *curve;

@@ -3,7 +3,8 @@
 // HostService with its actors, and an RpcNode on a bound ZeroMQ ROUTER (wrapped
 // in the fault-injecting transport when --faults is set). Its transport reads no
 // frame larger than the host's largest legitimate one (ZMQ_MAXMSGSIZE) and its
-// queues and reply cache are sized from the model (QueueBytesFor). Stop() (or the
+// queues and reply cache are sized from the model (QueueBytesFor), and ZeroMQ's
+// per-peer receive pipe holds at most 64 messages. Stop() (or the
 // destructor) closes the socket and the actors. Thread-safe after Start.
 //
 //   auto host = HostProcess::Start(options).value();
@@ -51,7 +52,7 @@ class HostProcess {
 };
 
 // The bytes a host's transport queues and reply cache hold at most, for a model whose
-// largest legitimate frame is `largest_frame`: room for a few of them, 16 MiB at least.
+// largest legitimate frame is `largest_frame`: room for a few of them, 8 MiB at least.
 size_t QueueBytesFor(int64_t largest_frame);
 
 // "tcp://HOST:0" -> "tcp://HOST:*" (ZeroMQ's spelling of "any free port").
