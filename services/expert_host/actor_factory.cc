@@ -17,7 +17,7 @@ absl::StatusOr<std::shared_ptr<ParamActor>> ActorFactory::Build(const cluster::A
       ParamState::Create(backend_, std::move(initial->segments), initial->values, config_.micro_batches, config_.adam);
   if (!state.ok()) return state.status();
   return std::make_shared<ParamActor>(*executor_, initial->identity, config_.model, *std::move(state), registry_,
-                                      config_.checkpoint_every, awaiting_restore);
+                                      config_.checkpoint_every, awaiting_restore, config_.limits.parking);
 }
 
 }  // namespace sy::expert_host

@@ -1,6 +1,6 @@
 // What an expert host is configured with: the model and optimizer, its place among
 // the hosts, the step protocol's M and timeout, checkpoint cadence, and a fault
-// injection for tests. A plain value shared by the host's parts.
+// injection for tests, and the resource bounds against hostile peers. A plain value shared by the host's parts.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "gpu/model/config.h"
 #include "gpu/model/optimizer.h"
+#include "services/expert_host/host_limits.h"
 
 namespace sy::expert_host {
 
@@ -25,6 +26,7 @@ struct HostConfig {
   // Fault injection for tests: the experts refuse to stream the checkpoint at this step
   // (dense shards still stream, so the checkpoint is left half-written); unset: never.
   std::optional<uint64_t> fail_checkpoint_at_step;
+  HostLimits limits;
 };
 
 }  // namespace sy::expert_host

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -34,6 +35,15 @@ absl::StatusOr<std::string> AdvertisedEndpoint(const std::string& bound, const s
   return absl::StrCat("tcp://", name, ":", port);
 }
 
+
+namespace {
+constexpr int kHostReceiveHwm = 64;
+}  // namespace
+
+size_t QueueBytesFor(int64_t largest_frame) {
+  constexpr size_t kAtLeast = 8u << 20;
+  return std::max(kAtLeast, static_cast<size_t>(4 * largest_frame));
+}
 
 absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::HostOptions& options) {
   absl::StatusOr<gpu::ModelConfig> model = cluster::ModelConfigFromOptions(options.model);
@@ -73,6 +83,15 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   transport::ZmqOptions zmq;
   zmq.node_id = absl::StrCat("host-", options.host_index);
   zmq.metrics = &p->registry_;
+  // No frame larger than a legitimate one is ever read, and what waits in the queues is
+  // bounded by the model's needs, not by what peers send.
+  const int64_t largest_frame = p->service_->LargestRequestFrame();
+  zmq.max_frame_bytes = largest_frame;
+  zmq.receive_queue.max_bytes = QueueBytesFor(largest_frame);
+  zmq.send_queue.max_bytes = QueueBytesFor(largest_frame);
+  // ZeroMQ's own per-peer pipe holds up to receive_hwm messages before the I/O thread
+  // reads them: a few queues' worth of the largest frames, not a thousand.
+  zmq.receive_hwm = kHostReceiveHwm;
   absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, zmq.node_id);
   if (!curve.ok()) return curve.status();
   zmq.curve = *curve;
@@ -90,6 +109,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   if (!transport.ok()) return transport.status();
   transport::RpcOptions rpc_options;
   rpc_options.metrics = &p->registry_;
+  rpc_options.reply_cache_bytes = QueueBytesFor(largest_frame);
   HostService* handler = p->service_.get();
   absl::StatusOr<std::unique_ptr<transport::RpcNode>> rpc = transport::RpcNode::Create(
       *std::move(transport), rpc_options,

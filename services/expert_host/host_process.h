@@ -1,13 +1,18 @@
 // Everything an sy-expert-host process runs, startable from main() or a test:
 // the backend, the metrics registry (and /metrics exporter when asked), the
 // HostService with its actors, and an RpcNode on a bound ZeroMQ ROUTER (wrapped
-// in the fault-injecting transport when --faults is set). Stop() (or the
+// in the fault-injecting transport when --faults is set). Its transport reads no
+// frame larger than the host's largest legitimate one (ZMQ_MAXMSGSIZE) and its
+// queues and reply cache are sized from the model (QueueBytesFor), and ZeroMQ's
+// per-peer receive pipe holds at most 64 messages. Stop() (or the
 // destructor) closes the socket and the actors. Thread-safe after Start.
 //
 //   auto host = HostProcess::Start(options).value();
 //   cluster::WriteReadyFile(options.ready_file, host->endpoint());
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -45,6 +50,10 @@ class HostProcess {
   std::unique_ptr<cluster::CoordinatorLink> coordinator_;  // with --coordinator: registration and heartbeats
   std::string endpoint_;
 };
+
+// The bytes a host's transport queues and reply cache hold at most, for a model whose
+// largest legitimate frame is `largest_frame`: room for a few of them, 8 MiB at least.
+size_t QueueBytesFor(int64_t largest_frame);
 
 // "tcp://HOST:0" -> "tcp://HOST:*" (ZeroMQ's spelling of "any free port").
 std::string BindSpelling(const std::string& endpoint);

@@ -51,6 +51,20 @@ bool IsStatusQuery(proto::MessageKind kind, const transport::DecodedMessage& req
   return body.ok() && body->which() == proto::expert::StepRequest::STATUS;
 }
 
+// What a request costs the budget besides its values: the responder, the message's
+// envelope and the actor's bookkeeping.
+constexpr size_t kRequestOverheadBytes = 1024;
+// Room beside a frame's payload for ZeroMQ's and CURVE's framing.
+constexpr int64_t kFrameHeadroomBytes = 64 << 10;
+
+// The request budget of `config`'s host: its limits, with room for several of the
+// largest legitimate requests whatever the model.
+RequestLimits SizedRequestLimits(const HostConfig& config, int64_t largest_frame) {
+  RequestLimits limits = config.limits.requests;
+  limits.max_bytes = std::max(limits.max_bytes, static_cast<size_t>(4 * largest_frame));
+  return limits;
+}
+
 }  // namespace
 
 HostService::HostService(const HostConfig& config, gpu::Backend* backend, metrics::Registry* registry)
@@ -58,9 +72,33 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       registry_(registry),
       model_(config.model, config.seed, config.num_hosts),
       door_(config, &model_),
+      budget_(SizedRequestLimits(config, LargestRequestFrame())),
       factory_(config, &model_, backend, &runtime_, registry),
       held_(&model_, config.host_index),
-      replicas_(absl::StrCat("host-", config.host_index), config.step_timeout) {}
+      replicas_(absl::StrCat("host-", config.host_index), config.step_timeout),
+      restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}
+
+int64_t HostService::LargestRequestFrame() const {
+  const int64_t bucket = static_cast<int64_t>(config_.max_bucket_rows) * config_.model.d_model * 4;
+  // A restore chunk is at most one whole state; a gradient is a third of one.
+  const int64_t state = ModelActors::StateBytesOfSize(model_.LargestSize());
+  return std::max(bucket, state) + kFrameHeadroomBytes;
+}
+
+absl::Status HostService::CheckStepWindow(uint64_t step, const char* what) const {
+  const uint64_t applied = step_->applied_version();
+  if (step <= applied + config_.limits.step_window) return absl::OkStatus();
+  return Refused(registry_, "step_window",
+                 absl::OutOfRangeError(absl::StrCat(what, " of step ", step, " is too far ahead: the host applied step ",
+                                                    applied, " and serves steps up to ",
+                                                    applied + config_.limits.step_window)));
+}
+
+absl::StatusOr<RequestBudget::Ticket> HostService::Admit(size_t values) {
+  absl::StatusOr<RequestBudget::Ticket> ticket = budget_.Take(values * sizeof(float) + kRequestOverheadBytes);
+  if (!ticket.ok()) return Refused(registry_, "requests_held", ticket.status());
+  return ticket;
+}
 
 HostService::~HostService() {
   runtime_.Shutdown(actor::Runtime::ShutdownMode::kCancel);
@@ -175,6 +213,13 @@ absl::Status HostService::HandleForward(const transport::DecodedMessage& request
   if (!actor.ok()) return actor.status();
   absl::StatusOr<ForwardMsg> forward = door_.Forward(request, *body, responder);
   if (!forward.ok()) return forward.status();
+  // An evaluation forward waits for its version like a request of the step after it.
+  if (absl::Status s = CheckStepWindow(forward->training ? forward->step : forward->version + 1, "forward"); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(forward->in.size());
+  if (!ticket.ok()) return ticket.status();
+  forward->ticket = *std::move(ticket);
   if (forward->training) NoteStep(forward->step);
   (*actor)->Tell(*std::move(forward));
   return absl::OkStatus();
@@ -188,6 +233,10 @@ absl::Status HostService::HandleBackward(const transport::DecodedMessage& reques
   if (!actor.ok()) return actor.status();
   absl::StatusOr<BackwardMsg> backward = door_.Backward(request, *body, responder);
   if (!backward.ok()) return backward.status();
+  if (absl::Status s = CheckStepWindow(backward->step, "backward"); !s.ok()) return s;
+  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(backward->dout.size());
+  if (!ticket.ok()) return ticket.status();
+  backward->ticket = *std::move(ticket);
   (*actor)->Tell(*std::move(backward));
   return absl::OkStatus();
 }
@@ -199,6 +248,10 @@ absl::Status HostService::HandlePush(const transport::DecodedMessage& request, t
   if (!actor.ok()) return actor.status();
   absl::StatusOr<PushMsg> push = door_.Push(request, *body, responder);
   if (!push.ok()) return push.status();
+  if (absl::Status s = CheckStepWindow(push->step, "push"); !s.ok()) return s;
+  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(push->grad.size());
+  if (!ticket.ok()) return ticket.status();
+  push->ticket = *std::move(ticket);
   NoteStep(push->step);
   (*actor)->Tell(*std::move(push));
   return absl::OkStatus();
@@ -211,7 +264,12 @@ absl::Status HostService::HandlePull(const transport::DecodedMessage& request, t
                    ? held_.Expert(body->getExpertLayer(), body->getExpertIndex())
                    : held_.Shard(body->getShard());
   if (!actor.ok()) return actor.status();
-  (*actor)->Tell(RequestDoor::Pull(request, *body, responder));
+  PullMsg pull = RequestDoor::Pull(request, *body, responder);
+  if (absl::Status s = CheckStepWindow(pull.version + 1, "pull"); !s.ok()) return s;
+  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(0);
+  if (!ticket.ok()) return ticket.status();
+  pull.ticket = *std::move(ticket);
+  (*actor)->Tell(std::move(pull));
   return absl::OkStatus();
 }
 
@@ -246,6 +304,11 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
   if (!actor.ok()) return actor.status();
   absl::StatusOr<PeerGradientsMsg> gradients = door_.ReplicaGradients(request, *body, *key, responder);
   if (!gradients.ok()) return gradients.status();
+  if (absl::Status s = CheckStepWindow(gradients->step, "replica gradients"); !s.ok()) return s;
+  absl::StatusOr<RequestBudget::Ticket> ticket =
+      Admit(gradients->grads.size() * static_cast<size_t>(model_.Size(*key)));
+  if (!ticket.ok()) return ticket.status();
+  gradients->ticket = *std::move(ticket);
   (*actor)->Tell(*std::move(gradients));
   return absl::OkStatus();
 }

@@ -35,6 +35,7 @@
 #include "services/expert_host/model_actors.h"
 #include "services/expert_host/placement_actor.h"
 #include "services/expert_host/replica_links.h"
+#include "services/expert_host/request_budget.h"
 #include "services/expert_host/request_door.h"
 #include "services/expert_host/restore_chunks.h"
 #include "services/expert_host/step_actor.h"
@@ -69,6 +70,13 @@ class HostService {
   void set_coordinator_link(cluster::CoordinatorLink* link);
   // Placement epoch of the last coordinator table this host accepted (0: none).
   uint64_t placement_epoch() const { return held_.epoch(); }
+  // The largest frame a legitimate peer sends this host (a bucket, a gradient, a restore
+  // chunk of the largest actor), plus headroom for the envelope: the transport's
+  // ZMQ_MAXMSGSIZE.
+  int64_t LargestRequestFrame() const;
+  // Requests now held by the actors (in mailboxes or parked), and their bytes.
+  size_t requests_held() const { return budget_.requests(); }
+  size_t bytes_held() const { return budget_.bytes(); }
   // The node this host serves on, also used to send replica gradients to the other
   // replicas' hosts (null: none). Must outlive its use; set it to null before closing it.
   void set_rpc(transport::RpcNode* rpc) { replicas_.set_rpc(rpc); }
@@ -99,6 +107,11 @@ class HostService {
   // table's, or a newer one the coordinator told its link (a host cut off from pushes
   // still learns it from heartbeat replies). With a coordinator, epoch 0 is refused too.
   absl::Status CheckEpoch(const transport::DecodedMessage& request);
+  // OutOfRange (counted) when `step` is beyond the applied version + the step window.
+  absl::Status CheckStepWindow(uint64_t step, const char* what) const;
+  // A share of the request budget for a request holding `values` floats (counted
+  // ResourceExhausted when the budget is spent).
+  absl::StatusOr<RequestBudget::Ticket> Admit(size_t values);
   // Every actor was restored to `version`: later steps belonged to the abandoned timeline.
   void RollBackTo(uint64_t version);
 
@@ -106,6 +119,7 @@ class HostService {
   metrics::Registry* registry_;
   const ModelActors model_;
   const RequestDoor door_;
+  RequestBudget budget_;
   actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
   const ActorFactory factory_;
   HeldActors held_;

@@ -3,7 +3,8 @@
 // at version atStep (the actor parks the request until it gets there) and streams it
 // to the coordinator that asked, as checkpoint chunks through the coordinator link; a
 // chunkIn is collected chunk by chunk and, once the last one verifies (size,
-// checksum), installed, which rolls the step protocol back to its version (the actor
+// checksum; the announced size must be the actor's real state size and only a few
+// restores are assembled at once), installed, which rolls the step protocol back to its version (the actor
 // and the StepActor drop the open step and answer its waiting requests Aborted); an
 // actor placed here at runtime starts serving once its restore landed. With
 // --fail_checkpoint_at_step (tests) the experts refuse one checkpoint.
@@ -28,6 +29,15 @@ void ReplyStream(transport::Responder& responder, const cluster::ActorKey& actor
     reply.setChunksReceived(chunks);
     reply.setComplete(complete);
   });
+}
+
+// A refused chunk, counted in sy_refused_total by the bound it hit.
+absl::Status CountedChunkRefusal(metrics::Registry* registry, absl::Status status) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted: return Refused(registry, "concurrent_restores", std::move(status));
+    case absl::StatusCode::kInvalidArgument: return Refused(registry, "restore_chunk", std::move(status));
+    default: return status;
+  }
 }
 
 }  // namespace
@@ -91,8 +101,9 @@ absl::Status HostService::ChunkIn(const transport::DecodedMessage& request,
   if (absl::Status s = model_.CheckKey(key); !s.ok()) return absl::NotFoundError(s.message());
   const auto in = body.getChunkIn();
   if (absl::Status s = RequestDoor::CheckChunk(request, in); !s.ok()) return s;
-  absl::StatusOr<std::optional<std::string>> whole = restoring_.Add(key, in, request.data(0), body.getCheckpointId());
-  if (!whole.ok()) return whole.status();
+  absl::StatusOr<std::optional<std::string>> whole = restoring_.Add(
+      key, in, request.data(0), body.getCheckpointId(), static_cast<uint64_t>(model_.StateBytes(key)));
+  if (!whole.ok()) return CountedChunkRefusal(registry_, whole.status());
   if (!whole->has_value()) {
     ReplyStream(responder, key, in.getIndex() + 1, false);
     return absl::OkStatus();

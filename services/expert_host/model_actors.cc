@@ -54,6 +54,12 @@ int64_t ModelActors::Size(const cluster::ActorKey& key) const {
   return gpu::ExpertLayout(model_).size();
 }
 
+int64_t ModelActors::LargestSize() const {
+  int64_t largest = cluster::SwitchLayerCount(model_) > 0 ? gpu::ExpertLayout(model_).size() : 0;
+  for (uint32_t param : shard_params_) largest = std::max(largest, infos_[param].numel);
+  return largest;
+}
+
 std::vector<cluster::ActorKey> ModelActors::StaticShare(int host_index) const {
   std::vector<cluster::ActorKey> share;
   for (int s = 0; s < cluster::SwitchLayerCount(model_); ++s) {

@@ -41,6 +41,12 @@ class ModelActors {
   std::optional<cluster::ActorKey> ExpertKey(uint32_t layer, uint32_t expert) const;
   // Elements of the actor's parameters (the size of one gradient contribution).
   int64_t Size(const cluster::ActorKey& key) const;
+  // The largest Size of any actor of the model.
+  int64_t LargestSize() const;
+  // Bytes of an actor's whole checkpointed state (weights, Adam m and v: ParamState::SaveState),
+  // for an actor of `size` elements or for `key`.
+  static int64_t StateBytesOfSize(int64_t size) { return 3 * size * static_cast<int64_t>(sizeof(float)); }
+  int64_t StateBytes(const cluster::ActorKey& key) const { return StateBytesOfSize(Size(key)); }
   size_t num_shards() const { return shard_params_.size(); }
   // The actors the static placement puts on host `host_index`, in key order.
   std::vector<cluster::ActorKey> StaticShare(int host_index) const;

@@ -1,6 +1,7 @@
 // An expert or dense-shard actor (see param_actor.h).
 #include "services/expert_host/param_actor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <type_traits>
 
@@ -38,7 +39,7 @@ std::string ActorIdentity::Name() const {
 
 ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
                        std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every,
-                       bool awaiting_restore)
+                       bool awaiting_restore, ParkingLimits parking)
     : Actor(executor,
             id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
             registry),
@@ -47,6 +48,7 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       state_(std::move(state)),
       segments_(state_->segments()),
       buckets_(config, id.layer, id.expert),
+      parking_(parking),
       checkpoint_every_(checkpoint_every),
       registry_(registry) {
   if (awaiting_restore) {
@@ -167,7 +169,14 @@ void ParamActor::SetReplicas(ReplicasMsg& m) {
 
 bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
   if (wanted_version <= state_->version()) return false;
-  parked_.push_back({deadline, std::move(msg)});
+  if (parked_.size() >= parking_.max_parked) {
+    FailParkable(msg, Refused(registry_, "parked_per_actor",
+                              absl::ResourceExhaustedError(absl::StrCat(
+                                  id_.Name(), ": ", parked_.size(), " requests already wait for a newer version (at most ",
+                                  parking_.max_parked, "); refused one for version ", wanted_version))));
+    return true;
+  }
+  parked_.push_back({std::min(deadline, absl::Now() + parking_.max_wait), std::move(msg)});
   ArmExpiryTimer();
   return true;
 }
@@ -201,20 +210,24 @@ void ParamActor::FailParked(const absl::Status& expired, absl::Time now) {
       keep.push_back(std::move(p));
       continue;
     }
-    std::visit(
-        [&](auto& m) {
-          using M = std::decay_t<decltype(m)>;
-          if constexpr (kIsRequest<M>) {
-            Refuse(m.responder, expired);
-          } else if constexpr (std::is_same_v<M, SnapshotMsg>) {
-            m.done(expired);
-          } else {
-            SY_LOG(FATAL) << id_.Name() << ": a parked message that ParkIfAhead never parks";
-          }
-        },
-        p.msg);
+    FailParkable(p.msg, expired);
   }
   parked_ = std::move(keep);
+}
+
+void ParamActor::FailParkable(ParamActorMsg& msg, const absl::Status& status) {
+  std::visit(
+      [&](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (kIsRequest<M>) {
+          Refuse(m.responder, status);
+        } else if constexpr (std::is_same_v<M, SnapshotMsg>) {
+          m.done(status);
+        } else {
+          SY_LOG(FATAL) << id_.Name() << ": a parked message that ParkIfAhead never parks";
+        }
+      },
+      msg);
 }
 
 void ParamActor::RedispatchParked() {

@@ -6,7 +6,9 @@
 // requests that checked out at the door (HostService) arrive here with their
 // transport Responder. A request for a version the actor has not reached
 // waits (parked) until an Apply moves the version there, or until its deadline
-// (then DeadlineExceeded). A request for an older version is refused
+// (then DeadlineExceeded), at most ParkingLimits::max_wait; once max_parked
+// requests wait, another is refused (ResourceExhausted, sy_refused_total{reason=
+// "parked_per_actor"}) and changes nothing. A request for an older version is refused
 // (FailedPrecondition: stale step) and changes nothing. An actor placed on the
 // host at runtime starts "restoring": its weights are not valid until a
 // checkpoint restore lands, and until then every request is refused with
@@ -38,6 +40,7 @@
 #include "gpu/model/config.h"
 #include "proto/expert.capnp.h"
 #include "services/expert_host/expert_buckets.h"
+#include "services/expert_host/host_limits.h"
 #include "services/expert_host/param_actor_messages.h"
 #include "services/expert_host/param_state.h"
 
@@ -63,7 +66,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   // With awaiting_restore the actor refuses everything but status until a restore.
   ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
              std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every = 0,
-             bool awaiting_restore = false);
+             bool awaiting_restore = false, ParkingLimits parking = {});
   static constexpr size_t kKeptSnapshots = 4;
   const ActorIdentity& identity() const { return id_; }
   // The gradient-norm segments the actor owns (fixed at construction).
@@ -99,6 +102,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnExpire();
   // Fails with `status` every parked request whose deadline is not after `now`.
   void FailParked(const absl::Status& status, absl::Time now);
+  // Answers a parkable message (a request, a snapshot) with `status`.
+  void FailParkable(ParamActorMsg& msg, const absl::Status& status);
   void ArmExpiryTimer();
   void RedispatchParked();
   // Error reply, counted in sy_host_errors_total.
@@ -114,6 +119,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
     ParamActorMsg msg;
   };
   std::deque<Parked> parked_;
+  const ParkingLimits parking_;
   uint64_t checkpoint_every_ = 0;
   std::map<uint64_t, std::string> snapshots_;  // version (a multiple of checkpoint_every_) -> SaveState bytes
   // The version of the last restore while no step was applied since: a backward whose

@@ -1,6 +1,7 @@
 // The messages of a ParamActor (services/expert_host/param_actor.h): the requests
 // that HostService checked at the door, with their transport Responder, and the
-// step, checkpoint and placement messages of the host's own actors. Plain values.
+// step, checkpoint and placement messages of the host's own actors. Plain values;
+// a request holds its share of the host's RequestBudget until it is destroyed.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "common/transport/rpc.h"
 #include "proto/envelope.capnp.h"
 #include "services/cluster/step_wire.h"
+#include "services/expert_host/request_budget.h"
 
 namespace sy::expert_host {
 
@@ -29,6 +31,7 @@ struct BucketCall {
   proto::DType dtype = proto::DType::F32;
   absl::Time deadline;
   transport::Responder responder;
+  RequestBudget::Ticket ticket;
 };
 // Forward of one bucket.
 struct ForwardMsg : BucketCall {
@@ -47,6 +50,7 @@ struct PushMsg {
   std::vector<float> grad;
   absl::Time deadline;
   transport::Responder responder;
+  RequestBudget::Ticket ticket;
 };
 // The weights once the actor reached `version`.
 struct PullMsg {
@@ -54,6 +58,7 @@ struct PullMsg {
   bool expert = false;  // echo the request's target in the reply
   absl::Time deadline;
   transport::Responder responder;
+  RequestBudget::Ticket ticket;
 };
 // Closes the open step `step`; `done` gets the per-segment sums of squares.
 struct FinalizeMsg {
@@ -108,6 +113,7 @@ struct PeerGradientsMsg {
   std::vector<std::vector<float>> grads;
   absl::Time deadline;
   transport::Responder responder;
+  RequestBudget::Ticket ticket;
 };
 using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
                                    SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;

@@ -61,7 +61,7 @@ std::vector<Chunk> Cut(const std::string& state, uint32_t count) {
 }
 
 absl::StatusOr<std::optional<std::string>> AddChunk(expert_host::RestoreChunks& chunks, const cluster::ActorKey& key,
-                                                    const Chunk& c) {
+                                                    const Chunk& c, uint64_t state_bytes) {
   capnp::MallocMessageBuilder b;
   auto in = b.initRoot<proto::expert::ChunkIn>();
   in.setIndex(c.index);
@@ -69,7 +69,7 @@ absl::StatusOr<std::optional<std::string>> AddChunk(expert_host::RestoreChunks& 
   in.setOffset(c.offset);
   in.setTotalBytes(c.total);
   in.setChecksum(c.checksum);
-  return chunks.Add(key, in.asReader(), transport::Frame::CopyOf(c.bytes.data(), c.bytes.size()), 1);
+  return chunks.Add(key, in.asReader(), transport::Frame::CopyOf(c.bytes.data(), c.bytes.size()), 1, state_bytes);
 }
 
 // Breaks one thing of `chunks` (or nothing); returns what, empty for nothing.
@@ -106,7 +106,7 @@ TEST(RestoreChunksFuzz, StatesComeOutWholeExactlyWhenIntact) {
     std::optional<std::string> out;
     bool refused = false;
     for (const Chunk& c : sequence) {
-      auto added = AddChunk(chunks, key, c);
+      auto added = AddChunk(chunks, key, c, state.size());
       if (!added.ok()) {
         refused = true;
         ASSERT_TRUE(added.status().code() == absl::StatusCode::kInvalidArgument ||
@@ -130,7 +130,7 @@ TEST(RestoreChunksFuzz, StatesComeOutWholeExactlyWhenIntact) {
     const std::string next = RandomState(rng, 8);
     std::optional<std::string> again;
     for (const Chunk& c : Cut(next, 2)) {
-      auto added = AddChunk(chunks, key, c);
+      auto added = AddChunk(chunks, key, c, next.size());
       ASSERT_TRUE(added.ok()) << added.status() << " after " << where;
       if (added->has_value()) again = **added;
     }

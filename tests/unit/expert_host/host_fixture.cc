@@ -47,7 +47,8 @@ bool Pending::Done() {
   return done;
 }
 
-void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, const gpu::ModelConfig& model) {
+void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, const gpu::ModelConfig& model,
+                            const HostLimits& limits) {
   steps_.reset();
   client_.reset();
   server_.reset();
@@ -64,6 +65,7 @@ void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, 
   config.host_index = 0;
   config.num_hosts = 2;
   config.step_timeout = step_timeout;
+  config.limits = limits;
   config_ = config;
   ASSERT_NO_FATAL_FAILURE(StartHost(0, &service_, &server_));
   auto client = *net_->CreateTransport("trainer-0");
