@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/transport/bounded_queue.h"
 #include "common/transport/send_budget.h"
+#include "common/transport/fd_limit.h"
 #include "common/transport/zap_handler.h"
 
 namespace sy::transport {
@@ -445,6 +446,7 @@ absl::StatusOr<std::unique_ptr<ZmqTransport>> ZmqTransport::Create(ZmqOptions op
   if (!options.curve.server_secret.empty() && options.curve.server_secret.size() != 40) {
     return absl::InvalidArgumentError("CURVE server secret must be a 40-character Z85 string");
   }
+  RaiseOpenFileLimitOnce();  // one descriptor per peer connection
   auto transport = std::make_unique<ZmqTransportImpl>(std::move(options));
   absl::Status started = transport->Start();
   if (!started.ok()) return started;

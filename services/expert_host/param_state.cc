@@ -2,6 +2,7 @@
 #include "services/expert_host/param_state.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/base/finite.h"
 #include "services/cluster/param_checksum.h"
 
 namespace sy::expert_host {
@@ -148,6 +149,8 @@ absl::Status ParamState::LoadState(uint64_t version, absl::string_view bytes) {
     return absl::InvalidArgumentError(absl::StrCat("state of ", bytes.size(), " bytes, expected ", 3 * each,
                                                    " (weights, m and v of ", size(), " values)"));
   }
+  // A restored NaN or Inf would poison every later step: refuse the state, keep the current one.
+  if (absl::Status s = RequireFiniteF32Bytes(bytes, "restored state (weights, m, v)"); !s.ok()) return s;
   size_t offset = 0;
   for (const DeviceArray* a : {&params_, &m_, &v_}) {
     if (absl::Status s = backend_->CopyHostToDevice(a->data(), bytes.data() + offset, each); !s.ok()) return s;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/finite.h"
 #include "gpu/model/bucket_codec.h"
 #include "services/cluster/placement_codec.h"
 #include "services/cluster/step_wire.h"
@@ -17,12 +18,7 @@ namespace {
 // A NaN or Inf in a request would reach the weights at the next apply: refuse it at the
 // door (the trainer's run has diverged or the message is corrupt) and change nothing.
 absl::Status RequireFinite(const std::vector<float>& values, const char* what) {
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " element ", i, " is ", values[i], " (not finite)"));
-    }
-  }
-  return absl::OkStatus();
+  return sy::RequireFinite(values.data(), values.size(), what);
 }
 
 // `count` f32 elements of tensor frame `i`: its descriptor says so, it decodes, every value is finite.

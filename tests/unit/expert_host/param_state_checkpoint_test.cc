@@ -1,6 +1,10 @@
 // ParamState's checkpoint bytes: SaveState then LoadState brings back the exact
 // weights and Adam moments (and version), so training continues bit for bit; a
 // state of the wrong size is refused and changes nothing.
+#include <cstring>
+#include <limits>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "services/expert_host/param_state.h"
@@ -74,6 +78,25 @@ TEST_F(ParamStateCheckpointTest, WrongSizeIsRefusedAndChangesNothing) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(state_->version(), 1u);
   EXPECT_EQ(*state_->Checksum(), before);
+}
+
+// A checkpoint whose values are not all finite (a NaN in the second moment, an Inf in
+// the weights) would poison every later step: refused, the current state kept.
+TEST_F(ParamStateCheckpointTest, NonFiniteStateIsRefusedAndChangesNothing) {
+  Step(1);
+  const uint64_t before = *state_->Checksum();
+  const std::string saved = *state_->SaveState();
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t{0}, saved.size() - sizeof(float)}) {
+      std::string poisoned = saved;
+      std::memcpy(poisoned.data() + at, &bad, sizeof(float));
+      absl::Status s = state_->LoadState(7, poisoned);
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+      EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("not finite"));
+      EXPECT_EQ(state_->version(), 1u);
+      EXPECT_EQ(*state_->Checksum(), before);
+    }
+  }
 }
 
 }  // namespace
