@@ -15,12 +15,6 @@
 namespace sy::expert_host {
 namespace {
 
-// A NaN or Inf in a request would reach the weights at the next apply: refuse it at the
-// door (the trainer's run has diverged or the message is corrupt) and change nothing.
-absl::Status RequireFinite(const std::vector<float>& values, const char* what) {
-  return sy::RequireFinite(values.data(), values.size(), what);
-}
-
 // `count` f32 elements of tensor frame `i`: its descriptor says so, it decodes, every value is finite.
 absl::StatusOr<std::vector<float>> FiniteF32Frame(const transport::DecodedMessage& request, unsigned i, int64_t count,
                                                   const char* what) {
@@ -28,7 +22,8 @@ absl::StatusOr<std::vector<float>> FiniteF32Frame(const transport::DecodedMessag
   if (absl::Status s = gpu::DecodeFloats(request.data(i), proto::DType::F32, count, values.data()); !s.ok()) {
     return s;
   }
-  if (absl::Status s = RequireFinite(values, what); !s.ok()) return s;
+  // A NaN or Inf would reach the weights at the next apply: refused at the door, nothing changes.
+  if (absl::Status s = sy::RequireFinite(values.data(), values.size(), what); !s.ok()) return s;
   return values;
 }
 
@@ -97,7 +92,7 @@ absl::StatusOr<std::vector<float>> RequestDoor::BucketFrame(const transport::Dec
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = RequireFinite(values, "bucket"); !s.ok()) return s;
+  if (absl::Status s = sy::RequireFinite(values.data(), values.size(), "bucket"); !s.ok()) return s;
   return values;
 }
 
