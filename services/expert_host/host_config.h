@@ -25,6 +25,8 @@ struct HostConfig {
   // Fault injection for tests: the experts refuse to stream the checkpoint at this step
   // (dense shards still stream, so the checkpoint is left half-written); unset: never.
   std::optional<uint64_t> fail_checkpoint_at_step;
+  // Fault injection for tests: SIGKILL once the first actor streamed the checkpoint at this step; unset: never.
+  std::optional<uint64_t> kill_self_while_streaming_at_step;
 };
 
 }  // namespace sy::expert_host

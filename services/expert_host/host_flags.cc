@@ -29,6 +29,10 @@ ABSL_FLAG(int32_t, checkpoint_every, HostOptions().checkpoint_every,
 ABSL_FLAG(std::optional<int64_t>, fail_checkpoint_at_step, std::nullopt,
           "fault injection (tests): experts refuse to stream the checkpoint at step S (unset: never)");
 
+ABSL_FLAG(std::optional<int64_t>, kill_self_while_streaming_at_step, std::nullopt,
+          "fault injection (tests): SIGKILL this process once its first actor's state of the checkpoint at step S "
+          "went out, the others' still to stream (unset: never)");
+
 namespace sy::expert_host {
 
 absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::string>& args) {
@@ -47,6 +51,7 @@ absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::str
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
   o.fail_checkpoint_at_step = absl::GetFlag(FLAGS_fail_checkpoint_at_step);
+  o.kill_self_while_streaming_at_step = absl::GetFlag(FLAGS_kill_self_while_streaming_at_step);
   if (absl::Status s = cluster::CheckHostOptions(o); !s.ok()) return s;
   if (absl::Status s = cluster::CheckNodeSecurity(o.security); !s.ok()) return s;
   return o;

@@ -6,7 +6,10 @@
 // checksum), installed, which rolls the step protocol back to its version (the actor
 // and the StepActor drop the open step and answer its waiting requests Aborted); an
 // actor placed here at runtime starts serving once its restore landed. With
-// --fail_checkpoint_at_step (tests) the experts refuse one checkpoint.
+// --fail_checkpoint_at_step (tests) the experts refuse one checkpoint; with
+// --kill_self_while_streaming_at_step (tests) the host dies in the middle of one.
+#include <signal.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,8 +79,9 @@ absl::Status HostService::StreamOut(const transport::DecodedMessage& request,
     }
     auto bytes = std::make_shared<const std::string>(*std::move(state));
     link->StreamCheckpoint(checkpoint_id, step, key, bytes, chunk_bytes,
-                           [this, responder, key](absl::Status s, uint32_t chunks) mutable {
+                           [this, responder, key, step](absl::Status s, uint32_t chunks) mutable {
                              if (!s.ok()) return FailAndCount(registry_, responder, s);
+                             if (config_.kill_self_while_streaming_at_step == step) raise(SIGKILL);
                              ReplyStream(responder, key, chunks, true);
                            });
   };
