@@ -62,6 +62,19 @@ ABSL_FLAG(int64_t, add_host_at_step, LauncherOptions().add_host_at_step,
 ABSL_FLAG(int64_t, drain_host_at_step, LauncherOptions().drain_host_at_step,
           "elasticity: drain the last host once step K is done (as `syctl drain host-N`), then stop it once it holds "
           "no actors; the trainers are paused during the admin call; the run finishes on the rest (0: never)");
+ABSL_FLAG(int32_t, kill_hosts, LauncherOptions().kill_hosts,
+          "fault test: with --kill_host_at_step, SIGKILL the last N hosts together (at least one must survive)");
+ABSL_FLAG(int64_t, kill_host_while_streaming_at_step, LauncherOptions().kill_host_while_streaming_at_step,
+          "fault test: the last host SIGKILLs itself once its first actor's state of the checkpoint at step K went "
+          "out, mid-checkpoint; recovery replays from the checkpoint before (0: never)");
+ABSL_FLAG(int64_t, kill_coordinator_before_manifest_of_checkpoint,
+          LauncherOptions().kill_coordinator_before_manifest_of_checkpoint,
+          "fault test: the coordinator SIGKILLs itself once checkpoint N's chunks are stored, before its manifest; "
+          "sy-local restarts it on the same database and endpoint (0: never)");
+ABSL_FLAG(int64_t, stop_host_at_step, LauncherOptions().stop_host_at_step,
+          "fault test: SIGSTOP the last host once step K is done, SIGCONT it --stop_host_seconds later (0: never)");
+ABSL_FLAG(double, stop_host_seconds, LauncherOptions().stop_host_seconds,
+          "with --stop_host_at_step: seconds the host stays stopped, in (0, 600]");
 
 namespace sy::local {
 namespace {
@@ -113,6 +126,11 @@ absl::StatusOr<LauncherOptions> ParseLauncherOptions(const std::vector<std::stri
   o.kill_coordinator_at_step = absl::GetFlag(FLAGS_kill_coordinator_at_step);
   o.add_host_at_step = absl::GetFlag(FLAGS_add_host_at_step);
   o.drain_host_at_step = absl::GetFlag(FLAGS_drain_host_at_step);
+  o.kill_hosts = absl::GetFlag(FLAGS_kill_hosts);
+  o.kill_host_while_streaming_at_step = absl::GetFlag(FLAGS_kill_host_while_streaming_at_step);
+  o.kill_coordinator_before_manifest_of_checkpoint = absl::GetFlag(FLAGS_kill_coordinator_before_manifest_of_checkpoint);
+  o.stop_host_at_step = absl::GetFlag(FLAGS_stop_host_at_step);
+  o.stop_host_seconds = absl::GetFlag(FLAGS_stop_host_seconds);
   o.model_flags = cluster::ChangedModelFlags();
   o.model.data = o.data;
   o.model.steps = o.steps;
