@@ -65,8 +65,8 @@ ABSL_FLAG(int64_t, drain_host_at_step, LauncherOptions().drain_host_at_step,
 ABSL_FLAG(int32_t, kill_hosts, LauncherOptions().kill_hosts,
           "fault test: with --kill_host_at_step, SIGKILL the last N hosts together (at least one must survive)");
 ABSL_FLAG(int64_t, kill_host_while_streaming_at_step, LauncherOptions().kill_host_while_streaming_at_step,
-          "fault test: the last host SIGKILLs itself once its first actor's state of the checkpoint at step K went "
-          "out, mid-checkpoint; recovery replays from the checkpoint before (0: never)");
+          "fault test: the last host SIGKILLs itself mid-checkpoint at step K (a dense shard's state out, its "
+          "experts' not); recovery replays from the checkpoint before (0: never)");
 ABSL_FLAG(int64_t, kill_coordinator_before_manifest_of_checkpoint,
           LauncherOptions().kill_coordinator_before_manifest_of_checkpoint,
           "fault test: the coordinator SIGKILLs itself once checkpoint N's chunks are stored, before its manifest; "

@@ -46,8 +46,8 @@ struct LauncherOptions {
   int64_t kill_coordinator_at_step = 0;
   int kill_hosts = 1;  // --kill_hosts: with --kill_host_at_step, the last N hosts die together
   // Fault injection at exact points, by the processes themselves (0: none): the last
-  // host SIGKILLs itself once its first actor streamed the checkpoint at this step
-  // (--kill_self_while_streaming_at_step); the coordinator SIGKILLs itself before the
+  // host SIGKILLs itself mid-checkpoint at this step, a dense shard's state out and its
+  // experts' not (--kill_self_while_streaming_at_step); the coordinator SIGKILLs itself before the
   // manifest of checkpoint N (--kill_self_before_manifest_of_checkpoint) and sy-local
   // restarts it, without that flag, on the same database and endpoint.
   int64_t kill_host_while_streaming_at_step = 0;

@@ -25,7 +25,8 @@ struct HostConfig {
   // Fault injection for tests: the experts refuse to stream the checkpoint at this step
   // (dense shards still stream, so the checkpoint is left half-written); unset: never.
   std::optional<uint64_t> fail_checkpoint_at_step;
-  // Fault injection for tests: SIGKILL once the first actor streamed the checkpoint at this step; unset: never.
+  // Fault injection for tests: at the checkpoint of this step the experts hold their state back and the
+  // host SIGKILLs itself once a dense shard's state went out; unset: never.
   std::optional<uint64_t> kill_self_while_streaming_at_step;
 };
 

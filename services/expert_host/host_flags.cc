@@ -30,8 +30,8 @@ ABSL_FLAG(std::optional<int64_t>, fail_checkpoint_at_step, std::nullopt,
           "fault injection (tests): experts refuse to stream the checkpoint at step S (unset: never)");
 
 ABSL_FLAG(std::optional<int64_t>, kill_self_while_streaming_at_step, std::nullopt,
-          "fault injection (tests): SIGKILL this process once its first actor's state of the checkpoint at step S "
-          "went out, the others' still to stream (unset: never)");
+          "fault injection (tests): at the checkpoint of step S the experts hold their state back and this process "
+          "SIGKILLs itself once a dense shard's state went out, mid-checkpoint (unset: never)");
 
 namespace sy::expert_host {
 
