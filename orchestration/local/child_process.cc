@@ -93,6 +93,10 @@ bool ChildProcess::Succeeded() const {
   return exited_ && WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;
 }
 
+bool ChildProcess::KilledBy(int signal) const {
+  return exited_ && WIFSIGNALED(wait_status_) && WTERMSIG(wait_status_) == signal;
+}
+
 std::string ChildProcess::ExitDescription() const {
   if (!exited_) return "running";
   if (WIFEXITED(wait_status_)) return absl::StrCat("exit status ", WEXITSTATUS(wait_status_));

@@ -35,6 +35,8 @@ class ChildProcess {
   bool Exited() const { return exited_; }
   // True when it ended with exit status 0.
   bool Succeeded() const;
+  // True when it ended by `signal`.
+  bool KilledBy(int signal) const;
   // "exit status 2", "killed by signal 9 (Killed)"; "running" before it ended.
   std::string ExitDescription() const;
   // Sends `signal` while it runs; a no-op after it ended.

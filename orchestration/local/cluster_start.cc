@@ -77,6 +77,9 @@ absl::Status Cluster::StartCoordinator(const std::string& endpoint) {
     std::error_code ec;
     std::filesystem::remove(Path("coordinator.ready"), ec);
     coordinator_.clear();
+  } else if (o_.kill_coordinator_before_manifest_of_checkpoint > 0) {  // the first start only
+    argv->push_back(absl::StrCat("--kill_self_before_manifest_of_checkpoint=",
+                                 o_.kill_coordinator_before_manifest_of_checkpoint));
   }
   absl::StatusOr<ChildProcess> child = ChildProcess::Start("coordinator", *argv, Path("coordinator.log"), restart);
   if (!child.ok()) {

@@ -70,6 +70,18 @@ SY_OPTION_FLAG(
     LauncherFlags, int64_t, drain_host_at_step,
     "elasticity: drain the last host once step K is done (as `syctl drain host-N`), then stop it once it holds "
     "no actors; the trainers are paused during the admin call; the run finishes on the rest (0: never)");
+SY_OPTION_FLAG(LauncherFlags, int32_t, kill_hosts,
+               "fault test: with --kill_host_at_step, SIGKILL the last N hosts together (at least one must survive)");
+SY_OPTION_FLAG(LauncherFlags, int64_t, kill_host_while_streaming_at_step,
+               "fault test: the last host SIGKILLs itself mid-checkpoint at step K (a dense shard's state out, its "
+               "experts' not); recovery replays from the checkpoint before (0: never)");
+SY_OPTION_FLAG(LauncherFlags, int64_t, kill_coordinator_before_manifest_of_checkpoint,
+               "fault test: the coordinator SIGKILLs itself once checkpoint N's chunks are stored, before its manifest; "
+               "sy-local restarts it on the same database and endpoint (0: never)");
+SY_OPTION_FLAG(LauncherFlags, int64_t, stop_host_at_step,
+               "fault test: SIGSTOP the last host once step K is done, SIGCONT it --stop_host_seconds later (0: never)");
+SY_OPTION_FLAG(LauncherFlags, double, stop_host_seconds,
+               "with --stop_host_at_step: seconds the host stays stopped, in (0, 600]");
 
 namespace sy::local {
 namespace {

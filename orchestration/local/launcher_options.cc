@@ -12,6 +12,7 @@ namespace {
 constexpr int kMaxHosts = 64;
 constexpr int kMaxTrainers = 64;
 constexpr double kMaxSeconds = 1e7;
+constexpr double kMaxStopSeconds = 600;
 
 absl::Status CheckRanges(const LauncherOptions& o) {
   using flags::RequireInRange;
@@ -32,7 +33,55 @@ absl::Status CheckRanges(const LauncherOptions& o) {
       RequireNonNegative("kill_coordinator_at_step", o.kill_coordinator_at_step),
       RequireNonNegative("add_host_at_step", o.add_host_at_step),
       RequireNonNegative("drain_host_at_step", o.drain_host_at_step),
+      RequireInRange("kill_hosts", int64_t{o.kill_hosts}, 1, kMaxHosts - 1),
+      RequireNonNegative("kill_host_while_streaming_at_step", o.kill_host_while_streaming_at_step),
+      RequireNonNegative("kill_coordinator_before_manifest_of_checkpoint",
+                         o.kill_coordinator_before_manifest_of_checkpoint),
+      RequireNonNegative("stop_host_at_step", o.stop_host_at_step),
+      RequireInRange("stop_host_seconds", o.stop_host_seconds, 0.0, kMaxStopSeconds),
   });
+}
+
+// --kill_hosts, --kill_host_while_streaming_at_step, --kill_coordinator_before_manifest_of_checkpoint
+// and --stop_host_*: each with what it needs, none of them picking a host another flag picks.
+absl::Status CheckExactFaults(const LauncherOptions& o) {
+  if (o.kill_hosts > 1 && o.kill_host_at_step == 0) {
+    return absl::InvalidArgumentError("--kill_hosts needs --kill_host_at_step");
+  }
+  const int64_t every = o.checkpoint_every;
+  const int64_t streaming = o.kill_host_while_streaming_at_step;
+  if (streaming > 0 && (every == 0 || streaming % every != 0 || streaming < 2 * every)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--kill_host_while_streaming_at_step=", streaming, " must be a checkpoint step after the first (a multiple "
+        "of --checkpoint_every=", every, ", at least twice it): recovery replays from the checkpoint before"));
+  }
+  const int64_t manifest = o.kill_coordinator_before_manifest_of_checkpoint;
+  if (manifest > 0) {
+    if (every == 0 || !o.restore_from.empty() || manifest * every >= o.steps) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--kill_coordinator_before_manifest_of_checkpoint=", manifest, " needs --checkpoint_every > 0, no "
+          "--restore_from, and checkpoint N (at step N x --checkpoint_every) before the last step (--steps=", o.steps,
+          ")"));
+    }
+    if (o.kill_coordinator_at_step > 0) {
+      return absl::InvalidArgumentError(
+          "--kill_coordinator_before_manifest_of_checkpoint and --kill_coordinator_at_step: use one");
+    }
+  }
+  if ((o.stop_host_at_step > 0) != (o.stop_host_seconds > 0)) {
+    return absl::InvalidArgumentError("--stop_host_at_step and --stop_host_seconds (> 0) go together");
+  }
+  if (o.stop_host_at_step > 0 && every == 0) {
+    return absl::InvalidArgumentError("--stop_host_at_step needs --checkpoint_every > 0 (recovery replays from one)");
+  }
+  const int last_host_pickers = (o.kill_host_at_step > 0) + (streaming > 0) + (o.stop_host_at_step > 0) +
+                                (o.drain_host_at_step > 0);
+  if (last_host_pickers > 1) {
+    return absl::InvalidArgumentError(
+        "--kill_host_at_step, --kill_host_while_streaming_at_step, --stop_host_at_step and --drain_host_at_step "
+        "all pick the last host: use one");
+  }
+  return absl::OkStatus();
 }
 
 // The fault injection and elasticity flags: the coordinator, a survivor, a checkpoint to go through.
@@ -43,7 +92,9 @@ absl::Status CheckClusterChanges(const LauncherOptions& o) {
     int needed;     // processes of that kind needed (a survivor must remain)
     int have;
     const char* kind;
-  } kills[] = {{"kill_host_at_step", o.kill_host_at_step, 2, o.hosts, "--hosts"},
+  } kills[] = {{"kill_host_at_step", o.kill_host_at_step, 1 + o.kill_hosts, o.hosts, "--hosts"},
+               {"kill_host_while_streaming_at_step", o.kill_host_while_streaming_at_step, 2, o.hosts, "--hosts"},
+               {"stop_host_at_step", o.stop_host_at_step, 2, o.hosts, "--hosts"},
                {"kill_trainer_at_step", o.kill_trainer_at_step, 2, o.trainers, "--trainers"},
                {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"},
                {"add_host_at_step", o.add_host_at_step, 1, o.hosts, "--hosts"},
@@ -82,6 +133,7 @@ absl::Status CheckClusterChanges(const LauncherOptions& o) {
   if (o.drain_host_at_step > 0 && o.kill_host_at_step > 0) {
     return absl::InvalidArgumentError("--drain_host_at_step and --kill_host_at_step both pick the last host: use one");
   }
+  if (absl::Status s = CheckExactFaults(o); !s.ok()) return s;
   if (o.add_host_at_step > 0 && o.hosts >= kMaxHosts) {
     return absl::InvalidArgumentError(absl::StrCat("--add_host_at_step needs --hosts < ", kMaxHosts));
   }

@@ -44,6 +44,18 @@ struct LauncherOptions {
   int64_t kill_trainer_at_step = 0;
   int kill_trainer_index = -1;  // --kill_trainer_index: which trainer it kills (-1: the last)
   int64_t kill_coordinator_at_step = 0;
+  int kill_hosts = 1;  // --kill_hosts: with --kill_host_at_step, the last N hosts die together
+  // Fault injection at exact points, by the processes themselves (0: none): the last
+  // host SIGKILLs itself mid-checkpoint at this step, a dense shard's state out and its
+  // experts' not (--kill_self_while_streaming_at_step); the coordinator SIGKILLs itself before the
+  // manifest of checkpoint N (--kill_self_before_manifest_of_checkpoint) and sy-local
+  // restarts it, without that flag, on the same database and endpoint.
+  int64_t kill_host_while_streaming_at_step = 0;
+  int64_t kill_coordinator_before_manifest_of_checkpoint = 0;
+  // --stop_host_at_step / --stop_host_seconds (0: never): SIGSTOP the last host once
+  // trainer 0 reported this step, SIGCONT it that many seconds later.
+  int64_t stop_host_at_step = 0;
+  double stop_host_seconds = 0;
   // Elasticity (0: never), once trainer 0 reported this step: start one more
   // sy-expert-host (index --hosts; the coordinator moves actors to it), or drain
   // the last host through the admin API (as `syctl drain`) and stop it once it

@@ -51,6 +51,9 @@ std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string
                                    absl::StrCat("--num_hosts=", std::max(o.hosts, host_index + 1))};
   if (!coordinator.empty()) argv.push_back("--coordinator=" + coordinator);
   if (o.checkpoint_every > 0) argv.push_back(absl::StrCat("--checkpoint_every=", o.checkpoint_every));
+  if (o.kill_host_while_streaming_at_step > 0 && host_index == o.hosts - 1) {
+    argv.push_back(absl::StrCat("--kill_self_while_streaming_at_step=", o.kill_host_while_streaming_at_step));
+  }
   AppendSecurity(o, &argv);
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());

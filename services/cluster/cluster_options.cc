@@ -52,6 +52,7 @@ absl::Status CheckHostOptions(const HostOptions& o) {
           flags::RequireInRange("metrics_port", int64_t{o.metrics_port}, -1, 65535),
           flags::RequireNonNegative("checkpoint_every", int64_t{o.checkpoint_every}),
           flags::RequireNonNegative("fail_checkpoint_at_step", o.fail_checkpoint_at_step.value_or(0)),
+          flags::RequireNonNegative("kill_self_while_streaming_at_step", o.kill_self_while_streaming_at_step.value_or(0)),
           CheckTrainerOptions(o.model, /*require_run_flags=*/false),
       });
       !s.ok()) {

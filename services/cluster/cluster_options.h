@@ -54,6 +54,8 @@ struct HostOptions {
   int checkpoint_every = 0;           // keep actor state at recent multiples of it for checkpoints (0: none)
   // Fault injection (tests): experts refuse to stream the checkpoint at this step; unset: never.
   std::optional<int64_t> fail_checkpoint_at_step;
+  // Fault injection (tests): SIGKILL mid-checkpoint at this step (a dense shard's state out, the experts' not); unset: never.
+  std::optional<int64_t> kill_self_while_streaming_at_step;
 };
 
 // CheckTrainerOptions of `model` (--data and --steps not needed), the ranges of the

@@ -1,6 +1,8 @@
 // What hosts and tools send the checkpoints: state chunks of the checkpoint being
 // taken (stored, and the manifest committed once every actor is complete) and
 // manifest queries (see checkpoint_actor.h).
+#include <signal.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/checkpoint.capnp.h"
@@ -59,6 +61,7 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
   CheckpointInfo info = taking_->info;
   for (const auto& [key, entry] : taking_->actors) info.actors.push_back(*entry);
   info.created_unix_ms = absl::ToUnixMillis(absl::Now());
+  if (options_.kill_self_before_manifest_of_checkpoint == id) raise(SIGKILL);  // fault injection (tests)
   absl::Status committed = store_->Commit(info);
   const bool storage_failed = !committed.ok();
   Finish(std::move(committed), storage_failed);

@@ -41,6 +41,9 @@ ABSL_FLAG(std::string, admin_keys, "",
           "'admin NAME KEY' (40-character Z85 keys from `syctl keygen`; '#' starts a comment line). Then admin calls "
           "are served only on --admin_listen from an authorised admin key, and refused on --listen.");
 ABSL_FLAG(std::string, faults, "", "Transport fault spec, e.g. drop=0.1,seed=7 (tests only).");
+ABSL_FLAG(int64_t, kill_self_before_manifest_of_checkpoint, 0,
+          "Fault injection (tests only): SIGKILL this process once every chunk of checkpoint N is stored, before "
+          "its manifest is written (0: never).");
 
 namespace sy::coordinator {
 
@@ -57,6 +60,8 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
           flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
           flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
+          flags::RequireNonNegative("kill_self_before_manifest_of_checkpoint",
+                                    absl::GetFlag(FLAGS_kill_self_before_manifest_of_checkpoint)),
       });
       !s.ok()) {
     return s;
@@ -79,6 +84,8 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.config_hash = absl::GetFlag(FLAGS_config_hash);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.faults = absl::GetFlag(FLAGS_faults);
+  options.kill_self_before_manifest_of_checkpoint =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_kill_self_before_manifest_of_checkpoint));
   options.admin_listen = absl::GetFlag(FLAGS_admin_listen);
   options.admin_keys = absl::GetFlag(FLAGS_admin_keys);
   options.security = cluster::ReadSecurityFlags();

@@ -34,6 +34,9 @@ struct CoordinatorOptions {
   uint64_t config_hash = 0;             // fingerprint stored in checkpoints; checked on restore when set
   uint64_t seed = 0;                    // training seed stored in checkpoints
   std::string faults;                   // initial fault spec of the coordinator's transport
+  // Fault injection (tests): raise(SIGKILL) once every chunk of this checkpoint id is
+  // stored, just before its manifest is written (0: never).
+  uint64_t kill_self_before_manifest_of_checkpoint = 0;
   // Admin authentication (both or neither): a second ROUTER on admin_listen, a CURVE
   // server with the keys of the admin_keys file (format: LoadAdminKeys in
   // admin_keys.h). Then admin calls are served only there and only for an

@@ -27,6 +27,9 @@ struct HostConfig {
   // (dense shards still stream, so the checkpoint is left half-written); unset: never.
   std::optional<uint64_t> fail_checkpoint_at_step;
   HostLimits limits;
+  // Fault injection for tests: at the checkpoint of this step the experts hold their state back and the
+  // host SIGKILLs itself once a dense shard's state went out; unset: never.
+  std::optional<uint64_t> kill_self_while_streaming_at_step;
 };
 
 }  // namespace sy::expert_host

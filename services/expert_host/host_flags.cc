@@ -31,6 +31,10 @@ SY_OPTION_FLAG(HostFlags, int32_t, checkpoint_every,
 SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, fail_checkpoint_at_step,
                "fault injection (tests): experts refuse to stream the checkpoint at step S (unset: never)");
 
+SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, kill_self_while_streaming_at_step,
+               "fault injection (tests): at the checkpoint of step S the experts hold their state back and this "
+               "process SIGKILLs itself once a dense shard's state went out, mid-checkpoint (unset: never)");
+
 namespace sy::expert_host {
 
 absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::string>& args) {

@@ -70,6 +70,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   if (options.fail_checkpoint_at_step) {
     config.fail_checkpoint_at_step = static_cast<uint64_t>(*options.fail_checkpoint_at_step);
   }
+  if (options.kill_self_while_streaming_at_step) {
+    config.kill_self_while_streaming_at_step = static_cast<uint64_t>(*options.kill_self_while_streaming_at_step);
+  }
   absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
   if (!service.ok()) return service.status();
   p->service_ = *std::move(service);

@@ -7,7 +7,11 @@
 // restores are assembled at once), installed, which rolls the step protocol back to its version (the actor
 // and the StepActor drop the open step and answer its waiting requests Aborted); an
 // actor placed here at runtime starts serving once its restore landed. With
-// --fail_checkpoint_at_step (tests) the experts refuse one checkpoint.
+// --fail_checkpoint_at_step (tests) the experts refuse one checkpoint; with
+// --kill_self_while_streaming_at_step (tests) the host dies in the middle of one: its
+// experts hold their state back, and the first dense shard's acknowledged stream kills it.
+#include <signal.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,10 +88,13 @@ absl::Status HostService::StreamOut(const transport::DecodedMessage& request,
                           absl::UnavailableError(absl::StrCat("refusing to stream ", key.ToString(), " at step ", step,
                                                               " (--fail_checkpoint_at_step, fault injection)")));
     }
+    const bool dying = config_.kill_self_while_streaming_at_step == step;
+    if (dying && !key.dense) return;  // fault injection: dead before its experts stream
     auto bytes = std::make_shared<const std::string>(*std::move(state));
     link->StreamCheckpoint(checkpoint_id, step, key, bytes, chunk_bytes,
-                           [this, responder, key](absl::Status s, uint32_t chunks) mutable {
+                           [this, responder, key, dying](absl::Status s, uint32_t chunks) mutable {
                              if (!s.ok()) return FailAndCount(registry_, responder, s);
+                             if (dying) raise(SIGKILL);
                              ReplyStream(responder, key, chunks, true);
                            });
   };
