@@ -141,8 +141,10 @@ struct Envelope {
   # Node id of the sending process (e.g. "host-3", "trainer-0"); also its ZeroMQ routing id.
   requestId @1 :UInt64;
   # Unique per sender; a retry carries the same id; a reply echoes the request's id.
-  deadlineUnixMs @2 :Int64;
-  # Absolute deadline in Unix milliseconds; 0 = none. Receivers drop work past it.
+  ttlMs @2 :Int64;
+  # Time to live: how long the sender still waits for the answer, in milliseconds from
+  # when the receiver decodes the message (relative: no clock is shared, so skew does not
+  # matter); 0 = none. Receivers cap it (EnvelopeLimits.max_ttl) and drop work past it.
   placementEpoch @3 :UInt64;
   # The placement-table epoch the sender acted on; 0 when not applicable.
   kind @4 :MessageKind;

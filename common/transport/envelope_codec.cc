@@ -192,6 +192,12 @@ absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const Env
     }
     status = CheckTensors(envelope, message, limits);
     decoded.envelope_ = envelope;
+    const int64_t ttl_ms = envelope.getTtlMs();
+    if (ttl_ms < 0) {
+      status = absl::InvalidArgumentError(absl::StrCat("negative time to live ", ttl_ms, " ms"));
+      return;
+    }
+    if (ttl_ms > 0) decoded.deadline_ = absl::Now() + std::min(absl::Milliseconds(ttl_ms), limits.max_ttl);
   });
   KJ_IF_MAYBE(e, error) {
     return absl::InvalidArgumentError(absl::StrCat("malformed header: ", e->getDescription().cStr()));

@@ -44,6 +44,7 @@ struct EnvelopeLimits {
   size_t max_sender_bytes = 256;
   uint64_t reads_per_header_word = 8;       // traversal budget: the body may be read a few times
   int nesting_limit = 16;
+  absl::Duration max_ttl = absl::Minutes(10);  // a longer Envelope.ttlMs counts as this
 };
 
 // Bytes per element: 4 for f32, 2 for bf16, 0 for a value no schema version defines.
@@ -88,6 +89,9 @@ class DecodedMessage {
   proto::Envelope::Reader envelope() const { return envelope_; }
   const Message& message() const { return message_; }
   const Frame& data(size_t i) const { return message_.data[i]; }
+  // When the sender stops waiting, on this machine's clock: decode time plus the
+  // envelope's time to live (capped at EnvelopeLimits.max_ttl); InfiniteFuture for none.
+  absl::Time deadline() const { return deadline_; }
 
   // The body read as struct T; InvalidArgument if it is not one (never throws). The
   // check reads every field once through a separate reader with its own traversal
@@ -117,6 +121,7 @@ class DecodedMessage {
   capnp::ReaderOptions options_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
   proto::Envelope::Reader envelope_;
+  absl::Time deadline_ = absl::InfiniteFuture();
 };
 
 }  // namespace sy::transport

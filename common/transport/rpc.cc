@@ -45,7 +45,6 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         unmatched_(Counter("sy_rpc_unmatched_replies_total", "Replies with no pending call (late or duplicate).")),
         wrong_peer_(Counter("sy_rpc_replies_from_wrong_peer_total",
                             "Replies ignored because they came from another peer than the request went to.")),
-        expired_(Counter("sy_rpc_expired_requests_total", "Requests dropped because their deadline had passed.")),
         send_failures_(Counter("sy_rpc_send_failures_total", "Replies or retries the transport refused.")),
         deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")) {}
 
@@ -78,9 +77,13 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     envelope.setRequestId(id);
     envelope.setIsReply(false);
     envelope.setAttempt(0);
-    envelope.setDeadlineUnixMs(deadline == absl::InfiniteFuture() ? 0 : absl::ToUnixMillis(deadline));
-    Message message{to, EncodeHeader(header), std::move(data)};
     const absl::Time now = absl::Now();
+    // Sent as a time to live, so the receiver's clock need not agree with ours; at least 1 ms
+    // (0 means none): a call already past its deadline still fails here, not there.
+    envelope.setTtlMs(deadline == absl::InfiniteFuture()
+                          ? 0
+                          : std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(deadline - now, absl::Milliseconds(1)))));
+    Message message{to, EncodeHeader(header), std::move(data)};
     {
       absl::MutexLock lock(&mu_);
       if (closed_) {
@@ -216,11 +219,6 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       OnReply(*std::move(decoded));
       return;
     }
-    const int64_t deadline_ms = envelope.getDeadlineUnixMs();
-    if (deadline_ms != 0 && deadline_ms < absl::ToUnixMillis(absl::Now())) {
-      expired_.Increment();  // the caller has given up already
-      return;
-    }
     // Keyed by the peer the request came from (over CURVE: its authenticated routing id), not
     // by the sender the body names: no peer can take or poison another's cached replies.
     ReplyCache::Key key{from.peer, envelope.getRequestId()};
@@ -322,7 +320,6 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   metrics::Counter& duplicates_in_progress_;
   metrics::Counter& unmatched_;
   metrics::Counter& wrong_peer_;
-  metrics::Counter& expired_;
   metrics::Counter& send_failures_;
   metrics::Counter& deadline_exceeded_;
 

@@ -15,7 +15,8 @@
 // Counters (in the Registry from RpcOptions, or a private one), labelled by node:
 // sy_rpc_malformed_total, sy_rpc_retries_total, sy_rpc_duplicates_answered_total,
 // sy_rpc_duplicates_in_progress_total, sy_rpc_unmatched_replies_total, sy_rpc_replies_from_wrong_peer_total,
-// sy_rpc_expired_requests_total, sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total.
+// sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total. A request carries its deadline as a time
+// to live (Envelope.ttlMs), which the receiver turns into DecodedMessage::deadline() on its own clock.
 //
 // Thread-safe. One internal thread receives, dispatches and runs retry timers;
 // handlers and callbacks run on it, so they must hand long work to other threads

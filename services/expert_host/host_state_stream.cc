@@ -73,10 +73,9 @@ absl::Status HostService::StreamOut(const transport::DecodedMessage& request,
     link = coordinator_;
   }
   if (link == nullptr) return absl::FailedPreconditionError("expert host: no coordinator link to stream to");
-  const int64_t deadline_ms = request.envelope().getDeadlineUnixMs();
   SnapshotMsg snapshot;
   snapshot.version = out.getAtStep();
-  snapshot.deadline = deadline_ms > 0 ? absl::FromUnixMillis(deadline_ms) : absl::Now() + absl::Minutes(2);
+  snapshot.deadline = request.deadline() != absl::InfiniteFuture() ? request.deadline() : absl::Now() + absl::Minutes(2);
   const uint64_t checkpoint_id = body.getCheckpointId();
   const uint64_t step = out.getAtStep();
   const uint64_t chunk_bytes = out.getChunkBytes();

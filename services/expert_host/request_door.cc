@@ -52,8 +52,7 @@ absl::Status RequestDoor::CheckEpoch(const transport::DecodedMessage& request, u
 }
 
 absl::Time RequestDoor::Deadline(const transport::DecodedMessage& request) {
-  const int64_t ms = request.envelope().getDeadlineUnixMs();
-  return ms > 0 ? absl::FromUnixMillis(ms) : absl::Now() + absl::Hours(1);
+  return request.deadline() != absl::InfiniteFuture() ? request.deadline() : absl::Now() + absl::Hours(1);
 }
 
 absl::Status RequestDoor::CheckMicroBatch(uint32_t micro_batch) const {

@@ -22,10 +22,7 @@ RawReply RawDoor::Call(transport::Message message, absl::Duration timeout) {
   RawReply out;
   absl::StatusOr<transport::DecodedMessage> local = transport::DecodedMessage::Decode(message, {});
   if (local.ok()) {
-    const int64_t deadline_ms = local->envelope().getDeadlineUnixMs();
-    if (local->envelope().getIsReply() || (deadline_ms != 0 && deadline_ms < absl::ToUnixMillis(absl::Now()))) {
-      return out;
-    }
+    if (local->envelope().getIsReply()) return out;
   } else {
     std::optional<transport::HeaderIds> ids = transport::PeekHeaderIds(message.header, {});
     if (ids.has_value() && ids->is_reply) return out;

@@ -68,7 +68,7 @@ class ReplicaGradientsFuzz : public HostFuzzTest {
     seed.summary = "replica-gradients";
     auto env = cluster::InitEnvelope(*seed.header, proto::MessageKind::REPLICA_GRADIENTS, rng.OneIn(8) ? 2 : 1);
     // A later step waits (by design) until this deadline: short, so the loop stays bounded.
-    env.setDeadlineUnixMs(absl::ToUnixMillis(absl::Now() + absl::Seconds(1)));
+    env.setTtlMs(1000);
     auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
     const cluster::ActorKey actor = Actor(rng, &seed.summary);
     actor.ToProto(body.initActor());

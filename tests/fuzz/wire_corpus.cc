@@ -85,7 +85,7 @@ transport::Message ValidMessage(proto::MessageKind kind, bool is_reply, FuzzRng&
   auto env = builder.initRoot<proto::Envelope>();
   env.setSender("trainer-0");
   env.setRequestId(1 + rng.Below(1000));
-  env.setDeadlineUnixMs(static_cast<int64_t>(rng.Below(2)) * 1700000000000);
+  env.setTtlMs(static_cast<int64_t>(rng.Below(2)) * 1000);
   env.setPlacementEpoch(rng.Below(4));
   env.setKind(kind);
   env.setIsReply(is_reply);

@@ -14,13 +14,13 @@ namespace {
 using ::sy::transport::testing::F32Frame;
 
 // An expert forward request with an f32 activation frame and a bf16 copy of it.
-Message ForwardRequest(size_t tokens, size_t d_model) {
+Message ForwardRequest(size_t tokens, size_t d_model, int64_t ttl_ms = 1234) {
   capnp::MallocMessageBuilder builder;
   auto envelope = builder.initRoot<proto::Envelope>();
   envelope.setSender("trainer-0");
   envelope.setRequestId(42);
   envelope.setPlacementEpoch(7);
-  envelope.setDeadlineUnixMs(1234);
+  envelope.setTtlMs(ttl_ms);
   envelope.setKind(proto::MessageKind::EXPERT_FORWARD);
   auto tensors = envelope.initTensors(2);
   SetTensor(tensors[0], "x", proto::TensorRole::ACTIVATIONS, proto::DType::F32, {tokens, d_model});
@@ -56,6 +56,29 @@ TEST(Envelope, EncodeDecodeWithF32AndBf16Frames) {
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(body->getBucket().getExpert(), 3u);
   EXPECT_EQ(body->getTokenCount(), 16u);
+}
+
+// The deadline travels as a time to live, so it holds on the receiver's clock whatever
+// the sender's clock says; a hostile one is capped, a negative one refused.
+TEST(Envelope, TimeToLiveBecomesALocalDeadlineCappedByTheLimits) {
+  const absl::Time before = absl::Now();
+  auto decoded = DecodedMessage::Decode(ForwardRequest(4, 8, 1234), {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_GE(decoded->deadline(), before + absl::Milliseconds(1234));
+  EXPECT_LE(decoded->deadline(), absl::Now() + absl::Milliseconds(1234));
+
+  auto none = DecodedMessage::Decode(ForwardRequest(4, 8, 0), {});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->deadline(), absl::InfiniteFuture());
+
+  EnvelopeLimits limits;
+  limits.max_ttl = absl::Seconds(5);
+  auto far = DecodedMessage::Decode(ForwardRequest(4, 8, int64_t{1} << 50), limits);
+  ASSERT_TRUE(far.ok()) << far.status();
+  EXPECT_LE(far->deadline(), absl::Now() + absl::Seconds(5));
+
+  auto negative = DecodedMessage::Decode(ForwardRequest(4, 8, -1), {});
+  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Envelope, UnalignedHeaderIsCopiedAndStillDecodes) {
