@@ -65,7 +65,8 @@ double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::Traine
   const double tokens_per_step = static_cast<double>(model.micro_batch) * model.micro_batches * model.context;
   const double activations =
       2.0 * config.d_model * dtype_bytes * sy::cluster::SwitchLayerCount(config) * (1 - dropped_frac);
-  return activations + static_cast<double>(DenseParamCount(config)) * dtype_bytes * model.micro_batches / tokens_per_step;
+  const double dense_pushed = static_cast<double>(DenseParamCount(config)) * dtype_bytes * model.micro_batches;
+  return activations + dense_pushed / tokens_per_step;
 }
 
 }  // namespace
