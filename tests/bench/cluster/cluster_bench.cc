@@ -1,10 +1,11 @@
 // cluster_bench: trains the same model on the same machine as --hosts=0 (the
 // in-process baseline), 1 host x 1 trainer, 2 hosts x 2 trainers (f32 and bf16
 // wire) through sy-local's cluster runner, and prints each shape's median
-// tokens/s, its ratio to the baseline measured in this run, and the wire bytes
-// per token against the minimum: per Switch layer a token's activation goes to
-// its expert and its output gradient follows in backward, 2 x d_model x dtype
-// bytes sent (and as many received back).
+// tokens/s, its ratio to the baseline measured in this run, and the bytes the
+// trainers send per token against the minimum they must send (WireMinimum below).
+// Ends with `ratio cluster_2x2_vs_inprocess X` (2 hosts x 2 trainers f32 tokens/s
+// over the in-process run's) and `ratio wire_bytes_vs_min X` (its sent bytes over
+// that minimum; `wire_bytes_vs_min_bf16` for the bf16 wire).
 //
 //   build/bin/cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "orchestration/local/run_report.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
+#include "services/cluster/placement.h"
 #include "services/cluster/switch_layers.h"
 #include "tests/bench/cluster/bench_args.h"
 
@@ -40,6 +42,32 @@ struct Measured {
   double dropped_frac = 0;
   std::optional<double> bytes_per_token;
 };
+
+int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
+
+// Elements of the dense parameters (every tensor but the experts'): what a trainer
+// pushes as gradients per micro-batch and pulls once a step.
+int64_t DenseParamCount(const sy::gpu::ModelConfig& config) {
+  const std::vector<sy::gpu::ParamInfo> infos = sy::gpu::ParamInfos(config);
+  int64_t count = 0;
+  for (uint32_t index : sy::cluster::DenseShardParams(infos)) count += infos[index].numel;
+  return count;
+}
+
+// The bytes per token the trainers must send at wire dtype `dtype_bytes`, the scope of
+// bytes_sent (requests only): per Switch layer each kept token's activation to its
+// expert (forward) and its output gradient to the same expert (backward); plus the
+// dense gradients pushed, one per micro-batch (the fixed gradient tree sums them on
+// the hosts). The parameters pulled come back in replies, which bytes_sent does not
+// count: they are printed beside it, not added.
+double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::TrainerOptions& model, int dtype_bytes,
+                   double dropped_frac) {
+  const double tokens_per_step = static_cast<double>(model.micro_batch) * model.micro_batches * model.context;
+  const double activations =
+      2.0 * config.d_model * dtype_bytes * sy::cluster::SwitchLayerCount(config) * (1 - dropped_frac);
+  const double dense_pushed = static_cast<double>(DenseParamCount(config)) * dtype_bytes * model.micro_batches;
+  return activations + dense_pushed / tokens_per_step;
+}
 
 }  // namespace
 
@@ -59,10 +87,12 @@ int main(int argc, char** argv) {
     std::cerr << "cluster_bench: " << model.status() << "\n";
     return 2;
   }
-  int switch_layers = 0;
-  if (absl::StatusOr<sy::gpu::ModelConfig> config = sy::cluster::ModelConfigFromOptions(*model); config.ok()) {
-    switch_layers = sy::cluster::SwitchLayerCount(*config);
+  absl::StatusOr<sy::gpu::ModelConfig> config = sy::cluster::ModelConfigFromOptions(*model);
+  if (!config.ok()) {
+    std::cerr << "cluster_bench: " << config.status() << "\n";
+    return 2;
   }
+  const int switch_layers = sy::cluster::SwitchLayerCount(*config);
   const int64_t tokens_per_step = int64_t{model->micro_batch} * model->micro_batches * model->context;
 
   const std::vector<Shape> shapes = {{"--hosts=0 (in-process)", 0, 1, "f32"},
@@ -105,29 +135,41 @@ int main(int argc, char** argv) {
   absl::PrintF("\ncluster_bench: d_model %d, %d layers (%d Switch, %d experts), %d tokens/step, %d steps, %d cores\n",
                model->d_model, model->layers, switch_layers, model->experts, tokens_per_step, steps,
                static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  absl::PrintF("%-24s %5s %10s %8s %12s %12s %10s %8s %14s\n", "shape", "wire", "tokens/s", "vs h=0",
-               "sent B/tok", "min B/tok", "x min", "dropped", "x min(kept)");
+  absl::PrintF("%-24s %5s %10s %8s %12s %12s %8s %8s %12s\n", "shape", "wire", "tokens/s", "vs h=0", "sent B/tok",
+               "min B/tok", "x min", "dropped", "pulled B/tok");
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& shape = shapes[i];
     const Measured& m = results[i];
-    // Every routed token both ways; "kept": only the tokens the experts admitted travel.
-    const double minimum = 2.0 * model->d_model * (absl::string_view(shape.wire) == "bf16" ? 2 : 4) * switch_layers;
-    const double kept_minimum = minimum * (1 - m.dropped_frac);
-    std::string sent = "-", min_text = "-", ratio = "-", kept_ratio = "-";
+    const int dtype_bytes = WireDtypeBytes(shape);
+    const double minimum = WireMinimum(*config, *model, dtype_bytes, m.dropped_frac);
+    std::string sent = "-", min_text = "-", ratio = "-", pulled = "-";
     if (m.bytes_per_token) {
       sent = absl::StrFormat("%.0f", *m.bytes_per_token);
       min_text = absl::StrFormat("%.0f", minimum);
       ratio = absl::StrFormat("%.2f", *m.bytes_per_token / minimum);
-      kept_ratio = absl::StrFormat("%.2f", *m.bytes_per_token / kept_minimum);
+      pulled = absl::StrFormat("%.0f", static_cast<double>(DenseParamCount(*config)) * dtype_bytes * shape.trainers /
+                                           tokens_per_step);
     }
-    absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %10s %7.1f%% %14s\n", shape.name, shape.wire, m.tokens_per_s,
-                 m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac, kept_ratio);
+    absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %8s %7.1f%% %12s\n", shape.name, shape.wire, m.tokens_per_s,
+                 m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac, pulled);
   }
   absl::PrintF(
       "(sent B/tok: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
-      " dense gradient pushes and parameter pulls, headers included, over tokens per step. min B/tok: 2 x d_model\n"
-      " x dtype per Switch layer; dropped: mean share of routed tokens over capacity, which never travel.\n"
-      " Runs kept in %s)\n",
-      workdir);
+      " dense gradient pushes and parameter pull requests, headers included, over tokens per step.\n"
+      " min B/tok, the least the trainers must send at the wire dtype: per Switch layer the kept tokens'\n"
+      " activations to their experts and their output gradients back to them (2 x d_model x dtype x (1 - dropped)),\n"
+      " plus the dense gradients pushed once per micro-batch (%d dense parameters x dtype x %d micro-batches /\n"
+      " tokens per step). dropped: mean share of routed tokens over capacity, which never travel. pulled B/tok:\n"
+      " the dense parameters each trainer pulls once a step at the wire dtype; they travel in replies, which\n"
+      " bytes_sent does not count, so they are not in min B/tok. Runs kept in %s)\n",
+      DenseParamCount(*config), model->micro_batches, workdir);
+  // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
+  absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
+  for (size_t i : {size_t{2}, size_t{3}}) {
+    if (!results[i].bytes_per_token) continue;
+    const int dtype_bytes = WireDtypeBytes(shapes[i]);
+    absl::PrintF("ratio wire_bytes_vs_min%s %.3f\n", i == 3 ? "_bf16" : "",
+                 *results[i].bytes_per_token / WireMinimum(*config, *model, dtype_bytes, results[i].dropped_frac));
+  }
   return 0;
 }

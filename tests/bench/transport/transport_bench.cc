@@ -4,9 +4,13 @@
 // frames: ping-pong round-trip p50/p99 and MB/s, and pipelined MB/s (16 in flight).
 // MB/s counts payload bytes in both directions. The child process is this binary
 // re-executed with --serve; it prints its two endpoints and serves until stdin closes.
-// With --curve the Switchyard pair runs CurveZMQ with a cluster allowlist (as every node
-// does by default), the bare libzmq loop stays plain: the ratio then shows what
-// encryption and authentication cost. The keys reach the child in SY_BENCH_CURVE.
+// Each run measures two modes, each against its own baseline: CurveZMQ (the cluster's
+// default: the Switchyard pair with a cluster allowlist, the bare loop with
+// libzmq's CURVE on the same key pairs, without an allowlist, whose ZAP check only
+// runs at the handshake) and plain TCP on both sides. The keys reach the child in
+// SY_BENCH_CURVE. After the tables come the machine-readable lines
+// `ratio transport_{4k,1m}_{pingpong,window}[_plain] VALUE` (Switchyard MB/s over
+// bare libzmq MB/s; without `_plain`, the CurveZMQ mode).
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +83,10 @@ int Serve() {
   zmq::context_t context(1);
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
+  if (const std::vector<std::string> keys = BenchKeys(); !keys.empty()) {
+    router.set(zmq::sockopt::curve_server, true);
+    router.set(zmq::sockopt::curve_secretkey, keys[1]);
+  }
   router.bind("tcp://127.0.0.1:*");
   const std::string bare_endpoint = router.get(zmq::sockopt::last_endpoint);
   std::atomic<bool> stop{false};
@@ -232,7 +240,25 @@ Result BarePipelined(zmq::socket_t& dealer, size_t bytes, int iterations) {
   return Summarize({}, bytes, Since(start), iterations);
 }
 
-int Measure(const char* self) {
+// One headline ratio: `ratio NAME VALUE` after the tables.
+struct Ratio {
+  std::string name;
+  double value = 0;
+};
+
+// The bare DEALER, with libzmq's CURVE client options when the run has keys.
+void ConfigureBareDealer(zmq::socket_t& dealer) {
+  dealer.set(zmq::sockopt::linger, 0);
+  const std::vector<std::string> keys = BenchKeys();
+  if (keys.empty()) return;
+  dealer.set(zmq::sockopt::curve_serverkey, keys[0]);
+  dealer.set(zmq::sockopt::curve_publickey, keys[2]);
+  dealer.set(zmq::sockopt::curve_secretkey, keys[3]);
+}
+
+// Measures one mode (CurveZMQ when SY_BENCH_CURVE is set, else plain TCP) against a
+// child server started in that mode; appends its ratios, named with `suffix`.
+int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* ratios) {
   int to_child[2], from_child[2];
   if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
   posix_spawn_file_actions_t actions;
@@ -263,27 +289,33 @@ int Measure(const char* self) {
   if (!client.ok()) return 1;
   zmq::context_t context(1);
   zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
+  ConfigureBareDealer(dealer);
   dealer.connect(bare_endpoint);
 
-  std::printf("transport_bench: two processes over tcp loopback; MB/s counts payload both ways; sy over %s\n",
-              BenchKeys().empty() ? "plain TCP" : "CurveZMQ with an allowlist");
+  const bool curve = !BenchKeys().empty();
+  std::printf("\ntransport_bench: two processes over tcp loopback; MB/s counts payload both ways; %s\n",
+              curve ? "CurveZMQ: sy with an allowlist, bare libzmq CURVE on the same keys" : "plain TCP on both sides");
   std::printf("%-8s %-10s %12s %12s %10s | %12s %12s %10s | %6s\n", "frame", "mode", "sy p50 us", "sy p99 us",
               "sy MB/s", "zmq p50 us", "zmq p99 us", "zmq MB/s", "ratio");
   struct Case {
     const char* label;
+    const char* name;
     size_t bytes;
     int iterations;
   };
-  for (const Case& c : {Case{"4 KiB", 4096, 5000}, Case{"1 MiB", 1 << 20, 400}}) {
+  for (const Case& c : {Case{"4 KiB", "4k", 4096, 5000}, Case{"1 MiB", "1m", 1 << 20, 400}}) {
     const Result bare = BarePingPong(dealer, c.bytes, c.iterations);
     const Result sy = SyPingPong(**client, c.bytes, c.iterations);
+    const double pingpong = sy.mb_per_s / bare.mb_per_s;
     std::printf("%-8s %-10s %12.1f %12.1f %10.1f | %12.1f %12.1f %10.1f | %6.2f\n", c.label, "ping-pong", sy.p50_us,
-                sy.p99_us, sy.mb_per_s, bare.p50_us, bare.p99_us, bare.mb_per_s, sy.mb_per_s / bare.mb_per_s);
+                sy.p99_us, sy.mb_per_s, bare.p50_us, bare.p99_us, bare.mb_per_s, pingpong);
     const Result bare_pipe = BarePipelined(dealer, c.bytes, c.iterations * 2);
     const Result sy_pipe = SyPipelined(**client, c.bytes, c.iterations * 2);
+    const double window = sy_pipe.mb_per_s / bare_pipe.mb_per_s;
     std::printf("%-8s %-10s %12s %12s %10.1f | %12s %12s %10.1f | %6.2f\n", c.label, "window=16", "-", "-",
-                sy_pipe.mb_per_s, "-", "-", bare_pipe.mb_per_s, sy_pipe.mb_per_s / bare_pipe.mb_per_s);
+                sy_pipe.mb_per_s, "-", "-", bare_pipe.mb_per_s, window);
+    ratios->push_back({std::string("transport_") + c.name + "_pingpong" + suffix, pingpong});
+    ratios->push_back({std::string("transport_") + c.name + "_window" + suffix, window});
   }
   std::fflush(stdout);
   (*client)->Close();
@@ -294,18 +326,31 @@ int Measure(const char* self) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+// Both modes, plain first, then the ratio lines.
+int MeasureBothModes(const char* self) {
+  std::vector<Ratio> ratios;
+  unsetenv("SY_BENCH_CURVE");
+  if (Measure(self, "_plain", &ratios) != 0) return 1;
+  char server_public[41], server_secret[41], client_public[41], client_secret[41];
+  if (zmq_curve_keypair(server_public, server_secret) != 0 || zmq_curve_keypair(client_public, client_secret) != 0) {
+    return 1;
+  }
+  const std::string keys = std::string(server_public) + " " + server_secret + " " + client_public + " " + client_secret;
+  setenv("SY_BENCH_CURVE", keys.c_str(), 1);  // the child inherits it
+  if (Measure(self, "", &ratios) != 0) return 1;
+  std::printf("\n");
+  for (const Ratio& r : ratios) std::printf("ratio %s %.3f\n", r.name.c_str(), r.value);
+  return 0;
+}
+
 }  // namespace
 }  // namespace sy::transport
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--serve") == 0) return sy::transport::Serve();
-  if (argc > 1 && std::strcmp(argv[1], "--curve") == 0) {
-    char server_public[41], server_secret[41], client_public[41], client_secret[41];
-    if (zmq_curve_keypair(server_public, server_secret) != 0 || zmq_curve_keypair(client_public, client_secret) != 0) {
-      return 1;
-    }
-    const std::string keys = std::string(server_public) + " " + server_secret + " " + client_public + " " + client_secret;
-    setenv("SY_BENCH_CURVE", keys.c_str(), 1);  // the child inherits it
+  if (argc > 1) {
+    std::fprintf(stderr, "usage: transport_bench (measures CurveZMQ and plain TCP; takes no arguments)\n");
+    return 2;
   }
-  return sy::transport::Measure("/proc/self/exe");
+  return sy::transport::MeasureBothModes("/proc/self/exe");
 }
