@@ -218,6 +218,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
   bool recovering_ = false;
+  // When the failure the recovery under way answers was detected (Unix ms; 0: none):
+  // told to the trainers with their rollback, for summary.json's recovery_seconds.
+  int64_t failure_detected_unix_ms_ = 0;
   std::optional<uint64_t> last_auto_rebalance_step_;
   // Trainers that must not learn the new table before their rollback order: from the
   // start of a recovery until each acknowledged its rollback, their placement queries

@@ -35,6 +35,10 @@ class RecoveryTest(ClusterCase):
         self.assertEqual(killed.summary()["param_checksum"], plain.summary()["param_checksum"])
         self.assertEqual(killed.summary()["recoveries"], 1)
         self.assertEqual(plain.summary()["recoveries"], 0)
+        # Steps computed more than once: those between the restored checkpoint and the kill.
+        self.assertGreater(killed.summary()["replayed_steps"], 0)
+        self.assertEqual(plain.summary()["replayed_steps"], 0)
+        self.assertEqual(plain.summary()["recovery_seconds"], [])
         # Replayed steps replace their records: one line per step, the fault-free losses.
         self.assertEqual([s["step"] for s in killed.steps()], list(range(1, STEPS + 1)))
         self.assertEqual([s["loss"] for s in killed.steps()], [s["loss"] for s in plain.steps()])
@@ -52,6 +56,9 @@ class RecoveryTest(ClusterCase):
 
     def test_host_sigkill_replaces_restores_and_replays(self):
         killed = self.fault_free_and_killed("host")
+        recovery_seconds = killed.summary()["recovery_seconds"]
+        self.assertEqual(len(recovery_seconds), 1)
+        self.assertGreater(recovery_seconds[0], 0)
         log = self.coordinator_log(killed)
         self.assertIn("host host-1 failed", log)
         self.assertRegex(log, r"restoring checkpoint [0-9]+ \(step [1-3]0\)")
