@@ -191,6 +191,9 @@ struct Rollback {
   trainers @2 :List(Text);
   # Live trainer ids in rank order, e.g. ["trainer-0","trainer-2"]; empty = unchanged.
   # Trainer i of n takes the micro-batches m with m % n == i; one not listed exits.
+  failedAtUnixMs @3 :Int64;
+  # When the coordinator detected the failure this rollback recovers from (Unix ms);
+  # 0 when it recovers from none (moved actors, an operator's restore).
 }
 
 struct TrainerControlReply {

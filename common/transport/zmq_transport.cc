@@ -112,6 +112,13 @@ class ZmqTransportImpl final : public ZmqTransport {
           socket->set(zmq::sockopt::curve_publickey, options_.curve.client_public);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.client_secret);
         }
+        if (options_.on_connection_lost) {
+          if (monitor_ == nullptr) monitor_ = std::make_unique<SocketMonitor>(context_, options_.on_connection_lost);
+          if (absl::Status watched = monitor_->Watch(*socket, peer); !watched.ok()) {
+            result = watched;
+            return;
+          }
+        }
         socket->connect(endpoint);
         dealer.socket = std::move(socket);
         dealers_[peer] = std::move(dealer);
@@ -239,6 +246,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (zap_ != nullptr) zap_->AnswerAll();
       if (router_.socket != nullptr) ReadAll(router_, /*is_router=*/true, "");
       for (auto& [peer, endpoint] : dealers_) ReadAll(endpoint, /*is_router=*/false, peer);
+      if (monitor_ != nullptr) monitor_->ReadAll();
 
       const bool reading = DeliverStalled() && !inbound_.Full();
       std::vector<zmq::pollitem_t> items;
@@ -252,6 +260,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (router_.socket != nullptr) add(router_, false);
       if (zap_ != nullptr) items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
       for (auto& [peer, endpoint] : dealers_) add(endpoint, !endpoint.pending.empty());
+      if (monitor_ != nullptr) monitor_->AddPollItems(items);
       const bool poll_soon = router_blocked || !reading;
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(poll_soon ? 2 : -1));
@@ -261,6 +270,7 @@ class ZmqTransportImpl final : public ZmqTransport {
     }
     // Drop unsent messages; sockets close with linger 0.
     zap_.reset();
+    monitor_.reset();
     router_ = Endpoint();
     dealers_.clear();
   }
@@ -421,6 +431,7 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   // I/O thread only.
   std::unique_ptr<ZapHandler> zap_;  // with a CURVE server
+  std::unique_ptr<SocketMonitor> monitor_;  // with options_.on_connection_lost, once a DEALER exists
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   Endpoint router_;
   std::map<std::string, Endpoint> dealers_;

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "common/metrics/registry.h"
 #include "common/transport/peer_allowlist.h"
+#include "common/transport/socket_monitor.h"
 #include "common/transport/transport.h"
 
 namespace sy::transport {
@@ -55,6 +56,9 @@ struct ZmqOptions {
   int64_t max_frame_bytes = -1; // ZMQ_MAXMSGSIZE: larger frames drop the connection; -1 = off
   CurveKeys curve;
   metrics::Registry* metrics = nullptr;  // optional: transport counters, labelled by node
+  // Optional: called on the I/O thread when a connection opened by Connect drops (the
+  // peer process died or closed it; see socket_monitor.h). Must return quickly.
+  SocketMonitor::Callback on_connection_lost;
 };
 
 class ZmqTransport : public Transport {

@@ -7,6 +7,9 @@
 
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "orchestration/local/cluster.h"
 
 namespace sy::local {
@@ -106,8 +109,9 @@ absl::Status Cluster::RestartCoordinator() {
 }
 
 void Cluster::KillNow(ChildProcess& c, const char* flag, int64_t step) {
+  // The time (read before the signal, in the processes' log format) lets tests measure detection.
   out_ << "\nsy-local: " << flag << ": SIGKILL " << c.role() << " (pid " << c.pid() << ") after step " << step
-       << std::endl;
+       << " at " << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()) << std::endl;
   killed_.insert(c.role());
   c.Signal(SIGKILL);
 }

@@ -30,6 +30,7 @@ ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& 
       store_(store),
       checkpoints_(std::move(checkpoints)),
       membership_(absl::ToChronoNanoseconds(options.heartbeat_timeout)),
+      detector_(options.probe_deadline),
       table_(cluster::ModelShape{}),
       loads_(options.load_alpha) {
   if (registry != nullptr) {
@@ -92,6 +93,10 @@ void ClusterActor::Handle(ClusterMsg& msg) {
           OnCheckpointEvent(m);
         } else if constexpr (std::is_same_v<T, RollbackAcked>) {
           if (m.generation == restore_generation_) trainers_awaiting_rollback_.erase(m.trainer);
+        } else if constexpr (std::is_same_v<T, HostConnectionLost>) {
+          OnConnectionLost(m);
+        } else if constexpr (std::is_same_v<T, HostProbed>) {
+          OnHostProbed(m);
         } else {
           static_assert(sizeof(T) == 0, "ClusterActor does not handle this message");
         }

@@ -21,6 +21,11 @@
 // With a Registry it exports sy_coordinator_epoch, sy_coordinator_hosts_alive,
 // sy_coordinator_recoveries_total and sy_coordinator_moves_total{kind=migrate|replicate}.
 //
+// Failure detection: heartbeats (OnTick, Membership's timeout) for every node, and for
+// hosts a fast path: a host whose connection dropped (HostConnectionLost, from the
+// transport's socket monitor) is probed with a ping; unanswered within
+// options.probe_deadline, it is declared dead at once (FailureDetector).
+//
 // Its whole interface is ClusterMsg. Thread-safe like every actor.
 #pragma once
 
@@ -40,6 +45,7 @@
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/cluster_snapshot.h"
 #include "services/coordinator/coordinator_options.h"
+#include "services/coordinator/failure_detector.h"
 #include "services/coordinator/host_load_series.h"
 #include "services/coordinator/learned_shape.h"
 #include "services/coordinator/load_tracker.h"
@@ -62,7 +68,19 @@ struct RollbackAcked {
   uint64_t generation = 0;  // of the restore whose rollback it answers
 };
 
-using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CheckpointEvent, RollbackAcked>;
+// The coordinator's connection to a transport peer dropped (the socket monitor saw it).
+struct HostConnectionLost {
+  std::string peer;  // the transport peer (HostPeer) whose connection dropped
+};
+// The liveness probe of a suspected host ended.
+struct HostProbed {
+  std::string host;
+  uint64_t incarnation = 0;
+  bool answered = false;
+};
+
+using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CheckpointEvent, RollbackAcked, HostConnectionLost,
+                                HostProbed>;
 
 class ClusterActor : public actor::Actor<ClusterMsg> {
  public:
@@ -91,6 +109,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnPlacement(ClusterRequest& request);
   void OnLoadReport(ClusterRequest& request);
   void OnTick();
+  // Fast failure detection: a dropped connection is probed, an unanswered probe kills.
+  void OnConnectionLost(const HostConnectionLost& lost);
+  void OnHostProbed(const HostProbed& probed);
   // The model's shape is known from `source` from now on: the table is for it.
   void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
   // Places every actor once the model's shape is known and the expected hosts registered.
@@ -178,6 +199,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   std::shared_ptr<CheckpointActor> checkpoints_;
 
   Membership membership_;
+  FailureDetector detector_;
   LearnedShape model_;            // the shape of the model, from the nodes or the saved placement
   cluster::PlacementTable table_;  // for model_'s shape
   LoadTracker loads_;
@@ -196,6 +218,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   uint32_t replications_ = 0;
   std::optional<transport::Responder> pending_restore_;  // admin restore waiting for the hosts
   bool recovering_ = false;
+  // When the failure the recovery under way answers was detected (Unix ms; 0: none):
+  // told to the trainers with their rollback, for summary.json's recovery_seconds.
+  int64_t failure_detected_unix_ms_ = 0;
   std::optional<uint64_t> last_auto_rebalance_step_;
   // Trainers that must not learn the new table before their rollback order: from the
   // start of a recovery until each acknowledged its rollback, their placement queries

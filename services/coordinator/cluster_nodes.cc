@@ -1,7 +1,9 @@
 // The ClusterActor and the nodes: register (and the initial placement once the
-// expected hosts are in), heartbeats, failure detection, placement queries and
-// pushes, and the trainers' load reports (see cluster_actor.h).
+// expected hosts are in), heartbeats, failure detection (heartbeat timeouts, and
+// dropped connections confirmed by a probe), placement queries and pushes, and the
+// trainers' load reports (see cluster_actor.h).
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -73,6 +75,7 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   }
   auto outcome = membership_.Register(node, Now(), NowUnixMs());
   if (!outcome.ok()) return request.responder.Fail(outcome.status());
+  detector_.Forget(id);  // a probe of an earlier incarnation decides nothing now
   SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
                << (outcome->restarted ? " (restarted)" : "");
   if (!model_.known()) AdoptShape(registration->shape, id);
@@ -230,6 +233,7 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
 
 void ClusterActor::OnTick() {
   for (const NodeInfo& failed : membership_.Expire(Now())) {
+    detector_.Forget(failed.id);
     if (failed.role == NodeRole::kHost) {
       OnHostFailed(failed.id, "missed heartbeats");
     } else {
@@ -241,6 +245,37 @@ void ClusterActor::OnTick() {
           OnTick();
           EndTurn();
         });
+}
+
+void ClusterActor::OnConnectionLost(const HostConnectionLost& lost) {
+  for (const auto& [host, endpoint] : endpoints_) {
+    if (HostPeer(host, endpoint) != lost.peer) continue;
+    const NodeInfo* node = membership_.Find(host);
+    if (node == nullptr || node->role != NodeRole::kHost || !node->alive) return;  // not a live host
+    if (!detector_.Suspect(host, node->incarnation)) return;  // already being probed
+    SY_LOG(INFO) << "host " << host << " disconnected; probing it";
+    capnp::MallocMessageBuilder b;
+    b.initRoot<proto::Envelope>().setKind(proto::MessageKind::PING);
+    std::weak_ptr<ClusterActor> self = std::static_pointer_cast<ClusterActor>(shared_from_this());
+    rpc_->CallAsync(AddressOf(host), b, {}, absl::Now() + detector_.probe_deadline(),
+                    [self, host = host, incarnation = node->incarnation](
+                        absl::StatusOr<transport::DecodedMessage> reply) {
+                      if (auto actor = self.lock()) actor->Tell(HostProbed{host, incarnation, reply.ok()});
+                    });
+    return;
+  }
+}
+
+void ClusterActor::OnHostProbed(const HostProbed& probed) {
+  if (!detector_.suspected(probed.host)) return;  // decided otherwise meanwhile
+  const std::optional<std::string> dead = detector_.ProbeEnded(probed.host, probed.incarnation, probed.answered);
+  if (probed.answered) SY_LOG(INFO) << "host " << probed.host << " answered its probe: alive";
+  if (!dead.has_value()) return;
+  const NodeInfo* node = membership_.Find(probed.host);
+  if (node == nullptr || !node->alive || node->incarnation != probed.incarnation) return;
+  SY_LOG(WARNING) << *dead;
+  membership_.MarkFailed(probed.host);
+  OnHostFailed(probed.host, "disconnected, probe unanswered");
 }
 
 }  // namespace sy::coordinator

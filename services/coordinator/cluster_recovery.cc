@@ -15,6 +15,7 @@ void ClusterActor::OnHostFailed(const std::string& host, const std::string& why)
   const std::vector<cluster::Move> moves = table_.RemoveHost(host);
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
   if (moves.empty()) return;  // it served nothing
+  if (failure_detected_unix_ms_ == 0) failure_detected_unix_ms_ = NowUnixMs();
   ++recoveries_;
   if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
   PlacementChanged();
@@ -25,6 +26,7 @@ void ClusterActor::OnTrainerFailed(const std::string& trainer) {
   const size_t left = membership_.AliveCount(NodeRole::kTrainer);
   SY_LOG(WARNING) << "trainer " << trainer << " missed heartbeats: failed (" << left << " trainers left)";
   if (!table_.initialized() || left == 0) return;  // nothing was running, or nobody is left to replay
+  if (failure_detected_unix_ms_ == 0) failure_detected_unix_ms_ = NowUnixMs();
   // Its micro-batches of the open step are lost: the survivors replay from the
   // latest checkpoint and split the micro-batches among themselves.
   ++recoveries_;
@@ -124,6 +126,7 @@ void ClusterActor::OnRestored(const CheckpointEvent& event) {
   phase_ = "training";
   step_ = event.step;
   RollbackTrainers(event.step, event.id);
+  failure_detected_unix_ms_ = 0;  // the trainers were told
   if (pending_restore_) {
     ReplyCheckpointId(event.id, table_.epoch(), *pending_restore_);
     pending_restore_.reset();

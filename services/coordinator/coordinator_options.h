@@ -17,6 +17,8 @@ struct CoordinatorOptions {
   uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
   absl::Duration heartbeat_timeout = absl::Seconds(3);  // silence after which a node has failed
   absl::Duration heartbeat_interval = absl::Milliseconds(500);  // told to nodes at register
+  // A host whose connection dropped is pinged; unanswered this long, it is declared dead.
+  absl::Duration probe_deadline = absl::Milliseconds(200);
   uint64_t checkpoint_every = 0;        // steps between automatic checkpoints; 0 = on demand only
   int retain = 3;                       // checkpoints kept
   uint64_t chunk_bytes = 1u << 20;      // state chunk size asked of hosts and used for restores

@@ -83,6 +83,12 @@ struct Router {
     return absl::OkStatus();
   }
 
+  // The transport's connection to `peer` dropped: the cluster actor probes that host.
+  void ConnectionLost(const transport::ConnectionLost& lost) {
+    absl::MutexLock lock(&mu);
+    if (cluster) cluster->Tell(HostConnectionLost{lost.peer});
+  }
+
   void Route(transport::DecodedMessage message, transport::Responder responder, Entry entry) {
     std::shared_ptr<ClusterActor> cluster;
     std::shared_ptr<CheckpointActor> checkpoints;
@@ -236,6 +242,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
   zmq.curve = *std::move(curve);
+  zmq.on_connection_lost = [router = service->router_](const transport::ConnectionLost& lost) {
+    router->ConnectionLost(lost);
+  };
   auto zmq_transport = transport::ZmqTransport::Create(zmq);
   if (!zmq_transport.ok()) return zmq_transport.status();
   auto bound = (*zmq_transport)->Bind(BindSpec(options.listen));

@@ -42,6 +42,7 @@ void ClusterActor::RollbackTrainers(uint64_t step, uint64_t checkpoint_id) {
     auto rollback = req.initRollback();
     rollback.setStep(step);
     rollback.setCheckpointId(checkpoint_id);
+    rollback.setFailedAtUnixMs(failure_detected_unix_ms_);
     auto ids = rollback.initTrainers(static_cast<unsigned>(alive.size()));
     for (size_t i = 0; i < alive.size(); ++i) ids.set(static_cast<unsigned>(i), alive[i]);
     std::weak_ptr<ClusterActor> self = std::static_pointer_cast<ClusterActor>(shared_from_this());

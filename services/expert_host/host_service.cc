@@ -162,6 +162,12 @@ absl::Status HostService::Dispatch(proto::MessageKind kind, const transport::Dec
     case proto::MessageKind::PLACEMENT: return HandlePlacement(request, responder);
     case proto::MessageKind::STATE_STREAM: return HandleStateStream(request, responder);
     case proto::MessageKind::REPLICA_GRADIENTS: return HandleReplicaGradients(request, responder);
+    case proto::MessageKind::PING: {  // the coordinator's liveness probe: answered at once
+      capnp::MallocMessageBuilder b;
+      b.initRoot<proto::Envelope>().setKind(proto::MessageKind::PING);
+      responder.Reply(b);
+      return absl::OkStatus();
+    }
     default:
       return absl::UnimplementedError(
           absl::StrCat("expert host: message kind ", static_cast<int>(kind), " is not served here"));

@@ -314,7 +314,7 @@ absl::StatusOr<bool> DistributedTrainer::Rollback(const RollbackOrder& order, Ru
     if (!took_over.ok()) return took_over.status();
     if (*took_over) SY_LOG(INFO) << id_ << ": now the leader: metrics.jsonl continues after step " << kept;
   }
-  if (absl::Status s = records.DropAfter(kept); !s.ok()) return s;
+  if (absl::Status s = records.DropAfter(kept, order.failed_at_unix_ms); !s.ok()) return s;
   // The hosts hold version S again: so must this replica's dense parameters.
   if (absl::Status s = dense_->Pull(order.step, &core_->model().params()); !s.ok()) return s;
   steps_done_.store(order.step);

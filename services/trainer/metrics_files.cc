@@ -40,6 +40,12 @@ std::string StepMetricsJson(const StepMetrics& m) {
   return Dump(json);
 }
 
+int64_t ReplayedSteps(const std::vector<Rollback>& rollbacks) {
+  int64_t replayed = 0;
+  for (const Rollback& r : rollbacks) replayed += r.reached_step - r.to_step;
+  return replayed;
+}
+
 std::string RunSummaryJson(const RunSummary& s) {
   Json json = {{"steps", s.steps},
                {"final_loss", JsonNumber(s.final_loss)},
@@ -54,6 +60,9 @@ std::string RunSummaryJson(const RunSummary& s) {
     Json& rollbacks = json["rollbacks"] = Json::array();
     for (const Rollback& r : s.rollbacks) rollbacks.push_back({{"reached_step", r.reached_step}, {"to_step", r.to_step}});
   }
+  json["replayed_steps"] = ReplayedSteps(s.rollbacks);
+  Json& recovery = json["recovery_seconds"] = Json::array();
+  for (double seconds : s.recovery_seconds) recovery.push_back(JsonNumber(seconds));
   return Dump(json);
 }
 

@@ -52,7 +52,14 @@ struct RunSummary {
   std::optional<int> replicated_actors;   // distributed runs only: actors on more than one host at the end
   std::optional<int> replica_mismatches;  // distributed runs only: of those, how many replicas differed
   std::vector<Rollback> rollbacks;        // in the order they came (written only when there was one)
+  // For each recovery from a failure: seconds from the coordinator's detection of the
+  // failure to the first step recorded after it (written always, with replayed_steps:
+  // the steps recorded again after the rollbacks, sum of reached_step - to_step).
+  std::vector<double> recovery_seconds;
 };
+
+// Steps computed more than once because of `rollbacks`.
+int64_t ReplayedSteps(const std::vector<Rollback>& rollbacks);
 
 // One JSON object on one line, no trailing newline. Keys in a fixed order.
 std::string StepMetricsJson(const StepMetrics& m);

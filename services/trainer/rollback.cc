@@ -17,6 +17,8 @@ absl::StatusOr<RollbackOrder> DecodeRollback(proto::coordinator::TrainerControlR
   order.epoch = request.getEpoch();
   order.step = rollback.getStep();
   order.checkpoint_id = rollback.getCheckpointId();
+  order.failed_at_unix_ms = rollback.getFailedAtUnixMs();
+  if (order.failed_at_unix_ms < 0) return absl::InvalidArgumentError("rollback: negative failedAtUnixMs");
   if (order.epoch == 0) return absl::InvalidArgumentError("rollback: placement epoch 0 (no table yet)");
   if (total_steps < 0 || order.step > static_cast<uint64_t>(total_steps)) {
     return absl::InvalidArgumentError(

@@ -28,11 +28,12 @@ struct RollbackOrder {
   uint64_t step = 0;           // the hosts hold version `step`: replay from step + 1
   uint64_t checkpoint_id = 0;  // the checkpoint restored (for logs)
   std::vector<std::string> trainers;  // live trainer ids in rank order; empty: unchanged
+  int64_t failed_at_unix_ms = 0;  // when the coordinator detected the failure behind it; 0: none
 };
 
 // The rollback of `request`. Unimplemented for resume and pause (stop is read by
-// the caller); InvalidArgument for epoch 0, a step past `total_steps`, or a trainer list
-// with an empty or repeated id.
+// the caller); InvalidArgument for epoch 0, a step past `total_steps`, a negative failure
+// time, or a trainer list with an empty or repeated id.
 absl::StatusOr<RollbackOrder> DecodeRollback(proto::coordinator::TrainerControlRequest::Reader request,
                                              int64_t total_steps);
 

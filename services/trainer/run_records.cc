@@ -6,6 +6,8 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "services/trainer/progress.h"
 
 namespace sy::trainer {
@@ -38,6 +40,11 @@ absl::Status RunRecords::Record(const StepMetrics& metrics) {
   }
   throughput_[metrics.step] = metrics.tokens_per_s;
   result_.final_loss = metrics.loss;
+  if (recovering_since_unix_ms_ > 0) {
+    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    result_.recovery_seconds.push_back(static_cast<double>(now_ms - recovering_since_unix_ms_) / 1000.0);
+    recovering_since_unix_ms_ = 0;
+  }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   *progress_ << FormatProgressLine(
                     {metrics.step, total_steps_, metrics.loss, metrics.val_loss, metrics.tokens_per_s, elapsed})
@@ -46,9 +53,11 @@ absl::Status RunRecords::Record(const StepMetrics& metrics) {
   return writer_->Append(metrics);
 }
 
-absl::Status RunRecords::DropAfter(int64_t step) {
+absl::Status RunRecords::DropAfter(int64_t step, int64_t failed_at_unix_ms) {
   const int64_t reached = throughput_.empty() ? step : std::max(step, throughput_.rbegin()->first);
   result_.rollbacks.push_back({reached, step});
+  // Two rollbacks before a step completes: the time runs from the first failure.
+  if (failed_at_unix_ms > 0 && recovering_since_unix_ms_ == 0) recovering_since_unix_ms_ = failed_at_unix_ms;
   if (writer_ != nullptr) {
     if (absl::Status s = writer_->DropAfter(step); !s.ok()) return s;
   }

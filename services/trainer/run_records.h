@@ -48,8 +48,10 @@ class RunRecords {
   // A step's metrics (val_loss set when validation ran): result, progress line, metrics line.
   absl::Status Record(const StepMetrics& metrics);
   // A rollback to `step`: forgets the records of later steps (the replay records them again)
-  // and notes the rollback for summary.json.
-  absl::Status DropAfter(int64_t step);
+  // and notes the rollback for summary.json. With `failed_at_unix_ms` (the failure it
+  // recovers from, as the coordinator detected it), the next recorded step adds the time
+  // since then to summary.json's recovery_seconds.
+  absl::Status DropAfter(int64_t step, int64_t failed_at_unix_ms = 0);
   // This trainer writes the files from now on (the leader that did is gone): it keeps
   // the old leader's metrics of steps <= `step`. False when it already writes them or
   // there is no workdir.
@@ -70,6 +72,7 @@ class RunRecords {
   std::unique_ptr<MetricsWriter> writer_;  // null while another trainer writes the files
   RunResult result_;
   std::map<int64_t, double> throughput_;  // step -> tokens/s
+  int64_t recovering_since_unix_ms_ = 0;  // a failure whose first step after it is not recorded yet
 };
 
 }  // namespace sy::trainer

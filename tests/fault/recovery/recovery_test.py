@@ -35,6 +35,8 @@ class RecoveryTest(ClusterCase):
         self.assertEqual(killed.summary()["param_checksum"], plain.summary()["param_checksum"])
         self.assertEqual(killed.summary()["recoveries"], 1)
         self.assertEqual(plain.summary()["recoveries"], 0)
+        self.assertEqual(plain.summary()["replayed_steps"], 0)
+        self.assertEqual(plain.summary()["recovery_seconds"], [])
         # Replayed steps replace their records: one line per step, the fault-free losses.
         self.assertEqual([s["step"] for s in killed.steps()], list(range(1, STEPS + 1)))
         self.assertEqual([s["loss"] for s in killed.steps()], [s["loss"] for s in plain.steps()])
@@ -52,6 +54,11 @@ class RecoveryTest(ClusterCase):
 
     def test_host_sigkill_replaces_restores_and_replays(self):
         killed = self.fault_free_and_killed("host")
+        # Steps computed more than once: those between the restored checkpoint and the kill.
+        self.assertGreater(killed.summary()["replayed_steps"], 0)
+        recovery_seconds = killed.summary()["recovery_seconds"]
+        self.assertEqual(len(recovery_seconds), 1)
+        self.assertGreater(recovery_seconds[0], 0)
         log = self.coordinator_log(killed)
         self.assertIn("host host-1 failed", log)
         self.assertRegex(log, r"restoring checkpoint [0-9]+ \(step [1-3]0\)")
@@ -60,6 +67,7 @@ class RecoveryTest(ClusterCase):
 
     def test_trainer_sigkill_survivor_replays_its_micro_batches(self):
         killed = self.fault_free_and_killed("trainer")
+        self.assertGreater(killed.summary()["replayed_steps"], 0)
         log = self.coordinator_log(killed)
         self.assertIn("trainer trainer-1 missed heartbeats: failed", log)
         self.assertNotIn("trainer trainer-0 missed heartbeats", log, "trainer 0 finished and said so")
@@ -76,6 +84,7 @@ class RecoveryTest(ClusterCase):
 
     def test_coordinator_sigkill_restarts_on_its_database(self):
         killed = self.fault_free_and_killed("coordinator")
+        self.assertEqual(killed.summary()["replayed_steps"], 0)  # the hosts kept their state: no rollback
         self.assertIn("sy-local: coordinator restarted at", killed.stdout)
         log = self.coordinator_log(killed)
         self.assertIn("restored placement epoch", log)

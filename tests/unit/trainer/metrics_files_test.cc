@@ -129,7 +129,7 @@ TEST(MetricsFilesTest, SummaryJson) {
   s.median_tokens_per_s = 12345.5;
   EXPECT_EQ(RunSummaryJson(s),
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":null,\"param_checksum\":\"00112233aabbccdd\","
-            "\"median_tokens_per_s\":12345.5}");
+            "\"median_tokens_per_s\":12345.5,\"replayed_steps\":0,\"recovery_seconds\":[]}");
   s.final_val_loss = 1.75;
   s.hosts = 2;
   s.trainers = 3;
@@ -137,19 +137,21 @@ TEST(MetricsFilesTest, SummaryJson) {
   ASSERT_TRUE(WriteRunSummary(path, s).ok());
   EXPECT_EQ(ReadAll(path),
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
-            "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3}\n");
+            "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replayed_steps\":0,\"recovery_seconds\":[]}\n");
   s.replicated_actors = 2;
   s.replica_mismatches = 0;
   EXPECT_EQ(RunSummaryJson(s),
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
             "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replicated_actors\":2,"
-            "\"replica_mismatches\":0}");
+            "\"replica_mismatches\":0,\"replayed_steps\":0,\"recovery_seconds\":[]}");
   s.rollbacks = {{25, 20}, {33, 30}};
   EXPECT_EQ(RunSummaryJson(s),
             "{\"steps\":30,\"final_loss\":1.5,\"final_val_loss\":1.75,\"param_checksum\":\"00112233aabbccdd\","
             "\"median_tokens_per_s\":12345.5,\"hosts\":2,\"trainers\":3,\"replicated_actors\":2,"
             "\"replica_mismatches\":0,\"rollbacks\":[{\"reached_step\":25,\"to_step\":20},"
-            "{\"reached_step\":33,\"to_step\":30}]}");
+            "{\"reached_step\":33,\"to_step\":30}],\"replayed_steps\":8,\"recovery_seconds\":[]}");
+  s.recovery_seconds = {0.25, 1.5};
+  EXPECT_NE(RunSummaryJson(s).find("\"replayed_steps\":8,\"recovery_seconds\":[0.25,1.5]}"), std::string::npos);
 }
 
 TEST(MetricsFilesTest, Median) {

@@ -110,7 +110,7 @@ TEST_F(TrainingLoopTest, TrainsValidatesRecordsAndSummarises) {
   EXPECT_NE(progress_.str().find("param_checksum 00112233aabbccdd\n"), std::string::npos);
   std::ifstream summary(options_.workdir + "/summary.json");
   std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("\"hosts\":2,\"trainers\":3}\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"hosts\":2,\"trainers\":3,\"replayed_steps\":0,\"recovery_seconds\":[]}\n"), std::string::npos) << text;
 }
 
 TEST_F(TrainingLoopTest, ARollbackReplaysTheLaterStepsAndKeepsOneRecordPerStep) {

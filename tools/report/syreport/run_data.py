@@ -182,7 +182,9 @@ class Run:
                 ("tokens/s (median)", "%.0f" % s["median_tokens_per_s"]),
                 ("dropped (mean)", "%.1f%%" % (100.0 * sum(dropped) / len(dropped))),
                 ("param checksum", s["param_checksum"])]
-        for field in ("recoveries", "checkpoints", "migrations", "replications"):
+        for field in ("recoveries", "checkpoints", "migrations", "replications", "replayed_steps"):
             if field in s:
-                rows.append((field, str(s[field])))
+                rows.append((field.replace("_", " "), str(s[field])))
+        if s.get("recovery_seconds"):
+            rows.append(("recovery time", ", ".join("%.2f s" % seconds for seconds in s["recovery_seconds"])))
         return rows
