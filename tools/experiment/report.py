@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from runs import (BASE_CAPACITY, BASE_LB_ALPHA, CAPACITY_FACTORS, EXPERT_COUNTS,  # noqa: E402
-                  LB_ALPHAS, WIRE_DTYPES)
+                  LB_ALPHAS, WIDE_DENSE_FF, WIRE_DTYPES)
 
 
 def machine():
@@ -39,10 +39,9 @@ def first_step_at_or_below(curve, target):
     return None
 
 
-def headline(get, steps):
+def headline(get, steps, best_name, short):
     dense_final = get("dense").final_val()
-    switches = [get(f"switch{e}") for e in EXPERT_COUNTS]
-    best = min(switches, key=lambda r: r.final_val())
+    best = get(best_name)
     reached = first_step_at_or_below(best.val_curve(), dense_final)
     lines = [f"- Dense final validation loss after {steps} steps: **{dense_final:.4f}**."]
     if reached is None:
@@ -54,6 +53,21 @@ def headline(get, steps):
         lines.append(f"- The best Switch model, **{best.name}** (final {best.final_val():.4f}), reaches the dense "
                      f"model's final validation loss at step **{reached:.0f}** of {steps}: a step ratio of "
                      f"**{ratio:.2f}** (target at most 0.50: **{verdict}**).")
+    below = [r for r in short if r.final_val() <= dense_final]
+    lines.append(f"- Trained on shorter schedules of its own (warm-up and cosine decay ending at the last step), "
+                 f"{best.name} ends at " + ", ".join(f"{r.final_val():.4f} after {r.final_step()} steps"
+                                                     for r in short) + ": " +
+                 (f"at or below the dense final from **{min(r.final_step() for r in below)}** steps, a step ratio "
+                  f"of at most **{min(r.final_step() for r in below) / steps:.2f}**." if below else
+                  f"above the dense final each time, so the step ratio is above "
+                  f"**{max(r.final_step() for r in short) / steps:.2f}** on this measure too."))
+    wide = get("dense_wide")
+    wide_reached = first_step_at_or_below(wide.val_curve(), dense_final)
+    lines.append(f"- A dense model with a {WIDE_DENSE_FF // 512}x wider FFN (d_ff {WIDE_DENSE_FF}: as many FFN "
+                 f"parameters as Switch-4, and {WIDE_DENSE_FF // 512}x its FFN FLOPs) ends at "
+                 f"**{wide.final_val():.4f}**, {dense_final - wide.final_val():.4f} below the dense model: what more "
+                 f"FFN parameters can buy at this scale, with FLOPs to spare" +
+                 (f"; it reaches the dense final at step {wide_reached:.0f}." if wide_reached is not None else "."))
     losses = [(e, get(f"switch{e}").final_val()) for e in EXPERT_COUNTS]
     monotone = all(b[1] < a[1] for a, b in zip(losses, losses[1:]))
     best_e = min(losses, key=lambda x: x[1])[0]
@@ -62,11 +76,14 @@ def headline(get, steps):
     return "\n".join(lines)
 
 
-def plot_curves(get, path):
+def plot_curves(get, short, path):
     plt.figure(figsize=(7, 4.5))
     for name in ["dense"] + [f"switch{e}" for e in EXPERT_COUNTS]:
         curve = get(name).val_curve()
         plt.plot([s for s, _ in curve], [v for _, v in curve], marker="o", ms=3, label=name)
+    for run, style in [(get("dense_wide"), "--")] + [(r, ":") for r in short]:
+        curve = run.val_curve()
+        plt.plot([s for s, _ in curve], [v for _, v in curve], ls=style, marker=".", ms=3, label=run.name)
     plt.axhline(get("dense").final_val(), color="gray", lw=0.8, ls="--", label="dense final")
     plt.xlabel("step")
     plt.ylabel("validation loss (nats/byte)")
@@ -98,11 +115,14 @@ def table(header, rows):
     return "\n".join(out)
 
 
-def write(get, cfg, repo, collapse_text):
-    """cfg: steps, distributed_steps, tokens_per_step, data, command. Writes EXPERIMENTS.md and the PNGs."""
+def write(get, cfg, repo, notes, best_name, short):
+    """cfg: steps, distributed_steps, tokens_per_step, data, command; notes: the hand-written scale and
+    collapse notes; best_name: the Switch run with the lowest final loss; short: its shorter-schedule
+    runs. Writes EXPERIMENTS.md and the PNGs."""
+    scale_text, collapse_text = notes
     pics = os.path.join(repo, "docs", "experiments")
     os.makedirs(pics, exist_ok=True)
-    plot_curves(get, os.path.join(pics, "val_loss_vs_step.png"))
+    plot_curves(get, short, os.path.join(pics, "val_loss_vs_step.png"))
     plot_bars([0] + list(EXPERT_COUNTS), [get("dense").final_val()] +
               [get(f"switch{e}").final_val() for e in EXPERT_COUNTS],
               "experts (0 = dense)", "Final validation loss vs number of experts",
@@ -126,10 +146,13 @@ def write(get, cfg, repo, collapse_text):
         f"Every standalone run: {cfg['steps']} steps, {tps} tokens per step, the default model (4 layers, "
         "d_model 128, Switch FFN in layers 1 and 3, expert d_ff = dense d_ff = 512, so FLOPs per token are "
         "equal), the same seed and data order.",
-        "## Headline\n\n" + headline(get, cfg["steps"]),
+        "## Headline\n\n" + headline(get, cfg["steps"], best_name, short),
         "## Dense vs Switch-N\n\n![val loss vs step](docs/experiments/val_loss_vs_step.png)\n"
         "![loss vs experts](docs/experiments/loss_vs_experts.png)\n\n" +
-        table(header, [row("dense", "dense")] + [row(f"switch{e}", f"Switch-{e}") for e in EXPERT_COUNTS]),
+        table(header, [row("dense", "dense"), row("dense_wide", f"dense, d_ff {WIDE_DENSE_FF}")] +
+              [row(f"switch{e}", f"Switch-{e}") for e in EXPERT_COUNTS] +
+              [row(r.name, f"{best_name}, {r.final_step()} steps") for r in short]),
+        scale_text.strip(),
         "## Capacity factor (Switch-8; the paper's Table 1 at our scale)\n\n" +
         table(header, [row(cf_names[cf], f"capacity {cf}") for cf in CAPACITY_FACTORS]),
         "## Load-balancing weight (Switch-8)\n\n![lb sweep](docs/experiments/lb_sweep.png)\n\n" +

@@ -13,6 +13,8 @@ LB_ALPHAS = (0.001, 0.01, 0.1)
 WIRE_DTYPES = ("f32", "bf16")
 BASE_CAPACITY = 1.25
 BASE_LB_ALPHA = 0.1
+WIDE_DENSE_FF = 2048  # 4x the default d_ff: as many FFN parameters as Switch-4, and 4x its FFN FLOPs
+SHORT_SCHEDULE_FRACTIONS = (0.5, 0.75)  # the best Switch-N again, trained for these fractions of the steps
 
 
 class Run:
@@ -23,11 +25,14 @@ class Run:
         self.metrics, self.summary = [], {}
 
     def command(self, build, common, workdir):
+        # A run's own flags replace the common ones of the same name (e.g. --steps).
+        own = {f.split("=", 1)[0] for f in self.flags}
+        flags = [f for f in common if f.split("=", 1)[0] not in own] + self.flags
         if self.distributed:
             return [os.path.join(build, "bin", "sy-local"), "--hosts=2", "--trainers=2",
-                    f"--workdir={workdir}"] + common + self.flags
+                    f"--workdir={workdir}"] + flags
         return [os.path.join(build, "bin", "sy-trainer"), "--standalone", "--threads=1",
-                f"--workdir={workdir}"] + common + self.flags
+                f"--workdir={workdir}"] + flags
 
     def train_records(self):
         return [r for r in self.metrics if "loss" in r]
@@ -37,6 +42,9 @@ class Run:
 
     def final_val(self):
         return self.summary.get("final_val_loss")
+
+    def final_step(self):
+        return max((r["step"] for r in self.train_records()), default=0)
 
     def mean_dropped(self, last_fraction=0.5):
         rows = self.train_records()
@@ -50,13 +58,23 @@ class Run:
 
 def plan():
     """Every run of the experiment, each named once (shared runs are reused by name)."""
-    runs = [Run("dense", ["--experts=0"])]
+    runs = [Run("dense", ["--experts=0"]), Run("dense_wide", ["--experts=0", f"--d_ff={WIDE_DENSE_FF}"])]
     runs += [Run(f"switch{e}", [f"--experts={e}"]) for e in EXPERT_COUNTS]
     runs += [Run(f"switch8_cf{cf}", ["--experts=8", f"--capacity_factor={cf}"])
              for cf in CAPACITY_FACTORS if cf != BASE_CAPACITY]
     runs += [Run(f"switch8_lb{a}", ["--experts=8", f"--lb_alpha={a}"])
              for a in LB_ALPHAS if a != BASE_LB_ALPHA]
     runs += [Run(f"local_{d}", ["--experts=8", f"--wire_dtype={d}"], distributed=True) for d in WIRE_DTYPES]
+    return runs
+
+
+def short_schedule_plan(best, steps):
+    """The best Switch run again, each trained (warm-up, cosine decay and all) for a fraction of the steps."""
+    runs = []
+    for fraction in SHORT_SCHEDULE_FRACTIONS:
+        short = int(steps * fraction)
+        runs.append(Run(f"{best.name}_steps{short}", best.flags + [
+            f"--steps={short}", f"--warmup={min(50, short // 8)}", f"--eval_every={max(1, short // 8)}"]))
     return runs
 
 
