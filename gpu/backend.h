@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -42,6 +43,14 @@ class Backend {
   virtual absl::Status Zero(void* ptr, size_t bytes) = 0;
   // Waits for all queued work (no-op on CPU).
   virtual absl::Status Synchronize() = 0;
+  // Calls task(i) for every i in [0, n), possibly concurrently, each task running
+  // this backend's ops on its own thread (the CPU backend runs independent small
+  // products side by side instead of splitting each over its threads). Tasks must
+  // write disjoint outputs; results are the same as calling them in order. The
+  // default calls them in order.
+  virtual void RunIndependent(int64_t n, const std::function<void(int64_t)>& task) {
+    for (int64_t i = 0; i < n; ++i) task(i);
+  }
 
   // ---- GEMM ----
   // c (m, n) = alpha * op(a) · op(b) + beta * c, row-major; op(a) is (m, k): a is

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -55,14 +56,25 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
   absl::Status Synchronize() override { return absl::OkStatus(); }
+  // Each task on one thread: its products run whole, single-threaded (OpenBLAS gives
+  // the same bits for a product whole or cut into blocks of rows or columns).
+  void RunIndependent(int64_t n, const std::function<void(int64_t)>& task) override {
+    pool_.ForEachIndex(n, task);
+  }
 
   // Products are cut into FIXED blocks of rows (or columns, whichever dimension is
   // larger): at most kGemmMaxBlocks blocks, each a multiple of kGemmBlock, shared out
   // by the threads. The cut depends only on the shape, so results are the same for
-  // any thread count.
+  // any thread count. Inside a RunIndependent task the blocks run on the task's
+  // thread, as one call when that gives the same bits.
   static constexpr int kGemmBlock = 64;
   static constexpr int kGemmMaxBlocks = 8;
   static constexpr int64_t kGemmSplitWork = int64_t{1} << 20;  // m*n*k below this: one call
+  // OpenBLAS computes products of at most 100^3 multiply-adds with its small-matrix
+  // kernels, larger ones with its blocked kernel, whose bits do not depend on how the
+  // product is cut into blocks of rows or columns. So a product whose every block is
+  // larger than this may run whole and give the same bits as its blocks.
+  static constexpr int64_t kBlasSmallKernelMaxWork = 100 * 100 * 100;
 
   static void BlasGemm(float* c, const float* a, const float* b, int m, int n, int k, bool trans_a, bool trans_b,
                        float alpha, float beta, int lda, int ldb, int ldc) {
@@ -81,15 +93,17 @@ class CpuBackend : public Backend {
       return;
     }
     const int64_t work = int64_t{m} * n * k;
-    if (work < kGemmSplitWork || std::max(m, n) <= kGemmBlock) {
-      BlasGemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
-      return;
-    }
     const bool split_rows = m >= n;
     const int extent = split_rows ? m : n;
     const int units = (extent + kGemmBlock - 1) / kGemmBlock;
     const int block = kGemmBlock * ((units + kGemmMaxBlocks - 1) / kGemmMaxBlocks);
     const int64_t blocks = (extent + block - 1) / block;
+    const int64_t smallest_block_work = work / extent * (extent - (blocks - 1) * block);
+    if (work < kGemmSplitWork || std::max(m, n) <= kGemmBlock ||
+        (pool_.InsideBody() && smallest_block_work > kBlasSmallKernelMaxWork)) {
+      BlasGemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
+      return;
+    }
     pool_.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int lo = static_cast<int>(blk * block);

@@ -2,6 +2,7 @@
 #include "gpu/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace sy::gpu {
 
@@ -24,6 +25,16 @@ void ChunkRange(int64_t n, int chunks, int c, int64_t* begin, int64_t* end) {
   *begin = n * c / chunks;
   *end = n * (c + 1) / chunks;
 }
+
+// The pool whose body this thread is running, if any: a nested loop runs inline.
+thread_local const ThreadPool* running_pool = nullptr;
+
+void RunChunk(const ThreadPool* pool, const std::function<void(int64_t, int64_t)>& body, int64_t begin,
+              int64_t end) {
+  running_pool = pool;
+  body(begin, end);
+  running_pool = nullptr;
+}
 }  // namespace
 
 void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
@@ -31,7 +42,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
   if (n <= 0) return;
   const int64_t by_size = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
   const int chunks = static_cast<int>(std::min<int64_t>(num_threads_, by_size));
-  if (chunks <= 1) {
+  if (chunks <= 1 || running_pool == this) {
     body(0, n);
     return;
   }
@@ -46,10 +57,19 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
   start_cv_.notify_all();
   int64_t begin, end;
   ChunkRange(n, chunks, 0, &begin, &end);
-  body(begin, end);
+  RunChunk(this, body, begin, end);
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
   body_ = nullptr;
+}
+
+bool ThreadPool::InsideBody() const { return running_pool == this; }
+
+void ThreadPool::ForEachIndex(int64_t n, const std::function<void(int64_t)>& task) {
+  std::atomic<int64_t> next{0};
+  ParallelFor(std::min<int64_t>(n, num_threads_), 1, [&](int64_t, int64_t) {
+    for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) task(i);
+  });
 }
 
 void ThreadPool::Worker(int index) {
@@ -66,7 +86,7 @@ void ThreadPool::Worker(int index) {
     int64_t begin, end;
     ChunkRange(n_, chunks_, index, &begin, &end);
     lock.unlock();
-    (*body)(begin, end);
+    RunChunk(this, *body, begin, end);
     lock.lock();
     if (--pending_ == 0) done_cv_.notify_all();
   }

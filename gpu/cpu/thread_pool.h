@@ -2,8 +2,9 @@
 // into contiguous chunks, one per thread, and returns when all are done. Each index
 // is handled by exactly one thread, so results never depend on the thread count as
 // long as the body writes only the outputs of its own indices.
-// Thread-safety: one ParallelFor at a time (the backend is single-caller); a body
-// must not call ParallelFor itself.
+// Thread-safety: one ParallelFor at a time (the backend is single-caller). A body
+// that calls ParallelFor (or ForEachIndex) of the same pool runs that loop inline on
+// its own thread, which gives the same results.
 #pragma once
 
 #include <condition_variable>
@@ -25,10 +26,16 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int num_threads() const { return num_threads_; }
+  // Whether the calling thread is running a body of this pool (a loop it starts runs
+  // inline).
+  bool InsideBody() const;
   // Calls body(begin, end) on disjoint chunks covering [0, n). Runs inline when n is
   // below min_per_thread * 2 or there is one thread.
   void ParallelFor(int64_t n, int64_t min_per_thread,
                    const std::function<void(int64_t, int64_t)>& body);
+  // Calls task(i) once for each i in [0, n), each thread taking the next index as it
+  // becomes free, so that uneven tasks balance over the threads.
+  void ForEachIndex(int64_t n, const std::function<void(int64_t)>& task);
 
  private:
   void Worker(int index);

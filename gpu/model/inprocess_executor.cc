@@ -52,11 +52,13 @@ absl::StatusOr<InProcessExpertExecutor::LayerState*> InProcessExpertExecutor::St
 
 absl::Status InProcessExpertExecutor::Forward(const ExpertCall& call, absl::Span<const ExpertBucket> buckets) {
   int64_t total = 0;
+  std::vector<bool> seen(config_.experts, false);  // buckets run side by side: one per expert
   for (const ExpertBucket& b : buckets) {
-    if (b.expert < 0 || b.expert >= config_.experts || b.rows < 0) {
+    if (b.expert < 0 || b.expert >= config_.experts || b.rows < 0 || seen[b.expert]) {
       return absl::InvalidArgumentError(absl::StrCat("expert executor: bad bucket (expert ", b.expert, ", rows ",
-                                                     b.rows, ")"));
+                                                     b.rows, ", or a second bucket of that expert)"));
     }
+    seen[b.expert] = true;
     total += b.rows;
   }
   auto state_or = State(call.layer, total);
@@ -67,15 +69,20 @@ absl::Status InProcessExpertExecutor::Forward(const ExpertCall& call, absl::Span
   state->saved.clear();
   state->micro_batch = call.micro_batch;
   int64_t offset = 0;
-  for (const ExpertBucket& b : buckets) {  // one grouped pass over the layer's experts
-    const ExpertActivations saved{state->block + offset * F, state->block + (cap + offset) * F};
+  for (const ExpertBucket& b : buckets) {
+    state->saved.push_back({b.expert, b.rows, offset, b.in});
+    offset += b.rows;
+  }
+  // One grouped pass over the layer's experts, side by side on the backend's threads.
+  backend_->RunIndependent(static_cast<int64_t>(buckets.size()), [&](int64_t i) {
+    const ExpertBucket& b = buckets[i];
+    const int64_t at = state->saved[i].offset;
+    const ExpertActivations saved{state->block + at * F, state->block + (cap + at) * F};
     const ExpertDropout dropout{call.training ? call.expert_dropout : 0.0f, call.seed, call.step, call.micro_batch,
                                 call.layer, b.expert};
     ExpertForward(backend_, b.out, saved, b.in, b.rows, C, F, layout_.ModelWeights(*params_, call.layer, b.expert),
                   dropout);
-    state->saved.push_back({b.expert, b.rows, offset, b.in});
-    offset += b.rows;
-  }
+  });
   return absl::OkStatus();
 }
 
@@ -96,18 +103,21 @@ absl::Status InProcessExpertExecutor::Backward(const ExpertCall& call, absl::Spa
     return absl::InvalidArgumentError("expert executor: gradient block lacks this layer's experts");
   }
   for (size_t i = 0; i < buckets.size(); ++i) {
-    const ExpertBucketGrad& b = buckets[i];
-    const LayerState::Saved& s = state->saved[i];
-    if (b.expert != s.expert || b.rows != s.rows) {
+    if (buckets[i].expert != state->saved[i].expert || buckets[i].rows != state->saved[i].rows) {
       return absl::FailedPreconditionError("expert executor: backward bucket differs from forward");
     }
+  }
+  // Side by side like Forward: each bucket has its own rows of the scratch third.
+  backend_->RunIndependent(static_cast<int64_t>(buckets.size()), [&](int64_t i) {
+    const ExpertBucketGrad& b = buckets[i];
+    const LayerState::Saved& s = state->saved[i];
     const ExpertActivations saved{state->block + s.offset * F, state->block + (cap + s.offset) * F};
     const ExpertGrads grads = layout_.ModelGrads(*call.grads, call.layer, b.expert);
     const ExpertDropout dropout{call.training ? call.expert_dropout : 0.0f, call.seed, call.step, call.micro_batch,
                                 call.layer, b.expert};
-    ExpertBackward(backend_, b.din, grads, state->block + 2 * cap * F, b.dout, s.in, saved, b.rows, C, F,
-                   layout_.ModelWeights(*params_, call.layer, b.expert), dropout);
-  }
+    ExpertBackward(backend_, b.din, grads, state->block + (2 * cap + s.offset) * F, b.dout, s.in, saved, b.rows, C,
+                   F, layout_.ModelWeights(*params_, call.layer, b.expert), dropout);
+  });
   return absl::OkStatus();
 }
 
