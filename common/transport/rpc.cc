@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status/wire_status.h"
+#include "common/transport/refusals.h"
 #include "common/transport/reply_cache.h"
 
 namespace sy::transport {
@@ -210,6 +211,11 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
     if (!decoded.ok()) {
       malformed_.Increment();
+      if (header.size() > options_.limits.max_header_bytes || bytes > options_.limits.max_message_bytes) {
+        (void)Refuse(metrics_, "oversized",
+                     absl::ResourceExhaustedError(absl::StrCat("a message of ", bytes, " bytes from ", from.peer,
+                                                               ": ", decoded.status().message())));
+      }
       FailCallIfReplyTooLarge(from, header, bytes, decoded.status());
       ReplyMalformed(from, PeekRequestId(header, options_.limits), decoded.status());
       return;

@@ -8,7 +8,9 @@
 // over the size limits (header or whole message) ends its call at once with
 // ResourceExhausted "reply too large".
 // Server side: every received message is checked at the door (DecodedMessage); a
-// malformed one is counted and answered with InvalidArgument, and serving goes on.
+// malformed one is counted and answered with InvalidArgument, and serving goes on; one
+// over the size limits is also counted in sy_refused_total{reason="oversized"} and logged
+// (rate-limited, see refusals.h).
 // A request is handed to the handler once per (sending peer, request id): a duplicate is
 // answered from the ReplyCache, or ignored while the first is still in progress.
 //

@@ -1,6 +1,7 @@
 // The role table (see peer_roles.h).
 #include "services/cluster/peer_roles.h"
 
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/transport/refusals.h"
 
 namespace sy::cluster {
 namespace {
@@ -58,12 +60,7 @@ bool IsIndexedName(const std::string& name, absl::string_view prefix) {
 }
 
 absl::Status CountedRefusal(metrics::Registry* registry, absl::Status refusal) {
-  if (registry != nullptr) {
-    registry->GetCounter("sy_refused_total", "Requests refused at a service's door, by reason.",
-                         {{"reason", "permission"}})
-        .Increment();
-  }
-  return refusal;
+  return transport::Refuse(registry, "permission", std::move(refusal));
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ CheckpointActor::CheckpointActor(actor::Executor& executor, const CoordinatorOpt
       endpoint_(std::move(endpoint)),
       store_(store),
       rpc_(rpc),
-      on_event_(std::move(on_event)) {
+      on_event_(std::move(on_event)),
+      registry_(registry) {
   if (registry != nullptr) {
     committed_metric_ = &registry->GetCounter("sy_coordinator_checkpoints_total", "Checkpoints ended.",
                                               {{"result", "committed"}});
@@ -189,7 +190,10 @@ uint64_t CheckpointActor::Begin(uint64_t step) {
   taking.info.epoch = cluster_.epoch;
   taking.info.config_hash = options_.config_hash;
   taking.info.seed = options_.seed;
-  for (const auto& [actor, host] : cluster_.stream_from) taking.actors[actor] = std::nullopt;
+  for (const auto& [actor, host] : cluster_.stream_from) {
+    taking.actors[actor] = std::nullopt;
+    taking.asked[actor] = host.peer.substr(0, host.peer.find('@'));  // a host's peer is "host-N@endpoint"
+  }
   taking.deadline = After(absl::ToChronoNanoseconds(options_.checkpoint_timeout),
                           [this, id] { Tell(CheckpointDeadline{id}); });
   taking_ = std::move(taking);

@@ -3,7 +3,10 @@
 //   begin    every --checkpoint_every steps (asked of the hosts ahead of the step they
 //            are at) or on an admin `checkpoint now`: each actor's host is asked to
 //            stream the actor's state to the coordinator;
-//   stream-in the hosts' CheckpointChunk requests are stored as they arrive;
+//   stream-in the hosts' CheckpointChunk requests are stored as they arrive, each only
+//            from the host asked for its actor, within the size its first chunk
+//            declared, once per index (anything else is refused, counted in
+//            sy_refused_total{reason=permission|chunk}, and changes nothing);
 //   commit   the manifest is written once every actor's last chunk is in;
 //   abandon  a checkpoint that fails, times out, or that the cluster declares void
 //            (a recovery began, or every trainer finished before its step);
@@ -25,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -33,6 +37,7 @@
 
 #include "common/actor/actor.h"
 #include "common/transport/rpc.h"
+#include "proto/expert.capnp.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/coordinator_options.h"
 
@@ -42,6 +47,7 @@ namespace sy::coordinator {
 struct CheckpointRequest {
   transport::DecodedMessage message;
   transport::Responder responder;
+  std::shared_ptr<void> admission;  // the door's RequestAdmission ticket (optional)
 };
 // The cluster's state as the checkpoints need it (sent by the ClusterActor when it changed).
 struct ClusterProgress {
@@ -126,10 +132,18 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
   absl::StatusOr<CheckpointSnapshot> Start();
 
  private:
+  // What an actor's first chunk declared, and the indices stored since.
+  struct ActorChunks {
+    uint32_t count = 0;
+    uint64_t total_bytes = 0;
+    uint64_t checksum = 0;
+    std::set<uint32_t> received;
+  };
   struct Taking {
     CheckpointInfo info;
     std::map<cluster::ActorKey, std::optional<ActorStateEntry>> actors;  // set once complete
-    std::map<cluster::ActorKey, std::set<uint32_t>> chunks_received;  // indices stored
+    std::map<cluster::ActorKey, std::string> asked;  // the node asked to stream each actor
+    std::map<cluster::ActorKey, ActorChunks> chunks;  // from each actor's first chunk on
     actor::TimerId deadline = 0;
   };
   struct Restoring {
@@ -161,6 +175,10 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
   uint64_t Begin(uint64_t step);
   // A chunk arrived (checkpoint_intake.cc); commits once every actor is complete.
   void OnChunk(CheckpointRequest& request);
+  // OK when `sender` may add this chunk of `actor` to the checkpoint being taken (see the
+  // class comment); the refusal otherwise, counted.
+  absl::Status CheckChunk(const std::string& sender, const cluster::ActorKey& actor,
+                          proto::expert::ChunkIn::Reader chunk, size_t bytes);
   // Ends the checkpoint being taken: committed when `status` is OK, else abandoned;
   // `storage_failed`: the failure is the database's (a write it refused).
   void Finish(absl::Status status, bool storage_failed = false);
@@ -177,6 +195,7 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
   CheckpointStore* store_;
   transport::RpcNode* rpc_;
   std::function<void(CheckpointEvent)> on_event_;
+  metrics::Registry* registry_;  // optional: refusals
   metrics::Counter* committed_metric_ = nullptr;
   metrics::Counter* failed_metric_ = nullptr;
 

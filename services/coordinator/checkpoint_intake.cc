@@ -3,8 +3,11 @@
 // manifest queries (see checkpoint_actor.h).
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/transport/refusals.h"
 #include "proto/checkpoint.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/coordinator/checkpoint_actor.h"
@@ -26,10 +29,6 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
         absl::StrCat("checkpoint ", id, " does not include actor ", actor->ToString())));
   }
   const auto chunk = body->getChunk();
-  if (chunk.getCount() == 0 || chunk.getIndex() >= chunk.getCount()) {
-    return request.responder.Fail(absl::InvalidArgumentError(
-        absl::StrCat("chunk index ", chunk.getIndex(), " of ", chunk.getCount())));
-  }
   if (chunk.getVersion() != taking_->info.step) {
     return request.responder.Fail(absl::FailedPreconditionError(absl::StrCat(
         "actor ", actor->ToString(), " state has version ", chunk.getVersion(), ", checkpoint wants ", taking_->info.step)));
@@ -37,7 +36,16 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
   if (request.message.message().data.size() != 1) {
     return request.responder.Fail(absl::InvalidArgumentError("a chunk carries exactly one state frame"));
   }
+  // The sender's authenticated name (over CURVE with an allowlist), else the name it gives.
+  const transport::Message& wire = request.message.message();
+  const std::string sender = wire.peer_name.empty() ? request.message.envelope().getSender().cStr() : wire.peer_name;
+  if (absl::Status s = CheckChunk(sender, *actor, chunk, request.message.data(0).size()); !s.ok()) {
+    return request.responder.Fail(s);
+  }
   const transport::Frame& frame = request.message.data(0);
+  if (taking_->chunks.count(*actor) == 0) {
+    taking_->chunks[*actor] = ActorChunks{chunk.getCount(), chunk.getTotalBytes(), chunk.getChecksum(), {}};
+  }
   absl::Status stored = store_->PutChunk(id, *actor, chunk.getIndex(),
                                          absl::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
   if (!stored.ok()) {
@@ -50,8 +58,8 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
   reply.setStored(true);
   request.responder.Reply(b);
 
-  std::set<uint32_t>& received = taking_->chunks_received[*actor];
-  received.insert(chunk.getIndex());  // a chunk sent twice counts once
+  std::set<uint32_t>& received = taking_->chunks[*actor].received;
+  received.insert(chunk.getIndex());
   if (received.size() == chunk.getCount() && !slot->second) {
     slot->second = ActorStateEntry{*actor, chunk.getVersion(), chunk.getTotalBytes(), chunk.getCount(), chunk.getChecksum()};
   }
@@ -65,6 +73,42 @@ void CheckpointActor::OnChunk(CheckpointRequest& request) {
   absl::Status committed = store_->Commit(info);
   const bool storage_failed = !committed.ok();
   Finish(std::move(committed), storage_failed);
+}
+
+absl::Status CheckpointActor::CheckChunk(const std::string& sender, const cluster::ActorKey& actor,
+                                        proto::expert::ChunkIn::Reader chunk, size_t bytes) {
+  const std::string what = absl::StrCat("chunk ", chunk.getIndex(), " of ", actor.ToString(), " for checkpoint ",
+                                        taking_->info.id, " from ", sender);
+  if (taking_->asked[actor] != sender) {
+    return transport::Refuse(registry_, "permission", absl::PermissionDeniedError(absl::StrCat(
+        what, " refused: the coordinator asked ", taking_->asked[actor], " to stream this actor")));
+  }
+  const uint64_t chunk_bytes = options_.chunk_bytes;
+  const uint64_t total = chunk.getTotalBytes();
+  const uint64_t count = std::max<uint64_t>(1, total / chunk_bytes + (total % chunk_bytes != 0));
+  auto refuse = [&](const std::string& why) {
+    return transport::Refuse(registry_, "chunk", absl::InvalidArgumentError(absl::StrCat(what, " refused: ", why)));
+  };
+  if (chunk.getCount() != count) {
+    return refuse(absl::StrCat("a state of ", total, " bytes comes in ", count, " chunks of ", chunk_bytes,
+                               " bytes, not ", chunk.getCount()));
+  }
+  if (chunk.getIndex() >= count) return refuse(absl::StrCat("index beyond the ", count, " chunks"));
+  const uint64_t offset = uint64_t{chunk.getIndex()} * chunk_bytes;
+  const uint64_t expected_bytes = std::min(chunk_bytes, total - offset);
+  if (chunk.getOffset() != offset || bytes != expected_bytes) {
+    return refuse(absl::StrCat("a chunk at index ", chunk.getIndex(), " has offset ", offset, " and ", expected_bytes,
+                               " bytes, not offset ", chunk.getOffset(), " and ", bytes, " bytes"));
+  }
+  auto declared = taking_->chunks.find(actor);
+  if (declared == taking_->chunks.end()) return absl::OkStatus();  // the first chunk declares the state
+  const ActorChunks& first = declared->second;
+  if (first.total_bytes != total || first.checksum != chunk.getChecksum()) {
+    return refuse(absl::StrCat("its state was declared as ", first.total_bytes, " bytes with checksum ",
+                               first.checksum, ", not ", total, " bytes with checksum ", chunk.getChecksum()));
+  }
+  if (first.received.count(chunk.getIndex()) != 0) return refuse("a duplicate of a chunk already stored");
+  return absl::OkStatus();
 }
 
 void CheckpointActor::OnManifestRequest(CheckpointRequest& request) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log/log.h"
+#include "common/transport/refusals.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/placement_codec.h"
@@ -17,6 +18,9 @@ namespace sy::coordinator {
 namespace {
 
 constexpr char kPlacementMeta[] = "placement";
+// What a registration stores is small: an endpoint like tcp://10.1.2.3:5555, a device like cuda:7.
+constexpr size_t kMaxEndpointBytes = 256;
+constexpr size_t kMaxDeviceBytes = 64;
 
 }  // namespace
 
@@ -25,6 +29,7 @@ ClusterActor::ClusterActor(actor::Executor& executor, const CoordinatorOptions& 
                            std::shared_ptr<CheckpointActor> checkpoints, metrics::Registry* registry)
     : Actor(executor, "coordinator-cluster", registry),
       options_(options),
+      registry_(registry),
       rpc_(rpc),
       own_transport_(own_transport),
       store_(store),
@@ -153,6 +158,7 @@ void ClusterActor::PlacementChanged() {
 void ClusterActor::OnRequest(ClusterRequest& request) {
   switch (request.message.envelope().getKind()) {
     case proto::MessageKind::REGISTER:
+      if (absl::Status s = AdmitRegistration(request.message); !s.ok()) return request.responder.Fail(s);
       return OnRegister(request);
     case proto::MessageKind::HEARTBEAT:
       return OnHeartbeat(request);
@@ -165,6 +171,22 @@ void ClusterActor::OnRequest(ClusterRequest& request) {
     default:
       return request.responder.Fail(absl::UnimplementedError("the coordinator does not serve this message kind"));
   }
+}
+
+absl::Status ClusterActor::AdmitRegistration(const transport::DecodedMessage& message) const {
+  auto body = message.Body<proto::coordinator::RegisterRequest>();
+  if (!body.ok()) return body.status();
+  const std::string id = body->getNodeId().cStr();
+  if (body->getEndpoint().size() > kMaxEndpointBytes || body->getDevice().size() > kMaxDeviceBytes) {
+    return transport::Refuse(registry_, "oversized", absl::InvalidArgumentError(absl::StrCat(
+        "register of '", id, "': an endpoint of ", body->getEndpoint().size(), " bytes and a device of ",
+        body->getDevice().size(), " bytes (at most ", kMaxEndpointBytes, " and ", kMaxDeviceBytes, ")")));
+  }
+  if (membership_.Find(id) != nullptr) return absl::OkStatus();
+  const size_t known = membership_.Nodes(NodeRole::kHost).size() + membership_.Nodes(NodeRole::kTrainer).size();
+  if (known < options_.max_nodes) return absl::OkStatus();
+  return transport::Refuse(registry_, "capacity", absl::ResourceExhaustedError(absl::StrCat(
+      "register of '", id, "' refused: the coordinator knows ", known, " nodes, its --max_nodes")));
 }
 
 transport::Address ClusterActor::AddressOf(const std::string& node) const {

@@ -15,6 +15,7 @@
 // Checkpoints themselves belong to the CheckpointActor: this actor tells it the
 // cluster's progress (ClusterProgress, after every turn that changed it) and keeps the
 // CheckpointSnapshot that comes with each CheckpointEvent.
+// It refuses a registration that would grow it beyond its bounds (see AdmitRegistration).
 // It answers register, heartbeat, placement, load reports and the admin API
 // (everything but `checkpoint list`, which the CheckpointActor answers).
 //
@@ -59,6 +60,7 @@ namespace sy::coordinator {
 struct ClusterRequest {
   transport::DecodedMessage message;
   transport::Responder responder;
+  std::shared_ptr<void> admission;  // the door's RequestAdmission ticket (optional)
 };
 // Failure detection round (self-scheduled).
 struct ClusterTick {};
@@ -101,6 +103,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void EndTurn();
   void PublishProgress();
   void OnRequest(ClusterRequest& request);
+  // OK when a registration may be handled: a node it does not know fits under
+  // options_.max_nodes, and what it would store (endpoint, device) is within
+  // kMaxEndpointBytes, kMaxDeviceBytes. The refusal otherwise, counted.
+  absl::Status AdmitRegistration(const transport::DecodedMessage& message) const;
   void OnAdmin(ClusterRequest& request);  // cluster_admin.cc
 
   // ---- nodes (cluster_nodes.cc)
@@ -192,6 +198,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void UpdateGauges();
 
   CoordinatorOptions options_;
+  metrics::Registry* registry_;  // optional: refusals
   Metrics metrics_;
   transport::RpcNode* rpc_;
   SwitchableFaultTransport* own_transport_;

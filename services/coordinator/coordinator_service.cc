@@ -9,8 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/actor/runtime.h"
 #include "common/log/log.h"
+#include "common/transport/refusals.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/admin.capnp.h"
 #include "proto/coordinator.capnp.h"
@@ -19,10 +21,22 @@
 #include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/cluster_actor.h"
+#include "services/coordinator/request_admission.h"
 #include "services/coordinator/switchable_fault_transport.h"
 
 namespace sy::coordinator {
 namespace {
+
+// An admin request is a command with a few names and numbers.
+constexpr size_t kMaxAdminHeaderBytes = 16u << 10;
+// ZeroMQ's pipe per peer holds this many messages before the I/O thread reads them: a
+// few chunks' worth, not a thousand.
+constexpr int kCoordinatorReceiveHwm = 16;
+// Requests handed to the actors and not yet handled: this many of the largest, and at least kMinAdmittedBytes.
+constexpr size_t kAdmittedLargestRequests = 16;
+constexpr size_t kMinAdmittedBytes = 16u << 20;
+// The longest a request waits for the actors to catch up before it is refused (busy).
+constexpr absl::Duration kMaxAdmissionWait = absl::Seconds(10);
 
 // Where a request arrived: the main endpoint, or the CURVE admin endpoint.
 enum class Entry { kMain, kAdmin };
@@ -39,6 +53,7 @@ struct Router {
   metrics::Counter* refused_unknown_key = nullptr;    // optional
   metrics::Counter* refused_main_endpoint = nullptr;  // optional
   metrics::Registry* registry = nullptr;              // optional: sy_refused_total
+  std::unique_ptr<RequestAdmission> admission;        // bytes handed to the actors, not yet handled
   std::atomic<uint64_t> admin_refused{0};
 
   // PermissionDenied (and counted) when the admin key rules refuse this request.
@@ -98,6 +113,13 @@ struct Router {
       checkpoints = this->checkpoints;
     }
     if (!cluster || !checkpoints) return responder.Fail(absl::UnavailableError("coordinator is starting or stopping"));
+    if (message.envelope().getKind() == proto::MessageKind::ADMIN &&
+        message.message().header.size() > kMaxAdminHeaderBytes) {
+      return responder.Fail(transport::Refuse(
+          registry, "oversized",
+          absl::InvalidArgumentError(absl::StrCat("an admin request of ", message.message().header.size(),
+                                                  " bytes (at most ", kMaxAdminHeaderBytes, ")"))));
+    }
     if (absl::Status s = CheckAdmin(message, entry); !s.ok()) return responder.Fail(s);
     if (absl::Status s = CheckSender(message, entry); !s.ok()) return responder.Fail(s);
     const auto kind = message.envelope().getKind();
@@ -107,10 +129,13 @@ struct Router {
       if (!admin.ok()) return responder.Fail(admin.status());
       to_checkpoints = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
     }
+    absl::StatusOr<RequestAdmission::Ticket> ticket =
+        admission->Admit(message.message().ByteSize(), std::min(message.deadline(), absl::Now() + kMaxAdmissionWait));
+    if (!ticket.ok()) return responder.Fail(transport::Refuse(registry, "busy", ticket.status()));
     if (to_checkpoints) {
-      checkpoints->Tell(CheckpointRequest{std::move(message), std::move(responder)});
+      checkpoints->Tell(CheckpointRequest{std::move(message), std::move(responder), *std::move(ticket)});
     } else {
-      cluster->Tell(ClusterRequest{std::move(message), std::move(responder)});
+      cluster->Tell(ClusterRequest{std::move(message), std::move(responder), *std::move(ticket)});
     }
   }
 };
@@ -157,6 +182,7 @@ absl::Status Validate(const CoordinatorOptions& o) {
   if (o.db_path.empty()) return absl::InvalidArgumentError("--db is required");
   if (o.node_id.empty()) return absl::InvalidArgumentError("node id is empty");
   if (o.expected_hosts == 0) return absl::InvalidArgumentError("--expected_hosts must be >= 1");
+  if (o.max_nodes == 0) return absl::InvalidArgumentError("--max_nodes must be >= 1");
   if (o.retain < 1) return absl::InvalidArgumentError("--retain must be >= 1");
   if (o.heartbeat_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--heartbeat_timeout_ms must be > 0");
   if (o.chunk_bytes < 4 || o.chunk_bytes % 4 != 0) return absl::InvalidArgumentError("chunk bytes must be a positive multiple of 4");
@@ -223,6 +249,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   service->store_ = *std::move(store);
 
   service->router_->registry = registry;
+  // A few of the largest requests (state chunks) wait for the actors at most.
+  service->router_->admission = std::make_unique<RequestAdmission>(
+      std::max<size_t>(kMinAdmittedBytes, kAdmittedLargestRequests * options.chunk_bytes));
   if (admin_keys.has_value()) {
     const AdminKeys* keys = &*admin_keys;
     Router& router = *service->router_;
@@ -238,6 +267,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
     if (absl::Status s = StartAdminEndpoint(options, *keys, registry, *service); !s.ok()) return s;
   }
 
+  // No frame larger than a legitimate one (a state chunk, or a header) is ever read, and
+  // what waits in the queues is a few of them, whatever peers send.
+  transport::RpcOptions rpc_options;
+  rpc_options.metrics = registry;
+  const size_t largest_frame = options.chunk_bytes + rpc_options.limits.max_header_bytes;
+  rpc_options.limits.max_message_bytes = largest_frame + rpc_options.limits.max_header_bytes;
   transport::ZmqOptions zmq;
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
@@ -245,6 +280,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   zmq.on_connection_lost = [router = service->router_](const transport::ConnectionLost& lost) {
     router->ConnectionLost(lost);
   };
+  zmq.max_frame_bytes = static_cast<int64_t>(largest_frame);
+  zmq.receive_queue.max_bytes = std::max<size_t>(16u << 20, 8 * largest_frame);
+  zmq.receive_hwm = kCoordinatorReceiveHwm;
   auto zmq_transport = transport::ZmqTransport::Create(zmq);
   if (!zmq_transport.ok()) return zmq_transport.status();
   auto bound = (*zmq_transport)->Bind(BindSpec(options.listen));
@@ -254,8 +292,6 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   if (absl::Status s = switchable->SetFaultSpec(options.faults); !s.ok()) return s;
   service->transport_ = switchable.get();
 
-  transport::RpcOptions rpc_options;
-  rpc_options.metrics = registry;
   std::shared_ptr<Router> router = service->router_;
   auto rpc = transport::RpcNode::Create(std::move(switchable), rpc_options,
                                         [router](transport::DecodedMessage m, transport::Responder r) {

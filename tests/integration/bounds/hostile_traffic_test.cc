@@ -6,18 +6,14 @@
 // (sampled from /proc/PID/status while the traffic runs, and its peak VmHWM reset
 // before) grows by at most 64 MB, and afterwards it still serves a legitimate forward.
 // The traffic is bounded in count and by deadlines.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -34,6 +30,7 @@
 #include "services/cluster/actor_key.h"
 #include "services/cluster/cluster_keys.h"
 #include "services/cluster/envelope.h"
+#include "tests/integration/bounds/rss_probe.h"
 
 namespace sy {
 namespace {
@@ -48,15 +45,6 @@ constexpr int64_t kMaxGrowthKiB = 64 * 1024;
 constexpr int kFutureSteps = 500, kParkingFlood = 500, kRestoreClaims = 64, kOversized = 8;
 constexpr size_t kRestoreChunkBytes = 1 << 20, kOversizedBytes = 64u << 20;
 
-int64_t StatusKiB(pid_t pid, const std::string& field) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 class HostileTrafficTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -65,11 +53,7 @@ class HostileTrafficTest : public ::testing::Test {
     fs::create_directories(dir_);
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    if (pid_ > 0) testing::Terminate(pid_);
     fs::remove_all(dir_);
   }
 
@@ -78,17 +62,8 @@ class HostileTrafficTest : public ::testing::Test {
     std::vector<std::string> argv = {SY_EXPERT_HOST_PATH, "--listen=tcp://127.0.0.1:0", "--ready_file=" + ready,
                                      "--host_index=0",    "--num_hosts=1",                "--metrics_port=-1",
                                      "--threads=1",       security_flag};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> args;
-      for (std::string& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    for (int i = 0; i < 600 && !fs::exists(ready); ++i) absl::SleepFor(absl::Milliseconds(100));
-    ASSERT_TRUE(fs::exists(ready)) << "sy-expert-host did not become ready";
-    std::ifstream(ready) >> endpoint_;
+    pid_ = testing::SpawnUntilReady(argv, ready, &endpoint_);
+    ASSERT_GT(pid_, 0) << "sy-expert-host did not become ready";
   }
 
   std::unique_ptr<transport::RpcNode> Client(const std::string& node_id, const transport::CurveKeys& curve) {
@@ -187,31 +162,18 @@ class HostileTrafficTest : public ::testing::Test {
   void CheckBounded(const std::string& node_id, const transport::CurveKeys& curve) {
     auto check = Client(node_id + "@check", curve);
     ASSERT_TRUE(Legitimate(*check).ok());  // warm: the backend and the actor have run once
-    const int64_t before = StatusKiB(pid_, "VmRSS");
-    ASSERT_GT(before, 0);
-    std::ofstream("/proc/" + std::to_string(pid_) + "/clear_refs") << "5";  // VmHWM := VmRSS
-    std::atomic<bool> sampling{true};
-    std::atomic<int64_t> peak{before};
-    std::thread sampler([&] {
-      while (sampling.load()) {
-        peak.store(std::max(peak.load(), StatusKiB(pid_, "VmRSS")));
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-    });
+    testing::RssProbe probe(pid_);
+    ASSERT_GT(probe.before_kib(), 0);
     size_t sent = 0;
     {
       auto hostile = Client(node_id, curve);
       sent = SendHostile(*hostile);
     }
     absl::Status after = Legitimate(*Client(node_id + "@after", curve));
-    sampling.store(false);
-    sampler.join();
-    const int64_t hwm = StatusKiB(pid_, "VmHWM");
-    const int64_t growth = std::max(peak.load(), hwm) - before;
-    std::printf("hostile traffic from %s: %.2f GiB sent; host RSS %lld KiB before, peak %lld KiB (VmHWM %lld KiB): "
-                "growth %.1f MB\n",
-                node_id.c_str(), static_cast<double>(sent) / (1 << 30), static_cast<long long>(before),
-                static_cast<long long>(peak.load()), static_cast<long long>(hwm), growth / 1024.0);
+    const int64_t growth = probe.Stop();
+    std::printf("hostile traffic from %s: %.2f GiB sent; host RSS %lld KiB before, peak %lld KiB: growth %.1f MB\n",
+                node_id.c_str(), static_cast<double>(sent) / (1 << 30), static_cast<long long>(probe.before_kib()),
+                static_cast<long long>(probe.peak_kib()), growth / 1024.0);
     EXPECT_GE(sent, size_t{1} << 30);
     EXPECT_LE(growth, kMaxGrowthKiB);
     EXPECT_TRUE(after.ok()) << after;

@@ -291,7 +291,7 @@ TEST(RpcInProc, ReplyTooLargeEndsTheCallAtOnceWithResourceExhausted) {
 }
 
 // The server side of the same rule: a request over the header limit is answered with
-// InvalidArgument under its id, so its call ends at once too.
+// InvalidArgument under its id, so its call ends at once too, and counted as refused (oversized).
 TEST(RpcInProc, RequestTooLargeIsRefusedUnderItsIdAtOnce) {
   InProcNetwork net;
   auto server_transport = net.CreateTransport("server");
@@ -314,6 +314,7 @@ TEST(RpcInProc, RequestTooLargeIsRefusedUnderItsIdAtOnce) {
   EXPECT_NE(reply.status().message().find("exceeds 65536"), absl::string_view::npos) << reply.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the call waited for its deadline";
   EXPECT_EQ(handled.load(), 0);
+  EXPECT_EQ((*server)->metrics().GetCounter("sy_refused_total", "", {{"reason", "oversized"}}).value(), 1);
 }
 
 }  // namespace
