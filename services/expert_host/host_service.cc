@@ -303,6 +303,11 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
                                                  transport::Responder responder) {
   auto body = request.Body<proto::expert::ReplicaGradientsRequest>();
   if (!body.ok()) return body.status();
+  // The actor checks that the named sender holds a replica; here, that an authenticated
+  // peer names itself (one host's key may not deliver another host's contributions).
+  if (absl::Status s = cluster::CheckSenderIsNode(body->getSender().cStr(), request.message(), registry_); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<cluster::ActorKey> key = cluster::ActorKey::FromProto(body->getActor());
   if (!key.ok()) return key.status();
   if (absl::Status s = model_.CheckKey(*key); !s.ok()) return s;
