@@ -1,6 +1,7 @@
 // The checks of a trainer's and an expert host's cluster options (see cluster_options.h).
 #include "services/cluster/cluster_options.h"
 
+#include <cmath>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,13 @@ namespace {
 absl::Status CheckSeconds(absl::string_view name, double seconds) {
   return flags::FirstFailure(
       {flags::RequirePositive(name, seconds), flags::RequireInRange(name, seconds, 0.0, 86400.0)});
+}
+
+// --emulate_device_gflops: 0 (off) or a finite positive rate.
+absl::Status CheckDeviceGflops(double gflops) {
+  if (std::isfinite(gflops) && gflops >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--emulate_device_gflops=", gflops,
+                                                 ": expected a finite number of GFLOP/s >= 0 (0: no emulation)"));
 }
 
 }  // namespace
@@ -53,6 +61,7 @@ absl::Status CheckHostOptions(const HostOptions& o) {
           flags::RequireNonNegative("checkpoint_every", int64_t{o.checkpoint_every}),
           flags::RequireNonNegative("fail_checkpoint_at_step", o.fail_checkpoint_at_step.value_or(0)),
           flags::RequireNonNegative("kill_self_while_streaming_at_step", o.kill_self_while_streaming_at_step.value_or(0)),
+          CheckDeviceGflops(o.emulate_device_gflops),
           CheckTrainerOptions(o.model, /*require_run_flags=*/false),
       });
       !s.ok()) {

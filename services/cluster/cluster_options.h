@@ -56,6 +56,8 @@ struct HostOptions {
   std::optional<int64_t> fail_checkpoint_at_step;
   // Fault injection (tests): SIGKILL mid-checkpoint at this step (a dense shard's state out, the experts' not); unset: never.
   std::optional<int64_t> kill_self_while_streaming_at_step;
+  // Benchmarks: each expert bucket takes at least its FLOPs / G GFLOP/s of wall time (0: off).
+  double emulate_device_gflops = 0;
 };
 
 // CheckTrainerOptions of `model` (--data and --steps not needed), the ranges of the

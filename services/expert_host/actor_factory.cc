@@ -6,8 +6,8 @@
 namespace sy::expert_host {
 
 ActorFactory::ActorFactory(const HostConfig& config, const ModelActors* model, gpu::Backend* backend,
-                           actor::Executor* executor, metrics::Registry* registry)
-    : config_(config), model_(model), backend_(backend), executor_(executor), registry_(registry) {}
+                           actor::Executor* executor, metrics::Registry* registry, EmulatedDevice* device)
+    : config_(config), model_(model), backend_(backend), executor_(executor), registry_(registry), device_(device) {}
 
 absl::StatusOr<std::shared_ptr<ParamActor>> ActorFactory::Build(const cluster::ActorKey& key,
                                                                 bool awaiting_restore) const {
@@ -17,7 +17,7 @@ absl::StatusOr<std::shared_ptr<ParamActor>> ActorFactory::Build(const cluster::A
       ParamState::Create(backend_, std::move(initial->segments), initial->values, config_.micro_batches, config_.adam);
   if (!state.ok()) return state.status();
   return std::make_shared<ParamActor>(*executor_, initial->identity, config_.model, *std::move(state), registry_,
-                                      config_.checkpoint_every, awaiting_restore, config_.limits.parking);
+                                      config_.checkpoint_every, awaiting_restore, config_.limits.parking, device_);
 }
 
 }  // namespace sy::expert_host

@@ -19,9 +19,9 @@ namespace sy::expert_host {
 
 class ActorFactory {
  public:
-  // Everything passed must outlive the factory.
+  // Everything passed must outlive the factory; `device` (null: no emulation) is the actors'.
   ActorFactory(const HostConfig& config, const ModelActors* model, gpu::Backend* backend,
-               actor::Executor* executor, metrics::Registry* registry);
+               actor::Executor* executor, metrics::Registry* registry, EmulatedDevice* device);
 
   // A new actor for `key` with the model's initial weights for it (valid ones unless
   // awaiting_restore); InvalidArgument for a key the model lacks.
@@ -33,6 +33,7 @@ class ActorFactory {
   gpu::Backend* backend_;
   actor::Executor* executor_;
   metrics::Registry* registry_;
+  EmulatedDevice* device_;
 };
 
 }  // namespace sy::expert_host

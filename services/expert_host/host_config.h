@@ -30,6 +30,9 @@ struct HostConfig {
   // Fault injection for tests: at the checkpoint of this step the experts hold their state back and the
   // host SIGKILLs itself once a dense shard's state went out; unset: never.
   std::optional<uint64_t> kill_self_while_streaming_at_step;
+  // Benchmarks: > 0 makes each expert bucket take at least its FLOPs / this many GFLOP/s
+  // (emulated_device.h); 0: off.
+  double emulate_device_gflops = 0;
 };
 
 }  // namespace sy::expert_host

@@ -35,6 +35,10 @@ SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, kill_self_while_streaming_at_s
                "fault injection (tests): at the checkpoint of step S the experts hold their state back and this "
                "process SIGKILLs itself once a dense shard's state went out, mid-checkpoint (unset: never)");
 
+SY_OPTION_FLAG(HostFlags, double, emulate_device_gflops,
+               "benchmarks: each expert bucket (forward or backward) takes at least its FLOPs / G GFLOP/s of wall "
+               "time, as on a device of G GFLOP/s, the results unchanged (0: off)");
+
 namespace sy::expert_host {
 
 absl::StatusOr<cluster::HostOptions> ParseHostOptions(const std::vector<std::string>& args) {

@@ -73,7 +73,9 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       model_(config.model, config.seed, config.num_hosts),
       door_(config, &model_),
       budget_(SizedRequestLimits(config, LargestRequestFrame())),
-      factory_(config, &model_, backend, &runtime_, registry),
+      device_(config.emulate_device_gflops > 0 ? std::make_unique<EmulatedDevice>(&runtime_, config.emulate_device_gflops)
+                                               : nullptr),
+      factory_(config, &model_, backend, &runtime_, registry, device_.get()),
       held_(&model_, config.host_index),
       replicas_(absl::StrCat("host-", config.host_index), config.step_timeout),
       restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}

@@ -121,6 +121,7 @@ class HostService {
   const RequestDoor door_;
   RequestBudget budget_;
   actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
+  const std::unique_ptr<EmulatedDevice> device_;  // null unless config.emulate_device_gflops > 0
   const ActorFactory factory_;
   HeldActors held_;
   ReplicaLinks replicas_;

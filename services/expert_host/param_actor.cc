@@ -39,7 +39,7 @@ std::string ActorIdentity::Name() const {
 
 ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
                        std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every,
-                       bool awaiting_restore, ParkingLimits parking)
+                       bool awaiting_restore, ParkingLimits parking, EmulatedDevice* device)
     : Actor(executor,
             id.is_expert ? absl::StrCat("expert-", id.layer, "-", id.expert) : absl::StrCat("shard-", id.shard),
             registry),
@@ -48,6 +48,7 @@ ParamActor::ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::M
       state_(std::move(state)),
       segments_(state_->segments()),
       buckets_(config, id.layer, id.expert),
+      device_(device),
       parking_(parking),
       checkpoint_every_(checkpoint_every),
       registry_(registry) {
@@ -255,20 +256,21 @@ void ParamActor::OnForward(ForwardMsg& m) {
         state_->finalized() ? ": the step is closed" : ": this micro-batch already ran forward")));
     return;
   }
+  const DeviceBooking booking(device_, ExpertBucketFlops(m.rows, config_.d_model, config_.d_ff, false));
   absl::StatusOr<transport::Frame> outputs = buckets_.Forward(*state_, m);
   if (!outputs.ok()) {
     Refuse(m.responder, outputs.status());
     return;
   }
-  capnp::MallocMessageBuilder header;
-  auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_FORWARD);
+  auto header = std::make_unique<capnp::MallocMessageBuilder>();
+  auto env = cluster::InitEnvelope(*header, proto::MessageKind::EXPERT_FORWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertForwardReply>();
   SetBucket(body.initBucket(), m.step, m.micro_batch);
   body.setTokenCount(static_cast<uint32_t>(m.rows));
   body.setVersion(state_->version());
   transport::SetTensor(env.initTensors(1)[0], "outputs", proto::TensorRole::OUTPUTS, m.dtype,
                        {Uint(m.rows), Uint(config_.d_model)});
-  m.responder.Reply(header, {*std::move(outputs)});
+  booking.Send({std::move(m.responder), std::move(header), {*std::move(outputs)}});
 }
 
 void ParamActor::SetBucket(proto::expert::BucketId::Builder bucket, uint64_t step, uint32_t micro_batch) const {
@@ -300,6 +302,7 @@ void ParamActor::OnBackward(BackwardMsg& m) {
                                                              " rows, its forward had ", *kept_rows)));
     return;
   }
+  const DeviceBooking booking(device_, ExpertBucketFlops(m.rows, config_.d_model, config_.d_ff, true));
   absl::StatusOr<ExpertBuckets::Gradients> grads = buckets_.Backward(*state_, m);
   absl::Status status = grads.status();
   if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batch), grads->weights.data());
@@ -310,14 +313,14 @@ void ParamActor::OnBackward(BackwardMsg& m) {
     return;
   }
   buckets_.Drop(m.micro_batch);
-  capnp::MallocMessageBuilder header;
-  auto env = cluster::InitEnvelope(header, proto::MessageKind::EXPERT_BACKWARD);
+  auto header = std::make_unique<capnp::MallocMessageBuilder>();
+  auto env = cluster::InitEnvelope(*header, proto::MessageKind::EXPERT_BACKWARD);
   auto body = env.initBody().initAs<proto::expert::ExpertBackwardReply>();
   SetBucket(body.initBucket(), m.step, m.micro_batch);
   body.setTokenCount(static_cast<uint32_t>(m.rows));
   transport::SetTensor(env.initTensors(1)[0], "inputGrad", proto::TensorRole::INPUT_GRAD, m.dtype,
                        {Uint(m.rows), Uint(config_.d_model)});
-  m.responder.Reply(header, {*std::move(input_grad)});
+  booking.Send({std::move(m.responder), std::move(header), {*std::move(input_grad)}});
 }
 
 void ParamActor::OnPush(PushMsg& m) {

@@ -39,6 +39,7 @@
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
 #include "proto/expert.capnp.h"
+#include "services/expert_host/emulated_device.h"
 #include "services/expert_host/expert_buckets.h"
 #include "services/expert_host/host_limits.h"
 #include "services/expert_host/param_actor_messages.h"
@@ -64,9 +65,10 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   // With checkpoint_every = N > 0 the actor keeps its state at the last
   // kKeptSnapshots multiples of N, so a checkpoint asked for late still finds it.
   // With awaiting_restore the actor refuses everything but status until a restore.
+  // With a `device` (emulation, must outlive the actor) bucket replies wait for it.
   ParamActor(actor::Executor& executor, ActorIdentity id, const gpu::ModelConfig& config,
              std::unique_ptr<ParamState> state, metrics::Registry* registry, uint64_t checkpoint_every = 0,
-             bool awaiting_restore = false, ParkingLimits parking = {});
+             bool awaiting_restore = false, ParkingLimits parking = {}, EmulatedDevice* device = nullptr);
   static constexpr size_t kKeptSnapshots = 4;
   const ActorIdentity& identity() const { return id_; }
   // The gradient-norm segments the actor owns (fixed at construction).
@@ -114,6 +116,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   std::unique_ptr<ParamState> state_;
   const std::vector<StateSegment> segments_;
   ExpertBuckets buckets_;  // experts: the training forwards of the open step, by micro-batch
+  EmulatedDevice* device_;  // null: no emulation, replies leave at once
   struct Parked {
     absl::Time deadline;
     ParamActorMsg msg;

@@ -48,7 +48,7 @@ bool Pending::Done() {
 }
 
 void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, const gpu::ModelConfig& model,
-                            const HostLimits& limits) {
+                            const HostLimits& limits, double emulate_device_gflops) {
   steps_.reset();
   client_.reset();
   server_.reset();
@@ -66,6 +66,7 @@ void HostServiceTest::Start(absl::Duration step_timeout, double duplicate_rate, 
   config.num_hosts = 2;
   config.step_timeout = step_timeout;
   config.limits = limits;
+  config.emulate_device_gflops = emulate_device_gflops;
   config_ = config;
   ASSERT_NO_FATAL_FAILURE(StartHost(0, &service_, &server_));
   auto client = *net_->CreateTransport("trainer-0");

@@ -62,10 +62,11 @@ class HostServiceTest : public ::testing::Test {
   void SetUp() override { Start(absl::Seconds(30)); }
   void TearDown() override;
 
-  // A fresh host-0 (and network) of `model` with `step_timeout` and `limits`; the client sends
-  // every request twice with the same id when duplicate_rate is 1.
+  // A fresh host-0 (and network) of `model` with `step_timeout`, `limits` and device emulation
+  // at `emulate_device_gflops` (0: off); the client sends every request twice with the same id
+  // when duplicate_rate is 1.
   void Start(absl::Duration step_timeout, double duplicate_rate = 0, const gpu::ModelConfig& model = SmallConfig(),
-             const HostLimits& limits = {});
+             const HostLimits& limits = {}, double emulate_device_gflops = 0);
   // host-`index` of config_ on the in-process network at inproc://host-`index`.
   void StartHost(int index, std::unique_ptr<HostService>* service, std::unique_ptr<transport::RpcNode>* server);
   // host-1 beside host-0 (the client reaches it as "host-1").

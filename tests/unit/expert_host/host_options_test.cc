@@ -1,5 +1,5 @@
 // The flags of sy-expert-host: parsed with the shared model flags (neither --data nor
-// --steps needed) and checked.
+// --steps needed) and checked, --emulate_device_gflops included.
 #include <gtest/gtest.h>
 
 #include "services/expert_host/host_flags.h"
@@ -24,6 +24,20 @@ TEST(HostOptionsTest, HostNeedsNoDataAndChecksItsFlags) {
     EXPECT_EQ(ParseHostOptions({std::string("--advertise_host=") + bad}).status().code(),
               absl::StatusCode::kInvalidArgument)
         << bad;
+  }
+}
+
+TEST(HostOptionsTest, DeviceEmulationIsOffByDefaultAndNeedsAFiniteNonNegativeRate) {
+  auto plain = ParseHostOptions({"--insecure"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->emulate_device_gflops, 0);
+  auto emulated = ParseHostOptions({"--insecure", "--emulate_device_gflops=2.5"});
+  ASSERT_TRUE(emulated.ok()) << emulated.status();
+  EXPECT_DOUBLE_EQ(emulated->emulate_device_gflops, 2.5);
+  for (const char* bad : {"-1", "nan", "inf", "-inf"}) {
+    absl::Status status = ParseHostOptions({"--insecure", std::string("--emulate_device_gflops=") + bad}).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("--emulate_device_gflops"), absl::string_view::npos) << status;
   }
 }
 
