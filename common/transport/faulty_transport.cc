@@ -33,6 +33,7 @@ class FaultyTransportImpl final : public FaultyTransport {
   absl::Status Connect(const std::string& peer, const std::string& endpoint) override {
     return inner_->Connect(peer, endpoint);
   }
+  absl::Status Disconnect(const std::string& peer) override { return inner_->Disconnect(peer); }
   absl::StatusOr<Message> Receive(absl::Time deadline) override { return inner_->Receive(deadline); }
   TransportStats stats() const override { return inner_->stats(); }
 

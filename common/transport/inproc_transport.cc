@@ -49,6 +49,12 @@ class InProcTransport final : public Transport {
     return absl::OkStatus();
   }
 
+  absl::Status Disconnect(const std::string& peer) override {
+    absl::MutexLock lock(&node_->mu);
+    if (node_->connections.erase(peer) == 0) return absl::NotFoundError(absl::StrCat("not connected to ", peer));
+    return absl::OkStatus();
+  }
+
   absl::Status Send(Message message, absl::Time deadline) override {
     std::shared_ptr<InProcNetwork::Node> target;
     Address from;
@@ -112,6 +118,8 @@ class InProcTransport final : public Transport {
     s.send_rejected = node_->rejected.load();
     s.unroutable = node_->unroutable.load();
     s.max_inbound_depth = node_->inbox.max_depth();
+    absl::MutexLock lock(&node_->mu);
+    s.connected_peers = node_->connections.size();
     return s;
   }
 

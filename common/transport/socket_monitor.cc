@@ -1,6 +1,7 @@
 // SocketMonitor: dropped connections from ZeroMQ's socket monitor (see socket_monitor.h).
 #include "common/transport/socket_monitor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,12 @@ absl::Status SocketMonitor::Watch(zmq::socket_t& socket, const std::string& peer
     return absl::InternalError(absl::StrCat("socket monitor for ", peer, ": ", e.what()));
   }
   return absl::OkStatus();
+}
+
+void SocketMonitor::Unwatch(zmq::socket_t& socket, const std::string& peer) {
+  (void)zmq_socket_monitor(socket.handle(), nullptr, 0);
+  watched_.erase(std::remove_if(watched_.begin(), watched_.end(), [&](const Watched& w) { return w.peer == peer; }),
+                 watched_.end());
 }
 
 void SocketMonitor::AddPollItems(std::vector<zmq::pollitem_t>& items) const {

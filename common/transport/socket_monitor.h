@@ -40,6 +40,8 @@ class SocketMonitor {
 
   // Watches `socket` (a connecting socket, best before its connect()) for `peer`.
   absl::Status Watch(zmq::socket_t& socket, const std::string& peer);
+  // Stops watching `peer`'s socket (before it is closed, so its closing is not reported).
+  void Unwatch(zmq::socket_t& socket, const std::string& peer);
   // The PAIR sockets to poll for input.
   void AddPollItems(std::vector<zmq::pollitem_t>& items) const;
   // Reads every queued event, calling the callback for each dropped connection.

@@ -36,6 +36,7 @@ struct TransportStats {
   uint64_t dropped_unauthenticated = 0;  // received with an allowlist, from a key or routing id it does not match
   size_t max_outbound_depth = 0;  // high-water mark of the outbound queue (messages)
   size_t max_inbound_depth = 0;   // high-water mark of the inbound queue (messages)
+  size_t connected_peers = 0;     // connections open now (Connect, less Disconnect)
 };
 
 class Transport {
@@ -48,6 +49,10 @@ class Transport {
   virtual absl::StatusOr<std::string> Bind(const std::string& endpoint) = 0;
   // Opens a connection to `endpoint`, reachable afterwards as Address{peer, kConnected}.
   virtual absl::Status Connect(const std::string& peer, const std::string& endpoint) = 0;
+  // Closes the connection to `peer` (a node that left or moved to another endpoint), dropping
+  // what is still queued for it; Send to it is then NotFound until it is connected again.
+  // NotFound when `peer` is not connected.
+  virtual absl::Status Disconnect(const std::string& peer) = 0;
   // Queues `message` for message.address; waits for room until `deadline`.
   // ResourceExhausted: queue still full at the deadline. NotFound: no such connected peer.
   // FailedPrecondition: closed. InvalidArgument: larger than the queue could ever hold.

@@ -132,6 +132,24 @@ class ZmqTransportImpl final : public ZmqTransport {
     return result;
   }
 
+  absl::Status Disconnect(const std::string& peer) override {
+    absl::Status result;
+    absl::Status run = RunOnIoThread([&] {
+      auto it = dealers_.find(peer);
+      if (it == dealers_.end()) {
+        result = absl::NotFoundError(absl::StrCat("not connected to ", peer));
+        return;
+      }
+      if (monitor_ != nullptr) monitor_->Unwatch(*it->second.socket, peer);
+      for (const Message& message : it->second.pending) Unroutable(message);
+      dealers_.erase(it);  // closes the socket (linger 0)
+      absl::MutexLock lock(&mu_);
+      connected_peers_.erase(peer);
+    });
+    if (!run.ok()) return run;
+    return result;
+  }
+
   absl::Status Send(Message message, absl::Time deadline) override {
     {
       absl::MutexLock lock(&mu_);
@@ -185,6 +203,8 @@ class ZmqTransportImpl final : public ZmqTransport {
     s.dropped_unauthenticated = dropped_unauthenticated_.load();
     s.max_outbound_depth = budget_.max_count();
     s.max_inbound_depth = inbound_.max_depth();
+    absl::MutexLock lock(&mu_);
+    s.connected_peers = connected_peers_.size();
     return s;
   }
 
@@ -423,7 +443,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   SendBudget budget_;
   BoundedQueue<Message> inbound_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<std::function<void()>> commands_ ABSL_GUARDED_BY(mu_);
   std::deque<Message> outbound_ ABSL_GUARDED_BY(mu_);

@@ -92,6 +92,13 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
       if (!connected.ok() && connected.code() != absl::StatusCode::kAlreadyExists) {
         return request.responder.Fail(connected);
       }
+      if (known != endpoints_.end()) {
+        // Restarted on another endpoint: the old connection leads nowhere; close it, so a
+        // host restarting on fresh ports does not leave a socket behind each time.
+        absl::Status closed = rpc_->transport().Disconnect(HostPeer(id, known->second));
+        SY_LOG(INFO) << "host " << id << " moved from " << known->second << " to " << node.endpoint
+                     << "; old connection " << (closed.ok() ? "closed" : closed.ToString());
+      }
       endpoints_[id] = node.endpoint;
     }
     if (!table_.initialized()) {

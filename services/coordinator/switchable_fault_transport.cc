@@ -14,6 +14,7 @@ class Borrowed final : public transport::Transport {
   absl::Status Connect(const std::string& peer, const std::string& endpoint) override {
     return inner_->Connect(peer, endpoint);
   }
+  absl::Status Disconnect(const std::string& peer) override { return inner_->Disconnect(peer); }
   absl::Status Send(transport::Message message, absl::Time deadline) override {
     return inner_->Send(std::move(message), deadline);
   }

@@ -31,6 +31,7 @@ class SwitchableFaultTransport final : public transport::Transport {
   absl::Status Connect(const std::string& peer, const std::string& endpoint) override {
     return inner_->Connect(peer, endpoint);
   }
+  absl::Status Disconnect(const std::string& peer) override { return inner_->Disconnect(peer); }
   absl::Status Send(transport::Message message, absl::Time deadline) override;
   absl::StatusOr<transport::Message> Receive(absl::Time deadline) override { return inner_->Receive(deadline); }
   void Close() override;

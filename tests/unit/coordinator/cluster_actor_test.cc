@@ -188,6 +188,18 @@ TEST_F(ClusterActorTest, SilentHostFailsExactlyAfterTheTimeoutAndItsActorsMove) 
   EXPECT_EQ(HostsAlive(), 0u);
 }
 
+TEST_F(ClusterActorTest, AHostBackOnAnotherEndpointLeavesNoConnectionBehind) {
+  ASSERT_TRUE(Register(0).ok());
+  ASSERT_TRUE(Register(1).ok());
+  EXPECT_EQ(transport_->stats().connected_peers, 2u);
+  // host-0 comes back on fresh ports three times (as a restart with --listen=...:0 does).
+  for (int port : {1, 2, 3}) {
+    host_endpoints_[0] = "tcp://127.0.0.1:" + std::to_string(port);
+    ASSERT_TRUE(Register(0).ok());
+    EXPECT_EQ(transport_->stats().connected_peers, 2u) << "after move " << port;
+  }
+}
+
 TEST_F(ClusterActorTest, LoadReportReplyCarriesTheCurrentEpochAndMailboxesEndEmpty) {
   ASSERT_TRUE(Register(0).ok());
   ASSERT_TRUE(Register(1).ok());
