@@ -15,12 +15,4 @@ void FailAndCount(metrics::Registry* registry, transport::Responder& responder, 
   responder.Fail(status);
 }
 
-absl::Status Refused(metrics::Registry* registry, const char* reason, absl::Status status) {
-  if (registry != nullptr) {
-    registry->GetCounter("sy_refused_total", "Requests refused at a service's door, by reason.", {{"reason", reason}})
-        .Increment();
-  }
-  return status;
-}
-
 }  // namespace sy::expert_host

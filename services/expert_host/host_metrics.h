@@ -1,8 +1,8 @@
-// The expert host's error-reply counters, shared by the door (HostService) and
-// the actors: sy_host_errors_total{code} counts every request answered with an
-// error, by status code; sy_refused_total{reason} counts the requests refused
-// because a resource bound was hit (step window, parking, restores, in-flight
-// bytes). Thread-safe (the registry is).
+// The expert host's error-reply counter, shared by the door (HostService) and the
+// actors: sy_host_errors_total{code} counts every request answered with an error, by
+// status code. (Refusals because a bound was hit, e.g. the step window, parking,
+// restores or in-flight bytes, go through transport::Refuse: sy_refused_total{reason}
+// and a rate-limited log line.) Thread-safe (the registry is).
 #pragma once
 
 #include "absl/status/status.h"
@@ -13,9 +13,5 @@ namespace sy::expert_host {
 
 // Answers `responder` with `status` (not OK) and counts it; registry may be null.
 void FailAndCount(metrics::Registry* registry, transport::Responder& responder, const absl::Status& status);
-
-// Counts one refusal for `reason` in sy_refused_total{reason} and returns `status`
-// (not OK); registry may be null.
-absl::Status Refused(metrics::Registry* registry, const char* reason, absl::Status status);
 
 }  // namespace sy::expert_host

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/transport/refusals.h"
 #include "common/log/log.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/expert.capnp.h"
@@ -90,7 +91,7 @@ int64_t HostService::LargestRequestFrame() const {
 absl::Status HostService::CheckStepWindow(uint64_t step, const char* what) const {
   const uint64_t applied = step_->applied_version();
   if (step <= applied + config_.limits.step_window) return absl::OkStatus();
-  return Refused(registry_, "step_window",
+  return transport::Refuse(registry_, "step_window",
                  absl::OutOfRangeError(absl::StrCat(what, " of step ", step, " is too far ahead: the host applied step ",
                                                     applied, " and serves steps up to ",
                                                     applied + config_.limits.step_window)));
@@ -98,7 +99,7 @@ absl::Status HostService::CheckStepWindow(uint64_t step, const char* what) const
 
 absl::StatusOr<RequestBudget::Ticket> HostService::Admit(size_t values) {
   absl::StatusOr<RequestBudget::Ticket> ticket = budget_.Take(values * sizeof(float) + kRequestOverheadBytes);
-  if (!ticket.ok()) return Refused(registry_, "requests_held", ticket.status());
+  if (!ticket.ok()) return transport::Refuse(registry_, "requests_held", ticket.status());
   return ticket;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/expert.capnp.h"
+#include "common/transport/refusals.h"
 #include "services/expert_host/host_metrics.h"
 #include "services/expert_host/host_reply.h"
 #include "services/expert_host/host_service.h"
@@ -38,8 +39,8 @@ void ReplyStream(transport::Responder& responder, const cluster::ActorKey& actor
 // A refused chunk, counted in sy_refused_total by the bound it hit.
 absl::Status CountedChunkRefusal(metrics::Registry* registry, absl::Status status) {
   switch (status.code()) {
-    case absl::StatusCode::kResourceExhausted: return Refused(registry, "concurrent_restores", std::move(status));
-    case absl::StatusCode::kInvalidArgument: return Refused(registry, "restore_chunk", std::move(status));
+    case absl::StatusCode::kResourceExhausted: return transport::Refuse(registry, "concurrent_restores", std::move(status));
+    case absl::StatusCode::kInvalidArgument: return transport::Refuse(registry, "restore_chunk", std::move(status));
     default: return status;
   }
 }

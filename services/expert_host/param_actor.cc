@@ -8,6 +8,7 @@
 #include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/transport/refusals.h"
 #include "common/log/log.h"
 #include "common/transport/envelope_codec.h"
 #include "gpu/model/bucket_codec.h"
@@ -171,7 +172,7 @@ void ParamActor::SetReplicas(ReplicasMsg& m) {
 bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
   if (wanted_version <= state_->version()) return false;
   if (parked_.size() >= parking_.max_parked) {
-    FailParkable(msg, Refused(registry_, "parked_per_actor",
+    FailParkable(msg, transport::Refuse(registry_, "parked_per_actor",
                               absl::ResourceExhaustedError(absl::StrCat(
                                   id_.Name(), ": ", parked_.size(), " requests already wait for a newer version (at most ",
                                   parking_.max_parked, "); refused one for version ", wanted_version))));
