@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpu/cpu/cpu_ops.h"
+#include "gpu/cpu/exact_exp.h"
 
 namespace sy::gpu::cpu {
 namespace {
@@ -71,10 +72,27 @@ void ForEachUniformChunk(const RngKey& key, int64_t begin, int64_t end, F&& f) {
 constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
 
 // GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
-// the sigmoid form needs one exp and never cancels for large |x|.
-float GeluSigmoid(float x) {
-  const float u = kGeluScale * (x + 0.044715f * x * x * x);
-  return 1.0f / (1.0f + std::exp(-2.0f * u));
+// the sigmoid form needs one exp and never cancels for large |x|. GeluSigmoids fills
+// sig[k] = sigmoid(2u(x[k])) for k < len: the exponents first, then their exps in one
+// vectorised pass (ExpInPlace: expf's bits), then the sigmoids.
+constexpr int kGeluBlock = 256;
+
+void GeluSigmoids(const float* x, int len, float* sig) {
+  for (int k = 0; k < len; ++k) sig[k] = -2.0f * (kGeluScale * (x[k] + 0.044715f * x[k] * x[k] * x[k]));
+  ExpInPlace(sig, len);
+  for (int k = 0; k < len; ++k) sig[k] = 1.0f / (1.0f + sig[k]);
+}
+
+// Calls body(i, len, sig) over [i0, i1) in blocks of at most kGeluBlock elements, with
+// sig the sigmoids of inp[i .. i + len).
+template <typename Body>
+void ForEachGeluBlock(const float* inp, int64_t i0, int64_t i1, Body&& body) {
+  float sig[kGeluBlock];
+  for (int64_t i = i0; i < i1; i += kGeluBlock) {
+    const int len = static_cast<int>(std::min<int64_t>(kGeluBlock, i1 - i));
+    GeluSigmoids(inp + i, len, sig);
+    body(i, len, sig);
+  }
 }
 
 }  // namespace
@@ -119,19 +137,22 @@ void Multiply(ThreadPool& pool, float* out, const float* a, const float* b, int6
 
 void GeluForward(ThreadPool& pool, float* out, const float* inp, int64_t n) {
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] * GeluSigmoid(inp[i]);
+    ForEachGeluBlock(inp, i0, i1, [&](int64_t i, int len, const float* sig) {
+      for (int k = 0; k < len; ++k) out[i + k] = inp[i + k] * sig[k];
+    });
   });
 }
 
 // d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
 void GeluBackward(ThreadPool& pool, float* dinp, const float* inp, const float* dout, int64_t n) {
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float x = inp[i];
-      const float sig = GeluSigmoid(x);
-      const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-      dinp[i] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i];
-    }
+    ForEachGeluBlock(inp, i0, i1, [&](int64_t i, int len, const float* sigs) {
+      for (int k = 0; k < len; ++k) {
+        const float x = inp[i + k], sig = sigs[k];
+        const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i + k] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i + k];
+      }
+    });
   });
 }
 

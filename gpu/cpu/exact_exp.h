@@ -1,0 +1,17 @@
+// exp over a float array, bit for bit what the C library's expf returns, but several
+// lanes at a time. GELU needs one exp per FFN activation, and called one at a time
+// expf was about a sixth of a trainer's CPU time; the weights must not change by a bit,
+// so a faster exp has to be the library's own arithmetic, vectorised (exact_exp.cc).
+#pragma once
+
+#include <cstdint>
+
+namespace sy::gpu::cpu {
+
+// v[i] = expf(v[i]) for i < n, identical bits to the scalar call on this machine.
+void ExpInPlace(float* v, int64_t n);
+
+// Whether ExpInPlace runs vectorised here (else it calls expf lane by lane).
+bool VectorExpAvailable();
+
+}  // namespace sy::gpu::cpu
