@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common/actor/actor.h"
+#include "common/actor/request_budget.h"
 #include "common/transport/rpc.h"
 #include "proto/expert.capnp.h"
 #include "services/coordinator/checkpoint_store.h"
@@ -47,7 +48,7 @@ namespace sy::coordinator {
 struct CheckpointRequest {
   transport::DecodedMessage message;
   transport::Responder responder;
-  std::shared_ptr<void> admission;  // the door's RequestAdmission ticket (optional)
+  actor::RequestBudget::Ticket admission;  // the door's share of its request budget (optional)
 };
 // The cluster's state as the checkpoints need it (sent by the ClusterActor when it changed).
 struct ClusterProgress {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/actor/actor.h"
+#include "common/actor/request_budget.h"
 #include "common/transport/rpc.h"
 #include "services/cluster/placement_table.h"
 #include "services/coordinator/checkpoint_actor.h"
@@ -60,7 +61,7 @@ namespace sy::coordinator {
 struct ClusterRequest {
   transport::DecodedMessage message;
   transport::Responder responder;
-  std::shared_ptr<void> admission;  // the door's RequestAdmission ticket (optional)
+  actor::RequestBudget::Ticket admission;  // the door's share of its request budget (optional)
 };
 // Failure detection round (self-scheduled).
 struct ClusterTick {};

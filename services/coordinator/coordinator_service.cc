@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/actor/request_budget.h"
 #include "common/actor/runtime.h"
 #include "common/log/log.h"
 #include "common/transport/refusals.h"
@@ -21,7 +22,6 @@
 #include "services/coordinator/checkpoint_actor.h"
 #include "services/coordinator/checkpoint_store.h"
 #include "services/coordinator/cluster_actor.h"
-#include "services/coordinator/request_admission.h"
 #include "services/coordinator/switchable_fault_transport.h"
 
 namespace sy::coordinator {
@@ -53,7 +53,7 @@ struct Router {
   metrics::Counter* refused_unknown_key = nullptr;    // optional
   metrics::Counter* refused_main_endpoint = nullptr;  // optional
   metrics::Registry* registry = nullptr;              // optional: sy_refused_total
-  std::unique_ptr<RequestAdmission> admission;        // bytes handed to the actors, not yet handled
+  std::unique_ptr<actor::RequestBudget> admission;    // bytes handed to the actors, not yet handled
   std::atomic<uint64_t> admin_refused{0};
 
   // PermissionDenied (and counted) when the admin key rules refuse this request.
@@ -129,8 +129,10 @@ struct Router {
       if (!admin.ok()) return responder.Fail(admin.status());
       to_checkpoints = admin->which() == proto::admin::AdminRequest::CHECKPOINT_LIST;
     }
-    absl::StatusOr<RequestAdmission::Ticket> ticket =
-        admission->Admit(message.message().ByteSize(), std::min(message.deadline(), absl::Now() + kMaxAdmissionWait));
+    // Past the cap the door's thread waits (the transport's queues fill and senders are
+    // slowed) until earlier requests are handled, at most until the request's deadline.
+    absl::StatusOr<actor::RequestBudget::Ticket> ticket =
+        admission->Take(message.message().ByteSize(), std::min(message.deadline(), absl::Now() + kMaxAdmissionWait));
     if (!ticket.ok()) return responder.Fail(transport::Refuse(registry, "busy", ticket.status()));
     if (to_checkpoints) {
       checkpoints->Tell(CheckpointRequest{std::move(message), std::move(responder), *std::move(ticket)});
@@ -250,8 +252,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
 
   service->router_->registry = registry;
   // A few of the largest requests (state chunks) wait for the actors at most.
-  service->router_->admission = std::make_unique<RequestAdmission>(
-      std::max<size_t>(kMinAdmittedBytes, kAdmittedLargestRequests * options.chunk_bytes));
+  actor::RequestBudget::Limits admitted;
+  admitted.max_bytes = std::max<size_t>(kMinAdmittedBytes, kAdmittedLargestRequests * options.chunk_bytes);
+  service->router_->admission = std::make_unique<actor::RequestBudget>("the coordinator", admitted);
   if (admin_keys.has_value()) {
     const AdminKeys* keys = &*admin_keys;
     Router& router = *service->router_;

@@ -60,9 +60,10 @@ constexpr int64_t kFrameHeadroomBytes = 64 << 10;
 
 // The request budget of `config`'s host: its limits, with room for several of the
 // largest legitimate requests whatever the model.
-RequestLimits SizedRequestLimits(const HostConfig& config, int64_t largest_frame) {
-  RequestLimits limits = config.limits.requests;
-  limits.max_bytes = std::max(limits.max_bytes, static_cast<size_t>(4 * largest_frame));
+actor::RequestBudget::Limits SizedRequestLimits(const HostConfig& config, int64_t largest_frame) {
+  actor::RequestBudget::Limits limits;
+  limits.max_requests = config.limits.requests.max_requests;
+  limits.max_bytes = std::max(config.limits.requests.max_bytes, static_cast<size_t>(4 * largest_frame));
   return limits;
 }
 
@@ -73,7 +74,7 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       registry_(registry),
       model_(config.model, config.seed, config.num_hosts),
       door_(config, &model_),
-      budget_(SizedRequestLimits(config, LargestRequestFrame())),
+      budget_("the expert host", SizedRequestLimits(config, LargestRequestFrame())),
       device_(config.emulate_device_gflops > 0 ? std::make_unique<EmulatedDevice>(&runtime_, config.emulate_device_gflops)
                                                : nullptr),
       factory_(config, &model_, backend, &runtime_, registry, device_.get()),
@@ -97,8 +98,9 @@ absl::Status HostService::CheckStepWindow(uint64_t step, const char* what) const
                                                     applied + config_.limits.step_window)));
 }
 
-absl::StatusOr<RequestBudget::Ticket> HostService::Admit(size_t values) {
-  absl::StatusOr<RequestBudget::Ticket> ticket = budget_.Take(values * sizeof(float) + kRequestOverheadBytes);
+absl::StatusOr<actor::RequestBudget::Ticket> HostService::Admit(size_t values) {
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket =
+      budget_.TryTake(values * sizeof(float) + kRequestOverheadBytes);
   if (!ticket.ok()) return transport::Refuse(registry_, "requests_held", ticket.status());
   return ticket;
 }
@@ -226,7 +228,7 @@ absl::Status HostService::HandleForward(const transport::DecodedMessage& request
   if (absl::Status s = CheckStepWindow(forward->training ? forward->step : forward->version + 1, "forward"); !s.ok()) {
     return s;
   }
-  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(forward->in.size());
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket = Admit(forward->in.size());
   if (!ticket.ok()) return ticket.status();
   forward->ticket = *std::move(ticket);
   if (forward->training) NoteStep(forward->step);
@@ -243,7 +245,7 @@ absl::Status HostService::HandleBackward(const transport::DecodedMessage& reques
   absl::StatusOr<BackwardMsg> backward = door_.Backward(request, *body, responder);
   if (!backward.ok()) return backward.status();
   if (absl::Status s = CheckStepWindow(backward->step, "backward"); !s.ok()) return s;
-  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(backward->dout.size());
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket = Admit(backward->dout.size());
   if (!ticket.ok()) return ticket.status();
   backward->ticket = *std::move(ticket);
   (*actor)->Tell(*std::move(backward));
@@ -258,7 +260,7 @@ absl::Status HostService::HandlePush(const transport::DecodedMessage& request, t
   absl::StatusOr<PushMsg> push = door_.Push(request, *body, responder);
   if (!push.ok()) return push.status();
   if (absl::Status s = CheckStepWindow(push->step, "push"); !s.ok()) return s;
-  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(push->grad.size());
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket = Admit(push->grad.size());
   if (!ticket.ok()) return ticket.status();
   push->ticket = *std::move(ticket);
   NoteStep(push->step);
@@ -275,7 +277,7 @@ absl::Status HostService::HandlePull(const transport::DecodedMessage& request, t
   if (!actor.ok()) return actor.status();
   PullMsg pull = RequestDoor::Pull(request, *body, responder);
   if (absl::Status s = CheckStepWindow(pull.version + 1, "pull"); !s.ok()) return s;
-  absl::StatusOr<RequestBudget::Ticket> ticket = Admit(0);
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket = Admit(0);
   if (!ticket.ok()) return ticket.status();
   pull.ticket = *std::move(ticket);
   (*actor)->Tell(std::move(pull));
@@ -319,7 +321,7 @@ absl::Status HostService::HandleReplicaGradients(const transport::DecodedMessage
   absl::StatusOr<PeerGradientsMsg> gradients = door_.ReplicaGradients(request, *body, *key, responder);
   if (!gradients.ok()) return gradients.status();
   if (absl::Status s = CheckStepWindow(gradients->step, "replica gradients"); !s.ok()) return s;
-  absl::StatusOr<RequestBudget::Ticket> ticket =
+  absl::StatusOr<actor::RequestBudget::Ticket> ticket =
       Admit(gradients->grads.size() * static_cast<size_t>(model_.Size(*key)));
   if (!ticket.ok()) return ticket.status();
   gradients->ticket = *std::move(ticket);

@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/actor/request_budget.h"
 #include "common/actor/runtime.h"
 #include "common/metrics/registry.h"
 #include "common/transport/rpc.h"
@@ -35,7 +36,6 @@
 #include "services/expert_host/model_actors.h"
 #include "services/expert_host/placement_actor.h"
 #include "services/expert_host/replica_links.h"
-#include "services/expert_host/request_budget.h"
 #include "services/expert_host/request_door.h"
 #include "services/expert_host/restore_chunks.h"
 #include "services/expert_host/step_actor.h"
@@ -111,7 +111,7 @@ class HostService {
   absl::Status CheckStepWindow(uint64_t step, const char* what) const;
   // A share of the request budget for a request holding `values` floats (counted
   // ResourceExhausted when the budget is spent).
-  absl::StatusOr<RequestBudget::Ticket> Admit(size_t values);
+  absl::StatusOr<actor::RequestBudget::Ticket> Admit(size_t values);
   // Every actor was restored to `version`: later steps belonged to the abandoned timeline.
   void RollBackTo(uint64_t version);
 
@@ -119,7 +119,7 @@ class HostService {
   metrics::Registry* registry_;
   const ModelActors model_;
   const RequestDoor door_;
-  RequestBudget budget_;
+  actor::RequestBudget budget_;  // refuses at once: the host's door never waits
   actor::Runtime runtime_{1};  // one thread: the backend is used by one thread at a time
   const std::unique_ptr<EmulatedDevice> device_;  // null unless config.emulate_device_gflops > 0
   const ActorFactory factory_;

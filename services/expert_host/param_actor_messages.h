@@ -13,10 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/actor/request_budget.h"
 #include "common/transport/rpc.h"
 #include "proto/envelope.capnp.h"
 #include "services/cluster/step_wire.h"
-#include "services/expert_host/request_budget.h"
 
 namespace sy::expert_host {
 
@@ -31,7 +31,7 @@ struct BucketCall {
   proto::DType dtype = proto::DType::F32;
   absl::Time deadline;
   transport::Responder responder;
-  RequestBudget::Ticket ticket;
+  actor::RequestBudget::Ticket ticket;
 };
 // Forward of one bucket.
 struct ForwardMsg : BucketCall {
@@ -50,7 +50,7 @@ struct PushMsg {
   std::vector<float> grad;
   absl::Time deadline;
   transport::Responder responder;
-  RequestBudget::Ticket ticket;
+  actor::RequestBudget::Ticket ticket;
 };
 // The weights once the actor reached `version`.
 struct PullMsg {
@@ -58,7 +58,7 @@ struct PullMsg {
   bool expert = false;  // echo the request's target in the reply
   absl::Time deadline;
   transport::Responder responder;
-  RequestBudget::Ticket ticket;
+  actor::RequestBudget::Ticket ticket;
 };
 // Closes the open step `step`; `done` gets the per-segment sums of squares.
 struct FinalizeMsg {
@@ -113,7 +113,7 @@ struct PeerGradientsMsg {
   std::vector<std::vector<float>> grads;
   absl::Time deadline;
   transport::Responder responder;
-  RequestBudget::Ticket ticket;
+  actor::RequestBudget::Ticket ticket;
 };
 using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
                                    SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;

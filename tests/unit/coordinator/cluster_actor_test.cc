@@ -48,7 +48,7 @@ class ClusterActorTest : public ::testing::Test {
     transport_ = switchable.get();
     auto rpc = transport::RpcNode::Create(std::move(switchable), {},
                                           [this](transport::DecodedMessage m, transport::Responder r) {
-                                            cluster_->Tell(ClusterRequest{std::move(m), std::move(r), nullptr});
+                                            cluster_->Tell(ClusterRequest{std::move(m), std::move(r), {}});
                                           });
     ASSERT_TRUE(rpc.ok());
     rpc_ = *std::move(rpc);
