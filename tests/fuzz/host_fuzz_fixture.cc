@@ -13,20 +13,6 @@
 
 namespace sy::fuzz {
 
-gpu::ModelConfig SmallHostModel() {
-  gpu::ModelConfig c;
-  c.layers = 2;
-  c.d_model = kHostDModel;
-  c.heads = 2;
-  c.d_ff = 16;
-  c.experts = 4;
-  c.moe_every = 1;
-  c.context = 4;
-  c.dropout = 0;
-  c.expert_dropout = 0;
-  return c;
-}
-
 void HostFuzzTest::SetUp() {
   backend_ = *gpu::CreateBackend(gpu::Device::Cpu(), {1});
   config_.model = SmallHostModel();

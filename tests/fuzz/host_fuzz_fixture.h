@@ -21,14 +21,15 @@
 #include "services/expert_host/host_service.h"
 #include "services/trainer/step_client.h"
 #include "tests/fuzz/raw_door.h"
+#include "tests/support/small_host_model.h"
 
 namespace sy::fuzz {
 
 inline constexpr int kHostMicroBatches = 2;
-inline constexpr uint32_t kHostDModel = 8;
+inline constexpr uint32_t kHostDModel = ::sy::testing::kSmallHostDModel;
 inline constexpr uint32_t kHostMaxRows = 8;
 
-gpu::ModelConfig SmallHostModel();
+using ::sy::testing::SmallHostModel;
 
 class HostFuzzTest : public ::testing::Test {
  protected:

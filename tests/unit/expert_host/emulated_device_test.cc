@@ -21,13 +21,13 @@ TEST(ExpertBucketFlopsTest, CountsBothGemmsAndTwiceForBackward) {
   EXPECT_EQ(ExpertBucketFlops(4096, 1024, 4096, true), int64_t{8} * 4096 * 1024 * 4096);  // no int overflow
 }
 
-// A device so slow that a SmallConfig bucket of 3 rows (1536 FLOPs) takes 0.25 s forward.
+// A device so slow that a SmallHostModel bucket of 3 rows (1536 FLOPs) takes 0.25 s forward.
 constexpr double kGflops = 1536 / 0.25 / 1e9;
 constexpr absl::Duration kForwardTime = absl::Milliseconds(250);
 
 class EmulatedDeviceTest : public HostServiceTest {
  protected:
-  void SetUp() override { Start(absl::Seconds(30), 0, SmallConfig(), {}, kGflops); }
+  void SetUp() override { Start(absl::Seconds(30), 0, SmallHostModel(), {}, kGflops); }
 };
 
 TEST_F(EmulatedDeviceTest, BucketRepliesTakeAtLeastTheirFlopsOverG) {

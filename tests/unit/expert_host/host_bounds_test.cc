@@ -64,7 +64,7 @@ TEST_F(HostBoundsTest, AStepBeyondTheWindowIsRefusedNotParked) {
 TEST_F(HostBoundsTest, AnActorParksAtMostItsLimitAndServesThemAfterTheApply) {
   HostLimits limits;
   limits.parking.max_parked = 2;
-  Start(absl::Seconds(30), 0, SmallConfig(), limits);
+  Start(absl::Seconds(30), 0, SmallHostModel(), limits);
   auto first = ForwardAsync(ForVersionOne());
   auto second = ForwardAsync(ForVersionOne());
   const absl::Status third = ForwardAsync(ForVersionOne())->Wait();
@@ -80,7 +80,7 @@ TEST_F(HostBoundsTest, AnActorParksAtMostItsLimitAndServesThemAfterTheApply) {
 TEST_F(HostBoundsTest, TheHostHoldsAtMostItsRequestBudget) {
   HostLimits limits;
   limits.requests.max_requests = 2;
-  Start(absl::Seconds(30), 0, SmallConfig(), limits);
+  Start(absl::Seconds(30), 0, SmallHostModel(), limits);
   auto first = ForwardAsync(ForVersionOne());
   auto second = ForwardAsync(ForVersionOne());
   const absl::Status third = ForwardAsync(ForVersionOne())->Wait();
@@ -100,7 +100,7 @@ TEST_F(HostBoundsTest, TheHostHoldsAtMostItsRequestBudget) {
 TEST_F(HostBoundsTest, AParkedRequestWaitsAtMostTheParkingLimitWhateverItsDeadline) {
   HostLimits limits;
   limits.parking.max_wait = absl::Milliseconds(200);
-  Start(absl::Seconds(30), 0, SmallConfig(), limits);
+  Start(absl::Seconds(30), 0, SmallHostModel(), limits);
   auto parked = ForwardAsync(ForVersionOne());  // its deadline is 20 s away
   const absl::Status expired = parked->Wait();
   EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded) << expired;

@@ -22,20 +22,6 @@
 
 namespace sy::expert_host::testing {
 
-gpu::ModelConfig SmallConfig() {
-  gpu::ModelConfig c;
-  c.layers = 2;
-  c.d_model = 8;
-  c.heads = 2;
-  c.d_ff = 16;
-  c.experts = 4;
-  c.moe_every = 1;
-  c.context = 4;
-  c.dropout = 0;
-  c.expert_dropout = 0;
-  return c;
-}
-
 absl::Status Pending::Wait() {
   absl::MutexLock lock(&mu);
   mu.Await(absl::Condition(&done));
@@ -205,7 +191,7 @@ std::map<cluster::ActorKey, std::vector<std::string>> HostServiceTest::StaticTab
   return entries;
 }
 
-size_t HostServiceTest::NumShards() { return cluster::DenseShardParams(gpu::ParamInfos(SmallConfig())).size(); }
+size_t HostServiceTest::NumShards() { return cluster::DenseShardParams(gpu::ParamInfos(SmallHostModel())).size(); }
 
 absl::Status HostServiceTest::SendPlacement(uint64_t epoch,
                                             std::map<cluster::ActorKey, std::vector<std::string>> entries,
@@ -236,7 +222,7 @@ std::shared_ptr<Pending> HostServiceTest::SendPlacementAsync(
 }
 
 std::string HostServiceTest::StateOf(const cluster::ActorKey& key, int salt) {
-  const auto infos = gpu::ParamInfos(SmallConfig());
+  const auto infos = gpu::ParamInfos(SmallHostModel());
   const int64_t n = key.dense ? infos[cluster::DenseShardParams(infos)[key.shard]].numel : 8 * 16 * 2 + 16 + 8;
   std::vector<float> values(static_cast<size_t>(3 * n));
   for (int64_t i = 0; i < n; ++i) {

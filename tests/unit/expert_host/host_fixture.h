@@ -27,12 +27,13 @@
 #include "services/cluster/actor_key.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/step_client.h"
+#include "tests/support/small_host_model.h"
 
 namespace sy::expert_host::testing {
 
 inline constexpr int kM = 2;
 
-gpu::ModelConfig SmallConfig();
+using ::sy::testing::SmallHostModel;
 
 struct BucketSpec {
   uint32_t layer = 0, expert = 0;
@@ -65,7 +66,7 @@ class HostServiceTest : public ::testing::Test {
   // A fresh host-0 (and network) of `model` with `step_timeout`, `limits` and device emulation
   // at `emulate_device_gflops` (0: off); the client sends every request twice with the same id
   // when duplicate_rate is 1.
-  void Start(absl::Duration step_timeout, double duplicate_rate = 0, const gpu::ModelConfig& model = SmallConfig(),
+  void Start(absl::Duration step_timeout, double duplicate_rate = 0, const gpu::ModelConfig& model = SmallHostModel(),
              const HostLimits& limits = {}, double emulate_device_gflops = 0);
   // host-`index` of config_ on the in-process network at inproc://host-`index`.
   void StartHost(int index, std::unique_ptr<HostService>* service, std::unique_ptr<transport::RpcNode>* server);

@@ -29,7 +29,7 @@ namespace {
 using testing::BucketSpec;
 using testing::HostServiceTest;
 using testing::kM;
-using testing::SmallConfig;
+using testing::SmallHostModel;
 
 TEST_F(HostServiceTest, OwnsTheStaticPlacementShare) {
   // 2 Switch layers x 4 experts over 2 hosts: global indices 0, 2, 4, 6 live here.
@@ -38,7 +38,7 @@ TEST_F(HostServiceTest, OwnsTheStaticPlacementShare) {
 }
 
 TEST_F(HostServiceTest, StatusNamesExpertsBySwitchLayerWhileBucketsNameTheModelLayer) {
-  gpu::ModelConfig model = SmallConfig();
+  gpu::ModelConfig model = SmallHostModel();
   model.moe_every = 2;  // model layer 0 is dense; model layer 1 is Switch layer 0
   Start(absl::Seconds(30), 0, model);
   BucketSpec b;
@@ -65,7 +65,7 @@ TEST_F(HostServiceTest, ForwardEqualsTheInProcessExpertUnit) {
   std::vector<float> got(b.rows * b.d_model);
   ASSERT_TRUE(gpu::DecodeFloats(reply->data(0), proto::DType::F32, got.size(), got.data()).ok());
 
-  auto model = *gpu::Model::Create(SmallConfig(), backend_.get(), 7);
+  auto model = *gpu::Model::Create(SmallHostModel(), backend_.get(), 7);
   const gpu::ParamBlock& p = model->params();
   const int64_t C = 8, F = 16, e = 2;
   const gpu::ExpertWeights w{p.Get("layer1.expert_w_in") + e * C * F, p.Get("layer1.expert_b_in") + e * F,

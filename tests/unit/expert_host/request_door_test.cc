@@ -26,11 +26,11 @@ namespace {
 
 class RequestDoorTest : public ::testing::Test {
  protected:
-  RequestDoorTest() : model_(testing::SmallConfig(), 7, 2), door_(Config(), &model_), held_(&model_, 0) {}
+  RequestDoorTest() : model_(testing::SmallHostModel(), 7, 2), door_(Config(), &model_), held_(&model_, 0) {}
 
   static HostConfig Config() {
     HostConfig config;
-    config.model = testing::SmallConfig();
+    config.model = testing::SmallHostModel();
     config.micro_batches = testing::kM;
     config.max_bucket_rows = 8;
     config.num_hosts = 2;
