@@ -8,6 +8,11 @@
 //                64 tokens each), against six 512 x 512 x 2048 sgemms. The executor gets
 //                a layer's 8 small buckets in one grouped call; the ratio shows whether
 //                grouping keeps its GEMMs as efficient as one GEMM over all 512 tokens.
+// Each case also times bare sgemms at the buckets' own shapes (per expert the six
+// products of forward and backward, transposes included, one single-threaded call each,
+// the experts split over `threads` threads as the executor splits them): bare sgemm over
+// that is `ratio expert_N_bucket_bound`, the most an executor whose products have the
+// buckets' shapes can reach with this BLAS.
 // Usage: expert_bench [threads=2] [iterations=5]
 #include <cblas.h>
 
@@ -16,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include "gpu/cpu/cpu_backend.h"
@@ -31,9 +37,14 @@ double Seconds(const std::function<void()>& body) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+struct Ratios {
+  double expert;        // bare sgemm over all tokens / the executor
+  double bucket_bound;  // bare sgemm over all tokens / bare sgemms at the bucket shapes
+};
+
 // One case of `tokens` tokens split evenly over the experts; prints its figures and
-// returns the ratio (0 when the executor failed).
-double RunCase(int threads, int iterations, int tokens) {
+// returns its ratios (expert 0 when the executor failed).
+Ratios RunCase(int threads, int iterations, int tokens) {
   ModelConfig cfg;
   cfg.layers = 1;
   cfg.moe_every = 1;
@@ -45,7 +56,7 @@ double RunCase(int threads, int iterations, int tokens) {
   auto backend = CreateCpuBackend(BackendOptions{threads});
   auto params = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
   auto grads = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
-  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return 0;
+  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return {0, 0};
   InProcessExpertExecutor executor(cfg, params.get());
   std::vector<float> in(static_cast<size_t>(N) * C), out(in.size()), dout(in.size()), din(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -66,6 +77,30 @@ double RunCase(int threads, int iterations, int tokens) {
   // GEMMs) on OpenBLAS's own threads.
   std::vector<float> a(static_cast<size_t>(N) * C, 0.5f), b(static_cast<size_t>(C) * F, 0.25f),
       c(static_cast<size_t>(N) * F);
+  // The six products of one expert at its bucket's shapes: X W1, H W2 forward; dY W2^T,
+  // H^T dY, dH W1^T, X^T dH backward (weights C x F and F x C, activations rows x C/F).
+  std::vector<float> w(static_cast<size_t>(C) * F, 0.25f), dw(w.size());
+  std::vector<std::vector<float>> act(threads, std::vector<float>(static_cast<size_t>(rows) * F, 0.5f)),
+      act2(threads, std::vector<float>(static_cast<size_t>(rows) * F));
+  auto bucket_products = [&](int t) {
+    const float* x = act[t].data();
+    float* y = act2[t].data();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, F, C, 1.0f, x, C, w.data(), F, 0.0f, y, F);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, F, 1.0f, x, F, w.data(), C, 0.0f, y, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, F, C, 1.0f, x, C, w.data(), C, 0.0f, y, F);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, C, rows, 1.0f, x, F, y, C, 1.0f, dw.data(), C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, C, F, 1.0f, x, F, w.data(), F, 0.0f, y, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, F, rows, 1.0f, x, C, y, F, 1.0f, dw.data(), F);
+  };
+  auto bucket_pass = [&] {
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (int e = t; e < E; e += threads) bucket_products(t);
+      });
+    }
+    for (std::thread& worker : workers) worker.join();
+  };
   bool ok = true;
   auto expert_pass = [&] {
     ok &= executor.Forward(call, fwd).ok();
@@ -79,36 +114,41 @@ double RunCase(int threads, int iterations, int tokens) {
   };
   // Interleaved, best of `iterations` each after a warm-up, so both see the same machine
   // load. The CPU backend runs OpenBLAS single-threaded inside its own pool.
-  double expert_s = 1e30, sgemm_s = 1e30;
+  double expert_s = 1e30, sgemm_s = 1e30, bucket_s = 1e30;
   for (int i = 0; i <= iterations; ++i) {
     openblas_set_num_threads(1);
     const double e = Seconds(expert_pass);
+    const double b = Seconds(bucket_pass);
     openblas_set_num_threads(threads);
     const double g = Seconds(sgemm_pass);
     if (i > 0) {
       expert_s = std::min(expert_s, e);
       sgemm_s = std::min(sgemm_s, g);
+      bucket_s = std::min(bucket_s, b);
     }
   }
   openblas_set_num_threads(1);
   if (!ok) {
     std::fprintf(stderr, "expert executor failed\n");
-    return 0;
+    return {0, 0};
   }
   const double flops = 12.0 * N * C * F;
   std::printf("expert_bench: d_model %d, d_ff %d, %d experts, %d tokens (%d per expert), %d threads\n", C, F, E, N,
               rows, threads);
   std::printf("  expert FFN fwd+bwd (executor): %.3f s  %.1f GFLOP/s\n", expert_s, flops / expert_s / 1e9);
   std::printf("  bare cblas_sgemm, same FLOPs : %.3f s  %.1f GFLOP/s\n", sgemm_s, flops / sgemm_s / 1e9);
+  std::printf("  bare sgemm, bucket shapes    : %.3f s  %.1f GFLOP/s\n", bucket_s, flops / bucket_s / 1e9);
   std::printf("  ratio expert / bare sgemm    : %.3f\n", sgemm_s / expert_s);
-  return sgemm_s / expert_s;
+  return {sgemm_s / expert_s, sgemm_s / bucket_s};
 }
 
 int Run(int threads, int iterations) {
-  const double large = RunCase(threads, iterations, 4096);
-  const double small = RunCase(threads, iterations, 512);
-  if (large == 0 || small == 0) return 1;
-  std::printf("\nratio expert_4096 %.3f\nratio expert_512 %.3f\n", large, small);
+  const Ratios large = RunCase(threads, iterations, 4096);
+  const Ratios small = RunCase(threads, iterations, 512);
+  if (large.expert == 0 || small.expert == 0) return 1;
+  std::printf("\nratio expert_4096 %.3f\nratio expert_512 %.3f\n", large.expert, small.expert);
+  std::printf("ratio expert_4096_bucket_bound %.3f\nratio expert_512_bucket_bound %.3f\n", large.bucket_bound,
+              small.bucket_bound);
   return 0;
 }
 
