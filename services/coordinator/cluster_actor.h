@@ -118,6 +118,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // Fast failure detection: a dropped connection is probed, an unanswered probe kills.
   void OnConnectionLost(const HostConnectionLost& lost);
   void OnHostProbed(const HostProbed& probed);
+  // A host declared dead: unless the table still lists actors on it (the last host, whose
+  // actors had nowhere to go), its connection is closed and its endpoint forgotten, so
+  // ZeroMQ stops reconnecting to it forever; it connects anew if it registers again.
+  void CloseDeadHostConnection(const std::string& host);
   // The model's shape is known from `source` from now on: the table is for it.
   void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
   // Places every actor once the model's shape is known and the expected hosts registered.

@@ -285,4 +285,13 @@ void ClusterActor::OnHostProbed(const HostProbed& probed) {
   OnHostFailed(probed.host, "disconnected, probe unanswered");
 }
 
+void ClusterActor::CloseDeadHostConnection(const std::string& host) {
+  auto endpoint = endpoints_.find(host);
+  if (endpoint == endpoints_.end() || !table_.ActorsOn(host).empty()) return;
+  absl::Status closed = rpc_->transport().Disconnect(HostPeer(host, endpoint->second));
+  SY_LOG(INFO) << "host " << host << " is dead: connection to " << endpoint->second << " "
+               << (closed.ok() ? "closed" : closed.ToString());
+  endpoints_.erase(endpoint);
+}
+
 }  // namespace sy::coordinator
