@@ -74,7 +74,8 @@ class ZmqTransportImpl final : public ZmqTransport {
         socket->set(zmq::sockopt::router_mandatory, 1);
         if (!options_.curve.server_secret.empty()) {
           if (zap_ == nullptr) {
-            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist);
+            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist,
+                                                options_.metrics);
           }
           socket->set(zmq::sockopt::curve_server, 1);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.server_secret);
