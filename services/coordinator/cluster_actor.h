@@ -115,6 +115,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnPlacement(ClusterRequest& request);
   void OnLoadReport(ClusterRequest& request);
   void OnTick();
+  // Nodes dead longer than options_.forget_dead_after leave the membership, unless the
+  // table lists them (hosts whose actors had nowhere to go); logged.
+  void ForgetLongDeadNodes();
   // Fast failure detection: a dropped connection is probed, an unanswered probe kills.
   void OnConnectionLost(const HostConnectionLost& lost);
   void OnHostProbed(const HostProbed& probed);

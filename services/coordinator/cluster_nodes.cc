@@ -247,11 +247,26 @@ void ClusterActor::OnTick() {
       OnTrainerFailed(failed.id);
     }
   }
+  ForgetLongDeadNodes();
   After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
         [this] {
           OnTick();
           EndTurn();
         });
+}
+
+void ClusterActor::ForgetLongDeadNodes() {
+  const auto listed = [this](const NodeInfo& node) {
+    return std::find(table_.hosts().begin(), table_.hosts().end(), node.id) != table_.hosts().end() ||
+           !table_.ActorsOn(node.id).empty();
+  };
+  for (const NodeInfo& forgotten :
+       membership_.ForgetDead(Now(), absl::ToChronoNanoseconds(options_.forget_dead_after), listed)) {
+    detector_.Forget(forgotten.id);
+    SY_LOG(INFO) << (forgotten.role == NodeRole::kHost ? "host " : "trainer ") << forgotten.id
+                 << " forgotten: dead and silent for over " << absl::FormatDuration(options_.forget_dead_after)
+                 << " (incarnation " << forgotten.incarnation << ", last step " << forgotten.step << ")";
+  }
 }
 
 void ClusterActor::OnConnectionLost(const HostConnectionLost& lost) {
