@@ -278,6 +278,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
   zmq.curve = *std::move(curve);
+  zmq.max_connections = options.security.max_connections;
   zmq.on_connection_lost = [router = service->router_](const transport::ConnectionLost& lost) {
     router->ConnectionLost(lost);
   };
