@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -40,6 +41,12 @@ void RaiseOpenFileLimitOnce() {
                       << "): new peers may be refused after about a thousand connections";
     }
   });
+}
+
+size_t ConnectionsWithinOpenFileLimit(size_t wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return wanted;
+  return std::min<size_t>(wanted, static_cast<size_t>(limit.rlim_cur / 4 * 3));
 }
 
 }  // namespace sy::transport

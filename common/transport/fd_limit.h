@@ -3,6 +3,7 @@
 // that opens a ZeroMQ transport raises its soft RLIMIT_NOFILE to the hard limit once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/statusor.h"
@@ -15,5 +16,10 @@ absl::StatusOr<uint64_t> RaiseOpenFileLimit();
 
 // RaiseOpenFileLimit on the first call in this process (logged), nothing after.
 void RaiseOpenFileLimitOnce();
+
+// `wanted`, or 3/4 of the soft open-file limit in force when that is less: the
+// connections a socket may accept, leaving descriptors for the process's own
+// connections and files. `wanted` when the limit cannot be read.
+size_t ConnectionsWithinOpenFileLimit(size_t wanted);
 
 }  // namespace sy::transport

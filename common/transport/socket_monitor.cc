@@ -8,23 +8,47 @@
 
 namespace sy::transport {
 
+absl::StatusOr<std::unique_ptr<zmq::socket_t>> OpenMonitor(zmq::context_t& context, zmq::socket_t& socket,
+                                                            int events, const std::string& name, int queued_events) {
+  const std::string address = absl::StrCat("inproc://sy-monitor-", name);
+  if (zmq_socket_monitor(socket.handle(), address.c_str(), events) != 0) {
+    return absl::InternalError(absl::StrCat("socket monitor ", name, ": ", zmq_strerror(zmq_errno())));
+  }
+  try {
+    auto pair = std::make_unique<zmq::socket_t>(context, zmq::socket_type::pair);
+    pair->set(zmq::sockopt::linger, 0);
+    pair->set(zmq::sockopt::rcvhwm, queued_events);
+    pair->connect(address);
+    return pair;
+  } catch (const zmq::error_t& e) {
+    return absl::InternalError(absl::StrCat("socket monitor ", name, ": ", e.what()));
+  }
+}
+
+std::optional<MonitorEvent> ReadMonitorEvent(zmq::socket_t& pair) {
+  // An event is two frames: 6 bytes (uint16 event, uint32 value), then the endpoint.
+  zmq::message_t head;
+  if (!pair.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
+  zmq::message_t endpoint;
+  if (head.more()) (void)pair.recv(endpoint, zmq::recv_flags::none);  // sent together
+  MonitorEvent event;
+  if (head.size() >= sizeof(event.event)) std::memcpy(&event.event, head.data(), sizeof(event.event));
+  if (head.size() >= sizeof(event.event) + sizeof(event.value)) {
+    std::memcpy(&event.value, static_cast<const char*>(head.data()) + sizeof(event.event), sizeof(event.value));
+  }
+  event.endpoint = endpoint.to_string();
+  return event;
+}
+
 SocketMonitor::SocketMonitor(zmq::context_t& context, Callback on_lost)
     : context_(context), on_lost_(std::move(on_lost)) {}
 
 absl::Status SocketMonitor::Watch(zmq::socket_t& socket, const std::string& peer) {
-  // Inproc names are per context; the address keeps two monitors of one context apart.
-  const std::string address = absl::StrCat("inproc://sy-monitor-", reinterpret_cast<uintptr_t>(this), "-", next_id_++);
-  if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
-    return absl::InternalError(absl::StrCat("socket monitor for ", peer, ": ", zmq_strerror(zmq_errno())));
-  }
-  try {
-    auto events = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pair);
-    events->set(zmq::sockopt::linger, 0);
-    events->connect(address);
-    watched_.push_back({peer, std::move(events)});
-  } catch (const zmq::error_t& e) {
-    return absl::InternalError(absl::StrCat("socket monitor for ", peer, ": ", e.what()));
-  }
+  // Inproc names are per context; the name keeps two monitors of one context apart.
+  absl::StatusOr<std::unique_ptr<zmq::socket_t>> events = OpenMonitor(
+      context_, socket, ZMQ_EVENT_DISCONNECTED, absl::StrCat(reinterpret_cast<uintptr_t>(this), "-", next_id_++));
+  if (!events.ok()) return absl::InternalError(absl::StrCat("for ", peer, ": ", events.status().message()));
+  watched_.push_back({peer, *std::move(events)});
   return absl::OkStatus();
 }
 
@@ -40,14 +64,8 @@ void SocketMonitor::AddPollItems(std::vector<zmq::pollitem_t>& items) const {
 
 void SocketMonitor::ReadAll() {
   for (Watched& w : watched_) {
-    // An event is two frames: 6 bytes (uint16 event, uint32 value), then the endpoint.
-    zmq::message_t head;
-    while (w.events->recv(head, zmq::recv_flags::dontwait)) {
-      zmq::message_t endpoint;
-      if (head.more()) (void)w.events->recv(endpoint, zmq::recv_flags::none);  // sent together
-      uint16_t event = 0;
-      if (head.size() >= sizeof(event)) std::memcpy(&event, head.data(), sizeof(event));
-      if (event == ZMQ_EVENT_DISCONNECTED) on_lost_({w.peer, endpoint.to_string()});
+    while (std::optional<MonitorEvent> event = ReadMonitorEvent(*w.events)) {
+      if (event->event == ZMQ_EVENT_DISCONNECTED) on_lost_({w.peer, event->endpoint});
     }
   }
 }

@@ -15,12 +15,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace sy::transport {
 
@@ -29,6 +31,22 @@ struct ConnectionLost {
   std::string peer;
   std::string endpoint;  // as ZeroMQ reports it, e.g. "tcp://127.0.0.1:41234"
 };
+
+// One event of a socket's monitor.
+struct MonitorEvent {
+  uint16_t event = 0;    // ZMQ_EVENT_*
+  uint32_t value = 0;    // for ACCEPTED and DISCONNECTED: the connection's file descriptor
+  std::string endpoint;  // as ZeroMQ reports it
+};
+
+// Publishes `events` (a ZMQ_EVENT_* mask) of `socket` and returns the PAIR socket that
+// reads them; `name` tells monitors apart (unique within the context). The PAIR holds up
+// to `queued_events` unread events (ZeroMQ drops those beyond).
+absl::StatusOr<std::unique_ptr<zmq::socket_t>> OpenMonitor(zmq::context_t& context, zmq::socket_t& socket,
+                                                            int events, const std::string& name,
+                                                            int queued_events = 1000);
+// The next event queued on a monitor's PAIR, without blocking (nullopt: none).
+std::optional<MonitorEvent> ReadMonitorEvent(zmq::socket_t& pair);
 
 class SocketMonitor {
  public:

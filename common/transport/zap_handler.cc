@@ -4,15 +4,17 @@
 #include <algorithm>
 #include <utility>
 
-#include "common/log/log.h"
+#include "absl/strings/str_cat.h"
+#include "common/transport/refusals.h"
 
 namespace sy::transport {
 
 ZapHandler::ZapHandler(zmq::context_t& context, std::vector<std::string> allowed_clients,
-                       std::shared_ptr<PeerAllowlist> allowlist)
+                       std::shared_ptr<PeerAllowlist> allowlist, metrics::Registry* registry)
     : socket_(context, zmq::socket_type::rep),
       allowed_clients_(std::move(allowed_clients)),
-      allowlist_(std::move(allowlist)) {
+      allowlist_(std::move(allowlist)),
+      registry_(registry) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.bind("inproc://zeromq.zap.01");
 }
@@ -42,11 +44,12 @@ void ZapHandler::AnswerAll() {
       if (zmq_z85_encode(z85, static_cast<const uint8_t*>(request[6].data()), 32) != nullptr) key = z85;
     }
     const bool ok = Admits(key);
-    if (!ok && (++refused_ & (refused_ - 1)) == 0) {  // the 1st, 2nd, 4th, 8th, ... refusal: bounded logging
+    if (!ok) {
       const std::string address = request.size() > 3 ? request[3].to_string() : "?";
-      SY_LOG(WARNING) << "refused a connection from " << address << ": "
-                      << (key.empty() ? std::string("no CURVE key") : "key " + key + " is not in the allowlist")
-                      << " (" << refused_ << " refused so far)";
+      (void)Refuse(registry_, "handshake",
+                   absl::PermissionDeniedError(absl::StrCat(
+                       "connection from ", address, ": ",
+                       key.empty() ? std::string("no CURVE key") : "key " + key + " is not in the allowlist")));
     }
     const std::string request_id = request.size() > 1 ? request[1].to_string() : "";
     const std::string reply[] = {"1.0", request_id, ok ? "200" : "400", ok ? "OK" : "client key not allowed",

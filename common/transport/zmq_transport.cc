@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/transport/bounded_queue.h"
 #include "common/transport/send_budget.h"
+#include "common/transport/connection_cap.h"
 #include "common/transport/fd_limit.h"
 #include "common/transport/zap_handler.h"
 
@@ -74,15 +75,23 @@ class ZmqTransportImpl final : public ZmqTransport {
         socket->set(zmq::sockopt::router_mandatory, 1);
         if (!options_.curve.server_secret.empty()) {
           if (zap_ == nullptr) {
-            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist);
+            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist,
+                                                options_.metrics);
           }
           socket->set(zmq::sockopt::curve_server, 1);
           socket->set(zmq::sockopt::curve_secretkey, options_.curve.server_secret);
         }
+        auto cap = ConnectionCap::Watch(context_, *socket, options_.max_connections, options_.metrics);
+        if (!cap.ok()) {
+          result = cap.status();
+          return;
+        }
+        cap_ = *std::move(cap);  // null without a cap
         socket->bind(endpoint);
         result = socket->get(zmq::sockopt::last_endpoint);
         router_.socket = std::move(socket);
       } catch (const zmq::error_t& e) {
+        cap_.reset();
         result = absl::InvalidArgumentError(absl::StrCat("bind ", endpoint, ": ", e.what()));
       }
     });
@@ -267,6 +276,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (router_.socket != nullptr) ReadAll(router_, /*is_router=*/true, "");
       for (auto& [peer, endpoint] : dealers_) ReadAll(endpoint, /*is_router=*/false, peer);
       if (monitor_ != nullptr) monitor_->ReadAll();
+      if (cap_ != nullptr) cap_->ReadAll();
 
       const bool reading = DeliverStalled() && !inbound_.Full();
       std::vector<zmq::pollitem_t> items;
@@ -281,6 +291,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (zap_ != nullptr) items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
       for (auto& [peer, endpoint] : dealers_) add(endpoint, !endpoint.pending.empty());
       if (monitor_ != nullptr) monitor_->AddPollItems(items);
+      if (cap_ != nullptr) items.push_back({cap_->events().handle(), 0, ZMQ_POLLIN, 0});
       const bool poll_soon = router_blocked || !reading;
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(poll_soon ? 2 : -1));
@@ -291,6 +302,7 @@ class ZmqTransportImpl final : public ZmqTransport {
     // Drop unsent messages; sockets close with linger 0.
     zap_.reset();
     monitor_.reset();
+    cap_.reset();
     router_ = Endpoint();
     dealers_.clear();
   }
@@ -452,6 +464,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   // I/O thread only.
   std::unique_ptr<ZapHandler> zap_;  // with a CURVE server
   std::unique_ptr<SocketMonitor> monitor_;  // with options_.on_connection_lost, once a DEALER exists
+  std::unique_ptr<ConnectionCap> cap_;      // with options_.max_connections, once bound
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   Endpoint router_;
   std::map<std::string, Endpoint> dealers_;

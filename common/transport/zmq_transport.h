@@ -55,6 +55,9 @@ struct ZmqOptions {
   int receive_hwm = 1000;       // ZMQ_RCVHWM per socket (messages)
   int64_t max_frame_bytes = -1; // ZMQ_MAXMSGSIZE: larger frames drop the connection; -1 = off
   CurveKeys curve;
+  // Connections the bound socket holds at most (connection_cap.h); more are shut down
+  // and counted in sy_refused_total{reason="connections"}. 0: no cap.
+  size_t max_connections = 2048;
   metrics::Registry* metrics = nullptr;  // optional: transport counters, labelled by node
   // Optional: called on the I/O thread when a connection opened by Connect drops (the
   // peer process died or closed it; see socket_monitor.h). Must return quickly.

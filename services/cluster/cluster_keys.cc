@@ -114,6 +114,7 @@ absl::Status AddNodeKey(const std::string& dir, const std::string& role, const s
 }
 
 absl::Status CheckNodeSecurity(const NodeSecurity& security) {
+  if (security.max_connections == 0) return absl::InvalidArgumentError("--max_connections must be at least 1");
   if (security.insecure && !security.keys_dir.empty()) {
     return absl::InvalidArgumentError("--keys and --insecure exclude each other");
   }

@@ -36,10 +36,12 @@ absl::Status AddNodeKey(const std::string& dir, const std::string& role, const s
 struct NodeSecurity {
   std::string keys_dir;
   bool insecure = false;
+  // Connections the node's bound socket holds at most (ZmqOptions.max_connections).
+  size_t max_connections = 2048;
 };
 
 // InvalidArgument saying what is missing and how to make it (`syctl keygen --cluster`)
-// when neither keys nor --insecure were given, or both were.
+// when neither keys nor --insecure were given, or both were; or when max_connections is 0.
 absl::Status CheckNodeSecurity(const NodeSecurity& security);
 
 // Node `name`'s transport keys: its key pair (as server and client), and the allowlist

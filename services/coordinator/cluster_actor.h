@@ -116,9 +116,16 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void OnPlacement(ClusterRequest& request);
   void OnLoadReport(ClusterRequest& request);
   void OnTick();
+  // Nodes dead longer than options_.forget_dead_after leave the membership, unless the
+  // table lists them (hosts whose actors had nowhere to go); logged.
+  void ForgetLongDeadNodes();
   // Fast failure detection: a dropped connection is probed, an unanswered probe kills.
   void OnConnectionLost(const HostConnectionLost& lost);
   void OnHostProbed(const HostProbed& probed);
+  // A host declared dead: unless the table still lists actors on it (the last host, whose
+  // actors had nowhere to go), its connection is closed and its endpoint forgotten, so
+  // ZeroMQ stops reconnecting to it forever; it connects anew if it registers again.
+  void CloseDeadHostConnection(const std::string& host);
   // The model's shape is known from `source` from now on: the table is for it.
   void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
   // Places every actor once the model's shape is known and the expected hosts registered.

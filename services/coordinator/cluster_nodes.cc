@@ -247,11 +247,26 @@ void ClusterActor::OnTick() {
       OnTrainerFailed(failed.id);
     }
   }
+  ForgetLongDeadNodes();
   After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
         [this] {
           OnTick();
           EndTurn();
         });
+}
+
+void ClusterActor::ForgetLongDeadNodes() {
+  const auto listed = [this](const NodeInfo& node) {
+    return std::find(table_.hosts().begin(), table_.hosts().end(), node.id) != table_.hosts().end() ||
+           !table_.ActorsOn(node.id).empty();
+  };
+  for (const NodeInfo& forgotten :
+       membership_.ForgetDead(Now(), absl::ToChronoNanoseconds(options_.forget_dead_after), listed)) {
+    detector_.Forget(forgotten.id);
+    SY_LOG(INFO) << (forgotten.role == NodeRole::kHost ? "host " : "trainer ") << forgotten.id
+                 << " forgotten: dead and silent for over " << absl::FormatDuration(options_.forget_dead_after)
+                 << " (incarnation " << forgotten.incarnation << ", last step " << forgotten.step << ")";
+  }
 }
 
 void ClusterActor::OnConnectionLost(const HostConnectionLost& lost) {
@@ -283,6 +298,15 @@ void ClusterActor::OnHostProbed(const HostProbed& probed) {
   SY_LOG(WARNING) << *dead;
   membership_.MarkFailed(probed.host);
   OnHostFailed(probed.host, "disconnected, probe unanswered");
+}
+
+void ClusterActor::CloseDeadHostConnection(const std::string& host) {
+  auto endpoint = endpoints_.find(host);
+  if (endpoint == endpoints_.end() || !table_.ActorsOn(host).empty()) return;
+  absl::Status closed = rpc_->transport().Disconnect(HostPeer(host, endpoint->second));
+  SY_LOG(INFO) << "host " << host << " is dead: connection to " << endpoint->second << " "
+               << (closed.ok() ? "closed" : closed.ToString());
+  endpoints_.erase(endpoint);
 }
 
 }  // namespace sy::coordinator

@@ -13,6 +13,7 @@ namespace sy::coordinator {
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
   hosts_waiting_to_join_.erase(host);
   const std::vector<cluster::Move> moves = table_.RemoveHost(host);
+  CloseDeadHostConnection(host);
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
   if (moves.empty()) return;  // it served nothing
   if (failure_detected_unix_ms_ == 0) failure_detected_unix_ms_ = NowUnixMs();

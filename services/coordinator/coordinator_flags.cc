@@ -23,6 +23,9 @@ ABSL_FLAG(int32_t, expected_hosts, 1, "Hosts to wait for before the initial plac
 ABSL_FLAG(int32_t, max_nodes, 1024,
           "Hosts and trainers the coordinator remembers at most: a registration of a node it does not know beyond "
           "them is refused (a known node always registers again).");
+ABSL_FLAG(int64_t, forget_dead_after_s, 600,
+          "A node dead and silent this long is forgotten, so it no longer counts toward --max_nodes (a host the "
+          "placement still lists is kept); it registers again as a new node.");
 ABSL_FLAG(double, rebalance_threshold, 1.25, "Max/mean host load above which rebalance moves experts.");
 ABSL_FLAG(bool, auto_rebalance, true,
           "When a checkpoint commits and the moving host load max/mean exceeds --rebalance_threshold, migrate hot "
@@ -61,6 +64,7 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
           flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
           flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
           flags::RequireInRange("max_nodes", int64_t{absl::GetFlag(FLAGS_max_nodes)}, 1, int64_t{1} << 20),
+          flags::RequirePositive("forget_dead_after_s", absl::GetFlag(FLAGS_forget_dead_after_s)),
           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
           flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
           flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
@@ -82,6 +86,7 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
   options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
   options.max_nodes = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_nodes));
+  options.forget_dead_after = absl::Seconds(absl::GetFlag(FLAGS_forget_dead_after_s));
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);
   options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
   options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));

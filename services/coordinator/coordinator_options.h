@@ -16,6 +16,9 @@ struct CoordinatorOptions {
   std::string db_path;                  // RocksDB directory (required)
   uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
   uint32_t max_nodes = 1024;            // nodes remembered at most: a registration of a new one beyond is refused
+  // A node dead and silent this long is forgotten (no longer counts toward max_nodes),
+  // unless the placement still lists it.
+  absl::Duration forget_dead_after = absl::Minutes(10);
   absl::Duration heartbeat_timeout = absl::Seconds(3);  // silence after which a node has failed
   absl::Duration heartbeat_interval = absl::Milliseconds(500);  // told to nodes at register
   // A host whose connection dropped is pinged; unanswered this long, it is declared dead.

@@ -185,6 +185,7 @@ absl::Status Validate(const CoordinatorOptions& o) {
   if (o.node_id.empty()) return absl::InvalidArgumentError("node id is empty");
   if (o.expected_hosts == 0) return absl::InvalidArgumentError("--expected_hosts must be >= 1");
   if (o.max_nodes == 0) return absl::InvalidArgumentError("--max_nodes must be >= 1");
+  if (o.forget_dead_after <= absl::ZeroDuration()) return absl::InvalidArgumentError("--forget_dead_after_s must be > 0");
   if (o.retain < 1) return absl::InvalidArgumentError("--retain must be >= 1");
   if (o.heartbeat_timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--heartbeat_timeout_ms must be > 0");
   if (o.chunk_bytes < 4 || o.chunk_bytes % 4 != 0) return absl::InvalidArgumentError("chunk bytes must be a positive multiple of 4");
@@ -280,6 +281,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorService>> CoordinatorService::Start(co
   zmq.node_id = options.node_id;
   zmq.metrics = registry;
   zmq.curve = *std::move(curve);
+  zmq.max_connections = options.security.max_connections;
   zmq.on_connection_lost = [router = service->router_](const transport::ConnectionLost& lost) {
     router->ConnectionLost(lost);
   };

@@ -75,6 +75,21 @@ void Membership::SetDraining(const std::string& id, bool draining) {
   if (it != nodes_.end()) it->second.draining = draining;
 }
 
+std::vector<NodeInfo> Membership::ForgetDead(actor::TimePoint now, actor::Duration after,
+                                             const std::function<bool(const NodeInfo&)>& keep) {
+  std::vector<NodeInfo> forgotten;
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    const NodeInfo& n = it->second;
+    if (n.alive || now - n.last_seen <= after || keep(n)) {
+      ++it;
+      continue;
+    }
+    forgotten.push_back(n);
+    it = nodes_.erase(it);
+  }
+  return forgotten;
+}
+
 const NodeInfo* Membership::Find(const std::string& id) const {
   auto it = nodes_.find(id);
   return it == nodes_.end() ? nullptr : &it->second;

@@ -12,10 +12,15 @@
 // heartbeat's step replaces the one stored (a host's applied version goes back after a
 // restore).
 //
+// A node dead and silent for longer than a bound is forgotten (ForgetDead), unless the
+// caller holds on to it (a host the placement still lists), so departed nodes do not
+// fill --max_nodes for good; a forgotten node is unknown, as if never seen.
+//
 // Not thread-safe: owned by the coordinator's state actor.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -63,6 +68,10 @@ class Membership {
   // Marks a node failed now (e.g. its connection died, or an operator removed it).
   bool MarkFailed(const std::string& id);
   void SetDraining(const std::string& id, bool draining);
+  // Forgets the nodes not alive whose last sign of life is older than `after` at `now`,
+  // except those `keep` returns true for; returns the nodes forgotten.
+  std::vector<NodeInfo> ForgetDead(actor::TimePoint now, actor::Duration after,
+                                   const std::function<bool(const NodeInfo&)>& keep);
 
   const NodeInfo* Find(const std::string& id) const;
   // Nodes of `role`, in NaturalLess order of their ids.

@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   // ZeroMQ's own per-peer pipe holds up to receive_hwm messages before the I/O thread
   // reads them: a few queues' worth of the largest frames, not a thousand.
   zmq.receive_hwm = kHostReceiveHwm;
+  zmq.max_connections = options.security.max_connections;
   absl::StatusOr<transport::CurveKeys> curve = cluster::LoadNodeCurve(options.security, zmq.node_id);
   if (!curve.ok()) return curve.status();
   zmq.curve = *curve;

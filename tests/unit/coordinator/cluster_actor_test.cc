@@ -200,6 +200,26 @@ TEST_F(ClusterActorTest, AHostBackOnAnotherEndpointLeavesNoConnectionBehind) {
   }
 }
 
+TEST_F(ClusterActorTest, ADeadHostLeavesNoConnectionBehindAndReconnectsWhenBack) {
+  ASSERT_TRUE(Register(0).ok());
+  ASSERT_TRUE(Register(1).ok());
+  EXPECT_EQ(transport_->stats().connected_peers, 2u);
+  executor_.AdvanceTime(milliseconds(600));
+  ASSERT_TRUE(Heartbeat(0).ok());
+  executor_.AdvanceTime(milliseconds(650));  // host-1 silent past the timeout: dead
+  EXPECT_EQ(HostsAlive(), 1u);
+  EXPECT_EQ(transport_->stats().connected_peers, 1u);  // no socket reconnecting to it forever
+  ASSERT_TRUE(Register(1).ok());  // it comes back (fenced, registers again)
+  EXPECT_EQ(HostsAlive(), 2u);
+  EXPECT_EQ(transport_->stats().connected_peers, 2u);
+  // The coordinator reaches it on the new connection.
+  capnp::MallocMessageBuilder ping;
+  ping.initRoot<proto::Envelope>().setKind(proto::MessageKind::PING);
+  EXPECT_TRUE(rpc_->Call({"host-1@" + host_endpoints_[1], transport::Route::kConnected}, ping, {},
+                         absl::Now() + absl::Seconds(10))
+                  .ok());
+}
+
 TEST_F(ClusterActorTest, LoadReportReplyCarriesTheCurrentEpochAndMailboxesEndEmpty) {
   ASSERT_TRUE(Register(0).ok());
   ASSERT_TRUE(Register(1).ok());

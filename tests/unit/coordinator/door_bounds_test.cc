@@ -1,5 +1,6 @@
 // The coordinator's bounds at its door, over real sockets with fake nodes: it remembers
-// at most --max_nodes nodes (a known node always registers again), stores no outsized
+// at most --max_nodes nodes (a known node always registers again; one dead longer than
+// --forget_dead_after_s is forgotten and makes room), stores no outsized
 // registration, and takes a checkpoint chunk only from the host it asked for that actor,
 // within the state size the actor's first chunk declared, once per index. Every refusal
 // is counted in sy_refused_total{reason} and changes nothing.
@@ -70,6 +71,24 @@ TEST_F(DoorBoundsTest, ANewNodeBeyondMaxNodesIsRefusedAndAKnownOneRegistersAgain
   EXPECT_TRUE(h0_->Register().ok());  // known: always
   std::optional<cluster::AdminReplyMessage> holder;
   EXPECT_EQ(Status(holder).getHostsAlive(), 2u);
+}
+
+TEST_F(DoorBoundsTest, ANodeDeadLongerThanTheBoundIsForgottenAndMakesRoom) {
+  options_.max_nodes = 3;
+  options_.heartbeat_timeout = absl::Milliseconds(300);
+  options_.forget_dead_after = absl::Milliseconds(300);
+  StartService();
+  ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
+  auto extra = Host("host-2");
+  ASSERT_NE(extra, nullptr);
+  EXPECT_EQ(extra->Register().code(), absl::StatusCode::kResourceExhausted);
+  {
+    Heartbeater beats({h0_.get(), h1_.get()}, {});  // the trainer falls silent: dead, then forgotten
+    EXPECT_TRUE(WaitFor([&] { return extra->Register().ok(); }));
+    std::optional<cluster::AdminReplyMessage> holder;
+    EXPECT_EQ(Status(holder).getHostsAlive(), 3u);
+  }
+  EXPECT_GE(Refused("capacity"), 1);
 }
 
 TEST_F(DoorBoundsTest, ARegistrationThatWouldStoreTooMuchIsRefused) {

@@ -80,5 +80,34 @@ TEST(MembershipTest, NodesAreListedInNaturalOrderByRole) {
   EXPECT_TRUE(members.Find("host-1")->draining);
 }
 
+TEST(MembershipTest, NodesDeadLongerThanTheBoundAreForgottenUnlessKept) {
+  Membership members(milliseconds(1000));
+  actor::TimePoint t0{};
+  for (const char* id : {"host-0", "host-1", "host-2"}) ASSERT_TRUE(members.Register(Host(id), t0, 0).ok());
+  NodeInfo trainer = Host("trainer-0");
+  trainer.role = NodeRole::kTrainer;
+  ASSERT_TRUE(members.Register(trainer, t0, 0).ok());
+  const auto keep_host_1 = [](const NodeInfo& n) { return n.id == "host-1"; };
+  // host-0 beats on; the others fall silent at t0 and fail at 1.5 s.
+  ASSERT_TRUE(members.Heartbeat("host-0", 1, 0, 0, false, t0 + milliseconds(900), 0).ok());
+  ASSERT_EQ(members.Expire(t0 + milliseconds(1500)).size(), 3u);
+  EXPECT_TRUE(members.ForgetDead(t0 + milliseconds(5000), milliseconds(5000), keep_host_1).empty());  // exactly
+  ASSERT_TRUE(members.Heartbeat("host-0", 1, 0, 0, false, t0 + milliseconds(5500), 0).ok());
+  std::vector<NodeInfo> forgotten = members.ForgetDead(t0 + milliseconds(5001), milliseconds(5000), keep_host_1);
+  ASSERT_EQ(forgotten.size(), 2u);
+  EXPECT_EQ(forgotten[0].id, "host-2");
+  EXPECT_EQ(forgotten[1].id, "trainer-0");
+  EXPECT_EQ(members.Find("host-2"), nullptr);
+  EXPECT_EQ(members.Find("trainer-0"), nullptr);
+  ASSERT_NE(members.Find("host-1"), nullptr);  // kept (the placement lists it)
+  EXPECT_TRUE(members.Find("host-0")->alive);  // alive: never forgotten, however long ago it registered
+  EXPECT_EQ(members.Nodes(NodeRole::kHost).size(), 2u);
+  EXPECT_TRUE(members.Nodes(NodeRole::kTrainer).empty());
+  // A forgotten node is unknown: its heartbeat is refused, and it registers as new.
+  EXPECT_EQ(members.Heartbeat("host-2", 1, 0, 0, false, t0 + milliseconds(6000), 0).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(members.Register(Host("host-2"), t0 + milliseconds(6000), 0)->is_new);
+}
+
 }  // namespace
 }  // namespace sy::coordinator

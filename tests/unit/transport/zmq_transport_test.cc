@@ -229,6 +229,8 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   server_options.node_id = "server";
   server_options.curve.server_secret = server_secret;
   server_options.curve.allowed_clients = {admin_public};
+  metrics::Registry registry;
+  server_options.metrics = &registry;
   auto server_transport = *ZmqTransport::Create(server_options);
   auto endpoint = server_transport->Bind("tcp://127.0.0.1:*");
   ASSERT_TRUE(endpoint.ok());
@@ -263,11 +265,12 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDeadlineExceeded) << refused.status();
   log::SetSinkForTesting(nullptr);
   {
-    // The server says whom it refused: the address and the unlisted key.
+    // The server counts the refusal and says whom it refused: the address and the unlisted key.
+    EXPECT_GE(registry.GetCounter("sy_refused_total", "", {{"reason", "handshake"}}).value(), 1);
     std::lock_guard<std::mutex> lock(log_mu);
     const std::string expected = std::string("key ") + other_public + " is not in the allowlist";
     EXPECT_TRUE(std::any_of(log_lines.begin(), log_lines.end(), [&](const std::string& line) {
-      return line.find("refused a connection from 127.0.0.1") != std::string::npos &&
+      return line.find("refused (handshake): connection from 127.0.0.1") != std::string::npos &&
              line.find(expected) != std::string::npos;
     })) << "no refusal logged";
   }
