@@ -49,7 +49,15 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         send_failures_(Counter("sy_rpc_send_failures_total", "Replies or retries the transport refused.")),
         deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")) {}
 
-  void Start() { thread_ = std::thread([this] { Loop(); }); }
+  // Received messages come straight from the transport's I/O thread when it offers that
+  // (no hand-off); our own thread then only runs the timers. Otherwise it also receives.
+  void Start() {
+    if (transport_->DeliverOnIoThread([this](Message message) { OnMessage(std::move(message)); })) {
+      thread_ = std::thread([this] { TimerLoop(); });
+    } else {
+      thread_ = std::thread([this] { Loop(); });
+    }
+  }
 
   void Close() {
     {
@@ -91,7 +99,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         done(absl::CancelledError("RpcNode closed"));
         return;
       }
-      pending_[id] = Pending{message, deadline, now + options_.attempt_timeout, options_.attempt_timeout, 1, done};
+      const absl::Time next_attempt = now + options_.attempt_timeout;
+      if (std::min(next_attempt, deadline) < timer_wake_) timer_wake_ = absl::InfinitePast();  // wakes TimerLoop
+      pending_[id] = Pending{message, deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
     }
     // The first send waits for queue room until the call's deadline (backpressure).
     absl::Status sent = transport_->Send(std::move(message), deadline);
@@ -162,6 +172,24 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       }
       RunTimers();
     }
+  }
+
+  // Sleeps until the earliest retry or deadline (at most 100 ms; sooner when CallAsync adds
+  // an earlier one) and runs the timers, until closed.
+  void TimerLoop() {
+    mu_.Lock();
+    while (!closed_) {
+      timer_wake_ = absl::Now() + absl::Milliseconds(100);
+      for (const auto& [id, call] : pending_) timer_wake_ = std::min({timer_wake_, call.next_attempt, call.deadline});
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closed_ || timer_wake_ == absl::InfinitePast();
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&woken), timer_wake_);
+      mu_.Unlock();
+      RunTimers();
+      mu_.Lock();
+    }
+    mu_.Unlock();
   }
 
   void RunTimers() {
@@ -332,6 +360,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  absl::Time timer_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // when TimerLoop runs the timers next
   std::thread thread_;
 };
 

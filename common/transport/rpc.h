@@ -20,8 +20,10 @@
 // sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total. A request carries its deadline as a time
 // to live (Envelope.ttlMs), which the receiver turns into DecodedMessage::deadline() on its own clock.
 //
-// Thread-safe. One internal thread receives, dispatches and runs retry timers;
-// handlers and callbacks run on it, so they must hand long work to other threads
+// Thread-safe. Received messages are dispatched on one thread: the transport's I/O thread
+// when it delivers there (Transport::DeliverOnIoThread, e.g. ZmqTransport), else an
+// internal thread that receives; an internal thread runs the retry timers. Handlers and
+// callbacks run on the dispatching thread, so they must hand long work to other threads
 // (an actor) and reply later through the Responder, from any thread.
 //
 //   RpcNode::Create(std::move(transport), {}, [](DecodedMessage req, Responder r) {

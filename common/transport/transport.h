@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -60,6 +61,15 @@ class Transport {
   // Next received message, its address set to the sender. DeadlineExceeded when none
   // arrived by `deadline`; Cancelled once closed.
   virtual absl::StatusOr<Message> Receive(absl::Time deadline) = 0;
+  // Optional: hands every received message (those already queued first) to `deliver`, called
+  // on the transport's own I/O thread, instead of queueing it for Receive: no thread hand-off
+  // between the wire and the receiver. `deliver` must return quickly (hand long work to
+  // another thread); it may call Send, Connect and Disconnect. False when the transport has
+  // no such thread (keep calling Receive). Call at most once.
+  virtual bool DeliverOnIoThread(std::function<void(Message)> deliver) {
+    (void)deliver;
+    return false;
+  }
   // Stops I/O; pending Receive calls return Cancelled. Idempotent.
   virtual void Close() = 0;
   virtual TransportStats stats() const = 0;

@@ -1,4 +1,4 @@
-// ZmqTransport implementation: the I/O thread, its sockets and the queues feeding it.
+// ZmqTransport implementation: the I/O thread, the socket lock and the queues around them.
 #include "common/transport/zmq_transport.h"
 
 #include <sys/eventfd.h>
@@ -20,20 +20,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/transport/bounded_queue.h"
-#include "common/transport/send_budget.h"
-#include "common/transport/connection_cap.h"
 #include "common/transport/fd_limit.h"
-#include "common/transport/zap_handler.h"
+#include "common/transport/send_budget.h"
+#include "common/transport/zmq_endpoint.h"
 
 namespace sy::transport {
 namespace {
 
-// A socket and the messages waiting for it to become writable. I/O thread only.
-struct Endpoint {
-  std::unique_ptr<zmq::socket_t> socket;
-  std::deque<Message> pending;
-  std::optional<PeerIdentity> server;  // a DEALER's: the allowlisted node it connected to
-};
+// Messages read from one socket per pass of the I/O loop when delivering on the I/O
+// thread, so every socket gets its turn and sends are flushed between batches.
+constexpr int kDeliveryBatch = 64;
 
 class ZmqTransportImpl final : public ZmqTransport {
  public:
@@ -64,36 +60,18 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   absl::StatusOr<std::string> Bind(const std::string& endpoint) override {
     absl::StatusOr<std::string> result = absl::InternalError("bind did not run");
-    absl::Status run = RunOnIoThread([&] {
+    absl::Status run = RunOnIoThread([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
       if (router_.socket != nullptr) {
         result = absl::FailedPreconditionError("already bound");
         return;
       }
-      try {
-        auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
-        ConfigureSocket(*socket);
-        socket->set(zmq::sockopt::router_mandatory, 1);
-        if (!options_.curve.server_secret.empty()) {
-          if (zap_ == nullptr) {
-            zap_ = std::make_unique<ZapHandler>(context_, options_.curve.allowed_clients, options_.curve.allowlist,
-                                                options_.metrics);
-          }
-          socket->set(zmq::sockopt::curve_server, 1);
-          socket->set(zmq::sockopt::curve_secretkey, options_.curve.server_secret);
-        }
-        auto cap = ConnectionCap::Watch(context_, *socket, options_.max_connections, options_.metrics);
-        if (!cap.ok()) {
-          result = cap.status();
-          return;
-        }
-        cap_ = *std::move(cap);  // null without a cap
-        socket->bind(endpoint);
-        result = socket->get(zmq::sockopt::last_endpoint);
-        router_.socket = std::move(socket);
-      } catch (const zmq::error_t& e) {
-        cap_.reset();
-        result = absl::InvalidArgumentError(absl::StrCat("bind ", endpoint, ": ", e.what()));
+      absl::StatusOr<Endpoint> router = BindRouter(context_, options_, endpoint, &zap_, &cap_);
+      if (!router.ok()) {
+        result = router.status();
+        return;
       }
+      result = router->socket->get(zmq::sockopt::last_endpoint);
+      router_ = *std::move(router);
     });
     if (!run.ok()) return run;
     return result;
@@ -101,41 +79,19 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   absl::Status Connect(const std::string& peer, const std::string& endpoint) override {
     absl::Status result;
-    absl::Status run = RunOnIoThread([&] {
+    absl::Status run = RunOnIoThread([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
       if (dealers_.count(peer) > 0) {
         result = absl::AlreadyExistsError(absl::StrCat("already connected to ", peer));
         return;
       }
-      try {
-        Endpoint dealer;
-        absl::StatusOr<std::string> server_key = ServerKeyOf(peer, &dealer.server);
-        if (!server_key.ok()) {
-          result = server_key.status();
-          return;
-        }
-        auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-        ConfigureSocket(*socket);
-        socket->set(zmq::sockopt::routing_id, options_.node_id);
-        if (!server_key->empty()) {
-          socket->set(zmq::sockopt::curve_serverkey, *server_key);
-          socket->set(zmq::sockopt::curve_publickey, options_.curve.client_public);
-          socket->set(zmq::sockopt::curve_secretkey, options_.curve.client_secret);
-        }
-        if (options_.on_connection_lost) {
-          if (monitor_ == nullptr) monitor_ = std::make_unique<SocketMonitor>(context_, options_.on_connection_lost);
-          if (absl::Status watched = monitor_->Watch(*socket, peer); !watched.ok()) {
-            result = watched;
-            return;
-          }
-        }
-        socket->connect(endpoint);
-        dealer.socket = std::move(socket);
-        dealers_[peer] = std::move(dealer);
-        absl::MutexLock lock(&mu_);
-        connected_peers_.insert(peer);
-      } catch (const zmq::error_t& e) {
-        result = absl::InvalidArgumentError(absl::StrCat("connect ", endpoint, ": ", e.what()));
+      absl::StatusOr<Endpoint> dealer = ConnectDealer(context_, options_, peer, endpoint, &monitor_);
+      if (!dealer.ok()) {
+        result = dealer.status();
+        return;
       }
+      dealers_[peer] = *std::move(dealer);
+      absl::MutexLock lock(&mu_);
+      connected_peers_.insert(peer);
     });
     if (!run.ok()) return run;
     return result;
@@ -143,7 +99,7 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   absl::Status Disconnect(const std::string& peer) override {
     absl::Status result;
-    absl::Status run = RunOnIoThread([&] {
+    absl::Status run = RunOnIoThread([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
       auto it = dealers_.find(peer);
       if (it == dealers_.end()) {
         result = absl::NotFoundError(absl::StrCat("not connected to ", peer));
@@ -168,11 +124,13 @@ class ZmqTransportImpl final : public ZmqTransport {
         return absl::NotFoundError(absl::StrCat("not connected to ", message.address.peer));
       }
     }
-    absl::Status admitted = budget_.Acquire(message.ByteSize(), deadline);
+    absl::Status admitted = OnIoThread() ? AcquireOnIoThread(message.ByteSize(), deadline)
+                                         : budget_.Acquire(message.ByteSize(), deadline);
     if (!admitted.ok()) {
       CountRejected();
       return admitted;
     }
+    if (SendNow(message)) return absl::OkStatus();
     {
       absl::MutexLock lock(&mu_);
       outbound_.push_back(std::move(message));
@@ -186,6 +144,19 @@ class ZmqTransportImpl final : public ZmqTransport {
     absl::StatusOr<Message> message = inbound_.Pop(deadline);
     if (was_full) Wake();  // the I/O thread stopped reading while full
     return message;
+  }
+
+  bool DeliverOnIoThread(std::function<void(Message)> deliver) override {
+    absl::Status run = RunOnIoThread([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+      deliver_ = std::move(deliver);
+      if (stalled_.has_value()) to_deliver_.push_back(*std::move(stalled_));
+      stalled_.reset();
+      for (absl::StatusOr<Message> queued = inbound_.Pop(absl::InfinitePast()); queued.ok();
+           queued = inbound_.Pop(absl::InfinitePast())) {
+        to_deliver_.push_back(*std::move(queued));
+      }
+    });
+    return run.ok();
   }
 
   void Close() override {
@@ -218,78 +189,133 @@ class ZmqTransportImpl final : public ZmqTransport {
   }
 
  private:
-  void ConfigureSocket(zmq::socket_t& socket) {
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::sndhwm, options_.send_hwm);
-    socket.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-    socket.set(zmq::sockopt::maxmsgsize, options_.max_frame_bytes);
-  }
-
   void Wake() {
     const uint64_t one = 1;
     if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
   }
+
+  bool OnIoThread() const { return std::this_thread::get_id() == io_thread_id_.load(); }
 
   void CountRejected() {
     ++send_rejected_;
     if (rejected_counter_ != nullptr) rejected_counter_->Increment();
   }
 
-  // Runs `fn` on the I/O thread (sockets are touched by that thread only) and waits.
+  // Runs `fn` on the I/O thread under the socket lock, and waits. Called on the I/O thread
+  // (from a delivered message or a callback), it runs `fn` there and then.
   absl::Status RunOnIoThread(std::function<void()> fn) {
+    const bool here = OnIoThread();
     std::promise<void> done;
     std::future<void> finished = done.get_future();
     {
       absl::MutexLock lock(&mu_);
       if (closed_) return absl::FailedPreconditionError("transport closed");
-      commands_.push_back([&fn, &done] {
-        fn();
-        done.set_value();
-      });
+      if (!here) {
+        commands_.push_back([&fn, &done] {
+          fn();
+          done.set_value();
+        });
+      }
+    }
+    if (here) {
+      absl::MutexLock io(&io_mu_);
+      fn();
+      Wake();  // the loop polls the sockets it armed: a new one must be armed first
+      return absl::OkStatus();
     }
     Wake();
     finished.wait();
     return absl::OkStatus();
   }
 
+  // Writes `message` from the calling thread when the socket lock is free and no other
+  // thread's message waits for the I/O thread (order per peer is kept). True when the message
+  // is dealt with: sent, counted unroutable, or queued behind a full socket for the I/O thread.
+  bool SendNow(Message& message) {
+    if (!io_mu_.TryLock()) return false;
+    bool done = false, wake = false;
+    Endpoint* endpoint = EndpointFor(message.address);
+    if (endpoint != nullptr && NothingOutbound()) {  // older messages for it go first (Flush)
+      done = true;
+      const bool is_router = message.address.route == Route::kBound;
+      endpoint->pending.push_back(std::move(message));
+      wake = !Flush(*endpoint, is_router);  // blocked: the I/O thread retries
+      // Sending may have consumed the I/O thread's ZMQ_FD signal of input that came meanwhile.
+      wake = wake || Readable(*endpoint->socket);
+    }
+    io_mu_.Unlock();
+    if (wake) Wake();
+    return done;
+  }
+
+  bool NothingOutbound() {
+    absl::MutexLock lock(&mu_);
+    return outbound_.empty();
+  }
+
+  Endpoint* EndpointFor(const Address& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    if (address.route == Route::kBound) return router_.socket != nullptr ? &router_ : nullptr;
+    auto it = dealers_.find(address.peer);
+    return it != dealers_.end() ? &it->second : nullptr;
+  }
+
+  // On the I/O thread nobody else would drain the send queue: wait for room by sending.
+  absl::Status AcquireOnIoThread(size_t bytes, absl::Time deadline) {
+    while (true) {
+      absl::Status admitted = budget_.Acquire(bytes, std::min(deadline, absl::Now() + absl::Milliseconds(1)));
+      if (!absl::IsResourceExhausted(admitted) || absl::Now() >= deadline) return admitted;
+      absl::MutexLock io(&io_mu_);
+      TakeOutbound();
+      FlushAll();
+    }
+  }
+
+  // Moves what other threads queued into the endpoints' pending queues, in order.
+  void TakeOutbound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    std::deque<Message> outbound;
+    {
+      absl::MutexLock lock(&mu_);
+      outbound.swap(outbound_);
+    }
+    for (Message& message : outbound) Enqueue(std::move(message));
+  }
+
   void IoLoop() {
-    bool stopping = false;
-    while (!stopping) {
+    io_thread_id_ = std::this_thread::get_id();
+    std::vector<zmq::pollitem_t> items;
+    while (true) {
       uint64_t ignored;
       (void)!read(wake_fd_, &ignored, sizeof(ignored));
-      std::deque<std::function<void()>> commands;
-      std::deque<Message> outbound;
+      bool stopping = false, router_blocked = false, work_left = false, reading = false;
+      items.clear();
       {
-        absl::MutexLock lock(&mu_);
-        commands.swap(commands_);
-        outbound.swap(outbound_);
-        stopping = closed_;
+        absl::MutexLock io(&io_mu_);
+        std::deque<std::function<void()>> commands;
+        {
+          absl::MutexLock lock(&mu_);
+          commands.swap(commands_);
+          stopping = closed_;
+        }
+        for (auto& command : commands) command();
+        TakeOutbound();
+        if (stopping) {
+          CloseSockets();
+          return;
+        }
+        router_blocked = !FlushAll();
+        if (router_.socket != nullptr) work_left |= ReadAll(router_, /*is_router=*/true, "");
+        for (auto& [peer, endpoint] : dealers_) work_left |= ReadAll(endpoint, /*is_router=*/false, peer);
+        reading = Reading();  // once: the poll below must wait the way ArmPoll armed it
+        work_left |= ArmPoll(reading, items);
       }
-      for (auto& command : commands) command();
-      for (Message& message : outbound) Enqueue(std::move(message));
-      if (stopping) break;
-
-      bool router_blocked = false;
-      if (router_.socket != nullptr) router_blocked = !Flush(router_, /*is_router=*/true);
-      for (auto& [peer, endpoint] : dealers_) Flush(endpoint, /*is_router=*/false);
       if (zap_ != nullptr) zap_->AnswerAll();
-      if (router_.socket != nullptr) ReadAll(router_, /*is_router=*/true, "");
-      for (auto& [peer, endpoint] : dealers_) ReadAll(endpoint, /*is_router=*/false, peer);
       if (monitor_ != nullptr) monitor_->ReadAll();
       if (cap_ != nullptr) cap_->ReadAll();
-
-      const bool reading = DeliverStalled() && !inbound_.Full();
-      std::vector<zmq::pollitem_t> items;
+      // A send that queued or saw input, or a socket made or closed, wakes the loop again.
+      DeliverReceived();
+      if (work_left) continue;
       items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
-      auto add = [&](Endpoint& endpoint, bool want_out) {
-        short events = (reading ? ZMQ_POLLIN : 0) | (want_out ? ZMQ_POLLOUT : 0);
-        items.push_back({endpoint.socket->handle(), 0, events, 0});
-      };
-      // A ROUTER reports POLLOUT when ANY peer is writable, so a message blocked on
-      // one slow peer is retried on a short timer instead of by POLLOUT.
-      if (router_.socket != nullptr) add(router_, false);
       if (zap_ != nullptr) items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
-      for (auto& [peer, endpoint] : dealers_) add(endpoint, !endpoint.pending.empty());
       if (monitor_ != nullptr) monitor_->AddPollItems(items);
       if (cap_ != nullptr) items.push_back({cap_->events().handle(), 0, ZMQ_POLLIN, 0});
       const bool poll_soon = router_blocked || !reading;
@@ -299,7 +325,10 @@ class ZmqTransportImpl final : public ZmqTransport {
         // EINTR: loop again.
       }
     }
-    // Drop unsent messages; sockets close with linger 0.
+  }
+
+  // Drops unsent messages; sockets close with linger 0.
+  void CloseSockets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
     zap_.reset();
     monitor_.reset();
     cap_.reset();
@@ -307,21 +336,44 @@ class ZmqTransportImpl final : public ZmqTransport {
     dealers_.clear();
   }
 
-  void Enqueue(Message message) {
-    if (message.address.route == Route::kBound) {
-      if (router_.socket == nullptr) {
-        Unroutable(message);
-        return;
-      }
-      router_.pending.push_back(std::move(message));
-    } else {
-      auto it = dealers_.find(message.address.peer);
-      if (it == dealers_.end()) {
-        Unroutable(message);
-        return;
-      }
-      it->second.pending.push_back(std::move(message));
+  // Lists the ZMQ_FDs to wait on, checking each socket's ZMQ_EVENTS first (which also
+  // clears a signal already seen). True when a socket already has work: do not wait.
+  bool ArmPoll(bool reading, std::vector<zmq::pollitem_t>& items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    bool work = false;
+    auto arm = [&](Endpoint& endpoint, bool wants_out) {
+      const int events = endpoint.socket->get(zmq::sockopt::events);
+      work |= (reading && (events & ZMQ_POLLIN)) || (wants_out && (events & ZMQ_POLLOUT));
+      items.push_back({nullptr, endpoint.fd, ZMQ_POLLIN, 0});
+    };
+    // A ROUTER reports POLLOUT when ANY peer is writable, so a message blocked on one slow
+    // peer is retried on a short timer instead of by POLLOUT.
+    if (router_.socket != nullptr) arm(router_, false);
+    for (auto& [peer, endpoint] : dealers_) arm(endpoint, !endpoint.pending.empty());
+    return work;
+  }
+
+  // Hands what was read to the receiver (outside the socket lock: it may send).
+  void DeliverReceived() {
+    std::vector<Message> batch;
+    batch.swap(to_deliver_);
+    for (Message& message : batch) {
+      ++received_;
+      deliver_(std::move(message));
     }
+  }
+
+  void Enqueue(Message message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    Endpoint* endpoint = EndpointFor(message.address);
+    if (endpoint == nullptr) {
+      Unroutable(message);
+      return;
+    }
+    endpoint->pending.push_back(std::move(message));
+  }
+
+  void Sent(const Message& message) {
+    ++sent_;
+    budget_.Release(message.ByteSize());
   }
 
   void Unroutable(const Message& message) {
@@ -330,114 +382,66 @@ class ZmqTransportImpl final : public ZmqTransport {
     budget_.Release(message.ByteSize());
   }
 
+  // Flushes every endpoint; false when the ROUTER is blocked on a peer.
+  bool FlushAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    bool router_flushed = true;
+    if (router_.socket != nullptr) router_flushed = Flush(router_, /*is_router=*/true);
+    for (auto& [peer, endpoint] : dealers_) Flush(endpoint, /*is_router=*/false);
+    return router_flushed;
+  }
+
   // Sends pending messages until the socket would block. Returns false if blocked.
-  bool Flush(Endpoint& endpoint, bool is_router) {
+  bool Flush(Endpoint& endpoint, bool is_router) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
     while (!endpoint.pending.empty()) {
       Message& message = endpoint.pending.front();
-      const size_t bytes = message.ByteSize();
-      try {
-        bool accepted;
-        if (is_router) {
-          zmq::message_t identity(message.address.peer.data(), message.address.peer.size());
-          accepted = endpoint.socket->send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait).has_value();
-          if (!accepted) return false;
-          // Once the first part is accepted the rest of the message is accepted too.
-          endpoint.socket->send(message.header.ToZmq(),
-                                message.data.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
-        } else {
-          const zmq::send_flags more = message.data.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore;
-          accepted = endpoint.socket->send(message.header.ToZmq(), more | zmq::send_flags::dontwait).has_value();
-          if (!accepted) return false;
-        }
-        for (size_t i = 0; i < message.data.size(); ++i) {
-          const bool last = i + 1 == message.data.size();
-          endpoint.socket->send(message.data[i].ToZmq(), last ? zmq::send_flags::none : zmq::send_flags::sndmore);
-        }
-        ++sent_;
-        budget_.Release(bytes);
-      } catch (const zmq::error_t& e) {
-        // EHOSTUNREACH (ROUTER_MANDATORY): the peer is not connected to us.
-        Unroutable(message);
+      switch (SendWhole(*endpoint.socket, message, is_router)) {
+        case SendOutcome::kSent:
+          Sent(message);
+          break;
+        case SendOutcome::kUnroutable:
+          Unroutable(message);
+          break;
+        case SendOutcome::kWouldBlock:
+          return false;
       }
       endpoint.pending.pop_front();
     }
     return true;
   }
 
-  // The CURVE server key for a DEALER to `peer`: the single server_public when set (a
-  // client of one server), else the allowlist's key of the peer's node (its identity goes
-  // to `server`), else "" (plain TCP). NotFound when the allowlist does not name the node.
-  absl::StatusOr<std::string> ServerKeyOf(const std::string& peer, std::optional<PeerIdentity>* server) {
-    if (!options_.curve.server_public.empty()) return options_.curve.server_public;
-    if (options_.curve.allowlist == nullptr) return std::string();
-    const std::string node = NodeOfPeer(peer);
-    std::optional<std::string> key = options_.curve.allowlist->KeyOf(node);
-    if (!key.has_value()) {
-      return absl::NotFoundError(absl::StrCat("no key for node '", node, "' in the cluster allowlist (add it with "
-                                              "`syctl keygen --cluster DIR --add ROLE ", node, "`)"));
-    }
-    *server = options_.curve.allowlist->Find(*key);
-    return *key;
-  }
-
-  // Stamps `message` with its sender's allowlisted identity. False when a ROUTER message's
-  // routing id is not the authenticated node's name (or "name@..."): it is dropped.
-  bool StampIdentity(Message& message, const Endpoint& endpoint, bool is_router) {
-    if (options_.curve.allowlist == nullptr) return true;
-    std::optional<PeerIdentity> who = endpoint.server;
-    if (is_router) {
-      who = options_.curve.allowlist->Find(message.client_key);
-      if (!who.has_value() || NodeOfPeer(message.address.peer) != who->name) return false;
-    }
-    if (!who.has_value()) return false;
-    message.peer_role = who->role;
-    message.peer_name = who->name;
-    return true;
-  }
-
-  // Reads whole multipart messages while the receive queue has room. A message that does
-  // not fit yet waits in stalled_ (and reading stops) until Receive makes room.
-  void ReadAll(Endpoint& endpoint, bool is_router, const std::string& peer) {
-    zmq::socket_t& socket = *endpoint.socket;
-    while (DeliverStalled() && !inbound_.Full()) {
-      std::vector<zmq::message_t> parts;
-      zmq::message_t part;
-      if (!socket.recv(part, zmq::recv_flags::dontwait)) return;
-      parts.push_back(std::move(part));
-      while (parts.back().more()) {
-        zmq::message_t next;
-        (void)socket.recv(next, zmq::recv_flags::none);  // the rest of a message is already here
-        parts.push_back(std::move(next));
-      }
+  // Reads whole messages: for the receiver on the I/O thread, a batch; else while the
+  // receive queue has room (a message that does not fit yet waits in stalled_, and reading
+  // stops, until Receive makes room). True when the batch ended with input left.
+  bool ReadAll(Endpoint& endpoint, bool is_router, const std::string& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    std::vector<zmq::message_t> parts;
+    for (int read = 0; Reading(); ++read) {
+      if (deliver_ != nullptr && read == kDeliveryBatch) return true;
+      if (!ReceiveWhole(*endpoint.socket, &parts)) return false;
       Message message;
-      size_t first = 0;
-      if (is_router) {
-        message.address = {parts[0].to_string(), Route::kBound};
-        first = 1;
+      switch (MessageFromParts(parts, endpoint, is_router, peer, options_, zap_ != nullptr, &message)) {
+        case Admission::kAdmitted:
+          break;
+        case Admission::kEmpty:
+          continue;
+        case Admission::kUnauthenticated:
+          ++dropped_unauthenticated_;
+          continue;
+        case Admission::kOversize:
+          ++dropped_oversize_;  // could never be queued
+          continue;
+      }
+      if (deliver_ != nullptr) {
+        to_deliver_.push_back(std::move(message));
       } else {
-        message.address = {peer, Route::kConnected};
+        stalled_ = std::move(message);
       }
-      if (parts.size() <= first) continue;  // identity only: nothing to deliver
-      if (is_router && zap_ != nullptr) {
-        try {
-          message.client_key = parts[first].gets("User-Id");
-        } catch (const zmq::error_t&) {
-          // no CURVE metadata on this message
-        }
-      }
-      if (!StampIdentity(message, endpoint, is_router)) {
-        ++dropped_unauthenticated_;
-        continue;
-      }
-      message.header = Frame::FromZmq(std::move(parts[first]));
-      for (size_t i = first + 1; i < parts.size(); ++i) message.data.push_back(Frame::FromZmq(std::move(parts[i])));
-      if (!inbound_.FitsEver(message)) {
-        ++dropped_oversize_;  // could never be queued
-        continue;
-      }
-      stalled_ = std::move(message);
     }
+    return false;
   }
+
+  // Whether the loop reads now: always for the receiver on the I/O thread, else while the
+  // receive queue has room.
+  bool Reading() { return deliver_ != nullptr || (DeliverStalled() && !inbound_.Full()); }
 
   // Moves the stalled message into the receive queue if it fits. True when none is left.
   bool DeliverStalled() {
@@ -452,6 +456,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   zmq::context_t context_;
   int wake_fd_ = -1;
   std::thread io_thread_;
+  std::atomic<std::thread::id> io_thread_id_{};
   SendBudget budget_;
   BoundedQueue<Message> inbound_;
 
@@ -461,13 +466,18 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::deque<Message> outbound_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_peers_ ABSL_GUARDED_BY(mu_);
 
+  // The socket lock, taken before mu_ when both are held.
+  absl::Mutex io_mu_;
+  Endpoint router_ ABSL_GUARDED_BY(io_mu_);
+  std::map<std::string, Endpoint> dealers_ ABSL_GUARDED_BY(io_mu_);
+
   // I/O thread only.
   std::unique_ptr<ZapHandler> zap_;  // with a CURVE server
   std::unique_ptr<SocketMonitor> monitor_;  // with options_.on_connection_lost, once a DEALER exists
   std::unique_ptr<ConnectionCap> cap_;      // with options_.max_connections, once bound
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
-  Endpoint router_;
-  std::map<std::string, Endpoint> dealers_;
+  std::function<void(Message)> deliver_;  // set by DeliverOnIoThread
+  std::vector<Message> to_deliver_;  // read for deliver_, handed over outside the socket lock
 
   std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0}, dropped_oversize_{0};
   std::atomic<uint64_t> dropped_unauthenticated_{0};
@@ -479,17 +489,7 @@ class ZmqTransportImpl final : public ZmqTransport {
 
 absl::StatusOr<std::unique_ptr<ZmqTransport>> ZmqTransport::Create(ZmqOptions options) {
   if (options.node_id.empty()) return absl::InvalidArgumentError("ZmqOptions.node_id is required");
-  const bool curve_client = !options.curve.server_public.empty() || options.curve.allowlist != nullptr;
-  if (curve_client && (options.curve.client_public.size() != 40 || options.curve.client_secret.size() != 40 ||
-                       (options.curve.allowlist == nullptr && options.curve.server_public.size() != 40))) {
-    return absl::InvalidArgumentError("CURVE client keys must be 40-character Z85 strings");
-  }
-  for (const std::string& key : options.curve.allowed_clients) {
-    if (key.size() != 40) return absl::InvalidArgumentError("allowed CURVE client keys must be 40-character Z85 strings");
-  }
-  if (!options.curve.server_secret.empty() && options.curve.server_secret.size() != 40) {
-    return absl::InvalidArgumentError("CURVE server secret must be a 40-character Z85 string");
-  }
+  if (absl::Status keys = CheckCurveKeys(options.curve); !keys.ok()) return keys;
   RaiseOpenFileLimitOnce();  // one descriptor per peer connection
   auto transport = std::make_unique<ZmqTransportImpl>(std::move(options));
   absl::Status started = transport->Start();

@@ -1,11 +1,15 @@
 // ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers);
 // Connect() opens one DEALER socket per peer, whose routing id is our node id, so
-// the peer's ROUTER sees who we are. One dedicated I/O thread owns every socket and
-// runs zmq::poll over them plus an eventfd that other threads write to wake it;
-// Send hands messages to it through a queue bounded in messages and bytes, Receive
-// takes them from another bounded queue. When the receive queue is full the I/O
-// thread stops reading, so ZeroMQ's high-water marks and TCP push back on the
-// sender. Data frames go to ZeroMQ without copying (Frame::ToZmq).
+// the peer's ROUTER sees who we are. The sockets sit under one socket lock. A dedicated
+// I/O thread holds it while it works and lets go while it waits in zmq::poll on the
+// sockets' ZMQ_FDs plus an eventfd that other threads write to wake it. Send writes the
+// message to the socket from the calling thread when the lock is free and nothing is
+// queued ahead of it for that peer; otherwise it hands the message to the I/O thread
+// through a queue bounded in messages and bytes. Received messages go to another bounded
+// queue for Receive, or, after DeliverOnIoThread, straight to the receiver on the I/O
+// thread. When the receive queue is full the I/O thread stops reading, so ZeroMQ's
+// high-water marks and TCP push back on the sender. Data frames go to ZeroMQ without
+// copying (Frame::ToZmq).
 //
 // Thread-safe. Optional CurveZMQ: with keys set, the ROUTER is a CURVE server and
 // every DEALER a CURVE client (encryption, server authentication, and client
