@@ -75,6 +75,7 @@ struct RestoreCheckpoint {
   uint64_t id = 0;
   std::map<cluster::ActorKey, std::vector<std::string>> targets;
   uint64_t epoch = 0;
+  uint64_t generation = 0;  // the asker's count of restores begun, echoed in the outcome's event
 };
 // Internal: a host could not stream an actor of checkpoint `id`.
 struct StreamFailed {
@@ -119,6 +120,8 @@ struct CheckpointEvent {
   // kFailed: the database refused a write (the cluster reports itself degraded).
   bool storage_failed = false;
   CheckpointSnapshot snapshot;  // after the event
+  // kRestored, kRestoreFailed: RestoreCheckpoint.generation of the restore that ended.
+  uint64_t restore_generation = 0;
 };
 
 class CheckpointActor : public actor::Actor<CheckpointMsg> {
@@ -151,6 +154,7 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
     uint64_t seq = 0;
     uint64_t id = 0;
     uint64_t step = 0;
+    uint64_t generation = 0;
     size_t outstanding = 0;
     absl::Status first_error;
   };
@@ -187,7 +191,7 @@ class CheckpointActor : public actor::Actor<CheckpointMsg> {
   void OnRestoreCallDone(const RestoreCallDone& done);
   // Reports a restore's outcome; after a successful one the automatic checkpoints
   // continue from its step.
-  void RestoreEnded(uint64_t id, uint64_t step, absl::Status status);
+  void RestoreEnded(uint64_t id, uint64_t step, uint64_t generation, absl::Status status);
   CheckpointSnapshot Snapshot() const;
   void Emit(CheckpointEvent::Kind kind, uint64_t id, uint64_t step, absl::Status status, bool storage_failed = false);
 

@@ -12,7 +12,7 @@
 namespace sy::coordinator {
 
 void CheckpointActor::OnRestore(RestoreCheckpoint& restore) {
-  auto fail = [&](absl::Status s) { RestoreEnded(restore.id, 0, std::move(s)); };
+  auto fail = [&](absl::Status s) { RestoreEnded(restore.id, 0, restore.generation, std::move(s)); };
   auto info = store_->Get(restore.id);
   if (!info.ok()) return fail(info.status());
   if (options_.config_hash != 0 && info->config_hash != 0 && info->config_hash != options_.config_hash) {
@@ -39,6 +39,7 @@ void CheckpointActor::OnRestore(RestoreCheckpoint& restore) {
   r.seq = ++restore_seq_;
   r.id = restore.id;
   r.step = info->step;
+  r.generation = restore.generation;
   const uint64_t chunk_bytes = std::max<uint64_t>(4, options_.chunk_bytes / 4 * 4);
   const absl::Time deadline = absl::Now() + options_.call_timeout;
   std::vector<std::function<void()>> calls;
@@ -71,7 +72,7 @@ void CheckpointActor::OnRestore(RestoreCheckpoint& restore) {
       }
     }
   }
-  if (r.outstanding == 0) return RestoreEnded(restore.id, info->step, absl::OkStatus());
+  if (r.outstanding == 0) return RestoreEnded(restore.id, info->step, restore.generation, absl::OkStatus());
   restoring_ = r;
   SY_LOG(INFO) << "restoring checkpoint " << restore.id << " (step " << info->step << "): " << calls.size() << " chunks";
   for (auto& call : calls) call();
@@ -83,13 +84,15 @@ void CheckpointActor::OnRestoreCallDone(const RestoreCallDone& done) {
   if (--restoring_->outstanding > 0) return;
   const Restoring r = *restoring_;
   restoring_.reset();
-  RestoreEnded(r.id, r.step, r.first_error);
+  RestoreEnded(r.id, r.step, r.generation, r.first_error);
 }
 
-void CheckpointActor::RestoreEnded(uint64_t id, uint64_t step, absl::Status status) {
-  if (!status.ok()) return Emit(CheckpointEvent::Kind::kRestoreFailed, id, step, std::move(status));
-  auto_target_ = step;  // the replay passes the later boundaries again
-  Emit(CheckpointEvent::Kind::kRestored, id, step, absl::OkStatus());
+void CheckpointActor::RestoreEnded(uint64_t id, uint64_t step, uint64_t generation, absl::Status status) {
+  CheckpointEvent event{status.ok() ? CheckpointEvent::Kind::kRestored : CheckpointEvent::Kind::kRestoreFailed,
+                        id, step, std::move(status), false, {}, generation};
+  if (event.status.ok()) auto_target_ = step;  // the replay passes the later boundaries again
+  event.snapshot = Snapshot();
+  on_event_(std::move(event));
 }
 
 }  // namespace sy::coordinator

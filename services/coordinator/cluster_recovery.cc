@@ -69,7 +69,7 @@ void ClusterActor::Restore(actor::AskFuture<CheckpointInfo> query,
       AbandonCheckpoint(absl::StrCat("restore of checkpoint ", info->id));
       table_.BumpEpoch();
       PlacementChanged();
-      checkpoints_->Tell(RestoreCheckpoint{info->id, RestoreTargets(), table_.epoch()});
+      checkpoints_->Tell(RestoreCheckpoint{info->id, RestoreTargets(), table_.epoch(), restore_generation_});
     }
     EndTurn();
   });
@@ -105,9 +105,15 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
       if (event.status.code() != absl::StatusCode::kCancelled) checkpoint_due_ = true;  // not while shutting down
       return;
     case CheckpointEvent::Kind::kRestored:
-      return OnRestored(event);
     case CheckpointEvent::Kind::kRestoreFailed:
-      return OnRestoreFailed(event);
+      if (event.restore_generation != restore_generation_) {
+        // A later failure began another restore (its hosts are already being replaced, and
+        // chunks sent to a host just declared dead fail at once): that one decides.
+        SY_LOG(INFO) << "restore of checkpoint " << event.id << " superseded by a newer recovery ("
+                     << (event.status.ok() ? "it had finished" : event.status.ToString()) << ")";
+        return;
+      }
+      return event.kind == CheckpointEvent::Kind::kRestored ? OnRestored(event) : OnRestoreFailed(event);
   }
   SY_LOG(ERROR) << "unknown checkpoint event " << static_cast<int>(event.kind);
 }
