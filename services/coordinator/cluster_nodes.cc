@@ -191,6 +191,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
     step_ = step;
     checkpoint_due_ = true;
   }
+  OnProgressForLiveMoves();
 }
 
 void ClusterActor::OnPlacement(ClusterRequest& request) {
@@ -229,9 +230,12 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
     }
     loads.push_back({cluster::ActorKey::Expert(key.getSwitchLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
   }
+  trainer_step_ = std::max(trainer_step_, body->getStep());
+  OnProgressForLiveMoves();
   host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
   loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
                 std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
+  if (options_.live_moves) MaybeAutoRebalance(std::nullopt, body->getStep());
   capnp::MallocMessageBuilder b;
   cluster::InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
       .setEpoch(table_.epoch());
@@ -247,6 +251,7 @@ void ClusterActor::OnTick() {
       OnTrainerFailed(failed.id);
     }
   }
+  CheckLiveMoveProgress();
   After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
         [this] {
           OnTick();
