@@ -172,6 +172,11 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // On the timer: a live move that saw no progress for options_.live_move_timeout
   // falls back to checkpoint recovery.
   void CheckLiveMoveProgress();
+  // The epoch heartbeat replies tell the nodes: during live moves the one before them.
+  // The hosts get the moves' table pushed; a host that learnt the new epoch from a
+  // heartbeat before the push arrived would refuse the old epoch's requests of the steps
+  // up to the boundary, and the trainers would route them to the new hosts too early.
+  uint64_t HeartbeatEpoch() const;
 
   // Moves actors to the hosts_waiting_to_join_ still alive and outside the table.
   void AdmitWaitingHosts();
@@ -254,6 +259,7 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
     size_t count = 0;
     uint64_t progress_step = 0;
     absl::Time progress_at;
+    uint64_t previous_epoch = 0;  // the table's before the moves
   };
   std::optional<LiveMovesInFlight> live_moves_;
   uint64_t trainer_step_ = 0;  // highest step a trainer's load report named

@@ -36,11 +36,16 @@ void ClusterActor::StartLiveMoves(const std::vector<cluster::Move>& moves, const
   const uint64_t last_source_step = std::max(reached + options_.live_move_lead_steps,
                                              checkpoint_.in_progress_id != 0 ? checkpoint_.in_progress_step : 0);
   table_.MarkLive(moves, last_source_step);
-  live_moves_ = LiveMovesInFlight{last_source_step, table_.live_moves().size(), reached, absl::Now()};
+  live_moves_ = LiveMovesInFlight{last_source_step, table_.live_moves().size(), reached, absl::Now(),
+                                  table_.epoch() - 1};
   phase_ = absl::StrCat("moving actors live after step ", last_source_step);
   SY_LOG(INFO) << why << ": " << table_.live_moves().size() << " actors move live after step " << last_source_step
                << " (placement epoch " << table_.epoch() << ", step " << reached << " reached)";
   PlacementChanged();
+}
+
+uint64_t ClusterActor::HeartbeatEpoch() const {
+  return live_moves_ ? live_moves_->previous_epoch : table_.epoch();
 }
 
 void ClusterActor::OnProgressForLiveMoves() {
@@ -50,9 +55,9 @@ void ClusterActor::OnProgressForLiveMoves() {
     live_moves_->progress_step = reached;
     live_moves_->progress_at = absl::Now();
   }
-  // A host applied the step after the boundary: every moved actor served it on its new
-  // host (that step's apply needs every actor's close, the moved ones' too).
-  if (step_ <= live_moves_->last_source_step) return;
+  // A host applied the step after the boundary, or a trainer finished it: every moved
+  // actor served it on its new host (that step's close needs every actor, the moved ones too).
+  if (reached <= live_moves_->last_source_step) return;
   SY_LOG(INFO) << live_moves_->count << " live moves after step " << live_moves_->last_source_step << " done";
   live_moves_.reset();
   phase_ = "training";

@@ -15,8 +15,10 @@ namespace sy::coordinator {
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
   hosts_waiting_to_join_.erase(host);
   // A host streaming or receiving a live move: the moved state may be lost with it.
-  const bool moving = std::any_of(table_.live_moves().begin(), table_.live_moves().end(),
-                                  [&](const cluster::LiveMove& m) { return m.move.from == host || m.move.to == host; });
+  const bool moving = live_moves_ && std::any_of(table_.live_moves().begin(), table_.live_moves().end(),
+                                                 [&](const cluster::LiveMove& m) {
+                                                   return m.move.from == host || m.move.to == host;
+                                                 });
   const std::vector<cluster::Move> moves = table_.RemoveHost(host);
   SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed"
                   << (moving ? ", during a live move" : "");

@@ -104,6 +104,7 @@ void ParamActor::OnRestore(RestoreMsg& m) {
     DropLiveWaiters(rolled_back);  // parked requests, and a live move into this host: given up
     if (move_out_) move_out_->done(rolled_back);
     move_out_.reset();
+    TakePendingReplicas(/*now=*/true);
     restored_to_ = m.version;
     Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   }
@@ -399,7 +400,10 @@ void ParamActor::OnApply(ApplyMsg& m) {
       s = snapshot.status();
     }
   }
-  if (s.ok()) MaybeMoveOut();
+  if (s.ok()) {
+    MaybeMoveOut();
+    TakePendingReplicas(/*now=*/false);
+  }
   m.done(s);
   if (s.ok()) RedispatchParked();
 }

@@ -92,6 +92,9 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnApply(ApplyMsg& m);
   void OnSnapshot(SnapshotMsg& m);
   void SetReplicas(ReplicasMsg& m);
+  // The peers a live move set for after its boundary, once the actor is there (or `now`:
+  // a restore put the move's table in force at once).
+  void TakePendingReplicas(bool now);
   // ---- live moves (param_actor_live.cc)
   // A restoring actor expecting a live move keeps `msg` (a request, finalize, apply or
   // snapshot) until the state is installed.
@@ -155,6 +158,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   bool own_sent_ = false;
   std::set<std::string> peers_in_;
   std::optional<FinalizeMsg> waiting_finalize_;
+  std::optional<ReplicasMsg> pending_replicas_;  // peers from a live move's boundary on
   // Live moves: the version a live move brings here (set while restoring), what waits
   // for it besides parked requests (finalize, apply, snapshot), and a move out waiting
   // for its step; moved_epoch_ is the placement epoch that took the actor away.

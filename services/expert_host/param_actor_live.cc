@@ -44,6 +44,7 @@ void ParamActor::OnLiveInstall(LiveInstallMsg& m) {
   }
   live_version_.reset();
   snapshots_.clear();
+  TakePendingReplicas(/*now=*/false);
   Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   m.done(absl::OkStatus());
   std::vector<ParamActorMsg> waiting = std::move(waiting_for_install_);
@@ -107,9 +108,7 @@ void ParamActor::MoveOut(MoveOutMsg& m) {
     }
   }
   parked_ = std::move(snapshots);
-  if (m.keep) {
-    SetReplicas(m.then_replicas);
-  } else {
+  if (!m.keep) {
     Become("moved", [this](ParamActorMsg& msg) { HandleMovedAway(msg); });
     buckets_.Clear();
   }

@@ -114,10 +114,12 @@ struct RemovedMsg {
 using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
                                          const std::vector<uint32_t>& micro_batches,
                                          const std::vector<std::vector<float>>& grads)>;
-// The other hosts holding this actor (empty: not replicated) and how to reach them.
+// The other hosts holding this actor (empty: not replicated) and how to reach them,
+// from the step after `after_version` on (a live move's boundary; 0: at once).
 struct ReplicasMsg {
   std::vector<std::string> peers;
   ReplicaSender send;
+  uint64_t after_version = 0;
 };
 // A peer replica's contributions to the open step `step` (its micro-batches).
 struct PeerGradientsMsg {
@@ -133,13 +135,12 @@ struct PeerGradientsMsg {
 // `version`: once it applied that step, `done` gets its whole state; requests parked for
 // later steps are refused as of placement `epoch` (stale epoch, no rollback follows:
 // they are sent again under the new table); a kept actor serves on with the replicas
-// `then_replicas` names, a moved one refuses everything later. FailedPrecondition when
-// it is already past `version`.
+// (new replica peers come with the table, after the same step), a moved one refuses
+// everything later. FailedPrecondition when it is already past `version`.
 struct MoveOutMsg {
   uint64_t version = 0;
   uint64_t epoch = 0;
   bool keep = false;
-  ReplicasMsg then_replicas;  // keep: its peers from the next step on
   std::function<void(absl::StatusOr<std::string>)> done;
 };
 // The requests: the messages that carry a transport Responder.

@@ -14,8 +14,21 @@
 namespace sy::expert_host {
 
 void ParamActor::SetReplicas(ReplicasMsg& m) {
+  if (m.after_version > state_->version()) {  // a live move's new peers: from its boundary on
+    pending_replicas_ = std::move(m);
+    return;
+  }
+  pending_replicas_.reset();
   replica_peers_ = std::move(m.peers);
   send_to_replica_ = std::move(m.send);
+}
+
+void ParamActor::TakePendingReplicas(bool now) {
+  if (!pending_replicas_ || (!now && pending_replicas_->after_version > state_->version())) return;
+  ReplicasMsg m = std::move(*pending_replicas_);
+  pending_replicas_.reset();
+  m.after_version = 0;
+  SetReplicas(m);
 }
 
 void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {

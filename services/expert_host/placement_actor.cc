@@ -125,10 +125,6 @@ void PlacementActor::StartMovesOut(const PlaceMsg& m) {
     out.version = m.live_after;
     out.epoch = m.epoch;
     out.keep = live.move.replicate;
-    if (out.keep) {
-      auto mine = m.mine.find(live.move.actor);
-      out.then_replicas = ReplicasOf(live.move.actor, mine != m.mine.end() ? mine->second : std::vector<std::string>{});
-    }
     out.done = [replicas = replicas_, live, version = m.live_after,
                 die = die_moving_out_](absl::StatusOr<std::string> state) {
       if (!state.ok()) {
@@ -160,10 +156,6 @@ ReplicasMsg PlacementActor::ReplicasOf(const cluster::ActorKey& key, const std::
 }
 
 void PlacementActor::TellReplicas(const PlaceMsg& m) {
-  std::set<cluster::ActorKey> kept_live;  // their new peers come with their move, after its step
-  for (const cluster::LiveMove& live : m.live) {
-    if (live.move.from == self_ && live.move.replicate) kept_live.insert(live.move.actor);
-  }
   for (const auto& [key, peers] : m.mine) {
     for (const std::string& peer : peers) replicas_->Connect(peer, m.endpoints.at(peer));
     auto known = replica_peers_.find(key);
@@ -171,10 +163,14 @@ void PlacementActor::TellReplicas(const PlaceMsg& m) {
     absl::StatusOr<std::shared_ptr<ParamActor>> actor = held_->Held(key);
     if (!actor.ok()) continue;
     if (!peers.empty()) {
-      SY_LOG(INFO) << key.ToString() << " is replicated" << (kept_live.count(key) != 0 ? " after the live move" : "")
+      SY_LOG(INFO) << key.ToString() << " is replicated"
+                   << (m.live_after > 0 ? absl::StrCat(" from step ", m.live_after + 1) : std::string())
                    << ": its gradient contributions are exchanged with " << absl::StrJoin(peers, ", ");
     }
-    if (kept_live.count(key) == 0) (*actor)->Tell(ReplicasOf(key, peers));
+    // Live moves: the peers change at their boundary, like the placement.
+    ReplicasMsg replicas = ReplicasOf(key, peers);
+    replicas.after_version = m.live_after;
+    (*actor)->Tell(std::move(replicas));
   }
   for (auto it = replica_peers_.begin(); it != replica_peers_.end();) {
     it = m.mine.count(it->first) == 0 ? replica_peers_.erase(it) : std::next(it);

@@ -67,7 +67,7 @@ class PlacementActor : public actor::Actor<PlacementActorMsg> {
   void OnPlace(PlaceMsg& m);
   absl::Status Apply(const PlaceMsg& m);
   // Connects to the replica hosts and tells every actor whose peers changed its peers
-  // (one that gains a replica live learns them with its move, after the move's step).
+  // (with live moves, for the steps after their boundary).
   void TellReplicas(const PlaceMsg& m);
   // How `key` reaches its replica `peers`.
   ReplicasMsg ReplicasOf(const cluster::ActorKey& key, const std::vector<std::string>& peers);
