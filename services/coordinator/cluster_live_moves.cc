@@ -55,9 +55,11 @@ void ClusterActor::OnProgressForLiveMoves() {
     live_moves_->progress_step = reached;
     live_moves_->progress_at = absl::Now();
   }
-  // A host applied the step after the boundary, or a trainer finished it: every moved
-  // actor served it on its new host (that step's close needs every actor, the moved ones too).
-  if (reached <= live_moves_->last_source_step) return;
+  // A host applied the step after the boundary (a trainer reports a step's load once it
+  // committed it, so one step later): every moved actor served it on its new host (that
+  // step's close needs every actor, the moved ones too).
+  const uint64_t boundary = live_moves_->last_source_step;
+  if (step_ <= boundary && trainer_step_ <= boundary + 1) return;
   SY_LOG(INFO) << live_moves_->count << " live moves after step " << live_moves_->last_source_step << " done";
   live_moves_.reset();
   phase_ = "training";
