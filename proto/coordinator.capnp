@@ -116,6 +116,20 @@ struct PlacementTable {
   # Experts per Switch layer.
   numDenseShards @4 :UInt32;
   # Dense parameter shards.
+  liveMoves @5 :List(LiveMove);
+  # The moves that made this epoch from the previous one when they happen live: each takes
+  # effect at step lastSourceStep + 1 (empty: the table applies at once).
+}
+
+struct LiveMove {
+  # `actor` leaves `from` (or, keep, gains a replica) for `to` at a step boundary: `from`
+  # serves it up to step lastSourceStep, streams its state at that version to `to`, and
+  # `to` serves it from the step after.
+  actor @0 :Expert.ActorRef;
+  from @1 :Text;
+  to @2 :Text;
+  lastSourceStep @3 :UInt64;
+  keep @4 :Bool;
 }
 
 struct PlacementRequest {

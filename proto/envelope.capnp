@@ -123,6 +123,8 @@ enum MessageKind {
   # Body: coordinator.TrainerControl{Request,Reply} (roll back / resume / stop).
   replicaGradients @16;
   # Body: expert.ReplicaGradients{Request,Reply} (host to host, between replicas of an actor).
+  liveState @17;
+  # Body: expert.LiveState{Request,Reply} (host to host: an actor's state moved live at a step boundary).
 }
 
 struct Status {

@@ -271,6 +271,28 @@ struct StateStreamReply {
   # true when the whole state is in (chunkIn) or out (streamOut).
 }
 
+struct LiveStateRequest {
+  # Host to host: one chunk of an actor's state (weights, Adam moments, as ParamState saves
+  # them) at version `chunk.version`, streamed by the host that held it (`sender`) when it
+  # closed that step, to the host the placement moves it to (a live move: nothing is
+  # restored or replayed). The receiver installs it only when the placement told it to
+  # expect `actor` from `sender` at that version, and the whole state has the announced
+  # size and checksum; frame "state" follows.
+  actor @0 :ActorRef;
+  sender @1 :Text;
+  # Node id of the host streaming it.
+  chunk @2 :ChunkIn;
+}
+
+struct LiveStateReply {
+  # Acknowledges one LiveStateRequest chunk.
+  actor @0 :ActorRef;
+  # Echo.
+  chunksReceived @1 :UInt32;
+  complete @2 :Bool;
+  # true once the whole state is installed.
+}
+
 struct ReplicaGradientsRequest {
   # Host to host, between the replicas of one actor: the sender's per-micro-batch
   # weight-gradient contributions of `step` (the micro-batches it served), sent once

@@ -12,7 +12,7 @@ namespace sy::transport {
 namespace {
 
 // Highest MessageKind this build knows; a larger value comes from a newer peer or garbage.
-constexpr uint16_t kMaxKind = static_cast<uint16_t>(proto::MessageKind::REPLICA_GRADIENTS);
+constexpr uint16_t kMaxKind = static_cast<uint16_t>(proto::MessageKind::LIVE_STATE);
 
 absl::Status CheckTensors(const proto::Envelope::Reader& envelope, const Message& message,
                           const EnvelopeLimits& limits) {

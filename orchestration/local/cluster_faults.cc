@@ -1,7 +1,7 @@
 // Fault injection of a local cluster (--kill_host_at_step with --kill_hosts,
 // --kill_trainer_at_step, --kill_coordinator_at_step, --stop_host_at_step): SIGKILL or
 // SIGSTOP at a step, once each; and the deaths the processes inflict on themselves at an
-// exact point (--kill_host_while_streaming_at_step,
+// exact point (--kill_host_while_streaming_at_step, --kill_host_in_live_move,
 // --kill_coordinator_before_manifest_of_checkpoint), expected and survived (see cluster.h).
 #include <signal.h>
 
@@ -59,6 +59,15 @@ absl::Status Cluster::NoteSelfKills() {
       out_ << "\nsy-local: --kill_host_while_streaming_at_step: " << host.role()
            << " SIGKILLed itself while streaming the checkpoint at step " << o_.kill_host_while_streaming_at_step
            << std::endl;
+    }
+  }
+  if (!o_.kill_host_in_live_move.empty() && !host_killed_) {
+    ChildProcess& host = hosts_[o_.kill_host_in_live_move == "source" ? o_.hosts - 1 : 0];
+    if (host.Poll() && host.KilledBy(SIGKILL)) {
+      host_killed_ = true;
+      killed_.insert(host.role());
+      out_ << "\nsy-local: --kill_host_in_live_move: " << host.role() << " SIGKILLed itself as the "
+           << o_.kill_host_in_live_move << " of a live move" << std::endl;
     }
   }
   if (o_.kill_coordinator_before_manifest_of_checkpoint > 0 && !coordinator_killed_) {

@@ -96,7 +96,8 @@ absl::Status Cluster::DrainHost(int64_t step) {
     if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  // The drain started a recovery (new table, restore, rollbacks): the host is free once it is over.
+  // The drain moves the host's actors live (or, as a recovery, through a checkpoint): the
+  // host is free once that is over.
   while (true) {
     absl::StatusOr<cluster::AdminReplyMessage> status =
         (*client)->Call([](proto::admin::AdminRequest::Builder r) { r.setStatus(); }, absl::Seconds(10));
@@ -110,7 +111,7 @@ absl::Status Cluster::DrainHost(int64_t step) {
     if (absl::StartsWith(phase, "degraded")) {
       return Failed(coordinator_[0], absl::StrCat("could not move ", host.role(), "'s actors: ", phase));
     }
-    if (phase != "recovering") break;
+    if (phase != "recovering" && !absl::StartsWith(phase, "moving actors live")) break;
     if (absl::Status s = CheckStopAndDeadline(); !s.ok()) return s;
     if (Clock::now() > give_up) {
       return Failed(coordinator_[0], absl::StrCat("did not finish moving ", host.role(), "'s actors within 60 s"));
@@ -127,6 +128,8 @@ absl::Status Cluster::DrainHost(int64_t step) {
                                                   host.role(), " after draining it"));
     }
   }
+  if (absl::Status s = NoteSelfKills(); !s.ok()) return s;
+  if (Killed(host)) return absl::OkStatus();  // it died in its live move, on purpose: nothing to stop
   out_ << "sy-local: " << host.role() << " holds no actors: stopping it" << std::endl;
   drained_.insert(host.role());
   host.Signal(SIGTERM);

@@ -75,6 +75,10 @@ SY_OPTION_FLAG(LauncherFlags, int32_t, kill_hosts,
 SY_OPTION_FLAG(LauncherFlags, int64_t, kill_host_while_streaming_at_step,
                "fault test: the last host SIGKILLs itself mid-checkpoint at step K (a dense shard's state out, its "
                "experts' not); recovery replays from the checkpoint before (0: never)");
+SY_OPTION_FLAG(LauncherFlags, std::string, kill_host_in_live_move,
+               "fault test, with --drain_host_at_step: source: the drained host SIGKILLs itself in its first live "
+               "move with the state in hand; destination: host-0 dies when a live move's first chunk reaches it; "
+               "the coordinator recovers from the latest checkpoint (empty: none)");
 SY_OPTION_FLAG(LauncherFlags, int64_t, kill_coordinator_before_manifest_of_checkpoint,
                "fault test: the coordinator SIGKILLs itself once checkpoint N's chunks are stored, before its manifest; "
                "sy-local restarts it on the same database and endpoint (0: never)");

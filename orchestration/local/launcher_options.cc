@@ -68,6 +68,18 @@ absl::Status CheckExactFaults(const LauncherOptions& o) {
           "--kill_coordinator_before_manifest_of_checkpoint and --kill_coordinator_at_step: use one");
     }
   }
+  if (!o.kill_host_in_live_move.empty()) {
+    const bool source = o.kill_host_in_live_move == "source";
+    if (!source && o.kill_host_in_live_move != "destination") {
+      return absl::InvalidArgumentError(absl::StrCat("--kill_host_in_live_move=", o.kill_host_in_live_move,
+                                                     ": source or destination"));
+    }
+    if (o.drain_host_at_step == 0 || every == 0 || (!source && o.hosts < 3)) {
+      return absl::InvalidArgumentError(
+          "--kill_host_in_live_move needs --drain_host_at_step (its moves), --checkpoint_every > 0 (the recovery) "
+          "and, for destination, --hosts >= 3 (a host that survives both)");
+    }
+  }
   if ((o.stop_host_at_step > 0) != (o.stop_host_seconds > 0)) {
     return absl::InvalidArgumentError("--stop_host_at_step and --stop_host_seconds (> 0) go together");
   }

@@ -59,9 +59,15 @@ struct LauncherOptions {
   // Elasticity (0: never), once trainer 0 reported this step: start one more
   // sy-expert-host (index --hosts; the coordinator moves actors to it), or drain
   // the last host through the admin API (as `syctl drain`) and stop it once it
-  // holds no actors. Both move actors through the latest checkpoint.
+  // holds no actors. Both move actors live (the coordinator falls back to the latest
+  // checkpoint when it cannot).
   int64_t add_host_at_step = 0;
   int64_t drain_host_at_step = 0;
+  // With --drain_host_at_step (fault test; "": none): "source": the drained host SIGKILLs
+  // itself in its first live move, with the state in hand; "destination": host-0 dies
+  // when the first chunk of a live move reaches it. The coordinator recovers from the
+  // latest checkpoint.
+  std::string kill_host_in_live_move;
   std::vector<std::string> model_flags;   // the model/training flags given ("--name=value"), forwarded
   // The model and training values (model_flags over the defaults) with --data, --steps,
   // --device, --threads and --log_level: the model the children build (its shape and seed

@@ -54,6 +54,11 @@ std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string
   if (o.kill_host_while_streaming_at_step > 0 && host_index == o.hosts - 1) {
     argv.push_back(absl::StrCat("--kill_self_while_streaming_at_step=", o.kill_host_while_streaming_at_step));
   }
+  if (o.kill_host_in_live_move == "source" && host_index == o.hosts - 1) {
+    argv.push_back("--kill_self_in_live_move=source");
+  } else if (o.kill_host_in_live_move == "destination" && host_index == 0) {
+    argv.push_back("--kill_self_in_live_move=destination");
+  }
   AppendSecurity(o, &argv);
   AppendCommon(o, threads, &argv);
   argv.insert(argv.end(), o.host_args.begin(), o.host_args.end());

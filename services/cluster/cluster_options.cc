@@ -62,6 +62,11 @@ absl::Status CheckHostOptions(const HostOptions& o) {
           flags::RequireNonNegative("fail_checkpoint_at_step", o.fail_checkpoint_at_step.value_or(0)),
           flags::RequireNonNegative("kill_self_while_streaming_at_step", o.kill_self_while_streaming_at_step.value_or(0)),
           CheckDeviceGflops(o.emulate_device_gflops),
+          o.kill_self_in_live_move.empty() || o.kill_self_in_live_move == "source" ||
+                  o.kill_self_in_live_move == "destination"
+              ? absl::OkStatus()
+              : absl::InvalidArgumentError(absl::StrCat("--kill_self_in_live_move=", o.kill_self_in_live_move,
+                                                        ": source, destination or empty")),
           CheckTrainerOptions(o.model, /*require_run_flags=*/false),
       });
       !s.ok()) {

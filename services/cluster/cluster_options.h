@@ -56,6 +56,10 @@ struct HostOptions {
   std::optional<int64_t> fail_checkpoint_at_step;
   // Fault injection (tests): SIGKILL mid-checkpoint at this step (a dense shard's state out, the experts' not); unset: never.
   std::optional<int64_t> kill_self_while_streaming_at_step;
+  // Fault injection (tests): SIGKILL in the middle of the first live move this host takes
+  // part in: "source" once it holds the moving actor's state, before streaming it;
+  // "destination" when the first chunk arrives; "": never.
+  std::string kill_self_in_live_move;
   // Benchmarks: each expert bucket takes at least its FLOPs / G GFLOP/s of wall time (0: off).
   double emulate_device_gflops = 0;
 };

@@ -14,6 +14,7 @@
 #include "proto/checkpoint.capnp.h"
 #include "proto/coordinator.capnp.h"
 #include "services/cluster/envelope.h"
+#include "services/cluster/state_chunks.h"
 #include "services/cluster/switch_layers.h"
 
 namespace sy::cluster {
@@ -198,36 +199,21 @@ absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::v
 void CoordinatorLink::StreamCheckpoint(uint64_t checkpoint_id, uint64_t step, const cluster::ActorKey& actor,
                                        std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
                                        std::function<void(absl::Status, uint32_t chunks)> done) {
-  const uint64_t size = std::max<uint64_t>(4, chunk_bytes / 4 * 4);
-  const uint32_t count = static_cast<uint32_t>(std::max<uint64_t>(1, (state->size() + size - 1) / size));
   const uint64_t checksum = ChecksumOf(*state);
-  auto remaining = std::make_shared<std::atomic<uint32_t>>(count);
-  auto failed = std::make_shared<std::atomic<bool>>(false);
-  auto shared_done = std::make_shared<std::function<void(absl::Status, uint32_t)>>(std::move(done));
-  for (uint32_t i = 0; i < count; ++i) {
-    const absl::string_view bytes = absl::string_view(*state).substr(i * size, size);
+  const std::vector<StateChunk> chunks = SplitState(*state, chunk_bytes);
+  const uint32_t count = chunks.front().count;
+  const ChunkAcks acks(count, [done = std::move(done), count](absl::Status s) { done(s, s.ok() ? count : 0); });
+  for (const StateChunk& c : chunks) {
     capnp::MallocMessageBuilder b;
     auto chunk = cluster::InitBody<proto::checkpoint::ChunkRequest>(b, proto::MessageKind::CHECKPOINT_CHUNK);
     chunk.setCheckpointId(checkpoint_id);
     chunk.setStep(step);
     actor.ToProto(chunk.initActor());
     chunk.setHost(options_.node_id);
-    auto in = chunk.initChunk();
-    in.setVersion(step);
-    in.setIndex(i);
-    in.setCount(count);
-    in.setOffset(static_cast<uint64_t>(i) * size);
-    in.setTotalBytes(state->size());
-    in.setChecksum(checksum);
-    std::vector<transport::Frame> frames = cluster::AttachState(b, bytes);
+    FillChunkIn(c, step, state->size(), checksum, chunk.initChunk());
+    std::vector<transport::Frame> frames = cluster::AttachState(b, c.bytes);
     rpc_->CallAsync(kToCoordinator, b, std::move(frames), absl::Now() + options_.call_timeout,
-                    [remaining, failed, shared_done, count, state](absl::StatusOr<transport::DecodedMessage> r) {
-                      if (!r.ok()) {
-                        if (!failed->exchange(true)) (*shared_done)(r.status(), 0);
-                        return;
-                      }
-                      if (--*remaining == 0 && !failed->load()) (*shared_done)(absl::OkStatus(), count);
-                    });
+                    [acks, state](absl::StatusOr<transport::DecodedMessage> r) { acks.Ack(r.status()); });
   }
 }
 

@@ -44,7 +44,8 @@ unsigned AllowedRoles(Door door, Kind kind) {
         case Kind::STEP_COMMIT: return kTrainer;
         case Kind::PLACEMENT: return kCoordinator;
         case Kind::STATE_STREAM: return kCoordinator | kHost;
-        case Kind::REPLICA_GRADIENTS: return kHost;
+        case Kind::REPLICA_GRADIENTS:
+        case Kind::LIVE_STATE: return kHost;
         default: return 0;
       }
     case Door::kTrainer:

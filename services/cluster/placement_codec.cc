@@ -31,6 +31,15 @@ void TableToProto(const PlacementTable& table, const std::map<std::string, std::
     }
     ++i;
   }
+  auto live = out.initLiveMoves(static_cast<unsigned>(table.live_moves().size()));
+  for (unsigned k = 0; k < live.size(); ++k) {
+    const LiveMove& m = table.live_moves()[k];
+    m.move.actor.ToProto(live[k].initActor());
+    live[k].setFrom(m.move.from);
+    live[k].setTo(m.move.to);
+    live[k].setLastSourceStep(m.last_source_step);
+    live[k].setKeep(m.move.replicate);
+  }
 }
 
 absl::StatusOr<DecodedTable> TableFromProto(proto::coordinator::PlacementTable::Reader table) {
@@ -50,6 +59,15 @@ absl::StatusOr<DecodedTable> TableFromProto(proto::coordinator::PlacementTable::
         hosts.push_back(replica.getNodeId().cStr());
         if (replica.getEndpoint().size() > 0) out.endpoints[hosts.back()] = replica.getEndpoint().cStr();
       }
+    }
+    for (auto live : table.getLiveMoves()) {
+      auto actor = ActorKey::FromProto(live.getActor());
+      if (!actor.ok()) {
+        status = actor.status();
+        return;
+      }
+      out.live_moves.push_back(
+          {{*actor, live.getFrom().cStr(), live.getTo().cStr(), live.getKeep()}, live.getLastSourceStep()});
     }
   });
   if (error != nullptr) return absl::InvalidArgumentError("placement table unreadable");

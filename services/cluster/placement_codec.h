@@ -24,6 +24,7 @@ struct DecodedTable {
   ModelShape shape;
   std::map<ActorKey, std::vector<std::string>> entries;
   std::map<std::string, std::string> endpoints;
+  std::vector<LiveMove> live_moves;  // empty: the table applies at once
 };
 // InvalidArgument for an unreadable table.
 absl::StatusOr<DecodedTable> TableFromProto(proto::coordinator::PlacementTable::Reader table);

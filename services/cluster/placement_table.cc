@@ -81,6 +81,7 @@ absl::Status PlacementTable::Restore(uint64_t epoch, std::map<ActorKey, std::vec
   entries_ = std::move(entries);
   hosts_ = std::move(hosts);
   epoch_ = epoch;
+  live_moves_.clear();
   return absl::OkStatus();
 }
 
@@ -178,6 +179,13 @@ absl::Status PlacementTable::Apply(const std::vector<Move>& moves) {
   entries_ = std::move(next);
   BumpEpoch();
   return absl::OkStatus();
+}
+
+void PlacementTable::MarkLive(const std::vector<Move>& moves, uint64_t last_source_step) {
+  live_moves_.clear();
+  for (const Move& m : moves) {
+    if (!m.from.empty() && !m.to.empty()) live_moves_.push_back({m, last_source_step});
+  }
 }
 
 absl::Status PlacementTable::CheckEpoch(uint64_t request_epoch) const {

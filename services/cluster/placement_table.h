@@ -46,6 +46,15 @@ struct Move {
   }
 };
 
+// A move that happens live (see PlacementTable::MarkLive): `move.from` serves the actor
+// up to step last_source_step and then streams its state at that version to `move.to`,
+// which serves it from the step after.
+struct LiveMove {
+  Move move;
+  uint64_t last_source_step = 0;
+  bool operator==(const LiveMove& o) const { return move == o.move && last_source_step == o.last_source_step; }
+};
+
 // "host-2" < "host-10": names compared with digit runs as numbers.
 bool NaturalLess(absl::string_view a, absl::string_view b);
 
@@ -70,8 +79,16 @@ class PlacementTable {
   absl::Status Apply(const std::vector<Move>& moves);
 
   // A new epoch without a placement change (e.g. after a restore, so requests from
-  // before it are refused).
-  void BumpEpoch() { ++epoch_; }
+  // before it are refused). Every change of the table goes through it.
+  void BumpEpoch() {
+    ++epoch_;
+    live_moves_.clear();
+  }
+  // The moves that made the current epoch (a change just made) happen live, after step
+  // `last_source_step`; the table's next change forgets them, as does ForgetLiveMoves.
+  void MarkLive(const std::vector<Move>& moves, uint64_t last_source_step);
+  void ForgetLiveMoves() { live_moves_.clear(); }
+  const std::vector<LiveMove>& live_moves() const { return live_moves_; }
 
   // OK when `request_epoch` is current; Aborted with the current epoch in the
   // transport::kCurrentEpochPayload payload when it is older (the caller refreshes
@@ -96,6 +113,7 @@ class PlacementTable {
   uint64_t epoch_ = 0;
   std::map<ActorKey, std::vector<std::string>> entries_;
   std::vector<std::string> hosts_;  // eligible hosts, NaturalLess order
+  std::vector<LiveMove> live_moves_;  // how the current epoch came about, when live
 };
 
 // The epoch carried by a status from CheckEpoch (0 when absent).

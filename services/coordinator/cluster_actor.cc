@@ -124,7 +124,7 @@ void ClusterActor::PublishProgress() {
   ClusterProgress progress;
   progress.step = step_;
   progress.epoch = table_.epoch();
-  progress.ready = table_.initialized() && !recovering_;
+  progress.ready = table_.initialized() && !recovering_ && !live_moves_;  // a live move's actors are between hosts
   for (const auto& [actor, hosts] : table_.entries()) progress.stream_from[actor] = AddressOf(hosts.front());
   progress.finished_at_step = finished_at_step_;
   progress.outcome_seen = outcome_seen_;

@@ -8,9 +8,12 @@
 //   cluster_recovery.cc  recovery and restores: restore every actor from the latest usable
 //                        (or the asked-for) checkpoint onto the current placement;
 //   trainer_orders.cc    the trainers' rollback to the restored step (or stop);
-//   cluster_moves.cc     joins, drains, rebalances: moved actors travel through the
-//                        newest checkpoint; automatic rebalancing at committed checkpoints
-//                        when the moving host load is over the threshold;
+//   cluster_moves.cc     joins, drains, rebalances; automatic rebalancing when the moving
+//                        host load is over the threshold (live: on load reports; else at
+//                        committed checkpoints);
+//   cluster_live_moves.cc  moves made live at a step boundary (the old host streams the
+//                        state to the new one, nothing is restored or replayed), with
+//                        checkpoint recovery as the fallback;
 //   cluster_admin.cc     the admin API: reports rendered from snapshots, and commands.
 // Checkpoints themselves belong to the CheckpointActor: this actor tells it the
 // cluster's progress (ClusterProgress, after every turn that changed it) and keeps the
@@ -39,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/actor/actor.h"
 #include "common/actor/request_budget.h"
 #include "common/transport/rpc.h"
@@ -164,13 +168,32 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // Publishes the table holding `moves` and restores every actor from the latest
   // checkpoint (see CanMoveActors); `why` is logged.
   void StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why);
+  // ---- live moves (cluster_live_moves.cc)
+  // OK when `moves` (in the table now) can happen live: migrations and new replicas
+  // between live hosts, with live moves on.
+  absl::Status CanMoveLive(const std::vector<cluster::Move>& moves) const;
+  // Marks `moves` live after a step ahead of the cluster's progress and publishes the table.
+  void StartLiveMoves(const std::vector<cluster::Move>& moves, const std::string& why);
+  // With the cluster's progress (a host's heartbeat, a trainer's load report): the live
+  // moves are done once a host applied the step after their boundary.
+  void OnProgressForLiveMoves();
+  // On the timer: a live move that saw no progress for options_.live_move_timeout
+  // falls back to checkpoint recovery.
+  void CheckLiveMoveProgress();
+  // The epoch heartbeat replies tell the nodes: during live moves the one before them.
+  // The hosts get the moves' table pushed; a host that learnt the new epoch from a
+  // heartbeat before the push arrived would refuse the old epoch's requests of the steps
+  // up to the boundary, and the trainers would route them to the new hosts too early.
+  uint64_t HeartbeatEpoch() const;
+
   // Moves actors to the hosts_waiting_to_join_ still alive and outside the table.
   void AdmitWaitingHosts();
-  // Checkpoint `id` at `step` committed: with --auto_rebalance, when the moving host
-  // load max/mean is over the threshold and no automatic rebalance happened in the
-  // last rebalance_every_steps steps, applies the planned moves (migrations and
-  // replicas) through it.
-  void MaybeAutoRebalance(uint64_t id, uint64_t step);
+  // With --auto_rebalance, when the moving host load max/mean is over the threshold
+  // and no automatic rebalance happened in the last rebalance_every_steps steps,
+  // applies the planned moves (migrations and replicas): live, at a trainer's load
+  // report of `step` (no checkpoint_id); with live moves off, through checkpoint
+  // `checkpoint_id` at `step` as it commits.
+  void MaybeAutoRebalance(std::optional<uint64_t> checkpoint_id, uint64_t step);
   // Planner settings: `threshold`, and options_.max_replicas.
   RebalanceOptions Planner(double threshold) const;
   void CountMoves(const std::vector<cluster::Move>& moves);
@@ -237,6 +260,17 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // told to the trainers with their rollback, for summary.json's recovery_seconds.
   int64_t failure_detected_unix_ms_ = 0;
   std::optional<uint64_t> last_auto_rebalance_step_;
+  // The live moves under way: their last step on the old hosts, and when the cluster
+  // last made progress (the fallback's clock).
+  struct LiveMovesInFlight {
+    uint64_t last_source_step = 0;
+    size_t count = 0;
+    uint64_t progress_step = 0;
+    absl::Time progress_at;
+    uint64_t previous_epoch = 0;  // the table's before the moves
+  };
+  std::optional<LiveMovesInFlight> live_moves_;
+  uint64_t trainer_step_ = 0;  // highest step a trainer's load report named
   // Trainers that must not learn the new table before their rollback order: from the
   // start of a recovery until each acknowledged its rollback, their placement queries
   // get no table (they poll again). Otherwise a trainer could refresh between the
@@ -244,8 +278,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // replay of that step would then be refused as already run.
   std::set<std::string> trainers_awaiting_rollback_;
   uint64_t restore_generation_ = 0;  // restores begun; an answer to an older one's rollback releases nothing
-  // Hosts that registered while no actors could move (no checkpoint yet, or a
-  // recovery under way): they get their share at the next committed checkpoint.
+  // Hosts that registered while no actors could move (no checkpoint yet, a recovery
+  // or live moves under way): they get their share at the next committed checkpoint,
+  // or once the live moves are done.
   std::set<std::string> hosts_waiting_to_join_;
   // The step every trainer finished at, once the last one left (a trainer that
   // registers again clears it): no automatic checkpoint is asked for beyond it.

@@ -1,6 +1,7 @@
-// The ClusterActor's placement moves: joins, drains and rebalances. Moved actors
-// travel through the newest committed checkpoint, the way a recovery restores them;
-// automatic rebalancing runs at committed checkpoints (see cluster_actor.h).
+// The ClusterActor's placement moves: joins, drains and rebalances. Migrations between
+// live hosts happen live (cluster_live_moves.cc); other moves travel through the newest
+// committed checkpoint, the way a recovery restores them; automatic rebalancing runs at
+// committed checkpoints (see cluster_actor.h).
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -24,16 +25,23 @@ absl::Status ClusterActor::CanMoveActors() const {
         "(syctl checkpoint now, or --checkpoint_every)");
   }
   if (recovering_) return absl::UnavailableError("a recovery is under way; try again after it");
+  if (live_moves_) {
+    return absl::UnavailableError(absl::StrCat("actors are moving live after step ", live_moves_->last_source_step,
+                                               "; try again after it"));
+  }
   return absl::OkStatus();
 }
 
-// Moves take effect the way a recovery does: the new table goes out, every actor is
-// restored from the latest checkpoint (a moved one on its new host) at one step, and
-// the trainers replay from there. Consistent by construction (no actor can be caught
-// between two steps), at the cost of replaying up to --checkpoint_every steps.
+// Moves between live hosts happen live (StartLiveMoves). The others take effect the way
+// a recovery does: the new table goes out, every actor is restored from the latest
+// checkpoint (a moved one on its new host) at one step, and the trainers replay from
+// there, up to --checkpoint_every steps.
 void ClusterActor::StartMigrations(const std::vector<cluster::Move>& moves, const std::string& why) {
   if (moves.empty()) return;
   CountMoves(moves);
+  const absl::Status live = CanMoveLive(moves);
+  if (live.ok()) return StartLiveMoves(moves, why);
+  SY_LOG(INFO) << why << ": the moves go through the latest checkpoint (" << live.message() << ")";
   PlacementChanged();
   Recover(absl::StrCat(why, ": ", moves.size(), " actors move"));
 }
@@ -73,12 +81,17 @@ RebalanceOptions ClusterActor::Planner(double threshold) const {
   return planner;
 }
 
-void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
-  if (!options_.auto_rebalance || !table_.initialized() || recovering_ || !loads_.has_load()) return;
-  if (id != checkpoint_.latest_id) return;  // moves go through the newest checkpoint only
+void ClusterActor::MaybeAutoRebalance(std::optional<uint64_t> checkpoint_id, uint64_t step) {
+  if (!options_.auto_rebalance || !table_.initialized() || recovering_ || live_moves_ || !loads_.has_load()) return;
+  // Through a checkpoint: at the newest one only. Live: whenever the load calls for it
+  // (a committed checkpoint must exist for the fallback).
+  if (checkpoint_id ? *checkpoint_id != checkpoint_.latest_id : !CanMoveActors().ok()) return;
+  const std::string at = checkpoint_id ? absl::StrCat("automatic rebalance at checkpoint ", *checkpoint_id, " (step ",
+                                                      step, ")")
+                                       : absl::StrCat("automatic rebalance at step ", step);
   if (a_trainer_finished_) {
-    SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " skipped: a trainer finished, and moving "
-                 << "actors rolls the hosts back to step " << step << " (steps no trainer would redo)";
+    SY_LOG(INFO) << at << " skipped: a trainer finished, and the moves need every trainer to go on (or roll "
+                 << "the hosts back to steps no trainer would redo)";
     return;
   }
   if (last_auto_rebalance_step_ && step < *last_auto_rebalance_step_ + options_.rebalance_every_steps) return;
@@ -87,18 +100,17 @@ void ClusterActor::MaybeAutoRebalance(uint64_t id, uint64_t step) {
   const RebalancePlan plan = PlanRebalance(table_, loads_.expert_loads(), Planner(options_.rebalance_threshold));
   last_auto_rebalance_step_ = step;  // tried: the next try waits rebalance_every_steps, moved or not
   if (plan.moves.empty() || plan.max_over_mean_after >= plan.max_over_mean_before) {
-    SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
-                 << before << " > " << options_.rebalance_threshold << ", but no move lowers it (at most "
-                 << options_.max_replicas << " replicas per expert)";
+    SY_LOG(INFO) << at << ": host load max/mean " << before << " > " << options_.rebalance_threshold
+                 << ", but no move lowers it (at most " << options_.max_replicas << " replicas per expert)";
     return;
   }
   if (absl::Status s = table_.Apply(plan.moves); !s.ok()) {
     SY_LOG(ERROR) << "automatic rebalance: cannot apply its plan: " << s;
     return;
   }
-  SY_LOG(INFO) << "automatic rebalance at checkpoint " << id << " (step " << step << "): host load max/mean "
-               << plan.max_over_mean_before << " -> " << plan.max_over_mean_after << " (predicted), "
-               << plan.moves.size() << " moves (" << Replications(plan.moves) << " of them replicas)";
+  SY_LOG(INFO) << at << ": host load max/mean " << plan.max_over_mean_before << " -> " << plan.max_over_mean_after
+               << " (predicted), " << plan.moves.size() << " moves (" << Replications(plan.moves)
+               << " of them replicas)";
   StartMigrations(plan.moves, absl::StrCat("automatic rebalance at step ", step));
 }
 

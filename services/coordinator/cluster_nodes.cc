@@ -166,7 +166,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
                                          body->getDraining(), Now(), NowUnixMs());
   capnp::MallocMessageBuilder b;
   auto reply = cluster::InitBody<proto::coordinator::HeartbeatReply>(b, proto::MessageKind::HEARTBEAT, table_.epoch());
-  reply.setEpoch(table_.epoch());
+  reply.setEpoch(HeartbeatEpoch());
   reply.setReregister(s.code() == absl::StatusCode::kNotFound);
   // Its actors were re-placed: it must not serve its old epoch's state again.
   reply.setFenced(membership_.DeclaredFailed(id, body->getIncarnation()));
@@ -179,6 +179,13 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
     membership_.MarkFailed(id);
     a_trainer_finished_ = true;
     SY_LOG(INFO) << "trainer " << id << " finished at step " << finished << " and left";
+    if (live_moves_) {  // no more progress will be seen: no fallback either
+      SY_LOG(INFO) << "the live moves after step " << live_moves_->last_source_step
+                   << " are no longer followed: training is over";
+      live_moves_.reset();
+      table_.ForgetLiveMoves();
+      phase_ = "training";
+    }
     if (membership_.AliveCount(NodeRole::kTrainer) == 0) {
       // Training is over: the hosts stay at this step, so a later checkpoint would wait
       // in vain (the CheckpointActor abandons one being taken beyond it).
@@ -191,6 +198,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
     step_ = step;
     checkpoint_due_ = true;
   }
+  OnProgressForLiveMoves();
 }
 
 void ClusterActor::OnPlacement(ClusterRequest& request) {
@@ -229,9 +237,12 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
     }
     loads.push_back({cluster::ActorKey::Expert(key.getSwitchLayer(), key.getExpert()), l.getTokens(), l.getDropped()});
   }
+  trainer_step_ = std::max(trainer_step_, body->getStep());
+  OnProgressForLiveMoves();
   host_load_series_.Report(body->getTrainer().cStr(), body->getStep(), loads, table_);
   loads_.Report(body->getTrainer().cStr(), body->getStep(), loads,
                 std::max<size_t>(1, membership_.AliveCount(NodeRole::kTrainer)));
+  if (options_.live_moves) MaybeAutoRebalance(std::nullopt, body->getStep());
   capnp::MallocMessageBuilder b;
   cluster::InitBody<proto::coordinator::LoadReportReply>(b, proto::MessageKind::LOAD_REPORT, table_.epoch())
       .setEpoch(table_.epoch());
@@ -248,6 +259,7 @@ void ClusterActor::OnTick() {
     }
   }
   ForgetLongDeadNodes();
+  CheckLiveMoveProgress();
   After(absl::ToChronoNanoseconds(std::max(absl::Milliseconds(10), options_.heartbeat_timeout / 4)),
         [this] {
           OnTick();

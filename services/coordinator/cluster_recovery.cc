@@ -3,6 +3,8 @@
 // survivors replay from it too); an admin restore does the same with the asked-for
 // checkpoint. The trainers roll back once the hosts hold the restored state
 // (see cluster_actor.h).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "services/coordinator/admin_replies.h"
@@ -12,10 +14,16 @@ namespace sy::coordinator {
 
 void ClusterActor::OnHostFailed(const std::string& host, const std::string& why) {
   hosts_waiting_to_join_.erase(host);
+  // A host streaming or receiving a live move: the moved state may be lost with it.
+  const bool moving = live_moves_ && std::any_of(table_.live_moves().begin(), table_.live_moves().end(),
+                                                 [&](const cluster::LiveMove& m) {
+                                                   return m.move.from == host || m.move.to == host;
+                                                 });
   const std::vector<cluster::Move> moves = table_.RemoveHost(host);
   CloseDeadHostConnection(host);
-  SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed";
-  if (moves.empty()) return;  // it served nothing
+  SY_LOG(WARNING) << "host " << host << " failed (" << why << "): " << moves.size() << " actors re-placed"
+                  << (moving ? ", during a live move" : "");
+  if (moves.empty() && !moving) return;  // it served nothing
   if (failure_detected_unix_ms_ == 0) failure_detected_unix_ms_ = NowUnixMs();
   ++recoveries_;
   if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
@@ -41,6 +49,7 @@ void ClusterActor::AbandonCheckpoint(const std::string& why) {
 
 void ClusterActor::Recover(const std::string& why) {
   AbandonCheckpoint(absl::StrCat("recovery: ", why));
+  live_moves_.reset();  // a restore puts every actor where the table says: nothing moves live any more
   recovering_ = true;
   phase_ = "recovering";
   SY_LOG(WARNING) << "recovery: " << why;
@@ -90,8 +99,8 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
     case CheckpointEvent::Kind::kCommitted:
       storage_problem_.clear();  // the database takes writes again
       outcome_seen_ = std::max(outcome_seen_, event.id);
-      MaybeAutoRebalance(event.id, event.step);
-      if (!recovering_) AdmitWaitingHosts();
+      if (!options_.live_moves) MaybeAutoRebalance(event.id, event.step);
+      if (!recovering_ && !live_moves_) AdmitWaitingHosts();
       checkpoint_due_ = true;  // not while the rebalance's restore runs (not ready): the restore asks again
       return;
     case CheckpointEvent::Kind::kFailed:
@@ -132,6 +141,7 @@ void ClusterActor::OnRestored(const CheckpointEvent& event) {
   recovering_ = false;
   phase_ = "training";
   step_ = event.step;
+  trainer_step_ = event.step;  // the trainers replay from there
   RollbackTrainers(event.step, event.id);
   failure_detected_unix_ms_ = 0;  // the trainers were told
   if (pending_restore_) {

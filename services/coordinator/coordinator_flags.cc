@@ -37,6 +37,15 @@ ABSL_FLAG(int32_t, max_replicas, 2,
 ABSL_FLAG(int64_t, rebalance_every_steps, 20,
           "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
           "steps again).");
+ABSL_FLAG(bool, live_moves, true,
+          "Move actors between live hosts (join, drain, rebalance) live at a step boundary: the old host streams "
+          "the state to the new one, nothing is restored or replayed. Off: every move goes through the latest "
+          "checkpoint and the trainers replay from it.");
+ABSL_FLAG(int64_t, live_move_lead_steps, 3,
+          "A live move takes effect this many steps after the newest step reported (hosts' heartbeats, trainers' "
+          "load reports).");
+ABSL_FLAG(int64_t, live_move_timeout_ms, 20000,
+          "A live move that sees no step progress this long falls back to checkpoint recovery.");
 ABSL_FLAG(uint64_t, config_hash, 0, "Config fingerprint stored in checkpoints and checked on restore (0: unchecked).");
 ABSL_FLAG(uint64_t, seed, 0, "Training seed stored in checkpoints.");
 ABSL_FLAG(std::string, admin_listen, "",
@@ -68,6 +77,8 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
           flags::RequirePositive("rebalance_every_steps", absl::GetFlag(FLAGS_rebalance_every_steps)),
           flags::RequireInRange("max_replicas", int64_t{absl::GetFlag(FLAGS_max_replicas)}, 1, 8),
+          flags::RequireInRange("live_move_lead_steps", absl::GetFlag(FLAGS_live_move_lead_steps), 1, 1000),
+          flags::RequirePositive("live_move_timeout_ms", absl::GetFlag(FLAGS_live_move_timeout_ms)),
           flags::RequireNonNegative("kill_self_before_manifest_of_checkpoint",
                                     absl::GetFlag(FLAGS_kill_self_before_manifest_of_checkpoint)),
       });
@@ -91,6 +102,9 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.auto_rebalance = absl::GetFlag(FLAGS_auto_rebalance);
   options.rebalance_every_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_rebalance_every_steps));
   options.max_replicas = absl::GetFlag(FLAGS_max_replicas);
+  options.live_moves = absl::GetFlag(FLAGS_live_moves);
+  options.live_move_lead_steps = static_cast<uint64_t>(absl::GetFlag(FLAGS_live_move_lead_steps));
+  options.live_move_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_live_move_timeout_ms));
   options.config_hash = absl::GetFlag(FLAGS_config_hash);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.faults = absl::GetFlag(FLAGS_faults);

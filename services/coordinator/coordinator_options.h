@@ -35,6 +35,14 @@ struct CoordinatorOptions {
   // checkpoint, whose boundaries come again).
   bool auto_rebalance = true;
   uint64_t rebalance_every_steps = 20;
+  // Live moves (join, drain, rebalance without a rollback; off: every move goes through
+  // the latest checkpoint and the trainers replay): an actor moves after the step
+  // this many steps ahead of the newest one reported (hosts' heartbeats, trainers' load
+  // reports); a move that sees no step progress for live_move_timeout falls back to
+  // checkpoint recovery.
+  bool live_moves = true;
+  uint64_t live_move_lead_steps = 3;
+  absl::Duration live_move_timeout = absl::Seconds(20);
   int max_replicas = 2;                 // hosts one expert may be served from (1: migrations only)
   double load_alpha = 0.5;              // weight of the newest step in the moving load
   uint64_t config_hash = 0;             // fingerprint stored in checkpoints; checked on restore when set

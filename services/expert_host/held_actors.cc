@@ -64,6 +64,16 @@ void HeldActors::MarkRestored(const cluster::ActorKey& key, const std::shared_pt
   if (it != actors_.end() && it->second == actor) awaiting_restore_.erase(key);
 }
 
+void HeldActors::SetLiveGrace(LiveGrace grace) {
+  absl::MutexLock lock(&mu_);
+  live_grace_ = grace;
+}
+
+HeldActors::LiveGrace HeldActors::live_grace() const {
+  absl::MutexLock lock(&mu_);
+  return live_grace_;
+}
+
 void HeldActors::Add(const cluster::ActorKey& key, std::shared_ptr<ParamActor> actor) {
   absl::MutexLock lock(&mu_);
   actors_[key] = std::move(actor);
@@ -97,6 +107,7 @@ std::vector<std::pair<cluster::ActorKey, std::shared_ptr<ParamActor>>> HeldActor
     awaiting_restore_.insert(key);
   }
   epoch_ = epoch;
+  live_grace_ = LiveGrace();
   return removed;
 }
 

@@ -49,6 +49,17 @@ class HeldActors {
   std::vector<std::pair<cluster::ActorKey, std::shared_ptr<ParamActor>>> Replace(
       uint64_t epoch, const std::set<cluster::ActorKey>& wanted,
       std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> added);
+  // A table that moves actors live (accepted by the last Replace) keeps requests of
+  // epochs from `previous_epoch` on valid until the host applied step `last_step`
+  // (the moves' last step on their old hosts). A later Replace ends it.
+  struct LiveGrace {
+    uint64_t previous_epoch = 0;
+    uint64_t last_step = 0;
+  };
+  void SetLiveGrace(LiveGrace grace);
+  // The grace of the current table (none: last_step 0).
+  LiveGrace live_grace() const;
+
   // Drops every actor (shutdown).
   void Clear();
 
@@ -70,6 +81,7 @@ class HeldActors {
   std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> actors_ ABSL_GUARDED_BY(mu_);
   std::set<cluster::ActorKey> awaiting_restore_ ABSL_GUARDED_BY(mu_);
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  LiveGrace live_grace_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sy::expert_host

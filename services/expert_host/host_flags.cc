@@ -35,6 +35,11 @@ SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, kill_self_while_streaming_at_s
                "fault injection (tests): at the checkpoint of step S the experts hold their state back and this "
                "process SIGKILLs itself once a dense shard's state went out, mid-checkpoint (unset: never)");
 
+SY_OPTION_FLAG(HostFlags, std::string, kill_self_in_live_move,
+               "fault injection (tests): SIGKILL this process in its first live move, as the host the actor leaves "
+               "(source: with the state in hand, before streaming it) or the one it goes to (destination: when the "
+               "first chunk arrives); empty: never");
+
 SY_OPTION_FLAG(HostFlags, double, emulate_device_gflops,
                "benchmarks: each expert bucket (forward or backward) takes at least its FLOPs / G GFLOP/s of wall "
                "time, as on a device of G GFLOP/s, the results unchanged (0: off)");

@@ -68,6 +68,7 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   config.step_timeout = absl::Seconds(options.step_timeout_s);
   config.checkpoint_every = static_cast<uint64_t>(options.checkpoint_every);
   config.emulate_device_gflops = options.emulate_device_gflops;
+  config.kill_self_in_live_move = options.kill_self_in_live_move;
   if (options.fail_checkpoint_at_step) {
     config.fail_checkpoint_at_step = static_cast<uint64_t>(*options.fail_checkpoint_at_step);
   }

@@ -25,6 +25,7 @@ const char* KindName(proto::MessageKind kind) {
     case proto::MessageKind::PARAM_PULL: return "param_pull";
     case proto::MessageKind::STEP_COMMIT: return "step_commit";
     case proto::MessageKind::REPLICA_GRADIENTS: return "replica_gradients";
+    case proto::MessageKind::LIVE_STATE: return "live_state";
     default: return "other";
   }
 }
@@ -80,7 +81,8 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
       factory_(config, &model_, backend, &runtime_, registry, device_.get()),
       held_(&model_, config.host_index),
       replicas_(absl::StrCat("host-", config.host_index), config.step_timeout),
-      restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}
+      restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle),
+      arriving_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}
 
 int64_t HostService::LargestRequestFrame() const {
   const int64_t bucket = static_cast<int64_t>(config_.max_bucket_rows) * config_.model.d_model * 4;
@@ -90,7 +92,8 @@ int64_t HostService::LargestRequestFrame() const {
 }
 
 absl::Status HostService::CheckStepWindow(uint64_t step, const char* what) const {
-  const uint64_t applied = step_->applied_version();
+  // Live moves: their boundary is in reach (a joining host is there as its actors arrive).
+  const uint64_t applied = std::max(step_->applied_version(), held_.live_grace().last_step);
   if (step <= applied + config_.limits.step_window) return absl::OkStatus();
   return transport::Refuse(registry_, "step_window",
                  absl::OutOfRangeError(absl::StrCat(what, " of step ", step, " is too far ahead: the host applied step ",
@@ -129,7 +132,8 @@ absl::StatusOr<std::unique_ptr<HostService>> HostService::Create(const HostConfi
                                                config.step_timeout, registry);
   service->placement_ =
       std::make_shared<PlacementActor>(service->runtime_, absl::StrCat("host-", config.host_index), &service->factory_,
-                                       &service->held_, service->step_, &service->replicas_, registry);
+                                       &service->held_, service->step_, &service->replicas_, &service->arriving_, registry,
+                                       config.kill_self_in_live_move == "source");
   SY_LOG(INFO) << "host " << config.host_index << "/" << config.num_hosts << ": " << service->num_experts()
                << " experts, " << service->num_shards() << " dense shards, " << config.model.DebugString();
   return service;
@@ -167,6 +171,7 @@ absl::Status HostService::Dispatch(proto::MessageKind kind, const transport::Dec
     case proto::MessageKind::PLACEMENT: return HandlePlacement(request, responder);
     case proto::MessageKind::STATE_STREAM: return HandleStateStream(request, responder);
     case proto::MessageKind::REPLICA_GRADIENTS: return HandleReplicaGradients(request, responder);
+    case proto::MessageKind::LIVE_STATE: return HandleLiveState(request, responder);
     case proto::MessageKind::PING: {  // the coordinator's liveness probe: answered at once
       capnp::MallocMessageBuilder b;
       b.initRoot<proto::Envelope>().setKind(proto::MessageKind::PING);
@@ -189,13 +194,22 @@ absl::Status HostService::CheckEpoch(const transport::DecodedMessage& request) {
       told = coordinator_->epoch();
     }
   }
-  return RequestDoor::CheckEpoch(request, std::max(held_.epoch(), told), has_coordinator);
+  absl::Status status = RequestDoor::CheckEpoch(request, std::max(held_.epoch(), told), has_coordinator);
+  // The table before a live move serves its steps until this host applied the move's last step.
+  const HeldActors::LiveGrace grace = held_.live_grace();
+  if (!status.ok() && grace.last_step > 0 && request.envelope().getPlacementEpoch() >= grace.previous_epoch &&
+      step_->applied_version() < grace.last_step) {
+    return absl::OkStatus();
+  }
+  return status;
 }
 
 void HostService::Fence(uint64_t epoch) {
   SY_LOG(WARNING) << "host " << config_.host_index << " was declared failed (placement epoch " << epoch
                   << "): dropping its " << held_.All().size() << " actors to join again as a new host";
-  placement_->Tell(PlaceMsg{std::max(epoch, held_.epoch()), {}, {}, transport::Responder()});
+  PlaceMsg none;  // no actors: everything leaves
+  none.epoch = std::max(epoch, held_.epoch());
+  placement_->Tell(std::move(none));
 }
 
 void HostService::NoteStep(uint64_t step) {

@@ -37,6 +37,7 @@
 #include "services/expert_host/placement_actor.h"
 #include "services/expert_host/replica_links.h"
 #include "services/expert_host/request_door.h"
+#include "services/expert_host/live_arrivals.h"
 #include "services/expert_host/restore_chunks.h"
 #include "services/expert_host/step_actor.h"
 
@@ -100,6 +101,10 @@ class HostService {
                          const cluster::ActorKey& key, transport::Responder responder);
   absl::Status ChunkIn(const transport::DecodedMessage& request, proto::expert::StateStreamRequest::Reader body,
                        const cluster::ActorKey& key, transport::Responder responder);
+  // A chunk of a live move's state from the host that held the actor (host_live_state.cc):
+  // checked (LiveArrivals) and, once whole, installed on the waiting actor, which
+  // touches no other actor and rolls nothing back.
+  absl::Status HandleLiveState(const transport::DecodedMessage& request, transport::Responder responder);
   // A request for training step `step` arrived: raises highest_step_seen_ (and opens
   // the step's timeout clock on the StepActor); a step beyond the next is ignored.
   void NoteStep(uint64_t step);
@@ -126,6 +131,7 @@ class HostService {
   HeldActors held_;
   ReplicaLinks replicas_;
   RestoreChunks restoring_;
+  LiveArrivals arriving_;
   std::shared_ptr<StepActor> step_;
   std::shared_ptr<PlacementActor> placement_;
   // Lock-free on purpose: the door raises it on every training request from any thread

@@ -23,11 +23,6 @@ namespace {
 
 uint64_t Uint(int64_t x) { return static_cast<uint64_t>(x); }
 
-// The requests: the messages that carry a transport Responder.
-template <class M>
-constexpr bool kIsRequest = std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
-                            std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
-                            std::is_same_v<M, PeerGradientsMsg>;
 // False for every M: fails a static_assert in the branch no message type may reach.
 template <class M>
 constexpr bool kUnhandled = false;
@@ -70,15 +65,26 @@ void ParamActor::HandleAwaitingRestore(ParamActorMsg& msg) {
           OnRestore(m);
         } else if constexpr (std::is_same_v<M, StatusMsg>) {
           OnStatus(m);
-        } else if constexpr (kIsRequest<M>) {
-          Refuse(m.responder, restoring);
-        } else if constexpr (std::is_same_v<M, FinalizeMsg> || std::is_same_v<M, ApplyMsg> ||
+        } else if constexpr (kIsParamActorRequest<M> || std::is_same_v<M, FinalizeMsg> || std::is_same_v<M, ApplyMsg> ||
                              std::is_same_v<M, SnapshotMsg>) {
-          m.done(restoring);
+          // A live move's state is on its way: wait for it; a restore's: refuse.
+          if (live_version_.has_value()) {
+            WaitForLiveInstall(msg);
+          } else if constexpr (kIsParamActorRequest<M>) {
+            Refuse(m.responder, restoring);
+          } else {
+            m.done(restoring);
+          }
         } else if constexpr (std::is_same_v<M, ReplicasMsg>) {
           SetReplicas(m);
         } else if constexpr (std::is_same_v<M, RemovedMsg>) {
-          // Nothing to drop: a restoring actor holds no step and parks nothing.
+          DropLiveWaiters(absl::NotFoundError(m.why));
+        } else if constexpr (std::is_same_v<M, MoveOutMsg>) {
+          m.done(restoring);
+        } else if constexpr (std::is_same_v<M, ExpectLiveMsg>) {
+          live_version_ = m.version;
+        } else if constexpr (std::is_same_v<M, LiveInstallMsg>) {
+          OnLiveInstall(m);
         } else {
           static_assert(kUnhandled<M>, "ParamActor: a message the restoring behavior does not handle");
         }
@@ -95,7 +101,10 @@ void ParamActor::OnRestore(RestoreMsg& m) {
     const absl::Status rolled_back = absl::AbortedError(absl::StrCat(
         id_.Name(), ": rolled back to step ", m.version, " (checkpoint restore); replay from step ", m.version + 1));
     ResetReplicaStep(rolled_back);
-    FailParked(rolled_back, absl::InfiniteFuture());
+    DropLiveWaiters(rolled_back);  // parked requests, and a live move into this host: given up
+    if (move_out_) move_out_->done(rolled_back);
+    move_out_.reset();
+    TakePendingReplicas(/*now=*/true);
     restored_to_ = m.version;
     Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   }
@@ -140,6 +149,12 @@ void ParamActor::Handle(ParamActorMsg& msg) {
           OnRestore(m);
         } else if constexpr (std::is_same_v<M, StatusMsg>) {
           OnStatus(m);
+        } else if constexpr (std::is_same_v<M, MoveOutMsg>) {
+          OnMoveOut(m);
+        } else if constexpr (std::is_same_v<M, ExpectLiveMsg>) {
+          SY_LOG(WARNING) << id_.Name() << ": a live move to this host, but the actor already serves here";
+        } else if constexpr (std::is_same_v<M, LiveInstallMsg>) {
+          m.done(absl::FailedPreconditionError(absl::StrCat(id_.Name(), " already serves here: live state refused")));
         } else if constexpr (std::is_same_v<M, RemovedMsg>) {
           buckets_.Clear();
           ResetReplicaStep(absl::NotFoundError(m.why));
@@ -162,11 +177,6 @@ void ParamActor::OnSnapshot(SnapshotMsg& m) {
     return;
   }
   m.done(kept->second);
-}
-
-void ParamActor::SetReplicas(ReplicasMsg& m) {
-  replica_peers_ = std::move(m.peers);
-  send_to_replica_ = std::move(m.send);
 }
 
 bool ParamActor::ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline) {
@@ -221,7 +231,7 @@ void ParamActor::FailParkable(ParamActorMsg& msg, const absl::Status& status) {
   std::visit(
       [&](auto& m) {
         using M = std::decay_t<decltype(m)>;
-        if constexpr (kIsRequest<M>) {
+        if constexpr (kIsParamActorRequest<M>) {
           Refuse(m.responder, status);
         } else if constexpr (std::is_same_v<M, SnapshotMsg>) {
           m.done(status);
@@ -390,6 +400,10 @@ void ParamActor::OnApply(ApplyMsg& m) {
       s = snapshot.status();
     }
   }
+  if (s.ok()) {
+    MaybeMoveOut();
+    TakePendingReplicas(/*now=*/false);
+  }
   m.done(s);
   if (s.ok()) RedispatchParked();
 }
@@ -420,78 +434,6 @@ void ParamActor::OnFinalize(FinalizeMsg& m) {
                              id_.Name(), ": finalize of step ", m.step, " asked again")));
   waiting_finalize_ = std::move(m);
   MaybeFinishReplicatedFinalize();
-}
-
-void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
-  if (m.step != state_->version() + 1) {
-    Refuse(m.responder, Stale(m.step - 1, "replica gradients"));
-    return;
-  }
-  if (std::find(replica_peers_.begin(), replica_peers_.end(), m.sender) == replica_peers_.end()) {
-    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(m.sender, " holds no replica of ", id_.Name(),
-                                                                " that this host knows of")));
-    return;
-  }
-  if (peers_in_.count(m.sender) != 0) {
-    Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": ", m.sender,
-                                                              " already sent its contributions of step ", m.step)));
-    return;
-  }
-  // Checked whole before any is added: a refused message changes nothing.
-  for (uint32_t mb : m.micro_batches) {
-    if (state_->has_contribution(static_cast<int>(mb))) {
-      Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": micro-batch ", mb, " of step ",
-                                                                m.step, " already has a contribution here")));
-      return;
-    }
-  }
-  absl::StatusOr<DeviceArray> device = DeviceArray::Create(state_->backend(), state_->size());
-  absl::Status status = device.status();
-  for (size_t i = 0; status.ok() && i < m.micro_batches.size(); ++i) {
-    status = state_->backend()->CopyHostToDevice(device->data(), m.grads[i].data(), m.grads[i].size() * sizeof(float));
-    if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batches[i]), device->data());
-  }
-  if (!status.ok()) {
-    Refuse(m.responder, status);
-    return;
-  }
-  peers_in_.insert(m.sender);
-  capnp::MallocMessageBuilder header;
-  auto env = cluster::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
-  env.initBody().initAs<proto::expert::ReplicaGradientsReply>().setStep(m.step);
-  m.responder.Reply(header);
-  MaybeFinishReplicatedFinalize();
-}
-
-void ParamActor::KeepOwn(uint32_t m, const float* device_grad) {
-  if (replica_peers_.empty()) return;
-  std::vector<float>& kept = own_grads_[m];
-  kept.resize(static_cast<size_t>(state_->size()));
-  if (absl::Status s = state_->backend()->CopyDeviceToHost(kept.data(), device_grad, kept.size() * sizeof(float));
-      !s.ok()) {
-    SY_LOG(ERROR) << id_.Name() << ": cannot keep micro-batch " << m << " for the replicas: " << s;
-  }
-}
-
-void ParamActor::MaybeFinishReplicatedFinalize() {
-  if (!waiting_finalize_) return;
-  for (const std::string& peer : replica_peers_) {
-    if (peers_in_.count(peer) == 0) return;
-  }
-  FinalizeMsg m = std::move(*waiting_finalize_);
-  waiting_finalize_.reset();
-  m.done(state_->Finalize());
-}
-
-void ParamActor::ResetReplicaStep(const absl::Status& why) {
-  own_grads_.clear();
-  own_sent_ = false;
-  peers_in_.clear();
-  if (waiting_finalize_) {
-    FinalizeMsg m = std::move(*waiting_finalize_);
-    waiting_finalize_.reset();
-    m.done(why.ok() ? absl::AbortedError(absl::StrCat(id_.Name(), ": the step was closed meanwhile")) : why);
-  }
 }
 
 }  // namespace sy::expert_host

@@ -92,6 +92,25 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void OnApply(ApplyMsg& m);
   void OnSnapshot(SnapshotMsg& m);
   void SetReplicas(ReplicasMsg& m);
+  // The peers a live move set for after its boundary, once the actor is there (or `now`:
+  // a restore put the move's table in force at once).
+  void TakePendingReplicas(bool now);
+  // ---- live moves (param_actor_live.cc)
+  // A restoring actor expecting a live move keeps `msg` (a request, finalize, apply or
+  // snapshot) until the state is installed.
+  void WaitForLiveInstall(ParamActorMsg& msg);
+  // Installs the moved state without rolling anything back, then serves what waited.
+  void OnLiveInstall(LiveInstallMsg& m);
+  // The actor was removed while waiting: what waited fails with `why`.
+  void DropLiveWaiters(const absl::Status& why);
+  void OnMoveOut(MoveOutMsg& m);
+  // After an apply: the pending move out happens when the actor reached its version.
+  void MaybeMoveOut();
+  // Hands the state over; unless kept, the actor becomes "moved".
+  void MoveOut(MoveOutMsg& m);
+  // The "moved" behavior: every request is refused with the new epoch (no rollback follows).
+  void HandleMovedAway(ParamActorMsg& msg);
+  absl::Status MovedAway() const;
   void OnFinalize(FinalizeMsg& m);
   void OnPeerGradients(PeerGradientsMsg& m);
   // A replica's own contribution of micro-batch m, kept for its peers.
@@ -139,6 +158,14 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   bool own_sent_ = false;
   std::set<std::string> peers_in_;
   std::optional<FinalizeMsg> waiting_finalize_;
+  std::optional<ReplicasMsg> pending_replicas_;  // peers from a live move's boundary on
+  // Live moves: the version a live move brings here (set while restoring), what waits
+  // for it besides parked requests (finalize, apply, snapshot), and a move out waiting
+  // for its step; moved_epoch_ is the placement epoch that took the actor away.
+  std::optional<uint64_t> live_version_;
+  std::vector<ParamActorMsg> waiting_for_install_;
+  std::optional<MoveOutMsg> move_out_;
+  uint64_t moved_epoch_ = 0;
 };
 
 }  // namespace sy::expert_host

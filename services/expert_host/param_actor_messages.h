@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -91,6 +92,19 @@ struct RestoreMsg {
   std::string bytes;
   std::function<void(absl::Status)> done;
 };
+// A live move brings this (restoring) actor's state at `version` from another host:
+// until it is installed, requests wait (parked) instead of being refused, and the
+// step's finalize and apply wait with them.
+struct ExpectLiveMsg {
+  uint64_t version = 0;
+};
+// Installs state moved here live at `version` (LiveStateRequest): unlike a restore it
+// rolls nothing back; the waiting requests are served once it is in.
+struct LiveInstallMsg {
+  uint64_t version = 0;
+  std::string bytes;
+  std::function<void(absl::Status)> done;
+};
 // The actor is no longer placed on this host: parked requests fail with `why` (NotFound).
 struct RemovedMsg {
   std::string why;
@@ -100,10 +114,12 @@ struct RemovedMsg {
 using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
                                          const std::vector<uint32_t>& micro_batches,
                                          const std::vector<std::vector<float>>& grads)>;
-// The other hosts holding this actor (empty: not replicated) and how to reach them.
+// The other hosts holding this actor (empty: not replicated) and how to reach them,
+// from the step after `after_version` on (a live move's boundary; 0: at once).
 struct ReplicasMsg {
   std::vector<std::string> peers;
   ReplicaSender send;
+  uint64_t after_version = 0;
 };
 // A peer replica's contributions to the open step `step` (its micro-batches).
 struct PeerGradientsMsg {
@@ -115,7 +131,25 @@ struct PeerGradientsMsg {
   transport::Responder responder;
   actor::RequestBudget::Ticket ticket;
 };
+// The actor leaves this host (or, keep, gains a replica elsewhere) after step
+// `version`: once it applied that step, `done` gets its whole state; requests parked for
+// later steps are refused as of placement `epoch` (stale epoch, no rollback follows:
+// they are sent again under the new table); a kept actor serves on with the replicas
+// (new replica peers come with the table, after the same step), a moved one refuses
+// everything later. FailedPrecondition when it is already past `version`.
+struct MoveOutMsg {
+  uint64_t version = 0;
+  uint64_t epoch = 0;
+  bool keep = false;
+  std::function<void(absl::StatusOr<std::string>)> done;
+};
+// The requests: the messages that carry a transport Responder.
+template <class M>
+constexpr bool kIsParamActorRequest = std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
+                                      std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
+                                      std::is_same_v<M, PeerGradientsMsg>;
 using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
-                                   SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg>;
+                                   SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg, ExpectLiveMsg,
+                                   LiveInstallMsg, MoveOutMsg>;
 
 }  // namespace sy::expert_host

@@ -1,6 +1,8 @@
 // Placement tables applied on an expert host (see placement_actor.h).
 #include "services/expert_host/placement_actor.h"
 
+#include <signal.h>
+
 #include <set>
 #include <utility>
 
@@ -13,17 +15,25 @@
 #include "services/expert_host/request_door.h"
 
 namespace sy::expert_host {
+namespace {
+
+// Chunks of a live move's state: small enough not to hold up other traffic on the link.
+constexpr uint64_t kLiveChunkBytes = 1 << 20;
+
+}  // namespace
 
 PlacementActor::PlacementActor(actor::Executor& executor, std::string self, const ActorFactory* factory,
                                HeldActors* held, std::shared_ptr<StepActor> step, ReplicaLinks* replicas,
-                               metrics::Registry* registry)
+                               LiveArrivals* arriving, metrics::Registry* registry, bool die_moving_out)
     : Actor(executor, "placement", registry),
       self_(std::move(self)),
       factory_(factory),
       held_(held),
       step_(std::move(step)),
       replicas_(replicas),
-      registry_(registry) {
+      arriving_(arriving),
+      registry_(registry),
+      die_moving_out_(die_moving_out) {
   Become("serving", [this](PlacementActorMsg& msg) {
     if (auto* m = std::get_if<PlaceMsg>(&msg)) {
       OnPlace(*m);
@@ -46,8 +56,12 @@ void PlacementActor::OnPlace(PlaceMsg& m) {
 absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   const uint64_t current = held_->epoch();
   if (m.epoch < current) return StaleEpochError(m.epoch, current);
-  std::set<cluster::ActorKey> wanted;
+  std::set<cluster::ActorKey> wanted, leaving;
   for (const auto& [key, peers] : m.mine) wanted.insert(key);
+  for (const cluster::LiveMove& live : m.live) {
+    if (live.move.from == self_ && !live.move.replicate) leaving.insert(live.move.actor);
+  }
+  wanted.insert(leaving.begin(), leaving.end());  // served here up to the move's last step
   const std::vector<cluster::ActorKey> added = held_->Missing(wanted);
   // Build every new actor before changing anything: a failure leaves the host as it was.
   std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> built;
@@ -56,18 +70,89 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
     if (!actor.ok()) return actor.status();
     built[key] = *std::move(actor);
   }
+  if (m.live_after == 0) arriving_->ForgetAll();  // a table without live moves: none comes any more
+  size_t arriving = 0;
+  for (const cluster::LiveMove& live : m.live) {
+    auto actor = built.find(live.move.actor);
+    if (live.move.to != self_ || actor == built.end()) continue;
+    actor->second->Tell(ExpectLiveMsg{m.live_after});
+    arriving_->Expect(live.move.actor, live.move.from, m.live_after);
+    ++arriving;
+  }
+  const HeldActors::LiveGrace grace = held_->live_grace();
   const auto removed = held_->Replace(m.epoch, wanted, std::move(built));
+  for (const cluster::LiveMove& live : m.live) {
+    // A live arrival waits for its state itself (requests parked): the host's steps go on.
+    if (live.move.to == self_) held_->MarkRestored(live.move.actor, held_->Held(live.move.actor).value_or(nullptr));
+  }
+  // The same table again (pushed, and fetched by the link) keeps the grace it started.
+  if (m.live_after > 0) held_->SetLiveGrace(m.epoch > current ? HeldActors::LiveGrace{current, m.live_after} : grace);
   TellReplicas(m);
-  step_->Tell(SetActorsMsg{held_->All()});
+  std::vector<std::shared_ptr<ParamActor>> stepping;  // the actors of the steps after the boundary
+  for (const cluster::ActorKey& key : held_->Keys()) {
+    if (leaving.count(key) != 0) continue;
+    if (absl::StatusOr<std::shared_ptr<ParamActor>> actor = held_->Held(key); actor.ok()) stepping.push_back(*actor);
+  }
+  // A host that took part in no step yet (no table before, or none placing anything
+  // here) joins at the live moves' version.
+  const bool catch_up = m.live_after > 0 && (current == 0 || stepped_nothing_);
+  stepped_nothing_ = stepping.empty();
+  step_->Tell(SetActorsMsg{std::move(stepping), m.live_after, catch_up});
+  if (m.epoch > current) StartMovesOut(m);  // once per table
   for (const auto& [key, actor] : removed) {
+    arriving_->Forget(key);
     actor->Tell(RemovedMsg{absl::StrCat(key.ToString(), " is no longer placed on ", self_, " (placement epoch ",
                                         m.epoch, ")")});
   }
-  if (!added.empty() || !removed.empty()) {
+  if (arriving > 0 || !leaving.empty()) {
+    SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << arriving << " actors move here live and "
+                 << leaving.size() << " leave live after step " << m.live_after << " (" << added.size() - arriving
+                 << " added waiting for a restore, " << removed.size() << " removed)";
+  } else if (!added.empty() || !removed.empty()) {
     SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << added.size()
                  << " actors added (waiting for a restore), " << removed.size() << " removed";
   }
   return absl::OkStatus();
+}
+
+void PlacementActor::StartMovesOut(const PlaceMsg& m) {
+  for (const cluster::LiveMove& live : m.live) {
+    if (live.move.from != self_) continue;
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = held_->Held(live.move.actor);
+    if (!actor.ok()) continue;
+    replicas_->Connect(live.move.to, m.endpoints.at(live.move.to));
+    MoveOutMsg out;
+    out.version = m.live_after;
+    out.epoch = m.epoch;
+    out.keep = live.move.replicate;
+    out.done = [replicas = replicas_, live, version = m.live_after,
+                die = die_moving_out_](absl::StatusOr<std::string> state) {
+      if (!state.ok()) {
+        SY_LOG(ERROR) << "live move of " << live.move.actor.ToString() << " to " << live.move.to << ": " << state.status();
+        return;
+      }
+      if (die) raise(SIGKILL);  // fault injection: dead with the state in hand
+      replicas->SendState(live.move.actor, live.move.to, version, std::make_shared<const std::string>(*std::move(state)),
+                          kLiveChunkBytes, [live, version](absl::Status s) {
+                            if (!s.ok()) {
+                              SY_LOG(ERROR) << "live move of " << live.move.actor.ToString() << " to " << live.move.to
+                                            << " failed: " << s;
+                              return;
+                            }
+                            SY_LOG(INFO) << live.move.actor.ToString() << " moved live to " << live.move.to
+                                         << " at version " << version;
+                          });
+    };
+    (*actor)->Tell(std::move(out));
+  }
+}
+
+ReplicasMsg PlacementActor::ReplicasOf(const cluster::ActorKey& key, const std::vector<std::string>& peers) {
+  return ReplicasMsg{peers, [replicas = replicas_, held = held_, key](const std::string& peer, uint64_t step,
+                                                                     const std::vector<uint32_t>& micro_batches,
+                                                                     const std::vector<std::vector<float>>& grads) {
+                       replicas->Send(key, peer, step, held->epoch(), micro_batches, grads);
+                     }};
 }
 
 void PlacementActor::TellReplicas(const PlaceMsg& m) {
@@ -78,15 +163,14 @@ void PlacementActor::TellReplicas(const PlaceMsg& m) {
     absl::StatusOr<std::shared_ptr<ParamActor>> actor = held_->Held(key);
     if (!actor.ok()) continue;
     if (!peers.empty()) {
-      SY_LOG(INFO) << key.ToString() << " is replicated: its gradient contributions are exchanged with "
-                   << absl::StrJoin(peers, ", ");
+      SY_LOG(INFO) << key.ToString() << " is replicated"
+                   << (m.live_after > 0 ? absl::StrCat(" from step ", m.live_after + 1) : std::string())
+                   << ": its gradient contributions are exchanged with " << absl::StrJoin(peers, ", ");
     }
-    (*actor)->Tell(ReplicasMsg{peers, [replicas = replicas_, held = held_, key = key](
-                                          const std::string& peer, uint64_t step,
-                                          const std::vector<uint32_t>& micro_batches,
-                                          const std::vector<std::vector<float>>& grads) {
-                                 replicas->Send(key, peer, step, held->epoch(), micro_batches, grads);
-                               }});
+    // Live moves: the peers change at their boundary, like the placement.
+    ReplicasMsg replicas = ReplicasOf(key, peers);
+    replicas.after_version = m.live_after;
+    (*actor)->Tell(std::move(replicas));
   }
   for (auto it = replica_peers_.begin(); it != replica_peers_.end();) {
     it = m.mine.count(it->first) == 0 ? replica_peers_.erase(it) : std::next(it);

@@ -6,10 +6,12 @@
 #include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/fnv1a.h"
 #include "common/log/log.h"
 #include "gpu/model/bucket_codec.h"
 #include "proto/expert.capnp.h"
 #include "services/cluster/envelope.h"
+#include "services/cluster/state_chunks.h"
 
 namespace sy::expert_host {
 
@@ -43,15 +45,8 @@ void ReplicaLinks::Connect(const std::string& host, const std::string& endpoint)
 
 void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
                         const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads) {
-  transport::RpcNode* rpc;
-  std::string name;
-  {
-    absl::MutexLock lock(&mu_);
-    rpc = rpc_;
-    auto it = names_.find(peer);
-    if (it != names_.end()) name = it->second;
-  }
-  if (rpc == nullptr || name.empty()) {
+  auto [rpc, name] = Route(peer);
+  if (rpc == nullptr) {
     SY_LOG(ERROR) << "step " << step << ": no connection to replica host " << peer << " for " << actor.ToString();
     return;
   }
@@ -78,6 +73,37 @@ void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer,
                                      << actor.ToString() << ": " << reply.status();
                    }
                  });
+}
+
+std::pair<transport::RpcNode*, std::string> ReplicaLinks::Route(const std::string& host) {
+  absl::MutexLock lock(&mu_);
+  auto it = names_.find(host);
+  if (rpc_ == nullptr || it == names_.end()) return {nullptr, ""};
+  return {rpc_, it->second};
+}
+
+void ReplicaLinks::SendState(const cluster::ActorKey& actor, const std::string& peer, uint64_t version,
+                             std::shared_ptr<const std::string> state, uint64_t chunk_bytes,
+                             std::function<void(absl::Status)> done) {
+  auto [rpc, name] = Route(peer);
+  if (rpc == nullptr) {
+    done(absl::FailedPreconditionError(absl::StrCat("no connection to host ", peer, " for the live move of ",
+                                                    actor.ToString())));
+    return;
+  }
+  const uint64_t checksum = ChecksumOf(*state);
+  const std::vector<cluster::StateChunk> chunks = cluster::SplitState(*state, chunk_bytes);
+  const cluster::ChunkAcks acks(chunks.front().count, std::move(done));
+  for (const cluster::StateChunk& c : chunks) {
+    capnp::MallocMessageBuilder b;
+    auto body = cluster::InitBody<proto::expert::LiveStateRequest>(b, proto::MessageKind::LIVE_STATE);
+    actor.ToProto(body.initActor());
+    body.setSender(self_);
+    cluster::FillChunkIn(c, version, state->size(), checksum, body.initChunk());
+    std::vector<transport::Frame> frames = cluster::AttachState(b, c.bytes);
+    rpc->CallAsync({name, transport::Route::kConnected}, b, std::move(frames), absl::Now() + timeout_,
+                   [acks, state](absl::StatusOr<transport::DecodedMessage> r) { acks.Ack(r.status()); });
+  }
 }
 
 }  // namespace sy::expert_host

@@ -1,11 +1,14 @@
-// An expert host's links to the hosts holding other replicas of its actors: the
-// connections (made when a placement table names a replica host) and the replica
-// gradients sent over them (REPLICA_GRADIENTS: an actor's own per-micro-batch
-// contributions of a step, see proto/expert.capnp ReplicaGradientsRequest).
+// An expert host's links to other hosts: the connections (made when a placement table
+// names a replica host or a live move's destination), the replica gradients sent over
+// them (REPLICA_GRADIENTS: an actor's own per-micro-batch contributions of a step, see
+// proto/expert.capnp ReplicaGradientsRequest) and the states of live moves
+// (LIVE_STATE, in chunks).
 // Thread-safe: the placement actor connects while the actors send.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <map>
 #include <set>
 #include <string>
@@ -35,8 +38,16 @@ class ReplicaLinks {
   // Failures are logged (the peer's step then times out).
   void Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
             const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads);
+  // Streams `actor`'s state at `version` to host `peer` (connected before) in chunks of
+  // at most `chunk_bytes`, in order; `done` gets OK once every chunk was acknowledged,
+  // or the first failure.
+  void SendState(const cluster::ActorKey& actor, const std::string& peer, uint64_t version,
+                 std::shared_ptr<const std::string> state, uint64_t chunk_bytes, std::function<void(absl::Status)> done);
 
  private:
+  // The transport peer name of `host` and the node to send on (null when either is unknown).
+  std::pair<transport::RpcNode*, std::string> Route(const std::string& host);
+
   const std::string self_;
   const absl::Duration timeout_;
   absl::Mutex mu_;

@@ -299,6 +299,16 @@ absl::StatusOr<PlaceMsg> RequestDoor::PlaceFromTable(proto::coordinator::Placeme
       peers.push_back(host);
     }
   }
+  for (const cluster::LiveMove& live : table->live_moves) {
+    m.live_after = live.last_source_step;  // one boundary per table
+    if (live.move.from != self_ && live.move.to != self_) continue;
+    if (table->endpoints.count(live.move.to) == 0 || live.last_source_step == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table->epoch, ": live move of ",
+                                                     live.move.actor.ToString(), " to ", live.move.to,
+                                                     " without an endpoint or a step"));
+    }
+    m.live.push_back(live);
+  }
   m.endpoints = table->endpoints;
   m.responder = responder;
   return m;

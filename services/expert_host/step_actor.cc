@@ -69,10 +69,18 @@ void StepActor::Handle(StepActorMsg& msg) {
     Reset();
     version_ = m->version;
     applied_version_.store(version_);
+    pending_after_version_ = 0;  // a restore installs the placement at once
     MaybeInstallActors();
     SY_LOG(INFO) << "rolled back to step " << version_;
   } else if (auto* m = std::get_if<SetActorsMsg>(&msg)) {
     pending_actors_ = std::move(m->actors);
+    pending_after_version_ = m->after_version;
+    if (m->catch_up && version_ < m->after_version) {
+      Reset();
+      version_ = m->after_version;
+      applied_version_.store(version_);
+      SY_LOG(INFO) << "joining at step " << version_ << " (its actors come live at that version)";
+    }
     MaybeInstallActors();
   } else if (auto* m = std::get_if<AppliedMsg>(&msg)) {
     if (m->step != version_ + 1 || m->round != round_ || !applying_) return;
@@ -104,7 +112,7 @@ void StepActor::Handle(StepActorMsg& msg) {
 }
 
 void StepActor::MaybeInstallActors() {
-  if (!pending_actors_.has_value() || finalizing_ || applying_) return;
+  if (!pending_actors_.has_value() || finalizing_ || applying_ || version_ < pending_after_version_) return;
   actors_ = *std::move(pending_actors_);
   pending_actors_.reset();
   squares_.assign(actors_.size(), {});

@@ -9,7 +9,8 @@
 // coordinator's recovery retries higher up). The host keeps serving meanwhile and
 // drops nothing. The set of actors follows the placement (SetActorsMsg): it is
 // replaced between steps, never while a step is being closed or applied (then the
-// new set waits for the end of that step or for a rollback).
+// new set waits for the end of that step or for a rollback), and for a live move only
+// once the host applied the move's last step (installed with that step's apply).
 // Thread-safe as every Actor.
 #pragma once
 
@@ -82,9 +83,14 @@ struct RollbackMsg {
   uint64_t version = 0;
 };
 
-// The placement changed: the host's actors are now `actors` (in key order).
+// The placement changed: the host's actors are now `actors` (in key order), for the
+// steps after `after_version` (a live move's last step on its old host; 0: at once).
+// With catch_up (a host that took part in no step before, e.g. one joining) the host
+// is at after_version at once: its actors all come live at that version.
 struct SetActorsMsg {
   std::vector<std::shared_ptr<ParamActor>> actors;
+  uint64_t after_version = 0;
+  bool catch_up = false;
 };
 
 using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
@@ -128,6 +134,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
 
   std::vector<std::shared_ptr<ParamActor>> actors_;
   std::optional<std::vector<std::shared_ptr<ParamActor>>> pending_actors_;  // the next set, once between steps
+  uint64_t pending_after_version_ = 0;  // ... and once the host applied this version
   uint64_t round_ = 0;  // bumped by Reset
   int m_;
   absl::Duration step_timeout_;

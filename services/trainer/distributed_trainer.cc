@@ -257,7 +257,12 @@ absl::Status DistributedTrainer::RefreshPlacement(uint64_t min_epoch) {
         "a host asked for placement epoch ", min_epoch, " but this trainer has no --coordinator to refresh from"));
   }
   // The rollback replaces the table itself (and aborts the batch that asked); a
-  // placement change without one only costs this wait.
+  // placement change without one only costs this wait. The coordinator gives a trainer
+  // no table from a recovery's start until it acknowledged its rollback, so a table at
+  // the epoch asked for means no rollback is on its way (actors moved live): taken at once.
+  if (rollbacks_.aborted()) return absl::OkStatus();
+  absl::StatusOr<cluster::DecodedTable> now = coordinator_->WaitForTable(absl::ZeroDuration(), min_epoch);
+  if (now.ok()) return FollowTable(*now);
   if (rollbacks_.Await(kRollbackAfterMove)) return absl::OkStatus();
   return RefreshTo(min_epoch);
 }

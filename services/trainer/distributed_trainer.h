@@ -68,7 +68,8 @@ class DistributedTrainer : public CallGuard, private ParameterSource, private Tr
   // A stale-epoch refusal means actors moved, which the coordinator follows with a
   // rollback (they are restored from a checkpoint): RefreshPlacement first waits
   // (bounded) for that order, so the abandoned step's requests are not resent to
-  // restored hosts (they would hold a contribution the replay sends again).
+  // restored hosts (they would hold a contribution the replay sends again). Actors
+  // moved live have no rollback: a table the coordinator gives at once is taken.
   absl::Status RefreshPlacement(uint64_t epoch) override;
   uint64_t epoch() const override { return placement_->epoch(); }
   bool aborted() const override { return rollbacks_.aborted(); }

@@ -6,7 +6,10 @@
 // CPU seconds, replays included, over the steps), each as a ratio (rebalanced over
 // fixed, measured in this run), the migrations and replicas, and the max/mean host
 // load of the first and last 10 steps (counted by the coordinator with each step's
-// placement), and the line `ratio auto_vs_fixed_step_time X`. By default 4 hosts and one
+// placement), and the lines `ratio auto_vs_fixed_step_time X` and `ratio
+// live_move_cost_steps Z` (the most extra wall time of a step that carried live moves, the
+// step after their boundary, over the rebalanced run's median step time, in median step
+// times; the boundaries are read from coordinator.log). By default 4 hosts and one
 // Switch layer (the hot expert is replicated), each host emulating a device of
 // kEmulatedGflops (sy-expert-host --emulate_device_gflops): on a machine with fewer
 // cores than processes the step time would barely move otherwise (every process shares
@@ -20,13 +23,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "orchestration/local/launcher_flags.h"
@@ -45,9 +51,28 @@ constexpr double kEmulatedGflops = 0.2;
 
 struct Measured {
   double median_step_ms = 0;  // over steps after kFirstRebalanceStep (replays included once: the kept records)
+  double live_move_cost_steps = 0;  // the costliest step carrying live moves: (its ms - median) / median
   double hottest_host_cpu_ms_per_step = 0;
   std::optional<sy::local::ClusterRecord> cluster;  // what the coordinator saw, from summary.json
 };
+
+// The steps that carried live moves in the run in `dir`: the step after each boundary the
+// coordinator logged ("... move live after step S").
+std::vector<int64_t> LiveMoveSteps(const std::string& dir) {
+  std::ifstream log(dir + "/coordinator.log");
+  const std::string marker = "move live after step ";
+  std::vector<int64_t> steps;
+  for (std::string line; std::getline(log, line);) {
+    const size_t at = line.find(marker);
+    int64_t step = 0;
+    if (at != std::string::npos && absl::SimpleAtoi(line.substr(at + marker.size(), line.find(' ', at + marker.size()) -
+                                                                                     at - marker.size()),
+                                                    &step)) {
+      steps.push_back(step + 1);
+    }
+  }
+  return steps;
+}
 
 // `value` of the run's cluster record as text ("?" without one).
 std::string Field(const Measured& m, const std::function<std::string(const sy::local::ClusterRecord&)>& value) {
@@ -112,13 +137,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::vector<double> step_ms;
+    std::map<int64_t, double> ms_of_step;
     for (const sy::local::StepRecord& r : report->steps) {
-      if (r.step > kFirstRebalanceStep && r.tokens_per_s > 0) step_ms.push_back(1000.0 * tokens_per_step / r.tokens_per_s);
+      if (r.tokens_per_s <= 0) continue;
+      ms_of_step[r.step] = 1000.0 * tokens_per_step / r.tokens_per_s;
+      if (r.step > kFirstRebalanceStep) step_ms.push_back(ms_of_step[r.step]);
     }
     Measured m;
     if (!step_ms.empty()) {
       std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
       m.median_step_ms = step_ms[step_ms.size() / 2];
+    }
+    for (int64_t carried : LiveMoveSteps(dir)) {
+      auto ms = ms_of_step.find(carried);
+      if (ms == ms_of_step.end() || m.median_step_ms <= 0) continue;
+      m.live_move_cost_steps = std::max(m.live_move_cost_steps, (ms->second - m.median_step_ms) / m.median_step_ms);
     }
     m.cluster = report->cluster;
     if (m.cluster) {
@@ -156,5 +189,6 @@ int main(int argc, char** argv) {
       " extra work than its routed-token share suggests. Runs kept in %s)\n",
       kFirstRebalanceStep + 1, steps, workdir);
   absl::PrintF("ratio auto_vs_fixed_step_time %.4f\n", ratio(results[1].median_step_ms, results[0].median_step_ms));
+  absl::PrintF("ratio live_move_cost_steps %.4f\n", results[1].live_move_cost_steps);
   return 0;
 }

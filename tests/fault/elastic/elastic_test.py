@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Fault tests of elasticity: a real sy-local cluster (2 hosts x 2 trainers, 40
-steps, a checkpoint every 10) that grows or shrinks while it trains.
+steps, a checkpoint every 10) that grows or shrinks while it trains, with live moves
+off (--live_moves=false: the coordinator's fallback, moves through a checkpoint;
+live moves are tested in live_moves_test.py).
 
 Join (--add_host_at_step=15): a third sy-expert-host starts and registers; the
 coordinator moves actors to it through the latest checkpoint and the trainers,
@@ -22,26 +24,32 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cluster_harness import ClusterCase  # noqa: E402
 
 STEPS = 40
-CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10"]
+CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --live_moves=false"]
 
 
-class ElasticTest(ClusterCase):
+class ElasticCase(ClusterCase):
+    """Runs with and without a change of hosts (also used by live_moves_test.py)."""
+    CHECKPOINTS = CHECKPOINTS
+    HOSTS = 2
+
     def read(self, run, name):
         with open(os.path.join(run.workdir, name)) as f:
             return f.read()
 
-    def same_training_as_without(self, name, change):
-        plain = self.ok("plain_" + name, 2, 2, CHECKPOINTS, steps=STEPS)
-        changed = self.ok(name, 2, 2, CHECKPOINTS + [change], steps=STEPS)
+    def same_training_as_without(self, name, *change):
+        plain = self.ok("plain_" + name, self.HOSTS, 2, self.CHECKPOINTS, steps=STEPS)
+        changed = self.ok(name, self.HOSTS, 2, self.CHECKPOINTS + list(change), steps=STEPS)
         self.assertEqual(changed.summary()["param_checksum"], plain.summary()["param_checksum"])
         # Replayed steps replace their records: one line per step, the unchanged run's losses.
         self.assertEqual([s["step"] for s in changed.steps()], list(range(1, STEPS + 1)))
         self.assertEqual([s["loss"] for s in changed.steps()], [s["loss"] for s in plain.steps()])
         # (The coordinator may also rebalance hot experts in either run: only "more" is certain.)
         self.assertGreater(changed.summary()["migrations"], 0)
-        self.assertEqual(plain.summary()["hosts"], 2)
+        self.assertEqual(plain.summary()["hosts"], self.HOSTS)
         return changed
 
+
+class ElasticTest(ElasticCase):
     def test_host_joins_and_takes_actors(self):
         joined = self.same_training_as_without("join", "--add_host_at_step=15")
         self.assertRegex(joined.stdout, r"--add_host_at_step: starting host-2 after step 1[5-9]")

@@ -10,7 +10,8 @@ must be below the first 10 steps' and within the threshold. With one Switch laye
 hosts the hottest expert is too hot for any one host: it is replicated, the replicas stay
 bit-identical (the leader compares them at the end) and the weights again equal the run
 without rebalancing, also when hosts duplicate their messages and when a host is SIGKILLed
-after the replicas were made.
+after the replicas were made. Live moves are off here (--live_moves=false: moves through
+checkpoints); tests/fault/elastic/live_moves_test.py rebalances live.
 
 --lr=1e-3 (instead of the tiny model's 1e-2) keeps the early routing from collapsing
 onto whichever expert the first updates favour, so the skew, not noise, sets the load;
@@ -31,7 +32,7 @@ from cluster_harness import ClusterCase  # noqa: E402
 STEPS = 60
 # Nodes heartbeat every 100 ms (not 500): on a fast machine the 10-step checkpoints, and the
 # rebalances they carry, must be taken while the trainers are still far from the end.
-COORDINATOR = "--coordinator_args=--retain=10 --heartbeat_interval_ms=100"
+COORDINATOR = "--coordinator_args=--retain=10 --heartbeat_interval_ms=100 --live_moves=false"
 SKEWED = ["--checkpoint_every=10", COORDINATOR, "--skew=30", "--lr=1e-3", "--lb_alpha=0.01"]
 FIXED = [COORDINATOR + " --auto_rebalance=false"]
 THRESHOLD = 1.25

@@ -103,6 +103,8 @@ class SyctlIntegrationTest : public ::testing::Test {
                                      "--db=" + dir_ + "/db", "--expected_hosts=2", "--chunk_bytes=1024",
                                      "--heartbeat_timeout_ms=60000", "--retain=2",
                                      "--auto_rebalance=false",  // the tests rebalance through syctl
+                                     // The fake hosts stream no live moves: moves go through checkpoints.
+                                     "--live_moves=false",
                                      "--insecure"};  // fake nodes and syctl without keys: these tests are about syctl
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = ::fork();

@@ -141,6 +141,7 @@ void FakeHost::Handle(transport::DecodedMessage request, transport::Responder re
       {
         absl::MutexLock lock(&mu_);
         table_epoch_ = table->epoch;
+        live_moves_ = table->live_moves;
         actors_.clear();
         for (const auto& [actor, hosts] : table->entries) {
           if (std::find(hosts.begin(), hosts.end(), id_) != hosts.end()) actors_.push_back(actor);
@@ -273,6 +274,11 @@ std::vector<cluster::ActorKey> FakeHost::actors() const {
   absl::MutexLock lock(&mu_);
   return actors_;
 }
+std::vector<cluster::LiveMove> FakeHost::live_moves() const {
+  absl::MutexLock lock(&mu_);
+  return live_moves_;
+}
+
 std::map<cluster::ActorKey, std::string> FakeHost::installed() const {
   absl::MutexLock lock(&mu_);
   return installed_;

@@ -62,6 +62,8 @@ class FakeHost {
   uint64_t table_epoch() const;
   // Actors the last pushed table places on this host.
   std::vector<cluster::ActorKey> actors() const;
+  // The live moves of the last table pushed (empty: it applied at once).
+  std::vector<cluster::LiveMove> live_moves() const;
   std::map<cluster::ActorKey, std::string> installed() const;
   std::vector<StreamOutSeen> stream_outs() const;
   std::vector<std::string> fault_specs() const;
@@ -82,6 +84,7 @@ class FakeHost {
   mutable absl::Mutex mu_;
   uint64_t table_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<cluster::ActorKey> actors_ ABSL_GUARDED_BY(mu_);
+  std::vector<cluster::LiveMove> live_moves_ ABSL_GUARDED_BY(mu_);
   std::map<cluster::ActorKey, std::string> receiving_ ABSL_GUARDED_BY(mu_);
   std::map<cluster::ActorKey, std::string> installed_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamOutSeen> stream_outs_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,5 @@
 // The coordinator's placement moves over real ZeroMQ sockets with fake hosts and
-// trainers: join, drain and rebalance move actors through the latest checkpoint (a host
+// trainers, with live moves off: join, drain and rebalance move actors through the latest checkpoint (a host
 // joining before any checkpoint gets its share at the first), automatic rebalancing at
 // committed checkpoints (rate-limited, migrating or replicating) and the per-step host
 // load series.
@@ -28,6 +28,7 @@ using ::testing::HasSubstr;
 
 TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
   options_.auto_rebalance = false;  // the admin rebalance moves them here
+  options_.live_moves = false;      // live moves: live_moves_service_test.cc
   StartService();
   ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   // host-0 holds E0 and E2: make them hot.
@@ -87,6 +88,7 @@ TEST_F(ServiceTest, JoinDrainAndRebalanceMoveActorsThroughTheLatestCheckpoint) {
 
 TEST_F(ServiceTest, HostJoiningBeforeAnyCheckpointGetsActorsAtTheFirstOne) {
   options_.auto_rebalance = false;
+  options_.live_moves = false;
   StartService();
   ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
   // No checkpoint yet: host-2 is registered but nothing can move to it.
@@ -115,6 +117,7 @@ struct SeriesStep {
 };
 
 TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAtMostOncePerPeriod) {
+  options_.live_moves = false;
   options_.checkpoint_every = 5;
   options_.rebalance_every_steps = 10;
   options_.retain = 10;
@@ -182,6 +185,7 @@ TEST_F(ServiceTest, AutomaticRebalanceMigratesHotExpertsAtCommittedCheckpointsAt
 // replica splits it. Off, or with max_replicas 1, nothing moves; with the default
 // (2 replicas) E0 gains a replica on host-1 at checkpoint 5.
 TEST_F(ServiceTest, AutomaticRebalanceReplicatesAnExpertTooHotForAnyHostUnlessOffOrLimited) {
+  options_.live_moves = false;
   enum class Setting { kOff, kMigrationsOnly, kDefault };
   for (Setting setting : {Setting::kOff, Setting::kMigrationsOnly, Setting::kDefault}) {
     SCOPED_TRACE(setting == Setting::kOff ? "--auto_rebalance=false"

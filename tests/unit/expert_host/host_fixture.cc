@@ -195,8 +195,9 @@ size_t HostServiceTest::NumShards() { return cluster::DenseShardParams(gpu::Para
 
 absl::Status HostServiceTest::SendPlacement(uint64_t epoch,
                                             std::map<cluster::ActorKey, std::vector<std::string>> entries,
-                                            const std::string& host) {
-  return SendPlacementAsync(epoch, std::move(entries), host)->Wait();
+                                            const std::string& host, const std::vector<cluster::Move>& live,
+                                            uint64_t last_source_step) {
+  return SendPlacementAsync(epoch, std::move(entries), host, live, last_source_step)->Wait();
 }
 
 std::shared_ptr<Pending> HostServiceTest::CallAsync(capnp::MallocMessageBuilder& header,
@@ -212,9 +213,11 @@ std::shared_ptr<Pending> HostServiceTest::CallAsync(capnp::MallocMessageBuilder&
 }
 
 std::shared_ptr<Pending> HostServiceTest::SendPlacementAsync(
-    uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries, const std::string& host) {
+    uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries, const std::string& host,
+    const std::vector<cluster::Move>& live, uint64_t last_source_step) {
   cluster::PlacementTable table(cluster::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
   EXPECT_TRUE(table.Restore(epoch, std::move(entries)).ok());
+  table.MarkLive(live, last_source_step);
   capnp::MallocMessageBuilder header;
   auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT, epoch);
   cluster::TableToProto(table, {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}}, req.initUpdate());

@@ -25,6 +25,7 @@
 #include "gpu/model/config.h"
 #include "proto/expert.capnp.h"
 #include "services/cluster/actor_key.h"
+#include "services/cluster/placement_table.h"
 #include "services/expert_host/host_service.h"
 #include "services/trainer/step_client.h"
 #include "tests/support/small_host_model.h"
@@ -86,11 +87,16 @@ class HostServiceTest : public ::testing::Test {
   std::map<cluster::ActorKey, std::vector<std::string>> StaticTable(
       const std::vector<cluster::ActorKey>& moved = {}) const;
   static size_t NumShards();
+  // A table at `epoch` placing `entries`, made by `live` moves after step
+  // `last_source_step` when there are any (see cluster::PlacementTable::MarkLive).
   absl::Status SendPlacement(uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries,
-                             const std::string& host = "host-0");
+                             const std::string& host = "host-0", const std::vector<cluster::Move>& live = {},
+                             uint64_t last_source_step = 0);
   std::shared_ptr<Pending> SendPlacementAsync(uint64_t epoch,
                                               std::map<cluster::ActorKey, std::vector<std::string>> entries,
-                                              const std::string& host = "host-0");
+                                              const std::string& host = "host-0",
+                                              const std::vector<cluster::Move>& live = {},
+                                              uint64_t last_source_step = 0);
   std::shared_ptr<Pending> CallAsync(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {},
                                      const std::string& host = "host-0");
 

@@ -1,0 +1,106 @@
+// A ParamActor's replication (see param_actor.h): the replica peers, the own
+// per-micro-batch contributions kept for them, and the peers' contributions added
+// to the step's tree before a replicated finalize closes it.
+#include <algorithm>
+
+#include <capnp/message.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "proto/expert.capnp.h"
+#include "services/cluster/envelope.h"
+#include "services/expert_host/param_actor.h"
+
+namespace sy::expert_host {
+
+void ParamActor::SetReplicas(ReplicasMsg& m) {
+  if (m.after_version > state_->version()) {  // a live move's new peers: from its boundary on
+    pending_replicas_ = std::move(m);
+    return;
+  }
+  pending_replicas_.reset();
+  replica_peers_ = std::move(m.peers);
+  send_to_replica_ = std::move(m.send);
+}
+
+void ParamActor::TakePendingReplicas(bool now) {
+  if (!pending_replicas_ || (!now && pending_replicas_->after_version > state_->version())) return;
+  ReplicasMsg m = std::move(*pending_replicas_);
+  pending_replicas_.reset();
+  m.after_version = 0;
+  SetReplicas(m);
+}
+
+void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
+  if (m.step != state_->version() + 1) {
+    Refuse(m.responder, Stale(m.step - 1, "replica gradients"));
+    return;
+  }
+  if (std::find(replica_peers_.begin(), replica_peers_.end(), m.sender) == replica_peers_.end()) {
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(m.sender, " holds no replica of ", id_.Name(),
+                                                                " that this host knows of")));
+    return;
+  }
+  if (peers_in_.count(m.sender) != 0) {
+    Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": ", m.sender,
+                                                              " already sent its contributions of step ", m.step)));
+    return;
+  }
+  // Checked whole before any is added: a refused message changes nothing.
+  for (uint32_t mb : m.micro_batches) {
+    if (state_->has_contribution(static_cast<int>(mb))) {
+      Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": micro-batch ", mb, " of step ",
+                                                                m.step, " already has a contribution here")));
+      return;
+    }
+  }
+  absl::StatusOr<DeviceArray> device = DeviceArray::Create(state_->backend(), state_->size());
+  absl::Status status = device.status();
+  for (size_t i = 0; status.ok() && i < m.micro_batches.size(); ++i) {
+    status = state_->backend()->CopyHostToDevice(device->data(), m.grads[i].data(), m.grads[i].size() * sizeof(float));
+    if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batches[i]), device->data());
+  }
+  if (!status.ok()) {
+    Refuse(m.responder, status);
+    return;
+  }
+  peers_in_.insert(m.sender);
+  capnp::MallocMessageBuilder header;
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
+  env.initBody().initAs<proto::expert::ReplicaGradientsReply>().setStep(m.step);
+  m.responder.Reply(header);
+  MaybeFinishReplicatedFinalize();
+}
+
+void ParamActor::KeepOwn(uint32_t m, const float* device_grad) {
+  if (replica_peers_.empty()) return;
+  std::vector<float>& kept = own_grads_[m];
+  kept.resize(static_cast<size_t>(state_->size()));
+  if (absl::Status s = state_->backend()->CopyDeviceToHost(kept.data(), device_grad, kept.size() * sizeof(float));
+      !s.ok()) {
+    SY_LOG(ERROR) << id_.Name() << ": cannot keep micro-batch " << m << " for the replicas: " << s;
+  }
+}
+
+void ParamActor::MaybeFinishReplicatedFinalize() {
+  if (!waiting_finalize_) return;
+  for (const std::string& peer : replica_peers_) {
+    if (peers_in_.count(peer) == 0) return;
+  }
+  FinalizeMsg m = std::move(*waiting_finalize_);
+  waiting_finalize_.reset();
+  m.done(state_->Finalize());
+}
+
+void ParamActor::ResetReplicaStep(const absl::Status& why) {
+  own_grads_.clear();
+  own_sent_ = false;
+  peers_in_.clear();
+  if (waiting_finalize_) {
+    FinalizeMsg m = std::move(*waiting_finalize_);
+    waiting_finalize_.reset();
+    m.done(why.ok() ? absl::AbortedError(absl::StrCat(id_.Name(), ": the step was closed meanwhile")) : why);
+  }
+}
+
+}  // namespace sy::expert_host
