@@ -1,5 +1,7 @@
 // A local cluster and its coordinator's checkpoints: restoring one at the start
 // (--restore_from), waiting for one before actors move, and for the run's last (see cluster.h).
+#include <algorithm>
+
 #include "orchestration/local/cluster.h"
 
 namespace sy::local {
@@ -26,7 +28,11 @@ absl::Status Cluster::WaitForLastCheckpoint() {
   if (o_.checkpoint_every <= 0 || o_.steps < o_.checkpoint_every) return absl::OkStatus();
   const uint64_t last = static_cast<uint64_t>(o_.steps / o_.checkpoint_every * o_.checkpoint_every);
   out_ << "sy-local: waiting for the checkpoint at step " << last << std::endl;
-  absl::Status s = WaitForCheckpointAtStep(coordinator_endpoint_, last, absl::Seconds(120), admin_curve_);
+  absl::Duration wait = absl::Seconds(120);
+  if (deadline_) {  // --timeout_s bounds the whole run, this wait too
+    wait = std::min(wait, std::max(absl::ZeroDuration(), absl::FromChrono(*deadline_ - Clock::now())));
+  }
+  absl::Status s = WaitForCheckpointAtStep(coordinator_endpoint_, last, wait, admin_curve_);
   if (s.code() == absl::StatusCode::kNotFound) {
     out_ << "sy-local: warning: " << s.message() << "; see " << Path("coordinator.log") << std::endl;
     return absl::OkStatus();  // the weights are whole; only that checkpoint is missing

@@ -126,6 +126,9 @@ void ClusterActor::PublishProgress() {
   progress.epoch = table_.epoch();
   progress.ready = table_.initialized() && !recovering_ && !live_moves_;  // a live move's actors are between hosts
   for (const auto& [actor, hosts] : table_.entries()) progress.stream_from[actor] = AddressOf(hosts.front());
+  for (const cluster::LiveMove& m : unfinished_live_moves_) {
+    if (!m.move.replicate) progress.stream_from[m.move.actor] = AddressOf(m.move.from);
+  }
   progress.finished_at_step = finished_at_step_;
   progress.outcome_seen = outcome_seen_;
   progress.checkpoint_due = std::exchange(checkpoint_due_, false);

@@ -270,6 +270,9 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
     uint64_t previous_epoch = 0;  // the table's before the moves
   };
   std::optional<LiveMovesInFlight> live_moves_;
+  // Migrations whose boundary training never reached (it ended first): their old hosts
+  // still hold the state, so the last checkpoint streams those actors from them.
+  std::vector<cluster::LiveMove> unfinished_live_moves_;
   uint64_t trainer_step_ = 0;  // highest step a trainer's load report named
   // Trainers that must not learn the new table before their rollback order: from the
   // start of a recovery until each acknowledged its rollback, their placement queries

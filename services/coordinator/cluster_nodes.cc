@@ -82,6 +82,7 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   if (role == NodeRole::kTrainer) a_trainer_finished_ = false;
   if (role == NodeRole::kTrainer && finished_at_step_) {
     finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
+    unfinished_live_moves_.clear();
     checkpoint_due_ = true;
   }
 
@@ -182,6 +183,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
     if (live_moves_) {  // no more progress will be seen: no fallback either
       SY_LOG(INFO) << "the live moves after step " << live_moves_->last_source_step
                    << " are no longer followed: training is over";
+      unfinished_live_moves_ = table_.live_moves();
       live_moves_.reset();
       table_.ForgetLiveMoves();
       phase_ = "training";

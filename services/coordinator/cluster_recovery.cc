@@ -48,6 +48,7 @@ void ClusterActor::AbandonCheckpoint(const std::string& why) {
 }
 
 void ClusterActor::Recover(const std::string& why) {
+  unfinished_live_moves_.clear();  // every actor is restored where the new table puts it
   AbandonCheckpoint(absl::StrCat("recovery: ", why));
   live_moves_.reset();  // a restore puts every actor where the table says: nothing moves live any more
   recovering_ = true;

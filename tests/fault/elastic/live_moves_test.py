@@ -8,7 +8,9 @@ exactly the weights and per-step losses of the run without the change, and with
 replayed_steps 0, and so does a hot expert replicated live (the copy is made at a step
 boundary; the replicas then split its micro-batches). A host killed in the middle of a live move, the one the actors leave
 (--kill_host_in_live_move=source) or one they go to (destination), makes the coordinator
-fall back to checkpoint recovery: the run still ends with the unchanged weights.
+fall back to checkpoint recovery: the run still ends with the unchanged weights. A move
+ordered for a boundary training never reaches leaves the actors where they were, and the
+run's last checkpoint takes them from there.
 
 Run by ctest (tests/fault/elastic/CMakeLists.txt) as
   SY_BIN_DIR=build/bin /usr/bin/python3 live_moves_test.py LiveMovesTest.test_x
@@ -77,6 +79,20 @@ class LiveMovesTest(ElasticCase):
                          r"automatic rebalance at step [0-9]+: .* moves \([1-9][0-9]* of them replicas\)")
         hosts = "".join(self.read(replicated, "host-%d.log" % h) for h in range(4))
         self.assertRegex(hosts, r"is replicated from step [0-9]+: its gradient contributions are exchanged")
+
+    def test_moves_training_ends_before_are_checkpointed_from_their_old_hosts(self):
+        # A rebalance whose boundary lies past the run's end (lead of 100 steps): training
+        # ends with the move ordered but not made, and the run's last checkpoint must take
+        # the moved actors from the hosts that still hold them (it used to wait in vain).
+        skewed = ["--checkpoint_every=10", "--skew=30", "--lr=1e-3"]
+        coordinator = "--coordinator_args=--retain=10 --rebalance_threshold=1.01"
+        fixed = self.ok("fixed_3", self.HOSTS, 2, skewed + [coordinator + " --auto_rebalance=false"], steps=30)
+        late = self.ok("late_move", self.HOSTS, 2, skewed + [coordinator + " --live_move_lead_steps=100"], steps=30)
+        log = self.read(late, "coordinator.log")
+        self.assertRegex(log, r"automatic rebalance at step [0-9]+: [1-9][0-9]* actors move live after step 1[0-9][0-9]")
+        self.assertRegex(log, r"live moves after step [0-9]+ are no longer followed: training is over")
+        self.assertRegex(log, r"checkpoint [0-9]+ committed at step 30")
+        self.assertEqual(late.summary()["param_checksum"], fixed.summary()["param_checksum"])
 
     def killed_in_live_move(self, role):
         run = self.same_training_as_without("kill_" + role, "--drain_host_at_step=15",

@@ -85,6 +85,13 @@ class Run:
         return text
 
 
+def _text(output):
+    """What a timed-out subprocess had printed, as text."""
+    if output is None:
+        return ""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output
+
+
 class ClusterCase(unittest.TestCase):
     """Runs sy-local in a fresh directory per run, under one temporary root per class."""
 
@@ -103,7 +110,13 @@ class ClusterCase(unittest.TestCase):
         args = [SY_LOCAL, "--hosts=%d" % hosts, "--trainers=%d" % trainers, "--steps=%d" % steps,
                 "--data=" + (data or self.corpus), "--workdir=" + workdir, "--timeout_s=%d" % (timeout - 10)]
         args += TINY + list(extra)
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as expired:
+            # sy-local is killed (its processes follow: they die with their parent); the run
+            # fails with every log's tail rather than a bare traceback.
+            proc = subprocess.CompletedProcess(args, -9, _text(expired.stdout),
+                                               _text(expired.stderr) + "\n(test: sy-local ran past %d s)" % timeout)
         return Run(workdir, proc)
 
     def ok(self, *args, **kwargs):
