@@ -143,6 +143,10 @@ void ClusterActor::OnRestored(const CheckpointEvent& event) {
   phase_ = "training";
   step_ = event.step;
   trainer_step_ = event.step;  // the trainers replay from there
+  // Loads are measured afresh from here: the next automatic rebalance waits its
+  // --rebalance_every_steps (a live move ordered while the trainers were still coming
+  // back from the rollback stalled a resumed run).
+  last_auto_rebalance_step_ = event.step;
   RollbackTrainers(event.step, event.id);
   failure_detected_unix_ms_ = 0;  // the trainers were told
   if (pending_restore_) {

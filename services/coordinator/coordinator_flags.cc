@@ -37,10 +37,10 @@ ABSL_FLAG(int32_t, max_replicas, 2,
 ABSL_FLAG(int64_t, rebalance_every_steps, 20,
           "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
           "steps again).");
-ABSL_FLAG(bool, live_moves, true,
+ABSL_FLAG(bool, live_moves, false,
           "Move actors between live hosts (join, drain, rebalance) live at a step boundary: the old host streams "
-          "the state to the new one, nothing is restored or replayed. Off: every move goes through the latest "
-          "checkpoint and the trainers replay from it.");
+          "the state to the new one, nothing is restored or replayed. Off (the default while live moves are new): "
+          "every move goes through the latest checkpoint and the trainers replay from it.");
 ABSL_FLAG(int64_t, live_move_lead_steps, 3,
           "A live move takes effect this many steps after the newest step reported (hosts' heartbeats, trainers' "
           "load reports).");

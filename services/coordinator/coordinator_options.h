@@ -40,7 +40,7 @@ struct CoordinatorOptions {
   // this many steps ahead of the newest one reported (hosts' heartbeats, trainers' load
   // reports); a move that sees no step progress for live_move_timeout falls back to
   // checkpoint recovery.
-  bool live_moves = true;
+  bool live_moves = false;
   uint64_t live_move_lead_steps = 3;
   absl::Duration live_move_timeout = absl::Seconds(20);
   int max_replicas = 2;                 // hosts one expert may be served from (1: migrations only)

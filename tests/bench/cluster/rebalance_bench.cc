@@ -111,14 +111,15 @@ int main(int argc, char** argv) {
   }
   const double tokens_per_step = static_cast<double>(model->micro_batch) * model->micro_batches * model->context;
   const std::vector<std::pair<std::string, std::string>> runs = {
-      {"fixed placement", "--coordinator_args=--auto_rebalance=false"}, {"auto rebalance", ""}};
+      {"fixed placement", "--coordinator_args=--auto_rebalance=false"},
+      {"auto rebalance", "--coordinator_args=--live_moves=true"}};
   std::vector<Measured> results;
   std::atomic<bool> stop{false};
   for (const auto& [name, coordinator_args] : runs) {
-    const std::string dir = absl::StrCat(workdir, "/", coordinator_args.empty() ? "rebalanced" : "fixed");
+    const std::string dir = absl::StrCat(workdir, "/", name == "auto rebalance" ? "rebalanced" : "fixed");
     std::vector<std::string> args = {absl::StrCat("--hosts=", hosts), "--trainers=2", absl::StrCat("--steps=", steps), "--data=" + data,
                                      "--workdir=" + dir, "--checkpoint_every=10", "--timeout_s=600"};
-    if (!coordinator_args.empty()) args.push_back(coordinator_args);
+    args.push_back(coordinator_args);
     args.insert(args.end(), model_flags.begin(), model_flags.end());
     absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
     if (!options.ok()) {

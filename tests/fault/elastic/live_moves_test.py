@@ -25,7 +25,7 @@ from elastic_test import ElasticCase  # noqa: E402
 
 
 class LiveMovesTest(ElasticCase):
-    CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10"]
+    CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --live_moves=true"]
     HOSTS = 3
 
     def moved_live(self, run, why):
@@ -63,7 +63,7 @@ class LiveMovesTest(ElasticCase):
         # One Switch layer of 4 experts over 4 hosts, routers skewed onto expert 0: no
         # migration evens the load, a replica does (tests/integration/rebalance has the
         # same cluster with live moves off).
-        skewed = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --heartbeat_interval_ms=100", "--skew=30",
+        skewed = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --heartbeat_interval_ms=100 --live_moves=true", "--skew=30",
                   "--lr=1e-3", "--lb_alpha=0.01", "--moe_every=2"]
         fixed = self.ok("fixed_4", 4, 2, skewed[:1] + [skewed[1] + " --auto_rebalance=false"] + skewed[2:], steps=60)
         replicated = self.ok("replicated_live", 4, 2, skewed, steps=60)
@@ -85,7 +85,7 @@ class LiveMovesTest(ElasticCase):
         # ends with the move ordered but not made, and the run's last checkpoint must take
         # the moved actors from the hosts that still hold them (it used to wait in vain).
         skewed = ["--checkpoint_every=10", "--skew=30", "--lr=1e-3"]
-        coordinator = "--coordinator_args=--retain=10 --rebalance_threshold=1.01"
+        coordinator = "--coordinator_args=--retain=10 --rebalance_threshold=1.01 --live_moves=true"
         fixed = self.ok("fixed_3", self.HOSTS, 2, skewed + [coordinator + " --auto_rebalance=false"], steps=30)
         late = self.ok("late_move", self.HOSTS, 2, skewed + [coordinator + " --live_move_lead_steps=100"], steps=30)
         log = self.read(late, "coordinator.log")

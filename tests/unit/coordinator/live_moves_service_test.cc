@@ -41,6 +41,7 @@ class LiveMovesTest : public ServiceTest {
 
   void SetUpCluster() {
     options_.auto_rebalance = false;  // the admin rebalance moves them here
+    options_.live_moves = true;
     options_.live_move_lead_steps = 3;
     StartService();
     ASSERT_NO_FATAL_FAILURE(RegisterTwoHostsAndATrainer());
