@@ -237,9 +237,37 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
   p->num_hosts_ = num_hosts;
   p->epoch_ = table.epoch;
   p->config_ = config;
-  p->expert_hosts_.assign(static_cast<size_t>(switch_layers) * config.experts, {});
-  p->shard_host_.assign(static_cast<size_t>(num_dense_shards), -1);
-  for (const auto& [actor, hosts] : table.entries) {
+  p->switch_layers_ = switch_layers;
+  p->num_dense_shards_ = num_dense_shards;
+  if (absl::Status s = p->Fill(table.entries, &p->now_); !s.ok()) return s;
+  if (table.live_moves.empty()) return p;
+  // Undo the moves (last first) to get the holders up to their boundary.
+  std::map<ActorKey, std::vector<std::string>> before = table.entries;
+  for (auto live = table.live_moves.rbegin(); live != table.live_moves.rend(); ++live) {
+    const Move& m = live->move;
+    auto entry = before.find(m.actor);
+    auto to = entry == before.end() ? std::vector<std::string>::iterator()
+                                    : std::find(entry->second.begin(), entry->second.end(), m.to);
+    if (entry == before.end() || to == entry->second.end() || live->last_source_step == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("placement epoch ", table.epoch, ": live move of ",
+                                                     m.actor.ToString(), " to ", m.to, " does not match the table"));
+    }
+    if (m.replicate) {
+      entry->second.erase(to);
+    } else {
+      *to = m.from;
+    }
+    p->live_after_ = std::max(p->live_after_, live->last_source_step);
+  }
+  if (absl::Status s = p->Fill(before, &p->before_); !s.ok()) return s;
+  return p;
+}
+
+absl::Status CoordinatorPlacement::Fill(const std::map<ActorKey, std::vector<std::string>>& entries,
+                                        Holders* out) const {
+  out->experts.assign(static_cast<size_t>(switch_layers_) * config_.experts, {});
+  out->shards.assign(static_cast<size_t>(num_dense_shards_), -1);
+  for (const auto& [actor, hosts] : entries) {
     if (hosts.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on no host"));
     }
@@ -247,9 +275,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
     for (const std::string& host : hosts) {
       int index = -1;
       if (!absl::StartsWith(host, "host-") || !absl::SimpleAtoi(absl::string_view(host).substr(5), &index) ||
-          index < 0 || index >= num_hosts) {
+          index < 0 || index >= num_hosts_) {
         return absl::InvalidArgumentError(absl::StrCat("the coordinator places ", actor.ToString(), " on '", host,
-                                                       "', not one of host-0..host-", num_hosts - 1));
+                                                       "', not one of host-0..host-", num_hosts_ - 1));
       }
       if (std::find(indices.begin(), indices.end(), index) != indices.end()) {
         return absl::InvalidArgumentError(
@@ -258,37 +286,43 @@ absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> CoordinatorPlacement::Crea
       indices.push_back(index);
     }
     if (actor.dense) {
-      if (actor.shard >= p->shard_host_.size()) return absl::InvalidArgumentError("dense shard out of range");
-      p->shard_host_[actor.shard] = indices[0];
+      if (actor.shard >= out->shards.size()) return absl::InvalidArgumentError("dense shard out of range");
+      out->shards[actor.shard] = indices[0];
     } else {
-      if (actor.switch_layer >= static_cast<uint32_t>(switch_layers) ||
-          actor.expert >= static_cast<uint32_t>(config.experts)) {
+      if (actor.switch_layer >= static_cast<uint32_t>(switch_layers_) ||
+          actor.expert >= static_cast<uint32_t>(config_.experts)) {
         return absl::InvalidArgumentError(absl::StrCat("expert out of range: ", actor.ToString()));
       }
-      p->expert_hosts_[static_cast<size_t>(actor.switch_layer) * config.experts + actor.expert] = std::move(indices);
+      out->experts[static_cast<size_t>(actor.switch_layer) * config_.experts + actor.expert] = std::move(indices);
     }
   }
-  for (const std::vector<int>& hosts : p->expert_hosts_) {
+  for (const std::vector<int>& hosts : out->experts) {
     if (hosts.empty()) return absl::InvalidArgumentError("the coordinator's table misses an expert");
   }
-  for (int h : p->shard_host_) {
+  for (int h : out->shards) {
     if (h < 0) return absl::InvalidArgumentError("the coordinator's table misses a dense shard");
   }
-  return p;
+  return absl::OkStatus();
 }
 
 size_t CoordinatorPlacement::ExpertIndex(int layer, int expert) const {
   return static_cast<size_t>(SwitchLayerOf(layer, config_).value()) * config_.experts + expert;
 }
 
-int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {
-  return expert_hosts_[ExpertIndex(layer, expert)][0];
-}
+int CoordinatorPlacement::HostOfExpert(int layer, int expert) const { return now_.experts[ExpertIndex(layer, expert)][0]; }
 
 std::vector<int> CoordinatorPlacement::ExpertReplicas(int layer, int expert) const {
-  return expert_hosts_[ExpertIndex(layer, expert)];
+  return now_.experts[ExpertIndex(layer, expert)];
 }
 
-int CoordinatorPlacement::HostOfDenseShard(int shard) const { return shard_host_[static_cast<size_t>(shard)]; }
+int CoordinatorPlacement::HostOfDenseShard(int shard) const { return now_.shards[static_cast<size_t>(shard)]; }
+
+std::vector<int> CoordinatorPlacement::ExpertReplicasAt(uint64_t step, int layer, int expert) const {
+  return ServingStep(step).experts[ExpertIndex(layer, expert)];
+}
+
+int CoordinatorPlacement::HostOfDenseShardAt(uint64_t step, int shard) const {
+  return ServingStep(step).shards[static_cast<size_t>(shard)];
+}
 
 }  // namespace sy::cluster

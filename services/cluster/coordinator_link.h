@@ -105,12 +105,15 @@ class CoordinatorLink {
 // expert is kept (replica i of n serves micro-batches m with m % n == i);
 // HostOfExpert is the first. A dense shard is served by its first host only (its
 // pushes and pulls are not split by micro-batch, so a table that replicates one
-// still sends everything to the first).
+// still sends everything to the first). A table made by live moves keeps the
+// holders before them too: they serve steps up to the moves' boundary, so a trainer
+// that takes the table early still sends those steps where the actor still is.
 class CoordinatorPlacement : public Placement {
  public:
   // InvalidArgument when the table's shape differs from the model's (Switch layers,
   // experts, `num_dense_shards`), an actor is missing, a host id (of any replica)
-  // is not "host-N" with N < num_hosts, or an expert names one host twice.
+  // is not "host-N" with N < num_hosts, an expert names one host twice, or a live
+  // move does not match the table.
   static absl::StatusOr<std::unique_ptr<CoordinatorPlacement>> Create(const gpu::ModelConfig& config,
                                                                       int num_dense_shards, int num_hosts,
                                                                       const cluster::DecodedTable& table);
@@ -119,16 +122,28 @@ class CoordinatorPlacement : public Placement {
   int HostOfExpert(int layer, int expert) const override;
   std::vector<int> ExpertReplicas(int layer, int expert) const override;
   int HostOfDenseShard(int shard) const override;
+  std::vector<int> ExpertReplicasAt(uint64_t step, int layer, int expert) const override;
+  int HostOfDenseShardAt(uint64_t step, int shard) const override;
 
  private:
+  // Host indices of every actor under one set of entries.
+  struct Holders {
+    std::vector<std::vector<int>> experts;  // (switch_layer * E + e) -> host indices, replica order
+    std::vector<int> shards;                // dense shard -> host index
+  };
   CoordinatorPlacement() = default;
+  absl::Status Fill(const std::map<ActorKey, std::vector<std::string>>& entries, Holders* out) const;
   // (switch_layer * E + e) of model layer `layer`'s expert.
   size_t ExpertIndex(int layer, int expert) const;
+  const Holders& ServingStep(uint64_t step) const { return step <= live_after_ ? before_ : now_; }
   gpu::ModelConfig config_;
+  int switch_layers_ = 0;
+  int num_dense_shards_ = 0;
   int num_hosts_ = 1;
   uint64_t epoch_ = 0;
-  std::vector<std::vector<int>> expert_hosts_;  // (switch_layer * E + e) -> host indices, replica order
-  std::vector<int> shard_host_;                 // dense shard -> host index
+  Holders now_;
+  uint64_t live_after_ = 0;  // the live moves' last step on their sources (0: none)
+  Holders before_;           // the holders before the live moves (when live_after_ > 0)
 };
 
 // The actors of `config` as the coordinator places them: its Switch layers, experts

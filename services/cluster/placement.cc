@@ -16,8 +16,8 @@ int StaticPlacement::HostOfExpert(int layer, int expert) const {
 
 int StaticPlacement::HostOfDenseShard(int shard) const { return shard % num_hosts_; }
 
-int Placement::HostOfExpertMicroBatch(int layer, int expert, int64_t micro_batch) const {
-  const std::vector<int> replicas = ExpertReplicas(layer, expert);
+int Placement::HostOfExpertMicroBatch(uint64_t step, int layer, int expert, int64_t micro_batch) const {
+  const std::vector<int> replicas = ExpertReplicasAt(step, layer, expert);
   const int64_t n = static_cast<int64_t>(replicas.size());
   return replicas[static_cast<size_t>((micro_batch % n + n) % n)];
 }
@@ -42,7 +42,8 @@ std::shared_ptr<const Placement> LivePlacement::Current() const {
   return current_;
 }
 
-std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards) {
+std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards,
+                            uint64_t step) {
   std::vector<bool> used(static_cast<size_t>(placement.num_hosts()), false);
   auto mark = [&used](int h) {
     if (h >= 0 && h < static_cast<int>(used.size())) used[static_cast<size_t>(h)] = true;
@@ -50,10 +51,10 @@ std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& 
   for (int l = 0; l < config.layers; ++l) {
     if (!config.IsSwitchLayer(l)) continue;
     for (int e = 0; e < config.experts; ++e) {
-      for (int h : placement.ExpertReplicas(l, e)) mark(h);
+      for (int h : placement.ExpertReplicasAt(step, l, e)) mark(h);
     }
   }
-  for (int s = 0; s < num_dense_shards; ++s) mark(placement.HostOfDenseShard(s));
+  for (int s = 0; s < num_dense_shards; ++s) mark(placement.HostOfDenseShardAt(step, s));
   std::vector<int> hosts;
   for (size_t h = 0; h < used.size(); ++h) {
     if (used[h]) hosts.push_back(static_cast<int>(h));

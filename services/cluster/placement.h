@@ -31,9 +31,20 @@ class Placement {
   // Every host holding the expert, in replica order (first: HostOfExpert); never empty.
   virtual std::vector<int> ExpertReplicas(int layer, int expert) const { return {HostOfExpert(layer, expert)}; }
   virtual int HostOfDenseShard(int shard) const = 0;
-  // The replica that serves micro-batch `micro_batch` of the expert:
+  // The holders that serve step `step` (pulls of version v: step v + 1). A table made
+  // by live moves hands each moved actor over only after the moves' boundary step;
+  // up to it the actor's holders before the moves serve it. Other tables: as above.
+  virtual std::vector<int> ExpertReplicasAt(uint64_t step, int layer, int expert) const {
+    (void)step;
+    return ExpertReplicas(layer, expert);
+  }
+  virtual int HostOfDenseShardAt(uint64_t step, int shard) const {
+    (void)step;
+    return HostOfDenseShard(shard);
+  }
+  // The replica that serves micro-batch `micro_batch` of the expert at step `step`:
   // replicas[micro_batch % replicas.size()].
-  int HostOfExpertMicroBatch(int layer, int expert, int64_t micro_batch) const;
+  int HostOfExpertMicroBatch(uint64_t step, int layer, int expert, int64_t micro_batch) const;
 };
 
 // The rule used until the coordinator exists: expert e of model layer l, global index
@@ -66,6 +77,10 @@ class LivePlacement : public Placement {
     return Current()->ExpertReplicas(layer, expert);
   }
   int HostOfDenseShard(int shard) const override { return Current()->HostOfDenseShard(shard); }
+  std::vector<int> ExpertReplicasAt(uint64_t step, int layer, int expert) const override {
+    return Current()->ExpertReplicasAt(step, layer, expert);
+  }
+  int HostOfDenseShardAt(uint64_t step, int shard) const override { return Current()->HostOfDenseShardAt(step, shard); }
 
  private:
   std::shared_ptr<const Placement> Current() const;
@@ -74,8 +89,10 @@ class LivePlacement : public Placement {
 };
 
 // Indices of the hosts that hold at least one expert (any replica of it) of
-// `config` or one of `num_dense_shards` dense shards under `placement`, ascending.
-std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards);
+// `config` or one of `num_dense_shards` dense shards under `placement` at step
+// `step` (see ExpertReplicasAt), ascending.
+std::vector<int> HostsInUse(const Placement& placement, const gpu::ModelConfig& config, int num_dense_shards,
+                            uint64_t step);
 
 // Canonical parameter index of every dense shard (shard s -> index), i.e. of
 // every parameter that is not an expert tensor.

@@ -33,9 +33,9 @@ DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::Rp
   peers_ = owned_peers_.get();
 }
 
-std::function<transport::Address()> DenseParamClient::ShardRoute(size_t shard) const {
-  return [this, shard] {
-    return transport::Address{peers_->Peer(placement_->HostOfDenseShard(static_cast<int>(shard))),
+std::function<transport::Address()> DenseParamClient::ShardRoute(uint64_t step, size_t shard) const {
+  return [this, step, shard] {
+    return transport::Address{peers_->Peer(placement_->HostOfDenseShardAt(step, static_cast<int>(shard))),
                               transport::Route::kConnected};
   };
 }
@@ -50,10 +50,10 @@ absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const g
   std::vector<OutgoingCall> calls;
   for (size_t s = 0; s < shards_.size(); ++s) {
     const gpu::ParamInfo& info = infos_[shards_[s]];
-    const int h = placement_->HostOfDenseShard(static_cast<int>(s));
+    const int h = placement_->HostOfDenseShardAt(step, static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
     c.to = {peers_->Peer(h), transport::Route::kConnected};
-    c.route = ShardRoute(s);
+    c.route = ShardRoute(step, s);
     c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
                           ") to host ", h);
     auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
@@ -86,10 +86,10 @@ absl::Status DenseParamClient::Flush() {
 absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
   std::vector<OutgoingCall> calls;
   for (size_t s = 0; s < shards_.size(); ++s) {
-    const int h = placement_->HostOfDenseShard(static_cast<int>(s));
+    const int h = placement_->HostOfDenseShardAt(version + 1, static_cast<int>(s));  // read by step version + 1
     OutgoingCall& c = calls.emplace_back();
     c.to = {peers_->Peer(h), transport::Route::kConnected};
-    c.route = ShardRoute(s);
+    c.route = ShardRoute(version + 1, s);
     c.what = absl::StrCat("pull of shard ", s, " (", infos_[shards_[s]].name, ") version ", version, " from host ", h);
     auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);
     env.setPlacementEpoch(placement_->epoch());
@@ -128,11 +128,12 @@ absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* pa
   for (int l = 0; l < config_.layers; ++l) {
     if (!config_.IsSwitchLayer(l)) continue;
     for (int e = 0; e < config_.experts; ++e) {
-      const int h = placement_->HostOfExpert(l, e);
+      const int h = placement_->ExpertReplicasAt(version + 1, l, e)[0];
       OutgoingCall& c = calls.emplace_back();
       c.to = {peers_->Peer(h), transport::Route::kConnected};
-      c.route = [this, l, e] {
-        return transport::Address{peers_->Peer(placement_->HostOfExpert(l, e)), transport::Route::kConnected};
+      c.route = [this, version, l, e] {
+        return transport::Address{peers_->Peer(placement_->ExpertReplicasAt(version + 1, l, e)[0]),
+                                  transport::Route::kConnected};
       };
       c.what = absl::StrCat("pull of expert (layer ", l, ", expert ", e, ") version ", version, " from host ", h);
       auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PULL);

@@ -50,7 +50,7 @@ class DenseParamClient {
 
  private:
   // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
-  std::function<transport::Address()> ShardRoute(size_t shard) const;
+  std::function<transport::Address()> ShardRoute(uint64_t step, size_t shard) const;
 
   gpu::ModelConfig config_;
   std::vector<gpu::ParamInfo> infos_;

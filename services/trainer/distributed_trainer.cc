@@ -119,8 +119,8 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
     DistributedTrainer* self = t.get();
     t->executor_->set_guard(self);
     t->dense_->set_guard(self);
-    t->steps_->set_guard(self, [self] {
-      return cluster::HostsInUse(*self->placement_, self->base_.config, self->num_dense_shards_);
+    t->steps_->set_guard(self, [self](uint64_t step) {
+      return cluster::HostsInUse(*self->placement_, self->base_.config, self->num_dense_shards_, step);
     });
   }
   absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(o, t->base_, t->executor_.get());

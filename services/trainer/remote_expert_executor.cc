@@ -59,11 +59,13 @@ absl::StatusOr<proto::Envelope::Builder> RemoteExpertExecutor::AddBucketCall(
   absl::StatusOr<transport::Frame> frame =
       gpu::EncodeDeviceFloats(backend_, device_rows, int64_t{rows} * config_.d_model, wire_);
   if (!frame.ok()) return frame.status();
-  const int host = placement_->HostOfExpertMicroBatch(call.layer, expert, call.micro_batch);
+  // The step whose holders serve the call: an evaluation reads version v, as step v + 1 does.
+  const uint64_t step = call.training ? static_cast<uint64_t>(call.step) : eval_version_ + 1;
+  const int host = placement_->HostOfExpertMicroBatch(step, call.layer, expert, call.micro_batch);
   OutgoingCall& c = calls->emplace_back();
   c.to = {peers_->Peer(host), transport::Route::kConnected};
-  c.route = [this, layer = call.layer, expert, micro_batch = call.micro_batch] {
-    return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(layer, expert, micro_batch)),
+  c.route = [this, step, layer = call.layer, expert, micro_batch = call.micro_batch] {
+    return transport::Address{peers_->Peer(placement_->HostOfExpertMicroBatch(step, layer, expert, micro_batch)),
                               transport::Route::kConnected};
   };
   c.what = Where(call, expert, host, what);

@@ -31,7 +31,7 @@ StepClient::StepClient(transport::RpcNode* rpc, const std::vector<std::string>& 
 }
 
 absl::Status StepClient::Commit(uint64_t step, const std::vector<cluster::MicroBatchStatsValue>& stats) {
-  const std::vector<int> targets = Targets();
+  const std::vector<int> targets = Targets(step);
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
     const int h = targets[k];
@@ -53,7 +53,7 @@ absl::Status StepClient::Commit(uint64_t step, const std::vector<cluster::MicroB
 }
 
 absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
-  const std::vector<int> targets = Targets();
+  const std::vector<int> targets = Targets(step);
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
     calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
@@ -91,7 +91,7 @@ absl::StatusOr<GatherResult> StepClient::GatherNorms(uint64_t step) {
 }
 
 absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
-  const std::vector<int> targets = Targets();
+  const std::vector<int> targets = Targets(step);
   std::vector<OutgoingCall> calls(targets.size());
   for (size_t k = 0; k < targets.size(); ++k) {
     calls[k].to = {peers_->Peer(targets[k]), transport::Route::kConnected};
@@ -105,13 +105,13 @@ absl::Status StepClient::Apply(uint64_t step, float clip_scale, float lr) {
   return FirstError(CallAll(*rpc_, calls, absl::Now() + timeout_, guard_));
 }
 
-void StepClient::set_guard(CallGuard* guard, std::function<std::vector<int>()> in_use) {
+void StepClient::set_guard(CallGuard* guard, std::function<std::vector<int>(uint64_t step)> in_use) {
   guard_ = guard;
   in_use_ = std::move(in_use);
 }
 
-std::vector<int> StepClient::Targets() const {
-  if (in_use_) return in_use_();
+std::vector<int> StepClient::Targets(uint64_t step) const {
+  if (in_use_) return in_use_(step);
   std::vector<int> all(static_cast<size_t>(peers_->size()));
   for (size_t h = 0; h < all.size(); ++h) all[h] = static_cast<int>(h);
   return all;

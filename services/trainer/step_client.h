@@ -53,14 +53,14 @@ class StepClient {
   absl::Status Apply(uint64_t step, float clip_scale, float lr);
   absl::StatusOr<HostStatus> Status(int host);
   // From now on: requests carry guard->epoch() and get its stale-epoch resends and
-  // rollback aborts, and commit/gather/apply go only to the hosts `in_use()`
-  // names (host indices; e.g. not a failed host whose actors moved).
+  // rollback aborts, and commit/gather/apply of step s go only to the hosts
+  // `in_use(s)` names (host indices; e.g. not a failed host whose actors moved).
   // Both must outlive this; null/empty: every host, epoch 0.
-  void set_guard(CallGuard* guard, std::function<std::vector<int>()> in_use);
+  void set_guard(CallGuard* guard, std::function<std::vector<int>(uint64_t step)> in_use);
 
  private:
-  // Host indices the step messages go to.
-  std::vector<int> Targets() const;
+  // Host indices the messages of `step` go to.
+  std::vector<int> Targets(uint64_t step) const;
   // The epoch requests carry.
   uint64_t Epoch() const;
 
@@ -71,7 +71,7 @@ class StepClient {
   std::string trainer_id_;
   absl::Duration timeout_;
   CallGuard* guard_ = nullptr;
-  std::function<std::vector<int>()> in_use_;
+  std::function<std::vector<int>(uint64_t step)> in_use_;
 };
 
 }  // namespace sy::trainer

@@ -91,26 +91,75 @@ TEST(CoordinatorPlacementTest, ReplicatedExpertKeepsEveryReplicaAndSplitsMicroBa
   EXPECT_EQ(p.HostOfExpert(1, 1), 1) << "the first replica";
   EXPECT_EQ(p.HostOfExpert(3, 0), 2);
   for (int64_t m = 0; m < 7; ++m) {
-    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 1, m), m % 2 == 0 ? 1 : 2) << "micro-batch " << m;
-    EXPECT_EQ(p.HostOfExpertMicroBatch(3, 0, m), (std::vector<int>{2, 0, 1})[static_cast<size_t>(m % 3)])
+    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 1, 1, m), m % 2 == 0 ? 1 : 2) << "micro-batch " << m;
+    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 3, 0, m), (std::vector<int>{2, 0, 1})[static_cast<size_t>(m % 3)])
         << "micro-batch " << m;
-    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 0, m), p.HostOfExpert(1, 0)) << "unreplicated: always its one host";
+    EXPECT_EQ(p.HostOfExpertMicroBatch(1, 1, 0, m), p.HostOfExpert(1, 0)) << "unreplicated: always its one host";
   }
   EXPECT_EQ(p.ExpertReplicas(1, 0), (std::vector<int>{p.HostOfExpert(1, 0)}));
   EXPECT_EQ(p.HostOfDenseShard(1), 1) << "a replicated dense shard is served by its first host";
-  EXPECT_EQ(cluster::HostsInUse(p, config, shards), (std::vector<int>{0, 1, 2})) << "host-2 holds only replicas";
+  EXPECT_EQ(cluster::HostsInUse(p, config, shards, 1), (std::vector<int>{0, 1, 2})) << "host-2 holds only replicas";
 
   cluster::LivePlacement live(std::make_unique<cluster::StaticPlacement>(config, 3));
   EXPECT_EQ(live.ExpertReplicas(1, 1), (std::vector<int>{live.HostOfExpert(1, 1)})) << "the static rule: one host";
   live.Replace(*std::move(placement));
   EXPECT_EQ(live.ExpertReplicas(3, 0), (std::vector<int>{2, 0, 1}));
-  EXPECT_EQ(live.HostOfExpertMicroBatch(3, 0, 4), 0);
+  EXPECT_EQ(live.HostOfExpertMicroBatch(1, 3, 0, 4), 0);
 
   table.entries[cluster::ActorKey::Expert(0, 1)] = {"host-1"};
   table.entries[cluster::ActorKey::Expert(1, 0)] = {"host-0"};
   auto unreplicated = cluster::CoordinatorPlacement::Create(config, shards, 3, table);
   ASSERT_TRUE(unreplicated.ok()) << unreplicated.status();
-  EXPECT_EQ(cluster::HostsInUse(**unreplicated, config, shards), (std::vector<int>{0, 1}));
+  EXPECT_EQ(cluster::HostsInUse(**unreplicated, config, shards, 1), (std::vector<int>{0, 1}));
+}
+
+// A table made by live moves after step 10: a trainer that takes it early (say during
+// step 9) must still send steps up to 10 to the holders before the moves (the
+// destination serves only from step 11, and would wait for the state forever), and
+// the step messages of those steps to the source even when it holds nothing after.
+TEST(CoordinatorPlacementTest, ALiveMoveTableRoutesStepsUpToTheBoundaryToTheHoldersBefore) {
+  const gpu::ModelConfig config = ThreeLayersTwoSwitch();
+  const int shards = DenseShards(config);
+  cluster::DecodedTable table = InitialTable(config, 3);  // host-2 starts with its share
+  // Drain host-2 live: everything on it moves to host-0; one expert also replicates to host-1.
+  std::vector<cluster::LiveMove> live;
+  for (auto& [actor, hosts] : table.entries) {
+    if (hosts[0] != "host-2") continue;
+    hosts[0] = "host-0";
+    live.push_back({{actor, "host-2", "host-0", false}, 10});
+  }
+  ASSERT_FALSE(live.empty());
+  table.entries[cluster::ActorKey::Expert(0, 0)].push_back("host-1");
+  live.push_back({{cluster::ActorKey::Expert(0, 0), table.entries[cluster::ActorKey::Expert(0, 0)][0], "host-1", true}, 10});
+  table.live_moves = live;
+  auto placement = cluster::CoordinatorPlacement::Create(config, shards, 3, table);
+  ASSERT_TRUE(placement.ok()) << placement.status();
+  const cluster::CoordinatorPlacement& p = **placement;
+  EXPECT_EQ(cluster::HostsInUse(p, config, shards, 10), (std::vector<int>{0, 1, 2})) << "host-2 closes step 10";
+  EXPECT_EQ(cluster::HostsInUse(p, config, shards, 11), (std::vector<int>{0, 1})) << "and is drained after it";
+  for (const cluster::LiveMove& m : live) {
+    if (m.move.replicate) continue;
+    const cluster::ActorKey& a = m.move.actor;
+    if (a.dense) {
+      EXPECT_EQ(p.HostOfDenseShardAt(10, static_cast<int>(a.shard)), 2) << a.ToString();
+      EXPECT_EQ(p.HostOfDenseShardAt(11, static_cast<int>(a.shard)), 0) << a.ToString();
+      EXPECT_EQ(p.HostOfDenseShard(static_cast<int>(a.shard)), 0) << "the table itself: after the moves";
+    } else {
+      const int layer = static_cast<int>(a.switch_layer) * 2 + 1;
+      EXPECT_EQ(p.ExpertReplicasAt(10, layer, static_cast<int>(a.expert))[0], 2) << a.ToString();
+      EXPECT_EQ(p.ExpertReplicasAt(11, layer, static_cast<int>(a.expert))[0], 0) << a.ToString();
+    }
+  }
+  const std::vector<int> before = p.ExpertReplicasAt(10, 1, 0), after = p.ExpertReplicasAt(11, 1, 0);
+  ASSERT_EQ(before.size(), 1u) << "the replica starts serving after the boundary";
+  EXPECT_EQ(after, (std::vector<int>{before[0] == 2 ? 0 : before[0], 1}));
+  for (int64_t m = 0; m < 4; ++m) EXPECT_EQ(p.HostOfExpertMicroBatch(10, 1, 0, m), before[0]) << m;
+  EXPECT_EQ(p.HostOfExpertMicroBatch(11, 1, 0, 1), 1) << "micro-batch 1 of 2 replicas";
+
+  table.live_moves.push_back({{cluster::ActorKey::Dense(0), "host-2", "host-1", false}, 10});
+  EXPECT_EQ(cluster::CoordinatorPlacement::Create(config, shards, 3, table).status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "a live move whose destination does not hold the actor";
 }
 
 TEST(CoordinatorPlacementTest, RefusesABadReplica) {

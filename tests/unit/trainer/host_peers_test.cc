@@ -206,7 +206,7 @@ TEST(HostPeersDataPath, AHostThatJoinedLaterGetsTheStepMessagesAndDensePushes) {
 
   cluster::LivePlacement placement(std::make_unique<cluster::StaticPlacement>(config, 2));
   StepClient steps(rpc->get(), &peers, 4, "trainer-0", absl::Seconds(10));
-  steps.set_guard(nullptr, [&] { return cluster::HostsInUse(placement, config, shards); });
+  steps.set_guard(nullptr, [&](uint64_t step) { return cluster::HostsInUse(placement, config, shards, step); });
   DenseParamClient dense(config, rpc->get(), &placement, &peers, "trainer-0", absl::Seconds(10));
   ASSERT_TRUE(steps.Commit(1, {}).ok());
   EXPECT_EQ(hosts[0].answered.load() + hosts[1].answered.load(), 2);
@@ -225,7 +225,7 @@ TEST(HostPeersDataPath, AHostThatJoinedLaterGetsTheStepMessagesAndDensePushes) {
   auto followed = cluster::CoordinatorPlacement::Create(config, shards, peers.size(), table);
   ASSERT_TRUE(followed.ok()) << followed.status();
   placement.Replace(*std::move(followed));
-  EXPECT_EQ(cluster::HostsInUse(placement, config, shards), (std::vector<int>{2}));
+  EXPECT_EQ(cluster::HostsInUse(placement, config, shards, 1), (std::vector<int>{2}));
 
   const int before0 = hosts[0].answered.load(), before1 = hosts[1].answered.load();
   ASSERT_TRUE(steps.Commit(2, {}).ok());

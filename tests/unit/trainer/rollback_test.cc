@@ -198,11 +198,11 @@ TEST(LivePlacement, ReplaceSwitchesAnswersAndTheHostsInUse) {
   config.experts = 4;
   cluster::LivePlacement live(std::make_unique<cluster::StaticPlacement>(config, 2));
   EXPECT_EQ(live.epoch(), 0u);
-  EXPECT_EQ(cluster::HostsInUse(live, config, 3), (std::vector<int>{0, 1}));
+  EXPECT_EQ(cluster::HostsInUse(live, config, 3, 1), (std::vector<int>{0, 1}));
   live.Replace(std::make_unique<AllOnOneHost>(2, 0, 3));
   EXPECT_EQ(live.epoch(), 3u);
   EXPECT_EQ(live.HostOfDenseShard(1), 0);
-  EXPECT_EQ(cluster::HostsInUse(live, config, 3), (std::vector<int>{0}));
+  EXPECT_EQ(cluster::HostsInUse(live, config, 3, 1), (std::vector<int>{0}));
 }
 
 std::vector<std::string> Lines(const std::string& path) {
