@@ -142,6 +142,10 @@ struct PlacementRequest {
   }
   knownEpoch @2 :UInt64;
   # For get: the epoch the caller has; the reply may omit the table if unchanged.
+  dropOpenStep @3 :Bool;
+  # With update (failover): the table drops a dead host whose actors all live on elsewhere;
+  # the host drops its open step's contributions (the trainers redo that step) and answers
+  # the version it is at.
 }
 
 struct PlacementReply {
@@ -150,6 +154,8 @@ struct PlacementReply {
   # Current epoch.
   table @1 :PlacementTable;
   # Null when the caller's knownEpoch is current, or for an update acknowledgement.
+  version @2 :UInt64;
+  # For an update with dropOpenStep: the steps the host has applied.
 }
 
 struct ExpertLoad {

@@ -44,6 +44,9 @@ SY_OPTION_FLAG(LauncherFlags, std::string, restore_from,
                "resume from a checkpoint in this database (an earlier run's workdir or its coordinator.db)");
 SY_OPTION_FLAG(LauncherFlags, int64_t, restore_checkpoint,
                "with --restore_from: the checkpoint id to resume from (0: the newest)");
+SY_OPTION_FLAG(LauncherFlags, int32_t, redundancy,
+               "with the coordinator: holders of every actor on distinct hosts (1-4, at most --hosts); with 2, a "
+               "killed host fails over to the other holders without a checkpoint restore");
 ABSL_FLAG(std::string, coordinator_args, "", "extra flags for sy-coordinator, space separated");
 SY_OPTION_FLAG(LauncherFlags, bool, insecure,
                "plain TCP between the processes (default: fresh cluster keys in WORKDIR/keys, CurveZMQ everywhere)");

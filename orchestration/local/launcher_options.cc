@@ -1,6 +1,7 @@
 // The checks of sy-local's options (see launcher_options.h).
 #include "orchestration/local/launcher_options.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,7 @@ absl::Status CheckRanges(const LauncherOptions& o) {
       RequireInRange("timeout_s", o.timeout_s, 0.0, kMaxSeconds),
       RequireInRange("grace_s", o.grace_s, 0.0, kMaxSeconds),
       RequireNonNegative("checkpoint_every", o.checkpoint_every),
+      RequireInRange("redundancy", int64_t{o.redundancy}, 1, std::max<int64_t>(1, std::min<int64_t>(4, o.hosts))),
       RequireNonNegative("restore_checkpoint", o.restore_checkpoint),
       RequireNonNegative("kill_host_at_step", o.kill_host_at_step),
       RequireNonNegative("kill_trainer_at_step", o.kill_trainer_at_step),

@@ -34,6 +34,7 @@ struct LauncherOptions {
   // directory, WORKDIR/keys, and every process runs CurveZMQ with it.
   bool insecure = false;
   int64_t checkpoint_every = 0;  // --checkpoint_every: steps between automatic checkpoints (0: none)
+  int32_t redundancy = 1;        // --redundancy: holders of every actor (sy-coordinator --redundancy)
   std::string restore_from;      // --restore_from: an earlier run's workdir or its coordinator.db
   int64_t restore_checkpoint = 0;  // --restore_checkpoint: checkpoint id to resume from (0: the newest)
   std::vector<std::string> coordinator_args;  // --coordinator_args: extra flags for sy-coordinator

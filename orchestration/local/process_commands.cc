@@ -90,6 +90,7 @@ absl::StatusOr<std::vector<std::string>> CoordinatorCommand(const LauncherOption
                                    absl::StrCat("--expected_hosts=", o.hosts),
                                    absl::StrCat("--seed=", o.model.seed),
                                    absl::StrCat("--checkpoint_every=", o.checkpoint_every),
+                                   absl::StrCat("--redundancy=", o.redundancy),
                                    "--log_level=" + o.log_level};
   AppendSecurity(o, &argv);
   argv.insert(argv.end(), o.coordinator_args.begin(), o.coordinator_args.end());

@@ -53,8 +53,11 @@ size_t InitialHostIndex(const ActorKey& actor, const ModelShape& shape, size_t n
 absl::Status PlacementTable::Initialize(const std::vector<std::string>& hosts) {
   if (hosts.empty()) return absl::FailedPreconditionError("no hosts to place actors on");
   entries_.clear();
+  const size_t holders = std::min(std::max<size_t>(redundancy_, 1), hosts.size());
   for (const ActorKey& a : shape_.Actors()) {
-    entries_[a] = {hosts[InitialHostIndex(a, shape_, hosts.size())]};
+    const size_t first = InitialHostIndex(a, shape_, hosts.size());
+    std::vector<std::string>& reps = entries_[a];
+    for (size_t r = 0; r < holders; ++r) reps.push_back(hosts[(first + r) % hosts.size()]);
   }
   hosts_ = hosts;
   std::sort(hosts_.begin(), hosts_.end(), [](const std::string& x, const std::string& y) { return NaturalLess(x, y); });

@@ -63,10 +63,13 @@ size_t InitialHostIndex(const ActorKey& actor, const ModelShape& shape, size_t n
 
 class PlacementTable {
  public:
-  explicit PlacementTable(ModelShape shape) : shape_(shape) {}
+  // `redundancy`: holders per actor that Initialize places (on distinct hosts, as far as
+  // there are hosts).
+  explicit PlacementTable(ModelShape shape, size_t redundancy = 1) : shape_(shape), redundancy_(redundancy) {}
 
   // Places every actor by InitialHostIndex over `hosts` (in that order), replacing
-  // whatever was there. FailedPrecondition without hosts.
+  // whatever was there; with redundancy r, also on the r - 1 hosts after that one
+  // (cyclically). FailedPrecondition without hosts.
   absl::Status Initialize(const std::vector<std::string>& hosts);
   // Restores a saved table (coordinator restart). InvalidArgument when an actor of
   // the shape is missing or unknown.
@@ -98,6 +101,7 @@ class PlacementTable {
   bool initialized() const { return !entries_.empty(); }
   uint64_t epoch() const { return epoch_; }
   const ModelShape& shape() const { return shape_; }
+  size_t redundancy() const { return redundancy_; }
   const std::map<ActorKey, std::vector<std::string>>& entries() const { return entries_; }
   // Hosts serving `actor` (empty when unknown).
   std::vector<std::string> HostsOf(const ActorKey& actor) const;
@@ -110,6 +114,7 @@ class PlacementTable {
   std::map<std::string, size_t> ActorCounts() const;
 
   ModelShape shape_;
+  size_t redundancy_ = 1;
   uint64_t epoch_ = 0;
   std::map<ActorKey, std::vector<std::string>> entries_;
   std::vector<std::string> hosts_;  // eligible hosts, NaturalLess order

@@ -102,6 +102,8 @@ void ClusterActor::Handle(ClusterMsg& msg) {
           OnConnectionLost(m);
         } else if constexpr (std::is_same_v<T, HostProbed>) {
           OnHostProbed(m);
+        } else if constexpr (std::is_same_v<T, FailoverAnswer>) {
+          OnFailoverAnswer(m);
         } else {
           static_assert(sizeof(T) == 0, "ClusterActor does not handle this message");
         }
@@ -142,20 +144,29 @@ void ClusterActor::PublishProgress() {
 
 void ClusterActor::PlacementChanged() {
   if (!table_.initialized()) return;
+  SaveTable();
+  for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
+    if (!host.alive) continue;
+    PushTable(host.id, /*drop_open_step=*/false, [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
+      if (!reply.ok()) SY_LOG(WARNING) << "placement update to " << id << ": " << reply.status();
+    });
+  }
+}
+
+void ClusterActor::SaveTable() {
   if (absl::Status s = store_->PutMeta(kPlacementMeta, cluster::SerializeTable(table_, endpoints_)); !s.ok()) {
     StorageFailed(absl::StrCat("placement epoch ", table_.epoch(), " could not be saved"), s);
   }
-  for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
-    if (!host.alive) continue;
-    capnp::MallocMessageBuilder b;
-    auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
-    cluster::TableToProto(table_, endpoints_, req.initUpdate());
-    req.setKnownEpoch(table_.epoch());
-    rpc_->CallAsync(AddressOf(host.id), b, {}, absl::Now() + options_.call_timeout,
-                    [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
-                      if (!reply.ok()) SY_LOG(WARNING) << "placement update to " << id << ": " << reply.status();
-                    });
-  }
+}
+
+void ClusterActor::PushTable(const std::string& host, bool drop_open_step,
+                             std::function<void(absl::StatusOr<transport::DecodedMessage>)> done) {
+  capnp::MallocMessageBuilder b;
+  auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
+  cluster::TableToProto(table_, endpoints_, req.initUpdate());
+  req.setKnownEpoch(table_.epoch());
+  req.setDropOpenStep(drop_open_step);
+  rpc_->CallAsync(AddressOf(host), b, {}, absl::Now() + options_.call_timeout, std::move(done));
 }
 
 void ClusterActor::OnRequest(ClusterRequest& request) {

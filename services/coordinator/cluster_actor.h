@@ -86,8 +86,16 @@ struct HostProbed {
   bool answered = false;
 };
 
+// A surviving host answered a failover's table: the version it is at after dropping
+// its open step, or why not.
+struct FailoverAnswer {
+  std::string host;
+  uint64_t generation = 0;  // of the failover (restore generation) it answers
+  absl::StatusOr<uint64_t> version;
+};
+
 using ClusterMsg = std::variant<ClusterRequest, ClusterTick, CheckpointEvent, RollbackAcked, HostConnectionLost,
-                                HostProbed>;
+                                HostProbed, FailoverAnswer>;
 
 class ClusterActor : public actor::Actor<ClusterMsg> {
  public:
@@ -136,6 +144,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void MaybeInitializePlacement();
   // Placement changes: save, publish to the live hosts.
   void PlacementChanged();
+  void SaveTable();
+  // Sends the table to `host` (with drop_open_step: a failover's), `done` gets the reply.
+  void PushTable(const std::string& host, bool drop_open_step,
+                 std::function<void(absl::StatusOr<transport::DecodedMessage>)> done);
 
   // ---- recovery and restores (cluster_recovery.cc)
   void OnHostFailed(const std::string& host, const std::string& why);
@@ -155,6 +167,19 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   // The database refused a write: the status reads "degraded: <what>: <status>" until a
   // later checkpoint commits.
   void StorageFailed(const std::string& what, const absl::Status& status);
+
+  // ---- failover with redundancy (cluster_failover.cc)
+  // Whether the failure of a host whose removal made `moves` (`moving`: it was in a live
+  // move) can fail over: redundancy >= 2, nothing else under way, and every actor it held
+  // has another holder.
+  bool CanFailOver(const std::vector<cluster::Move>& moves, bool moving) const;
+  // The survivors drop their open step (the table without the dead host goes out) and
+  // the trainers redo it; falls back to Recover(why) when they disagree or fail.
+  void FailOver(const std::string& why);
+  void OnFailoverAnswer(const FailoverAnswer& answer);
+  // Live replicates onto the least loaded live hosts until every actor has
+  // options_.redundancy holders (or every live host holds it).
+  void RebuildRedundancy();
 
   // ---- trainer orders (trainer_orders.cc)
   void RollbackTrainers(uint64_t step, uint64_t checkpoint_id);
@@ -270,6 +295,12 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
     uint64_t previous_epoch = 0;  // the table's before the moves
   };
   std::optional<LiveMovesInFlight> live_moves_;
+  // The failover under way: why, and each surviving holder's version once it answered.
+  struct FailoverInFlight {
+    std::string why;
+    std::map<std::string, std::optional<uint64_t>> versions;
+  };
+  std::optional<FailoverInFlight> failover_;
   // Migrations whose boundary training never reached (it ended first): their old hosts
   // still hold the state, so the last checkpoint streams those actors from them.
   std::vector<cluster::LiveMove> unfinished_live_moves_;

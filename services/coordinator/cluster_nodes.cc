@@ -136,7 +136,7 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
 
 void ClusterActor::AdoptShape(const cluster::ModelShape& shape, const std::string& source) {
   model_.Adopt(shape, source);
-  table_ = cluster::PlacementTable(shape);
+  table_ = cluster::PlacementTable(shape, options_.redundancy);
   SY_LOG(INFO) << "the model has " << ShapeToString(shape) << " (from " << source << ")";
 }
 

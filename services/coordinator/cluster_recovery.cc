@@ -27,6 +27,7 @@ void ClusterActor::OnHostFailed(const std::string& host, const std::string& why)
   if (failure_detected_unix_ms_ == 0) failure_detected_unix_ms_ = NowUnixMs();
   ++recoveries_;
   if (metrics_.recoveries != nullptr) metrics_.recoveries->Increment();
+  if (CanFailOver(moves, moving)) return FailOver(absl::StrCat("host ", host, " failed"));
   PlacementChanged();
   Recover(absl::StrCat("host ", host, " failed"));
 }
@@ -48,6 +49,7 @@ void ClusterActor::AbandonCheckpoint(const std::string& why) {
 }
 
 void ClusterActor::Recover(const std::string& why) {
+  failover_.reset();  // a failover under way is given up: the restore decides
   unfinished_live_moves_.clear();  // every actor is restored where the new table puts it
   AbandonCheckpoint(absl::StrCat("recovery: ", why));
   live_moves_.reset();  // a restore puts every actor where the table says: nothing moves live any more

@@ -20,6 +20,11 @@ ABSL_FLAG(int32_t, retain, 3, "Committed checkpoints kept.");
 ABSL_FLAG(int64_t, checkpoint_timeout_ms, 120000, "A checkpoint not complete by then is abandoned.");
 ABSL_FLAG(int64_t, chunk_bytes, 1 << 20, "State chunk size (multiple of 4).");
 ABSL_FLAG(int32_t, expected_hosts, 1, "Hosts to wait for before the initial placement.");
+ABSL_FLAG(int32_t, redundancy, 1,
+          "Holders of every actor, experts and dense shards alike, on distinct hosts (1-4). With 2 or more, a host "
+          "that dies while everything it held lives on elsewhere costs no checkpoint restore: the survivors drop "
+          "the open step, the trainers redo it, and the lost copies are rebuilt live on other hosts. Costs memory "
+          "and the replicas' gradient exchange every step.");
 ABSL_FLAG(int32_t, max_nodes, 1024,
           "Hosts and trainers the coordinator remembers at most: a registration of a node it does not know beyond "
           "them is refused (a known node always registers again).");
@@ -37,10 +42,10 @@ ABSL_FLAG(int32_t, max_replicas, 2,
 ABSL_FLAG(int64_t, rebalance_every_steps, 20,
           "At most one automatic rebalance per this many steps (the replay after one passes the same checkpoint "
           "steps again).");
-ABSL_FLAG(bool, live_moves, false,
+ABSL_FLAG(bool, live_moves, true,
           "Move actors between live hosts (join, drain, rebalance) live at a step boundary: the old host streams "
-          "the state to the new one, nothing is restored or replayed. Off (the default while live moves are new): "
-          "every move goes through the latest checkpoint and the trainers replay from it.");
+          "the state to the new one, nothing is restored or replayed. Off: every move goes through the latest "
+          "checkpoint and the trainers replay from it.");
 ABSL_FLAG(int64_t, live_move_lead_steps, 3,
           "A live move takes effect this many steps after the newest step reported (hosts' heartbeats, trainers' "
           "load reports).");
@@ -72,6 +77,7 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
           flags::RequirePositive("checkpoint_timeout_ms", absl::GetFlag(FLAGS_checkpoint_timeout_ms)),
           flags::RequireInRange("chunk_bytes", absl::GetFlag(FLAGS_chunk_bytes), 4, int64_t{1} << 30),
           flags::RequirePositive("expected_hosts", int64_t{absl::GetFlag(FLAGS_expected_hosts)}),
+          flags::RequireInRange("redundancy", int64_t{absl::GetFlag(FLAGS_redundancy)}, 1, 4),
           flags::RequireInRange("max_nodes", int64_t{absl::GetFlag(FLAGS_max_nodes)}, 1, int64_t{1} << 20),
           flags::RequirePositive("forget_dead_after_s", absl::GetFlag(FLAGS_forget_dead_after_s)),
           flags::RequireInRange("rebalance_threshold", absl::GetFlag(FLAGS_rebalance_threshold), 1.0, 100.0),
@@ -96,6 +102,7 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.checkpoint_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_checkpoint_timeout_ms));
   options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
   options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
+  options.redundancy = static_cast<uint32_t>(absl::GetFlag(FLAGS_redundancy));
   options.max_nodes = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_nodes));
   options.forget_dead_after = absl::Seconds(absl::GetFlag(FLAGS_forget_dead_after_s));
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);

@@ -15,6 +15,10 @@ struct CoordinatorOptions {
   std::string listen = "tcp://127.0.0.1:0";
   std::string db_path;                  // RocksDB directory (required)
   uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
+  // Holders of every actor (distinct hosts): with 2, a dead host whose actors all live
+  // on elsewhere fails over to them without a checkpoint restore, and the coordinator
+  // rebuilds the lost copies live.
+  uint32_t redundancy = 1;
   uint32_t max_nodes = 1024;            // nodes remembered at most: a registration of a new one beyond is refused
   // A node dead and silent this long is forgotten (no longer counts toward max_nodes),
   // unless the placement still lists it.
@@ -40,7 +44,7 @@ struct CoordinatorOptions {
   // this many steps ahead of the newest one reported (hosts' heartbeats, trainers' load
   // reports); a move that sees no step progress for live_move_timeout falls back to
   // checkpoint recovery.
-  bool live_moves = false;
+  bool live_moves = true;
   uint64_t live_move_lead_steps = 3;
   absl::Duration live_move_timeout = absl::Seconds(20);
   int max_replicas = 2;                 // hosts one expert may be served from (1: migrations only)

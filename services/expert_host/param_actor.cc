@@ -85,6 +85,8 @@ void ParamActor::HandleAwaitingRestore(ParamActorMsg& msg) {
           live_version_ = m.version;
         } else if constexpr (std::is_same_v<M, LiveInstallMsg>) {
           OnLiveInstall(m);
+        } else if constexpr (std::is_same_v<M, DropStepMsg>) {
+          // No step is open on an actor waiting for its state.
         } else {
           static_assert(kUnhandled<M>, "ParamActor: a message the restoring behavior does not handle");
         }
@@ -109,6 +111,15 @@ void ParamActor::OnRestore(RestoreMsg& m) {
     Become("serving", [this](ParamActorMsg& msg) { Handle(msg); });
   }
   m.done(s);
+}
+
+void ParamActor::DropOpenStep() {
+  const absl::Status dropped = absl::AbortedError(absl::StrCat(
+      id_.Name(), ": step ", state_->version() + 1, " was dropped (a host failed over): the trainers redo it"));
+  state_->DropOpenStep();
+  buckets_.Clear();
+  ResetReplicaStep(dropped);
+  FailParked(dropped, absl::InfiniteFuture());
 }
 
 void ParamActor::OnStatus(StatusMsg& m) {
@@ -159,6 +170,8 @@ void ParamActor::Handle(ParamActorMsg& msg) {
           buckets_.Clear();
           ResetReplicaStep(absl::NotFoundError(m.why));
           FailParked(absl::NotFoundError(m.why), absl::InfiniteFuture());
+        } else if constexpr (std::is_same_v<M, DropStepMsg>) {
+          DropOpenStep();
         } else {
           static_assert(kUnhandled<M>, "ParamActor: a message the serving behavior does not handle");
         }

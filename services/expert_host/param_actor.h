@@ -79,6 +79,7 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   // The "restoring" behavior: status and restore are served, everything else is Unavailable.
   void HandleAwaitingRestore(ParamActorMsg& msg);
   void OnRestore(RestoreMsg& m);
+  void DropOpenStep();
   void OnStatus(StatusMsg& m);
   // True when the message must wait for a newer version (then it is parked).
   bool ParkIfAhead(uint64_t wanted_version, ParamActorMsg& msg, absl::Time deadline);

@@ -146,7 +146,8 @@ void ParamActor::HandleMovedAway(ParamActorMsg& msg) {
           SetReplicas(m);
         } else if constexpr (std::is_same_v<M, MoveOutMsg> || std::is_same_v<M, LiveInstallMsg>) {
           m.done(MovedAway());
-        } else if constexpr (std::is_same_v<M, RemovedMsg> || std::is_same_v<M, ExpectLiveMsg>) {
+        } else if constexpr (std::is_same_v<M, RemovedMsg> || std::is_same_v<M, ExpectLiveMsg> ||
+                             std::is_same_v<M, DropStepMsg>) {
           // Nothing held: it serves no step here any more.
         } else {
           static_assert(sizeof(M) == 0, "ParamActor: a message the moved behavior does not handle");

@@ -148,8 +148,11 @@ template <class M>
 constexpr bool kIsParamActorRequest = std::is_same_v<M, ForwardMsg> || std::is_same_v<M, BackwardMsg> ||
                                       std::is_same_v<M, PushMsg> || std::is_same_v<M, PullMsg> ||
                                       std::is_same_v<M, PeerGradientsMsg>;
+// A failover (a dead host's actors live on elsewhere): the open step's contributions,
+// finalized or not, and its saved activations are dropped; the trainers redo the step.
+struct DropStepMsg {};
 using ParamActorMsg = std::variant<ForwardMsg, BackwardMsg, PushMsg, PullMsg, FinalizeMsg, ApplyMsg, StatusMsg,
                                    SnapshotMsg, RestoreMsg, RemovedMsg, ReplicasMsg, PeerGradientsMsg, ExpectLiveMsg,
-                                   LiveInstallMsg, MoveOutMsg>;
+                                   LiveInstallMsg, MoveOutMsg, DropStepMsg>;
 
 }  // namespace sy::expert_host

@@ -114,12 +114,16 @@ absl::Status ParamState::Apply(uint64_t step, float clip_scale, float lr) {
     offset += seg.numel;
   }
   if (absl::Status s = backend_->Synchronize(); !s.ok()) return s;
+  DropOpenStep();
+  version_ = step;
+  return absl::OkStatus();
+}
+
+void ParamState::DropOpenStep() {
   tree_->Reset();
   seen_.assign(seen_.size(), false);
   contributions_ = 0;
   finalized_ = false;
-  version_ = step;
-  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> ParamState::Checksum() const {
@@ -157,10 +161,7 @@ absl::Status ParamState::LoadState(uint64_t version, absl::string_view bytes) {
     offset += each;
   }
   if (absl::Status s = backend_->Synchronize(); !s.ok()) return s;
-  tree_->Reset();
-  seen_.assign(seen_.size(), false);
-  contributions_ = 0;
-  finalized_ = false;
+  DropOpenStep();
   version_ = version;
   return absl::OkStatus();
 }

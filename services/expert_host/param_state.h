@@ -82,6 +82,9 @@ class ParamState {
   // contributions (restore from a checkpoint). InvalidArgument (and no change) when
   // the size does not match.
   absl::Status LoadState(uint64_t version, absl::string_view bytes);
+  // Forgets the open step's contributions (finalized or not); weights, moments and
+  // version stay (a failover: the trainers redo the step).
+  void DropOpenStep();
 
  private:
   ParamState() = default;

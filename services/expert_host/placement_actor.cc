@@ -49,8 +49,19 @@ void PlacementActor::OnPlace(PlaceMsg& m) {
     FailAndCount(registry_, m.responder, s);
     return;
   }
-  ReplyWith<proto::coordinator::PlacementReply>(m.responder, proto::MessageKind::PLACEMENT,
-                                                [&](auto reply) { reply.setEpoch(m.epoch); });
+  auto reply = [responder = m.responder, epoch = m.epoch](uint64_t version) mutable {
+    ReplyWith<proto::coordinator::PlacementReply>(responder, proto::MessageKind::PLACEMENT, [&](auto r) {
+      r.setEpoch(epoch);
+      r.setVersion(version);
+    });
+  };
+  if (m.drop_open_step && m.epoch > dropped_at_epoch_) {
+    dropped_at_epoch_ = m.epoch;  // the same table again (a resend) drops nothing more
+    SY_LOG(WARNING) << "placement epoch " << m.epoch << " fails over a dead host: dropping the open step";
+    step_->Tell(DropOpenStepMsg{std::move(reply)});
+    return;
+  }
+  reply(step_->applied_version());
 }
 
 absl::Status PlacementActor::Apply(const PlaceMsg& m) {
@@ -64,9 +75,13 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   wanted.insert(leaving.begin(), leaving.end());  // served here up to the move's last step
   const std::vector<cluster::ActorKey> added = held_->Missing(wanted);
   // Build every new actor before changing anything: a failure leaves the host as it was.
+  // A host's first table, before any step, places actors at their initial state (the
+  // same on every host, from the seed: e.g. the second holders of --redundancy 2);
+  // later ones wait for a restore or a live move.
+  const bool initial = current == 0 && step_->applied_version() == 0 && m.live_after == 0;
   std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> built;
   for (const cluster::ActorKey& key : added) {
-    absl::StatusOr<std::shared_ptr<ParamActor>> actor = factory_->Build(key, /*awaiting_restore=*/true);
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = factory_->Build(key, /*awaiting_restore=*/!initial);
     if (!actor.ok()) return actor.status();
     built[key] = *std::move(actor);
   }
@@ -84,6 +99,9 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   for (const cluster::LiveMove& live : m.live) {
     // A live arrival waits for its state itself (requests parked): the host's steps go on.
     if (live.move.to == self_) held_->MarkRestored(live.move.actor, held_->Held(live.move.actor).value_or(nullptr));
+  }
+  for (const cluster::ActorKey& key : initial ? added : std::vector<cluster::ActorKey>()) {
+    held_->MarkRestored(key, held_->Held(key).value_or(nullptr));  // at its initial state: nothing to restore
   }
   // The same table again (pushed, and fetched by the link) keeps the grace it started.
   if (m.live_after > 0) held_->SetLiveGrace(m.epoch > current ? HeldActors::LiveGrace{current, m.live_after} : grace);

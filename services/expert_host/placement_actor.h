@@ -47,6 +47,9 @@ struct PlaceMsg {
   // requests until it applied that step.
   std::vector<cluster::LiveMove> live;
   uint64_t live_after = 0;
+  // A failover's table: the open step is dropped (once per epoch) and the reply names
+  // the version the host is at.
+  bool drop_open_step = false;
   transport::Responder responder;
 };
 // `then` gets `key`'s actor (or NotFound) once every table told before is in force.
@@ -84,6 +87,7 @@ class PlacementActor : public actor::Actor<PlacementActorMsg> {
   metrics::Registry* registry_;
   const bool die_moving_out_;  // fault injection: SIGKILL with a moving actor's state in hand
   bool stepped_nothing_ = false;  // the last table gave the StepActor no actor
+  uint64_t dropped_at_epoch_ = 0;  // the last failover table that dropped the open step
   std::map<cluster::ActorKey, std::vector<std::string>> replica_peers_;  // as last told to each actor
 };
 

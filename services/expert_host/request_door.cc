@@ -270,8 +270,11 @@ absl::StatusOr<StepActorMsg> RequestDoor::Step(proto::expert::StepRequest::Reade
 absl::StatusOr<PlaceMsg> RequestDoor::Placement(proto::coordinator::PlacementRequest::Reader body,
                                                 const transport::Responder& responder) const {
   switch (body.which()) {
-    case proto::coordinator::PlacementRequest::UPDATE:
-      return PlaceFromTable(body.getUpdate(), responder);
+    case proto::coordinator::PlacementRequest::UPDATE: {
+      absl::StatusOr<PlaceMsg> place = PlaceFromTable(body.getUpdate(), responder);
+      if (place.ok()) place->drop_open_step = body.getDropOpenStep();
+      return place;
+    }
     case proto::coordinator::PlacementRequest::GET:
       break;
   }

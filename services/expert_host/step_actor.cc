@@ -1,6 +1,8 @@
 // The host's step bookkeeping (see step_actor.h).
 #include "services/expert_host/step_actor.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/nested_size.h"
@@ -82,6 +84,12 @@ void StepActor::Handle(StepActorMsg& msg) {
       SY_LOG(INFO) << "joining at step " << version_ << " (its actors come live at that version)";
     }
     MaybeInstallActors();
+  } else if (auto* m = std::get_if<DropOpenStepMsg>(&msg)) {
+    if (applying_) {
+      pending_drop_ = std::move(*m);  // the apply under way finishes on every actor first
+    } else {
+      DropOpenStep(*m);
+    }
   } else if (auto* m = std::get_if<AppliedMsg>(&msg)) {
     if (m->step != version_ + 1 || m->round != round_ || !applying_) return;
     apply_error_.Update(m->status);
@@ -94,6 +102,10 @@ void StepActor::Handle(StepActorMsg& msg) {
       applied_ = 0;
       apply_error_ = absl::OkStatus();
       ++round_;  // answers of the failed attempt still on their way are ignored
+      if (pending_drop_) {
+        DropOpenStepMsg drop = *std::exchange(pending_drop_, std::nullopt);
+        DropOpenStep(drop);
+      }
       return;
     }
     version_ = m->step;
@@ -108,7 +120,22 @@ void StepActor::Handle(StepActorMsg& msg) {
     }
     Reset();
     MaybeInstallActors();
+    if (pending_drop_) {
+      DropOpenStepMsg drop = *std::exchange(pending_drop_, std::nullopt);
+      DropOpenStep(drop);
+    }
   }
+}
+
+void StepActor::DropOpenStep(DropOpenStepMsg& m) {
+  const absl::Status dropped = absl::AbortedError(
+      absl::StrCat("step ", version_ + 1, " was dropped (a host failed over): the trainers redo it"));
+  for (auto& r : gathers_) FailAndCount(registry_, r, dropped);
+  for (auto& r : appliers_) FailAndCount(registry_, r, dropped);
+  for (const std::shared_ptr<ParamActor>& actor : actors_) actor->Tell(DropStepMsg{});
+  Reset();
+  SY_LOG(INFO) << "failover: dropped the open step " << version_ + 1 << " of " << actors_.size() << " actors";
+  m.done(version_);
 }
 
 void StepActor::MaybeInstallActors() {

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -93,8 +94,14 @@ struct SetActorsMsg {
   bool catch_up = false;
 };
 
+// A failover: the open step is dropped on every actor (an apply under way finishes
+// first) and `done` gets the version the host is at; the trainers redo the step.
+struct DropOpenStepMsg {
+  std::function<void(uint64_t version)> done;
+};
+
 using StepActorMsg = std::variant<CommitMsg, GatherMsg, StepApplyMsg, HostStatusMsg, StepSeenMsg, FinalizedMsg,
-                                  AppliedMsg, ActorStatusMsg, RollbackMsg, SetActorsMsg>;
+                                  AppliedMsg, ActorStatusMsg, RollbackMsg, SetActorsMsg, DropOpenStepMsg>;
 
 class StepActor : public actor::Actor<StepActorMsg> {
  public:
@@ -131,6 +138,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
   void Reset();
   // Installs pending_actors_ when no step is being closed or applied.
   void MaybeInstallActors();
+  void DropOpenStep(DropOpenStepMsg& m);
 
   std::vector<std::shared_ptr<ParamActor>> actors_;
   std::optional<std::vector<std::shared_ptr<ParamActor>>> pending_actors_;  // the next set, once between steps
@@ -159,6 +167,7 @@ class StepActor : public actor::Actor<StepActorMsg> {
   size_t applied_ = 0;
   absl::Status apply_error_;
   std::vector<transport::Responder> appliers_;
+  std::optional<DropOpenStepMsg> pending_drop_;  // asked while applying: done after the apply
 
   // Status queries waiting for their actors' answers, by id.
   std::map<uint64_t, StatusQuery> status_queries_;

@@ -89,6 +89,32 @@ TEST(PlacementTest, ReplicaOfAFailedHostIsDroppedNotMoved) {
   EXPECT_EQ(dropped->to, "");
 }
 
+// --redundancy 2: every actor on its static host and the next one; a dead host then
+// costs only replicas (no actor needs a new holder), and one host holds everything once.
+TEST(PlacementTest, RedundancyPlacesEveryActorOnDistinctHostsAndSurvivesAFailure) {
+  cluster::PlacementTable table(kShape, 2);
+  ASSERT_TRUE(table.Initialize({"h0", "h1", "h2"}).ok());
+  for (const auto& [actor, holders] : table.entries()) {
+    ASSERT_EQ(holders.size(), 2u) << actor.ToString();
+    const size_t first = cluster::InitialHostIndex(actor, kShape, 3);
+    EXPECT_EQ(holders[0], "h" + std::to_string(first)) << "the first holder is the static rule's";
+    EXPECT_EQ(holders[1], "h" + std::to_string((first + 1) % 3)) << actor.ToString();
+  }
+  const std::vector<cluster::Move> moves = table.RemoveHost("h1");
+  ASSERT_FALSE(moves.empty());
+  for (const cluster::Move& m : moves) EXPECT_TRUE(m.to.empty()) << m.actor.ToString() << " needed a new holder";
+  size_t single = 0;
+  for (const auto& [actor, holders] : table.entries()) {
+    EXPECT_EQ(std::count(holders.begin(), holders.end(), "h1"), 0) << actor.ToString();
+    if (holders.size() == 1) ++single;
+  }
+  EXPECT_EQ(single, moves.size()) << "exactly the actors h1 held lost a copy";
+
+  cluster::PlacementTable alone(kShape, 2);
+  ASSERT_TRUE(alone.Initialize({"h0"}).ok());
+  for (const auto& [actor, holders] : alone.entries()) EXPECT_EQ(holders, (std::vector<std::string>{"h0"}));
+}
+
 TEST(PlacementTest, ApplyIsAllOrNothing) {
   cluster::PlacementTable table(kShape);
   ASSERT_TRUE(table.Initialize({"h0", "h1"}).ok());

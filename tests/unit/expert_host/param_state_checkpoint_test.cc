@@ -70,6 +70,27 @@ TEST_F(ParamStateCheckpointTest, LoadDropsTheOpenStepsContributions) {
   EXPECT_TRUE(state_->AddContribution(0, grad.data()).ok()) << "micro-batch 0 may contribute again after a restore";
 }
 
+// A failover drops the open step, finalized or not, and keeps weights, moments and
+// version: the step redone from scratch ends where it would have.
+TEST_F(ParamStateCheckpointTest, DroppingTheOpenStepKeepsTheStateAndLetsTheStepBeRedone) {
+  Step(1);
+  const uint64_t at_one = *state_->Checksum();
+  const std::string saved = *state_->SaveState();
+  Step(2);
+  const uint64_t at_two = *state_->Checksum();
+  ASSERT_TRUE(state_->LoadState(1, saved).ok());
+  std::vector<float> grad(kSize, 0.5f);
+  for (int m = 0; m < kMicroBatches; ++m) ASSERT_TRUE(state_->AddContribution(m, grad.data()).ok());
+  ASSERT_TRUE(state_->Finalize().ok());
+  state_->DropOpenStep();
+  EXPECT_EQ(state_->version(), 1u);
+  EXPECT_EQ(state_->contributions(), 0);
+  EXPECT_FALSE(state_->finalized());
+  EXPECT_EQ(*state_->Checksum(), at_one) << "weights and moments untouched";
+  Step(2);
+  EXPECT_EQ(*state_->Checksum(), at_two) << "the redone step ends bit for bit where the first did";
+}
+
 TEST_F(ParamStateCheckpointTest, WrongSizeIsRefusedAndChangesNothing) {
   Step(1);
   const uint64_t before = *state_->Checksum();
