@@ -87,7 +87,8 @@ absl::Status Cluster::StopHostForAWhile() {
   if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
   ChildProcess& host = hosts_[o_.hosts - 1];
   out_ << "\nsy-local: --stop_host_at_step: SIGSTOP " << host.role() << " (pid " << host.pid() << ") after step "
-       << progress_->last_step() << " for " << o_.stop_host_seconds << " s" << std::endl;
+       << progress_->last_step() << " for " << o_.stop_host_seconds << " s at "
+       << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()) << std::endl;
   host.Signal(SIGSTOP);
   const Clock::time_point until = After(o_.stop_host_seconds);
   absl::Status status = absl::OkStatus();

@@ -40,6 +40,7 @@
 #include "orchestration/local/run_report.h"
 #include "services/cluster/model_flags.h"
 #include "tests/bench/cluster/bench_args.h"
+#include "tests/bench/cluster/recovery_cases.h"
 
 namespace {
 
@@ -191,5 +192,9 @@ int main(int argc, char** argv) {
       kFirstRebalanceStep + 1, steps, workdir);
   absl::PrintF("ratio auto_vs_fixed_step_time %.4f\n", ratio(results[1].median_step_ms, results[0].median_step_ms));
   absl::PrintF("ratio live_move_cost_steps %.4f\n", results[1].live_move_cost_steps);
+  if (absl::Status s = sy::bench::MeasureRecoveries({hosts, steps, data, workdir, model_flags}); !s.ok()) {
+    std::cerr << "rebalance_bench: " << s << "\n";
+    return 1;
+  }
   return 0;
 }
