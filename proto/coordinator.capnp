@@ -146,6 +146,9 @@ struct PlacementRequest {
   # With update (failover): the table drops a dead host whose actors all live on elsewhere;
   # the host drops its open step's contributions (the trainers redo that step) and answers
   # the version it is at.
+  initial @4 :Bool;
+  # With update: the cluster's first placement, before any step: the actors it places on
+  # the host start at their initial state (from the seed), nothing is restored.
 }
 
 struct PlacementReply {

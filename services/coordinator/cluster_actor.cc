@@ -142,12 +142,12 @@ void ClusterActor::PublishProgress() {
   checkpoints_->Tell(std::move(progress));
 }
 
-void ClusterActor::PlacementChanged() {
+void ClusterActor::PlacementChanged(TablePush kind) {
   if (!table_.initialized()) return;
   SaveTable();
   for (const NodeInfo& host : membership_.Nodes(NodeRole::kHost)) {
     if (!host.alive) continue;
-    PushTable(host.id, /*drop_open_step=*/false, [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
+    PushTable(host.id, kind, [id = host.id](absl::StatusOr<transport::DecodedMessage> reply) {
       if (!reply.ok()) SY_LOG(WARNING) << "placement update to " << id << ": " << reply.status();
     });
   }
@@ -159,13 +159,14 @@ void ClusterActor::SaveTable() {
   }
 }
 
-void ClusterActor::PushTable(const std::string& host, bool drop_open_step,
+void ClusterActor::PushTable(const std::string& host, TablePush kind,
                              std::function<void(absl::StatusOr<transport::DecodedMessage>)> done) {
   capnp::MallocMessageBuilder b;
   auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(b, proto::MessageKind::PLACEMENT, table_.epoch());
   cluster::TableToProto(table_, endpoints_, req.initUpdate());
   req.setKnownEpoch(table_.epoch());
-  req.setDropOpenStep(drop_open_step);
+  req.setDropOpenStep(kind == TablePush::kFailover);
+  req.setInitial(kind == TablePush::kInitial);
   rpc_->CallAsync(AddressOf(host), b, {}, absl::Now() + options_.call_timeout, std::move(done));
 }
 

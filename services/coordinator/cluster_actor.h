@@ -142,11 +142,14 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   void AdoptShape(const cluster::ModelShape& shape, const std::string& source);
   // Places every actor once the model's shape is known and the expected hosts registered.
   void MaybeInitializePlacement();
+  // How a table push reaches a host: a change, the cluster's first placement (actors
+  // start at their initial state) or a failover (the host drops its open step).
+  enum class TablePush { kChange, kInitial, kFailover };
   // Placement changes: save, publish to the live hosts.
-  void PlacementChanged();
+  void PlacementChanged(TablePush kind = TablePush::kChange);
   void SaveTable();
-  // Sends the table to `host` (with drop_open_step: a failover's), `done` gets the reply.
-  void PushTable(const std::string& host, bool drop_open_step,
+  // Sends the table to `host`; `done` gets the reply.
+  void PushTable(const std::string& host, TablePush kind,
                  std::function<void(absl::StatusOr<transport::DecodedMessage>)> done);
 
   // ---- recovery and restores (cluster_recovery.cc)

@@ -19,7 +19,17 @@ absl::Status ClusterActor::CanMoveLive(const std::vector<cluster::Move>& moves) 
   if (!options_.live_moves) return absl::FailedPreconditionError("live moves are off (--live_moves=false)");
   if (!table_.initialized()) return absl::FailedPreconditionError("no placement yet");
   for (const cluster::Move& m : moves) {
-    if (m.to.empty()) continue;
+    if (m.to.empty()) {
+      // A copy dropped from a live host (a drain of a replica's holder): the other holders
+      // would change how they split and exchange the actor's micro-batches at the boundary
+      // while the trainers' table already names them alone, so it goes through a checkpoint.
+      const NodeInfo* node = membership_.Find(m.from);
+      if (node != nullptr && node->alive) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(m.actor.ToString(), " loses its copy on ", m.from, ", which is alive: not done live"));
+      }
+      continue;
+    }
     for (const std::string& host : {m.from, m.to}) {
       const NodeInfo* node = membership_.Find(host);
       if (node == nullptr || !node->alive) {

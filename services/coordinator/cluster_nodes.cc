@@ -156,7 +156,7 @@ void ClusterActor::MaybeInitializePlacement() {
   }
   phase_ = "training";
   SY_LOG(INFO) << "initial placement over " << hosts.size() << " hosts, epoch " << table_.epoch();
-  PlacementChanged();
+  PlacementChanged(TablePush::kInitial);
 }
 
 void ClusterActor::OnHeartbeat(ClusterRequest& request) {

@@ -75,10 +75,10 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   wanted.insert(leaving.begin(), leaving.end());  // served here up to the move's last step
   const std::vector<cluster::ActorKey> added = held_->Missing(wanted);
   // Build every new actor before changing anything: a failure leaves the host as it was.
-  // A host's first table, before any step, places actors at their initial state (the
-  // same on every host, from the seed: e.g. the second holders of --redundancy 2);
+  // The cluster's first table, before any step, places actors at their initial state
+  // (the same on every host, from the seed: e.g. the second holders of --redundancy 2);
   // later ones wait for a restore or a live move.
-  const bool initial = current == 0 && step_->applied_version() == 0 && m.live_after == 0;
+  const bool initial = m.initial && current == 0 && step_->applied_version() == 0 && m.live_after == 0;
   std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> built;
   for (const cluster::ActorKey& key : added) {
     absl::StatusOr<std::shared_ptr<ParamActor>> actor = factory_->Build(key, /*awaiting_restore=*/!initial);

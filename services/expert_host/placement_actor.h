@@ -50,6 +50,8 @@ struct PlaceMsg {
   // A failover's table: the open step is dropped (once per epoch) and the reply names
   // the version the host is at.
   bool drop_open_step = false;
+  // The cluster's first placement: actors it adds start at their initial state.
+  bool initial = false;
   transport::Responder responder;
 };
 // `then` gets `key`'s actor (or NotFound) once every table told before is in force.

@@ -272,7 +272,10 @@ absl::StatusOr<PlaceMsg> RequestDoor::Placement(proto::coordinator::PlacementReq
   switch (body.which()) {
     case proto::coordinator::PlacementRequest::UPDATE: {
       absl::StatusOr<PlaceMsg> place = PlaceFromTable(body.getUpdate(), responder);
-      if (place.ok()) place->drop_open_step = body.getDropOpenStep();
+      if (place.ok()) {
+        place->drop_open_step = body.getDropOpenStep();
+        place->initial = body.getInitial();
+      }
       return place;
     }
     case proto::coordinator::PlacementRequest::GET:
