@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "common/flags/flags.h"
 #include "services/cluster/ready_file.h"
 #include "services/cluster/security_flags.h"
@@ -20,6 +21,12 @@ ABSL_FLAG(int32_t, retain, 3, "Committed checkpoints kept.");
 ABSL_FLAG(int64_t, checkpoint_timeout_ms, 120000, "A checkpoint not complete by then is abandoned.");
 ABSL_FLAG(int64_t, chunk_bytes, 1 << 20, "State chunk size (multiple of 4).");
 ABSL_FLAG(int32_t, expected_hosts, 1, "Hosts to wait for before the initial placement.");
+ABSL_FLAG(std::string, initial_placement, "",
+          "JSON file of the first placement, used instead of the static rule when the coordinator places the cluster "
+          "for the first time (a saved placement wins): every actor's holders by host id, {\"experts\": [[[\"host-0\"], "
+          "[\"host-1\", \"host-2\"], ...] per Switch layer], \"dense\": [[\"host-0\"], ...] per dense shard}. It fixes "
+          "the model's shape (a node whose model differs is refused) and names at most --expected_hosts hosts; "
+          "placement waits until every host it names has registered.");
 ABSL_FLAG(int32_t, max_nodes, 1024,
           "Hosts and trainers the coordinator remembers at most: a registration of a node it does not know beyond "
           "them is refused (a known node always registers again).");
@@ -96,6 +103,17 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.checkpoint_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_checkpoint_timeout_ms));
   options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
   options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
+  if (const std::string path = absl::GetFlag(FLAGS_initial_placement); !path.empty()) {
+    absl::StatusOr<InitialPlacement> placement = ReadInitialPlacement(path);
+    if (!placement.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--initial_placement=", placement.status().message()));
+    }
+    if (placement->hosts.size() > options.expected_hosts) {
+      return absl::InvalidArgumentError(absl::StrCat("--initial_placement=", path, " names ", placement->hosts.size(),
+                                                     " hosts, more than --expected_hosts=", options.expected_hosts));
+    }
+    options.initial_placement = *std::move(placement);
+  }
   options.max_nodes = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_nodes));
   options.forget_dead_after = absl::Seconds(absl::GetFlag(FLAGS_forget_dead_after_s));
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);

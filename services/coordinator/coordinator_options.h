@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
 #include "services/cluster/cluster_keys.h"
+#include "services/coordinator/initial_placement.h"
 
 namespace sy::coordinator {
 
@@ -15,6 +17,8 @@ struct CoordinatorOptions {
   std::string listen = "tcp://127.0.0.1:0";
   std::string db_path;                  // RocksDB directory (required)
   uint32_t expected_hosts = 1;          // placement starts once this many hosts registered
+  // The first placement, instead of the static rule (--initial_placement): it also fixes the model's shape.
+  std::optional<InitialPlacement> initial_placement;
   uint32_t max_nodes = 1024;            // nodes remembered at most: a registration of a new one beyond is refused
   // A node dead and silent this long is forgotten (no longer counts toward max_nodes),
   // unless the placement still lists it.
