@@ -64,9 +64,13 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   wanted.insert(leaving.begin(), leaving.end());  // served here up to the move's last step
   const std::vector<cluster::ActorKey> added = held_->Missing(wanted);
   // Build every new actor before changing anything: a failure leaves the host as it was.
+  // The cluster's first placement (epoch 1, to a host that had no table) may differ from
+  // the static share (sy-coordinator --initial_placement): what it adds starts from its
+  // initial state, as the static share does; later additions wait for their state.
+  const bool first_placement = current == 0 && m.epoch == 1;
   std::map<cluster::ActorKey, std::shared_ptr<ParamActor>> built;
   for (const cluster::ActorKey& key : added) {
-    absl::StatusOr<std::shared_ptr<ParamActor>> actor = factory_->Build(key, /*awaiting_restore=*/true);
+    absl::StatusOr<std::shared_ptr<ParamActor>> actor = factory_->Build(key, /*awaiting_restore=*/!first_placement);
     if (!actor.ok()) return actor.status();
     built[key] = *std::move(actor);
   }
@@ -84,6 +88,9 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
   for (const cluster::LiveMove& live : m.live) {
     // A live arrival waits for its state itself (requests parked): the host's steps go on.
     if (live.move.to == self_) held_->MarkRestored(live.move.actor, held_->Held(live.move.actor).value_or(nullptr));
+  }
+  if (first_placement) {  // their initial state is their state
+    for (const cluster::ActorKey& key : added) held_->MarkRestored(key, held_->Held(key).value_or(nullptr));
   }
   // The same table again (pushed, and fetched by the link) keeps the grace it started.
   if (m.live_after > 0) held_->SetLiveGrace(m.epoch > current ? HeldActors::LiveGrace{current, m.live_after} : grace);
@@ -109,8 +116,9 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
                  << leaving.size() << " leave live after step " << m.live_after << " (" << added.size() - arriving
                  << " added waiting for a restore, " << removed.size() << " removed)";
   } else if (!added.empty() || !removed.empty()) {
-    SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << added.size()
-                 << " actors added (waiting for a restore), " << removed.size() << " removed";
+    SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << added.size() << " actors added ("
+                 << (first_placement ? "the first placement: from their initial state" : "waiting for a restore")
+                 << "), " << removed.size() << " removed";
   }
   return absl::OkStatus();
 }
