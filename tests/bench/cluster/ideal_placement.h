@@ -1,11 +1,12 @@
 // The "ideal" placement rebalance_bench compares automatic rebalancing with: the
 // coordinator's own rebalance planner, with the coordinator's defaults (threshold, max
-// replicas), applied once to the static placement over a run's hosts, given each
-// expert's mean routed tokens per step over a window of that run's steps (metrics.jsonl)
-// — the placement the planner picks in hindsight, knowing the load the window will
-// see. Routing does not depend on placement (the runs of one model on the same data
-// are bit-identical), so the fixed-placement run's counts are every run's. Pure
-// functions; thread-safe.
+// replicas, least gain), applied to the static placement over a run's hosts and then
+// again to its result until it plans no more moves (one plan moves an actor once, so
+// from the static placement a balanced one can take several, as the coordinator's
+// successive rebalances do), given each expert's mean routed tokens per step over a
+// window of that run's steps (metrics.jsonl): the placement the planner reaches in
+// hindsight, knowing the load the window will see. Routing does not depend on placement (the runs of one model on the
+// same data are bit-identical), so the fixed-placement run's counts are every run's. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,10 @@ namespace sy::bench {
 
 struct IdealPlacement {
   cluster::PlacementTable table;
-  coordinator::RebalancePlan plan;  // the planner's moves from the static placement
+  std::vector<cluster::Move> moves;  // the planner's, from the static placement, in order
+  int rounds = 0;                    // plans made
+  double max_over_mean_before = 0;   // predicted host load max/mean of the static placement
+  double max_over_mean_after = 0;    // and of the ideal one (both 0 without a move)
 };
 
 // `hosts`: the run's host ids; `shape`: its model's. FailedPrecondition when the run

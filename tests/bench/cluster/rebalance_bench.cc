@@ -8,8 +8,9 @@
 //   fixed  --auto_rebalance=false: the static round-robin placement throughout;
 //   auto   automatic rebalancing with live moves (from step 10 on, each checkpoint);
 //   ideal  --auto_rebalance=false --initial_placement=FILE: from step 1 the placement the
-//          coordinator's own planner picks in hindsight from the fixed run's measured
-//          per-expert tokens over the window below (ideal_placement.h). Chosen over the auto
+//          coordinator's own planner reaches in hindsight (planning again on its own result
+//          until it plans no more moves) from the fixed run's measured per-expert tokens over
+//          the window below (ideal_placement.h). Chosen over the auto
 //          run's final table because it needs nothing from the auto run but its window, and
 //          shows whether the online rebalancing (a moving load, acting at checkpoints)
 //          reaches what the planner would do knowing the load in advance.
@@ -164,8 +165,9 @@ std::string WriteIdealPlacement(const ClusterRun& fixed, const sy::cluster::Mode
     std::exit(1);
   }
   std::ofstream(path) << sy::coordinator::InitialPlacementJson(shape, ideal->table.entries());
-  std::cerr << "rebalance_bench: ideal placement (" << ideal->plan.moves.size() << " moves, max/mean host load "
-            << ideal->plan.max_over_mean_before << " -> " << ideal->plan.max_over_mean_after << "): " << path << "\n";
+  std::cerr << "rebalance_bench: ideal placement (" << ideal->moves.size() << " moves in " << ideal->rounds
+            << " plans, max/mean host load " << ideal->max_over_mean_before << " -> " << ideal->max_over_mean_after
+            << "): " << path << "\n";
   return path;
 }
 
