@@ -10,10 +10,10 @@
 //   ideal  --auto_rebalance=false --initial_placement=FILE: from step 1 the placement the
 //          coordinator's own planner reaches in hindsight (planning again on its own result
 //          until it plans no more moves) from the fixed run's measured per-expert tokens over
-//          the window below (ideal_placement.h). Chosen over the auto
-//          run's final table because it needs nothing from the auto run but its window, and
-//          shows whether the online rebalancing (a moving load, acting at checkpoints)
-//          reaches what the planner would do knowing the load in advance.
+//          the window below (ideal_placement.h). Chosen over the auto run's final table
+//          because it needs nothing from the auto run but its window, and shows whether the
+//          online rebalancing (a moving load, acting at checkpoints) reaches what the planner
+//          would do knowing the load in advance.
 // The window: the steps after the auto run's last live move (after the step that carried
 // it; at least after step 10), through the last step, the same for all three runs, where
 // the auto run's placement has settled. It prints each run's median step wall time over
@@ -28,9 +28,10 @@
 //                                   (the step after their boundary, read from coordinator.log),
 //                                   over auto's median, in median step times
 // The workload: the cluster tests' tiny model with 8 experts per Switch layer (2 per host),
-// --skew=30 (expert 0 of each Switch layer starts hot) and no load-balancing loss
-// (--lb_alpha=0), so the skewed routing stays skewed, as hot experts do when the balancing
-// loss is weak; --capacity_factor=2 lets a hot expert do up to twice its even share. With
+// --skew=30 (expert 0 starts hot) and no load-balancing loss (--lb_alpha=0), so the skewed
+// routing stays skewed, as hot experts do when the balancing loss is weak: within 30 steps
+// nearly every token goes to experts 0 and 4, both on host-0 under the static rule;
+// --capacity_factor=2 lets a hot expert do up to twice its even share. With
 // the default lb_alpha the loss spreads the tokens within about 10 steps and the static
 // placement stays near balanced: then no placement buys much (see ideal_vs_fixed).
 // No timed assertions: a report, like every tests/bench benchmark. The machine's load
