@@ -69,6 +69,9 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   std::vector<cluster::ActorKey>& held = registration->held;
   const std::string id = node.id;
   const NodeRole role = node.role;
+  if (!model_.known() && options_.initial_placement) {
+    AdoptShape(options_.initial_placement->shape, "--initial_placement");
+  }
   if (absl::Status s = model_.Check(id, registration->shape); !s.ok()) {
     SY_LOG(WARNING) << s.message();
     return request.responder.Fail(s);
@@ -150,12 +153,19 @@ void ClusterActor::MaybeInitializePlacement() {
     phase_ = absl::StrCat("waiting for hosts (", hosts.size(), " of ", options_.expected_hosts, ")");
     return;
   }
-  if (absl::Status s = table_.Initialize(hosts); !s.ok()) {
+  const absl::Status s = options_.initial_placement ? PlaceInitially(*options_.initial_placement, hosts, table_)
+                                                    : table_.Initialize(hosts);
+  if (absl::IsUnavailable(s)) {
+    phase_ = std::string(s.message());
+    return;
+  }
+  if (!s.ok()) {
     SY_LOG(ERROR) << "placement: " << s;
     return;
   }
   phase_ = "training";
-  SY_LOG(INFO) << "initial placement over " << hosts.size() << " hosts, epoch " << table_.epoch();
+  SY_LOG(INFO) << "initial placement over " << table_.hosts().size() << " hosts"
+               << (options_.initial_placement ? " (--initial_placement)" : "") << ", epoch " << table_.epoch();
   PlacementChanged(TablePush::kInitial);
 }
 

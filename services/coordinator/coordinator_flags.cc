@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "common/flags/flags.h"
 #include "services/cluster/ready_file.h"
 #include "services/cluster/security_flags.h"
@@ -25,6 +26,12 @@ ABSL_FLAG(int32_t, redundancy, 1,
           "that dies while everything it held lives on elsewhere costs no checkpoint restore: the survivors drop "
           "the open step, the trainers redo it, and the lost copies are rebuilt live on other hosts. Costs memory "
           "and the replicas' gradient exchange every step.");
+ABSL_FLAG(std::string, initial_placement, "",
+          "JSON file of the first placement, used instead of the static rule when the coordinator places the cluster "
+          "for the first time (a saved placement wins): every actor's holders by host id, {\"experts\": [[[\"host-0\"], "
+          "[\"host-1\", \"host-2\"], ...] per Switch layer], \"dense\": [[\"host-0\"], ...] per dense shard}. It fixes "
+          "the model's shape (a node whose model differs is refused) and names at most --expected_hosts hosts; "
+          "placement waits until every host it names has registered.");
 ABSL_FLAG(int32_t, max_nodes, 1024,
           "Hosts and trainers the coordinator remembers at most: a registration of a node it does not know beyond "
           "them is refused (a known node always registers again).");
@@ -103,6 +110,17 @@ absl::StatusOr<CoordinatorOptions> CoordinatorOptionsFromFlags() {
   options.chunk_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_chunk_bytes));
   options.expected_hosts = static_cast<uint32_t>(absl::GetFlag(FLAGS_expected_hosts));
   options.redundancy = static_cast<uint32_t>(absl::GetFlag(FLAGS_redundancy));
+  if (const std::string path = absl::GetFlag(FLAGS_initial_placement); !path.empty()) {
+    absl::StatusOr<InitialPlacement> placement = ReadInitialPlacement(path);
+    if (!placement.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--initial_placement=", placement.status().message()));
+    }
+    if (placement->hosts.size() > options.expected_hosts) {
+      return absl::InvalidArgumentError(absl::StrCat("--initial_placement=", path, " names ", placement->hosts.size(),
+                                                     " hosts, more than --expected_hosts=", options.expected_hosts));
+    }
+    options.initial_placement = *std::move(placement);
+  }
   options.max_nodes = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_nodes));
   options.forget_dead_after = absl::Seconds(absl::GetFlag(FLAGS_forget_dead_after_s));
   options.rebalance_threshold = absl::GetFlag(FLAGS_rebalance_threshold);

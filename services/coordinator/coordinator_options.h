@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
 #include "services/cluster/cluster_keys.h"
+#include "services/coordinator/initial_placement.h"
 
 namespace sy::coordinator {
 
@@ -19,6 +21,8 @@ struct CoordinatorOptions {
   // on elsewhere fails over to them without a checkpoint restore, and the coordinator
   // rebuilds the lost copies live.
   uint32_t redundancy = 1;
+  // The first placement, instead of the static rule (--initial_placement): it also fixes the model's shape.
+  std::optional<InitialPlacement> initial_placement;
   uint32_t max_nodes = 1024;            // nodes remembered at most: a registration of a new one beyond is refused
   // A node dead and silent this long is forgotten (no longer counts toward max_nodes),
   // unless the placement still lists it.

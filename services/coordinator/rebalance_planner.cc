@@ -136,6 +136,13 @@ RebalancePlan PlanRebalance(const cluster::PlacementTable& table, const std::map
     if (!acted) break;
   }
   plan.max_over_mean_after = MaxOverMean(state.HostLoads());
+  // The mean does not change (the same load over the same hosts): max/mean falls as the peak does.
+  const bool reaches_threshold = plan.max_over_mean_after <= options.threshold + kEpsilon;
+  if (!reaches_threshold &&
+      plan.max_over_mean_after > (1 - options.min_peak_gain) * plan.max_over_mean_before + kEpsilon) {
+    plan.moves.clear();
+    plan.max_over_mean_after = plan.max_over_mean_before;
+  }
   return plan;
 }
 

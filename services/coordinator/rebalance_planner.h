@@ -15,6 +15,10 @@
 //   4. replicate its heaviest expert if it is heavier than the mean host load and
 //      that lowers the peak (such an expert can only be fixed this way);
 //   5. else stop: nothing helps.
+// A plan that leaves the cluster above the threshold and lowers the hottest host's load by
+// less than min_peak_gain is dropped (no moves): each move streams state, each replica
+// exchanges gradients every step from then on, and a few percent of balance (often a
+// passing skew, as the router learns) does not repay them.
 // Pure function of its inputs. Thread-safe.
 #pragma once
 
@@ -29,6 +33,9 @@ namespace sy::coordinator {
 struct RebalanceOptions {
   double threshold = 1.25;  // max/mean host load allowed
   int max_replicas = 4;     // per actor
+  // The least fraction by which a plan that does not reach the threshold must lower the
+  // hottest host's load (0: any improvement).
+  double min_peak_gain = 0.1;
 };
 
 struct RebalancePlan {

@@ -127,8 +127,9 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
                  << leaving.size() << " leave live after step " << m.live_after << " (" << added.size() - arriving
                  << " added waiting for a restore, " << removed.size() << " removed)";
   } else if (!added.empty() || !removed.empty()) {
-    SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << added.size()
-                 << " actors added (waiting for a restore), " << removed.size() << " removed";
+    SY_LOG(INFO) << "placement epoch " << m.epoch << ": " << added.size() << " actors added ("
+                 << (initial ? "the first placement: from their initial state" : "waiting for a restore")
+                 << "), " << removed.size() << " removed";
   }
   return absl::OkStatus();
 }

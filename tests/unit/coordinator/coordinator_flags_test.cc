@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -22,6 +23,7 @@ ABSL_DECLARE_FLAG(int64_t, heartbeat_timeout_ms);
 ABSL_DECLARE_FLAG(int32_t, expected_hosts);
 ABSL_DECLARE_FLAG(bool, auto_rebalance);
 ABSL_DECLARE_FLAG(std::string, keys);
+ABSL_DECLARE_FLAG(std::string, initial_placement);
 
 namespace sy::coordinator {
 namespace {
@@ -81,6 +83,35 @@ TEST_F(CoordinatorFlagsTest, OutOfRangeValuesAreRefusedNamingEachFlag) {
   EXPECT_THAT(std::string(options.status().message()), HasSubstr("--db"));
   EXPECT_THAT(std::string(options.status().message()), HasSubstr("--retain=0"));
   EXPECT_THAT(std::string(options.status().message()), HasSubstr("--chunk_bytes=2"));
+}
+
+TEST_F(CoordinatorFlagsTest, AnInitialPlacementFileIsReadAtStartAndABadOneIsRefused) {
+  const std::string path = ::testing::TempDir() + "/coordinator_flags_placement.json";
+  std::ofstream(path) << R"({"experts": [[["host-0"], ["host-1"], ["host-2"]]], "dense": [["host-0"]]})";
+  absl::SetFlag(&FLAGS_db, "/tmp/db");
+  absl::SetFlag(&FLAGS_keys, "/tmp/keys");
+  absl::SetFlag(&FLAGS_initial_placement, path);
+  absl::SetFlag(&FLAGS_expected_hosts, 3);
+  absl::StatusOr<CoordinatorOptions> options = CoordinatorOptionsFromFlags();
+  ASSERT_TRUE(options.ok()) << options.status();
+  ASSERT_TRUE(options->initial_placement.has_value());
+  EXPECT_EQ(options->initial_placement->entries.size(), 4u);
+  // Three hosts named, two expected: a placement of another cluster.
+  absl::SetFlag(&FLAGS_expected_hosts, 2);
+  EXPECT_THAT(std::string(CoordinatorOptionsFromFlags().status().message()),
+              HasSubstr("names 3 hosts, more than --expected_hosts=2"));
+  absl::SetFlag(&FLAGS_initial_placement, path + ".missing");
+  options = CoordinatorOptionsFromFlags();
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("--initial_placement=" + path + ".missing: cannot be opened"));
+  // The binary exits 2 on a malformed file, naming it, before it opens anything.
+  std::ofstream(path) << R"({"experts": [[["host-0"], ["host-0", "host-0"]]], "dense": []})";
+  const std::string db = ::testing::TempDir() + "/coordinator_flags_placement_db";
+  const ProcessRun bad = RunCoordinator("--db=" + db + " --insecure --initial_placement=" + path);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("actor L0E1 lists host host-0 twice"));
+  EXPECT_FALSE(std::ifstream(db).good());  // no database was created
+  std::remove(path.c_str());
 }
 
 TEST(CoordinatorBinary, HelpShowsTheUsageHelpfullTheFlagsAndABadValueExits2NamingIt) {

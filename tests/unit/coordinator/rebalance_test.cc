@@ -1,7 +1,7 @@
 // Load tracking, the per-step host load series (table of the time, replays replace),
 // the migrations-only plans of automatic rebalancing, and the rebalance planner with constructed loads: reaches max/mean <=
 // 1.25 when possible, replicates an expert heavier than the mean host, never moves
-// needlessly, and is deterministic.
+// needlessly (nor for a small gain that misses the threshold), and is deterministic.
 #include <map>
 
 #include <gtest/gtest.h>
@@ -181,6 +181,32 @@ TEST(HostLoadSeriesTest, CountsEachStepWithTheTableOfItsTimeAndReplaysReplace) {
   EXPECT_EQ(series.steps().at(3).tokens, (std::map<std::string, double>{{"h0", 5}, {"h1", 5}}));
   EXPECT_EQ(series.steps().size(), 3u);
   EXPECT_EQ(series.steps().count(1), 0u);
+}
+
+TEST(RebalancePlannerTest, APlanThatGainsLittleAndMissesTheThresholdIsDropped) {
+  // One expert per host: replicating E1 onto host-0 and then moving E0 to host-3 lowers the
+  // peak from 170 to 165 (3%) and leaves max/mean at 1.33, above 1.25: not worth a replica.
+  const cluster::ModelShape shape{1, 4, 0};
+  cluster::PlacementTable table(shape);
+  ASSERT_TRUE(table.Initialize({"host-0", "host-1", "host-2", "host-3"}).ok());
+  const auto loads = Loads(shape, {80, 170, 165, 80});
+  const RebalancePlan dropped = PlanRebalance(table, loads, RebalanceOptions{});
+  EXPECT_TRUE(dropped.moves.empty());
+  EXPECT_NEAR(dropped.max_over_mean_before, 170 / 123.75, 1e-9);
+  EXPECT_DOUBLE_EQ(dropped.max_over_mean_after, dropped.max_over_mean_before);
+  // With no least gain the same loads get those two moves.
+  RebalanceOptions any_gain;
+  any_gain.min_peak_gain = 0;
+  const RebalancePlan small = PlanRebalance(table, loads, any_gain);
+  ASSERT_EQ(small.moves.size(), 2u);
+  EXPECT_EQ(small.moves[0], (cluster::Move{cluster::ActorKey::Expert(0, 1), "host-1", "host-0", true}));
+  EXPECT_EQ(small.moves[1], (cluster::Move{cluster::ActorKey::Expert(0, 0), "host-0", "host-3", false}));
+  EXPECT_NEAR(small.max_over_mean_after, 165 / 123.75, 1e-9);
+  // A hotter expert's replica gains far more (peak 230 -> 150): kept.
+  const RebalancePlan kept = PlanRebalance(table, Loads(shape, {70, 230, 150, 80}), RebalanceOptions{});
+  ASSERT_FALSE(kept.moves.empty());
+  EXPECT_EQ(kept.moves[0], (cluster::Move{cluster::ActorKey::Expert(0, 1), "host-1", "host-0", true}));
+  EXPECT_LT(kept.max_over_mean_after, 0.9 * kept.max_over_mean_before);
 }
 
 TEST(RebalancePlannerTest, OneReplicaPerActorMeansMigrationsOnly) {

@@ -212,15 +212,20 @@ std::shared_ptr<Pending> HostServiceTest::CallAsync(capnp::MallocMessageBuilder&
   return pending;
 }
 
+absl::Status HostServiceTest::SendFirstPlacement(std::map<cluster::ActorKey, std::vector<std::string>> entries) {
+  return SendPlacementAsync(1, std::move(entries), "host-0", {}, 0, /*initial=*/true)->Wait();
+}
+
 std::shared_ptr<Pending> HostServiceTest::SendPlacementAsync(
     uint64_t epoch, std::map<cluster::ActorKey, std::vector<std::string>> entries, const std::string& host,
-    const std::vector<cluster::Move>& live, uint64_t last_source_step) {
+    const std::vector<cluster::Move>& live, uint64_t last_source_step, bool initial) {
   cluster::PlacementTable table(cluster::ModelShape{2, 4, static_cast<uint32_t>(NumShards())});
   EXPECT_TRUE(table.Restore(epoch, std::move(entries)).ok());
   table.MarkLive(live, last_source_step);
   capnp::MallocMessageBuilder header;
   auto req = cluster::InitBody<proto::coordinator::PlacementRequest>(header, proto::MessageKind::PLACEMENT, epoch);
   cluster::TableToProto(table, {{"host-0", "inproc://host-0"}, {"host-1", "inproc://host-1"}}, req.initUpdate());
+  req.setInitial(initial);
   return CallAsync(header, {}, host);
 }
 

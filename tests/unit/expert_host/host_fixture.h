@@ -96,7 +96,9 @@ class HostServiceTest : public ::testing::Test {
                                               std::map<cluster::ActorKey, std::vector<std::string>> entries,
                                               const std::string& host = "host-0",
                                               const std::vector<cluster::Move>& live = {},
-                                              uint64_t last_source_step = 0);
+                                              uint64_t last_source_step = 0, bool initial = false);
+  // The cluster's first placement (epoch 1, PlacementRequest.initial), as the coordinator pushes it.
+  absl::Status SendFirstPlacement(std::map<cluster::ActorKey, std::vector<std::string>> entries);
   std::shared_ptr<Pending> CallAsync(capnp::MallocMessageBuilder& header, std::vector<transport::Frame> data = {},
                                      const std::string& host = "host-0");
 

@@ -1,4 +1,5 @@
-// HostService under a coordinator's placement: a table that adds an actor makes it
+// HostService under a coordinator's placement: the cluster's first table (pushed as
+// initial) starts the actors it adds from their initial state; a later table that adds an actor makes it
 // wait (Unavailable) for a chunkIn restore and a removed actor answers NotFound; a
 // restore sent right behind its table finds the actor; a restore in the middle of a
 // step aborts its waiting requests and the replayed step matches a fresh host's;
@@ -39,10 +40,12 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
   absl::SleepFor(absl::Milliseconds(100));
   ASSERT_FALSE(waiting->Done());
 
-  // Epoch 1: expert (0, 1) joins host-0 (it was host-1's), expert (0, 2) leaves it.
+  // Epoch 1, the cluster's first placement, is the static one; at epoch 2 expert (0, 1)
+  // joins host-0 (it was host-1's), expert (0, 2) leaves it.
+  ASSERT_TRUE(SendPlacement(1, StaticTable()).ok());
   const cluster::ActorKey joined = cluster::ActorKey::Expert(0, 1), left = cluster::ActorKey::Expert(0, 2);
-  ASSERT_TRUE(SendPlacement(1, StaticTable({joined, left})).ok());
-  EXPECT_EQ(service_->placement_epoch(), 1u);
+  ASSERT_TRUE(SendPlacement(2, StaticTable({joined, left})).ok());
+  EXPECT_EQ(service_->placement_epoch(), 2u);
   EXPECT_EQ(service_->num_experts(), 4u);
   EXPECT_EQ(service_->num_awaiting_restore(), 1u);
   EXPECT_EQ(waiting->Wait().code(), absl::StatusCode::kNotFound) << waiting->Wait();
@@ -72,7 +75,7 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
 
   // The restore lands (the coordinator's RestoreCheckpoint at step 0): the actor serves its weights.
   const std::string state = StateOf(joined, 1);
-  ASSERT_TRUE(Restore(joined, 0, state, 1).ok());
+  ASSERT_TRUE(Restore(joined, 0, state, 2).ok());
   EXPECT_EQ(service_->num_awaiting_restore(), 0u);
   auto weights = PullExpert(0, 1);
   ASSERT_TRUE(weights.ok()) << weights.status();
@@ -86,6 +89,29 @@ TEST_F(HostServiceTest, AnActorPlacedAtRuntimeWaitsForItsRestoreAndARemovedOneIs
   ASSERT_TRUE(applied.ok());
   EXPECT_EQ(applied->version, 1u);
   for (const auto& a : applied->actors) EXPECT_EQ(a.version, 1u);
+}
+
+TEST_F(HostServiceTest, TheFirstPlacementStartsTheActorsItAddsFromTheirInitialState) {
+  // A first placement unlike the static one (sy-coordinator --initial_placement): expert
+  // (0, 1), host-1's in the static share, starts on host-0 as host-1 would start it.
+  StartSecondHost();
+  const cluster::ActorKey joined = cluster::ActorKey::Expert(0, 1);
+  ASSERT_TRUE(SendFirstPlacement(StaticTable({joined})).ok());
+  EXPECT_EQ(service_->num_awaiting_restore(), 0u);
+  EXPECT_EQ(service_->num_experts(), 5u);  // its static 4 of 2 Switch layers x 4 experts, and the one added
+  auto weights = PullExpert(0, 1);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  BucketSpec bucket;
+  bucket.expert = 1;
+  auto here = Forward(bucket);
+  ASSERT_TRUE(here.ok()) << here.status();
+  bucket.host = "host-1";
+  auto static_holder = Forward(bucket);  // host-1 has no table yet: its static share
+  ASSERT_TRUE(static_holder.ok()) << static_holder.status();
+  // The same weights: the same output, byte for byte.
+  const transport::Frame &a = here->data(0), &b = static_holder->data(0);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size()));
 }
 
 TEST_F(HostServiceTest, ARestoreSentRightBehindItsPlacementFindsTheActor) {
