@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
 
   if (!PrintReport(args, first, fixed, rebalanced, ideal)) return 1;
   if (absl::Status s =
-          sy::bench::MeasureRecoveries({args.hosts, args.steps, args.data, args.workdir, args.model_flags});
+          sy::bench::MeasureRecoveries({args.hosts, args.steps, args.data, args.workdir, args.model_flags, tokens_per_step});
       !s.ok()) {
     std::cerr << "rebalance_bench: " << s << "\n";
     return 1;

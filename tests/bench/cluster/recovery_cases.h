@@ -9,7 +9,9 @@
 //     is redone, nothing is restored.
 // Each case's detection time (sy-local's signal to the coordinator's "host ... failed"
 // line, both wall clocks of this machine), recovery_seconds (detection to the first
-// step completed after it, from summary.json), their sum, and replayed_steps; then
+// step completed after it, from summary.json), replayed_steps and the time of the
+// replayed steps after the first (from their records), and the sum of the times: how
+// long until the run is back at the step it had reached; then
 // `ratio` lines of the sums against the heartbeat case and of redundancy against fast
 // detection alone, all measured in this run.
 #pragma once
@@ -28,6 +30,7 @@ struct RecoveryCasesArgs {
   std::string data;
   std::string workdir;        // each case runs in its own directory under it
   std::vector<std::string> run_flags;  // model, training and host flags passed to every run
+  double tokens_per_step = 0;          // of the model: a step record's time is this / its tokens/s
 };
 
 // Runs the three cases, prints their table and ratio lines to stdout.
