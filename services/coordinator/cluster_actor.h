@@ -7,6 +7,9 @@
 //   cluster_nodes.cc     register, heartbeat, failure detection, placement and load reports;
 //   cluster_recovery.cc  recovery and restores: restore every actor from the latest usable
 //                        (or the asked-for) checkpoint onto the current placement;
+//   cluster_failover.cc  with --redundancy: a dead host whose actors all live on elsewhere
+//                        fails over (the survivors drop the open step, no restore) and the
+//                        lost copies are rebuilt live;
 //   trainer_orders.cc    the trainers' rollback to the restored step (or stop);
 //   cluster_moves.cc     joins, drains, rebalances; automatic rebalancing when the moving
 //                        host load is over the threshold (live: on load reports; else at
