@@ -61,6 +61,15 @@ absl::Status Cluster::NoteSelfKills() {
            << std::endl;
     }
   }
+  if (o_.kill_host_at_apply_of_step > 0 && !host_killed_) {
+    ChildProcess& host = hosts_[o_.hosts - 1];
+    if (host.Poll() && host.KilledBy(SIGKILL)) {
+      host_killed_ = true;
+      killed_.insert(host.role());
+      out_ << "\nsy-local: --kill_host_at_apply_of_step: " << host.role() << " SIGKILLed itself at the apply of step "
+           << o_.kill_host_at_apply_of_step << std::endl;
+    }
+  }
   if (!o_.kill_host_in_live_move.empty() && !host_killed_) {
     ChildProcess& host = hosts_[o_.kill_host_in_live_move == "source" ? o_.hosts - 1 : 0];
     if (host.Poll() && host.KilledBy(SIGKILL)) {

@@ -78,6 +78,9 @@ SY_OPTION_FLAG(LauncherFlags, int32_t, kill_hosts,
 SY_OPTION_FLAG(LauncherFlags, int64_t, kill_host_while_streaming_at_step,
                "fault test: the last host SIGKILLs itself mid-checkpoint at step K (a dense shard's state out, its "
                "experts' not); recovery replays from the checkpoint before (0: never)");
+SY_OPTION_FLAG(LauncherFlags, int64_t, kill_host_at_apply_of_step,
+               "fault test: the last host SIGKILLs itself when the apply of step K arrives, before applying it (the "
+               "other hosts apply it); with --redundancy=2 the failover keeps step K (0: never)");
 SY_OPTION_FLAG(LauncherFlags, std::string, kill_host_in_live_move,
                "fault test, with --drain_host_at_step: source: the drained host SIGKILLs itself in its first live "
                "move with the state in hand; destination: host-0 dies when a live move's first chunk reaches it; "

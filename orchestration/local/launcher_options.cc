@@ -37,6 +37,7 @@ absl::Status CheckRanges(const LauncherOptions& o) {
       RequireNonNegative("drain_host_at_step", o.drain_host_at_step),
       RequireInRange("kill_hosts", int64_t{o.kill_hosts}, 1, kMaxHosts - 1),
       RequireNonNegative("kill_host_while_streaming_at_step", o.kill_host_while_streaming_at_step),
+      RequireNonNegative("kill_host_at_apply_of_step", o.kill_host_at_apply_of_step),
       RequireNonNegative("kill_coordinator_before_manifest_of_checkpoint",
                          o.kill_coordinator_before_manifest_of_checkpoint),
       RequireNonNegative("stop_host_at_step", o.stop_host_at_step),
@@ -89,11 +90,11 @@ absl::Status CheckExactFaults(const LauncherOptions& o) {
     return absl::InvalidArgumentError("--stop_host_at_step needs --checkpoint_every > 0 (recovery replays from one)");
   }
   const int last_host_pickers = (o.kill_host_at_step > 0) + (streaming > 0) + (o.stop_host_at_step > 0) +
-                                (o.drain_host_at_step > 0);
+                                (o.drain_host_at_step > 0) + (o.kill_host_at_apply_of_step > 0);
   if (last_host_pickers > 1) {
     return absl::InvalidArgumentError(
-        "--kill_host_at_step, --kill_host_while_streaming_at_step, --stop_host_at_step and --drain_host_at_step "
-        "all pick the last host: use one");
+        "--kill_host_at_step, --kill_host_while_streaming_at_step, --kill_host_at_apply_of_step, "
+        "--stop_host_at_step and --drain_host_at_step all pick the last host: use one");
   }
   return absl::OkStatus();
 }
@@ -108,6 +109,7 @@ absl::Status CheckClusterChanges(const LauncherOptions& o) {
     const char* kind;
   } kills[] = {{"kill_host_at_step", o.kill_host_at_step, 1 + o.kill_hosts, o.hosts, "--hosts"},
                {"kill_host_while_streaming_at_step", o.kill_host_while_streaming_at_step, 2, o.hosts, "--hosts"},
+               {"kill_host_at_apply_of_step", o.kill_host_at_apply_of_step, 2, o.hosts, "--hosts"},
                {"stop_host_at_step", o.stop_host_at_step, 2, o.hosts, "--hosts"},
                {"kill_trainer_at_step", o.kill_trainer_at_step, 2, o.trainers, "--trainers"},
                {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"},

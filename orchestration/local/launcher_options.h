@@ -52,6 +52,9 @@ struct LauncherOptions {
   // manifest of checkpoint N (--kill_self_before_manifest_of_checkpoint) and sy-local
   // restarts it, without that flag, on the same database and endpoint.
   int64_t kill_host_while_streaming_at_step = 0;
+  // --kill_host_at_apply_of_step (0: never): the last host SIGKILLs itself when the apply of
+  // this step arrives, before applying it (--kill_self_at_apply_of_step).
+  int64_t kill_host_at_apply_of_step = 0;
   int64_t kill_coordinator_before_manifest_of_checkpoint = 0;
   // --stop_host_at_step / --stop_host_seconds (0: never): SIGSTOP the last host once
   // trainer 0 reported this step, SIGCONT it that many seconds later.

@@ -54,6 +54,9 @@ std::vector<std::string> HostCommand(const LauncherOptions& o, const std::string
   if (o.kill_host_while_streaming_at_step > 0 && host_index == o.hosts - 1) {
     argv.push_back(absl::StrCat("--kill_self_while_streaming_at_step=", o.kill_host_while_streaming_at_step));
   }
+  if (o.kill_host_at_apply_of_step > 0 && host_index == o.hosts - 1) {
+    argv.push_back(absl::StrCat("--kill_self_at_apply_of_step=", o.kill_host_at_apply_of_step));
+  }
   if (o.kill_host_in_live_move == "source" && host_index == o.hosts - 1) {
     argv.push_back("--kill_self_in_live_move=source");
   } else if (o.kill_host_in_live_move == "destination" && host_index == 0) {

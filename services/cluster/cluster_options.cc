@@ -61,6 +61,7 @@ absl::Status CheckHostOptions(const HostOptions& o) {
           flags::RequireNonNegative("checkpoint_every", int64_t{o.checkpoint_every}),
           flags::RequireNonNegative("fail_checkpoint_at_step", o.fail_checkpoint_at_step.value_or(0)),
           flags::RequireNonNegative("kill_self_while_streaming_at_step", o.kill_self_while_streaming_at_step.value_or(0)),
+          flags::RequireNonNegative("kill_self_at_apply_of_step", o.kill_self_at_apply_of_step.value_or(0)),
           CheckDeviceGflops(o.emulate_device_gflops),
           o.kill_self_in_live_move.empty() || o.kill_self_in_live_move == "source" ||
                   o.kill_self_in_live_move == "destination"

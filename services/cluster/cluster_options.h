@@ -56,6 +56,9 @@ struct HostOptions {
   std::optional<int64_t> fail_checkpoint_at_step;
   // Fault injection (tests): SIGKILL mid-checkpoint at this step (a dense shard's state out, the experts' not); unset: never.
   std::optional<int64_t> kill_self_while_streaming_at_step;
+  // Fault injection (tests): SIGKILL when the apply of this step arrives, before applying it
+  // (the other hosts apply it); unset: never.
+  std::optional<int64_t> kill_self_at_apply_of_step;
   // Fault injection (tests): SIGKILL in the middle of the first live move this host takes
   // part in: "source" once it holds the moving actor's state, before streaming it;
   // "destination" when the first chunk arrives; "": never.

@@ -30,6 +30,8 @@ struct HostConfig {
   // Fault injection for tests: at the checkpoint of this step the experts hold their state back and the
   // host SIGKILLs itself once a dense shard's state went out; unset: never.
   std::optional<uint64_t> kill_self_while_streaming_at_step;
+  // Fault injection for tests: SIGKILL when the apply of this step arrives, before applying it; unset: never.
+  std::optional<uint64_t> kill_self_at_apply_of_step;
   // Fault injection for tests: SIGKILL in the first live move, as its "source" or "destination" ("": never).
   std::string kill_self_in_live_move;
   // Benchmarks: > 0 makes each expert bucket take at least its FLOPs / this many GFLOP/s

@@ -35,6 +35,10 @@ SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, kill_self_while_streaming_at_s
                "fault injection (tests): at the checkpoint of step S the experts hold their state back and this "
                "process SIGKILLs itself once a dense shard's state went out, mid-checkpoint (unset: never)");
 
+SY_OPTION_FLAG(HostFlags, std::optional<int64_t>, kill_self_at_apply_of_step,
+               "fault injection (tests): SIGKILL this process when a trainer's apply of step S arrives, before "
+               "applying it, so that the other hosts apply the step and this one does not (unset: never)");
+
 SY_OPTION_FLAG(HostFlags, std::string, kill_self_in_live_move,
                "fault injection (tests): SIGKILL this process in its first live move, as the host the actor leaves "
                "(source: with the state in hand, before streaming it) or the one it goes to (destination: when the "

@@ -75,6 +75,9 @@ absl::StatusOr<std::unique_ptr<HostProcess>> HostProcess::Start(const cluster::H
   if (options.kill_self_while_streaming_at_step) {
     config.kill_self_while_streaming_at_step = static_cast<uint64_t>(*options.kill_self_while_streaming_at_step);
   }
+  if (options.kill_self_at_apply_of_step) {
+    config.kill_self_at_apply_of_step = static_cast<uint64_t>(*options.kill_self_at_apply_of_step);
+  }
   absl::StatusOr<std::unique_ptr<HostService>> service = HostService::Create(config, p->backend_.get(), &p->registry_);
   if (!service.ok()) return service.status();
   p->service_ = *std::move(service);

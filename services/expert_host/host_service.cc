@@ -303,6 +303,11 @@ absl::Status HostService::HandleStep(const transport::DecodedMessage& request, t
   if (!body.ok()) return body.status();
   absl::StatusOr<StepActorMsg> step = door_.Step(*body, held_, responder);
   if (!step.ok()) return step.status();
+  if (const auto* apply = std::get_if<StepApplyMsg>(&*step);
+      apply != nullptr && config_.kill_self_at_apply_of_step == apply->step) {
+    SY_LOG(WARNING) << "--kill_self_at_apply_of_step: SIGKILL at the apply of step " << apply->step;
+    raise(SIGKILL);
+  }
   step_->Tell(*std::move(step));
   return absl::OkStatus();
 }

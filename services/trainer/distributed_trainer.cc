@@ -162,15 +162,17 @@ absl::Status DistributedTrainer::Apply(int64_t step, const std::vector<cluster::
     }
     const float scale = gpu::ClipScale(gpu::GradNormFromSquares(squared), static_cast<float>(o.clip));
     const float lr = gpu::LearningRate(step, o.steps, o.warmup, static_cast<float>(o.lr));
-    if (absl::Status s = steps_->Apply(static_cast<uint64_t>(step), scale, lr); !s.ok()) return s;
     if (static_cast<int>(gathered->stats.size()) != o.micro_batches) {
       return absl::InternalError(absl::StrCat("step ", step, ": stats of ", gathered->stats.size(), " micro-batches, ",
                                               "expected ", o.micro_batches));
     }
+    // The step's metrics before its apply: when a host dies during the apply and the
+    // survivors applied it (a failover rolls back to this very step), they are recorded.
     *applied = SumMicroBatches(step, gathered->stats, o.micro_batches);
     uint64_t bytes = 0;
     for (const cluster::MicroBatchStatsValue& s : gathered->stats) bytes += s.bytes_sent;
     (*applied)->metrics.bytes_sent = static_cast<int64_t>(bytes);
+    if (absl::Status s = steps_->Apply(static_cast<uint64_t>(step), scale, lr); !s.ok()) return s;
   }
   return dense_->Pull(static_cast<uint64_t>(step), &core_->model().params());
 }

@@ -7,7 +7,8 @@ Without a fault it trains exactly the weights of the run without redundancy. A h
 SIGKILLed after step 25 is detected from its connection; everything it held lives on
 elsewhere, so the coordinator fails over: the survivors drop the open step, the trainers
 redo it (at most one step computed twice), nothing is restored from a checkpoint, and the
-lost copies are made again live on the other hosts. With two hosts, the survivor holds
+lost copies are made again live on the other hosts. A host that dies as a step's apply
+reaches it leaves that step to the survivors, which applied it: the failover keeps it. With two hosts, the survivor holds
 every actor alone and the run still ends with the unchanged weights.
 
 Run by ctest (tests/fault/redundancy/CMakeLists.txt) as
@@ -39,9 +40,8 @@ class RedundancyTest(ClusterCase):
         self.assertEqual([s["step"] for s in run.steps()], list(range(1, STEPS + 1)))
         self.assertEqual([s["loss"] for s in run.steps()], [s["loss"] for s in plain.steps()])
 
-    def killed(self, hosts):
-        run = self.ok("killed_%d" % hosts, hosts, 2, CHECKPOINTS + ["--redundancy=2", "--kill_host_at_step=25"],
-                      steps=STEPS)
+    def killed(self, hosts, fault="--kill_host_at_step=25"):
+        run = self.ok("killed_%d" % hosts, hosts, 2, CHECKPOINTS + ["--redundancy=2", fault], steps=STEPS)
         self.same_weights(run, self.plain(hosts))
         summary = run.summary()
         self.assertEqual(summary["recoveries"], 1)
@@ -74,6 +74,15 @@ class RedundancyTest(ClusterCase):
         self.assertIsNotNone(rebuilt, coordinator[-3000:])
         self.assertGreater(int(rebuilt.group(1)), 0)
         self.assertRegex(coordinator[rebuilt.end():], r"live moves after step %s done" % rebuilt.group(2))
+
+    def test_a_host_dying_at_an_apply_leaves_the_step_to_the_others(self):
+        # host-2 dies as the apply of step 25 reaches it; the survivors apply step 25, so the
+        # failover keeps it: nothing is redone, and the leader records the step it had
+        # computed (its apply failed only on the dead host).
+        run, coordinator = self.killed(3, "--kill_host_at_apply_of_step=25")
+        self.assertIn("--kill_host_at_apply_of_step: host-2 SIGKILLed itself at the apply of step 25", run.stdout)
+        self.assertIn("failover done: every survivor is at step 25", coordinator)
+        self.assertEqual(run.summary()["replayed_steps"], 0)
 
     def test_two_hosts_keep_going_on_one(self):
         _, coordinator = self.killed(2)
