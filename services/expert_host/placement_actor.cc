@@ -100,8 +100,8 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
     // A live arrival waits for its state itself (requests parked): the host's steps go on.
     if (live.move.to == self_) held_->MarkRestored(live.move.actor, held_->Held(live.move.actor).value_or(nullptr));
   }
-  for (const cluster::ActorKey& key : initial ? added : std::vector<cluster::ActorKey>()) {
-    held_->MarkRestored(key, held_->Held(key).value_or(nullptr));  // at its initial state: nothing to restore
+  if (initial) {  // at their initial state: nothing to restore
+    for (const cluster::ActorKey& key : added) held_->MarkRestored(key, held_->Held(key).value_or(nullptr));
   }
   // The same table again (pushed, and fetched by the link) keeps the grace it started.
   if (m.live_after > 0) held_->SetLiveGrace(m.epoch > current ? HeldActors::LiveGrace{current, m.live_after} : grace);

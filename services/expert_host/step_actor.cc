@@ -64,11 +64,8 @@ void StepActor::Handle(StepActorMsg& msg) {
   } else if (auto* m = std::get_if<ActorStatusMsg>(&msg)) {
     OnActorStatus(*m);
   } else if (auto* m = std::get_if<RollbackMsg>(&msg)) {
-    const absl::Status rolled = absl::AbortedError(absl::StrCat(
-        "rolled back to step ", m->version, " (checkpoint restore): replay from step ", m->version + 1));
-    for (auto& r : gathers_) FailAndCount(registry_, r, rolled);
-    for (auto& r : appliers_) FailAndCount(registry_, r, rolled);
-    Reset();
+    AbortOpenStep(absl::AbortedError(absl::StrCat("rolled back to step ", m->version,
+                                                  " (checkpoint restore): replay from step ", m->version + 1)));
     version_ = m->version;
     applied_version_.store(version_);
     pending_after_version_ = 0;  // a restore installs the placement at once
@@ -102,10 +99,7 @@ void StepActor::Handle(StepActorMsg& msg) {
       applied_ = 0;
       apply_error_ = absl::OkStatus();
       ++round_;  // answers of the failed attempt still on their way are ignored
-      if (pending_drop_) {
-        DropOpenStepMsg drop = *std::exchange(pending_drop_, std::nullopt);
-        DropOpenStep(drop);
-      }
+      DropIfAsked();
       return;
     }
     version_ = m->step;
@@ -120,22 +114,28 @@ void StepActor::Handle(StepActorMsg& msg) {
     }
     Reset();
     MaybeInstallActors();
-    if (pending_drop_) {
-      DropOpenStepMsg drop = *std::exchange(pending_drop_, std::nullopt);
-      DropOpenStep(drop);
-    }
+    DropIfAsked();
   }
 }
 
-void StepActor::DropOpenStep(DropOpenStepMsg& m) {
-  const absl::Status dropped = absl::AbortedError(
-      absl::StrCat("step ", version_ + 1, " was dropped (a host failed over): the trainers redo it"));
-  for (auto& r : gathers_) FailAndCount(registry_, r, dropped);
-  for (auto& r : appliers_) FailAndCount(registry_, r, dropped);
-  for (const std::shared_ptr<ParamActor>& actor : actors_) actor->Tell(DropStepMsg{});
+void StepActor::AbortOpenStep(const absl::Status& why) {
+  for (auto& r : gathers_) FailAndCount(registry_, r, why);
+  for (auto& r : appliers_) FailAndCount(registry_, r, why);
   Reset();
+}
+
+void StepActor::DropOpenStep(const DropOpenStepMsg& m) {
+  for (const std::shared_ptr<ParamActor>& actor : actors_) actor->Tell(DropStepMsg{});
+  AbortOpenStep(absl::AbortedError(
+      absl::StrCat("step ", version_ + 1, " was dropped (a host failed over): the trainers redo it")));
   SY_LOG(INFO) << "failover: dropped the open step " << version_ + 1 << " of " << actors_.size() << " actors";
   m.done(version_);
+}
+
+void StepActor::DropIfAsked() {
+  if (!pending_drop_) return;
+  const DropOpenStepMsg drop = *std::exchange(pending_drop_, std::nullopt);
+  DropOpenStep(drop);
 }
 
 void StepActor::MaybeInstallActors() {

@@ -138,7 +138,11 @@ class StepActor : public actor::Actor<StepActorMsg> {
   void Reset();
   // Installs pending_actors_ when no step is being closed or applied.
   void MaybeInstallActors();
-  void DropOpenStep(DropOpenStepMsg& m);
+  // Fails the open step's waiting gathers and applies with `why` and forgets the step.
+  void AbortOpenStep(const absl::Status& why);
+  void DropOpenStep(const DropOpenStepMsg& m);
+  // The drop asked for while applying (pending_drop_), now that the apply ended.
+  void DropIfAsked();
 
   std::vector<std::shared_ptr<ParamActor>> actors_;
   std::optional<std::vector<std::shared_ptr<ParamActor>>> pending_actors_;  // the next set, once between steps
