@@ -309,7 +309,9 @@ size_t CoordinatorPlacement::ExpertIndex(int layer, int expert) const {
   return static_cast<size_t>(SwitchLayerOf(layer, config_).value()) * config_.experts + expert;
 }
 
-int CoordinatorPlacement::HostOfExpert(int layer, int expert) const { return now_.experts[ExpertIndex(layer, expert)][0]; }
+int CoordinatorPlacement::HostOfExpert(int layer, int expert) const {
+  return now_.experts[ExpertIndex(layer, expert)][0];
+}
 
 std::vector<int> CoordinatorPlacement::ExpertReplicas(int layer, int expert) const {
   return now_.experts[ExpertIndex(layer, expert)];

@@ -36,8 +36,9 @@ void ClusterActor::FailOver(const std::string& why) {
     // Hosts that hold actors drop their open step; others (waiting to join) only learn the table.
     const bool holds = !table_.ActorsOn(host.id).empty();
     if (holds) failover_->versions[host.id] = std::nullopt;
-    PushTable(host.id, holds ? TablePush::kFailover : TablePush::kChange, [self, id = host.id, holds, generation = restore_generation_](
-                                   absl::StatusOr<transport::DecodedMessage> reply) {
+    const TablePush kind = holds ? TablePush::kFailover : TablePush::kChange;
+    PushTable(host.id, kind, [self, id = host.id, holds, generation = restore_generation_](
+                                 absl::StatusOr<transport::DecodedMessage> reply) {
       if (!holds) return;
       absl::StatusOr<uint64_t> version = absl::UnknownError("no reply");
       if (!reply.ok()) {

@@ -98,6 +98,14 @@ void ClusterActor::OnCheckpointEvent(const CheckpointEvent& event) {
   checkpoint_ = event.snapshot;
   switch (event.kind) {
     case CheckpointEvent::Kind::kStarted:
+      // A checkpoint that began before this actor ordered live moves with an earlier
+      // boundary (it had not seen the start yet) asks the old holders for a step their
+      // moved actors will not reach there: it could only time out, holding up every later
+      // checkpoint. Void; the next one begins once the moves are done.
+      if (live_moves_ && live_moves_->last_source_step < event.step) {
+        AbandonCheckpoint(absl::StrCat("live moves after step ", live_moves_->last_source_step,
+                                       ", before its step ", event.step));
+      }
       return;
     case CheckpointEvent::Kind::kCommitted:
       storage_problem_.clear();  // the database takes writes again
