@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -73,7 +74,16 @@ absl::Status PlacementActor::Apply(const PlaceMsg& m) {
     if (live.move.from == self_ && !live.move.replicate) leaving.insert(live.move.actor);
   }
   wanted.insert(leaving.begin(), leaving.end());  // served here up to the move's last step
-  const std::vector<cluster::ActorKey> added = held_->Missing(wanted);
+  std::vector<cluster::ActorKey> added = held_->Missing(wanted);
+  // Before its first table a host holds its static share at the initial state: an actor
+  // of that share moving here live (a join) is rebuilt to wait for the state it brings.
+  for (const cluster::LiveMove& live : m.live) {
+    const cluster::ActorKey& key = live.move.actor;
+    if (current == 0 && live.move.to == self_ && held_->Held(key).ok() &&
+        std::find(added.begin(), added.end(), key) == added.end()) {
+      added.push_back(key);
+    }
+  }
   // Build every new actor before changing anything: a failure leaves the host as it was.
   // The cluster's first table, before any step, places actors at their initial state
   // (the same on every host, from the seed: e.g. the second holders of --redundancy 2);
