@@ -32,10 +32,6 @@ class ElasticCase(ClusterCase):
     CHECKPOINTS = CHECKPOINTS
     HOSTS = 2
 
-    def read(self, run, name):
-        with open(os.path.join(run.workdir, name)) as f:
-            return f.read()
-
     def same_training_as_without(self, name, *change):
         plain = self.ok("plain_" + name, self.HOSTS, 2, self.CHECKPOINTS, steps=STEPS)
         changed = self.ok(name, self.HOSTS, 2, self.CHECKPOINTS + list(change), steps=STEPS)
@@ -54,7 +50,7 @@ class ElasticTest(ElasticCase):
         joined = self.same_training_as_without("join", "--add_host_at_step=15")
         self.assertRegex(joined.stdout, r"--add_host_at_step: starting host-2 after step 1[5-9]")
         self.assertEqual(joined.summary()["hosts"], 3)
-        coordinator = self.read(joined, "coordinator.log")
+        coordinator = joined.read("coordinator.log")
         moved = re.search(r"host host-2 joined: ([0-9]+) actors move to it", coordinator)
         self.assertIsNotNone(moved, coordinator[-3000:])
         self.assertGreater(int(moved.group(1)), 0)
@@ -62,10 +58,10 @@ class ElasticTest(ElasticCase):
         # through a checkpoint taken before it.
         restored = re.search(r"restoring checkpoint [0-9]+ \(step ([1-3]0)\)", coordinator[moved.end():])
         self.assertIsNotNone(restored, coordinator[-3000:])
-        self.assertRegex(self.read(joined, "trainer-0.log"), "host-2 joined at tcp://")
+        self.assertRegex(joined.read("trainer-0.log"), "host-2 joined at tcp://")
         # host-2 took its actors from the checkpoint and served every later step: the run's
         # last checkpoint (which needs each host's actors at step 40) came after the join.
-        host = self.read(joined, "host-2.log")
+        host = joined.read("host-2.log")
         self.assertRegex(host, r"placement epoch [0-9]+: [1-9][0-9]* actors added")
         self.assertIn("rolled back to step " + restored.group(1), host)
         self.assertRegex(coordinator[moved.end():], r"committed at step %d" % STEPS)
@@ -74,12 +70,12 @@ class ElasticTest(ElasticCase):
         drained = self.same_training_as_without("drain", "--drain_host_at_step=15")
         self.assertRegex(drained.stdout, r"--drain_host_at_step: draining host-1 after step 1[5-9]")
         self.assertIn("sy-local: host-1 holds no actors: stopping it", drained.stdout)
-        coordinator = self.read(drained, "coordinator.log")
+        coordinator = drained.read("coordinator.log")
         moved = re.search(r"draining host-1: ([0-9]+) actors move away", coordinator)
         self.assertIsNotNone(moved, coordinator[-3000:])
         self.assertGreater(int(moved.group(1)), 0)
         # host-1 let go of every actor when the drained table reached it, then stopped on SIGTERM.
-        host = self.read(drained, "host-1.log")
+        host = drained.read("host-1.log")
         # (The last table change it saw: an automatic rebalance may have moved actors before.)
         dropped = list(re.finditer(r"placement epoch [0-9]+: 0 actors added \(waiting for a restore\), ([0-9]+) removed",
                                    host))

@@ -29,7 +29,7 @@ class LiveMovesTest(ElasticCase):
     HOSTS = 3
 
     def moved_live(self, run, why):
-        coordinator = self.read(run, "coordinator.log")
+        coordinator = run.read("coordinator.log")
         moved = re.search(why + r": ([0-9]+) actors move live after step ([0-9]+)", coordinator)
         self.assertIsNotNone(moved, coordinator[-3000:])
         self.assertGreater(int(moved.group(1)), 0)
@@ -37,7 +37,7 @@ class LiveMovesTest(ElasticCase):
         return int(moved.group(1)), int(moved.group(2))
 
     def arrivals(self, run, hosts):
-        return sum(len(re.findall(r"moved here live from host-[0-9]+ at version", self.read(run, h + ".log")))
+        return sum(len(re.findall(r"moved here live from host-[0-9]+ at version", run.read(h + ".log")))
                    for h in hosts)
 
     def test_drain_moves_live_without_replay(self):
@@ -45,7 +45,7 @@ class LiveMovesTest(ElasticCase):
         self.assertIn("sy-local: host-2 holds no actors: stopping it", drained.stdout)
         count, step = self.moved_live(drained, "draining host-2")
         self.assertGreaterEqual(step, 15)
-        self.assertIn("leave live after step %d" % step, self.read(drained, "host-2.log"))
+        self.assertIn("leave live after step %d" % step, drained.read("host-2.log"))
         self.assertGreaterEqual(self.arrivals(drained, ["host-0", "host-1"]), count)
         self.assertEqual(drained.summary()["replayed_steps"], 0)
         self.assertEqual(drained.summary()["recoveries"], 0)
@@ -75,9 +75,9 @@ class LiveMovesTest(ElasticCase):
         self.assertEqual(summary["replica_mismatches"], 0)
         self.assertEqual(summary["param_checksum"], fixed.summary()["param_checksum"])
         self.assertEqual([s["loss"] for s in replicated.steps()], [s["loss"] for s in fixed.steps()])
-        self.assertRegex(self.read(replicated, "coordinator.log"),
+        self.assertRegex(replicated.read("coordinator.log"),
                          r"automatic rebalance at step [0-9]+: .* moves \([1-9][0-9]* of them replicas\)")
-        hosts = "".join(self.read(replicated, "host-%d.log" % h) for h in range(4))
+        hosts = "".join(replicated.read("host-%d.log" % h) for h in range(4))
         self.assertRegex(hosts, r"is replicated from step [0-9]+: its gradient contributions are exchanged")
 
     def test_moves_training_ends_before_are_checkpointed_from_their_old_hosts(self):
@@ -88,7 +88,7 @@ class LiveMovesTest(ElasticCase):
         coordinator = "--coordinator_args=--retain=10 --rebalance_threshold=1.01 --live_moves=true"
         fixed = self.ok("fixed_3", self.HOSTS, 2, skewed + [coordinator + " --auto_rebalance=false"], steps=30)
         late = self.ok("late_move", self.HOSTS, 2, skewed + [coordinator + " --live_move_lead_steps=100"], steps=30)
-        log = self.read(late, "coordinator.log")
+        log = late.read("coordinator.log")
         self.assertRegex(log, r"automatic rebalance at step [0-9]+: [1-9][0-9]* actors move live after step 1[0-9][0-9]")
         self.assertRegex(log, r"live moves after step [0-9]+ are no longer followed: training is over")
         self.assertRegex(log, r"checkpoint [0-9]+ committed at step 30")
@@ -99,7 +99,7 @@ class LiveMovesTest(ElasticCase):
                                             "--kill_host_in_live_move=" + role)
         victim = "host-2" if role == "source" else "host-0"
         self.assertIn("sy-local: --kill_host_in_live_move: %s SIGKILLed itself as the %s" % (victim, role), run.stdout)
-        coordinator = self.read(run, "coordinator.log")
+        coordinator = run.read("coordinator.log")
         self.assertRegex(coordinator, r"draining host-2: [0-9]+ actors move live after step")
         self.assertRegex(coordinator, r"host %s failed \(.*\): [0-9]+ actors re-placed, during a live move" % victim)
         # (The recovery restores the newest checkpoint: a move at a checkpoint's step replays nothing.)

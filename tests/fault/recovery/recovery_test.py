@@ -62,10 +62,6 @@ class RecoveryTest(ClusterCase):
         restored = summary["rollbacks"][0]["to_step"]
         self.assertGreaterEqual(summary["replayed_steps"], int(killed_after.group(1)) - restored)
 
-    def coordinator_log(self, run):
-        with open(os.path.join(run.workdir, "coordinator.log")) as log:
-            return log.read()
-
     def test_host_sigkill_replaces_restores_and_replays(self):
         killed = self.fault_free_and_killed("host")
         # Steps computed more than once: those between the restored checkpoint and the kill.
@@ -73,7 +69,7 @@ class RecoveryTest(ClusterCase):
         recovery_seconds = killed.summary()["recovery_seconds"]
         self.assertEqual(len(recovery_seconds), 1)
         self.assertGreater(recovery_seconds[0], 0)
-        log = self.coordinator_log(killed)
+        log = killed.read("coordinator.log")
         self.assertIn("host host-1 failed", log)
         self.assertRegex(log, r"restoring checkpoint [0-9]+ \(step [1-3]0\)")
         with open(os.path.join(killed.workdir, "trainer-0.log")) as trainer_log:
@@ -82,14 +78,14 @@ class RecoveryTest(ClusterCase):
     def test_trainer_sigkill_survivor_replays_its_micro_batches(self):
         killed = self.fault_free_and_killed("trainer")
         self.assert_replayed_since_the_kill(killed, "trainer")
-        log = self.coordinator_log(killed)
+        log = killed.read("coordinator.log")
         self.assertIn("trainer trainer-1 missed heartbeats: failed", log)
         self.assertNotIn("trainer trainer-0 missed heartbeats", log, "trainer 0 finished and said so")
 
     def test_leader_sigkill_next_trainer_takes_over_and_keeps_the_records(self):
         killed = self.fault_free_and_killed("trainer", ["--kill_trainer_index=0"])
         self.assertRegex(killed.stdout, "SIGKILL trainer-0")
-        self.assertIn("trainer trainer-0 missed heartbeats: failed", self.coordinator_log(killed))
+        self.assertIn("trainer trainer-0 missed heartbeats: failed", killed.read("coordinator.log"))
         with open(os.path.join(killed.workdir, "trainer-1.log")) as survivor:
             self.assertRegex(survivor.read(), r"now the leader: metrics.jsonl continues after step [1-3]0")
         self.assertEqual(killed.summary()["trainers"], 2)
@@ -100,7 +96,7 @@ class RecoveryTest(ClusterCase):
         killed = self.fault_free_and_killed("coordinator")
         self.assertEqual(killed.summary()["replayed_steps"], 0)  # the hosts kept their state: no rollback
         self.assertIn("sy-local: coordinator restarted at", killed.stdout)
-        log = self.coordinator_log(killed)
+        log = killed.read("coordinator.log")
         self.assertIn("restored placement epoch", log)
         # The hosts re-registered with their actors: nothing was lost, so nothing was restored.
         self.assertNotIn("came back without its actors", log)

@@ -28,9 +28,6 @@ CHECKPOINTS = ["--checkpoint_every=10", "--coordinator_args=--retain=10 --auto_r
 
 
 class RedundancyTest(ClusterCase):
-    def read(self, run, name):
-        with open(os.path.join(run.workdir, name)) as f:
-            return f.read()
 
     def plain(self, hosts):
         return self.ok("plain_%d" % hosts, hosts, 2, CHECKPOINTS, steps=STEPS)
@@ -47,7 +44,7 @@ class RedundancyTest(ClusterCase):
         self.assertEqual(summary["recoveries"], 1)
         self.assertLessEqual(summary["replayed_steps"], 1)
         self.assertEqual(len(summary["recovery_seconds"]), 1)
-        coordinator = self.read(run, "coordinator.log")
+        coordinator = run.read("coordinator.log")
         dead = "host-%d" % (hosts - 1)
         self.assertRegex(coordinator, r"host %s failed \(disconnected, probe unanswered\)" % dead)
         self.assertRegex(coordinator, r"failover \(host %s failed\): every actor lives on another host" % dead)
@@ -56,8 +53,8 @@ class RedundancyTest(ClusterCase):
         self.assertGreaterEqual(int(done.group(1)), 25)
         self.assertNotIn("restoring checkpoint", coordinator)
         for h in range(hosts - 1):
-            self.assertIn("fails over a dead host: dropping the open step", self.read(run, "host-%d.log" % h))
-        self.assertRegex(self.read(run, "trainer-0.log"), "rollback to step %s" % done.group(1))
+            self.assertIn("fails over a dead host: dropping the open step", run.read("host-%d.log" % h))
+        self.assertRegex(run.read("trainer-0.log"), "rollback to step %s" % done.group(1))
         return run, coordinator
 
     def test_redundancy_trains_the_same_weights(self):
@@ -65,7 +62,7 @@ class RedundancyTest(ClusterCase):
         self.same_weights(run, self.plain(3))
         self.assertEqual(run.summary()["recoveries"], 0)
         # Every host holds its static share and a copy of its neighbour's: the replicas exchange gradients.
-        self.assertRegex(self.read(run, "host-0.log"), r"is replicated: its gradient contributions are exchanged")
+        self.assertRegex(run.read("host-0.log"), r"is replicated: its gradient contributions are exchanged")
 
     def test_killed_host_fails_over_without_a_restore(self):
         _, coordinator = self.killed(3)

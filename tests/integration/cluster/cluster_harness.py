@@ -73,6 +73,11 @@ class Run:
         with open(os.path.join(self.workdir, "metrics.jsonl")) as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    def read(self, name):
+        """The text of the file `name` in the run's workdir (e.g. a process log)."""
+        with open(os.path.join(self.workdir, name)) as f:
+            return f.read()
+
     def describe(self):
         """sy-local's output and the tail of every process log (what CI shows of a failed run)."""
         text = "rc=%d\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.stdout[-3000:], self.stderr[-3000:])
