@@ -56,8 +56,8 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
   absl::Status Synchronize() override { return absl::OkStatus(); }
-  // Each task on one thread: its products run whole, single-threaded (OpenBLAS gives
-  // the same bits for a product whole or cut into blocks of rows or columns).
+  // Each task on one thread: its products are cut into the same blocks as outside a
+  // task and run one after another there, so they give the same bits.
   void RunIndependent(int64_t n, const std::function<void(int64_t)>& task) override {
     pool_.ForEachIndex(n, task);
   }
@@ -65,16 +65,12 @@ class CpuBackend : public Backend {
   // Products are cut into FIXED blocks of rows (or columns, whichever dimension is
   // larger): at most kGemmMaxBlocks blocks, each a multiple of kGemmBlock, shared out
   // by the threads. The cut depends only on the shape, so results are the same for
-  // any thread count. Inside a RunIndependent task the blocks run on the task's
-  // thread, as one call when that gives the same bits.
+  // any thread count. Inside a RunIndependent task the blocks run one after another on
+  // the task's thread. (Whether OpenBLAS gives the same bits for a product whole and cut
+  // into blocks depends on the CPU's kernels: on AVX-512 machines it does not.)
   static constexpr int kGemmBlock = 64;
   static constexpr int kGemmMaxBlocks = 8;
   static constexpr int64_t kGemmSplitWork = int64_t{1} << 20;  // m*n*k below this: one call
-  // OpenBLAS computes products of at most 100^3 multiply-adds with its small-matrix
-  // kernels, larger ones with its blocked kernel, whose bits do not depend on how the
-  // product is cut into blocks of rows or columns. So a product whose every block is
-  // larger than this may run whole and give the same bits as its blocks.
-  static constexpr int64_t kBlasSmallKernelMaxWork = 100 * 100 * 100;
 
   static void BlasGemm(float* c, const float* a, const float* b, int m, int n, int k, bool trans_a, bool trans_b,
                        float alpha, float beta, int lda, int ldb, int ldc) {
@@ -98,13 +94,11 @@ class CpuBackend : public Backend {
     const int units = (extent + kGemmBlock - 1) / kGemmBlock;
     const int block = kGemmBlock * ((units + kGemmMaxBlocks - 1) / kGemmMaxBlocks);
     const int64_t blocks = (extent + block - 1) / block;
-    const int64_t smallest_block_work = work / extent * (extent - (blocks - 1) * block);
-    if (work < kGemmSplitWork || std::max(m, n) <= kGemmBlock ||
-        (pool_.InsideBody() && smallest_block_work > kBlasSmallKernelMaxWork)) {
+    if (work < kGemmSplitWork || std::max(m, n) <= kGemmBlock) {
       BlasGemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
       return;
     }
-    pool_.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
+    auto run_blocks = [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int lo = static_cast<int>(blk * block);
         const int len = std::min(block, extent - lo);
@@ -117,7 +111,12 @@ class CpuBackend : public Backend {
           BlasGemm(c + lo, a, b_part, m, len, k, trans_a, trans_b, alpha, beta, lda, ldb, ldc);
         }
       }
-    });
+    };
+    if (pool_.InsideBody()) {
+      run_blocks(0, blocks);
+    } else {
+      pool_.ParallelFor(blocks, 1, run_blocks);
+    }
   }
 
   // Small products run whole, one per thread; large ones one after another, each split.
