@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/mutex_checks.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
@@ -72,6 +73,7 @@ double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::Traine
 }  // namespace
 
 int main(int argc, char** argv) {
+  sy::base::DisableMutexDeadlockDetection();
   // The benchmark model: the flag defaults with 4 micro-batches a step (so 2 trainers split them evenly).
   const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
       argc, argv,

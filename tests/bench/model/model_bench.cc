@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/mutex_checks.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
 #include "services/trainer/standalone_trainer.h"
@@ -136,6 +137,7 @@ int Run(const sy::bench::BenchArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sy::base::DisableMutexDeadlockDetection();
   const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
       argc, argv, {"--steps=6", absl::StrCat("--workdir=/tmp/model_bench_", getpid()), "--eval_every=0"},
       /*takes_hosts=*/false, "usage: model_bench [--steps=6] [--data=FILE] [--workdir=DIR] [model/training flags]");
