@@ -161,4 +161,8 @@ struct Envelope {
   # The kind-specific struct (see MessageKind), or null.
   attempt @9 :UInt32;
   # 0 for the first send, n for the n-th retry (diagnostics only; never part of identity).
+  answeredBelow @10 :UInt64;
+  # Requests only: the sender's lowest request id still waiting for its answer when this
+  # was sent; every lower id of this sender is answered or given up, so the receiver may
+  # forget the replies it keeps for their retries. 0 = not said.
 }

@@ -47,7 +47,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         wrong_peer_(Counter("sy_rpc_replies_from_wrong_peer_total",
                             "Replies ignored because they came from another peer than the request went to.")),
         send_failures_(Counter("sy_rpc_send_failures_total", "Replies or retries the transport refused.")),
-        deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")) {}
+        deadline_exceeded_(Counter("sy_rpc_deadline_exceeded_total", "Calls that ended with DeadlineExceeded.")),
+        cached_replies_(metrics_->GetGauge("sy_rpc_cached_replies", "Replies kept for requests that may be retried.",
+                                           {{"node", transport_->node_id()}})) {}
 
   // Received messages come straight from the transport's I/O thread when it offers that
   // (no hand-off); our own thread then only runs the timers. Otherwise it also receives.
@@ -80,13 +82,28 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
 
   void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
                  RpcNode::Callback done) {
-    const uint64_t id = next_id_.fetch_add(1);
+    const absl::Time now = absl::Now();
+    // The id is taken and the call listed in one step, so answeredBelow (the lowest id
+    // listed) never passes a call that has not gone out yet.
+    uint64_t id, answered_below;
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) {
+        done(absl::CancelledError("RpcNode closed"));
+        return;
+      }
+      id = next_id_++;
+      answered_below = pending_.empty() ? id : pending_.begin()->first;
+      const absl::Time next_attempt = now + options_.attempt_timeout;
+      if (std::min(next_attempt, deadline) < timer_wake_) timer_wake_ = absl::InfinitePast();  // wakes TimerLoop
+      pending_[id] = Pending{Message(), deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
+    }
     auto envelope = header.getRoot<proto::Envelope>();
     envelope.setSender(transport_->node_id().c_str());
     envelope.setRequestId(id);
     envelope.setIsReply(false);
     envelope.setAttempt(0);
-    const absl::Time now = absl::Now();
+    envelope.setAnsweredBelow(answered_below);
     // Sent as a time to live, so the receiver's clock need not agree with ours; at least 1 ms
     // (0 means none): a call already past its deadline still fails here, not there.
     envelope.setTtlMs(deadline == absl::InfiniteFuture()
@@ -95,13 +112,8 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     Message message{to, EncodeHeader(header), std::move(data)};
     {
       absl::MutexLock lock(&mu_);
-      if (closed_) {
-        done(absl::CancelledError("RpcNode closed"));
-        return;
-      }
-      const absl::Time next_attempt = now + options_.attempt_timeout;
-      if (std::min(next_attempt, deadline) < timer_wake_) timer_wake_ = absl::InfinitePast();  // wakes TimerLoop
-      pending_[id] = Pending{message, deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
+      auto it = pending_.find(id);
+      if (it != pending_.end()) it->second.message = message;  // frames shared, for retries
     }
     // The first send waits for queue room until the call's deadline (backpressure).
     absl::Status sent = transport_->Send(std::move(message), deadline);
@@ -127,7 +139,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     envelope.setIsReply(true);
     if (envelope.getKind() == proto::MessageKind::INVALID) envelope.setKind(state.kind);
     Message reply{state.to, EncodeHeader(*header), std::move(data)};
-    cache_.Complete(state.key, reply);
+    cached_replies_.Set(static_cast<double>(cache_.Complete(state.key, reply)));
     SendReply(std::move(reply));
   }
 
@@ -201,10 +213,10 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       for (auto& [id, call] : pending_) {
         if (now >= call.deadline) {
           expired.push_back(id);
-        } else if (now >= call.next_attempt && call.attempts < options_.max_attempts) {
+        } else if (now >= call.next_attempt && call.attempts < options_.max_attempts && call.message.header.size() > 0) {
           call.timeout = std::min(call.timeout * options_.backoff_multiplier, options_.max_attempt_timeout);
           call.next_attempt = now + call.timeout;
-          resend.push_back(WithAttempt(call.message, call.attempts));
+          resend.push_back(WithAttempt(call.message, call.attempts, pending_.begin()->first));
           ++call.attempts;
         } else if (now >= call.next_attempt) {
           call.next_attempt = call.deadline;  // out of attempts: wait for a late reply
@@ -221,14 +233,16 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     }
   }
 
-  // The same request (same id) stamped with its attempt number; the data frames are shared.
-  static Message WithAttempt(const Message& original, int attempt) {
+  // The same request (same id) stamped with its attempt number and the lowest id still
+  // waiting; the data frames are shared.
+  static Message WithAttempt(const Message& original, int attempt, uint64_t answered_below) {
     auto words = kj::heapArray<capnp::word>(original.header.size() / sizeof(capnp::word));
     std::memcpy(words.begin(), original.header.data(), original.header.size());
     capnp::FlatArrayMessageReader reader(words);
     capnp::MallocMessageBuilder builder;
     builder.setRoot(reader.getRoot<proto::Envelope>());
     builder.getRoot<proto::Envelope>().setAttempt(static_cast<uint32_t>(attempt));
+    builder.getRoot<proto::Envelope>().setAnsweredBelow(answered_below);
     return Message{original.address, EncodeHeader(builder), original.data};
   }
 
@@ -255,6 +269,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     }
     // Keyed by the peer the request came from (over CURVE: its authenticated routing id), not
     // by the sender the body names: no peer can take or poison another's cached replies.
+    if (envelope.getAnsweredBelow() != 0) cache_.ForgetBelow(from.peer, envelope.getAnsweredBelow());
     ReplyCache::Key key{from.peer, envelope.getRequestId()};
     Message cached;
     switch (cache_.Begin(key, &cached)) {
@@ -347,7 +362,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   metrics::Registry own_metrics_;
   metrics::Registry* const metrics_;
   ReplyCache cache_;
-  std::atomic<uint64_t> next_id_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_);
   metrics::Counter& malformed_;
   metrics::Counter& retries_;
   metrics::Counter& duplicates_answered_;
@@ -356,6 +371,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   metrics::Counter& wrong_peer_;
   metrics::Counter& send_failures_;
   metrics::Counter& deadline_exceeded_;
+  metrics::Gauge& cached_replies_;
 
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -17,8 +17,11 @@
 // Counters (in the Registry from RpcOptions, or a private one), labelled by node:
 // sy_rpc_malformed_total, sy_rpc_retries_total, sy_rpc_duplicates_answered_total,
 // sy_rpc_duplicates_in_progress_total, sy_rpc_unmatched_replies_total, sy_rpc_replies_from_wrong_peer_total,
-// sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total. A request carries its deadline as a time
-// to live (Envelope.ttlMs), which the receiver turns into DecodedMessage::deadline() on its own clock.
+// sy_rpc_send_failures_total, sy_rpc_deadline_exceeded_total; the gauge sy_rpc_cached_replies.
+// Each request says the lowest id its sender still waits on (Envelope.answeredBelow), so the
+// receiver keeps only the replies of calls still in flight, not the last reply_cache_entries.
+// A request carries its deadline as a time to live (Envelope.ttlMs), which the receiver turns
+// into DecodedMessage::deadline() on its own clock.
 //
 // Thread-safe. Received messages are dispatched on one thread: the transport's I/O thread
 // when it delivers there (Transport::DeliverOnIoThread, e.g. ZmqTransport), else an

@@ -1,5 +1,5 @@
-// ReplyCache: duplicate detection states, LRU eviction by count and by bytes, and
-// requests in progress that are never evicted.
+// ReplyCache: duplicate detection states, LRU eviction by count and by bytes, requests
+// in progress that are never evicted, and a sender's answered replies forgotten.
 #include <gtest/gtest.h>
 
 #include "common/transport/reply_cache.h"
@@ -62,6 +62,29 @@ TEST(ReplyCache, InProgressEntriesSurviveAnyNumberOfFinishedOnes) {
     cache.Complete({"fast", id}, ReplyOfBytes(8));
   }
   EXPECT_EQ(cache.Begin({"slow", 1}, &reply), ReplyCache::State::kInProgress);
+}
+
+TEST(ReplyCache, ForgetBelowDropsOnlyThatSendersLowerReplies) {
+  ReplyCache cache(100, 1 << 20);
+  Message reply;
+  for (uint64_t id = 1; id <= 4; ++id) {
+    for (const char* sender : {"a", "b"}) {
+      cache.Begin({sender, id}, &reply);
+      EXPECT_EQ(cache.Complete({sender, id}, ReplyOfBytes(8)), (id - 1) * 2 + (sender[0] == 'a' ? 1 : 2));
+    }
+  }
+  ASSERT_EQ(cache.Begin({"a", 5}, &reply), ReplyCache::State::kNew);  // in progress: kept
+  cache.ForgetBelow("a", 3);
+  EXPECT_EQ(cache.size(), 6u);
+  EXPECT_EQ(cache.bytes(), 48u);
+  EXPECT_EQ(cache.Begin({"a", 3}, &reply), ReplyCache::State::kDone);
+  EXPECT_EQ(cache.Begin({"b", 1}, &reply), ReplyCache::State::kDone) << "another sender's replies stay";
+  EXPECT_EQ(cache.Begin({"a", 2}, &reply), ReplyCache::State::kNew) << "answered: forgotten";
+  cache.ForgetBelow("a", 100);
+  EXPECT_EQ(cache.size(), 4u);
+  EXPECT_EQ(cache.Begin({"a", 5}, &reply), ReplyCache::State::kInProgress);
+  cache.ForgetBelow("nobody", 100);  // an unknown sender changes nothing
+  EXPECT_EQ(cache.size(), 4u);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // duplicates answered from the cache, deadlines, and receive-queue backpressure.
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -60,50 +62,97 @@ TEST(RpcInProc, RequestReplyEchoesTensor) {
   }
 }
 
-TEST(RpcInProc, RetriedRequestIsAppliedOnceWhenRepliesAreDropped) {
+// An echo server that loses 30% of its replies and counts how often each request id
+// reached its handler, and a client that retries quickly.
+struct LossyEcho {
+  explicit LossyEcho(uint64_t seed) {
+    auto server_inner = net.CreateTransport("server");
+    if (!server_inner.ok() || !(*server_inner)->Bind("inproc://server").ok()) return;
+    FaultSpec spec;
+    spec.drop = 0.3;
+    spec.seed = seed;
+    RpcOptions server_options;
+    server_options.metrics = &server_metrics;
+    auto made_server = RpcNode::Create(FaultyTransport::Wrap(*std::move(server_inner), spec), server_options,
+                                       [this](DecodedMessage request, Responder responder) {
+                                         {
+                                           std::lock_guard<std::mutex> lock(mu);
+                                           ++applied[request.envelope().getRequestId()];
+                                         }
+                                         EchoHandler(std::move(request), responder);
+                                       });
+    auto client_transport = net.CreateTransport("client");
+    if (!made_server.ok() || !client_transport.ok() || !(*client_transport)->Connect("server", "inproc://server").ok()) {
+      return;
+    }
+    server = *std::move(made_server);
+    RpcOptions client_options;
+    client_options.metrics = &client_metrics;
+    client_options.attempt_timeout = absl::Milliseconds(5);
+    client_options.max_attempt_timeout = absl::Milliseconds(20);
+    client_options.max_attempts = 40;
+    auto made_client = RpcNode::Create(*std::move(client_transport), client_options, nullptr);
+    if (made_client.ok()) client = *std::move(made_client);
+  }
+
+  // Every request reached the handler once, and `requests` did.
+  void ExpectEachAppliedOnce(size_t requests) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(applied.size(), requests);
+    for (const auto& [id, runs] : applied) EXPECT_EQ(runs, 1) << "request " << id << " applied twice";
+  }
+
   InProcNetwork net;
-  auto server_inner = net.CreateTransport("server");
-  ASSERT_TRUE((*server_inner)->Bind("inproc://server").ok());
-  FaultSpec spec;
-  spec.drop = 0.3;  // the server loses 30% of its replies
-  spec.seed = 7;
   std::mutex mu;
   std::map<uint64_t, int> applied;  // request id -> handler runs
-  metrics::Registry server_metrics;
-  RpcOptions server_options;
-  server_options.metrics = &server_metrics;
-  auto server = RpcNode::Create(FaultyTransport::Wrap(*std::move(server_inner), spec), server_options,
-                                [&](DecodedMessage request, Responder responder) {
-                                  {
-                                    std::lock_guard<std::mutex> lock(mu);
-                                    ++applied[request.envelope().getRequestId()];
-                                  }
-                                  EchoHandler(std::move(request), responder);
-                                });
-  ASSERT_TRUE(server.ok());
-  auto client_transport = net.CreateTransport("client");
-  ASSERT_TRUE((*client_transport)->Connect("server", "inproc://server").ok());
-  metrics::Registry client_metrics;
-  RpcOptions client_options;
-  client_options.metrics = &client_metrics;
-  client_options.attempt_timeout = absl::Milliseconds(5);
-  client_options.max_attempt_timeout = absl::Milliseconds(20);
-  client_options.max_attempts = 40;
-  auto client = RpcNode::Create(*std::move(client_transport), client_options, nullptr);
-  ASSERT_TRUE(client.ok());
+  metrics::Registry server_metrics, client_metrics;
+  std::unique_ptr<RpcNode> server, client;
+};
 
+TEST(RpcInProc, RetriedRequestIsAppliedOnceWhenRepliesAreDropped) {
+  LossyEcho echo(7);
+  ASSERT_TRUE(echo.server != nullptr && echo.client != nullptr);
   for (int i = 0; i < 30; ++i) {
     Request request;
     FillPing(request, 4, static_cast<float>(i));
-    auto reply = (*client)->Call({"server"}, request.header, request.data, In(absl::Seconds(20)));
+    auto reply = echo.client->Call({"server"}, request.header, request.data, In(absl::Seconds(20)));
     ASSERT_TRUE(reply.ok()) << reply.status();
     EXPECT_EQ(FirstFloat(*reply), static_cast<float>(i));
   }
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(applied.size(), 30u);
-  for (const auto& [id, runs] : applied) EXPECT_EQ(runs, 1) << "request " << id << " applied twice";
-  EXPECT_GT(CounterValue(client_metrics, "sy_rpc_retries_total", "client"), 0);
-  EXPECT_GT(CounterValue(server_metrics, "sy_rpc_duplicates_answered_total", "server"), 0);
+  echo.ExpectEachAppliedOnce(30);
+  EXPECT_GT(CounterValue(echo.client_metrics, "sy_rpc_retries_total", "client"), 0);
+  EXPECT_GT(CounterValue(echo.server_metrics, "sy_rpc_duplicates_answered_total", "server"), 0);
+}
+
+// Calls in flight together while replies are lost: each request is applied once (the
+// replies of calls still waiting are kept for their retries), and the server forgets the
+// replies its caller has had (Envelope.answeredBelow): after a last call it holds one.
+TEST(RpcInProc, ConcurrentCallsWithLostRepliesAreAppliedOnceAndAnsweredRepliesForgotten) {
+  LossyEcho echo(11);
+  ASSERT_TRUE(echo.server != nullptr && echo.client != nullptr);
+  constexpr int kRounds = 5, kInFlight = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::future<absl::StatusOr<DecodedMessage>>> replies;
+    for (int i = 0; i < kInFlight; ++i) {
+      auto done = std::make_shared<std::promise<absl::StatusOr<DecodedMessage>>>();
+      replies.push_back(done->get_future());
+      Request request;
+      FillPing(request, 4, static_cast<float>(round * kInFlight + i));
+      echo.client->CallAsync({"server"}, request.header, request.data, In(absl::Seconds(20)),
+                           [done](absl::StatusOr<DecodedMessage> reply) { done->set_value(std::move(reply)); });
+    }
+    for (int i = 0; i < kInFlight; ++i) {
+      absl::StatusOr<DecodedMessage> reply = replies[i].get();
+      ASSERT_TRUE(reply.ok()) << reply.status();
+      EXPECT_EQ(FirstFloat(*reply), static_cast<float>(round * kInFlight + i));
+    }
+  }
+  Request last;
+  FillPing(last, 4, -1.0f);
+  ASSERT_TRUE(echo.client->Call({"server"}, last.header, last.data, In(absl::Seconds(20))).ok());
+  echo.ExpectEachAppliedOnce(kRounds * kInFlight + 1);
+  EXPECT_GT(CounterValue(echo.server_metrics, "sy_rpc_duplicates_answered_total", "server"), 0);
+  EXPECT_EQ(echo.server_metrics.GetGauge("sy_rpc_cached_replies", "", {{"node", "server"}}).value(), 1.0);
 }
 
 TEST(RpcInProc, DuplicateRequestIsAnsweredFromCacheAndInProgressDuplicateIgnored) {
