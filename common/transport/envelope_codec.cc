@@ -70,8 +70,14 @@ void ReadValue(const capnp::DynamicValue::Reader& value) {
     case capnp::DynamicValue::LIST:
       for (auto element : value.as<capnp::DynamicList>()) ReadValue(element);
       return;
+    case capnp::DynamicValue::TEXT: {
+      // Names are read with cStr(): "host-1\0x" would pass for "host-1", and "\0" for "".
+      const capnp::Text::Reader text = value.as<capnp::Text>();
+      KJ_REQUIRE(std::memchr(text.begin(), '\0', text.size()) == nullptr, "text with a NUL byte inside");
+      return;
+    }
     default:
-      return;  // scalars, and texts/data already checked when their reader was made
+      return;  // scalars, and data checked when their reader was made
   }
 }
 

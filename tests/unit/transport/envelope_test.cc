@@ -125,6 +125,33 @@ TEST(Envelope, DoorChecksRejectDefectsWithInvalidArgument) {
   }
 }
 
+// Names are read with cStr(): a text with a NUL inside would pass for its prefix
+// ("host-1\0x" for "host-1", "\0" for ""), so the door refuses it, in the header and in a body.
+TEST(Envelope, TextWithANulInsideIsRefusedInTheHeaderAndInTheBody) {
+  const std::string sneaky("host-1\0x", 8);
+  {
+    capnp::MallocMessageBuilder builder;
+    auto envelope = builder.initRoot<proto::Envelope>();
+    envelope.setSender(capnp::Text::Reader(sneaky.data(), sneaky.size()));
+    envelope.setRequestId(1);
+    envelope.setKind(proto::MessageKind::PING);
+    auto status = DecodedMessage::Decode(Message{{"h"}, EncodeHeader(builder)}, {}).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find("NUL"), absl::string_view::npos) << status;
+  }
+  capnp::MallocMessageBuilder builder;
+  auto envelope = builder.initRoot<proto::Envelope>();
+  envelope.setSender("trainer-0");
+  envelope.setRequestId(2);
+  envelope.setKind(proto::MessageKind::PING);
+  envelope.getBody().initAs<proto::expert::CommitPhase>().setTrainer(capnp::Text::Reader(sneaky.data(), sneaky.size()));
+  absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(Message{{"h"}, EncodeHeader(builder)}, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();  // the body is checked when it is read
+  auto body = decoded->Body<proto::expert::CommitPhase>().status();
+  EXPECT_EQ(body.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(body.message().find("NUL"), absl::string_view::npos) << body;
+}
+
 TEST(Envelope, ShapeThatDisagreesWithByteLengthIsRejected) {
   capnp::MallocMessageBuilder builder;
   auto envelope = builder.initRoot<proto::Envelope>();
