@@ -40,7 +40,7 @@ class ConnectionCap {
   static absl::StatusOr<std::unique_ptr<ConnectionCap>> Watch(zmq::context_t& context, zmq::socket_t& socket,
                                                               size_t max_connections, metrics::Registry* registry);
 
-  // The PAIR socket to poll for ZMQ_POLLIN.
+  // The PAIR socket: poll its ZMQ_FD (ReadAll leaves it armed).
   zmq::socket_t& events() { return *events_; }
   // Reads every queued event; shuts down the connections accepted beyond the cap.
   void ReadAll();

@@ -58,8 +58,8 @@ void SocketMonitor::Unwatch(zmq::socket_t& socket, const std::string& peer) {
                  watched_.end());
 }
 
-void SocketMonitor::AddPollItems(std::vector<zmq::pollitem_t>& items) const {
-  for (const Watched& w : watched_) items.push_back({w.events->handle(), 0, ZMQ_POLLIN, 0});
+void SocketMonitor::AddFds(std::vector<int>& fds) const {
+  for (const Watched& w : watched_) fds.push_back(w.events->get(zmq::sockopt::fd));
 }
 
 void SocketMonitor::ReadAll() {

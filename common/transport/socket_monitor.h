@@ -6,7 +6,7 @@
 // still cover those.
 //
 // Not thread-safe: used by the one thread that owns the watched sockets (ZmqTransport's
-// I/O thread), which polls the monitor's PAIR sockets with its own (AddPollItems) and
+// I/O thread), which polls the monitor's PAIR sockets with its own (AddFds) and
 // calls ReadAll. Bounded: one PAIR per watched socket, read without blocking, and
 // ZeroMQ drops events beyond its high-water mark. Destroy it before the context; the
 // watched sockets may outlive it (their events then go nowhere).
@@ -60,8 +60,8 @@ class SocketMonitor {
   absl::Status Watch(zmq::socket_t& socket, const std::string& peer);
   // Stops watching `peer`'s socket (before it is closed, so its closing is not reported).
   void Unwatch(zmq::socket_t& socket, const std::string& peer);
-  // The PAIR sockets to poll for input.
-  void AddPollItems(std::vector<zmq::pollitem_t>& items) const;
+  // The PAIR sockets' ZMQ_FDs, to poll for input (ReadAll re-arms them).
+  void AddFds(std::vector<int>& fds) const;
   // Reads every queued event, calling the callback for each dropped connection.
   void ReadAll();
 

@@ -22,7 +22,7 @@ class ZapHandler {
   ZapHandler(zmq::context_t& context, std::vector<std::string> allowed_clients,
              std::shared_ptr<PeerAllowlist> allowlist, metrics::Registry* registry);
 
-  // The socket to poll for ZMQ_POLLIN.
+  // The socket: poll its ZMQ_FD (AnswerAll leaves it armed).
   zmq::socket_t& socket() { return socket_; }
   // Answers every waiting handshake request.
   void AnswerAll();

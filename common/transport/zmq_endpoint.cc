@@ -179,6 +179,22 @@ absl::StatusOr<Endpoint> ConnectDealer(zmq::context_t& context, const ZmqOptions
   }
 }
 
+void HelperSockets::ReadAll(std::vector<int>& fds) {
+  fds.clear();
+  if (zap != nullptr) {
+    zap->AnswerAll();
+    fds.push_back(zap->socket().get(zmq::sockopt::fd));
+  }
+  if (monitor != nullptr) {
+    monitor->ReadAll();
+    monitor->AddFds(fds);
+  }
+  if (cap != nullptr) {
+    cap->ReadAll();
+    fds.push_back(cap->events().get(zmq::sockopt::fd));
+  }
+}
+
 bool Readable(zmq::socket_t& socket) { return (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; }
 bool Writable(zmq::socket_t& socket) { return (socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0; }
 

@@ -63,6 +63,19 @@ enum class Admission {
 Admission MessageFromParts(std::vector<zmq::message_t>& parts, const Endpoint& endpoint, bool is_router,
                            const std::string& peer, const ZmqOptions& options, bool curve_server, Message* out);
 
+// The sockets beside the ROUTER and DEALERs that the I/O thread reads: the ZAP handler
+// (with a CURVE server), the monitor of DEALER connections (with
+// options.on_connection_lost, once a DEALER exists) and the ROUTER's connection cap (with
+// options.max_connections, once bound).
+struct HelperSockets {
+  std::unique_ptr<ZapHandler> zap;
+  std::unique_ptr<SocketMonitor> monitor;
+  std::unique_ptr<ConnectionCap> cap;
+
+  // Reads each until it would block (which re-arms its ZMQ_FD) and lists the ZMQ_FDs in `fds`.
+  void ReadAll(std::vector<int>& fds);
+};
+
 // InvalidArgument unless every CURVE key given is a 40-character Z85 string and a client
 // has its own pair plus a way to the server's key (server_public or the allowlist).
 absl::Status CheckCurveKeys(const CurveKeys& curve);

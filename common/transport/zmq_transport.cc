@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/transport/bounded_queue.h"
 #include "common/transport/fd_limit.h"
+#include "common/transport/io_poll_set.h"
 #include "common/transport/send_budget.h"
 #include "common/transport/zmq_endpoint.h"
 
@@ -65,7 +66,7 @@ class ZmqTransportImpl final : public ZmqTransport {
         result = absl::FailedPreconditionError("already bound");
         return;
       }
-      absl::StatusOr<Endpoint> router = BindRouter(context_, options_, endpoint, &zap_, &cap_);
+      absl::StatusOr<Endpoint> router = BindRouter(context_, options_, endpoint, &helpers_.zap, &helpers_.cap);
       if (!router.ok()) {
         result = router.status();
         return;
@@ -84,7 +85,7 @@ class ZmqTransportImpl final : public ZmqTransport {
         result = absl::AlreadyExistsError(absl::StrCat("already connected to ", peer));
         return;
       }
-      absl::StatusOr<Endpoint> dealer = ConnectDealer(context_, options_, peer, endpoint, &monitor_);
+      absl::StatusOr<Endpoint> dealer = ConnectDealer(context_, options_, peer, endpoint, &helpers_.monitor);
       if (!dealer.ok()) {
         result = dealer.status();
         return;
@@ -105,7 +106,7 @@ class ZmqTransportImpl final : public ZmqTransport {
         result = absl::NotFoundError(absl::StrCat("not connected to ", peer));
         return;
       }
-      if (monitor_ != nullptr) monitor_->Unwatch(*it->second.socket, peer);
+      if (helpers_.monitor != nullptr) helpers_.monitor->Unwatch(*it->second.socket, peer);
       for (const Message& message : it->second.pending) Unroutable(message);
       dealers_.erase(it);  // closes the socket (linger 0)
       absl::MutexLock lock(&mu_);
@@ -267,6 +268,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       absl::MutexLock io(&io_mu_);
       TakeOutbound();
       FlushAll();
+      Wake();  // the loop must look at the sockets sent on
     }
   }
 
@@ -280,14 +282,21 @@ class ZmqTransportImpl final : public ZmqTransport {
     for (Message& message : outbound) Enqueue(std::move(message));
   }
 
+  // Each pass looks at the sockets whose ZMQ_FD fired (all after a wake: commands, a send
+  // that may have taken a socket's signal, room in the receive queue), reads them until
+  // they would block (which re-arms their ZMQ_FDs), delivers, and waits in one poll(2).
   void IoLoop() {
     io_thread_id_ = std::this_thread::get_id();
-    std::vector<zmq::pollitem_t> items;
+    IoPollSet poll;
+    std::vector<int> helper_fds;  // the ZAP, monitor and connection-cap sockets' ZMQ_FDs
+    bool look_at_all = true;
     while (true) {
-      uint64_t ignored;
-      (void)!read(wake_fd_, &ignored, sizeof(ignored));
+      if (poll.Fired(wake_fd_)) {
+        uint64_t ignored;
+        (void)!read(wake_fd_, &ignored, sizeof(ignored));
+        look_at_all = true;
+      }
       bool stopping = false, router_blocked = false, work_left = false, reading = false;
-      items.clear();
       {
         absl::MutexLock io(&io_mu_);
         std::deque<std::function<void()>> commands;
@@ -302,54 +311,50 @@ class ZmqTransportImpl final : public ZmqTransport {
           CloseSockets();
           return;
         }
+        const uint64_t handled = sent_ + unroutable_;
         router_blocked = !FlushAll();
-        if (router_.socket != nullptr) work_left |= ReadAll(router_, /*is_router=*/true, "");
-        for (auto& [peer, endpoint] : dealers_) work_left |= ReadAll(endpoint, /*is_router=*/false, peer);
-        reading = Reading();  // once: the poll below must wait the way ArmPoll armed it
-        work_left |= ArmPoll(reading, items);
+        look_at_all |= sent_ + unroutable_ != handled;  // a send may take a socket's input signal
+        reading = Reading();
+        auto due = [&](const Endpoint& e) { return look_at_all || poll.Fired(e.fd) || !e.pending.empty(); };
+        if (router_.socket != nullptr && due(router_)) work_left |= LookAt(router_, /*is_router=*/true, "", reading);
+        for (auto& [peer, endpoint] : dealers_) {
+          if (due(endpoint)) work_left |= LookAt(endpoint, /*is_router=*/false, peer, reading);
+        }
+        reading = Reading();  // reading may have filled the receive queue: then wait briefly
+        poll.Clear();
+        poll.Add(wake_fd_);
+        if (router_.socket != nullptr) poll.Add(router_.fd);
+        for (auto& [peer, endpoint] : dealers_) poll.Add(endpoint.fd);
       }
-      if (zap_ != nullptr) zap_->AnswerAll();
-      if (monitor_ != nullptr) monitor_->ReadAll();
-      if (cap_ != nullptr) cap_->ReadAll();
+      if (look_at_all || poll.AnyFired(helper_fds)) helpers_.ReadAll(helper_fds);
       // A send that queued or saw input, or a socket made or closed, wakes the loop again.
       DeliverReceived();
+      look_at_all = work_left;
       if (work_left) continue;
-      items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
-      if (zap_ != nullptr) items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
-      if (monitor_ != nullptr) monitor_->AddPollItems(items);
-      if (cap_ != nullptr) items.push_back({cap_->events().handle(), 0, ZMQ_POLLIN, 0});
-      const bool poll_soon = router_blocked || !reading;
-      try {
-        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(poll_soon ? 2 : -1));
-      } catch (const zmq::error_t&) {
-        // EINTR: loop again.
-      }
+      for (int fd : helper_fds) poll.Add(fd);
+      poll.Wait(router_blocked || !reading ? 2 : -1);
+      look_at_all |= router_blocked || !reading;  // the short wait is a retry timer
     }
+  }
+
+  // Reads a socket until it would block (which re-arms its ZMQ_FD). A blocked send or a
+  // paused reader leaves its signal unread: that socket's state is checked, which re-arms
+  // it too. True when work is left for another pass.
+  bool LookAt(Endpoint& endpoint, bool is_router, const std::string& peer, bool reading)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
+    bool work = reading && ReadAll(endpoint, is_router, peer);
+    if (!endpoint.pending.empty() || !reading) {
+      const int events = endpoint.socket->get(zmq::sockopt::events);
+      work |= (reading && (events & ZMQ_POLLIN)) || (!is_router && !endpoint.pending.empty() && (events & ZMQ_POLLOUT));
+    }
+    return work;
   }
 
   // Drops unsent messages; sockets close with linger 0.
   void CloseSockets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
-    zap_.reset();
-    monitor_.reset();
-    cap_.reset();
+    helpers_ = HelperSockets();
     router_ = Endpoint();
     dealers_.clear();
-  }
-
-  // Lists the ZMQ_FDs to wait on, checking each socket's ZMQ_EVENTS first (which also
-  // clears a signal already seen). True when a socket already has work: do not wait.
-  bool ArmPoll(bool reading, std::vector<zmq::pollitem_t>& items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
-    bool work = false;
-    auto arm = [&](Endpoint& endpoint, bool wants_out) {
-      const int events = endpoint.socket->get(zmq::sockopt::events);
-      work |= (reading && (events & ZMQ_POLLIN)) || (wants_out && (events & ZMQ_POLLOUT));
-      items.push_back({nullptr, endpoint.fd, ZMQ_POLLIN, 0});
-    };
-    // A ROUTER reports POLLOUT when ANY peer is writable, so a message blocked on one slow
-    // peer is retried on a short timer instead of by POLLOUT.
-    if (router_.socket != nullptr) arm(router_, false);
-    for (auto& [peer, endpoint] : dealers_) arm(endpoint, !endpoint.pending.empty());
-    return work;
   }
 
   // Hands what was read to the receiver (outside the socket lock: it may send).
@@ -364,10 +369,7 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   void Enqueue(Message message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_) {
     Endpoint* endpoint = EndpointFor(message.address);
-    if (endpoint == nullptr) {
-      Unroutable(message);
-      return;
-    }
+    if (endpoint == nullptr) return Unroutable(message);
     endpoint->pending.push_back(std::move(message));
   }
 
@@ -418,7 +420,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       if (deliver_ != nullptr && read == kDeliveryBatch) return true;
       if (!ReceiveWhole(*endpoint.socket, &parts)) return false;
       Message message;
-      switch (MessageFromParts(parts, endpoint, is_router, peer, options_, zap_ != nullptr, &message)) {
+      switch (MessageFromParts(parts, endpoint, is_router, peer, options_, helpers_.zap != nullptr, &message)) {
         case Admission::kAdmitted:
           break;
         case Admission::kEmpty:
@@ -472,9 +474,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::map<std::string, Endpoint> dealers_ ABSL_GUARDED_BY(io_mu_);
 
   // I/O thread only.
-  std::unique_ptr<ZapHandler> zap_;  // with a CURVE server
-  std::unique_ptr<SocketMonitor> monitor_;  // with options_.on_connection_lost, once a DEALER exists
-  std::unique_ptr<ConnectionCap> cap_;      // with options_.max_connections, once bound
+  HelperSockets helpers_;
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   std::function<void(Message)> deliver_;  // set by DeliverOnIoThread
   std::vector<Message> to_deliver_;  // read for deliver_, handed over outside the socket lock

@@ -1,8 +1,9 @@
 // ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers);
 // Connect() opens one DEALER socket per peer, whose routing id is our node id, so
 // the peer's ROUTER sees who we are. The sockets sit under one socket lock. A dedicated
-// I/O thread holds it while it works and lets go while it waits in zmq::poll on the
-// sockets' ZMQ_FDs plus an eventfd that other threads write to wake it. Send writes the
+// I/O thread holds it while it works and lets go while it waits in poll(2) on the
+// sockets' ZMQ_FDs plus an eventfd that other threads write to wake it; after a wait it
+// looks only at the sockets whose descriptor fired (io_poll_set.h). Send writes the
 // message to the socket from the calling thread when the lock is free and nothing is
 // queued ahead of it for that peer; otherwise it hands the message to the I/O thread
 // through a queue bounded in messages and bytes. Received messages go to another bounded

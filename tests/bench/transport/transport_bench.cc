@@ -1,8 +1,11 @@
 // transport_bench: Switchyard's RPC layer (ZmqTransport + RpcNode, envelope header plus a
 // tensor frame) against a bare libzmq DEALER/ROUTER loop moving the same bytes, between
 // two processes over tcp loopback, measured in the same run. For 4 KiB and 1 MiB
-// frames: ping-pong round-trip p50/p99 and MB/s, and pipelined MB/s (16 in flight).
-// MB/s counts payload bytes in both directions. The child process is this binary
+// frames: ping-pong round-trip p50/p99 and MB/s (Switchyard: blocking Call), and
+// pipelined MB/s (16 in flight; Switchyard: each reply's callback starts the next call).
+// MB/s counts payload bytes in both directions. Each figure is the best of three rounds
+// that alternate the two sides, so both see the same machine load (shared machines are
+// noisy); a round's p50/p99 go with its MB/s. The child process is this binary
 // re-executed with --serve; it prints its two endpoints and serves until stdin closes.
 // Each run measures two modes, each against its own baseline: CurveZMQ (the cluster's
 // default: the Switchyard pair with a cluster allowlist, the bare loop with
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/base/mutex_checks.h"
 #include "common/transport/envelope_codec.h"
 #include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
@@ -38,6 +42,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kWindow = 16;
+constexpr int kRounds = 3;
 
 // ---- child: both echo servers --------------------------------------------------------
 
@@ -136,6 +141,11 @@ Result Summarize(const std::vector<double>& latencies_us, size_t bytes, double s
   return r;
 }
 
+// Keeps the faster of two measurements.
+void KeepBest(Result* best, const Result& r) {
+  if (r.mb_per_s > best->mb_per_s) *best = r;
+}
+
 double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 Frame Payload(size_t bytes) { return Frame::FromVector(std::vector<uint8_t>(bytes, 0x5A)); }
@@ -165,37 +175,59 @@ Result SyPingPong(RpcNode& client, size_t bytes, int iterations) {
   return Summarize(latencies, bytes, Since(start), iterations);
 }
 
-Result SyPipelined(RpcNode& client, size_t bytes, int iterations) {
-  const Frame payload = Payload(bytes);
-  absl::Mutex mu;
-  int in_flight = 0, done = 0, failed = 0;
-  const auto start = Clock::now();
-  for (int i = 0; i < iterations; ++i) {
+// Keeps kWindow calls in flight the asynchronous way: each reply's callback (on the
+// transport's I/O thread) starts the next call, as the bare loop's one thread does.
+class PipelinedCalls {
+ public:
+  PipelinedCalls(RpcNode& client, size_t bytes, int iterations)
+      : client_(client), bytes_(bytes), iterations_(iterations), payload_(Payload(bytes)) {}
+
+  Result Run() {
+    const auto start = Clock::now();
+    const int first = std::min(kWindow, iterations_);
     {
-      absl::MutexLock lock(&mu);
-      auto has_room = [&] { return in_flight < kWindow; };
-      mu.Await(absl::Condition(&has_room));
-      ++in_flight;
+      absl::MutexLock lock(&mu_);
+      started_ = first;
     }
+    for (int i = 0; i < first; ++i) Issue();
+    absl::MutexLock lock(&mu_);
+    auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ == iterations_; };
+    mu_.Await(absl::Condition(&all_done));
+    if (failed_ > 0) {
+      std::fprintf(stderr, "%d pipelined calls failed\n", failed_);
+      std::exit(1);
+    }
+    return Summarize({}, bytes_, Since(start), iterations_);
+  }
+
+ private:
+  // The last callback touches nothing after counting itself done: Run may return then.
+  void Issue() {
     capnp::MallocMessageBuilder builder;
-    FillRequest(builder, bytes);
-    client.CallAsync({"server"}, builder, {payload}, absl::Now() + absl::Seconds(30),
-                     [&](absl::StatusOr<DecodedMessage> reply) {
-                       absl::MutexLock lock(&mu);
-                       --in_flight;
-                       ++done;
-                       failed += !reply.ok();
-                     });
+    FillRequest(builder, bytes_);
+    client_.CallAsync({"server"}, builder, {payload_}, absl::Now() + absl::Seconds(30),
+                      [this](absl::StatusOr<DecodedMessage> reply) {
+                        bool another = false;
+                        {
+                          absl::MutexLock lock(&mu_);
+                          failed_ += !reply.ok();
+                          another = started_ < iterations_;
+                          started_ += another;
+                          ++done_;
+                        }
+                        if (another) Issue();
+                      });
   }
-  absl::MutexLock lock(&mu);
-  auto all_done = [&] { return done == iterations; };
-  mu.Await(absl::Condition(&all_done));
-  if (failed > 0) {
-    std::fprintf(stderr, "%d pipelined calls failed\n", failed);
-    std::exit(1);
-  }
-  return Summarize({}, bytes, Since(start), iterations);
-}
+
+  RpcNode& client_;
+  const size_t bytes_;
+  const int iterations_;
+  const Frame payload_;
+  absl::Mutex mu_;
+  int started_ ABSL_GUARDED_BY(mu_) = 0;
+  int done_ ABSL_GUARDED_BY(mu_) = 0;
+  int failed_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // The bare loop sends an 8-byte id frame plus the payload frame (zero-copy), like a
 // minimal header, and the ROUTER echoes both back.
@@ -303,14 +335,17 @@ int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* rat
     size_t bytes;
     int iterations;
   };
-  for (const Case& c : {Case{"4 KiB", "4k", 4096, 5000}, Case{"1 MiB", "1m", 1 << 20, 400}}) {
-    const Result bare = BarePingPong(dealer, c.bytes, c.iterations);
-    const Result sy = SyPingPong(**client, c.bytes, c.iterations);
+  for (const Case& c : {Case{"4 KiB", "4k", 4096, 4000}, Case{"1 MiB", "1m", 1 << 20, 200}}) {
+    Result bare, sy, bare_pipe, sy_pipe;
+    for (int round = 0; round < kRounds; ++round) {
+      KeepBest(&bare, BarePingPong(dealer, c.bytes, c.iterations));
+      KeepBest(&sy, SyPingPong(**client, c.bytes, c.iterations));
+      KeepBest(&bare_pipe, BarePipelined(dealer, c.bytes, c.iterations * 2));
+      KeepBest(&sy_pipe, PipelinedCalls(**client, c.bytes, c.iterations * 2).Run());
+    }
     const double pingpong = sy.mb_per_s / bare.mb_per_s;
     std::printf("%-8s %-10s %12.1f %12.1f %10.1f | %12.1f %12.1f %10.1f | %6.2f\n", c.label, "ping-pong", sy.p50_us,
                 sy.p99_us, sy.mb_per_s, bare.p50_us, bare.p99_us, bare.mb_per_s, pingpong);
-    const Result bare_pipe = BarePipelined(dealer, c.bytes, c.iterations * 2);
-    const Result sy_pipe = SyPipelined(**client, c.bytes, c.iterations * 2);
     const double window = sy_pipe.mb_per_s / bare_pipe.mb_per_s;
     std::printf("%-8s %-10s %12s %12s %10.1f | %12s %12s %10.1f | %6.2f\n", c.label, "window=16", "-", "-",
                 sy_pipe.mb_per_s, "-", "-", bare_pipe.mb_per_s, window);
@@ -347,6 +382,7 @@ int MeasureBothModes(const char* self) {
 }  // namespace sy::transport
 
 int main(int argc, char** argv) {
+  sy::base::DisableMutexDeadlockDetection();
   if (argc > 1 && std::strcmp(argv[1], "--serve") == 0) return sy::transport::Serve();
   if (argc > 1) {
     std::fprintf(stderr, "usage: transport_bench (measures CurveZMQ and plain TCP; takes no arguments)\n");
