@@ -1,9 +1,36 @@
 // IoPollSet: poll(2) over the I/O thread's descriptors, remembering which fired.
 #include "common/transport/io_poll_set.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
 
 namespace sy::transport {
+
+WakeFd::~WakeFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status WakeFd::Open() {
+  fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", errno));
+  return absl::OkStatus();
+}
+
+void WakeFd::Wake() {
+  const uint64_t one = 1;
+  (void)!write(fd_, &one, sizeof(one));
+}
+
+void WakeFd::Drain() {
+  uint64_t count;
+  (void)!read(fd_, &count, sizeof(count));
+}
 
 void IoPollSet::Clear() { fds_.clear(); }
 

@@ -1,5 +1,6 @@
 // The transport I/O thread's wait: one poll(2) over raw descriptors (sockets' ZMQ_FDs, the
-// wake eventfd) that remembers which fired, so the loop looks only at those sockets.
+// wake eventfd) that remembers which fired, so the loop looks only at those sockets; and
+// the eventfd other threads write to wake it (WakeFd).
 // zmq_poll would poll once without waiting before every wait, and its callers check every
 // socket's ZMQ_EVENTS after each wake; each such check costs libzmq a poll and a getpid
 // system call, which dominated a small message's round trip.
@@ -9,7 +10,25 @@
 
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace sy::transport {
+
+class WakeFd {
+ public:
+  WakeFd() = default;
+  WakeFd(const WakeFd&) = delete;
+  WakeFd& operator=(const WakeFd&) = delete;
+  ~WakeFd();
+
+  absl::Status Open();
+  int fd() const { return fd_; }
+  void Wake();   // any thread, after Open
+  void Drain();  // the waiting thread, after the descriptor fired
+
+ private:
+  int fd_ = -1;
+};
 
 class IoPollSet {
  public:
@@ -21,6 +40,9 @@ class IoPollSet {
   void Wait(int timeout_ms);
   bool Fired(int fd) const;
   bool AnyFired(const std::vector<int>& fds) const;
+  bool AnyFired() const { return !fired_.empty(); }
+  void MarkFired(int fd) { fired_.push_back(fd); }  // to be looked at as if it had fired
+  void ForgetFired() { fired_.clear(); }
 
  private:
   std::vector<pollfd> fds_;

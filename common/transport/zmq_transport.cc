@@ -1,12 +1,9 @@
 // ZmqTransport implementation: the I/O thread, the socket lock and the queues around them.
 #include "common/transport/zmq_transport.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <deque>
 #include <functional>
 #include <future>
@@ -51,8 +48,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   ~ZmqTransportImpl() override { Close(); }
 
   absl::Status Start() {
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", errno));
+    if (absl::Status opened = wake_.Open(); !opened.ok()) return opened;
     io_thread_ = std::thread([this] { IoLoop(); });
     return absl::OkStatus();
   }
@@ -136,14 +132,14 @@ class ZmqTransportImpl final : public ZmqTransport {
       absl::MutexLock lock(&mu_);
       outbound_.push_back(std::move(message));
     }
-    Wake();
+    wake_.Wake();
     return absl::OkStatus();
   }
 
   absl::StatusOr<Message> Receive(absl::Time deadline) override {
     const bool was_full = inbound_.Full();
     absl::StatusOr<Message> message = inbound_.Pop(deadline);
-    if (was_full) Wake();  // the I/O thread stopped reading while full
+    if (was_full) wake_.Wake();  // the I/O thread stopped reading while full
     return message;
   }
 
@@ -168,10 +164,8 @@ class ZmqTransportImpl final : public ZmqTransport {
     }
     budget_.Close();
     inbound_.Close();
-    Wake();
+    wake_.Wake();
     if (io_thread_.joinable()) io_thread_.join();
-    if (wake_fd_ >= 0) close(wake_fd_);
-    wake_fd_ = -1;
   }
 
   TransportStats stats() const override {
@@ -190,11 +184,6 @@ class ZmqTransportImpl final : public ZmqTransport {
   }
 
  private:
-  void Wake() {
-    const uint64_t one = 1;
-    if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
-  }
-
   bool OnIoThread() const { return std::this_thread::get_id() == io_thread_id_.load(); }
 
   void CountRejected() {
@@ -221,10 +210,10 @@ class ZmqTransportImpl final : public ZmqTransport {
     if (here) {
       absl::MutexLock io(&io_mu_);
       fn();
-      Wake();  // the loop polls the sockets it armed: a new one must be armed first
+      wake_.Wake();  // the loop polls the sockets it armed: a new one must be armed first
       return absl::OkStatus();
     }
-    Wake();
+    wake_.Wake();
     finished.wait();
     return absl::OkStatus();
   }
@@ -241,11 +230,16 @@ class ZmqTransportImpl final : public ZmqTransport {
       const bool is_router = message.address.route == Route::kBound;
       endpoint->pending.push_back(std::move(message));
       wake = !Flush(*endpoint, is_router);  // blocked: the I/O thread retries
-      // Sending may have consumed the I/O thread's ZMQ_FD signal of input that came meanwhile.
-      wake = wake || Readable(*endpoint->socket);
+      // Sending may have consumed the I/O thread's ZMQ_FD signal of input that came meanwhile:
+      // the I/O thread looks at the socket before it waits; another thread checks it now.
+      if (OnIoThread()) {
+        poll_.MarkFired(endpoint->fd);
+      } else {
+        wake = wake || Readable(*endpoint->socket);
+      }
     }
     io_mu_.Unlock();
-    if (wake) Wake();
+    if (wake) wake_.Wake();
     return done;
   }
 
@@ -268,7 +262,7 @@ class ZmqTransportImpl final : public ZmqTransport {
       absl::MutexLock io(&io_mu_);
       TakeOutbound();
       FlushAll();
-      Wake();  // the loop must look at the sockets sent on
+      wake_.Wake();  // the loop must look at the sockets sent on
     }
   }
 
@@ -287,13 +281,12 @@ class ZmqTransportImpl final : public ZmqTransport {
   // they would block (which re-arms their ZMQ_FDs), delivers, and waits in one poll(2).
   void IoLoop() {
     io_thread_id_ = std::this_thread::get_id();
-    IoPollSet poll;
+    IoPollSet& poll = poll_;
     std::vector<int> helper_fds;  // the ZAP, monitor and connection-cap sockets' ZMQ_FDs
     bool look_at_all = true;
     while (true) {
-      if (poll.Fired(wake_fd_)) {
-        uint64_t ignored;
-        (void)!read(wake_fd_, &ignored, sizeof(ignored));
+      if (poll.Fired(wake_.fd())) {
+        wake_.Drain();
         look_at_all = true;
       }
       bool stopping = false, router_blocked = false, work_left = false, reading = false;
@@ -322,15 +315,16 @@ class ZmqTransportImpl final : public ZmqTransport {
         }
         reading = Reading();  // reading may have filled the receive queue: then wait briefly
         poll.Clear();
-        poll.Add(wake_fd_);
+        poll.Add(wake_.fd());
         if (router_.socket != nullptr) poll.Add(router_.fd);
         for (auto& [peer, endpoint] : dealers_) poll.Add(endpoint.fd);
       }
       if (look_at_all || poll.AnyFired(helper_fds)) helpers_.ReadAll(helper_fds);
+      poll.ForgetFired();  // from here on, the sockets this thread sends on (SendNow)
       // A send that queued or saw input, or a socket made or closed, wakes the loop again.
       DeliverReceived();
       look_at_all = work_left;
-      if (work_left) continue;
+      if (work_left || poll.AnyFired()) continue;
       for (int fd : helper_fds) poll.Add(fd);
       poll.Wait(router_blocked || !reading ? 2 : -1);
       look_at_all |= router_blocked || !reading;  // the short wait is a retry timer
@@ -456,7 +450,7 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   const ZmqOptions options_;
   zmq::context_t context_;
-  int wake_fd_ = -1;
+  WakeFd wake_;
   std::thread io_thread_;
   std::atomic<std::thread::id> io_thread_id_{};
   SendBudget budget_;
@@ -478,6 +472,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   std::function<void(Message)> deliver_;  // set by DeliverOnIoThread
   std::vector<Message> to_deliver_;  // read for deliver_, handed over outside the socket lock
+  IoPollSet poll_;  // the loop's wait; SendNow marks the sockets it sent on as fired
 
   std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0}, dropped_oversize_{0};
   std::atomic<uint64_t> dropped_unauthenticated_{0};
