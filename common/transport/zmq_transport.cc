@@ -1,7 +1,6 @@
 // ZmqTransport implementation: the I/O thread, the socket lock and the queues around them.
 #include "common/transport/zmq_transport.h"
 
-
 #include <algorithm>
 #include <atomic>
 #include <deque>
@@ -319,8 +318,9 @@ class ZmqTransportImpl final : public ZmqTransport {
         if (router_.socket != nullptr) poll.Add(router_.fd);
         for (auto& [peer, endpoint] : dealers_) poll.Add(endpoint.fd);
       }
-      if (look_at_all || poll.AnyFired(helper_fds)) helpers_.ReadAll(helper_fds);
-      poll.ForgetFired();  // from here on, the sockets this thread sends on (SendNow)
+      const bool helpers_due = look_at_all || poll.AnyFired(helper_fds);
+      poll.ForgetFired();  // from here on: the sockets this thread sends on (SendNow)
+      if (helpers_due) helpers_.ReadAll(helper_fds);  // a monitor's callback may send
       // A send that queued or saw input, or a socket made or closed, wakes the loop again.
       DeliverReceived();
       look_at_all = work_left;
