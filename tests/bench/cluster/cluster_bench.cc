@@ -3,11 +3,14 @@
 // wire) through sy-local's cluster runner, and prints each shape's median
 // tokens/s, its ratio to the baseline measured in this run, and the bytes the
 // trainers send per token against the minimum they must send (WireMinimum below).
+// Everything is measured in steady state: over the steps that dropped under 5% of
+// their routed tokens (steady_state.h), once the router has balanced; the default
+// 240 steps leave a few dozen of them with the default model and tinyshakespeare.
 // Ends with `ratio cluster_2x2_vs_inprocess X` (2 hosts x 2 trainers f32 tokens/s
 // over the in-process run's) and `ratio wire_bytes_vs_min X` (its sent bytes over
 // that minimum; `wire_bytes_vs_min_bf16` for the bf16 wire).
 //
-//   build/bin/cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]
+//   build/bin/cluster_bench [--steps=240] [--data=FILE] [--workdir=DIR] [model/training flags]
 #include <unistd.h>
 
 #include <atomic>
@@ -19,10 +22,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
+#include "orchestration/local/steady_state.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
 #include "services/cluster/placement.h"
@@ -40,9 +44,16 @@ struct Shape {
 
 struct Measured {
   double tokens_per_s = 0;
-  double dropped_frac = 0;
+  double dropped_frac = 0;      // over the counted steps
+  double all_dropped_frac = 0;  // over every step
+  int counted_steps = 0;
   std::optional<double> bytes_per_token;
 };
+
+// Steady state: steps that dropped under this share of their routed tokens, and how
+// many of them a run needs.
+constexpr double kSteadyMaxDropped = 0.05;
+constexpr int kSteadyMinSteps = 10;
 
 int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
 
@@ -73,13 +84,13 @@ double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::Traine
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   // The benchmark model: the flag defaults with 4 micro-batches a step (so 2 trainers split them evenly).
   const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
       argc, argv,
-      {"--steps=30", absl::StrCat("--workdir=/tmp/cluster_bench_", getpid()), "--micro_batches=4", "--eval_every=0",
+      {"--steps=240", absl::StrCat("--workdir=/tmp/cluster_bench_", getpid()), "--micro_batches=4", "--eval_every=0",
        "--eval_batches=1"},
-      /*takes_hosts=*/false, "usage: cluster_bench [--steps=30] [--data=FILE] [--workdir=DIR] [model/training flags]");
+      /*takes_hosts=*/false, "usage: cluster_bench [--steps=240] [--data=FILE] [--workdir=DIR] [model/training flags]");
   const std::string& data = args.data;
   const std::string& workdir = args.workdir;
   const int64_t steps = args.steps;
@@ -125,20 +136,28 @@ int main(int argc, char** argv) {
       std::cerr << "cluster_bench: " << report.status() << "\n";
       return 1;
     }
-    Measured m;
-    m.tokens_per_s = report->median_tokens_per_s;
-    m.dropped_frac = sy::local::MeanDroppedFraction(*report);
-    if (std::optional<double> bytes = sy::local::MeanBytesSentPerStep(*report)) {
-      m.bytes_per_token = *bytes / tokens_per_step;
+    absl::StatusOr<sy::local::SteadyState> steady =
+        sy::local::MeasureSteadyState(*report, kSteadyMaxDropped, kSteadyMinSteps);
+    if (!steady.ok()) {
+      std::cerr << "cluster_bench: " << shape.name << ": " << steady.status().message() << "\n";
+      return 1;
     }
+    std::cerr << "cluster_bench: steady state from step " << steady->first_step << ", " << steady->steps
+              << " steps counted\n";
+    Measured m;
+    m.tokens_per_s = steady->median_tokens_per_s;
+    m.dropped_frac = steady->mean_dropped_frac;
+    m.all_dropped_frac = sy::local::MeanDroppedFraction(*report);
+    m.counted_steps = steady->steps;
+    if (steady->bytes_sent_per_step) m.bytes_per_token = *steady->bytes_sent_per_step / tokens_per_step;
     results.push_back(m);
   }
 
   absl::PrintF("\ncluster_bench: d_model %d, %d layers (%d Switch, %d experts), %d tokens/step, %d steps, %d cores\n",
                model->d_model, model->layers, switch_layers, model->experts, tokens_per_step, steps,
                static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  absl::PrintF("%-24s %5s %10s %8s %12s %12s %8s %8s %12s\n", "shape", "wire", "tokens/s", "vs h=0", "sent B/tok",
-               "min B/tok", "x min", "dropped", "pulled B/tok");
+  absl::PrintF("%-24s %5s %10s %8s %12s %12s %8s %8s %8s %7s %12s\n", "shape", "wire", "tokens/s", "vs h=0",
+               "sent B/tok", "min B/tok", "x min", "dropped", "all", "counted", "pulled B/tok");
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& shape = shapes[i];
     const Measured& m = results[i];
@@ -152,11 +171,14 @@ int main(int argc, char** argv) {
       pulled = absl::StrFormat("%.0f", static_cast<double>(DenseParamCount(*config)) * dtype_bytes * shape.trainers /
                                            tokens_per_step);
     }
-    absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %8s %7.1f%% %12s\n", shape.name, shape.wire, m.tokens_per_s,
-                 m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac, pulled);
+    absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %8s %7.1f%% %7.1f%% %7d %12s\n", shape.name, shape.wire,
+                 m.tokens_per_s, m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac,
+                 100 * m.all_dropped_frac, m.counted_steps, pulled);
   }
   absl::PrintF(
-      "(sent B/tok: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
+      "(Steady state: tokens/s, sent B/tok and dropped count only the steps that dropped under %.0f%% of their\n"
+      " routed tokens (counted); all: dropped over every step, from initialisation.\n"
+      " sent B/tok: mean bytes_sent per step in metrics.jsonl, i.e. every trainer's requests: expert buckets,\n"
       " dense gradient pushes and parameter pull requests, headers included, over tokens per step.\n"
       " min B/tok, the least the trainers must send at the wire dtype: per Switch layer the kept tokens'\n"
       " activations to their experts and their output gradients back to them (2 x d_model x dtype x (1 - dropped)),\n"
@@ -164,7 +186,7 @@ int main(int argc, char** argv) {
       " tokens per step). dropped: mean share of routed tokens over capacity, which never travel. pulled B/tok:\n"
       " the dense parameters each trainer pulls once a step at the wire dtype; they travel in replies, which\n"
       " bytes_sent does not count, so they are not in min B/tok. Runs kept in %s)\n",
-      DenseParamCount(*config), model->micro_batches, workdir);
+      100 * kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches, workdir);
   // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
   absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
   for (size_t i : {size_t{2}, size_t{3}}) {

@@ -4,16 +4,21 @@
 //    same threads, each timed step followed by one baseline pass with that step's kept
 //    tokens: `ratio mfu_vs_sgemm X` (median model GFLOP/s over median sgemm GFLOP/s);
 //  - against the same model written in PyTorch as a user would (model_bench_torch.py,
-//    Debian's torch through /usr/bin/python3), same threads, batch, shapes and steps:
-//    `ratio vs_pytorch X` (Switchyard tokens/s over PyTorch tokens/s, median steps).
+//    Debian's torch through /usr/bin/python3), same threads, batch, shapes, corpus and
+//    number of timed steps: `ratio vs_pytorch X` (Switchyard tokens/s over PyTorch
+//    tokens/s, median steps).
 //    PyTorch runs twice, with OpenMP's default (spinning) wait policy and with
 //    OMP_WAIT_POLICY=PASSIVE, and the ratio takes the faster: on a machine whose
 //    cores are shared, spinning OpenMP barriers can slow it several times over.
 // FLOPs count the GEMMs only (attention, FFN or experts, router, logits), forward plus
-// backward; layer norms, softmax, GELU and the optimizer are not counted. The first
-// step of each side is a warm-up and is not timed. A longer run: --steps=N.
+// backward; layer norms, softmax, GELU and the optimizer are not counted.
+// Switchyard is measured in steady state: it trains --steps steps and times those that
+// dropped under 5% of their routed tokens (the router has balanced; the default 240
+// steps leave dozens with the default model and tinyshakespeare). PyTorch's router
+// does not balance in as many steps (it drops 15-30% throughout, and skips the dropped
+// tokens, so it does less work per token); its dropped share is printed beside it.
 //
-//   build/bin/model_bench [--steps=6] [--data=FILE] [--workdir=DIR] [model/training flags, e.g. --threads=2]
+//   build/bin/model_bench [--steps=240] [--data=FILE] [--workdir=DIR] [model/training flags, e.g. --threads=2]
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
 #include "services/trainer/standalone_trainer.h"
@@ -36,34 +41,47 @@
 
 namespace {
 
+// Steady state: the steps that dropped under this share of their routed tokens, and
+// how many of them a run needs.
+constexpr double kSteadyMaxDropped = 0.05;
+constexpr int kSteadyMinSteps = 10;
+
+struct PyTorchRun {
+  double tokens_per_s = 0;
+  double dropped_frac = 0;
+};
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// The PyTorch side's median tokens/s (its last output line "tokens_per_s X"), run
-// with `environment` ("NAME=VALUE " settings, or empty) before the command.
-absl::StatusOr<double> PyTorchTokensPerSecond(const sy::cluster::TrainerOptions& o, int64_t steps,
-                                              const std::string& environment) {
+// The PyTorch side's median tokens/s and mean dropped share (its output lines
+// "tokens_per_s X" and "dropped X"), `steps` steps on `data`, run with `environment`
+// ("NAME=VALUE " settings, or empty) before the command.
+absl::StatusOr<PyTorchRun> RunPyTorch(const sy::cluster::TrainerOptions& o, int64_t steps, const std::string& data,
+                                      const std::string& environment) {
   const std::string command = absl::StrCat(
       environment, "/usr/bin/python3 ", MODEL_BENCH_TORCH_SCRIPT, " --layers=", o.layers, " --d_model=", o.d_model,
       " --heads=", o.heads, " --d_ff=", o.d_ff, " --experts=", o.experts, " --moe_every=", o.moe_every,
       " --context=", o.context, " --micro_batch=", o.micro_batch, " --micro_batches=", o.micro_batches,
       " --capacity_factor=", o.capacity_factor, " --lb_alpha=", o.lb_alpha, " --z_beta=", o.z_beta,
-      " --threads=", o.threads, " --steps=", steps, " 2>&1");
+      " --threads=", o.threads, " --steps=", steps, " --data='", data, "' 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("cannot start " + command);
   std::string output;
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
   const int status = pclose(pipe);
-  double tokens_per_s = 0;
-  const size_t at = output.rfind("tokens_per_s ");
-  if (status != 0 || at == std::string::npos ||
-      std::sscanf(output.c_str() + at, "tokens_per_s %lf", &tokens_per_s) != 1) {
+  PyTorchRun run;
+  const size_t tokens_at = output.rfind("tokens_per_s ");
+  const size_t dropped_at = output.rfind("dropped ");
+  if (status != 0 || tokens_at == std::string::npos || dropped_at == std::string::npos ||
+      std::sscanf(output.c_str() + tokens_at, "tokens_per_s %lf", &run.tokens_per_s) != 1 ||
+      std::sscanf(output.c_str() + dropped_at, "dropped %lf", &run.dropped_frac) != 1) {
     return absl::InternalError(absl::StrCat("the PyTorch side failed (", command, "):\n", output));
   }
-  return tokens_per_s;
+  return run;
 }
 
 int Run(const sy::bench::BenchArgs& args) {
@@ -86,6 +104,8 @@ int Run(const sy::bench::BenchArgs& args) {
   }
   const int64_t tokens_per_step = int64_t{options->micro_batch} * options->micro_batches * options->context;
   std::vector<double> step_s, model_gflops, sgemm_gflops;
+  double dropped_sum = 0;
+  int64_t first_counted = 0;
   for (int64_t step = 1; step <= args.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     absl::StatusOr<sy::trainer::StepMetrics> metrics = (*trainer)->TrainStep(step);
@@ -94,6 +114,12 @@ int Run(const sy::bench::BenchArgs& args) {
       std::cerr << "model_bench: step " << step << ": " << metrics.status() << "\n";
       return 1;
     }
+    if (step % 20 == 0) {
+      std::cerr << "model_bench: step " << step << "/" << args.steps << ", dropped "
+                << absl::StrFormat("%.1f%%", 100 * metrics->dropped_frac) << ", " << step_s.size()
+                << " steps counted\n";
+    }
+    if (step == 1 || metrics->dropped_frac >= kSteadyMaxDropped) continue;  // warm-up, or not balanced
     // The step's micro-batches, each with the step's share of kept tokens.
     const std::vector<sy::bench::Gemm> micro_batch_gemms =
         sy::bench::ForwardGemms(*config, options->micro_batch, 1 - metrics->dropped_frac);
@@ -103,32 +129,46 @@ int Run(const sy::bench::BenchArgs& args) {
     }
     const double flops = sy::bench::TrainingFlops(gemms);
     const double sgemm_s = sy::bench::TimeSgemmPass(gemms, options->threads);
-    if (step == 1) continue;  // warm-up
+    if (step_s.empty()) first_counted = step;
     step_s.push_back(seconds);
+    dropped_sum += metrics->dropped_frac;
     model_gflops.push_back(flops / seconds / 1e9);
     sgemm_gflops.push_back(flops / sgemm_s / 1e9);
   }
+  const int counted = static_cast<int>(step_s.size());
+  if (counted < kSteadyMinSteps) {
+    std::cerr << "model_bench: only " << counted << " of " << args.steps << " steps dropped under "
+              << 100 * kSteadyMaxDropped << "% of their tokens (at least " << kSteadyMinSteps
+              << " needed): the router has not balanced yet, run more --steps\n";
+    return 1;
+  }
   const double tokens_per_s = tokens_per_step / Median(step_s);
-  absl::StatusOr<double> torch_spinning = PyTorchTokensPerSecond(*options, args.steps, "");
-  absl::StatusOr<double> torch_passive = PyTorchTokensPerSecond(*options, args.steps, "OMP_WAIT_POLICY=PASSIVE ");
-  for (const absl::StatusOr<double>* run : {&torch_spinning, &torch_passive}) {
+  // PyTorch times as many steps as were counted here, after its own warm-up step.
+  absl::StatusOr<PyTorchRun> torch_spinning = RunPyTorch(*options, counted + 1, args.data, "");
+  absl::StatusOr<PyTorchRun> torch_passive =
+      RunPyTorch(*options, counted + 1, args.data, "OMP_WAIT_POLICY=PASSIVE ");
+  for (const absl::StatusOr<PyTorchRun>* run : {&torch_spinning, &torch_passive}) {
     if (!run->ok()) {
       std::cerr << "model_bench: " << run->status().message() << "\n";
       return 1;
     }
   }
-  const double torch_tokens_per_s = std::max(*torch_spinning, *torch_passive);
+  const double torch_tokens_per_s = std::max(torch_spinning->tokens_per_s, torch_passive->tokens_per_s);
   absl::PrintF("model_bench: %d layers, d_model %d, d_ff %d, %d heads, %d experts every %d, context %d, "
-               "%d tokens/step, %d timed steps, %d threads, %d cores\n",
+               "%d tokens/step, %d threads, %d cores\n",
                config->layers, config->d_model, config->d_ff, config->heads, config->experts, config->moe_every,
-               config->context, tokens_per_step, args.steps - 1, options->threads,
-               static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+               config->context, tokens_per_step, options->threads, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  absl::PrintF("steady state: %d of %d steps dropped under %.0f%% of their tokens (from step %d), %.1f%% on "
+               "average\n",
+               counted, args.steps, 100 * kSteadyMaxDropped, first_counted, 100 * dropped_sum / counted);
   absl::PrintF("  Switchyard standalone trainer   : %10.0f tokens/s  %7.1f GFLOP/s (GEMM FLOPs, fwd+bwd)\n",
                tokens_per_s, Median(model_gflops));
   absl::PrintF("  bare cblas_sgemm, same GEMMs    : %10s           %7.1f GFLOP/s\n", "-", Median(sgemm_gflops));
-  absl::PrintF("  PyTorch, OpenMP default wait    : %10.0f tokens/s\n", *torch_spinning);
-  absl::PrintF("  PyTorch, OMP_WAIT_POLICY=PASSIVE: %9.0f tokens/s  (the faster PyTorch run is the baseline)\n",
-               *torch_passive);
+  absl::PrintF("  PyTorch, OpenMP default wait    : %10.0f tokens/s  (dropped %.1f%%)\n", torch_spinning->tokens_per_s,
+               100 * torch_spinning->dropped_frac);
+  absl::PrintF("  PyTorch, OMP_WAIT_POLICY=PASSIVE: %9.0f tokens/s  (dropped %.1f%%; the faster PyTorch run is the "
+               "baseline)\n",
+               torch_passive->tokens_per_s, 100 * torch_passive->dropped_frac);
   absl::PrintF("\nratio mfu_vs_sgemm %.3f\nratio vs_pytorch %.3f\n", Median(model_gflops) / Median(sgemm_gflops),
                tokens_per_s / torch_tokens_per_s);
   return 0;
@@ -137,10 +177,10 @@ int Run(const sy::bench::BenchArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
-      argc, argv, {"--steps=6", absl::StrCat("--workdir=/tmp/model_bench_", getpid()), "--eval_every=0"},
-      /*takes_hosts=*/false, "usage: model_bench [--steps=6] [--data=FILE] [--workdir=DIR] [model/training flags]");
+      argc, argv, {"--steps=240", absl::StrCat("--workdir=/tmp/model_bench_", getpid()), "--eval_every=0"},
+      /*takes_hosts=*/false, "usage: model_bench [--steps=240] [--data=FILE] [--workdir=DIR] [model/training flags]");
   if (args.steps < 2) {
     std::cerr << "model_bench: --steps must be at least 2 (the first is a warm-up)\n";
     return 2;

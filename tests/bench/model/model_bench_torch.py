@@ -2,11 +2,14 @@
 # model_bench's PyTorch side: the Switchyard model (byte vocabulary, learned positions,
 # pre-LN blocks of causal attention and a GELU FFN, top-1 Switch FFNs with capacity,
 # load-balancing and z losses, logits on the tied embedding) written the way a PyTorch
-# user would, in float32 with torch.optim.AdamW and gradient clipping, trained on random
-# bytes for a few steps of the same shape as model_bench's (micro_batches micro-batches
-# of micro_batch sequences of context tokens) on the same threads. Prints the median
-# step's tokens/s on its last line as "tokens_per_s X"; the first step is a warm-up.
-#   /usr/bin/python3 model_bench_torch.py --threads=2 --steps=6 [--layers=4 --d_model=128 ...]
+# user would, in float32 with torch.optim.AdamW and gradient clipping, trained on windows
+# of --data (random bytes without it) in steps of the same shape as model_bench's
+# (micro_batches micro-batches of micro_batch sequences of context tokens) on the same
+# threads. Times the steps after the first (a warm-up) and prints "dropped X" (the mean
+# share of routed tokens its Switch layers dropped over capacity in those steps; they
+# skip the dropped tokens, so more drops is less work) and, last, the median timed
+# step's tokens/s as "tokens_per_s X".
+#   /usr/bin/python3 model_bench_torch.py --threads=2 --steps=6 [--data=FILE --layers=4 ...]
 import argparse
 import math
 import statistics
@@ -53,6 +56,8 @@ class SwitchFFN(nn.Module):
         d_model, d_ff, experts = a.d_model, a.d_ff, a.experts
         self.experts = experts
         self.capacity_factor = a.capacity_factor
+        self.routed = 0  # tokens routed and dropped over capacity since the counts were reset
+        self.dropped = 0
         self.lb_alpha = a.lb_alpha
         self.z_beta = a.z_beta
         self.router = nn.Linear(d_model, experts, bias=False)
@@ -72,6 +77,8 @@ class SwitchFFN(nn.Module):
         capacity = math.ceil(self.capacity_factor * n_tokens / self.experts)
         position = (one_hot.cumsum(dim=0) * one_hot).sum(dim=-1) - 1  # place in its expert's bucket
         kept = position < capacity
+        self.routed += n_tokens
+        self.dropped += n_tokens - int(kept.sum())
         out = torch.zeros_like(u)
         for e in range(self.experts):
             rows = torch.nonzero(kept & (expert == e)).squeeze(1)
@@ -128,16 +135,31 @@ def main():
         parser.add_argument("--" + name, type=int, default=default)
     for name, default in (("capacity_factor", 1.25), ("lb_alpha", 0.1), ("z_beta", 0.001)):
         parser.add_argument("--" + name, type=float, default=default)
+    parser.add_argument("--data", default="", help="training text (random bytes when empty)")
     a = parser.parse_args()
     if a.steps < 2:
         parser.error("--steps must be at least 2 (the first is a warm-up)")
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    corpus = None
+    if a.data:
+        with open(a.data, "rb") as f:
+            corpus = torch.tensor(list(f.read()), dtype=torch.long)
+        if corpus.numel() <= a.context + 1:
+            parser.error(f"--data {a.data}: shorter than a sequence ({a.context + 1} bytes)")
     model = Model(a)
+    switches = [m for m in model.modules() if isinstance(m, SwitchFFN)]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
-    times = []
+    times, dropped = [], []
+    shape = (a.micro_batches, a.micro_batch)
     for step in range(a.steps):
-        data = torch.randint(0, VOCAB, (a.micro_batches, a.micro_batch, a.context + 1))
+        if corpus is None:
+            data = torch.randint(0, VOCAB, shape + (a.context + 1,))
+        else:
+            starts = torch.randint(0, corpus.numel() - a.context - 1, shape)
+            data = corpus[starts[..., None] + torch.arange(a.context + 1)]
+        for switch in switches:
+            switch.routed = switch.dropped = 0
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         for m in range(a.micro_batches):
@@ -145,9 +167,14 @@ def main():
             loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        seconds = time.perf_counter() - start
+        routed = sum(switch.routed for switch in switches)
+        share = sum(switch.dropped for switch in switches) / routed if routed else 0.0
         if step > 0:
-            times.append(time.perf_counter() - start)
+            times.append(seconds)
+            dropped.append(share)
     print(f"pytorch {torch.__version__}: {a.steps - 1} timed steps, {a.threads} threads")
+    print(f"dropped {statistics.mean(dropped):.4f}")
     print(f"tokens_per_s {a.micro_batches * a.micro_batch * a.context / statistics.median(times):.1f}")
 
 
