@@ -32,13 +32,14 @@ size_t ReplyCache::Complete(const Key& key, const Message& reply) {
   return entries_;
 }
 
-void ReplyCache::ForgetBelow(const std::string& sender, uint64_t request_id) {
+size_t ReplyCache::ForgetBelow(const std::string& sender, uint64_t request_id) {
   absl::MutexLock lock(&mu_);
   auto replies = done_.find(sender);
-  if (replies == done_.end()) return;
+  if (replies == done_.end()) return entries_;
   std::map<uint64_t, Entry>& by_id = replies->second;
   while (!by_id.empty() && by_id.begin()->first < request_id) EraseLocked(by_id, by_id.begin());
   if (by_id.empty()) done_.erase(replies);
+  return entries_;
 }
 
 void ReplyCache::EvictLocked() {

@@ -39,7 +39,8 @@ class ReplyCache {
   // Returns the number of finished replies held.
   size_t Complete(const Key& key, const Message& reply);
   // Drops the finished replies to `sender`'s requests with ids below `request_id`.
-  void ForgetBelow(const std::string& sender, uint64_t request_id);
+  // Returns the number of finished replies held.
+  size_t ForgetBelow(const std::string& sender, uint64_t request_id);
 
   size_t size() const;   // finished entries held
   size_t bytes() const;  // their total bytes

@@ -83,9 +83,10 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
                  RpcNode::Callback done) {
     const absl::Time now = absl::Now();
-    // The id is taken and the call listed in one step, so answeredBelow (the lowest id
-    // listed) never passes a call that has not gone out yet.
-    uint64_t id, answered_below;
+    // The id is taken, the header stamped and encoded, and the call listed in one step, so
+    // answeredBelow (the lowest id listed) never passes a call that has not gone out yet.
+    Message message;
+    uint64_t id;
     {
       absl::MutexLock lock(&mu_);
       if (closed_) {
@@ -93,27 +94,23 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
         return;
       }
       id = next_id_++;
-      answered_below = pending_.empty() ? id : pending_.begin()->first;
+      auto envelope = header.getRoot<proto::Envelope>();
+      envelope.setSender(transport_->node_id().c_str());
+      envelope.setRequestId(id);
+      envelope.setIsReply(false);
+      envelope.setAttempt(0);
+      envelope.setAnsweredBelow(pending_.empty() ? id : pending_.begin()->first);
+      // Sent as a time to live, so the receiver's clock need not agree with ours; at least 1 ms
+      // (0 means none): a call already past its deadline still fails here, not there.
+      envelope.setTtlMs(deadline == absl::InfiniteFuture()
+                            ? 0
+                            : std::max<int64_t>(
+                                  1, absl::ToInt64Milliseconds(absl::Ceil(deadline - now, absl::Milliseconds(1)))));
+      message = Message{to, EncodeHeader(header), std::move(data)};
       const absl::Time next_attempt = now + options_.attempt_timeout;
       if (std::min(next_attempt, deadline) < timer_wake_) timer_wake_ = absl::InfinitePast();  // wakes TimerLoop
-      pending_[id] = Pending{Message(), deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
-    }
-    auto envelope = header.getRoot<proto::Envelope>();
-    envelope.setSender(transport_->node_id().c_str());
-    envelope.setRequestId(id);
-    envelope.setIsReply(false);
-    envelope.setAttempt(0);
-    envelope.setAnsweredBelow(answered_below);
-    // Sent as a time to live, so the receiver's clock need not agree with ours; at least 1 ms
-    // (0 means none): a call already past its deadline still fails here, not there.
-    envelope.setTtlMs(deadline == absl::InfiniteFuture()
-                          ? 0
-                          : std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(deadline - now, absl::Milliseconds(1)))));
-    Message message{to, EncodeHeader(header), std::move(data)};
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = pending_.find(id);
-      if (it != pending_.end()) it->second.message = message;  // frames shared, for retries
+      // The frames are shared with the copy kept for retries.
+      pending_[id] = Pending{message, deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
     }
     // The first send waits for queue room until the call's deadline (backpressure).
     absl::Status sent = transport_->Send(std::move(message), deadline);
@@ -269,7 +266,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     }
     // Keyed by the peer the request came from (over CURVE: its authenticated routing id), not
     // by the sender the body names: no peer can take or poison another's cached replies.
-    if (envelope.getAnsweredBelow() != 0) cache_.ForgetBelow(from.peer, envelope.getAnsweredBelow());
+    if (envelope.getAnsweredBelow() != 0) {
+      cached_replies_.Set(static_cast<double>(cache_.ForgetBelow(from.peer, envelope.getAnsweredBelow())));
+    }
     ReplyCache::Key key{from.peer, envelope.getRequestId()};
     Message cached;
     switch (cache_.Begin(key, &cached)) {

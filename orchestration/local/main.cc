@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/flags/flags.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
@@ -22,7 +22,7 @@ void RequestStop(int) { stop_requested.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const std::vector<std::string> args(argv + 1, argv + argc);
   sy::flags::ExitWithHelpIfRequested(args, sy::local::kLauncherUsage);
   absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);

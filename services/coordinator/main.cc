@@ -4,7 +4,7 @@
 #include <csignal>
 #include <iostream>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/flags/common_flags.h"
 #include "common/flags/flags.h"
 #include "common/log/log.h"
@@ -12,7 +12,7 @@
 #include "services/coordinator/coordinator_service.h"
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   sy::flags::ParseCommandLine(argc, argv, sy::coordinator::kCoordinatorUsage);
   const auto options = sy::coordinator::CoordinatorOptionsFromFlags();
   sy::flags::ExitIfInvalid({sy::flags::ApplyLogLevelFlag(), options.status()});

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/flags/flags.h"
 #include "common/log/log.h"
 #include "services/cluster/ready_file.h"
@@ -16,7 +16,7 @@
 #include "services/expert_host/host_process.h"
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const std::vector<std::string> args(argv + 1, argv + argc);
   sy::flags::ExitWithHelpIfRequested(args, sy::expert_host::kHostUsage);
   absl::StatusOr<sy::cluster::HostOptions> options = sy::expert_host::ParseHostOptions(args);

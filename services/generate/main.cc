@@ -4,13 +4,13 @@
 #include <string>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/flags/flags.h"
 #include "common/flags/log_level_flag.h"
 #include "services/generate/generate_command.h"
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const std::vector<std::string> args(argv + 1, argv + argc);
   sy::flags::ExitWithHelpIfRequested(args, sy::generate::kGenerateUsage);
   absl::StatusOr<sy::generate::GenerateOptions> options = sy::generate::ParseGenerateOptions(args);

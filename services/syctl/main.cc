@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "services/syctl/command_line.h"
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   return sy::syctl::RunSyctl(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
 }

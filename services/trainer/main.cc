@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/flags/common_flags.h"
 #include "common/flags/flags.h"
 #include "common/log/log.h"
@@ -35,7 +35,7 @@ int Train(const Options& options, sy::trainer::TrainerMetrics* live) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const std::vector<std::string> args(argv + 1, argv + argc);
   sy::flags::ExitWithHelpIfRequested(args, sy::trainer::kTrainerUsage);
   absl::StatusOr<sy::cluster::ClusterTrainerOptions> options = sy::trainer::ParseClusterTrainerOptions(args);

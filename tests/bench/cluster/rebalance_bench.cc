@@ -54,7 +54,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "services/cluster/coordinator_link.h"
 #include "services/cluster/model_flags.h"
 #include "services/cluster/model_options.h"
@@ -230,7 +230,7 @@ bool PrintReport(const sy::bench::BenchArgs& args, int64_t first, const std::vec
 }  // namespace
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const sy::bench::BenchArgs args = sy::bench::ParseBenchArgs(
       argc, argv, BenchDefaults(),
       /*takes_hosts=*/true,

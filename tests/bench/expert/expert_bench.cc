@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "gpu/cpu/cpu_backend.h"
 #include "gpu/model/inprocess_executor.h"
 #include "gpu/model/model.h"
@@ -157,7 +157,7 @@ int Run(int threads, int iterations) {
 }  // namespace sy::gpu
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int iterations = argc > 2 ? std::atoi(argv[2]) : 5;
   if (threads < 1 || iterations < 1) {

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "common/base/mutex_checks.h"
+#include "common/base/process_setup.h"
 #include "common/transport/envelope_codec.h"
 #include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
@@ -382,7 +382,7 @@ int MeasureBothModes(const char* self) {
 }  // namespace sy::transport
 
 int main(int argc, char** argv) {
-  sy::base::DisableMutexDeadlockDetection();
+  sy::base::SetUpProcess();
   if (argc > 1 && std::strcmp(argv[1], "--serve") == 0) return sy::transport::Serve();
   if (argc > 1) {
     std::fprintf(stderr, "usage: transport_bench (measures CurveZMQ and plain TCP; takes no arguments)\n");

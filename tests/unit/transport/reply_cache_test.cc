@@ -74,16 +74,16 @@ TEST(ReplyCache, ForgetBelowDropsOnlyThatSendersLowerReplies) {
     }
   }
   ASSERT_EQ(cache.Begin({"a", 5}, &reply), ReplyCache::State::kNew);  // in progress: kept
-  cache.ForgetBelow("a", 3);
+  EXPECT_EQ(cache.ForgetBelow("a", 3), 6u);
   EXPECT_EQ(cache.size(), 6u);
   EXPECT_EQ(cache.bytes(), 48u);
   EXPECT_EQ(cache.Begin({"a", 3}, &reply), ReplyCache::State::kDone);
   EXPECT_EQ(cache.Begin({"b", 1}, &reply), ReplyCache::State::kDone) << "another sender's replies stay";
   EXPECT_EQ(cache.Begin({"a", 2}, &reply), ReplyCache::State::kNew) << "answered: forgotten";
-  cache.ForgetBelow("a", 100);
+  EXPECT_EQ(cache.ForgetBelow("a", 100), 4u);
   EXPECT_EQ(cache.size(), 4u);
   EXPECT_EQ(cache.Begin({"a", 5}, &reply), ReplyCache::State::kInProgress);
-  cache.ForgetBelow("nobody", 100);  // an unknown sender changes nothing
+  EXPECT_EQ(cache.ForgetBelow("nobody", 100), 4u);  // an unknown sender changes nothing
   EXPECT_EQ(cache.size(), 4u);
 }
 
