@@ -4,8 +4,6 @@
 #include <cstring>
 #include <utility>
 
-#include <capnp/dynamic.h>
-
 #include "absl/strings/str_cat.h"
 
 namespace sy::transport {
@@ -51,41 +49,7 @@ absl::Status CheckTensors(const proto::Envelope::Reader& envelope, const Message
   return absl::OkStatus();
 }
 
-void ReadValue(const capnp::DynamicValue::Reader& value);
-
-void ReadStruct(capnp::DynamicStruct::Reader reader) {
-  for (auto field : reader.getSchema().getNonUnionFields()) {
-    if (!field.getType().isAnyPointer() && !field.getType().isInterface()) ReadValue(reader.get(field));
-  }
-  KJ_IF_MAYBE(active, reader.which()) {
-    if (!active->getType().isAnyPointer() && !active->getType().isInterface()) ReadValue(reader.get(*active));
-  }
-}
-
-void ReadValue(const capnp::DynamicValue::Reader& value) {
-  switch (value.getType()) {
-    case capnp::DynamicValue::STRUCT:
-      ReadStruct(value.as<capnp::DynamicStruct>());
-      return;
-    case capnp::DynamicValue::LIST:
-      for (auto element : value.as<capnp::DynamicList>()) ReadValue(element);
-      return;
-    case capnp::DynamicValue::TEXT: {
-      // Names are read with cStr(): "host-1\0x" would pass for "host-1", and "\0" for "".
-      const capnp::Text::Reader text = value.as<capnp::Text>();
-      KJ_REQUIRE(std::memchr(text.begin(), '\0', text.size()) == nullptr, "text with a NUL byte inside");
-      return;
-    }
-    default:
-      return;  // scalars, and data checked when their reader was made
-  }
-}
-
 }  // namespace
-
-void ReadEveryField(capnp::AnyPointer::Reader body, capnp::StructSchema schema) {
-  ReadStruct(body.getAs<capnp::DynamicStruct>(schema));
-}
 
 size_t DTypeSize(proto::DType dtype) {
   switch (dtype) {
@@ -172,9 +136,9 @@ absl::StatusOr<DecodedMessage> DecodedMessage::Decode(Message message, const Env
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
     {  // the door's walks use their own reader (traversal budget), leaving the caller's whole
       capnp::FlatArrayMessageReader check(view, options);
-      auto checked = check.getRoot<proto::Envelope>();
-      checked.totalSize();                    // structure errors surface here
-      ReadStruct(capnp::toDynamic(checked));  // texts and list types too (the body is checked by Body<T>())
+      check.getRoot<proto::Envelope>().totalSize();  // structure errors surface here
+      // Texts and list types too (the body is checked by Body<T>()).
+      ReadEveryField(check.getRoot<capnp::AnyPointer>(), capnp::Schema::from<proto::Envelope>());
     }
     decoded.words_ = view;
     decoded.options_ = options;

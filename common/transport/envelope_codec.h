@@ -31,6 +31,7 @@
 #include <kj/exception.h>
 
 #include "absl/status/statusor.h"
+#include "common/transport/door_walk.h"
 #include "common/transport/message.h"
 #include "proto/envelope.capnp.h"
 
@@ -53,12 +54,6 @@ size_t DTypeSize(proto::DType dtype);
 // Fills a tensor descriptor; byteLength is computed from dtype and shape.
 void SetTensor(proto::TensorDesc::Builder desc, const std::string& name, proto::TensorRole role,
                proto::DType dtype, const std::vector<uint64_t>& shape);
-
-// Reads every field of `body` as struct `schema` (the active union member, nested
-// structs and lists; AnyPointer fields skipped), so what Cap'n Proto checks only when
-// a field is read (text NUL terminators, list element sizes against the schema) is
-// checked once at the door. Throws kj::Exception on the first defect.
-void ReadEveryField(capnp::AnyPointer::Reader body, capnp::StructSchema schema);
 
 // What a header says of itself before the door checks: its request id and direction.
 struct HeaderIds {
