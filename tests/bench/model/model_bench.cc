@@ -15,8 +15,9 @@
 // Switchyard is measured in steady state: it trains --steps steps and times those that
 // dropped under 5% of their routed tokens (the router has balanced; the default 240
 // steps leave dozens with the default model and tinyshakespeare). PyTorch's router
-// does not balance in as many steps (it drops 15-30% throughout, and skips the dropped
-// tokens, so it does less work per token); its dropped share is printed beside it.
+// does not balance in as many steps (it dropped about half of its tokens in them, and
+// skips the dropped tokens, so it does less work per token); its dropped share is
+// printed beside it.
 //
 //   build/bin/model_bench [--steps=240] [--data=FILE] [--workdir=DIR] [model/training flags, e.g. --threads=2]
 #include <unistd.h>
