@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <atomic>
-#include <future>
 #include <map>
 #include <optional>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "common/status/wire_status.h"
 #include "common/transport/refusals.h"
 #include "common/transport/reply_cache.h"
+#include "common/transport/reply_waiter.h"
 
 namespace sy::transport {
 
@@ -80,8 +80,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   Transport& transport() { return *transport_; }
   metrics::Registry& metrics() { return *metrics_; }
 
-  void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
-                 RpcNode::Callback done) {
+  // Returns the call's request id (0 when it ended at once: closed, or the send failed).
+  uint64_t CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
+                     RpcNode::Callback done) {
     const absl::Time now = absl::Now();
     // The id is taken, the header stamped and encoded, and the call listed in one step, so
     // answeredBelow (the lowest id listed) never passes a call that has not gone out yet.
@@ -91,7 +92,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       absl::MutexLock lock(&mu_);
       if (closed_) {
         done(absl::CancelledError("RpcNode closed"));
-        return;
+        return 0;
       }
       id = next_id_++;
       auto envelope = header.getRoot<proto::Envelope>();
@@ -114,7 +115,38 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     }
     // The first send waits for queue room until the call's deadline (backpressure).
     absl::Status sent = transport_->Send(std::move(message), deadline);
-    if (!sent.ok()) Finish(id, sent);
+    if (!sent.ok()) {
+      Finish(id, sent);
+      return 0;
+    }
+    return id;
+  }
+
+  // CallAsync, waited for. Over a connection whose transport lets a waiting thread read it
+  // (Transport::ReceiveHere), this thread reads the reply itself and handles it here; what
+  // else it reads goes on to the I/O thread. Otherwise the I/O thread's callback wakes it.
+  absl::StatusOr<DecodedMessage> Call(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data,
+                                      absl::Time deadline) {
+    auto waiter = std::make_shared<ReplyWaiter>();
+    const uint64_t id = CallAsync(to, header, std::move(data), deadline,
+                                  [waiter](absl::StatusOr<DecodedMessage> reply) { waiter->Set(std::move(reply)); });
+    auto mine = [&](const Message& message) {
+      const std::optional<HeaderIds> ids = PeekHeaderIds(message.header, options_.limits);
+      return ids.has_value() && ids->is_reply && ids->request_id == id;
+    };
+    bool here = id != 0 && to.route == Route::kConnected && waiter->fd() >= 0;
+    while (here && !waiter->Done()) {
+      std::optional<Message> reply;
+      // Past the deadline the timers end the call (a little later): keep waiting for that.
+      here = transport_->ReceiveHere(to.peer, waiter->fd(), std::max(deadline, absl::Now() + absl::Milliseconds(100)),
+                                     mine, &reply);
+      if (reply.has_value()) {
+        OnMessage(*std::move(reply));  // the door checks, then OnReply
+      } else {
+        waiter->Drain();  // woken, or a slice of the wait passed: empty it for the next wait
+      }
+    }
+    return waiter->Wait();
   }
 
   void HandleResponder(Responder::State& state, capnp::MessageBuilder* header, std::vector<Frame> data,
@@ -412,11 +444,7 @@ void RpcNode::CallAsync(const Address& to, capnp::MessageBuilder& header, std::v
 
 absl::StatusOr<DecodedMessage> RpcNode::Call(const Address& to, capnp::MessageBuilder& header,
                                              std::vector<Frame> data, absl::Time deadline) {
-  auto promise = std::make_shared<std::promise<absl::StatusOr<DecodedMessage>>>();
-  auto future = promise->get_future();
-  CallAsync(to, header, std::move(data), deadline,
-            [promise](absl::StatusOr<DecodedMessage> reply) { promise->set_value(std::move(reply)); });
-  return future.get();
+  return core_->Call(to, header, std::move(data), deadline);
 }
 
 void RpcNode::Close() { core_->Close(); }

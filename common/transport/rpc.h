@@ -106,7 +106,9 @@ class RpcNode {
   //                   [](absl::StatusOr<DecodedMessage> r) { ... });
   void CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data,
                  absl::Time deadline, Callback done);
-  // Blocking form of CallAsync.
+  // Blocking form of CallAsync. Over a transport that allows it (ZmqTransport), the calling
+  // thread reads its reply from the connection itself (Transport::ReceiveHere) instead of
+  // being woken by the I/O thread: one thread wake-up less per call.
   absl::StatusOr<DecodedMessage> Call(const Address& to, capnp::MessageBuilder& header,
                                       std::vector<Frame> data, absl::Time deadline);
 

@@ -29,6 +29,7 @@ struct Endpoint {
   int fd = -1;                         // ZMQ_FD: readable when the socket's state may have changed
   std::deque<Message> pending;         // waiting for the socket to become writable, in order
   std::optional<PeerIdentity> server;  // a DEALER's: the allowlisted node it connected to
+  int readers = 0;                     // a DEALER's: threads waiting on it (ZmqTransport::ReceiveHere)
 };
 
 // Takes `socket` and reads its ZMQ_FD.

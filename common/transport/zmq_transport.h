@@ -8,9 +8,13 @@
 // queued ahead of it for that peer; otherwise it hands the message to the I/O thread
 // through a queue bounded in messages and bytes. Received messages go to another bounded
 // queue for Receive, or, after DeliverOnIoThread, straight to the receiver on the I/O
-// thread. When the receive queue is full the I/O thread stops reading, so ZeroMQ's
-// high-water marks and TCP push back on the sender. Data frames go to ZeroMQ without
-// copying (Frame::ToZmq).
+// thread. A thread waiting for a reply from a connected peer (a blocking RpcNode::Call)
+// may read that peer's DEALER itself under the socket lock (ReceiveHere), waking with the
+// I/O thread on the socket's descriptor: it takes its reply without a hand-off and passes
+// what else it read to the I/O thread, in order. When the receive queue is full the I/O
+// thread stops reading, so ZeroMQ's high-water marks and TCP push back on the sender.
+// Data frames go to ZeroMQ without copying (Frame::ToZmq). The implementation is in
+// zmq_transport_impl.h, zmq_transport.cc and zmq_io_loop.cc.
 //
 // Thread-safe. Optional CurveZMQ: with keys set, the ROUTER is a CURVE server and
 // every DEALER a CURVE client (encryption, server authentication, and client

@@ -13,6 +13,11 @@
 
 namespace sy::bench {
 
+// Steady state, for the end-to-end benchmarks: the steps that dropped under this share
+// of their routed tokens (the router has balanced), and how many of them a run needs.
+inline constexpr double kSteadyMaxDropped = 0.05;
+inline constexpr int kSteadyMinSteps = 10;
+
 struct BenchArgs {
   int64_t steps = 0;
   int hosts = 0;

@@ -50,11 +50,6 @@ struct Measured {
   std::optional<double> bytes_per_token;
 };
 
-// Steady state: steps that dropped under this share of their routed tokens, and how
-// many of them a run needs.
-constexpr double kSteadyMaxDropped = 0.05;
-constexpr int kSteadyMinSteps = 10;
-
 int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
 
 // Elements of the dense parameters (every tensor but the experts'): what a trainer
@@ -137,7 +132,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     absl::StatusOr<sy::local::SteadyState> steady =
-        sy::local::MeasureSteadyState(*report, kSteadyMaxDropped, kSteadyMinSteps);
+        sy::local::MeasureSteadyState(*report, sy::bench::kSteadyMaxDropped, sy::bench::kSteadyMinSteps);
     if (!steady.ok()) {
       std::cerr << "cluster_bench: " << shape.name << ": " << steady.status().message() << "\n";
       return 1;
@@ -186,7 +181,7 @@ int main(int argc, char** argv) {
       " tokens per step). dropped: mean share of routed tokens over capacity, which never travel. pulled B/tok:\n"
       " the dense parameters each trainer pulls once a step at the wire dtype; they travel in replies, which\n"
       " bytes_sent does not count, so they are not in min B/tok. Runs kept in %s)\n",
-      100 * kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches, workdir);
+      100 * sy::bench::kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches, workdir);
   // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
   absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
   for (size_t i : {size_t{2}, size_t{3}}) {

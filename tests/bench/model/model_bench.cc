@@ -42,11 +42,6 @@
 
 namespace {
 
-// Steady state: the steps that dropped under this share of their routed tokens, and
-// how many of them a run needs.
-constexpr double kSteadyMaxDropped = 0.05;
-constexpr int kSteadyMinSteps = 10;
-
 struct PyTorchRun {
   double tokens_per_s = 0;
   double dropped_frac = 0;
@@ -120,7 +115,7 @@ int Run(const sy::bench::BenchArgs& args) {
                 << absl::StrFormat("%.1f%%", 100 * metrics->dropped_frac) << ", " << step_s.size()
                 << " steps counted\n";
     }
-    if (step == 1 || metrics->dropped_frac >= kSteadyMaxDropped) continue;  // warm-up, or not balanced
+    if (step == 1 || metrics->dropped_frac >= sy::bench::kSteadyMaxDropped) continue;  // warm-up, or not balanced
     // The step's micro-batches, each with the step's share of kept tokens.
     const std::vector<sy::bench::Gemm> micro_batch_gemms =
         sy::bench::ForwardGemms(*config, options->micro_batch, 1 - metrics->dropped_frac);
@@ -137,9 +132,9 @@ int Run(const sy::bench::BenchArgs& args) {
     sgemm_gflops.push_back(flops / sgemm_s / 1e9);
   }
   const int counted = static_cast<int>(step_s.size());
-  if (counted < kSteadyMinSteps) {
+  if (counted < sy::bench::kSteadyMinSteps) {
     std::cerr << "model_bench: only " << counted << " of " << args.steps << " steps dropped under "
-              << 100 * kSteadyMaxDropped << "% of their tokens (at least " << kSteadyMinSteps
+              << 100 * sy::bench::kSteadyMaxDropped << "% of their tokens (at least " << sy::bench::kSteadyMinSteps
               << " needed): the router has not balanced yet, run more --steps\n";
     return 1;
   }
@@ -161,7 +156,7 @@ int Run(const sy::bench::BenchArgs& args) {
                config->context, tokens_per_step, options->threads, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   absl::PrintF("steady state: %d of %d steps dropped under %.0f%% of their tokens (from step %d), %.1f%% on "
                "average\n",
-               counted, args.steps, 100 * kSteadyMaxDropped, first_counted, 100 * dropped_sum / counted);
+               counted, args.steps, 100 * sy::bench::kSteadyMaxDropped, first_counted, 100 * dropped_sum / counted);
   absl::PrintF("  Switchyard standalone trainer   : %10.0f tokens/s  %7.1f GFLOP/s (GEMM FLOPs, fwd+bwd)\n",
                tokens_per_s, Median(model_gflops));
   absl::PrintF("  bare cblas_sgemm, same GEMMs    : %10s           %7.1f GFLOP/s\n", "-", Median(sgemm_gflops));

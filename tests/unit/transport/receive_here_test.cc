@@ -1,0 +1,182 @@
+// A thread waiting for one message reads its connection itself (Transport::ReceiveHere,
+// used by the blocking RpcNode::Call): what it takes, what it leaves to the I/O thread
+// (delivered there, in order), and the fallbacks where it cannot.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "common/transport/inproc_transport.h"
+#include "common/transport/rpc.h"
+#include "common/transport/zmq_transport.h"
+#include "tests/unit/transport/testing.h"
+#include "tests/unit/transport/wait.h"
+
+namespace sy::transport {
+namespace {
+
+using testing::WaitUntil;
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+std::unique_ptr<ZmqTransport> MakeTransport(const std::string& node_id) {
+  ZmqOptions options;
+  options.node_id = node_id;
+  auto transport = ZmqTransport::Create(options);
+  EXPECT_TRUE(transport.ok()) << transport.status();
+  return *std::move(transport);
+}
+
+Message Text(const Address& to, const std::string& text) { return Message{to, Frame::CopyOf(text.data(), text.size())}; }
+
+std::string TextOf(const Message& message) {
+  return std::string(reinterpret_cast<const char*>(message.header.data()), message.header.size());
+}
+
+// An eventfd closed with the test.
+struct EventFd {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ~EventFd() { close(fd); }
+};
+
+TEST(ReceiveHere, TakesWhatTheCallerWantsAndLeavesTheRestToTheIoThreadInOrder) {
+  auto server = MakeTransport("server");
+  const std::string endpoint = *server->Bind("tcp://127.0.0.1:*");
+  auto client = MakeTransport("client");
+  ASSERT_TRUE(client->Connect("server", endpoint).ok());
+
+  // The I/O thread's receiver holds on to the first message ("gate") until released, so
+  // while it does, only the waiting caller can read the socket.
+  std::mutex mu;
+  std::vector<std::string> delivered;
+  std::vector<std::thread::id> delivered_on;
+  absl::Notification gate_reached, release;
+  ASSERT_TRUE(client->DeliverOnIoThread([&](Message message) {
+    const std::string text = TextOf(message);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      delivered.push_back(text);
+      delivered_on.push_back(std::this_thread::get_id());
+    }
+    if (text == "gate") {
+      gate_reached.Notify();
+      release.WaitForNotification();
+    }
+  }));
+
+  ASSERT_TRUE(client->Send(Text({"server"}, "hello"), In(absl::Seconds(5))).ok());
+  absl::StatusOr<Message> hello = server->Receive(In(absl::Seconds(5)));
+  ASSERT_TRUE(hello.ok()) << hello.status();
+  ASSERT_TRUE(server->Send(Text(hello->address, "gate"), In(absl::Seconds(5))).ok());
+  ASSERT_TRUE(gate_reached.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  for (const char* text : {"a", "b", "c"}) ASSERT_TRUE(server->Send(Text(hello->address, text), In(absl::Seconds(5))).ok());
+
+  EventFd wake;
+  std::optional<Message> taken;
+  auto mine = [](const Message& message) { return TextOf(message) == "b"; };
+  const absl::Time deadline = In(absl::Seconds(5));
+  while (!taken.has_value() && absl::Now() < deadline) {
+    ASSERT_TRUE(client->ReceiveHere("server", wake.fd, deadline, mine, &taken));
+  }
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(TextOf(*taken), "b");
+  EXPECT_EQ(taken->address.peer, "server");
+  release.Notify();
+
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return delivered.size() == 3;
+  }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(delivered, (std::vector<std::string>{"gate", "a", "c"}));
+  EXPECT_EQ(delivered_on[1], delivered_on[0]);  // on the I/O thread, like the gate
+  EXPECT_EQ(delivered_on[2], delivered_on[0]);
+  EXPECT_EQ(client->stats().received_here, 1u);
+  EXPECT_EQ(client->stats().received, 4u);
+}
+
+TEST(ReceiveHere, ReturnsWhenTheWakeDescriptorFiresOrAtTheDeadline) {
+  auto server = MakeTransport("server");
+  auto client = MakeTransport("client");
+  ASSERT_TRUE(client->Connect("server", *server->Bind("tcp://127.0.0.1:*")).ok());
+  ASSERT_TRUE(client->DeliverOnIoThread([](Message) {}));
+  EventFd wake;
+  std::optional<Message> taken;
+  auto nothing = [](const Message&) { return false; };
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client->ReceiveHere("server", wake.fd, start + absl::Milliseconds(50), nothing, &taken));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+  EXPECT_FALSE(taken.has_value());
+
+  std::thread waker([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    const uint64_t one = 1;
+    EXPECT_EQ(write(wake.fd, &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  });
+  ASSERT_TRUE(client->ReceiveHere("server", wake.fd, In(absl::Seconds(30)), nothing, &taken));
+  waker.join();
+  EXPECT_FALSE(taken.has_value());
+}
+
+TEST(ReceiveHere, IsDeclinedWithoutAReceiverOnTheIoThreadAndOnOtherTransports) {
+  auto client = MakeTransport("client");
+  EventFd wake;
+  std::optional<Message> taken;
+  auto any = [](const Message&) { return true; };
+  EXPECT_FALSE(client->ReceiveHere("server", wake.fd, In(absl::Seconds(1)), any, &taken));  // Receive's queue
+  InProcNetwork network;
+  auto inproc = network.CreateTransport("a");
+  ASSERT_TRUE(inproc.ok()) << inproc.status();
+  EXPECT_FALSE((*inproc)->ReceiveHere("b", wake.fd, In(absl::Seconds(1)), any, &taken));
+}
+
+// Blocking calls over ZeroMQ read their replies on the calling thread; calls made
+// asynchronously at the same time still get theirs on the I/O thread, whoever reads them.
+TEST(ReceiveHere, BlockingCallsReadTheirRepliesBesideAsynchronousCalls) {
+  auto server_transport = MakeTransport("server");
+  const std::string endpoint = *server_transport->Bind("tcp://127.0.0.1:*");
+  auto server = *RpcNode::Create(std::move(server_transport), {}, testing::EchoHandler);
+  auto client_transport = MakeTransport("client");
+  ASSERT_TRUE(client_transport->Connect("server", endpoint).ok());
+  auto client = *RpcNode::Create(std::move(client_transport), {}, nullptr);
+
+  std::atomic<int> async_issued{0}, async_ok{0}, async_failed{0};
+  std::atomic<bool> stop{false};
+  std::thread async_caller([&] {
+    for (int i = 0; i < 300 && !stop; ++i) {
+      ++async_issued;
+      testing::Request request;
+      testing::FillPing(request, 16, static_cast<float>(i));
+      client->CallAsync({"server"}, request.header, request.data, In(absl::Seconds(10)),
+                        [&](absl::StatusOr<DecodedMessage> reply) { (reply.ok() ? async_ok : async_failed)++; });
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    testing::Request request;
+    testing::FillPing(request, 64, static_cast<float>(i));
+    auto reply = client->Call({"server"}, request.header, request.data, In(absl::Seconds(10)));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_EQ(reply->data(0).size(), 64u * 4);
+    EXPECT_EQ(std::memcmp(reply->data(0).data(), request.data[0].data(), 64 * 4), 0);
+  }
+  stop = true;
+  async_caller.join();
+  ASSERT_TRUE(WaitUntil([&] { return async_ok + async_failed == async_issued; }));
+  EXPECT_GT(async_issued, 0);
+  EXPECT_EQ(async_failed, 0);
+  // The calling thread and the I/O thread both wait on the socket; over 300 calls the
+  // caller reads some replies itself.
+  EXPECT_GT(client->transport().stats().received_here, 0u);
+}
+
+}  // namespace
+}  // namespace sy::transport
