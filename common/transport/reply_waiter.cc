@@ -4,15 +4,28 @@
 #include <utility>
 
 namespace sy::transport {
+namespace {
 
-ReplyWaiter::ReplyWaiter() { (void)wake_.Open(); }  // without it: Wait alone (fd() is -1)
+// The calling thread's eventfd, opened on its first blocking call; null if that failed.
+std::shared_ptr<WakeFd> ThreadWakeFd() {
+  thread_local const std::shared_ptr<WakeFd> wake = [] {
+    auto opened = std::make_shared<WakeFd>();
+    return opened->Open().ok() ? opened : nullptr;
+  }();
+  return wake;
+}
+
+}  // namespace
+
+ReplyWaiter::ReplyWaiter() : wake_(ThreadWakeFd()), waiting_thread_(std::this_thread::get_id()) {}
 
 void ReplyWaiter::Set(absl::StatusOr<DecodedMessage> outcome) {
   {
     absl::MutexLock lock(&mu_);
     outcome_ = std::move(outcome);
   }
-  if (fd() >= 0) wake_.Wake();
+  // The waiting thread itself (it read the reply) is awake: no write to drain later.
+  if (wake_ != nullptr && std::this_thread::get_id() != waiting_thread_) wake_->Wake();
 }
 
 bool ReplyWaiter::Done() {
@@ -21,7 +34,7 @@ bool ReplyWaiter::Done() {
 }
 
 void ReplyWaiter::Drain() {
-  if (fd() >= 0) wake_.Drain();
+  if (wake_ != nullptr) wake_->Drain();
 }
 
 absl::StatusOr<DecodedMessage> ReplyWaiter::Wait() {

@@ -1,6 +1,8 @@
 // A thread waiting for one message reads its connection itself (Transport::ReceiveHere,
 // used by the blocking RpcNode::Call): what it takes, what it leaves to the I/O thread
-// (delivered there, in order), and the fallbacks where it cannot.
+// (delivered there, in order), the fallbacks where it cannot, and the ReplyWaiter the
+// call waits on.
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/transport/inproc_transport.h"
+#include "common/transport/reply_waiter.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
 #include "tests/unit/transport/testing.h"
@@ -176,6 +179,37 @@ TEST(ReceiveHere, BlockingCallsReadTheirRepliesBesideAsynchronousCalls) {
   // The calling thread and the I/O thread both wait on the socket; over 300 calls the
   // caller reads some replies itself.
   EXPECT_GT(client->transport().stats().received_here, 0u);
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1;
+}
+
+// The waiter's eventfd is its thread's, kept across calls; only a setter on another thread
+// writes it, so a call whose reply the waiting thread read itself leaves nothing behind.
+TEST(ReplyWaiter, IsWokenFromOtherThreadsOnlyAndKeepsTheThreadsDescriptor) {
+  auto first = std::make_shared<ReplyWaiter>();
+  ASSERT_GE(first->fd(), 0);
+  first->Set(absl::DeadlineExceededError("set here"));
+  EXPECT_FALSE(Readable(first->fd()));
+  EXPECT_TRUE(first->Done());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(first->Wait().status()));
+
+  auto second = std::make_shared<ReplyWaiter>();
+  EXPECT_EQ(second->fd(), first->fd());
+  EXPECT_FALSE(second->Done());
+  std::thread setter([second] { second->Set(absl::CancelledError("set elsewhere")); });
+  setter.join();
+  EXPECT_TRUE(Readable(second->fd()));
+  second->Drain();
+  EXPECT_FALSE(Readable(second->fd()));
+  EXPECT_TRUE(absl::IsCancelled(second->Wait().status()));
+
+  int other_thread_fd = -1;  // read while both descriptors are open
+  std::thread([&] { other_thread_fd = ReplyWaiter().fd(); }).join();
+  EXPECT_GE(other_thread_fd, 0);
+  EXPECT_NE(other_thread_fd, first->fd());
 }
 
 }  // namespace
