@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/model/grad_stages.h"
 #include "gpu/model/inprocess_executor.h"
 #include "gpu/model/layers.h"
 
@@ -96,6 +97,7 @@ class Model::Impl {
       executor = owned_executor_.get();
     }
     executor_ = executor;
+    stages_ = BackwardStages(cfg);
     const auto& infos = params->infos();
     auto off = [&](const std::string& name) -> int64_t {
       for (const ParamInfo& i : infos) {
@@ -126,6 +128,8 @@ class Model::Impl {
   ~Impl() {
     if (arena_ != nullptr) backend_->Free(arena_);
   }
+
+  void set_grad_listener(GradListener* listener) { listener_ = listener; }
 
   absl::Status Reserve(int B, int T) {
     const int64_t N = static_cast<int64_t>(B) * T;
@@ -327,6 +331,7 @@ class Model::Impl {
     if (absl::Status s = backend_->Zero(dres_, NC * sizeof(float)); !s.ok()) return s;
     const float* x_last = cfg_.layers > 0 ? acts_[cfg_.layers - 1].res2 : x0_;
     backend_->LayerNormBackward(dres_, g + lnf_w_, g + lnf_b_, dln_, x_last, P(lnf_w_), lnf_mean_, lnf_rstd_, N, C);
+    if (absl::Status s = StageDone(0, ctx, *grads); !s.ok()) return s;
     for (int l = cfg_.layers - 1; l >= 0; --l) {
       const LayerOffsets& o = layer_offsets_[l];
       LayerActs& a = acts_[l];
@@ -349,9 +354,10 @@ class Model::Impl {
       backend_->AttentionBackward(dqkv_, nullptr, datt_, nullptr, dtmp_, a.qkv, nullptr, a.att, B, T, C, NH);
       LinearBackward(backend_, dln_, g + o.qkv_w, g + o.qkv_b, dqkv_, a.ln1, P(o.qkv_w), N, C, 3 * C);
       backend_->LayerNormBackward(dres_, g + o.ln1_w, g + o.ln1_b, dln_, x, P(o.ln1_w), a.ln1_mean, a.ln1_rstd, N, C);
+      if (absl::Status s = StageDone(cfg_.layers - l, ctx, *grads); !s.ok()) return s;
     }
     backend_->EncoderBackward(g + wte_, g + wpe_, dres_, tokens_, B, T, C);
-    return absl::OkStatus();
+    return StageDone(stages_.size() - 1, ctx, *grads);
   }
 
   // From dbranch_ (gradient wrt the Switch FFN output) to dln_ (wrt ln2).
@@ -386,6 +392,13 @@ class Model::Impl {
   ParamBlock* params_;
   std::unique_ptr<ExpertExecutor> owned_executor_;
   ExpertExecutor* executor_;
+  std::vector<std::vector<uint32_t>> stages_;  // BackwardStages(cfg_)
+  GradListener* listener_ = nullptr;
+
+  // Backward stage k's gradients are final: tell the listener.
+  absl::Status StageDone(size_t k, const StepContext& ctx, const ParamBlock& grads) {
+    return listener_ == nullptr ? absl::OkStatus() : listener_->GradsReady(ctx, stages_[k], grads);
+  }
   int64_t wte_, wpe_, lnf_w_, lnf_b_;
   std::vector<LayerOffsets> layer_offsets_;
   std::vector<LayerActs> acts_;
@@ -462,6 +475,8 @@ absl::StatusOr<MicroBatchStats> Model::ForwardBackward(absl::Span<const int32_t>
   if (absl::Status s = impl_->Backward(B, T, ctx, grad_scale, grads); !s.ok()) return s;
   return stats;
 }
+
+void Model::set_grad_listener(GradListener* listener) { impl_->set_grad_listener(listener); }
 
 absl::StatusOr<MicroBatchStats> Model::Evaluate(absl::Span<const int32_t> inputs, absl::Span<const int32_t> targets,
                                                 int B, int T, bool record_routing, bool record_logits) {

@@ -19,6 +19,7 @@
 #include "gpu/backend.h"
 #include "gpu/model/config.h"
 #include "gpu/model/expert.h"
+#include "gpu/model/grad_stages.h"
 #include "gpu/model/params.h"
 
 namespace sy::gpu {
@@ -85,6 +86,9 @@ class Model {
                                                   absl::Span<const int32_t> targets, int B,
                                                   int T, const StepContext& ctx,
                                                   float grad_scale, ParamBlock* grads);
+  // Tells `listener` (null: nobody; must outlive its use) during each ForwardBackward
+  // as groups of gradients become final (grad_stages.h).
+  void set_grad_listener(GradListener* listener);
   // Forward only: no dropout or jitter, evaluation capacity factor.
   absl::StatusOr<MicroBatchStats> Evaluate(absl::Span<const int32_t> inputs,
                                            absl::Span<const int32_t> targets, int B, int T,

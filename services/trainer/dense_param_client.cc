@@ -19,11 +19,14 @@ DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::Rp
     : config_(config),
       infos_(gpu::ParamInfos(config)),
       shards_(cluster::DenseShardParams(infos_)),
+      shard_of_param_(infos_.size(), -1),
       rpc_(rpc),
       placement_(placement),
       peers_(peers),
       trainer_id_(std::move(trainer_id)),
-      timeout_(timeout) {}
+      timeout_(timeout) {
+  for (size_t s = 0; s < shards_.size(); ++s) shard_of_param_[shards_[s]] = static_cast<int>(s);
+}
 
 DenseParamClient::DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc,
                                    const cluster::Placement* placement, const std::vector<std::string>& hosts,
@@ -47,8 +50,25 @@ uint64_t DenseParamClient::TakeBytesSent() {
 }
 
 absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads) {
+  std::vector<size_t> all(shards_.size());
+  for (size_t s = 0; s < all.size(); ++s) all[s] = s;
+  return PushShards(step, micro_batch, grads, all);
+}
+
+absl::Status DenseParamClient::GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
+                                          const gpu::ParamBlock& grads) {
+  std::vector<size_t> shards;
+  for (uint32_t p : params) {
+    if (p < shard_of_param_.size() && shard_of_param_[p] >= 0) shards.push_back(static_cast<size_t>(shard_of_param_[p]));
+  }
+  if (shards.empty()) return absl::OkStatus();
+  return PushShards(static_cast<uint64_t>(ctx.step), static_cast<uint32_t>(ctx.micro_batch), grads, shards);
+}
+
+absl::Status DenseParamClient::PushShards(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads,
+                                          const std::vector<size_t>& shards) {
   std::vector<OutgoingCall> calls;
-  for (size_t s = 0; s < shards_.size(); ++s) {
+  for (size_t s : shards) {
     const gpu::ParamInfo& info = infos_[shards_[s]];
     const int h = placement_->HostOfDenseShardAt(step, static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
@@ -83,7 +103,7 @@ absl::Status DenseParamClient::Flush() {
   return status;
 }
 
-absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
+PendingCalls DenseParamClient::StartPull(uint64_t version) {
   std::vector<OutgoingCall> calls;
   for (size_t s = 0; s < shards_.size(); ++s) {
     const int h = placement_->HostOfDenseShardAt(version + 1, static_cast<int>(s));  // read by step version + 1
@@ -98,7 +118,12 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     body.setVersion(version);
     body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
   }
-  auto replies = CallAll(*rpc_, calls, absl::Now() + timeout_, guard_);
+  return PendingCalls::Start(*rpc_, std::move(calls), absl::Now() + timeout_, guard_);
+}
+
+absl::Status DenseParamClient::FinishPull(uint64_t version, PendingCalls& pending, gpu::ParamBlock* params) {
+  const auto replies = pending.Wait();
+  const std::vector<OutgoingCall>& calls = pending.calls();
   for (size_t s = 0; s < replies.size(); ++s) {
     if (!replies[s].ok()) return replies[s].status();
     const gpu::ParamInfo& info = infos_[shards_[s]];
@@ -116,6 +141,11 @@ absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status DenseParamClient::Pull(uint64_t version, gpu::ParamBlock* params) {
+  PendingCalls pending = StartPull(version);
+  return FinishPull(version, pending, params);
 }
 
 absl::Status DenseParamClient::PullExperts(uint64_t version, gpu::ParamBlock* params) {

@@ -2,7 +2,9 @@
 // gradient (already scaled by 1/M) to the shards' hosts, pulls the shards' values
 // of a version into the model's parameter block, and pulls experts' weights (the
 // leader does, to compute the parameter checksum of the whole model). Every shard
-// or expert is one concurrent request. Not thread-safe (one trainer thread).
+// or expert is one concurrent request. As the model's GradListener it pushes each
+// group of dense gradients as soon as backward has finished them, so that the pushes
+// travel while backward goes on. Not thread-safe (one trainer thread).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
+#include "gpu/model/model.h"
 #include "gpu/model/params.h"
 #include "services/cluster/placement.h"
 #include "services/trainer/host_peers.h"
@@ -22,7 +25,7 @@
 
 namespace sy::trainer {
 
-class DenseParamClient {
+class DenseParamClient : public gpu::GradListener {
  public:
   // peers: where each host index is reached on `rpc` (it may grow). All pointers must outlive this.
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
@@ -35,12 +38,22 @@ class DenseParamClient {
   // returns without waiting (grads may be overwritten at once: the values are
   // copied); Flush waits for every push's acknowledgement.
   absl::Status Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads);
+  // Push of just the dense shards among `params` (the expert parameters are not
+  // pushed: they live on their hosts), as micro-batch ctx.micro_batch of ctx.step.
+  absl::Status GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
+                          const gpu::ParamBlock& grads) override;
   absl::Status Flush();
   // Forgets the pushes in flight without waiting for them (a rollback replays
   // their step; a push to a lost host would hold Flush until its deadline).
   void Abandon() { pushes_.clear(); }
   // Waits until every shard reached `version`, then copies the values into params.
   absl::Status Pull(uint64_t version, gpu::ParamBlock* params);
+  // Pull in two halves: StartPull sends every shard's request and returns at once (a
+  // host answers a shard once it applied `version`, the request waiting there until
+  // then, so it may go out before the step is even committed); FinishPull waits for
+  // the replies of `pending` (from StartPull(version)) and copies the values.
+  PendingCalls StartPull(uint64_t version);
+  absl::Status FinishPull(uint64_t version, PendingCalls& pending, gpu::ParamBlock* params);
   // Copies every expert's weights at `version` into params.
   absl::Status PullExperts(uint64_t version, gpu::ParamBlock* params);
   // Bytes sent since the last call.
@@ -51,10 +64,13 @@ class DenseParamClient {
  private:
   // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
   std::function<transport::Address()> ShardRoute(uint64_t step, size_t shard) const;
+  absl::Status PushShards(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads,
+                          const std::vector<size_t>& shards);
 
   gpu::ModelConfig config_;
   std::vector<gpu::ParamInfo> infos_;
   std::vector<uint32_t> shards_;  // shard -> parameter index
+  std::vector<int> shard_of_param_;  // parameter index -> shard (-1: an expert parameter)
   transport::RpcNode* rpc_;
   const cluster::Placement* placement_;
   std::unique_ptr<HostPeers> owned_peers_;  // the fixed set, when constructed with one

@@ -126,6 +126,8 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(o, t->base_, t->executor_.get());
   if (!core.ok()) return core.status();
   t->core_ = *std::move(core);
+  // Dense gradients go out stage by stage during backward (DenseParamClient::GradsReady).
+  t->core_->model().set_grad_listener(t->dense_.get());
   SY_LOG(INFO) << id << " of " << options.num_trainers << ": " << config.DebugString() << ", "
                << options.hosts.size() << " hosts, wire " << o.wire_dtype;
   return t;
@@ -135,9 +137,9 @@ std::vector<int> DistributedTrainer::BeginStep(int64_t) {
   return MicroBatchesOf(slot_, options_.base.micro_batches);
 }
 
-absl::Status DistributedTrainer::AddMicroBatch(int64_t step, int m, const gpu::ParamBlock& grads,
+absl::Status DistributedTrainer::AddMicroBatch(int64_t /*step*/, int /*m*/, const gpu::ParamBlock& /*grads*/,
                                                cluster::MicroBatchStatsValue& stats) {
-  if (absl::Status s = dense_->Push(static_cast<uint64_t>(step), static_cast<uint32_t>(m), grads); !s.ok()) return s;
+  // The model pushed the dense gradients during backward (set_grad_listener).
   stats.bytes_sent = executor_->TakeBytesSent() + dense_->TakeBytesSent();
   return absl::OkStatus();
 }
@@ -145,6 +147,9 @@ absl::Status DistributedTrainer::AddMicroBatch(int64_t step, int m, const gpu::P
 absl::Status DistributedTrainer::Apply(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine,
                                        std::optional<AppliedStep>* applied) {
   const cluster::TrainerOptions& o = options_.base;
+  // The pull goes out first and waits at the hosts: each shard answers as soon as it
+  // applied the step, while the trainers still commit and the leader gathers and applies.
+  PendingCalls pull = dense_->StartPull(static_cast<uint64_t>(step));
   if (absl::Status s = dense_->Flush(); !s.ok()) return s;  // the pushes overlapped the later micro-batches
   if (absl::Status s = steps_->Commit(static_cast<uint64_t>(step), mine); !s.ok()) return s;
   if (coordinator_ != nullptr) ReportLoad(step, mine);
@@ -174,7 +179,7 @@ absl::Status DistributedTrainer::Apply(int64_t step, const std::vector<cluster::
     (*applied)->metrics.bytes_sent = static_cast<int64_t>(bytes);
     if (absl::Status s = steps_->Apply(static_cast<uint64_t>(step), scale, lr); !s.ok()) return s;
   }
-  return dense_->Pull(static_cast<uint64_t>(step), &core_->model().params());
+  return dense_->FinishPull(static_cast<uint64_t>(step), pull, &core_->model().params());
 }
 
 void DistributedTrainer::ReportLoad(int64_t step, const std::vector<cluster::MicroBatchStatsValue>& mine) {
