@@ -45,17 +45,14 @@ float ClipScale(float norm, float max_norm) {
   return scale < 1.0f ? scale : 1.0f;
 }
 
-absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm) {
+absl::StatusOr<float> GradNorm(const ParamBlock& grads) {
   double squared = 0;
-  for (const GradSegment& seg : GradSegments(grads->infos())) {
-    auto sq = grads->backend()->SumSquares(grads->data() + seg.offset, seg.numel);
+  for (const GradSegment& seg : GradSegments(grads.infos())) {
+    auto sq = grads.backend()->SumSquares(grads.data() + seg.offset, seg.numel);
     if (!sq.ok()) return sq.status();
     squared += *sq;
   }
-  const float norm = GradNormFromSquares(squared);
-  const float scale = ClipScale(norm, max_norm);
-  if (scale < 1.0f) grads->backend()->Scale(grads->data(), scale, grads->size());
-  return norm;
+  return GradNormFromSquares(squared);
 }
 
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(const ParamBlock& params, const AdamWConfig& config) {
@@ -81,14 +78,15 @@ absl::StatusOr<float> AdamW::Step(ParamBlock* params, ParamBlock* grads, float l
     return absl::InvalidArgumentError("AdamW::Step: parameter, gradient and moment layouts differ");
   }
   if (!std::isfinite(lr) || lr < 0.0f) return absl::InvalidArgumentError("AdamW::Step: bad learning rate");
-  auto norm = ClipGradNorm(grads, config_.max_grad_norm);
+  auto norm = GradNorm(*grads);
   if (!norm.ok()) return norm.status();
+  const float clip = ClipScale(*norm, config_.max_grad_norm);
   const int64_t t = step_ + 1;
   Backend* backend = params->backend();
   for (const ParamInfo& info : params->infos()) {
     backend->AdamWUpdate(params->data() + info.offset, m_->data() + info.offset, v_->data() + info.offset,
                          grads->data() + info.offset, info.numel, lr, config_.beta1, config_.beta2, config_.eps,
-                         info.decays ? config_.weight_decay : 0.0f, 1.0f, t);
+                         info.decays ? config_.weight_decay : 0.0f, clip, t);
   }
   step_ = t;
   return norm;

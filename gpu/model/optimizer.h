@@ -48,17 +48,18 @@ std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos);
 float GradNormFromSquares(double squared_norm);
 float ClipScale(float norm, float max_norm);
 
-// Global L2 norm of grads (per-segment sums, see above). If ClipScale < 1,
-// scales grads in place by it. Returns the norm before clipping.
-absl::StatusOr<float> ClipGradNorm(ParamBlock* grads, float max_norm);
+// Global L2 norm of grads (per-segment sums, see above).
+absl::StatusOr<float> GradNorm(const ParamBlock& grads);
 
 class AdamW {
  public:
   // Zeroed moments with the layout of `params`; backend from params.
   static absl::StatusOr<std::unique_ptr<AdamW>> Create(const ParamBlock& params,
                                                        const AdamWConfig& config);
-  // Clips grads (in place, per config.max_grad_norm) and applies one update with
-  // learning rate lr; increments step(). Returns the pre-clip grad norm.
+  // Applies one update with learning rate lr to grads clipped per
+  // config.max_grad_norm (the clip scale multiplies each gradient inside the update,
+  // with the bits of scaling grads first; grads are left as they are); increments
+  // step(). Returns the pre-clip grad norm.
   // kInvalidArgument (nothing changed) when layouts differ.
   absl::StatusOr<float> Step(ParamBlock* params, ParamBlock* grads, float lr);
 

@@ -105,12 +105,14 @@ absl::Status ParamState::Apply(uint64_t step, float clip_scale, float lr) {
     return absl::FailedPreconditionError(absl::StrCat("apply of step ", step, " at version ", version_));
   }
   if (!finalized_) return absl::FailedPreconditionError(absl::StrCat("step ", step, " is not closed yet"));
-  if (clip_scale < 1.0f) backend_->Scale(grad_.data(), clip_scale, size());
+  // The clip scale multiplies each gradient inside the update: the bits of scaling
+  // the gradients first, without a pass of its own.
+  const float grad_scale = clip_scale < 1.0f ? clip_scale : 1.0f;
   int64_t offset = 0;
   for (const StateSegment& seg : segments_) {
     backend_->AdamWUpdate(params_.data() + offset, m_.data() + offset, v_.data() + offset, grad_.data() + offset,
                           seg.numel, lr, adam_.beta1, adam_.beta2, adam_.eps, seg.decays ? adam_.weight_decay : 0.0f,
-                          1.0f, static_cast<int64_t>(step));
+                          grad_scale, static_cast<int64_t>(step));
     offset += seg.numel;
   }
   if (absl::Status s = backend_->Synchronize(); !s.ok()) return s;

@@ -1,4 +1,4 @@
-// AdamW against hand-computed values, gradient clipping, and the LR schedule.
+// AdamW against hand-computed values, the gradient norm and clipping, and the LR schedule.
 #include <cmath>
 #include <vector>
 
@@ -58,18 +58,50 @@ TEST(AdamWTest, RefusesMismatchedLayouts) {
   EXPECT_EQ(params->CopyFromHost({1.0f}).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(ClipGradNormTest, ScalesOnlyAboveMaxNorm) {
+TEST(GradNormTest, IsTheL2NormAndLeavesTheGradients) {
   auto be = CreateCpuBackend(BackendOptions{1});
   auto grads = ParamBlock::Create(be.get(), TinyLayout()).value();
   ASSERT_TRUE(grads->CopyFromHost({3.0f, 4.0f}).ok());
-  EXPECT_FLOAT_EQ(ClipGradNorm(grads.get(), 1.0f).value(), 5.0f);
+  EXPECT_FLOAT_EQ(GradNorm(*grads).value(), 5.0f);
   std::vector<float> g;
   ASSERT_TRUE(grads->CopyToHost(&g).ok());
-  EXPECT_NEAR(g[0], 0.6, 1e-6);
-  EXPECT_NEAR(g[1], 0.8, 1e-6);
-  EXPECT_NEAR(ClipGradNorm(grads.get(), 10.0f).value(), 1.0, 1e-6);  // below max: unchanged
-  ASSERT_TRUE(grads->CopyToHost(&g).ok());
-  EXPECT_NEAR(g[0], 0.6, 1e-6);
+  EXPECT_EQ(g, (std::vector<float>{3.0f, 4.0f}));
+}
+
+// Clipping inside the update gives the bits of an unclipped update of gradients
+// scaled beforehand, and only above max_grad_norm.
+TEST(AdamWTest, ClipsInsideTheUpdateWithTheBitsOfScaledGradients) {
+  auto be = CreateCpuBackend(BackendOptions{1});
+  const std::vector<float> start = {1.0f, -0.5f}, raw = {3.0f, 4.0f};
+  const float scale = ClipScale(5.0f, 1.0f);
+  auto run = [&](float max_norm, std::vector<float> grad, std::vector<float>* out) {
+    auto params = ParamBlock::Create(be.get(), TinyLayout()).value();
+    auto grads = ParamBlock::Create(be.get(), TinyLayout()).value();
+    ASSERT_TRUE(params->CopyFromHost(start).ok());
+    AdamWConfig cfg;
+    cfg.max_grad_norm = max_norm;
+    auto opt = AdamW::Create(*params, cfg).value();
+    for (int step = 0; step < 3; ++step) {
+      ASSERT_TRUE(grads->CopyFromHost(grad).ok());
+      ASSERT_TRUE(opt->Step(params.get(), grads.get(), 0.1f).ok());
+      std::vector<float> left;
+      ASSERT_TRUE(grads->CopyToHost(&left).ok());
+      EXPECT_EQ(left, grad);  // the gradients themselves are not scaled
+    }
+    std::vector<float> v;
+    ASSERT_TRUE(opt->v().CopyToHost(&v).ok());
+    ASSERT_TRUE(params->CopyToHost(out).ok());
+    out->insert(out->end(), v.begin(), v.end());
+  };
+  std::vector<float> clipped, prescaled, unclipped_big_max;
+  run(1.0f, raw, &clipped);
+  run(0.0f, {raw[0] * scale, raw[1] * scale}, &prescaled);
+  EXPECT_EQ(clipped, prescaled);
+  std::vector<float> unclipped;
+  run(0.0f, raw, &unclipped);
+  run(10.0f, raw, &unclipped_big_max);  // norm 5 < 10: no clipping
+  EXPECT_EQ(unclipped_big_max, unclipped);
+  EXPECT_NE(clipped, unclipped);
 }
 
 TEST(LearningRateTest, WarmupThenCosineToTenPercent) {
