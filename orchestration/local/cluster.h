@@ -83,12 +83,14 @@ class Cluster {
   // from one, and on a loaded machine the first may still be streaming at step K.
   // --kill_hosts kills the last N hosts together; a host and the coordinator due at the
   // same step die back to back. --stop_host_at_step holds the last host stopped for
-  // --stop_host_seconds (sy-local echoes progress meanwhile), then continues it.
+  // --stop_host_seconds (sy-local echoes progress meanwhile), then continues it;
+  // --stop_coordinator_at_step the same for the coordinator.
   absl::Status InjectFaults();
   // Processes that SIGKILLed themselves on purpose (--kill_host_while_streaming_at_step,
   // --kill_coordinator_before_manifest_of_checkpoint): noted; the coordinator is restarted.
   absl::Status NoteSelfKills();
-  absl::Status StopHostForAWhile();
+  // SIGSTOP `c`, SIGCONT it `seconds` later (`flag` names the fault in the output).
+  absl::Status StopForAWhile(ChildProcess& c, const char* flag, double seconds);
   // Keeps what the coordinator counted so far for summary.json (it dies with it).
   absl::Status SaveCoordinatorFacts();
   // Waits for the dead coordinator and starts it again on the same database and endpoint.
@@ -133,7 +135,8 @@ class Cluster {
   std::optional<Clock::time_point> trainers_held_;  // until when, while held by HoldTrainers
   std::optional<ProgressEcho> progress_;
   std::set<std::string> killed_;  // roles SIGKILLed on purpose (--kill_*_at_step)
-  bool host_killed_ = false, trainer_killed_ = false, coordinator_killed_ = false, host_stopped_ = false;
+  bool host_killed_ = false, trainer_killed_ = false, coordinator_killed_ = false, host_stopped_ = false,
+       coordinator_stopped_ = false;
   bool host_added_ = false, host_drained_ = false;
   std::set<std::string> drained_;  // roles drained and stopped on purpose (--drain_host_at_step)
   int threads_ = 1;                // compute threads of each process

@@ -1,5 +1,6 @@
 // Fault injection of a local cluster (--kill_host_at_step with --kill_hosts,
-// --kill_trainer_at_step, --kill_coordinator_at_step, --stop_host_at_step): SIGKILL or
+// --kill_trainer_at_step, --kill_coordinator_at_step, --stop_host_at_step,
+// --stop_coordinator_at_step): SIGKILL or
 // SIGSTOP at a step, once each; and the deaths the processes inflict on themselves at an
 // exact point (--kill_host_while_streaming_at_step, --kill_host_in_live_move,
 // --kill_coordinator_before_manifest_of_checkpoint), expected and survived (see cluster.h).
@@ -46,7 +47,13 @@ absl::Status Cluster::InjectFaults() {
     KillNow(coordinator_[0], "--kill_coordinator_at_step", step);
     return RestartCoordinator();
   }
-  if (due(o_.stop_host_at_step, host_stopped_)) return StopHostForAWhile();
+  if (due(o_.stop_host_at_step, host_stopped_)) {
+    if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+    return StopForAWhile(hosts_[o_.hosts - 1], "--stop_host_at_step", o_.stop_host_seconds);
+  }
+  if (due(o_.stop_coordinator_at_step, coordinator_stopped_)) {
+    return StopForAWhile(coordinator_[0], "--stop_coordinator_at_step", o_.stop_coordinator_seconds);
+  }
   return absl::OkStatus();
 }
 
@@ -92,23 +99,20 @@ absl::Status Cluster::NoteSelfKills() {
   return absl::OkStatus();
 }
 
-absl::Status Cluster::StopHostForAWhile() {
-  if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
-  ChildProcess& host = hosts_[o_.hosts - 1];
-  out_ << "\nsy-local: --stop_host_at_step: SIGSTOP " << host.role() << " (pid " << host.pid() << ") after step "
-       << progress_->last_step() << " for " << o_.stop_host_seconds << " s at "
+absl::Status Cluster::StopForAWhile(ChildProcess& c, const char* flag, double seconds) {
+  out_ << "\nsy-local: " << flag << ": SIGSTOP " << c.role() << " (pid " << c.pid() << ") after step "
+       << progress_->last_step() << " for " << seconds << " s at "
        << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()) << std::endl;
-  host.Signal(SIGSTOP);
-  const Clock::time_point until = After(o_.stop_host_seconds);
+  c.Signal(SIGSTOP);
+  const Clock::time_point until = After(seconds);
   absl::Status status = absl::OkStatus();
   while (status.ok() && Clock::now() < until) {
     progress_->Pump();
     status = CheckStopAndDeadline();
     std::this_thread::sleep_for(kPollInterval);
   }
-  host.Signal(SIGCONT);
-  out_ << "\nsy-local: --stop_host_at_step: SIGCONT " << host.role() << " after step " << progress_->last_step()
-       << std::endl;
+  c.Signal(SIGCONT);
+  out_ << "\nsy-local: " << flag << ": SIGCONT " << c.role() << " after step " << progress_->last_step() << std::endl;
   return status;
 }
 

@@ -92,6 +92,11 @@ SY_OPTION_FLAG(LauncherFlags, int64_t, stop_host_at_step,
                "fault test: SIGSTOP the last host once step K is done, SIGCONT it --stop_host_seconds later (0: never)");
 SY_OPTION_FLAG(LauncherFlags, double, stop_host_seconds,
                "with --stop_host_at_step: seconds the host stays stopped, in (0, 600]");
+SY_OPTION_FLAG(LauncherFlags, int64_t, stop_coordinator_at_step,
+               "fault test: SIGSTOP the coordinator once step K is done, SIGCONT it --stop_coordinator_seconds later; "
+               "training goes on meanwhile, and nobody is failed for the coordinator's own silence (0: never)");
+SY_OPTION_FLAG(LauncherFlags, double, stop_coordinator_seconds,
+               "with --stop_coordinator_at_step: seconds the coordinator stays stopped, in (0, 600]");
 
 namespace sy::local {
 namespace {

@@ -42,6 +42,8 @@ absl::Status CheckRanges(const LauncherOptions& o) {
                          o.kill_coordinator_before_manifest_of_checkpoint),
       RequireNonNegative("stop_host_at_step", o.stop_host_at_step),
       RequireInRange("stop_host_seconds", o.stop_host_seconds, 0.0, kMaxStopSeconds),
+      RequireNonNegative("stop_coordinator_at_step", o.stop_coordinator_at_step),
+      RequireInRange("stop_coordinator_seconds", o.stop_coordinator_seconds, 0.0, kMaxStopSeconds),
   });
 }
 
@@ -86,6 +88,9 @@ absl::Status CheckExactFaults(const LauncherOptions& o) {
   if ((o.stop_host_at_step > 0) != (o.stop_host_seconds > 0)) {
     return absl::InvalidArgumentError("--stop_host_at_step and --stop_host_seconds (> 0) go together");
   }
+  if ((o.stop_coordinator_at_step > 0) != (o.stop_coordinator_seconds > 0)) {
+    return absl::InvalidArgumentError("--stop_coordinator_at_step and --stop_coordinator_seconds (> 0) go together");
+  }
   if (o.stop_host_at_step > 0 && every == 0) {
     return absl::InvalidArgumentError("--stop_host_at_step needs --checkpoint_every > 0 (recovery replays from one)");
   }
@@ -111,6 +116,7 @@ absl::Status CheckClusterChanges(const LauncherOptions& o) {
                {"kill_host_while_streaming_at_step", o.kill_host_while_streaming_at_step, 2, o.hosts, "--hosts"},
                {"kill_host_at_apply_of_step", o.kill_host_at_apply_of_step, 2, o.hosts, "--hosts"},
                {"stop_host_at_step", o.stop_host_at_step, 2, o.hosts, "--hosts"},
+               {"stop_coordinator_at_step", o.stop_coordinator_at_step, 1, o.hosts, "--hosts"},
                {"kill_trainer_at_step", o.kill_trainer_at_step, 2, o.trainers, "--trainers"},
                {"kill_coordinator_at_step", o.kill_coordinator_at_step, 1, o.hosts, "--hosts"},
                {"add_host_at_step", o.add_host_at_step, 1, o.hosts, "--hosts"},

@@ -60,6 +60,10 @@ struct LauncherOptions {
   // trainer 0 reported this step, SIGCONT it that many seconds later.
   int64_t stop_host_at_step = 0;
   double stop_host_seconds = 0;
+  // --stop_coordinator_at_step / --stop_coordinator_seconds (0: never): the same for the
+  // coordinator.
+  int64_t stop_coordinator_at_step = 0;
+  double stop_coordinator_seconds = 0;
   // Elasticity (0: never), once trainer 0 reported this step: start one more
   // sy-expert-host (index --hosts; the coordinator moves actors to it), or drain
   // the last host through the admin API (as `syctl drain`) and stop it once it

@@ -28,7 +28,9 @@
 // With a Registry it exports sy_coordinator_epoch, sy_coordinator_hosts_alive,
 // sy_coordinator_recoveries_total and sy_coordinator_moves_total{kind=migrate|replicate}.
 //
-// Failure detection: heartbeats (OnTick, Membership's timeout) for every node, and for
+// Failure detection: heartbeats (OnTick, Membership's timeout) for every node (a tick
+// that comes more than half the timeout late means the coordinator itself was stopped:
+// no node is failed for that silence), and for
 // hosts a fast path: a host whose connection dropped (HostConnectionLost, from the
 // transport's socket monitor) is probed with a ping; unanswered within
 // options.probe_deadline, it is declared dead at once (FailureDetector).

@@ -3,6 +3,7 @@
 // dropped connections confirmed by a probe), placement queries and pushes, and the
 // trainers' load reports (see cluster_actor.h).
 #include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -262,13 +263,20 @@ void ClusterActor::OnLoadReport(ClusterRequest& request) {
 }
 
 void ClusterActor::OnTick() {
-  for (const NodeInfo& failed : membership_.Expire(Now())) {
+  actor::Duration paused{};
+  for (const NodeInfo& failed : membership_.Expire(Now(), &paused)) {
     detector_.Forget(failed.id);
     if (failed.role == NodeRole::kHost) {
       OnHostFailed(failed.id, "missed heartbeats");
     } else {
       OnTrainerFailed(failed.id);
     }
+  }
+  if (paused > actor::Duration::zero()) {
+    SY_LOG(WARNING) << "the coordinator did not run for "
+                    << std::chrono::duration_cast<std::chrono::milliseconds>(paused).count()
+                    << " ms (its process was stopped or starved): the silence was its own, so no node is declared "
+                       "failed for it; every heartbeat deadline starts again now";
   }
   ForgetLongDeadNodes();
   CheckLiveMoveProgress();

@@ -2,6 +2,7 @@
 #include "services/coordinator/membership.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "services/cluster/placement_table.h"
@@ -52,8 +53,17 @@ bool Membership::DeclaredFailed(const std::string& id, uint64_t incarnation) con
   return it != nodes_.end() && !it->second.alive && it->second.incarnation == incarnation;
 }
 
-std::vector<NodeInfo> Membership::Expire(actor::TimePoint now) {
+std::vector<NodeInfo> Membership::Expire(actor::TimePoint now, actor::Duration* paused) {
   std::vector<NodeInfo> failed;
+  const std::optional<actor::TimePoint> previous = std::exchange(last_expire_, now);
+  if (paused != nullptr) *paused = actor::Duration::zero();
+  if (previous && now - *previous > timeout_ / 2) {
+    if (paused != nullptr) *paused = now - *previous;
+    for (auto& [id, n] : nodes_) {
+      if (n.alive) n.last_seen = std::max(n.last_seen, now);
+    }
+    return failed;
+  }
   for (auto& [id, n] : nodes_) {
     if (n.alive && now - n.last_seen > timeout_) {
       n.alive = false;

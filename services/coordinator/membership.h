@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,13 @@ class Membership {
                          bool draining, actor::TimePoint now, int64_t now_unix_ms);
   // `id` at `incarnation` was declared failed (and has not registered since).
   bool DeclaredFailed(const std::string& id, uint64_t incarnation) const;
-  // Nodes alive whose last sign of life is older than the timeout: marked failed and returned.
-  std::vector<NodeInfo> Expire(actor::TimePoint now);
+  // Nodes alive whose last sign of life is older than the timeout: marked failed and
+  // returned. Called periodically (more often than every half timeout). When more than
+  // half the timeout passed since the previous call, the coordinator itself did not run
+  // (its process was stopped, or starved of CPU) and the silence was its own: nobody is
+  // declared failed, every live node's deadline starts again at `now`, and `*paused`
+  // (when given) is set to the gap; it is zero otherwise.
+  std::vector<NodeInfo> Expire(actor::TimePoint now, actor::Duration* paused = nullptr);
   // Marks a node failed now (e.g. its connection died, or an operator removed it).
   bool MarkFailed(const std::string& id);
   void SetDraining(const std::string& id, bool draining);
@@ -84,6 +90,7 @@ class Membership {
  private:
   actor::Duration timeout_;
   std::map<std::string, NodeInfo> nodes_;
+  std::optional<actor::TimePoint> last_expire_;
 };
 
 }  // namespace sy::coordinator

@@ -12,7 +12,9 @@ Each is a real sy-local cluster (a checkpoint every 10 steps) with real signals:
   two hosts of four     --kill_host_at_step=25 --kill_hosts=2;
   host and coordinator  --kill_host_at_step=25 --kill_coordinator_at_step=25;
   host SIGSTOP          --stop_host_at_step=25 for twice the coordinator's heartbeat
-                        timeout, then SIGCONT: the host is failed and fenced meanwhile.
+                        timeout, then SIGCONT: the host is failed and fenced meanwhile;
+  coordinator SIGSTOP   --stop_coordinator_at_step=15 for three heartbeat timeouts: the
+                        silence was the coordinator's own, so nobody is failed.
 
 Every run must end with the weights of the fault-free run (a standalone run of the same
 model: training is deterministic) and one metrics line per step.
@@ -107,6 +109,21 @@ class CompoundFaultsTest(ClusterCase):
         if resumed_after < steps:
             self.assertIn("host host-1 registered", log[failed:])
 
+    def test_coordinator_sigstop_past_the_heartbeat_timeout_fails_nobody(self):
+        # Stopped for 3 heartbeat timeouts: when it runs again, every node looks silent, but
+        # the silence was the coordinator's own. Nobody is failed, nothing is restored.
+        checkpoints = ["--checkpoint_every=10",
+                       "--coordinator_args=--retain=10 --auto_rebalance=false --heartbeat_timeout_ms=1000"]
+        run = self.faulted("coordinator_stopped", 2, ["--stop_coordinator_at_step=15", "--stop_coordinator_seconds=3"],
+                           checkpoints=checkpoints)
+        self.assertIn("--stop_coordinator_at_step: SIGSTOP coordinator", run.stdout)
+        self.assertIn("--stop_coordinator_at_step: SIGCONT coordinator", run.stdout)
+        log = self.log(run, "coordinator.log")
+        self.assertRegex(log, r"the coordinator did not run for [0-9]+ ms .*the silence was its own")
+        self.assertNotIn("missed heartbeats", log)
+        self.assertNotRegex(log, r"(host|trainer) \S+ failed")
+        self.assertNotIn("restoring checkpoint", log)
+
     def test_bad_fault_flags_exit_2_and_start_nothing(self):
         refused = {
             "--kill_hosts=2": "--kill_hosts needs --kill_host_at_step",
@@ -118,6 +135,8 @@ class CompoundFaultsTest(ClusterCase):
             "--stop_host_at_step=25": "--stop_host_at_step and --stop_host_seconds (> 0) go together",
             "--stop_host_at_step=25 --stop_host_seconds=601": "--stop_host_seconds=601",
             "--stop_host_at_step=25 --stop_host_seconds=6 --kill_host_at_step=25": "all pick the last host",
+            "--stop_coordinator_at_step=25": "--stop_coordinator_at_step and --stop_coordinator_seconds (> 0) go together",
+            "--stop_coordinator_at_step=25 --stop_coordinator_seconds=601": "--stop_coordinator_seconds=601",
         }
         for flags, expected in refused.items():
             run = self.local("refused", 2, 2, CHECKPOINTS + flags.split(), steps=STEPS)

@@ -80,6 +80,40 @@ TEST(MembershipTest, NodesAreListedInNaturalOrderByRole) {
   EXPECT_TRUE(members.Find("host-1")->draining);
 }
 
+// The coordinator stopped (SIGSTOP, a starved VM): its checks stopped with it, so when
+// it runs again the silence is its own. Nobody is failed for it, the deadlines start
+// again, and a node that stays silent after that is failed one timeout later.
+TEST(MembershipTest, ACheckAfterTheCoordinatorItselfStoppedFailsNobody) {
+  Membership members(milliseconds(1000));
+  actor::TimePoint t0{};
+  ASSERT_TRUE(members.Register(Host("host-0"), t0, 0).ok());
+  ASSERT_TRUE(members.Register(Host("host-1"), t0, 0).ok());
+  actor::Duration paused{};
+  EXPECT_TRUE(members.Expire(t0 + milliseconds(250), &paused).empty());
+  EXPECT_EQ(paused, actor::Duration::zero());
+  // The next check comes 8 s late: both hosts look 8 s silent.
+  EXPECT_TRUE(members.Expire(t0 + milliseconds(8250), &paused).empty());
+  EXPECT_EQ(paused, milliseconds(8000));
+  EXPECT_EQ(members.AliveCount(NodeRole::kHost), 2u);
+  // host-0's queued heartbeat arrives; host-1 stays silent: failed a timeout after the pause.
+  ASSERT_TRUE(members.Heartbeat("host-0", 1, 3, 0, false, t0 + milliseconds(8300), 0).ok());
+  for (int t = 8500; t <= 9250; t += 250) {
+    EXPECT_TRUE(members.Expire(t0 + milliseconds(t), &paused).empty()) << t;
+    ASSERT_TRUE(members.Heartbeat("host-0", 1, 3, 0, false, t0 + milliseconds(t), 0).ok());
+  }
+  EXPECT_EQ(paused, actor::Duration::zero());
+  auto failed = members.Expire(t0 + milliseconds(9500));
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].id, "host-1");
+  // Checks half a timeout apart are not a pause: silence past the timeout fails as before.
+  Membership steady(milliseconds(1000));
+  ASSERT_TRUE(steady.Register(Host("host-0"), t0, 0).ok());
+  EXPECT_TRUE(steady.Expire(t0 + milliseconds(500)).empty());
+  EXPECT_TRUE(steady.Expire(t0 + milliseconds(1000)).empty());
+  EXPECT_EQ(steady.Expire(t0 + milliseconds(1500), &paused).size(), 1u);
+  EXPECT_EQ(paused, actor::Duration::zero());
+}
+
 TEST(MembershipTest, NodesDeadLongerThanTheBoundAreForgottenUnlessKept) {
   Membership members(milliseconds(1000));
   actor::TimePoint t0{};
