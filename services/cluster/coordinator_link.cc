@@ -96,7 +96,7 @@ absl::Status CoordinatorLink::Register() {
   if (!reply.ok()) return reply.status();
   auto body = reply->Body<proto::coordinator::RegisterReply>();
   if (!body.ok()) return body.status();
-  epoch_.store(body->getEpoch());
+  epoch_->store(body->getEpoch());
   if (body->getHeartbeatIntervalMs() > 0) interval_ms_.store(body->getHeartbeatIntervalMs());
   return absl::OkStatus();
 }
@@ -112,7 +112,7 @@ void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
   auto req = cluster::InitBody<proto::coordinator::HeartbeatRequest>(b, proto::MessageKind::HEARTBEAT);
   req.setNodeId(options_.node_id);
   req.setIncarnation(incarnation_);
-  req.setEpoch(epoch_.load());
+  req.setEpoch(epoch_->load());
   req.setStep(step);
   req.setDraining(leaving);
   absl::StatusOr<transport::DecodedMessage> reply = Call(b);
@@ -124,11 +124,11 @@ void CoordinatorLink::Heartbeat(uint64_t step, bool leaving) {
   auto body = reply->Body<proto::coordinator::HeartbeatReply>();
   if (!body.ok()) return;
   ++heartbeats_;
-  if (body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+  if (body->getEpoch() > epoch_->load()) epoch_->store(body->getEpoch());
   if (body->getFenced() && !leaving) {
     SY_LOG(WARNING) << options_.node_id << ": the coordinator declared this node failed (placement epoch "
-                    << epoch_.load() << "): joining again as a new node";
-    if (options_.on_fenced) options_.on_fenced(epoch_.load());
+                    << epoch_->load() << "): joining again as a new node";
+    if (options_.on_fenced) options_.on_fenced(epoch_->load());
     incarnation_ = std::max(incarnation_ + 1, static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())));
   }
   if (body->getReregister() && !leaving) {
@@ -157,7 +157,7 @@ absl::StatusOr<cluster::DecodedTable> CoordinatorLink::WaitForTable(absl::Durati
       absl::StatusOr<cluster::DecodedTable> table = cluster::TableFromProto(body->getTable());
       if (!table.ok()) return table.status();
       if (table->epoch > 0 && table->epoch >= min_epoch && table->entries.size() == table->shape.Actors().size()) {
-        epoch_.store(table->epoch);
+        epoch_->store(table->epoch);
         return table;
       }
     }
@@ -176,6 +176,10 @@ absl::StatusOr<cluster::DecodedTable> CoordinatorLink::WaitForTable(absl::Durati
 }
 
 absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens) {
+  if (load_report_in_flight_->exchange(true)) {
+    return absl::ResourceExhaustedError(absl::StrCat("the previous load report is still unanswered: step ", step,
+                                                     "'s is dropped (load is advice)"));
+  }
   capnp::MallocMessageBuilder b;
   auto req = cluster::InitBody<proto::coordinator::LoadReportRequest>(b, proto::MessageKind::LOAD_REPORT);
   req.setTrainer(options_.node_id);
@@ -189,10 +193,20 @@ absl::Status CoordinatorLink::ReportLoad(uint64_t step, const std::vector<std::v
       list[i].setTokens(static_cast<uint64_t>(tokens[s][e]));
     }
   }
-  absl::StatusOr<transport::DecodedMessage> reply = Call(b);
-  if (!reply.ok()) return reply.status();
-  auto body = reply->Body<proto::coordinator::LoadReportReply>();
-  if (body.ok() && body->getEpoch() > epoch_.load()) epoch_.store(body->getEpoch());
+  // The answer may come after this link is gone: the callback holds only shared state.
+  rpc_->CallAsync(kToCoordinator, b, {}, absl::Now() + options_.call_timeout,
+                  [in_flight = load_report_in_flight_, epoch = epoch_, node = options_.node_id,
+                   step](absl::StatusOr<transport::DecodedMessage> reply) {
+                    in_flight->store(false);
+                    if (!reply.ok()) {
+                      if (!absl::IsCancelled(reply.status())) {
+                        SY_LOG(WARNING) << node << ": load report of step " << step << ": " << reply.status();
+                      }
+                      return;
+                    }
+                    auto body = reply->Body<proto::coordinator::LoadReportReply>();
+                    if (body.ok() && body->getEpoch() > epoch->load()) epoch->store(body->getEpoch());
+                  });
   return absl::OkStatus();
 }
 

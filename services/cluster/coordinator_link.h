@@ -67,7 +67,10 @@ class CoordinatorLink {
   // Polls the table until every actor of the model is placed at an epoch >=
   // `min_epoch`; DeadlineExceeded after `timeout`.
   absl::StatusOr<cluster::DecodedTable> WaitForTable(absl::Duration timeout, uint64_t min_epoch = 0);
-  // A trainer's tokens per expert for `step`; tokens[s][e] for Switch layer s.
+  // Sends a trainer's tokens per expert for `step` (tokens[s][e] for Switch layer s) and
+  // returns at once: load is advice, and a coordinator that is stopped or slow must not
+  // hold training. While the previous report is unanswered this one is dropped
+  // (ResourceExhausted, nothing sent); a report that fails is logged when its call ends.
   absl::Status ReportLoad(uint64_t step, const std::vector<std::vector<int64_t>>& tokens);
   // Sends `state` (an actor's state at `step`) to the coordinator as checkpoint
   // chunks of at most `chunk_bytes` (rounded down to whole f32 words) and calls
@@ -79,7 +82,7 @@ class CoordinatorLink {
   // the end of its run), then no more heartbeats. Best effort: logged on failure.
   void Leave(uint64_t step);
   // Newest placement epoch the coordinator told us (register, heartbeat, table, load replies).
-  uint64_t epoch() const { return epoch_.load(); }
+  uint64_t epoch() const { return epoch_->load(); }
   uint64_t heartbeats() const { return heartbeats_.load(); }
 
  private:
@@ -94,7 +97,9 @@ class CoordinatorLink {
   std::function<uint64_t()> step_;
   uint64_t incarnation_ = 0;  // a new one after being fenced (heartbeat thread only, after Start)
   std::unique_ptr<transport::RpcNode> rpc_;
-  std::atomic<uint64_t> epoch_{0};
+  // Shared with the answers of asynchronous calls, which may outlive the link.
+  std::shared_ptr<std::atomic<uint64_t>> epoch_ = std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<bool>> load_report_in_flight_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> heartbeats_{0};
   std::atomic<int64_t> interval_ms_{500};
   absl::Notification stop_;
