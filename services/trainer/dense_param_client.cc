@@ -49,12 +49,6 @@ uint64_t DenseParamClient::TakeBytesSent() {
   return b;
 }
 
-absl::Status DenseParamClient::Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads) {
-  std::vector<size_t> all(shards_.size());
-  for (size_t s = 0; s < all.size(); ++s) all[s] = s;
-  return PushShards(step, micro_batch, grads, all);
-}
-
 absl::Status DenseParamClient::GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
                                           const gpu::ParamBlock& grads) {
   std::vector<size_t> shards;

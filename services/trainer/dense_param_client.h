@@ -34,12 +34,11 @@ class DenseParamClient : public gpu::GradListener {
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
                    const std::vector<std::string>& hosts, std::string trainer_id, absl::Duration timeout);
 
-  // Sends every dense shard's slice of `grads` as micro-batch m of `step` and
-  // returns without waiting (grads may be overwritten at once: the values are
-  // copied); Flush waits for every push's acknowledgement.
-  absl::Status Push(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads);
-  // Push of just the dense shards among `params` (the expert parameters are not
-  // pushed: they live on their hosts), as micro-batch ctx.micro_batch of ctx.step.
+  // Sends the slices of `grads` of the dense shards among `params` (the expert
+  // parameters are not pushed: they live on their hosts) as micro-batch
+  // ctx.micro_batch of ctx.step, and returns without waiting (grads may be
+  // overwritten at once: the values are copied); Flush waits for every push's
+  // acknowledgement.
   absl::Status GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
                           const gpu::ParamBlock& grads) override;
   absl::Status Flush();

@@ -18,6 +18,7 @@
 #include "common/transport/inproc_transport.h"
 #include "common/transport/rpc.h"
 #include "gpu/backend.h"
+#include "gpu/model/model.h"
 #include "gpu/model/params.h"
 #include "proto/envelope.capnp.h"
 #include "services/cluster/coordinator_link.h"
@@ -235,7 +236,11 @@ TEST(HostPeersDataPath, AHostThatJoinedLaterGetsTheStepMessagesAndDensePushes) {
   auto grads = gpu::ParamBlock::Create(backend->get(), gpu::ParamInfos(config));
   ASSERT_TRUE(grads.ok()) << grads.status();
   ASSERT_TRUE((*backend)->Zero((*grads)->data(), static_cast<size_t>((*grads)->size()) * sizeof(float)).ok());
-  ASSERT_TRUE(dense.Push(2, 0, **grads).ok());
+  std::vector<uint32_t> every_param(gpu::ParamInfos(config).size());
+  for (size_t p = 0; p < every_param.size(); ++p) every_param[p] = static_cast<uint32_t>(p);
+  gpu::StepContext ctx;
+  ctx.step = 2;
+  ASSERT_TRUE(dense.GradsReady(ctx, every_param, **grads).ok());
   ASSERT_TRUE(dense.Flush().ok());
   EXPECT_EQ(hosts[2].answered.load(), 2 + shards) << "commit, apply and one push per dense shard";
   EXPECT_EQ(hosts[0].answered.load(), before0);
