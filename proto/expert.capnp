@@ -294,20 +294,25 @@ struct LiveStateReply {
 }
 
 struct ReplicaGradientsRequest {
-  # Host to host, between the replicas of one actor: the sender's per-micro-batch
-  # weight-gradient contributions of `step` (the micro-batches it served), sent once
+  # Host to host, between the replicas of one actor: the sender's weight-gradient
+  # contributions of `step` (the micro-batches it served or was pushed), sent once
   # every micro-batch of the step is committed. The receiver adds them to its own
   # before closing the step, so every replica combines all M contributions in the
-  # same fixed tree. One f32 frame "gradient" (the actor's size) per micro-batch
+  # same fixed tree. One f32 frame "gradient" (the actor's size) per contribution
   # follows, in `microBatches` order.
   actor @0 :ActorRef;
   # The replicated actor.
   step @1 :UInt64;
   # The open step the contributions belong to (== the receiver's version + 1).
   microBatches @2 :List(UInt32);
-  # Ascending, each in [0, M); may be empty (the sender served none with tokens).
+  # The first micro-batch of each contribution: ascending, each in [0, M); may be
+  # empty (the sender served none with tokens).
   sender @3 :Text;
   # The sending host's node id (one of the actor's other replicas).
+  ends @4 :List(UInt32);
+  # Empty: contribution i is micro-batch microBatches[i]. Else one per contribution:
+  # contribution i is micro-batches [microBatches[i], ends[i]), a node of the step's
+  # tree that a trainer pushed pre-summed.
 }
 
 struct ReplicaGradientsReply {

@@ -29,6 +29,26 @@ bool GradTree::IsNode(int lo, int hi, int M) {
   }
 }
 
+std::vector<std::pair<int, int>> GradTree::Cover(int lo, int hi, int M) {
+  std::vector<std::pair<int, int>> nodes;
+  // Depth first from the root: a node inside [lo, hi) is taken whole, one that
+  // straddles an end is split (a leaf never straddles).
+  std::vector<std::pair<int, int>> stack{{0, M}};
+  while (!stack.empty()) {
+    const auto [a, b] = stack.back();
+    stack.pop_back();
+    if (b <= lo || a >= hi || a >= b) continue;
+    if (lo <= a && b <= hi) {
+      nodes.emplace_back(a, b);
+      continue;
+    }
+    const int mid = Split(a, b);
+    stack.emplace_back(mid, b);
+    stack.emplace_back(a, mid);
+  }
+  return nodes;
+}
+
 absl::StatusOr<std::unique_ptr<GradTree>> GradTree::Create(Backend* backend, int64_t size, int num_micro_batches) {
   if (backend == nullptr || size < 0 || num_micro_batches < 1) {
     return absl::InvalidArgumentError(

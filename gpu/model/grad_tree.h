@@ -51,6 +51,9 @@ class GradTree {
   static int Split(int lo, int hi);
   // True when [lo, hi) is a node of the tree over [0, M).
   static bool IsNode(int lo, int hi, int M);
+  // The fewest nodes of the tree over [0, M) that together are [lo, hi) (0 <= lo <= hi
+  // <= M), ascending: what a holder of those micro-batches can pre-sum and add whole.
+  static std::vector<std::pair<int, int>> Cover(int lo, int hi, int M);
 
  private:
   GradTree(Backend* backend, int64_t size, int m);

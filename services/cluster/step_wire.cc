@@ -1,6 +1,7 @@
 // Step-protocol converters (see step_wire.h).
 #include "services/cluster/step_wire.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/cluster/capnp_lists.h"
 
 namespace sy::cluster {
@@ -34,6 +35,21 @@ MicroBatchStatsValue StatsFromWire(proto::expert::MicroBatchStats::Reader in) {
   v.switch_layer_dropped_tokens = ListToVector<int64_t>(in.getSwitchLayerDroppedTokens());
   for (auto counts : in.getExpertCounts()) v.expert_counts.push_back(ListToVector<int64_t>(counts));
   return v;
+}
+
+absl::StatusOr<MicroBatchSpan> SpanOfList(capnp::List<uint32_t>::Reader list, uint32_t num_micro_batches) {
+  if (list.size() == 0) return absl::InvalidArgumentError("a contribution names no micro-batch");
+  const MicroBatchSpan span{list[0], list[0] + list.size()};
+  for (unsigned i = 0; i < list.size(); ++i) {
+    if (list[i] != span.first + i) {
+      return absl::InvalidArgumentError("a contribution's micro-batches must be consecutive and ascending");
+    }
+  }
+  if (span.end > num_micro_batches || span.end < span.first) {
+    return absl::InvalidArgumentError(absl::StrCat("micro-batches [", span.first, ", ", span.first + list.size(),
+                                                   ") reach past the step's ", num_micro_batches));
+  }
+  return span;
 }
 
 }  // namespace sy::cluster

@@ -2,13 +2,15 @@
 // the per-micro-batch stats trainers commit (proto/expert.capnp CommitPhase.stats),
 // the host hands back with the norm gather (StepReply.stats) and the leader turns
 // into metrics.jsonl, with converters to and from the Cap'n Proto struct; and one
-// actor's status as a host reports it (StepReply.actors).
+// actor's status as a host reports it (StepReply.actors); and the span of micro-batches
+// one gradient contribution covers.
 // Pure functions and values: thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "proto/expert.capnp.h"
 #include "services/cluster/actor_key.h"
 
@@ -34,5 +36,20 @@ struct ActorStatusValue {
   uint64_t checksum = 0;
   uint32_t contributions = 0;
 };
+
+// The micro-batches [first, end) of one gradient contribution: a single micro-batch,
+// or several pre-summed by their sender as one node of the step's fixed tree
+// (gpu/model/grad_tree.h). On the wire (PushRequest.microBatches) every index is listed.
+struct MicroBatchSpan {
+  uint32_t first = 0;
+  uint32_t end = 0;
+  uint32_t size() const { return end - first; }
+  bool operator==(const MicroBatchSpan& o) const { return first == o.first && end == o.end; }
+};
+
+// The span of `list`, consecutive ascending indices each below `num_micro_batches`;
+// InvalidArgument for an empty, unordered, gapped or out-of-range list. Whether the
+// span is a node of the tree is the receiver's check (GradTree::IsNode).
+absl::StatusOr<MicroBatchSpan> SpanOfList(capnp::List<uint32_t>::Reader list, uint32_t num_micro_batches);
 
 }  // namespace sy::cluster

@@ -360,12 +360,15 @@ void ParamActor::OnPush(PushMsg& m) {
   absl::StatusOr<DeviceArray> grad = DeviceArray::Create(backend, state_->size());
   absl::Status status = grad.status();
   if (status.ok()) status = backend->CopyHostToDevice(grad->data(), m.grad.data(), m.grad.size() * sizeof(float));
-  if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batch), grad->data());
+  if (status.ok()) {
+    status = state_->AddContribution(static_cast<int>(m.micro_batches.first), static_cast<int>(m.micro_batches.end),
+                                     grad->data());
+  }
   if (!status.ok()) {
     Refuse(m.responder, status);
     return;
   }
-  if (!replica_peers_.empty()) own_grads_[m.micro_batch] = std::move(m.grad);
+  if (!replica_peers_.empty()) own_grads_[m.micro_batches.first] = {m.micro_batches, std::move(m.grad)};
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
   auto body = env.initBody().initAs<proto::parameter::PushReply>();
@@ -434,11 +437,11 @@ void ParamActor::OnFinalize(FinalizeMsg& m) {
   }
   // Every micro-batch is committed, so this replica's contributions are complete.
   if (!own_sent_) {
-    std::vector<uint32_t> micro_batches;
+    std::vector<cluster::MicroBatchSpan> micro_batches;
     std::vector<std::vector<float>> grads;
-    for (const auto& [mb, grad] : own_grads_) {
-      micro_batches.push_back(mb);
-      grads.push_back(grad);
+    for (const auto& [first, own] : own_grads_) {
+      micro_batches.push_back(own.span);
+      grads.push_back(own.grad);
     }
     for (const std::string& peer : replica_peers_) send_to_replica_(peer, m.step, micro_batches, grads);
     own_sent_ = true;

@@ -151,11 +151,15 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   bool expiry_timer_ = false;
   metrics::Registry* registry_;
   // Replication (empty peers: none). The open step's exchange: own contributions by
-  // micro-batch, whether they went out, the peers whose contributions are in, and a
+  // first micro-batch, whether they went out, the peers whose contributions are in, and a
   // finalize waiting for them.
   std::vector<std::string> replica_peers_;
   ReplicaSender send_to_replica_;
-  std::map<uint32_t, std::vector<float>> own_grads_;
+  struct OwnContribution {
+    cluster::MicroBatchSpan span;
+    std::vector<float> grad;
+  };
+  std::map<uint32_t, OwnContribution> own_grads_;  // by first micro-batch
   bool own_sent_ = false;
   std::set<std::string> peers_in_;
   std::optional<FinalizeMsg> waiting_finalize_;

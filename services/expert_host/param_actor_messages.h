@@ -44,10 +44,11 @@ struct ForwardMsg : BucketCall {
 struct BackwardMsg : BucketCall {
   std::vector<float> dout;  // (rows, C)
 };
-// A dense shard's gradient of one micro-batch of `step` (already scaled by 1/M).
+// A dense shard's gradient of the micro-batches `micro_batches` of `step` (one, or a
+// node of the step's tree pre-summed by the trainer; already scaled by 1/M).
 struct PushMsg {
   uint64_t step = 0;
-  uint32_t micro_batch = 0;
+  cluster::MicroBatchSpan micro_batches;
   std::vector<float> grad;
   absl::Time deadline;
   transport::Responder responder;
@@ -109,10 +110,10 @@ struct LiveInstallMsg {
 struct RemovedMsg {
   std::string why;
 };
-// Sends the actor's own contributions of `step` (micro-batch indices ascending, one
+// Sends the actor's own contributions of `step` (their micro-batches ascending, one
 // gradient of the actor's size each) to replica host `peer`.
 using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
-                                         const std::vector<uint32_t>& micro_batches,
+                                         const std::vector<cluster::MicroBatchSpan>& micro_batches,
                                          const std::vector<std::vector<float>>& grads)>;
 // The other hosts holding this actor (empty: not replicated) and how to reach them,
 // from the step after `after_version` on (a live move's boundary; 0: at once).
@@ -125,7 +126,7 @@ struct ReplicasMsg {
 struct PeerGradientsMsg {
   uint64_t step = 0;
   std::string sender;
-  std::vector<uint32_t> micro_batches;
+  std::vector<cluster::MicroBatchSpan> micro_batches;  // ascending, one per gradient
   std::vector<std::vector<float>> grads;
   absl::Time deadline;
   transport::Responder responder;

@@ -1,5 +1,5 @@
 // A ParamActor's replication (see param_actor.h): the replica peers, the own
-// per-micro-batch contributions kept for them, and the peers' contributions added
+// contributions kept for them, and the peers' contributions added
 // to the step's tree before a replicated finalize closes it.
 #include <algorithm>
 
@@ -47,18 +47,23 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
     return;
   }
   // Checked whole before any is added: a refused message changes nothing.
-  for (uint32_t mb : m.micro_batches) {
-    if (state_->has_contribution(static_cast<int>(mb))) {
-      Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": micro-batch ", mb, " of step ",
-                                                                m.step, " already has a contribution here")));
-      return;
+  for (const cluster::MicroBatchSpan& span : m.micro_batches) {
+    for (uint32_t mb = span.first; mb < span.end; ++mb) {
+      if (state_->has_contribution(static_cast<int>(mb))) {
+        Refuse(m.responder, absl::AlreadyExistsError(absl::StrCat(id_.Name(), ": micro-batch ", mb, " of step ",
+                                                                  m.step, " already has a contribution here")));
+        return;
+      }
     }
   }
   absl::StatusOr<DeviceArray> device = DeviceArray::Create(state_->backend(), state_->size());
   absl::Status status = device.status();
   for (size_t i = 0; status.ok() && i < m.micro_batches.size(); ++i) {
     status = state_->backend()->CopyHostToDevice(device->data(), m.grads[i].data(), m.grads[i].size() * sizeof(float));
-    if (status.ok()) status = state_->AddContribution(static_cast<int>(m.micro_batches[i]), device->data());
+    const cluster::MicroBatchSpan& span = m.micro_batches[i];
+    if (status.ok()) {
+      status = state_->AddContribution(static_cast<int>(span.first), static_cast<int>(span.end), device->data());
+    }
   }
   if (!status.ok()) {
     Refuse(m.responder, status);
@@ -74,7 +79,9 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
 
 void ParamActor::KeepOwn(uint32_t m, const float* device_grad) {
   if (replica_peers_.empty()) return;
-  std::vector<float>& kept = own_grads_[m];
+  OwnContribution& own = own_grads_[m];
+  own.span = {m, m + 1};
+  std::vector<float>& kept = own.grad;
   kept.resize(static_cast<size_t>(state_->size()));
   if (absl::Status s = state_->backend()->CopyDeviceToHost(kept.data(), device_grad, kept.size() * sizeof(float));
       !s.ok()) {

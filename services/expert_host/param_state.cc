@@ -64,16 +64,17 @@ absl::StatusOr<std::unique_ptr<ParamState>> ParamState::Create(gpu::Backend* bac
   return state;
 }
 
-absl::Status ParamState::AddContribution(int m, const float* grad) {
+absl::Status ParamState::AddContribution(int lo, int hi, const float* grad) {
   if (finalized_) {
     return absl::FailedPreconditionError(absl::StrCat("step ", version_ + 1, " is already closed"));
   }
-  if (m < 0 || m >= static_cast<int>(seen_.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("micro-batch ", m, " out of range [0, ", seen_.size(), ")"));
+  if (lo < 0 || hi <= lo || hi > static_cast<int>(seen_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("micro-batches [", lo, ", ", hi, ") out of range [0, ",
+                                                   seen_.size(), ")"));
   }
-  if (absl::Status s = tree_->Add(m, grad); !s.ok()) return s;
-  seen_[m] = true;
-  ++contributions_;
+  if (absl::Status s = tree_->AddRange(lo, hi, grad); !s.ok()) return s;
+  for (int m = lo; m < hi; ++m) seen_[m] = true;
+  contributions_ += hi - lo;
   return absl::OkStatus();
 }
 

@@ -66,7 +66,11 @@ class ParamState {
   // Keeps micro-batch m's gradient (device, size() floats) for the open step.
   // InvalidArgument for m out of range; AlreadyExists for a second one;
   // FailedPrecondition once the step is finalized.
-  absl::Status AddContribution(int m, const float* grad);
+  absl::Status AddContribution(int m, const float* grad) { return AddContribution(m, m + 1, grad); }
+  // Keeps the sum of micro-batches [lo, hi), pre-summed by its sender in the fixed tree
+  // (a node of it: InvalidArgument otherwise), like hi - lo contributions at once:
+  // AlreadyExists when any of them is already here.
+  absl::Status AddContribution(int lo, int hi, const float* grad);
   // Closes the open step: micro-batches that sent nothing count as zero
   // gradients; returns each segment's sum of squares of the combined gradient.
   absl::StatusOr<std::vector<double>> Finalize();

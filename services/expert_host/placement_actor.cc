@@ -177,9 +177,10 @@ void PlacementActor::StartMovesOut(const PlaceMsg& m) {
 }
 
 ReplicasMsg PlacementActor::ReplicasOf(const cluster::ActorKey& key, const std::vector<std::string>& peers) {
-  return ReplicasMsg{peers, [replicas = replicas_, held = held_, key](const std::string& peer, uint64_t step,
-                                                                     const std::vector<uint32_t>& micro_batches,
-                                                                     const std::vector<std::vector<float>>& grads) {
+  return ReplicasMsg{peers, [replicas = replicas_, held = held_, key](
+                                const std::string& peer, uint64_t step,
+                                const std::vector<cluster::MicroBatchSpan>& micro_batches,
+                                const std::vector<std::vector<float>>& grads) {
                        replicas->Send(key, peer, step, held->epoch(), micro_batches, grads);
                      }};
 }

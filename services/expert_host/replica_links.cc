@@ -1,6 +1,7 @@
 // Connections to replica hosts and the gradients sent to them (see replica_links.h).
 #include "services/expert_host/replica_links.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <capnp/message.h>
@@ -44,7 +45,8 @@ void ReplicaLinks::Connect(const std::string& host, const std::string& endpoint)
 }
 
 void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
-                        const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads) {
+                        const std::vector<cluster::MicroBatchSpan>& micro_batches,
+                        const std::vector<std::vector<float>>& grads) {
   auto [rpc, name] = Route(peer);
   if (rpc == nullptr) {
     SY_LOG(ERROR) << "step " << step << ": no connection to replica host " << peer << " for " << actor.ToString();
@@ -56,11 +58,15 @@ void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer,
   actor.ToProto(body.initActor());
   body.setStep(step);
   body.setSender(self_);
+  const bool spans = std::any_of(micro_batches.begin(), micro_batches.end(),
+                                 [](const cluster::MicroBatchSpan& s) { return s.size() != 1; });
   auto mbs = body.initMicroBatches(static_cast<unsigned>(micro_batches.size()));
+  auto ends = body.initEnds(spans ? static_cast<unsigned>(micro_batches.size()) : 0u);
   auto tensors = env.initTensors(static_cast<unsigned>(grads.size()));
   std::vector<transport::Frame> frames;
   for (size_t i = 0; i < grads.size(); ++i) {
-    mbs.set(static_cast<unsigned>(i), micro_batches[i]);
+    mbs.set(static_cast<unsigned>(i), micro_batches[i].first);
+    if (spans) ends.set(static_cast<unsigned>(i), micro_batches[i].end);
     transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
                          proto::DType::F32, {grads[i].size()});
     frames.push_back(

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
 #include "services/cluster/actor_key.h"
+#include "services/cluster/step_wire.h"
 
 namespace sy::expert_host {
 
@@ -33,11 +34,11 @@ class ReplicaLinks {
   // connection is logged: that host's gradients then never arrive, the step times out
   // and the coordinator recovers).
   void Connect(const std::string& host, const std::string& endpoint);
-  // Sends `actor`'s own contributions of `step` (micro-batch indices ascending, one
+  // Sends `actor`'s own contributions of `step` (their micro-batches ascending, one
   // gradient of the actor's size each) to replica host `peer`, stamped with `epoch`.
   // Failures are logged (the peer's step then times out).
   void Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
-            const std::vector<uint32_t>& micro_batches, const std::vector<std::vector<float>>& grads);
+            const std::vector<cluster::MicroBatchSpan>& micro_batches, const std::vector<std::vector<float>>& grads);
   // Streams `actor`'s state at `version` to host `peer` (connected before) in chunks of
   // at most `chunk_bytes`, in order; `done` gets OK once every chunk was acknowledged,
   // or the first failure.

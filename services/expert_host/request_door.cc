@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/finite.h"
 #include "gpu/model/bucket_codec.h"
+#include "gpu/model/grad_tree.h"
 #include "services/cluster/placement_codec.h"
 #include "services/cluster/step_wire.h"
 
@@ -156,9 +157,13 @@ absl::StatusOr<PushMsg> RequestDoor::Push(const transport::DecodedMessage& reque
     return absl::InvalidArgumentError(absl::StrCat("shard ", body.getShard(), " has ", numel, " elements, not ",
                                                    body.getElementCount()));
   }
-  auto mbs = body.getMicroBatches();
-  if (mbs.size() != 1 || mbs[0] >= static_cast<uint32_t>(config_.micro_batches)) {
-    return absl::InvalidArgumentError("a push carries exactly one micro-batch index in [0, M)");
+  absl::StatusOr<cluster::MicroBatchSpan> span =
+      cluster::SpanOfList(body.getMicroBatches(), static_cast<uint32_t>(config_.micro_batches));
+  if (!span.ok()) return span.status();
+  if (!gpu::GradTree::IsNode(static_cast<int>(span->first), static_cast<int>(span->end), config_.micro_batches)) {
+    return absl::InvalidArgumentError(absl::StrCat("a push of micro-batches [", span->first, ", ", span->end,
+                                                   ") is not one node of the step's tree over ",
+                                                   config_.micro_batches));
   }
   if (body.getStep() == 0) return absl::InvalidArgumentError("push for step 0 (steps start at 1)");
   auto tensors = request.envelope().getTensors();
@@ -169,7 +174,7 @@ absl::StatusOr<PushMsg> RequestDoor::Push(const transport::DecodedMessage& reque
   if (!grad.ok()) return grad.status();
   PushMsg m;
   m.step = body.getStep();
-  m.micro_batch = mbs[0];
+  m.micro_batches = *span;
   m.grad = *std::move(grad);
   m.deadline = Deadline(request);
   m.responder = responder;
@@ -199,12 +204,25 @@ absl::StatusOr<PeerGradientsMsg> RequestDoor::ReplicaGradients(const transport::
                                                    " frames"));
   }
   const int64_t size = model_->Size(key);
+  auto ends = body.getEnds();
+  if (ends.size() != 0 && ends.size() != mbs.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replica gradients: ", ends.size(), " ends for ", mbs.size(), " contributions"));
+  }
   PeerGradientsMsg m;
   m.step = body.getStep();
   m.sender = body.getSender().cStr();
   for (unsigned i = 0; i < mbs.size(); ++i) {
-    if (absl::Status s = CheckMicroBatch(mbs[i]); !s.ok()) return s;
-    if (i > 0 && mbs[i] <= mbs[i - 1]) return absl::InvalidArgumentError("replica gradients: micro-batches must ascend");
+    const cluster::MicroBatchSpan span{mbs[i], ends.size() != 0 ? ends[i] : mbs[i] + 1};
+    if (span.end <= span.first || span.end > static_cast<uint32_t>(config_.micro_batches) ||
+        !gpu::GradTree::IsNode(static_cast<int>(span.first), static_cast<int>(span.end), config_.micro_batches)) {
+      return absl::InvalidArgumentError(absl::StrCat("replica gradients: micro-batches [", span.first, ", ", span.end,
+                                                     ") are not one node of the step's tree over ",
+                                                     config_.micro_batches));
+    }
+    if (i > 0 && span.first < m.micro_batches.back().end) {
+      return absl::InvalidArgumentError("replica gradients: contributions must ascend without overlapping");
+    }
     if (!IsF32Vector(tensors[i], size)) {
       return absl::InvalidArgumentError(absl::StrCat("replica gradients of ", key.ToString(),
                                                      " need f32 tensors of shape (", size, ")"));
@@ -212,7 +230,7 @@ absl::StatusOr<PeerGradientsMsg> RequestDoor::ReplicaGradients(const transport::
     absl::StatusOr<std::vector<float>> grad = FiniteF32Frame(request, i, size, "replica gradient");
     if (!grad.ok()) return grad.status();
     m.grads.push_back(*std::move(grad));
-    m.micro_batches.push_back(mbs[i]);
+    m.micro_batches.push_back(span);
   }
   m.deadline = Deadline(request);
   m.responder = responder;

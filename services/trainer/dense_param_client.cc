@@ -1,6 +1,7 @@
 // Dense gradient pushes and parameter pulls (see dense_param_client.h).
 #include "services/trainer/dense_param_client.h"
 
+#include <algorithm>
 #include <array>
 
 #include "absl/strings/str_cat.h"
@@ -49,6 +50,24 @@ uint64_t DenseParamClient::TakeBytesSent() {
   return b;
 }
 
+void DenseParamClient::BeginStep(std::vector<int> micro_batches, int num_micro_batches) {
+  nodes_.clear();
+  for (const auto& sum : sums_) {
+    if (sum != nullptr) sum->Reset();
+  }
+  std::sort(micro_batches.begin(), micro_batches.end());
+  micro_batches.erase(std::unique(micro_batches.begin(), micro_batches.end()), micro_batches.end());
+  for (size_t i = 0; i < micro_batches.size();) {
+    size_t j = i + 1;  // micro_batches[i..j) consecutive
+    while (j < micro_batches.size() && micro_batches[j] == micro_batches[j - 1] + 1) ++j;
+    const int lo = std::max(micro_batches[i], 0), hi = std::min(micro_batches[j - 1] + 1, num_micro_batches);
+    for (const auto& [a, b] : gpu::GradTree::Cover(lo, std::max(lo, hi), num_micro_batches)) {
+      nodes_.push_back({static_cast<uint32_t>(a), static_cast<uint32_t>(b)});
+    }
+    i = j;
+  }
+}
+
 absl::Status DenseParamClient::GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
                                           const gpu::ParamBlock& grads) {
   std::vector<size_t> shards;
@@ -56,32 +75,71 @@ absl::Status DenseParamClient::GradsReady(const gpu::StepContext& ctx, absl::Spa
     if (p < shard_of_param_.size() && shard_of_param_[p] >= 0) shards.push_back(static_cast<size_t>(shard_of_param_[p]));
   }
   if (shards.empty()) return absl::OkStatus();
-  return PushShards(static_cast<uint64_t>(ctx.step), static_cast<uint32_t>(ctx.micro_batch), grads, shards);
+  const uint32_t m = static_cast<uint32_t>(ctx.micro_batch);
+  cluster::MicroBatchSpan node{m, m + 1};  // a micro-batch outside the share goes alone
+  for (const cluster::MicroBatchSpan& n : nodes_) {
+    if (n.first <= m && m < n.end) node = n;
+  }
+  const uint64_t step = static_cast<uint64_t>(ctx.step);
+  if (node.size() == 1) {
+    std::vector<ShardValues> values;
+    for (size_t s : shards) values.push_back({s, grads.data() + infos_[shards_[s]].offset});
+    return PushShards(step, node, grads.backend(), values);
+  }
+  absl::StatusOr<std::vector<ShardValues>> sums = PreSum(node, static_cast<int>(m), shards, grads);
+  if (!sums.ok()) return sums.status();
+  if (sums->empty()) return absl::OkStatus();
+  absl::Status pushed = PushShards(step, node, grads.backend(), *sums);
+  for (const ShardValues& v : *sums) sums_[v.shard]->Reset();  // the values are copied into the frames
+  return pushed;
 }
 
-absl::Status DenseParamClient::PushShards(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads,
-                                          const std::vector<size_t>& shards) {
-  std::vector<OutgoingCall> calls;
+absl::StatusOr<std::vector<DenseParamClient::ShardValues>> DenseParamClient::PreSum(
+    cluster::MicroBatchSpan node, int m, const std::vector<size_t>& shards, const gpu::ParamBlock& grads) {
+  sums_.resize(shards_.size());
+  std::vector<ShardValues> complete;
   for (size_t s : shards) {
+    const gpu::ParamInfo& info = infos_[shards_[s]];
+    std::unique_ptr<gpu::GradTree>& sum = sums_[s];
+    if (sum == nullptr || sum->num_micro_batches() != static_cast<int>(node.size())) {
+      absl::StatusOr<std::unique_ptr<gpu::GradTree>> created =
+          gpu::GradTree::Create(grads.backend(), info.numel, static_cast<int>(node.size()));
+      if (!created.ok()) return created.status();
+      sum = *std::move(created);
+    }
+    if (absl::Status st = sum->Add(m - static_cast<int>(node.first), grads.data() + info.offset); !st.ok()) {
+      return absl::InternalError(absl::StrCat("pre-sum of shard ", s, " (", info.name, ") micro-batch ", m, ": ",
+                                              st.message()));
+    }
+    if (sum->complete()) complete.push_back({s, *sum->Result()});
+  }
+  return complete;
+}
+
+absl::Status DenseParamClient::PushShards(uint64_t step, cluster::MicroBatchSpan micro_batches,
+                                          gpu::Backend* backend, const std::vector<ShardValues>& values) {
+  std::vector<OutgoingCall> calls;
+  for (const ShardValues& v : values) {
+    const size_t s = v.shard;
     const gpu::ParamInfo& info = infos_[shards_[s]];
     const int h = placement_->HostOfDenseShardAt(step, static_cast<int>(s));
     OutgoingCall& c = calls.emplace_back();
     c.to = {peers_->Peer(h), transport::Route::kConnected};
     c.route = ShardRoute(step, s);
-    c.what = absl::StrCat("push of step ", step, " micro-batch ", micro_batch, " shard ", s, " (", info.name,
-                          ") to host ", h);
+    c.what = absl::StrCat("push of step ", step, " micro-batches [", micro_batches.first, ", ", micro_batches.end,
+                          ") shard ", s, " (", info.name, ") to host ", h);
     auto env = cluster::InitEnvelope(*c.header, proto::MessageKind::PARAM_PUSH);
     env.setPlacementEpoch(placement_->epoch());
     auto body = env.initBody().initAs<proto::parameter::PushRequest>();
     body.setShard(static_cast<uint32_t>(s));
     body.setStep(step);
-    body.initMicroBatches(1).set(0, micro_batch);
+    auto mbs = body.initMicroBatches(micro_batches.size());
+    for (uint32_t i = 0; i < micro_batches.size(); ++i) mbs.set(i, micro_batches.first + i);
     body.setElementCount(static_cast<uint64_t>(info.numel));
     body.setTrainer(trainer_id_);
     transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, proto::DType::F32,
                          {static_cast<uint64_t>(info.numel)});
-    absl::StatusOr<transport::Frame> frame =
-        gpu::EncodeDeviceFloats(grads.backend(), grads.data() + info.offset, info.numel, proto::DType::F32);
+    absl::StatusOr<transport::Frame> frame = gpu::EncodeDeviceFloats(backend, v.values, info.numel, proto::DType::F32);
     if (!frame.ok()) return frame.status();
     c.data.push_back(*std::move(frame));
     bytes_sent_ += CallBytes(c);

@@ -1,10 +1,15 @@
-// The trainer's side of the dense parameter shards: pushes a micro-batch's dense
-// gradient (already scaled by 1/M) to the shards' hosts, pulls the shards' values
+// The trainer's side of the dense parameter shards: pushes dense gradients (already
+// scaled by 1/M) to the shards' hosts, pulls the shards' values
 // of a version into the model's parameter block, and pulls experts' weights (the
 // leader does, to compute the parameter checksum of the whole model). Every shard
 // or expert is one concurrent request. As the model's GradListener it pushes each
 // group of dense gradients as soon as backward has finished them, so that the pushes
-// travel while backward goes on. Not thread-safe (one trainer thread).
+// travel while backward goes on. Micro-batches of the step's share that make up one
+// node of the step's fixed tree (gpu/model/grad_tree.h) are summed here first, in a
+// tree of that node's shape, and pushed once as that node: the same bits as the
+// host's tree, in a fraction of the bytes (a trainer with 2^k micro-batches of its
+// own pushes each dense gradient once a step instead of 2^k times).
+// Not thread-safe (one trainer thread).
 #pragma once
 
 #include <cstdint>
@@ -17,9 +22,11 @@
 #include "absl/time/time.h"
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
+#include "gpu/model/grad_tree.h"
 #include "gpu/model/model.h"
 #include "gpu/model/params.h"
 #include "services/cluster/placement.h"
+#include "services/cluster/step_wire.h"
 #include "services/trainer/host_peers.h"
 #include "services/trainer/rpc_batch.h"
 
@@ -34,10 +41,15 @@ class DenseParamClient : public gpu::GradListener {
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
                    const std::vector<std::string>& hosts, std::string trainer_id, absl::Duration timeout);
 
+  // The step's share of micro-batches out of num_micro_batches: sets which tree
+  // nodes GradsReady pre-sums (the fewest that make up each run of consecutive
+  // micro-batches), and forgets any half-summed node.
+  void BeginStep(std::vector<int> micro_batches, int num_micro_batches);
   // Sends the slices of `grads` of the dense shards among `params` (the expert
   // parameters are not pushed: they live on their hosts) as micro-batch
-  // ctx.micro_batch of ctx.step, and returns without waiting (grads may be
-  // overwritten at once: the values are copied); Flush waits for every push's
+  // ctx.micro_batch of ctx.step, or keeps them to be pushed with the rest of the
+  // node of BeginStep's share that holds it, and returns without waiting (grads may
+  // be overwritten at once: the values are copied); Flush waits for every push's
   // acknowledgement.
   absl::Status GradsReady(const gpu::StepContext& ctx, absl::Span<const uint32_t> params,
                           const gpu::ParamBlock& grads) override;
@@ -63,8 +75,17 @@ class DenseParamClient : public gpu::GradListener {
  private:
   // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
   std::function<transport::Address()> ShardRoute(uint64_t step, size_t shard) const;
-  absl::Status PushShards(uint64_t step, uint32_t micro_batch, const gpu::ParamBlock& grads,
-                          const std::vector<size_t>& shards);
+  // One shard's values to push, on `backend`'s device.
+  struct ShardValues {
+    size_t shard;
+    const float* values;
+  };
+  absl::Status PushShards(uint64_t step, cluster::MicroBatchSpan micro_batches, gpu::Backend* backend,
+                          const std::vector<ShardValues>& values);
+  // Adds micro-batch m's slices of the shards to their trees of `node`; the shards
+  // whose node is then complete come back, with their sums.
+  absl::StatusOr<std::vector<ShardValues>> PreSum(cluster::MicroBatchSpan node, int m,
+                                                  const std::vector<size_t>& shards, const gpu::ParamBlock& grads);
 
   gpu::ModelConfig config_;
   std::vector<gpu::ParamInfo> infos_;
@@ -79,6 +100,8 @@ class DenseParamClient : public gpu::GradListener {
   uint64_t bytes_sent_ = 0;
   CallGuard* guard_ = nullptr;
   std::vector<PendingCalls> pushes_;  // in flight until Flush
+  std::vector<cluster::MicroBatchSpan> nodes_;  // the step's share as tree nodes
+  std::vector<std::unique_ptr<gpu::GradTree>> sums_;  // per shard: the node being summed
 };
 
 }  // namespace sy::trainer

@@ -134,7 +134,9 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 }
 
 std::vector<int> DistributedTrainer::BeginStep(int64_t) {
-  return MicroBatchesOf(slot_, options_.base.micro_batches);
+  std::vector<int> mine = MicroBatchesOf(slot_, options_.base.micro_batches);
+  dense_->BeginStep(mine, options_.base.micro_batches);
+  return mine;
 }
 
 absl::Status DistributedTrainer::AddMicroBatch(int64_t /*step*/, int /*m*/, const gpu::ParamBlock& /*grads*/,

@@ -1,6 +1,7 @@
 // Rollback orders: decoding, the trainer set's micro-batch split, the mailbox (see rollback.h).
 #include "services/trainer/rollback.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -45,8 +46,11 @@ absl::StatusOr<TrainerSlot> SlotIn(const std::vector<std::string>& trainers, con
 
 std::vector<int> MicroBatchesOf(const TrainerSlot& slot, int num_micro_batches) {
   std::vector<int> mine;
-  if (slot.count < 1 || slot.index < 0) return mine;
-  for (int m = slot.index; m < num_micro_batches; m += slot.count) mine.push_back(m);
+  if (slot.count < 1 || slot.index < 0 || slot.index >= slot.count || num_micro_batches < 1) return mine;
+  const int base = num_micro_batches / slot.count, extra = num_micro_batches % slot.count;
+  const int first = slot.index * base + std::min(slot.index, extra);
+  const int count = base + (slot.index < extra ? 1 : 0);
+  for (int m = first; m < first + count; ++m) mine.push_back(m);
   return mine;
 }
 

@@ -46,7 +46,9 @@ struct TrainerSlot {
 // Where `id` stands in `trainers`; NotFound when it is not listed.
 absl::StatusOr<TrainerSlot> SlotIn(const std::vector<std::string>& trainers, const std::string& id);
 
-// Micro-batches m in [0, num_micro_batches) with m % slot.count == slot.index, ascending.
+// The slot's share of [0, num_micro_batches): consecutive micro-batches, ascending, the
+// shares in slot order and differing in size by at most one. Consecutive, so that a
+// trainer pushes its dense gradients pre-summed over the tree nodes its share covers.
 std::vector<int> MicroBatchesOf(const TrainerSlot& slot, int num_micro_batches);
 
 // Rollback orders from the coordinator's thread to the training thread. Thread-safe.

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/process_setup.h"
+#include "gpu/model/grad_tree.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
@@ -31,6 +32,7 @@
 #include "services/cluster/model_options.h"
 #include "services/cluster/placement.h"
 #include "services/cluster/switch_layers.h"
+#include "services/trainer/rollback.h"
 #include "tests/bench/cluster/bench_args.h"
 
 namespace {
@@ -53,7 +55,7 @@ struct Measured {
 int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
 
 // Elements of the dense parameters (every tensor but the experts'): what a trainer
-// pushes as gradients per micro-batch and pulls once a step.
+// pushes as gradients (once per tree node of its micro-batches) and pulls once a step.
 int64_t DenseParamCount(const sy::gpu::ModelConfig& config) {
   const std::vector<sy::gpu::ParamInfo> infos = sy::gpu::ParamInfos(config);
   int64_t count = 0;
@@ -61,18 +63,31 @@ int64_t DenseParamCount(const sy::gpu::ModelConfig& config) {
   return count;
 }
 
+// The dense gradients each step must push with `trainers` trainers: one per node of
+// the fixed gradient tree that covers a trainer's share of the micro-batches (the
+// trainer sums the rest itself; the hosts sum those nodes).
+int DensePushesPerStep(int trainers, int micro_batches) {
+  int pushes = 0;
+  for (int t = 0; t < trainers; ++t) {
+    const std::vector<int> share = sy::trainer::MicroBatchesOf({t, trainers}, micro_batches);
+    if (!share.empty()) pushes += static_cast<int>(sy::gpu::GradTree::Cover(share.front(), share.back() + 1,
+                                                                            micro_batches).size());
+  }
+  return pushes;
+}
+
 // The bytes per token the trainers must send at wire dtype `dtype_bytes`, the scope of
 // bytes_sent (requests only): per Switch layer each kept token's activation to its
 // expert (forward) and its output gradient to the same expert (backward); plus the
-// dense gradients pushed, one per micro-batch (the fixed gradient tree sums them on
-// the hosts). The parameters pulled come back in replies, which bytes_sent does not
-// count: they are printed beside it, not added.
-double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::TrainerOptions& model, int dtype_bytes,
-                   double dropped_frac) {
+// dense gradients pushed (DensePushesPerStep). The parameters pulled come back in
+// replies, which bytes_sent does not count: they are printed beside it, not added.
+double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::TrainerOptions& model, int trainers,
+                   int dtype_bytes, double dropped_frac) {
   const double tokens_per_step = static_cast<double>(model.micro_batch) * model.micro_batches * model.context;
   const double activations =
       2.0 * config.d_model * dtype_bytes * sy::cluster::SwitchLayerCount(config) * (1 - dropped_frac);
-  const double dense_pushed = static_cast<double>(DenseParamCount(config)) * dtype_bytes * model.micro_batches;
+  const double dense_pushed = static_cast<double>(DenseParamCount(config)) * dtype_bytes *
+                              DensePushesPerStep(trainers, model.micro_batches);
   return activations + dense_pushed / tokens_per_step;
 }
 
@@ -157,7 +172,7 @@ int main(int argc, char** argv) {
     const Shape& shape = shapes[i];
     const Measured& m = results[i];
     const int dtype_bytes = WireDtypeBytes(shape);
-    const double minimum = WireMinimum(*config, *model, dtype_bytes, m.dropped_frac);
+    const double minimum = WireMinimum(*config, *model, shape.trainers, dtype_bytes, m.dropped_frac);
     std::string sent = "-", min_text = "-", ratio = "-", pulled = "-";
     if (m.bytes_per_token) {
       sent = absl::StrFormat("%.0f", *m.bytes_per_token);
@@ -177,18 +192,22 @@ int main(int argc, char** argv) {
       " dense gradient pushes and parameter pull requests, headers included, over tokens per step.\n"
       " min B/tok, the least the trainers must send at the wire dtype: per Switch layer the kept tokens'\n"
       " activations to their experts and their output gradients back to them (2 x d_model x dtype x (1 - dropped)),\n"
-      " plus the dense gradients pushed once per micro-batch (%d dense parameters x dtype x %d micro-batches /\n"
-      " tokens per step). dropped: mean share of routed tokens over capacity, which never travel. pulled B/tok:\n"
-      " the dense parameters each trainer pulls once a step at the wire dtype; they travel in replies, which\n"
-      " bytes_sent does not count, so they are not in min B/tok. Runs kept in %s)\n",
-      100 * sy::bench::kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches, workdir);
+      " plus the dense gradients pushed (%d dense parameters x dtype x pushes a step / tokens per step): one\n"
+      " per node of the fixed gradient tree over the %d micro-batches that covers a trainer's share of them\n"
+      " (%d a step with 2 trainers; a trainer sums its share's micro-batches itself). dropped: mean share of\n"
+      " routed tokens over capacity, which never travel. pulled B/tok: the dense parameters each trainer pulls\n"
+      " once a step at the wire dtype; they travel in replies, which bytes_sent does not count, so they are not\n"
+      " in min B/tok. Runs kept in %s)\n",
+      100 * sy::bench::kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches,
+      DensePushesPerStep(2, model->micro_batches), workdir);
   // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
   absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
   for (size_t i : {size_t{2}, size_t{3}}) {
     if (!results[i].bytes_per_token) continue;
     const int dtype_bytes = WireDtypeBytes(shapes[i]);
     absl::PrintF("ratio wire_bytes_vs_min%s %.3f\n", i == 3 ? "_bf16" : "",
-                 *results[i].bytes_per_token / WireMinimum(*config, *model, dtype_bytes, results[i].dropped_frac));
+                 *results[i].bytes_per_token /
+                     WireMinimum(*config, *model, shapes[i].trainers, dtype_bytes, results[i].dropped_frac));
   }
   return 0;
 }

@@ -93,7 +93,7 @@ TEST(TrainerDeathTest, HostsReportTheIncompleteStepAndKeepServing) {
     ASSERT_TRUE(status.ok()) << "host " << h << " does not answer: " << status.status();
     EXPECT_GE(status->step_timeouts, 1u) << "host " << h;
     EXPECT_FALSE(status->missing_micro_batches.empty()) << "host " << h;
-    for (uint32_t m : status->missing_micro_batches) EXPECT_EQ(m % 2, 1u) << "only trainer 1's micro-batches";
+    for (uint32_t m : status->missing_micro_batches) EXPECT_GE(m, 2u) << "only trainer 1's micro-batches (2 and 3)";
     const std::string log = ReadFile(absl::StrCat(dir, "/host-", h, ".log"));
     EXPECT_NE(log.find("ERROR"), std::string::npos) << log;
     EXPECT_NE(log.find(absl::StrCat("step ", status->version + 1, " incomplete")), std::string::npos) << log;

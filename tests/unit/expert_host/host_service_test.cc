@@ -137,36 +137,58 @@ TEST_F(HostServiceTest, BadRequestsGetErrorsAndChangeNothing) {
   for (const auto& a : status->actors) EXPECT_EQ(a.contributions, 0u);
 }
 
+// A dense push of step 1 to host-0: `frame_elements` ones as the gradient of
+// `micro_batches`, its header claiming `elements`.
+absl::StatusOr<transport::DecodedMessage> PushDense(transport::RpcNode& client, uint32_t shard,
+                                                   uint64_t elements, uint64_t frame_elements,
+                                                   const std::vector<uint32_t>& micro_batches) {
+  capnp::MallocMessageBuilder header;
+  auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
+  auto body = env.initBody().initAs<proto::parameter::PushRequest>();
+  body.setShard(shard);
+  body.setStep(1);
+  auto mbs = body.initMicroBatches(static_cast<unsigned>(micro_batches.size()));
+  for (unsigned i = 0; i < micro_batches.size(); ++i) mbs.set(i, micro_batches[i]);
+  body.setElementCount(elements);
+  transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32, {frame_elements});
+  std::vector<float> g(frame_elements, 1.0f);
+  return client.Call({"host-0"}, header, {gpu::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+                     absl::Now() + absl::Seconds(10));
+}
+
 TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
   const std::vector<uint64_t> before = Checksums();
-  auto push = [&](uint32_t shard, uint64_t elements, uint64_t frame_elements, uint32_t micro_batch) {
-    capnp::MallocMessageBuilder header;
-    auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
-    auto body = env.initBody().initAs<proto::parameter::PushRequest>();
-    body.setShard(shard);
-    body.setStep(1);
-    body.initMicroBatches(1).set(0, micro_batch);
-    body.setElementCount(elements);
-    transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32,
-                         {frame_elements});
-    std::vector<float> g(frame_elements, 1.0f);
-    return client_->Call({"host-0"}, header, {gpu::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
-                         absl::Now() + absl::Seconds(10));
-  };
   // Shard 0 is wte (256 x 8 = 2048 floats) and lives on host 0; shard 1 (wpe) on host 1.
-  EXPECT_TRUE(push(0, 2048, 2048, 0).ok());
-  EXPECT_EQ(push(0, 2048, 2048, 0).status().code(), absl::StatusCode::kAlreadyExists);  // a second contribution
-  EXPECT_EQ(push(0, 2047, 2047, 1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(push(0, 2048, 2000, 1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(push(0, 2048, 2048, kM).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(push(1, 4 * 8, 4 * 8, 1).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(push(999, 1, 1, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(PushDense(*client_, 0, 2048, 2048, {0}).ok());
+  // A second contribution of micro-batch 0:
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {0}).status().code(), absl::StatusCode::kAlreadyExists);
+  // Micro-batches [0, 2) pre-summed are the whole tree over kM = 2, but 0 is in already.
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {0, 1}).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {1, 0}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {1, kM}).status().code(), absl::StatusCode::kInvalidArgument);  // past M
+  EXPECT_EQ(PushDense(*client_, 0, 2047, 2047, {1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2000, {1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {kM}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushDense(*client_, 1, 4 * 8, 4 * 8, {1}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(PushDense(*client_, 999, 1, 1, {1}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Checksums(), before);
   auto status = steps_->Status(0);
   ASSERT_TRUE(status.ok());
   uint32_t contributions = 0;
   for (const auto& a : status->actors) contributions += a.contributions;
   EXPECT_EQ(contributions, 1u);
+}
+
+TEST_F(HostServiceTest, APushOfANodePreSummedCountsForEachOfItsMicroBatches) {
+  ASSERT_TRUE(PushDense(*client_, 0, 2048, 2048, {0, 1}).ok());  // [0, 2): the whole tree over kM = 2
+  EXPECT_EQ(PushDense(*client_, 0, 2048, 2048, {1}).status().code(), absl::StatusCode::kAlreadyExists);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  uint32_t contributions = 0;
+  for (const auto& a : status->actors) contributions += a.contributions;
+  EXPECT_EQ(contributions, 2u);
 }
 
 TEST_F(HostServiceTest, AContributionIsKeptOnceAndAppliedAtTheStep) {

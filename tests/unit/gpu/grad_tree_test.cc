@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gpu/cpu/cpu_backend.h"
@@ -106,6 +107,46 @@ TEST(GradTreeTest, RefusesBadCalls) {
   EXPECT_TRUE(GradTree::IsNode(0, 4, 5));
   EXPECT_TRUE(GradTree::IsNode(4, 5, 5));
   EXPECT_FALSE(GradTree::IsNode(2, 5, 5));
+}
+
+
+TEST(GradTreeTest, CoverIsTheFewestNodesThatMakeARange) {
+  for (int M = 1; M <= 13; ++M) {
+    for (int lo = 0; lo <= M; ++lo) {
+      for (int hi = lo; hi <= M; ++hi) {
+        const auto nodes = GradTree::Cover(lo, hi, M);
+        int at = lo;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          const auto [a, b] = nodes[i];
+          EXPECT_EQ(a, at) << "M=" << M << " [" << lo << "," << hi << ")";
+          EXPECT_TRUE(GradTree::IsNode(a, b, M)) << "[" << a << "," << b << ") of M=" << M;
+          if (i > 0) EXPECT_FALSE(GradTree::IsNode(nodes[i - 1].first, b, M)) << "two siblings left unmerged";
+          at = b;
+        }
+        EXPECT_EQ(at, hi) << "M=" << M << " [" << lo << "," << hi << ")";
+      }
+    }
+  }
+  EXPECT_EQ(GradTree::Cover(0, 3, 6), (std::vector<std::pair<int, int>>{{0, 2}, {2, 3}}));
+  EXPECT_EQ(GradTree::Cover(2, 4, 4), (std::vector<std::pair<int, int>>{{2, 4}}));
+}
+
+// A trainer pre-sums the micro-batches of node [lo, hi) in a tree of its own over
+// hi - lo leaves: the subtree has that shape, so the sum has the node's bits.
+TEST(GradTreeTest, ATreeOverANodesLeavesSumsThemAsTheNode) {
+  auto be = CreateCpuBackend(BackendOptions{1});
+  const int M = 13, size = 65;
+  const auto g = MakeGrads(M, size);
+  for (int lo = 0; lo < M; ++lo) {
+    for (int hi = lo + 1; hi <= M; ++hi) {
+      if (!GradTree::IsNode(lo, hi, M)) continue;
+      auto local = GradTree::Create(be.get(), size, hi - lo).value();
+      for (int m = lo; m < hi; ++m) ASSERT_TRUE(local->Add(m - lo, g[m].data()).ok());
+      const auto expect = Recursive(g, lo, hi);
+      EXPECT_EQ(std::memcmp(local->Result().value(), expect.data(), size * sizeof(float)), 0)
+          << "[" << lo << "," << hi << ")";
+    }
+  }
 }
 
 }  // namespace

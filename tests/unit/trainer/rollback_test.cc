@@ -101,10 +101,12 @@ TEST(TrainerSet, SlotFollowsThePositionInTheList) {
   EXPECT_TRUE(absl::IsNotFound(SlotIn(live, "trainer-1").status()));
 }
 
-TEST(TrainerSet, MicroBatchesSplitByPositionAndCoverTheStepOnce) {
-  EXPECT_EQ(MicroBatchesOf({1, 2}, 5), (std::vector<int>{1, 3}));
-  EXPECT_EQ(MicroBatchesOf({0, 2}, 5), (std::vector<int>{0, 2, 4}));
+TEST(TrainerSet, MicroBatchesSplitIntoConsecutiveSharesThatCoverTheStepOnce) {
+  EXPECT_EQ(MicroBatchesOf({1, 2}, 5), (std::vector<int>{3, 4}));
+  EXPECT_EQ(MicroBatchesOf({0, 2}, 5), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(MicroBatchesOf({1, 2}, 4), (std::vector<int>{2, 3}));
   EXPECT_EQ(MicroBatchesOf({2, 3}, 2), (std::vector<int>{}));
+  EXPECT_EQ(MicroBatchesOf({3, 3}, 4), (std::vector<int>{})) << "a slot past the trainer count has none";
   for (int n = 1; n <= 4; ++n) {
     std::multiset<int> all;
     for (int i = 0; i < n; ++i) {
