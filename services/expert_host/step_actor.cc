@@ -282,9 +282,14 @@ void StepActor::OnApply(StepApplyMsg& m) {
   applying_ = true;
   auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
   const uint64_t step = m.step, round = round_;
-  for (auto& a : actors_) {
-    a->Tell(ApplyMsg{step, m.clip_scale, m.lr,
-                     [self, step, round](absl::Status s) { self->Tell(AppliedMsg{step, round, s}); }});
+  // Dense shards first: the trainers' pulls wait only for them, and each trainer's next
+  // step starts with attention, long before it needs an expert.
+  for (const bool experts : {false, true}) {
+    for (auto& a : actors_) {
+      if (a->identity().is_expert != experts) continue;
+      a->Tell(ApplyMsg{step, m.clip_scale, m.lr,
+                       [self, step, round](absl::Status s) { self->Tell(AppliedMsg{step, round, s}); }});
+    }
   }
   if (actors_.empty()) Tell(AppliedMsg{step, round, absl::OkStatus()});
 }
