@@ -1,6 +1,7 @@
 // The cluster benchmarks' shared command line (see bench_args.h).
 #include "tests/bench/cluster/bench_args.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -35,8 +36,9 @@ void WriteCorpus(const std::string& path) {
 }
 
 // The flags a benchmark reads itself rather than passing on.
-bool IsBenchFlag(absl::string_view name, bool takes_hosts) {
-  return name == "steps" || name == "data" || name == "workdir" || (takes_hosts && name == "hosts");
+bool IsBenchFlag(absl::string_view name, bool takes_hosts, const std::vector<std::string>& own_flags) {
+  return name == "steps" || name == "data" || name == "workdir" || (takes_hosts && name == "hosts") ||
+         std::find(own_flags.begin(), own_flags.end(), name) != own_flags.end();
 }
 
 // --hosts is refused by a benchmark that runs its own cluster shapes.
@@ -52,7 +54,7 @@ absl::Status RefuseHosts(const std::vector<std::string>& given, bool takes_hosts
 }  // namespace
 
 BenchArgs ParseBenchArgs(int argc, char** argv, const std::vector<std::string>& defaults, bool takes_hosts,
-                         absl::string_view usage) {
+                         absl::string_view usage, const std::vector<std::string>& own_flags) {
   const std::vector<std::string> given(argv + (argc > 0 ? 1 : 0), argv + argc);
   flags::ExitWithHelpIfRequested(given, usage);
   std::vector<std::string> line = defaults;
@@ -66,7 +68,7 @@ BenchArgs ParseBenchArgs(int argc, char** argv, const std::vector<std::string>& 
   a.data = absl::GetFlag(FLAGS_data);
   a.workdir = absl::GetFlag(FLAGS_workdir);
   for (const std::string& arg : line) {
-    if (!IsBenchFlag(flags::FlagName(arg), takes_hosts)) a.model_flags.push_back(arg);
+    if (!IsBenchFlag(flags::FlagName(arg), takes_hosts, own_flags)) a.model_flags.push_back(arg);
   }
   std::filesystem::create_directories(a.workdir);
   if (a.data.empty()) {

@@ -30,8 +30,9 @@ struct BenchArgs {
 // argv's flags. --help prints `usage` and the flags, exit code 0; a mistake (an
 // unknown flag or value, --hosts to a benchmark that does not take it) is printed
 // and exits with code 2. Without --data it writes a deterministic English-like
-// corpus to WORKDIR/corpus.txt.
+// corpus to WORKDIR/corpus.txt. `own_flags` names flags the benchmark defines and
+// reads itself: like --steps, they are not passed on to the runs.
 BenchArgs ParseBenchArgs(int argc, char** argv, const std::vector<std::string>& defaults, bool takes_hosts,
-                         absl::string_view usage);
+                         absl::string_view usage, const std::vector<std::string>& own_flags = {});
 
 }  // namespace sy::bench
