@@ -31,13 +31,14 @@ class ElasticCase(ClusterCase):
     """Runs with and without a change of hosts (also used by live_moves_test.py)."""
     CHECKPOINTS = CHECKPOINTS
     HOSTS = 2
+    STEPS = STEPS
 
     def same_training_as_without(self, name, *change):
-        plain = self.ok("plain_" + name, self.HOSTS, 2, self.CHECKPOINTS, steps=STEPS)
-        changed = self.ok(name, self.HOSTS, 2, self.CHECKPOINTS + list(change), steps=STEPS)
+        plain = self.ok("plain_" + name, self.HOSTS, 2, self.CHECKPOINTS, steps=self.STEPS)
+        changed = self.ok(name, self.HOSTS, 2, self.CHECKPOINTS + list(change), steps=self.STEPS)
         self.assertEqual(changed.summary()["param_checksum"], plain.summary()["param_checksum"])
         # Replayed steps replace their records: one line per step, the unchanged run's losses.
-        self.assertEqual([s["step"] for s in changed.steps()], list(range(1, STEPS + 1)))
+        self.assertEqual([s["step"] for s in changed.steps()], list(range(1, self.STEPS + 1)))
         self.assertEqual([s["loss"] for s in changed.steps()], [s["loss"] for s in plain.steps()])
         # (The coordinator may also rebalance hot experts in either run: only "more" is certain.)
         self.assertGreater(changed.summary()["migrations"], 0)
