@@ -44,7 +44,6 @@ struct MicroBatchSpan {
   uint32_t first = 0;
   uint32_t end = 0;
   uint32_t size() const { return end - first; }
-  bool operator==(const MicroBatchSpan& o) const { return first == o.first && end == o.end; }
 };
 
 // The span of `list`, consecutive ascending indices each below `num_micro_batches`;
