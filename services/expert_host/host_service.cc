@@ -80,7 +80,7 @@ HostService::HostService(const HostConfig& config, gpu::Backend* backend, metric
                                                : nullptr),
       factory_(config, &model_, backend, &runtime_, registry, device_.get()),
       held_(&model_, config.host_index),
-      replicas_(absl::StrCat("host-", config.host_index), config.step_timeout),
+      replicas_(absl::StrCat("host-", config.host_index), config.step_timeout, &runtime_),
       restoring_(config.limits.max_concurrent_restores, config.limits.restore_idle),
       arriving_(config.limits.max_concurrent_restores, config.limits.restore_idle) {}
 

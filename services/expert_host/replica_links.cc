@@ -16,7 +16,25 @@
 
 namespace sy::expert_host {
 
-ReplicaLinks::ReplicaLinks(std::string self, absl::Duration timeout) : self_(std::move(self)), timeout_(timeout) {}
+// The pause before the first resend of refused replica gradients, and the longest one.
+constexpr absl::Duration kFirstResendPause = absl::Milliseconds(5);
+constexpr absl::Duration kLongestResendPause = absl::Milliseconds(200);
+
+// One replica-gradients message, kept whole (the frames share their bytes) so that it
+// can be sent again.
+struct ReplicaLinks::Outgoing {
+  cluster::ActorKey actor;
+  std::string peer;
+  uint64_t step = 0;
+  capnp::MallocMessageBuilder header;
+  std::vector<transport::Frame> frames;
+  absl::Time deadline;
+  absl::Duration pause = kFirstResendPause;
+  int refusals = 0;
+};
+
+ReplicaLinks::ReplicaLinks(std::string self, absl::Duration timeout, actor::Executor* timers)
+    : self_(std::move(self)), timeout_(timeout), timers_(timers) {}
 
 void ReplicaLinks::set_rpc(transport::RpcNode* rpc) {
   absl::MutexLock lock(&mu_);
@@ -47,13 +65,12 @@ void ReplicaLinks::Connect(const std::string& host, const std::string& endpoint)
 void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
                         const std::vector<cluster::MicroBatchSpan>& micro_batches,
                         const std::vector<std::vector<float>>& grads) {
-  auto [rpc, name] = Route(peer);
-  if (rpc == nullptr) {
-    SY_LOG(ERROR) << "step " << step << ": no connection to replica host " << peer << " for " << actor.ToString();
-    return;
-  }
-  capnp::MallocMessageBuilder b;
-  auto env = cluster::InitEnvelope(b, proto::MessageKind::REPLICA_GRADIENTS, epoch);
+  auto out = std::make_shared<Outgoing>();
+  out->actor = actor;
+  out->peer = peer;
+  out->step = step;
+  out->deadline = absl::Now() + timeout_;
+  auto env = cluster::InitEnvelope(out->header, proto::MessageKind::REPLICA_GRADIENTS, epoch);
   auto body = env.initBody().initAs<proto::expert::ReplicaGradientsRequest>();
   actor.ToProto(body.initActor());
   body.setStep(step);
@@ -63,21 +80,38 @@ void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer,
   auto mbs = body.initMicroBatches(static_cast<unsigned>(micro_batches.size()));
   auto ends = body.initEnds(spans ? static_cast<unsigned>(micro_batches.size()) : 0u);
   auto tensors = env.initTensors(static_cast<unsigned>(grads.size()));
-  std::vector<transport::Frame> frames;
   for (size_t i = 0; i < grads.size(); ++i) {
     mbs.set(static_cast<unsigned>(i), micro_batches[i].first);
     if (spans) ends.set(static_cast<unsigned>(i), micro_batches[i].end);
     transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
                          proto::DType::F32, {grads[i].size()});
-    frames.push_back(
+    out->frames.push_back(
         gpu::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
   }
-  rpc->CallAsync({name, transport::Route::kConnected}, b, std::move(frames), absl::Now() + timeout_,
-                 [actor, peer, step](absl::StatusOr<transport::DecodedMessage> reply) {
-                   if (!reply.ok()) {
-                     SY_LOG(WARNING) << "step " << step << ": replica host " << peer << " refused the gradients of "
-                                     << actor.ToString() << ": " << reply.status();
+  Attempt(std::move(out));
+}
+
+void ReplicaLinks::Attempt(std::shared_ptr<Outgoing> out) {
+  auto [rpc, name] = Route(out->peer);
+  if (rpc == nullptr) {
+    SY_LOG(ERROR) << "step " << out->step << ": no connection to replica host " << out->peer << " for "
+                  << out->actor.ToString();
+    return;
+  }
+  rpc->CallAsync({name, transport::Route::kConnected}, out->header, out->frames, out->deadline,
+                 [this, out](absl::StatusOr<transport::DecodedMessage> reply) {
+                   if (reply.ok()) return;
+                   const absl::Duration pause = out->pause;
+                   if (absl::IsResourceExhausted(reply.status()) && absl::Now() + pause < out->deadline) {
+                     ++out->refusals;
+                     out->pause = std::min(2 * pause, kLongestResendPause);
+                     timers_->ScheduleAt(actor::Clock::now() + absl::ToChronoNanoseconds(pause),
+                                         [this, out] { Attempt(out); });
+                     return;
                    }
+                   SY_LOG(WARNING) << "step " << out->step << ": replica host " << out->peer
+                                   << " refused the gradients of " << out->actor.ToString() << " (after "
+                                   << out->refusals << " full-budget refusals): " << reply.status();
                  });
 }
 

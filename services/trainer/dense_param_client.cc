@@ -1,7 +1,6 @@
 // Dense gradient pushes and parameter pulls (see dense_param_client.h).
 #include "services/trainer/dense_param_client.h"
 
-#include <algorithm>
 #include <array>
 
 #include "absl/strings/str_cat.h"
@@ -50,21 +49,10 @@ uint64_t DenseParamClient::TakeBytesSent() {
   return b;
 }
 
-void DenseParamClient::BeginStep(std::vector<int> micro_batches, int num_micro_batches) {
-  nodes_.clear();
+void DenseParamClient::BeginStep(std::vector<cluster::MicroBatchSpan> nodes) {
+  nodes_ = std::move(nodes);
   for (const auto& sum : sums_) {
     if (sum != nullptr) sum->Reset();
-  }
-  std::sort(micro_batches.begin(), micro_batches.end());
-  micro_batches.erase(std::unique(micro_batches.begin(), micro_batches.end()), micro_batches.end());
-  for (size_t i = 0; i < micro_batches.size();) {
-    size_t j = i + 1;  // micro_batches[i..j) consecutive
-    while (j < micro_batches.size() && micro_batches[j] == micro_batches[j - 1] + 1) ++j;
-    const int lo = std::max(micro_batches[i], 0), hi = std::min(micro_batches[j - 1] + 1, num_micro_batches);
-    for (const auto& [a, b] : gpu::GradTree::Cover(lo, std::max(lo, hi), num_micro_batches)) {
-      nodes_.push_back({static_cast<uint32_t>(a), static_cast<uint32_t>(b)});
-    }
-    i = j;
   }
 }
 

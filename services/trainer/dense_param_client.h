@@ -41,10 +41,9 @@ class DenseParamClient : public gpu::GradListener {
   DenseParamClient(const gpu::ModelConfig& config, transport::RpcNode* rpc, const cluster::Placement* placement,
                    const std::vector<std::string>& hosts, std::string trainer_id, absl::Duration timeout);
 
-  // The step's share of micro-batches out of num_micro_batches: sets which tree
-  // nodes GradsReady pre-sums (the fewest that make up each run of consecutive
-  // micro-batches), and forgets any half-summed node.
-  void BeginStep(std::vector<int> micro_batches, int num_micro_batches);
+  // The step's share as nodes of the gradient tree (DenseNodesOf): sets which nodes
+  // GradsReady pre-sums, and forgets any half-summed node.
+  void BeginStep(std::vector<cluster::MicroBatchSpan> nodes);
   // Sends the slices of `grads` of the dense shards among `params` (the expert
   // parameters are not pushed: they live on their hosts) as micro-batch
   // ctx.micro_batch of ctx.step, or keeps them to be pushed with the rest of the

@@ -134,9 +134,8 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
 }
 
 std::vector<int> DistributedTrainer::BeginStep(int64_t) {
-  std::vector<int> mine = MicroBatchesOf(slot_, options_.base.micro_batches);
-  dense_->BeginStep(mine, options_.base.micro_batches);
-  return mine;
+  dense_->BeginStep(DenseNodesOf(slot_, options_.base.micro_batches));
+  return MicroBatchesOf(slot_, options_.base.micro_batches);
 }
 
 absl::Status DistributedTrainer::AddMicroBatch(int64_t /*step*/, int /*m*/, const gpu::ParamBlock& /*grads*/,

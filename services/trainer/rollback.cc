@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/model/grad_tree.h"
 
 namespace sy::trainer {
 
@@ -52,6 +53,16 @@ std::vector<int> MicroBatchesOf(const TrainerSlot& slot, int num_micro_batches) 
   const int count = base + (slot.index < extra ? 1 : 0);
   for (int m = first; m < first + count; ++m) mine.push_back(m);
   return mine;
+}
+
+std::vector<cluster::MicroBatchSpan> DenseNodesOf(const TrainerSlot& slot, int num_micro_batches) {
+  std::vector<cluster::MicroBatchSpan> nodes;
+  const std::vector<int> share = MicroBatchesOf(slot, num_micro_batches);
+  if (share.empty()) return nodes;
+  for (const auto& [lo, hi] : gpu::GradTree::Cover(share.front(), share.back() + 1, num_micro_batches)) {
+    nodes.push_back({static_cast<uint32_t>(lo), static_cast<uint32_t>(hi)});
+  }
+  return nodes;
 }
 
 absl::Status RollbackMailbox::Post(RollbackOrder order) {

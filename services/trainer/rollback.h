@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/coordinator.capnp.h"
+#include "services/cluster/step_wire.h"
 
 namespace sy::trainer {
 
@@ -50,6 +51,10 @@ absl::StatusOr<TrainerSlot> SlotIn(const std::vector<std::string>& trainers, con
 // shares in slot order and differing in size by at most one. Consecutive, so that a
 // trainer pushes its dense gradients pre-summed over the tree nodes its share covers.
 std::vector<int> MicroBatchesOf(const TrainerSlot& slot, int num_micro_batches);
+
+// The slot's share as the fewest nodes of the step's fixed gradient tree
+// (GradTree::Cover), ascending: the dense pushes a trainer makes per parameter.
+std::vector<cluster::MicroBatchSpan> DenseNodesOf(const TrainerSlot& slot, int num_micro_batches);
 
 // Rollback orders from the coordinator's thread to the training thread. Thread-safe.
 class RollbackMailbox {

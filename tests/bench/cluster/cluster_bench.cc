@@ -35,7 +35,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/process_setup.h"
-#include "gpu/model/grad_tree.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
@@ -94,9 +93,7 @@ int64_t DenseParamCount(const sy::gpu::ModelConfig& config) {
 int DensePushesPerStep(int trainers, int micro_batches) {
   int pushes = 0;
   for (int t = 0; t < trainers; ++t) {
-    const std::vector<int> share = sy::trainer::MicroBatchesOf({t, trainers}, micro_batches);
-    if (!share.empty()) pushes += static_cast<int>(sy::gpu::GradTree::Cover(share.front(), share.back() + 1,
-                                                                            micro_batches).size());
+    pushes += static_cast<int>(sy::trainer::DenseNodesOf({t, trainers}, micro_batches).size());
   }
   return pushes;
 }

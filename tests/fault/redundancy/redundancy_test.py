@@ -81,6 +81,20 @@ class RedundancyTest(ClusterCase):
         self.assertIn("failover done: every survivor is at step 25", coordinator)
         self.assertEqual(run.summary()["replayed_steps"], 0)
 
+    def test_replica_gradients_refused_by_a_busy_host_are_sent_again(self):
+        # Experts of 128 x 512 and 6 micro-batches: at each step's end every host sends its
+        # peers about twenty messages of 1.6 MB (three contributions of each expert it
+        # shares), more than a host's 8 MiB request budget holds at once. The receiver
+        # refuses some (ResourceExhausted); the sender sends them again, and the run trains
+        # the weights of the run without redundancy (it used to stall at step 1).
+        wide = ["--d_model=128", "--heads=4", "--d_ff=512", "--experts=16", "--micro_batches=6"]
+        plain = self.ok("wide_plain", 3, 2, wide, steps=6)
+        run = self.ok("wide_redundant", 3, 2, wide + ["--redundancy=2"], steps=6)
+        self.assertEqual(run.summary()["param_checksum"], plain.summary()["param_checksum"])
+        self.assertEqual([s["loss"] for s in run.steps()], [s["loss"] for s in plain.steps()])
+        refusals = sum(run.read("host-%d.log" % h).count("refused (requests_held)") for h in range(3))
+        self.assertGreater(refusals, 0, "the burst no longer exceeds a host's request budget: widen the model")
+
     def test_two_hosts_keep_going_on_one(self):
         _, coordinator = self.killed(2)
         self.assertIn("cannot be rebuilt: too few live hosts", coordinator)

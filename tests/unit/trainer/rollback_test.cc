@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "common/transport/inproc_transport.h"
 #include "common/transport/rpc.h"
 #include "gpu/model/config.h"
+#include "gpu/model/grad_tree.h"
 #include "proto/coordinator.capnp.h"
 #include "proto/envelope.capnp.h"
 #include "services/cluster/placement.h"
@@ -114,6 +116,33 @@ TEST(TrainerSet, MicroBatchesSplitIntoConsecutiveSharesThatCoverTheStepOnce) {
     }
     ASSERT_EQ(all.size(), 7u) << n << " trainers";
     for (int m = 0; m < 7; ++m) EXPECT_EQ(all.count(m), 1u) << "micro-batch " << m << " with " << n << " trainers";
+  }
+}
+
+TEST(TrainerSet, DenseNodesAreTheTreeNodesThatMakeUpEachShare) {
+  using Spans = std::vector<std::pair<uint32_t, uint32_t>>;
+  auto spans = [](const std::vector<sy::cluster::MicroBatchSpan>& nodes) {
+    Spans out;
+    for (const auto& n : nodes) out.push_back({n.first, n.end});
+    return out;
+  };
+  EXPECT_EQ(spans(DenseNodesOf({0, 1}, 4)), (Spans{{0, 4}})) << "one trainer pushes the root once";
+  EXPECT_EQ(spans(DenseNodesOf({1, 2}, 4)), (Spans{{2, 4}}));
+  EXPECT_EQ(spans(DenseNodesOf({0, 2}, 6)), (Spans{{0, 2}, {2, 3}}));
+  EXPECT_TRUE(DenseNodesOf({2, 3}, 2).empty()) << "no share, no pushes";
+  for (int n = 1; n <= 4; ++n) {
+    for (int M = 1; M <= 9; ++M) {
+      for (int i = 0; i < n; ++i) {
+        const std::vector<int> share = MicroBatchesOf({i, n}, M);
+        uint32_t next = share.empty() ? 0 : static_cast<uint32_t>(share.front());
+        for (const auto& node : DenseNodesOf({i, n}, M)) {
+          EXPECT_EQ(node.first, next) << "nodes ascend without gaps";
+          EXPECT_TRUE(sy::gpu::GradTree::IsNode(static_cast<int>(node.first), static_cast<int>(node.end), M));
+          next = node.end;
+        }
+        if (!share.empty()) EXPECT_EQ(next, static_cast<uint32_t>(share.back() + 1)) << "the nodes end the share";
+      }
+    }
   }
 }
 
