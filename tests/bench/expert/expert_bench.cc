@@ -8,11 +8,13 @@
 //                64 tokens each), against six 512 x 512 x 2048 sgemms. The executor gets
 //                a layer's 8 small buckets in one grouped call; the ratio shows whether
 //                grouping keeps its GEMMs as efficient as one GEMM over all 512 tokens.
-// Each case also times bare sgemms at the buckets' own shapes (per expert the six
-// products of forward and backward, transposes included, one single-threaded call each,
-// the experts split over `threads` threads as the executor splits them): bare sgemm over
-// that is `ratio expert_N_bucket_bound`, the most an executor whose products have the
-// buckets' shapes can reach with this BLAS.
+// Each case also times bare sgemms at the buckets' own shapes (per expert, with its own
+// weights, the six products of forward and backward, transposes included, the experts
+// side by side on `threads` threads as the executor runs them): one single-threaded call
+// per product gives `ratio expert_N_bucket_bound`, the most an executor whose products
+// have the buckets' shapes can reach with this BLAS; the backend's Sgemm, which cuts each
+// product into fixed blocks so that its bits do not depend on the thread count, gives
+// `ratio expert_N_cut_bound`, the most this deterministic executor can reach.
 // Usage: expert_bench [threads=2] [iterations=5]
 #include <cblas.h>
 
@@ -41,6 +43,7 @@ double Seconds(const std::function<void()>& body) {
 struct Ratios {
   double expert;        // bare sgemm over all tokens / the executor
   double bucket_bound;  // bare sgemm over all tokens / bare sgemms at the bucket shapes
+  double cut_bound;     // bare sgemm over all tokens / the bucket shapes in the backend's fixed cut
 };
 
 // One case of `tokens` tokens split evenly over the experts; prints its figures and
@@ -57,7 +60,7 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   auto backend = CreateCpuBackend(BackendOptions{threads});
   auto params = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
   auto grads = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
-  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return {0, 0};
+  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return {0, 0, 0};
   InProcessExpertExecutor executor(cfg, params.get());
   std::vector<float> in(static_cast<size_t>(N) * C), out(in.size()), dout(in.size()), din(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -78,29 +81,39 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   // GEMMs) on OpenBLAS's own threads.
   std::vector<float> a(static_cast<size_t>(N) * C, 0.5f), b(static_cast<size_t>(C) * F, 0.25f),
       c(static_cast<size_t>(N) * F);
-  // The six products of one expert at its bucket's shapes: X W1, H W2 forward; dY W2^T,
-  // H^T dY, dH W1^T, X^T dH backward (weights C x F and F x C, activations rows x C/F).
-  std::vector<float> w(static_cast<size_t>(C) * F, 0.25f), dw(w.size());
-  std::vector<std::vector<float>> act(threads, std::vector<float>(static_cast<size_t>(rows) * F, 0.5f)),
-      act2(threads, std::vector<float>(static_cast<size_t>(rows) * F));
-  auto bucket_products = [&](int t) {
-    const float* x = act[t].data();
-    float* y = act2[t].data();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, F, C, 1.0f, x, C, w.data(), F, 0.0f, y, F);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, F, 1.0f, x, F, w.data(), C, 0.0f, y, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, F, C, 1.0f, x, C, w.data(), C, 0.0f, y, F);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, C, rows, 1.0f, x, F, y, C, 1.0f, dw.data(), C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, C, F, 1.0f, x, F, w.data(), F, 0.0f, y, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, F, rows, 1.0f, x, C, y, F, 1.0f, dw.data(), F);
+  // The six products of each expert at its bucket's shapes: X W1, H W2 forward; dY W2^T,
+  // H^T dY, dH W1^T, X^T dH backward (weights C x F and F x C, activations rows x C/F),
+  // each expert with its own weights and gradients as in the executor. `gemm` is either a
+  // bare single-threaded cblas_sgemm of the whole product, or the backend's Sgemm, which
+  // cuts it into the fixed blocks that keep its bits independent of the thread count.
+  using Gemm = std::function<void(float*, const float*, const float*, int, int, int, bool, bool, float, int, int,
+                                  int)>;
+  std::vector<std::vector<float>> w(E, std::vector<float>(static_cast<size_t>(C) * F, 0.25f)), dw(E, w[0]);
+  std::vector<std::vector<float>> act(E, std::vector<float>(static_cast<size_t>(rows) * F, 0.5f)),
+      act2(E, std::vector<float>(static_cast<size_t>(rows) * F));
+  auto bucket_products = [&](const Gemm& gemm, int e) {
+    const float* x = act[e].data();
+    float* y = act2[e].data();
+    const float* we = w[e].data();
+    float* dwe = dw[e].data();
+    gemm(y, x, we, rows, F, C, false, false, 0.0f, C, F, F);
+    gemm(y, x, we, rows, C, F, false, false, 0.0f, F, C, C);
+    gemm(y, x, we, rows, F, C, false, true, 0.0f, C, C, F);
+    gemm(dwe, x, y, F, C, rows, true, false, 1.0f, F, C, C);
+    gemm(y, x, we, rows, C, F, false, true, 0.0f, F, F, C);
+    gemm(dwe, x, y, C, F, rows, true, false, 1.0f, C, F, F);
   };
-  auto bucket_pass = [&] {
-    std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        for (int e = t; e < E; e += threads) bucket_products(t);
-      });
-    }
-    for (std::thread& worker : workers) worker.join();
+  const Gemm whole = [](float* c, const float* a, const float* b, int m, int n, int k, bool ta, bool tb, float beta,
+                        int lda, int ldb, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
+                b, ldb, beta, c, ldc);
+  };
+  const Gemm cut = [&backend](float* c, const float* a, const float* b, int m, int n, int k, bool ta, bool tb,
+                              float beta, int lda, int ldb, int ldc) {
+    backend->Sgemm(c, a, b, m, n, k, ta, tb, 1.0f, beta, lda, ldb, ldc);
+  };
+  auto bucket_pass = [&](const Gemm& gemm) {
+    backend->RunIndependent(E, [&](int64_t e) { bucket_products(gemm, static_cast<int>(e)); });
   };
   bool ok = true;
   auto expert_pass = [&] {
@@ -115,23 +128,25 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   };
   // Interleaved, best of `iterations` each after a warm-up, so both see the same machine
   // load. The CPU backend runs OpenBLAS single-threaded inside its own pool.
-  double expert_s = 1e30, sgemm_s = 1e30, bucket_s = 1e30;
+  double expert_s = 1e30, sgemm_s = 1e30, bucket_s = 1e30, cut_s = 1e30;
   for (int i = 0; i <= iterations; ++i) {
     openblas_set_num_threads(1);
     const double e = Seconds(expert_pass);
-    const double b = Seconds(bucket_pass);
+    const double b = Seconds([&] { bucket_pass(whole); });
+    const double c = Seconds([&] { bucket_pass(cut); });
     openblas_set_num_threads(threads);
     const double g = Seconds(sgemm_pass);
     if (i > 0) {
       expert_s = std::min(expert_s, e);
       sgemm_s = std::min(sgemm_s, g);
       bucket_s = std::min(bucket_s, b);
+      cut_s = std::min(cut_s, c);
     }
   }
   openblas_set_num_threads(1);
   if (!ok) {
     std::fprintf(stderr, "expert executor failed\n");
-    return {0, 0};
+    return {0, 0, 0};
   }
   const double flops = 12.0 * N * C * F;
   std::printf("expert_bench: d_model %d, d_ff %d, %d experts, %d tokens (%d per expert), %d threads\n", C, F, E, N,
@@ -139,8 +154,9 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   std::printf("  expert FFN fwd+bwd (executor): %.3f s  %.1f GFLOP/s\n", expert_s, flops / expert_s / 1e9);
   std::printf("  bare cblas_sgemm, same FLOPs : %.3f s  %.1f GFLOP/s\n", sgemm_s, flops / sgemm_s / 1e9);
   std::printf("  bare sgemm, bucket shapes    : %.3f s  %.1f GFLOP/s\n", bucket_s, flops / bucket_s / 1e9);
+  std::printf("  the same, in the fixed cut   : %.3f s  %.1f GFLOP/s\n", cut_s, flops / cut_s / 1e9);
   std::printf("  ratio expert / bare sgemm    : %.3f\n", sgemm_s / expert_s);
-  return {sgemm_s / expert_s, sgemm_s / bucket_s};
+  return {sgemm_s / expert_s, sgemm_s / bucket_s, sgemm_s / cut_s};
 }
 
 int Run(int threads, int iterations) {
@@ -150,6 +166,8 @@ int Run(int threads, int iterations) {
   std::printf("\nratio expert_4096 %.3f\nratio expert_512 %.3f\n", large.expert, small.expert);
   std::printf("ratio expert_4096_bucket_bound %.3f\nratio expert_512_bucket_bound %.3f\n", large.bucket_bound,
               small.bucket_bound);
+  std::printf("ratio expert_4096_cut_bound %.3f\nratio expert_512_cut_bound %.3f\n", large.cut_bound,
+              small.cut_bound);
   return 0;
 }
 
