@@ -9,12 +9,14 @@
 //                a layer's 8 small buckets in one grouped call; the ratio shows whether
 //                grouping keeps its GEMMs as efficient as one GEMM over all 512 tokens.
 // Each case also times bare sgemms at the buckets' own shapes (per expert, with its own
-// weights, the six products of forward and backward, transposes included, the experts
+// weights and gradients, the six products of forward and backward, transposes included, the experts
 // side by side on `threads` threads as the executor runs them): one single-threaded call
 // per product gives `ratio expert_N_bucket_bound`, the most an executor whose products
 // have the buckets' shapes can reach with this BLAS; the backend's Sgemm, which cuts each
 // product into fixed blocks so that its bits do not depend on the thread count, gives
-// `ratio expert_N_cut_bound`, the most this deterministic executor can reach.
+// `ratio expert_N_cut_bound`, the most this deterministic executor can reach; adding the
+// time of the expert's other work alone (both biases, GELU forward and backward) gives
+// `ratio expert_N_work_bound`, what the executor reaches if nothing else costs anything.
 // Usage: expert_bench [threads=2] [iterations=5]
 #include <cblas.h>
 
@@ -23,7 +25,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <thread>
 #include <vector>
 
 #include "common/base/process_setup.h"
@@ -44,6 +45,7 @@ struct Ratios {
   double expert;        // bare sgemm over all tokens / the executor
   double bucket_bound;  // bare sgemm over all tokens / bare sgemms at the bucket shapes
   double cut_bound;     // bare sgemm over all tokens / the bucket shapes in the backend's fixed cut
+  double work_bound;    // the same, with the biases' and GELU's time added
 };
 
 // One case of `tokens` tokens split evenly over the experts; prints its figures and
@@ -60,7 +62,7 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   auto backend = CreateCpuBackend(BackendOptions{threads});
   auto params = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
   auto grads = ParamBlock::Create(backend.get(), ParamInfos(cfg)).value();
-  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return {0, 0, 0};
+  if (!InitParams(cfg, 1, params.get()).ok() || !grads->SetZero().ok()) return {0, 0, 0, 0};
   InProcessExpertExecutor executor(cfg, params.get());
   std::vector<float> in(static_cast<size_t>(N) * C), out(in.size()), dout(in.size()), din(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
@@ -88,20 +90,19 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   // cuts it into the fixed blocks that keep its bits independent of the thread count.
   using Gemm = std::function<void(float*, const float*, const float*, int, int, int, bool, bool, float, int, int,
                                   int)>;
-  std::vector<std::vector<float>> w(E, std::vector<float>(static_cast<size_t>(C) * F, 0.25f)), dw(E, w[0]);
+  const std::vector<float> weights(static_cast<size_t>(C) * F, 0.25f);
+  std::vector<std::vector<float>> w_in(E, weights), w_out(E, weights), dw_in(E, weights), dw_out(E, weights);
   std::vector<std::vector<float>> act(E, std::vector<float>(static_cast<size_t>(rows) * F, 0.5f)),
       act2(E, std::vector<float>(static_cast<size_t>(rows) * F));
   auto bucket_products = [&](const Gemm& gemm, int e) {
     const float* x = act[e].data();
     float* y = act2[e].data();
-    const float* we = w[e].data();
-    float* dwe = dw[e].data();
-    gemm(y, x, we, rows, F, C, false, false, 0.0f, C, F, F);
-    gemm(y, x, we, rows, C, F, false, false, 0.0f, F, C, C);
-    gemm(y, x, we, rows, F, C, false, true, 0.0f, C, C, F);
-    gemm(dwe, x, y, F, C, rows, true, false, 1.0f, F, C, C);
-    gemm(y, x, we, rows, C, F, false, true, 0.0f, F, F, C);
-    gemm(dwe, x, y, C, F, rows, true, false, 1.0f, C, F, F);
+    gemm(y, x, w_in[e].data(), rows, F, C, false, false, 0.0f, C, F, F);
+    gemm(y, x, w_out[e].data(), rows, C, F, false, false, 0.0f, F, C, C);
+    gemm(y, x, w_out[e].data(), rows, F, C, false, true, 0.0f, C, C, F);
+    gemm(dw_out[e].data(), x, y, F, C, rows, true, false, 1.0f, F, C, C);
+    gemm(y, x, w_in[e].data(), rows, C, F, false, true, 0.0f, F, F, C);
+    gemm(dw_in[e].data(), x, y, C, F, rows, true, false, 1.0f, C, F, F);
   };
   const Gemm whole = [](float* c, const float* a, const float* b, int m, int n, int k, bool ta, bool tb, float beta,
                         int lda, int ldb, int ldc) {
@@ -114,6 +115,21 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   };
   auto bucket_pass = [&](const Gemm& gemm) {
     backend->RunIndependent(E, [&](int64_t e) { bucket_products(gemm, static_cast<int>(e)); });
+  };
+  // The expert's work besides its products, on the same buffers: both biases added and
+  // reduced, GELU forward and backward (one expf per element each way).
+  std::vector<float> bias(F, 0.01f), dbias(F);
+  auto elementwise_pass = [&] {
+    backend->RunIndependent(E, [&](int64_t e) {
+      float* pre = act[e].data();
+      float* out = act2[e].data();
+      backend->AddBias(pre, bias.data(), rows, F);
+      backend->GeluForward(out, pre, static_cast<int64_t>(rows) * F);
+      backend->AddBias(out, bias.data(), rows, C);
+      backend->BiasBackward(dbias.data(), out, rows, C);
+      backend->GeluBackward(out, pre, out, static_cast<int64_t>(rows) * F);
+      backend->BiasBackward(dbias.data(), out, rows, F);
+    });
   };
   bool ok = true;
   auto expert_pass = [&] {
@@ -128,12 +144,13 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   };
   // Interleaved, best of `iterations` each after a warm-up, so both see the same machine
   // load. The CPU backend runs OpenBLAS single-threaded inside its own pool.
-  double expert_s = 1e30, sgemm_s = 1e30, bucket_s = 1e30, cut_s = 1e30;
+  double expert_s = 1e30, sgemm_s = 1e30, bucket_s = 1e30, cut_s = 1e30, elementwise_s = 1e30;
   for (int i = 0; i <= iterations; ++i) {
     openblas_set_num_threads(1);
     const double e = Seconds(expert_pass);
     const double b = Seconds([&] { bucket_pass(whole); });
     const double c = Seconds([&] { bucket_pass(cut); });
+    const double w = Seconds(elementwise_pass);
     openblas_set_num_threads(threads);
     const double g = Seconds(sgemm_pass);
     if (i > 0) {
@@ -141,12 +158,13 @@ Ratios RunCase(int threads, int iterations, int tokens) {
       sgemm_s = std::min(sgemm_s, g);
       bucket_s = std::min(bucket_s, b);
       cut_s = std::min(cut_s, c);
+      elementwise_s = std::min(elementwise_s, w);
     }
   }
   openblas_set_num_threads(1);
   if (!ok) {
     std::fprintf(stderr, "expert executor failed\n");
-    return {0, 0, 0};
+    return {0, 0, 0, 0};
   }
   const double flops = 12.0 * N * C * F;
   std::printf("expert_bench: d_model %d, d_ff %d, %d experts, %d tokens (%d per expert), %d threads\n", C, F, E, N,
@@ -155,8 +173,11 @@ Ratios RunCase(int threads, int iterations, int tokens) {
   std::printf("  bare cblas_sgemm, same FLOPs : %.3f s  %.1f GFLOP/s\n", sgemm_s, flops / sgemm_s / 1e9);
   std::printf("  bare sgemm, bucket shapes    : %.3f s  %.1f GFLOP/s\n", bucket_s, flops / bucket_s / 1e9);
   std::printf("  the same, in the fixed cut   : %.3f s  %.1f GFLOP/s\n", cut_s, flops / cut_s / 1e9);
+  std::printf("  biases and GELU alone        : %.3f s\n", elementwise_s);
+  std::printf("  fixed cut + biases and GELU  : %.3f s  %.1f GFLOP/s\n", cut_s + elementwise_s,
+              flops / (cut_s + elementwise_s) / 1e9);
   std::printf("  ratio expert / bare sgemm    : %.3f\n", sgemm_s / expert_s);
-  return {sgemm_s / expert_s, sgemm_s / bucket_s, sgemm_s / cut_s};
+  return {sgemm_s / expert_s, sgemm_s / bucket_s, sgemm_s / cut_s, sgemm_s / (cut_s + elementwise_s)};
 }
 
 int Run(int threads, int iterations) {
@@ -168,6 +189,8 @@ int Run(int threads, int iterations) {
               small.bucket_bound);
   std::printf("ratio expert_4096_cut_bound %.3f\nratio expert_512_cut_bound %.3f\n", large.cut_bound,
               small.cut_bound);
+  std::printf("ratio expert_4096_work_bound %.3f\nratio expert_512_work_bound %.3f\n", large.work_bound,
+              small.work_bound);
   return 0;
 }
 
