@@ -4,6 +4,7 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("sy::proto::parameter");
+using Envelope = import "envelope.capnp";
 
 struct PushRequest {
   # Gradient contribution for one shard; frame "gradients" (elementCount) follows.
@@ -14,7 +15,8 @@ struct PushRequest {
   microBatches @2 :List(UInt32);
   # Micro-batches summed into this contribution (a whole subtree of the fixed tree).
   elementCount @3 :UInt64;
-  # Number of float32 elements in the shard.
+  # Number of elements in the shard; the frame holds them as f32, or as bf16 when every
+  # sum of the step's tree is rounded to bf16 (--dense_wire_dtype=bf16; one dtype a step).
   trainer @4 :Text;
   # Trainer node id.
 }
@@ -41,6 +43,9 @@ struct PullRequest {
   # Model layer of the expert, as in BucketId (target == expert).
   expertIndex @4 :UInt32;
   # Expert index within that Switch layer (target == expert).
+  dtype @5 :Envelope.DType;
+  # Element type of the reply's values (denseShard): f32, or bf16 rounded from the
+  # host's f32 master weights (--dense_wire_dtype=bf16).
 }
 
 enum PullTarget {

@@ -44,6 +44,12 @@ class GradTree {
   absl::StatusOr<const float*> Result() const;
   // Forgets all contributions (buffers are kept for the next step).
   void Reset();
+  // Elements [first, second) of each range are rounded to the nearest bf16 in every value
+  // that enters the tree and in every sum it forms (--dense_wire_dtype=bf16). A node's
+  // value is then exact in bf16 whoever sums it, so it travels in bf16 without loss and
+  // the result is the same for any split of the micro-batches. Empty: nothing is rounded.
+  void set_bf16_ranges(std::vector<std::pair<int64_t, int64_t>> ranges) { bf16_ranges_ = std::move(ranges); }
+  bool rounds() const { return !bf16_ranges_.empty(); }
   // Largest number of device buffers held at once so far.
   int peak_buffers() const { return peak_buffers_; }
 
@@ -60,6 +66,7 @@ class GradTree {
   absl::StatusOr<float*> TakeBuffer();
   void ReturnBuffer(float* buffer);
   absl::Status Insert(int lo, int hi, float* buffer);
+  absl::Status Round(float* buffer);
 
   Backend* backend_;
   int64_t size_;
@@ -69,6 +76,7 @@ class GradTree {
   std::vector<float*> free_;
   std::vector<float*> all_;
   int peak_buffers_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> bf16_ranges_;
 };
 
 }  // namespace sy::gpu

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "gpu/model/bucket_codec.h"
+
 namespace sy::gpu {
 
 float LearningRate(int64_t step, int64_t total_steps, int64_t warmup_steps, float lr) {
@@ -18,6 +20,27 @@ float LearningRate(int64_t step, int64_t total_steps, int64_t warmup_steps, floa
 
 bool IsExpertParam(const ParamInfo& info) {
   return info.name.find(".expert_") != std::string::npos && !info.shape.empty();
+}
+
+bool OnBf16DenseWire(const ParamInfo& info) {
+  return !IsExpertParam(info) && info.name.find(".router_") == std::string::npos;
+}
+
+std::vector<std::pair<int64_t, int64_t>> Bf16DenseWireRanges(const std::vector<ParamInfo>& infos) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const ParamInfo& info : infos) {
+    if (OnBf16DenseWire(info)) ranges.emplace_back(info.offset, info.offset + info.numel);
+  }
+  return ranges;
+}
+
+absl::Status RoundBf16DenseWire(ParamBlock* params) {
+  for (const auto& [first, end] : Bf16DenseWireRanges(params->infos())) {
+    if (absl::Status s = RoundDeviceFloatsToBf16(params->backend(), params->data() + first, end - first); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos) {

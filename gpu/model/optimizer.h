@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,6 +39,14 @@ struct GradSegment {
 };
 // True for the expert tensors (their dim 0 is the expert index).
 bool IsExpertParam(const ParamInfo& info);
+// Whether a parameter travels in bf16 under --dense_wire_dtype=bf16: every dense one but
+// the router's (the Switch paper's selective precision keeps the router in f32).
+bool OnBf16DenseWire(const ParamInfo& info);
+// Their elements [offset, offset + numel), ascending (for GradTree::set_bf16_ranges).
+std::vector<std::pair<int64_t, int64_t>> Bf16DenseWireRanges(const std::vector<ParamInfo>& infos);
+// Rounds those parameters of `params` to the nearest bf16: a trainer's working copy
+// under --dense_wire_dtype=bf16 (what it pulls; the f32 master stays on the hosts).
+absl::Status RoundBf16DenseWire(ParamBlock* params);
 std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos);
 
 // The global squared norm is the sum, in canonical segment order (in double), of

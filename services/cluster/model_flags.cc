@@ -44,6 +44,10 @@ SY_OPTION_FLAG(ModelFlags, double, skew,
 SY_OPTION_FLAG(ModelFlags, uint64_t, seed, "seed of data order, init, dropout and jitter");
 SY_OPTION_FLAG(ModelFlags, std::string, wire_dtype,
                "expert activations on the wire, f32 or bf16; standalone rounds at the same points");
+SY_OPTION_FLAG(ModelFlags, std::string, dense_wire_dtype,
+               "dense gradients and parameters on the wire (router excepted), f32 or bf16; hosts keep f32 "
+               "master weights; every gradient sum is rounded to bf16, so any cluster shape and standalone "
+               "train the same weights");
 SY_OPTION_FLAG(ModelFlags, int64_t, eval_every, "validation every K steps, and at the end (0: end only)");
 SY_OPTION_FLAG(ModelFlags, int32_t, eval_batches, "validation micro-batches per evaluation");
 

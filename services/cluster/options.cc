@@ -45,6 +45,7 @@ absl::Status CheckRanges(const TrainerOptions& o) {
       RequireInRange("z_beta", o.z_beta, 0.0, 100.0),
       RequireInRange("skew", o.skew, 0.0, 1000.0),
       flags::RequireOneOf("wire_dtype", o.wire_dtype, {"f32", "bf16"}),
+      flags::RequireOneOf("dense_wire_dtype", o.dense_wire_dtype, {"f32", "bf16"}),
       RequireNonNegative("eval_every", o.eval_every),
       RequirePositive("eval_batches", int64_t{o.eval_batches}),
   });

@@ -54,6 +54,9 @@ struct TrainerOptions {
   double skew = 0.0;        // router init skew toward the first experts (0: none; see gpu::ModelConfig::skew)
   uint64_t seed = 1;
   std::string wire_dtype = "f32";  // f32 | bf16 (bucket activations and their gradients)
+  // f32 | bf16: dense gradients pushed and dense parameters pulled (not the router's,
+  // which stays f32); the hosts keep f32 master weights and moments either way.
+  std::string dense_wire_dtype = "f32";
   int64_t eval_every = 50;  // validation every K steps (and always at the end; 0 = end only)
   int eval_batches = 8;     // validation micro-batches per evaluation
 };

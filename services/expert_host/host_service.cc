@@ -289,12 +289,13 @@ absl::Status HostService::HandlePull(const transport::DecodedMessage& request, t
                    ? held_.Expert(body->getExpertLayer(), body->getExpertIndex())
                    : held_.Shard(body->getShard());
   if (!actor.ok()) return actor.status();
-  PullMsg pull = RequestDoor::Pull(request, *body, responder);
-  if (absl::Status s = CheckStepWindow(pull.version + 1, "pull"); !s.ok()) return s;
+  absl::StatusOr<PullMsg> pull = RequestDoor::Pull(request, *body, responder);
+  if (!pull.ok()) return pull.status();
+  if (absl::Status s = CheckStepWindow(pull->version + 1, "pull"); !s.ok()) return s;
   absl::StatusOr<actor::RequestBudget::Ticket> ticket = Admit(0);
   if (!ticket.ok()) return ticket.status();
-  pull.ticket = *std::move(ticket);
-  (*actor)->Tell(std::move(pull));
+  pull->ticket = *std::move(ticket);
+  (*actor)->Tell(*std::move(pull));
   return absl::OkStatus();
 }
 

@@ -362,7 +362,7 @@ void ParamActor::OnPush(PushMsg& m) {
   if (status.ok()) status = backend->CopyHostToDevice(grad->data(), m.grad.data(), m.grad.size() * sizeof(float));
   if (status.ok()) {
     status = state_->AddContribution(static_cast<int>(m.micro_batches.first), static_cast<int>(m.micro_batches.end),
-                                     grad->data());
+                                     grad->data(), m.bf16);
   }
   if (!status.ok()) {
     Refuse(m.responder, status);
@@ -380,7 +380,7 @@ void ParamActor::OnPush(PushMsg& m) {
 
 void ParamActor::OnPull(PullMsg& m) {
   absl::StatusOr<transport::Frame> values =
-      gpu::EncodeDeviceFloats(state_->backend(), state_->params(), state_->size(), proto::DType::F32);
+      gpu::EncodeDeviceFloats(state_->backend(), state_->params(), state_->size(), m.dtype);
   if (!values.ok()) {
     Refuse(m.responder, values.status());
     return;
@@ -392,8 +392,7 @@ void ParamActor::OnPull(PullMsg& m) {
   body.setShard(static_cast<uint32_t>(id_.shard));
   body.setVersion(state_->version());
   body.setElementCount(count);
-  transport::SetTensor(env.initTensors(1)[0], "parameters", proto::TensorRole::PARAMETERS, proto::DType::F32,
-                       {count});
+  transport::SetTensor(env.initTensors(1)[0], "parameters", proto::TensorRole::PARAMETERS, m.dtype, {count});
   m.responder.Reply(header, {*std::move(values)});
 }
 
@@ -443,7 +442,10 @@ void ParamActor::OnFinalize(FinalizeMsg& m) {
       micro_batches.push_back(own.span);
       grads.push_back(own.grad);
     }
-    for (const std::string& peer : replica_peers_) send_to_replica_(peer, m.step, micro_batches, grads);
+    // What came in as bf16 is exact in bf16 (and the tree's sums are rounded alike): it goes on as bf16.
+    const proto::DType dtype =
+        !own_grads_.empty() && state_->bf16_step() ? proto::DType::BF16 : proto::DType::F32;
+    for (const std::string& peer : replica_peers_) send_to_replica_(peer, m.step, micro_batches, grads, dtype);
     own_sent_ = true;
   }
   if (waiting_finalize_) waiting_finalize_->done(absl::AbortedError(absl::StrCat(

@@ -50,6 +50,7 @@ struct PushMsg {
   uint64_t step = 0;
   cluster::MicroBatchSpan micro_batches;
   std::vector<float> grad;
+  bool bf16 = false;  // it came in bf16 (--dense_wire_dtype=bf16)
   absl::Time deadline;
   transport::Responder responder;
   actor::RequestBudget::Ticket ticket;
@@ -58,6 +59,7 @@ struct PushMsg {
 struct PullMsg {
   uint64_t version = 0;
   bool expert = false;  // echo the request's target in the reply
+  proto::DType dtype = proto::DType::F32;  // of the reply's values
   absl::Time deadline;
   transport::Responder responder;
   actor::RequestBudget::Ticket ticket;
@@ -112,9 +114,10 @@ struct RemovedMsg {
 };
 // Sends the actor's own contributions of `step` (their micro-batches ascending, one
 // gradient of the actor's size each) to replica host `peer`.
+// `dtype`: what they came in as (bf16 values travel as bf16, without loss).
 using ReplicaSender = std::function<void(const std::string& peer, uint64_t step,
                                          const std::vector<cluster::MicroBatchSpan>& micro_batches,
-                                         const std::vector<std::vector<float>>& grads)>;
+                                         const std::vector<std::vector<float>>& grads, proto::DType dtype)>;
 // The other hosts holding this actor (empty: not replicated) and how to reach them,
 // from the step after `after_version` on (a live move's boundary; 0: at once).
 struct ReplicasMsg {
@@ -128,6 +131,7 @@ struct PeerGradientsMsg {
   std::string sender;
   std::vector<cluster::MicroBatchSpan> micro_batches;  // ascending, one per gradient
   std::vector<std::vector<float>> grads;
+  bool bf16 = false;  // they came in bf16
   absl::Time deadline;
   transport::Responder responder;
   actor::RequestBudget::Ticket ticket;

@@ -47,6 +47,10 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
     return;
   }
   // Checked whole before any is added: a refused message changes nothing.
+  if (absl::Status s = m.grads.empty() ? absl::OkStatus() : state_->CheckWire(m.bf16); !s.ok()) {
+    Refuse(m.responder, s);
+    return;
+  }
   for (const cluster::MicroBatchSpan& span : m.micro_batches) {
     for (uint32_t mb = span.first; mb < span.end; ++mb) {
       if (state_->has_contribution(static_cast<int>(mb))) {
@@ -62,7 +66,8 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
     status = state_->backend()->CopyHostToDevice(device->data(), m.grads[i].data(), m.grads[i].size() * sizeof(float));
     const cluster::MicroBatchSpan& span = m.micro_batches[i];
     if (status.ok()) {
-      status = state_->AddContribution(static_cast<int>(span.first), static_cast<int>(span.end), device->data());
+      status = state_->AddContribution(static_cast<int>(span.first), static_cast<int>(span.end), device->data(),
+                                       m.bf16);
     }
   }
   if (!status.ok()) {

@@ -64,7 +64,14 @@ absl::StatusOr<std::unique_ptr<ParamState>> ParamState::Create(gpu::Backend* bac
   return state;
 }
 
-absl::Status ParamState::AddContribution(int lo, int hi, const float* grad) {
+absl::Status ParamState::CheckWire(bool bf16) const {
+  if (contributions_ == 0 || tree_->rounds() == bf16) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "step ", version_ + 1, "'s gradients came in ", bf16 ? "f32" : "bf16", "; a ", bf16 ? "bf16" : "f32",
+      " contribution cannot join them (every trainer must run with the same --dense_wire_dtype)"));
+}
+
+absl::Status ParamState::AddContribution(int lo, int hi, const float* grad, bool bf16) {
   if (finalized_) {
     return absl::FailedPreconditionError(absl::StrCat("step ", version_ + 1, " is already closed"));
   }
@@ -72,6 +79,10 @@ absl::Status ParamState::AddContribution(int lo, int hi, const float* grad) {
     return absl::InvalidArgumentError(absl::StrCat("micro-batches [", lo, ", ", hi, ") out of range [0, ",
                                                    seen_.size(), ")"));
   }
+  if (absl::Status s = CheckWire(bf16); !s.ok()) return s;
+  // The step's first contribution says whether its tree rounds every sum to bf16.
+  if (contributions_ == 0) tree_->set_bf16_ranges(bf16 ? std::vector<std::pair<int64_t, int64_t>>{{0, size()}}
+                                                       : std::vector<std::pair<int64_t, int64_t>>{});
   if (absl::Status s = tree_->AddRange(lo, hi, grad); !s.ok()) return s;
   for (int m = lo; m < hi; ++m) seen_[m] = true;
   contributions_ += hi - lo;

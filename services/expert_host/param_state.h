@@ -69,8 +69,14 @@ class ParamState {
   absl::Status AddContribution(int m, const float* grad) { return AddContribution(m, m + 1, grad); }
   // Keeps the sum of micro-batches [lo, hi), pre-summed by its sender in the fixed tree
   // (a node of it: InvalidArgument otherwise), like hi - lo contributions at once:
-  // AlreadyExists when any of them is already here.
-  absl::Status AddContribution(int lo, int hi, const float* grad);
+  // AlreadyExists when any of them is already here. bf16: it came in bf16
+  // (--dense_wire_dtype=bf16), and the step's tree rounds every sum to bf16; the step's
+  // first contribution sets that, and one of the other kind is refused (CheckWire).
+  absl::Status AddContribution(int lo, int hi, const float* grad, bool bf16 = false);
+  // InvalidArgument when the open step's contributions came in the other dtype.
+  absl::Status CheckWire(bool bf16) const;
+  // Whether the open step's contributions came in bf16 (valid once one is here).
+  bool bf16_step() const { return tree_->rounds(); }
   // Closes the open step: micro-batches that sent nothing count as zero
   // gradients; returns each segment's sum of squares of the combined gradient.
   absl::StatusOr<std::vector<double>> Finalize();

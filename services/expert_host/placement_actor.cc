@@ -180,8 +180,8 @@ ReplicasMsg PlacementActor::ReplicasOf(const cluster::ActorKey& key, const std::
   return ReplicasMsg{peers, [replicas = replicas_, held = held_, key](
                                 const std::string& peer, uint64_t step,
                                 const std::vector<cluster::MicroBatchSpan>& micro_batches,
-                                const std::vector<std::vector<float>>& grads) {
-                       replicas->Send(key, peer, step, held->epoch(), micro_batches, grads);
+                                const std::vector<std::vector<float>>& grads, proto::DType dtype) {
+                       replicas->Send(key, peer, step, held->epoch(), micro_batches, grads, dtype);
                      }};
 }
 

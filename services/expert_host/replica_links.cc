@@ -64,7 +64,7 @@ void ReplicaLinks::Connect(const std::string& host, const std::string& endpoint)
 
 void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
                         const std::vector<cluster::MicroBatchSpan>& micro_batches,
-                        const std::vector<std::vector<float>>& grads) {
+                        const std::vector<std::vector<float>>& grads, proto::DType dtype) {
   auto out = std::make_shared<Outgoing>();
   out->actor = actor;
   out->peer = peer;
@@ -84,9 +84,8 @@ void ReplicaLinks::Send(const cluster::ActorKey& actor, const std::string& peer,
     mbs.set(static_cast<unsigned>(i), micro_batches[i].first);
     if (spans) ends.set(static_cast<unsigned>(i), micro_batches[i].end);
     transport::SetTensor(tensors[static_cast<unsigned>(i)], "gradient", proto::TensorRole::GRADIENTS,
-                         proto::DType::F32, {grads[i].size()});
-    out->frames.push_back(
-        gpu::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), proto::DType::F32));
+                         dtype, {grads[i].size()});
+    out->frames.push_back(gpu::EncodeFloats(grads[i].data(), static_cast<int64_t>(grads[i].size()), dtype));
   }
   Attempt(std::move(out));
 }

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/actor/executor.h"
 #include "common/transport/rpc.h"
+#include "proto/envelope.capnp.h"
 #include "services/cluster/actor_key.h"
 #include "services/cluster/step_wire.h"
 
@@ -41,10 +42,12 @@ class ReplicaLinks {
   // and the coordinator recovers).
   void Connect(const std::string& host, const std::string& endpoint);
   // Sends `actor`'s own contributions of `step` (their micro-batches ascending, one
-  // gradient of the actor's size each) to replica host `peer`, stamped with `epoch`.
-  // Failures are logged (the peer's step then times out); a full-budget refusal is resent.
+  // gradient of the actor's size each) to replica host `peer`, stamped with `epoch`, as
+  // `dtype` values. Failures are logged (the peer's step then times out); a full-budget
+  // refusal is resent.
   void Send(const cluster::ActorKey& actor, const std::string& peer, uint64_t step, uint64_t epoch,
-            const std::vector<cluster::MicroBatchSpan>& micro_batches, const std::vector<std::vector<float>>& grads);
+            const std::vector<cluster::MicroBatchSpan>& micro_batches, const std::vector<std::vector<float>>& grads,
+            proto::DType dtype = proto::DType::F32);
   // Streams `actor`'s state at `version` to host `peer` (connected before) in chunks of
   // at most `chunk_bytes`, in order; `done` gets OK once every chunk was acknowledged,
   // or the first failure.

@@ -16,21 +16,20 @@
 namespace sy::expert_host {
 namespace {
 
-// `count` f32 elements of tensor frame `i`: its descriptor says so, it decodes, every value is finite.
-absl::StatusOr<std::vector<float>> FiniteF32Frame(const transport::DecodedMessage& request, unsigned i, int64_t count,
-                                                  const char* what) {
+// `count` elements of tensor frame `i` in `dtype` (f32 or bf16): it decodes, every value is finite.
+absl::StatusOr<std::vector<float>> FiniteFrame(const transport::DecodedMessage& request, unsigned i, int64_t count,
+                                               proto::DType dtype, const char* what) {
   std::vector<float> values(static_cast<size_t>(count));
-  if (absl::Status s = gpu::DecodeFloats(request.data(i), proto::DType::F32, count, values.data()); !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = gpu::DecodeFloats(request.data(i), dtype, count, values.data()); !s.ok()) return s;
   // A NaN or Inf would reach the weights at the next apply: refused at the door, nothing changes.
   if (absl::Status s = sy::RequireFinite(values.data(), values.size(), what); !s.ok()) return s;
   return values;
 }
 
-bool IsF32Vector(proto::TensorDesc::Reader tensor, int64_t count) {
-  return tensor.getDtype() == proto::DType::F32 && tensor.getShape().size() == 1 &&
-         tensor.getShape()[0] == static_cast<uint64_t>(count);
+// A gradient vector of `count` elements, f32 or bf16 (--dense_wire_dtype).
+bool IsGradientVector(proto::TensorDesc::Reader tensor, int64_t count) {
+  return (tensor.getDtype() == proto::DType::F32 || tensor.getDtype() == proto::DType::BF16) &&
+         tensor.getShape().size() == 1 && tensor.getShape()[0] == static_cast<uint64_t>(count);
 }
 
 }  // namespace
@@ -167,12 +166,14 @@ absl::StatusOr<PushMsg> RequestDoor::Push(const transport::DecodedMessage& reque
   }
   if (body.getStep() == 0) return absl::InvalidArgumentError("push for step 0 (steps start at 1)");
   auto tensors = request.envelope().getTensors();
-  if (tensors.size() != 1 || !IsF32Vector(tensors[0], numel)) {
-    return absl::InvalidArgumentError(absl::StrCat("push needs one f32 tensor of shape (", numel, ")"));
+  if (tensors.size() != 1 || !IsGradientVector(tensors[0], numel)) {
+    return absl::InvalidArgumentError(absl::StrCat("push needs one f32 or bf16 tensor of shape (", numel, ")"));
   }
-  absl::StatusOr<std::vector<float>> grad = FiniteF32Frame(request, 0, numel, "dense gradient");
+  absl::StatusOr<std::vector<float>> grad =
+      FiniteFrame(request, 0, numel, tensors[0].getDtype(), "dense gradient");
   if (!grad.ok()) return grad.status();
   PushMsg m;
+  m.bf16 = tensors[0].getDtype() == proto::DType::BF16;
   m.step = body.getStep();
   m.micro_batches = *span;
   m.grad = *std::move(grad);
@@ -181,11 +182,17 @@ absl::StatusOr<PushMsg> RequestDoor::Push(const transport::DecodedMessage& reque
   return m;
 }
 
-PullMsg RequestDoor::Pull(const transport::DecodedMessage& request, proto::parameter::PullRequest::Reader body,
-                          const transport::Responder& responder) {
+absl::StatusOr<PullMsg> RequestDoor::Pull(const transport::DecodedMessage& request,
+                                          proto::parameter::PullRequest::Reader body,
+                                          const transport::Responder& responder) {
+  if (body.getDtype() != proto::DType::F32 && body.getDtype() != proto::DType::BF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pull dtype ", static_cast<int>(body.getDtype()), ": expected f32 or bf16"));
+  }
   PullMsg m;
   m.version = body.getVersion();
   m.expert = body.getTarget() == proto::parameter::PullTarget::EXPERT;
+  m.dtype = m.expert ? proto::DType::F32 : body.getDtype();
   m.deadline = Deadline(request);
   m.responder = responder;
   return m;
@@ -211,6 +218,7 @@ absl::StatusOr<PeerGradientsMsg> RequestDoor::ReplicaGradients(const transport::
   }
   PeerGradientsMsg m;
   m.step = body.getStep();
+  m.bf16 = tensors.size() != 0 && tensors[0].getDtype() == proto::DType::BF16;
   m.sender = body.getSender().cStr();
   for (unsigned i = 0; i < mbs.size(); ++i) {
     const cluster::MicroBatchSpan span{mbs[i], ends.size() != 0 ? ends[i] : mbs[i] + 1};
@@ -223,11 +231,12 @@ absl::StatusOr<PeerGradientsMsg> RequestDoor::ReplicaGradients(const transport::
     if (i > 0 && span.first < m.micro_batches.back().end) {
       return absl::InvalidArgumentError("replica gradients: contributions must ascend without overlapping");
     }
-    if (!IsF32Vector(tensors[i], size)) {
+    if (!IsGradientVector(tensors[i], size) || tensors[i].getDtype() != tensors[0].getDtype()) {
       return absl::InvalidArgumentError(absl::StrCat("replica gradients of ", key.ToString(),
-                                                     " need f32 tensors of shape (", size, ")"));
+                                                     " need f32 or bf16 tensors (one dtype) of shape (", size, ")"));
     }
-    absl::StatusOr<std::vector<float>> grad = FiniteF32Frame(request, i, size, "replica gradient");
+    absl::StatusOr<std::vector<float>> grad =
+        FiniteFrame(request, i, size, tensors[i].getDtype(), "replica gradient");
     if (!grad.ok()) return grad.status();
     m.grads.push_back(*std::move(grad));
     m.micro_batches.push_back(span);

@@ -56,8 +56,9 @@ class RequestDoor {
                                        const transport::Responder& responder) const;
   absl::StatusOr<PushMsg> Push(const transport::DecodedMessage& request, proto::parameter::PushRequest::Reader body,
                                const transport::Responder& responder) const;
-  static PullMsg Pull(const transport::DecodedMessage& request, proto::parameter::PullRequest::Reader body,
-                      const transport::Responder& responder);
+  // InvalidArgument for a dtype other than f32 or bf16.
+  static absl::StatusOr<PullMsg> Pull(const transport::DecodedMessage& request,
+                                      proto::parameter::PullRequest::Reader body, const transport::Responder& responder);
   // Another replica's contributions to `key` (an actor of the model).
   absl::StatusOr<PeerGradientsMsg> ReplicaGradients(const transport::DecodedMessage& request,
                                                     proto::expert::ReplicaGradientsRequest::Reader body,

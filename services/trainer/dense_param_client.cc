@@ -7,6 +7,7 @@
 #include "common/transport/envelope_codec.h"
 #include "gpu/model/bucket_codec.h"
 #include "gpu/model/expert.h"
+#include "gpu/model/optimizer.h"
 #include "proto/parameter.capnp.h"
 #include "services/cluster/envelope.h"
 #include "services/cluster/step_wire.h"
@@ -82,6 +83,10 @@ absl::Status DenseParamClient::GradsReady(const gpu::StepContext& ctx, absl::Spa
   return pushed;
 }
 
+proto::DType DenseParamClient::DTypeOf(size_t shard) const {
+  return bf16_ && gpu::OnBf16DenseWire(infos_[shards_[shard]]) ? proto::DType::BF16 : proto::DType::F32;
+}
+
 absl::StatusOr<std::vector<DenseParamClient::ShardValues>> DenseParamClient::PreSum(
     cluster::MicroBatchSpan node, int m, const std::vector<size_t>& shards, const gpu::ParamBlock& grads) {
   sums_.resize(shards_.size());
@@ -94,6 +99,7 @@ absl::StatusOr<std::vector<DenseParamClient::ShardValues>> DenseParamClient::Pre
           gpu::GradTree::Create(grads.backend(), info.numel, static_cast<int>(node.size()));
       if (!created.ok()) return created.status();
       sum = *std::move(created);
+      if (DTypeOf(s) == proto::DType::BF16) sum->set_bf16_ranges({{0, info.numel}});  // the host's tree rounds alike
     }
     if (absl::Status st = sum->Add(m - static_cast<int>(node.first), grads.data() + info.offset); !st.ok()) {
       return absl::InternalError(absl::StrCat("pre-sum of shard ", s, " (", info.name, ") micro-batch ", m, ": ",
@@ -125,9 +131,9 @@ absl::Status DenseParamClient::PushShards(uint64_t step, cluster::MicroBatchSpan
     for (uint32_t i = 0; i < micro_batches.size(); ++i) mbs.set(i, micro_batches.first + i);
     body.setElementCount(static_cast<uint64_t>(info.numel));
     body.setTrainer(trainer_id_);
-    transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, proto::DType::F32,
+    transport::SetTensor(env.initTensors(1)[0], info.name, proto::TensorRole::GRADIENTS, DTypeOf(s),
                          {static_cast<uint64_t>(info.numel)});
-    absl::StatusOr<transport::Frame> frame = gpu::EncodeDeviceFloats(backend, v.values, info.numel, proto::DType::F32);
+    absl::StatusOr<transport::Frame> frame = gpu::EncodeDeviceFloats(backend, v.values, info.numel, DTypeOf(s));
     if (!frame.ok()) return frame.status();
     c.data.push_back(*std::move(frame));
     bytes_sent_ += CallBytes(c);
@@ -157,6 +163,7 @@ PendingCalls DenseParamClient::StartPull(uint64_t version) {
     body.setShard(static_cast<uint32_t>(s));
     body.setVersion(version);
     body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
+    body.setDtype(DTypeOf(s));
   }
   return PendingCalls::Start(*rpc_, std::move(calls), absl::Now() + timeout_, guard_);
 }
@@ -174,8 +181,8 @@ absl::Status DenseParamClient::FinishPull(uint64_t version, PendingCalls& pendin
           absl::StrCat(calls[s].what, ": the shard answered version ", body->getVersion()));
     }
     if (replies[s]->message().data.size() != 1) return absl::InternalError(calls[s].what + ": no values");
-    if (absl::Status st = gpu::DecodeDeviceFloats(params->backend(), replies[s]->data(0), proto::DType::F32,
-                                                  info.numel, params->data() + info.offset);
+    if (absl::Status st = gpu::DecodeDeviceFloats(params->backend(), replies[s]->data(0), DTypeOf(s), info.numel,
+                                                  params->data() + info.offset);
         !st.ok()) {
       return absl::InternalError(absl::StrCat(calls[s].what, ": ", st.message()));
     }

@@ -70,8 +70,14 @@ class DenseParamClient : public gpu::GradListener {
   uint64_t TakeBytesSent();
   // Stale-epoch resends and rollback aborts for every later call (null: none); must outlive this.
   void set_guard(CallGuard* guard) { guard_ = guard; }
+  // --dense_wire_dtype=bf16: the shards that travel in bf16 (gpu::OnBf16DenseWire) are
+  // pushed and pulled as bf16, and their pre-sums round every sum to bf16 as the host's
+  // tree does. Set before the first push or pull.
+  void set_bf16(bool bf16) { bf16_ = bf16; }
 
  private:
+  // What shard `shard`'s gradients and values travel as.
+  proto::DType DTypeOf(size_t shard) const;
   // Where `shard` lives under the placement at the time of the call (for stale-epoch resends).
   std::function<transport::Address()> ShardRoute(uint64_t step, size_t shard) const;
   // One shard's values to push, on `backend`'s device.
@@ -98,6 +104,7 @@ class DenseParamClient : public gpu::GradListener {
   absl::Duration timeout_;
   uint64_t bytes_sent_ = 0;
   CallGuard* guard_ = nullptr;
+  bool bf16_ = false;
   std::vector<PendingCalls> pushes_;  // in flight until Flush
   std::vector<cluster::MicroBatchSpan> nodes_;  // the step's share as tree nodes
   std::vector<std::unique_ptr<gpu::GradTree>> sums_;  // per shard: the node being summed

@@ -114,6 +114,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
                                                         t->placement_.get(), t->peers_.get(), *wire, timeout);
   t->dense_ = std::make_unique<DenseParamClient>(config, t->rpc_.get(), t->placement_.get(), t->peers_.get(), id,
                                                  timeout);
+  t->dense_->set_bf16(o.dense_wire_dtype == "bf16");
   t->steps_ = std::make_unique<StepClient>(t->rpc_.get(), t->peers_.get(), o.micro_batches, id, timeout);
   if (t->coordinator_ != nullptr) {
     DistributedTrainer* self = t.get();
@@ -126,10 +127,14 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(o, t->base_, t->executor_.get());
   if (!core.ok()) return core.status();
   t->core_ = *std::move(core);
+  // Step 1 computes with the initial weights as later steps do with pulled ones: rounded.
+  if (o.dense_wire_dtype == "bf16") {
+    if (absl::Status s = gpu::RoundBf16DenseWire(&t->core_->model().params()); !s.ok()) return s;
+  }
   // Dense gradients go out stage by stage during backward (DenseParamClient::GradsReady).
   t->core_->model().set_grad_listener(t->dense_.get());
   SY_LOG(INFO) << id << " of " << options.num_trainers << ": " << config.DebugString() << ", "
-               << options.hosts.size() << " hosts, wire " << o.wire_dtype;
+               << options.hosts.size() << " hosts, wire " << o.wire_dtype << ", dense wire " << o.dense_wire_dtype;
   return t;
 }
 

@@ -38,6 +38,18 @@ absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(con
       gpu::GradTree::Create(backend, t->step_grads_->size(), options.micro_batches);
   if (!tree.ok()) return tree.status();
   t->tree_ = *std::move(tree);
+  if (options.dense_wire_dtype == "bf16") {  // as a cluster does: see StandaloneTrainer::master_
+    absl::StatusOr<std::unique_ptr<gpu::ParamBlock>> master = gpu::ParamBlock::Create(backend, model.params().infos());
+    if (!master.ok()) return master.status();
+    t->master_ = *std::move(master);
+    if (absl::Status s = backend->CopyDeviceToDevice(t->master_->data(), model.params().data(),
+                                                     model.params().size() * sizeof(float));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = gpu::RoundBf16DenseWire(&model.params()); !s.ok()) return s;
+    t->tree_->set_bf16_ranges(gpu::Bf16DenseWireRanges(model.params().infos()));
+  }
   SY_LOG(INFO) << "standalone trainer: " << config.DebugString() << ", " << model.params().size()
                << " parameters on " << backend->device().ToString() << ", corpus " << t->base_.corpus.train.size()
                << " train + " << t->base_.corpus.val.size() << " val bytes";
@@ -67,8 +79,17 @@ absl::Status StandaloneTrainer::Apply(int64_t step, const std::vector<cluster::M
     return s;
   }
   const float lr = gpu::LearningRate(step, o.steps, o.warmup, static_cast<float>(o.lr));
-  if (absl::StatusOr<float> norm = optimizer_->Step(&core_->model().params(), step_grads_.get(), lr); !norm.ok()) {
+  gpu::ParamBlock& params = core_->model().params();
+  if (absl::StatusOr<float> norm = optimizer_->Step(master_ ? master_.get() : &params, step_grads_.get(), lr);
+      !norm.ok()) {
     return norm.status();
+  }
+  if (master_ != nullptr) {
+    if (absl::Status s = backend->CopyDeviceToDevice(params.data(), master_->data(), params.size() * sizeof(float));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = gpu::RoundBf16DenseWire(&params); !s.ok()) return s;
   }
   if (absl::Status s = backend->Synchronize(); !s.ok()) return s;
   *applied = SumMicroBatches(step, mine, o.micro_batches);

@@ -83,6 +83,11 @@ class StandaloneTrainer : private ParameterSource, private TrainerRole {
   std::unique_ptr<gpu::AdamW> optimizer_;
   std::unique_ptr<gpu::ParamBlock> step_grads_;  // the tree's sum, for the optimizer
   std::unique_ptr<gpu::GradTree> tree_;
+  // --dense_wire_dtype=bf16, as a cluster does it: the f32 master weights the optimizer
+  // updates (a cluster's hosts hold them), while the model computes with a copy whose
+  // dense parameters (router excepted) are rounded to bf16 (what trainers pull), and the
+  // tree rounds every gradient sum of those to bf16 (what the hosts' trees do).
+  std::unique_ptr<gpu::ParamBlock> master_;
 };
 
 }  // namespace sy::trainer

@@ -161,6 +161,14 @@ def write(get, cfg, repo, notes, best_name, short):
         table(["wire", "final val loss", "param checksum", "tokens/s (median)"],
               [[d, f"{get('local_' + d).final_val():.4f}", get("local_" + d).summary.get("param_checksum", "?"),
                 f"{get('local_' + d).summary.get('median_tokens_per_s', math.nan):.0f}"] for d in WIRE_DTYPES]),
+        f"## bf16 dense wire (Switch-8, {cfg['steps']} steps, standalone: any cluster shape trains the same "
+        "weights)\n\n"
+        "`--dense_wire_dtype=bf16` pushes dense gradients and pulls dense parameters in bf16, the router's "
+        "excepted; the hosts keep f32 master weights and moments, and every gradient sum is rounded to bf16.\n\n" +
+        table(["expert activations", "dense gradients and parameters", "final val loss", "param checksum"],
+              [[w, d, f"{get(name).final_val():.4f}", get(name).summary.get("param_checksum", "?")]
+               for name, w, d in [("switch8", "f32", "f32"), ("switch8_dense_bf16", "f32", "bf16"),
+                                  ("switch8_all_bf16", "bf16", "bf16")]]),
         collapse_text.strip(),
     ]
     with open(os.path.join(repo, "EXPERIMENTS.md"), "w") as f:

@@ -65,6 +65,10 @@ def plan():
     runs += [Run(f"switch8_lb{a}", ["--experts=8", f"--lb_alpha={a}"])
              for a in LB_ALPHAS if a != BASE_LB_ALPHA]
     runs += [Run(f"local_{d}", ["--experts=8", f"--wire_dtype={d}"], distributed=True) for d in WIRE_DTYPES]
+    # Selective precision: bf16 dense gradients and parameters (router excepted) on the wire,
+    # alone and with bf16 expert activations. Standalone: it trains what any cluster shape does.
+    runs += [Run("switch8_dense_bf16", ["--experts=8", "--dense_wire_dtype=bf16"]),
+             Run("switch8_all_bf16", ["--experts=8", "--wire_dtype=bf16", "--dense_wire_dtype=bf16"])]
     return runs
 
 

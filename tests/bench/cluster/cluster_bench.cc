@@ -1,6 +1,7 @@
 // cluster_bench: trains the same model on the same machine as --hosts=0 (the
 // in-process baseline), 1 host x 1 trainer, 2 hosts x 2 trainers (f32 and bf16
-// wire) through sy-local's cluster runner, and prints each shape's median
+// wire: expert activations, dense gradients and parameters but the router's) through
+// sy-local's cluster runner, and prints each shape's median
 // tokens/s, its ratio to the baseline measured in this run, and the bytes the
 // trainers send per token against the minimum they must send (WireMinimum below).
 // The in-process and 2x2 f32 runs, whose ratio is the headline, alternate --rounds
@@ -35,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/process_setup.h"
+#include "gpu/model/optimizer.h"
 #include "orchestration/local/launcher_flags.h"
 #include "orchestration/local/local_cluster.h"
 #include "orchestration/local/run_report.h"
@@ -78,13 +80,17 @@ double ChildrenCpuSeconds() {
 
 int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
 
-// Elements of the dense parameters (every tensor but the experts'): what a trainer
-// pushes as gradients (once per tree node of its micro-batches) and pulls once a step.
-int64_t DenseParamCount(const sy::gpu::ModelConfig& config) {
+// The bytes of one copy of the dense parameters (every tensor but the experts') on the
+// wire: what a trainer pushes as gradients (once per tree node of its micro-batches)
+// and pulls once a step. With the bf16 wire every one but the router's is bf16.
+double DenseWireBytes(const sy::gpu::ModelConfig& config, const Shape& shape) {
   const std::vector<sy::gpu::ParamInfo> infos = sy::gpu::ParamInfos(config);
-  int64_t count = 0;
-  for (uint32_t index : sy::cluster::DenseShardParams(infos)) count += infos[index].numel;
-  return count;
+  double bytes = 0;
+  for (uint32_t index : sy::cluster::DenseShardParams(infos)) {
+    const bool bf16 = WireDtypeBytes(shape) == 2 && sy::gpu::OnBf16DenseWire(infos[index]);
+    bytes += static_cast<double>(infos[index].numel) * (bf16 ? 2 : 4);
+  }
+  return bytes;
 }
 
 // The dense gradients each step must push with `trainers` trainers: one per node of
@@ -98,18 +104,17 @@ int DensePushesPerStep(int trainers, int micro_batches) {
   return pushes;
 }
 
-// The bytes per token the trainers must send at wire dtype `dtype_bytes`, the scope of
+// The bytes per token the trainers must send with `shape`'s wire, the scope of
 // bytes_sent (requests only): per Switch layer each kept token's activation to its
 // expert (forward) and its output gradient to the same expert (backward); plus the
 // dense gradients pushed (DensePushesPerStep). The parameters pulled come back in
 // replies, which bytes_sent does not count: they are printed beside it, not added.
-double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::TrainerOptions& model, int trainers,
-                   int dtype_bytes, double dropped_frac) {
+double WireMinimum(const sy::gpu::ModelConfig& config, const sy::cluster::TrainerOptions& model, const Shape& shape,
+                   double dropped_frac) {
   const double tokens_per_step = static_cast<double>(model.micro_batch) * model.micro_batches * model.context;
-  const double activations =
-      2.0 * config.d_model * dtype_bytes * sy::cluster::SwitchLayerCount(config) * (1 - dropped_frac);
-  const double dense_pushed = static_cast<double>(DenseParamCount(config)) * dtype_bytes *
-                              DensePushesPerStep(trainers, model.micro_batches);
+  const double activations = 2.0 * config.d_model * WireDtypeBytes(shape) * sy::cluster::SwitchLayerCount(config) *
+                             (1 - dropped_frac);
+  const double dense_pushed = DenseWireBytes(config, shape) * DensePushesPerStep(shape.trainers, model.micro_batches);
   return activations + dense_pushed / tokens_per_step;
 }
 
@@ -157,7 +162,8 @@ int main(int argc, char** argv) {
     const std::string dir = absl::StrCat(workdir, "/", name);
     std::vector<std::string> args = {absl::StrCat("--hosts=", shape.hosts), absl::StrCat("--trainers=", shape.trainers),
                                      absl::StrCat("--steps=", steps), "--data=" + data, "--workdir=" + dir,
-                                     absl::StrCat("--wire_dtype=", shape.wire), "--timeout_s=600"};
+                                     absl::StrCat("--wire_dtype=", shape.wire),
+                                     absl::StrCat("--dense_wire_dtype=", shape.wire), "--timeout_s=600"};
     args.insert(args.end(), model_flags.begin(), model_flags.end());
     absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
     if (!options.ok()) return options.status();
@@ -222,15 +228,13 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& shape = shapes[i];
     const Measured& m = results[i];
-    const int dtype_bytes = WireDtypeBytes(shape);
-    const double minimum = WireMinimum(*config, *model, shape.trainers, dtype_bytes, m.dropped_frac);
+    const double minimum = WireMinimum(*config, *model, shape, m.dropped_frac);
     std::string sent = "-", min_text = "-", ratio = "-", pulled = "-";
     if (m.bytes_per_token) {
       sent = absl::StrFormat("%.0f", *m.bytes_per_token);
       min_text = absl::StrFormat("%.0f", minimum);
       ratio = absl::StrFormat("%.2f", *m.bytes_per_token / minimum);
-      pulled = absl::StrFormat("%.0f", static_cast<double>(DenseParamCount(*config)) * dtype_bytes * shape.trainers /
-                                           tokens_per_step);
+      pulled = absl::StrFormat("%.0f", DenseWireBytes(*config, shape) * shape.trainers / tokens_per_step);
     }
     absl::PrintF("%-24s %5s %10.0f %8.3f %12s %12s %8s %7.1f%% %7.1f%% %7d %12s\n", shape.name, shape.wire,
                  m.tokens_per_s, m.tokens_per_s / results[0].tokens_per_s, sent, min_text, ratio, 100 * m.dropped_frac,
@@ -252,7 +256,8 @@ int main(int argc, char** argv) {
       " dense gradient pushes and parameter pull requests, headers included, over tokens per step.\n"
       " min B/tok, the least the trainers must send at the wire dtype: per Switch layer the kept tokens'\n"
       " activations to their experts and their output gradients back to them (2 x d_model x dtype x (1 - dropped)),\n"
-      " plus the dense gradients pushed (%d dense parameters x dtype x pushes a step / tokens per step): one\n"
+      " plus the dense gradients pushed (the %.0f bytes of the dense parameters in f32, half that but the\n"
+      " router's on the bf16 wire, x pushes a step / tokens per step): one\n"
       " per node of the fixed gradient tree over the %d micro-batches that covers a trainer's share of them\n"
       " (%d a step with 2 trainers; a trainer sums its share's micro-batches itself). dropped: mean share of\n"
       " routed tokens over capacity, which never travel. pulled B/tok: the dense parameters each trainer pulls\n"
@@ -263,16 +268,14 @@ int main(int argc, char** argv) {
       " cores, its tokens/s is about busy x cores / cpu per token: what it spends per token beyond the\n"
       " in-process run (encryption, TCP, copies) it can only make up by keeping the cores busier.\n"
       " Runs kept in %s)\n",
-      100 * sy::bench::kSteadyMaxDropped, DenseParamCount(*config), model->micro_batches,
+      100 * sy::bench::kSteadyMaxDropped, DenseWireBytes(*config, shapes[0]), model->micro_batches,
       DensePushesPerStep(2, model->micro_batches), workdir);
   // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
   absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
   for (size_t i : {size_t{2}, size_t{3}}) {
     if (!results[i].bytes_per_token) continue;
-    const int dtype_bytes = WireDtypeBytes(shapes[i]);
     absl::PrintF("ratio wire_bytes_vs_min%s %.3f\n", i == 3 ? "_bf16" : "",
-                 *results[i].bytes_per_token /
-                     WireMinimum(*config, *model, shapes[i].trainers, dtype_bytes, results[i].dropped_frac));
+                 *results[i].bytes_per_token / WireMinimum(*config, *model, shapes[i], results[i].dropped_frac));
   }
   return 0;
 }

@@ -72,6 +72,26 @@ class ClusterTest(ClusterCase):
         f32 = self.ok("ref_f32_for_bf16", 0, 1, ["--wire_dtype=f32"])
         self.assertNotEqual(f32.summary()["param_checksum"], checksum)
 
+    def test_same_weights_bf16_dense_wire(self):
+        # Dense gradients pushed and parameters pulled in bf16 (router excepted), f32 master weights
+        # on the hosts: the standalone trainer, 2x2, 1x3 and replicated hosts train the same weights.
+        extra = ["--dense_wire_dtype=bf16"]
+        runs = {"--hosts=0": self.ok("dense_bf16_ref", 0, 1, extra),
+                "2 hosts x 2 trainers": self.ok("dense_bf16_h2t2", 2, 2, extra),
+                "1 host x 3 trainers": self.ok("dense_bf16_h1t3", 1, 3, extra),
+                "3 hosts x 2 trainers, redundancy 2": self.ok("dense_bf16_h3t2_r2", 3, 2, extra + ["--redundancy=2"])}
+        self.check_record(runs["2 hosts x 2 trainers"], 2, 2)
+        checksums = {name: run.summary()["param_checksum"] for name, run in runs.items()}
+        self.assertEqual(len(set(checksums.values())), 1, checksums)
+        self.assertEqual([s["loss"] for s in runs["--hosts=0"].steps()],
+                         [s["loss"] for s in runs["2 hosts x 2 trainers"].steps()])
+        # The rounding really happens, and the trainers send fewer bytes.
+        f32 = self.ok("dense_f32_h2t2", 2, 2)
+        self.assertNotEqual(f32.summary()["param_checksum"], checksums["--hosts=0"])
+        sent = {name: sum(s["bytes_sent"] for s in run.steps())
+                for name, run in [("f32", f32), ("bf16", runs["2 hosts x 2 trainers"])]}
+        self.assertLess(sent["bf16"], 0.9 * sent["f32"], sent)
+
     def test_same_weights_odd_shapes(self):
         # 5 micro-batches (an uneven tree), 3 hosts for 4 experts of 2 Switch layers out of 3, 2 trainers.
         extra = ["--layers=3", "--moe_every=2", "--micro_batches=5"]
@@ -188,6 +208,7 @@ class ClusterTest(ClusterCase):
     def test_bad_flags_exit_2(self):
         for flag, named in [("--no_such_flag=3", "--no_such_flag"), ("--d_model=abc", "--d_model=abc"),
                             ("--wire_dtype=f16", "--wire_dtype=f16"), ("--hosts=-2", "--hosts=-2"),
+                            ("--dense_wire_dtype=f16", "--dense_wire_dtype=f16"),
                             ("--trainer_index=1", "--trainer_index")]:
             proc = subprocess.run([SY_LOCAL, "--steps=3", "--data=x", "--workdir=" + self.root, flag],
                                   capture_output=True, text=True, timeout=30)

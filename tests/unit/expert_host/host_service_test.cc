@@ -141,7 +141,8 @@ TEST_F(HostServiceTest, BadRequestsGetErrorsAndChangeNothing) {
 // `micro_batches`, its header claiming `elements`.
 absl::StatusOr<transport::DecodedMessage> PushDense(transport::RpcNode& client, uint32_t shard,
                                                    uint64_t elements, uint64_t frame_elements,
-                                                   const std::vector<uint32_t>& micro_batches) {
+                                                   const std::vector<uint32_t>& micro_batches,
+                                                   proto::DType dtype = proto::DType::F32) {
   capnp::MallocMessageBuilder header;
   auto env = cluster::InitEnvelope(header, proto::MessageKind::PARAM_PUSH);
   auto body = env.initBody().initAs<proto::parameter::PushRequest>();
@@ -150,10 +151,29 @@ absl::StatusOr<transport::DecodedMessage> PushDense(transport::RpcNode& client, 
   auto mbs = body.initMicroBatches(static_cast<unsigned>(micro_batches.size()));
   for (unsigned i = 0; i < micro_batches.size(); ++i) mbs.set(i, micro_batches[i]);
   body.setElementCount(elements);
-  transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, proto::DType::F32, {frame_elements});
+  transport::SetTensor(env.initTensors(1)[0], "g", proto::TensorRole::GRADIENTS, dtype, {frame_elements});
   std::vector<float> g(frame_elements, 1.0f);
-  return client.Call({"host-0"}, header, {gpu::EncodeFloats(g.data(), g.size(), proto::DType::F32)},
+  return client.Call({"host-0"}, header, {gpu::EncodeFloats(g.data(), g.size(), dtype)},
                      absl::Now() + absl::Seconds(10));
+}
+
+// Dense shard `shard`'s values at version 0 from host-0, asked for in `dtype`; the reply must say that dtype.
+absl::StatusOr<std::vector<float>> PullDense(transport::RpcNode& client, uint32_t shard, proto::DType dtype) {
+  capnp::MallocMessageBuilder header;
+  auto body = cluster::InitBody<proto::parameter::PullRequest>(header, proto::MessageKind::PARAM_PULL);
+  body.setTarget(proto::parameter::PullTarget::DENSE_SHARD);
+  body.setShard(shard);
+  body.setDtype(dtype);
+  auto reply = client.Call({"host-0"}, header, {}, absl::Now() + absl::Seconds(10));
+  if (!reply.ok()) return reply.status();
+  const auto tensor = reply->envelope().getTensors()[0];
+  if (tensor.getDtype() != dtype) return absl::InternalError("the reply's values are not in the dtype asked for");
+  std::vector<float> values(tensor.getShape()[0]);
+  if (absl::Status s = gpu::DecodeFloats(reply->data(0), dtype, static_cast<int64_t>(values.size()), values.data());
+      !s.ok()) {
+    return s;
+  }
+  return values;
 }
 
 TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
@@ -179,6 +199,37 @@ TEST_F(HostServiceTest, BadDensePushesGetErrorsAndChangeNothing) {
   uint32_t contributions = 0;
   for (const auto& a : status->actors) contributions += a.contributions;
   EXPECT_EQ(contributions, 1u);
+}
+
+// --dense_wire_dtype=bf16: a bf16 push is taken; an f32 one cannot join its step; a pull
+// asked for in bf16 is the f32 master rounded to bf16, in half the bytes.
+TEST_F(HostServiceTest, DenseGradientsAndValuesMayTravelInBf16) {
+  ASSERT_TRUE(PushDense(*client_, 0, 2048, 2048, {0}, proto::DType::BF16).ok());
+  const std::vector<uint64_t> before = Checksums();
+  auto mixed = PushDense(*client_, 0, 2048, 2048, {1});
+  EXPECT_EQ(mixed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(mixed.status().message().find("--dense_wire_dtype"), std::string::npos) << mixed.status();
+  EXPECT_EQ(Checksums(), before);
+  auto status = steps_->Status(0);
+  ASSERT_TRUE(status.ok());
+  uint32_t contributions = 0;
+  for (const auto& a : status->actors) contributions += a.contributions;
+  EXPECT_EQ(contributions, 1u) << "the refused f32 push changed nothing";
+  EXPECT_TRUE(PushDense(*client_, 0, 2048, 2048, {1}, proto::DType::BF16).ok());
+
+  auto f32 = PullDense(*client_, 0, proto::DType::F32);
+  auto bf16 = PullDense(*client_, 0, proto::DType::BF16);
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  ASSERT_EQ(f32->size(), 2048u);
+  ASSERT_EQ(bf16->size(), 2048u);
+  bool rounded = false;
+  for (size_t i = 0; i < f32->size(); ++i) {
+    ASSERT_EQ((*bf16)[i], gpu::RoundToBf16((*f32)[i])) << i;
+    rounded |= (*bf16)[i] != (*f32)[i];
+  }
+  EXPECT_TRUE(rounded) << "the master weights are f32, not already bf16";
+  EXPECT_EQ(PullDense(*client_, 0, static_cast<proto::DType>(7)).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(HostServiceTest, APushOfANodePreSummedCountsForEachOfItsMicroBatches) {

@@ -63,7 +63,7 @@ TEST(OptionsTest, BadInputIsInvalidArgumentNamingTheFlag) {
       {"--layers=0"},        {"--layers=two"},      {"--lr=-1"},          {"--lr=nan"},
       {"--wire_dtype=f16"},  {"--bogus=1"},         {"--heads=3"},        {"--experts=1"},
       {"--dropout=1"},       {"--device=tpu"},      {"positional"},       {"--context"},
-      {"--standalone=maybe"}, {"--seed=-4"},        {"--micro_batch=99999999999"}};
+      {"--standalone=maybe"}, {"--seed=-4"},        {"--micro_batch=99999999999"}, {"--dense_wire_dtype=fp8"}};
   for (const std::vector<std::string>& args : bad) {
     absl::StatusOr<cluster::TrainerOptions> o = Parse(args);
     ASSERT_FALSE(o.ok()) << args[0];
