@@ -168,7 +168,9 @@ def write(get, cfg, repo, notes, best_name, short):
         table(["expert activations", "dense gradients and parameters", "final val loss", "param checksum"],
               [[w, d, f"{get(name).final_val():.4f}", get(name).summary.get("param_checksum", "?")]
                for name, w, d in [("switch8", "f32", "f32"), ("switch8_dense_bf16", "f32", "bf16"),
-                                  ("switch8_all_bf16", "bf16", "bf16")]]),
+                                  ("switch8_all_bf16", "bf16", "bf16"), ("switch8_seed4", "f32, seed 4", "f32")]]) +
+        "\n\nThe last row is the f32 run again with another seed (data order, init, dropout), for scale: "
+        "how far the final loss moves for reasons that have nothing to do with precision.",
         collapse_text.strip(),
     ]
     with open(os.path.join(repo, "EXPERIMENTS.md"), "w") as f:

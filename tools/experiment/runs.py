@@ -68,7 +68,8 @@ def plan():
     # Selective precision: bf16 dense gradients and parameters (router excepted) on the wire,
     # alone and with bf16 expert activations. Standalone: it trains what any cluster shape does.
     runs += [Run("switch8_dense_bf16", ["--experts=8", "--dense_wire_dtype=bf16"]),
-             Run("switch8_all_bf16", ["--experts=8", "--wire_dtype=bf16", "--dense_wire_dtype=bf16"])]
+             Run("switch8_all_bf16", ["--experts=8", "--wire_dtype=bf16", "--dense_wire_dtype=bf16"]),
+             Run("switch8_seed4", ["--experts=8", "--seed=4"])]  # how far another seed moves the loss
     return runs
 
 
