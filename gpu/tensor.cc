@@ -59,12 +59,7 @@ std::string ShapeString(const Shape& shape) { return absl::StrCat("(", absl::Str
 uint16_t F32ToBf16(float x) {
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
-  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) {
-    return static_cast<uint16_t>((bits >> 16) | 0x0040u);  // quiet NaN, sign kept
-  }
-  const uint32_t lsb = (bits >> 16) & 1u;
-  bits += 0x7fffu + lsb;  // round to nearest, ties to even (inf stays inf)
-  return static_cast<uint16_t>(bits >> 16);
+  return static_cast<uint16_t>(RoundedBf16Bits(bits) >> 16);
 }
 
 float Bf16ToF32(uint16_t x) {
@@ -75,7 +70,20 @@ float Bf16ToF32(uint16_t x) {
 }
 
 void F32ToBf16(uint16_t* dst, const float* src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = F32ToBf16(src[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &src[i], sizeof bits);
+    dst[i] = static_cast<uint16_t>(RoundedBf16Bits(bits) >> 16);
+  }
+}
+
+void RoundToBf16(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], sizeof bits);
+    bits = RoundedBf16Bits(bits);
+    std::memcpy(&x[i], &bits, sizeof bits);
+  }
 }
 
 void Bf16ToF32(float* dst, const uint16_t* src, int64_t n) {

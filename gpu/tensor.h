@@ -57,6 +57,13 @@ struct TensorView {
 
 // bf16 = the upper 16 bits of an f32. Conversion rounds to nearest, ties to even;
 // NaN stays NaN (quiet), infinities stay infinite.
+// The f32 bits `bits` rounded so: the bf16 in the upper half, the lower half zero.
+// Branch-free, so that loops of it vectorise (a branch on NaN made them 10x slower).
+inline uint32_t RoundedBf16Bits(uint32_t bits) {
+  const uint32_t nearest_even = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;  // inf stays inf
+  const uint32_t quiet_nan = (bits | 0x00400000u) & 0xffff0000u;
+  return (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest_even;
+}
 uint16_t F32ToBf16(float x);
 float Bf16ToF32(uint16_t x);
 // x rounded to the nearest bf16 value, returned as f32.
@@ -64,5 +71,7 @@ inline float RoundToBf16(float x) { return Bf16ToF32(F32ToBf16(x)); }
 // Array forms (host memory): dst (n), src (n).
 void F32ToBf16(uint16_t* dst, const float* src, int64_t n);
 void Bf16ToF32(float* dst, const uint16_t* src, int64_t n);
+// x (n) rounded to the nearest bf16 values in place, as f32.
+void RoundToBf16(float* x, int64_t n);
 
 }  // namespace sy::gpu

@@ -20,10 +20,6 @@ transport::Frame NewFrame(int64_t n, T** data) {
   return transport::Frame::FromShared(std::move(owner), *data, static_cast<size_t>(n) * sizeof(T));
 }
 
-void RoundToBf16InPlace(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = RoundToBf16(x[i]);
-}
-
 absl::Status CheckFrame(const transport::Frame& frame, proto::DType dtype, int64_t n) {
   if (dtype != proto::DType::BF16 && dtype != proto::DType::F32) {
     return absl::InvalidArgumentError("tensor frame: dtype must be f32 or bf16");
@@ -105,12 +101,12 @@ absl::Status DecodeDeviceFloats(Backend* backend, const transport::Frame& frame,
 absl::Status RoundDeviceFloatsToBf16(Backend* backend, float* x, int64_t n) {
   if (n <= 0) return absl::OkStatus();
   if (DeviceMemoryIsHostMemory(*backend)) {
-    RoundToBf16InPlace(x, n);
+    RoundToBf16(x, n);
     return absl::OkStatus();
   }
   std::vector<float> staged(static_cast<size_t>(n));
   if (absl::Status s = backend->CopyDeviceToHost(staged.data(), x, staged.size() * sizeof(float)); !s.ok()) return s;
-  RoundToBf16InPlace(staged.data(), n);
+  RoundToBf16(staged.data(), n);
   return backend->CopyHostToDevice(x, staged.data(), staged.size() * sizeof(float));
 }
 

@@ -1,7 +1,10 @@
 // Device parsing, shapes and the bf16 round-to-nearest-even helpers.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include "gpu/tensor.h"
 #include "gtest/gtest.h"
@@ -54,6 +57,35 @@ TEST(Bf16Test, RoundsToNearestEven) {
   F32ToBf16(mid, src, 3);
   Bf16ToF32(back, mid, 3);
   for (int i = 0; i < 3; ++i) EXPECT_LE(std::fabs(back[i] - src[i]), std::fabs(src[i]) * (1.0f / 256));
+}
+
+// The branch-free conversions against the plain definition (round to nearest even, NaN
+// quieted) on random bit patterns and on every special kind of value.
+TEST(Bf16Test, ArrayFormsGiveTheDefinitionsBitsForEveryKindOfValue) {
+  auto reference = [](uint32_t bits) -> uint32_t {
+    if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) return (bits | 0x00400000u) & 0xffff0000u;
+    return (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  };
+  std::vector<uint32_t> patterns = {0u,          0x80000000u, 0x7f800000u, 0xff800000u, 0x7f800001u, 0xff800001u,
+                                    0x7fc00000u, 0x7fffffffu, 0xffffffffu, 0x7f7fffffu, 0x7f7f8000u, 0x7f7f7fffu,
+                                    0x00000001u, 0x00008000u, 0x00018000u, 0x3f808000u, 0x3f818000u, 0xbf808001u};
+  std::mt19937 gen(11);
+  for (int i = 0; i < 100000; ++i) patterns.push_back(static_cast<uint32_t>(gen()));
+  const size_t n = patterns.size();
+  std::vector<float> values(n), rounded(n);
+  std::memcpy(values.data(), patterns.data(), n * sizeof(float));
+  rounded = values;
+  std::vector<uint16_t> halves(n);
+  F32ToBf16(halves.data(), values.data(), static_cast<int64_t>(n));
+  RoundToBf16(rounded.data(), static_cast<int64_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t expect = reference(patterns[i]);
+    ASSERT_EQ(static_cast<uint32_t>(halves[i]) << 16, expect) << std::hex << patterns[i];
+    ASSERT_EQ(static_cast<uint32_t>(F32ToBf16(values[i])) << 16, expect) << std::hex << patterns[i];
+    uint32_t got;
+    std::memcpy(&got, &rounded[i], sizeof got);
+    ASSERT_EQ(got, expect) << std::hex << patterns[i];
+  }
 }
 
 }  // namespace
