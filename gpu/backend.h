@@ -92,6 +92,9 @@ class Backend {
                              const RngKey& key) = 0;
   // out (n) = a (n) * b (n). out may alias a.
   virtual void Multiply(float* out, const float* a, const float* b, int64_t n) = 0;
+  // x (n) rounded in place to the nearest bf16 values, kept as f32 (RoundedBf16Bits:
+  // the same bits on every backend).
+  virtual void RoundToBf16(float* x, int64_t n) = 0;
 
   // ---- embedding ----
   // out (B*T, C) = wte[tokens[n]] (V, C) + wpe[n % T] (T, C); tokens (B*T) int32 in [0, V).

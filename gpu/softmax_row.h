@@ -6,11 +6,7 @@
 
 #include <math.h>
 
-#if defined(__CUDACC__)
-#define SY_HOST_DEVICE __host__ __device__
-#else
-#define SY_HOST_DEVICE
-#endif
+#include "gpu/host_device.h"
 
 namespace sy::gpu {
 

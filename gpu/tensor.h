@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "gpu/bf16_bits.h"
 
 namespace sy::gpu {
 
@@ -55,15 +56,7 @@ struct TensorView {
   uint16_t* bf16() const { return static_cast<uint16_t*>(data); }
 };
 
-// bf16 = the upper 16 bits of an f32. Conversion rounds to nearest, ties to even;
-// NaN stays NaN (quiet), infinities stay infinite.
-// The f32 bits `bits` rounded so: the bf16 in the upper half, the lower half zero.
-// Branch-free, so that loops of it vectorise (a branch on NaN made them 10x slower).
-inline uint32_t RoundedBf16Bits(uint32_t bits) {
-  const uint32_t nearest_even = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;  // inf stays inf
-  const uint32_t quiet_nan = (bits | 0x00400000u) & 0xffff0000u;
-  return (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest_even;
-}
+// bf16 conversions (rounding: RoundedBf16Bits, gpu/bf16_bits.h).
 uint16_t F32ToBf16(float x);
 float Bf16ToF32(uint16_t x);
 // x rounded to the nearest bf16 value, returned as f32.

@@ -149,6 +149,7 @@ class CpuBackend : public Backend {
   void Add(float* out, const float* a, const float* b, int64_t n) override { cpu::Add(pool_, out, a, b, n); }
   void Scale(float* x, float s, int64_t n) override { cpu::Scale(pool_, x, s, n); }
   void Multiply(float* out, const float* a, const float* b, int64_t n) override { cpu::Multiply(pool_, out, a, b, n); }
+  void RoundToBf16(float* x, int64_t n) override { cpu::RoundToBf16(pool_, x, n); }
   void GeluForward(float* out, const float* inp, int64_t n) override { cpu::GeluForward(pool_, out, inp, n); }
   void GeluBackward(float* dinp, const float* inp, const float* dout, int64_t n) override {
     cpu::GeluBackward(pool_, dinp, inp, dout, n);

@@ -1,6 +1,6 @@
 // The CPU backend's elementwise loops (see cpu_ops.h): bias, add / scale / multiply,
-// GELU, the Philox dropout and jitter masks, AdamW and the sum of squares behind the
-// gradient norm. gpu/CMakeLists.txt compiles this file with -O3: the loops need its
+// bf16 rounding, GELU, the Philox dropout and jitter masks, AdamW and the sum of squares
+// behind the gradient norm. gpu/CMakeLists.txt compiles this file with -O3: the loops need its
 // vectoriser, and every result stays exact.
 #include <algorithm>
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "gpu/cpu/cpu_ops.h"
 #include "gpu/cpu/exact_exp.h"
+#include "gpu/tensor.h"
 
 namespace sy::gpu::cpu {
 namespace {
@@ -133,6 +134,10 @@ void Multiply(ThreadPool& pool, float* out, const float* a, const float* b, int6
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) out[i] = a[i] * b[i];
   });
+}
+
+void RoundToBf16(ThreadPool& pool, float* x, int64_t n) {
+  pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) { gpu::RoundToBf16(x + i0, i1 - i0); });
 }
 
 void GeluForward(ThreadPool& pool, float* out, const float* inp, int64_t n) {

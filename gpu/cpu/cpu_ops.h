@@ -18,6 +18,7 @@ void BiasBackward(ThreadPool& pool, float* dbias, const float* dout, int rows, i
 void Add(ThreadPool& pool, float* out, const float* a, const float* b, int64_t n);
 void Scale(ThreadPool& pool, float* x, float s, int64_t n);
 void Multiply(ThreadPool& pool, float* out, const float* a, const float* b, int64_t n);
+void RoundToBf16(ThreadPool& pool, float* x, int64_t n);
 void GeluForward(ThreadPool& pool, float* out, const float* inp, int64_t n);
 void GeluBackward(ThreadPool& pool, float* dinp, const float* inp, const float* dout, int64_t n);
 // Dropout forward and backward alike: out = inp masked by the draws of key, scaled by

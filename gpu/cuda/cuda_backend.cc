@@ -122,6 +122,7 @@ class CudaBackend : public Backend {
   void Multiply(float* out, const float* a, const float* b, int64_t n) override {
     Run(cuda::LaunchMultiply(out, a, b, n, stream_));
   }
+  void RoundToBf16(float* x, int64_t n) override { Run(cuda::LaunchRoundToBf16(x, n, stream_)); }
 
   void EncoderForward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T,
                       int C) override {

@@ -1,6 +1,8 @@
 // Elementwise kernels and their launchers (see elementwise.cuh).
 #include "gpu/cuda/elementwise.cuh"
 
+#include "gpu/bf16_bits.h"
+
 namespace sy::gpu::cuda {
 namespace {
 
@@ -39,6 +41,10 @@ __global__ void ScaleKernel(float* x, float s, int64_t n) {
 
 __global__ void MultiplyKernel(float* out, const float* a, const float* b, int64_t n) {
   SY_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+}
+
+__global__ void RoundToBf16Kernel(float* x, int64_t n) {
+  SY_GRID_STRIDE(i, n) x[i] = __uint_as_float(RoundedBf16Bits(__float_as_uint(x[i])));
 }
 
 // GELU(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3),
@@ -117,6 +123,12 @@ CudaResult LaunchScale(float* x, float s, int64_t n, cudaStream_t stream) {
 CudaResult LaunchMultiply(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream) {
   if (n <= 0) return {};
   MultiplyKernel<<<Blocks(n), kThreads, 0, stream>>>(out, a, b, n);
+  return SY_CUDA_LAUNCH_RESULT();
+}
+
+CudaResult LaunchRoundToBf16(float* x, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return {};
+  RoundToBf16Kernel<<<Blocks(n), kThreads, 0, stream>>>(x, n);
   return SY_CUDA_LAUNCH_RESULT();
 }
 

@@ -1,5 +1,5 @@
 // Launchers for the elementwise ops of the CUDA backend (bias, add, scale,
-// multiply, GELU, dropout, jitter, AdamW). Semantics are those of gpu/backend.h
+// multiply, bf16 rounding, GELU, dropout, jitter, AdamW). Semantics are those of gpu/backend.h
 // and the CPU reference (gpu/cpu/cpu_elementwise.cc). Each launcher queues work on
 // `stream` and returns the launch result; none synchronises.
 #pragma once
@@ -16,6 +16,7 @@ CudaResult LaunchBiasBackward(float* dbias, const float* dout, int rows, int col
 CudaResult LaunchAdd(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream);
 CudaResult LaunchScale(float* x, float s, int64_t n, cudaStream_t stream);
 CudaResult LaunchMultiply(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream);
+CudaResult LaunchRoundToBf16(float* x, int64_t n, cudaStream_t stream);
 CudaResult LaunchGeluForward(float* out, const float* inp, int64_t n, cudaStream_t stream);
 CudaResult LaunchGeluBackward(float* dinp, const float* inp, const float* dout, int64_t n, cudaStream_t stream);
 // Inverted dropout with rate > 0 (rate 0 is a copy, done by the backend).

@@ -98,16 +98,4 @@ absl::Status DecodeDeviceFloats(Backend* backend, const transport::Frame& frame,
   return backend->CopyHostToDevice(out, staged.data(), staged.size() * sizeof(float));
 }
 
-absl::Status RoundDeviceFloatsToBf16(Backend* backend, float* x, int64_t n) {
-  if (n <= 0) return absl::OkStatus();
-  if (DeviceMemoryIsHostMemory(*backend)) {
-    RoundToBf16(x, n);
-    return absl::OkStatus();
-  }
-  std::vector<float> staged(static_cast<size_t>(n));
-  if (absl::Status s = backend->CopyDeviceToHost(staged.data(), x, staged.size() * sizeof(float)); !s.ok()) return s;
-  RoundToBf16(staged.data(), n);
-  return backend->CopyHostToDevice(x, staged.data(), staged.size() * sizeof(float));
-}
-
 }  // namespace sy::gpu

@@ -39,8 +39,4 @@ absl::Status DecodeFloats(const transport::Frame& frame, proto::DType dtype, int
 absl::Status DecodeDeviceFloats(Backend* backend, const transport::Frame& frame, proto::DType dtype, int64_t n,
                                 float* out);
 
-// x (n) floats of `backend`'s device memory rounded to bf16 in place (what a bf16
-// encode/decode round trip does).
-absl::Status RoundDeviceFloatsToBf16(Backend* backend, float* x, int64_t n);
-
 }  // namespace sy::gpu

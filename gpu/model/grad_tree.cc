@@ -3,7 +3,6 @@
 #include "gpu/model/grad_tree.h"
 
 #include "absl/strings/str_cat.h"
-#include "gpu/model/bucket_codec.h"
 
 namespace sy::gpu {
 
@@ -92,11 +91,11 @@ absl::Status GradTree::AddRange(int lo, int hi, const float* grad) {
   auto buffer = TakeBuffer();
   if (!buffer.ok()) return buffer.status();
   absl::Status copied = backend_->CopyDeviceToDevice(*buffer, grad, size_ * sizeof(float));
-  if (copied.ok()) copied = Round(*buffer);
   if (!copied.ok()) {
     ReturnBuffer(*buffer);
     return copied;
   }
+  Round(*buffer);
   for (int i = lo; i < hi; ++i) seen_[i] = true;
   return Insert(lo, hi, *buffer);
 }
@@ -127,10 +126,7 @@ absl::Status GradTree::Insert(int lo, int hi, float* buffer) {
     backend_->Add(left, left, right, size_);  // parent = left + right, stored in left's buffer
     ReturnBuffer(right);
     done_.erase(it);
-    if (absl::Status s = Round(left); !s.ok()) {
-      ReturnBuffer(left);
-      return s;
-    }
+    Round(left);
     buffer = left;
     lo = a;
     hi = b;
@@ -139,11 +135,8 @@ absl::Status GradTree::Insert(int lo, int hi, float* buffer) {
   return absl::OkStatus();
 }
 
-absl::Status GradTree::Round(float* buffer) {
-  for (const auto& [first, end] : bf16_ranges_) {
-    if (absl::Status s = RoundDeviceFloatsToBf16(backend_, buffer + first, end - first); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+void GradTree::Round(float* buffer) {
+  for (const auto& [first, end] : bf16_ranges_) backend_->RoundToBf16(buffer + first, end - first);
 }
 
 bool GradTree::complete() const { return done_.count({0, m_}) != 0; }

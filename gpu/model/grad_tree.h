@@ -66,7 +66,7 @@ class GradTree {
   absl::StatusOr<float*> TakeBuffer();
   void ReturnBuffer(float* buffer);
   absl::Status Insert(int lo, int hi, float* buffer);
-  absl::Status Round(float* buffer);
+  void Round(float* buffer);
 
   Backend* backend_;
   int64_t size_;

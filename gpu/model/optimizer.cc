@@ -3,7 +3,6 @@
 
 #include <cmath>
 
-#include "gpu/model/bucket_codec.h"
 
 namespace sy::gpu {
 
@@ -34,13 +33,10 @@ std::vector<std::pair<int64_t, int64_t>> Bf16DenseWireRanges(const std::vector<P
   return ranges;
 }
 
-absl::Status RoundBf16DenseWire(ParamBlock* params) {
+void RoundBf16DenseWire(ParamBlock* params) {
   for (const auto& [first, end] : Bf16DenseWireRanges(params->infos())) {
-    if (absl::Status s = RoundDeviceFloatsToBf16(params->backend(), params->data() + first, end - first); !s.ok()) {
-      return s;
-    }
+    params->backend()->RoundToBf16(params->data() + first, end - first);
   }
-  return absl::OkStatus();
 }
 
 std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos) {

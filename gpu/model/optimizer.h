@@ -46,7 +46,7 @@ bool OnBf16DenseWire(const ParamInfo& info);
 std::vector<std::pair<int64_t, int64_t>> Bf16DenseWireRanges(const std::vector<ParamInfo>& infos);
 // Rounds those parameters of `params` to the nearest bf16: a trainer's working copy
 // under --dense_wire_dtype=bf16 (what it pulls; the f32 master stays on the hosts).
-absl::Status RoundBf16DenseWire(ParamBlock* params);
+void RoundBf16DenseWire(ParamBlock* params);
 std::vector<GradSegment> GradSegments(const std::vector<ParamInfo>& infos);
 
 // The global squared norm is the sum, in canonical segment order (in double), of

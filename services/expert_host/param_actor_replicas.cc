@@ -46,6 +46,11 @@ void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
                                                               " already sent its contributions of step ", m.step)));
     return;
   }
+  if (m.bf16 && id_.is_expert) {  // only dense shards travel in bf16 (--dense_wire_dtype)
+    Refuse(m.responder, absl::InvalidArgumentError(absl::StrCat(
+                            id_.Name(), ": an expert's replica gradients travel in f32, not bf16 (from ", m.sender, ")")));
+    return;
+  }
   // Checked whole before any is added: a refused message changes nothing.
   if (absl::Status s = m.grads.empty() ? absl::OkStatus() : state_->CheckWire(m.bf16); !s.ok()) {
     Refuse(m.responder, s);

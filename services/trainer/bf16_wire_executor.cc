@@ -1,8 +1,6 @@
 // bf16 rounding at the wire's crossing points (see bf16_wire_executor.h).
 #include "services/trainer/bf16_wire_executor.h"
 
-#include "gpu/model/bucket_codec.h"
-
 namespace sy::trainer {
 
 Bf16WireExecutor::Bf16WireExecutor(gpu::Backend* backend, int d_model) : backend_(backend), d_model_(d_model) {}
@@ -42,7 +40,7 @@ absl::StatusOr<std::vector<float*>> Bf16WireExecutor::PackRounded(DeviceBuffer& 
     }
     offset += n;
   }
-  if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, *base, total); !s.ok()) return s;
+  backend_->RoundToBf16(*base, total);
   return starts;
 }
 
@@ -59,12 +57,7 @@ absl::Status Bf16WireExecutor::Forward(const gpu::ExpertCall& call, absl::Span<c
   std::vector<gpu::ExpertBucket> sent(buckets.begin(), buckets.end());
   for (size_t i = 0; i < sent.size(); ++i) sent[i].in = (*rounded)[i];
   if (absl::Status s = inner_->Forward(call, sent); !s.ok()) return s;
-  for (const gpu::ExpertBucket& b : sent) {
-    if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, b.out, static_cast<int64_t>(b.rows) * d_model_);
-        !s.ok()) {
-      return s;
-    }
-  }
+  for (const gpu::ExpertBucket& b : sent) backend_->RoundToBf16(b.out, static_cast<int64_t>(b.rows) * d_model_);
   return absl::OkStatus();
 }
 
@@ -82,12 +75,7 @@ absl::Status Bf16WireExecutor::Backward(const gpu::ExpertCall& call,
   std::vector<gpu::ExpertBucketGrad> sent(buckets.begin(), buckets.end());
   for (size_t i = 0; i < sent.size(); ++i) sent[i].dout = (*rounded)[i];
   if (absl::Status s = inner_->Backward(call, sent); !s.ok()) return s;
-  for (const gpu::ExpertBucketGrad& b : sent) {
-    if (absl::Status s = gpu::RoundDeviceFloatsToBf16(backend_, b.din, static_cast<int64_t>(b.rows) * d_model_);
-        !s.ok()) {
-      return s;
-    }
-  }
+  for (const gpu::ExpertBucketGrad& b : sent) backend_->RoundToBf16(b.din, static_cast<int64_t>(b.rows) * d_model_);
   return absl::OkStatus();
 }
 

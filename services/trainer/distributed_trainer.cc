@@ -128,9 +128,7 @@ absl::StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(c
   if (!core.ok()) return core.status();
   t->core_ = *std::move(core);
   // Step 1 computes with the initial weights as later steps do with pulled ones: rounded.
-  if (o.dense_wire_dtype == "bf16") {
-    if (absl::Status s = gpu::RoundBf16DenseWire(&t->core_->model().params()); !s.ok()) return s;
-  }
+  if (o.dense_wire_dtype == "bf16") gpu::RoundBf16DenseWire(&t->core_->model().params());
   // Dense gradients go out stage by stage during backward (DenseParamClient::GradsReady).
   t->core_->model().set_grad_listener(t->dense_.get());
   SY_LOG(INFO) << id << " of " << options.num_trainers << ": " << config.DebugString() << ", "

@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<StandaloneTrainer>> StandaloneTrainer::Create(con
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = gpu::RoundBf16DenseWire(&model.params()); !s.ok()) return s;
+    gpu::RoundBf16DenseWire(&model.params());
     t->tree_->set_bf16_ranges(gpu::Bf16DenseWireRanges(model.params().infos()));
   }
   SY_LOG(INFO) << "standalone trainer: " << config.DebugString() << ", " << model.params().size()
@@ -89,7 +89,7 @@ absl::Status StandaloneTrainer::Apply(int64_t step, const std::vector<cluster::M
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = gpu::RoundBf16DenseWire(&params); !s.ok()) return s;
+    gpu::RoundBf16DenseWire(&params);
   }
   if (absl::Status s = backend->Synchronize(); !s.ok()) return s;
   *applied = SumMicroBatches(step, mine, o.micro_batches);

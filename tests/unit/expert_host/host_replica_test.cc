@@ -1,6 +1,6 @@
 // HostService replication: two hosts holding one expert, each serving every other
 // micro-batch, end bit-identical to the expert trained on one host; bad replica
-// gradients are refused and change nothing.
+// gradients (bf16 ones for an expert among them) are refused and change nothing.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -105,9 +105,6 @@ TEST_F(ReplicaExchangeTest, ReplicasStayIdenticalAndEqualTheUnreplicatedExpert) 
 TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
   ASSERT_NO_FATAL_FAILURE(SetUpPair(/*replicated=*/true));
   ASSERT_NO_FATAL_FAILURE(TrainStep(1));
-  // Step 2 half done on host-0: its own micro-batch 0 is in.
-  ASSERT_TRUE(Forward(Bucket(2, 0)).ok());
-  ASSERT_TRUE(Backward(Bucket(2, 0)).ok());
   const int64_t size = 8 * 16 * 2 + 16 + 8;
   struct Case {
     const char* what;
@@ -117,18 +114,9 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
     std::string sender;
     int64_t elements;
     absl::StatusCode code;
+    proto::DType dtype = proto::DType::F32;
   };
-  const Case cases[] = {
-      {"unknown sender", kExpert, 2, {1}, "host-7", size, absl::StatusCode::kInvalidArgument},
-      {"wrong size", kExpert, 2, {1}, "host-1", size - 1, absl::StatusCode::kInvalidArgument},
-      {"micro-batch out of range", kExpert, 2, {kM}, "host-1", size, absl::StatusCode::kInvalidArgument},
-      {"step 0", kExpert, 0, {1}, "host-1", size, absl::StatusCode::kInvalidArgument},
-      {"a closed step", kExpert, 1, {1}, "host-1", size, absl::StatusCode::kFailedPrecondition},
-      {"an actor not held here", cluster::ActorKey::Expert(0, 1), 2, {1}, "host-1", size, absl::StatusCode::kNotFound},
-      {"a micro-batch this replica served", kExpert, 2, {0, 1}, "host-1", size, absl::StatusCode::kAlreadyExists},
-  };
-  const uint64_t before = ExpertChecksum(0);
-  for (const Case& c : cases) {
+  auto send = [&](const Case& c) {
     SCOPED_TRACE(c.what);
     capnp::MallocMessageBuilder header;
     auto env = cluster::InitEnvelope(header, proto::MessageKind::REPLICA_GRADIENTS);
@@ -142,13 +130,30 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
     const std::vector<float> grad(static_cast<size_t>(c.elements), 0.25f);
     for (unsigned i = 0; i < c.micro_batches.size(); ++i) {
       mbs.set(i, c.micro_batches[i]);
-      transport::SetTensor(tensors[i], "gradient", proto::TensorRole::GRADIENTS, proto::DType::F32,
+      transport::SetTensor(tensors[i], "gradient", proto::TensorRole::GRADIENTS, c.dtype,
                            {static_cast<uint64_t>(c.elements)});
-      frames.push_back(gpu::EncodeFloats(grad.data(), c.elements, proto::DType::F32));
+      frames.push_back(gpu::EncodeFloats(grad.data(), c.elements, c.dtype));
     }
     auto reply = client_->Call({"host-0"}, header, std::move(frames), absl::Now() + absl::Seconds(10));
     EXPECT_EQ(reply.status().code(), c.code) << reply.status();
-  }
+  };
+  const uint64_t before = ExpertChecksum(0);
+  // First in step 2, so no f32 contribution decides the step's dtype before it.
+  send({"bf16 for an expert", kExpert, 2, {1}, "host-1", size, absl::StatusCode::kInvalidArgument,
+        proto::DType::BF16});
+  // Step 2 half done on host-0: its own micro-batch 0 is in.
+  ASSERT_TRUE(Forward(Bucket(2, 0)).ok());
+  ASSERT_TRUE(Backward(Bucket(2, 0)).ok());
+  const Case cases[] = {
+      {"unknown sender", kExpert, 2, {1}, "host-7", size, absl::StatusCode::kInvalidArgument},
+      {"wrong size", kExpert, 2, {1}, "host-1", size - 1, absl::StatusCode::kInvalidArgument},
+      {"micro-batch out of range", kExpert, 2, {kM}, "host-1", size, absl::StatusCode::kInvalidArgument},
+      {"step 0", kExpert, 0, {1}, "host-1", size, absl::StatusCode::kInvalidArgument},
+      {"a closed step", kExpert, 1, {1}, "host-1", size, absl::StatusCode::kFailedPrecondition},
+      {"an actor not held here", cluster::ActorKey::Expert(0, 1), 2, {1}, "host-1", size, absl::StatusCode::kNotFound},
+      {"a micro-batch this replica served", kExpert, 2, {0, 1}, "host-1", size, absl::StatusCode::kAlreadyExists},
+  };
+  for (const Case& c : cases) send(c);
   EXPECT_EQ(ExpertChecksum(0), before);
   // Nothing was taken in: the step still completes, and the replicas agree.
   ASSERT_TRUE(Forward(Bucket(2, 1)).ok());

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "gpu/cpu/cpu_backend.h"
 #include "gpu/tensor.h"
 #include "gtest/gtest.h"
 
@@ -59,8 +60,9 @@ TEST(Bf16Test, RoundsToNearestEven) {
   for (int i = 0; i < 3; ++i) EXPECT_LE(std::fabs(back[i] - src[i]), std::fabs(src[i]) * (1.0f / 256));
 }
 
-// The branch-free conversions against the plain definition (round to nearest even, NaN
-// quieted) on random bit patterns and on every special kind of value.
+// The branch-free conversions, and the CPU backend's rounding op, against the plain
+// definition (round to nearest even, NaN quieted) on random bit patterns and on every
+// special kind of value.
 TEST(Bf16Test, ArrayFormsGiveTheDefinitionsBitsForEveryKindOfValue) {
   auto reference = [](uint32_t bits) -> uint32_t {
     if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) return (bits | 0x00400000u) & 0xffff0000u;
@@ -78,6 +80,9 @@ TEST(Bf16Test, ArrayFormsGiveTheDefinitionsBitsForEveryKindOfValue) {
   std::vector<uint16_t> halves(n);
   F32ToBf16(halves.data(), values.data(), static_cast<int64_t>(n));
   RoundToBf16(rounded.data(), static_cast<int64_t>(n));
+  std::vector<float> on_backend = values;  // the backend op, cut between two threads
+  CreateCpuBackend(BackendOptions{2})->RoundToBf16(on_backend.data(), static_cast<int64_t>(n));
+  EXPECT_EQ(std::memcmp(on_backend.data(), rounded.data(), n * sizeof(float)), 0);
   for (size_t i = 0; i < n; ++i) {
     const uint32_t expect = reference(patterns[i]);
     ASSERT_EQ(static_cast<uint32_t>(halves[i]) << 16, expect) << std::hex << patterns[i];

@@ -3,6 +3,8 @@
 // GPU, ops on random inputs must match the CPU backend (dropout masks and
 // routing decisions exactly, floating-point results to 1e-4 relative).
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -140,6 +142,23 @@ TEST_F(CudaVsCpuTest, DropoutMasksAndRoutingAreIdentical) {
   for (int i = 0; i < n; ++i) ASSERT_EQ(dropped[0][i] == 0.0f, dropped[1][i] == 0.0f) << "mask differs at " << i;
   ExpectClose(dropped[0], dropped[1], "dropout");
   EXPECT_EQ(rows[0], rows[1]);
+}
+
+// The rounding of the bf16 wire and trees: the same bits on both (specials included).
+TEST_F(CudaVsCpuTest, Bf16RoundingGivesTheSameBits) {
+  std::vector<float> x = Random(10000, 19, 1e4f);
+  const uint32_t specials[] = {0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f800001u, 0x7f7fffffu,
+                               0x00000001u, 0x3f808000u, 0x3f818000u, 0x80000000u};
+  for (size_t i = 0; i < std::size(specials); ++i) std::memcpy(&x[i], &specials[i], sizeof(float));
+  std::vector<std::vector<uint32_t>> bits;
+  for (Backend* be : {cpu_.get(), cuda_.get()}) {
+    Buffer<float> buffer(be, x);
+    be->RoundToBf16(buffer.get(), static_cast<int64_t>(x.size()));
+    const std::vector<float> rounded = buffer.Host();
+    bits.emplace_back(rounded.size());
+    std::memcpy(bits.back().data(), rounded.data(), rounded.size() * sizeof(float));
+  }
+  EXPECT_EQ(bits[0], bits[1]);
 }
 
 TEST_F(CudaVsCpuTest, BackwardOpsRouterLossesAndOptimizer) {
