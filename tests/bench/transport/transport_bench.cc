@@ -242,14 +242,18 @@ void BareSend(zmq::socket_t& dealer, const std::vector<uint8_t>& buffer, uint64_
   dealer.send(zmq::message_t(const_cast<uint8_t*>(buffer.data()), buffer.size(), nullptr), zmq::send_flags::none);
 }
 
+// The echo's payload frame must be the one sent: a wrong size ends the bench.
+void ExpectEchoed(const zmq::message_t& data, size_t bytes) {
+  if (data.size() == bytes) return;
+  std::fprintf(stderr, "bare echo returned %zu bytes\n", data.size());
+  std::exit(1);
+}
+
 void BareReceive(zmq::socket_t& dealer, size_t bytes) {
   zmq::message_t id, data;
   (void)dealer.recv(id);
   (void)dealer.recv(data);
-  if (data.size() != bytes) {
-    std::fprintf(stderr, "bare echo returned %zu bytes\n", data.size());
-    std::exit(1);
-  }
+  ExpectEchoed(data, bytes);
 }
 
 // How a thread must read a socket when it waits on more than that socket (an event loop,
@@ -264,10 +268,7 @@ void LoopReceive(zmq::socket_t& dealer, size_t bytes) {
     (void)poll(&wait, 1, -1);
   }
   (void)dealer.recv(data);  // the rest of a message is already here
-  if (data.size() != bytes) {
-    std::fprintf(stderr, "bare echo returned %zu bytes\n", data.size());
-    std::exit(1);
-  }
+  ExpectEchoed(data, bytes);
 }
 
 // Blocking sends and receives (`receive`: BareReceive, or LoopReceive for the bound).
