@@ -48,8 +48,10 @@ class Cluster {
   // Stops every process, then describes `culprit`'s failure with its log tail.
   absl::Status Failed(const ChildProcess& culprit, const std::string& what,
                       absl::StatusCode code = absl::StatusCode::kAborted);
-  // SIGTERM to every running process (trainers first, the coordinator last), SIGKILL after the grace period.
+  // Stops the coordinator, then the trainers and hosts (StopAndWait each).
   void StopAll();
+  // SIGTERM to each of `processes` still running; SIGKILL after the grace period.
+  void StopAndWait(const std::vector<ChildProcess*>& processes);
 
   // ---- cluster_start.cc ----
   absl::Status PrepareWorkdir();

@@ -129,20 +129,27 @@ absl::Status Cluster::Failed(const ChildProcess& culprit, const std::string& wha
 
 void Cluster::StopAll() {
   HoldTrainers(false);  // a stopped process would not act on SIGTERM
-  std::vector<ChildProcess*> all;
-  for (ChildProcess& t : trainers_) all.push_back(&t);
-  for (ChildProcess& h : hosts_) all.push_back(&h);
-  for (ChildProcess& c : coordinator_) all.push_back(&c);
-  for (ChildProcess* c : all) {
+  // The coordinator first: hosts that went away before it would look failed to it, and
+  // a clean end would log a recovery.
+  std::vector<ChildProcess*> coordinator, rest;
+  for (ChildProcess& c : coordinator_) coordinator.push_back(&c);
+  for (ChildProcess& t : trainers_) rest.push_back(&t);
+  for (ChildProcess& h : hosts_) rest.push_back(&h);
+  StopAndWait(coordinator);
+  StopAndWait(rest);
+}
+
+void Cluster::StopAndWait(const std::vector<ChildProcess*>& processes) {
+  for (ChildProcess* c : processes) {
     if (!c->Poll()) c->Signal(SIGTERM);
   }
   const Clock::time_point kill_at = After(o_.grace_s);
   while (true) {
     bool running = false;
-    for (ChildProcess* c : all) running = running || !c->Poll();
+    for (ChildProcess* c : processes) running = running || !c->Poll();
     if (!running) return;
     if (Clock::now() > kill_at) {
-      for (ChildProcess* c : all) c->Signal(SIGKILL);
+      for (ChildProcess* c : processes) c->Signal(SIGKILL);
     }
     std::this_thread::sleep_for(kPollInterval);
   }

@@ -156,9 +156,11 @@ class CoordinatorServiceImpl final : public CoordinatorService {
       router_->cluster.reset();
       router_->checkpoints.reset();
     }
+    // The actors stop before the sockets close: a connection closing under a running
+    // cluster actor looked like a host that failed, and a clean stop logged a recovery.
+    if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     if (admin_rpc_) admin_rpc_->Close();
     if (rpc_) rpc_->Close();
-    if (runtime_) runtime_->Shutdown(actor::Runtime::ShutdownMode::kCancel);
     cluster_.reset();
     checkpoints_.reset();
     admin_rpc_.reset();

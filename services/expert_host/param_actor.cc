@@ -430,6 +430,10 @@ void ParamActor::OnFinalize(FinalizeMsg& m) {
     return;
   }
   buckets_.Clear();  // forwards without a backward (a trainer died) hold nothing useful now
+  if (m.step == unreplicable_step_) {
+    m.done(PeersChanged(m.step));
+    return;
+  }
   if (replica_peers_.empty()) {
     m.done(state_->Finalize());
     return;

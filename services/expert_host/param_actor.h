@@ -120,6 +120,8 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   void MaybeFinishReplicatedFinalize();
   // Drops the open step's replica exchange; a waiting finalize gets `why`.
   void ResetReplicaStep(const absl::Status& why);
+  // Aborted: the replica hosts changed during `step` (see unreplicable_step_).
+  absl::Status PeersChanged(uint64_t step) const;
   // Fails parked requests whose deadline passed (checked every 250 ms while any wait).
   void OnExpire();
   // Fails with `status` every parked request whose deadline is not after `now`.
@@ -164,6 +166,9 @@ class ParamActor : public actor::Actor<ParamActorMsg> {
   std::set<std::string> peers_in_;
   std::optional<FinalizeMsg> waiting_finalize_;
   std::optional<ReplicasMsg> pending_replicas_;  // peers from a live move's boundary on
+  // A step open when the peers changed at once (0: none): it cannot close consistently,
+  // and neither finalizes nor takes peers' contributions until a restore, drop or apply.
+  uint64_t unreplicable_step_ = 0;
   // Live moves: the version a live move brings here (set while restoring), what waits
   // for it besides parked requests (finalize, apply, snapshot), and a move out waiting
   // for its step; moved_epoch_ is the placement epoch that took the actor away.

@@ -19,8 +19,24 @@ void ParamActor::SetReplicas(ReplicasMsg& m) {
     return;
   }
   pending_replicas_.reset();
+  // New peers at once while a step is open: what this replica took in before was not
+  // kept for them (or was split for other peers), so the step cannot close the same on
+  // every replica. Such a table comes with a restore or a failover that replays the
+  // step; closing it anyway handed a peer restored meanwhile a partial sum as the
+  // replay's contributions.
+  const bool open = state_->contributions() > 0 || own_sent_ || waiting_finalize_.has_value();
+  if (open && m.peers != replica_peers_) {
+    const uint64_t step = state_->version() + 1;
+    ResetReplicaStep(PeersChanged(step));
+    unreplicable_step_ = step;
+  }
   replica_peers_ = std::move(m.peers);
   send_to_replica_ = std::move(m.send);
+}
+
+absl::Status ParamActor::PeersChanged(uint64_t step) const {
+  return absl::AbortedError(absl::StrCat(id_.Name(), ": its replica hosts changed during step ", step,
+                                         ", which is replayed"));
 }
 
 void ParamActor::TakePendingReplicas(bool now) {
@@ -34,6 +50,10 @@ void ParamActor::TakePendingReplicas(bool now) {
 void ParamActor::OnPeerGradients(PeerGradientsMsg& m) {
   if (m.step != state_->version() + 1) {
     Refuse(m.responder, Stale(m.step - 1, "replica gradients"));
+    return;
+  }
+  if (m.step == unreplicable_step_) {
+    Refuse(m.responder, PeersChanged(m.step));
     return;
   }
   if (std::find(replica_peers_.begin(), replica_peers_.end(), m.sender) == replica_peers_.end()) {
@@ -113,6 +133,7 @@ void ParamActor::ResetReplicaStep(const absl::Status& why) {
   own_grads_.clear();
   own_sent_ = false;
   peers_in_.clear();
+  unreplicable_step_ = 0;
   if (waiting_finalize_) {
     FinalizeMsg m = std::move(*waiting_finalize_);
     waiting_finalize_.reset();

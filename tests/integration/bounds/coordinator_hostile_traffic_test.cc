@@ -110,39 +110,46 @@ class CoordinatorHostileTrafficTest : public ::testing::Test {
     return bytes;
   }
 
-  // Sends the hostile traffic as `sender` (a fresh name per registration when empty) and
-  // reads replies until every request that is answered was (bounded by a deadline).
-  // Returns the bytes sent; *capacity_refusals: registrations refused for --max_nodes.
+  // Sends the hostile traffic as `sender` (a fresh name per registration when empty),
+  // reading the replies as they come (a client that leaves them unread past their
+  // deadline loses them), then until every request that is answered was (bounded by a
+  // deadline). Returns the bytes sent; *capacity_refusals: registrations refused for --max_nodes.
   static size_t SendHostile(transport::Transport& t, const std::string& sender, int* capacity_refusals) {
     size_t bytes = 0;
     uint64_t id = 1;
+    const uint64_t answerable = kFreshNodes + kOutsizedRegistrations + kStrayChunks;
+    uint64_t answered = 0;
+    auto read_replies = [&](absl::Time deadline) {
+      while (answered < answerable) {
+        absl::StatusOr<transport::Message> reply = t.Receive(deadline);
+        if (!reply.ok()) return;
+        auto decoded = transport::DecodedMessage::Decode(*std::move(reply), {});
+        if (!decoded.ok() || decoded->envelope().getRequestId() > answerable) continue;
+        ++answered;
+        if (decoded->envelope().getStatus().getCode() == proto::ErrorCode::RESOURCE_EXHAUSTED) ++*capacity_refusals;
+      }
+    };
     auto name = [&](int i) { return sender.empty() ? absl::StrCat("trainer-", 1000 + i) : sender; };
     for (int i = 0; i < kFreshNodes; ++i) {
       capnp::MallocMessageBuilder b;
       Registration(b, name(i), 8);
       bytes += Send(t, b, name(i), id++);
+      read_replies(absl::InfinitePast());
     }
     for (int i = 0; i < kOutsizedRegistrations; ++i) {
       capnp::MallocMessageBuilder b;
       Registration(b, name(kFreshNodes + i), kOutsizedField);
       bytes += Send(t, b, name(kFreshNodes + i), id++);
+      read_replies(absl::InfinitePast());
     }
     for (uint32_t i = 0; i < kStrayChunks; ++i) {
       capnp::MallocMessageBuilder b;
       auto frames = StrayChunk(b, i);
       bytes += Send(t, b, sender.empty() ? "host-0" : sender, id++, std::move(frames));
+      read_replies(absl::InfinitePast());
     }
-    const uint64_t answerable = id - 1;
-    uint64_t answered = 0;
-    const absl::Time deadline = absl::Now() + absl::Seconds(120);
-    while (answered < answerable) {
-      absl::StatusOr<transport::Message> reply = t.Receive(deadline);
-      if (!reply.ok()) break;
-      auto decoded = transport::DecodedMessage::Decode(*std::move(reply), {});
-      if (!decoded.ok() || decoded->envelope().getRequestId() > answerable) continue;
-      ++answered;
-      if (decoded->envelope().getStatus().getCode() == proto::ErrorCode::RESOURCE_EXHAUSTED) ++*capacity_refusals;
-    }
+    EXPECT_EQ(id - 1, answerable);
+    read_replies(absl::Now() + absl::Seconds(120));
     EXPECT_EQ(answered, answerable) << "hostile requests unanswered";
     return bytes;
   }

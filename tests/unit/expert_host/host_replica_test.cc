@@ -1,6 +1,7 @@
 // HostService replication: two hosts holding one expert, each serving every other
 // micro-batch, end bit-identical to the expert trained on one host; bad replica
-// gradients (bf16 ones for an expert among them) are refused and change nothing.
+// gradients (bf16 ones for an expert among them) are refused and change nothing; a
+// step open when the replica hosts change at once does not close.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -160,6 +161,35 @@ TEST_F(ReplicaExchangeTest, BadReplicaGradientsGetErrorsAndChangeNothing) {
   ASSERT_TRUE(Backward(Bucket(2, 1)).ok());
   ASSERT_NO_FATAL_FAILURE(CloseStep(2));
   EXPECT_EQ(ExpertChecksum(0), ExpertChecksum(1));
+}
+
+// A table that replicates the expert at once while step 1 is open on host-0 (its
+// micro-batch 0 in, not kept for a peer): host-0 cannot send host-1 the whole step, so
+// the step does not close there (a restore or failover replays it). Closing it sent
+// host-1 a partial sum, and the two replicas' norms parted.
+TEST_F(ReplicaExchangeTest, AStepOpenWhenTheReplicaHostsChangeAtOnceDoesNotClose) {
+  ASSERT_NO_FATAL_FAILURE(SetUpPair(/*replicated=*/false));
+  ASSERT_TRUE(Forward(Bucket(1, 0)).ok());
+  ASSERT_TRUE(Backward(Bucket(1, 0)).ok());
+  auto table = StaticTable();
+  table[kExpert] = {"host-0", "host-1"};
+  for (const char* host : {"host-0", "host-1"}) ASSERT_TRUE(SendPlacement(2, table, host).ok()) << host;
+  ASSERT_TRUE(Restore(kExpert, 0, StateOf(kExpert, 3), 2, "host-1").ok());
+  replicated_ = true;
+  for (uint32_t m = 1; m < kM; ++m) {
+    BucketSpec b = Bucket(1, m);
+    b.epoch = 2;
+    ASSERT_TRUE(Forward(b).ok()) << m;
+    ASSERT_TRUE(Backward(b).ok()) << m;
+  }
+  std::vector<cluster::MicroBatchStatsValue> stats(kM);
+  for (int m = 0; m < kM; ++m) stats[m].micro_batch = static_cast<uint32_t>(m);
+  ASSERT_TRUE(pair_steps_->Commit(1, stats).ok());
+  trainer::StepClient host0(client_.get(), std::vector<std::string>{"host-0"}, kM, "trainer-0", absl::Seconds(10));
+  auto gathered = host0.GatherNorms(1);
+  EXPECT_TRUE(absl::IsAborted(gathered.status())) << gathered.status();
+  EXPECT_NE(gathered.status().message().find("replica hosts changed during step 1"), std::string::npos)
+      << gathered.status();
 }
 
 }  // namespace
