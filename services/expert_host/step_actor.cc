@@ -163,6 +163,14 @@ void StepActor::Reset() {
   appliers_.clear();
 }
 
+std::weak_ptr<StepActor> StepActor::Weak() {
+  return std::static_pointer_cast<StepActor>(this->shared_from_this());
+}
+
+void StepActor::TellIfAlive(const std::weak_ptr<StepActor>& self, StepActorMsg msg) {
+  if (std::shared_ptr<StepActor> alive = self.lock()) alive->Tell(std::move(msg));
+}
+
 void StepActor::Open(uint64_t step) {
   if (opened_ || step != version_ + 1) return;
   opened_ = true;
@@ -205,11 +213,10 @@ void StepActor::OnCommit(CommitMsg& m) {
   });
   if (static_cast<int>(committed_.size()) < m_) return;
   finalizing_ = true;
-  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
   for (size_t i = 0; i < actors_.size(); ++i) {
     const uint64_t step = m.step, round = round_;
-    actors_[i]->Tell(FinalizeMsg{step, [self, step, round, i](absl::StatusOr<std::vector<double>> squares) {
-                                   self->Tell(FinalizedMsg{step, round, i, std::move(squares)});
+    actors_[i]->Tell(FinalizeMsg{step, [self = Weak(), step, round, i](absl::StatusOr<std::vector<double>> squares) {
+                                   TellIfAlive(self, FinalizedMsg{step, round, i, std::move(squares)});
                                  }});
   }
   if (actors_.empty()) AnswerGathers();
@@ -280,7 +287,6 @@ void StepActor::OnApply(StepApplyMsg& m) {
   appliers_.push_back(std::move(m.responder));
   if (applying_) return;
   applying_ = true;
-  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
   const uint64_t step = m.step, round = round_;
   // Dense shards first: the trainers' pulls wait only for them, and each trainer's next
   // step starts with attention, long before it needs an expert.
@@ -288,7 +294,9 @@ void StepActor::OnApply(StepApplyMsg& m) {
     for (auto& a : actors_) {
       if (a->identity().is_expert != experts) continue;
       a->Tell(ApplyMsg{step, m.clip_scale, m.lr,
-                       [self, step, round](absl::Status s) { self->Tell(AppliedMsg{step, round, s}); }});
+                       [self = Weak(), step, round](absl::Status s) {
+                         TellIfAlive(self, AppliedMsg{step, round, s});
+                       }});
     }
   }
   if (actors_.empty()) Tell(AppliedMsg{step, round, absl::OkStatus()});
@@ -308,10 +316,9 @@ void StepActor::OnStatus(HostStatusMsg& m) {
   }
   const uint64_t id = ++status_queries_sent_;
   status_queries_[id] = std::move(query);
-  auto self = std::static_pointer_cast<StepActor>(this->shared_from_this());
   for (size_t i = 0; i < actors_.size(); ++i) {
-    actors_[i]->Tell(StatusMsg{[self, id, i](absl::StatusOr<ActorStatusValue> value) {
-      self->Tell(ActorStatusMsg{id, i, std::move(value)});
+    actors_[i]->Tell(StatusMsg{[self = Weak(), id, i](absl::StatusOr<ActorStatusValue> value) {
+      TellIfAlive(self, ActorStatusMsg{id, i, std::move(value)});
     }});
   }
 }

@@ -115,6 +115,10 @@ class StepActor : public actor::Actor<StepActorMsg> {
 
  private:
   void Handle(StepActorMsg& msg);
+  // The ParamActors' callbacks hold this actor weakly: it holds them, and a finalize
+  // kept by one (waiting for a replica's contributions) made a cycle that outlived the host.
+  std::weak_ptr<StepActor> Weak();
+  static void TellIfAlive(const std::weak_ptr<StepActor>& self, StepActorMsg msg);
   void Open(uint64_t step);
   void OnCommit(CommitMsg& m);
   void OnGather(GatherMsg& m);
