@@ -13,6 +13,8 @@
 // Each shape also reports the CPU time all its processes spent per token and how busy
 // they kept the machine's cores (whole runs), which shows what bounds a cluster on a
 // machine whose cores its processes share.
+// A 2x2 f32 run over plain TCP (--insecure) shows what CurveZMQ's encryption costs:
+// `ratio cluster_2x2_vs_inprocess_plain X`, printed before the headline.
 // Ends with `ratio cluster_2x2_vs_inprocess X` (2 hosts x 2 trainers f32 tokens/s
 // over the in-process run's) and `ratio wire_bytes_vs_min X` (its sent bytes over
 // that minimum; `wire_bytes_vs_min_bf16` for the bf16 wire).
@@ -57,6 +59,7 @@ struct Shape {
   int hosts;
   int trainers;
   const char* wire;
+  bool plain = false;  // --insecure: plain TCP instead of CurveZMQ (what encryption costs)
 };
 
 struct Measured {
@@ -155,7 +158,8 @@ int main(int argc, char** argv) {
   const std::vector<Shape> shapes = {{"--hosts=0 (in-process)", 0, 1, "f32"},
                                      {"1 host x 1 trainer", 1, 1, "f32"},
                                      {"2 hosts x 2 trainers", 2, 2, "f32"},
-                                     {"2 hosts x 2 trainers", 2, 2, "bf16"}};
+                                     {"2 hosts x 2 trainers", 2, 2, "bf16"},
+                                     {"2x2, plain TCP", 2, 2, "f32", /*plain=*/true}};
   std::atomic<bool> stop{false};
   // One run of `shape`: InvalidArgument for flags sy-local refuses, another error when it fails.
   auto run = [&](const Shape& shape, const std::string& name) -> absl::StatusOr<Measured> {
@@ -164,6 +168,7 @@ int main(int argc, char** argv) {
                                      absl::StrCat("--steps=", steps), "--data=" + data, "--workdir=" + dir,
                                      absl::StrCat("--wire_dtype=", shape.wire),
                                      absl::StrCat("--dense_wire_dtype=", shape.wire), "--timeout_s=600"};
+    if (shape.plain) args.push_back("--insecure");
     args.insert(args.end(), model_flags.begin(), model_flags.end());
     absl::StatusOr<sy::local::LauncherOptions> options = sy::local::ParseLauncherOptions(args);
     if (!options.ok()) return options.status();
@@ -213,9 +218,9 @@ int main(int argc, char** argv) {
   });
   std::vector<Measured> results(shapes.size());
   std::tie(results[0], results[2]) = pairs[(pairs.size() - 1) / 2];
-  for (size_t i : {size_t{1}, size_t{3}}) {
+  for (size_t i : {size_t{1}, size_t{3}, size_t{4}}) {
     absl::StatusOr<Measured> m = run(shapes[i], absl::StrCat("h", shapes[i].hosts, "t", shapes[i].trainers, "_",
-                                                             shapes[i].wire));
+                                                             shapes[i].wire, shapes[i].plain ? "_plain" : ""));
     if (!m.ok()) return exit_code(m.status());
     results[i] = *m;
   }
@@ -270,8 +275,9 @@ int main(int argc, char** argv) {
       " Runs kept in %s)\n",
       100 * sy::bench::kSteadyMaxDropped, DenseWireBytes(*config, shapes[0]), model->micro_batches,
       DensePushesPerStep(2, model->micro_batches), workdir);
-  // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16.
-  absl::PrintF("\nratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
+  // shapes: [0] in-process, [2] 2x2 f32, [3] 2x2 bf16, [4] 2x2 f32 over plain TCP.
+  absl::PrintF("\nratio cluster_2x2_vs_inprocess_plain %.3f\n", results[4].tokens_per_s / results[0].tokens_per_s);
+  absl::PrintF("ratio cluster_2x2_vs_inprocess %.3f\n", results[2].tokens_per_s / results[0].tokens_per_s);
   for (size_t i : {size_t{2}, size_t{3}}) {
     if (!results[i].bytes_per_token) continue;
     absl::PrintF("ratio wire_bytes_vs_min%s %.3f\n", i == 3 ? "_bf16" : "",
