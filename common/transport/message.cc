@@ -40,6 +40,9 @@ Frame Frame::FromShared(std::shared_ptr<const void> owner, const void* data, siz
 
 zmq::message_t Frame::ToZmq() const {
   if (size_ == 0) return zmq::message_t();
+  // A small frame (an envelope header) is copied: one allocation in libzmq, or none up
+  // to 33 bytes, where lending it costs two (the reference below and libzmq's record of it).
+  if (size_ <= kMaxBytesCopiedToZmq) return zmq::message_t(data_, size_);
   // The hint keeps one reference to the owner until zmq calls the free function.
   auto* hint = new std::shared_ptr<const void>(owner_);
   return zmq::message_t(

@@ -3,7 +3,7 @@
 //
 // Frame is an immutable, reference-counted byte buffer: copying a Frame shares the
 // bytes, and handing it to ZeroMQ (ToZmq) is zero-copy (zmq_msg_init_data with a
-// free callback that drops the reference). Frames received from ZeroMQ keep the
+// free callback that drops the reference) but for small frames, which are copied. Frames received from ZeroMQ keep the
 // zmq message alive instead of copying it. Frame and Message are values: not
 // synchronised; share copies, not references, across threads.
 #pragma once
@@ -32,8 +32,10 @@ class Frame {
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
-  // A zmq message referring to these bytes (no copy); it holds a reference until zmq is done.
+  // A zmq message referring to these bytes (no copy); it holds a reference until zmq is
+  // done. Frames up to kMaxBytesCopiedToZmq bytes are copied instead (cheaper than the reference).
   zmq::message_t ToZmq() const;
+  static constexpr size_t kMaxBytesCopiedToZmq = 1024;
 
  private:
   std::shared_ptr<const void> owner_;

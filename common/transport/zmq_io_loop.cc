@@ -8,12 +8,12 @@
 namespace sy::transport {
 
 void ZmqTransportImpl::TakeOutbound() {
-  std::deque<Message> outbound;
   {
     absl::MutexLock lock(&mu_);
-    outbound.swap(outbound_);
+    taking_.swap(outbound_);
   }
-  for (Message& message : outbound) Enqueue(std::move(message));
+  for (Message& message : taking_) Enqueue(std::move(message));
+  taking_.clear();
 }
 
 void ZmqTransportImpl::IoLoop() {
@@ -29,13 +29,13 @@ void ZmqTransportImpl::IoLoop() {
     bool stopping = false, router_blocked = false, work_left = false, reading = false;
     {
       absl::MutexLock io(&io_mu_);
-      std::deque<std::function<void()>> commands;
       {
         absl::MutexLock lock(&mu_);
-        commands.swap(commands_);
+        running_.swap(commands_);
         stopping = closed_;
       }
-      for (auto& command : commands) command();
+      for (auto& command : running_) command();
+      running_.clear();
       TakeOutbound();
       // Read by a waiting caller (ReceiveHere) before anything read below: order is kept.
       for (Message& message : handed_over_) to_deliver_.push_back(std::move(message));
@@ -89,12 +89,12 @@ void ZmqTransportImpl::CloseSockets() {
 }
 
 void ZmqTransportImpl::DeliverReceived() {
-  std::vector<Message> batch;
-  batch.swap(to_deliver_);
-  for (Message& message : batch) {
+  delivering_.swap(to_deliver_);
+  for (Message& message : delivering_) {
     ++received_;
     deliver_(std::move(message));
   }
+  delivering_.clear();
 }
 
 void ZmqTransportImpl::Enqueue(Message message) {
@@ -123,20 +123,17 @@ bool ZmqTransportImpl::FlushAll() {
 
 bool ZmqTransportImpl::Flush(Endpoint& endpoint, bool is_router) {
   while (!endpoint.pending.empty()) {
-    Message& message = endpoint.pending.front();
-    switch (SendWhole(*endpoint.socket, message, is_router)) {
-      case SendOutcome::kSent:
-        Sent(message);
-        break;
-      case SendOutcome::kUnroutable:
-        Unroutable(message);
-        break;
-      case SendOutcome::kWouldBlock:
-        return false;
-    }
+    if (SendOne(endpoint, endpoint.pending.front(), is_router) == SendOutcome::kWouldBlock) return false;
     endpoint.pending.pop_front();
   }
   return true;
+}
+
+SendOutcome ZmqTransportImpl::SendOne(Endpoint& endpoint, const Message& message, bool is_router) {
+  const SendOutcome outcome = SendWhole(*endpoint.socket, message, is_router);
+  if (outcome == SendOutcome::kSent) Sent(message);
+  if (outcome == SendOutcome::kUnroutable) Unroutable(message);
+  return outcome;
 }
 
 bool ZmqTransportImpl::ReadAll(Endpoint& endpoint, bool is_router, const std::string& peer) {

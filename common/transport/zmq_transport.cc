@@ -262,8 +262,11 @@ bool ZmqTransportImpl::SendNow(Message& message) {
   if (endpoint != nullptr && NothingOutbound()) {  // older messages for it go first (Flush)
     done = true;
     const bool is_router = message.address.route == Route::kBound;
-    endpoint->pending.push_back(std::move(message));
-    wake = !Flush(*endpoint, is_router);  // blocked: the I/O thread retries
+    // The usual case, an empty queue, sends without a stop in it.
+    if (!endpoint->pending.empty() || SendOne(*endpoint, message, is_router) == SendOutcome::kWouldBlock) {
+      endpoint->pending.push_back(std::move(message));
+      wake = !Flush(*endpoint, is_router);  // blocked: the I/O thread retries
+    }
     // Sending may have consumed the I/O thread's ZMQ_FD signal of input that came meanwhile:
     // the I/O thread looks at the socket before it waits; another thread checks it now.
     if (OnIoThread()) {

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -109,6 +108,9 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   // Sends pending messages until the socket would block. Returns false if blocked.
   bool Flush(Endpoint& endpoint, bool is_router) ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
+  // Sends `message` whole unless the socket would block, counting it sent or unroutable.
+  SendOutcome SendOne(Endpoint& endpoint, const Message& message, bool is_router)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(io_mu_);
 
   // Reads whole messages: for the receiver on the I/O thread, a batch; else while the
   // receive queue has room (a message that does not fit yet waits in stalled_, and reading
@@ -137,8 +139,10 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<std::function<void()>> commands_ ABSL_GUARDED_BY(mu_);
-  std::deque<Message> outbound_ ABSL_GUARDED_BY(mu_);
+  // Vectors swapped with the I/O thread's scratch ones (running_, taking_), so that
+  // neither side allocates once both reached their working size.
+  std::vector<std::function<void()>> commands_ ABSL_GUARDED_BY(mu_);
+  std::vector<Message> outbound_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_peers_ ABSL_GUARDED_BY(mu_);
 
   // The socket lock, taken before mu_ when both are held.
@@ -146,7 +150,8 @@ class ZmqTransportImpl final : public ZmqTransport {
   Endpoint router_ ABSL_GUARDED_BY(io_mu_);
   std::map<std::string, Endpoint> dealers_ ABSL_GUARDED_BY(io_mu_);
   std::vector<zmq::message_t> parts_ ABSL_GUARDED_BY(io_mu_);  // one received message's frames
-  std::deque<Message> handed_over_ ABSL_GUARDED_BY(io_mu_);    // read by ReceiveHere, not taken
+  std::vector<Message> handed_over_ ABSL_GUARDED_BY(io_mu_);   // read by ReceiveHere, not taken
+  std::vector<Message> taking_ ABSL_GUARDED_BY(io_mu_);        // outbound_, being enqueued
 
   // I/O thread only (helpers_.zap and deliver_ are also read under the socket lock, which
   // the I/O thread holds while it sets them).
@@ -154,6 +159,8 @@ class ZmqTransportImpl final : public ZmqTransport {
   std::optional<Message> stalled_;  // received, waiting for room in inbound_
   std::function<void(Message)> deliver_;  // set by DeliverOnIoThread
   std::vector<Message> to_deliver_;  // read for deliver_, handed over outside the socket lock
+  std::vector<Message> delivering_;  // to_deliver_, being handed over
+  std::vector<std::function<void()>> running_;  // commands_, being run
   IoPollSet poll_;  // the loop's wait; SendNow marks the sockets it sent on as fired
 
   std::atomic<uint64_t> sent_{0}, received_{0}, send_rejected_{0}, unroutable_{0}, dropped_oversize_{0};
