@@ -3,9 +3,9 @@
 //
 // Frame is an immutable, reference-counted byte buffer: copying a Frame shares the
 // bytes, and handing it to ZeroMQ (ToZmq) is zero-copy (zmq_msg_init_data with a
-// free callback that drops the reference) but for small frames, which are copied. Frames received from ZeroMQ keep the
-// zmq message alive instead of copying it. Frame and Message are values: not
-// synchronised; share copies, not references, across threads.
+// free callback that drops the reference), but for small frames, which are copied.
+// Frames received from ZeroMQ keep the zmq message alive instead of copying it. Frame
+// and Message are values: not synchronised; share copies, not references, across threads.
 #pragma once
 
 #include <cstddef>

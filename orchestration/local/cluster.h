@@ -78,6 +78,10 @@ class Cluster {
   absl::Status WaitForLastCheckpoint();
   // Actors move through the latest checkpoint: waits until the coordinator has one.
   absl::Status WaitForAnyCheckpoint();
+  // Returns with the trainers held (HoldTrainers) and a checkpoint committed, for a fault
+  // that must land inside the run (a short run on a loaded machine could end while
+  // sy-local waits): held at most kMaxTrainerHold while only the hosts' streams are due.
+  absl::Status HoldTrainersUntilAnyCheckpoint();
 
   // ---- cluster_faults.cc ----
   // --kill_*_at_step: SIGKILL once trainer 0's progress reached the step (once each).

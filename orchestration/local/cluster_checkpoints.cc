@@ -44,6 +44,22 @@ absl::Status Cluster::WaitForLastCheckpoint() {
   return absl::OkStatus();
 }
 
+absl::Status Cluster::HoldTrainersUntilAnyCheckpoint() {
+  HoldTrainers(true);
+  // The trainers passed the first boundary, so only the hosts' streams can be missing:
+  // held that long at most, inside the coordinator's heartbeat timeout.
+  if (o_.checkpoint_every > 0 && progress_ && progress_->last_step() >= o_.checkpoint_every &&
+      WaitForCheckpointAtStep(coordinator_endpoint_, static_cast<uint64_t>(o_.checkpoint_every),
+                              absl::Seconds(kMaxTrainerHold), admin_curve_)
+          .ok()) {
+    return absl::OkStatus();
+  }
+  HoldTrainers(false);  // not there yet: the run goes on while it comes
+  if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+  HoldTrainers(true);
+  return absl::OkStatus();
+}
+
 absl::Status Cluster::WaitForAnyCheckpoint() {
   absl::Status s;
   // NotFound: that boundary was given up for a later one, which is coming.

@@ -26,13 +26,14 @@ absl::Status Cluster::InjectFaults() {
   const bool kill_hosts = due(o_.kill_host_at_step, host_killed_);
   const bool kill_coordinator = due(o_.kill_coordinator_at_step, coordinator_killed_);
   if (kill_hosts) {
-    if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
+    if (absl::Status s = HoldTrainersUntilAnyCheckpoint(); !s.ok()) return s;
     if (kill_coordinator) {  // together: its facts first, while it still answers
       if (absl::Status s = SaveCoordinatorFacts(); !s.ok()) return s;
     }
     for (int h = o_.hosts - o_.kill_hosts; h < o_.hosts; ++h) {
       KillNow(hosts_[h], "--kill_host_at_step", progress_->last_step());
     }
+    HoldTrainers(false);
   }
   if (due(o_.kill_trainer_at_step, trainer_killed_)) {
     if (absl::Status s = WaitForAnyCheckpoint(); !s.ok()) return s;
