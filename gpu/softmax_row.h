@@ -17,10 +17,16 @@ struct SoftmaxRowTotals {
   double sum;
 };
 
-// p[j] = exp(x[j] - max(x)) for j < n (not yet normalised).
-SY_HOST_DEVICE inline SoftmaxRowTotals ExpShiftedRow(float* p, const float* x, int n) {
+// The row's maximum (a NaN after the first entry is passed over, as the kernels do).
+SY_HOST_DEVICE inline float RowMax(const float* x, int n) {
   float mx = x[0];
   for (int j = 1; j < n; ++j) mx = mx < x[j] ? x[j] : mx;
+  return mx;
+}
+
+// p[j] = exp(x[j] - max(x)) for j < n (not yet normalised).
+SY_HOST_DEVICE inline SoftmaxRowTotals ExpShiftedRow(float* p, const float* x, int n) {
+  const float mx = RowMax(x, n);
   double sum = 0;
   for (int j = 0; j < n; ++j) {
     p[j] = expf(x[j] - mx);

@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "gpu/attention_gemms.h"
 #include "gpu/cpu/cpu_ops.h"
+#include "gpu/cpu/exact_exp.h"
 #include "gpu/cpu/thread_pool.h"
-#include "gpu/softmax_row.h"
 
 namespace sy::gpu {
 namespace {
@@ -192,7 +192,7 @@ class CpuBackend : public Backend {
       for (int64_t r = r0; r < r1; ++r) {
         const int t = static_cast<int>(r % T);
         float* row = att + r * T;
-        const float inv = static_cast<float>(1.0 / ExpShiftedRow(row, row, t + 1).sum);
+        const float inv = static_cast<float>(1.0 / cpu::ExpShiftedRowVectorised(row, row, t + 1).sum);
         for (int j = 0; j <= t; ++j) row[j] *= inv;
         for (int j = t + 1; j < T; ++j) row[j] = 0.0f;
       }

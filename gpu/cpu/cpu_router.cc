@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpu/cpu/cpu_ops.h"
+#include "gpu/cpu/exact_exp.h"
 #include "gpu/softmax_row.h"
 
 namespace sy::gpu::cpu {
@@ -29,7 +30,7 @@ void SoftmaxCrossEntropyForward(ThreadPool& pool, float* losses, float* probs, c
     for (int64_t n = n0; n < n1; ++n) {
       const float* x = logits + n * V;
       float* p = probs + n * V;
-      const SoftmaxRowTotals row = ExpShiftedRow(p, x, V);
+      const SoftmaxRowTotals row = ExpShiftedRowVectorised(p, x, V);
       const float inv = static_cast<float>(1.0 / row.sum);
       for (int j = 0; j < V; ++j) p[j] *= inv;
       losses[n] = static_cast<float>(std::log(row.sum) + row.max - x[targets[n]]);
@@ -54,7 +55,7 @@ void RouterSoftmaxTop1(ThreadPool& pool, float* probs, int32_t* expert, float* g
   pool.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       float* p = probs + n * E;
-      const int best = NormalizeRowTop1(p, E, ExpShiftedRow(p, logits + n * E, E).sum);
+      const int best = NormalizeRowTop1(p, E, ExpShiftedRowVectorised(p, logits + n * E, E).sum);
       expert[n] = best;
       gate[n] = p[best];
     }

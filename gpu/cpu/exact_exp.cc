@@ -97,4 +97,13 @@ void ExpInPlace(float* v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
 }
 
+SoftmaxRowTotals ExpShiftedRowVectorised(float* p, const float* x, int n) {
+  const float mx = RowMax(x, n);
+  for (int j = 0; j < n; ++j) p[j] = x[j] - mx;
+  ExpInPlace(p, n);
+  double sum = 0;
+  for (int j = 0; j < n; ++j) sum += p[j];
+  return {mx, sum};
+}
+
 }  // namespace sy::gpu::cpu

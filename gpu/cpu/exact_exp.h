@@ -6,10 +6,18 @@
 
 #include <cstdint>
 
+#include "gpu/softmax_row.h"
+
 namespace sy::gpu::cpu {
 
 // v[i] = expf(v[i]) for i < n, identical bits to the scalar call on this machine.
 void ExpInPlace(float* v, int64_t n);
+
+// ExpShiftedRow (gpu/softmax_row.h) with its exponentials through ExpInPlace: the same
+// bits, as the shift, each exp and the in-order sum in double are the same operations.
+// The softmaxes of attention rows and of the loss over the vocabulary run through it.
+// `p` may be `x`.
+SoftmaxRowTotals ExpShiftedRowVectorised(float* p, const float* x, int n);
 
 // Whether ExpInPlace runs vectorised here (else it calls expf lane by lane).
 bool VectorExpAvailable();

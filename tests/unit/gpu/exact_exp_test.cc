@@ -1,7 +1,8 @@
 // ExpInPlace must give expf's bits for every input (else the weights change with the
 // CPU's vector width): a sweep over the finite floats of expf's normal range by bit
 // pattern, the edges of its overflow/underflow paths, every ragged tail length, and
-// GELU forward/backward against their scalar formulas with the library's expf.
+// GELU forward/backward and the softmax row against their scalar formulas with the
+// library's expf.
 #include "gpu/cpu/exact_exp.h"
 
 #include <gtest/gtest.h>
@@ -97,6 +98,31 @@ TEST(ExactExpTest, GeluForwardAndBackwardKeepTheScalarBits) {
     const float du = scale * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
     ASSERT_EQ(Bits(out[i]), Bits(x[i] * sig)) << "forward at x = " << x[i];
     ASSERT_EQ(Bits(dinp[i]), Bits((sig + 2.0f * x[i] * sig * (1.0f - sig) * du) * dout[i])) << "backward at x = " << x[i];
+  }
+}
+
+// The vectorised softmax row against softmax_row.h's scalar one: the maximum, the sum
+// and every exponential bit for bit, written elsewhere and in place, for row lengths
+// around the vector width and rows whose shifted values fall below -88 (expf's own path).
+TEST(ExactExpTest, SoftmaxRowKeepsTheScalarBits) {
+  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 65, 256, 1000}) {
+    std::vector<float> x(n);
+    for (int j = 0; j < n; ++j) x[j] = static_cast<float>(((j + n) * 7919) % 4001) / 40.0f - 50.0f;
+    const SoftmaxRowTotals want_totals = [&] {
+      std::vector<float> p(n);
+      return ExpShiftedRow(p.data(), x.data(), n);
+    }();
+    std::vector<float> want(n), got(n), in_place = x;
+    ExpShiftedRow(want.data(), x.data(), n);
+    const SoftmaxRowTotals got_totals = ExpShiftedRowVectorised(got.data(), x.data(), n);
+    const SoftmaxRowTotals in_place_totals = ExpShiftedRowVectorised(in_place.data(), in_place.data(), n);
+    EXPECT_EQ(Bits(got_totals.max), Bits(want_totals.max)) << "n = " << n;
+    EXPECT_EQ(got_totals.sum, want_totals.sum) << "n = " << n;
+    EXPECT_EQ(in_place_totals.sum, want_totals.sum) << "n = " << n;
+    for (int j = 0; j < n; ++j) {
+      ASSERT_EQ(Bits(got[j]), Bits(want[j])) << "n = " << n << ", j = " << j;
+      ASSERT_EQ(Bits(in_place[j]), Bits(want[j])) << "in place, n = " << n << ", j = " << j;
+    }
   }
 }
 
