@@ -1,8 +1,11 @@
 // Fork-join thread pool used by the CPU backend (see thread_pool.h).
 #include "gpu/cpu/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 namespace sy::gpu {
 
@@ -26,6 +29,24 @@ void ChunkRange(int64_t n, int chunks, int c, int64_t* begin, int64_t* end) {
   *end = n * (c + 1) / chunks;
 }
 
+// How long a worker waits for the next loop, and a caller for its workers, before
+// sleeping: longer than the gap between a step's loops, short enough that a thread
+// whose work stopped (the trainer waits for its hosts) soon gives its core back.
+constexpr std::chrono::microseconds kSpin(50);
+
+// Spins until done() or kSpin has passed; done()'s value.
+template <typename Done>
+bool SpinUntil(Done&& done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  while (true) {
+    for (int i = 0; i < 32; ++i) {
+      if (done()) return true;
+      _mm_pause();
+    }
+    if (std::chrono::steady_clock::now() >= until) return done();
+  }
+}
+
 // The pool whose body this thread is running, if any: a nested loop runs inline.
 thread_local const ThreadPool* running_pool = nullptr;
 
@@ -46,18 +67,21 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
     body(0, n);
     return;
   }
+  int64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
     body_ = &body;
     n_ = n;
     chunks_ = chunks;
     pending_ = chunks - 1;
-    ++generation_;
+    generation = ++generation_;
+    published_.store(generation, std::memory_order_release);
   }
-  start_cv_.notify_all();
+  start_cv_.notify_all();  // no system call unless a worker sleeps
   int64_t begin, end;
   ChunkRange(n, chunks, 0, &begin, &end);
   RunChunk(this, body, begin, end);
+  SpinUntil([&] { return finished_.load(std::memory_order_acquire) == generation; });
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
   body_ = nullptr;
@@ -76,6 +100,11 @@ void ThreadPool::Worker(int index) {
   int64_t seen = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
+    if (!stop_ && generation_ == seen) {
+      lock.unlock();
+      SpinUntil([&] { return published_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
+    }
     start_cv_.wait(lock, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return stop_ || generation_ != seen;
     });
@@ -88,7 +117,10 @@ void ThreadPool::Worker(int index) {
     lock.unlock();
     RunChunk(this, *body, begin, end);
     lock.lock();
-    if (--pending_ == 0) done_cv_.notify_all();
+    if (--pending_ == 0) {
+      finished_.store(generation_, std::memory_order_release);
+      done_cv_.notify_all();  // no system call unless the caller sleeps
+    }
   }
 }
 

@@ -2,11 +2,15 @@
 // into contiguous chunks, one per thread, and returns when all are done. Each index
 // is handled by exactly one thread, so results never depend on the thread count as
 // long as the body writes only the outputs of its own indices.
+// A step runs thousands of short loops back to back: between two of them a worker,
+// and a caller waiting for its workers, spin briefly (kSpin) before they sleep, so a
+// loop does not cost a futex wake-up and a context switch each way.
 // Thread-safety: one ParallelFor at a time (the backend is single-caller). A body
 // that calls ParallelFor (or ForEachIndex) of the same pool runs that loop inline on
 // its own thread, which gives the same results.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -50,6 +54,10 @@ class ThreadPool {
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // Copies of generation_ (set with it) and of the last generation whose chunks are all
+  // done, read without the lock by a spinning worker or caller.
+  std::atomic<int64_t> published_{0};
+  std::atomic<int64_t> finished_{0};
 };
 
 }  // namespace sy::gpu
