@@ -3,8 +3,9 @@
 // is handled by exactly one thread, so results never depend on the thread count as
 // long as the body writes only the outputs of its own indices.
 // A step runs thousands of short loops back to back: between two of them a worker,
-// and a caller waiting for its workers, spin briefly (kSpin) before they sleep, so a
-// loop does not cost a futex wake-up and a context switch each way.
+// and a caller waiting for its workers, spin briefly (yielding the core after the first
+// few microseconds) before they sleep, so a loop does not cost a futex wake-up and a
+// context switch each way.
 // Thread-safety: one ParallelFor at a time (the backend is single-caller). A body
 // that calls ParallelFor (or ForEachIndex) of the same pool runs that loop inline on
 // its own thread, which gives the same results.
