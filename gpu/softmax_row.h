@@ -1,7 +1,9 @@
-// The row softmax both backends compute one row per thread (the CPU's loss and
-// router ops, the CUDA router kernel), written once so the two stay the same
+// The row softmax both backends compute one row per thread (the CPU's attention, loss
+// and router ops, the CUDA router kernel), written once so the two stay the same
 // arithmetic: exp(x - max) in float, the sum in double in index order, one float
-// reciprocal. Compiles as host code and, under nvcc, as device code too.
+// reciprocal. The CPU runs ExpShiftedRow's operations with its exponentials four at a
+// time (cpu/exact_exp.h, the same bits). Compiles as host code and, under nvcc, as
+// device code too.
 #pragma once
 
 #include <math.h>

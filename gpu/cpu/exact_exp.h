@@ -15,7 +15,8 @@ void ExpInPlace(float* v, int64_t n);
 
 // ExpShiftedRow (gpu/softmax_row.h) with its exponentials through ExpInPlace: the same
 // bits, as the shift, each exp and the in-order sum in double are the same operations.
-// The softmaxes of attention rows and of the loss over the vocabulary run through it.
+// The softmaxes of attention rows, of the loss over the vocabulary and of the router
+// run through it.
 // `p` may be `x`.
 SoftmaxRowTotals ExpShiftedRowVectorised(float* p, const float* x, int n);
 
