@@ -75,21 +75,19 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_per_thread,
     body(0, n);
     return;
   }
-  int64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
     body_ = &body;
     n_ = n;
     chunks_ = chunks;
     pending_ = chunks - 1;
-    generation = ++generation_;
-    published_.store(generation, std::memory_order_release);
+    ++generation_;
   }
   start_cv_.notify_all();  // no system call unless a worker sleeps
   int64_t begin, end;
   ChunkRange(n, chunks, 0, &begin, &end);
   RunChunk(this, body, begin, end);
-  SpinUntil([&] { return finished_.load(std::memory_order_acquire) == generation; });
+  SpinUntil([&] { return pending_.load(std::memory_order_acquire) == 0; });
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
   body_ = nullptr;
@@ -110,7 +108,7 @@ void ThreadPool::Worker(int index) {
   while (true) {
     if (!stop_ && generation_ == seen) {
       lock.unlock();
-      SpinUntil([&] { return published_.load(std::memory_order_acquire) != seen; });
+      SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
       lock.lock();
     }
     start_cv_.wait(lock, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -125,10 +123,7 @@ void ThreadPool::Worker(int index) {
     lock.unlock();
     RunChunk(this, *body, begin, end);
     lock.lock();
-    if (--pending_ == 0) {
-      finished_.store(generation_, std::memory_order_release);
-      done_cv_.notify_all();  // no system call unless the caller sleeps
-    }
+    if (--pending_ == 0) done_cv_.notify_all();  // no system call unless the caller sleeps
   }
 }
 

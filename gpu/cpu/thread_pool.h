@@ -52,13 +52,11 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* body_ ABSL_GUARDED_BY(mu_) = nullptr;
   int64_t n_ ABSL_GUARDED_BY(mu_) = 0;
   int chunks_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // Written under mu_; also read without it by a spinning worker (generation_) or
+  // caller (pending_), which then takes mu_ before acting on what it saw.
+  std::atomic<int64_t> generation_{0};
+  std::atomic<int> pending_{0};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  // Copies of generation_ (set with it) and of the last generation whose chunks are all
-  // done, read without the lock by a spinning worker or caller.
-  std::atomic<int64_t> published_{0};
-  std::atomic<int64_t> finished_{0};
 };
 
 }  // namespace sy::gpu
