@@ -42,7 +42,8 @@ struct AllowlistEntry {
 // without exactly one name, or a name or key listed twice.
 absl::StatusOr<std::vector<AllowlistEntry>> ParseAllowlist(const std::string& text);
 
-// The node name in a peer name: "host-1@tcp://10.0.0.2:6001" -> "host-1".
+// The node name in a peer name or routing id: "host-1@tcp://10.0.0.2:6001" -> "host-1",
+// "trainer-0@5f0c9a1e2b3d4c6f" -> "trainer-0".
 std::string NodeOfPeer(const std::string& peer);
 
 class PeerAllowlist {

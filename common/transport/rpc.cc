@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status/wire_status.h"
+#include "common/transport/peer_allowlist.h"
 #include "common/transport/refusals.h"
 #include "common/transport/reply_cache.h"
 #include "common/transport/reply_waiter.h"
@@ -296,12 +297,15 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       OnReply(*std::move(decoded));
       return;
     }
-    // Keyed by the peer the request came from (over CURVE: its authenticated routing id), not
-    // by the sender the body names: no peer can take or poison another's cached replies.
+    // Keyed by the node of the peer the request came from (over CURVE its routing id names
+    // the authenticated node), not by the sender the body names: no peer can take or poison
+    // another's cached replies. The node, not the connection: a retry that went out on a
+    // fresh connection (fresh routing id) still finds the first attempt's reply.
+    const std::string sender = NodeOfPeer(from.peer);
     if (envelope.getAnsweredBelow() != 0) {
-      cached_replies_.Set(static_cast<double>(cache_.ForgetBelow(from.peer, envelope.getAnsweredBelow())));
+      cached_replies_.Set(static_cast<double>(cache_.ForgetBelow(sender, envelope.getAnsweredBelow())));
     }
-    ReplyCache::Key key{from.peer, envelope.getRequestId()};
+    ReplyCache::Key key{sender, envelope.getRequestId()};
     Message cached;
     switch (cache_.Begin(key, &cached)) {
       case ReplyCache::State::kDone:

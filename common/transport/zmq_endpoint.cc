@@ -1,6 +1,8 @@
 // Whole-message sends and receives on one ZeroMQ socket (see zmq_endpoint.h).
 #include "common/transport/zmq_endpoint.h"
 
+#include <cstdint>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +32,16 @@ absl::StatusOr<std::string> ServerKeyOf(const CurveKeys& curve, const std::strin
   }
   *server = curve.allowlist->Find(*key);
   return *key;
+}
+
+// "NODE@" and 16 random hex digits: a fresh routing id for each connection. It never
+// meets a stale connection of the same node that the server still holds (a half-open one
+// after a partition, a close it has not processed yet), and no other key can guess it to
+// take it over (ZMQ_ROUTER_HANDOVER). The server reads the node from it (NodeOfPeer).
+std::string ConnectionRoutingId(const std::string& node_id) {
+  std::random_device random;
+  const uint64_t nonce = (static_cast<uint64_t>(random()) << 32) | random();
+  return absl::StrCat(node_id, "@", absl::Hex(nonce, absl::kZeroPad16));
 }
 
 }  // namespace
@@ -132,6 +144,12 @@ absl::StatusOr<Endpoint> BindRouter(zmq::context_t& context, const ZmqOptions& o
     auto socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
     ConfigureSocket(*socket, options);
     socket->set(zmq::sockopt::router_mandatory, 1);
+    // A connection that comes back (ZeroMQ reconnects a DEALER under its routing id) takes
+    // the id over from its old self, which the ROUTER may still hold (a close not yet
+    // processed). Without this ZeroMQ leaves the returning connection unnamed and reads its
+    // first frame as a routing id: its requests go unanswered. The ids are unguessable
+    // (ConnectionRoutingId), so no other peer can take one over.
+    socket->set(zmq::sockopt::router_handover, 1);
     if (!options.curve.server_secret.empty()) {
       if (*zap == nullptr) {
         *zap = std::make_unique<ZapHandler>(context, options.curve.allowed_clients, options.curve.allowlist,
@@ -160,7 +178,7 @@ absl::StatusOr<Endpoint> ConnectDealer(zmq::context_t& context, const ZmqOptions
     if (!server_key.ok()) return server_key.status();
     auto socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
     ConfigureSocket(*socket, options);
-    socket->set(zmq::sockopt::routing_id, options.node_id);
+    socket->set(zmq::sockopt::routing_id, ConnectionRoutingId(options.node_id));
     if (!server_key->empty()) {
       socket->set(zmq::sockopt::curve_serverkey, *server_key);
       socket->set(zmq::sockopt::curve_publickey, options.curve.client_public);

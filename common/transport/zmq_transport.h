@@ -1,6 +1,7 @@
 // ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers);
-// Connect() opens one DEALER socket per peer, whose routing id is our node id, so
-// the peer's ROUTER sees who we are. The sockets sit under one socket lock. A dedicated
+// Connect() opens one DEALER socket per peer, whose routing id is our node id and a
+// random suffix ("trainer-0@5f0c9a1e2b3d4c6f", fresh for each connection), so the peer's
+// ROUTER sees who we are and a new connection never collides with an old one. The sockets sit under one socket lock. A dedicated
 // I/O thread holds it while it works and lets go while it waits in poll(2) on the
 // sockets' ZMQ_FDs plus an eventfd that other threads write to wake it; after a wait it
 // looks only at the sockets whose descriptor fired (io_poll_set.h). Send writes the
@@ -57,7 +58,7 @@ struct CurveKeys {
 };
 
 struct ZmqOptions {
-  std::string node_id;          // required: our routing id on DEALER sockets
+  std::string node_id;          // required: our name (DEALER routing ids are "node_id@random")
   QueueLimits send_queue;       // Send waits (then ResourceExhausted) beyond these
   QueueLimits receive_queue;    // the I/O thread stops reading beyond these
   int send_hwm = 1000;          // ZMQ_SNDHWM per socket (messages)

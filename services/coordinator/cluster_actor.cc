@@ -206,7 +206,10 @@ absl::Status ClusterActor::AdmitRegistration(const transport::DecodedMessage& me
 
 transport::Address ClusterActor::AddressOf(const std::string& node) const {
   const NodeInfo* info = membership_.Find(node);
-  if (info != nullptr && info->role == NodeRole::kTrainer) return {node, transport::Route::kBound};
+  if (info != nullptr && info->role == NodeRole::kTrainer) {
+    auto route = trainer_routes_.find(node);
+    return {route != trainer_routes_.end() ? route->second : node, transport::Route::kBound};
+  }
   auto endpoint = endpoints_.find(node);
   if (endpoint == endpoints_.end()) return {node, transport::Route::kConnected};
   return {HostPeer(node, endpoint->second), transport::Route::kConnected};

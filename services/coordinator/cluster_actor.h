@@ -276,6 +276,10 @@ class ClusterActor : public actor::Actor<ClusterMsg> {
   LoadTracker loads_;
   HostLoadSeries host_load_series_;
   std::map<std::string, std::string> endpoints_;  // host -> endpoint
+  // trainer -> the routing id its last registration or heartbeat came from: trainers do not
+  // listen, so the coordinator calls them back on their own connection (a fresh one has a
+  // fresh routing id).
+  std::map<std::string, std::string> trainer_routes_;
   std::string phase_ = "waiting for hosts";
   std::string storage_problem_;  // the last refused write, shown as the phase until a commit succeeds
   uint64_t step_ = 0;  // highest step (actor version) a live host reported

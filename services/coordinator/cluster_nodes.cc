@@ -83,7 +83,10 @@ void ClusterActor::OnRegister(ClusterRequest& request) {
   SY_LOG(INFO) << (role == NodeRole::kHost ? "host " : "trainer ") << id << " registered"
                << (outcome->restarted ? " (restarted)" : "");
   if (!model_.known()) AdoptShape(registration->shape, id);
-  if (role == NodeRole::kTrainer) a_trainer_finished_ = false;
+  if (role == NodeRole::kTrainer) {
+    a_trainer_finished_ = false;
+    trainer_routes_[id] = request.message.message().address.peer;
+  }
   if (role == NodeRole::kTrainer && finished_at_step_) {
     finished_at_step_.reset();  // training goes on (e.g. resumed from a checkpoint)
     unfinished_live_moves_.clear();
@@ -185,6 +188,7 @@ void ClusterActor::OnHeartbeat(ClusterRequest& request) {
   request.responder.Reply(b);
   if (!s.ok()) return;
   const NodeInfo* node = membership_.Find(id);
+  if (node != nullptr && node->role == NodeRole::kTrainer) trainer_routes_[id] = request.message.message().address.peer;
   if (node != nullptr && node->role == NodeRole::kTrainer && node->draining) {
     // A trainer's last heartbeat says it finished: it leaves, it did not fail.
     const uint64_t finished = node->step;
@@ -295,6 +299,7 @@ void ClusterActor::ForgetLongDeadNodes() {
   for (const NodeInfo& forgotten :
        membership_.ForgetDead(Now(), absl::ToChronoNanoseconds(options_.forget_dead_after), listed)) {
     detector_.Forget(forgotten.id);
+    trainer_routes_.erase(forgotten.id);
     SY_LOG(INFO) << (forgotten.role == NodeRole::kHost ? "host " : "trainer ") << forgotten.id
                  << " forgotten: dead and silent for over " << absl::FormatDuration(options_.forget_dead_after)
                  << " (incarnation " << forgotten.incarnation << ", last step " << forgotten.step << ")";

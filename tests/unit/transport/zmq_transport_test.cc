@@ -10,8 +10,10 @@
 #include <mutex>
 
 #include <gtest/gtest.h>
+#include <zmq.hpp>
 
 #include "common/log/log.h"
+#include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
 #include "tests/unit/transport/testing.h"
@@ -95,6 +97,69 @@ TEST(ZmqTransport, ManyClientsEachGetTheirOwnReplies) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(correct.load(), kClients * kCalls);
+}
+
+// A bare DEALER with routing id `id` and no reconnection, connected to `endpoint`, whose
+// first ping has been answered: the server's ROUTER holds its connection under `id`.
+std::unique_ptr<zmq::socket_t> AnsweredRawDealer(zmq::context_t& context, const std::string& id,
+                                                 const std::string& endpoint) {
+  auto dealer = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+  dealer->set(zmq::sockopt::linger, 0);
+  dealer->set(zmq::sockopt::routing_id, id);
+  dealer->set(zmq::sockopt::reconnect_ivl, -1);
+  dealer->set(zmq::sockopt::rcvtimeo, 10000);
+  dealer->connect(endpoint);
+  zmq::message_t answer;
+  EXPECT_TRUE(dealer->send(RawPing({"server"}, id, 1, 0, 0).header.ToZmq(), zmq::send_flags::none));
+  EXPECT_TRUE(dealer->recv(answer, zmq::recv_flags::none)) << id << " got no answer";
+  return dealer;
+}
+
+// A connection that comes back under its routing id while the ROUTER still holds the old
+// one (ZeroMQ reconnecting a DEALER before the server processed the close) takes the id
+// over and is answered. The old connection here is a bare DEALER that stays open.
+TEST(ZmqTransport, AConnectionBackUnderItsRoutingIdTakesItOverFromTheStaleOne) {
+  auto server = StartEchoServer();
+  zmq::context_t context(1);
+  auto stale = AnsweredRawDealer(context, "client@0123456789abcdef", server->endpoint);
+  auto back = AnsweredRawDealer(context, "client@0123456789abcdef", server->endpoint);
+}
+
+// Each connection has a fresh routing id, "node@" and 16 hex digits: a node that closes its
+// connection and opens another (the coordinator reaching a host that came back) never meets
+// the old one, which the server may still hold.
+TEST(ZmqTransport, EachConnectionHasAFreshRoutingIdNamingItsNode) {
+  std::mutex mu;
+  std::vector<std::string> routing_ids;
+  auto transport = MakeTransport("server");
+  auto endpoint = transport->Bind("tcp://127.0.0.1:*");
+  ASSERT_TRUE(endpoint.ok());
+  auto server = *RpcNode::Create(std::move(transport), {}, [&](DecodedMessage request, Responder responder) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      routing_ids.push_back(request.message().address.peer);
+    }
+    EchoHandler(std::move(request), responder);
+  });
+  auto client = *RpcNode::Create(MakeTransport("client"), {}, nullptr);
+  constexpr int kConnections = 5;
+  for (int connection = 0; connection < kConnections; ++connection) {
+    ASSERT_TRUE(client->transport().Connect("server", *endpoint).ok());
+    Request request;
+    FillPing(request, 4, static_cast<float>(connection));
+    auto reply = client->Call({"server"}, request.header, request.data, In(absl::Seconds(10)));
+    ASSERT_TRUE(reply.ok()) << "connection " << connection << ": " << reply.status();
+    ASSERT_TRUE(client->transport().Disconnect("server").ok());
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(routing_ids.size(), size_t{kConnections});
+  for (const std::string& id : routing_ids) {
+    EXPECT_EQ(id.size(), std::string("client@").size() + 16) << id;
+    EXPECT_EQ(id.rfind("client@", 0), 0u) << id;
+    EXPECT_EQ(NodeOfPeer(id), "client");
+  }
+  std::sort(routing_ids.begin(), routing_ids.end());
+  EXPECT_EQ(std::unique(routing_ids.begin(), routing_ids.end()), routing_ids.end()) << "a routing id came twice";
 }
 
 TEST(ZmqTransport, UnknownPeerIsNotFound) {
@@ -280,6 +345,55 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
 
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(senders, std::vector<std::string>{admin_public});
+}
+
+// With an allowlist, a listed key that connects under another node's name as its routing id
+// is refused, and takes nothing from that node: the node's connection has an id nobody
+// can guess, and it goes on being answered.
+TEST(ZmqTransport, AKeyUsingAnotherNodesNameAsItsRoutingIdIsRefusedAndTakesNothing) {
+  char server_public[41], server_secret[41], client_public[41], client_secret[41], other_public[41], other_secret[41];
+  ASSERT_EQ(zmq_curve_keypair(server_public, server_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(client_public, client_secret), 0);
+  ASSERT_EQ(zmq_curve_keypair(other_public, other_secret), 0);
+  auto allowlist = PeerAllowlist::FromText(std::string("host server ") + server_public + "\ntrainer client " +
+                                           client_public + "\ntrainer other " + other_public + "\n");
+  ASSERT_TRUE(allowlist.ok()) << allowlist.status();
+  ZmqOptions server_options;
+  server_options.curve.allowlist = *allowlist;
+  server_options.curve.server_secret = server_secret;
+  server_options.curve.client_public = server_public;
+  server_options.curve.client_secret = server_secret;
+  auto server = StartEchoServer(server_options);
+  ZmqOptions client_options;
+  client_options.curve.allowlist = *allowlist;
+  client_options.curve.client_public = client_public;
+  client_options.curve.client_secret = client_secret;
+  auto client = *RpcNode::Create(MakeTransport("client", client_options), {}, nullptr);
+  ASSERT_TRUE(client->transport().Connect("server", server->endpoint).ok());
+  Request first;
+  FillPing(first, 4, 1.0f);
+  ASSERT_TRUE(client->Call({"server"}, first.header, first.data, In(absl::Seconds(10))).ok());
+
+  zmq::context_t context(1);
+  zmq::socket_t impostor(context, zmq::socket_type::dealer);  // the key of "other", calling itself "client"
+  impostor.set(zmq::sockopt::linger, 0);
+  impostor.set(zmq::sockopt::routing_id, "client");
+  impostor.set(zmq::sockopt::reconnect_ivl, -1);
+  impostor.set(zmq::sockopt::curve_serverkey, server_public);
+  impostor.set(zmq::sockopt::curve_publickey, other_public);
+  impostor.set(zmq::sockopt::curve_secretkey, other_secret);
+  impostor.connect(server->endpoint);
+  ASSERT_TRUE(impostor.send(RawPing({"server"}, "client", 1, 0, 0).header.ToZmq(), zmq::send_flags::none));
+  ASSERT_TRUE(testing::WaitUntil([&] { return server->node->transport().stats().dropped_unauthenticated >= 1; }));
+
+  Request second;
+  FillPing(second, 4, 2.0f);
+  auto reply = client->Call({"server"}, second.header, second.data, In(absl::Seconds(10)));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  float value = 0;
+  std::memcpy(&value, reply->data(0).data(), sizeof(value));
+  EXPECT_EQ(value, 2.0f);
+  EXPECT_EQ(server->node->transport().stats().dropped_unauthenticated, 1u);
 }
 
 TEST(ZmqTransport, BadCurveKeysAreRejectedAtCreate) {
