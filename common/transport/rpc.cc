@@ -277,7 +277,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   }
 
   void OnMessage(Message message) {
-    const Address from = message.address;
+    Address from = message.address;  // the Responder takes it at the end
     const Frame header = message.header;  // shared, not copied: to answer a refused request by its id
     const size_t bytes = message.ByteSize();
     absl::StatusOr<DecodedMessage> decoded = DecodedMessage::Decode(std::move(message), options_.limits);
@@ -323,7 +323,7 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
     responder.state_ = std::make_shared<Responder::State>();
     responder.state_->core = weak_from_this();
     responder.state_->key = std::move(key);
-    responder.state_->to = from;
+    responder.state_->to = std::move(from);
     responder.state_->kind = envelope.getKind();
     if (handler_ == nullptr) {
       responder.Fail(absl::UnimplementedError("this node serves no requests"));
