@@ -1,21 +1,21 @@
-// ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers);
-// Connect() opens one DEALER socket per peer, whose routing id is our node id and a
-// random suffix ("trainer-0@5f0c9a1e2b3d4c6f", fresh for each connection), so the peer's
-// ROUTER sees who we are and a new connection never collides with an old one. The sockets sit under one socket lock. A dedicated
-// I/O thread holds it while it works and lets go while it waits in poll(2) on the
-// sockets' ZMQ_FDs plus an eventfd that other threads write to wake it; after a wait it
-// looks only at the sockets whose descriptor fired (io_poll_set.h). Send writes the
-// message to the socket from the calling thread when the lock is free and nothing is
-// queued ahead of it for that peer; otherwise it hands the message to the I/O thread
-// through a queue bounded in messages and bytes. Received messages go to another bounded
-// queue for Receive, or, after DeliverOnIoThread, straight to the receiver on the I/O
-// thread. A thread waiting for a reply from a connected peer (a blocking RpcNode::Call)
-// may read that peer's DEALER itself under the socket lock (ReceiveHere), waking with the
-// I/O thread on the socket's descriptor: it takes its reply without a hand-off and passes
-// what else it read to the I/O thread, in order. When the receive queue is full the I/O
-// thread stops reading, so ZeroMQ's high-water marks and TCP push back on the sender.
-// Data frames go to ZeroMQ without copying (Frame::ToZmq). The implementation is in
-// zmq_transport_impl.h, zmq_transport.cc and zmq_io_loop.cc.
+// ZeroMQ implementation of Transport. Bind() opens a ROUTER socket (servers); Connect()
+// opens one DEALER socket per peer, whose routing id is our node id and a random suffix
+// ("trainer-0@5f0c9a1e2b3d4c6f", fresh for each connection), so the peer's ROUTER sees who
+// we are and a new connection never collides with an old one. The sockets sit under one
+// socket lock. A dedicated I/O thread holds it while it works and lets go while it waits
+// in poll(2) on the sockets' ZMQ_FDs plus an eventfd that other threads write to wake it;
+// after a wait it looks only at the sockets whose descriptor fired (io_poll_set.h). Send
+// writes the message to the socket from the calling thread when the lock is free and
+// nothing is queued ahead of it for that peer; otherwise it hands the message to the I/O
+// thread through a queue bounded in messages and bytes. Received messages go to another
+// bounded queue for Receive, or, after DeliverOnIoThread, straight to the receiver on the
+// I/O thread. A thread waiting for a reply from a connected peer (a blocking
+// RpcNode::Call) may read that peer's DEALER itself under the socket lock (ReceiveHere),
+// waking with the I/O thread on the socket's descriptor: it takes its reply without a
+// hand-off and passes what else it read to the I/O thread, in order. When the receive
+// queue is full the I/O thread stops reading, so ZeroMQ's high-water marks and TCP push
+// back on the sender. Data frames go to ZeroMQ without copying (Frame::ToZmq). The
+// implementation is in zmq_transport_impl.h, zmq_transport.cc and zmq_io_loop.cc.
 //
 // Thread-safe. Optional CurveZMQ: with keys set, the ROUTER is a CURVE server and
 // every DEALER a CURVE client (encryption, server authentication, and client
