@@ -99,15 +99,21 @@ TEST(ZmqTransport, ManyClientsEachGetTheirOwnReplies) {
   EXPECT_EQ(correct.load(), kClients * kCalls);
 }
 
-// A bare DEALER with routing id `id` and no reconnection, connected to `endpoint`, whose
-// first ping has been answered: the server's ROUTER holds its connection under `id`.
-std::unique_ptr<zmq::socket_t> AnsweredRawDealer(zmq::context_t& context, const std::string& id,
-                                                 const std::string& endpoint) {
+// A bare DEALER with routing id `id` that never reconnects, not yet connected.
+std::unique_ptr<zmq::socket_t> RawDealer(zmq::context_t& context, const std::string& id) {
   auto dealer = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
   dealer->set(zmq::sockopt::linger, 0);
   dealer->set(zmq::sockopt::routing_id, id);
   dealer->set(zmq::sockopt::reconnect_ivl, -1);
   dealer->set(zmq::sockopt::rcvtimeo, 10000);
+  return dealer;
+}
+
+// A RawDealer connected to `endpoint` whose first ping has been answered: the server's
+// ROUTER holds its connection under `id`.
+std::unique_ptr<zmq::socket_t> AnsweredRawDealer(zmq::context_t& context, const std::string& id,
+                                                 const std::string& endpoint) {
+  auto dealer = RawDealer(context, id);
   dealer->connect(endpoint);
   zmq::message_t answer;
   EXPECT_TRUE(dealer->send(RawPing({"server"}, id, 1, 0, 0).header.ToZmq(), zmq::send_flags::none));
@@ -375,15 +381,12 @@ TEST(ZmqTransport, AKeyUsingAnotherNodesNameAsItsRoutingIdIsRefusedAndTakesNothi
   ASSERT_TRUE(client->Call({"server"}, first.header, first.data, In(absl::Seconds(10))).ok());
 
   zmq::context_t context(1);
-  zmq::socket_t impostor(context, zmq::socket_type::dealer);  // the key of "other", calling itself "client"
-  impostor.set(zmq::sockopt::linger, 0);
-  impostor.set(zmq::sockopt::routing_id, "client");
-  impostor.set(zmq::sockopt::reconnect_ivl, -1);
-  impostor.set(zmq::sockopt::curve_serverkey, server_public);
-  impostor.set(zmq::sockopt::curve_publickey, other_public);
-  impostor.set(zmq::sockopt::curve_secretkey, other_secret);
-  impostor.connect(server->endpoint);
-  ASSERT_TRUE(impostor.send(RawPing({"server"}, "client", 1, 0, 0).header.ToZmq(), zmq::send_flags::none));
+  auto impostor = RawDealer(context, "client");  // the key of "other", calling itself "client"
+  impostor->set(zmq::sockopt::curve_serverkey, server_public);
+  impostor->set(zmq::sockopt::curve_publickey, other_public);
+  impostor->set(zmq::sockopt::curve_secretkey, other_secret);
+  impostor->connect(server->endpoint);
+  ASSERT_TRUE(impostor->send(RawPing({"server"}, "client", 1, 0, 0).header.ToZmq(), zmq::send_flags::none));
   ASSERT_TRUE(testing::WaitUntil([&] { return server->node->transport().stats().dropped_unauthenticated >= 1; }));
 
   Request second;
