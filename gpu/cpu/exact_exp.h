@@ -10,8 +10,17 @@
 
 namespace sy::gpu::cpu {
 
-// v[i] = expf(v[i]) for i < n, identical bits to the scalar call on this machine.
+// v[i] = expf(v[i]) for i < n, identical bits to the scalar call on this machine, on the
+// widest path the CPU has.
 void ExpInPlace(float* v, int64_t n);
+
+// The ways ExpInPlace can run: expf lane by lane, 4 lanes (AVX2 + FMA), 8 (AVX-512).
+enum class ExpPath { kLibrary, kAvx2, kAvx512 };
+// Whether `path` runs here and gives expf's bits (the vector paths need the CPU on which
+// glibc picks its FMA build of expf).
+bool ExpPathAvailable(ExpPath path);
+// ExpInPlace on a given available path (tests check each against expf).
+void ExpInPlaceOn(ExpPath path, float* v, int64_t n);
 
 // ExpShiftedRow (gpu/softmax_row.h) with its exponentials through ExpInPlace: the same
 // bits, as the shift, each exp and the in-order sum in double are the same operations.
@@ -19,8 +28,5 @@ void ExpInPlace(float* v, int64_t n);
 // run through it.
 // `p` may be `x`.
 SoftmaxRowTotals ExpShiftedRowVectorised(float* p, const float* x, int n);
-
-// Whether ExpInPlace runs vectorised here (else it calls expf lane by lane).
-bool VectorExpAvailable();
 
 }  // namespace sy::gpu::cpu

@@ -1,8 +1,8 @@
-// ExpInPlace must give expf's bits for every input (else the weights change with the
-// CPU's vector width): a sweep over the finite floats of expf's normal range by bit
-// pattern, the edges of its overflow/underflow paths, every ragged tail length, and
-// GELU forward/backward and the softmax row against their scalar formulas with the
-// library's expf.
+// ExpInPlace must give expf's bits for every input on each of its paths (else the
+// weights change with the CPU's vector width): a sweep over the finite floats of expf's
+// normal range by bit pattern, the edges of its overflow/underflow paths, every ragged
+// tail length, and GELU forward/backward and the softmax row against their scalar
+// formulas with the library's expf.
 #include "gpu/cpu/exact_exp.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "gpu/cpu/cpu_ops.h"
@@ -30,17 +31,29 @@ float FromBits(uint32_t b) {
   return f;
 }
 
-// Counts the lanes of `x` where ExpInPlace and expf differ in any bit (NaN == NaN).
+// Counts the lanes of `x` where ExpInPlace, or any path it can take on this CPU, and expf
+// differ in any bit (NaN == NaN).
 int64_t Mismatches(const std::vector<float>& x) {
+  int64_t bad = 0;
+  auto count = [&](const char* name, const std::vector<float>& v) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float want = std::exp(x[i]);
+      if (Bits(v[i]) != Bits(want) && !(std::isnan(v[i]) && std::isnan(want))) {
+        if (bad < 5) ADD_FAILURE() << name << ": exp(" << x[i] << "): got " << v[i] << ", expf gives " << want;
+        ++bad;
+      }
+    }
+  };
   std::vector<float> v = x;
   ExpInPlace(v.data(), static_cast<int64_t>(v.size()));
-  int64_t bad = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float want = std::exp(x[i]);
-    if (Bits(v[i]) != Bits(want) && !(std::isnan(v[i]) && std::isnan(want))) {
-      if (bad < 5) ADD_FAILURE() << "exp(" << x[i] << "): got " << v[i] << ", expf gives " << want;
-      ++bad;
-    }
+  count("ExpInPlace", v);
+  const std::pair<ExpPath, const char*> paths[] = {
+      {ExpPath::kLibrary, "library"}, {ExpPath::kAvx2, "AVX2"}, {ExpPath::kAvx512, "AVX-512"}};
+  for (const auto& [path, name] : paths) {
+    if (!ExpPathAvailable(path)) continue;
+    v = x;
+    ExpInPlaceOn(path, v.data(), static_cast<int64_t>(v.size()));
+    count(name, v);
   }
   return bad;
 }
@@ -71,7 +84,7 @@ TEST(ExactExpTest, OverflowUnderflowAndSpecialValuesMatchExpf) {
 }
 
 TEST(ExactExpTest, EveryTailLengthMatchesExpf) {
-  for (int n = 0; n <= 9; ++n) {
+  for (int n = 0; n <= 17; ++n) {
     std::vector<float> x;
     for (int i = 0; i < n; ++i) x.push_back(0.37f * static_cast<float>(i) - 1.5f);
     EXPECT_EQ(Mismatches(x), 0) << "n = " << n;
