@@ -76,12 +76,41 @@ constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
 // the sigmoid form needs one exp and never cancels for large |x|. GeluSigmoids fills
 // sig[k] = sigmoid(2u(x[k])) for k < len: the exponents first, then their exps in one
 // vectorised pass (ExpInPlace: expf's bits), then the sigmoids.
+// The per-element passes are cloned for AVX-512 / AVX2 / baseline x86-64 and picked at
+// load time; this file is compiled without contraction (gpu/CMakeLists.txt), so every
+// clone rounds each operation alike and the bits do not depend on the CPU.
 constexpr int kGeluBlock = 256;
 
-void GeluSigmoids(const float* x, int len, float* sig) {
-  for (int k = 0; k < len; ++k) sig[k] = -2.0f * (kGeluScale * (x[k] + 0.044715f * x[k] * x[k] * x[k]));
-  ExpInPlace(sig, len);
+__attribute__((target_clones("avx512f", "avx2", "default"))) void GeluExponents(const float* x, int len, float* e) {
+  for (int k = 0; k < len; ++k) e[k] = -2.0f * (kGeluScale * (x[k] + 0.044715f * x[k] * x[k] * x[k]));
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void SigmoidsOfExps(float* sig, int len) {
   for (int k = 0; k < len; ++k) sig[k] = 1.0f / (1.0f + sig[k]);
+}
+
+void GeluSigmoids(const float* x, int len, float* sig) {
+  GeluExponents(x, len, sig);
+  ExpInPlace(sig, len);
+  SigmoidsOfExps(sig, len);
+}
+
+// out[k] = inp[k] * sig[k]: GELU from its sigmoids.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void GeluFromSigmoids(float* out, const float* inp,
+                                                                                   const float* sig, int len) {
+  for (int k = 0; k < len; ++k) out[k] = inp[k] * sig[k];
+}
+
+// dinp[k] = gelu'(inp[k]) * dout[k] from the sigmoids; dinp may alias dout.
+// d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void GeluGradFromSigmoids(float* dinp, const float* inp,
+                                                                                       const float* sig,
+                                                                                       const float* dout, int len) {
+  for (int k = 0; k < len; ++k) {
+    const float x = inp[k], s = sig[k];
+    const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+    dinp[k] = (s + 2.0f * x * s * (1.0f - s) * du) * dout[k];
+  }
 }
 
 // Calls body(i, len, sig) over [i0, i1) in blocks of at most kGeluBlock elements, with
@@ -142,21 +171,15 @@ void RoundToBf16(ThreadPool& pool, float* x, int64_t n) {
 
 void GeluForward(ThreadPool& pool, float* out, const float* inp, int64_t n) {
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-    ForEachGeluBlock(inp, i0, i1, [&](int64_t i, int len, const float* sig) {
-      for (int k = 0; k < len; ++k) out[i + k] = inp[i + k] * sig[k];
-    });
+    ForEachGeluBlock(inp, i0, i1,
+                     [&](int64_t i, int len, const float* sig) { GeluFromSigmoids(out + i, inp + i, sig, len); });
   });
 }
 
-// d/dx [x * s(2u)] = s + x * 2 s (1 - s) * u'(x), with 1 + tanh(u) = 2s and sech^2(u) = 4 s (1 - s).
 void GeluBackward(ThreadPool& pool, float* dinp, const float* inp, const float* dout, int64_t n) {
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-    ForEachGeluBlock(inp, i0, i1, [&](int64_t i, int len, const float* sigs) {
-      for (int k = 0; k < len; ++k) {
-        const float x = inp[i + k], sig = sigs[k];
-        const float du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i + k] = (sig + 2.0f * x * sig * (1.0f - sig) * du) * dout[i + k];
-      }
+    ForEachGeluBlock(inp, i0, i1, [&](int64_t i, int len, const float* sig) {
+      GeluGradFromSigmoids(dinp + i, inp + i, sig, dout + i, len);
     });
   });
 }
