@@ -125,6 +125,25 @@ void ForEachGeluBlock(const float* inp, int64_t i0, int64_t i1, Body&& body) {
   }
 }
 
+// One AdamW step's constants (see AdamWUpdate).
+struct AdamWStep {
+  float grad_scale, decay, beta1, beta2, step_size, bc2_sqrt, eps;
+};
+
+// AdamW over n elements, cloned like the GELU passes (the file has no contraction, and
+// -fno-math-errno lets the square root vectorise: v is never negative).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void AdamWSpan(float* param, float* m, float* v,
+                                                                            const float* grad, int64_t n,
+                                                                            const AdamWStep& s) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i] * s.grad_scale;
+    param[i] *= s.decay;
+    m[i] = s.beta1 * m[i] + (1.0f - s.beta1) * g;
+    v[i] = s.beta2 * v[i] + (1.0f - s.beta2) * g * g;
+    param[i] -= s.step_size * m[i] / (std::sqrt(v[i]) / s.bc2_sqrt + s.eps);
+  }
+}
+
 }  // namespace
 
 void AddBias(ThreadPool& pool, float* out, const float* bias, int rows, int cols) {
@@ -221,15 +240,9 @@ void AdamWUpdate(ThreadPool& pool, float* param, float* m, float* v, const float
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
   const float step_size = static_cast<float>(lr / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  const float decay = 1.0f - lr * weight_decay;
+  const AdamWStep step{grad_scale, 1.0f - lr * weight_decay, beta1, beta2, step_size, bc2_sqrt, eps};
   pool.ParallelFor(n, kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = grad[i] * grad_scale;
-      param[i] *= decay;
-      m[i] = beta1 * m[i] + (1.0f - beta1) * g;
-      v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
-      param[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-    }
+    AdamWSpan(param + i0, m + i0, v + i0, grad + i0, i1 - i0, step);
   });
 }
 
