@@ -1,7 +1,8 @@
 // The CPU backend's elementwise loops (see cpu_ops.h): bias, add / scale / multiply,
 // bf16 rounding, GELU, the Philox dropout and jitter masks, AdamW and the sum of squares
-// behind the gradient norm. gpu/CMakeLists.txt compiles this file with -O3: the loops need its
-// vectoriser, and every result stays exact.
+// behind the gradient norm. gpu/CMakeLists.txt compiles this file with -O3 (the loops need
+// its vectoriser), without contraction (so the AVX-512 / AVX2 clones round as the baseline
+// build does) and without errno from square roots: every result stays exact.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
