@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "common/base/thread_name.h"
 #include "common/log/log.h"
 
 namespace sy::actor {
@@ -35,7 +36,12 @@ Runtime::Runtime(int num_threads)
           io_.get_executor())) {
   SY_CHECK(num_threads >= 1) << "Runtime needs at least one thread, got " << num_threads;
   threads_.reserve(num_threads);
-  for (int i = 0; i < num_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < num_threads; ++i) {
+    threads_.emplace_back([this] {
+      base::NameThisThread("sy-actors");
+      io_.run();
+    });
+  }
 }
 
 Runtime::~Runtime() { Shutdown(ShutdownMode::kCancel); }

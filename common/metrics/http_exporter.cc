@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/thread_name.h"
 #include "common/log/log.h"
 
 namespace sy::metrics {
@@ -91,7 +92,10 @@ class BeastExporter final : public HttpExporter {
       : registry_(registry), io_(std::move(io)), acceptor_(std::move(acceptor)) {
     port_ = acceptor_.local_endpoint().port();
     Accept();
-    thread_ = std::thread([this] { io_->run(); });
+    thread_ = std::thread([this] {
+      base::NameThisThread("sy-metrics-http");
+      io_->run();
+    });
   }
   ~BeastExporter() override { Shutdown(); }
 

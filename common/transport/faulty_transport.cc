@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/philox.h"
+#include "common/base/thread_name.h"
 
 namespace sy::transport {
 namespace {
@@ -25,7 +26,10 @@ double ToUnit(uint32_t bits) { return bits * (1.0 / 4294967296.0); }
 class FaultyTransportImpl final : public FaultyTransport {
  public:
   FaultyTransportImpl(std::unique_ptr<Transport> inner, FaultSpec spec)
-      : inner_(std::move(inner)), spec_(spec), timer_([this] { TimerLoop(); }) {}
+      : inner_(std::move(inner)), spec_(spec), timer_([this] {
+          base::NameThisThread("sy-fault-timer");
+          TimerLoop();
+        }) {}
   ~FaultyTransportImpl() override { Close(); }
 
   const std::string& node_id() const override { return inner_->node_id(); }

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/base/thread_name.h"
 #include "common/status/wire_status.h"
 #include "common/transport/peer_allowlist.h"
 #include "common/transport/refusals.h"
@@ -56,9 +57,15 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   // (no hand-off); our own thread then only runs the timers. Otherwise it also receives.
   void Start() {
     if (transport_->DeliverOnIoThread([this](Message message) { OnMessage(std::move(message)); })) {
-      thread_ = std::thread([this] { TimerLoop(); });
+      thread_ = std::thread([this] {
+        base::NameThisThread("sy-rpc-timers");
+        TimerLoop();
+      });
     } else {
-      thread_ = std::thread([this] { Loop(); });
+      thread_ = std::thread([this] {
+        base::NameThisThread("sy-rpc");
+        Loop();
+      });
     }
   }
 

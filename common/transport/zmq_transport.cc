@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/thread_name.h"
 #include "common/transport/fd_limit.h"
 
 namespace sy::transport {
@@ -31,7 +32,10 @@ ZmqTransportImpl::ZmqTransportImpl(ZmqOptions options)
 absl::Status ZmqTransportImpl::Start() {
   if (absl::Status opened = wake_.Open(); !opened.ok()) return opened;
   if (absl::Status opened = poll_.Open(); !opened.ok()) return opened;
-  io_thread_ = std::thread([this] { IoLoop(); });
+  io_thread_ = std::thread([this] {
+    base::NameThisThread("sy-io");
+    IoLoop();
+  });
   return absl::OkStatus();
 }
 

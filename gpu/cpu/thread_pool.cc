@@ -8,10 +8,17 @@
 #include <atomic>
 #include <chrono>
 
+#include "common/base/thread_name.h"
+
 namespace sy::gpu {
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
-  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { Worker(i); });
+  for (int i = 1; i < num_threads_; ++i) {
+    workers_.emplace_back([this, i] {
+      base::NameThisThread("sy-pool");
+      Worker(i);
+    });
+  }
 }
 
 ThreadPool::~ThreadPool() {

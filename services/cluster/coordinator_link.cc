@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/base/fnv1a.h"
 #include "common/base/nested_size.h"
+#include "common/base/thread_name.h"
 #include "common/log/log.h"
 #include "common/transport/zmq_transport.h"
 #include "proto/checkpoint.capnp.h"
@@ -60,7 +61,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Start(const Co
     return absl::Status(s.code(), absl::StrCat(options.node_id, ": registering with the coordinator at ",
                                                options.coordinator, ": ", s.message()));
   }
-  link->heartbeat_ = std::thread([self = link.get()] { self->HeartbeatLoop(); });
+  link->heartbeat_ = std::thread([self = link.get()] {
+    base::NameThisThread("sy-heartbeat");
+    self->HeartbeatLoop();
+  });
   return link;
 }
 

@@ -19,6 +19,11 @@
 // that way reaches over libzmq. After the tables come the machine-readable lines, those
 // bounds first, then the headline `ratio transport_{4k,1m}_{pingpong,window}[_plain] VALUE`
 // (Switchyard MB/s over bare libzmq MB/s; without `_plain`, the CurveZMQ mode).
+// Under each case's rows, a table says where its ping-pongs' CPU time went: microseconds
+// per round trip, thread by thread in both processes (thread_cpu.h), for Switchyard and
+// for the event-loop bare client against the bare echo server. Time on CPU is steadier
+// than latency on a shared machine, and it shows which side and thread the RPC layer's
+// cost lands on.
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -30,16 +35,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/base/process_setup.h"
+#include "common/base/thread_name.h"
 #include "common/transport/envelope_codec.h"
 #include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
+#include "tests/bench/transport/thread_cpu.h"
 
 extern char** environ;
 
@@ -102,6 +110,7 @@ int Serve() {
   const std::string bare_endpoint = router.get(zmq::sockopt::last_endpoint);
   std::atomic<bool> stop{false};
   std::thread bare([&] {
+    base::NameThisThread("bare-echo");
     while (!stop) {
       zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(50));
@@ -306,6 +315,25 @@ struct Ratio {
   double value = 0;
 };
 
+// Where the ping-pongs' CPU time went, per round trip, thread by thread in both
+// processes: Switchyard's calls against the bound's bare client (which reads as an event
+// loop must), over all rounds. Switchyard's own threads are named sy-...; the bare echo
+// server's thread bare-echo; the bench's caller is the client's main thread.
+void PrintCpuByThread(const char* label, const ThreadCpuTally& sy, const ThreadCpuTally& loop) {
+  const std::map<std::string, double> sy_us = sy.MicrosPerRoundTrip(), loop_us = loop.MicrosPerRoundTrip();
+  std::map<std::string, std::pair<double, double>> rows;
+  for (const auto& [name, us] : sy_us) rows[name].first = us;
+  for (const auto& [name, us] : loop_us) rows[name].second = us;
+  std::printf("  %s ping-pong, CPU us per round trip by process/thread %13s %8s\n", label, "Switchyard", "bare*");
+  double sy_total = 0, loop_total = 0;
+  for (const auto& [name, us] : rows) {
+    std::printf("    %-55s %10.1f %8.1f\n", name.c_str(), us.first, us.second);
+    sy_total += us.first;
+    loop_total += us.second;
+  }
+  std::printf("    %-55s %10.1f %8.1f\n", "all threads", sy_total, loop_total);
+}
+
 // The bare DEALER, with libzmq's CURVE client options when the run has keys.
 void ConfigureBareDealer(zmq::socket_t& dealer) {
   dealer.set(zmq::sockopt::linger, 0);
@@ -365,10 +393,17 @@ int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* rat
   };
   for (const Case& c : {Case{"4 KiB", "4k", 4096, 4000}, Case{"1 MiB", "1m", 1 << 20, 200}}) {
     Result bare, loop, sy, bare_pipe, loop_pipe, sy_pipe;
+    const std::vector<std::pair<std::string, pid_t>> processes = {{"client", getpid()}, {"server", child}};
+    ThreadCpuTally loop_cpu(processes), sy_cpu(processes);
+    const int round_trips = c.iterations + c.iterations / 10;  // the ping-pongs' warm-up included
     for (int round = 0; round < kRounds; ++round) {
       KeepBest(&bare, BarePingPong(dealer, c.bytes, c.iterations));
+      loop_cpu.Start();
       KeepBest(&loop, BarePingPong(dealer, c.bytes, c.iterations, LoopReceive));
+      loop_cpu.Stop(round_trips);
+      sy_cpu.Start();
       KeepBest(&sy, SyPingPong(**client, c.bytes, c.iterations));
+      sy_cpu.Stop(round_trips);
       KeepBest(&bare_pipe, BarePipelined(dealer, c.bytes, c.iterations * 2));
       KeepBest(&loop_pipe, BarePipelined(dealer, c.bytes, c.iterations * 2, LoopReceive));
       KeepBest(&sy_pipe, PipelinedCalls(**client, c.bytes, c.iterations * 2).Run());
@@ -383,6 +418,7 @@ int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* rat
                 loop.p50_us, loop.p99_us, loop.mb_per_s, loop.mb_per_s / bare.mb_per_s);
     std::printf("%-8s %-10s %12s %12s %10s | %12s %12s %10.1f | %6.2f\n", c.label, "window=16*", "", "", "", "-", "-",
                 loop_pipe.mb_per_s, loop_pipe.mb_per_s / bare_pipe.mb_per_s);
+    PrintCpuByThread(c.label, sy_cpu, loop_cpu);
     ratios->push_back({std::string("transport_") + c.name + "_pingpong" + suffix, pingpong});
     ratios->push_back({std::string("transport_") + c.name + "_window" + suffix, window});
     bounds->push_back({std::string("transport_") + c.name + "_pingpong_loop_bound" + suffix,
@@ -391,7 +427,7 @@ int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* rat
                        loop_pipe.mb_per_s / bare_pipe.mb_per_s});
   }
   std::printf("* the bound: the bare client reading as a thread that waits on more than one socket must, over the\n"
-              "  blocking bare client\n");
+              "  blocking bare client; in the CPU tables, that client against the bare echo server\n");
   std::fflush(stdout);
   (*client)->Close();
   close(to_child[1]);
