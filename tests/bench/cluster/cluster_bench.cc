@@ -12,7 +12,9 @@
 // 240 steps leave a few dozen of them with the default model and tinyshakespeare.
 // Each shape also reports the CPU time all its processes spent per token and how busy
 // they kept the machine's cores (whole runs), which shows what bounds a cluster on a
-// machine whose cores its processes share.
+// machine whose cores its processes share; and, for the in-process, 2x2 and plain-TCP
+// 2x2 runs, those seconds by process and thread name (sampled from /proc while they
+// run: thread_cpu.h), which shows which part of a node they went to.
 // A 2x2 f32 run over plain TCP (--insecure) shows what CurveZMQ's encryption costs:
 // `ratio cluster_2x2_vs_inprocess_plain X`, printed before the headline.
 // Ends with `ratio cluster_2x2_vs_inprocess X` (2 hosts x 2 trainers f32 tokens/s
@@ -28,6 +30,7 @@
 #include <chrono>
 #include <optional>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -49,6 +52,7 @@
 #include "services/cluster/switch_layers.h"
 #include "services/trainer/rollback.h"
 #include "tests/bench/cluster/bench_args.h"
+#include "tests/bench/support/thread_cpu.h"
 
 ABSL_FLAG(int32_t, rounds, 3, "in-process and 2x2 f32 runs, alternated, whose median ratio is the headline (1-20)");
 
@@ -70,6 +74,7 @@ struct Measured {
   std::optional<double> bytes_per_token;
   double cpu_s = 0;   // user + system seconds of every process of the run
   double wall_s = 0;  // the run's wall time
+  std::map<std::string, double> cpu_by_thread;  // seconds on CPU by "process/thread" name, sampled
 };
 
 // CPU seconds (user + system) of this process's children that have ended so far: a
@@ -79,6 +84,36 @@ double ChildrenCpuSeconds() {
   getrusage(RUSAGE_CHILDREN, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The runs' CPU seconds per million training tokens by process/thread name, side by side,
+// busiest first in the second run (the 2x2 cluster); names under 0.3 s/Mtok in every run are left out.
+void PrintCpuByThread(const std::vector<std::pair<std::string, const Measured*>>& runs, double run_tokens) {
+  std::map<std::string, std::vector<double>> rows;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    for (const auto& [name, seconds] : runs[r].second->cpu_by_thread) {
+      rows[name].resize(runs.size());
+      rows[name][r] = seconds / run_tokens * 1e6;
+    }
+  }
+  std::vector<std::pair<std::string, std::vector<double>>> sorted;
+  for (auto& [name, values] : rows) {
+    if (*std::max_element(values.begin(), values.end()) >= 0.3) sorted.emplace_back(name, values);
+  }
+  std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) { return a.second[1] > b.second[1]; });
+  absl::PrintF("\n%-40s", "cpu s/Mtok by process/thread");
+  for (const auto& run : runs) absl::PrintF(" %11s", run.first);
+  std::vector<double> totals(runs.size());
+  for (const auto& [name, values] : sorted) {
+    absl::PrintF("\n%-40s", name);
+    for (size_t r = 0; r < values.size(); ++r) {
+      absl::PrintF(" %11.1f", values[r]);
+      totals[r] += values[r];
+    }
+  }
+  absl::PrintF("\n%-40s", "listed threads");
+  for (double total : totals) absl::PrintF(" %11.1f", total);
+  absl::PrintF("\n");
 }
 
 int WireDtypeBytes(const Shape& shape) { return absl::string_view(shape.wire) == "bf16" ? 2 : 4; }
@@ -176,10 +211,12 @@ int main(int argc, char** argv) {
     std::ostringstream log;
     const double cpu_before = ChildrenCpuSeconds();
     const auto started = std::chrono::steady_clock::now();
+    sy::bench::ChildThreadCpuSampler sampler;
     if (absl::Status s = sy::local::RunLocalCluster(*options, log, stop); !s.ok()) {
       return absl::InternalError(absl::StrCat(shape.name, " failed: ", s.ToString()));
     }
     Measured m;
+    m.cpu_by_thread = sampler.Stop();
     m.cpu_s = ChildrenCpuSeconds() - cpu_before;
     m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     absl::StatusOr<sy::local::RunReport> report = sy::local::ReadRunReport(dir);
@@ -254,6 +291,7 @@ int main(int argc, char** argv) {
     absl::PrintF("%-24s %5s %11.1f %8.3f %5.0f%%\n", shapes[i].name, shapes[i].wire, cpu_per_mtok(m),
                  cpu_per_mtok(m) / cpu_per_mtok(results[0]), 100 * m.cpu_s / (m.wall_s * cores));
   }
+  PrintCpuByThread({{"in-process", &results[0]}, {"2x2", &results[2]}, {"2x2 plain", &results[4]}}, run_tokens);
   absl::PrintF(
       "(Steady state: tokens/s, sent B/tok and dropped count only the steps that dropped under %.0f%% of their\n"
       " routed tokens (counted); all: dropped over every step, from initialisation.\n"
@@ -272,6 +310,9 @@ int main(int argc, char** argv) {
       " seconds over wall time x cores. Whole runs, start-up included. Where a cluster's processes share the\n"
       " cores, its tokens/s is about busy x cores / cpu per token: what it spends per token beyond the\n"
       " in-process run (encryption, TCP, copies) it can only make up by keeping the cores busier.\n"
+      " by thread: the same seconds by process and thread name, sampled from /proc every 0.2 s: the processes'\n"
+      " compute (sy-trainer's own thread and sy-pool; a host's sy-actors), libzmq's I/O threads (ZMQbg/IO/0:\n"
+      " encryption and TCP), the RPC layer's sy-io.\n"
       " Runs kept in %s)\n",
       100 * sy::bench::kSteadyMaxDropped, DenseWireBytes(*config, shapes[0]), model->micro_batches,
       DensePushesPerStep(2, model->micro_batches), workdir);

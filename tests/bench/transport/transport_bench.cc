@@ -47,7 +47,7 @@
 #include "common/transport/peer_allowlist.h"
 #include "common/transport/rpc.h"
 #include "common/transport/zmq_transport.h"
-#include "tests/bench/transport/thread_cpu.h"
+#include "tests/bench/support/thread_cpu.h"
 
 extern char** environ;
 
@@ -319,7 +319,7 @@ struct Ratio {
 // processes: Switchyard's calls against the bound's bare client (which reads as an event
 // loop must), over all rounds. Switchyard's own threads are named sy-...; the bare echo
 // server's thread bare-echo; the bench's caller is the client's main thread.
-void PrintCpuByThread(const char* label, const ThreadCpuTally& sy, const ThreadCpuTally& loop) {
+void PrintCpuByThread(const char* label, const bench::ThreadCpuTally& sy, const bench::ThreadCpuTally& loop) {
   const std::map<std::string, double> sy_us = sy.MicrosPerRoundTrip(), loop_us = loop.MicrosPerRoundTrip();
   std::map<std::string, std::pair<double, double>> rows;
   for (const auto& [name, us] : sy_us) rows[name].first = us;
@@ -394,7 +394,7 @@ int Measure(const char* self, const std::string& suffix, std::vector<Ratio>* rat
   for (const Case& c : {Case{"4 KiB", "4k", 4096, 4000}, Case{"1 MiB", "1m", 1 << 20, 200}}) {
     Result bare, loop, sy, bare_pipe, loop_pipe, sy_pipe;
     const std::vector<std::pair<std::string, pid_t>> processes = {{"client", getpid()}, {"server", child}};
-    ThreadCpuTally loop_cpu(processes), sy_cpu(processes);
+    bench::ThreadCpuTally loop_cpu(processes), sy_cpu(processes);
     const int round_trips = c.iterations + c.iterations / 10;  // the ping-pongs' warm-up included
     for (int round = 0; round < kRounds; ++round) {
       KeepBest(&bare, BarePingPong(dealer, c.bytes, c.iterations));
