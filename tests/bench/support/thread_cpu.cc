@@ -14,19 +14,27 @@ namespace sy::bench {
 
 namespace {
 
+// Calls `each(id, entry)` for every entry of `dir` whose name is a number (a process or a
+// thread). Processes end while it reads: it never throws, and one gone is skipped.
+template <typename Each>
+void ForEachNumbered(const std::filesystem::path& dir, Each&& each) {
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    each(static_cast<pid_t>(std::stol(name)), it->path());
+  }
+}
+
 // Calls `each(tid, name, seconds on CPU)` for every thread of process `pid`.
 template <typename Each>
 void ForEachThread(pid_t pid, Each&& each) {
-  std::error_code error;
-  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
-    std::ifstream comm(task.path() / "comm"), schedstat(task.path() / "schedstat");
+  ForEachNumbered("/proc/" + std::to_string(pid) + "/task", [&](pid_t tid, const std::filesystem::path& task) {
+    std::ifstream comm(task / "comm"), schedstat(task / "schedstat");
     std::string name;
     double on_cpu_ns = 0;
-    if (std::getline(comm, name) && (schedstat >> on_cpu_ns)) {
-      each(static_cast<pid_t>(std::stol(task.path().filename().string())), name, on_cpu_ns * 1e-9);
-    }
-  }
+    if (std::getline(comm, name) && (schedstat >> on_cpu_ns)) each(tid, name, on_cpu_ns * 1e-9);
+  });
 }
 
 // The parent of process `pid` (0 if it is gone): /proc/PID/stat is "pid (comm) state ppid ...",
@@ -94,20 +102,16 @@ ChildThreadCpuSampler::~ChildThreadCpuSampler() { Stop(); }
 
 void ChildThreadCpuSampler::Sample() {
   const pid_t self = getpid();
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (ParentOf(pid) != self) continue;
-    std::ifstream comm_file(entry.path() / "comm");
+  ForEachNumbered("/proc", [&](pid_t pid, const std::filesystem::path& entry) {
+    if (ParentOf(pid) != self) return;
+    std::ifstream comm_file(entry / "comm");
     std::string process;
-    if (!std::getline(comm_file, process)) continue;
+    if (!std::getline(comm_file, process)) return;
     ForEachThread(pid, [&](pid_t tid, const std::string& thread, double on_cpu) {
       std::lock_guard<std::mutex> lock(mu_);
       seen_[{pid, tid}] = {process + "/" + thread, on_cpu};
     });
-  }
+  });
 }
 
 std::map<std::string, double> ChildThreadCpuSampler::Stop() {
