@@ -7,7 +7,6 @@
 #include <fstream>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <gtest/gtest.h>
 
