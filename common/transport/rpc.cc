@@ -89,8 +89,9 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   metrics::Registry& metrics() { return *metrics_; }
 
   // Returns the call's request id (0 when it ended at once: closed, or the send failed).
+  // `reply_here`: this thread reads the reply itself next (Call, Transport::ReceiveHere).
   uint64_t CallAsync(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data, absl::Time deadline,
-                     RpcNode::Callback done) {
+                     RpcNode::Callback done, bool reply_here = false) {
     const absl::Time now = absl::Now();
     // The id is taken, the header stamped and encoded, and the call listed in one step, so
     // answeredBelow (the lowest id listed) never passes a call that has not gone out yet.
@@ -122,7 +123,8 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
       pending_[id] = Pending{message, deadline, next_attempt, options_.attempt_timeout, 1, std::move(done)};
     }
     // The first send waits for queue room until the call's deadline (backpressure).
-    absl::Status sent = transport_->Send(std::move(message), deadline);
+    absl::Status sent = reply_here ? transport_->SendBeforeReceiveHere(std::move(message), deadline)
+                                   : transport_->Send(std::move(message), deadline);
     if (!sent.ok()) {
       Finish(id, sent);
       return 0;
@@ -136,14 +138,18 @@ class RpcCore : public std::enable_shared_from_this<RpcCore> {
   absl::StatusOr<DecodedMessage> Call(const Address& to, capnp::MessageBuilder& header, std::vector<Frame> data,
                                       absl::Time deadline) {
     auto waiter = std::make_shared<ReplyWaiter>();
-    const uint64_t id = CallAsync(to, header, std::move(data), deadline,
-                                  [waiter](absl::StatusOr<DecodedMessage> reply) { waiter->Set(std::move(reply)); });
+    const bool reply_here = to.route == Route::kConnected && waiter->fd() >= 0;
+    const uint64_t id = CallAsync(
+        to, header, std::move(data), deadline,
+        [waiter](absl::StatusOr<DecodedMessage> reply) { waiter->Set(std::move(reply)); }, reply_here);
     auto mine = [&](const Message& message) {
       const std::optional<HeaderIds> ids = PeekHeaderIds(message.header, options_.limits);
       return ids.has_value() && ids->is_reply && ids->request_id == id;
     };
-    bool here = id != 0 && to.route == Route::kConnected && waiter->fd() >= 0;
-    while (here && !waiter->Done()) {
+    // At least one look, even when the call has ended already: the send left it to this
+    // thread to notice what came in meanwhile (SendBeforeReceiveHere).
+    bool here = id != 0 && reply_here;
+    for (bool first = true; here && (first || !waiter->Done()); first = false) {
       std::optional<Message> reply;
       // Past the deadline the timers end the call (a little later): keep waiting for that.
       here = transport_->ReceiveHere(to.peer, waiter->fd(), std::max(deadline, absl::Now() + absl::Milliseconds(100)),

@@ -85,6 +85,13 @@ class Transport {
     (void)peer, (void)wake_fd, (void)deadline, (void)mine, (void)taken;
     return false;
   }
+  // Optional: Send, by a thread that then calls ReceiveHere for the message's peer at least
+  // once (a blocking call's request). That read looks at the connection before it waits, so
+  // the send need not check for input that came meanwhile: two system calls fewer. The
+  // default is Send.
+  virtual absl::Status SendBeforeReceiveHere(Message message, absl::Time deadline) {
+    return Send(std::move(message), deadline);
+  }
   // Stops I/O; pending Receive calls return Cancelled. Idempotent.
   virtual void Close() = 0;
   virtual TransportStats stats() const = 0;

@@ -96,7 +96,7 @@ absl::Status ZmqTransportImpl::Disconnect(const std::string& peer) {
   return result;
 }
 
-absl::Status ZmqTransportImpl::Send(Message message, absl::Time deadline) {
+absl::Status ZmqTransportImpl::SendFrom(Message message, absl::Time deadline, bool reader_follows) {
   {
     absl::MutexLock lock(&mu_);
     if (closed_) return absl::FailedPreconditionError("transport closed");
@@ -111,7 +111,7 @@ absl::Status ZmqTransportImpl::Send(Message message, absl::Time deadline) {
     CountRejected();
     return admitted;
   }
-  if (SendNow(message)) return absl::OkStatus();
+  if (SendNow(message, reader_follows)) return absl::OkStatus();
   {
     absl::MutexLock lock(&mu_);
     outbound_.push_back(std::move(message));
@@ -259,7 +259,7 @@ absl::Status ZmqTransportImpl::RunOnIoThread(std::function<void()> fn) {
   return absl::OkStatus();
 }
 
-bool ZmqTransportImpl::SendNow(Message& message) {
+bool ZmqTransportImpl::SendNow(Message& message, bool reader_follows) {
   if (!io_mu_.TryLock()) return false;
   bool done = false, wake = false;
   Endpoint* endpoint = EndpointFor(message.address);
@@ -272,10 +272,11 @@ bool ZmqTransportImpl::SendNow(Message& message) {
       wake = !Flush(*endpoint, is_router);  // blocked: the I/O thread retries
     }
     // Sending may have consumed the I/O thread's ZMQ_FD signal of input that came meanwhile:
-    // the I/O thread looks at the socket before it waits; another thread checks it now.
+    // the I/O thread looks at the socket before it waits; another thread checks it now,
+    // unless it reads the connection next itself (ReceiveHere, which needs a receiver).
     if (OnIoThread()) {
       poll_.MarkFired(endpoint->fd);
-    } else {
+    } else if (!reader_follows || is_router || deliver_ == nullptr) {
       wake = wake || Readable(*endpoint->socket);
     }
   }

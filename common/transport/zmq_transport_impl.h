@@ -43,7 +43,13 @@ class ZmqTransportImpl final : public ZmqTransport {
 
   absl::Status Disconnect(const std::string& peer) override;
 
-  absl::Status Send(Message message, absl::Time deadline) override;
+  absl::Status Send(Message message, absl::Time deadline) override {
+    return SendFrom(std::move(message), deadline, false);
+  }
+
+  absl::Status SendBeforeReceiveHere(Message message, absl::Time deadline) override {
+    return SendFrom(std::move(message), deadline, true);
+  }
 
   absl::StatusOr<Message> Receive(absl::Time deadline) override;
 
@@ -65,10 +71,14 @@ class ZmqTransportImpl final : public ZmqTransport {
   // (from a delivered message or a callback), it runs `fn` there and then.
   absl::Status RunOnIoThread(std::function<void()> fn);
 
+  // Send; `reader_follows`: the calling thread reads the peer's connection next (ReceiveHere).
+  absl::Status SendFrom(Message message, absl::Time deadline, bool reader_follows);
+
   // Writes `message` from the calling thread when the socket lock is free and no other
   // thread's message waits for the I/O thread (order per peer is kept). True when the message
   // is dealt with: sent, counted unroutable, or queued behind a full socket for the I/O thread.
-  bool SendNow(Message& message);
+  // `reader_follows`: as in SendFrom.
+  bool SendNow(Message& message, bool reader_follows = false);
 
   bool NothingOutbound();
 

@@ -67,7 +67,7 @@ int Keygen(const Invocation& inv, std::ostream& out, std::ostream& err) {
   if (absl::Status usage = ExpectArguments(inv, 0, {"cluster", "hosts", "trainers", "operators"}); !usage.ok()) {
     return Usage(std::string(usage.message()), err);
   }
-  int hosts, trainers, operators;
+  int hosts = 0, trainers = 0, operators = 0;
   if (!CountOption(inv, "hosts", &hosts) || !CountOption(inv, "trainers", &trainers) ||
       !CountOption(inv, "operators", &operators)) {
     return Usage("--hosts, --trainers and --operators take whole numbers", err);

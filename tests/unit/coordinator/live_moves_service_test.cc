@@ -35,7 +35,9 @@ class LiveMovesTest : public ServiceTest {
     const uint64_t epoch = Epoch();
     auto applied = Admin([](auto r) { r.initRebalance(); });
     EXPECT_TRUE(applied.ok()) << applied.status();
-    if (applied.ok()) EXPECT_TRUE(applied->reply().getRebalance().getApplied());
+    if (applied.ok()) {
+      EXPECT_TRUE(applied->reply().getRebalance().getApplied());
+    }
     return epoch;
   }
 

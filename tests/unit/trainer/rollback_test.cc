@@ -140,7 +140,9 @@ TEST(TrainerSet, DenseNodesAreTheTreeNodesThatMakeUpEachShare) {
           EXPECT_TRUE(sy::gpu::GradTree::IsNode(static_cast<int>(node.first), static_cast<int>(node.end), M));
           next = node.end;
         }
-        if (!share.empty()) EXPECT_EQ(next, static_cast<uint32_t>(share.back() + 1)) << "the nodes end the share";
+        if (!share.empty()) {
+          EXPECT_EQ(next, static_cast<uint32_t>(share.back() + 1)) << "the nodes end the share";
+        }
       }
     }
   }

@@ -50,37 +50,55 @@ struct EventFd {
   ~EventFd() { close(fd); }
 };
 
-TEST(ReceiveHere, TakesWhatTheCallerWantsAndLeavesTheRestToTheIoThreadInOrder) {
-  auto server = MakeTransport("server");
-  const std::string endpoint = *server->Bind("tcp://127.0.0.1:*");
-  auto client = MakeTransport("client");
-  ASSERT_TRUE(client->Connect("server", endpoint).ok());
+// A connected pair whose client's receiver on its I/O thread holds on to the first message
+// ("gate") until released, so while it does, only a waiting caller can read the socket.
+// SetUp connects, installs the receiver and has the server send the gate over the client's
+// connection, whose address on the server is to_client (its own requests go there).
+class GatedClient : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(client->Connect("server", endpoint).ok());
+    ASSERT_TRUE(client->DeliverOnIoThread([this](Message message) {
+      const std::string text = TextOf(message);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        delivered.push_back(text);
+        delivered_on.push_back(std::this_thread::get_id());
+      }
+      if (text == "gate") {
+        gate_reached.Notify();
+        release.WaitForNotification();
+      }
+    }));
+    ASSERT_TRUE(client->Send(Text({"server"}, "hello"), In(absl::Seconds(5))).ok());
+    absl::StatusOr<Message> hello = server->Receive(In(absl::Seconds(5)));
+    ASSERT_TRUE(hello.ok()) << hello.status();
+    to_client = hello->address;
+    ASSERT_TRUE(server->Send(Text(to_client, "gate"), In(absl::Seconds(5))).ok());
+    ASSERT_TRUE(gate_reached.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  }
 
-  // The I/O thread's receiver holds on to the first message ("gate") until released, so
-  // while it does, only the waiting caller can read the socket.
+  void TearDown() override {
+    if (!release.HasBeenNotified()) release.Notify();  // else closing the client would wait forever
+  }
+
+  size_t Count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return delivered.size();
+  }
+
+  std::unique_ptr<ZmqTransport> server = MakeTransport("server");
+  const std::string endpoint = *server->Bind("tcp://127.0.0.1:*");
+  std::unique_ptr<ZmqTransport> client = MakeTransport("client");
+  Address to_client;
   std::mutex mu;
   std::vector<std::string> delivered;
   std::vector<std::thread::id> delivered_on;
   absl::Notification gate_reached, release;
-  ASSERT_TRUE(client->DeliverOnIoThread([&](Message message) {
-    const std::string text = TextOf(message);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      delivered.push_back(text);
-      delivered_on.push_back(std::this_thread::get_id());
-    }
-    if (text == "gate") {
-      gate_reached.Notify();
-      release.WaitForNotification();
-    }
-  }));
+};
 
-  ASSERT_TRUE(client->Send(Text({"server"}, "hello"), In(absl::Seconds(5))).ok());
-  absl::StatusOr<Message> hello = server->Receive(In(absl::Seconds(5)));
-  ASSERT_TRUE(hello.ok()) << hello.status();
-  ASSERT_TRUE(server->Send(Text(hello->address, "gate"), In(absl::Seconds(5))).ok());
-  ASSERT_TRUE(gate_reached.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  for (const char* text : {"a", "b", "c"}) ASSERT_TRUE(server->Send(Text(hello->address, text), In(absl::Seconds(5))).ok());
+TEST_F(GatedClient, TakesWhatTheCallerWantsAndLeavesTheRestToTheIoThreadInOrder) {
+  for (const char* text : {"a", "b", "c"}) ASSERT_TRUE(server->Send(Text(to_client, text), In(absl::Seconds(5))).ok());
 
   EventFd wake;
   std::optional<Message> taken;
@@ -94,10 +112,7 @@ TEST(ReceiveHere, TakesWhatTheCallerWantsAndLeavesTheRestToTheIoThreadInOrder) {
   EXPECT_EQ(taken->address.peer, "server");
   release.Notify();
 
-  ASSERT_TRUE(WaitUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return delivered.size() == 3;
-  }));
+  ASSERT_TRUE(WaitUntil([&] { return Count() == 3; }));
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(delivered, (std::vector<std::string>{"gate", "a", "c"}));
   EXPECT_EQ(delivered_on[1], delivered_on[0]);  // on the I/O thread, like the gate
@@ -179,6 +194,31 @@ TEST(ReceiveHere, BlockingCallsReadTheirRepliesBesideAsynchronousCalls) {
   // The calling thread and the I/O thread both wait on the socket; over 300 calls the
   // caller reads some replies itself.
   EXPECT_GT(client->transport().stats().received_here, 0u);
+}
+
+// A send from a thread that reads the connection next (SendBeforeReceiveHere, a blocking
+// call's request) may take libzmq's signal of input that came just before it; then the
+// I/O thread's wait never reports that input, and the read that follows must find it.
+// Here the input is a request of the peer's own ("push"), as the coordinator sends a
+// trainer over the trainer's connection, and the I/O thread is held in its receiver
+// ("gate") while it comes, so it can only learn of the push from the signal or the read.
+TEST_F(GatedClient, FindsWhatCameBeforeASendThatLeftItToTheRead) {
+  ASSERT_TRUE(server->Send(Text(to_client, "push"), In(absl::Seconds(5))).ok());
+  absl::SleepFor(absl::Milliseconds(100));  // the push reaches the client's socket
+
+  ASSERT_TRUE(client->SendBeforeReceiveHere(Text({"server"}, "request"), In(absl::Seconds(5))).ok());
+  EventFd wake;
+  std::optional<Message> taken;
+  auto nothing = [](const Message&) { return false; };
+  ASSERT_TRUE(client->ReceiveHere("server", wake.fd, In(absl::Milliseconds(50)), nothing, &taken));
+  EXPECT_FALSE(taken.has_value());
+  release.Notify();
+  EXPECT_TRUE(WaitUntil([&] { return Count() == 2; }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(delivered, (std::vector<std::string>{"gate", "push"}));
+  absl::StatusOr<Message> request = server->Receive(In(absl::Seconds(5)));
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(TextOf(*request), "request");
 }
 
 bool Readable(int fd) {

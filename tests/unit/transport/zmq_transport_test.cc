@@ -267,7 +267,9 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   auto server = StartEchoServer(server_options);
 
   ZmqOptions good;
-  good.curve = {server_public, "", client_public, client_secret, {}};
+  good.curve.server_public = server_public;
+  good.curve.client_public = client_public;
+  good.curve.client_secret = client_secret;
   auto client = *RpcNode::Create(MakeTransport("good-client", good), {}, nullptr);
   ASSERT_TRUE(client->transport().Connect("server", server->endpoint).ok());
   Request request;
@@ -276,7 +278,9 @@ TEST(ZmqTransport, CurveEncryptedRequestReplyAndWrongServerKeyGetsNoAnswer) {
   EXPECT_TRUE(reply.ok()) << reply.status();
 
   ZmqOptions wrong;
-  wrong.curve = {other_public, "", client_public, client_secret, {}};  // not the server's key
+  wrong.curve.server_public = other_public;  // not the server's key
+  wrong.curve.client_public = client_public;
+  wrong.curve.client_secret = client_secret;
   RpcOptions quick;
   quick.attempt_timeout = absl::Milliseconds(20);
   auto impostor = *RpcNode::Create(MakeTransport("wrong-client", wrong), quick, nullptr);
@@ -319,7 +323,9 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   });
 
   ZmqOptions admin;
-  admin.curve = {server_public, "", admin_public, admin_secret, {}};
+  admin.curve.server_public = server_public;
+  admin.curve.client_public = admin_public;
+  admin.curve.client_secret = admin_secret;
   auto admin_client = *RpcNode::Create(MakeTransport("admin", admin), {}, nullptr);
   ASSERT_TRUE(admin_client->transport().Connect("server", *endpoint).ok());
   Request request;
@@ -327,7 +333,9 @@ TEST(ZmqTransport, CurveAllowListAdmitsListedClientsAndTellsWhoSent) {
   ASSERT_TRUE(admin_client->Call({"server"}, request.header, request.data, In(absl::Seconds(10))).ok());
 
   ZmqOptions stranger;
-  stranger.curve = {server_public, "", other_public, other_secret, {}};  // right server key, unlisted client key
+  stranger.curve.server_public = server_public;  // the right server key, an unlisted client key
+  stranger.curve.client_public = other_public;
+  stranger.curve.client_secret = other_secret;
   RpcOptions quick;
   quick.attempt_timeout = absl::Milliseconds(20);
   auto stranger_client = *RpcNode::Create(MakeTransport("stranger", stranger), quick, nullptr);
