@@ -49,7 +49,7 @@ void IoPollSet::Add(int fd) { wanted_.push_back(fd); }
 
 void IoPollSet::Register(int fd) {
   epoll_event event{};
-  event.events = std::binary_search(paused_.begin(), paused_.end(), fd) ? 0 : EPOLLIN;
+  event.events = std::binary_search(paused_.begin(), paused_.end(), fd) ? 0u : static_cast<uint32_t>(EPOLLIN);
   event.data.fd = fd;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0) {
     registered_.insert(std::upper_bound(registered_.begin(), registered_.end(), fd), fd);

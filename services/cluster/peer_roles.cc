@@ -49,7 +49,7 @@ unsigned AllowedRoles(Door door, Kind kind) {
         default: return 0;
       }
     case Door::kTrainer:
-      return kind == Kind::TRAINER_CONTROL ? kCoordinator : 0;
+      return kind == Kind::TRAINER_CONTROL ? unsigned{kCoordinator} : 0u;
   }
   return 0;
 }

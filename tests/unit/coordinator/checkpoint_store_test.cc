@@ -143,7 +143,9 @@ TEST(CheckpointStoreTest, RetentionKeepsTheNewestK) {
   std::string value;
   EXPECT_TRUE((*store)->raw_db_for_testing()->Get({}, CheckpointStore::ChunkKey(1, kActors[0], 0), &value).IsNotFound());
   EXPECT_TRUE((*store)->raw_db_for_testing()->Get({}, CheckpointStore::ChunkKey(4, kActors[0], 0), &value).ok());
-  EXPECT_EQ(CheckpointStore::Open(dir.path() + "_x", {.retain = 0, .env = nullptr}).status().code(),
+  CheckpointStoreOptions keep_none;
+  keep_none.retain = 0;
+  EXPECT_EQ(CheckpointStore::Open(dir.path() + "_x", keep_none).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

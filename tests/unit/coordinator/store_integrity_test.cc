@@ -40,7 +40,9 @@ void CommitTwo(const std::string& path, bool flush) {
   ASSERT_TRUE(store.ok()) << store.status();
   for (uint64_t id : {1, 2}) {
     ASSERT_NO_FATAL_FAILURE(CommitOne(**store, id));
-    if (flush) ASSERT_TRUE((*store)->raw_db_for_testing()->Flush({}).ok());
+    if (flush) {
+      ASSERT_TRUE((*store)->raw_db_for_testing()->Flush({}).ok());
+    }
   }
 }
 
