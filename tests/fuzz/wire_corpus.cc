@@ -62,6 +62,7 @@ bool BodySchema(proto::MessageKind kind, bool is_reply, capnp::StructSchema* sch
     SY_PAIR(ADMIN, ad::AdminRequest, ad::AdminReply)
     SY_PAIR(TRAINER_CONTROL, co::TrainerControlRequest, co::TrainerControlReply)
     SY_PAIR(REPLICA_GRADIENTS, ex::ReplicaGradientsRequest, ex::ReplicaGradientsReply)
+    SY_PAIR(LIVE_STATE, ex::LiveStateRequest, ex::LiveStateReply)
     case proto::MessageKind::INVALID:
     case proto::MessageKind::PING:
       return false;
@@ -74,7 +75,7 @@ bool BodySchema(proto::MessageKind kind, bool is_reply, capnp::StructSchema* sch
 
 std::vector<proto::MessageKind> AllKinds() {
   std::vector<proto::MessageKind> kinds;
-  for (uint16_t k = 1; k <= static_cast<uint16_t>(proto::MessageKind::REPLICA_GRADIENTS); ++k) {
+  for (uint16_t k = 1; k <= static_cast<uint16_t>(proto::MessageKind::LIVE_STATE); ++k) {
     kinds.push_back(static_cast<proto::MessageKind>(k));
   }
   return kinds;
@@ -158,6 +159,7 @@ absl::StatusOr<uint64_t> ReadBody(const transport::DecodedMessage& message) {
       return ReadPair<co::TrainerControlRequest, co::TrainerControlReply>(message);
     case proto::MessageKind::REPLICA_GRADIENTS:
       return ReadPair<ex::ReplicaGradientsRequest, ex::ReplicaGradientsReply>(message);
+    case proto::MessageKind::LIVE_STATE: return ReadPair<ex::LiveStateRequest, ex::LiveStateReply>(message);
     case proto::MessageKind::INVALID:
     case proto::MessageKind::PING:
       return 0;

@@ -51,7 +51,9 @@ TEST(WeightsFileTest, EveryTruncationIsRefusedAsTruncated) {
     absl::StatusOr<gpu::Weights> w = gpu::ParseWeights(absl::string_view(bytes).substr(0, n));
     ASSERT_FALSE(w.ok()) << n;
     EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument) << n;
-    if (n >= 4) EXPECT_THAT(w.status().message(), HasSubstr("truncated")) << n;
+    if (n >= 4) {
+      EXPECT_THAT(w.status().message(), HasSubstr("truncated")) << n;
+    }
   }
   EXPECT_THAT(gpu::ParseWeights(bytes + "x").status().message(), HasSubstr("bytes after the checksum"));
   EXPECT_THAT(gpu::ParseWeights("SYTF" + bytes.substr(4)).status().message(), HasSubstr("magic"));

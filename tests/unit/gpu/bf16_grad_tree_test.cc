@@ -69,7 +69,9 @@ TEST(Bf16GradTreeTest, EverySplitIntoPreSummedNodesGivesTheSameBits) {
     const float* sum = whole->Result().value();
     ASSERT_EQ(std::memcmp(sum, expect.data(), kSize * sizeof(float)), 0) << "M=" << M;
     for (int i = 0; i < kSize; ++i) {
-      if (Rounded(i)) EXPECT_EQ(sum[i], RoundToBf16(sum[i])) << "element " << i << " is exact in bf16";
+      if (Rounded(i)) {
+        EXPECT_EQ(sum[i], RoundToBf16(sum[i])) << "element " << i << " is exact in bf16";
+      }
     }
     // Every split of [0, M) into trainers' consecutive shares, each pre-summed per node.
     for (int cut = 1; cut < M; ++cut) {

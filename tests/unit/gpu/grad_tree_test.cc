@@ -120,7 +120,9 @@ TEST(GradTreeTest, CoverIsTheFewestNodesThatMakeARange) {
           const auto [a, b] = nodes[i];
           EXPECT_EQ(a, at) << "M=" << M << " [" << lo << "," << hi << ")";
           EXPECT_TRUE(GradTree::IsNode(a, b, M)) << "[" << a << "," << b << ") of M=" << M;
-          if (i > 0) EXPECT_FALSE(GradTree::IsNode(nodes[i - 1].first, b, M)) << "two siblings left unmerged";
+          if (i > 0) {
+            EXPECT_FALSE(GradTree::IsNode(nodes[i - 1].first, b, M)) << "two siblings left unmerged";
+          }
           at = b;
         }
         EXPECT_EQ(at, hi) << "M=" << M << " [" << lo << "," << hi << ")";
