@@ -78,7 +78,7 @@ class ZmqTransportImpl final : public ZmqTransport {
   // thread's message waits for the I/O thread (order per peer is kept). True when the message
   // is dealt with: sent, counted unroutable, or queued behind a full socket for the I/O thread.
   // `reader_follows`: as in SendFrom.
-  bool SendNow(Message& message, bool reader_follows = false);
+  bool SendNow(Message& message, bool reader_follows);
 
   bool NothingOutbound();
 
