@@ -29,7 +29,6 @@ class ThreadCpuTally {
   void Start();
   void Stop(int round_trips);
 
-  double round_trips() const { return round_trips_; }
   // Microseconds per round trip of each "process/thread" seen busy.
   std::map<std::string, double> MicrosPerRoundTrip() const;
 
