@@ -30,6 +30,10 @@ FAST_FAILURE = ["--heartbeat_timeout_ms=1500", "--heartbeat_interval_ms=200"]
 # reordering are cheap.
 LOSSY = "drop=0.01,dup=0.05,delay=0.05,delay_ms=20,reorder=0.05,reorder_ms=5"
 LOSSY_STEPS = 10
+# The partition tests cut a link once the first checkpoint (step 5) is committed: the run
+# must still be training then. 20 steps of the tiny model can end within the 0.1 s that
+# the test takes to see the commit (it happened), so these runs are ten times longer.
+PARTITION_STEPS = 200
 FENCED = "the coordinator declared this node failed"
 WAIT_S = 30
 
@@ -72,22 +76,22 @@ class NetnsTest(unittest.TestCase):
         self.assertEqual(c.finish(), self.reference(), c.tails())
 
     def test_partitioned_host_is_fenced_rejoins_and_run_matches(self):
-        c = self.cluster(coordinator_flags=FAST_FAILURE)
+        c = self.cluster(steps=PARTITION_STEPS, coordinator_flags=FAST_FAILURE)
         c.start_all()
         self.partition(c, "host-2", "host host-2 failed (missed heartbeats)")
         # A new host to the coordinator: it drops its old actors and registers a second time.
         c.wait_for_log("host-2", "was declared failed", WAIT_S)
         c.wait_for_log("coordinator", "host host-2 registered", WAIT_S, times=2)
-        self.assertEqual(c.finish(), self.reference(), c.tails())
+        self.assertEqual(c.finish(), self.reference(PARTITION_STEPS), c.tails())
         self.assertIn("recovery: host host-2 failed", c.processes["coordinator"].log())
 
     def test_partitioned_trainer_is_fenced_and_run_matches(self):
-        c = self.cluster(coordinator_flags=FAST_FAILURE)
+        c = self.cluster(steps=PARTITION_STEPS, coordinator_flags=FAST_FAILURE)
         c.start_all()
         self.partition(c, "trainer-1", "trainer trainer-1 missed heartbeats: failed")
         # Trainer 0 replays trainer 1's micro-batches from the checkpoint; trainer 1 may
         # return before or after the run's end, so only the leader must finish.
-        self.assertEqual(c.finish(trainers=[0]), self.reference(), c.tails())
+        self.assertEqual(c.finish(trainers=[0]), self.reference(PARTITION_STEPS), c.tails())
         self.assertIn("recovery: trainer trainer-1 failed", c.processes["coordinator"].log())
         c.wait_for_log("coordinator", "trainer trainer-1 registered", WAIT_S, times=2)
 
